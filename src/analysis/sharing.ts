@@ -1,0 +1,117 @@
+import type { Digest } from '../digest/digest.js';
+import type { Compression } from '../archive/compression.js';
+import type { ImageInfo } from './load-images.js';
+
+/**
+ * Cross-image sharing and savings over a set of images. Definitions (README, "JSON report"):
+ * - an image's sizeBytes: its config blob + its distinct layer blobs (manifest excluded);
+ * - logicalBytes: the sum of sizeBytes, as if each image were stored alone;
+ * - storedBytes: the distinct config and layer blobs the images reference, stored once;
+ * - savedBytes = logical - stored; dedupRatio = logical / stored;
+ * - uniqueBytes of an image: its blobs no other image in the set references (what
+ *   removing it would free); sharedBytes: the rest.
+ */
+export interface SharingReport {
+  schemaVersion: 1;
+  totals: {
+    images: number;
+    layers: number;
+    logicalBytes: number;
+    storedBytes: number;
+    savedBytes: number;
+    dedupRatio: number;
+  };
+  images: ImageSharing[];
+  layers: LayerSharing[];
+}
+
+export interface ImageSharing {
+  refs: string[];
+  manifestDigest: Digest;
+  configDigest: Digest;
+  layers: Digest[];
+  sizeBytes: number;
+  sharedBytes: number;
+  uniqueBytes: number;
+  platform?: string;
+}
+
+export interface LayerSharing {
+  digest: Digest;
+  diffId: Digest;
+  mediaType: string;
+  compression: Compression;
+  sizeBytes: number;
+  images: Digest[];
+  /** Bytes that sharing this layer saves: sizeBytes x (images - 1). */
+  savedBytes: number;
+}
+
+export function computeSharing(images: ImageInfo[], compressionOf: (d: Digest) => Compression): SharingReport {
+  // How many images reference each blob (configs and layers; an image counts once per blob).
+  const users = new Map<Digest, number>();
+  const sizeOf = new Map<Digest, number>();
+  const blobsOf = (img: ImageInfo) => {
+    const m = new Map<Digest, number>([[img.configDigest, img.configSize]]);
+    for (const l of img.layers) m.set(l.digest, l.size);
+    return m;
+  };
+  for (const img of images) {
+    for (const [d, size] of blobsOf(img)) {
+      users.set(d, (users.get(d) ?? 0) + 1);
+      sizeOf.set(d, size);
+    }
+  }
+  const imageRows: ImageSharing[] = images.map((img) => {
+    let size = 0;
+    let unique = 0;
+    for (const [d, s] of blobsOf(img)) {
+      size += s;
+      if (users.get(d) === 1) unique += s;
+    }
+    const row: ImageSharing = {
+      refs: img.refs,
+      manifestDigest: img.manifestDigest,
+      configDigest: img.configDigest,
+      layers: img.layers.map((l) => l.digest),
+      sizeBytes: size,
+      sharedBytes: size - unique,
+      uniqueBytes: unique,
+    };
+    if (img.platform) row.platform = `${img.platform.os}/${img.platform.architecture}${img.platform.variant ? `/${img.platform.variant}` : ''}`;
+    return row;
+  });
+
+  const layerRows = new Map<Digest, LayerSharing>();
+  for (const img of images) {
+    for (const l of img.layers) {
+      let row = layerRows.get(l.digest);
+      if (!row) {
+        row = { digest: l.digest, diffId: l.diffId, mediaType: l.mediaType, compression: compressionOf(l.digest), sizeBytes: l.size, images: [], savedBytes: 0 };
+        layerRows.set(l.digest, row);
+      }
+      if (!row.images.includes(img.manifestDigest)) row.images.push(img.manifestDigest);
+    }
+  }
+  for (const row of layerRows.values()) {
+    row.images.sort();
+    row.savedBytes = row.sizeBytes * (row.images.length - 1);
+  }
+  const layers = [...layerRows.values()].sort((a, b) => b.savedBytes - a.savedBytes || b.sizeBytes - a.sizeBytes || (a.digest < b.digest ? -1 : 1));
+
+  const logical = imageRows.reduce((n, r) => n + r.sizeBytes, 0);
+  const stored = [...sizeOf.values()].reduce((n, s) => n + s, 0);
+  return {
+    schemaVersion: 1,
+    totals: {
+      images: images.length,
+      layers: layerRows.size,
+      logicalBytes: logical,
+      storedBytes: stored,
+      savedBytes: logical - stored,
+      dedupRatio: stored === 0 ? 1 : Math.round((logical / stored) * 10000) / 10000,
+    },
+    images: imageRows,
+    layers,
+  };
+}

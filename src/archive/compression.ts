@@ -1,0 +1,52 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import zlib from 'node:zlib';
+import { Decompress as ZstdDecompress } from 'fzstd';
+
+export type Compression = 'none' | 'gzip' | 'zstd';
+
+/** Decide compression from magic bytes only; media types and file names are not trusted. */
+export function sniffCompression(head: Uint8Array): Compression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
+  return 'none';
+}
+
+/** Enough leading bytes to sniff every format we know. */
+export const SNIFF_BYTES = 4;
+
+const CHUNK = 1024 * 1024;
+
+/**
+ * A streaming decompressor. gzip uses node:zlib (multi-member streams such as eStargz are
+ * decompressed whole); zstd uses fzstd because Node 20 has no zstd in zlib.
+ */
+export function createDecompressor(kind: Exclude<Compression, 'none'>): Transform {
+  if (kind === 'gzip') return zlib.createGunzip({ chunkSize: CHUNK });
+  return new ZstdTransform();
+}
+
+class ZstdTransform extends Transform {
+  private readonly dec: ZstdDecompress;
+  constructor() {
+    super();
+    this.dec = new ZstdDecompress((chunk) => {
+      this.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    });
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    try {
+      this.dec.push(chunk);
+      cb();
+    } catch (e) {
+      cb(e as Error);
+    }
+  }
+  override _flush(cb: TransformCallback): void {
+    try {
+      this.dec.push(new Uint8Array(0), true);
+      cb();
+    } catch (e) {
+      cb(e as Error);
+    }
+  }
+}

@@ -1,0 +1,43 @@
+import { createReadStream, promises as fsp } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { LayerstoreError } from '../errors.js';
+import { createDecompressor, sniffCompression, SNIFF_BYTES, type Compression } from './compression.js';
+
+export interface OpenedArchive {
+  /** The tar bytes (decompressed when the file is gzip or zstd). */
+  stream: Readable;
+  /** Compression of the file itself (docker load accepts a gzipped docker save). */
+  compression: Compression;
+  /** Size of the file on disk. */
+  fileSize: number;
+  /** Bytes of the file read so far, for progress. */
+  bytesRead(): number;
+}
+
+/** Read big chunks: Node's 64 KiB default costs ~40% throughput against 1 MiB (bench/). */
+export const READ_CHUNK = 1024 * 1024;
+
+export async function openArchive(file: string): Promise<OpenedArchive> {
+  const fh = await fsp.open(file, 'r');
+  let head: Buffer;
+  let size: number;
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new LayerstoreError('E_NOT_TAR', 'not a regular file', { source: file });
+    size = st.size;
+    head = Buffer.alloc(SNIFF_BYTES);
+    const { bytesRead } = await fh.read(head, 0, SNIFF_BYTES, 0);
+    head = head.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+  if (size === 0) throw new LayerstoreError('E_EMPTY', 'the file is empty', { source: file });
+  const compression = sniffCompression(head);
+  const raw = createReadStream(file, { highWaterMark: READ_CHUNK });
+  const bytesRead = () => raw.bytesRead;
+  if (compression === 'none') return { stream: raw, compression, fileSize: size, bytesRead };
+  const dec = createDecompressor(compression);
+  raw.on('error', (e) => dec.destroy(e));
+  raw.pipe(dec);
+  return { stream: dec, compression, fileSize: size, bytesRead };
+}

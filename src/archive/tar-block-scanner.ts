@@ -1,0 +1,218 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import { LayerstoreError } from '../errors.js';
+
+/**
+ * Walks the 512-byte block structure of a tar stream ahead of tar-stream, which on its own
+ * skips zero blocks and keeps reading after the end-of-archive marker, and accepts a tar
+ * cut at a block boundary. This walker checks header checksums, stops forwarding at the
+ * end-of-archive marker, rejects non-zero bytes after it, and reports truncation, all with
+ * byte offsets. It follows tar-stream's rules for how many data bytes follow a header
+ * (pax `size` overrides, directories carry none) so both see the same structure.
+ */
+export class TarBlockScanner extends Transform {
+  private pos = 0; // absolute offset of the next byte to consume
+  private header: Buffer = Buffer.alloc(0); // partial header block
+  private skip = 0; // data bytes (with padding) still to forward for the current entry
+  private capture: Buffer[] | null = null; // pax data being collected
+  private captureLeft = 0;
+  private captureKind: 'x' | 'g' | null = null;
+  private localPaxSize: number | undefined;
+  private globalPaxSize: number | undefined;
+  private sawLocalPax = false;
+  private ended = false; // saw the first zero block
+  private entryName = '';
+  private entryStart = 0;
+  private readonly maxPaxBytes = 1024 * 1024;
+  /** Number of entries seen (headers that are not pax/long-name headers). */
+  entries = 0;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    try {
+      this.consume(chunk);
+      cb();
+    } catch (e) {
+      cb(e as Error);
+    }
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (this.ended) return cb();
+    if (this.pos === 0) return cb(new LayerstoreError('E_EMPTY', 'the input is empty', { offset: 0 }));
+    if (this.skip > 0 || this.header.length > 0) {
+      return cb(
+        new LayerstoreError('E_TRUNCATED', `the archive is truncated: it ends inside ${this.skip > 0 ? 'the data of' : 'the header after'} entry ${JSON.stringify(this.entryName)}`, {
+          entry: this.entryName || undefined,
+          offset: this.pos,
+          hint: 'the file was cut short (interrupted copy or download?); produce it again',
+        }),
+      );
+    }
+    cb(
+      new LayerstoreError('E_TRUNCATED', 'the archive is truncated: it has no end-of-archive marker (cut at a block boundary?)', {
+        offset: this.pos,
+        hint: 'the file was cut short (interrupted copy or download?); produce it again',
+      }),
+    );
+  }
+
+  private consume(chunk: Buffer): void {
+    let i = 0;
+    while (i < chunk.length) {
+      if (this.ended) {
+        // After the first zero block only zeros may follow (GNU tar pads to a 10 KiB record).
+        for (let j = i; j < chunk.length; j++) {
+          if (chunk[j] !== 0) {
+            throw new LayerstoreError('E_TRAILING_DATA', 'there is data after the end-of-archive marker', {
+              offset: this.pos + (j - i),
+              hint: 'the file may be two archives concatenated, or damaged',
+            });
+          }
+        }
+        this.pos += chunk.length - i;
+        return;
+      }
+      if (this.skip > 0) {
+        const n = Math.min(this.skip, chunk.length - i);
+        const part = chunk.subarray(i, i + n);
+        if (this.capture) this.collect(part);
+        this.push(part);
+        this.skip -= n;
+        this.pos += n;
+        i += n;
+        continue;
+      }
+      const need = 512 - this.header.length;
+      const take = Math.min(need, chunk.length - i);
+      this.header = this.header.length === 0 && take === 512 ? chunk.subarray(i, i + 512) : Buffer.concat([this.header, chunk.subarray(i, i + take)]);
+      i += take;
+      if (this.header.length < 512) return;
+      const block = this.header;
+      this.header = Buffer.alloc(0);
+      this.onHeader(block);
+    }
+  }
+
+  private collect(part: Buffer): void {
+    const n = Math.min(part.length, this.captureLeft);
+    if (n > 0) this.capture!.push(part.subarray(0, n));
+    this.captureLeft -= n;
+    if (this.captureLeft === 0) {
+      const size = paxSize(Buffer.concat(this.capture!));
+      if (this.captureKind === 'x') {
+        this.sawLocalPax = true;
+        this.localPaxSize = size ?? this.localPaxSize;
+      } else if (size !== undefined) {
+        this.globalPaxSize = size;
+      }
+      this.capture = null;
+      this.captureKind = null;
+    }
+  }
+
+  private onHeader(block: Buffer): void {
+    const at = this.pos;
+    if (isZeroBlock(block)) {
+      this.ended = true;
+      this.pos += 512;
+      return;
+    }
+    if (!checksumOk(block)) {
+      throw at === 0
+        ? new LayerstoreError('E_NOT_TAR', 'not a tar archive (the first block is not a valid tar header)', { offset: 0 })
+        : new LayerstoreError('E_TAR_CORRUPT', 'tar header checksum does not match; the archive is damaged', { offset: at });
+    }
+    const type = String.fromCharCode(block[156]!);
+    let size = parseSize(block, at);
+    this.push(block);
+    this.pos += 512;
+    if (type === 'x' || type === 'g') {
+      if (size > this.maxPaxBytes) throw new LayerstoreError('E_TAR_CORRUPT', `pax header of ${size} bytes is too large`, { offset: at });
+      this.capture = [];
+      this.captureLeft = size;
+      this.captureKind = type;
+      if (size === 0) this.collect(Buffer.alloc(0));
+    } else if (type === 'L' || type === 'K') {
+      if (size > this.maxPaxBytes) throw new LayerstoreError('E_TAR_CORRUPT', `long-name header of ${size} bytes is too large`, { offset: at });
+    } else {
+      // A real entry. tar-stream applies a pax size only when a local pax header precedes
+      // it (merged with any global one), and reads no data for directories.
+      this.entries++;
+      this.entryName = nameOf(block);
+      this.entryStart = at;
+      if (this.sawLocalPax) {
+        const override = this.localPaxSize ?? this.globalPaxSize;
+        if (override !== undefined) size = override;
+      }
+      this.sawLocalPax = false;
+      this.localPaxSize = undefined;
+      if (type === '5') size = 0;
+    }
+    this.skip = size === 0 ? 0 : Math.ceil(size / 512) * 512;
+  }
+}
+
+function isZeroBlock(b: Buffer): boolean {
+  for (let i = 0; i < 512; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+function checksumOk(b: Buffer): boolean {
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < 512; i++) {
+    const v = i >= 148 && i < 156 ? 32 : b[i]!;
+    unsigned += v;
+    signed += v > 127 ? v - 256 : v;
+  }
+  const field = b.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/g, '').trim();
+  if (!/^[0-7]+$/.test(field)) return false;
+  const want = parseInt(field, 8);
+  return want === unsigned || want === signed;
+}
+
+function parseSize(b: Buffer, at: number): number {
+  const f = b.subarray(124, 136);
+  let n: number;
+  if (f[0]! & 0x80) {
+    // base-256 (GNU) for sizes of 8 GiB and more
+    n = 0;
+    for (let i = 1; i < 12; i++) n = n * 256 + f[i]!;
+    n += (f[0]! & 0x7f) * 256 ** 11;
+  } else {
+    const s = f.toString('latin1').replace(/\0.*$/s, '').trim();
+    if (s === '') n = 0;
+    else if (!/^[0-7]+$/.test(s)) throw new LayerstoreError('E_TAR_CORRUPT', `tar header has an invalid size field ${JSON.stringify(s)}`, { offset: at });
+    else n = parseInt(s, 8);
+  }
+  if (!Number.isSafeInteger(n) || n < 0) throw new LayerstoreError('E_TAR_CORRUPT', 'tar header has an invalid size', { offset: at });
+  return n;
+}
+
+function nameOf(b: Buffer): string {
+  const name = b.subarray(0, 100).toString('utf8').replace(/\0.*$/s, '');
+  const magic = b.subarray(257, 263).toString('latin1');
+  const prefix = magic.startsWith('ustar') ? b.subarray(345, 500).toString('utf8').replace(/\0.*$/s, '') : '';
+  return prefix ? `${prefix}/${name}` : name;
+}
+
+function paxSize(data: Buffer): number | undefined {
+  // records are "<len> <key>=<value>\n"
+  let size: number | undefined;
+  let i = 0;
+  while (i < data.length) {
+    const sp = data.indexOf(0x20, i);
+    if (sp < 0) break;
+    const len = parseInt(data.subarray(i, sp).toString('latin1'), 10);
+    if (!Number.isSafeInteger(len) || len <= 0) break;
+    const rec = data.subarray(sp + 1, i + len - 1).toString('utf8');
+    const eq = rec.indexOf('=');
+    if (eq > 0 && rec.slice(0, eq) === 'size' && rec.length > eq + 1) {
+      // tar-stream reads it with parseInt; anything it cannot read is an invalid header there
+      const v = parseInt(rec.slice(eq + 1), 10);
+      if (!Number.isSafeInteger(v) || v < 0) throw new LayerstoreError('E_TAR_CORRUPT', `pax header has an invalid size ${JSON.stringify(rec.slice(eq + 1, eq + 40))}`);
+      size = v;
+    }
+    i += len;
+  }
+  return size;
+}

@@ -1,0 +1,91 @@
+import { promises as fsp } from 'node:fs';
+import fg from 'fast-glob';
+import { LayerstoreError, toLayerstoreError } from '../errors.js';
+import { shortDigest } from '../digest/digest.js';
+import { ingestPath, type IngestResult } from '../ingest/ingest.js';
+import { Store } from '../store/store.js';
+import { humanBytes } from '../report/human.js';
+import { info, storeDir, type GlobalOptions } from './context.js';
+import { IngestProgressBar } from './progress.js';
+import { printError } from './errors-out.js';
+import { toJson } from '../report/json.js';
+
+export interface IngestCommandOptions extends GlobalOptions {
+  json?: boolean;
+}
+
+/** Expand PATH arguments: existing paths as they are, anything else as a glob (fast-glob). */
+export async function expandInputs(args: string[]): Promise<{ inputs: string[]; errors: LayerstoreError[] }> {
+  const inputs: string[] = [];
+  const errors: LayerstoreError[] = [];
+  for (const a of args) {
+    const exists = await fsp.stat(a).then(() => true, () => false);
+    if (exists) {
+      inputs.push(a);
+      continue;
+    }
+    const matches = fg.isDynamicPattern(a) ? (await fg(a, { onlyFiles: false, dot: false, followSymbolicLinks: true })).sort() : [];
+    if (matches.length === 0) errors.push(new LayerstoreError('E_INPUT_NOT_FOUND', fg.isDynamicPattern(a) ? 'the pattern matches nothing' : 'no such file or directory', { source: a }));
+    inputs.push(...matches);
+  }
+  return { inputs: [...new Set(inputs)], errors };
+}
+
+export async function ingestCommand(paths: string[], opts: IngestCommandOptions): Promise<number> {
+  const { inputs, errors } = await expandInputs(paths);
+  for (const e of errors) printError(e, opts);
+  if (inputs.length === 0) return 2;
+  const store = await Store.open(storeDir(opts), { create: true });
+  info(opts, `store: ${store.root}`);
+  const results: IngestResult[] = [];
+  let failed = errors.length;
+  const showBar = !opts.quiet && !opts.json && process.stderr.isTTY === true;
+  for (const input of inputs) {
+    const bar = new IngestProgressBar(input, showBar);
+    try {
+      const r = await ingestPath(store, input, { onStart: (p) => bar.start(p) });
+      bar.stop();
+      results.push(r);
+      if (!opts.json) process.stdout.write(summaryLine(r) + '\n');
+      for (const c of r.refChanges) {
+        if (c.from) info(opts, `  ref ${c.ref} moved from ${shortDigest(c.from)} to ${shortDigest(c.to)}; the image it named is kept untagged`);
+      }
+      for (const n of r.notes) info(opts, `  note: ${n}`);
+    } catch (e) {
+      bar.stop();
+      failed++;
+      printError(toLayerstoreError(e, input), opts);
+    }
+  }
+  if (opts.json) process.stdout.write(toJson({ schemaVersion: 1, store: store.root, results: results.map(jsonResult), failed }));
+  const total = inputs.length + errors.length;
+  if (failed > 0) {
+    process.stderr.write(`layerstore: ${total - failed} of ${total} inputs ingested, ${failed} failed (the failed ones changed nothing in the store)\n`);
+    return 2;
+  }
+  return 0;
+}
+
+function summaryLine(r: IngestResult): string {
+  const names = r.images.map((i) => (i.refs.length ? i.refs.join(', ') : `<none>@${shortDigest(i.manifestDigest)}`));
+  const rate = r.seconds > 0 ? `${humanBytes(r.bytesRead / r.seconds)}/s` : '';
+  return (
+    `${r.source}: ${r.images.length} image${r.images.length === 1 ? '' : 's'} (${names.join('; ')}); ` +
+    `${r.blobsAdded} new blob${r.blobsAdded === 1 ? '' : 's'} (${humanBytes(r.bytesAdded)}), ${r.blobsPresent} already stored; ` +
+    `read ${humanBytes(r.bytesRead)} in ${r.seconds.toFixed(2)} s (${rate})`
+  );
+}
+
+function jsonResult(r: IngestResult) {
+  return {
+    source: r.source,
+    format: r.format,
+    images: r.images.map((i) => ({ refs: i.refs, manifestDigest: i.manifestDigest, configDigest: i.configDigest, layers: i.layers })),
+    blobsAdded: r.blobsAdded,
+    bytesAdded: r.bytesAdded,
+    blobsPresent: r.blobsPresent,
+    bytesRead: r.bytesRead,
+    refChanges: r.refChanges,
+    notes: r.notes,
+  };
+}

@@ -1,0 +1,81 @@
+import { Command, CommanderError, Option } from 'commander';
+import { isLayerstoreError, LayerstoreError } from '../errors.js';
+import { defaultStoreDir } from '../store/default-location.js';
+import type { GlobalOptions } from './context.js';
+import { printError } from './errors-out.js';
+import { ingestCommand } from './ingest-command.js';
+import { lsCommand } from './ls-command.js';
+import { reportCommand } from './report-command.js';
+
+/**
+ * Exit codes (README, "Exit codes"): 0 ok; 1 a budget or check failed; 2 bad usage or bad
+ * input; 3 the store is damaged.
+ */
+export const EXIT = { ok: 0, failed: 1, badInput: 2, damaged: 3 } as const;
+
+function exitCodeFor(e: unknown): number {
+  if (isLayerstoreError(e) && e.code === 'E_STORE_INVALID') return EXIT.damaged;
+  return EXIT.badInput;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = new Command('layerstore');
+  program
+    .description('Content-addressed store for container image tarballs, with cross-image layer sharing reports.')
+    .version(process.env.npm_package_version ?? '0.1.0')
+    .addOption(new Option('--store <dir>', `store directory (default: $LAYERSTORE_STORE or ${defaultStoreDir()})`))
+    .option('-q, --quiet', 'no progress or notes on stderr')
+    .option('--debug', 'print stack traces with errors')
+    .showHelpAfterError('(run layerstore --help for usage)')
+    .exitOverride();
+
+  const globals = (cmd: Command): GlobalOptions => cmd.optsWithGlobals() as GlobalOptions;
+  // commander calls an action with (args..., options, command); hand on the options with the globals merged in.
+  const run = (fn: (...args: any[]) => Promise<number>) => async (...args: any[]) => {
+    const cmd = args[args.length - 1] as Command;
+    try {
+      code = await fn(...args.slice(0, -2), globals(cmd));
+    } catch (e) {
+      printError(e, globals(cmd));
+      code = exitCodeFor(e);
+    }
+  };
+
+  program
+    .command('ingest')
+    .description('ingest image tarballs (docker save, oci-archive; gzip/zstd too), OCI layout directories, or globs of them')
+    .argument('<path...>', 'tarballs, OCI layout directories, or glob patterns')
+    .option('--json', 'print results as JSON')
+    .action(run((paths: string[], opts) => ingestCommand(paths, opts)));
+
+  program
+    .command('ls')
+    .description('list the images in the store')
+    .option('--json', 'print as JSON')
+    .action(run((opts) => lsCommand(opts)));
+
+  program
+    .command('report')
+    .description('cross-image layer sharing and storage savings, for all images or those named')
+    .argument('[ref...]', 'refs, image IDs or manifest digests (default: every image)')
+    .option('--json', 'print the versioned JSON report (schemaVersion 1)')
+    .option('--all-layers', 'list every layer, not only the top 20')
+    .action(run((refs: string[], opts) => reportCommand(refs, opts)));
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.ok;
+      return EXIT.badInput;
+    }
+    printError(e instanceof Error ? e : new LayerstoreError('E_USAGE', String(e)), {});
+    return EXIT.badInput;
+  }
+  return code;
+}
+
+// Run when executed as the CLI (bin/layerstore.js imports this module).
+const exitCode = await main(process.argv.slice(2));
+process.exitCode = exitCode;

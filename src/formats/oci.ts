@@ -1,0 +1,155 @@
+import { LayerstoreError } from '../errors.js';
+import { hexOf, type Digest } from '../digest/digest.js';
+import type { ArchiveView } from '../ingest/archive-view.js';
+import type { IngestPlan, PlannedImage } from '../ingest/plan.js';
+import {
+  ANNOTATION_IMAGE_NAME,
+  ANNOTATION_REF_NAME,
+  IMAGE_CONFIG_TYPES,
+  INDEX_TYPES,
+  MANIFEST_TYPES,
+  isLayerMediaType,
+  kindOfDocument,
+  parseImageConfig,
+  parseIndex,
+  parseManifest,
+  type Descriptor,
+  type Platform,
+} from './types.js';
+import { familiar, fullyQualified, isValidRef, checkRef } from './ref-names.js';
+
+/**
+ * Reads an OCI image layout (a directory, an oci-archive, or the OCI half of a Docker 25+
+ * save): index.json roots, nested indexes (multi-platform), image manifests, configs and
+ * layers, each checked against its descriptor. Non-image manifests (artifacts, build
+ * attestations) are stored but not analysed; index children absent from the input (Docker
+ * saves only the platforms it has) are skipped with a note.
+ */
+export async function resolveOciLayout(view: ArchiveView, plan: IngestPlan): Promise<void> {
+  const layout = await view.readJson('oci-layout', 'oci-layout');
+  if (typeof layout !== 'object' || layout === null || typeof (layout as { imageLayoutVersion?: unknown }).imageLayoutVersion !== 'string') {
+    throw new LayerstoreError('E_MANIFEST_INVALID', 'oci-layout has no imageLayoutVersion', { entry: 'oci-layout' });
+  }
+  const index = parseIndex(await view.readJson('index.json', 'index.json'), 'index.json');
+  const walker = new OciWalker(view, plan);
+  for (const [i, desc] of index.manifests.entries()) {
+    const what = `index.json manifests[${i}]`;
+    const images = await walker.walk(desc, what, true);
+    if (images === undefined) continue;
+    const refs = rootRefs(desc, what);
+    const descriptor: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
+    if (desc.platform) descriptor.platform = desc.platform;
+    if (refs.length === 0) plan.roots.push({ descriptor });
+    for (const ref of refs) plan.roots.push({ descriptor, ref, fullName: fullyQualified(ref) });
+    for (const img of images) for (const r of refs) if (!img.refs.includes(r)) img.refs.push(r);
+  }
+}
+
+/**
+ * The store ref for an index.json entry. A bare tag in ref.name ("latest", as Docker and
+ * buildx write it) next to a full io.containerd.image.name is replaced by the familiar form
+ * of that name ("acme/api:latest"), so two images tagged "latest" do not collide.
+ */
+export function rootRefs(desc: Descriptor, what: string): string[] {
+  const refName = desc.annotations?.[ANNOTATION_REF_NAME];
+  const imageName = desc.annotations?.[ANNOTATION_IMAGE_NAME];
+  const named = imageName && isValidRef(familiar(imageName)) ? familiar(imageName) : undefined;
+  if (refName !== undefined && refName !== '') {
+    checkRef(refName, `${what} ${ANNOTATION_REF_NAME}`);
+    if (named && !refName.includes('/') && !refName.includes(':')) return [named];
+    return [refName];
+  }
+  return named ? [named] : [];
+}
+
+class OciWalker {
+  /** Images found under each digest already walked; `null` while a walk is in progress (cycles). */
+  private readonly seen = new Map<Digest, PlannedImage[] | null>();
+
+  constructor(
+    private readonly view: ArchiveView,
+    private readonly plan: IngestPlan,
+  ) {}
+
+  /** Returns the images under `desc`, or undefined when it is absent and may be skipped. */
+  async walk(desc: Descriptor, what: string, top: boolean): Promise<PlannedImage[] | undefined> {
+    const prior = this.seen.get(desc.digest);
+    if (prior !== undefined) return prior ?? [];
+    const name = `blobs/sha256/${hexOf(desc.digest)}`;
+    if (!(await this.view.has(name))) {
+      if (top) throw new LayerstoreError('E_BLOB_MISSING', `${what} names ${desc.digest}, which is not in the input`, { entry: name });
+      this.plan.notes.push(`${desc.digest}${desc.platform ? ` (${platformString(desc.platform)})` : ''} is listed by an index but not in the input; skipped`);
+      return undefined;
+    }
+    this.seen.set(desc.digest, null);
+    const file = await this.view.file(name, what);
+    const doc = await this.view.readJson(name, what);
+    const kind = INDEX_TYPES.has(desc.mediaType) ? 'index' : MANIFEST_TYPES.has(desc.mediaType) ? 'manifest' : kindOfDocument(doc);
+    let images: PlannedImage[] | undefined;
+    if (kind === 'index') {
+      this.plan.useBlob(file, desc, what);
+      const idx = parseIndex(doc, what);
+      images = [];
+      for (const [j, child] of idx.manifests.entries()) {
+        const found = await this.walk(child, `${what} > manifests[${j}]`, false);
+        if (found) images.push(...found);
+      }
+    } else if (kind === 'manifest') {
+      this.plan.useBlob(file, desc, what);
+      images = await this.manifest(desc, parseManifest(doc, what), what);
+    } else {
+      this.plan.useBlob(file, desc, what);
+      this.plan.notes.push(`${desc.digest} (${desc.mediaType}) is not an image manifest or index; stored, not analysed`);
+      images = [];
+    }
+    this.seen.set(desc.digest, images ?? []);
+    return images;
+  }
+
+  private async manifest(desc: Descriptor, m: Parameters<typeof isImageManifest>[0], what: string): Promise<PlannedImage[] | undefined> {
+    if (!isImageManifest(m)) {
+      // An artifact (SBOM, signature, attestation): keep its blobs when all are present.
+      const blobs = [m.config, ...m.layers];
+      for (const b of blobs) {
+        if (!(await this.view.has(`blobs/sha256/${hexOf(b.digest)}`))) {
+          this.plan.blobs.delete(desc.digest);
+          this.plan.notes.push(`artifact ${desc.digest} lacks blob ${b.digest} in the input; skipped`);
+          return undefined;
+        }
+      }
+      for (const [k, b] of blobs.entries()) this.plan.useBlob(await this.view.file(`blobs/sha256/${hexOf(b.digest)}`, `${what} blob ${k}`), b, `${what} blob ${k}`);
+      this.plan.notes.push(`${desc.digest} is an artifact (${m.artifactType ?? m.config.mediaType}), not an image; stored, not analysed`);
+      return [];
+    }
+    const configFile = await this.view.file(`blobs/sha256/${hexOf(m.config.digest)}`, `${what} config`);
+    const configDigest = this.plan.useBlob(configFile, m.config, `${what} config`);
+    const config = parseImageConfig(await this.view.readJson(configFile.name, `${what} config`), `config ${m.config.digest}`);
+    if (config.rootfs.diff_ids.length !== m.layers.length) {
+      throw new LayerstoreError(
+        'E_MANIFEST_INVALID',
+        `${what}: the manifest lists ${m.layers.length} layers but its config has ${config.rootfs.diff_ids.length} diff_ids`,
+        { entry: `blobs/sha256/${hexOf(desc.digest)}` },
+      );
+    }
+    const layers: Digest[] = [];
+    for (const [i, l] of m.layers.entries()) {
+      const lw = `${what} layer ${i}`;
+      const f = await this.view.file(`blobs/sha256/${hexOf(l.digest)}`, lw);
+      layers.push(this.plan.useBlob(f, l, lw));
+      this.plan.checkDiffId(f, config.rootfs.diff_ids[i]!, lw);
+    }
+    const platform: Platform | undefined =
+      desc.platform ?? (config.architecture && config.os ? { architecture: config.architecture, os: config.os, ...(config.variant ? { variant: config.variant } : {}) } : undefined);
+    const img: PlannedImage = { manifestDigest: desc.digest, configDigest, layers, refs: [], ...(platform ? { platform } : {}) };
+    this.plan.addImage(img);
+    return [this.plan.images.find((x) => x.manifestDigest === desc.digest)!];
+  }
+}
+
+function isImageManifest(m: ReturnType<typeof parseManifest>): boolean {
+  return IMAGE_CONFIG_TYPES.has(m.config.mediaType) && m.layers.every((l) => isLayerMediaType(l.mediaType));
+}
+
+export function platformString(p: Platform): string {
+  return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
+}

@@ -1,0 +1,81 @@
+import { LayerstoreError } from '../errors.js';
+
+/**
+ * Image references. A store ref is what the user or the source named ("acme/api:1.0",
+ * "dive-test:latest", or a bare OCI ref name such as "v1"). When it is a Docker-style
+ * repository:tag we also record the fully qualified name ("docker.io/acme/api:1.0"),
+ * as containerd does in io.containerd.image.name.
+ */
+
+// OCI image-spec grammar for org.opencontainers.image.ref.name
+const COMPONENT = '[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*';
+const REF_RE = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
+
+export function isValidRef(ref: string): boolean {
+  return ref.length > 0 && ref.length <= 512 && REF_RE.test(ref);
+}
+
+export function checkRef(ref: unknown, what: string): string {
+  if (typeof ref !== 'string' || !isValidRef(ref)) {
+    throw new LayerstoreError('E_MANIFEST_INVALID', `${what} ${JSON.stringify(typeof ref === 'string' ? ref.slice(0, 100) : ref)} is not a valid image reference`);
+  }
+  return ref;
+}
+
+interface Parsed {
+  domain: string;
+  path: string;
+  tag?: string;
+  digest?: string;
+}
+
+function parseDockerRef(ref: string): Parsed | undefined {
+  let rest = ref;
+  let digest: string | undefined;
+  const at = rest.indexOf('@');
+  if (at >= 0) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+  }
+  let tag: string | undefined;
+  const colon = rest.lastIndexOf(':');
+  if (colon > rest.lastIndexOf('/')) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+  }
+  if (!rest) return undefined;
+  const slash = rest.indexOf('/');
+  const first = slash < 0 ? '' : rest.slice(0, slash);
+  let domain = 'docker.io';
+  let path = rest;
+  if (first && (first.includes('.') || first.includes(':') || first === 'localhost')) {
+    domain = first;
+    path = rest.slice(slash + 1);
+  }
+  if (domain === 'docker.io' && !path.includes('/')) path = `library/${path}`;
+  if (!/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/.test(path)) return undefined;
+  return { domain, path, tag, digest };
+}
+
+/** "acme/api:1.0" -> "docker.io/acme/api:1.0"; undefined when ref is not repository[:tag]. */
+export function fullyQualified(ref: string): string | undefined {
+  const p = parseDockerRef(ref);
+  if (!p || (!p.tag && !p.digest)) return undefined;
+  return `${p.domain}/${p.path}${p.tag ? `:${p.tag}` : ''}${p.digest ? `@${p.digest}` : ''}`;
+}
+
+/** "docker.io/library/alpine:3.19" -> "alpine:3.19", as docker shows names. */
+export function familiar(fullName: string): string {
+  let s = fullName;
+  if (s.startsWith('docker.io/')) s = s.slice('docker.io/'.length);
+  if (s.startsWith('library/') && s.indexOf('/', 'library/'.length) < 0) s = s.slice('library/'.length);
+  return s;
+}
+
+/** Repository part of a ref ("acme/api" for "acme/api:1.0"), or undefined for bare tags like "v1". */
+export function repositoryOf(ref: string): string | undefined {
+  const p = parseDockerRef(ref);
+  if (!p || !p.tag) return undefined;
+  const noTag = ref.slice(0, ref.length - p.tag.length - 1);
+  return noTag.includes('@') ? noTag.slice(0, noTag.indexOf('@')) : noTag;
+}

@@ -1,0 +1,192 @@
+import { LayerstoreError } from '../errors.js';
+import { parseDigest, type Digest } from '../digest/digest.js';
+
+/** OCI and Docker media types this tool reads and writes. */
+export const MT = {
+  ociIndex: 'application/vnd.oci.image.index.v1+json',
+  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+  ociConfig: 'application/vnd.oci.image.config.v1+json',
+  ociLayer: 'application/vnd.oci.image.layer.v1.tar',
+  ociLayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  ociLayerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+  dockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+  dockerConfig: 'application/vnd.docker.container.image.v1+json',
+} as const;
+
+export const IMAGE_CONFIG_TYPES = new Set<string>([MT.ociConfig, MT.dockerConfig]);
+export const INDEX_TYPES = new Set<string>([MT.ociIndex, MT.dockerManifestList]);
+export const MANIFEST_TYPES = new Set<string>([MT.ociManifest, MT.dockerManifest]);
+
+export const ANNOTATION_REF_NAME = 'org.opencontainers.image.ref.name';
+export const ANNOTATION_IMAGE_NAME = 'io.containerd.image.name';
+
+/** Limit for any JSON document we parse (manifests, configs, index.json). */
+export const MAX_JSON_BYTES = 8 * 1024 * 1024;
+
+export interface Platform {
+  architecture: string;
+  os: string;
+  variant?: string;
+  'os.version'?: string;
+}
+
+export interface Descriptor {
+  mediaType: string;
+  digest: Digest;
+  size: number;
+  platform?: Platform;
+  annotations?: Record<string, string>;
+  artifactType?: string;
+  urls?: string[];
+}
+
+export interface Manifest {
+  schemaVersion: number;
+  mediaType?: string;
+  artifactType?: string;
+  config: Descriptor;
+  layers: Descriptor[];
+  subject?: Descriptor;
+  annotations?: Record<string, string>;
+}
+
+export interface Index {
+  schemaVersion: number;
+  mediaType?: string;
+  manifests: Descriptor[];
+  annotations?: Record<string, string>;
+}
+
+export interface ImageConfig {
+  architecture?: string;
+  os?: string;
+  variant?: string;
+  created?: string;
+  rootfs: { type: string; diff_ids: Digest[] };
+  history?: unknown[];
+}
+
+function invalid(what: string, why: string): LayerstoreError {
+  return new LayerstoreError('E_MANIFEST_INVALID', `${what}: ${why}`);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function parseJson(bytes: Buffer, what: string): unknown {
+  if (bytes.length > MAX_JSON_BYTES) throw new LayerstoreError('E_TOO_LARGE', `${what} is ${bytes.length} bytes, above the ${MAX_JSON_BYTES}-byte limit`);
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (e) {
+    throw invalid(what, `malformed JSON (${(e as Error).message})`);
+  }
+}
+
+function stringMap(v: unknown, what: string): Record<string, string> | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!isObject(v)) throw invalid(what, 'annotations must be an object');
+  for (const [k, x] of Object.entries(v)) if (typeof x !== 'string') throw invalid(what, `annotation ${k} must be a string`);
+  return v as Record<string, string>;
+}
+
+export function parseDescriptor(v: unknown, what: string): Descriptor {
+  if (!isObject(v)) throw invalid(what, 'descriptor must be an object');
+  if (typeof v.mediaType !== 'string' || v.mediaType === '') throw invalid(what, 'descriptor has no mediaType');
+  const size = v.size;
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw invalid(what, 'descriptor size must be a non-negative integer');
+  let digest: Digest;
+  try {
+    digest = parseDigest(v.digest, `${what} digest`);
+  } catch (e) {
+    throw invalid(what, (e as Error).message);
+  }
+  const d: Descriptor = { mediaType: v.mediaType, digest, size };
+  if (isObject(v.platform)) {
+    const p = v.platform;
+    if (typeof p.architecture === 'string' && typeof p.os === 'string') {
+      d.platform = { architecture: p.architecture, os: p.os };
+      if (typeof p.variant === 'string') d.platform.variant = p.variant;
+      if (typeof p['os.version'] === 'string') d.platform['os.version'] = p['os.version'];
+    }
+  }
+  const ann = stringMap(v.annotations, what);
+  if (ann) d.annotations = ann;
+  if (typeof v.artifactType === 'string') d.artifactType = v.artifactType;
+  if (Array.isArray(v.urls)) d.urls = v.urls.filter((u): u is string => typeof u === 'string');
+  return d;
+}
+
+/** What a JSON document looks like: an index, a manifest, or neither. */
+export function kindOfDocument(v: unknown): 'index' | 'manifest' | 'unknown' {
+  if (!isObject(v)) return 'unknown';
+  if (typeof v.mediaType === 'string') {
+    if (INDEX_TYPES.has(v.mediaType)) return 'index';
+    if (MANIFEST_TYPES.has(v.mediaType)) return 'manifest';
+  }
+  if ('manifests' in v) return 'index';
+  if ('config' in v && 'layers' in v) return 'manifest';
+  return 'unknown';
+}
+
+export function parseIndex(v: unknown, what: string): Index {
+  if (!isObject(v)) throw invalid(what, 'must be a JSON object');
+  if (v.schemaVersion !== 2) throw invalid(what, 'schemaVersion must be 2');
+  // Docker 25 wrote "manifests": null (moby#47210); treat it as empty.
+  const list = v.manifests === null || v.manifests === undefined ? [] : v.manifests;
+  if (!Array.isArray(list)) throw invalid(what, 'manifests must be an array');
+  const idx: Index = { schemaVersion: 2, manifests: list.map((m, i) => parseDescriptor(m, `${what} manifests[${i}]`)) };
+  if (typeof v.mediaType === 'string') idx.mediaType = v.mediaType;
+  const ann = stringMap(v.annotations, what);
+  if (ann) idx.annotations = ann;
+  return idx;
+}
+
+export function parseManifest(v: unknown, what: string): Manifest {
+  if (!isObject(v)) throw invalid(what, 'must be a JSON object');
+  if (v.schemaVersion !== 2) throw invalid(what, 'schemaVersion must be 2');
+  const layersRaw = v.layers === null || v.layers === undefined ? [] : v.layers;
+  if (!Array.isArray(layersRaw)) throw invalid(what, 'layers must be an array');
+  const m: Manifest = {
+    schemaVersion: 2,
+    config: parseDescriptor(v.config, `${what} config`),
+    layers: layersRaw.map((l, i) => parseDescriptor(l, `${what} layers[${i}]`)),
+  };
+  if (typeof v.mediaType === 'string') m.mediaType = v.mediaType;
+  if (typeof v.artifactType === 'string') m.artifactType = v.artifactType;
+  if (v.subject !== undefined) m.subject = parseDescriptor(v.subject, `${what} subject`);
+  return m;
+}
+
+export function parseImageConfig(v: unknown, what: string): ImageConfig {
+  if (!isObject(v)) throw invalid(what, 'must be a JSON object');
+  const rootfs = v.rootfs;
+  if (!isObject(rootfs)) throw invalid(what, 'has no rootfs');
+  const ids = rootfs.diff_ids === null || rootfs.diff_ids === undefined ? [] : rootfs.diff_ids;
+  if (!Array.isArray(ids)) throw invalid(what, 'rootfs.diff_ids must be an array');
+  const diffIds = ids.map((d, i) => {
+    try {
+      return parseDigest(d, `rootfs.diff_ids[${i}]`);
+    } catch (e) {
+      throw invalid(what, (e as Error).message);
+    }
+  });
+  const c: ImageConfig = { rootfs: { type: typeof rootfs.type === 'string' ? rootfs.type : 'layers', diff_ids: diffIds } };
+  if (typeof v.architecture === 'string') c.architecture = v.architecture;
+  if (typeof v.os === 'string') c.os = v.os;
+  if (typeof v.variant === 'string') c.variant = v.variant;
+  if (typeof v.created === 'string') c.created = v.created;
+  if (Array.isArray(v.history)) c.history = v.history;
+  return c;
+}
+
+/** Media types of layers that hold a (possibly compressed) tar. */
+export function isLayerMediaType(mt: string): boolean {
+  return /^application\/vnd\.(oci\.image\.layer\.(nondistributable\.)?v1\.tar|docker\.image\.rootfs\.(foreign\.)?diff\.tar)/.test(mt);
+}
+
+/** The OCI layer media type for what the bytes actually are. */
+export function ociLayerMediaType(compression: 'none' | 'gzip' | 'zstd'): string {
+  return compression === 'gzip' ? MT.ociLayerGzip : compression === 'zstd' ? MT.ociLayerZstd : MT.ociLayer;
+}

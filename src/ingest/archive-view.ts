@@ -1,0 +1,145 @@
+import { promises as fsp, createReadStream } from 'node:fs';
+import path from 'node:path';
+import { LayerstoreError } from '../errors.js';
+import { normalizeEntryName } from '../archive/entry-name.js';
+import { resolveLinks, type LinkEntry } from '../archive/links.js';
+import { digestFromHex, type Digest } from '../digest/digest.js';
+import { MAX_JSON_BYTES, parseJson } from '../formats/types.js';
+import type { Store } from '../store/store.js';
+import { stageBody, type StagedFile } from './staged-file.js';
+import { READ_CHUNK } from '../archive/open-archive.js';
+
+/**
+ * What format readers see of an input: named files they can ask for, already verified by
+ * hash. A tarball is staged in one pass before readers run (its manifest may come last);
+ * a directory is staged on demand.
+ */
+export interface ArchiveView {
+  readonly label: string;
+  has(name: string): Promise<boolean>;
+  /** The staged file behind `name` (links followed). `why` names who asked, for errors. */
+  file(name: string, why: string): Promise<StagedFile>;
+  readJson(name: string, why: string): Promise<unknown>;
+  /** Every staged file, to discard those no image used. */
+  staged(): Iterable<StagedFile>;
+}
+
+/** The digest an OCI-style entry name claims ("blobs/sha256/<hex>"), if any. */
+export function claimedDigest(name: string): Digest | undefined {
+  const m = /^blobs\/sha256\/([0-9a-f]{64})$/.exec(name);
+  return m ? digestFromHex(m[1]!) : undefined;
+}
+
+async function readStagedJson(store: Store, f: StagedFile, why: string): Promise<unknown> {
+  if (f.blob.size > MAX_JSON_BYTES) throw new LayerstoreError('E_TOO_LARGE', `${why} is ${f.blob.size} bytes, above the ${MAX_JSON_BYTES}-byte limit`, { entry: f.name });
+  const bytes = f.blob.stagingPath ? await fsp.readFile(f.blob.stagingPath) : await store.blobs.read(f.blob.digest, MAX_JSON_BYTES);
+  try {
+    return parseJson(bytes, why);
+  } catch (e) {
+    if (e instanceof LayerstoreError && e.entry === undefined) e.entry = f.name;
+    throw e;
+  }
+}
+
+function missing(name: string, why: string, resolved?: string): LayerstoreError {
+  const via = resolved !== undefined && resolved !== name ? ` (it links to ${JSON.stringify(resolved)}, which is missing)` : '';
+  return new LayerstoreError('E_BLOB_MISSING', `${why} names ${JSON.stringify(name)}, which is not in the input${via}`, { entry: name });
+}
+
+export class TarView implements ArchiveView {
+  readonly files = new Map<string, StagedFile>();
+  readonly links = new Map<string, LinkEntry>();
+  readonly dirs = new Set<string>();
+
+  constructor(
+    readonly label: string,
+    private readonly store: Store,
+  ) {}
+
+  private resolve(name: string): string {
+    return resolveLinks(normalizeEntryName(name), this.links);
+  }
+
+  async has(name: string): Promise<boolean> {
+    try {
+      return this.files.has(this.resolve(name));
+    } catch {
+      return false;
+    }
+  }
+
+  async file(name: string, why: string): Promise<StagedFile> {
+    const n = normalizeEntryName(name);
+    const resolved = resolveLinks(n, this.links);
+    const f = this.files.get(resolved);
+    if (!f) throw missing(n, why, resolved);
+    return f;
+  }
+
+  async readJson(name: string, why: string): Promise<unknown> {
+    return readStagedJson(this.store, await this.file(name, why), why);
+  }
+
+  staged(): Iterable<StagedFile> {
+    return this.files.values();
+  }
+}
+
+/** An OCI layout (or extracted docker save) directory, staged file by file as readers ask. */
+export class DirView implements ArchiveView {
+  private readonly cache = new Map<string, Promise<StagedFile>>();
+  private readonly done: StagedFile[] = [];
+
+  constructor(
+    readonly label: string,
+    private readonly dir: string,
+    private readonly store: Store,
+  ) {}
+
+  private pathOf(name: string): string {
+    // normalizeEntryName refuses absolute names and "..", so this stays inside `dir`.
+    return path.join(this.dir, ...normalizeEntryName(name).split('/'));
+  }
+
+  async has(name: string): Promise<boolean> {
+    try {
+      return (await fsp.stat(this.pathOf(name))).isFile();
+    } catch {
+      return false;
+    }
+  }
+
+  file(name: string, why: string): Promise<StagedFile> {
+    const n = normalizeEntryName(name);
+    let p = this.cache.get(n);
+    if (!p) {
+      p = this.stage(n, why);
+      this.cache.set(n, p);
+    }
+    return p;
+  }
+
+  private async stage(n: string, why: string): Promise<StagedFile> {
+    const p = this.pathOf(n);
+    let st;
+    try {
+      st = await fsp.stat(p);
+    } catch {
+      throw missing(n, why);
+    }
+    if (!st.isFile()) throw missing(n, why);
+    const claim = claimedDigest(n);
+    const hashOnly = claim !== undefined && (await this.store.blobs.has(claim));
+    const f = await stageBody(this.store.writer, createReadStream(p, { highWaterMark: READ_CHUNK }), { name: n, offset: 0, hashOnly });
+    this.done.push(f);
+    return f;
+  }
+
+  async readJson(name: string, why: string): Promise<unknown> {
+    return readStagedJson(this.store, await this.file(name, why), why);
+  }
+
+  staged(): Iterable<StagedFile> {
+    return this.done;
+  }
+}

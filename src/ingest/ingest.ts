@@ -1,0 +1,156 @@
+import { promises as fsp } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { LayerstoreError, toLayerstoreError } from '../errors.js';
+import { openArchive } from '../archive/open-archive.js';
+import { readTarEntries } from '../archive/tar-entries.js';
+import { resolveDockerArchive } from '../formats/docker-archive.js';
+import { resolveOciLayout } from '../formats/oci.js';
+import type { Store } from '../store/store.js';
+import { fsyncDir } from '../store/fs-safe.js';
+import { updateIndex, type RefChange } from '../store/refs.js';
+import { claimedDigest, DirView, TarView, type ArchiveView } from './archive-view.js';
+import { IngestPlan, type PlannedImage } from './plan.js';
+import { stageBody } from './staged-file.js';
+
+export interface IngestProgress {
+  /** Bytes of the input file read so far. */
+  bytesRead(): number;
+  /** Size of the input file (for a directory: 0, unknown in advance). */
+  total: number;
+}
+
+export interface IngestOptions {
+  /** Called once the input is open, so a caller can poll progress. */
+  onStart?: (p: IngestProgress) => void;
+}
+
+export interface IngestResult {
+  source: string;
+  format: 'docker-save' | 'docker-save-oci' | 'oci-layout';
+  images: PlannedImage[];
+  /** Blobs this ingest added to the store, and their bytes. */
+  blobsAdded: number;
+  bytesAdded: number;
+  /** Blobs the input holds that the store already had. */
+  blobsPresent: number;
+  /** Bytes of the input read. */
+  bytesRead: number;
+  refChanges: RefChange[];
+  notes: string[];
+  seconds: number;
+}
+
+/**
+ * Ingest one tarball or OCI layout directory as one transaction: stage and hash every
+ * entry, let the format reader verify and resolve images, then commit the blobs the images
+ * use (rename into blobs/sha256) and, last, record the refs in index.json. On any error the
+ * staged files are removed and blobs and refs stay as they were.
+ */
+export async function ingestPath(store: Store, input: string, opts: IngestOptions = {}): Promise<IngestResult> {
+  const t0 = performance.now();
+  let view: ArchiveView | undefined;
+  let bytesRead = 0;
+  try {
+    const st = await fsp.stat(input).catch(() => {
+      throw new LayerstoreError('E_INPUT_NOT_FOUND', 'no such file or directory', { source: input });
+    });
+    if (st.isDirectory()) {
+      view = new DirView(input, input, store);
+      opts.onStart?.({ bytesRead: () => 0, total: 0 });
+    } else {
+      const tv = new TarView(input, store);
+      view = tv;
+      bytesRead = await stageTar(store, input, tv, opts);
+    }
+    const { plan, format } = await resolve(view);
+    if (plan.images.length === 0 && plan.roots.length === 0) throw new LayerstoreError('E_MANIFEST_INVALID', 'the input holds no images');
+    const committed = await commit(store, plan);
+    if (view instanceof DirView) bytesRead = [...view.staged()].reduce((n, f) => n + f.blob.size, 0);
+    return {
+      source: input,
+      format,
+      images: plan.images,
+      ...committed,
+      bytesRead,
+      notes: plan.notes,
+      seconds: (performance.now() - t0) / 1000,
+    };
+  } catch (e) {
+    throw toLayerstoreError(e, input);
+  } finally {
+    // Whatever was staged and not committed (unused entries, or everything on failure) goes.
+    if (view) await Promise.all([...view.staged()].map((f) => (f.blob.stagingPath ? fsp.rm(f.blob.stagingPath, { force: true }) : undefined)));
+  }
+}
+
+async function stageTar(store: Store, file: string, view: TarView, opts: IngestOptions): Promise<number> {
+  const arc = await openArchive(file);
+  opts.onStart?.({ bytesRead: arc.bytesRead, total: arc.fileSize });
+  for await (const e of readTarEntries(arc.stream)) {
+    if (e.type === 'directory') {
+      view.dirs.add(e.name);
+      continue;
+    }
+    if (e.type === 'other') continue; // devices, fifos: never part of an image archive's structure
+    if (e.name === '') throw new LayerstoreError('E_UNSAFE_PATH', 'a non-directory entry names the archive root', { entry: e.rawName, offset: e.offset });
+    if (view.files.has(e.name) || view.links.has(e.name)) {
+      throw new LayerstoreError('E_DUPLICATE_ENTRY', 'the archive holds this entry twice; refusing to guess which one is meant', { entry: e.rawName, offset: e.offset });
+    }
+    if (e.type === 'symlink' || e.type === 'link') {
+      view.links.set(e.name, { type: e.type, target: e.linkname ?? '' });
+      continue;
+    }
+    const claim = claimedDigest(e.name);
+    const hashOnly = claim !== undefined && (await store.blobs.has(claim));
+    view.files.set(e.name, await stageBody(store.writer, e.body, { name: e.name, offset: e.offset, hashOnly }));
+  }
+  return arc.bytesRead();
+}
+
+async function resolve(view: ArchiveView): Promise<{ plan: IngestPlan; format: IngestResult['format'] }> {
+  const plan = new IngestPlan();
+  if (await view.has('manifest.json')) {
+    await resolveDockerArchive(view, plan);
+    const oci = (await view.has('index.json')) && (await view.has('oci-layout'));
+    return { plan, format: oci ? 'docker-save-oci' : 'docker-save' };
+  }
+  if ((await view.has('index.json')) && (await view.has('oci-layout'))) {
+    await resolveOciLayout(view, plan);
+    return { plan, format: 'oci-layout' };
+  }
+  if (await view.has('repositories')) {
+    throw new LayerstoreError('E_UNSUPPORTED', 'this is a pre-Docker-1.10 save (a repositories file, no manifest.json), which carries no image config digests', {
+      hint: 'load it into Docker and save it again with a current Docker, podman or skopeo',
+    });
+  }
+  throw new LayerstoreError('E_NO_MANIFEST', 'not an image archive: it has neither manifest.json (docker save) nor index.json + oci-layout (OCI layout)');
+}
+
+async function commit(store: Store, plan: IngestPlan): Promise<Pick<IngestResult, 'blobsAdded' | 'bytesAdded' | 'blobsPresent' | 'refChanges'>> {
+  let blobsAdded = 0;
+  let bytesAdded = 0;
+  let blobsPresent = 0;
+  const count = (added: boolean, size: number) => {
+    if (added) {
+      blobsAdded++;
+      bytesAdded += size;
+    } else blobsPresent++;
+  };
+  for (const [digest, f] of plan.blobs) count(await store.writer.commit(f.blob, digest), f.blob.size);
+  for (const [digest, bytes] of plan.synthesized) {
+    if (await store.blobs.has(digest)) {
+      count(false, bytes.length);
+      continue;
+    }
+    const staged = await store.writer.stageBytes(bytes);
+    try {
+      count(await store.writer.commit(staged, digest), bytes.length);
+    } finally {
+      await store.writer.discard(staged);
+    }
+  }
+  // Make the renames durable before index.json names them.
+  await fsyncDir(store.layout.sha256Dir);
+  const refChanges = await updateIndex(store.layout, plan.roots);
+  return { blobsAdded, bytesAdded, blobsPresent, refChanges };
+}

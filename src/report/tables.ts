@@ -1,0 +1,67 @@
+import Table from 'cli-table3';
+import { shortDigest } from '../digest/digest.js';
+import type { ImageInfo } from '../analysis/load-images.js';
+import type { SharingReport } from '../analysis/sharing.js';
+import { humanBytes, percent, ratio } from './human.js';
+
+function table(head: string[], align?: Array<'left' | 'right'>): Table.Table {
+  return new Table({
+    head,
+    colAligns: align,
+    style: { head: [], border: [], compact: true },
+    chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+  });
+}
+
+export function imageSizeBytes(img: ImageInfo): number {
+  const blobs = new Map<string, number>([[img.configDigest, img.configSize]]);
+  for (const l of img.layers) blobs.set(l.digest, l.size);
+  let n = 0;
+  for (const s of blobs.values()) n += s;
+  return n;
+}
+
+export function renderImageList(images: ImageInfo[]): string {
+  const t = table(['REF', 'IMAGE ID', 'MANIFEST', 'PLATFORM', 'LAYERS', 'SIZE'], ['left', 'left', 'left', 'left', 'right', 'right']);
+  for (const img of images) {
+    const platform = img.platform ? `${img.platform.os}/${img.platform.architecture}${img.platform.variant ? `/${img.platform.variant}` : ''}` : '';
+    const refs = img.refs.length ? img.refs : ['<none>'];
+    for (const ref of refs) {
+      t.push([ref, shortDigest(img.configDigest), shortDigest(img.manifestDigest), platform, String(img.layers.length), humanBytes(imageSizeBytes(img))]);
+    }
+  }
+  return t.toString() + '\n';
+}
+
+export function renderSharing(r: SharingReport, opts: { maxLayers?: number } = {}): string {
+  const out: string[] = [];
+  const t = r.totals;
+  out.push(
+    `${t.images} images, ${t.layers} distinct layers: ${humanBytes(t.logicalBytes)} logical, ${humanBytes(t.storedBytes)} stored, ` +
+      `${humanBytes(t.savedBytes)} saved by sharing (${percent(t.savedBytes, t.logicalBytes)}, dedup ratio ${ratio(t.dedupRatio)})`,
+  );
+  out.push('');
+  out.push('Images (unique = what removing the image would free)');
+  const it = table(['REF', 'IMAGE ID', 'PLATFORM', 'LAYERS', 'SIZE', 'SHARED', 'UNIQUE'], ['left', 'left', 'left', 'right', 'right', 'right', 'right']);
+  for (const img of r.images) {
+    it.push([
+      img.refs.length ? img.refs.join('\n') : '<none>',
+      shortDigest(img.configDigest),
+      img.platform ?? '',
+      String(img.layers.length),
+      humanBytes(img.sizeBytes),
+      humanBytes(img.sharedBytes),
+      humanBytes(img.uniqueBytes),
+    ]);
+  }
+  out.push(it.toString());
+  out.push('');
+  const shown = opts.maxLayers === undefined ? r.layers : r.layers.slice(0, opts.maxLayers);
+  out.push(`Layers, by bytes saved through sharing${shown.length < r.layers.length ? ` (top ${shown.length} of ${r.layers.length}; --all-layers shows every one)` : ''}`);
+  const lt = table(['LAYER', 'DIFF ID', 'COMPRESSION', 'SIZE', 'IMAGES', 'SAVED'], ['left', 'left', 'left', 'right', 'right', 'right']);
+  for (const l of shown) {
+    lt.push([shortDigest(l.digest), shortDigest(l.diffId), l.compression, humanBytes(l.sizeBytes), String(l.images.length), humanBytes(l.savedBytes)]);
+  }
+  out.push(lt.toString());
+  return out.join('\n') + '\n';
+}

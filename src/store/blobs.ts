@@ -1,0 +1,55 @@
+import { constants as C, createReadStream, promises as fsp } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { LayerstoreError } from '../errors.js';
+import { isDigest, type Digest } from '../digest/digest.js';
+import type { StoreLayout } from './layout.js';
+import { lstatOrUndefined, readFileNoFollow } from './fs-safe.js';
+
+/** Read side of the blob store. Opens never follow a symlink planted in blobs/. */
+export class BlobReader {
+  constructor(readonly layout: StoreLayout) {}
+
+  /** Size in bytes of a stored blob, or undefined when absent. */
+  async size(d: Digest): Promise<number | undefined> {
+    const st = await lstatOrUndefined(this.layout.blobPath(d));
+    if (!st) return undefined;
+    if (!st.isFile()) throw new LayerstoreError('E_STORE_INVALID', `blob ${d} is not a regular file`, { hint: 'run layerstore verify' });
+    return st.size;
+  }
+
+  async has(d: Digest): Promise<boolean> {
+    return (await this.size(d)) !== undefined;
+  }
+
+  async read(d: Digest, maxBytes: number): Promise<Buffer> {
+    try {
+      return await readFileNoFollow(this.layout.blobPath(d), maxBytes);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new LayerstoreError('E_BLOB_MISSING', `blob ${d} is not in the store`, { hint: 'run layerstore verify' });
+      if (code === 'ELOOP') throw new LayerstoreError('E_STORE_INVALID', `blob ${d} is a symlink; the store never follows links`, { hint: 'run layerstore verify' });
+      throw e;
+    }
+  }
+
+  async readJson(d: Digest, maxBytes: number): Promise<unknown> {
+    const bytes = await this.read(d, maxBytes);
+    try {
+      return JSON.parse(bytes.toString('utf8'));
+    } catch {
+      throw new LayerstoreError('E_STORE_INVALID', `blob ${d} is not valid JSON`, { hint: 'run layerstore verify' });
+    }
+  }
+
+  /** A stream of the blob's bytes. */
+  async open(d: Digest, opts: { start?: number; end?: number } = {}): Promise<Readable> {
+    const fh = await fsp.open(this.layout.blobPath(d), C.O_RDONLY | C.O_NOFOLLOW);
+    return createReadStream('', { fd: fh.fd, autoClose: true, highWaterMark: 1024 * 1024, ...opts }).on('close', () => void fh.close().catch(() => {}));
+  }
+
+  /** Every digest in blobs/sha256 (names that are not digests are skipped; verify reports them). */
+  async list(): Promise<Digest[]> {
+    const names = await fsp.readdir(this.layout.sha256Dir);
+    return names.map((n) => `sha256:${n}`).filter(isDigest);
+  }
+}

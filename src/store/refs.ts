@@ -1,0 +1,143 @@
+import lockfile from 'proper-lockfile';
+import { LayerstoreError } from '../errors.js';
+import type { Digest } from '../digest/digest.js';
+import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, MAX_JSON_BYTES, MT, parseIndex, parseJson, type Descriptor, type Index } from '../formats/types.js';
+import type { StoreLayout } from './layout.js';
+import { readFileNoFollow, writeFileAtomic } from './fs-safe.js';
+
+/**
+ * index.json holds the store's roots: one descriptor per ref (annotated with
+ * org.opencontainers.image.ref.name, and io.containerd.image.name when the ref is a
+ * Docker-style name), plus ref-less descriptors for images that are kept untagged.
+ * It is rewritten only under the store lock, as temp + rename, and only after every
+ * blob it names has been committed.
+ */
+export interface RootUpdate {
+  descriptor: Descriptor;
+  ref?: string;
+  fullName?: string;
+}
+
+export interface RefChange {
+  ref: string;
+  from?: Digest;
+  to: Digest;
+}
+
+export function refOf(d: Descriptor): string | undefined {
+  return d.annotations?.[ANNOTATION_REF_NAME];
+}
+
+export async function readIndex(layout: StoreLayout): Promise<Index> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFileNoFollow(layout.indexFile, MAX_JSON_BYTES);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { schemaVersion: 2, mediaType: MT.ociIndex, manifests: [] };
+    throw e;
+  }
+  try {
+    return parseIndex(parseJson(bytes, 'index.json'), 'store index.json');
+  } catch (e) {
+    throw new LayerstoreError('E_STORE_INVALID', `the store's index.json is damaged: ${(e as Error).message}`, { hint: 'run layerstore verify' });
+  }
+}
+
+export function serializeIndex(idx: Index): Buffer {
+  const out = { schemaVersion: 2, mediaType: MT.ociIndex, manifests: idx.manifests.map(cleanDescriptor) };
+  return Buffer.from(JSON.stringify(out, null, 2) + '\n');
+}
+
+function cleanDescriptor(d: Descriptor): Descriptor {
+  const out: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
+  if (d.platform) out.platform = d.platform;
+  if (d.annotations && Object.keys(d.annotations).length) out.annotations = d.annotations;
+  return out;
+}
+
+/** Run `fn` while holding the store's index lock (a directory lock ending in ".lock"). */
+export async function withIndexLock<T>(layout: StoreLayout, fn: () => Promise<T>): Promise<T> {
+  let compromised: Error | undefined;
+  let release: () => Promise<void>;
+  try {
+    release = await lockfile.lock(layout.indexFile, {
+      lockfilePath: layout.indexLockPath,
+      realpath: false,
+      stale: 30_000,
+      update: 5_000,
+      retries: { retries: 200, factor: 1.3, minTimeout: 10, maxTimeout: 500 },
+      onCompromised: (e) => {
+        compromised = e;
+      },
+    });
+  } catch (e) {
+    throw new LayerstoreError('E_LOCKED', `could not lock the store index (${(e as Error).message})`, {
+      hint: 'another layerstore process holds it; wait, or remove .layerstore/index.json.lock if no process is running',
+      cause: e,
+    });
+  }
+  try {
+    const result = await fn();
+    if (compromised) throw new LayerstoreError('E_LOCKED', `the store lock was lost while updating index.json: ${compromised.message}`);
+    return result;
+  } finally {
+    await release().catch(() => {});
+  }
+}
+
+/**
+ * Add roots to index.json. A ref that already names another digest moves to the new one
+ * (as docker load does); the image it named stays as an untagged root unless another ref
+ * still names it. A ref-less root is added only when no root names its digest yet.
+ */
+export function applyRootUpdates(idx: Index, updates: RootUpdate[]): { index: Index; changes: RefChange[] } {
+  const manifests = [...idx.manifests];
+  const changes: RefChange[] = [];
+  const namesDigest = (d: Digest) => manifests.some((m) => m.digest === d);
+  for (const u of updates) {
+    if (!u.ref) {
+      if (!namesDigest(u.descriptor.digest)) manifests.push(withAnnotations(u.descriptor, {}));
+      continue;
+    }
+    const at = manifests.findIndex((m) => refOf(m) === u.ref);
+    const annotations: Record<string, string> = { [ANNOTATION_REF_NAME]: u.ref };
+    if (u.fullName) annotations[ANNOTATION_IMAGE_NAME] = u.fullName;
+    const entry = withAnnotations(u.descriptor, annotations);
+    if (at >= 0) {
+      const old = manifests[at]!;
+      if (old.digest === u.descriptor.digest) {
+        manifests[at] = entry;
+        continue;
+      }
+      manifests.splice(at, 1);
+      changes.push({ ref: u.ref, from: old.digest, to: u.descriptor.digest });
+      if (!namesDigest(old.digest)) manifests.push(withAnnotations(old, {}));
+    } else {
+      changes.push({ ref: u.ref, to: u.descriptor.digest });
+    }
+    // A named root replaces any untagged root for the same digest.
+    for (let i = manifests.length - 1; i >= 0; i--) {
+      if (manifests[i]!.digest === u.descriptor.digest && !refOf(manifests[i]!)) manifests.splice(i, 1);
+    }
+    manifests.push(entry);
+  }
+  return { index: { schemaVersion: 2, mediaType: MT.ociIndex, manifests }, changes };
+}
+
+function withAnnotations(d: Descriptor, annotations: Record<string, string>): Descriptor {
+  const out: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
+  if (d.platform) out.platform = d.platform;
+  if (Object.keys(annotations).length) out.annotations = annotations;
+  return out;
+}
+
+export async function updateIndex(layout: StoreLayout, updates: RootUpdate[]): Promise<RefChange[]> {
+  return withIndexLock(layout, async () => {
+    const current = await readIndex(layout);
+    const { index, changes } = applyRootUpdates(current, updates);
+    const next = serializeIndex(index);
+    const prev = serializeIndex(current);
+    if (!next.equals(prev)) await writeFileAtomic(layout.indexFile, next);
+    return changes;
+  });
+}

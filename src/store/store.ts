@@ -1,0 +1,86 @@
+import { promises as fsp } from 'node:fs';
+import { LayerstoreError } from '../errors.js';
+import { StoreLayout } from './layout.js';
+import { BlobReader } from './blobs.js';
+import { BlobWriter } from './blob-writer.js';
+import { ensureRealDir, lstatOrUndefined, readFileNoFollow, writeFileAtomic } from './fs-safe.js';
+import { readIndex } from './refs.js';
+import type { Index } from '../formats/types.js';
+import type { HasherName } from '../digest/hasher.js';
+
+const OCI_LAYOUT = Buffer.from('{"imageLayoutVersion":"1.0.0"}\n');
+
+/**
+ * A content-addressed blob store that is an OCI image layout (image-spec v1.1), so skopeo,
+ * umoci and other OCI tools read it directly. See StoreLayout for the files.
+ */
+export class Store {
+  readonly layout: StoreLayout;
+  readonly blobs: BlobReader;
+  readonly writer: BlobWriter;
+
+  private constructor(root: string, hasher?: HasherName) {
+    this.layout = new StoreLayout(root);
+    this.blobs = new BlobReader(this.layout);
+    this.writer = new BlobWriter(this.layout, hasher);
+  }
+
+  get root(): string {
+    return this.layout.root;
+  }
+
+  /** Whether `root` holds a store (an oci-layout file). */
+  static async exists(root: string): Promise<boolean> {
+    return (await lstatOrUndefined(new StoreLayout(root).ociLayoutFile)) !== undefined;
+  }
+
+  /**
+   * Open the store at `root`. With `create`, make it when missing (an empty or absent
+   * directory); an existing non-empty directory that is not an OCI layout is refused.
+   */
+  static async open(root: string, opts: { create?: boolean; hasher?: HasherName } = {}): Promise<Store> {
+    const store = new Store(root, opts.hasher);
+    const l = store.layout;
+    const rootSt = await lstatOrUndefined(l.root);
+    if (rootSt && !rootSt.isDirectory()) {
+      throw new LayerstoreError('E_STORE_INVALID', `store path ${l.root} is not a directory`, { hint: 'choose another --store' });
+    }
+    const layoutSt = await lstatOrUndefined(l.ociLayoutFile);
+    if (!layoutSt) {
+      if (!opts.create) {
+        throw new LayerstoreError('E_STORE_INVALID', `no store at ${l.root}`, { hint: 'ingest something first (layerstore ingest IMAGE.tar), or pass --store DIR' });
+      }
+      if (rootSt && (await fsp.readdir(l.root)).length > 0) {
+        throw new LayerstoreError('E_STORE_INVALID', `${l.root} is not empty and is not a layerstore store (no oci-layout file)`, { hint: 'choose an empty or new directory for --store' });
+      }
+      await fsp.mkdir(l.root, { recursive: true });
+    } else {
+      await store.checkLayoutFile();
+    }
+    await ensureRealDir(l.blobsDir);
+    await ensureRealDir(l.sha256Dir);
+    await ensureRealDir(l.privateDir);
+    await ensureRealDir(l.stagingDir);
+    if (!layoutSt) {
+      // index.json first: a directory with oci-layout is a store, so it must be complete.
+      if (!(await lstatOrUndefined(l.indexFile))) await writeFileAtomic(l.indexFile, Buffer.from('{\n  "schemaVersion": 2,\n  "mediaType": "application/vnd.oci.image.index.v1+json",\n  "manifests": []\n}\n'));
+      await writeFileAtomic(l.ociLayoutFile, OCI_LAYOUT);
+    }
+    return store;
+  }
+
+  private async checkLayoutFile(): Promise<void> {
+    let v: unknown;
+    try {
+      v = JSON.parse((await readFileNoFollow(this.layout.ociLayoutFile, 4096)).toString('utf8'));
+    } catch (e) {
+      throw new LayerstoreError('E_STORE_INVALID', `${this.layout.ociLayoutFile} is unreadable or not JSON`, { cause: e });
+    }
+    const version = (v as { imageLayoutVersion?: unknown })?.imageLayoutVersion;
+    if (version !== '1.0.0') throw new LayerstoreError('E_STORE_INVALID', `unsupported OCI layout version ${JSON.stringify(version)}`);
+  }
+
+  readIndex(): Promise<Index> {
+    return readIndex(this.layout);
+  }
+}
