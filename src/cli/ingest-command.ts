@@ -66,11 +66,22 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
   return 0;
 }
 
+/** "acme/api:1.0; v1 (2 platforms); <none>@1a2b3c4d5e6f" — each ref once, at most 8 shown. */
+function imageNames(r: IngestResult): string {
+  const counts = new Map<string, number>();
+  for (const i of r.images) {
+    const names = i.refs.length ? i.refs : [`<none>@${shortDigest(i.manifestDigest)}`];
+    for (const n of names) counts.set(n, (counts.get(n) ?? 0) + 1);
+  }
+  const shown = [...counts].slice(0, 8).map(([n, c]) => (c > 1 ? `${n} (${c} platforms)` : n));
+  if (counts.size > 8) shown.push(`${counts.size - 8} more`);
+  return shown.join('; ');
+}
+
 function summaryLine(r: IngestResult): string {
-  const names = r.images.map((i) => (i.refs.length ? i.refs.join(', ') : `<none>@${shortDigest(i.manifestDigest)}`));
   const rate = r.seconds > 0 ? `${humanBytes(r.bytesRead / r.seconds)}/s` : '';
   return (
-    `${r.source}: ${r.images.length} image${r.images.length === 1 ? '' : 's'} (${names.join('; ')}); ` +
+    `${r.source}: ${r.images.length} image${r.images.length === 1 ? '' : 's'} (${imageNames(r)}); ` +
     `${r.blobsAdded} new blob${r.blobsAdded === 1 ? '' : 's'} (${humanBytes(r.bytesAdded)}), ${r.blobsPresent} already stored; ` +
     `read ${humanBytes(r.bytesRead)} in ${r.seconds.toFixed(2)} s (${rate})`
   );

@@ -90,6 +90,7 @@ async function tryOciView(view: ArchiveView, plan: IngestPlan): Promise<IngestPl
 function mergeOciPlan(oci: IngestPlan, plan: IngestPlan): void {
   for (const [d, f] of oci.blobs) plan.blobs.set(d, f);
   plan.notes.push(...oci.notes);
+  plan.artifacts.push(...oci.artifacts);
   for (const img of oci.images) plan.addImage(img);
   const seen = new Set<string>();
   for (const root of oci.roots) {

@@ -118,7 +118,7 @@ class OciWalker {
         }
       }
       for (const [k, b] of blobs.entries()) this.plan.useBlob(await this.view.file(`blobs/sha256/${hexOf(b.digest)}`, `${what} blob ${k}`), b, `${what} blob ${k}`);
-      this.plan.notes.push(`${desc.digest} is an artifact (${m.artifactType ?? m.config.mediaType}), not an image; stored, not analysed`);
+      this.plan.artifacts.push({ digest: desc.digest, type: m.artifactType ?? m.config.mediaType });
       return [];
     }
     const configFile = await this.view.file(`blobs/sha256/${hexOf(m.config.digest)}`, `${what} config`);

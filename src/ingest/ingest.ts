@@ -72,14 +72,14 @@ export async function ingestPath(store: Store, input: string, opts: IngestOption
       images: plan.images,
       ...committed,
       bytesRead,
-      notes: plan.notes,
+      notes: plan.summaryNotes(),
       seconds: (performance.now() - t0) / 1000,
     };
   } catch (e) {
     throw toLayerstoreError(e, input);
   } finally {
     // Whatever was staged and not committed (unused entries, or everything on failure) goes.
-    if (view) await Promise.all([...view.staged()].map((f) => (f.blob.stagingPath ? fsp.rm(f.blob.stagingPath, { force: true }) : undefined)));
+    if (view) await Promise.all([...view.staged()].map((f) => store.writer.discard(f.blob)));
   }
 }
 

@@ -24,6 +24,15 @@ export class IngestPlan {
   readonly roots: RootUpdate[] = [];
   readonly images: PlannedImage[] = [];
   readonly notes: string[] = [];
+  /** Non-image manifests (SBOMs, signatures, attestations): stored, not analysed. */
+  readonly artifacts: Array<{ digest: Digest; type: string }> = [];
+
+  /** Notes for the user, with artifacts summed up in one line. */
+  summaryNotes(): string[] {
+    if (this.artifacts.length === 0) return this.notes;
+    const types = [...new Set(this.artifacts.map((a) => a.type))].sort();
+    return [...this.notes, `${this.artifacts.length} artifact manifest${this.artifacts.length === 1 ? '' : 's'} (${types.join(', ')}) stored, not analysed as images`];
+  }
 
   /**
    * Record a blob the plan needs, checking it against what the input claims about it.

@@ -2,6 +2,11 @@ import { sniffCompression, SNIFF_BYTES, type Compression } from '../archive/comp
 import type { Digest } from '../digest/digest.js';
 import type { BlobWriter, StagedBlob } from '../store/blob-writer.js';
 import { DiffIdComputer } from './diffid.js';
+import { lstatOrUndefined } from '../store/fs-safe.js';
+
+async function hasBlob(writer: BlobWriter, d: Digest): Promise<boolean> {
+  return (await lstatOrUndefined(writer.layout.blobPath(d)))?.isFile() === true;
+}
 
 /** A regular file of the input, hashed and (unless already stored) staged. */
 export interface StagedFile {
@@ -52,7 +57,7 @@ export async function stageBody(
       await feed(chunk);
     }
     if (compression === undefined) await decide();
-    const blob = await w.finish();
+    const blob = await w.finish((d) => hasBlob(writer, d));
     const staged: StagedFile = { name: meta.name, offset: meta.offset, blob, compression: compression! };
     if (dec) {
       const r = await dec.finish();

@@ -25,6 +25,11 @@ export interface StagedBlob {
   size: number;
   /** The staging file; undefined when the bytes were only hashed because the blob was already stored. */
   stagingPath?: string;
+  /**
+   * Settles when the staging file is fsync'd and closed. finish() does not wait for it, so
+   * the fsync of one layer overlaps reading and hashing the next; commit() waits.
+   */
+  durable?: Promise<void>;
 }
 
 export class StagingWriter {
@@ -58,16 +63,24 @@ export class StagingWriter {
     await prev;
   }
 
-  async finish(): Promise<StagedBlob> {
-    if (this.fh) {
-      try {
-        await this.pending;
-        await this.fh.sync();
-      } finally {
-        await this.fh.close().catch(() => {});
-      }
+  /**
+   * All bytes written; returns the digest. `alreadyStored(digest)` lets the caller skip the
+   * fsync of bytes the store already has (they will be discarded, not committed).
+   */
+  async finish(alreadyStored?: (d: Digest) => Promise<boolean>): Promise<StagedBlob> {
+    const digest = this.hasher.digest();
+    if (!this.fh) return { digest, size: this.size };
+    const fh = this.fh;
+    try {
+      await this.pending;
+    } catch (e) {
+      await fh.close().catch(() => {});
+      throw e;
     }
-    return { digest: this.hasher.digest(), size: this.size, stagingPath: this.file };
+    const skipSync = alreadyStored ? await alreadyStored(digest).catch(() => false) : false;
+    const durable = (skipSync ? Promise.resolve() : fh.sync()).finally(() => fh.close().catch(() => {}));
+    durable.catch(() => {}); // observed by commit() or discard()
+    return { digest, size: this.size, stagingPath: this.file, durable };
   }
 
   /** Close and remove the staging file; safe to call after finish() or a failed write. */
@@ -133,6 +146,7 @@ export class BlobWriter {
       if (blob.stagingPath) await fsp.rm(blob.stagingPath, { force: true });
       return false;
     }
+    if (blob.durable) await blob.durable;
     if (!blob.stagingPath) {
       // Hash-only blobs were stored when we began; if one vanished since (gc), say so.
       throw new LayerstoreError('E_BLOB_MISSING', `blob ${blob.digest} disappeared from the store during ingest`, { hint: 'run the ingest again' });
@@ -143,6 +157,7 @@ export class BlobWriter {
   }
 
   async discard(blob: StagedBlob): Promise<void> {
+    await blob.durable?.catch(() => {});
     if (blob.stagingPath) await fsp.rm(blob.stagingPath, { force: true });
   }
 }
