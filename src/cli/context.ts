@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { defaultStoreDir } from '../store/default-location.js';
 import { Store } from '../store/store.js';
 
@@ -9,7 +10,7 @@ export interface GlobalOptions {
 }
 
 export function storeDir(opts: GlobalOptions): string {
-  return opts.store ?? defaultStoreDir();
+  return opts.store ? path.resolve(opts.store) : defaultStoreDir();
 }
 
 /** Open the store for reading; a store that does not exist yet reads as empty. */

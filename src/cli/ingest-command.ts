@@ -4,6 +4,7 @@ import { LayerstoreError, toLayerstoreError } from '../errors.js';
 import { shortDigest } from '../digest/digest.js';
 import { ingestPath, type IngestResult } from '../ingest/ingest.js';
 import { Store } from '../store/store.js';
+import { removeOwnStagingSync } from '../store/blob-writer.js';
 import { humanBytes } from '../report/human.js';
 import { info, storeDir, type GlobalOptions } from './context.js';
 import { IngestProgressBar } from './progress.js';
@@ -37,6 +38,14 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
   if (inputs.length === 0) return 2;
   const store = await Store.open(storeDir(opts), { create: true });
   info(opts, `store: ${store.root}`);
+  // Ctrl-C: drop our staging files; committed blobs and index.json are always consistent.
+  const onSignal = (sig: NodeJS.Signals) => {
+    removeOwnStagingSync(store.layout);
+    process.stderr.write(`layerstore: interrupted (${sig}); the input being ingested was not added\n`);
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const results: IngestResult[] = [];
   let failed = errors.length;
   const showBar = !opts.quiet && !opts.json && process.stderr.isTTY === true;

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { isLayerstoreError, LayerstoreError } from '../errors.js';
 import { defaultStoreDir } from '../store/default-location.js';
@@ -11,6 +12,11 @@ import { reportCommand } from './report-command.js';
  * Exit codes (README, "Exit codes"): 0 ok; 1 a budget or check failed; 2 bad usage or bad
  * input; 3 the store is damaged.
  */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
 export const EXIT = { ok: 0, failed: 1, badInput: 2, damaged: 3 } as const;
 
 function exitCodeFor(e: unknown): number {
@@ -23,7 +29,7 @@ export async function main(argv: string[]): Promise<number> {
   const program = new Command('layerstore');
   program
     .description('Content-addressed store for container image tarballs, with cross-image layer sharing reports.')
-    .version(process.env.npm_package_version ?? '0.1.0')
+    .version(packageVersion())
     .addOption(new Option('--store <dir>', `store directory (default: $LAYERSTORE_STORE or ${defaultStoreDir()})`))
     .option('-q, --quiet', 'no progress or notes on stderr')
     .option('--debug', 'print stack traces with errors')

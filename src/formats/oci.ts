@@ -83,7 +83,10 @@ class OciWalker {
     }
     this.seen.set(desc.digest, null);
     const file = await this.view.file(name, what);
-    const doc = await this.view.readJson(name, what);
+    // Parse only what claims to be (or, small and untyped, may be) a manifest or an index;
+    // a layer-sized blob listed directly in an index is stored as it is.
+    const known = INDEX_TYPES.has(desc.mediaType) || MANIFEST_TYPES.has(desc.mediaType);
+    const doc = known || file.blob.size <= 64 * 1024 ? await this.view.readJson(name, what).catch((e) => (known ? Promise.reject(e) : undefined)) : undefined;
     const kind = INDEX_TYPES.has(desc.mediaType) ? 'index' : MANIFEST_TYPES.has(desc.mediaType) ? 'manifest' : kindOfDocument(doc);
     let images: PlannedImage[] | undefined;
     if (kind === 'index') {

@@ -1,4 +1,4 @@
-import { constants as C, promises as fsp } from 'node:fs';
+import { constants as C, promises as fsp, readdirSync, rmSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -160,4 +160,19 @@ export class BlobWriter {
     await blob.durable?.catch(() => {});
     if (blob.stagingPath) await fsp.rm(blob.stagingPath, { force: true });
   }
+}
+
+/**
+ * Remove this process's staging files (named "<pid>-..."), synchronously: for a signal
+ * handler, so an interrupted ingest leaves nothing behind. A kill -9 still can; verify
+ * and gc remove such leftovers.
+ */
+export function removeOwnStagingSync(layout: StoreLayout): void {
+  let names: string[] = [];
+  try {
+    names = readdirSync(layout.stagingDir);
+  } catch {
+    return;
+  }
+  for (const n of names) if (n.startsWith(`${process.pid}-`)) rmSync(path.join(layout.stagingDir, n), { force: true });
 }

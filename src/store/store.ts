@@ -9,6 +9,7 @@ import type { Index } from '../formats/types.js';
 import type { HasherName } from '../digest/hasher.js';
 
 const OCI_LAYOUT = Buffer.from('{"imageLayoutVersion":"1.0.0"}\n');
+const STORE_NAMES = new Set(['oci-layout', 'index.json', 'blobs', '.layerstore']);
 
 /**
  * A content-addressed blob store that is an OCI image layout (image-spec v1.1), so skopeo,
@@ -50,7 +51,8 @@ export class Store {
       if (!opts.create) {
         throw new LayerstoreError('E_STORE_INVALID', `no store at ${l.root}`, { hint: 'ingest something first (layerstore ingest IMAGE.tar), or pass --store DIR' });
       }
-      if (rootSt && (await fsp.readdir(l.root)).length > 0) {
+      // Another process may be creating the same store right now: its skeleton is fine.
+      if (rootSt && (await fsp.readdir(l.root)).some((n) => !STORE_NAMES.has(n) && !/^\.(index\.json|oci-layout)\..*\.tmp$/.test(n))) {
         throw new LayerstoreError('E_STORE_INVALID', `${l.root} is not empty and is not a layerstore store (no oci-layout file)`, { hint: 'choose an empty or new directory for --store' });
       }
       await fsp.mkdir(l.root, { recursive: true });
