@@ -30,9 +30,16 @@ export function claimedDigest(name: string): Digest | undefined {
   return m ? digestFromHex(m[1]!) : undefined;
 }
 
+/** The digest `name` claims when the store already has that blob (so ingest need not write it). */
+export async function storedClaim(store: Store, name: string): Promise<Digest | undefined> {
+  const claim = claimedDigest(name);
+  return claim !== undefined && (await store.blobs.has(claim)) ? claim : undefined;
+}
+
 async function readStagedJson(store: Store, f: StagedFile, why: string): Promise<unknown> {
   if (f.blob.size > MAX_JSON_BYTES) throw new LayerstoreError('E_TOO_LARGE', `${why} is ${f.blob.size} bytes, above the ${MAX_JSON_BYTES}-byte limit`, { entry: f.name });
-  const bytes = f.blob.stagingPath ? await fsp.readFile(f.blob.stagingPath) : await store.blobs.read(f.blob.digest, MAX_JSON_BYTES);
+  if (!f.blob.stagingPath) throw new LayerstoreError('E_DIGEST_MISMATCH', `${why}: the bytes do not match the blob they name`, { entry: f.name });
+  const bytes = await fsp.readFile(f.blob.stagingPath);
   try {
     return parseJson(bytes, why);
   } catch (e) {
@@ -128,9 +135,7 @@ export class DirView implements ArchiveView {
       throw missing(n, why);
     }
     if (!st.isFile()) throw missing(n, why);
-    const claim = claimedDigest(n);
-    const hashOnly = claim !== undefined && (await this.store.blobs.has(claim));
-    const f = await stageBody(this.store.writer, createReadStream(p, { highWaterMark: READ_CHUNK }), { name: n, offset: 0, hashOnly });
+    const f = await stageBody(this.store.writer, createReadStream(p, { highWaterMark: READ_CHUNK }), { name: n, offset: 0, existing: await storedClaim(this.store, n) });
     this.done.push(f);
     return f;
   }

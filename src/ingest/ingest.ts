@@ -7,8 +7,10 @@ import { resolveDockerArchive } from '../formats/docker-archive.js';
 import { resolveOciLayout } from '../formats/oci.js';
 import type { Store } from '../store/store.js';
 import { fsyncDir } from '../store/fs-safe.js';
-import { updateIndex, type RefChange } from '../store/refs.js';
-import { claimedDigest, DirView, TarView, type ArchiveView } from './archive-view.js';
+import { updateIndexLocked, withIndexLock, type RefChange } from '../store/refs.js';
+import type { StagedBlob } from '../store/blob-writer.js';
+import type { Digest } from '../digest/digest.js';
+import { DirView, storedClaim, TarView, type ArchiveView } from './archive-view.js';
 import { IngestPlan, type PlannedImage } from './plan.js';
 import { stageBody } from './staged-file.js';
 
@@ -100,9 +102,7 @@ async function stageTar(store: Store, file: string, view: TarView, opts: IngestO
       view.links.set(e.name, { type: e.type, target: e.linkname ?? '' });
       continue;
     }
-    const claim = claimedDigest(e.name);
-    const hashOnly = claim !== undefined && (await store.blobs.has(claim));
-    view.files.set(e.name, await stageBody(store.writer, e.body, { name: e.name, offset: e.offset, hashOnly }));
+    view.files.set(e.name, await stageBody(store.writer, e.body, { name: e.name, offset: e.offset, existing: await storedClaim(store, e.name) }));
   }
   return arc.bytesRead();
 }
@@ -126,31 +126,35 @@ async function resolve(view: ArchiveView): Promise<{ plan: IngestPlan; format: I
   throw new LayerstoreError('E_NO_MANIFEST', 'not an image archive: it has neither manifest.json (docker save) nor index.json + oci-layout (OCI layout)');
 }
 
+/**
+ * Commit under the store lock: the renames into blobs/ and the index.json update happen
+ * with no gc in between, so gc (which marks and sweeps under the same lock) can never see
+ * a committed blob whose ref is not yet written. The fsyncs of staged files happen before
+ * the lock is taken, so concurrent ingests wait only for renames.
+ */
 async function commit(store: Store, plan: IngestPlan): Promise<Pick<IngestResult, 'blobsAdded' | 'bytesAdded' | 'blobsPresent' | 'refChanges'>> {
-  let blobsAdded = 0;
-  let bytesAdded = 0;
-  let blobsPresent = 0;
-  const count = (added: boolean, size: number) => {
-    if (added) {
-      blobsAdded++;
-      bytesAdded += size;
-    } else blobsPresent++;
-  };
-  for (const [digest, f] of plan.blobs) count(await store.writer.commit(f.blob, digest), f.blob.size);
-  for (const [digest, bytes] of plan.synthesized) {
-    if (await store.blobs.has(digest)) {
-      count(false, bytes.length);
-      continue;
-    }
-    const staged = await store.writer.stageBytes(bytes);
-    try {
-      count(await store.writer.commit(staged, digest), bytes.length);
-    } finally {
-      await store.writer.discard(staged);
-    }
+  const synthesized = new Map<Digest, StagedBlob>();
+  try {
+    for (const [digest, bytes] of plan.synthesized) synthesized.set(digest, await store.writer.stageBytes(bytes));
+    await Promise.all([...plan.blobs.values(), ...synthesized.values()].map((s) => ('blob' in s ? s.blob : s).durable));
+    return await withIndexLock(store.layout, async () => {
+      let blobsAdded = 0;
+      let bytesAdded = 0;
+      let blobsPresent = 0;
+      const put = async (blob: StagedBlob, digest: Digest) => {
+        if (await store.writer.commit(blob, digest)) {
+          blobsAdded++;
+          bytesAdded += blob.size;
+        } else blobsPresent++;
+      };
+      for (const [digest, f] of plan.blobs) await put(f.blob, digest);
+      for (const [digest, blob] of synthesized) await put(blob, digest);
+      // Make the renames durable before index.json names them.
+      await fsyncDir(store.layout.sha256Dir);
+      const refChanges = await updateIndexLocked(store.layout, plan.roots);
+      return { blobsAdded, bytesAdded, blobsPresent, refChanges };
+    });
+  } finally {
+    for (const blob of synthesized.values()) await store.writer.discard(blob);
   }
-  // Make the renames durable before index.json names them.
-  await fsyncDir(store.layout.sha256Dir);
-  const refChanges = await updateIndex(store.layout, plan.roots);
-  return { blobsAdded, bytesAdded, blobsPresent, refChanges };
 }

@@ -29,9 +29,9 @@ export interface StagedFile {
 export async function stageBody(
   writer: BlobWriter,
   body: AsyncIterable<Buffer>,
-  meta: { name: string; offset: number; hashOnly?: boolean },
+  meta: { name: string; offset: number; existing?: Digest },
 ): Promise<StagedFile> {
-  const w = await writer.begin({ hashOnly: meta.hashOnly });
+  const w = await writer.begin({ existing: meta.existing });
   let compression: Compression | undefined;
   let dec: DiffIdComputer | undefined;
   let head: Buffer[] = [];

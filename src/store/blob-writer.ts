@@ -11,24 +11,26 @@ import { lstatOrUndefined } from './fs-safe.js';
 /**
  * The write side of a blob's life:
  *
- *   begin() -> write()* -> finish() -> StagedBlob -> commitBlob() | discardStaged()
+ *   begin() -> write()* -> finish() -> StagedBlob -> commit() | discard()
  *
  * Bytes go to a private file in the store's staging folder and are hashed as they are
- * written; finish() fsyncs and closes it. Nothing is visible in blobs/ until commitBlob()
- * renames the staging file to the path named by the digest the bytes actually hashed to,
- * so a crash at any point leaves at worst a stale staging file (removed by verify --fix/gc),
- * never a partial blob. The caller owns the StagedBlob and must commit or discard it.
+ * written; finish() starts the fsync. Nothing is visible in blobs/ until commit() renames
+ * the staging file to the path named by the digest the bytes actually hashed to, so a
+ * crash at any point leaves at worst a stale staging file (verify --fix and gc remove
+ * them), never a partial blob. The caller owns the StagedBlob and must commit or discard it.
+ *
+ * When the input names a digest the store already has (an OCI "blobs/sha256/<hex>"
+ * entry), begin({ existing }) pins that blob with a hard link in staging instead of
+ * writing the bytes again: the input is only hashed (a warm ingest reads, never writes),
+ * and a concurrent gc that unlinks the blob cannot take the bytes away before commit.
  */
 export interface StagedBlob {
   /** sha256 of the bytes as stored (compressed, for a compressed layer). */
   digest: Digest;
   size: number;
-  /** The staging file; undefined when the bytes were only hashed because the blob was already stored. */
+  /** The staging file (or pinning hard link); undefined when the bytes were not kept. */
   stagingPath?: string;
-  /**
-   * Settles when the staging file is fsync'd and closed. finish() does not wait for it, so
-   * the fsync of one layer overlaps reading and hashing the next; commit() waits.
-   */
+  /** Settles when the staging file is fsync'd and closed; commit() waits for it. */
   durable?: Promise<void>;
 }
 
@@ -36,19 +38,20 @@ export class StagingWriter {
   private readonly hasher: Hasher;
   private size = 0;
   private pending: Promise<void> = Promise.resolve();
-  private failed: unknown;
 
   constructor(
     private readonly fh: FileHandle | undefined,
     private readonly file: string | undefined,
+    /** For a pinned existing blob: the digest the hard link holds. */
+    private readonly pinned: Digest | undefined,
     hasherName?: HasherName,
   ) {
     this.hasher = createHasher(hasherName);
   }
 
   /**
-   * Hash `chunk` and queue its write. Resolves once the previous chunk is on its way, so
-   * hashing chunk N+1 overlaps the write of chunk N. The chunk must not be reused by the caller.
+   * Hash `chunk` and queue its write. Resolves once the previous chunk is written, so
+   * hashing chunk N+1 overlaps the write of chunk N. The caller must not reuse the chunk.
    */
   async write(chunk: Buffer): Promise<void> {
     this.hasher.update(chunk);
@@ -57,18 +60,23 @@ export class StagingWriter {
     const prev = this.pending;
     const fh = this.fh;
     this.pending = prev.then(() => writeAll(fh, chunk));
-    this.pending.catch((e) => {
-      this.failed ??= e;
-    });
+    this.pending.catch(() => {}); // observed by the next write() or by finish()
     await prev;
   }
 
   /**
-   * All bytes written; returns the digest. `alreadyStored(digest)` lets the caller skip the
-   * fsync of bytes the store already has (they will be discarded, not committed).
+   * All bytes are in; returns the digest. `alreadyStored(digest)` lets the caller skip the
+   * fsync of bytes the store already has (they will be discarded, not committed). The
+   * fsync is not awaited here, so it overlaps reading the next entry; commit() waits.
    */
   async finish(alreadyStored?: (d: Digest) => Promise<boolean>): Promise<StagedBlob> {
     const digest = this.hasher.digest();
+    if (this.pinned !== undefined) {
+      if (digest === this.pinned) return { digest, size: this.size, stagingPath: this.file };
+      // The input's bytes are not the blob we pinned: keep nothing, the digest tells the truth.
+      if (this.file) await fsp.rm(this.file, { force: true });
+      return { digest, size: this.size };
+    }
     if (!this.fh) return { digest, size: this.size };
     const fh = this.fh;
     try {
@@ -83,7 +91,7 @@ export class StagingWriter {
     return { digest, size: this.size, stagingPath: this.file, durable };
   }
 
-  /** Close and remove the staging file; safe to call after finish() or a failed write. */
+  /** Close and remove the staging file; safe after a failed write. */
   async abort(): Promise<void> {
     if (this.fh) {
       await this.pending.catch(() => {});
@@ -107,15 +115,26 @@ export class BlobWriter {
     private readonly hasherName?: HasherName,
   ) {}
 
-  /**
-   * Start a staging file. With `hashOnly` the bytes are hashed but not written: used when
-   * the input names a digest that is already stored, so a warm ingest only reads and hashes.
-   */
-  async begin(opts: { hashOnly?: boolean } = {}): Promise<StagingWriter> {
-    if (opts.hashOnly) return new StagingWriter(undefined, undefined, this.hasherName);
-    const file = path.join(this.layout.stagingDir, `${process.pid}-${randomBytes(8).toString('hex')}.partial`);
+  private stagingName(): string {
+    // "<pid>-" lets verify/gc tell a live ingest's files from a dead one's.
+    return path.join(this.layout.stagingDir, `${process.pid}-${randomBytes(8).toString('hex')}.partial`);
+  }
+
+  /** Start a staging file; with `existing`, pin that stored blob instead (see above). */
+  async begin(opts: { existing?: Digest } = {}): Promise<StagingWriter> {
+    if (opts.existing) {
+      const link = this.stagingName();
+      try {
+        await fsp.link(this.layout.blobPath(opts.existing), link);
+        return new StagingWriter(undefined, link, opts.existing, this.hasherName);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        // Gone since we looked (gc): write the bytes after all.
+      }
+    }
+    const file = this.stagingName();
     const fh = await fsp.open(file, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
-    return new StagingWriter(fh, file, this.hasherName);
+    return new StagingWriter(fh, file, undefined, this.hasherName);
   }
 
   /** Stage a small in-memory blob (a synthesized manifest). */
@@ -133,12 +152,14 @@ export class BlobWriter {
   /**
    * Make a staged blob visible under its digest. `expected`, when given, must equal the
    * digest the bytes hashed to. An existing blob is kept (same name, same bytes) and the
-   * staging file dropped. Returns true when this call added the blob.
+   * staging file dropped. Returns true when this call added the blob. Callers fsync the
+   * blobs directory after their last commit.
    */
   async commit(blob: StagedBlob, expected?: Digest): Promise<boolean> {
     if (expected && expected !== blob.digest) {
       throw new LayerstoreError('E_DIGEST_MISMATCH', `blob hashed to ${blob.digest}, expected ${expected}`, { expected, actual: blob.digest });
     }
+    if (blob.durable) await blob.durable;
     const final = this.layout.blobPath(blob.digest);
     const existing = await lstatOrUndefined(final);
     if (existing) {
@@ -146,10 +167,8 @@ export class BlobWriter {
       if (blob.stagingPath) await fsp.rm(blob.stagingPath, { force: true });
       return false;
     }
-    if (blob.durable) await blob.durable;
     if (!blob.stagingPath) {
-      // Hash-only blobs were stored when we began; if one vanished since (gc), say so.
-      throw new LayerstoreError('E_BLOB_MISSING', `blob ${blob.digest} disappeared from the store during ingest`, { hint: 'run the ingest again' });
+      throw new LayerstoreError('E_BLOB_MISSING', `the bytes of ${blob.digest} were not kept during ingest`, { hint: 'run the ingest again' });
     }
     await fsp.chmod(blob.stagingPath, 0o444);
     await fsp.rename(blob.stagingPath, final);
@@ -163,9 +182,9 @@ export class BlobWriter {
 }
 
 /**
- * Remove this process's staging files (named "<pid>-..."), synchronously: for a signal
- * handler, so an interrupted ingest leaves nothing behind. A kill -9 still can; verify
- * and gc remove such leftovers.
+ * Remove this process's staging files, synchronously: for a signal handler, so an
+ * interrupted ingest leaves nothing behind. A kill -9 still can; verify --fix and gc
+ * remove such leftovers.
  */
 export function removeOwnStagingSync(layout: StoreLayout): void {
   let names: string[] = [];

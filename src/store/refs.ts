@@ -131,13 +131,15 @@ function withAnnotations(d: Descriptor, annotations: Record<string, string>): De
   return out;
 }
 
+/** Apply root updates to index.json; the caller holds the index lock. */
+export async function updateIndexLocked(layout: StoreLayout, updates: RootUpdate[]): Promise<RefChange[]> {
+  const current = await readIndex(layout);
+  const { index, changes } = applyRootUpdates(current, updates);
+  const next = serializeIndex(index);
+  if (!next.equals(serializeIndex(current))) await writeFileAtomic(layout.indexFile, next);
+  return changes;
+}
+
 export async function updateIndex(layout: StoreLayout, updates: RootUpdate[]): Promise<RefChange[]> {
-  return withIndexLock(layout, async () => {
-    const current = await readIndex(layout);
-    const { index, changes } = applyRootUpdates(current, updates);
-    const next = serializeIndex(index);
-    const prev = serializeIndex(current);
-    if (!next.equals(prev)) await writeFileAtomic(layout.indexFile, next);
-    return changes;
-  });
+  return withIndexLock(layout, () => updateIndexLocked(layout, updates));
 }
