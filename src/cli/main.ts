@@ -7,6 +7,9 @@ import { printError } from './errors-out.js';
 import { ingestCommand } from './ingest-command.js';
 import { lsCommand } from './ls-command.js';
 import { reportCommand } from './report-command.js';
+import { verifyCommand } from './verify-command.js';
+import { gcCommand } from './gc-command.js';
+import { rmCommand, tagCommand } from './tag-command.js';
 
 /**
  * Exit codes (README, "Exit codes"): 0 ok; 1 a budget or check failed; 2 bad usage or bad
@@ -68,6 +71,33 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'print the versioned JSON report (schemaVersion 1)')
     .option('--all-layers', 'list every layer, not only the top 20')
     .action(run((refs: string[], opts) => reportCommand(refs, opts)));
+
+  program
+    .command('verify')
+    .description('re-hash every blob, check every ref resolves, report orphans and leftovers (exit 3 when damaged)')
+    .option('--fix', 'move bad blobs to .layerstore/quarantine and remove leftovers of interrupted ingests')
+    .option('--json', 'print the verify report as JSON')
+    .action(run((opts) => verifyCommand(opts)));
+
+  program
+    .command('gc')
+    .description('remove blobs no ref reaches, their derived data, and leftovers of interrupted ingests')
+    .option('--dry-run', 'only say what would be removed')
+    .option('--json', 'print the gc report as JSON')
+    .action(run((opts) => gcCommand(opts)));
+
+  program
+    .command('rm')
+    .description('untag refs (an image goes when its last ref does; gc frees its blobs); a digest or image ID removes an untagged image')
+    .argument('<ref...>', 'refs, manifest digests or image IDs')
+    .action(run((refs: string[], opts) => rmCommand(refs, opts)));
+
+  program
+    .command('tag')
+    .description('give an image (or index) in the store another ref')
+    .argument('<src>', 'ref, manifest digest or image ID')
+    .argument('<dst>', 'new ref, e.g. acme/api:stable')
+    .action(run((src: string, dst: string, opts) => tagCommand(src, dst, opts)));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -44,3 +44,34 @@ export class IngestProgressBar {
     this.bar = undefined;
   }
 }
+
+/** A byte-count progress bar for long store-wide work (verify). */
+export class ProgressBar {
+  private bar: cliProgress.SingleBar | undefined;
+  private readonly t0 = Date.now();
+  private last = 0;
+
+  constructor(
+    private readonly label: string,
+    private readonly enabled: boolean,
+  ) {}
+
+  update(done: number, total: number): void {
+    if (!this.enabled) return;
+    const now = Date.now();
+    if (this.bar && now - this.last < 200 && done < total) return;
+    this.last = now;
+    if (!this.bar) {
+      this.bar = new cliProgress.SingleBar(
+        { stream: process.stderr, format: '{label} [{bar}] {percentage}% | {done}/{size} | ETA {eta_formatted}', hideCursor: true, clearOnComplete: true, barsize: 24 },
+        cliProgress.Presets.shades_classic,
+      );
+      this.bar.start(Math.max(total, 1), 0, { label: this.label, done: humanBytes(0), size: humanBytes(total) });
+    }
+    this.bar.update(Math.min(done, Math.max(total, 1)), { done: humanBytes(done) });
+  }
+
+  stop(): void {
+    this.bar?.stop();
+  }
+}

@@ -1,4 +1,4 @@
-import { constants as C, createReadStream, promises as fsp } from 'node:fs';
+import { constants as C, promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { LayerstoreError } from '../errors.js';
 import { isDigest, type Digest } from '../digest/digest.js';
@@ -44,7 +44,7 @@ export class BlobReader {
   /** A stream of the blob's bytes. */
   async open(d: Digest, opts: { start?: number; end?: number } = {}): Promise<Readable> {
     const fh = await fsp.open(this.layout.blobPath(d), C.O_RDONLY | C.O_NOFOLLOW);
-    return createReadStream('', { fd: fh.fd, autoClose: true, highWaterMark: 1024 * 1024, ...opts }).on('close', () => void fh.close().catch(() => {}));
+    return fh.createReadStream({ highWaterMark: 1024 * 1024, ...opts });
   }
 
   /** Every digest in blobs/sha256 (names that are not digests are skipped; verify reports them). */

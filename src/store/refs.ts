@@ -143,3 +143,18 @@ export async function updateIndexLocked(layout: StoreLayout, updates: RootUpdate
 export async function updateIndex(layout: StoreLayout, updates: RootUpdate[]): Promise<RefChange[]> {
   return withIndexLock(layout, () => updateIndexLocked(layout, updates));
 }
+
+/**
+ * Remove the roots `pick` selects, under the lock. An image whose last root goes is no
+ * longer listed; its blobs stay until gc. Returns the removed roots.
+ */
+export async function removeRoots(layout: StoreLayout, pick: (d: Descriptor) => boolean): Promise<Descriptor[]> {
+  return withIndexLock(layout, async () => {
+    const current = await readIndex(layout);
+    const removed = current.manifests.filter(pick);
+    if (removed.length) {
+      await writeFileAtomic(layout.indexFile, serializeIndex({ ...current, manifests: current.manifests.filter((d) => !pick(d)) }));
+    }
+    return removed;
+  });
+}

@@ -1,0 +1,24 @@
+import { gcStore } from '../store/gc.js';
+import { humanBytes } from '../report/human.js';
+import { toJson } from '../report/json.js';
+import { openForRead, storeDir, info, type GlobalOptions } from './context.js';
+
+export async function gcCommand(opts: GlobalOptions & { dryRun?: boolean; json?: boolean }): Promise<number> {
+  const store = await openForRead(opts);
+  if (!store) {
+    info(opts, `no store at ${storeDir(opts)}; nothing to collect`);
+    return 0;
+  }
+  const r = await gcStore(store, { dryRun: opts.dryRun });
+  if (opts.json) {
+    process.stdout.write(toJson({ schemaVersion: 1, store: store.root, ...r }));
+    return 0;
+  }
+  const verb = r.dryRun ? 'would remove' : 'removed';
+  process.stdout.write(
+    `Store: ${store.root}\n` +
+      `${verb} ${r.blobsRemoved.length} unreferenced blobs (${humanBytes(r.bytesFreed)}), ${r.derivedRemoved} derived files, ` +
+      `${r.leftoversRemoved} leftovers of interrupted ingests (${humanBytes(r.leftoverBytes)}); kept ${r.blobsKept} blobs\n`,
+  );
+  return 0;
+}

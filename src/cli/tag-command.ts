@@ -1,0 +1,70 @@
+import { LayerstoreError } from '../errors.js';
+import { shortDigest } from '../digest/digest.js';
+import { loadImages } from '../analysis/load-images.js';
+import { selectImages } from '../analysis/select.js';
+import { checkRef, familiar, fullyQualified } from '../formats/ref-names.js';
+import { refOf, removeRoots, updateIndex } from '../store/refs.js';
+import { MT } from '../formats/types.js';
+import type { Descriptor } from '../formats/types.js';
+import { openForRead, storeDir, type GlobalOptions } from './context.js';
+import type { Store } from '../store/store.js';
+
+async function requireStore(opts: GlobalOptions): Promise<Store> {
+  const store = await openForRead(opts);
+  if (!store) throw new LayerstoreError('E_REF_NOT_FOUND', `no store at ${storeDir(opts)}`, { hint: 'ingest something first, or pass --store DIR' });
+  return store;
+}
+
+/** The root descriptor for SRC: a root ref as it is (an index stays an index), else the image's manifest. */
+async function resolveSource(store: Store, src: string): Promise<Descriptor> {
+  const roots = (await store.readIndex()).manifests;
+  const byRef = roots.find((d) => refOf(d) === src || refOf(d) === familiar(src));
+  if (byRef) return { mediaType: byRef.mediaType, digest: byRef.digest, size: byRef.size };
+  const byDigest = roots.find((d) => d.digest === src || d.digest === `sha256:${src}`);
+  if (byDigest) return { mediaType: byDigest.mediaType, digest: byDigest.digest, size: byDigest.size };
+  const [img, ...more] = selectImages(await loadImages(store), [src]);
+  if (more.length) throw new LayerstoreError('E_USAGE', `${JSON.stringify(src)} matches ${more.length + 1} images; use a longer digest`);
+  return { mediaType: MT.ociManifest, digest: img!.manifestDigest, size: img!.manifestSize };
+}
+
+export async function tagCommand(src: string, dst: string, opts: GlobalOptions): Promise<number> {
+  const store = await requireStore(opts);
+  const descriptor = await resolveSource(store, src);
+  const ref = familiar(checkRef(dst, 'target ref'));
+  const [change] = await updateIndex(store.layout, [{ descriptor, ref, fullName: fullyQualified(ref) }]);
+  if (change?.from) process.stdout.write(`tagged ${shortDigest(descriptor.digest)} as ${ref} (moved from ${shortDigest(change.from)}, which is kept untagged)\n`);
+  else process.stdout.write(`tagged ${shortDigest(descriptor.digest)} as ${ref}\n`);
+  return 0;
+}
+
+/**
+ * Untag refs; a digest or image ID removes every root of that image. An image whose last
+ * root goes is gone from listings; gc frees its unshared blobs.
+ */
+export async function rmCommand(selectors: string[], opts: GlobalOptions): Promise<number> {
+  const store = await requireStore(opts);
+  const roots = (await store.readIndex()).manifests;
+  const doomed = new Set<Descriptor>();
+  for (const sel of selectors) {
+    const byRef = roots.filter((d) => refOf(d) === sel || refOf(d) === familiar(sel));
+    if (byRef.length) {
+      byRef.forEach((d) => doomed.add(d));
+      continue;
+    }
+    const hex = sel.startsWith('sha256:') ? sel.slice(7) : sel;
+    let matched = /^[0-9a-f]{12,64}$/.test(hex) ? roots.filter((d) => d.digest.slice(7).startsWith(hex)) : [];
+    if (!matched.length && /^[0-9a-f]{12,64}$/.test(hex)) {
+      const imgs = (await loadImages(store)).filter((i) => i.configDigest.slice(7).startsWith(hex));
+      matched = roots.filter((d) => imgs.some((i) => i.manifestDigest === d.digest));
+    }
+    if (!matched.length) throw new LayerstoreError('E_REF_NOT_FOUND', `no ref or stored image root matches ${JSON.stringify(sel)}`, { hint: 'layerstore ls lists refs and image IDs' });
+    matched.forEach((d) => doomed.add(d));
+  }
+  const removed = await removeRoots(store.layout, (d) => [...doomed].some((x) => x.digest === d.digest && refOf(x) === refOf(d)));
+  const left = (await store.readIndex()).manifests;
+  for (const d of removed) {
+    const gone = !left.some((x) => x.digest === d.digest);
+    process.stdout.write(`${refOf(d) ? `untagged ${refOf(d)}` : `removed untagged ${shortDigest(d.digest)}`}${gone ? ` (image ${shortDigest(d.digest)} removed; layerstore gc frees its blobs)` : ''}\n`);
+  }
+  return 0;
+}

@@ -1,0 +1,39 @@
+import { verifyStore } from '../store/verify.js';
+import { humanBytes } from '../report/human.js';
+import { toJson } from '../report/json.js';
+import { openForRead, storeDir, info, type GlobalOptions } from './context.js';
+import { ProgressBar } from './progress.js';
+
+export async function verifyCommand(opts: GlobalOptions & { fix?: boolean; json?: boolean }): Promise<number> {
+  const store = await openForRead(opts);
+  if (!store) {
+    info(opts, `no store at ${storeDir(opts)}; nothing to verify`);
+    return 0;
+  }
+  const bar = new ProgressBar('verify', !opts.quiet && !opts.json && process.stderr.isTTY === true);
+  const r = await verifyStore(store, { fix: opts.fix, onProgress: (done, total) => bar.update(done, total) });
+  bar.stop();
+  if (opts.json) {
+    process.stdout.write(toJson({ schemaVersion: 1, store: store.root, ...r, leftovers: r.leftovers.map((l) => ({ path: l.path, size: l.size })) }));
+    return r.damaged ? 3 : 0;
+  }
+  const out: string[] = [`Store: ${store.root}`, `checked ${r.blobsChecked} blobs (${humanBytes(r.bytesChecked)}): every name is the sha256 of its bytes${r.badBlobs.length ? ' EXCEPT the bad blobs below' : ''}`];
+  for (const b of r.badBlobs) {
+    const who = b.roots.length ? `; needed by ${b.roots.join(', ')}` : '; no image needs it';
+    const what = b.problem === 'hash-mismatch' ? `its bytes hash to ${b.actual}` : b.problem.replace(/-/g, ' ');
+    out.push(`BAD blob ${b.name}: ${what}${who}${b.quarantinedTo ? ` (moved to ${b.quarantinedTo})` : ''}`);
+  }
+  for (const m of r.missing) out.push(`MISSING blob ${m.digest}, named by ${m.neededBy}; needed by ${m.roots.join(', ')}`);
+  for (const u of r.unreadable) out.push(`UNREADABLE manifest ${u.digest}: ${u.error}`);
+  if (r.orphans.length) out.push(`${r.orphans.length} orphan blobs (${humanBytes(r.orphans.reduce((n, o) => n + o.size, 0))}) no ref reaches; layerstore gc removes them`);
+  if (r.leftovers.length) {
+    const bytes = humanBytes(r.leftovers.reduce((n, l) => n + l.size, 0));
+    out.push(opts.fix ? `removed ${r.fixed.leftoversRemoved} leftover files of interrupted ingests (${bytes})` : `${r.leftovers.length} leftover files of interrupted ingests (${bytes}); verify --fix or gc removes them`);
+  }
+  if (r.absentPlatforms) out.push(`${r.absentPlatforms} platform manifests listed by stored indexes are not stored (a save of some platforms only); that is normal`);
+  if (!r.damaged) out.push('OK: the store is consistent');
+  else if (r.badBlobs.length && !opts.fix) out.push('DAMAGED: run layerstore verify --fix to quarantine the bad blobs, then ingest the sources of the images named above again');
+  else out.push(`DAMAGED${r.fixed.quarantined ? ` (${r.fixed.quarantined} bad blobs quarantined)` : ''}: ingest the sources of the images named above again to restore their blobs, or layerstore rm them`);
+  process.stdout.write(out.join('\n') + '\n');
+  return r.damaged ? 3 : 0;
+}

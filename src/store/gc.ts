@@ -1,0 +1,81 @@
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { isDigest, type Digest } from '../digest/digest.js';
+import { findLeftovers } from './leftovers.js';
+import { markReachable } from './reachability.js';
+import { withIndexLock } from './refs.js';
+import { fsyncDir } from './fs-safe.js';
+import type { Store } from './store.js';
+
+export interface GcReport {
+  dryRun: boolean;
+  blobsRemoved: Array<{ digest: Digest; size: number }>;
+  bytesFreed: number;
+  derivedRemoved: number;
+  leftoversRemoved: number;
+  leftoverBytes: number;
+  blobsKept: number;
+}
+
+/**
+ * Mark from index.json, sweep unreferenced blobs, their derived data, and leftovers of
+ * dead ingests.
+ *
+ * Why this cannot delete a blob a concurrent ingest is about to reference: ingest renames
+ * its blobs into blobs/ and rewrites index.json in one critical section under the store's
+ * index lock, and gc marks and sweeps under the same lock, so gc sees either none of an
+ * ingest's commit or all of it (blobs and refs). Before that commit, an ingest holds its
+ * bytes in staging files that gc leaves alone while their process lives, including hard
+ * links that pin blobs it found already stored: if gc unlinks such a blob, the ingest's
+ * commit renames the pinned link back. So no grace period is needed, and a gc never
+ * waits long: the lock is held only for renames and the index write.
+ */
+export async function gcStore(store: Store, opts: { dryRun?: boolean } = {}): Promise<GcReport> {
+  const layout = store.layout;
+  return withIndexLock(layout, async () => {
+    const reach = await markReachable(store);
+    const report: GcReport = { dryRun: !!opts.dryRun, blobsRemoved: [], bytesFreed: 0, derivedRemoved: 0, leftoversRemoved: 0, leftoverBytes: 0, blobsKept: 0 };
+    for (const n of (await fsp.readdir(layout.sha256Dir)).sort()) {
+      const digest = `sha256:${n}`;
+      // Foreign names are verify's business (it reports them); gc removes only blobs.
+      if (!isDigest(digest)) continue;
+      if (reach.reachable.has(digest)) {
+        report.blobsKept++;
+        continue;
+      }
+      const p = path.join(layout.sha256Dir, n);
+      const st = await fsp.lstat(p).catch(() => undefined);
+      if (!st) continue;
+      report.blobsRemoved.push({ digest, size: st.size });
+      report.bytesFreed += st.size;
+      if (!opts.dryRun) await fsp.rm(p, { force: true });
+    }
+    if (!opts.dryRun && report.blobsRemoved.length) await fsyncDir(layout.sha256Dir);
+    report.derivedRemoved = await sweepDerived(layout.derivedDir, reach.reachable, !!opts.dryRun);
+    for (const l of await findLeftovers(layout)) {
+      if (l.live) continue;
+      report.leftoversRemoved++;
+      report.leftoverBytes += l.size;
+      if (!opts.dryRun) await fsp.rm(l.path, { force: true });
+    }
+    return report;
+  });
+}
+
+/** Derived files are named by the hex digest they derive from ("<hex>.json" etc.), in any subfolder. */
+async function sweepDerived(dir: string, keep: Set<Digest>, dryRun: boolean): Promise<number> {
+  let removed = 0;
+  const entries = await fsp.readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) {
+      removed += await sweepDerived(p, keep, dryRun);
+      continue;
+    }
+    const m = /^([0-9a-f]{64})/.exec(e.name);
+    if (!m || keep.has(`sha256:${m[1]}` as Digest)) continue;
+    removed++;
+    if (!dryRun) await fsp.rm(p, { force: true });
+  }
+  return removed;
+}

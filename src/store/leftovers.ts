@@ -1,0 +1,44 @@
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import type { StoreLayout } from './layout.js';
+
+/** A file an ingest or an index update left behind, and whether its process still runs. */
+export interface Leftover {
+  path: string;
+  size: number;
+  pid?: number;
+  live: boolean;
+}
+
+function pidAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Staging files ("<pid>-<random>.partial") and index temp files (".index.json.<pid>.<random>.tmp").
+ * Files of a live process belong to a running ingest and must not be touched; the rest
+ * are leftovers of a crash or kill -9. (A recycled pid only delays their removal.)
+ */
+export async function findLeftovers(layout: StoreLayout): Promise<Leftover[]> {
+  const out: Leftover[] = [];
+  const add = async (p: string, pid: number | undefined) => {
+    const st = await fsp.lstat(p).catch(() => undefined);
+    if (!st) return;
+    out.push({ path: p, size: st.size, pid, live: pid !== undefined && pidAlive(pid) });
+  };
+  for (const n of await fsp.readdir(layout.stagingDir).catch(() => [] as string[])) {
+    const m = /^(\d+)-/.exec(n);
+    await add(path.join(layout.stagingDir, n), m ? Number(m[1]) : undefined);
+  }
+  for (const n of await fsp.readdir(layout.root).catch(() => [] as string[])) {
+    const m = /^\.(?:index\.json|oci-layout)\.(\d+)\.[0-9a-f]+\.tmp$/.exec(n);
+    if (m) await add(path.join(layout.root, n), Number(m[1]));
+  }
+  return out;
+}

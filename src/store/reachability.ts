@@ -1,0 +1,93 @@
+import type { Digest } from '../digest/digest.js';
+import { INDEX_TYPES, MANIFEST_TYPES, MAX_JSON_BYTES, kindOfDocument, parseIndex, parseManifest, type Descriptor } from '../formats/types.js';
+import { refOf } from './refs.js';
+import type { Store } from './store.js';
+
+/** Who reaches a blob: a root's ref, or "<none>@<digest>" for an untagged root. */
+export type RootName = string;
+
+export interface Reachability {
+  /** Every stored blob reachable from index.json. */
+  reachable: Set<Digest>;
+  /** Blobs that a present manifest or index.json needs but the store lacks (damage). */
+  missing: Array<{ digest: Digest; neededBy: Digest; roots: RootName[] }>;
+  /** Index children not stored (a save of one platform of a multi-platform image): normal. */
+  absentPlatforms: number;
+  /** For each reachable or missing blob, the roots that depend on it. */
+  roots: Map<Digest, Set<RootName>>;
+  /** Manifests or indexes that are not valid JSON documents of their type. */
+  unreadable: Array<{ digest: Digest; error: string }>;
+}
+
+export function rootName(d: Descriptor): RootName {
+  return refOf(d) ?? `<none>@${d.digest}`;
+}
+
+/**
+ * Mark phase shared by verify and gc: walk index.json roots through indexes to manifests,
+ * configs and layers. A missing index child is tolerated (Docker saves one platform of a
+ * multi-platform image); a missing config or layer of a present manifest is damage.
+ */
+export async function markReachable(store: Store): Promise<Reachability> {
+  const index = await store.readIndex();
+  const r: Reachability = { reachable: new Set(), missing: [], absentPlatforms: 0, roots: new Map(), unreadable: [] };
+  const addRoot = (d: Digest, root: RootName) => {
+    let s = r.roots.get(d);
+    if (!s) r.roots.set(d, (s = new Set()));
+    s.add(root);
+  };
+  // Children per walked document, so a second root reaching it only adds its name.
+  const closure = new Map<Digest, Digest[]>();
+
+  const walk = async (d: Descriptor, parent: Digest | undefined, root: RootName): Promise<Digest[]> => {
+    const done = closure.get(d.digest);
+    if (done) return done;
+    const present = await store.blobs.has(d.digest);
+    if (!present) {
+      if (parent === undefined || !(INDEX_TYPES.has(d.mediaType) || MANIFEST_TYPES.has(d.mediaType))) {
+        r.missing.push({ digest: d.digest, neededBy: parent ?? d.digest, roots: [root] });
+      } else r.absentPlatforms++;
+      return [];
+    }
+    const out: Digest[] = [d.digest];
+    closure.set(d.digest, out); // cycles stop here
+    const maybeDocument = INDEX_TYPES.has(d.mediaType) || MANIFEST_TYPES.has(d.mediaType) || (parent === undefined && d.size <= 64 * 1024);
+    if (!maybeDocument) return out;
+    let doc: unknown;
+    try {
+      doc = await store.blobs.readJson(d.digest, MAX_JSON_BYTES);
+    } catch (e) {
+      if (INDEX_TYPES.has(d.mediaType) || MANIFEST_TYPES.has(d.mediaType)) r.unreadable.push({ digest: d.digest, error: (e as Error).message });
+      return out;
+    }
+    const kind = INDEX_TYPES.has(d.mediaType) ? 'index' : MANIFEST_TYPES.has(d.mediaType) ? 'manifest' : kindOfDocument(doc);
+    try {
+      if (kind === 'index') {
+        for (const child of parseIndex(doc, d.digest).manifests) out.push(...(await walk(child, d.digest, root)));
+      } else if (kind === 'manifest') {
+        const m = parseManifest(doc, d.digest);
+        for (const b of [m.config, ...m.layers]) {
+          if (await store.blobs.has(b.digest)) out.push(b.digest);
+          else r.missing.push({ digest: b.digest, neededBy: d.digest, roots: [root] });
+        }
+      }
+    } catch (e) {
+      r.unreadable.push({ digest: d.digest, error: (e as Error).message });
+    }
+    return out;
+  };
+
+  for (const root of index.manifests) {
+    const name = rootName(root);
+    for (const d of await walk(root, undefined, name)) {
+      r.reachable.add(d);
+      addRoot(d, name);
+    }
+  }
+  // A missing blob found through a shared document names every root that reaches it.
+  for (const m of r.missing) {
+    for (const name of r.roots.get(m.neededBy) ?? []) if (!m.roots.includes(name)) m.roots.push(name);
+    for (const name of m.roots) addRoot(m.digest, name);
+  }
+  return r;
+}

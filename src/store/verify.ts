@@ -1,0 +1,139 @@
+import { constants as C, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { createHasher } from '../digest/hasher.js';
+import { isDigest, type Digest } from '../digest/digest.js';
+import { findLeftovers, type Leftover } from './leftovers.js';
+import { markReachable, type RootName } from './reachability.js';
+import { fsyncDir, ensureRealDir } from './fs-safe.js';
+import type { Store } from './store.js';
+
+export interface BadBlob {
+  /** The name in blobs/sha256 (a digest, or whatever foreign name was found there). */
+  name: string;
+  problem: 'hash-mismatch' | 'not-a-regular-file' | 'not-a-digest-name' | 'unreadable';
+  /** For a hash mismatch: what the bytes hash to. */
+  actual?: Digest;
+  /** The refs (or untagged images) that depend on it. */
+  roots: RootName[];
+  quarantinedTo?: string;
+}
+
+export interface VerifyReport {
+  blobsChecked: number;
+  bytesChecked: number;
+  badBlobs: BadBlob[];
+  /** Blobs a manifest or index.json names that the store lacks. */
+  missing: Array<{ digest: Digest; neededBy: Digest; roots: RootName[] }>;
+  /** Manifests or indexes that do not parse. */
+  unreadable: Array<{ digest: Digest; error: string }>;
+  /** Stored blobs no ref reaches (gc removes them). */
+  orphans: Array<{ digest: Digest; size: number }>;
+  /** Staging/temp files of processes that are gone (interrupted ingests). */
+  leftovers: Leftover[];
+  /** Index children not stored (one platform saved out of several): normal, reported for information. */
+  absentPlatforms: number;
+  /** Damage means exit code 3: a bad blob, a missing blob, or an unreadable manifest. */
+  damaged: boolean;
+  fixed: { quarantined: number; leftoversRemoved: number };
+}
+
+export interface VerifyOptions {
+  fix?: boolean;
+  onProgress?: (bytesDone: number, bytesTotal: number) => void;
+}
+
+/**
+ * Re-hash every blob, check that every ref resolves to manifests whose config and layers
+ * are present, and report orphans and leftovers of interrupted ingests. With `fix`, bad
+ * blobs move to .layerstore/quarantine/ (never deleted silently: re-ingesting the source
+ * restores the good bytes) and stale staging files are removed.
+ */
+export async function verifyStore(store: Store, opts: VerifyOptions = {}): Promise<VerifyReport> {
+  const layout = store.layout;
+  const names = (await fsp.readdir(layout.sha256Dir)).sort();
+  const sizes = new Map<string, number>();
+  let total = 0;
+  for (const n of names) {
+    const st = await fsp.lstat(path.join(layout.sha256Dir, n)).catch(() => undefined);
+    if (st?.isFile()) {
+      sizes.set(n, st.size);
+      total += st.size;
+    }
+  }
+  const reach = await markReachable(store);
+  const rootsOf = (d: string) => [...(reach.roots.get(d as Digest) ?? [])].sort();
+
+  const report: VerifyReport = {
+    blobsChecked: 0,
+    bytesChecked: 0,
+    badBlobs: [],
+    missing: reach.missing,
+    unreadable: reach.unreadable,
+    orphans: [],
+    leftovers: [],
+    absentPlatforms: reach.absentPlatforms,
+    damaged: false,
+    fixed: { quarantined: 0, leftoversRemoved: 0 },
+  };
+  let done = 0;
+  for (const n of names) {
+    const p = path.join(layout.sha256Dir, n);
+    const digest = `sha256:${n}`;
+    if (!isDigest(digest)) {
+      report.badBlobs.push({ name: n, problem: 'not-a-digest-name', roots: [] });
+      continue;
+    }
+    const size = sizes.get(n);
+    if (size === undefined) {
+      report.badBlobs.push({ name: n, problem: 'not-a-regular-file', roots: rootsOf(digest) });
+      continue;
+    }
+    let actual: Digest;
+    try {
+      actual = await hashFile(p, (k) => opts.onProgress?.(done + k, total));
+    } catch {
+      report.badBlobs.push({ name: n, problem: 'unreadable', roots: rootsOf(digest) });
+      continue;
+    }
+    done += size;
+    report.blobsChecked++;
+    report.bytesChecked += size;
+    if (actual !== digest) report.badBlobs.push({ name: n, problem: 'hash-mismatch', actual, roots: rootsOf(digest) });
+    else if (!reach.reachable.has(digest)) report.orphans.push({ digest, size });
+  }
+  report.leftovers = (await findLeftovers(layout)).filter((l) => !l.live);
+  report.damaged = report.badBlobs.length > 0 || report.missing.length > 0 || report.unreadable.length > 0;
+
+  if (opts.fix) {
+    if (report.badBlobs.length) {
+      const qdir = path.join(layout.privateDir, 'quarantine');
+      await ensureRealDir(qdir);
+      const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+      for (const b of report.badBlobs) {
+        const to = path.join(qdir, `${b.name}.${stamp}`);
+        await fsp.rename(path.join(layout.sha256Dir, b.name), to);
+        b.quarantinedTo = to;
+        report.fixed.quarantined++;
+      }
+      await fsyncDir(layout.sha256Dir);
+    }
+    for (const l of report.leftovers) {
+      await fsp.rm(l.path, { force: true });
+      report.fixed.leftoversRemoved++;
+    }
+  }
+  return report;
+}
+
+/** sha256 of a file, read without following a symlink. */
+async function hashFile(p: string, progress: (bytes: number) => void): Promise<Digest> {
+  const fh = await fsp.open(p, C.O_RDONLY | C.O_NOFOLLOW);
+  const h = createHasher();
+  let n = 0;
+  for await (const chunk of fh.createReadStream({ highWaterMark: 1024 * 1024 })) {
+    h.update(chunk as Buffer);
+    n += (chunk as Buffer).length;
+    progress(n);
+  }
+  return h.digest();
+}
