@@ -10,6 +10,7 @@ import { reportCommand } from './report-command.js';
 import { verifyCommand } from './verify-command.js';
 import { gcCommand } from './gc-command.js';
 import { rmCommand, tagCommand } from './tag-command.js';
+import { exportCommand } from './export-command.js';
 
 /**
  * Exit codes (README, "Exit codes"): 0 ok; 1 a budget or check failed; 2 bad usage or bad
@@ -98,6 +99,13 @@ export async function main(argv: string[]): Promise<number> {
     .argument('<src>', 'ref, manifest digest or image ID')
     .argument('<dst>', 'new ref, e.g. acme/api:stable')
     .action(run((src: string, dst: string, opts) => tagCommand(src, dst, opts)));
+
+  program
+    .command('export')
+    .description('write refs as one tarball that docker load, skopeo and layerstore read (Docker 25+ shape: OCI layout + manifest.json)')
+    .argument('<ref...>', 'refs, manifest digests or image IDs')
+    .requiredOption('-o, --output <file>', 'the tarball to write')
+    .action(run((refs: string[], opts) => exportCommand(refs, opts)));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

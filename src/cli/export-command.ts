@@ -1,0 +1,30 @@
+import { LayerstoreError } from '../errors.js';
+import { loadImages } from '../analysis/load-images.js';
+import { selectImages } from '../analysis/select.js';
+import { familiar } from '../formats/ref-names.js';
+import { MT } from '../formats/types.js';
+import { refOf } from '../store/refs.js';
+import { exportArchive, type ExportRoot } from '../export/export-archive.js';
+import { humanBytes } from '../report/human.js';
+import { openForRead, storeDir, type GlobalOptions } from './context.js';
+
+export async function exportCommand(selectors: string[], opts: GlobalOptions & { output?: string }): Promise<number> {
+  if (!opts.output) throw new LayerstoreError('E_USAGE', 'say where to write the tarball: -o FILE.tar');
+  const store = await openForRead(opts);
+  if (!store) throw new LayerstoreError('E_REF_NOT_FOUND', `no store at ${storeDir(opts)}`);
+  const rootsInStore = (await store.readIndex()).manifests;
+  const roots: ExportRoot[] = [];
+  for (const sel of selectors) {
+    const byRef = rootsInStore.find((d) => refOf(d) === sel || refOf(d) === familiar(sel));
+    if (byRef) {
+      roots.push({ descriptor: { mediaType: byRef.mediaType, digest: byRef.digest, size: byRef.size }, ref: refOf(byRef) });
+      continue;
+    }
+    for (const img of selectImages(await loadImages(store), [sel])) {
+      roots.push({ descriptor: { mediaType: MT.ociManifest, digest: img.manifestDigest, size: img.manifestSize } });
+    }
+  }
+  const r = await exportArchive(store, roots, opts.output);
+  process.stdout.write(`wrote ${r.file}: ${r.images} image${r.images === 1 ? '' : 's'}, ${r.blobs} blobs, ${humanBytes(r.bytes)}\n`);
+  return 0;
+}

@@ -1,0 +1,153 @@
+import { createWriteStream, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
+import tar from 'tar-stream';
+import { LayerstoreError } from '../errors.js';
+import { hexOf, type Digest } from '../digest/digest.js';
+import { createHasher } from '../digest/hasher.js';
+import { repositoryOf, fullyQualified } from '../formats/ref-names.js';
+import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, INDEX_TYPES, MANIFEST_TYPES, MAX_JSON_BYTES, MT, kindOfDocument, parseIndex, parseManifest, type Descriptor } from '../formats/types.js';
+import type { Store } from '../store/store.js';
+
+/** A root to export: a descriptor from the store and the ref it goes out under (if any). */
+export interface ExportRoot {
+  descriptor: Descriptor;
+  ref?: string;
+}
+
+export interface ExportResult {
+  file: string;
+  images: number;
+  blobs: number;
+  bytes: number;
+}
+
+interface ImageEntry {
+  config: Digest;
+  layers: Digest[];
+  repoTags: string[];
+  platform?: string;
+}
+
+const MTIME = new Date(0);
+
+/**
+ * Write a tarball in the Docker 25+ `docker save` shape: an OCI image layout (oci-layout,
+ * index.json, blobs/sha256/*) plus a manifest.json whose Config/Layers point into blobs/,
+ * so both `docker load` (old and new) and OCI tools read it. Blobs shared by several refs
+ * are written once. Each blob is streamed from the store and re-hashed on the way, so a
+ * damaged store cannot produce a damaged archive. The tarball appears only when complete
+ * (temp file + rename).
+ */
+export async function exportArchive(store: Store, roots: ExportRoot[], outFile: string): Promise<ExportResult> {
+  const blobs = new Map<Digest, number>(); // digest -> size, in first-seen order
+  const images = new Map<Digest, ImageEntry>(); // by manifest digest
+  const walk = async (d: Descriptor, tags: string[], isRoot: boolean): Promise<void> => {
+    const present = await store.blobs.has(d.digest);
+    if (!present) {
+      if (isRoot || !(INDEX_TYPES.has(d.mediaType) || MANIFEST_TYPES.has(d.mediaType))) {
+        throw new LayerstoreError('E_STORE_INVALID', `blob ${d.digest} is missing from the store`, { hint: 'run layerstore verify' });
+      }
+      return; // a platform the store never had
+    }
+    if (!blobs.has(d.digest)) blobs.set(d.digest, d.size);
+    if (!(INDEX_TYPES.has(d.mediaType) || MANIFEST_TYPES.has(d.mediaType) || isRoot)) return;
+    const doc = await store.blobs.readJson(d.digest, MAX_JSON_BYTES);
+    const kind = INDEX_TYPES.has(d.mediaType) ? 'index' : MANIFEST_TYPES.has(d.mediaType) ? 'manifest' : kindOfDocument(doc);
+    if (kind === 'index') {
+      const idx = parseIndex(doc, d.digest);
+      // docker load tags one image per tag: the host's platform if present, else the first.
+      const host = process.arch === 'x64' ? 'amd64' : process.arch;
+      const pick = idx.manifests.find((m) => m.platform?.architecture === host && m.platform.os === 'linux') ?? idx.manifests[0];
+      for (const child of idx.manifests) await walk(child, child === pick ? tags : [], false);
+      return;
+    }
+    if (kind !== 'manifest') return;
+    const m = parseManifest(doc, d.digest);
+    for (const b of [m.config, ...m.layers]) {
+      if (!(await store.blobs.has(b.digest))) throw new LayerstoreError('E_STORE_INVALID', `blob ${b.digest} is missing from the store`, { hint: 'run layerstore verify' });
+      if (!blobs.has(b.digest)) blobs.set(b.digest, b.size);
+    }
+    const entry = images.get(d.digest) ?? { config: m.config.digest, layers: m.layers.map((l) => l.digest), repoTags: [] };
+    for (const t of tags) if (!entry.repoTags.includes(t)) entry.repoTags.push(t);
+    images.set(d.digest, entry);
+  };
+  for (const r of roots) {
+    // Only repository:tag refs are RepoTags; a bare OCI ref name ("v1") stays in index.json only.
+    const tags = r.ref && repositoryOf(r.ref) ? [r.ref] : [];
+    await walk(r.descriptor, tags, true);
+  }
+
+  const index = {
+    schemaVersion: 2,
+    mediaType: MT.ociIndex,
+    manifests: roots.map((r) => {
+      const d: Descriptor = { mediaType: r.descriptor.mediaType, digest: r.descriptor.digest, size: r.descriptor.size };
+      if (r.ref) {
+        d.annotations = { [ANNOTATION_REF_NAME]: r.ref };
+        const full = fullyQualified(r.ref);
+        if (full) d.annotations[ANNOTATION_IMAGE_NAME] = full;
+      }
+      return d;
+    }),
+  };
+  const manifestJson = [...images.values()].map((i) => ({
+    Config: `blobs/sha256/${hexOf(i.config)}`,
+    RepoTags: i.repoTags.length ? i.repoTags : null,
+    Layers: i.layers.map((l) => `blobs/sha256/${hexOf(l)}`),
+  }));
+
+  const dir = path.dirname(path.resolve(outFile));
+  const tmp = path.join(dir, `.${path.basename(outFile)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const pack = tar.pack();
+  const out = createWriteStream(tmp, { flags: 'wx', highWaterMark: 1024 * 1024 });
+  const written = pipeline(pack, out);
+  let bytes = 0;
+  try {
+    const dirEntry = (name: string) => new Promise<void>((res, rej) => pack.entry({ name, type: 'directory', mode: 0o755, mtime: MTIME }, (e) => (e ? rej(e) : res())));
+    const fileEntry = (name: string, body: Buffer) => new Promise<void>((res, rej) => pack.entry({ name, mode: 0o644, mtime: MTIME }, body, (e) => (e ? rej(e) : res())));
+    await dirEntry('blobs');
+    await dirEntry('blobs/sha256');
+    for (const [digest, size] of blobs) {
+      const sink = pack.entry({ name: `blobs/sha256/${hexOf(digest)}`, size, mode: 0o644, mtime: MTIME });
+      await pipeline(await store.blobs.open(digest), verifying(digest, size), sink);
+      bytes += size;
+    }
+    await fileEntry('oci-layout', Buffer.from('{"imageLayoutVersion":"1.0.0"}'));
+    await fileEntry('index.json', Buffer.from(JSON.stringify(index)));
+    await fileEntry('manifest.json', Buffer.from(JSON.stringify(manifestJson)));
+    pack.finalize();
+    await written;
+    const fh = await fsp.open(tmp, 'r');
+    await fh.sync();
+    await fh.close();
+    await fsp.rename(tmp, outFile);
+  } catch (e) {
+    pack.destroy();
+    await written.catch(() => {});
+    await fsp.rm(tmp, { force: true });
+    throw e;
+  }
+  return { file: outFile, images: images.size, blobs: blobs.size, bytes };
+}
+
+/** Pass bytes through, failing if they do not hash to `digest` or are not `size` long. */
+function verifying(digest: Digest, size: number): Transform {
+  const h = createHasher();
+  let n = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      h.update(chunk);
+      n += chunk.length;
+      cb(null, chunk);
+    },
+    flush(cb) {
+      const actual = h.digest();
+      if (actual !== digest || n !== size) {
+        cb(new LayerstoreError('E_STORE_INVALID', `stored blob ${digest} is damaged (its bytes hash to ${actual})`, { hint: 'run layerstore verify --fix, then ingest its source again' }));
+      } else cb();
+    },
+  });
+}
