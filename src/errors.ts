@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'E_REF_NOT_FOUND' // a ref or digest the store does not have
   | 'E_STORE_INVALID' // the store directory is not a layerstore/OCI layout, or is damaged
   | 'E_LOCKED' // could not take the store lock in time
+  | 'E_BUDGET_INVALID' // a budget file that is missing, malformed or has unknown rules
   | 'E_IO'; // an operating-system error (disk full, permission)
 
 export interface ErrorDetails {

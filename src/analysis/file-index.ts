@@ -1,0 +1,336 @@
+import { createHash } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { LayerstoreError, isLayerstoreError, toLayerstoreError } from '../errors.js';
+import { digestFromHex, hexOf, parseDigest, type Digest } from '../digest/digest.js';
+import { createDecompressor, type Compression } from '../archive/compression.js';
+import type { Store } from '../store/store.js';
+import { ensureRealDir, readFileNoFollow, writeFileAtomic } from '../store/fs-safe.js';
+import { sniffStoredCompression } from './load-images.js';
+import { readLayerEntries, type LayerTarSummary, type TarKind } from './layer-tar.js';
+import { normalizeLayerPath } from './layer-path.js';
+
+/**
+ * The file index of a layer: every entry of the layer's tar, read once, with the sha256 of
+ * each regular file's content (hashed while streaming, never buffered). It is derived data:
+ * keyed by the layer's blob digest, cached as JSON under
+ * `<store>/.layerstore/derived/files/<hex>.json`, immutable, never stale, safe to delete.
+ *
+ * Sizes here are uncompressed content bytes (what the files weigh in the image's file
+ * system), unlike LayerInfo.size, which is the stored (possibly compressed) blob.
+ */
+
+/** Bump when the cached JSON shape changes; a cache file of another version is rebuilt. */
+export const FILE_INDEX_VERSION = 1;
+
+export type FileType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'other';
+
+export interface FileEntry {
+  /** Normalized: no leading "./" or "/", no trailing "/", no "." or empty segments. */
+  path: string;
+  type: FileType;
+  /** Permission and special bits from the header (mode & 0o7777). */
+  mode: number;
+  uid: number;
+  gid: number;
+  /**
+   * Regular file: its content bytes. Hardlink, symlink, dir: 0 (a hardlink's bytes belong to
+   * the file it links to and are never counted twice). Other: the header's size field.
+   */
+  size: number;
+  /** Symlink: the target as written. Hardlink: the normalized path of the linked entry. */
+  linkTarget?: string;
+  /**
+   * Regular file: lowercase hex sha256 of the content. Hardlink: the content sha256 of the
+   * entry it links to, when that is a regular file earlier in the same layer.
+   */
+  sha256?: string;
+}
+
+/** An entry whose name (or hardlink target) contains ".." or NUL: counted, never merged. */
+export interface UnsafeEntry {
+  rawName: string;
+  rawLinkname?: string;
+  type: FileType;
+  size: number;
+  reason: 'dotdot' | 'nul' | 'link-dotdot' | 'link-nul';
+}
+
+export interface FileIndex {
+  version: typeof FILE_INDEX_VERSION;
+  /** Blob digest of the layer: sha256 of the stored (possibly compressed) bytes. */
+  digest: Digest;
+  /** sha256 of the whole uncompressed stream, recomputed here (equals the layer's diffID). */
+  diffId: Digest;
+  /** Sniffed from the blob's first bytes. */
+  compression: Compression;
+  /** Stored (compressed) bytes of the blob. */
+  blobBytes: number;
+  /** Uncompressed bytes of the tar stream, trailing data included. */
+  tarBytes: number;
+  /** Safe entries in archive order (the archive root "./" is left out). */
+  entries: FileEntry[];
+  /** Entries with unsafe names; `unsafe` keeps the first MAX_UNSAFE_KEPT of them. */
+  unsafeCount: number;
+  unsafe: UnsafeEntry[];
+  /**
+   * Offset of the first non-zero byte after the end-of-archive marker (an eStargz TOC, for
+   * example). Entries there are not part of the file system and are not listed.
+   */
+  trailingDataAt?: number;
+  totals: { entries: number; files: number; dirs: number; symlinks: number; hardlinks: number; other: number; fileBytes: number };
+}
+
+export const MAX_UNSAFE_KEPT = 100;
+
+export interface IndexLayerOptions {
+  /** Refuse layers with more entries than this. Default 2,000,000. */
+  maxEntries?: number;
+}
+
+function typeOfKind(kind: TarKind): FileType {
+  switch (kind) {
+    case 'file':
+    case 'contiguous-file':
+      return 'file';
+    case 'directory':
+      return 'dir';
+    case 'symlink':
+      return 'symlink';
+    case 'link':
+      return 'hardlink';
+    default:
+      return 'other';
+  }
+}
+
+/**
+ * Build the file index from a layer blob's bytes (`input`, as stored: compressed or not).
+ * The compression must have been sniffed from the blob's first bytes. Hashes the stored
+ * bytes as they stream, so the caller can check them against the blob digest, and the
+ * decompressed stream, which gives the diffID.
+ */
+export async function indexLayerStream(
+  input: Readable,
+  compression: Compression,
+  opts: IndexLayerOptions = {},
+): Promise<{ index: Omit<FileIndex, 'digest'>; blobDigest: Digest }> {
+  const blobHash = createHash('sha256');
+  let blobBytes = 0;
+  input.on('data', (c: Buffer) => {
+    blobHash.update(c);
+    blobBytes += c.length;
+  });
+  let tarStream: Readable = input;
+  let mapInputError = (e: unknown): LayerstoreError => toLayerstoreError(e);
+  if (compression !== 'none') {
+    const dec = createDecompressor(compression);
+    input.on('error', (e) => dec.destroy(toLayerstoreError(e)));
+    input.pipe(dec);
+    tarStream = dec;
+    mapInputError = (e) =>
+      isLayerstoreError(e) ? e : new LayerstoreError('E_DECOMPRESS', `the ${compression} layer does not decompress: ${(e as Error)?.message ?? e}`, { cause: e });
+  }
+  const diffHash = createHash('sha256');
+  tarStream.on('data', (c: Buffer) => diffHash.update(c));
+
+  const entries: FileEntry[] = [];
+  const unsafe: UnsafeEntry[] = [];
+  let unsafeCount = 0;
+  const totals = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, other: 0, fileBytes: 0 };
+  // Content hash of the regular files seen so far in this layer, for hardlink entries.
+  const fileSha = new Map<string, string>();
+  const summary: LayerTarSummary = { tarBytes: 0 };
+  try {
+    for await (const e of readLayerEntries(tarStream, summary, { maxEntries: opts.maxEntries, mapInputError })) {
+      const type = typeOfKind(e.kind);
+      const name = normalizeLayerPath(e.rawName);
+      let reason: UnsafeEntry['reason'] | undefined = name.ok ? undefined : name.reason;
+      let linkTarget: string | undefined;
+      if (!reason && type === 'hardlink') {
+        const t = normalizeLayerPath(e.rawLinkname ?? '');
+        if (t.ok) linkTarget = t.path;
+        else reason = t.reason === 'nul' ? 'link-nul' : 'link-dotdot';
+      } else if (!reason && type === 'symlink') {
+        linkTarget = e.rawLinkname ?? '';
+        if (linkTarget.includes('\0')) reason = 'link-nul';
+      }
+      let sha: string | undefined;
+      if (type === 'file') {
+        // Hash while streaming: one chunk in memory at a time, whatever the file's size.
+        const h = createHash('sha256');
+        for await (const chunk of e.body) h.update(chunk);
+        sha = h.digest('hex');
+      }
+      if (reason) {
+        unsafeCount++;
+        if (unsafe.length < MAX_UNSAFE_KEPT) {
+          const u: UnsafeEntry = { rawName: e.rawName, type, size: type === 'hardlink' || type === 'symlink' || type === 'dir' ? 0 : e.size, reason };
+          if (e.rawLinkname) u.rawLinkname = e.rawLinkname;
+          unsafe.push(u);
+        }
+        continue;
+      }
+      const p = (name as { path: string }).path;
+      if (p === '') continue; // the archive root ("./"): metadata of "/" only
+      const entry: FileEntry = {
+        path: p,
+        type,
+        mode: e.mode & 0o7777,
+        uid: e.uid,
+        gid: e.gid,
+        size: type === 'file' || type === 'other' ? e.size : 0,
+      };
+      if (linkTarget !== undefined) entry.linkTarget = linkTarget;
+      if (sha !== undefined) {
+        entry.sha256 = sha;
+        fileSha.set(p, sha);
+      } else if (type === 'hardlink' && linkTarget !== undefined) {
+        const target = fileSha.get(linkTarget);
+        if (target) entry.sha256 = target;
+      }
+      entries.push(entry);
+      totals.entries++;
+      if (type === 'file') {
+        totals.files++;
+        totals.fileBytes += entry.size;
+      } else if (type === 'dir') totals.dirs++;
+      else if (type === 'symlink') totals.symlinks++;
+      else if (type === 'hardlink') totals.hardlinks++;
+      else totals.other++;
+      if (type !== 'file') fileSha.delete(p); // a later non-file entry replaces the file
+    }
+  } finally {
+    input.destroy();
+  }
+  const index: Omit<FileIndex, 'digest'> = {
+    version: FILE_INDEX_VERSION,
+    diffId: digestFromHex(diffHash.digest('hex')),
+    compression,
+    blobBytes,
+    tarBytes: summary.tarBytes,
+    entries,
+    unsafeCount,
+    unsafe,
+    totals,
+  };
+  if (summary.trailingDataAt !== undefined) index.trailingDataAt = summary.trailingDataAt;
+  return { index, blobDigest: digestFromHex(blobHash.digest('hex')) };
+}
+
+/** Where the cached index of a layer lives. */
+export function fileIndexPath(store: Store, layerDigest: Digest): string {
+  return path.join(store.layout.derivedDir, 'files', `${hexOf(layerDigest)}.json`);
+}
+
+const inFlight = new Map<string, Promise<FileIndex>>();
+
+/** Largest cache file we read back; beyond it the index is rebuilt from the blob. */
+const MAX_CACHE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * The file index of a stored layer: from the cache when a valid one exists, otherwise by
+ * reading the blob once (verifying its digest on the way) and caching the result. Concurrent
+ * calls for one layer in this process share one read. A corrupt or foreign cache file is
+ * ignored and rebuilt.
+ *
+ * Errors: E_BLOB_MISSING, E_DIGEST_MISMATCH (the blob's bytes are not its name: run
+ * verify), E_DECOMPRESS, E_TRUNCATED, E_TAR_CORRUPT, E_NOT_TAR, E_EMPTY, E_TOO_LARGE, E_IO.
+ */
+export function getFileIndex(store: Store, layerDigest: Digest | string, opts: IndexLayerOptions = {}): Promise<FileIndex> {
+  const d = parseDigest(layerDigest, 'layer digest');
+  const key = `${store.root}\0${d}`;
+  let p = inFlight.get(key);
+  if (!p) {
+    p = loadOrBuild(store, d, opts).finally(() => inFlight.delete(key));
+    inFlight.set(key, p);
+  }
+  return p;
+}
+
+async function loadOrBuild(store: Store, d: Digest, opts: IndexLayerOptions): Promise<FileIndex> {
+  const file = fileIndexPath(store, d);
+  const cached = await readCache(file, d);
+  if (cached) return cached;
+  const index = await buildFileIndex(store, d, opts);
+  await writeCache(store, file, index);
+  return index;
+}
+
+/** Build a layer's index from its blob, bypassing the cache (and not writing it). */
+export async function buildFileIndex(store: Store, d: Digest, opts: IndexLayerOptions = {}): Promise<FileIndex> {
+  let compression: Compression;
+  let input: Readable;
+  try {
+    compression = await sniffStoredCompression(store, d);
+    input = await store.blobs.open(d);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException)?.code;
+    if (code === 'ENOENT') throw new LayerstoreError('E_BLOB_MISSING', `layer ${d} is not in the store`, { hint: 'run layerstore verify' });
+    if (code === 'ELOOP') throw new LayerstoreError('E_STORE_INVALID', `blob ${d} is a symlink; the store never follows links`, { hint: 'run layerstore verify' });
+    throw toLayerstoreError(e);
+  }
+  try {
+    const { index, blobDigest } = await indexLayerStream(input, compression, opts);
+    if (blobDigest !== d) {
+      throw new LayerstoreError('E_DIGEST_MISMATCH', `blob ${d} does not hash to its name`, { expected: d, actual: blobDigest, hint: 'the store is damaged; run layerstore verify' });
+    }
+    return { ...index, digest: d };
+  } catch (e) {
+    const err = toLayerstoreError(e);
+    if (!err.source) err.source = `layer ${d}`;
+    throw err;
+  }
+}
+
+async function readCache(file: string, d: Digest): Promise<FileIndex | undefined> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFileNoFollow(file, MAX_CACHE_BYTES);
+  } catch {
+    return undefined; // absent, too big, a symlink, unreadable: rebuild
+  }
+  try {
+    const v = JSON.parse(bytes.toString('utf8')) as unknown;
+    return isValidIndex(v, d) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeCache(store: Store, file: string, index: FileIndex): Promise<void> {
+  let json: string;
+  try {
+    json = JSON.stringify(index);
+  } catch {
+    return; // too large to serialize as one string: serve it uncached
+  }
+  try {
+    await ensureRealDir(store.layout.derivedDir);
+    await ensureRealDir(path.dirname(file));
+    // Temp file in the same directory, fsync, rename over: readers see all or nothing.
+    await writeFileAtomic(file, Buffer.from(json));
+  } catch {
+    // The cache is an optimisation: a read-only store still gets its answer.
+  }
+}
+
+const TYPES = new Set<string>(['file', 'dir', 'symlink', 'hardlink', 'other']);
+
+function isValidIndex(v: unknown, d: Digest): v is FileIndex {
+  if (!v || typeof v !== 'object') return false;
+  const x = v as Partial<FileIndex>;
+  if (x.version !== FILE_INDEX_VERSION || x.digest !== d || typeof x.diffId !== 'string' || !Array.isArray(x.entries) || !Array.isArray(x.unsafe)) return false;
+  if (typeof x.unsafeCount !== 'number' || typeof x.tarBytes !== 'number' || typeof x.blobBytes !== 'number' || !x.totals || typeof x.totals !== 'object') return false;
+  let fileBytes = 0;
+  for (const e of x.entries as unknown[]) {
+    const f = e as Partial<FileEntry>;
+    if (!f || typeof f.path !== 'string' || f.path === '' || !TYPES.has(f.type as string) || !Number.isSafeInteger(f.size) || typeof f.mode !== 'number') return false;
+    if (f.type === 'file') {
+      if (typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256)) return false;
+      fileBytes += f.size!;
+    }
+  }
+  return x.totals.fileBytes === fileBytes && x.totals.entries === x.entries.length;
+}

@@ -1,0 +1,158 @@
+import type { Readable, TransformCallback } from 'node:stream';
+import tar from 'tar-stream';
+import { LayerstoreError, isLayerstoreError } from '../errors.js';
+import { TarBlockScanner } from '../archive/tar-block-scanner.js';
+
+/**
+ * Reading the tar INSIDE a layer blob (as opposed to an outer image archive).
+ *
+ * Why not archive/tar-entries.ts readTarEntries? It is right for outer archives and wrong
+ * for layers in one rule: it rejects any non-zero byte after the end-of-archive marker
+ * (E_TRAILING_DATA). Real layers carry such bytes: an eStargz layer puts its TOC entry
+ * (stargz.index.json) and footer after the zero blocks, and other writers pad. What a
+ * container runtime extracts is what Go's archive/tar returns, and that reader stops at the
+ * end-of-archive marker. So for layers we keep every other check of TarBlockScanner
+ * (header checksums, truncation inside an entry or before any end marker, pax sizes) and
+ * only turn "data after the end" from an error into a recorded offset: the entries before
+ * the marker are the layer's file system; what follows is ignored, like GNU tar and the
+ * runtimes do. The diffID is still the hash of the whole stream, computed by the caller.
+ *
+ * tar-stream on its own would be worse here: it skips zero blocks and keeps reading, so
+ * the eStargz TOC would show up as a file of the image, and it accepts a tar cut at a
+ * block boundary (DESIGN.md §8.9). The gate below sits in front of it.
+ */
+export class LayerBlockGate extends TarBlockScanner {
+  private afterEnd = false;
+  private received = 0;
+  /** Offset in the tar stream of the first non-zero byte after the end-of-archive marker. */
+  trailingDataAt: number | undefined;
+
+  /** Bytes of tar stream seen, including anything after the end-of-archive marker. */
+  get totalBytes(): number {
+    return this.received;
+  }
+
+  override _transform(chunk: Buffer, enc: BufferEncoding, cb: TransformCallback): void {
+    this.received += chunk.length;
+    if (this.afterEnd) return cb(); // swallowed: not part of the layer's file system
+    super._transform(chunk, enc, (err?: Error | null, data?: unknown) => {
+      if (err && isLayerstoreError(err) && err.code === 'E_TRAILING_DATA') {
+        // Everything before the end marker was already pushed; nothing after it is.
+        this.afterEnd = true;
+        this.trailingDataAt = err.offset;
+        return cb();
+      }
+      cb(err, data);
+    });
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (this.afterEnd) return cb();
+    super._flush(cb);
+  }
+}
+
+/** Entry kinds as tar-stream names them (null: a typeflag it does not know, e.g. GNU sparse). */
+export type TarKind = 'file' | 'contiguous-file' | 'link' | 'symlink' | 'directory' | 'character-device' | 'block-device' | 'fifo' | null;
+
+export interface LayerTarEntry {
+  /** The name as the archive spells it (after pax/GNU long-name headers), not normalized. */
+  rawName: string;
+  rawLinkname?: string;
+  kind: TarKind;
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Data bytes after the header (the content size of a regular file). */
+  size: number;
+  /** Offset of the entry's header in the tar stream. */
+  offset: number;
+  /**
+   * The entry's data. Read it to the end or leave it: an unread body is drained before the
+   * next entry is produced. Never read it after asking for the next entry.
+   */
+  body: AsyncIterable<Buffer>;
+}
+
+export interface ReadLayerOptions {
+  /** Refuse layers with more entries than this (memory guard). Default 2,000,000. */
+  maxEntries?: number;
+  /** Turn an error of `input` (decompressor, file read) into a coded one. */
+  mapInputError?: (e: unknown) => LayerstoreError;
+}
+
+export interface LayerTarSummary {
+  /** Bytes of the tar stream, including bytes after the end-of-archive marker. */
+  tarBytes: number;
+  trailingDataAt?: number;
+}
+
+/**
+ * Iterate the entries of a layer's tar stream (already decompressed). Entry streams are
+ * always drained and their error events handled, so a hostile layer cannot stall or kill
+ * the process. Errors are LayerstoreErrors: E_TRUNCATED, E_TAR_CORRUPT, E_NOT_TAR, E_EMPTY,
+ * E_TOO_LARGE, or whatever mapInputError makes of an input error.
+ *
+ * `summary` is filled in once the generator has finished normally.
+ */
+export async function* readLayerEntries(input: Readable, summary: LayerTarSummary = { tarBytes: 0 }, opts: ReadLayerOptions = {}): AsyncGenerator<LayerTarEntry> {
+  const maxEntries = opts.maxEntries ?? 2_000_000;
+  const mapInput = opts.mapInputError ?? ((e: unknown) => (isLayerstoreError(e) ? e : new LayerstoreError('E_IO', String((e as Error)?.message ?? e), { cause: e })));
+  const gate = new LayerBlockGate();
+  // allowUnknownFormat: accept pre-POSIX (v7) headers too; the gate has checked checksums.
+  const extract = tar.extract({ allowUnknownFormat: true } as Parameters<typeof tar.extract>[0]);
+  let failure: LayerstoreError | undefined;
+  const fail = (e: LayerstoreError) => {
+    failure ??= e;
+    extract.destroy(failure);
+  };
+  input.on('error', (e) => fail(mapInput(e)));
+  gate.on('error', (e) => fail(isLayerstoreError(e) ? e : mapTarError(e)));
+  input.pipe(gate).pipe(extract);
+  let count = 0;
+  try {
+    for await (const entry of extract) {
+      // tar-stream already swallows entry errors in its iterator; one more listener makes
+      // that explicit and independent of its internals.
+      entry.on('error', () => {});
+      const h = entry.header;
+      if (++count > maxEntries) {
+        entry.resume();
+        throw new LayerstoreError('E_TOO_LARGE', `the layer has more than ${maxEntries} entries`);
+      }
+      let started = false;
+      const body = (async function* () {
+        started = true;
+        for await (const chunk of entry as AsyncIterable<Buffer>) yield chunk;
+      })();
+      yield {
+        rawName: h.name,
+        rawLinkname: h.linkname ?? undefined,
+        kind: ((h.type as string | null | undefined) ?? null) as TarKind,
+        mode: h.mode ?? 0,
+        uid: h.uid ?? 0,
+        gid: h.gid ?? 0,
+        size: h.size ?? 0,
+        offset: Math.max(0, ((h as { byteOffset?: number }).byteOffset ?? 512) - 512),
+        body,
+      };
+      if (!started) entry.resume();
+    }
+  } catch (e) {
+    throw failure ?? (isLayerstoreError(e) ? e : mapTarError(e));
+  } finally {
+    input.unpipe(gate);
+    input.destroy();
+    gate.destroy();
+  }
+  if (failure) throw failure;
+  summary.tarBytes = gate.totalBytes;
+  if (gate.trailingDataAt !== undefined) summary.trailingDataAt = gate.trailingDataAt;
+}
+
+function mapTarError(e: unknown): LayerstoreError {
+  if (isLayerstoreError(e)) return e;
+  const msg = (e as Error)?.message ?? String(e);
+  if (/unexpected end/i.test(msg)) return new LayerstoreError('E_TRUNCATED', 'the layer tar is truncated', { cause: e });
+  return new LayerstoreError('E_TAR_CORRUPT', `the layer tar is damaged: ${msg}`, { cause: e });
+}

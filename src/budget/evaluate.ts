@@ -1,0 +1,109 @@
+import micromatch from 'micromatch';
+import type { ImageInfo } from '../analysis/load-images.js';
+import { selectImages } from '../analysis/select.js';
+import { shortDigest } from '../digest/digest.js';
+import { humanBytes } from '../report/human.js';
+import type { Budget } from './config.js';
+
+/** Waste figures from the file-level analysis (see src/analysis/waste.ts). */
+export interface WasteFigures {
+  wastedBytes: number;
+  efficiency: number;
+  /** dive's "user wasted percent": wasted bytes / bytes of every layer above the first. */
+  userWastedRatio: number;
+}
+
+/** One rule checked against one image. `pass` is null when the rule could not apply (no baseline). */
+export interface Verdict {
+  image: string;
+  manifestDigest: string;
+  rule: string;
+  limit: number;
+  actual: number | null;
+  limitText: string;
+  actualText: string;
+  pass: boolean | null;
+  detail?: string;
+}
+
+export interface BaselineImage {
+  refs: string[];
+  sizeBytes: number;
+}
+
+export interface EvaluateContext {
+  /** Every image in the store, to find bases by ref. */
+  all: ImageInfo[];
+  /** Images of an earlier `report --json` (its `images` array). */
+  baseline?: BaselineImage[];
+  waste?: (img: ImageInfo) => Promise<WasteFigures>;
+}
+
+function distinctLayerBytes(img: ImageInfo, skip: Set<string> = new Set()): number {
+  const seen = new Map<string, number>();
+  for (const l of img.layers) if (!skip.has(l.digest)) seen.set(l.digest, l.size);
+  return [...seen.values()].reduce((n, s) => n + s, 0);
+}
+
+function sizeOf(img: ImageInfo): number {
+  return img.configSize + distinctLayerBytes(img);
+}
+
+const pct = (r: number) => `${(r * 100).toFixed(1)}%`;
+
+/** Check every budget that matches an image (by any of its refs) against it. */
+export async function evaluateBudgets(images: ImageInfo[], budgets: Budget[], ctx: EvaluateContext): Promise<Verdict[]> {
+  const out: Verdict[] = [];
+  for (const img of images) {
+    const name = img.refs[0] ?? `<none>@${shortDigest(img.manifestDigest)}`;
+    const applicable = budgets.filter((b) => img.refs.some((r) => micromatch.isMatch(r, b.match)));
+    let waste: WasteFigures | undefined;
+    const getWaste = async () => (waste ??= ctx.waste ? await ctx.waste(img) : undefined);
+    for (const b of applicable) {
+      const v = (rule: string, limit: number, actual: number | null, limitText: string, actualText: string, pass: boolean | null, detail?: string) =>
+        out.push({ image: name, manifestDigest: img.manifestDigest, rule, limit, actual, limitText, actualText, pass, ...(detail ? { detail } : {}) });
+      if (b.maxSize !== undefined) {
+        const s = sizeOf(img);
+        v('maxSize', b.maxSize, s, humanBytes(b.maxSize), humanBytes(s), s <= b.maxSize);
+      }
+      if (b.maxLayerSize !== undefined) {
+        const big = img.layers.reduce((m, l) => (l.size > m.size ? l : m), { size: 0, digest: '' });
+        v('maxLayerSize', b.maxLayerSize, big.size, humanBytes(b.maxLayerSize), humanBytes(big.size), big.size <= b.maxLayerSize, big.digest ? `largest layer ${shortDigest(big.digest)}` : undefined);
+      }
+      if (b.maxLayers !== undefined) v('maxLayers', b.maxLayers, img.layers.length, String(b.maxLayers), String(img.layers.length), img.layers.length <= b.maxLayers);
+      if (b.maxAddedOverBase !== undefined && b.base) {
+        const [base] = selectImages(ctx.all, [b.base]);
+        const added = distinctLayerBytes(img, new Set(base!.layers.map((l) => l.digest)));
+        v('maxAddedOverBase', b.maxAddedOverBase, added, humanBytes(b.maxAddedOverBase), humanBytes(added), added <= b.maxAddedOverBase, `layers not in ${b.base}`);
+      }
+      if (b.maxWasted !== undefined || b.minEfficiency !== undefined || b.maxUserWastedRatio !== undefined) {
+        const w = await getWaste();
+        if (b.maxWasted !== undefined) {
+          v('maxWasted', b.maxWasted, w?.wastedBytes ?? null, humanBytes(b.maxWasted), w ? humanBytes(w.wastedBytes) : 'n/a', w ? w.wastedBytes <= b.maxWasted : null);
+        }
+        if (b.minEfficiency !== undefined) {
+          v('minEfficiency', b.minEfficiency, w?.efficiency ?? null, pct(b.minEfficiency), w ? pct(w.efficiency) : 'n/a', w ? w.efficiency >= b.minEfficiency : null);
+        }
+        if (b.maxUserWastedRatio !== undefined) {
+          v('highestUserWastedPercent', b.maxUserWastedRatio, w?.userWastedRatio ?? null, pct(b.maxUserWastedRatio), w ? pct(w.userWastedRatio) : 'n/a', w ? w.userWastedRatio <= b.maxUserWastedRatio : null);
+        }
+      }
+      if (b.maxGrowth !== undefined) {
+        const before = ctx.baseline?.find((bi) => bi.refs.some((r) => img.refs.includes(r)));
+        const now = sizeOf(img);
+        if (!before) {
+          v('maxGrowth', 0, null, growthText(b.maxGrowth), 'n/a', null, ctx.baseline ? 'not in the baseline report' : 'no --baseline given');
+        } else {
+          const growth = now - before.sizeBytes;
+          const limit = 'ratio' in b.maxGrowth ? Math.floor(before.sizeBytes * b.maxGrowth.ratio) : b.maxGrowth.bytes;
+          v('maxGrowth', limit, growth, growthText(b.maxGrowth), `${growth >= 0 ? '+' : ''}${humanBytes(growth)}`, growth <= limit, `${humanBytes(before.sizeBytes)} -> ${humanBytes(now)}`);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function growthText(g: NonNullable<Budget['maxGrowth']>): string {
+  return 'ratio' in g ? `+${pct(g.ratio)}` : `+${humanBytes(g.bytes)}`;
+}

@@ -1,0 +1,33 @@
+import type { Verdict } from './evaluate.js';
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+}
+
+/** JUnit XML: one testsuite per image, one testcase per rule; CI systems show these natively. */
+export function toJUnit(verdicts: Verdict[]): string {
+  const byImage = new Map<string, Verdict[]>();
+  for (const v of verdicts) {
+    const list = byImage.get(v.image) ?? [];
+    list.push(v);
+    byImage.set(v.image, list);
+  }
+  const failures = verdicts.filter((v) => v.pass === false).length;
+  const skipped = verdicts.filter((v) => v.pass === null).length;
+  const lines = ['<?xml version="1.0" encoding="UTF-8"?>', `<testsuites name="layerstore budget" tests="${verdicts.length}" failures="${failures}" skipped="${skipped}">`];
+  for (const [image, vs] of byImage) {
+    const f = vs.filter((v) => v.pass === false).length;
+    const s = vs.filter((v) => v.pass === null).length;
+    lines.push(`  <testsuite name="${esc(image)}" tests="${vs.length}" failures="${f}" skipped="${s}">`);
+    for (const v of vs) {
+      const name = `${v.rule} (limit ${v.limitText})`;
+      const open = `    <testcase classname="${esc(image)}" name="${esc(name)}"`;
+      if (v.pass === true) lines.push(`${open}/>`);
+      else if (v.pass === null) lines.push(`${open}><skipped message="${esc(v.detail ?? 'not applicable')}"/></testcase>`);
+      else lines.push(`${open}><failure message="${esc(`${v.rule}: actual ${v.actualText}, limit ${v.limitText}`)}" type="budget">${esc(`${v.image} ${v.manifestDigest}: ${v.rule} actual ${v.actualText}, limit ${v.limitText}${v.detail ? ` (${v.detail})` : ''}`)}</failure></testcase>`);
+    }
+    lines.push('  </testsuite>');
+  }
+  lines.push('</testsuites>');
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,54 @@
+import { LayerstoreError } from '../errors.js';
+
+const UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  tib: 1024 ** 4,
+};
+
+/**
+ * A byte count from a budget file: a number of bytes, or a string with SI ("250MB" =
+ * 250,000,000) or IEC ("1.5GiB") units, as docker and dive users write them.
+ */
+export function parseSize(v: unknown, what: string): number {
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return Math.round(v);
+  if (typeof v === 'string') {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(v);
+    const unit = m ? (m[2] || 'b').toLowerCase() : '';
+    if (m && UNITS[unit] !== undefined) return Math.round(Number(m[1]) * UNITS[unit]!);
+  }
+  throw new LayerstoreError('E_BUDGET_INVALID', `${what}: ${JSON.stringify(v)} is not a size (use bytes, or a number with B, kB, MB, GB, KiB, MiB, GiB)`);
+}
+
+/** A ratio in [0,1]; "95%" and 0.95 are the same. */
+export function parseRatio(v: unknown, what: string): number {
+  let n: number | undefined;
+  if (typeof v === 'number') n = v;
+  else if (typeof v === 'string') {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(v);
+    if (m) n = Number(m[1]) / 100;
+    else if (/^\s*\d+(?:\.\d+)?\s*$/.test(v)) n = Number(v);
+  }
+  if (n === undefined || !Number.isFinite(n) || n < 0 || n > 1) {
+    throw new LayerstoreError('E_BUDGET_INVALID', `${what}: ${JSON.stringify(v)} is not a ratio between 0 and 1 (or a percentage)`);
+  }
+  return n;
+}
+
+/** Growth limits are a size ("10MB") or a percentage of the baseline size ("5%"). */
+export type GrowthLimit = { bytes: number } | { ratio: number };
+
+export function parseGrowth(v: unknown, what: string): GrowthLimit {
+  if (typeof v === 'string' && v.trim().endsWith('%')) {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(v);
+    if (!m) throw new LayerstoreError('E_BUDGET_INVALID', `${what}: ${JSON.stringify(v)} is not a percentage`);
+    return { ratio: Number(m[1]) / 100 };
+  }
+  return { bytes: parseSize(v, what) };
+}

@@ -1,0 +1,97 @@
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import Table from 'cli-table3';
+import { LayerstoreError, toLayerstoreError } from '../errors.js';
+import { loadImages, type ImageInfo } from '../analysis/load-images.js';
+import { selectImages } from '../analysis/select.js';
+import { loadBudgetFile } from '../budget/config.js';
+import { evaluateBudgets, type BaselineImage, type Verdict, type WasteFigures } from '../budget/evaluate.js';
+import { toJUnit } from '../budget/junit.js';
+import { ingestPath } from '../ingest/ingest.js';
+import { Store } from '../store/store.js';
+import { toJson } from '../report/json.js';
+import { info, storeDir, type GlobalOptions } from './context.js';
+import { printError } from './errors-out.js';
+
+export interface BudgetOptions extends GlobalOptions {
+  config?: string;
+  baseline?: string;
+  json?: boolean;
+  junit?: string;
+}
+
+/**
+ * Check size budgets. Arguments may be refs in the store or tarballs/layout directories,
+ * which are ingested first, so one CI step does it all. Exit 0 all pass, 1 a budget
+ * failed, 2 bad budget file or input.
+ */
+export async function budgetCommand(args: string[], opts: BudgetOptions, wasteOf?: (store: Store, img: ImageInfo) => Promise<WasteFigures>): Promise<number> {
+  const budgets = await loadBudgetFile(opts.config ?? path.resolve('layerstore-budget.json'));
+  const baseline = opts.baseline ? await loadBaseline(opts.baseline) : undefined;
+  const store = await Store.open(storeDir(opts), { create: true });
+  const selectors: string[] = [];
+  for (const a of args) {
+    const isPath = await fsp.stat(a).then(() => true, () => false);
+    if (!isPath) {
+      selectors.push(a);
+      continue;
+    }
+    try {
+      const r = await ingestPath(store, a);
+      info(opts, `ingested ${a}: ${r.images.length} image(s)`);
+      selectors.push(...r.images.map((i) => i.manifestDigest));
+    } catch (e) {
+      printError(toLayerstoreError(e, a), opts);
+      return 2;
+    }
+  }
+  const all = await loadImages(store);
+  const images = selectImages(all, selectors);
+  for (const b of budgets) if (b.base) selectImages(all, [b.base]); // a missing base is a bad budget file
+  const verdicts = await evaluateBudgets(images, budgets, { all, baseline, waste: wasteOf ? (img) => wasteOf(store, img) : undefined });
+  const failed = verdicts.filter((v) => v.pass === false).length;
+  const unchecked = images.filter((i) => !verdicts.some((v) => v.manifestDigest === i.manifestDigest));
+  if (opts.junit) await fsp.writeFile(opts.junit, toJUnit(verdicts));
+  if (opts.json) {
+    process.stdout.write(
+      toJson({
+        schemaVersion: 1,
+        passed: failed === 0,
+        summary: { images: images.length, rules: verdicts.length, failed, skipped: verdicts.filter((v) => v.pass === null).length, unchecked: unchecked.length },
+        results: verdicts,
+        unchecked: unchecked.map((i) => ({ refs: i.refs, manifestDigest: i.manifestDigest })),
+      }),
+    );
+  } else {
+    process.stdout.write(renderVerdicts(verdicts));
+    for (const i of unchecked) process.stdout.write(`no budget matches ${i.refs[0] ?? i.manifestDigest}\n`);
+    process.stdout.write(failed ? `FAIL: ${failed} of ${verdicts.length} budget rules failed\n` : `PASS: all ${verdicts.length} budget rules passed\n`);
+  }
+  return failed ? 1 : 0;
+}
+
+function renderVerdicts(vs: Verdict[]): string {
+  const t = new Table({
+    head: ['IMAGE', 'RULE', 'LIMIT', 'ACTUAL', 'RESULT'],
+    colAligns: ['left', 'left', 'right', 'right', 'left'],
+    style: { head: [], border: [], compact: true },
+  });
+  for (const v of vs) t.push([v.image, v.rule, v.limitText, v.actualText, v.pass === null ? `SKIP (${v.detail})` : v.pass ? 'PASS' : 'FAIL']);
+  return t.toString() + '\n';
+}
+
+async function loadBaseline(file: string): Promise<BaselineImage[]> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(await fsp.readFile(file, 'utf8'));
+  } catch (e) {
+    throw new LayerstoreError('E_BUDGET_INVALID', `cannot read baseline report ${file}: ${(e as Error).message}`, { hint: 'pass a file written by layerstore report --json' });
+  }
+  const images = (doc as { schemaVersion?: unknown; images?: unknown }).images;
+  if ((doc as { schemaVersion?: unknown }).schemaVersion !== 1 || !Array.isArray(images)) {
+    throw new LayerstoreError('E_BUDGET_INVALID', `${file} is not a layerstore report (schemaVersion 1 with images[])`);
+  }
+  return images.filter(
+    (i): i is BaselineImage => typeof i === 'object' && i !== null && Array.isArray((i as BaselineImage).refs) && typeof (i as BaselineImage).sizeBytes === 'number',
+  );
+}
