@@ -1,6 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
+import { LayerstoreError } from '../errors.js';
 
 export type Compression = 'none' | 'gzip' | 'zstd';
 
@@ -38,7 +39,7 @@ class ZstdTransform extends Transform {
       this.dec.push(chunk);
       cb();
     } catch (e) {
-      cb(e as Error);
+      cb(zstdError(e));
     }
   }
   override _flush(cb: TransformCallback): void {
@@ -46,7 +47,11 @@ class ZstdTransform extends Transform {
       this.dec.push(new Uint8Array(0), true);
       cb();
     } catch (e) {
-      cb(e as Error);
+      cb(zstdError(e));
     }
   }
+}
+
+function zstdError(e: unknown): Error {
+  return new LayerstoreError('E_DECOMPRESS', `zstd data does not decompress: ${(e as Error)?.message ?? e}`, { cause: e });
 }

@@ -16,9 +16,10 @@ export class TarBlockScanner extends Transform {
   private capture: Buffer[] | null = null; // pax data being collected
   private captureLeft = 0;
   private captureKind: 'x' | 'g' | null = null;
-  private localPaxSize: number | undefined;
-  private globalPaxSize: number | undefined;
-  private sawLocalPax = false;
+  // pax records as tar-stream keeps them: the last local header replaces the previous one,
+  // the last global header replaces the previous global one; both apply to the next entry.
+  private localPax: Record<string, string> | null = null;
+  private globalPax: Record<string, string> | null = null;
   private ended = false; // saw the first zero block
   private entryName = '';
   private entryStart = 0;
@@ -37,7 +38,8 @@ export class TarBlockScanner extends Transform {
 
   override _flush(cb: TransformCallback): void {
     if (this.ended) return cb();
-    if (this.pos === 0) return cb(new LayerstoreError('E_EMPTY', 'the input is empty', { offset: 0 }));
+    if (this.pos === 0 && this.header.length === 0) return cb(new LayerstoreError('E_EMPTY', 'the input is empty', { offset: 0 }));
+    if (this.pos === 0) return cb(new LayerstoreError('E_NOT_TAR', 'not a tar archive (shorter than one tar header)', { offset: 0 }));
     if (this.skip > 0 || this.header.length > 0) {
       return cb(
         new LayerstoreError('E_TRUNCATED', `the archive is truncated: it ends inside ${this.skip > 0 ? 'the data of' : 'the header after'} entry ${JSON.stringify(this.entryName)}`, {
@@ -97,13 +99,9 @@ export class TarBlockScanner extends Transform {
     if (n > 0) this.capture!.push(part.subarray(0, n));
     this.captureLeft -= n;
     if (this.captureLeft === 0) {
-      const size = paxSize(Buffer.concat(this.capture!));
-      if (this.captureKind === 'x') {
-        this.sawLocalPax = true;
-        this.localPaxSize = size ?? this.localPaxSize;
-      } else if (size !== undefined) {
-        this.globalPaxSize = size;
-      }
+      const records = decodePax(Buffer.concat(this.capture!));
+      if (this.captureKind === 'x') this.localPax = this.globalPax === null ? records : { ...this.globalPax, ...records };
+      else this.globalPax = records;
       this.capture = null;
       this.captureKind = null;
     }
@@ -139,12 +137,13 @@ export class TarBlockScanner extends Transform {
       this.entries++;
       this.entryName = nameOf(block);
       this.entryStart = at;
-      if (this.sawLocalPax) {
-        const override = this.localPaxSize ?? this.globalPaxSize;
-        if (override !== undefined) size = override;
+      const paxSizeText = this.localPax?.size;
+      this.localPax = null;
+      if (paxSizeText) {
+        const v = parseInt(paxSizeText, 10);
+        if (!Number.isSafeInteger(v) || v < 0) throw new LayerstoreError('E_TAR_CORRUPT', `pax header has an invalid size ${JSON.stringify(paxSizeText.slice(0, 40))}`, { offset: at });
+        size = v;
       }
-      this.sawLocalPax = false;
-      this.localPaxSize = undefined;
       if (type === '5') size = 0;
     }
     this.skip = size === 0 ? 0 : Math.ceil(size / 512) * 512;
@@ -195,24 +194,24 @@ function nameOf(b: Buffer): string {
   return prefix ? `${prefix}/${name}` : name;
 }
 
-function paxSize(data: Buffer): number | undefined {
-  // records are "<len> <key>=<value>\n"
-  let size: number | undefined;
-  let i = 0;
-  while (i < data.length) {
-    const sp = data.indexOf(0x20, i);
-    if (sp < 0) break;
-    const len = parseInt(data.subarray(i, sp).toString('latin1'), 10);
-    if (!Number.isSafeInteger(len) || len <= 0) break;
-    const rec = data.subarray(sp + 1, i + len - 1).toString('utf8');
+/**
+ * pax records ("<len> <key>=<value>\n"), decoded exactly as tar-stream decodes them
+ * (it stops at the first malformed record), so the scanner and tar-stream always agree on
+ * where the next header is.
+ */
+function decodePax(data: Buffer): Record<string, string> {
+  const out: Record<string, string> = {};
+  let buf = data;
+  while (buf.length) {
+    let i = 0;
+    while (i < buf.length && buf[i] !== 32) i++;
+    const len = parseInt(buf.subarray(0, i).toString(), 10);
+    if (!len) return out;
+    const rec = buf.subarray(i + 1, len - 1).toString();
     const eq = rec.indexOf('=');
-    if (eq > 0 && rec.slice(0, eq) === 'size' && rec.length > eq + 1) {
-      // tar-stream reads it with parseInt; anything it cannot read is an invalid header there
-      const v = parseInt(rec.slice(eq + 1), 10);
-      if (!Number.isSafeInteger(v) || v < 0) throw new LayerstoreError('E_TAR_CORRUPT', `pax header has an invalid size ${JSON.stringify(rec.slice(eq + 1, eq + 40))}`);
-      size = v;
-    }
-    i += len;
+    if (eq === -1) return out;
+    out[rec.slice(0, eq)] = rec.slice(eq + 1);
+    buf = buf.subarray(len);
   }
-  return size;
+  return out;
 }

@@ -68,7 +68,13 @@ export async function* readTarEntries(input: Readable, opts: ReadTarOptions = {}
       let consumed = false;
       const body = (async function* () {
         consumed = true;
-        for await (const chunk of entry as AsyncIterable<Buffer>) yield chunk;
+        try {
+          for await (const chunk of entry as AsyncIterable<Buffer>) yield chunk;
+        } catch (e) {
+          // The entry stream fails with tar-stream's own error when the scanner stops the
+          // archive; report the scanner's coded reason instead.
+          throw mapTarError(failure ?? e);
+        }
       })();
       let name: string;
       try {
@@ -103,6 +109,11 @@ export async function* readTarEntries(input: Readable, opts: ReadTarOptions = {}
 function mapTarError(e: unknown): LayerstoreError {
   if (e instanceof LayerstoreError) return e;
   const msg = (e as Error)?.message ?? String(e);
+  const code = (e as NodeJS.ErrnoException)?.code;
+  // zlib's errors carry Z_* codes: the file is gzip but the gzip is damaged or cut short.
+  if (code === 'Z_BUF_ERROR') return new LayerstoreError('E_TRUNCATED', `the compressed archive is truncated (${msg})`, { cause: e });
+  if (typeof code === 'string' && code.startsWith('Z_')) return new LayerstoreError('E_DECOMPRESS', `the archive does not decompress: ${msg}`, { cause: e });
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return new LayerstoreError('E_IO', `${code}: ${msg}`, { cause: e });
   if (/unexpected end/i.test(msg)) return new LayerstoreError('E_TRUNCATED', 'the archive is truncated', { cause: e });
   if (/incorrect header check|invalid (block type|distance|stored block|code)|unexpected end of file|zstd|invalid (magic|window)/i.test(msg)) {
     return new LayerstoreError('E_DECOMPRESS', `the archive does not decompress: ${msg}`, { cause: e });

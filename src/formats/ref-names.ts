@@ -76,6 +76,6 @@ export function familiar(fullName: string): string {
 export function repositoryOf(ref: string): string | undefined {
   const p = parseDockerRef(ref);
   if (!p || !p.tag) return undefined;
-  const noTag = ref.slice(0, ref.length - p.tag.length - 1);
-  return noTag.includes('@') ? noTag.slice(0, noTag.indexOf('@')) : noTag;
+  const noDigest = ref.includes('@') ? ref.slice(0, ref.indexOf('@')) : ref;
+  return noDigest.slice(0, noDigest.length - p.tag.length - 1);
 }

@@ -67,12 +67,9 @@ export class TarView implements ArchiveView {
     return resolveLinks(normalizeEntryName(name), this.links);
   }
 
+  /** Whether `name` resolves to a file; a link that escapes or loops is an error, not "absent". */
   async has(name: string): Promise<boolean> {
-    try {
-      return this.files.has(this.resolve(name));
-    } catch {
-      return false;
-    }
+    return this.files.has(this.resolve(name));
   }
 
   async file(name: string, why: string): Promise<StagedFile> {
@@ -135,6 +132,11 @@ export class DirView implements ArchiveView {
       throw missing(n, why);
     }
     if (!st.isFile()) throw missing(n, why);
+    // A link inside the layout may point anywhere; read only files that live inside it.
+    const [real, root] = await Promise.all([fsp.realpath(p), fsp.realpath(this.dir)]);
+    if (!real.startsWith(root + path.sep)) {
+      throw new LayerstoreError('E_LINK', `${JSON.stringify(n)} is a link to ${real}, outside the layout directory; refusing to read it`, { entry: n });
+    }
     const f = await stageBody(this.store.writer, createReadStream(p, { highWaterMark: READ_CHUNK }), { name: n, offset: 0, existing: await storedClaim(this.store, n) });
     this.done.push(f);
     return f;

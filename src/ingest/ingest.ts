@@ -88,7 +88,9 @@ export async function ingestPath(store: Store, input: string, opts: IngestOption
 async function stageTar(store: Store, file: string, view: TarView, opts: IngestOptions): Promise<number> {
   const arc = await openArchive(file);
   opts.onStart?.({ bytesRead: arc.bytesRead, total: arc.fileSize });
+  let entries = 0;
   for await (const e of readTarEntries(arc.stream)) {
+    entries++;
     if (e.type === 'directory') {
       view.dirs.add(e.name);
       continue;
@@ -104,6 +106,7 @@ async function stageTar(store: Store, file: string, view: TarView, opts: IngestO
     }
     view.files.set(e.name, await stageBody(store.writer, e.body, { name: e.name, offset: e.offset, existing: await storedClaim(store, e.name) }));
   }
+  if (entries === 0) throw new LayerstoreError('E_EMPTY', 'the archive has no entries');
   return arc.bytesRead();
 }
 

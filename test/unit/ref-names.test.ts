@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import { LayerstoreError } from '../../src/errors.js';
+import { checkRef, familiar, fullyQualified, isValidRef, repositoryOf } from '../../src/formats/ref-names.js';
+
+const D = `sha256:${'ab'.repeat(32)}`;
+
+describe('fullyQualified', () => {
+  it.each([
+    ['alpine:3.19', 'docker.io/library/alpine:3.19'],
+    ['acme/api:1.0', 'docker.io/acme/api:1.0'],
+    ['acme/team/api:1.0', 'docker.io/acme/team/api:1.0'],
+    ['docker.io/library/alpine:3.19', 'docker.io/library/alpine:3.19'],
+    ['docker.io/alpine:3.19', 'docker.io/library/alpine:3.19'],
+    ['ghcr.io/owner/app:v2', 'ghcr.io/owner/app:v2'],
+    ['localhost/app:dev', 'localhost/app:dev'],
+    ['localhost:5000/app:dev', 'localhost:5000/app:dev'],
+    ['registry.example.com:5000/team/app:1', 'registry.example.com:5000/team/app:1'],
+    [`acme/api@${D}`, `docker.io/acme/api@${D}`],
+    [`alpine:3@${D}`, `docker.io/library/alpine:3@${D}`],
+    ['my_app:1', 'docker.io/library/my_app:1'],
+    ['a-b.c__d:latest', 'docker.io/library/a-b.c__d:latest'],
+  ])('%s -> %s', (ref, want) => {
+    expect(fullyQualified(ref)).toBe(want);
+  });
+
+  it.each([
+    ['alpine'], // no tag or digest
+    ['acme/api'],
+    ['localhost:5000/app'], // the colon is the port, not a tag
+    ['v1'],
+    ['Alpine:1'], // uppercase repository
+    ['acme/API:1'],
+    [':1'],
+    ['-bad:1'],
+    ['a//b:1'],
+  ])('%s -> undefined', (ref) => {
+    expect(fullyQualified(ref)).toBeUndefined();
+  });
+});
+
+describe('familiar', () => {
+  it.each([
+    ['docker.io/library/alpine:3.19', 'alpine:3.19'],
+    ['docker.io/acme/api:1.0', 'acme/api:1.0'],
+    ['docker.io/library/alpine', 'alpine'],
+    ['docker.io/library/team/app:1', 'library/team/app:1'], // only single-component library names lose the prefix
+    ['ghcr.io/owner/app:v2', 'ghcr.io/owner/app:v2'],
+    ['localhost:5000/app:dev', 'localhost:5000/app:dev'],
+    ['alpine:3.19', 'alpine:3.19'],
+  ])('%s -> %s', (full, want) => {
+    expect(familiar(full)).toBe(want);
+  });
+
+  it('undoes fullyQualified for Docker Hub names', () => {
+    for (const ref of ['alpine:3.19', 'acme/api:1.0', 'ghcr.io/owner/app:v2', `acme/api@${D}`]) {
+      expect(familiar(fullyQualified(ref)!)).toBe(ref);
+    }
+  });
+});
+
+describe('isValidRef (OCI org.opencontainers.image.ref.name grammar)', () => {
+  it.each([
+    ['v1'],
+    ['latest'],
+    ['1.0'],
+    ['acme/api:1.0'],
+    ['docker.io/library/alpine:3.19'],
+    ['localhost:5000/app:dev'],
+    ['a--b'],
+    ['a_b.c-d+e@f:g'],
+    [`acme/api@${D}`],
+    ['x'.repeat(512)],
+  ])('%s is valid', (ref) => {
+    expect(isValidRef(ref)).toBe(true);
+  });
+
+  it.each([
+    [''],
+    ['/a'],
+    ['a/'],
+    ['a//b'],
+    ['a b'],
+    ['-a'],
+    ['a-'],
+    ['a__b'],
+    ['a---b'],
+    ['a:'],
+    ['a\nb'],
+    ['ü'],
+    ['x'.repeat(513)],
+  ])('%j is invalid', (ref) => {
+    expect(isValidRef(ref)).toBe(false);
+  });
+});
+
+describe('checkRef and repositoryOf', () => {
+  it('checkRef returns a valid ref and refuses others with E_MANIFEST_INVALID', () => {
+    expect(checkRef('acme/api:1.0', 'RepoTags')).toBe('acme/api:1.0');
+    for (const bad of ['Bad Tag!', '', 5, null]) {
+      let err: unknown;
+      try {
+        checkRef(bad, 'RepoTags');
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(LayerstoreError);
+      expect((err as LayerstoreError).code).toBe('E_MANIFEST_INVALID');
+    }
+  });
+  it.each([
+    ['acme/api:1.0', 'acme/api'],
+    ['alpine:3', 'alpine'],
+    ['localhost:5000/app:dev', 'localhost:5000/app'],
+    [`acme/api:1@${D}`, 'acme/api'],
+    ['v1', undefined],
+    ['alpine', undefined],
+  ])('repositoryOf(%s) = %s', (ref, want) => {
+    expect(repositoryOf(ref)).toBe(want);
+  });
+});
