@@ -25,7 +25,8 @@ export type ErrorCode =
   | 'E_UNSUPPORTED' // a format we recognise but do not ingest
   | 'E_DIGEST_INVALID' // a string that is not a valid sha256 digest
   | 'E_REF_NOT_FOUND' // a ref or digest the store does not have
-  | 'E_STORE_INVALID' // the store directory is not a layerstore/OCI layout, or is damaged
+  | 'E_NOT_A_STORE' // --store names something that is not a store (usage: exit 2)
+  | 'E_STORE_INVALID' // the store is damaged (exit 3)
   | 'E_LOCKED' // could not take the store lock in time
   | 'E_BUDGET_INVALID' // a budget file that is missing, malformed or has unknown rules
   | 'E_IO'; // an operating-system error (disk full, permission)
@@ -91,7 +92,8 @@ export function toLayerstoreError(e: unknown, source?: string): LayerstoreError 
         : err.code === 'EACCES' || err.code === 'EPERM'
           ? 'check the permissions of the store directory'
           : undefined;
-    return new LayerstoreError('E_IO', `${err.code}: ${err.message}`, { source, hint, cause: e });
+    const msg = err.message.startsWith(`${err.code}:`) ? err.message : `${err.code}: ${err.message}`;
+    return new LayerstoreError('E_IO', msg, { source, hint, cause: e });
   }
   return new LayerstoreError('E_IO', String((e as Error)?.message ?? e), { source, cause: e });
 }

@@ -132,8 +132,9 @@ export async function indexLayerStream(
     mapInputError = (e) =>
       isLayerstoreError(e) ? e : new LayerstoreError('E_DECOMPRESS', `the ${compression} layer does not decompress: ${(e as Error)?.message ?? e}`, { cause: e });
   }
-  const diffHash = createHash('sha256');
-  tarStream.on('data', (c: Buffer) => diffHash.update(c));
+  // For an uncompressed layer the diffID is the blob digest: hash the bytes once.
+  const diffHash = compression === 'none' ? undefined : createHash('sha256');
+  if (diffHash) tarStream.on('data', (c: Buffer) => diffHash.update(c));
 
   const entries: FileEntry[] = [];
   const unsafe: UnsafeEntry[] = [];
@@ -204,9 +205,10 @@ export async function indexLayerStream(
   } finally {
     input.destroy();
   }
+  const blobDigest = digestFromHex(blobHash.digest('hex'));
   const index: Omit<FileIndex, 'digest'> = {
     version: FILE_INDEX_VERSION,
-    diffId: digestFromHex(diffHash.digest('hex')),
+    diffId: diffHash ? digestFromHex(diffHash.digest('hex')) : blobDigest,
     compression,
     blobBytes,
     tarBytes: summary.tarBytes,
@@ -216,7 +218,7 @@ export async function indexLayerStream(
     totals,
   };
   if (summary.trailingDataAt !== undefined) index.trailingDataAt = summary.trailingDataAt;
-  return { index, blobDigest: digestFromHex(blobHash.digest('hex')) };
+  return { index, blobDigest };
 }
 
 /** Where the cached index of a layer lives. */
@@ -238,7 +240,7 @@ const MAX_CACHE_BYTES = 256 * 1024 * 1024;
  * Errors: E_BLOB_MISSING, E_DIGEST_MISMATCH (the blob's bytes are not its name: run
  * verify), E_DECOMPRESS, E_TRUNCATED, E_TAR_CORRUPT, E_NOT_TAR, E_EMPTY, E_TOO_LARGE, E_IO.
  */
-export function getFileIndex(store: Store, layerDigest: Digest | string, opts: IndexLayerOptions = {}): Promise<FileIndex> {
+export async function getFileIndex(store: Store, layerDigest: Digest | string, opts: IndexLayerOptions = {}): Promise<FileIndex> {
   const d = parseDigest(layerDigest, 'layer digest');
   const key = `${store.root}\0${d}`;
   let p = inFlight.get(key);
@@ -287,6 +289,10 @@ export async function buildFileIndex(store: Store, d: Digest, opts: IndexLayerOp
 async function readCache(file: string, d: Digest): Promise<FileIndex | undefined> {
   let bytes: Buffer;
   try {
+    // O_NOFOLLOW guards the last component only: the directories on the way must be real too.
+    for (const dir of [path.dirname(path.dirname(file)), path.dirname(file)]) {
+      if (!(await fsp.lstat(dir)).isDirectory()) return undefined;
+    }
     bytes = await readFileNoFollow(file, MAX_CACHE_BYTES);
   } catch {
     return undefined; // absent, too big, a symlink, unreadable: rebuild

@@ -120,11 +120,6 @@ export async function* readLayerEntries(input: Readable, summary: LayerTarSummar
         entry.resume();
         throw new LayerstoreError('E_TOO_LARGE', `the layer has more than ${maxEntries} entries`);
       }
-      let started = false;
-      const body = (async function* () {
-        started = true;
-        for await (const chunk of entry as AsyncIterable<Buffer>) yield chunk;
-      })();
       yield {
         rawName: h.name,
         rawLinkname: h.linkname ?? undefined,
@@ -134,9 +129,10 @@ export async function* readLayerEntries(input: Readable, summary: LayerTarSummar
         gid: h.gid ?? 0,
         size: h.size ?? 0,
         offset: Math.max(0, ((h as { byteOffset?: number }).byteOffset ?? 512) - 512),
-        body,
+        body: entry as AsyncIterable<Buffer>,
       };
-      if (!started) entry.resume();
+      // Drain whatever the consumer left unread (a no-op for a body read to its end).
+      entry.resume();
     }
   } catch (e) {
     throw failure ?? (isLayerstoreError(e) ? e : mapTarError(e));

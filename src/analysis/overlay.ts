@@ -126,19 +126,23 @@ export function stackLayers(layers: StackLayer[]): OverlayResult {
     return node ? { parent: cur, name, node } : undefined;
   };
 
-  /** Every entry in the subtree at `node` (itself included), as hidden-copy changes. */
-  const collect = (node: Node, p: string, out: Change[], cause: string | undefined, into: { bytes: number }): void => {
-    const stack: Array<[Node, string]> = [[node, p]];
+  /**
+   * Every entry in the subtree at `node` (itself included), as hidden-copy changes. A node's
+   * entry carries its own path, so no path strings are built while walking.
+   */
+  const collect = (node: Node, out: Change[], cause: string | undefined, into: { bytes: number }): void => {
+    const stack: Node[] = [node];
     while (stack.length) {
-      const [n, np] = stack.pop()!;
+      const n = stack.pop()!;
       if (n.entry) {
+        const np = n.entry.path;
         const c: Change = { path: np, type: n.entry.type, bytes: 0, hiddenBytes: fileBytes(n.entry), hiddenLayer: n.layer };
         if (cause !== undefined && cause !== np) c.cause = cause;
         if (n.entry.type === 'file' && n.entry.sha256) c.hiddenSha256 = n.entry.sha256;
         out.push(c);
         into.bytes += c.hiddenBytes;
       }
-      if (n.children) for (const [name, child] of n.children) stack.push([child, joinPath(np, name)]);
+      if (n.children) for (const child of n.children.values()) stack.push(child);
     }
   };
 
@@ -186,14 +190,14 @@ export function stackLayers(layers: StackLayer[]): OverlayResult {
       const node = dir === '' ? root : lookup(dir)?.node;
       if (!node?.children) continue;
       const marker = joinPath(dir, OPAQUE_MARKER);
-      for (const [name, child] of node.children) collect(child, joinPath(dir, name), ch.deleted, marker, deleted);
+      for (const child of node.children.values()) collect(child, ch.deleted, marker, deleted);
       node.children.clear();
     }
     for (const w of whiteouts) {
       const found = lookup(w.target);
       if (!found) continue;
       found.parent.children!.delete(found.name);
-      collect(found.node, w.target, ch.deleted, w.marker, deleted);
+      collect(found.node, ch.deleted, w.marker, deleted);
     }
     ch.deletedBytes = deleted.bytes;
 
@@ -203,16 +207,14 @@ export function stackLayers(layers: StackLayer[]): OverlayResult {
       ch.fileBytes += fileBytes(e);
       const segs = e.path.split('/');
       let cur = root;
-      let prefix = '';
       for (let i = 0; i < segs.length - 1; i++) {
-        prefix = joinPath(prefix, segs[i]!);
         let next = cur.children!.get(segs[i]!);
         if (!next) {
           next = { layer: li, children: new Map() };
           cur.children!.set(segs[i]!, next);
         } else if (!next.children) {
           // A lower non-directory stands where this entry needs a directory.
-          collect(next, prefix, ch.replaced, e.path, replaced);
+          collect(next, ch.replaced, e.path, replaced);
           next.entry = undefined;
           next.layer = li;
           next.children = new Map();
@@ -239,7 +241,7 @@ export function stackLayers(layers: StackLayer[]): OverlayResult {
       }
       if (existing.children) {
         // A non-directory over a directory: the whole lower subtree goes.
-        for (const [childName, child] of existing.children) collect(child, joinPath(e.path, childName), ch.replaced, e.path, replaced);
+        for (const child of existing.children.values()) collect(child, ch.replaced, e.path, replaced);
         existing.children = undefined;
       }
       if (existing.entry) {
@@ -262,14 +264,14 @@ export function stackLayers(layers: StackLayer[]): OverlayResult {
 
   const files: FsFile[] = [];
   let finalFileBytes = 0;
-  const stack: Array<[Node, string]> = [[root, '']];
+  const stack: Node[] = [root];
   while (stack.length) {
-    const [n, p] = stack.pop()!;
+    const n = stack.pop()!;
     if (n.entry) {
-      files.push({ path: p, entry: n.entry, layer: n.layer });
+      files.push({ path: n.entry.path, entry: n.entry, layer: n.layer });
       finalFileBytes += fileBytes(n.entry);
     }
-    if (n.children) for (const [name, child] of n.children) stack.push([child, joinPath(p, name)]);
+    if (n.children) for (const child of n.children.values()) stack.push(child);
   }
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { layers: result, files, totalFileBytes, finalFileBytes, unsafeEntries };

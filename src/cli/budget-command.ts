@@ -1,6 +1,5 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import Table from 'cli-table3';
 import { LayerstoreError, toLayerstoreError } from '../errors.js';
 import { loadImages, type ImageInfo } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
@@ -10,6 +9,7 @@ import { toJUnit } from '../budget/junit.js';
 import { ingestPath } from '../ingest/ingest.js';
 import { Store } from '../store/store.js';
 import { toJson } from '../report/json.js';
+import { table } from '../report/tables.js';
 import { info, storeDir, type GlobalOptions } from './context.js';
 import { printError } from './errors-out.js';
 
@@ -71,11 +71,7 @@ export async function budgetCommand(args: string[], opts: BudgetOptions, wasteOf
 }
 
 function renderVerdicts(vs: Verdict[]): string {
-  const t = new Table({
-    head: ['IMAGE', 'RULE', 'LIMIT', 'ACTUAL', 'RESULT'],
-    colAligns: ['left', 'left', 'right', 'right', 'left'],
-    style: { head: [], border: [], compact: true },
-  });
+  const t = table(['IMAGE', 'RULE', 'LIMIT', 'ACTUAL', 'RESULT'], ['left', 'left', 'right', 'right', 'left']);
   for (const v of vs) t.push([v.image, v.rule, v.limitText, v.actualText, v.pass === null ? `SKIP (${v.detail})` : v.pass ? 'PASS' : 'FAIL']);
   return t.toString() + '\n';
 }

@@ -1,4 +1,6 @@
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { LayerstoreError } from '../errors.js';
 import { defaultStoreDir } from '../store/default-location.js';
 import { Store } from '../store/store.js';
 
@@ -16,7 +18,15 @@ export function storeDir(opts: GlobalOptions): string {
 /** Open the store for reading; a store that does not exist yet reads as empty. */
 export async function openForRead(opts: GlobalOptions): Promise<Store | undefined> {
   const dir = storeDir(opts);
-  if (!(await Store.exists(dir))) return undefined;
+  if (!(await Store.exists(dir))) {
+    // Absent or empty: nothing ingested yet. Anything else is not a store, and saying "empty" would mislead.
+    const entries = await fsp.readdir(dir).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return [] as string[];
+      throw new LayerstoreError('E_NOT_A_STORE', `${dir} is not a store directory (${e.code})`, { hint: 'pass --store DIR with a store, or an empty or new directory' });
+    });
+    if (entries.length > 0) throw new LayerstoreError('E_NOT_A_STORE', `${dir} is not a layerstore store (no oci-layout file)`, { hint: 'pass --store DIR with a store' });
+    return undefined;
+  }
   return Store.open(dir);
 }
 

@@ -11,6 +11,9 @@ import { verifyCommand } from './verify-command.js';
 import { gcCommand } from './gc-command.js';
 import { rmCommand, tagCommand } from './tag-command.js';
 import { exportCommand } from './export-command.js';
+import { diffCommand } from './diff-command.js';
+import { budgetCommand } from './budget-command.js';
+import { wasteFigures } from './waste-figures.js';
 
 /**
  * Exit codes (README, "Exit codes"): 0 ok; 1 a budget or check failed; 2 bad usage or bad
@@ -71,7 +74,28 @@ export async function main(argv: string[]): Promise<number> {
     .argument('[ref...]', 'refs, image IDs or manifest digests (default: every image)')
     .option('--json', 'print the versioned JSON report (schemaVersion 1)')
     .option('--all-layers', 'list every layer, not only the top 20')
+    .option('--files', 'look inside the layers: savings ledger (blob, diffID, file), waste per image, duplicate files')
+    .option('--top <n>', 'how many wasted and duplicate files to list (default 10)')
     .action(run((refs: string[], opts) => reportCommand(refs, opts)));
+
+  program
+    .command('diff')
+    .description('layers and files added, removed and changed between two images')
+    .argument('<a>', 'ref, image ID or manifest digest')
+    .argument('<b>', 'ref, image ID or manifest digest')
+    .option('--json', 'print the diff as JSON')
+    .option('--all', 'list every changed file, not only the 30 largest')
+    .action(run((a: string, b: string, opts) => diffCommand(a, b, opts)));
+
+  program
+    .command('budget')
+    .description('check size budgets (layerstore-budget.json); tarballs given are ingested first. Exit 0 pass, 1 fail, 2 bad input')
+    .argument('[ref-or-tarball...]', 'refs in the store, or tarballs / layout directories to ingest and check (default: every image)')
+    .option('--config <file>', 'budget file (default ./layerstore-budget.json)')
+    .option('--baseline <file>', 'a report --json from an earlier run, for maxGrowth')
+    .option('--json', 'print verdicts as JSON')
+    .option('--junit <file>', 'also write verdicts as JUnit XML')
+    .action(run((args: string[], opts) => budgetCommand(args, opts, wasteFigures)));
 
   program
     .command('verify')

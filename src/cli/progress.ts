@@ -45,7 +45,7 @@ export class IngestProgressBar {
   }
 }
 
-/** A byte-count progress bar for long store-wide work (verify). */
+/** A progress bar for long store-wide work (verify: bytes; file indexing: layers). */
 export class ProgressBar {
   private bar: cliProgress.SingleBar | undefined;
   private readonly t0 = Date.now();
@@ -54,7 +54,12 @@ export class ProgressBar {
   constructor(
     private readonly label: string,
     private readonly enabled: boolean,
+    private readonly unit: 'bytes' | 'count' = 'bytes',
   ) {}
+
+  private fmt(n: number): string {
+    return this.unit === 'bytes' ? humanBytes(n) : String(n);
+  }
 
   update(done: number, total: number): void {
     if (!this.enabled) return;
@@ -66,9 +71,9 @@ export class ProgressBar {
         { stream: process.stderr, format: '{label} [{bar}] {percentage}% | {done}/{size} | ETA {eta_formatted}', hideCursor: true, clearOnComplete: true, barsize: 24 },
         cliProgress.Presets.shades_classic,
       );
-      this.bar.start(Math.max(total, 1), 0, { label: this.label, done: humanBytes(0), size: humanBytes(total) });
+      this.bar.start(Math.max(total, 1), 0, { label: this.label, done: this.fmt(0), size: this.fmt(total) });
     }
-    this.bar.update(Math.min(done, Math.max(total, 1)), { done: humanBytes(done) });
+    this.bar.update(Math.min(done, Math.max(total, 1)), { done: this.fmt(done) });
   }
 
   stop(): void {

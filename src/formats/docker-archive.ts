@@ -4,7 +4,7 @@ import { claimedDigest, type ArchiveView } from '../ingest/archive-view.js';
 import { IngestPlan, type PlannedImage } from '../ingest/plan.js';
 import type { StagedFile } from '../ingest/staged-file.js';
 import { resolveOciLayout } from './oci.js';
-import { checkRef, familiar, fullyQualified } from './ref-names.js';
+import { checkRef, familiar, fullyQualified, repositoryOf } from './ref-names.js';
 import { MT, ociLayerMediaType, parseImageConfig, type Descriptor } from './types.js';
 import { normalizeEntryName } from '../archive/entry-name.js';
 import { sha256Of as sha256 } from '../digest/hasher.js';
@@ -47,7 +47,7 @@ export async function resolveDockerArchive(view: ArchiveView, plan: IngestPlan):
       layerFiles.push(f);
     }
     const layers = layerFiles.map((f) => f.blob.digest);
-    const refs = item.repoTags.map((t) => familiar(checkRef(t, `${what} RepoTags`)));
+    const refs = item.repoTags.map((t) => withDefaultTag(familiar(checkRef(t, `${what} RepoTags`))));
 
     const fromOci = oci?.images.find((img) => img.configDigest === configDigest);
     if (fromOci && sameList(fromOci.layers, layers)) {
@@ -112,6 +112,11 @@ function mergeOciPlan(oci: IngestPlan, plan: IngestPlan): void {
     const r = plan.roots[i]!;
     if (!r.ref && plan.roots.some((o) => o.ref && o.descriptor.digest === r.descriptor.digest)) plan.roots.splice(i, 1);
   }
+}
+
+/** docker load tags "name" as "name:latest"; so do we. */
+function withDefaultTag(ref: string): string {
+  return repositoryOf(ref) === undefined && !ref.includes('@') && fullyQualified(`${ref}:latest`) ? `${ref}:latest` : ref;
 }
 
 function claimOf(f: StagedFile): Pick<Descriptor, 'digest' | 'size'> | undefined {

@@ -4,7 +4,7 @@ import type { ImageInfo } from '../analysis/load-images.js';
 import type { SharingReport } from '../analysis/sharing.js';
 import { humanBytes, percent, ratio } from './human.js';
 
-function table(head: string[], align?: Array<'left' | 'right'>): Table.Table {
+export function table(head: string[], align?: Array<'left' | 'right'>): Table.Table {
   return new Table({
     head,
     colAligns: align,
@@ -37,7 +37,7 @@ export function renderSharing(r: SharingReport, opts: { maxLayers?: number } = {
   const out: string[] = [];
   const t = r.totals;
   out.push(
-    `${t.images} images, ${t.layers} distinct layers: ${humanBytes(t.logicalBytes)} logical, ${humanBytes(t.storedBytes)} stored, ` +
+    `${plural(t.images, 'image')}, ${plural(t.layers, 'distinct layer')}: ${humanBytes(t.logicalBytes)} logical, ${humanBytes(t.storedBytes)} stored, ` +
       `${humanBytes(t.savedBytes)} saved by sharing (${percent(t.savedBytes, t.logicalBytes)}, dedup ratio ${ratio(t.dedupRatio)})`,
   );
   out.push('');
@@ -60,8 +60,15 @@ export function renderSharing(r: SharingReport, opts: { maxLayers?: number } = {
   out.push(`Layers, by bytes saved through sharing${shown.length < r.layers.length ? ` (top ${shown.length} of ${r.layers.length}; --all-layers shows every one)` : ''}`);
   const lt = table(['LAYER', 'DIFF ID', 'COMPRESSION', 'SIZE', 'IMAGES', 'SAVED'], ['left', 'left', 'left', 'right', 'right', 'right']);
   for (const l of shown) {
-    lt.push([shortDigest(l.digest), shortDigest(l.diffId), l.compression, humanBytes(l.sizeBytes), String(l.images.length), humanBytes(l.savedBytes)]);
+    const wk = (l as { wellKnown?: string }).wellKnown;
+    lt.push([shortDigest(l.digest) + (wk ? ' *' : ''), shortDigest(l.diffId), l.compression, humanBytes(l.sizeBytes), String(l.images.length), humanBytes(l.savedBytes)]);
   }
   out.push(lt.toString());
+  const wellKnown = shown.filter((l) => (l as { wellKnown?: string }).wellKnown);
+  if (wellKnown.length) out.push(`* a well-known empty layer (${[...new Set(wellKnown.map((l) => (l as { wellKnown?: string }).wellKnown))].join('; ')}): its sharing is not a real saving`);
   return out.join('\n') + '\n';
+}
+
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }

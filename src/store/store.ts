@@ -44,16 +44,16 @@ export class Store {
     const l = store.layout;
     const rootSt = await lstatOrUndefined(l.root);
     if (rootSt && !rootSt.isDirectory()) {
-      throw new LayerstoreError('E_STORE_INVALID', `store path ${l.root} is not a directory`, { hint: 'choose another --store' });
+      throw new LayerstoreError('E_NOT_A_STORE', `store path ${l.root} is not a directory`, { hint: 'choose another --store' });
     }
     const layoutSt = await lstatOrUndefined(l.ociLayoutFile);
     if (!layoutSt) {
       if (!opts.create) {
-        throw new LayerstoreError('E_STORE_INVALID', `no store at ${l.root}`, { hint: 'ingest something first (layerstore ingest IMAGE.tar), or pass --store DIR' });
+        throw new LayerstoreError('E_NOT_A_STORE', `no store at ${l.root}`, { hint: 'ingest something first (layerstore ingest IMAGE.tar), or pass --store DIR' });
       }
       // Another process may be creating the same store right now: its skeleton is fine.
       if (rootSt && (await fsp.readdir(l.root)).some((n) => !STORE_NAMES.has(n) && !/^\.(index\.json|oci-layout)\..*\.tmp$/.test(n))) {
-        throw new LayerstoreError('E_STORE_INVALID', `${l.root} is not empty and is not a layerstore store (no oci-layout file)`, { hint: 'choose an empty or new directory for --store' });
+        throw new LayerstoreError('E_NOT_A_STORE', `${l.root} is not empty and is not a layerstore store (no oci-layout file)`, { hint: 'choose an empty or new directory for --store' });
       }
       await fsp.mkdir(l.root, { recursive: true });
     } else {

@@ -1,0 +1,209 @@
+import type { Digest } from '../digest/digest.js';
+import type { Store } from '../store/store.js';
+import type { ImageInfo } from './load-images.js';
+import { imageFilesystem, type OverlayResult } from './overlay.js';
+
+/**
+ * Wasted bytes of one image: regular-file bytes its layers carry that its final file system
+ * does not need. Three classes, each copy counted once:
+ *
+ * - deleted: a lower-layer regular file that an upper whiteout (`.wh.<name>`, including a
+ *   whole directory) or opaque marker removes;
+ * - replaced: a lower-layer regular file hidden by an upper entry at the same path, or by a
+ *   non-directory that replaces one of its parent directories. The surviving top copy is
+ *   never waste; every hidden lower copy is;
+ * - duplicate: a regular file of the FINAL file system whose content sha256 already appears
+ *   at another path of the final file system. Per content, the first path in sorted order
+ *   survives and every other copy is waste. Hardlinks are not copies (they are 0-byte
+ *   entries), so files hardlinked together are never duplicates.
+ *
+ * wastedBytes = deletedBytes + replacedBytes + duplicateBytes.
+ *
+ * Efficiency, ours:
+ *
+ *     efficiency = 1 - wastedBytes / totalFileBytes
+ *
+ * where totalFileBytes is the sum of the regular-file sizes of every entry of every layer
+ * (whiteout markers excluded); 1 when there are no file bytes. Uncompressed content bytes
+ * throughout: compression is the blob level's business (see ledger.ts).
+ *
+ * dive's, for comparison (wagoodman/dive, dive/filetree/efficiency.go and image.go). For
+ * every path that is a LEAF of some layer's tree (files, symlinks, empty directories,
+ * whiteouts), over the layers where it is a leaf:
+ *
+ *     size(path, layer)  = the entry's size; for a whiteout, the size of the subtree it removes
+ *                          if that was a directory, else 0
+ *     cumulative(path)   = sum of size(path, layer)
+ *     efficiency(dive)   = sum(min over layers of size(path, layer)) / sum(cumulative(path))
+ *     wastedBytes(dive)  = sum of cumulative(path) over paths that are leaves in 2+ layers
+ *
+ * The usual summary, "1 - wasted / total bytes of all files in all layers", is close but not
+ * exact. dive counts the surviving copy of a path written twice as waste, counts a file
+ * deleted by a directory whiteout only when its own path repeats, ignores a path written
+ * once and whited out by a directory whiteout, and knows nothing of equal contents at
+ * different paths. Ours counts exactly the hidden copies plus content duplicates.
+ */
+export type WasteClass = 'deleted' | 'replaced' | 'duplicate';
+
+/** One wasted copy of a file. */
+export interface WastedCopy {
+  path: string;
+  bytes: number;
+  class: WasteClass;
+  /** Blob digest of the layer the wasted copy sits in. */
+  layer: Digest;
+  /** Position of that layer in the image, bottom = 0. */
+  layerIndex: number;
+  /** Blob digest of the layer whose whiteout or entry hid it (deleted, replaced). */
+  hiddenBy?: Digest;
+  /** The whiteout, opaque marker or replacing path, when it is not `path`. */
+  cause?: string;
+  /** duplicate: the surviving path with the same content. */
+  duplicateOf?: string;
+  sha256?: string;
+}
+
+export interface DuplicateGroup {
+  sha256: string;
+  /** Bytes of one copy. */
+  size: number;
+  /** The first path in sorted order: not waste. */
+  survivor: { path: string; layer: Digest };
+  /** Every other path with this content: waste. */
+  copies: Array<{ path: string; layer: Digest }>;
+  wastedBytes: number;
+}
+
+export interface WasteReport {
+  /** Regular-file bytes of all entries of all layers (whiteout markers excluded). */
+  totalFileBytes: number;
+  /** Regular-file bytes of the final file system. */
+  finalFileBytes: number;
+  deletedBytes: number;
+  replacedBytes: number;
+  duplicateBytes: number;
+  wastedBytes: number;
+  /** 1 - wastedBytes / totalFileBytes, rounded to 6 decimals (1 when totalFileBytes is 0). */
+  efficiency: number;
+  /** Every wasted copy with bytes > 0, largest first (then path, then layer). */
+  copies: WastedCopy[];
+  /** Content duplicated in the final file system (copies > 0 bytes), most wasted bytes first. */
+  duplicates: DuplicateGroup[];
+}
+
+const byPath = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Compute the waste of an image from its stacked layers. */
+export function computeWaste(overlay: OverlayResult): WasteReport {
+  const digestOf = (i: number | undefined): Digest => overlay.layers[i ?? -1]?.digest ?? ('' as Digest);
+  const copies: WastedCopy[] = [];
+  let deletedBytes = 0;
+  let replacedBytes = 0;
+  for (const l of overlay.layers) {
+    for (const [list, cls] of [
+      [l.deleted, 'deleted'],
+      [l.replaced, 'replaced'],
+    ] as const) {
+      for (const c of list) {
+        if (c.hiddenBytes <= 0) continue;
+        const w: WastedCopy = { path: c.path, bytes: c.hiddenBytes, class: cls, layer: digestOf(c.hiddenLayer), layerIndex: c.hiddenLayer ?? -1, hiddenBy: l.digest };
+        if (c.cause) w.cause = c.cause;
+        if (c.hiddenSha256) w.sha256 = c.hiddenSha256;
+        copies.push(w);
+        if (cls === 'deleted') deletedBytes += c.hiddenBytes;
+        else replacedBytes += c.hiddenBytes;
+      }
+    }
+  }
+
+  // Duplicates: files of the final file system grouped by content; overlay.files is sorted.
+  const groups = new Map<string, Array<{ path: string; layer: number; size: number }>>();
+  for (const f of overlay.files) {
+    if (f.entry.type !== 'file' || !f.entry.sha256) continue;
+    let g = groups.get(f.entry.sha256);
+    if (!g) groups.set(f.entry.sha256, (g = []));
+    g.push({ path: f.path, layer: f.layer, size: f.entry.size });
+  }
+  const duplicates: DuplicateGroup[] = [];
+  let duplicateBytes = 0;
+  for (const [sha, g] of groups) {
+    if (g.length < 2) continue;
+    const [first, ...rest] = g;
+    const size = first!.size;
+    const wasted = size * rest.length;
+    duplicateBytes += wasted;
+    if (size === 0) continue;
+    duplicates.push({
+      sha256: sha,
+      size,
+      survivor: { path: first!.path, layer: digestOf(first!.layer) },
+      copies: rest.map((r) => ({ path: r.path, layer: digestOf(r.layer) })),
+      wastedBytes: wasted,
+    });
+    for (const r of rest) copies.push({ path: r.path, bytes: size, class: 'duplicate', layer: digestOf(r.layer), layerIndex: r.layer, duplicateOf: first!.path, sha256: sha });
+  }
+  duplicates.sort((a, b) => b.wastedBytes - a.wastedBytes || byPath(a.survivor.path, b.survivor.path));
+  copies.sort((a, b) => b.bytes - a.bytes || byPath(a.path, b.path) || byPath(a.layer, b.layer) || byPath(a.class, b.class));
+
+  const wastedBytes = deletedBytes + replacedBytes + duplicateBytes;
+  const total = overlay.totalFileBytes;
+  return {
+    totalFileBytes: total,
+    finalFileBytes: overlay.finalFileBytes,
+    deletedBytes,
+    replacedBytes,
+    duplicateBytes,
+    wastedBytes,
+    efficiency: total === 0 ? 1 : Math.round((1 - wastedBytes / total) * 1e6) / 1e6,
+    copies,
+    duplicates,
+  };
+}
+
+/** The wasted bytes of one path in one class, over all its wasted copies. */
+export interface WastedFile {
+  path: string;
+  class: WasteClass;
+  bytes: number;
+  /** Number of wasted copies. */
+  copies: number;
+  /** Blob digests of the layers the wasted copies sit in, bottom to top. */
+  layers: Digest[];
+  /** Blob digests of the layers that hid them (deleted, replaced). */
+  hiddenBy: Digest[];
+  /** duplicate: the surviving path with the same content. */
+  duplicateOf?: string;
+}
+
+/** The N largest wasted files, grouped by path and class, largest first. */
+export function topWasted(report: WasteReport, n: number): WastedFile[] {
+  const groups = new Map<string, WastedFile>();
+  const at = new Map<Digest, number>();
+  for (const c of report.copies) {
+    if (!at.has(c.layer)) at.set(c.layer, c.layerIndex);
+    const key = `${c.class}\0${c.path}`;
+    let g = groups.get(key);
+    if (!g) {
+      g = { path: c.path, class: c.class, bytes: 0, copies: 0, layers: [], hiddenBy: [] };
+      if (c.duplicateOf) g.duplicateOf = c.duplicateOf;
+      groups.set(key, g);
+    }
+    g.bytes += c.bytes;
+    g.copies++;
+    if (!g.layers.includes(c.layer)) g.layers.push(c.layer);
+    if (c.hiddenBy && !g.hiddenBy.includes(c.hiddenBy)) g.hiddenBy.push(c.hiddenBy);
+  }
+  for (const g of groups.values()) g.layers.sort((a, b) => (at.get(a) ?? 0) - (at.get(b) ?? 0));
+  return [...groups.values()].sort((a, b) => b.bytes - a.bytes || byPath(a.path, b.path) || byPath(a.class, b.class)).slice(0, Math.max(0, n));
+}
+
+/** The N content groups that waste the most bytes as duplicates. */
+export function topDuplicates(report: WasteReport, n: number): DuplicateGroup[] {
+  return report.duplicates.slice(0, Math.max(0, n));
+}
+
+/** Stack an image's layers and compute its waste (layer indexes are built and cached as needed). */
+export async function imageWaste(store: Store, image: ImageInfo): Promise<{ overlay: OverlayResult; waste: WasteReport }> {
+  const overlay = await imageFilesystem(store, image);
+  return { overlay, waste: computeWaste(overlay) };
+}

@@ -1,0 +1,23 @@
+import { LayerstoreError } from '../errors.js';
+import { loadImages } from '../analysis/load-images.js';
+import { selectImages } from '../analysis/select.js';
+import { diffImages } from '../analysis/image-diff.js';
+import { renderImageDiff } from '../report/files-tables.js';
+import { toJson } from '../report/json.js';
+import { openForRead, storeDir, type GlobalOptions } from './context.js';
+
+/** Layers and files added, removed and changed between two images. */
+export async function diffCommand(a: string, b: string, opts: GlobalOptions & { json?: boolean; all?: boolean }): Promise<number> {
+  const store = await openForRead(opts);
+  if (!store) throw new LayerstoreError('E_REF_NOT_FOUND', `no store at ${storeDir(opts)}`);
+  const all = await loadImages(store);
+  const pick = (sel: string) => {
+    const found = selectImages(all, [sel]);
+    if (found.length > 1) throw new LayerstoreError('E_USAGE', `${JSON.stringify(sel)} names ${found.length} images (a multi-platform ref?); name one by its manifest digest`, { hint: 'layerstore ls shows each platform image' });
+    return found[0]!;
+  };
+  const d = await diffImages(store, pick(a), pick(b));
+  if (opts.json) process.stdout.write(toJson({ schemaVersion: 1, ...d }));
+  else process.stdout.write(renderImageDiff(d, opts.all ? Number.MAX_SAFE_INTEGER : 30));
+  return 0;
+}

@@ -1,0 +1,95 @@
+import { shortDigest } from '../digest/digest.js';
+import type { ImageInfo } from '../analysis/load-images.js';
+import type { FilesReport } from '../analysis/files-report.js';
+import type { ImageDiff } from '../analysis/image-diff.js';
+import { humanBytes, percent } from './human.js';
+import { plural, table } from './tables.js';
+
+/** The tables of `report --files`: ledger levels, per-image waste, top wasted and duplicated files. */
+export function renderFilesReport(images: ImageInfo[], r: FilesReport, top: number): string {
+  const out: string[] = [''];
+  const l = r.ledger;
+  out.push('Savings ledger (layers only; configs and manifests are in the totals above)');
+  const lt = table(['LEVEL', 'LOGICAL', 'STORED', 'SAVED', 'WHAT IT IS'], ['left', 'right', 'right', 'right', 'left']);
+  lt.push(['blob', humanBytes(l.blob.logicalBytes), humanBytes(l.blob.storedBytes), humanBytes(l.blob.savedBytes), `${plural(l.blob.blobs, 'distinct blob')}: what the store pays today`]);
+  lt.push(['diffID', humanBytes(l.diffId.logicalBytes), humanBytes(l.diffId.storedBytes), humanBytes(l.diffId.savedBytes), `${plural(l.diffId.diffIds, 'distinct diffID')}: potential, one blob per uncompressed layer`]);
+  if (l.file) {
+    lt.push(['file', humanBytes(l.file.logicalBytes), humanBytes(l.file.storedBytes), humanBytes(l.file.savedBytes), `${plural(l.file.contents, 'distinct content')} in ${plural(l.file.files, 'file')}: potential, uncompressed bytes`]);
+  }
+  out.push(lt.toString());
+  if (l.wellKnown.length) {
+    out.push(
+      `Well-known empty layers, left out of the levels: ${l.wellKnown.map((w) => `${w.label} ${shortDigest(w.digest)} in ${plural(w.images, 'image')}`).join('; ')}`,
+    );
+  }
+  out.push('');
+  out.push('Waste inside images (deleted/replaced: lower-layer copies hidden by upper layers; duplicate: same content at another path)');
+  const wt = table(['REF', 'FILES', 'DELETED', 'REPLACED', 'DUPLICATE', 'WASTED', 'EFFICIENCY', 'REMOVING FREES'], ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right']);
+  for (const img of images) {
+    const x = r.images.get(img.manifestDigest)!;
+    const w = x.waste;
+    wt.push([
+      img.refs.length ? img.refs.join('\n') : `<none>@${shortDigest(img.manifestDigest)}`,
+      humanBytes(w.totalFileBytes),
+      humanBytes(w.deletedBytes),
+      humanBytes(w.replacedBytes),
+      humanBytes(w.duplicateBytes),
+      humanBytes(w.wastedBytes),
+      percent(w.efficiency, 1),
+      humanBytes(x.marginalBytes),
+    ]);
+  }
+  out.push(wt.toString());
+  const wasted = images.flatMap((img) => r.images.get(img.manifestDigest)!.topWasted.map((f) => ({ img, f }))).sort((a, b) => b.f.bytes - a.f.bytes);
+  if (wasted.length) {
+    out.push('');
+    out.push(`Largest wasted files (top ${Math.min(top, wasted.length)})`);
+    const ft = table(['IMAGE', 'PATH', 'CLASS', 'BYTES', 'IN LAYER', 'WHY'], ['left', 'left', 'left', 'right', 'left', 'left']);
+    for (const { img, f } of wasted.slice(0, top)) {
+      const why = f.class === 'duplicate' ? `same as ${f.duplicateOf}` : `hidden by ${f.hiddenBy.map(shortDigest).join(', ')}`;
+      ft.push([img.refs[0] ?? shortDigest(img.manifestDigest), f.path, f.class, humanBytes(f.bytes), f.layers.map(shortDigest).join(', '), why]);
+    }
+    out.push(ft.toString());
+  }
+  if (r.duplicateFiles.length) {
+    out.push('');
+    out.push('Contents stored most often across distinct layers (what a file-level store would save)');
+    const dt = table(['SHA256', 'SIZE', 'COPIES', 'SAVED', 'PATHS'], ['left', 'right', 'right', 'right', 'left']);
+    for (const d of r.duplicateFiles) {
+      const paths = [...new Set(d.occurrences.map((o) => o.path))];
+      dt.push([d.sha256.slice(0, 12), humanBytes(d.sizeBytes), String(d.occurrences.length), humanBytes(d.savedBytes), paths.slice(0, 3).join('\n') + (paths.length > 3 ? `\n(+${paths.length - 3} more)` : '')]);
+    }
+    out.push(dt.toString());
+  }
+  return out.join('\n') + '\n';
+}
+
+/** `layerstore diff A B` for people. */
+export function renderImageDiff(d: ImageDiff, top: number): string {
+  const name = (x: ImageDiff['a']) => x.refs[0] ?? shortDigest(x.manifestDigest);
+  const out: string[] = [`${name(d.a)} -> ${name(d.b)}`, ''];
+  const L = d.layers;
+  out.push(
+    `Layers: ${L.common.length} in common (${humanBytes(L.commonBytes)}), ${L.added.length} added (+${humanBytes(L.addedBytes)}), ${L.removed.length} removed (-${humanBytes(L.removedBytes)})`,
+  );
+  for (const l of L.removed) out.push(`  - ${shortDigest(l.digest)} ${humanBytes(l.size)}`);
+  for (const l of L.added) out.push(`  + ${shortDigest(l.digest)} ${humanBytes(l.size)}`);
+  const F = d.files;
+  out.push('');
+  out.push(
+    `Files: ${F.added.length} added (+${humanBytes(F.addedBytes)}), ${F.removed.length} removed (-${humanBytes(F.removedBytes)}), ` +
+      `${F.changed.length} changed (${humanBytes(F.changedBytesBefore)} -> ${humanBytes(F.changedBytesAfter)}), ${F.unchanged} unchanged`,
+  );
+  const rows = [
+    ...F.added.map((f) => ({ op: 'added', path: f.path, bytes: f.bytes, text: `+${humanBytes(f.bytes)}`, why: f.type })),
+    ...F.removed.map((f) => ({ op: 'removed', path: f.path, bytes: f.bytes, text: `-${humanBytes(f.bytes)}`, why: f.type })),
+    ...F.changed.map((c) => ({ op: 'changed', path: c.path, bytes: Math.max(c.before.bytes, c.after.bytes), text: `${humanBytes(c.before.bytes)} -> ${humanBytes(c.after.bytes)}`, why: c.reasons.join(', ') })),
+  ].sort((a, b) => b.bytes - a.bytes || (a.path < b.path ? -1 : 1));
+  if (rows.length) {
+    const t = table(['CHANGE', 'PATH', 'BYTES', 'WHAT'], ['left', 'left', 'right', 'left']);
+    for (const r of rows.slice(0, top)) t.push([r.op, r.path, r.text, r.why]);
+    out.push(t.toString());
+    if (rows.length > top) out.push(`(${rows.length - top} more; --all lists every change, --json gives them all)`);
+  }
+  return out.join('\n') + '\n';
+}
