@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -103,15 +103,26 @@ function distIsStale(): boolean {
   return false;
 }
 
+/** The parent process's start time (Linux /proc), so a reused parent pid names a new run. */
+function parentStartTime(): string {
+  try {
+    const stat = readFileSync(`/proc/${process.ppid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
+  } catch {
+    return '';
+  }
+}
+
 function sleepMs(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /**
  * Compile with `npx tsc -p tsconfig.build.json`, once per process. Test files run in parallel
- * worker processes, so the build runs under a cross-process lock, and is skipped when another
- * process already brought dist/ up to date: recompiling while another file's test is running
- * the CLI would rewrite modules under it.
+ * worker processes of one vitest run, so the build runs under a cross-process lock, at most
+ * once per vitest run (the workers share a parent pid), and only when dist/ is older than a
+ * source: recompiling while another file's test is running the CLI would rewrite modules
+ * under it. LAYERSTORE_TEST_REBUILD=1 forces the build.
  */
 export function ensureBuilt(): void {
   if (built) return;
@@ -132,13 +143,21 @@ export function ensureBuilt(): void {
       sleepMs(100);
     }
   }
+  const stamp = `${lock}.run-${process.ppid}-${parentStartTime()}`;
   try {
-    if (distIsStale() || process.env.LAYERSTORE_TEST_REBUILD === '1') {
+    const builtThisRun = existsSync(stamp) && process.env.LAYERSTORE_TEST_REBUILD !== '1';
+    if (!builtThisRun && (distIsStale() || process.env.LAYERSTORE_TEST_REBUILD === '1')) {
       const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 170_000 });
       if (r.error) throw r.error;
       if (r.status !== 0) throw new Error(`npx tsc -p tsconfig.build.json failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
     }
     if (!existsSync(path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js'))) throw new Error('ensureBuilt: dist/src/cli/main.js is missing after the build');
+    writeFileSync(stamp, `${new Date().toISOString()}\n`);
+    // forget the stamps of old runs
+    for (const f of readdirSync(tmpdir())) {
+      const old = path.join(tmpdir(), f);
+      if (f.startsWith(`${path.basename(lock)}.run-`) && old !== stamp && Date.now() - statSync(old).mtimeMs > 6 * 3600_000) rmSync(old, { force: true });
+    }
     built = true;
   } finally {
     rmSync(lock, { recursive: true, force: true });

@@ -1,0 +1,321 @@
+/**
+ * The file index of a layer: entries, content hashes, compression, hostile and damaged
+ * layers, the trailing-data rule for layers, and the on-disk cache.
+ */
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { existsSync, promises as fsp, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Store } from '../../src/store/store.js';
+import { sniffCompression } from '../../src/archive/compression.js';
+import { fileIndexPath, getFileIndex, indexLayerStream, MAX_UNSAFE_KEPT, type FileIndex } from '../../src/analysis/file-index.js';
+import { normalizeLayerPath } from '../../src/analysis/layer-path.js';
+import { ingestPath } from '../../src/ingest/ingest.js';
+import { loadImages } from '../../src/analysis/load-images.js';
+import { layerTar } from '../../fixtures/image-writer.js';
+import { rawHeader, rawTar, truncate } from '../helpers/make-tar.js';
+import { bytes, cleanupTempDirs, FIX, imageOf, tempDir, tempStore } from './helpers.js';
+
+const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+/** Index raw layer bytes without a store. */
+async function indexBytes(buf: Buffer): Promise<Omit<FileIndex, 'digest'>> {
+  return (await indexLayerStream(Readable.from([buf]), sniffCompression(buf))).index;
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await p;
+    return undefined;
+  } catch (e) {
+    return (e as { code?: string }).code ?? String(e);
+  }
+}
+
+let store: Store;
+beforeAll(async () => {
+  ({ store } = await tempStore());
+});
+afterAll(cleanupTempDirs);
+
+describe('normalizeLayerPath', () => {
+  it.each([
+    ['./a/b/', 'a/b'],
+    ['/etc/passwd', 'etc/passwd'],
+    ['a//b/./c', 'a/b/c'],
+    ['./', ''],
+    ['a\\b', 'a\\b'],
+    ['...', '...'],
+    ['..foo/x', '..foo/x'],
+  ])('%j -> %j', (raw, want) => expect(normalizeLayerPath(raw)).toEqual({ ok: true, path: want }));
+  it.each([
+    ['../x', 'dotdot'],
+    ['a/../../b', 'dotdot'],
+    ['a/..', 'dotdot'],
+    ['a\0b', 'nul'],
+  ])('%j is unsafe (%s)', (raw, reason) => expect(normalizeLayerPath(raw)).toEqual({ ok: false, reason }));
+});
+
+describe('entries', () => {
+  it('records path, type, mode, owner, size, link target and content sha256 of every entry', async () => {
+    const big = Buffer.alloc(3 * 1024 * 1024 + 17, 7); // several chunks
+    const tar = await layerTar([
+      { path: './etc', type: 'dir', mode: 0o755 },
+      { path: './etc/hosts', content: '127.0.0.1 localhost\n', mode: 0o644 },
+      { path: '/usr/bin/tool', content: big, mode: 0o4755 },
+      { path: 'usr/bin/alias', type: 'link', linkname: 'usr/bin/tool' },
+      { path: 'usr/bin/sym', type: 'symlink', linkname: '../../etc/hosts' },
+      { path: 'empty', content: '' },
+      { path: `long/${'n'.repeat(120)}/${'m'.repeat(90)}`, content: 'long name' },
+    ]);
+    const idx = await indexBytes(tar);
+    expect(idx.entries).toEqual([
+      { path: 'etc', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0 },
+      { path: 'etc/hosts', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 20, sha256: sha('127.0.0.1 localhost\n') },
+      { path: 'usr/bin/tool', type: 'file', mode: 0o4755, uid: 0, gid: 0, size: big.length, sha256: sha(big) },
+      { path: 'usr/bin/alias', type: 'hardlink', mode: 0o644, uid: 0, gid: 0, size: 0, linkTarget: 'usr/bin/tool', sha256: sha(big) },
+      { path: 'usr/bin/sym', type: 'symlink', mode: 0o777, uid: 0, gid: 0, size: 0, linkTarget: '../../etc/hosts' },
+      { path: 'empty', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, sha256: sha('') },
+      { path: `long/${'n'.repeat(120)}/${'m'.repeat(90)}`, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 9, sha256: sha('long name') },
+    ]);
+    expect(idx.totals).toEqual({ entries: 7, files: 4, dirs: 1, symlinks: 1, hardlinks: 1, other: 0, fileBytes: 20 + big.length + 9 });
+    expect(idx.diffId).toBe(`sha256:${sha(tar)}`);
+    expect(idx.tarBytes).toBe(tar.length);
+    expect(idx.compression).toBe('none');
+    expect(idx.unsafeCount).toBe(0);
+  });
+
+  it('reads gzip and zstd layers by sniffing their bytes, with the same result as the plain tar', async () => {
+    const tar = await layerTar([{ path: 'a', content: bytes('a', 5000) }, { path: 'b/c', content: 'c' }]);
+    const plain = await indexBytes(tar);
+    const gz = await indexBytes(zlib.gzipSync(tar));
+    const zst = await indexBytes(execFileSync('zstd', ['-q', '-c'], { input: tar }));
+    expect(gz.compression).toBe('gzip');
+    expect(zst.compression).toBe('zstd');
+    for (const x of [gz, zst]) {
+      expect(x.entries).toEqual(plain.entries);
+      expect(x.diffId).toBe(plain.diffId);
+      expect(x.tarBytes).toBe(tar.length);
+    }
+  });
+
+  it('the well-known empty layers index to nothing', async () => {
+    const gnuEmpty = execFileSync('tar', ['-cf', '-', '-T', '/dev/null']);
+    const dockerGzEmpty = Buffer.from([31, 139, 8, 0, 0, 9, 110, 136, 0, 255, 98, 24, 5, 163, 96, 20, 140, 88, 0, 8, 0, 0, 255, 255, 46, 175, 181, 239, 0, 4, 0, 0]);
+    for (const b of [Buffer.alloc(1024), gnuEmpty, dockerGzEmpty]) {
+      const idx = await indexBytes(b);
+      expect(idx.entries).toEqual([]);
+      expect(idx.trailingDataAt).toBeUndefined();
+    }
+  });
+
+  it('never holds a whole file in memory (a 96 MiB file streams through)', async () => {
+    const size = 96 * 1024 * 1024;
+    const header = rawHeader({ name: 'huge.bin', declaredSize: size });
+    const chunk = Buffer.alloc(1024 * 1024, 0x41);
+    const hash = createHash('sha256');
+    for (let i = 0; i < size / chunk.length; i++) hash.update(chunk);
+    let peak = 0;
+    const src = Readable.from(
+      (function* () {
+        yield header;
+        for (let i = 0; i < size / chunk.length; i++) {
+          peak = Math.max(peak, process.memoryUsage().arrayBuffers);
+          yield chunk;
+        }
+        yield Buffer.alloc(1024);
+      })(),
+      { objectMode: false },
+    );
+    const base = process.memoryUsage().arrayBuffers;
+    const { index } = await indexLayerStream(src, 'none');
+    expect(index.entries[0]).toMatchObject({ path: 'huge.bin', size, sha256: hash.digest('hex') });
+    expect(peak - base).toBeLessThan(48 * 1024 * 1024);
+  });
+});
+
+describe('hostile and damaged layers', () => {
+  it('names with ".." or NUL are counted apart and not listed; the rest is indexed', async () => {
+    const paxNul = (name: string) => {
+      // A pax record is "<len> <key>=<value>\n", where <len> counts itself.
+      const rec = ` path=${name}\n`;
+      let len = rec.length + 1;
+      while (String(len).length + rec.length !== len) len = String(len).length + rec.length;
+      return { name: 'PaxHeader', typeflag: 'x', body: `${len}${rec}` };
+    };
+    const tar = rawTar([
+      { name: 'ok', body: 'fine' },
+      { name: '../evil', body: 'x' },
+      { name: 'a/../../escape', body: 'y' },
+      paxNul('nul\0name'),
+      { name: 'placeholder', body: 'z' },
+      { name: 'link-out', type: 'link', linkname: '../../etc/shadow' },
+      { name: 'sym-out', type: 'symlink', linkname: '../../../etc/shadow' }, // symlink targets are data: kept
+      { name: '/abs/path', body: 'abs' },
+    ]);
+    const idx = await indexBytes(tar);
+    expect(idx.entries.map((e) => e.path)).toEqual(['ok', 'sym-out', 'abs/path']);
+    expect(idx.unsafeCount).toBe(4);
+    expect(idx.unsafe.map((u) => [u.rawName, u.reason])).toEqual([
+      ['../evil', 'dotdot'],
+      ['a/../../escape', 'dotdot'],
+      ['nul\0name', 'nul'],
+      ['link-out', 'link-dotdot'],
+    ]);
+  });
+
+  it('keeps at most MAX_UNSAFE_KEPT unsafe samples but counts them all', async () => {
+    const tar = rawTar(Array.from({ length: MAX_UNSAFE_KEPT + 20 }, (_, i) => ({ name: `../x${i}`, body: 'q' })));
+    const idx = await indexBytes(tar);
+    expect(idx.unsafeCount).toBe(MAX_UNSAFE_KEPT + 20);
+    expect(idx.unsafe).toHaveLength(MAX_UNSAFE_KEPT);
+  });
+
+  it('data after the end-of-archive marker is ignored and its offset recorded (eStargz, padding)', async () => {
+    const body = rawTar([{ name: 'README.md', body: 'hello' }]); // header + 1 block + 2 zero blocks
+    const toc = rawTar([{ name: 'stargz.index.json', body: '{"version":1}' }], { endBlocks: 2 });
+    const idx = await indexBytes(Buffer.concat([body, toc, Buffer.from('footer!')]));
+    expect(idx.entries.map((e) => e.path)).toEqual(['README.md']);
+    expect(idx.trailingDataAt).toBe(body.length);
+    // Zero padding alone (GNU tar's 10 KiB record) is not trailing data.
+    const padded = await indexBytes(rawTar([{ name: 'a', body: 'x' }], { padTo: 10240 }));
+    expect(padded.trailingDataAt).toBeUndefined();
+  });
+
+  it('truncation inside an entry or before any end marker is E_TRUNCATED', async () => {
+    const tar = rawTar([
+      { name: 'a', body: bytes('a', 3000) },
+      { name: 'b', body: 'b' },
+    ]);
+    expect(await codeOf(indexBytes(truncate(tar, 1500)))).toBe('E_TRUNCATED'); // mid-data
+    expect(await codeOf(indexBytes(truncate(tar, 512 + 3072 + 100)))).toBe('E_TRUNCATED'); // mid-header
+    expect(await codeOf(indexBytes(truncate(tar, 512 + 3072 + 1024)))).toBe('E_TRUNCATED'); // block boundary, no end marker
+    expect(await codeOf(indexBytes(rawTar([{ name: 'a', body: 'x', declaredSize: 5000 }])))).toBe('E_TRUNCATED'); // size field lies
+  });
+
+  it('a damaged header is E_TAR_CORRUPT; a broken gzip is E_DECOMPRESS', async () => {
+    const tar = rawTar([{ name: 'a', body: 'x' }, { name: 'b', body: 'y' }]);
+    const bad = Buffer.from(tar);
+    bad[1024 + 10] = bad[1024 + 10]! ^ 0xff; // inside the second header's name: checksum mismatch
+    expect(await codeOf(indexBytes(bad))).toBe('E_TAR_CORRUPT');
+    const gz = zlib.gzipSync(rawTar([{ name: 'a', body: bytes('r', 100_000) }]));
+    expect(await codeOf(indexBytes(truncate(gz, gz.length - 40)))).toBe('E_DECOMPRESS');
+    const garbled = Buffer.from(gz);
+    garbled[10] = 0xff; // first deflate block header: reserved block type
+    expect(await codeOf(indexBytes(garbled))).toBe('E_DECOMPRESS');
+    expect(await codeOf(indexBytes(Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), bytes('z', 100)])))).toBe('E_DECOMPRESS');
+  });
+
+  it('unknown entry types are recorded as "other" and their data is skipped', async () => {
+    const tar = rawTar([
+      { name: 'fifo', typeflag: '6' },
+      { name: 'sparse', typeflag: 'S', body: bytes('s', 700) },
+      { name: 'after', body: 'ok' },
+    ]);
+    const idx = await indexBytes(tar);
+    expect(idx.entries.map((e) => [e.path, e.type, e.size])).toEqual([
+      ['fifo', 'other', 0],
+      ['sparse', 'other', 700],
+      ['after', 'file', 2],
+    ]);
+  });
+});
+
+describe('getFileIndex and its cache', () => {
+  it('caches under derived/files/<hex>.json, serves the cache, rebuilds a corrupt one', async () => {
+    const img = await imageOf(store, 'c/cache:1', [[{ path: 'x', content: 'one' }, { path: 'y', content: 'two' }]], 'gzip');
+    const d = img.layers[0]!.digest;
+    const file = fileIndexPath(store, d);
+    expect(file).toBe(path.join(store.layout.derivedDir, 'files', `${d.slice(7)}.json`));
+    const [a, b] = await Promise.all([getFileIndex(store, d), getFileIndex(store, d)]);
+    expect(a).toBe(b); // one read for concurrent callers
+    expect(a.digest).toBe(d);
+    expect(a.diffId).toBe(img.layers[0]!.diffId);
+    expect(a.compression).toBe('gzip');
+    expect(a.blobBytes).toBe(img.layers[0]!.size);
+    expect(JSON.parse(await fsp.readFile(file, 'utf8'))).toEqual(a);
+    expect(readdirSync(path.dirname(file)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+
+    // Served from the cache: a (valid) edit of the cache file shows through.
+    const edited = { ...a, entries: a.entries.map((e) => ({ ...e, mode: 0o600 })) };
+    await fsp.writeFile(file, JSON.stringify(edited));
+    expect((await getFileIndex(store, d)).entries[0]!.mode).toBe(0o600);
+
+    // Corrupt caches are ignored and replaced.
+    for (const junk of ['{"version":1,"entr', 'null', JSON.stringify({ ...a, digest: `sha256:${'0'.repeat(64)}` }), JSON.stringify({ ...a, version: 999 })]) {
+      await fsp.writeFile(file, junk);
+      const again = await getFileIndex(store, d);
+      expect(again).toEqual(a);
+      expect(JSON.parse(await fsp.readFile(file, 'utf8'))).toEqual(a);
+    }
+  });
+
+  it('never follows a symlink planted in the cache (store promise 6)', async () => {
+    const { store } = await tempStore();
+    const img = await imageOf(store, 'c/symlink:1', [[{ path: 'f', content: 'data' }]]);
+    const d = img.layers[0]!.digest;
+    const outside = tempDir('ls-analysis-outside-');
+    // A symlink at the cache file itself: not read, not written through.
+    await fsp.mkdir(path.join(store.layout.derivedDir, 'files'), { recursive: true });
+    await fsp.writeFile(path.join(outside, 'victim.json'), 'untouched');
+    await fsp.symlink(path.join(outside, 'victim.json'), fileIndexPath(store, d));
+    const real = await getFileIndex(store, d);
+    expect(real.entries.map((e) => e.path)).toEqual(['f']);
+    expect(await fsp.readFile(path.join(outside, 'victim.json'), 'utf8')).toBe('untouched');
+    // A symlink in place of the files/ directory: the index is still served, nothing lands outside.
+    await fsp.rm(path.join(store.layout.derivedDir, 'files'), { recursive: true });
+    const planted = { ...real, entries: real.entries.map((e) => ({ ...e, mode: 0o600 })) };
+    await fsp.writeFile(path.join(outside, `${d.slice(7)}.json`), JSON.stringify(planted));
+    await fsp.symlink(outside, path.join(store.layout.derivedDir, 'files'));
+    const served = await getFileIndex(store, d);
+    expect(served.entries).toEqual([expect.objectContaining({ path: 'f', mode: 0o644 })]); // not the planted one
+    expect(readdirSync(outside).sort()).toEqual([`${d.slice(7)}.json`, 'victim.json']);
+  });
+
+  it('a damaged layer fails with a code and leaves no cache file', async () => {
+    const tar = rawTar([{ name: 'a', body: bytes('a', 2000) }], { endBlocks: 0 });
+    const img = await imageOf(store, 'c/damaged:1', [{ tar: truncate(tar, 1024), compression: 'gzip' }]);
+    const d = img.layers[0]!.digest;
+    expect(await codeOf(getFileIndex(store, d))).toBe('E_TRUNCATED');
+    expect(existsSync(fileIndexPath(store, d))).toBe(false);
+  });
+
+  it('a blob whose bytes no longer match its digest is E_DIGEST_MISMATCH', async () => {
+    const img = await imageOf(store, 'c/tampered:1', [[{ path: 'f', content: bytes('f', 600) }]]);
+    const d = img.layers[0]!.digest;
+    const blob = store.layout.blobPath(d);
+    const b = await fsp.readFile(blob);
+    b[600] = b[600]! ^ 1; // inside the content of f
+    await fsp.chmod(blob, 0o644);
+    await fsp.writeFile(blob, b);
+    expect(await codeOf(getFileIndex(store, d))).toBe('E_DIGEST_MISMATCH');
+    expect(existsSync(fileIndexPath(store, d))).toBe(false);
+  });
+
+  it('a layer not in the store is E_BLOB_MISSING; a bad digest string is E_DIGEST_INVALID', async () => {
+    expect(await codeOf(getFileIndex(store, `sha256:${'e'.repeat(64)}`))).toBe('E_BLOB_MISSING');
+    expect(await codeOf(getFileIndex(store, 'sha256:../../etc'))).toBe('E_DIGEST_INVALID');
+  });
+
+  it.skipIf(!existsSync(FIX))('real OCI fixtures: uncompressed, gzip, zstd and eStargz layers of one README.md', async () => {
+    const { store } = await tempStore();
+    for (const f of ['uncompressed', 'gzip', 'zstd', 'estargz']) await ingestPath(store, path.join(FIX, 'dive', `test-oci-${f}-image.tar`));
+    const images = await loadImages(store);
+    expect(images.map((i) => i.layers.length)).toEqual([1, 1, 1, 1]);
+    const results = new Map<string, FileIndex>();
+    for (const img of images) results.set(img.layers[0]!.digest, await getFileIndex(store, img.layers[0]!.digest));
+    const byCompression = new Map([...results.values()].map((r) => [r.compression + (r.trailingDataAt !== undefined ? '+toc' : ''), r]));
+    expect([...byCompression.keys()].sort()).toEqual(['gzip', 'gzip+toc', 'none', 'zstd']);
+    for (const r of results.values()) {
+      // SOURCES.md: GNU tar lists only README.md in every variant, eStargz included.
+      expect(r.entries.map((e) => e.path)).toEqual(['README.md']);
+      const img = images.find((i) => i.layers[0]!.digest === r.digest)!;
+      expect(r.diffId).toBe(img.layers[0]!.diffId); // the whole stream, TOC included
+    }
+    const sums = new Set([...results.values()].map((r) => r.entries[0]!.sha256));
+    expect(sums.size).toBe(1);
+  });
+});
