@@ -9,3 +9,14 @@ export { ingestPath, type IngestResult, type IngestOptions } from './ingest/inge
 export { loadImages, type ImageInfo, type LayerInfo } from './analysis/load-images.js';
 export { computeSharing, type SharingReport } from './analysis/sharing.js';
 export { selectImages } from './analysis/select.js';
+export { getFileIndex, type FileIndex, type FileEntry } from './analysis/file-index.js';
+export { stackLayers, imageFilesystem, type OverlayResult } from './analysis/overlay.js';
+export { computeWaste, imageWaste, topWasted, topDuplicates, type WasteReport } from './analysis/waste.js';
+export { computeLedger, ledgerFrom, marginalCost, marginalCosts, wellKnownBlob, type Ledger } from './analysis/ledger.js';
+export { computeFilesReport, type FilesReport } from './analysis/files-report.js';
+export { diffImages, type ImageDiff } from './analysis/image-diff.js';
+export { verifyStore, type VerifyReport } from './store/verify.js';
+export { gcStore, type GcReport } from './store/gc.js';
+export { exportArchive } from './export/export-archive.js';
+export { parseBudgets, loadBudgetFile, type Budget } from './budget/config.js';
+export { evaluateBudgets, type Verdict } from './budget/evaluate.js';

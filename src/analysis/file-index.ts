@@ -7,7 +7,6 @@ import { digestFromHex, hexOf, parseDigest, type Digest } from '../digest/digest
 import { createDecompressor, type Compression } from '../archive/compression.js';
 import type { Store } from '../store/store.js';
 import { ensureRealDir, readFileNoFollow, writeFileAtomic } from '../store/fs-safe.js';
-import { sniffStoredCompression } from './load-images.js';
 import { readLayerEntries, type LayerTarSummary, type TarKind } from './layer-tar.js';
 import { normalizeLayerPath } from './layer-path.js';
 
@@ -265,12 +264,9 @@ export async function buildFileIndex(store: Store, d: Digest, opts: IndexLayerOp
   let compression: Compression;
   let input: Readable;
   try {
-    compression = await sniffStoredCompression(store, d);
+    compression = await store.blobs.compression(d);
     input = await store.blobs.open(d);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException)?.code;
-    if (code === 'ENOENT') throw new LayerstoreError('E_BLOB_MISSING', `layer ${d} is not in the store`, { hint: 'run layerstore verify' });
-    if (code === 'ELOOP') throw new LayerstoreError('E_STORE_INVALID', `blob ${d} is a symlink; the store never follows links`, { hint: 'run layerstore verify' });
     throw toLayerstoreError(e);
   }
   try {

@@ -1,4 +1,4 @@
-import type { Readable, TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { LayerstoreError, isLayerstoreError } from '../errors.js';
 import { TarBlockScanner } from '../archive/tar-block-scanner.js';
@@ -22,33 +22,13 @@ import { TarBlockScanner } from '../archive/tar-block-scanner.js';
  * block boundary (DESIGN.md §8.9). The gate below sits in front of it.
  */
 export class LayerBlockGate extends TarBlockScanner {
-  private afterEnd = false;
-  private received = 0;
-  /** Offset in the tar stream of the first non-zero byte after the end-of-archive marker. */
-  trailingDataAt: number | undefined;
+  constructor() {
+    super({ trailing: 'ignore' });
+  }
 
   /** Bytes of tar stream seen, including anything after the end-of-archive marker. */
   get totalBytes(): number {
-    return this.received;
-  }
-
-  override _transform(chunk: Buffer, enc: BufferEncoding, cb: TransformCallback): void {
-    this.received += chunk.length;
-    if (this.afterEnd) return cb(); // swallowed: not part of the layer's file system
-    super._transform(chunk, enc, (err?: Error | null, data?: unknown) => {
-      if (err && isLayerstoreError(err) && err.code === 'E_TRAILING_DATA') {
-        // Everything before the end marker was already pushed; nothing after it is.
-        this.afterEnd = true;
-        this.trailingDataAt = err.offset;
-        return cb();
-      }
-      cb(err, data);
-    });
-  }
-
-  override _flush(cb: TransformCallback): void {
-    if (this.afterEnd) return cb();
-    super._flush(cb);
+    return this.bytesSeen;
   }
 }
 

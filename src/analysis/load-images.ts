@@ -1,6 +1,5 @@
 import { LayerstoreError } from '../errors.js';
 import type { Digest } from '../digest/digest.js';
-import { sniffCompression, SNIFF_BYTES, type Compression } from '../archive/compression.js';
 import type { Store } from '../store/store.js';
 import { refOf } from '../store/refs.js';
 import {
@@ -112,12 +111,4 @@ export function compareImages(a: ImageInfo, b: ImageInfo): number {
   const rb = b.refs[0] ?? '\uffff';
   if (ra !== rb) return ra < rb ? -1 : 1;
   return a.manifestDigest < b.manifestDigest ? -1 : a.manifestDigest > b.manifestDigest ? 1 : 0;
-}
-
-/** Sniff a stored layer's compression from its first bytes. */
-export async function sniffStoredCompression(store: Store, d: Digest): Promise<Compression> {
-  const s = await store.blobs.open(d, { start: 0, end: SNIFF_BYTES - 1 });
-  const chunks: Buffer[] = [];
-  for await (const c of s) chunks.push(c as Buffer);
-  return sniffCompression(Buffer.concat(chunks));
 }

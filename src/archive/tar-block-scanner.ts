@@ -9,7 +9,21 @@ import { LayerstoreError } from '../errors.js';
  * byte offsets. It follows tar-stream's rules for how many data bytes follow a header
  * (pax `size` overrides, directories carry none) so both see the same structure.
  */
+export interface TarBlockScannerOptions {
+  /**
+   * What to do with non-zero bytes after the end-of-archive marker: 'reject' (outer image
+   * archives: E_TRAILING_DATA) or 'ignore' (the tar inside a layer: eStargz keeps its TOC
+   * there, and runtimes stop at the marker; the offset is kept in `trailingDataAt`).
+   */
+  trailing?: 'reject' | 'ignore';
+}
+
 export class TarBlockScanner extends Transform {
+  private readonly trailing: 'reject' | 'ignore';
+  /** Offset of the first non-zero byte after the end-of-archive marker, when ignored. */
+  trailingDataAt: number | undefined;
+  /** Every byte seen, including any after the end-of-archive marker. */
+  bytesSeen = 0;
   private pos = 0; // absolute offset of the next byte to consume
   private header: Buffer = Buffer.alloc(0); // partial header block
   private skip = 0; // data bytes (with padding) still to forward for the current entry
@@ -27,7 +41,13 @@ export class TarBlockScanner extends Transform {
   /** Number of entries seen (headers that are not pax/long-name headers). */
   entries = 0;
 
+  constructor(opts: TarBlockScannerOptions = {}) {
+    super();
+    this.trailing = opts.trailing ?? 'reject';
+  }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytesSeen += chunk.length;
     try {
       this.consume(chunk);
       cb();
@@ -62,8 +82,13 @@ export class TarBlockScanner extends Transform {
     while (i < chunk.length) {
       if (this.ended) {
         // After the first zero block only zeros may follow (GNU tar pads to a 10 KiB record).
+        if (this.trailingDataAt !== undefined) return;
         for (let j = i; j < chunk.length; j++) {
           if (chunk[j] !== 0) {
+            if (this.trailing === 'ignore') {
+              this.trailingDataAt = this.pos + (j - i);
+              return;
+            }
             throw new LayerstoreError('E_TRAILING_DATA', 'there is data after the end-of-archive marker', {
               offset: this.pos + (j - i),
               hint: 'the file may be two archives concatenated, or damaged',

@@ -1,6 +1,6 @@
 import type { Digest } from '../digest/digest.js';
 import type { Compression } from '../archive/compression.js';
-import { loadImages, sniffStoredCompression } from '../analysis/load-images.js';
+import { loadImages } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
 import { computeSharing } from '../analysis/sharing.js';
 import { computeFilesReport } from '../analysis/files-report.js';
@@ -25,7 +25,7 @@ export async function reportCommand(refs: string[], opts: ReportOptions): Promis
   const top = opts.top ? Math.max(1, parseInt(opts.top, 10) || 10) : 10;
   const compression = new Map<Digest, Compression>();
   if (store) {
-    for (const img of images) for (const l of img.layers) if (!compression.has(l.digest)) compression.set(l.digest, await sniffStoredCompression(store, l.digest));
+    for (const img of images) for (const l of img.layers) if (!compression.has(l.digest)) compression.set(l.digest, await store.blobs.compression(l.digest));
   }
   const report = computeSharing(images, (d) => compression.get(d) ?? 'none');
   // Well-known empty layers are flagged so their "sharing" is not read as real savings.

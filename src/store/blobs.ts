@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { LayerstoreError } from '../errors.js';
 import { isDigest, type Digest } from '../digest/digest.js';
 import type { StoreLayout } from './layout.js';
+import { sniffCompression, SNIFF_BYTES, type Compression } from '../archive/compression.js';
 import { lstatOrUndefined, readFileNoFollow } from './fs-safe.js';
 
 /** Read side of the blob store. Opens never follow a symlink planted in blobs/. */
@@ -25,10 +26,7 @@ export class BlobReader {
     try {
       return await readFileNoFollow(this.layout.blobPath(d), maxBytes);
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new LayerstoreError('E_BLOB_MISSING', `blob ${d} is not in the store`, { hint: 'run layerstore verify' });
-      if (code === 'ELOOP') throw new LayerstoreError('E_STORE_INVALID', `blob ${d} is a symlink; the store never follows links`, { hint: 'run layerstore verify' });
-      throw e;
+      throw this.openError(d, e);
     }
   }
 
@@ -41,10 +39,29 @@ export class BlobReader {
     }
   }
 
-  /** A stream of the blob's bytes. */
+  /** A stream of the blob's bytes (`end` inclusive). */
   async open(d: Digest, opts: { start?: number; end?: number } = {}): Promise<Readable> {
-    const fh = await fsp.open(this.layout.blobPath(d), C.O_RDONLY | C.O_NOFOLLOW);
+    let fh;
+    try {
+      fh = await fsp.open(this.layout.blobPath(d), C.O_RDONLY | C.O_NOFOLLOW);
+    } catch (e) {
+      throw this.openError(d, e);
+    }
     return fh.createReadStream({ highWaterMark: 1024 * 1024, ...opts });
+  }
+
+  /** Compression of a stored blob, sniffed from its first bytes. */
+  async compression(d: Digest): Promise<Compression> {
+    const chunks: Buffer[] = [];
+    for await (const c of await this.open(d, { start: 0, end: SNIFF_BYTES - 1 })) chunks.push(c as Buffer);
+    return sniffCompression(Buffer.concat(chunks));
+  }
+
+  private openError(d: Digest, e: unknown): unknown {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return new LayerstoreError('E_BLOB_MISSING', `blob ${d} is not in the store`, { hint: 'run layerstore verify' });
+    if (code === 'ELOOP') return new LayerstoreError('E_STORE_INVALID', `blob ${d} is a symlink; the store never follows links`, { hint: 'run layerstore verify' });
+    return e;
   }
 
   /** Every digest in blobs/sha256 (names that are not digests are skipped; verify reports them). */
