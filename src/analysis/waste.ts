@@ -13,8 +13,9 @@ import { imageFilesystem, type OverlayResult } from './overlay.js';
  *   non-directory that replaces one of its parent directories. The surviving top copy is
  *   never waste; every hidden lower copy is;
  * - duplicate: a regular file of the FINAL file system whose content sha256 already appears
- *   at another path of the final file system. Per content, the first path in sorted order
- *   survives and every other copy is waste. Hardlinks are not copies (they are 0-byte
+ *   at another path of the final file system. Per content, the copy written by the lowest
+ *   layer survives (the first in path order among several in that layer); every copy an
+ *   upper layer added again is waste, so the blame lands on the layer that duplicated. Hardlinks are not copies (they are 0-byte
  *   entries), so files hardlinked together are never duplicates.
  *
  * wastedBytes = deletedBytes + replacedBytes + duplicateBytes.
@@ -67,7 +68,7 @@ export interface DuplicateGroup {
   sha256: string;
   /** Bytes of one copy. */
   size: number;
-  /** The first path in sorted order: not waste. */
+  /** The copy from the lowest layer (then the first path): not waste. */
   survivor: { path: string; layer: Digest };
   /** Every other path with this content: waste. */
   copies: Array<{ path: string; layer: Digest }>;
@@ -128,6 +129,8 @@ export function computeWaste(overlay: OverlayResult): WasteReport {
   let duplicateBytes = 0;
   for (const [sha, g] of groups) {
     if (g.length < 2) continue;
+    // overlay.files is in path order; a stable sort by layer keeps path order within a layer.
+    g.sort((a, b) => a.layer - b.layer);
     const [first, ...rest] = g;
     const size = first!.size;
     const wasted = size * rest.length;

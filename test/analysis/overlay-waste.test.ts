@@ -257,7 +257,7 @@ describe('everything at once', () => {
     // total = 2520 + 1100 + 1110 = 4730
     // deleted = 500 (cache) + 500 (a.so) = 1000; replaced = 1000 + 20 = 1020
     // final files: usr/bin/tool 1100, home/dup 500, usr/lib/b.so 10, opt/dup2 1100 -> 2710
-    // duplicates: opt/dup2 sorts before usr/bin/tool, so usr/bin/tool is the copy: 1100
+    // duplicates: usr/bin/tool (written by L1) is older than opt/dup2 (L2), so opt/dup2 is the copy: 1100
     // home/dup is no longer a duplicate (a.so is gone). wasted = 1000 + 1020 + 1100 = 3120
     const tool2 = bytes('T', 1100);
     const so = bytes('s', 500);
@@ -281,7 +281,7 @@ describe('everything at once', () => {
     const { overlay, waste } = await imageWaste(store, img);
     expect(waste).toMatchObject({ totalFileBytes: 4730, finalFileBytes: 2710, deletedBytes: 1000, replacedBytes: 1020, duplicateBytes: 1100, wastedBytes: 3120 });
     expect(waste.efficiency).toBe(Math.round((1 - 3120 / 4730) * 1e6) / 1e6);
-    expect(topWasted(waste, 1)[0]).toMatchObject({ path: 'usr/bin/tool', bytes: 1100, class: 'duplicate', duplicateOf: 'opt/dup2', layers: [img.layers[1]!.digest] });
+    expect(topWasted(waste, 1)[0]).toMatchObject({ path: 'opt/dup2', bytes: 1100, class: 'duplicate', duplicateOf: 'usr/bin/tool', layers: [img.layers[2]!.digest] });
     expect(overlay.layers.map((l) => [l.addedBytes, l.replacedBytes, l.deletedBytes, l.fileBytes])).toEqual([
       [2520, 0, 0, 2520],
       [0, 1020, 500, 1100],
