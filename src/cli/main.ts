@@ -13,6 +13,7 @@ import { rmCommand, tagCommand } from './tag-command.js';
 import { exportCommand } from './export-command.js';
 import { diffCommand } from './diff-command.js';
 import { budgetCommand } from './budget-command.js';
+import { serveCommand } from './serve-command.js';
 import { wasteFigures } from './waste-figures.js';
 
 /**
@@ -130,6 +131,13 @@ export async function main(argv: string[]): Promise<number> {
     .argument('<ref...>', 'refs, manifest digests or image IDs')
     .requiredOption('-o, --output <file>', 'the tarball to write')
     .action(run((refs: string[], opts) => exportCommand(refs, opts)));
+
+  program
+    .command('serve')
+    .description('serve the store as an OCI distribution registry (read-only), on loopback unless told otherwise')
+    .option('--listen <host:port>', 'address to listen on (default 127.0.0.1:5000; port 0 picks a free one)')
+    .option('--log', 'log one line per request on stderr')
+    .action(run((opts) => serveCommand(opts)));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

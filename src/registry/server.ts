@@ -1,0 +1,171 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { isDigest, type Digest } from '../digest/digest.js';
+import { INDEX_TYPES, MANIFEST_TYPES, MAX_JSON_BYTES, MT, type Descriptor } from '../formats/types.js';
+import type { Store } from '../store/store.js';
+import { RegistryError, sendError } from './errors.js';
+import { RepositoryIndex } from './repositories.js';
+
+/** Repository names as the distribution spec defines them. */
+const NAME_RE = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
+const TAG_RE = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
+
+export interface RegistryServerOptions {
+  /** Log one line per request (method, path, status) to this function. */
+  log?: (line: string) => void;
+}
+
+/**
+ * The store over the OCI distribution API, read side: /v2/, _catalog and tags/list with
+ * n/last paging and Link headers, manifests and blobs by GET and HEAD (blobs streamed, with
+ * Range), and the spec's JSON errors.
+ */
+export function createRegistryServer(store: Store, opts: RegistryServerOptions = {}): http.Server {
+  const repos = new RepositoryIndex(store);
+  return http.createServer((req, res) => {
+    res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
+    const started = Date.now();
+    handle(store, repos, req, res)
+      .catch((e) => {
+        if (res.headersSent) {
+          res.destroy(e as Error);
+          return;
+        }
+        const err = e instanceof RegistryError ? e : new RegistryError(500, 'UNSUPPORTED', `internal error: ${(e as Error)?.message ?? e}`);
+        sendError(res, err, req.method === 'HEAD');
+      })
+      .finally(() => opts.log?.(`${req.method} ${req.url} ${res.statusCode} ${Date.now() - started}ms`));
+  });
+}
+
+async function handle(store: Store, repos: RepositoryIndex, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://registry.invalid');
+  const path = url.pathname;
+  const method = req.method ?? 'GET';
+  const read = method === 'GET' || method === 'HEAD';
+  if (path === '/v2/' || path === '/v2') {
+    if (!read) throw new RegistryError(405, 'UNSUPPORTED', `${method} is not supported here`);
+    return sendJson(res, {}, method === 'HEAD');
+  }
+  if (path === '/v2/_catalog') {
+    if (!read) throw new RegistryError(405, 'UNSUPPORTED', `${method} is not supported here`);
+    const view = await repos.view();
+    const page = paginate([...view.repos.keys()].sort(), url);
+    if (page.next) res.setHeader('Link', `</v2/_catalog?${page.next}>; rel="next"`);
+    return sendJson(res, { repositories: page.items }, method === 'HEAD');
+  }
+  const m = /^\/v2\/(.+)\/(manifests|blobs|tags)\/(.*)$/.exec(path);
+  if (!m) throw new RegistryError(404, 'UNSUPPORTED', `no such endpoint: ${path}`);
+  const [, name, kind, rest] = m as unknown as [string, string, string, string];
+  if (!NAME_RE.test(name)) throw new RegistryError(400, 'NAME_INVALID', `invalid repository name ${JSON.stringify(name)}`);
+  if (!read) throw new RegistryError(405, 'UNSUPPORTED', `${method} is not supported: this registry is read-only (start serve with --allow-push)`);
+  const view = await repos.view();
+  const tags = view.repos.get(name);
+  if (!tags) throw new RegistryError(404, 'NAME_UNKNOWN', `repository ${name} is not known`);
+
+  if (kind === 'tags') {
+    if (rest !== 'list') throw new RegistryError(404, 'UNSUPPORTED', `no such endpoint: ${path}`);
+    const page = paginate([...tags.keys()].sort(), url);
+    if (page.next) res.setHeader('Link', `</v2/${name}/tags/list?${page.next}>; rel="next"`);
+    return sendJson(res, { name, tags: page.items }, method === 'HEAD');
+  }
+
+  const reachable = view.reachable.get(name) ?? new Set<Digest>();
+  if (kind === 'manifests') {
+    let desc: Descriptor | undefined;
+    if (isDigest(rest)) {
+      if (reachable.has(rest)) desc = { mediaType: '', digest: rest, size: 0 };
+    } else if (TAG_RE.test(rest)) {
+      desc = tags.get(rest);
+    } else {
+      throw new RegistryError(400, 'MANIFEST_INVALID', `invalid reference ${JSON.stringify(rest)}`);
+    }
+    if (!desc || !(await store.blobs.has(desc.digest))) throw new RegistryError(404, 'MANIFEST_UNKNOWN', `manifest ${rest} is not in ${name}`);
+    const bytes = await store.blobs.read(desc.digest, MAX_JSON_BYTES);
+    res.statusCode = 200;
+    res.setHeader('Content-Type', manifestMediaType(desc, bytes));
+    res.setHeader('Content-Length', bytes.length);
+    res.setHeader('Docker-Content-Digest', desc.digest);
+    res.setHeader('ETag', `"${desc.digest}"`);
+    res.end(method === 'HEAD' ? undefined : bytes);
+    return;
+  }
+
+  // blobs
+  if (!isDigest(rest)) throw new RegistryError(400, 'DIGEST_INVALID', `invalid digest ${JSON.stringify(rest)} (this registry holds sha256 blobs)`);
+  const size = reachable.has(rest) ? await store.blobs.size(rest) : undefined;
+  if (size === undefined) throw new RegistryError(404, 'BLOB_UNKNOWN', `blob ${rest} is not in ${name}`);
+  res.setHeader('Docker-Content-Digest', rest);
+  res.setHeader('Content-Type', 'application/octet-stream');
+  res.setHeader('Accept-Ranges', 'bytes');
+  res.setHeader('ETag', `"${rest}"`);
+  const range = parseRange(req.headers.range, size);
+  if (range === 'invalid') {
+    res.statusCode = 416;
+    res.setHeader('Content-Range', `bytes */${size}`);
+    res.end();
+    return;
+  }
+  const [start, end] = range ?? [0, size - 1];
+  res.statusCode = range ? 206 : 200;
+  if (range) res.setHeader('Content-Range', `bytes ${start}-${end}/${size}`);
+  res.setHeader('Content-Length', size === 0 ? 0 : end - start + 1);
+  if (method === 'HEAD' || size === 0) {
+    res.end();
+    return;
+  }
+  await pipeline(await store.blobs.open(rest, { start, end }), res);
+}
+
+function sendJson(res: ServerResponse, body: unknown, headOnly: boolean): void {
+  const text = JSON.stringify(body);
+  res.statusCode = 200;
+  res.setHeader('Content-Type', 'application/json');
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(headOnly ? undefined : text);
+}
+
+/** `n` and `last` paging of a sorted list, as the spec's catalog and tags/list define it. */
+function paginate(all: string[], url: URL): { items: string[]; next?: string } {
+  const last = url.searchParams.get('last');
+  const nRaw = url.searchParams.get('n');
+  const from = last === null ? 0 : all.findIndex((x) => x > last);
+  const rest = from < 0 ? [] : all.slice(from);
+  if (nRaw === null) return { items: rest };
+  const n = Number(nRaw);
+  if (!Number.isInteger(n) || n < 0) throw new RegistryError(400, 'UNSUPPORTED', `invalid n=${JSON.stringify(nRaw)}`);
+  const items = rest.slice(0, n);
+  if (rest.length > n && items.length > 0) return { items, next: `n=${n}&last=${encodeURIComponent(items[items.length - 1]!)}` };
+  return { items };
+}
+
+/** A single `bytes=a-b` range (or suffix `bytes=-n`); undefined for none, 'invalid' for unsatisfiable. */
+function parseRange(h: string | undefined, size: number): [number, number] | undefined | 'invalid' {
+  if (!h) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(h.trim());
+  if (!m || (m[1] === '' && m[2] === '')) return 'invalid';
+  let start: number;
+  let end: number;
+  if (m[1] === '') {
+    const n = Number(m[2]);
+    if (n === 0) return 'invalid';
+    start = Math.max(0, size - n);
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  }
+  if (start >= size || start > end) return 'invalid';
+  return [start, end];
+}
+
+function manifestMediaType(desc: Descriptor, bytes: Buffer): string {
+  if (desc.mediaType && (INDEX_TYPES.has(desc.mediaType) || MANIFEST_TYPES.has(desc.mediaType))) return desc.mediaType;
+  try {
+    const doc = JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown; manifests?: unknown };
+    if (typeof doc.mediaType === 'string') return doc.mediaType;
+    return doc.manifests !== undefined ? MT.ociIndex : MT.ociManifest;
+  } catch {
+    return MT.ociManifest;
+  }
+}
