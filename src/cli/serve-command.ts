@@ -1,11 +1,17 @@
+import { promises as fsp } from 'node:fs';
 import { LayerstoreError } from '../errors.js';
 import { createRegistryServer } from '../registry/server.js';
+import { Htpasswd, isLoopback } from '../registry/auth.js';
 import { openForRead, storeDir, info, type GlobalOptions } from './context.js';
 import { Store } from '../store/store.js';
 
 export interface ServeOptions extends GlobalOptions {
   listen?: string;
   log?: boolean;
+  allowPush?: boolean;
+  htpasswd?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /** Parse HOST:PORT ("127.0.0.1:5000", "[::1]:5000", ":5000" = loopback). */
@@ -17,21 +23,33 @@ export function parseListen(s: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
 }
 
+/**
+ * Serve the store as a registry. Loopback by default. Pushes are off unless --allow-push;
+ * a push-enabled listener that other machines can reach must have credentials (--htpasswd).
+ */
 export async function serveCommand(opts: ServeOptions): Promise<number> {
   const { host, port } = parseListen(opts.listen ?? '127.0.0.1:5000');
+  const loopback = isLoopback(host);
+  if (opts.allowPush && !loopback && !opts.htpasswd) {
+    throw new LayerstoreError('E_USAGE', `--allow-push on ${host} (not loopback) needs --htpasswd FILE: writes need credentials off loopback`);
+  }
+  if (!!opts.tlsCert !== !!opts.tlsKey) throw new LayerstoreError('E_USAGE', '--tls-cert and --tls-key go together');
+  const auth = opts.htpasswd ? await Htpasswd.load(opts.htpasswd) : undefined;
+  const tls = opts.tlsCert && opts.tlsKey ? { cert: await fsp.readFile(opts.tlsCert), key: await fsp.readFile(opts.tlsKey) } : undefined;
+  if (auth && !tls && !loopback) info(opts, 'warning: credentials travel in clear text without --tls-cert/--tls-key');
   const store = (await openForRead(opts)) ?? (await Store.open(storeDir(opts), { create: true }));
-  const server = createRegistryServer(store, { log: opts.log ? (l) => process.stderr.write(l + '\n') : undefined });
+  const registry = createRegistryServer(store, { log: opts.log ? (l) => process.stderr.write(l + '\n') : undefined, allowPush: opts.allowPush, auth, tls });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e) => reject(new LayerstoreError('E_USAGE', `cannot listen on ${host}:${port}: ${(e as Error).message}`)));
-    server.listen(port, host, () => resolve());
+    registry.server.once('error', (e) => reject(new LayerstoreError('E_USAGE', `cannot listen on ${host}:${port}: ${(e as Error).message}`)));
+    registry.server.listen(port, host, () => resolve());
   });
-  const addr = server.address();
+  const addr = registry.server.address();
   const shown = typeof addr === 'object' && addr ? `${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : `${host}:${port}`;
-  info(opts, `store: ${store.root}`);
+  info(opts, `store: ${store.root}${opts.allowPush ? ' (push enabled)' : ' (read-only)'}${auth ? ', basic auth' : ''}`);
   // stdout carries the URL alone so scripts (and tests) can read the port chosen for :0.
-  process.stdout.write(`listening on http://${shown}\n`);
+  process.stdout.write(`listening on ${tls ? 'https' : 'http'}://${shown}\n`);
   await new Promise<void>((resolve) => {
-    const stop = () => server.close(() => resolve());
+    const stop = () => void registry.close().then(resolve);
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });

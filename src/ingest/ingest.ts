@@ -66,7 +66,7 @@ export async function ingestPath(store: Store, input: string, opts: IngestOption
     }
     const { plan, format } = await resolve(view);
     if (plan.images.length === 0 && plan.roots.length === 0) throw new LayerstoreError('E_MANIFEST_INVALID', 'the input holds no images');
-    const committed = await commit(store, plan);
+    const committed = await commitPlan(store, plan);
     if (view instanceof DirView) bytesRead = [...view.staged()].reduce((n, f) => n + f.blob.size, 0);
     return {
       source: input,
@@ -135,7 +135,7 @@ async function resolve(view: ArchiveView): Promise<{ plan: IngestPlan; format: I
  * a committed blob whose ref is not yet written. The fsyncs of staged files happen before
  * the lock is taken, so concurrent ingests wait only for renames.
  */
-async function commit(store: Store, plan: IngestPlan): Promise<Pick<IngestResult, 'blobsAdded' | 'bytesAdded' | 'blobsPresent' | 'refChanges'>> {
+export async function commitPlan(store: Store, plan: IngestPlan): Promise<Pick<IngestResult, 'blobsAdded' | 'bytesAdded' | 'blobsPresent' | 'refChanges'>> {
   const synthesized = new Map<Digest, StagedBlob>();
   try {
     for (const [digest, bytes] of plan.synthesized) synthesized.set(digest, await store.writer.stageBytes(bytes));

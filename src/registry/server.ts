@@ -1,10 +1,14 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import { pipeline } from 'node:stream/promises';
 import { isDigest, type Digest } from '../digest/digest.js';
 import { INDEX_TYPES, MANIFEST_TYPES, MAX_JSON_BYTES, MT, type Descriptor } from '../formats/types.js';
 import type { Store } from '../store/store.js';
 import { RegistryError, sendError } from './errors.js';
 import { RepositoryIndex } from './repositories.js';
+import { Uploads } from './uploads.js';
+import { putManifest, MAX_MANIFEST_BYTES } from './push-manifest.js';
+import type { Htpasswd } from './auth.js';
 
 /** Repository names as the distribution spec defines them. */
 const NAME_RE = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
@@ -13,6 +17,18 @@ const TAG_RE = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
 export interface RegistryServerOptions {
   /** Log one line per request (method, path, status) to this function. */
   log?: (line: string) => void;
+  /** Accept pushes (blob uploads, manifest PUT). */
+  allowPush?: boolean;
+  /** When set, every request needs valid basic credentials. */
+  auth?: Htpasswd;
+  /** TLS: serve https. */
+  tls?: { cert: Buffer; key: Buffer };
+}
+
+export interface RegistryServer {
+  server: http.Server;
+  /** Stop accepting, drop upload sessions and pins. */
+  close(): Promise<void>;
 }
 
 /**
@@ -20,12 +36,19 @@ export interface RegistryServerOptions {
  * n/last paging and Link headers, manifests and blobs by GET and HEAD (blobs streamed, with
  * Range), and the spec's JSON errors.
  */
-export function createRegistryServer(store: Store, opts: RegistryServerOptions = {}): http.Server {
-  const repos = new RepositoryIndex(store);
-  return http.createServer((req, res) => {
+export function createRegistryServer(store: Store, opts: RegistryServerOptions = {}): RegistryServer {
+  const ctx: Ctx = { store, repos: new RepositoryIndex(store), uploads: opts.allowPush ? new Uploads(store) : undefined };
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     const started = Date.now();
-    handle(store, repos, req, res)
+    (async () => {
+      if (opts.auth && !(await opts.auth.check(req))) {
+        res.setHeader('WWW-Authenticate', 'Basic realm="layerstore"');
+        req.resume();
+        throw new RegistryError(401, 'UNAUTHORIZED', 'authentication required');
+      }
+      await handle(ctx, req, res);
+    })()
       .catch((e) => {
         if (res.headersSent) {
           res.destroy(e as Error);
@@ -35,10 +58,25 @@ export function createRegistryServer(store: Store, opts: RegistryServerOptions =
         sendError(res, err, req.method === 'HEAD');
       })
       .finally(() => opts.log?.(`${req.method} ${req.url} ${res.statusCode} ${Date.now() - started}ms`));
-  });
+  };
+  const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, listener) : http.createServer(listener);
+  return {
+    server,
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await ctx.uploads?.close();
+    },
+  };
 }
 
-async function handle(store: Store, repos: RepositoryIndex, req: IncomingMessage, res: ServerResponse): Promise<void> {
+interface Ctx {
+  store: Store;
+  repos: RepositoryIndex;
+  uploads?: Uploads;
+}
+
+async function handle(ctx: Ctx, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { store, repos } = ctx;
   const url = new URL(req.url ?? '/', 'http://registry.invalid');
   const path = url.pathname;
   const method = req.method ?? 'GET';
@@ -58,10 +96,18 @@ async function handle(store: Store, repos: RepositoryIndex, req: IncomingMessage
   if (!m) throw new RegistryError(404, 'UNSUPPORTED', `no such endpoint: ${path}`);
   const [, name, kind, rest] = m as unknown as [string, string, string, string];
   if (!NAME_RE.test(name)) throw new RegistryError(400, 'NAME_INVALID', `invalid repository name ${JSON.stringify(name)}`);
-  if (!read) throw new RegistryError(405, 'UNSUPPORTED', `${method} is not supported: this registry is read-only (start serve with --allow-push)`);
+  if (kind === 'blobs' && (rest === 'uploads/' || rest === 'uploads' || rest.startsWith('uploads/'))) {
+    if (!ctx.uploads) throw new RegistryError(405, 'UNSUPPORTED', 'this registry is read-only (start serve with --allow-push)');
+    return handleUpload(ctx, ctx.uploads, name, rest.slice('uploads/'.length), url, req, res);
+  }
+  if (kind === 'manifests' && method === 'PUT') {
+    if (!ctx.uploads) throw new RegistryError(405, 'UNSUPPORTED', 'this registry is read-only (start serve with --allow-push)');
+    return handleManifestPut(ctx, ctx.uploads, name, rest, req, res);
+  }
+  if (!read) throw new RegistryError(405, 'UNSUPPORTED', `${method} is not supported here`);
   const view = await repos.view();
-  const tags = view.repos.get(name);
-  if (!tags) throw new RegistryError(404, 'NAME_UNKNOWN', `repository ${name} is not known`);
+  const tags = view.repos.get(name) ?? new Map<string, Descriptor>();
+  if (!view.repos.has(name) && kind !== 'blobs') throw new RegistryError(404, 'NAME_UNKNOWN', `repository ${name} is not known`);
 
   if (kind === 'tags') {
     if (rest !== 'list') throw new RegistryError(404, 'UNSUPPORTED', `no such endpoint: ${path}`);
@@ -93,7 +139,7 @@ async function handle(store: Store, repos: RepositoryIndex, req: IncomingMessage
 
   // blobs
   if (!isDigest(rest)) throw new RegistryError(400, 'DIGEST_INVALID', `invalid digest ${JSON.stringify(rest)} (this registry holds sha256 blobs)`);
-  const size = reachable.has(rest) ? await store.blobs.size(rest) : undefined;
+  const size = reachable.has(rest) || ctx.uploads?.pinnedIn(name, rest) ? await store.blobs.size(rest) : undefined;
   if (size === undefined) throw new RegistryError(404, 'BLOB_UNKNOWN', `blob ${rest} is not in ${name}`);
   res.setHeader('Docker-Content-Digest', rest);
   res.setHeader('Content-Type', 'application/octet-stream');
@@ -115,6 +161,98 @@ async function handle(store: Store, repos: RepositoryIndex, req: IncomingMessage
     return;
   }
   await pipeline(await store.blobs.open(rest, { start, end }), res);
+}
+
+/** POST starts an upload (or mounts, or takes a monolithic body); PATCH appends; PUT finishes; GET tells the offset; DELETE cancels. */
+async function handleUpload(ctx: Ctx, uploads: Uploads, name: string, id: string, url: URL, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const method = req.method ?? 'GET';
+  const location = (sid: string) => `/v2/${name}/blobs/uploads/${sid}`;
+  const done = (d: Digest) => {
+    res.statusCode = 201;
+    res.setHeader('Location', `/v2/${name}/blobs/${d}`);
+    res.setHeader('Docker-Content-Digest', d);
+    res.setHeader('Content-Length', 0);
+    res.end();
+  };
+  const progress = (sid: string, offset: number, status: number) => {
+    res.statusCode = status;
+    res.setHeader('Location', location(sid));
+    res.setHeader('Docker-Upload-UUID', sid);
+    res.setHeader('Range', `0-${Math.max(0, offset - 1)}`);
+    res.setHeader('Content-Length', 0);
+    res.end();
+  };
+  const digestParam = (): Digest => {
+    const d = url.searchParams.get('digest');
+    if (!d || !isDigest(d)) throw new RegistryError(400, 'DIGEST_INVALID', `digest ${JSON.stringify(d)} is missing or not a sha256 digest`);
+    return d;
+  };
+  if (method === 'POST' && id === '') {
+    const mount = url.searchParams.get('mount');
+    const from = url.searchParams.get('from');
+    if (mount && isDigest(mount) && from && NAME_RE.test(from)) {
+      const view = await ctx.repos.view();
+      if ((view.reachable.get(from)?.has(mount) || uploads.pinnedIn(from, mount)) && (await ctx.store.blobs.has(mount))) {
+        await uploads.pin(mount, name);
+        req.resume();
+        return done(mount);
+      }
+    }
+    const s = await uploads.start(name);
+    if (url.searchParams.has('digest')) {
+      const d = digestParam();
+      await uploads.append(s, req);
+      await uploads.complete(s, d);
+      return done(d);
+    }
+    req.resume();
+    return progress(s.id, 0, 202);
+  }
+  if (id === '') throw new RegistryError(405, 'UNSUPPORTED', `${method} is not supported here`);
+  const s = uploads.get(name, id);
+  if (method === 'GET') return progress(s.id, s.offset, 204);
+  if (method === 'DELETE') {
+    await uploads.cancel(s);
+    req.resume();
+    res.statusCode = 204;
+    res.end();
+    return;
+  }
+  if (method === 'PATCH' || method === 'PUT') {
+    const cr = req.headers['content-range'];
+    const start = cr ? Number(/^(?:bytes )?(\d+)-\d+/.exec(cr)?.[1] ?? NaN) : undefined;
+    if (start !== undefined && Number.isNaN(start)) throw new RegistryError(400, 'BLOB_UPLOAD_INVALID', `bad Content-Range ${JSON.stringify(cr)}`);
+    if (method === 'PATCH') {
+      await uploads.append(s, req, start);
+      return progress(s.id, s.offset, 202);
+    }
+    const d = digestParam();
+    await uploads.append(s, req, start);
+    await uploads.complete(s, d);
+    return done(d);
+  }
+  throw new RegistryError(405, 'UNSUPPORTED', `${method} is not supported here`);
+}
+
+async function handleManifestPut(ctx: Ctx, uploads: Uploads, name: string, reference: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (!isDigest(reference) && !TAG_RE.test(reference)) throw new RegistryError(400, 'MANIFEST_INVALID', `invalid reference ${JSON.stringify(reference)}`);
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_MANIFEST_BYTES) throw new RegistryError(413, 'SIZE_INVALID', `manifests are limited to ${MAX_MANIFEST_BYTES} bytes`);
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of req) {
+    n += (c as Buffer).length;
+    if (n > MAX_MANIFEST_BYTES) throw new RegistryError(413, 'SIZE_INVALID', `manifests are limited to ${MAX_MANIFEST_BYTES} bytes`);
+    chunks.push(c as Buffer);
+  }
+  const { digest, uses } = await putManifest(ctx.store, name, reference, Buffer.concat(chunks), req.headers['content-type'], (d) => uploads.restore(d));
+  await uploads.release(uses);
+  ctx.repos.invalidate();
+  res.statusCode = 201;
+  res.setHeader('Location', `/v2/${name}/manifests/${digest}`);
+  res.setHeader('Docker-Content-Digest', digest);
+  res.setHeader('Content-Length', 0);
+  res.end();
 }
 
 function sendJson(res: ServerResponse, body: unknown, headOnly: boolean): void {

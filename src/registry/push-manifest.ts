@@ -1,0 +1,107 @@
+import { isLayerstoreError } from '../errors.js';
+import type { Digest } from '../digest/digest.js';
+import { sha256Of } from '../digest/hasher.js';
+import { IngestPlan } from '../ingest/plan.js';
+import { commitPlan } from '../ingest/ingest.js';
+import { storedBlobAsStaged } from '../ingest/blob-diffid.js';
+import { fullyQualified } from '../formats/ref-names.js';
+import {
+  IMAGE_CONFIG_TYPES,
+  INDEX_TYPES,
+  MANIFEST_TYPES,
+  isLayerMediaType,
+  kindOfDocument,
+  parseImageConfig,
+  parseIndex,
+  parseManifest,
+  type Descriptor,
+} from '../formats/types.js';
+import type { Store } from '../store/store.js';
+import { RegistryError } from './errors.js';
+
+/** Largest manifest accepted, as distribution's default. */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Accept a pushed manifest or index: check its digest, that every blob (or child manifest)
+ * it names is stored with the size it claims, and for an image that each layer's diffID
+ * (recomputed from the bytes) matches the config; then commit it and its tag through the
+ * ingest path (IngestPlan + commitPlan: the same checks, the same lock, the same atomicity).
+ * `restore(d)` puts back a blob this server received but that is no longer in blobs/.
+ */
+export async function putManifest(
+  store: Store,
+  repo: string,
+  reference: string,
+  bytes: Buffer,
+  contentType: string | undefined,
+  restore: (d: Digest) => Promise<void>,
+): Promise<{ digest: Digest; uses: Digest[] }> {
+  const digest = sha256Of(bytes);
+  if (reference.startsWith('sha256:') && reference !== digest) {
+    throw new RegistryError(400, 'DIGEST_INVALID', `the manifest hashes to ${digest}, not ${reference}`);
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new RegistryError(400, 'MANIFEST_INVALID', 'the manifest is not valid JSON');
+  }
+  const declared = (doc as { mediaType?: unknown })?.mediaType;
+  const mediaType = typeof declared === 'string' ? declared : contentType?.split(';')[0]?.trim() ?? '';
+  if (typeof declared === 'string' && contentType && !contentType.startsWith(declared) && contentType !== 'application/json') {
+    throw new RegistryError(400, 'MANIFEST_INVALID', `Content-Type ${contentType} does not match the manifest's mediaType ${declared}`);
+  }
+  const kind = INDEX_TYPES.has(mediaType) ? 'index' : MANIFEST_TYPES.has(mediaType) ? 'manifest' : kindOfDocument(doc);
+  const plan = new IngestPlan();
+  const need = async (d: Descriptor, what: string) => {
+    let f = await storedBlobAsStaged(store, d.digest);
+    if (!f) {
+      await restore(d.digest);
+      f = await storedBlobAsStaged(store, d.digest);
+    }
+    if (!f) throw new RegistryError(400, 'MANIFEST_BLOB_UNKNOWN', `${what} ${d.digest} is not in the registry`, { digest: d.digest });
+    return f;
+  };
+  try {
+    if (kind === 'index') {
+      const idx = parseIndex(doc, 'manifest');
+      for (const [i, child] of idx.manifests.entries()) plan.useBlob(await need(child, `manifests[${i}]`), child, `manifests[${i}]`);
+    } else if (kind === 'manifest') {
+      const m = parseManifest(doc, 'manifest');
+      const config = await need(m.config, 'config');
+      plan.useBlob(config, m.config, 'config');
+      const layers = [];
+      for (const [i, l] of m.layers.entries()) {
+        const f = await need(l, `layer ${i}`);
+        plan.useBlob(f, l, `layer ${i}`);
+        layers.push(f);
+      }
+      if (IMAGE_CONFIG_TYPES.has(m.config.mediaType) && m.layers.every((l) => isLayerMediaType(l.mediaType))) {
+        const cfg = parseImageConfig(JSON.parse((await store.blobs.read(m.config.digest, MAX_MANIFEST_BYTES)).toString('utf8')), 'config');
+        if (cfg.rootfs.diff_ids.length !== layers.length) {
+          throw new RegistryError(400, 'MANIFEST_INVALID', `the manifest lists ${layers.length} layers but its config has ${cfg.rootfs.diff_ids.length} diff_ids`);
+        }
+        layers.forEach((f, i) => plan.checkDiffId(f, cfg.rootfs.diff_ids[i]!, `layer ${i}`));
+      }
+    } else {
+      throw new RegistryError(400, 'MANIFEST_INVALID', `unsupported manifest media type ${JSON.stringify(mediaType)}`);
+    }
+  } catch (e) {
+    if (e instanceof RegistryError) throw e;
+    if (isLayerstoreError(e)) {
+      const code = e.code === 'E_DIGEST_MISMATCH' ? 'DIGEST_INVALID' : e.code === 'E_SIZE_MISMATCH' ? 'SIZE_INVALID' : 'MANIFEST_INVALID';
+      throw new RegistryError(400, code, e.message);
+    }
+    throw e;
+  }
+  plan.synthesized.set(digest, bytes);
+  const descriptor: Descriptor = { mediaType: kind === 'index' ? (INDEX_TYPES.has(mediaType) ? mediaType : 'application/vnd.oci.image.index.v1+json') : MANIFEST_TYPES.has(mediaType) ? mediaType : 'application/vnd.oci.image.manifest.v1+json', digest, size: bytes.length };
+  if (reference.startsWith('sha256:')) plan.roots.push({ descriptor });
+  else {
+    const ref = `${repo}:${reference}`;
+    plan.roots.push({ descriptor, ref, fullName: fullyQualified(ref) });
+  }
+  await commitPlan(store, plan);
+  return { digest, uses: [...plan.blobs.keys()] };
+}

@@ -1,0 +1,143 @@
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { Digest } from '../digest/digest.js';
+import type { StagingWriter } from '../store/blob-writer.js';
+import { withIndexLock } from '../store/refs.js';
+import { fsyncDir, lstatOrUndefined } from '../store/fs-safe.js';
+import type { Store } from '../store/store.js';
+import { RegistryError } from './errors.js';
+
+interface Session {
+  id: string;
+  repo: string;
+  writer: StagingWriter;
+  offset: number;
+  touched: number;
+}
+
+/**
+ * Blob uploads (POST, PATCH chunks, PUT ?digest=): bytes go to a staging file through the
+ * same BlobWriter as ingest, hashed as they arrive; nothing is visible until the final PUT
+ * names a digest the bytes match, and then the blob is committed under the store lock.
+ * A client that disconnects mid-chunk loses its session and leaves nothing behind.
+ *
+ * A pushed blob is referenced by no ref until its manifest arrives, so gc could sweep it in
+ * between. Each committed upload is therefore pinned by a hard link in staging (named with
+ * this process's pid, which gc leaves alone while the server runs) until a manifest that
+ * uses it is committed; restore() puts a swept blob back from its pin.
+ */
+export class Uploads {
+  private readonly sessions = new Map<string, Session>();
+  /** Pinned blobs per repository: uploaded there, not yet named by a manifest. */
+  private readonly pins = new Map<Digest, { path: string; repos: Set<string> }>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly store: Store,
+    private readonly idleMs = 60 * 60 * 1000,
+  ) {
+    this.timer = setInterval(() => void this.expire(), Math.min(idleMs, 60_000));
+    this.timer.unref();
+  }
+
+  async start(repo: string): Promise<Session> {
+    const s: Session = { id: randomUUID(), repo, writer: await this.store.writer.begin(), offset: 0, touched: Date.now() };
+    this.sessions.set(s.id, s);
+    return s;
+  }
+
+  get(repo: string, id: string): Session {
+    const s = this.sessions.get(id);
+    if (!s || s.repo !== repo) throw new RegistryError(404, 'BLOB_UPLOAD_UNKNOWN', `upload ${id} is not known`);
+    return s;
+  }
+
+  /** Append a request body; `start` (from Content-Range) must be where the upload is. */
+  async append(s: Session, body: Readable, start?: number): Promise<void> {
+    if (start !== undefined && start !== s.offset) {
+      throw new RegistryError(416, 'BLOB_UPLOAD_INVALID', `chunk starts at ${start}, but the upload is at ${s.offset}`);
+    }
+    try {
+      for await (const chunk of body) {
+        await s.writer.write(chunk as Buffer);
+        s.offset += (chunk as Buffer).length;
+      }
+    } catch (e) {
+      await this.cancel(s);
+      throw e;
+    }
+    s.touched = Date.now();
+  }
+
+  /** Finish: the bytes must hash to `digest`; then commit and pin. */
+  async complete(s: Session, digest: Digest): Promise<void> {
+    this.sessions.delete(s.id);
+    const blob = await s.writer.finish();
+    if (blob.digest !== digest) {
+      await this.store.writer.discard(blob);
+      throw new RegistryError(400, 'DIGEST_INVALID', `the uploaded bytes hash to ${blob.digest}, not ${digest}`);
+    }
+    await withIndexLock(this.store.layout, async () => {
+      await this.store.writer.commit(blob, digest);
+      await fsyncDir(this.store.layout.sha256Dir);
+      await this.pin(digest, s.repo);
+    });
+  }
+
+  async cancel(s: Session): Promise<void> {
+    this.sessions.delete(s.id);
+    await s.writer.abort();
+  }
+
+  /** Whether `repo` received `d` by upload (or mount) and no manifest used it yet. */
+  pinnedIn(repo: string, d: Digest): boolean {
+    return this.pins.get(d)?.repos.has(repo) ?? false;
+  }
+
+  /** Pin an existing blob for `repo` (an upload, or a cross-repository mount). */
+  async pin(d: Digest, repo: string): Promise<void> {
+    const existing = this.pins.get(d);
+    if (existing) {
+      existing.repos.add(repo);
+      return;
+    }
+    const p = path.join(this.store.layout.stagingDir, `${process.pid}-${randomBytes(8).toString('hex')}.pin`);
+    await fsp.link(this.store.layout.blobPath(d), p);
+    this.pins.set(d, { path: p, repos: new Set([repo]) });
+  }
+
+  /** Put a pinned blob back into blobs/ if gc removed it. */
+  async restore(d: Digest): Promise<void> {
+    const pin = this.pins.get(d);
+    if (!pin) return;
+    await withIndexLock(this.store.layout, async () => {
+      if (await lstatOrUndefined(this.store.layout.blobPath(d))) return;
+      await fsp.link(pin.path, this.store.layout.blobPath(d));
+      await fsyncDir(this.store.layout.sha256Dir);
+    });
+  }
+
+  /** A manifest now names these blobs: they need no pin any more. */
+  async release(digests: Iterable<Digest>): Promise<void> {
+    for (const d of digests) {
+      const pin = this.pins.get(d);
+      if (!pin) continue;
+      this.pins.delete(d);
+      await fsp.rm(pin.path, { force: true });
+    }
+  }
+
+  private async expire(): Promise<void> {
+    const now = Date.now();
+    for (const s of [...this.sessions.values()]) if (now - s.touched > this.idleMs) await this.cancel(s);
+  }
+
+  /** Drop every session and pin (server shutdown). */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    for (const s of [...this.sessions.values()]) await this.cancel(s);
+    await this.release([...this.pins.keys()]);
+  }
+}
