@@ -29,6 +29,8 @@ export type ErrorCode =
   | 'E_STORE_INVALID' // the store is damaged (exit 3)
   | 'E_LOCKED' // could not take the store lock in time
   | 'E_BUDGET_INVALID' // a budget file that is missing, malformed or has unknown rules
+  | 'E_REGISTRY' // a remote registry refused a request or answered something invalid
+  | 'E_AUTH' // a remote registry wants credentials we do not have, or refused ours
   | 'E_IO'; // an operating-system error (disk full, permission)
 
 export interface ErrorDetails {

@@ -14,6 +14,8 @@ import { exportCommand } from './export-command.js';
 import { diffCommand } from './diff-command.js';
 import { budgetCommand } from './budget-command.js';
 import { serveCommand } from './serve-command.js';
+import { pullCommand, pushCommand } from './pull-push-commands.js';
+import { registryReportCommand } from './registry-report.js';
 import { wasteFigures } from './waste-figures.js';
 
 /**
@@ -77,7 +79,36 @@ export async function main(argv: string[]): Promise<number> {
     .option('--all-layers', 'list every layer, not only the top 20')
     .option('--files', 'look inside the layers: savings ledger (blob, diffID, file), waste per image, duplicate files')
     .option('--top <n>', 'how many wasted and duplicate files to list (default 10)')
-    .action(run((refs: string[], opts) => reportCommand(refs, opts)));
+    .option('--registry <url>', 'report on a whole registry (catalog, tags, manifests; no layer downloads) instead of the store')
+    .option('--repo <pattern>', 'with --registry: only repositories matching this glob')
+    .option('--concurrency <n>', 'with --registry: requests in flight (default 8)')
+    .option('--insecure', 'with --registry: plain http off loopback')
+    .option('--username <user>', 'with --registry: registry user')
+    .option('--password <password>', 'with --registry: registry password')
+    .action(run((refs: string[], opts) => (opts.registry ? registryReportCommand(opts.registry, opts) : reportCommand(refs, opts))));
+
+  program
+    .command('pull')
+    .description('pull an image (all platforms, or --platform) from a registry into the store, verifying every blob')
+    .argument('<ref>', 'REGISTRY/NAME[:TAG|@DIGEST], e.g. localhost:5000/acme/api:1.0')
+    .option('--platform <os/arch[/variant]>', 'pull only this platform of a multi-platform image')
+    .option('--insecure', 'plain http off loopback (like Docker insecure-registries)')
+    .option('--username <user>', 'registry user (else LAYERSTORE_USERNAME, else ~/.docker/config.json)')
+    .option('--password <password>', 'registry password (else LAYERSTORE_PASSWORD)')
+    .option('--json', 'print the result as JSON')
+    .action(run((ref: string, opts) => pullCommand(ref, opts)));
+
+  program
+    .command('push')
+    .description('push a ref of the store to a registry, sending only the blobs it lacks')
+    .argument('<ref>', 'ref, image ID or manifest digest in the store')
+    .argument('<dest>', 'REGISTRY/NAME:TAG')
+    .option('--mount-from <repo...>', 'repositories of the same registry to mount blobs from instead of sending them')
+    .option('--insecure', 'plain http off loopback (like Docker insecure-registries)')
+    .option('--username <user>', 'registry user (else LAYERSTORE_USERNAME, else ~/.docker/config.json)')
+    .option('--password <password>', 'registry password (else LAYERSTORE_PASSWORD)')
+    .option('--json', 'print the result as JSON')
+    .action(run((ref: string, dest: string, opts) => pushCommand(ref, dest, opts)));
 
   program
     .command('diff')

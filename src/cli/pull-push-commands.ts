@@ -1,0 +1,65 @@
+import { LayerstoreError } from '../errors.js';
+import { shortDigest } from '../digest/digest.js';
+import { loadImages } from '../analysis/load-images.js';
+import { selectImages } from '../analysis/select.js';
+import { familiar } from '../formats/ref-names.js';
+import { MT, type Descriptor } from '../formats/types.js';
+import { parsePlatform, pullImage } from '../registry/pull.js';
+import { pushRoot } from '../registry/push.js';
+import { formatRemoteRef, parseRemoteRef } from '../registry/reference.js';
+import { refOf } from '../store/refs.js';
+import { Store } from '../store/store.js';
+import { humanBytes } from '../report/human.js';
+import { toJson } from '../report/json.js';
+import { info, openForRead, storeDir, type GlobalOptions } from './context.js';
+import { clientFor, type RemoteOptions } from './remote.js';
+
+export async function pullCommand(ref: string, opts: GlobalOptions & RemoteOptions & { platform?: string; json?: boolean }): Promise<number> {
+  const remote = parseRemoteRef(ref);
+  const client = await clientFor(remote.registry, opts);
+  const store = await Store.open(storeDir(opts), { create: true });
+  info(opts, `store: ${store.root}`);
+  const r = await pullImage(store, client, remote, { platform: opts.platform ? parsePlatform(opts.platform) : undefined });
+  if (opts.json) {
+    process.stdout.write(toJson({ schemaVersion: 1, source: formatRemoteRef(remote), images: r.images, blobsAdded: r.blobsAdded, bytesDownloaded: r.bytesDownloaded, bytesSkipped: r.bytesSkipped, notes: r.notes }));
+    return 0;
+  }
+  const rate = r.seconds > 0 ? `${humanBytes(r.bytesDownloaded / r.seconds)}/s` : '';
+  process.stdout.write(
+    `${formatRemoteRef(remote)}: ${r.images.length} image${r.images.length === 1 ? '' : 's'}; downloaded ${humanBytes(r.bytesDownloaded)}, ` +
+      `skipped ${humanBytes(r.bytesSkipped)} already stored; ${r.blobsAdded} new blobs; ${r.seconds.toFixed(2)} s (${rate})\n`,
+  );
+  for (const n of r.notes) info(opts, `  note: ${n}`);
+  return 0;
+}
+
+/** The store root for SRC: a ref as it is (an index stays an index), else one image's manifest. */
+async function sourceRoot(store: Store, src: string): Promise<Descriptor> {
+  const root = (await store.readIndex()).manifests.find((d) => refOf(d) === src || refOf(d) === familiar(src));
+  if (root) return { mediaType: root.mediaType, digest: root.digest, size: root.size };
+  const found = selectImages(await loadImages(store), [src]);
+  if (found.length !== 1) throw new LayerstoreError('E_USAGE', `${JSON.stringify(src)} names ${found.length} images; name one by its manifest digest`);
+  return { mediaType: MT.ociManifest, digest: found[0]!.manifestDigest, size: found[0]!.manifestSize };
+}
+
+export async function pushCommand(src: string, dest: string, opts: GlobalOptions & RemoteOptions & { mountFrom?: string[]; json?: boolean }): Promise<number> {
+  const store = await openForRead(opts);
+  if (!store) throw new LayerstoreError('E_REF_NOT_FOUND', `no store at ${storeDir(opts)}`);
+  const remote = parseRemoteRef(dest);
+  const client = await clientFor(remote.registry, opts);
+  const root = await sourceRoot(store, src);
+  const t0 = Date.now();
+  const r = await pushRoot(store, client, root, remote, { mountFrom: opts.mountFrom });
+  const secs = (Date.now() - t0) / 1000;
+  if (opts.json) {
+    process.stdout.write(toJson({ schemaVersion: 1, source: src, destination: formatRemoteRef(remote), manifestDigest: root.digest, ...r, seconds: secs }));
+    return 0;
+  }
+  process.stdout.write(
+    `${src} -> ${formatRemoteRef(remote)} (${shortDigest(root.digest)}): sent ${r.blobsSent} blobs (${humanBytes(r.bytesSent)}), ` +
+      `skipped ${r.blobsSkipped} the registry had (${humanBytes(r.bytesSkipped)})` +
+      (r.blobsMounted ? `, mounted ${r.blobsMounted} (${humanBytes(r.bytesMounted)})` : '') +
+      `; ${r.manifests} manifest${r.manifests === 1 ? '' : 's'}; ${secs.toFixed(2)} s\n`,
+  );
+  return 0;
+}

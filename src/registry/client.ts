@@ -1,0 +1,225 @@
+import { Readable } from 'node:stream';
+import { LayerstoreError } from '../errors.js';
+import type { Digest } from '../digest/digest.js';
+import { INDEX_TYPES, MANIFEST_TYPES, MT } from '../formats/types.js';
+import type { Credentials } from './credentials.js';
+
+/** Every manifest type we can read, for Accept headers. */
+export const MANIFEST_ACCEPT = [MT.ociIndex, MT.ociManifest, MT.dockerManifestList, MT.dockerManifest].join(', ');
+
+interface Challenge {
+  scheme: 'bearer' | 'basic';
+  params: Record<string, string>;
+}
+
+/** Parse `Bearer realm="...",service="...",scope="..."` (quoted values may hold commas). */
+export function parseChallenge(h: string | null): Challenge | undefined {
+  if (!h) return undefined;
+  const m = /^\s*(\w+)\s*(.*)$/s.exec(h);
+  if (!m) return undefined;
+  const scheme = m[1]!.toLowerCase();
+  if (scheme !== 'bearer' && scheme !== 'basic') return undefined;
+  const params: Record<string, string> = {};
+  const re = /(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g;
+  let p: RegExpExecArray | null;
+  while ((p = re.exec(m[2]!))) params[p[1]!.toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : p[3]!;
+  return { scheme, params };
+}
+
+/**
+ * A client for one registry over the OCI distribution API. Authentication follows the
+ * registry's challenge: for `Bearer`, a token from the realm for the request's scope
+ * (sending basic credentials to the realm when we have them), cached per scope; for
+ * `Basic`, the credentials themselves.
+ */
+export class RegistryClient {
+  private readonly tokens = new Map<string, string>();
+  private basic = false;
+
+  constructor(
+    readonly baseUrl: string,
+    private readonly creds?: Credentials,
+  ) {}
+
+  private authHeader(scope: string): string | undefined {
+    const t = this.tokens.get(scope);
+    if (t) return `Bearer ${t}`;
+    if (this.basic && this.creds) return `Basic ${Buffer.from(`${this.creds.username}:${this.creds.password}`).toString('base64')}`;
+    return undefined;
+  }
+
+  /**
+   * One request, authenticating on a 401 and retrying once. A streaming `body` cannot be
+   * sent twice: callers authenticate first with a bodiless request of the same scope.
+   */
+  async request(method: string, path: string, opts: { scope: string; headers?: Record<string, string>; body?: Buffer | Readable; ok?: number[] }): Promise<Response> {
+    const send = async () => {
+      const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+      const auth = this.authHeader(opts.scope);
+      if (auth) headers.Authorization = auth;
+      const init: RequestInit & { duplex?: 'half' } = { method, headers };
+      if (opts.body instanceof Readable) {
+        init.body = Readable.toWeb(opts.body) as unknown as ReadableStream;
+        init.duplex = 'half';
+      } else if (opts.body) init.body = opts.body;
+      try {
+        return await fetch(this.baseUrl + path, init);
+      } catch (e) {
+        throw new LayerstoreError('E_REGISTRY', `cannot reach ${this.baseUrl}: ${(e as Error).message}${(e as { cause?: Error }).cause ? ` (${(e as { cause: Error }).cause.message})` : ''}`, {
+          hint: this.baseUrl.startsWith('https:') ? 'for a plain-http registry off loopback, pass --insecure' : undefined,
+        });
+      }
+    };
+    let res = await send();
+    if (res.status === 401 && !(opts.body instanceof Readable)) {
+      const ch = parseChallenge(res.headers.get('www-authenticate'));
+      await res.body?.cancel();
+      if (ch?.scheme === 'bearer') await this.fetchToken(ch, opts.scope);
+      else if (ch?.scheme === 'basic') {
+        if (!this.creds) throw new LayerstoreError('E_AUTH', `${this.baseUrl} wants credentials`, { hint: 'pass --username/--password, set LAYERSTORE_USERNAME/LAYERSTORE_PASSWORD, or docker login' });
+        this.basic = true;
+      } else throw new LayerstoreError('E_AUTH', `${this.baseUrl} refused the request (401) without a usable challenge`);
+      res = await send();
+    }
+    if (res.status === 401 || res.status === 403) {
+      await res.body?.cancel();
+      throw new LayerstoreError('E_AUTH', `${this.baseUrl}${path}: ${res.status === 401 ? 'unauthorized' : 'denied'} (${res.status})`, {
+        hint: this.creds ? 'check the credentials and their rights on this repository' : 'pass --username/--password, set LAYERSTORE_USERNAME/LAYERSTORE_PASSWORD, or docker login',
+      });
+    }
+    if (opts.ok && !opts.ok.includes(res.status)) throw await registryError(res, method, this.baseUrl + path);
+    return res;
+  }
+
+  private async fetchToken(ch: Challenge, scope: string): Promise<void> {
+    const realm = ch.params.realm;
+    if (!realm) throw new LayerstoreError('E_AUTH', 'the registry sent a Bearer challenge without a realm');
+    const url = new URL(realm);
+    if (ch.params.service) url.searchParams.set('service', ch.params.service);
+    url.searchParams.set('scope', scope);
+    const headers: Record<string, string> = {};
+    if (this.creds) headers.Authorization = `Basic ${Buffer.from(`${this.creds.username}:${this.creds.password}`).toString('base64')}`;
+    let res: Response;
+    try {
+      res = await fetch(url, { headers });
+    } catch (e) {
+      throw new LayerstoreError('E_AUTH', `cannot reach the token service ${url.origin}: ${(e as Error).message}`);
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new LayerstoreError('E_AUTH', `the token service ${url.origin} refused (${res.status})`, { hint: 'check the credentials' });
+    }
+    const body = (await res.json()) as { token?: string; access_token?: string };
+    const token = body.token ?? body.access_token;
+    if (!token) throw new LayerstoreError('E_AUTH', `the token service ${url.origin} returned no token`);
+    this.tokens.set(scope, token);
+  }
+
+  /** GET a manifest or index: its bytes, media type and the digest the registry says it has. */
+  async getManifest(repo: string, reference: string): Promise<{ bytes: Buffer; mediaType: string; digest?: string }> {
+    const res = await this.request('GET', `/v2/${repo}/manifests/${reference}`, { scope: pullScope(repo), headers: { Accept: MANIFEST_ACCEPT }, ok: [200] });
+    const bytes = Buffer.from(await res.arrayBuffer());
+    const ct = res.headers.get('content-type')?.split(';')[0]?.trim() ?? '';
+    let mediaType = ct;
+    if (!INDEX_TYPES.has(ct) && !MANIFEST_TYPES.has(ct)) {
+      try {
+        const doc = JSON.parse(bytes.toString('utf8')) as { mediaType?: string; manifests?: unknown };
+        mediaType = doc.mediaType ?? (doc.manifests ? MT.ociIndex : MT.ociManifest);
+      } catch {
+        /* verified later */
+      }
+    }
+    return { bytes, mediaType, digest: res.headers.get('docker-content-digest') ?? undefined };
+  }
+
+  async hasManifest(repo: string, reference: string): Promise<boolean> {
+    const res = await this.request('HEAD', `/v2/${repo}/manifests/${reference}`, { scope: pullScope(repo), headers: { Accept: MANIFEST_ACCEPT } });
+    return res.status === 200;
+  }
+
+  async hasBlob(repo: string, d: Digest, scope = pullScope(repo)): Promise<boolean> {
+    const res = await this.request('HEAD', `/v2/${repo}/blobs/${d}`, { scope });
+    await res.body?.cancel();
+    if (res.status === 200) return true;
+    if (res.status === 404) return false;
+    throw await registryError(res, 'HEAD', `${this.baseUrl}/v2/${repo}/blobs/${d}`);
+  }
+
+  async getBlob(repo: string, d: Digest): Promise<Readable> {
+    const res = await this.request('GET', `/v2/${repo}/blobs/${d}`, { scope: pullScope(repo), ok: [200] });
+    if (!res.body) throw new LayerstoreError('E_REGISTRY', `blob ${d}: empty response`);
+    return Readable.fromWeb(res.body as unknown as import('node:stream/web').ReadableStream);
+  }
+
+  /** Cross-repository mount; true when the registry mounted it (201). */
+  async mountBlob(repo: string, d: Digest, from: string): Promise<boolean> {
+    const res = await this.request('POST', `/v2/${repo}/blobs/uploads/?mount=${d}&from=${from}`, { scope: `${pushScope(repo)} repository:${from}:pull`, headers: { 'Content-Length': '0' } });
+    await res.body?.cancel();
+    if (res.status === 201) return true;
+    if (res.status === 202) {
+      // Not mounted: the registry opened an upload session instead; close it.
+      const loc = res.headers.get('location');
+      if (loc) await this.request('DELETE', this.path(loc), { scope: pushScope(repo) }).then((r) => r.body?.cancel()).catch(() => {});
+      return false;
+    }
+    throw await registryError(res, 'POST', `${this.baseUrl}/v2/${repo}/blobs/uploads/`);
+  }
+
+  /** Upload a blob: POST a session, then one PUT with the whole body and ?digest=. */
+  async uploadBlob(repo: string, d: Digest, size: number, body: () => Promise<Readable>): Promise<void> {
+    const start = await this.request('POST', `/v2/${repo}/blobs/uploads/`, { scope: pushScope(repo), headers: { 'Content-Length': '0' }, ok: [202] });
+    await start.body?.cancel();
+    const loc = start.headers.get('location');
+    if (!loc) throw new LayerstoreError('E_REGISTRY', `${this.baseUrl} opened an upload without a Location`);
+    const url = new URL(this.path(loc), 'http://x');
+    url.searchParams.set('digest', d);
+    const res = await this.request('PUT', url.pathname + url.search, {
+      scope: pushScope(repo),
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) },
+      body: await body(),
+      ok: [201, 204],
+    });
+    await res.body?.cancel();
+  }
+
+  async putManifest(repo: string, reference: string, bytes: Buffer, mediaType: string): Promise<void> {
+    const res = await this.request('PUT', `/v2/${repo}/manifests/${reference}`, { scope: pushScope(repo), headers: { 'Content-Type': mediaType }, body: bytes, ok: [200, 201, 202] });
+    await res.body?.cancel();
+  }
+
+  /** Every page of a paginated list (_catalog, tags/list), following Link rel="next". */
+  async listAll(path: string, key: 'repositories' | 'tags', scope: string, pageSize = 1000): Promise<string[]> {
+    const out: string[] = [];
+    let next: string | undefined = `${path}?n=${pageSize}`;
+    for (let pages = 0; next && pages < 100_000; pages++) {
+      const res: Response = await this.request('GET', next, { scope, ok: [200] });
+      const body = (await res.json()) as Record<string, unknown>;
+      const items = body[key];
+      if (Array.isArray(items)) out.push(...items.filter((x): x is string => typeof x === 'string'));
+      const link = res.headers.get('link');
+      const m = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link) : null;
+      next = m ? this.path(m[1]!) : undefined;
+    }
+    return out;
+  }
+
+  /** A Location or Link may be absolute; keep only path and query for our base URL. */
+  private path(loc: string): string {
+    const u = new URL(loc, this.baseUrl);
+    return u.pathname + u.search;
+  }
+}
+
+export const pullScope = (repo: string) => `repository:${repo}:pull`;
+export const pushScope = (repo: string) => `repository:${repo}:pull,push`;
+
+async function registryError(res: Response, method: string, url: string): Promise<LayerstoreError> {
+  let detail = '';
+  try {
+    const body = (await res.json()) as { errors?: Array<{ code?: string; message?: string }> };
+    detail = (body.errors ?? []).map((e) => `${e.code}: ${e.message}`).join('; ');
+  } catch {
+    /* not JSON */
+  }
+  return new LayerstoreError('E_REGISTRY', `${method} ${url}: ${res.status}${detail ? ` ${detail}` : ''}`);
+}

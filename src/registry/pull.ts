@@ -1,0 +1,164 @@
+import { promises as fsp } from 'node:fs';
+import { Readable } from 'node:stream';
+import { performance } from 'node:perf_hooks';
+import { LayerstoreError } from '../errors.js';
+import { hexOf, isDigest, parseDigest, type Digest } from '../digest/digest.js';
+import { sha256Of } from '../digest/hasher.js';
+import { familiar } from '../formats/ref-names.js';
+import { ANNOTATION_REF_NAME, INDEX_TYPES, MAX_JSON_BYTES, MT, parseIndex, parseJson, type Platform } from '../formats/types.js';
+import { resolveOciLayout } from '../formats/oci.js';
+import { claimedDigest, type ArchiveView } from '../ingest/archive-view.js';
+import { storedBlobAsStaged } from '../ingest/blob-diffid.js';
+import { commitPlan, type IngestResult } from '../ingest/ingest.js';
+import { IngestPlan } from '../ingest/plan.js';
+import { stageBody, type StagedFile } from '../ingest/staged-file.js';
+import type { Store } from '../store/store.js';
+import type { RegistryClient } from './client.js';
+import type { RemoteRef } from './reference.js';
+
+export interface PullResult extends IngestResult {
+  /** Bytes downloaded, and bytes of blobs the store already had (not downloaded). */
+  bytesDownloaded: number;
+  bytesSkipped: number;
+}
+
+/**
+ * A registry seen as an OCI layout (oci-layout, index.json naming the pulled ref, and
+ * blobs/sha256/<hex>), so a pull goes through the same reader, checks and commit as an
+ * archive. Manifests come from /manifests/<digest>, other blobs from /blobs/<digest>; a
+ * blob the store already has is not downloaded (its bytes were verified when stored).
+ */
+class RegistryView implements ArchiveView {
+  readonly label: string;
+  private readonly cache = new Map<string, Promise<StagedFile>>();
+  private readonly staged_: StagedFile[] = [];
+  private readonly manifests = new Set<Digest>();
+  private readonly excluded = new Set<Digest>();
+  private readonly synthetic = new Map<string, Buffer>();
+  bytesDownloaded = 0;
+  bytesSkipped = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly client: RegistryClient,
+    private readonly repo: string,
+    top: { digest: Digest; bytes: Buffer; mediaType: string; ref?: string },
+    private readonly platform?: Platform,
+  ) {
+    this.label = `${client.baseUrl}/${repo}`;
+    this.manifests.add(top.digest);
+    this.synthetic.set('oci-layout', Buffer.from('{"imageLayoutVersion":"1.0.0"}'));
+    const annotations = top.ref ? { [ANNOTATION_REF_NAME]: top.ref } : undefined;
+    this.synthetic.set('index.json', Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: [{ mediaType: top.mediaType, digest: top.digest, size: top.bytes.length, ...(annotations ? { annotations } : {}) }] })));
+    this.cache.set(`blobs/sha256/${hexOf(top.digest)}`, this.stageBytes(`blobs/sha256/${hexOf(top.digest)}`, top.bytes));
+  }
+
+  private async stageBytes(name: string, bytes: Buffer): Promise<StagedFile> {
+    const f = await stageBody(this.store.writer, Readable.from([bytes]), { name, offset: 0 });
+    this.staged_.push(f);
+    return f;
+  }
+
+  async has(name: string): Promise<boolean> {
+    if (this.synthetic.has(name) || this.cache.has(name)) return true;
+    const d = claimedDigest(name);
+    if (!d || this.excluded.has(d)) return false;
+    if (await this.store.blobs.has(d)) return true;
+    return this.manifests.has(d) ? this.client.hasManifest(this.repo, d) : this.client.hasBlob(this.repo, d);
+  }
+
+  file(name: string, _why: string): Promise<StagedFile> {
+    let p = this.cache.get(name);
+    if (!p) {
+      p = this.fetch(name);
+      this.cache.set(name, p);
+    }
+    return p;
+  }
+
+  private async fetch(name: string): Promise<StagedFile> {
+    const syn = this.synthetic.get(name);
+    if (syn) return this.stageBytes(name, syn);
+    const d = claimedDigest(name);
+    if (!d) throw new LayerstoreError('E_BLOB_MISSING', `${name} is not a blob name`);
+    const stored = await storedBlobAsStaged(this.store, d);
+    if (stored) {
+      this.bytesSkipped += stored.blob.size;
+      return { ...stored, name };
+    }
+    let body: Readable;
+    if (this.manifests.has(d)) {
+      const m = await this.client.getManifest(this.repo, d);
+      body = Readable.from([m.bytes]);
+    } else body = await this.client.getBlob(this.repo, d);
+    const f = await stageBody(this.store.writer, body, { name, offset: 0 });
+    this.bytesDownloaded += f.blob.size;
+    this.staged_.push(f);
+    return f;
+  }
+
+  async readJson(name: string, why: string): Promise<unknown> {
+    const f = await this.file(name, why);
+    const bytes = f.blob.stagingPath ? await fsp.readFile(f.blob.stagingPath) : await this.store.blobs.read(f.blob.digest, MAX_JSON_BYTES);
+    const doc = parseJson(bytes, why);
+    // Children of an index are manifests: fetch them from /manifests/, and filter platforms.
+    const mt = (doc as { mediaType?: unknown })?.mediaType;
+    if ((typeof mt === 'string' && INDEX_TYPES.has(mt)) || (doc as { manifests?: unknown })?.manifests !== undefined) {
+      try {
+        for (const child of parseIndex(doc, why).manifests) {
+          this.manifests.add(child.digest);
+          if (this.platform && !platformMatches(child.platform, this.platform)) this.excluded.add(child.digest);
+        }
+      } catch {
+        /* the reader reports the invalid index */
+      }
+    }
+    return doc;
+  }
+
+  staged(): Iterable<StagedFile> {
+    return this.staged_;
+  }
+}
+
+function platformMatches(p: Platform | undefined, want: Platform): boolean {
+  return !!p && p.os === want.os && p.architecture === want.architecture && (!want.variant || p.variant === want.variant);
+}
+
+export function parsePlatform(s: string): Platform {
+  const [os, architecture, variant] = s.split('/');
+  if (!os || !architecture) throw new LayerstoreError('E_USAGE', `--platform ${JSON.stringify(s)} is not os/arch[/variant]`);
+  return { os, architecture, ...(variant ? { variant } : {}) };
+}
+
+/** Pull `ref` (all platforms, or one) into the store, verified and committed like an ingest. */
+export async function pullImage(store: Store, client: RegistryClient, ref: RemoteRef, opts: { platform?: Platform } = {}): Promise<PullResult> {
+  const t0 = performance.now();
+  const top = await client.getManifest(ref.repository, ref.digest ?? ref.tag!);
+  const digest = sha256Of(top.bytes);
+  if (ref.digest && ref.digest !== digest) throw new LayerstoreError('E_DIGEST_MISMATCH', `the registry sent a manifest that hashes to ${digest}, not ${ref.digest}`, { expected: ref.digest, actual: digest });
+  if (top.digest && isDigest(top.digest) && top.digest !== digest) {
+    throw new LayerstoreError('E_DIGEST_MISMATCH', `the manifest hashes to ${digest}, but the registry says ${top.digest}`, { expected: parseDigest(top.digest), actual: digest });
+  }
+  const storeRef = ref.tag ? familiar(`${ref.registry}/${ref.repository}:${ref.tag}`) : undefined;
+  const view = new RegistryView(store, client, ref.repository, { digest, bytes: top.bytes, mediaType: top.mediaType, ref: storeRef }, opts.platform);
+  try {
+    const plan = new IngestPlan();
+    await resolveOciLayout(view, plan);
+    if (plan.images.length === 0) throw new LayerstoreError('E_MANIFEST_INVALID', `${ref.repository}: no image${opts.platform ? ` for ${opts.platform.os}/${opts.platform.architecture}` : ''} to pull`);
+    const committed = await commitPlan(store, plan);
+    return {
+      source: `${client.baseUrl}/${ref.repository}`,
+      format: 'oci-layout',
+      images: plan.images,
+      ...committed,
+      bytesRead: view.bytesDownloaded,
+      bytesDownloaded: view.bytesDownloaded,
+      bytesSkipped: view.bytesSkipped,
+      notes: plan.summaryNotes(),
+      seconds: (performance.now() - t0) / 1000,
+    };
+  } finally {
+    for (const f of view.staged()) await store.writer.discard(f.blob);
+  }
+}

@@ -1,0 +1,92 @@
+import { LayerstoreError } from '../errors.js';
+import { shortDigest, type Digest } from '../digest/digest.js';
+import { INDEX_TYPES, MANIFEST_TYPES, MAX_JSON_BYTES, MT, kindOfDocument, parseIndex, parseManifest, type Descriptor } from '../formats/types.js';
+import type { Store } from '../store/store.js';
+import type { RegistryClient } from './client.js';
+import type { RemoteRef } from './reference.js';
+
+export interface PushResult {
+  manifests: number;
+  blobsSent: number;
+  bytesSent: number;
+  /** Blobs the registry already had (HEAD said so): dedup on the wire. */
+  blobsSkipped: number;
+  bytesSkipped: number;
+  /** Blobs mounted from another repository of the same registry, without sending bytes. */
+  blobsMounted: number;
+  bytesMounted: number;
+  notes: string[];
+}
+
+interface Doc {
+  descriptor: Descriptor;
+  bytes: Buffer;
+  mediaType: string;
+}
+
+/**
+ * Push a root of the store (an image manifest or a multi-platform index) to `dest`. Blobs
+ * go first, each only when the registry lacks it (HEAD), mounted from `mountFrom`
+ * repositories of the same registry when one has it; then child manifests by digest, then
+ * the root by tag. An index whose platforms are not all stored is refused, as a registry
+ * would refuse it; push one of its images instead.
+ */
+export async function pushRoot(store: Store, client: RegistryClient, root: Descriptor, dest: RemoteRef, opts: { mountFrom?: string[] } = {}): Promise<PushResult> {
+  const r: PushResult = { manifests: 0, blobsSent: 0, bytesSent: 0, blobsSkipped: 0, bytesSkipped: 0, blobsMounted: 0, bytesMounted: 0, notes: [] };
+  const docs: Doc[] = []; // children before parents
+  const blobs = new Map<Digest, number>();
+  const load = async (d: Descriptor): Promise<void> => {
+    if (docs.some((x) => x.descriptor.digest === d.digest)) return;
+    if (!(await store.blobs.has(d.digest))) {
+      throw new LayerstoreError('E_BLOB_MISSING', `${shortDigest(root.digest)} lists ${d.digest}${d.platform ? ` (${d.platform.os}/${d.platform.architecture})` : ''}, which is not in the store`, {
+        hint: 'a save of some platforms only cannot be pushed as an index; push one image by its manifest digest (layerstore ls)',
+      });
+    }
+    const bytes = await store.blobs.read(d.digest, MAX_JSON_BYTES);
+    const doc = JSON.parse(bytes.toString('utf8')) as unknown;
+    const declared = (doc as { mediaType?: unknown }).mediaType;
+    const kind = INDEX_TYPES.has(d.mediaType) ? 'index' : MANIFEST_TYPES.has(d.mediaType) ? 'manifest' : kindOfDocument(doc);
+    if (kind === 'index') {
+      for (const c of parseIndex(doc, d.digest).manifests) await load(c);
+    } else if (kind === 'manifest') {
+      const m = parseManifest(doc, d.digest);
+      for (const b of [m.config, ...m.layers]) {
+        if (!(await store.blobs.has(b.digest))) throw new LayerstoreError('E_STORE_INVALID', `blob ${b.digest} is missing from the store`, { hint: 'run layerstore verify' });
+        blobs.set(b.digest, b.size);
+      }
+    } else throw new LayerstoreError('E_UNSUPPORTED', `${d.digest} is neither a manifest nor an index`);
+    const mediaType = typeof declared === 'string' ? declared : kind === 'index' ? MT.ociIndex : d.mediaType || MT.ociManifest;
+    docs.push({ descriptor: d, bytes, mediaType });
+  };
+  await load(root);
+
+  const repo = dest.repository;
+  for (const [d, size] of blobs) {
+    if (await client.hasBlob(repo, d)) {
+      r.blobsSkipped++;
+      r.bytesSkipped += size;
+      continue;
+    }
+    let mounted = false;
+    for (const from of opts.mountFrom ?? []) {
+      if (from !== repo && (await client.mountBlob(repo, d, from))) {
+        mounted = true;
+        break;
+      }
+    }
+    if (mounted) {
+      r.blobsMounted++;
+      r.bytesMounted += size;
+      continue;
+    }
+    await client.uploadBlob(repo, d, size, () => store.blobs.open(d));
+    r.blobsSent++;
+    r.bytesSent += size;
+  }
+  for (const doc of docs) {
+    const isRoot = doc.descriptor.digest === root.digest;
+    await client.putManifest(repo, isRoot && dest.tag ? dest.tag : doc.descriptor.digest, doc.bytes, doc.mediaType);
+    r.manifests++;
+  }
+  return r;
+}
