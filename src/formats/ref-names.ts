@@ -22,14 +22,16 @@ export function checkRef(ref: unknown, what: string): string {
   return ref;
 }
 
-interface Parsed {
+/** A Docker-style reference split into parts, with Docker's defaults (docker.io, library/). */
+export interface DockerRef {
   domain: string;
   path: string;
   tag?: string;
   digest?: string;
 }
 
-function parseDockerRef(ref: string): Parsed | undefined {
+/** Split "host:5000/acme/api:1.0@sha256:..." Docker's way; undefined when the repository path is invalid. */
+export function parseDockerRef(ref: string): DockerRef | undefined {
   let rest = ref;
   let digest: string | undefined;
   const at = rest.indexOf('@');

@@ -1,6 +1,7 @@
 import { LayerstoreError } from '../errors.js';
 import { isDigest, type Digest } from '../digest/digest.js';
 import { isLoopback } from './auth.js';
+import { parseDockerRef } from '../formats/ref-names.js';
 
 /** A remote image reference: registry host, repository, and a tag or a digest. */
 export interface RemoteRef {
@@ -11,38 +12,14 @@ export interface RemoteRef {
   digest?: Digest;
 }
 
-const REPO_RE = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
-
 /** Parse "host:5000/acme/api:1.0", "localhost/x@sha256:...", "acme/api" (docker.io, :latest). */
 export function parseRemoteRef(s: string): RemoteRef {
-  let rest = s;
-  let digest: Digest | undefined;
-  const at = rest.indexOf('@');
-  if (at >= 0) {
-    const d = rest.slice(at + 1);
-    if (!isDigest(d)) throw new LayerstoreError('E_USAGE', `${JSON.stringify(s)}: ${JSON.stringify(d)} is not a sha256 digest`);
-    digest = d;
-    rest = rest.slice(0, at);
-  }
-  let tag: string | undefined;
-  const colon = rest.lastIndexOf(':');
-  if (colon > rest.lastIndexOf('/')) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-  }
-  const slash = rest.indexOf('/');
-  const first = slash < 0 ? '' : rest.slice(0, slash);
-  let registry = 'docker.io';
-  let repository = rest;
-  if (first && (first.includes('.') || first.includes(':') || first === 'localhost')) {
-    registry = first;
-    repository = rest.slice(slash + 1);
-  }
-  if (registry === 'docker.io' && !repository.includes('/')) repository = `library/${repository}`;
-  if (!REPO_RE.test(repository)) throw new LayerstoreError('E_USAGE', `${JSON.stringify(s)}: ${JSON.stringify(repository)} is not a valid repository name`);
-  if (tag !== undefined && !/^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/.test(tag)) throw new LayerstoreError('E_USAGE', `${JSON.stringify(s)}: ${JSON.stringify(tag)} is not a valid tag`);
-  if (!tag && !digest) tag = 'latest';
-  return { registry, repository, tag, digest };
+  const p = parseDockerRef(s);
+  if (!p) throw new LayerstoreError('E_USAGE', `${JSON.stringify(s)} is not REGISTRY/NAME[:TAG|@DIGEST] with a valid repository name`);
+  if (p.digest !== undefined && !isDigest(p.digest)) throw new LayerstoreError('E_USAGE', `${JSON.stringify(s)}: ${JSON.stringify(p.digest)} is not a sha256 digest`);
+  if (p.tag !== undefined && !/^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/.test(p.tag)) throw new LayerstoreError('E_USAGE', `${JSON.stringify(s)}: ${JSON.stringify(p.tag)} is not a valid tag`);
+  const digest = p.digest as Digest | undefined;
+  return { registry: p.domain, repository: p.path, tag: p.tag ?? (digest ? undefined : 'latest'), digest };
 }
 
 /** The base URL for a registry: plain http only for loopback or when asked (--insecure). */
