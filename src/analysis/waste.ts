@@ -2,6 +2,7 @@ import type { Digest } from '../digest/digest.js';
 import type { Store } from '../store/store.js';
 import type { ImageInfo } from './load-images.js';
 import { imageFilesystem, type OverlayResult } from './overlay.js';
+import { normalizeLayerPath } from './layer-path.js';
 
 /**
  * Wasted bytes of one image: regular-file bytes its layers carry that its final file system
@@ -100,6 +101,14 @@ export function computeWaste(overlay: OverlayResult): WasteReport {
   const copies: WastedCopy[] = [];
   let deletedBytes = 0;
   let replacedBytes = 0;
+  // A hidden name whose inode is still reachable through a hardlink of the same layer in
+  // the final file system keeps its bytes (overlayfs hides names, not inodes): not waste.
+  const keptByLink = new Set<string>();
+  for (const f of overlay.files) {
+    if (f.entry.type !== 'hardlink' || f.entry.linkTarget === undefined) continue;
+    const target = normalizeLayerPath(f.entry.linkTarget);
+    if (target.ok) keptByLink.add(`${f.layer}\0${target.path}`);
+  }
   for (const l of overlay.layers) {
     for (const [list, cls] of [
       [l.deleted, 'deleted'],
@@ -107,6 +116,7 @@ export function computeWaste(overlay: OverlayResult): WasteReport {
     ] as const) {
       for (const c of list) {
         if (c.hiddenBytes <= 0) continue;
+        if (c.hiddenLayer !== undefined && keptByLink.has(`${c.hiddenLayer}\0${c.path}`)) continue;
         const w: WastedCopy = { path: c.path, bytes: c.hiddenBytes, class: cls, layer: digestOf(c.hiddenLayer), layerIndex: c.hiddenLayer ?? -1, hiddenBy: l.digest };
         if (c.cause) w.cause = c.cause;
         if (c.hiddenSha256) w.sha256 = c.hiddenSha256;

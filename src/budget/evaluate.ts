@@ -49,6 +49,14 @@ function sizeOf(img: ImageInfo): number {
   return img.configSize + distinctLayerBytes(img);
 }
 
+/**
+ * Ref globs: a lone `*` matches any characters, '/' included ("*" matches every ref and
+ * "acme/*" matches "acme/team/api:1"), since refs are names, not paths.
+ */
+export function matchesRef(ref: string, patterns: string[]): boolean {
+  return micromatch.isMatch(ref, patterns.map((p) => p.replace(/(?<!\*)\*(?!\*)/g, '**')));
+}
+
 const pct = (r: number) => `${(r * 100).toFixed(1)}%`;
 
 /** Check every budget that matches an image (by any of its refs) against it. */
@@ -56,7 +64,7 @@ export async function evaluateBudgets(images: ImageInfo[], budgets: Budget[], ct
   const out: Verdict[] = [];
   for (const img of images) {
     const name = img.refs[0] ?? `<none>@${shortDigest(img.manifestDigest)}`;
-    const applicable = budgets.filter((b) => img.refs.some((r) => micromatch.isMatch(r, b.match)));
+    const applicable = budgets.filter((b) => img.refs.some((r) => matchesRef(r, b.match)));
     let waste: WasteFigures | undefined;
     const getWaste = async () => (waste ??= ctx.waste ? await ctx.waste(img) : undefined);
     for (const b of applicable) {
@@ -95,7 +103,8 @@ export async function evaluateBudgets(images: ImageInfo[], budgets: Budget[], ct
           v('maxGrowth', 0, null, growthText(b.maxGrowth), 'n/a', null, ctx.baseline ? 'not in the baseline report' : 'no --baseline given');
         } else {
           const growth = now - before.sizeBytes;
-          const limit = 'ratio' in b.maxGrowth ? Math.floor(before.sizeBytes * b.maxGrowth.ratio) : b.maxGrowth.bytes;
+          // Percentages in millionths, so "0.7%" of 116000 is exactly 812 (floating point gives 811.99...).
+          const limit = 'ratio' in b.maxGrowth ? Math.floor((before.sizeBytes * Math.round(b.maxGrowth.ratio * 1e6)) / 1e6) : b.maxGrowth.bytes;
           v('maxGrowth', limit, growth, growthText(b.maxGrowth), `${growth >= 0 ? '+' : ''}${humanBytes(growth)}`, growth <= limit, `${humanBytes(before.sizeBytes)} -> ${humanBytes(now)}`);
         }
       }

@@ -2,6 +2,11 @@ import { LayerstoreError } from '../errors.js';
 
 const UNITS: Record<string, number> = {
   b: 1,
+  // dive (go-humanize) also takes a bare SI letter: "20M" = 20 MB
+  k: 1e3,
+  m: 1e6,
+  g: 1e9,
+  t: 1e12,
   kb: 1e3,
   mb: 1e6,
   gb: 1e9,
