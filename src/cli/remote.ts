@@ -11,7 +11,7 @@ export interface RemoteOptions {
 /** A client for `registry` (host[:port], or a URL with its scheme) with the credentials found for it. */
 export async function clientFor(registry: string, opts: RemoteOptions): Promise<RegistryClient> {
   const explicit = /^https?:\/\//.exec(registry);
-  const base = explicit ? registry.replace(/\/+$/, '') : registryBaseUrl(registry, !!opts.insecure);
+  const url = explicit ? { base: registry.replace(/\/+$/, '') } : registryBaseUrl(registry, !!opts.insecure);
   const host = explicit ? new URL(registry).host : registry;
-  return new RegistryClient(base, await findCredentials(host, opts));
+  return new RegistryClient(url.base, await findCredentials(host, opts), url.fallback);
 }

@@ -1,13 +1,14 @@
-import { promises as fsp } from 'node:fs';
+import { createReadStream, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { hexOf, isDigest, type Digest } from '../digest/digest.js';
 import type { Store } from '../store/store.js';
 import { ensureRealDir, writeFileAtomic } from '../store/fs-safe.js';
 import type { StagedFile } from './staged-file.js';
 import { DiffIdComputer } from './diffid.js';
+import { sniffCompression, SNIFF_BYTES, type Compression } from '../archive/compression.js';
 
 /**
- * A stored blob seen as a StagedFile (already committed, nothing to write), with its
+ * A stored blob seen as a StagedFile (pinned by a hard link in staging), with its
  * compression sniffed and, for gzip/zstd, its diffID recomputed from the bytes. Used when
  * a manifest arrives for blobs that came earlier (a registry push), so it is verified by
  * the same IngestPlan checks as an archive. Recomputed diffIDs are cached under
@@ -16,8 +17,19 @@ import { DiffIdComputer } from './diffid.js';
 export async function storedBlobAsStaged(store: Store, d: Digest): Promise<StagedFile | undefined> {
   const size = await store.blobs.size(d);
   if (size === undefined) return undefined;
-  const compression = await store.blobs.compression(d);
-  const f: StagedFile = { name: `blobs/sha256/${hexOf(d)}`, offset: 0, blob: { digest: d, size }, compression };
+  // Pinned: a gc between now and the commit cannot take the bytes (the caller discards the pin).
+  const blob = await store.writer.pin(d, size);
+  if (!blob) return undefined;
+  const fh = await fsp.open(blob.stagingPath!, 'r');
+  let compression: Compression;
+  try {
+    const head = Buffer.alloc(SNIFF_BYTES);
+    const { bytesRead } = await fh.read(head, 0, SNIFF_BYTES, 0);
+    compression = sniffCompression(head.subarray(0, bytesRead));
+  } finally {
+    await fh.close();
+  }
+  const f: StagedFile = { name: `blobs/sha256/${hexOf(d)}`, offset: 0, blob, compression };
   if (compression === 'none') {
     f.diffId = d;
     return f;
@@ -30,7 +42,7 @@ export async function storedBlobAsStaged(store: Store, d: Digest): Promise<Stage
     return f;
   }
   const dec = new DiffIdComputer(compression);
-  for await (const chunk of await store.blobs.open(d)) await dec.write(chunk as Buffer);
+  for await (const chunk of createReadStream(blob.stagingPath!, { highWaterMark: 1024 * 1024 })) await dec.write(chunk as Buffer);
   const r = await dec.finish();
   if (r.error !== undefined || !r.diffId) {
     f.decompressError = r.error ?? 'unknown error';

@@ -36,9 +36,14 @@ export class RegistryClient {
   private readonly tokens = new Map<string, string>();
   private basic = false;
 
+  /**
+   * `fallbackUrl`: where to go when `baseUrl` cannot be reached at all. A loopback registry
+   * is tried over https first and then over plain http, as Docker does for localhost.
+   */
   constructor(
-    readonly baseUrl: string,
+    public baseUrl: string,
     private readonly creds?: Credentials,
+    private fallbackUrl?: string,
   ) {}
 
   private authHeader(scope: string): string | undefined {
@@ -65,6 +70,11 @@ export class RegistryClient {
       try {
         return await fetch(this.baseUrl + path, init);
       } catch (e) {
+        if (this.fallbackUrl && !(opts.body instanceof Readable)) {
+          this.baseUrl = this.fallbackUrl;
+          this.fallbackUrl = undefined;
+          return send();
+        }
         throw new LayerstoreError('E_REGISTRY', `cannot reach ${this.baseUrl}: ${(e as Error).message}${(e as { cause?: Error }).cause ? ` (${(e as { cause: Error }).cause.message})` : ''}`, {
           hint: this.baseUrl.startsWith('https:') ? 'for a plain-http registry off loopback, pass --insecure' : undefined,
         });

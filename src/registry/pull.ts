@@ -84,7 +84,9 @@ class RegistryView implements ArchiveView {
     const stored = await storedBlobAsStaged(this.store, d);
     if (stored) {
       this.bytesSkipped += stored.blob.size;
-      return { ...stored, name };
+      const f = { ...stored, name };
+      this.staged_.push(f); // its pin is discarded with the rest
+      return f;
     }
     let body: Readable;
     if (this.manifests.has(d)) {

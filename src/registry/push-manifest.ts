@@ -1,4 +1,6 @@
+import { promises as fsp } from 'node:fs';
 import { isLayerstoreError } from '../errors.js';
+import type { StagedFile } from '../ingest/staged-file.js';
 import type { Digest } from '../digest/digest.js';
 import { sha256Of } from '../digest/hasher.js';
 import { IngestPlan } from '../ingest/plan.js';
@@ -36,6 +38,7 @@ export async function putManifest(
   bytes: Buffer,
   contentType: string | undefined,
   restore: (d: Digest) => Promise<void>,
+  visible: (d: Digest) => boolean,
 ): Promise<{ digest: Digest; uses: Digest[] }> {
   const digest = sha256Of(bytes);
   if (reference.startsWith('sha256:') && reference !== digest) {
@@ -54,13 +57,15 @@ export async function putManifest(
   }
   const kind = INDEX_TYPES.has(mediaType) ? 'index' : MANIFEST_TYPES.has(mediaType) ? 'manifest' : kindOfDocument(doc);
   const plan = new IngestPlan();
+  const pinned: StagedFile[] = [];
+  // A repository may only name blobs it holds (its tags reach them, or they were pushed or
+  // mounted into it), as distribution requires: no reading another repository's layers by guessing.
   const need = async (d: Descriptor, what: string) => {
-    let f = await storedBlobAsStaged(store, d.digest);
-    if (!f) {
-      await restore(d.digest);
-      f = await storedBlobAsStaged(store, d.digest);
-    }
-    if (!f) throw new RegistryError(400, 'MANIFEST_BLOB_UNKNOWN', `${what} ${d.digest} is not in the registry`, { digest: d.digest });
+    if (!visible(d.digest)) throw new RegistryError(400, 'MANIFEST_BLOB_UNKNOWN', `${what} ${d.digest} is not in ${repo}`, { digest: d.digest });
+    await restore(d.digest);
+    const f = await storedBlobAsStaged(store, d.digest);
+    if (!f) throw new RegistryError(400, 'MANIFEST_BLOB_UNKNOWN', `${what} ${d.digest} is not in ${repo}`, { digest: d.digest });
+    pinned.push(f);
     return f;
   };
   try {
@@ -78,7 +83,7 @@ export async function putManifest(
         layers.push(f);
       }
       if (IMAGE_CONFIG_TYPES.has(m.config.mediaType) && m.layers.every((l) => isLayerMediaType(l.mediaType))) {
-        const cfg = parseImageConfig(JSON.parse((await store.blobs.read(m.config.digest, MAX_MANIFEST_BYTES)).toString('utf8')), 'config');
+        const cfg = parseImageConfig(JSON.parse((await fsp.readFile(config.blob.stagingPath!)).toString('utf8')), 'config');
         if (cfg.rootfs.diff_ids.length !== layers.length) {
           throw new RegistryError(400, 'MANIFEST_INVALID', `the manifest lists ${layers.length} layers but its config has ${cfg.rootfs.diff_ids.length} diff_ids`);
         }
@@ -88,6 +93,7 @@ export async function putManifest(
       throw new RegistryError(400, 'MANIFEST_INVALID', `unsupported manifest media type ${JSON.stringify(mediaType)}`);
     }
   } catch (e) {
+    for (const f of pinned) await store.writer.discard(f.blob);
     if (e instanceof RegistryError) throw e;
     if (isLayerstoreError(e)) {
       const code = e.code === 'E_DIGEST_MISMATCH' ? 'DIGEST_INVALID' : e.code === 'E_SIZE_MISMATCH' ? 'SIZE_INVALID' : 'MANIFEST_INVALID';
@@ -102,6 +108,10 @@ export async function putManifest(
     const ref = `${repo}:${reference}`;
     plan.roots.push({ descriptor, ref, fullName: fullyQualified(ref) });
   }
-  await commitPlan(store, plan);
+  try {
+    await commitPlan(store, plan);
+  } finally {
+    for (const f of pinned) await store.writer.discard(f.blob);
+  }
   return { digest, uses: [...plan.blobs.keys()] };
 }

@@ -22,11 +22,15 @@ export function parseRemoteRef(s: string): RemoteRef {
   return { registry: p.domain, repository: p.path, tag: p.tag ?? (digest ? undefined : 'latest'), digest };
 }
 
-/** The base URL for a registry: plain http only for loopback or when asked (--insecure). */
-export function registryBaseUrl(registry: string, insecure: boolean): string {
+/**
+ * Where to reach a registry: https, except plain http when asked (--insecure); a loopback
+ * registry is tried over https and then http (`fallback`), as Docker does for localhost.
+ */
+export function registryBaseUrl(registry: string, insecure: boolean): { base: string; fallback?: string } {
   const host = registry === 'docker.io' ? 'registry-1.docker.io' : registry;
   const hostname = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-  return `${insecure || isLoopback(hostname) ? 'http' : 'https'}://${host}`;
+  if (insecure) return { base: `http://${host}` };
+  return isLoopback(hostname) ? { base: `https://${host}`, fallback: `http://${host}` } : { base: `https://${host}` };
 }
 
 export function formatRemoteRef(r: RemoteRef): string {

@@ -9,6 +9,7 @@ import { RepositoryIndex } from './repositories.js';
 import { Uploads } from './uploads.js';
 import { putManifest, MAX_MANIFEST_BYTES } from './push-manifest.js';
 import type { Htpasswd } from './auth.js';
+import { handleUi } from '../html/ui-routes.js';
 
 /** Repository names as the distribution spec defines them. */
 const NAME_RE = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
@@ -81,6 +82,8 @@ async function handle(ctx: Ctx, req: IncomingMessage, res: ServerResponse): Prom
   const path = url.pathname;
   const method = req.method ?? 'GET';
   const read = method === 'GET' || method === 'HEAD';
+  // The read-only web UI (/, /api/*) beside the registry API; auth has been checked already.
+  if (await handleUi(store, repos, req, res, url)) return;
   if (path === '/v2/' || path === '/v2') {
     if (!read) throw new RegistryError(405, 'UNSUPPORTED', `${method} is not supported here`);
     return sendJson(res, {}, method === 'HEAD');
@@ -107,7 +110,9 @@ async function handle(ctx: Ctx, req: IncomingMessage, res: ServerResponse): Prom
   if (!read) throw new RegistryError(405, 'UNSUPPORTED', `${method} is not supported here`);
   const view = await repos.view();
   const tags = view.repos.get(name) ?? new Map<string, Descriptor>();
-  if (!view.repos.has(name) && kind !== 'blobs') throw new RegistryError(404, 'NAME_UNKNOWN', `repository ${name} is not known`);
+  // A repository with no tag yet may still hold blobs and manifests pushed by digest.
+  const pushedOnly = kind === 'blobs' || (kind === 'manifests' && isDigest(rest) && (ctx.uploads?.pinnedIn(name, rest) ?? false));
+  if (!view.repos.has(name) && !pushedOnly) throw new RegistryError(404, 'NAME_UNKNOWN', `repository ${name} is not known`);
 
   if (kind === 'tags') {
     if (rest !== 'list') throw new RegistryError(404, 'UNSUPPORTED', `no such endpoint: ${path}`);
@@ -120,7 +125,10 @@ async function handle(ctx: Ctx, req: IncomingMessage, res: ServerResponse): Prom
   if (kind === 'manifests') {
     let desc: Descriptor | undefined;
     if (isDigest(rest)) {
-      if (reachable.has(rest)) desc = { mediaType: '', digest: rest, size: 0 };
+      if (reachable.has(rest) || ctx.uploads?.pinnedIn(name, rest)) {
+        await ctx.uploads?.restore(rest);
+        desc = { mediaType: '', digest: rest, size: 0 };
+      }
     } else if (TAG_RE.test(rest)) {
       desc = tags.get(rest);
     } else {
@@ -139,7 +147,9 @@ async function handle(ctx: Ctx, req: IncomingMessage, res: ServerResponse): Prom
 
   // blobs
   if (!isDigest(rest)) throw new RegistryError(400, 'DIGEST_INVALID', `invalid digest ${JSON.stringify(rest)} (this registry holds sha256 blobs)`);
-  const size = reachable.has(rest) || ctx.uploads?.pinnedIn(name, rest) ? await store.blobs.size(rest) : undefined;
+  const pinned = ctx.uploads?.pinnedIn(name, rest) ?? false;
+  if (pinned) await ctx.uploads!.restore(rest); // a gc may have swept it before its manifest came
+  const size = reachable.has(rest) || pinned ? await store.blobs.size(rest) : undefined;
   if (size === undefined) throw new RegistryError(404, 'BLOB_UNKNOWN', `blob ${rest} is not in ${name}`);
   res.setHeader('Docker-Content-Digest', rest);
   res.setHeader('Content-Type', 'application/octet-stream');
@@ -236,17 +246,27 @@ async function handleUpload(ctx: Ctx, uploads: Uploads, name: string, id: string
 
 async function handleManifestPut(ctx: Ctx, uploads: Uploads, name: string, reference: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (!isDigest(reference) && !TAG_RE.test(reference)) throw new RegistryError(400, 'MANIFEST_INVALID', `invalid reference ${JSON.stringify(reference)}`);
-  const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_MANIFEST_BYTES) throw new RegistryError(413, 'SIZE_INVALID', `manifests are limited to ${MAX_MANIFEST_BYTES} bytes`);
+  // Read the whole body even when it is too big (up to a bound), so the client gets the 413
+  // instead of a connection reset from unread bytes.
   const chunks: Buffer[] = [];
   let n = 0;
   for await (const c of req) {
     n += (c as Buffer).length;
-    if (n > MAX_MANIFEST_BYTES) throw new RegistryError(413, 'SIZE_INVALID', `manifests are limited to ${MAX_MANIFEST_BYTES} bytes`);
-    chunks.push(c as Buffer);
+    if (n > MAX_MANIFEST_BYTES * 16) {
+      req.destroy();
+      break;
+    }
+    if (n <= MAX_MANIFEST_BYTES) chunks.push(c as Buffer);
   }
-  const { digest, uses } = await putManifest(ctx.store, name, reference, Buffer.concat(chunks), req.headers['content-type'], (d) => uploads.restore(d));
-  await uploads.release(uses);
+  if (n > MAX_MANIFEST_BYTES) throw new RegistryError(413, 'SIZE_INVALID', `manifests are limited to ${MAX_MANIFEST_BYTES} bytes`);
+  const view = await ctx.repos.view();
+  const visible = (d: Digest) => (view.reachable.get(name)?.has(d) ?? false) || uploads.pinnedIn(name, d);
+  const { digest, uses } = await putManifest(ctx.store, name, reference, Buffer.concat(chunks), req.headers['content-type'], (d) => uploads.restore(d), visible);
+  if (isDigest(reference)) {
+    // A manifest pushed by digest has no tag: keep it (and its blobs) pinned in this
+    // repository, so it is served there and an index pushed later can name it.
+    await uploads.pin(digest, name);
+  } else await uploads.release(uses);
   ctx.repos.invalidate();
   res.statusCode = 201;
   res.setHeader('Location', `/v2/${name}/manifests/${digest}`);

@@ -137,6 +137,21 @@ export class BlobWriter {
     return new StagingWriter(fh, file, undefined, this.hasherName);
   }
 
+  /**
+   * Pin a stored blob with a hard link in staging, so a concurrent gc cannot take its bytes
+   * before a commit that references it; undefined when the blob is not stored.
+   */
+  async pin(d: Digest, size: number): Promise<StagedBlob | undefined> {
+    const link = this.stagingName();
+    try {
+      await fsp.link(this.layout.blobPath(d), link);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+    return { digest: d, size, stagingPath: link };
+  }
+
   /** Stage a small in-memory blob (a synthesized manifest). */
   async stageBytes(bytes: Uint8Array): Promise<StagedBlob> {
     const w = await this.begin();
