@@ -79,13 +79,14 @@ export async function main(argv: string[]): Promise<number> {
     .option('--all-layers', 'list every layer, not only the top 20')
     .option('--files', 'look inside the layers: savings ledger (blob, diffID, file), waste per image, duplicate files')
     .option('--top <n>', 'how many wasted and duplicate files to list (default 10)')
+    .option('--html <file>', 'write the report (with the --files data) as one self-contained HTML page, charts included')
     .option('--registry <url>', 'report on a whole registry (catalog, tags, manifests; no layer downloads) instead of the store')
     .option('--repo <pattern>', 'with --registry: only repositories matching this glob')
     .option('--concurrency <n>', 'with --registry: requests in flight (default 8)')
     .option('--insecure', 'with --registry: plain http off loopback')
     .option('--username <user>', 'with --registry: registry user')
     .option('--password <password>', 'with --registry: registry password')
-    .action(run((refs: string[], opts) => (opts.registry ? registryReportCommand(opts.registry, opts) : reportCommand(refs, opts))));
+    .action(run((refs: string[], opts) => (opts.registry && !opts.html ? registryReportCommand(opts.registry, opts) : reportCommand(refs, opts))));
 
   program
     .command('pull')

@@ -1,0 +1,44 @@
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { LayerstoreError } from '../errors.js';
+import { loadImages } from '../analysis/load-images.js';
+import { selectImages } from '../analysis/select.js';
+import { humanBytes } from '../report/human.js';
+import { openForRead, type GlobalOptions } from '../cli/context.js';
+import { ProgressBar } from '../cli/progress.js';
+import { buildReportJson, buildStacks, type PageData } from './report-data.js';
+import { renderReportPage } from './report-page.js';
+
+export interface HtmlReportOptions extends GlobalOptions {
+  top?: string;
+  registry?: string;
+}
+
+/**
+ * `layerstore report --html FILE [REF...]`: the `report --files` data as one self-contained
+ * HTML page (charts, tables, filter; no network needed to open it). The file appears whole
+ * or not at all (written beside itself, then renamed).
+ */
+export async function htmlReportCommand(file: string, refs: string[], opts: HtmlReportOptions): Promise<number> {
+  if (opts.registry) throw new LayerstoreError('E_USAGE', '--html reports on the store; it does not combine with --registry');
+  const store = await openForRead(opts);
+  const images = selectImages(store ? await loadImages(store) : [], refs);
+  const top = opts.top ? Math.max(1, parseInt(opts.top, 10) || 10) : 10;
+  const bar = new ProgressBar('indexing layers', !opts.quiet && process.stderr.isTTY === true, 'count');
+  const report = await buildReportJson(store, images, { top, onProgress: (d, t) => bar.update(d, t) });
+  bar.stop();
+  const data: PageData = { schemaVersion: 1, report, stacks: await buildStacks(store, images) };
+  const { html } = renderReportPage({ data, title: `layerstore report: ${images.length} image${images.length === 1 ? '' : 's'}` });
+  const target = path.resolve(file);
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.tmp`);
+  try {
+    await fsp.writeFile(tmp, html);
+    await fsp.rename(tmp, target);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true });
+    throw new LayerstoreError('E_IO', `cannot write ${file}: ${(e as Error).message}`);
+  }
+  const bytes = Buffer.byteLength(html);
+  process.stdout.write(`wrote ${file} (${humanBytes(bytes)}): ${images.length} image${images.length === 1 ? '' : 's'}, ${(report.totals as { layers: number }).layers} distinct layers\n`);
+  return 0;
+}

@@ -1,0 +1,118 @@
+import { promises as fsp } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { loadImages, type ImageInfo } from '../analysis/load-images.js';
+import { RegistryError } from '../registry/errors.js';
+import type { RepositoryIndex } from '../registry/repositories.js';
+import { toJson } from '../report/json.js';
+import type { Store } from '../store/store.js';
+import { buildReportJson, buildRepositories, buildStacks, type ReportJson, type StackRow } from './report-data.js';
+import { renderReportPage, type RenderedPage } from './report-page.js';
+
+/**
+ * The read-only web UI of `serve`, beside the registry API:
+ *
+ *   GET /                  the report page (the same page as `report --html`, fetching its data)
+ *   GET /api/report        `report --files --json` for every image of the store (same bytes)
+ *   GET /api/layers        {schemaVersion, images: {<manifest digest>: [layer rows, bottom to top]}}
+ *   GET /api/repositories  repositories and tags: digest, size, created, platforms, history, pull commands
+ *
+ * The listener's auth check runs before these, as for /v2/. The analysis is computed once per
+ * state of index.json (its mtime, size and inode) and shared by concurrent requests; file
+ * indexes of layers are cached on disk by the report code itself.
+ */
+interface Analysis {
+  key: string;
+  images: Promise<ImageInfo[]>;
+  /** The report and stacks, computed on first use (they read every layer's file index). */
+  full?: Promise<{ report: string; stacks: Record<string, StackRow[]> }>;
+}
+
+const cache = new WeakMap<Store, Analysis>();
+let page: RenderedPage | undefined;
+
+async function indexKey(store: Store): Promise<string> {
+  const st = await fsp.stat(store.layout.indexFile).catch(() => undefined);
+  return st ? `${st.mtimeMs}:${st.size}:${st.ino}` : 'none';
+}
+
+/** A failed computation is forgotten, so the next request tries again. */
+function forgetOnFailure(store: Store, entry: Analysis, p: Promise<unknown>): void {
+  p.catch(() => {
+    if (cache.get(store) === entry) cache.delete(store);
+  });
+}
+
+async function analysis(store: Store): Promise<Analysis> {
+  const key = await indexKey(store);
+  const hit = cache.get(store);
+  if (hit?.key === key) return hit;
+  const entry: Analysis = { key, images: loadImages(store) };
+  cache.set(store, entry);
+  forgetOnFailure(store, entry, entry.images);
+  return entry;
+}
+
+async function full(store: Store): Promise<{ report: string; stacks: Record<string, StackRow[]> }> {
+  const entry = await analysis(store);
+  if (!entry.full) {
+    entry.full = (async () => {
+      const images = await entry.images;
+      const report: ReportJson = await buildReportJson(store, images);
+      return { report: toJson(report), stacks: await buildStacks(store, images) };
+    })();
+    forgetOnFailure(store, entry, entry.full);
+  }
+  return entry.full;
+}
+
+/** HOST[:PORT] for commands: the request's Host header when it is a plain host name or address, else the socket's own address. */
+function hostOf(req: IncomingMessage): string {
+  const h = req.headers.host;
+  if (h && /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/.test(h)) return h;
+  const a = req.socket.localAddress ?? '127.0.0.1';
+  return `${a.includes(':') ? `[${a}]` : a}:${req.socket.localPort ?? 5000}`;
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string, head: boolean, headers: Record<string, string> = {}): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', type);
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+  res.end(head ? undefined : body);
+}
+
+/** Serve a UI route; false when the path is not one (the registry API handles it). */
+export async function handleUi(store: Store, repos: RepositoryIndex, req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+  const path = url.pathname;
+  if (path !== '/' && path !== '/index.html' && path !== '/api' && !path.startsWith('/api/')) return false;
+  const method = req.method ?? 'GET';
+  if (method !== 'GET' && method !== 'HEAD') throw new RegistryError(405, 'UNSUPPORTED', `${method} is not supported here (the web UI is read-only)`);
+  const head = method === 'HEAD';
+  req.resume();
+  if (path === '/' || path === '/index.html') {
+    page ??= renderReportPage({ title: 'layerstore' });
+    send(res, 200, 'text/html; charset=utf-8', page.html, head, {
+      'Content-Security-Policy': `${page.csp}; frame-ancestors 'none'`,
+      'Referrer-Policy': 'no-referrer',
+    });
+    return true;
+  }
+  if (path === '/api/report') {
+    send(res, 200, 'application/json', (await full(store)).report, head);
+    return true;
+  }
+  if (path === '/api/layers') {
+    send(res, 200, 'application/json', toJson({ schemaVersion: 1, images: (await full(store)).stacks }), head);
+    return true;
+  }
+  if (path === '/api/repositories') {
+    const tls = (req.socket as TLSSocket).encrypted === true;
+    const body = await buildRepositories(store, await repos.view(), await (await analysis(store)).images, hostOf(req), tls);
+    send(res, 200, 'application/json', toJson(body), head);
+    return true;
+  }
+  throw new RegistryError(404, 'UNSUPPORTED', `no such endpoint: ${path} (the web UI serves /, /api/report, /api/layers and /api/repositories)`);
+}

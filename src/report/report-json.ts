@@ -1,0 +1,58 @@
+import type { Digest } from '../digest/digest.js';
+import type { Compression } from '../archive/compression.js';
+import type { ImageInfo } from '../analysis/load-images.js';
+import { computeSharing, type LayerSharing, type SharingReport } from '../analysis/sharing.js';
+import { computeFilesReport, type FilesReport } from '../analysis/files-report.js';
+import { ledgerFrom, wellKnownLayer } from '../analysis/ledger.js';
+import type { Store } from '../store/store.js';
+
+/** The data behind `report`: sharing (well-known empty layers flagged) and, with `files`, the inside-the-layers analysis. */
+export interface ComputedReport {
+  sharing: SharingReport & { layers: Array<LayerSharing & { wellKnown?: string }> };
+  files?: FilesReport;
+}
+
+export async function computeReport(
+  store: Store | undefined,
+  images: ImageInfo[],
+  opts: { files?: boolean; top?: number; onProgress?: (done: number, total: number) => void } = {},
+): Promise<ComputedReport> {
+  const compression = new Map<Digest, Compression>();
+  if (store) {
+    for (const img of images) for (const l of img.layers) if (!compression.has(l.digest)) compression.set(l.digest, await store.blobs.compression(l.digest));
+  }
+  const report = computeSharing(images, (d) => compression.get(d) ?? 'none');
+  // Flagged so their "sharing" is not read as a real saving.
+  const layers = report.layers.map((l) => {
+    const label = wellKnownLayer(l);
+    return label ? { ...l, wellKnown: label } : l;
+  });
+  const out: ComputedReport = { sharing: { ...report, layers } };
+  if (opts.files) {
+    // No store yet: the same JSON shape as an empty store.
+    out.files = store ? await computeFilesReport(store, images, { top: opts.top ?? 10, onProgress: opts.onProgress }) : { ledger: ledgerFrom([], new Map()), images: new Map(), duplicateFiles: [] };
+  }
+  return out;
+}
+
+/** The `report --json` object (schemaVersion 1), with the additive `--files` fields when computed. */
+export function reportJson(r: ComputedReport): Record<string, unknown> & { schemaVersion: 1 } {
+  const { sharing, files } = r;
+  if (!files) return { ...sharing };
+  const l = files.ledger;
+  const level = (x: { logicalBytes: number; storedBytes: number; savedBytes: number }) => ({ logicalBytes: x.logicalBytes, storedBytes: x.storedBytes, savedBytes: x.savedBytes });
+  return {
+    ...sharing,
+    totals: {
+      ...sharing.totals,
+      levels: { blob: level(l.blob), diffId: level(l.diffId), file: l.file ? level(l.file) : null },
+      wellKnown: l.wellKnown,
+    },
+    images: sharing.images.map((img) => {
+      const x = files.images.get(img.manifestDigest)!;
+      return { ...img, marginalBytes: x.marginalBytes, waste: x.waste, wastedFiles: x.topWasted };
+    }),
+    layers: sharing.layers,
+    duplicateFiles: files.duplicateFiles,
+  };
+}
