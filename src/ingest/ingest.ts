@@ -7,7 +7,7 @@ import { resolveDockerArchive } from '../formats/docker-archive.js';
 import { resolveOciLayout } from '../formats/oci.js';
 import type { Store } from '../store/store.js';
 import { fsyncDir } from '../store/fs-safe.js';
-import { updateIndexLocked, withIndexLock, type RefChange } from '../store/refs.js';
+import { readIndex, updateIndexLocked, withIndexLock, type RefChange } from '../store/refs.js';
 import type { StagedBlob } from '../store/blob-writer.js';
 import type { Digest } from '../digest/digest.js';
 import { DirView, storedClaim, TarView, type ArchiveView } from './archive-view.js';
@@ -141,21 +141,26 @@ export async function commitPlan(store: Store, plan: IngestPlan): Promise<Pick<I
     for (const [digest, bytes] of plan.synthesized) synthesized.set(digest, await store.writer.stageBytes(bytes));
     await Promise.all([...plan.blobs.values(), ...synthesized.values()].map((s) => ('blob' in s ? s.blob : s).durable));
     return await withIndexLock(store.layout, async () => {
-      let blobsAdded = 0;
-      let bytesAdded = 0;
+      // A damaged index.json fails the commit before any blob is renamed.
+      await readIndex(store.layout);
+      const added: StagedBlob[] = [];
       let blobsPresent = 0;
-      const put = async (blob: StagedBlob, digest: Digest) => {
-        if (await store.writer.commit(blob, digest)) {
-          blobsAdded++;
-          bytesAdded += blob.size;
-        } else blobsPresent++;
-      };
-      for (const [digest, f] of plan.blobs) await put(f.blob, digest);
-      for (const [digest, blob] of synthesized) await put(blob, digest);
-      // Make the renames durable before index.json names them.
-      await fsyncDir(store.layout.sha256Dir);
-      const refChanges = await updateIndexLocked(store.layout, plan.roots);
-      return { blobsAdded, bytesAdded, blobsPresent, refChanges };
+      try {
+        for (const [digest, blob] of [...[...plan.blobs].map(([d, f]) => [d, f.blob] as const), ...synthesized]) {
+          if (await store.writer.commit(blob, digest)) added.push(blob);
+          else blobsPresent++;
+        }
+        // Make the renames durable before index.json names them.
+        await fsyncDir(store.layout.sha256Dir);
+        const refChanges = await updateIndexLocked(store.layout, plan.roots);
+        return { blobsAdded: added.length, bytesAdded: added.reduce((n, b) => n + b.size, 0), blobsPresent, refChanges };
+      } catch (e) {
+        // All or nothing: take back the blobs this commit added (nothing names them; a
+        // concurrent ingest that pinned one keeps its own hard link and restores it).
+        for (const b of added) await fsp.rm(store.layout.blobPath(b.digest), { force: true });
+        if (added.length) await fsyncDir(store.layout.sha256Dir).catch(() => {});
+        throw e;
+      }
     });
   } finally {
     for (const blob of synthesized.values()) await store.writer.discard(blob);

@@ -1,5 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { LayerstoreError } from '../errors.js';
 import { isDigest, type Digest } from '../digest/digest.js';
 import { findLeftovers } from './leftovers.js';
 import { markReachable } from './reachability.js';
@@ -34,6 +35,12 @@ export async function gcStore(store: Store, opts: { dryRun?: boolean } = {}): Pr
   const layout = store.layout;
   return withIndexLock(layout, async () => {
     const reach = await markReachable(store);
+    if (reach.unreadable.length) {
+      // An incomplete mark would sweep blobs a damaged manifest still needs.
+      throw new LayerstoreError('E_STORE_INVALID', `the store is damaged (${reach.unreadable.length} unreadable manifests or non-file blobs); gc will not sweep it`, {
+        hint: 'run layerstore verify, fix what it names (verify --fix, re-ingest), then gc',
+      });
+    }
     const report: GcReport = { dryRun: !!opts.dryRun, blobsRemoved: [], bytesFreed: 0, derivedRemoved: 0, leftoversRemoved: 0, leftoverBytes: 0, blobsKept: 0 };
     for (const n of (await fsp.readdir(layout.sha256Dir)).sort()) {
       const digest = `sha256:${n}`;

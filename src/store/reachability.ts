@@ -15,7 +15,11 @@ export interface Reachability {
   absentPlatforms: number;
   /** For each reachable or missing blob, the roots that depend on it. */
   roots: Map<Digest, Set<RootName>>;
-  /** Manifests or indexes that are not valid JSON documents of their type. */
+  /**
+   * Manifests or indexes that are not valid JSON documents of their type, and reachable
+   * blobs that are not regular files. When there are any, the mark is incomplete: what
+   * they would have named is unknown, so gc refuses to sweep and verify lists no orphans.
+   */
   unreadable: Array<{ digest: Digest; error: string }>;
 }
 
@@ -42,7 +46,13 @@ export async function markReachable(store: Store): Promise<Reachability> {
   const walk = async (d: Descriptor, parent: Digest | undefined, root: RootName): Promise<Digest[]> => {
     const done = closure.get(d.digest);
     if (done) return done;
-    const present = await store.blobs.has(d.digest);
+    // A blob that is there but not a regular file is damage for verify to name; it is
+    // still "reachable", so gc never takes the rest of its image for garbage.
+    const present = await store.blobs.has(d.digest).catch(() => 'bad' as const);
+    if (present === 'bad') {
+      r.unreadable.push({ digest: d.digest, error: 'not a regular file' });
+      return [d.digest];
+    }
     if (!present) {
       if (parent === undefined || !(INDEX_TYPES.has(d.mediaType) || MANIFEST_TYPES.has(d.mediaType))) {
         r.missing.push({ digest: d.digest, neededBy: parent ?? d.digest, roots: [root] });
@@ -67,7 +77,8 @@ export async function markReachable(store: Store): Promise<Reachability> {
       } else if (kind === 'manifest') {
         const m = parseManifest(doc, d.digest);
         for (const b of [m.config, ...m.layers]) {
-          if (await store.blobs.has(b.digest)) out.push(b.digest);
+          const has = await store.blobs.has(b.digest).catch(() => 'bad' as const);
+          if (has) out.push(b.digest); // a non-regular file stays reachable; verify names it
           else r.missing.push({ digest: b.digest, neededBy: d.digest, roots: [root] });
         }
       }

@@ -99,7 +99,8 @@ export async function verifyStore(store: Store, opts: VerifyOptions = {}): Promi
     report.blobsChecked++;
     report.bytesChecked += size;
     if (actual !== digest) report.badBlobs.push({ name: n, problem: 'hash-mismatch', actual, roots: rootsOf(digest) });
-    else if (!reach.reachable.has(digest)) report.orphans.push({ digest, size });
+    // With unreadable manifests the mark is incomplete, so nothing can be called an orphan.
+    else if (!reach.reachable.has(digest) && reach.unreadable.length === 0) report.orphans.push({ digest, size });
   }
   report.leftovers = (await findLeftovers(layout)).filter((l) => !l.live);
   report.damaged = report.badBlobs.length > 0 || report.missing.length > 0 || report.unreadable.length > 0;
