@@ -12,9 +12,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateFixtures } from '../../fixtures/generate.js';
-import { blobSize, ensureBuilt, readStoreImages, runCli, show } from '../helpers/cli.js';
-import { HAVE_REGISTRY, HAVE_SKOPEO, runTool, startDockerRegistry, startServe, type DockerRegistry, type Serve } from './helpers.js';
+import { generateFixtures } from '../fixtures/generate.js';
+import { blobSize, ensureBuilt, readStoreImages, runCli, show } from '../test/helpers/cli.js';
+import { HAVE_REGISTRY, HAVE_SKOPEO, runTool, startDockerRegistry, startServe, type DockerRegistry, type Serve } from '../test/registry/helpers.js';
 
 const ENABLED = process.env.LAYERSTORE_REGISTRY_BENCH === '1' && HAVE_SKOPEO && HAVE_REGISTRY;
 const SCALE = Number(process.env.LAYERSTORE_REGISTRY_BENCH_SCALE ?? 15);

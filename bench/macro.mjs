@@ -1,0 +1,343 @@
+#!/usr/bin/env node
+// Macro benchmark: whole processes on generated images, interleaved with reference tools.
+//
+//   npm run bench                       # build, then: node bench/macro.mjs
+//   node bench/macro.mjs --size-mb 1024 --runs 5
+//   node bench/macro.mjs --only raw,zstd --workdir /tmp/lsb --keep    # reuse inputs next time
+//
+// See bench/README.md for what each number means. Results: bench/results/macro-<date>.json.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as gen from './lib/gen.mjs';
+import { fmt, GNU_TIME, listFiles, median, syncDisks, table, timeProcess, warmPageCache, which } from './lib/proc.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CLI = path.join(ROOT, 'bin', 'layerstore.js');
+const MB = 1e6;
+const GROUPS = ['raw', '2n', 'gzip', 'zstd', 'files', 'report'];
+
+const { values: flags } = parseArgs({
+  options: {
+    'size-mb': { type: 'string', default: '512' },
+    runs: { type: 'string', default: '3' },
+    workdir: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+    only: { type: 'string', default: GROUPS.join(',') },
+    big: { type: 'boolean', default: false },
+    'rootfs-files': { type: 'string' },
+    out: { type: 'string' },
+    compare: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (flags.help) {
+  process.stdout.write(`usage: node bench/macro.mjs [--size-mb N=512] [--runs R=3] [--only ${GROUPS.join(',')}]
+                          [--workdir DIR] [--keep] [--big] [--rootfs-files N] [--out FILE] [--compare DIR]
+  --size-mb       size of the main docker-save image (4 uncompressed layers); the RSS check also ingests 2N
+  --runs          interleaved runs per measurement (reversed order on every other run)
+  --only          measurement groups to run
+  --workdir       where inputs and stores go (default: a fresh dir under ${os.tmpdir()}, removed at the end)
+  --keep          keep the workdir; a later run with the same --workdir and sizes reuses the inputs
+  --big           also time report --json on a 100k-image store
+  --rootfs-files  files in the rootfs-like layer (default: 100000 x size/1024, at least 5000)
+  --compare DIR   also run every layerstore case with DIR/bin/layerstore.js (another built checkout,
+                  e.g. a git worktree of a branch), interleaved in the same runs: an A/B of a change
+`);
+  process.exit(0);
+}
+
+const sizeMb = Number(flags['size-mb']);
+const runs = Number(flags.runs);
+const only = new Set(flags.only.split(',').map((s) => s.trim()));
+for (const g of only) if (!GROUPS.includes(g)) throw new Error(`--only: unknown group ${g} (groups: ${GROUPS.join(', ')})`);
+if (!(sizeMb >= 8) || !(runs >= 1)) throw new Error('--size-mb must be >= 8 and --runs >= 1');
+const rootfsFiles = Number(flags['rootfs-files'] ?? Math.max(5000, Math.round((100_000 * sizeMb) / 1024)));
+const workdir = path.resolve(flags.workdir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'layerstore-bench-')));
+fs.mkdirSync(workdir, { recursive: true });
+const W = (...p) => path.join(workdir, ...p);
+
+if (!fs.existsSync(path.join(ROOT, 'dist', 'src', 'cli', 'main.js'))) throw new Error('dist/ is missing: run npm run build (npm run bench does)');
+const SKOPEO = which('skopeo');
+const tools = { openssl: which('openssl'), sha256sum: which('sha256sum'), gzip: which('gzip'), zstd: which('zstd') };
+for (const [k, v] of Object.entries(tools)) if (!v) throw new Error(`${k} is not on PATH; the macro benchmark needs it as a reference`);
+
+const log = (s) => process.stderr.write(s + '\n');
+const t0 = Date.now();
+const since = () => `${((Date.now() - t0) / 1000).toFixed(0)}s`;
+
+// ---------------------------------------------------------------------------------------------
+// inputs (deterministic; reused from --workdir when the parameters match)
+
+const params = { v: 2, sizeMb, rootfsFiles, big: flags.big };
+const inputsFile = W('inputs.json');
+let inputs;
+try {
+  const saved = JSON.parse(fs.readFileSync(inputsFile, 'utf8'));
+  if (JSON.stringify(saved.params) === JSON.stringify(params)) inputs = saved;
+} catch {}
+
+function generate() {
+  log(`generating inputs in ${workdir} (size ${sizeMb} MB, rootfs ${rootfsFiles} files)...`);
+  const layerBytes = Math.floor((sizeMb * MB) / 4);
+  const specs = [0, 1, 2, 3].map((i) => gen.bigFilesLayer(`big-${sizeMb}-${i}`, layerBytes));
+  const save = gen.writeDockerSave(W('save-N.tar'), 'bench/big:n', specs);
+  log(`  save-N.tar ${(save.bytes / MB).toFixed(0)} MB [${since()}]`);
+  const specs2 = [0, 1, 2, 3].map((i) => gen.bigFilesLayer(`big2-${sizeMb}-${i}`, 2 * layerBytes));
+  const save2 = gen.writeDockerSave(W('save-2N.tar'), 'bench/big:2n', specs2);
+  log(`  save-2N.tar ${(save2.bytes / MB).toFixed(0)} MB [${since()}]`);
+  const layerFiles = specs.map((s, i) => ({ file: W(`layer-${i}.tar`), ...gen.writeLayerFile(W(`layer-${i}.tar`), s) }));
+  layerFiles.forEach((l, i) => {
+    if (l.diffId !== save.diffIds[i]) throw new Error('layer regeneration is not deterministic');
+  });
+  const gz = gen.writeOciLayout(W('oci-gzip'), 'bench/big:gzip', layerFiles, 'gzip');
+  log(`  oci-gzip ${(gz.bytes / MB).toFixed(0)} MB [${since()}]`);
+  const zst = gen.writeOciLayout(W('oci-zstd'), 'bench/big:zstd', layerFiles, 'zstd');
+  log(`  oci-zstd ${(zst.bytes / MB).toFixed(0)} MB [${since()}]`);
+  for (const l of layerFiles) fs.rmSync(l.file);
+  const rootfs = gen.writeDockerSave(W('rootfs.tar'), 'bench/rootfs:1', [gen.rootfsLayer(`rootfs-${rootfsFiles}`, rootfsFiles)]);
+  log(`  rootfs.tar ${(rootfs.bytes / MB).toFixed(0)} MB, ${rootfsFiles} files [${since()}]`);
+  const reportStores = {};
+  for (const n of [1000, 10000, ...(flags.big ? [100000] : [])]) {
+    const s = gen.writeManifestOnlyStore(W(`report-${n}`), n);
+    reportStores[n] = { dir: s.dir, blobs: s.blobs };
+    log(`  report-${n} store: ${s.blobs} blobs [${since()}]`);
+  }
+  const tarBytes = (o) => o.layers.reduce((n, l) => n + l.tarSize, 0);
+  return {
+    params,
+    save: { file: save.file, bytes: save.bytes },
+    save2: { file: save2.file, bytes: save2.bytes },
+    gzip: { dir: gz.dir, bytes: gz.bytes, tarBytes: tarBytes(gz), blobs: gz.layers.map((l) => l.blob) },
+    zstd: { dir: zst.dir, bytes: zst.bytes, tarBytes: tarBytes(zst), blobs: zst.layers.map((l) => l.blob) },
+    rootfs: { file: rootfs.file, bytes: rootfs.bytes, layerHex: rootfs.diffIds[0], files: rootfsFiles },
+    reportStores,
+  };
+}
+
+if (!inputs) {
+  inputs = generate();
+  fs.writeFileSync(inputsFile, JSON.stringify(inputs, null, 2));
+} else log(`reusing inputs in ${workdir}`);
+
+// ---------------------------------------------------------------------------------------------
+// fixed stores the cases read
+
+const ls = (store, ...args) => [CLI, '--store', store, ...args];
+const rm = (p) => fs.rmSync(p, { recursive: true, force: true });
+
+async function prepareStore(dir, input) {
+  rm(dir);
+  await timeProcess('node', ls(dir, 'ingest', '-q', input));
+}
+const warmStore = W('store-warm');
+const filesStore = W('store-files');
+if (only.has('raw')) await prepareStore(warmStore, inputs.save.file);
+if (only.has('files')) await prepareStore(filesStore, inputs.rootfs.file);
+const rootfsBlob = path.join(filesStore, 'blobs', 'sha256', inputs.rootfs.layerHex);
+
+// ---------------------------------------------------------------------------------------------
+// cases
+
+const cases = [];
+const add = (c) => only.has(c.group) && cases.push(c);
+const coldStore = W('store-cold');
+const skopeoDir = W('skopeo-out');
+
+add({ id: 'openssl', group: 'raw', what: 'openssl dgst -sha256 (N)', bytes: inputs.save.bytes, cmd: 'openssl', args: ['dgst', '-sha256', inputs.save.file] });
+add({ id: 'sha256sum', group: 'raw', what: 'sha256sum (N)', bytes: inputs.save.bytes, cmd: 'sha256sum', args: [inputs.save.file] });
+add({ id: 'cold', group: 'raw', what: 'ingest, cold store (N)', bytes: inputs.save.bytes, cmd: 'node', args: ls(coldStore, 'ingest', '-q', inputs.save.file), before: () => rm(coldStore), after: () => rm(coldStore), ingest: true });
+add({ id: 'warm', group: 'raw', what: 'ingest, warm store (N)', bytes: inputs.save.bytes, cmd: 'node', args: ls(warmStore, 'ingest', '-q', inputs.save.file), ingest: true });
+if (SKOPEO) {
+  add({
+    id: 'skopeo',
+    group: 'raw',
+    what: 'skopeo copy docker-archive: -> oci: (N)',
+    bytes: inputs.save.bytes,
+    cmd: SKOPEO,
+    args: ['copy', '-q', '--dest-oci-accept-uncompressed-layers', `docker-archive:${inputs.save.file}`, `oci:${skopeoDir}:x`],
+    before: () => rm(skopeoDir),
+    after: () => rm(skopeoDir),
+  });
+}
+add({ id: 'openssl-2n', group: '2n', what: 'openssl dgst -sha256 (2N)', bytes: inputs.save2.bytes, cmd: 'openssl', args: ['dgst', '-sha256', inputs.save2.file] });
+add({ id: 'cold-2n', group: '2n', what: 'ingest, cold store (2N)', bytes: inputs.save2.bytes, cmd: 'node', args: ls(coldStore, 'ingest', '-q', inputs.save2.file), before: () => rm(coldStore), after: () => rm(coldStore), ingest: true });
+add({ id: 'gzip-dc', group: 'gzip', what: 'gzip -dc (layer blobs)', bytes: inputs.gzip.tarBytes, cmd: 'gzip', args: ['-dc', ...inputs.gzip.blobs] });
+// zstd built with zlib decompresses gzip too (with the system zlib): a second gzip reference.
+const ZSTD_GZIP = spawnSync('zstd', ['-dcq', '--format=gzip'], { input: gzipSync(Buffer.from('probe')) }).stdout?.toString() === 'probe';
+if (ZSTD_GZIP) add({ id: 'zstd-gz-dc', group: 'gzip', what: 'zstd -dc --format=gzip (layer blobs)', bytes: inputs.gzip.tarBytes, cmd: 'zstd', args: ['-dc', '--format=gzip', ...inputs.gzip.blobs] });
+add({ id: 'node-gunzip', group: 'gzip', what: 'node:zlib gunzip (layer blobs)', bytes: inputs.gzip.tarBytes, cmd: 'node', args: [path.join(ROOT, 'bench', 'lib', 'gunzip.mjs'), ...inputs.gzip.blobs] });
+add({ id: 'ingest-gzip', group: 'gzip', what: 'ingest OCI dir, gzip layers, cold', bytes: inputs.gzip.tarBytes, cmd: 'node', args: ls(coldStore, 'ingest', '-q', inputs.gzip.dir), before: () => rm(coldStore), after: () => rm(coldStore), ingest: true });
+add({ id: 'zstd-dc', group: 'zstd', what: 'zstd -dc (layer blobs)', bytes: inputs.zstd.tarBytes, cmd: 'zstd', args: ['-dc', ...inputs.zstd.blobs] });
+add({ id: 'ingest-zstd', group: 'zstd', what: 'ingest OCI dir, zstd layers, cold', bytes: inputs.zstd.tarBytes, cmd: 'node', args: ls(coldStore, 'ingest', '-q', inputs.zstd.dir), before: () => rm(coldStore), after: () => rm(coldStore), ingest: true });
+const derived = path.join(filesStore, '.layerstore', 'derived');
+add({ id: 'openssl-layer', group: 'files', what: 'openssl dgst -sha256 (rootfs layer)', bytes: inputs.rootfs.bytes, cmd: 'openssl', args: ['dgst', '-sha256', rootfsBlob] });
+add({ id: 'files', group: 'files', what: `report --files, index build (${inputs.rootfs.files} files)`, bytes: inputs.rootfs.bytes, cmd: 'node', args: ls(filesStore, 'report', '--files'), before: () => rm(derived) });
+for (const [n, s] of Object.entries(inputs.reportStores)) {
+  add({ id: `report-${n}`, group: 'report', what: `report --json, ${Number(n) / 1000}k images x 10 layers`, cmd: 'node', args: ls(s.dir, 'report', '--json') });
+}
+
+const COMPARE_CLI = flags.compare ? path.resolve(flags.compare, 'bin', 'layerstore.js') : undefined;
+if (COMPARE_CLI) {
+  if (!fs.existsSync(path.resolve(flags.compare, 'dist', 'src', 'cli', 'main.js'))) throw new Error(`--compare ${flags.compare}: no dist/ there (build it first)`);
+  for (const c of [...cases]) {
+    if (c.cmd !== 'node' || c.args[0] !== CLI) continue;
+    cases.push({ ...c, id: `${c.id}@cmp`, what: `${c.what} [compare]`, args: [COMPARE_CLI, ...c.args.slice(1)], twinOf: c.id });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// run, interleaved: run r goes through every case, in reverse order on odd runs
+
+const pageCacheFiles = [inputs.save.file, inputs.save2.file, ...inputs.gzip.blobs, ...inputs.zstd.blobs, inputs.rootfs.file].filter((f) => fs.existsSync(f));
+warmPageCache(pageCacheFiles);
+log(`${cases.length} cases x ${runs} runs; GNU time: ${GNU_TIME ? 'yes' : 'no (polling VmHWM)'}; skopeo: ${SKOPEO ? 'yes' : 'no'} [${since()}]`);
+const samples = Object.fromEntries(cases.map((c) => [c.id, []]));
+for (let r = 0; r < runs; r++) {
+  const order = r % 2 ? [...cases].reverse() : cases;
+  for (const c of order) {
+    c.before?.();
+    syncDisks();
+    const res = await timeProcess(c.cmd, c.args, { cwd: workdir });
+    c.after?.();
+    samples[c.id][r] = { seconds: res.seconds, cpuSeconds: res.cpuSeconds, rssMB: res.rssMB, load1: os.loadavg()[0] };
+    log(`  run ${r + 1}/${runs} ${c.id.padEnd(14)} ${res.seconds.toFixed(3)} s  cpu ${fmt(res.cpuSeconds, 2)} s  ${fmt(res.rssMB, 0)} MB  load ${os.loadavg()[0].toFixed(1)} [${since()}]`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// results
+
+const med = (id, k = 'seconds') => median((samples[id] ?? []).map((s) => s[k]));
+const maxRss = (id) => Math.max(...(samples[id] ?? []).map((s) => s.rssMB ?? 0));
+/** Median over runs of (reference time / case time): relative throughput, paired within each run. */
+function ratio(id, refId) {
+  if (!samples[id] || !samples[refId]) return undefined;
+  return median(samples[id].map((s, r) => samples[refId][r].seconds / s.seconds));
+}
+const refOf = {
+  openssl: 'openssl',
+  sha256sum: 'openssl',
+  cold: 'openssl',
+  warm: 'openssl',
+  skopeo: 'openssl',
+  'openssl-2n': 'openssl-2n',
+  'cold-2n': 'openssl-2n',
+  'gzip-dc': 'gzip-dc',
+  'zstd-gz-dc': 'gzip-dc',
+  'node-gunzip': 'gzip-dc',
+  'ingest-gzip': 'gzip-dc',
+  'zstd-dc': 'zstd-dc',
+  'ingest-zstd': 'zstd-dc',
+  'openssl-layer': 'openssl-layer',
+  files: 'openssl-layer',
+};
+for (const c of cases) if (c.twinOf && refOf[c.twinOf]) refOf[c.id] = refOf[c.twinOf];
+const rows = cases.map((c) => {
+  const s = med(c.id);
+  const ref = refOf[c.id];
+  return {
+    id: c.id,
+    what: c.what,
+    medianSeconds: s,
+    minSeconds: Math.min(...samples[c.id].map((x) => x.seconds)),
+    MBps: c.bytes && s ? c.bytes / MB / s : undefined,
+    cpuSeconds: med(c.id, 'cpuSeconds'),
+    ref,
+    ratioVsRef: ref ? ratio(c.id, ref) : undefined,
+    ratioVsSkopeo: ['cold', 'warm'].includes(c.twinOf ?? c.id) ? ratio(c.id, 'skopeo') : undefined,
+    ratioVsThisCheckout: c.twinOf ? ratio(c.id, c.twinOf) : undefined,
+    peakRssMB: med(c.id, 'rssMB'),
+    maxPeakRssMB: maxRss(c.id),
+    samples: samples[c.id],
+  };
+});
+const row = (id) => rows.find((r) => r.id === id);
+
+/** Paired ratio against the fastest of several references in each run. */
+function ratioVsFastest(id, refIds) {
+  const refs = refIds.filter((r) => samples[r]);
+  if (!samples[id] || refs.length === 0) return undefined;
+  return median(samples[id].map((s, r) => Math.min(...refs.map((x) => samples[x][r].seconds)) / s.seconds));
+}
+const targets = [];
+const target = (name, value, want, cmp, unit = 'x') => {
+  const wantText = `${cmp} ${unit === 'x' ? `${want}x` : `${Number(want.toFixed(1))} ${unit}`}`;
+  if (value === undefined) return targets.push({ name, value: null, want: wantText, status: 'n/a' });
+  const pass = cmp === '>=' ? value >= want : value <= want;
+  targets.push({ name, value, want: wantText, status: pass ? 'PASS' : 'MISS', unit });
+};
+target('cold ingest vs openssl dgst', row('cold')?.ratioVsRef, 0.6, '>=');
+target('cold ingest vs skopeo copy', row('cold')?.ratioVsSkopeo, 2.5, '>=');
+target('warm ingest vs openssl dgst', row('warm')?.ratioVsRef, 0.85, '>=');
+target(`gzip ingest vs fastest of gzip -dc${ZSTD_GZIP ? ', zstd --format=gzip' : ''}, node:zlib`, ratioVsFastest('ingest-gzip', ['gzip-dc', 'zstd-gz-dc', 'node-gunzip']), 0.9, '>=');
+target('zstd ingest vs zstd -dc', row('ingest-zstd')?.ratioVsRef, 0.9, '>=');
+target('file index vs openssl dgst (layer bytes)', row('files')?.ratioVsRef, 0.45, '>=');
+const ingestRows = rows.filter((r) => cases.find((c) => c.id === r.id && !c.twinOf)?.ingest);
+const peak = ingestRows.length ? Math.max(...ingestRows.map((r) => r.maxPeakRssMB)) : undefined;
+target('ingest peak RSS (max over ingest runs)', peak, 150, '<=', 'MB');
+const rssN = row('cold')?.peakRssMB;
+const rss2N = row('cold-2n')?.peakRssMB;
+const growth = rssN !== undefined && rss2N !== undefined ? rss2N - rssN : undefined;
+target('ingest RSS growth N -> 2N (flat)', growth, Math.max(8, (rssN ?? 0) * 0.1), '<=', 'MB');
+
+function loadRange() {
+  const l = Object.values(samples).flat().map((s) => s.load1).filter((x) => x !== undefined);
+  return l.length ? `${Math.min(...l).toFixed(1)} to ${Math.max(...l).toFixed(1)} (1-minute, ${os.cpus().length} cores)` : '-';
+}
+const header = ['what', 'median s', 'min s', 'cpu s', 'MB/s', 'ratio', 'vs', 'vs skopeo', 'peak RSS MB', ...(COMPARE_CLI ? ['compare vs this'] : [])];
+const text = [
+  `layerstore macro benchmark  ${new Date().toISOString()}`,
+  `node ${process.version}, ${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`,
+  `size N = ${(inputs.save.bytes / MB).toFixed(0)} MB (4 layers), 2N = ${(inputs.save2.bytes / MB).toFixed(0)} MB, gzip ${(inputs.gzip.bytes / MB).toFixed(0)} MB / zstd ${(inputs.zstd.bytes / MB).toFixed(0)} MB of ${(inputs.gzip.tarBytes / MB).toFixed(0)} MB tar, rootfs ${(inputs.rootfs.bytes / MB).toFixed(0)} MB / ${inputs.rootfs.files} files; ${runs} interleaved runs`,
+  'ratio = median over runs of (reference seconds / case seconds), paired within a run: > 1 is faster than the reference',
+  'cpu s = user + sys of the process (median); on a loaded machine it moves less than wall time',
+  `load average during the runs: ${loadRange()}`,
+  '',
+  table(
+    header,
+    rows.map((r) => [r.what, fmt(r.medianSeconds, 3), fmt(r.minSeconds, 3), fmt(r.cpuSeconds, 2), fmt(r.MBps, 0), r.ref && r.ref !== r.id ? fmt(r.ratioVsRef, 2) : '', r.ref && r.ref !== r.id ? r.ref : '', fmt(r.ratioVsSkopeo, 2).replace('-', ''), fmt(r.peakRssMB, 0), ...(COMPARE_CLI ? [r.ratioVsThisCheckout === undefined ? '' : `${fmt(r.ratioVsThisCheckout, 2)}x`] : [])]),
+  ),
+  '',
+  table(
+    ['target', 'measured', 'want', ''],
+    targets.map((t) => [t.name, t.value === null ? '-' : t.unit === 'x' ? `${fmt(t.value, 2)}x` : `${fmt(t.value, 0)} MB`, t.want, t.status]),
+  ),
+  '',
+].join('\n');
+process.stdout.write(text + '\n');
+
+const stamp = new Date().toISOString().replace(/[:]/g, '-').replace(/\..*/, '');
+const outFile = flags.out ?? path.join(ROOT, 'bench', 'results', `macro-${stamp}.json`);
+fs.mkdirSync(path.dirname(outFile), { recursive: true });
+fs.writeFileSync(
+  outFile,
+  JSON.stringify(
+    {
+      schemaVersion: 1,
+      date: new Date().toISOString(),
+      env: { node: process.version, cpu: os.cpus()[0]?.model, cores: os.cpus().length, memGiB: os.totalmem() / 2 ** 30, gnuTime: !!GNU_TIME, skopeo: !!SKOPEO },
+      params: { ...params, runs, only: [...only], compare: COMPARE_CLI ?? null },
+      inputs: { saveBytes: inputs.save.bytes, save2Bytes: inputs.save2.bytes, gzipBytes: inputs.gzip.bytes, zstdBytes: inputs.zstd.bytes, tarBytes: inputs.gzip.tarBytes, rootfsBytes: inputs.rootfs.bytes, rootfsFiles: inputs.rootfs.files },
+      rows,
+      targets,
+      table: text,
+    },
+    null,
+    2,
+  ) + '\n',
+);
+log(`wrote ${path.relative(process.cwd(), outFile)} [${since()}]`);
+rm(coldStore);
+rm(skopeoDir);
+if (!flags.keep) {
+  // Only what this script made: --workdir may name a directory that holds other things.
+  for (const n of ['save-N.tar', 'save-2N.tar', 'oci-gzip', 'oci-zstd', 'rootfs.tar', 'store-warm', 'store-files', 'inputs.json', ...Object.keys(inputs.reportStores).map((n) => `report-${n}`)]) rm(W(n));
+  try {
+    fs.rmdirSync(workdir);
+  } catch {}
+}
