@@ -14,7 +14,7 @@ import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as gen from './lib/gen.mjs';
-import { fmt, GNU_TIME, listFiles, median, syncDisks, table, timeProcess, warmPageCache, which } from './lib/proc.mjs';
+import { fmt, GNU_TIME, median, syncDisks, table, timeProcess, warmPageCache, which } from './lib/proc.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'bin', 'layerstore.js');
@@ -73,56 +73,71 @@ const since = () => `${((Date.now() - t0) / 1000).toFixed(0)}s`;
 // ---------------------------------------------------------------------------------------------
 // inputs (deterministic; reused from --workdir when the parameters match)
 
-const params = { v: 2, sizeMb, rootfsFiles, big: flags.big };
+const params = { v: 3, sizeMb, rootfsFiles };
 const inputsFile = W('inputs.json');
 let inputs;
 try {
   const saved = JSON.parse(fs.readFileSync(inputsFile, 'utf8'));
   if (JSON.stringify(saved.params) === JSON.stringify(params)) inputs = saved;
 } catch {}
+if (inputs) log(`reusing inputs in ${workdir} where present`);
+inputs ??= { params, reportStores: {} };
+const saveInputs = () => fs.writeFileSync(inputsFile, JSON.stringify(inputs, null, 2));
 
-function generate() {
-  log(`generating inputs in ${workdir} (size ${sizeMb} MB, rootfs ${rootfsFiles} files)...`);
-  const layerBytes = Math.floor((sizeMb * MB) / 4);
-  const specs = [0, 1, 2, 3].map((i) => gen.bigFilesLayer(`big-${sizeMb}-${i}`, layerBytes));
-  const save = gen.writeDockerSave(W('save-N.tar'), 'bench/big:n', specs);
+// Each group's inputs are made only when the group runs (and kept in inputs.json for reuse).
+const layerBytes = Math.floor((sizeMb * MB) / 4);
+const bigSpecs = () => [0, 1, 2, 3].map((i) => gen.bigFilesLayer(`big-${sizeMb}-${i}`, layerBytes));
+const tarBytesOf = (o) => o.layers.reduce((n, l) => n + l.tarSize, 0);
+let announced = false;
+const announce = () => {
+  if (!announced) log(`generating inputs in ${workdir} (size ${sizeMb} MB, rootfs ${rootfsFiles} files)...`);
+  announced = true;
+};
+if (only.has('raw') && !inputs.save) {
+  announce();
+  const save = gen.writeDockerSave(W('save-N.tar'), 'bench/big:n', bigSpecs());
+  inputs.save = { file: save.file, bytes: save.bytes };
+  saveInputs();
   log(`  save-N.tar ${(save.bytes / MB).toFixed(0)} MB [${since()}]`);
+}
+if (only.has('2n') && !inputs.save2) {
+  announce();
   const specs2 = [0, 1, 2, 3].map((i) => gen.bigFilesLayer(`big2-${sizeMb}-${i}`, 2 * layerBytes));
   const save2 = gen.writeDockerSave(W('save-2N.tar'), 'bench/big:2n', specs2);
+  inputs.save2 = { file: save2.file, bytes: save2.bytes };
+  saveInputs();
   log(`  save-2N.tar ${(save2.bytes / MB).toFixed(0)} MB [${since()}]`);
-  const layerFiles = specs.map((s, i) => ({ file: W(`layer-${i}.tar`), ...gen.writeLayerFile(W(`layer-${i}.tar`), s) }));
-  layerFiles.forEach((l, i) => {
-    if (l.diffId !== save.diffIds[i]) throw new Error('layer regeneration is not deterministic');
-  });
-  const gz = gen.writeOciLayout(W('oci-gzip'), 'bench/big:gzip', layerFiles, 'gzip');
-  log(`  oci-gzip ${(gz.bytes / MB).toFixed(0)} MB [${since()}]`);
-  const zst = gen.writeOciLayout(W('oci-zstd'), 'bench/big:zstd', layerFiles, 'zstd');
-  log(`  oci-zstd ${(zst.bytes / MB).toFixed(0)} MB [${since()}]`);
+}
+for (const kind of ['gzip', 'zstd']) {
+  if (!only.has(kind) || inputs[kind]) continue;
+  announce();
+  // The N image's layer tars, compressed by the CLI at level 1.
+  const layerFiles = bigSpecs().map((s, i) => ({ file: W(`layer-${i}.tar`), ...gen.writeLayerFile(W(`layer-${i}.tar`), s) }));
+  const o = gen.writeOciLayout(W(`oci-${kind}`), `bench/big:${kind}`, layerFiles, kind);
   for (const l of layerFiles) fs.rmSync(l.file);
+  inputs[kind] = { dir: o.dir, bytes: o.bytes, tarBytes: tarBytesOf(o), blobs: o.layers.map((l) => l.blob) };
+  saveInputs();
+  log(`  oci-${kind} ${(o.bytes / MB).toFixed(0)} MB [${since()}]`);
+}
+if (only.has('files') && !inputs.rootfs) {
+  announce();
   const rootfs = gen.writeDockerSave(W('rootfs.tar'), 'bench/rootfs:1', [gen.rootfsLayer(`rootfs-${rootfsFiles}`, rootfsFiles)]);
+  inputs.rootfs = { file: rootfs.file, bytes: rootfs.bytes, layerHex: rootfs.diffIds[0], files: rootfsFiles };
+  saveInputs();
   log(`  rootfs.tar ${(rootfs.bytes / MB).toFixed(0)} MB, ${rootfsFiles} files [${since()}]`);
-  const reportStores = {};
-  for (const n of [1000, 10000, ...(flags.big ? [100000] : [])]) {
+}
+const reportSizes = [1000, 10000, ...(flags.big ? [100000] : [])];
+if (only.has('report')) {
+  for (const n of reportSizes) {
+    if (inputs.reportStores[n]) continue;
+    announce();
     const s = gen.writeManifestOnlyStore(W(`report-${n}`), n);
-    reportStores[n] = { dir: s.dir, blobs: s.blobs };
+    inputs.reportStores[n] = { dir: s.dir, blobs: s.blobs };
+    saveInputs();
     log(`  report-${n} store: ${s.blobs} blobs [${since()}]`);
   }
-  const tarBytes = (o) => o.layers.reduce((n, l) => n + l.tarSize, 0);
-  return {
-    params,
-    save: { file: save.file, bytes: save.bytes },
-    save2: { file: save2.file, bytes: save2.bytes },
-    gzip: { dir: gz.dir, bytes: gz.bytes, tarBytes: tarBytes(gz), blobs: gz.layers.map((l) => l.blob) },
-    zstd: { dir: zst.dir, bytes: zst.bytes, tarBytes: tarBytes(zst), blobs: zst.layers.map((l) => l.blob) },
-    rootfs: { file: rootfs.file, bytes: rootfs.bytes, layerHex: rootfs.diffIds[0], files: rootfsFiles },
-    reportStores,
-  };
 }
-
-if (!inputs) {
-  inputs = generate();
-  fs.writeFileSync(inputsFile, JSON.stringify(inputs, null, 2));
-} else log(`reusing inputs in ${workdir}`);
+saveInputs();
 
 // ---------------------------------------------------------------------------------------------
 // fixed stores the cases read
@@ -138,7 +153,7 @@ const warmStore = W('store-warm');
 const filesStore = W('store-files');
 if (only.has('raw')) await prepareStore(warmStore, inputs.save.file);
 if (only.has('files')) await prepareStore(filesStore, inputs.rootfs.file);
-const rootfsBlob = path.join(filesStore, 'blobs', 'sha256', inputs.rootfs.layerHex);
+const rootfsBlob = inputs.rootfs ? path.join(filesStore, 'blobs', 'sha256', inputs.rootfs.layerHex) : undefined;
 
 // ---------------------------------------------------------------------------------------------
 // cases
@@ -148,37 +163,45 @@ const add = (c) => only.has(c.group) && cases.push(c);
 const coldStore = W('store-cold');
 const skopeoDir = W('skopeo-out');
 
-add({ id: 'openssl', group: 'raw', what: 'openssl dgst -sha256 (N)', bytes: inputs.save.bytes, cmd: 'openssl', args: ['dgst', '-sha256', inputs.save.file] });
-add({ id: 'sha256sum', group: 'raw', what: 'sha256sum (N)', bytes: inputs.save.bytes, cmd: 'sha256sum', args: [inputs.save.file] });
-add({ id: 'cold', group: 'raw', what: 'ingest, cold store (N)', bytes: inputs.save.bytes, cmd: 'node', args: ls(coldStore, 'ingest', '-q', inputs.save.file), before: () => rm(coldStore), after: () => rm(coldStore), ingest: true });
-add({ id: 'warm', group: 'raw', what: 'ingest, warm store (N)', bytes: inputs.save.bytes, cmd: 'node', args: ls(warmStore, 'ingest', '-q', inputs.save.file), ingest: true });
-if (SKOPEO) {
-  add({
-    id: 'skopeo',
-    group: 'raw',
-    what: 'skopeo copy docker-archive: -> oci: (N)',
-    bytes: inputs.save.bytes,
-    cmd: SKOPEO,
-    args: ['copy', '-q', '--dest-oci-accept-uncompressed-layers', `docker-archive:${inputs.save.file}`, `oci:${skopeoDir}:x`],
-    before: () => rm(skopeoDir),
-    after: () => rm(skopeoDir),
-  });
+const ingestCase = (c) => ({ ...c, cmd: 'node', before: () => rm(coldStore), after: () => rm(coldStore), ingest: true });
+if (only.has('raw')) {
+  const { file, bytes } = inputs.save;
+  add({ id: 'openssl', group: 'raw', what: 'openssl dgst -sha256 (N)', bytes, cmd: 'openssl', args: ['dgst', '-sha256', file] });
+  add({ id: 'sha256sum', group: 'raw', what: 'sha256sum (N)', bytes, cmd: 'sha256sum', args: [file] });
+  add(ingestCase({ id: 'cold', group: 'raw', what: 'ingest, cold store (N)', bytes, args: ls(coldStore, 'ingest', '-q', file) }));
+  add({ id: 'warm', group: 'raw', what: 'ingest, warm store (N)', bytes, cmd: 'node', args: ls(warmStore, 'ingest', '-q', file), ingest: true });
+  if (SKOPEO) {
+    const args = ['copy', '-q', '--dest-oci-accept-uncompressed-layers', `docker-archive:${file}`, `oci:${skopeoDir}:x`];
+    add({ id: 'skopeo', group: 'raw', what: 'skopeo copy docker-archive: -> oci: (N)', bytes, cmd: SKOPEO, args, before: () => rm(skopeoDir), after: () => rm(skopeoDir) });
+  }
 }
-add({ id: 'openssl-2n', group: '2n', what: 'openssl dgst -sha256 (2N)', bytes: inputs.save2.bytes, cmd: 'openssl', args: ['dgst', '-sha256', inputs.save2.file] });
-add({ id: 'cold-2n', group: '2n', what: 'ingest, cold store (2N)', bytes: inputs.save2.bytes, cmd: 'node', args: ls(coldStore, 'ingest', '-q', inputs.save2.file), before: () => rm(coldStore), after: () => rm(coldStore), ingest: true });
-add({ id: 'gzip-dc', group: 'gzip', what: 'gzip -dc (layer blobs)', bytes: inputs.gzip.tarBytes, cmd: 'gzip', args: ['-dc', ...inputs.gzip.blobs] });
+if (only.has('2n')) {
+  const { file, bytes } = inputs.save2;
+  add({ id: 'openssl-2n', group: '2n', what: 'openssl dgst -sha256 (2N)', bytes, cmd: 'openssl', args: ['dgst', '-sha256', file] });
+  add(ingestCase({ id: 'cold-2n', group: '2n', what: 'ingest, cold store (2N)', bytes, args: ls(coldStore, 'ingest', '-q', file) }));
+}
 // zstd built with zlib decompresses gzip too (with the system zlib): a second gzip reference.
-const ZSTD_GZIP = spawnSync('zstd', ['-dcq', '--format=gzip'], { input: gzipSync(Buffer.from('probe')) }).stdout?.toString() === 'probe';
-if (ZSTD_GZIP) add({ id: 'zstd-gz-dc', group: 'gzip', what: 'zstd -dc --format=gzip (layer blobs)', bytes: inputs.gzip.tarBytes, cmd: 'zstd', args: ['-dc', '--format=gzip', ...inputs.gzip.blobs] });
-add({ id: 'node-gunzip', group: 'gzip', what: 'node:zlib gunzip (layer blobs)', bytes: inputs.gzip.tarBytes, cmd: 'node', args: [path.join(ROOT, 'bench', 'lib', 'gunzip.mjs'), ...inputs.gzip.blobs] });
-add({ id: 'ingest-gzip', group: 'gzip', what: 'ingest OCI dir, gzip layers, cold', bytes: inputs.gzip.tarBytes, cmd: 'node', args: ls(coldStore, 'ingest', '-q', inputs.gzip.dir), before: () => rm(coldStore), after: () => rm(coldStore), ingest: true });
-add({ id: 'zstd-dc', group: 'zstd', what: 'zstd -dc (layer blobs)', bytes: inputs.zstd.tarBytes, cmd: 'zstd', args: ['-dc', ...inputs.zstd.blobs] });
-add({ id: 'ingest-zstd', group: 'zstd', what: 'ingest OCI dir, zstd layers, cold', bytes: inputs.zstd.tarBytes, cmd: 'node', args: ls(coldStore, 'ingest', '-q', inputs.zstd.dir), before: () => rm(coldStore), after: () => rm(coldStore), ingest: true });
+const ZSTD_GZIP = only.has('gzip') && spawnSync('zstd', ['-dcq', '--format=gzip'], { input: gzipSync(Buffer.from('probe')) }).stdout?.toString() === 'probe';
+if (only.has('gzip')) {
+  const { dir, blobs, tarBytes: bytes } = inputs.gzip;
+  add({ id: 'gzip-dc', group: 'gzip', what: 'gzip -dc (layer blobs)', bytes, cmd: 'gzip', args: ['-dc', ...blobs] });
+  if (ZSTD_GZIP) add({ id: 'zstd-gz-dc', group: 'gzip', what: 'zstd -dc --format=gzip (layer blobs)', bytes, cmd: 'zstd', args: ['-dc', '--format=gzip', ...blobs] });
+  add({ id: 'node-gunzip', group: 'gzip', what: 'node:zlib gunzip (layer blobs)', bytes, cmd: 'node', args: [path.join(ROOT, 'bench', 'lib', 'gunzip.mjs'), ...blobs] });
+  add(ingestCase({ id: 'ingest-gzip', group: 'gzip', what: 'ingest OCI dir, gzip layers, cold', bytes, args: ls(coldStore, 'ingest', '-q', dir) }));
+}
+if (only.has('zstd')) {
+  const { dir, blobs, tarBytes: bytes } = inputs.zstd;
+  add({ id: 'zstd-dc', group: 'zstd', what: 'zstd -dc (layer blobs)', bytes, cmd: 'zstd', args: ['-dc', ...blobs] });
+  add(ingestCase({ id: 'ingest-zstd', group: 'zstd', what: 'ingest OCI dir, zstd layers, cold', bytes, args: ls(coldStore, 'ingest', '-q', dir) }));
+}
 const derived = path.join(filesStore, '.layerstore', 'derived');
-add({ id: 'openssl-layer', group: 'files', what: 'openssl dgst -sha256 (rootfs layer)', bytes: inputs.rootfs.bytes, cmd: 'openssl', args: ['dgst', '-sha256', rootfsBlob] });
-add({ id: 'files', group: 'files', what: `report --files, index build (${inputs.rootfs.files} files)`, bytes: inputs.rootfs.bytes, cmd: 'node', args: ls(filesStore, 'report', '--files'), before: () => rm(derived) });
-for (const [n, s] of Object.entries(inputs.reportStores)) {
-  add({ id: `report-${n}`, group: 'report', what: `report --json, ${Number(n) / 1000}k images x 10 layers`, cmd: 'node', args: ls(s.dir, 'report', '--json') });
+if (only.has('files')) {
+  const { bytes, files } = inputs.rootfs;
+  add({ id: 'openssl-layer', group: 'files', what: 'openssl dgst -sha256 (rootfs layer)', bytes, cmd: 'openssl', args: ['dgst', '-sha256', rootfsBlob] });
+  add({ id: 'files', group: 'files', what: `report --files, index build (${files} files)`, bytes, cmd: 'node', args: ls(filesStore, 'report', '--files'), before: () => rm(derived) });
+}
+for (const n of only.has('report') ? reportSizes : []) {
+  add({ id: `report-${n}`, group: 'report', what: `report --json, ${n / 1000}k images x 10 layers`, cmd: 'node', args: ls(inputs.reportStores[n].dir, 'report', '--json') });
 }
 
 const COMPARE_CLI = flags.compare ? path.resolve(flags.compare, 'bin', 'layerstore.js') : undefined;
@@ -193,7 +216,7 @@ if (COMPARE_CLI) {
 // ---------------------------------------------------------------------------------------------
 // run, interleaved: run r goes through every case, in reverse order on odd runs
 
-const pageCacheFiles = [inputs.save.file, inputs.save2.file, ...inputs.gzip.blobs, ...inputs.zstd.blobs, inputs.rootfs.file].filter((f) => fs.existsSync(f));
+const pageCacheFiles = [inputs.save?.file, inputs.save2?.file, ...(inputs.gzip?.blobs ?? []), ...(inputs.zstd?.blobs ?? []), inputs.rootfs?.file].filter((f) => f && fs.existsSync(f));
 warmPageCache(pageCacheFiles);
 log(`${cases.length} cases x ${runs} runs; GNU time: ${GNU_TIME ? 'yes' : 'no (polling VmHWM)'}; skopeo: ${SKOPEO ? 'yes' : 'no'} [${since()}]`);
 const samples = Object.fromEntries(cases.map((c) => [c.id, []]));
@@ -285,6 +308,15 @@ const rss2N = row('cold-2n')?.peakRssMB;
 const growth = rssN !== undefined && rss2N !== undefined ? rss2N - rssN : undefined;
 target('ingest RSS growth N -> 2N (flat)', growth, Math.max(8, (rssN ?? 0) * 0.1), '<=', 'MB');
 
+function describeInputs() {
+  const mb = (x) => `${(x / MB).toFixed(0)} MB`;
+  const parts = [];
+  if (inputs.save) parts.push(`N = ${mb(inputs.save.bytes)} (4 layers)`);
+  if (inputs.save2) parts.push(`2N = ${mb(inputs.save2.bytes)}`);
+  for (const k of ['gzip', 'zstd']) if (inputs[k]) parts.push(`${k} ${mb(inputs[k].bytes)} of ${mb(inputs[k].tarBytes)} tar`);
+  if (inputs.rootfs) parts.push(`rootfs ${mb(inputs.rootfs.bytes)} / ${inputs.rootfs.files} files`);
+  return parts.join(', ') || 'no inputs';
+}
 function loadRange() {
   const l = Object.values(samples).flat().map((s) => s.load1).filter((x) => x !== undefined);
   return l.length ? `${Math.min(...l).toFixed(1)} to ${Math.max(...l).toFixed(1)} (1-minute, ${os.cpus().length} cores)` : '-';
@@ -293,7 +325,7 @@ const header = ['what', 'median s', 'min s', 'cpu s', 'MB/s', 'ratio', 'vs', 'vs
 const text = [
   `layerstore macro benchmark  ${new Date().toISOString()}`,
   `node ${process.version}, ${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`,
-  `size N = ${(inputs.save.bytes / MB).toFixed(0)} MB (4 layers), 2N = ${(inputs.save2.bytes / MB).toFixed(0)} MB, gzip ${(inputs.gzip.bytes / MB).toFixed(0)} MB / zstd ${(inputs.zstd.bytes / MB).toFixed(0)} MB of ${(inputs.gzip.tarBytes / MB).toFixed(0)} MB tar, rootfs ${(inputs.rootfs.bytes / MB).toFixed(0)} MB / ${inputs.rootfs.files} files; ${runs} interleaved runs`,
+  `${describeInputs()}; ${runs} interleaved runs`,
   'ratio = median over runs of (reference seconds / case seconds), paired within a run: > 1 is faster than the reference',
   'cpu s = user + sys of the process (median); on a loaded machine it moves less than wall time',
   `load average during the runs: ${loadRange()}`,
@@ -322,7 +354,16 @@ fs.writeFileSync(
       date: new Date().toISOString(),
       env: { node: process.version, cpu: os.cpus()[0]?.model, cores: os.cpus().length, memGiB: os.totalmem() / 2 ** 30, gnuTime: !!GNU_TIME, skopeo: !!SKOPEO },
       params: { ...params, runs, only: [...only], compare: COMPARE_CLI ?? null },
-      inputs: { saveBytes: inputs.save.bytes, save2Bytes: inputs.save2.bytes, gzipBytes: inputs.gzip.bytes, zstdBytes: inputs.zstd.bytes, tarBytes: inputs.gzip.tarBytes, rootfsBytes: inputs.rootfs.bytes, rootfsFiles: inputs.rootfs.files },
+      inputs: {
+        saveBytes: inputs.save?.bytes,
+        save2Bytes: inputs.save2?.bytes,
+        gzipBytes: inputs.gzip?.bytes,
+        zstdBytes: inputs.zstd?.bytes,
+        tarBytes: (inputs.gzip ?? inputs.zstd)?.tarBytes,
+        rootfsBytes: inputs.rootfs?.bytes,
+        rootfsFiles: inputs.rootfs?.files,
+        reportImages: Object.keys(inputs.reportStores).map(Number),
+      },
       rows,
       targets,
       table: text,

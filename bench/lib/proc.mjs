@@ -108,13 +108,3 @@ export function warmPageCache(files) {
     }
   }
 }
-
-export function listFiles(dir) {
-  const out = [];
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...listFiles(p));
-    else if (e.isFile()) out.push(p);
-  }
-  return out;
-}
