@@ -48,6 +48,7 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
   process.once('SIGTERM', onSignal);
   const results: IngestResult[] = [];
   let failed = errors.length;
+  let damaged = false; // a damaged store outranks bad input: exit 3
   const showBar = !opts.quiet && !opts.json && process.stderr.isTTY === true;
   for (const input of inputs) {
     const bar = new IngestProgressBar(input, showBar);
@@ -63,14 +64,16 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
     } catch (e) {
       bar.stop();
       failed++;
-      printError(toLayerstoreError(e, input), opts);
+      const err = toLayerstoreError(e, input);
+      if (err.code === 'E_STORE_INVALID') damaged = true;
+      printError(err, opts);
     }
   }
   if (opts.json) process.stdout.write(toJson({ schemaVersion: 1, store: store.root, results: results.map(jsonResult), failed }));
   const total = inputs.length + errors.length;
   if (failed > 0) {
     process.stderr.write(`layerstore: ${total - failed} of ${total} inputs ingested, ${failed} failed (the failed ones changed nothing in the store)\n`);
-    return 2;
+    return damaged ? 3 : 2;
   }
   return 0;
 }
