@@ -4,8 +4,8 @@
 // machine that lets drift land on one case, so each suite runs `--rounds` times (default 3)
 // with the case order reversed on every other round, and the verdict is the median over rounds
 // of each case's ops/s and of its ratio to the reference (the first case) measured in the
-// same round. benny's own JSON and HTML chart are saved per round
-// (bench/results/micro/<suite>.round<k>.{json,chart.html}); the summary over rounds goes to
+// same round. benny's own JSON is saved per round
+// (bench/results/micro/<suite>.round<k>.json) and its HTML chart once (<suite>.chart.html); the summary over rounds goes to
 // bench/results/micro/<suite>.summary.json and is printed as a table.
 //
 // A benny quirk handled here: to tell sync from async cases, benny calls the case function
@@ -71,7 +71,8 @@ export async function runSuite({ id, title, cases, bytesPerOp, opts }) {
       b.cycle((result) => `  ${result.name}: ${fmtOps(result.ops, bytesPerOp)} (±${result.margin.toFixed(1)}%, ${result.samples} samples)`),
       b.complete(),
       b.save({ file: `${id}.round${r + 1}`, folder: RESULTS, format: 'json', details: true }),
-      b.save({ file: `${id}.round${r + 1}`, folder: RESULTS, format: 'chart.html' }),
+      // One chart per suite (the first round's): every round's chart is the same page template.
+      ...(r === 0 ? [b.save({ file: id, folder: RESULTS, format: 'chart.html' })] : []),
     );
     perRound.push(Object.fromEntries(summary.results.map((x) => [x.name, x.ops])));
   }
