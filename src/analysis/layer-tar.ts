@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { LayerstoreError, isLayerstoreError } from '../errors.js';
 import { TarBlockScanner } from '../archive/tar-block-scanner.js';
+import { mapTarError } from '../archive/tar-entries.js';
 
 /**
  * Reading the tar INSIDE a layer blob (as opposed to an outer image archive).
@@ -87,7 +88,7 @@ export async function* readLayerEntries(input: Readable, summary: LayerTarSummar
     extract.destroy(failure);
   };
   input.on('error', (e) => fail(mapInput(e)));
-  gate.on('error', (e) => fail(isLayerstoreError(e) ? e : mapTarError(e)));
+  gate.on('error', (e) => fail(mapTarError(e, 'layer tar')));
   input.pipe(gate).pipe(extract);
   let count = 0;
   try {
@@ -115,7 +116,7 @@ export async function* readLayerEntries(input: Readable, summary: LayerTarSummar
       entry.resume();
     }
   } catch (e) {
-    throw failure ?? (isLayerstoreError(e) ? e : mapTarError(e));
+    throw failure ?? (mapTarError(e, 'layer tar'));
   } finally {
     input.unpipe(gate);
     input.destroy();
@@ -126,9 +127,3 @@ export async function* readLayerEntries(input: Readable, summary: LayerTarSummar
   if (gate.trailingDataAt !== undefined) summary.trailingDataAt = gate.trailingDataAt;
 }
 
-function mapTarError(e: unknown): LayerstoreError {
-  if (isLayerstoreError(e)) return e;
-  const msg = (e as Error)?.message ?? String(e);
-  if (/unexpected end/i.test(msg)) return new LayerstoreError('E_TRUNCATED', 'the layer tar is truncated', { cause: e });
-  return new LayerstoreError('E_TAR_CORRUPT', `the layer tar is damaged: ${msg}`, { cause: e });
-}

@@ -106,17 +106,21 @@ export async function* readTarEntries(input: Readable, opts: ReadTarOptions = {}
   if (failure) throw mapTarError(failure);
 }
 
-function mapTarError(e: unknown): LayerstoreError {
+/**
+ * Turn an error from tar-stream, zlib, fzstd or the file system into a coded one. `what`
+ * names the stream in messages ("archive" for an input, "layer tar" for a layer).
+ */
+export function mapTarError(e: unknown, what = 'archive'): LayerstoreError {
   if (e instanceof LayerstoreError) return e;
   const msg = (e as Error)?.message ?? String(e);
   const code = (e as NodeJS.ErrnoException)?.code;
   // zlib's errors carry Z_* codes: the file is gzip but the gzip is damaged or cut short.
-  if (code === 'Z_BUF_ERROR') return new LayerstoreError('E_TRUNCATED', `the compressed archive is truncated (${msg})`, { cause: e });
-  if (typeof code === 'string' && code.startsWith('Z_')) return new LayerstoreError('E_DECOMPRESS', `the archive does not decompress: ${msg}`, { cause: e });
+  if (code === 'Z_BUF_ERROR') return new LayerstoreError('E_TRUNCATED', `the compressed ${what} is truncated (${msg})`, { cause: e });
+  if (typeof code === 'string' && code.startsWith('Z_')) return new LayerstoreError('E_DECOMPRESS', `the ${what} does not decompress: ${msg}`, { cause: e });
   if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return new LayerstoreError('E_IO', `${code}: ${msg}`, { cause: e });
-  if (/unexpected end/i.test(msg)) return new LayerstoreError('E_TRUNCATED', 'the archive is truncated', { cause: e });
+  if (/unexpected end/i.test(msg)) return new LayerstoreError('E_TRUNCATED', `the ${what} is truncated`, { cause: e });
   if (/incorrect header check|invalid (block type|distance|stored block|code)|unexpected end of file|zstd|invalid (magic|window)/i.test(msg)) {
-    return new LayerstoreError('E_DECOMPRESS', `the archive does not decompress: ${msg}`, { cause: e });
+    return new LayerstoreError('E_DECOMPRESS', `the ${what} does not decompress: ${msg}`, { cause: e });
   }
-  return new LayerstoreError('E_TAR_CORRUPT', `the archive is damaged: ${msg}`, { cause: e });
+  return new LayerstoreError('E_TAR_CORRUPT', `the ${what} is damaged: ${msg}`, { cause: e });
 }
