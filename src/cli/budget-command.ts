@@ -4,6 +4,7 @@ import { LayerstoreError, toLayerstoreError } from '../errors.js';
 import { loadImages, type ImageInfo } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
 import { loadBudgetFile } from '../budget/config.js';
+import { computeFilesReport, type FilesReport } from '../analysis/files-report.js';
 import { evaluateBudgets, type BaselineImage, type Verdict, type WasteFigures } from '../budget/evaluate.js';
 import { toJUnit } from '../budget/junit.js';
 import { ingestPath } from '../ingest/ingest.js';
@@ -25,7 +26,7 @@ export interface BudgetOptions extends GlobalOptions {
  * which are ingested first, so one CI step does it all. Exit 0 all pass, 1 a budget
  * failed, 2 bad budget file or input.
  */
-export async function budgetCommand(args: string[], opts: BudgetOptions, wasteOf?: (store: Store, img: ImageInfo) => Promise<WasteFigures>): Promise<number> {
+export async function budgetCommand(args: string[], opts: BudgetOptions): Promise<number> {
   const budgets = await loadBudgetFile(opts.config ?? path.resolve('layerstore-budget.json'));
   const baseline = opts.baseline ? await loadBaseline(opts.baseline) : undefined;
   const store = await Store.open(storeDir(opts), { create: true });
@@ -48,7 +49,14 @@ export async function budgetCommand(args: string[], opts: BudgetOptions, wasteOf
   const all = await loadImages(store);
   const images = selectImages(all, selectors);
   for (const b of budgets) if (b.base) selectImages(all, [b.base]); // a missing base is a bad budget file
-  const verdicts = await evaluateBudgets(images, budgets, { all, baseline, waste: wasteOf ? (img) => wasteOf(store, img) : undefined });
+  // The file-level analysis runs once, for every checked image, and only if a rule needs it.
+  let files: Promise<FilesReport> | undefined;
+  const waste = async (img: ImageInfo): Promise<WasteFigures> => {
+    files ??= computeFilesReport(store, images, { top: 0 });
+    const w = (await files).images.get(img.manifestDigest)!.waste;
+    return { wastedBytes: w.wastedBytes, efficiency: w.efficiency, userWastedRatio: w.userWastedRatio };
+  };
+  const verdicts = await evaluateBudgets(images, budgets, { all, baseline, waste });
   const failed = verdicts.filter((v) => v.pass === false).length;
   const unchecked = images.filter((i) => !verdicts.some((v) => v.manifestDigest === i.manifestDigest));
   if (opts.junit) await fsp.writeFile(opts.junit, toJUnit(verdicts));

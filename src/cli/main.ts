@@ -121,7 +121,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--baseline <file>', 'a report --json from an earlier run, for maxGrowth')
     .option('--json', 'print verdicts as JSON')
     .option('--junit <file>', 'also write verdicts as JUnit XML')
-    .action(run(async (args: string[], opts) => (await import('./budget-command.js')).budgetCommand(args, opts, (await import('./waste-figures.js')).wasteFigures)));
+    .action(run(async (args: string[], opts) => (await import('./budget-command.js')).budgetCommand(args, opts)));
 
   program
     .command('verify')
