@@ -34,10 +34,23 @@ export interface StagedBlob {
   durable?: Promise<void>;
 }
 
+/**
+ * Start the disk writes of a staging file every this many bytes (an fdatasync in the
+ * thread pool, not awaited), so the final fsync finds little left to do. Without it the
+ * kernel keeps every byte dirty until the end, and the whole blob's disk write happens
+ * after the last byte is hashed instead of alongside: bench/ measured 1.24 s -> 0.82 s
+ * for 512 MB read + hash + write + fsync.
+ */
+export const WRITEBACK_EVERY = 32 * 1024 * 1024;
+
 export class StagingWriter {
   private readonly hasher: Hasher;
   private size = 0;
   private pending: Promise<void> = Promise.resolve();
+  private written = 0;
+  private flushedTo = 0;
+  /** The early writeback in flight, if any; awaited before the file is closed. */
+  private flushing: Promise<void> | undefined;
 
   constructor(
     private readonly fh: FileHandle | undefined,
@@ -59,9 +72,33 @@ export class StagingWriter {
     if (!this.fh) return;
     const prev = this.pending;
     const fh = this.fh;
-    this.pending = prev.then(() => writeAll(fh, chunk));
+    this.pending = prev.then(async () => {
+      await writeAll(fh, chunk);
+      this.written += chunk.length;
+      this.startWriteback(fh);
+    });
     this.pending.catch(() => {}); // observed by the next write() or by finish()
     await prev;
+  }
+
+  private startWriteback(fh: FileHandle): void {
+    if (this.flushing || this.written - this.flushedTo < WRITEBACK_EVERY) return;
+    const upTo = this.written;
+    this.flushing = fh.datasync().then(
+      () => {
+        this.flushedTo = upTo;
+        this.flushing = undefined;
+      },
+      // A failed early writeback is not the verdict: finish()'s fsync reports the error.
+      () => {
+        this.flushing = undefined;
+      },
+    );
+  }
+
+  /** Wait for an early writeback before closing the file it runs on. */
+  private async settled(): Promise<void> {
+    while (this.flushing) await this.flushing;
   }
 
   /**
@@ -82,11 +119,14 @@ export class StagingWriter {
     try {
       await this.pending;
     } catch (e) {
+      await this.settled();
       await fh.close().catch(() => {});
       throw e;
     }
     const skipSync = alreadyStored ? await alreadyStored(digest).catch(() => false) : false;
-    const durable = (skipSync ? Promise.resolve() : fh.sync()).finally(() => fh.close().catch(() => {}));
+    const durable = this.settled()
+      .then(() => (skipSync ? undefined : fh.sync()))
+      .finally(() => fh.close().catch(() => {}));
     durable.catch(() => {}); // observed by commit() or discard()
     return { digest, size: this.size, stagingPath: this.file, durable };
   }
@@ -95,6 +135,7 @@ export class StagingWriter {
   async abort(): Promise<void> {
     if (this.fh) {
       await this.pending.catch(() => {});
+      await this.settled();
       await this.fh.close().catch(() => {});
     }
     if (this.file) await fsp.rm(this.file, { force: true });
