@@ -2,19 +2,9 @@ import { LayerstoreError } from '../errors.js';
 import type { Digest } from '../digest/digest.js';
 import type { Store } from '../store/store.js';
 import { refOf } from '../store/refs.js';
-import {
-  IMAGE_CONFIG_TYPES,
-  INDEX_TYPES,
-  MANIFEST_TYPES,
-  MAX_JSON_BYTES,
-  isLayerMediaType,
-  kindOfDocument,
-  parseImageConfig,
-  parseIndex,
-  parseManifest,
-  type Descriptor,
-  type Platform,
-} from '../formats/types.js';
+import type { Compression } from '../archive/compression.js';
+import type { Descriptor, Platform } from '../formats/types.js';
+import { ImageRecords, type DocRecord } from './image-records.js';
 
 export interface LayerInfo {
   /** Blob digest: sha256 of the stored (possibly compressed) bytes. */
@@ -25,6 +15,8 @@ export interface LayerInfo {
   mediaType: string;
   /** Bytes of the stored blob (compressed size for a compressed layer). */
   size: number;
+  /** Sniffed from the blob's first bytes; set when loadImages was asked for it. */
+  compression?: Compression;
 }
 
 /** One image in the store, as analysis sees it. */
@@ -40,12 +32,18 @@ export interface ImageInfo {
   created?: string;
 }
 
+export interface LoadOptions {
+  /** Also sniff each layer blob's compression (cached; see ImageRecords). */
+  compression?: boolean;
+}
+
 /**
  * Every image reachable from index.json (through nested indexes), with its refs. An image
  * reachable from several roots (a tag and a multi-platform index) appears once with all refs.
+ * Documents come from the record cache (image-records.ts).
  */
-export async function loadImages(store: Store): Promise<ImageInfo[]> {
-  const index = await store.readIndex();
+export async function loadImages(store: Store, opts: LoadOptions = {}): Promise<ImageInfo[]> {
+  const [index, records] = await Promise.all([store.readIndex(), ImageRecords.open(store)]);
   const under = new Map<Digest, ImageInfo[]>(); // images reachable from each digest walked
   const inProgress = new Set<Digest>();
 
@@ -53,56 +51,73 @@ export async function loadImages(store: Store): Promise<ImageInfo[]> {
     const memo = under.get(d.digest);
     if (memo) return memo;
     if (inProgress.has(d.digest)) return []; // an index that contains itself
-    if (!(await store.blobs.has(d.digest))) {
+    if (!records.has(d.digest)) {
       // Index children absent from the input were skipped at ingest (Docker saves one platform).
       if (isRoot) throw new LayerstoreError('E_STORE_INVALID', `index.json names ${d.digest}, which is not in the store`, { hint: 'run layerstore verify' });
       return [];
     }
     inProgress.add(d.digest);
-    const doc = await store.blobs.readJson(d.digest, MAX_JSON_BYTES);
-    const kind = INDEX_TYPES.has(d.mediaType) ? 'index' : MANIFEST_TYPES.has(d.mediaType) ? 'manifest' : kindOfDocument(doc);
+    const rec = await records.doc(d);
     let found: ImageInfo[] = [];
-    if (kind === 'index') {
-      const idx = parseIndex(doc, `index ${d.digest}`);
+    if (rec.kind === 'index') {
       const seen = new Set<ImageInfo>();
-      for (const child of idx.manifests) for (const img of await walk(child, false)) seen.add(img);
+      for (const child of rec.children) for (const img of await walk(child, false)) seen.add(img);
       found = [...seen];
-    } else if (kind === 'manifest') {
-      const img = await loadImage(store, d, doc);
-      if (img) found = [img];
+    } else if (rec.kind === 'image') {
+      found = [imageOf(d, rec)];
     }
     inProgress.delete(d.digest);
     under.set(d.digest, found);
     return found;
   };
 
+  const roots = index.manifests;
   const all = new Set<ImageInfo>();
-  for (const root of index.manifests) {
+  for (const root of roots) {
     const ref = refOf(root);
     for (const img of await walk(root, true)) {
       all.add(img);
       if (ref && !img.refs.includes(ref)) img.refs.push(ref);
     }
   }
+  if (opts.compression) {
+    const misses = new Map<Digest, LayerInfo[]>();
+    for (const img of all) {
+      for (const l of img.layers) {
+        const known = records.knownCompression(l.digest);
+        if (known) {
+          l.compression = known;
+          continue;
+        }
+        const same = misses.get(l.digest);
+        if (same) same.push(l);
+        else misses.set(l.digest, [l]);
+      }
+    }
+    await Promise.all(
+      [...misses].map(async ([d, ls]) => {
+        const c = await records.compression(d);
+        for (const l of ls) l.compression = c;
+      }),
+    );
+  }
+  await records.save();
   for (const img of all) img.refs.sort();
   return [...all].sort(compareImages);
 }
 
-async function loadImage(store: Store, d: Descriptor, doc: unknown): Promise<ImageInfo | undefined> {
-  const m = parseManifest(doc, `manifest ${d.digest}`);
-  if (!IMAGE_CONFIG_TYPES.has(m.config.mediaType) || !m.layers.every((l) => isLayerMediaType(l.mediaType))) return undefined; // an artifact
-  const config = parseImageConfig(await store.blobs.readJson(m.config.digest, MAX_JSON_BYTES), `config ${m.config.digest}`);
+function imageOf(d: Descriptor, rec: Extract<DocRecord, { kind: 'image' }>): ImageInfo {
   const img: ImageInfo = {
     manifestDigest: d.digest,
     manifestSize: d.size,
-    configDigest: m.config.digest,
-    configSize: m.config.size,
-    layers: m.layers.map((l, i) => ({ digest: l.digest, diffId: config.rootfs.diff_ids[i] ?? l.digest, mediaType: l.mediaType, size: l.size })),
+    configDigest: rec.configDigest,
+    configSize: rec.configSize,
+    layers: rec.layers.map((l) => ({ ...l })), // callers may annotate layers; the record stays clean
     refs: [],
   };
-  const platform = d.platform ?? (config.architecture && config.os ? { architecture: config.architecture, os: config.os, ...(config.variant ? { variant: config.variant } : {}) } : undefined);
+  const platform = d.platform ?? rec.platform;
   if (platform) img.platform = platform;
-  if (config.created) img.created = config.created;
+  if (rec.created) img.created = rec.created;
   return img;
 }
 

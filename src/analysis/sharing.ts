@@ -48,26 +48,33 @@ export interface LayerSharing {
 }
 
 export function computeSharing(images: ImageInfo[], compressionOf: (d: Digest) => Compression): SharingReport {
-  // How many images reference each blob (configs and layers; an image counts once per blob).
+  // Each image's blobs (config and layers), each once: an image may list a layer twice.
+  const blobsOf = images.map((img) => {
+    const ds: Digest[] = [img.configDigest];
+    const sizes: number[] = [img.configSize];
+    for (const l of img.layers) {
+      if (ds.includes(l.digest)) continue; // a handful of layers: cheaper than a Set
+      ds.push(l.digest);
+      sizes.push(l.size);
+    }
+    return { ds, sizes };
+  });
+  // How many images reference each blob; an image counts once per blob.
   const users = new Map<Digest, number>();
   const sizeOf = new Map<Digest, number>();
-  const blobsOf = (img: ImageInfo) => {
-    const m = new Map<Digest, number>([[img.configDigest, img.configSize]]);
-    for (const l of img.layers) m.set(l.digest, l.size);
-    return m;
-  };
-  for (const img of images) {
-    for (const [d, size] of blobsOf(img)) {
-      users.set(d, (users.get(d) ?? 0) + 1);
-      sizeOf.set(d, size);
+  for (const { ds, sizes } of blobsOf) {
+    for (let i = 0; i < ds.length; i++) {
+      users.set(ds[i]!, (users.get(ds[i]!) ?? 0) + 1);
+      sizeOf.set(ds[i]!, sizes[i]!);
     }
   }
-  const imageRows: ImageSharing[] = images.map((img) => {
+  const imageRows: ImageSharing[] = images.map((img, k) => {
+    const { ds, sizes } = blobsOf[k]!;
     let size = 0;
     let unique = 0;
-    for (const [d, s] of blobsOf(img)) {
-      size += s;
-      if (users.get(d) === 1) unique += s;
+    for (let i = 0; i < ds.length; i++) {
+      size += sizes[i]!;
+      if (users.get(ds[i]!) === 1) unique += sizes[i]!;
     }
     const row: ImageSharing = {
       refs: img.refs,
@@ -83,18 +90,20 @@ export function computeSharing(images: ImageInfo[], compressionOf: (d: Digest) =
   });
 
   const layerRows = new Map<Digest, LayerSharing>();
+  const usersOf = new Map<Digest, Set<Digest>>(); // a Set: a layer can be shared by 10k images
   for (const img of images) {
     for (const l of img.layers) {
       let row = layerRows.get(l.digest);
       if (!row) {
         row = { digest: l.digest, diffId: l.diffId, mediaType: l.mediaType, compression: compressionOf(l.digest), sizeBytes: l.size, images: [], savedBytes: 0 };
         layerRows.set(l.digest, row);
+        usersOf.set(l.digest, new Set());
       }
-      if (!row.images.includes(img.manifestDigest)) row.images.push(img.manifestDigest);
+      usersOf.get(l.digest)!.add(img.manifestDigest);
     }
   }
   for (const row of layerRows.values()) {
-    row.images.sort();
+    row.images = [...usersOf.get(row.digest)!].sort();
     row.savedBytes = row.sizeBytes * (row.images.length - 1);
   }
   const layers = [...layerRows.values()].sort((a, b) => b.savedBytes - a.savedBytes || b.sizeBytes - a.sizeBytes || (a.digest < b.digest ? -1 : 1));

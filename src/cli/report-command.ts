@@ -21,7 +21,7 @@ export interface ReportOptions extends GlobalOptions {
 export async function reportCommand(refs: string[], opts: ReportOptions): Promise<number> {
   if (opts.html !== undefined) return htmlReportCommand(opts.html, refs, opts);
   const store = await openForRead(opts);
-  const all = store ? await loadImages(store) : [];
+  const all = store ? await loadImages(store, { compression: true }) : [];
   const images = selectImages(all, refs);
   const topN = opts.top === undefined ? 10 : parseInt(opts.top, 10);
   const top = Number.isInteger(topN) && topN >= 0 ? topN : 10;

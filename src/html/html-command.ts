@@ -22,7 +22,7 @@ export interface HtmlReportOptions extends GlobalOptions {
 export async function htmlReportCommand(file: string, refs: string[], opts: HtmlReportOptions): Promise<number> {
   if (opts.registry) throw new LayerstoreError('E_USAGE', '--html reports on the store; it does not combine with --registry');
   const store = await openForRead(opts);
-  const images = selectImages(store ? await loadImages(store) : [], refs);
+  const images = selectImages(store ? await loadImages(store, { compression: true }) : [], refs);
   const top = opts.top ? Math.max(1, parseInt(opts.top, 10) || 10) : 10;
   const bar = new ProgressBar('indexing layers', !opts.quiet && process.stderr.isTTY === true, 'count');
   const report = await buildReportJson(store, images, { top, onProgress: (d, t) => bar.update(d, t) });

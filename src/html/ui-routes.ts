@@ -47,7 +47,7 @@ async function analysis(store: Store): Promise<Analysis> {
   const key = await indexKey(store);
   const hit = cache.get(store);
   if (hit?.key === key) return hit;
-  const entry: Analysis = { key, images: loadImages(store) };
+  const entry: Analysis = { key, images: loadImages(store, { compression: true }) };
   cache.set(store, entry);
   forgetOnFailure(store, entry, entry.images);
   return entry;

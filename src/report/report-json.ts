@@ -19,7 +19,7 @@ export async function computeReport(
 ): Promise<ComputedReport> {
   const compression = new Map<Digest, Compression>();
   if (store) {
-    for (const img of images) for (const l of img.layers) if (!compression.has(l.digest)) compression.set(l.digest, await store.blobs.compression(l.digest));
+    for (const img of images) for (const l of img.layers) if (!compression.has(l.digest)) compression.set(l.digest, l.compression ?? (await store.blobs.compression(l.digest)));
   }
   const report = computeSharing(images, (d) => compression.get(d) ?? 'none');
   // Flagged so their "sharing" is not read as a real saving.

@@ -1,4 +1,4 @@
-import { constants as C, promises as fsp } from 'node:fs';
+import { closeSync, constants as C, fstatSync, openSync, promises as fsp, readSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { LayerstoreError } from '../errors.js';
@@ -52,6 +52,30 @@ export async function readFileNoFollow(p: string, maxBytes: number): Promise<Buf
     return await fh.readFile();
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * readFileNoFollow, synchronously, optionally only the first `maxBytes` (`head`). For many
+ * tiny files (manifests, configs, a layer's magic bytes) a synchronous read costs ~5x less
+ * than an async one, whose thread-pool round trips dominate (bench/README.md).
+ */
+export function readFileNoFollowSync(p: string, maxBytes: number, opts: { head?: boolean } = {}): Buffer {
+  const fd = openSync(p, C.O_RDONLY | C.O_NOFOLLOW);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new LayerstoreError('E_STORE_INVALID', `${p} is not a regular file`);
+    if (st.size > maxBytes && !opts.head) throw new LayerstoreError('E_TOO_LARGE', `${p} is ${st.size} bytes, above the ${maxBytes}-byte limit`);
+    const buf = Buffer.allocUnsafe(Math.min(st.size, maxBytes));
+    let off = 0;
+    while (off < buf.length) {
+      const n = readSync(fd, buf, off, buf.length - off, off);
+      if (n === 0) break; // the file shrank: return what is there
+      off += n;
+    }
+    return buf.subarray(0, off);
+  } finally {
+    closeSync(fd);
   }
 }
 
