@@ -1,4 +1,5 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Duplex, type TransformCallback } from 'node:stream';
+import { ZstdChild, zstdBinary } from './zstd-child.js';
 import zlib from 'node:zlib';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import { LayerstoreError } from '../errors.js';
@@ -19,11 +20,13 @@ const CHUNK = 1024 * 1024;
 
 /**
  * A streaming decompressor. gzip uses node:zlib (multi-member streams such as eStargz are
- * decompressed whole); zstd uses fzstd because Node 20 has no zstd in zlib.
+ * decompressed whole); zstd runs the zstd command in a child process when there is one
+ * (zstd-child.ts: ~10x faster), else fzstd, because Node 20 has no zstd in zlib.
  */
-export function createDecompressor(kind: Exclude<Compression, 'none'>): Transform {
+export function createDecompressor(kind: Exclude<Compression, 'none'>): Duplex {
   if (kind === 'gzip') return zlib.createGunzip({ chunkSize: CHUNK });
-  return new ZstdTransform();
+  const bin = zstdBinary();
+  return bin ? new ZstdChild(bin) : new ZstdTransform();
 }
 
 class ZstdTransform extends Transform {

@@ -1,4 +1,4 @@
-import type { Transform } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { once } from 'node:events';
 import { createDecompressor, type Compression } from '../archive/compression.js';
 import { createHasher, type Hasher } from '../digest/hasher.js';
@@ -10,7 +10,7 @@ import type { Digest } from '../digest/digest.js';
  * here (the entry may not be a layer at all); the failure is reported if a manifest uses it.
  */
 export class DiffIdComputer {
-  private readonly dec: Transform;
+  private readonly dec: Duplex;
   private readonly hasher: Hasher;
   private error: Error | undefined;
   private readonly done: Promise<void>;

@@ -1,0 +1,113 @@
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { accessSync, constants as C } from 'node:fs';
+import path from 'node:path';
+import { Duplex, type Readable, type Writable } from 'node:stream';
+import { LayerstoreError } from '../errors.js';
+
+/**
+ * zstd decompression in a `zstd -dc` child process. Node 20 has no zstd in zlib, and the
+ * pure-JS fzstd decompresses ~10x slower than the C zstd (bench/README.md); a child also
+ * runs on the second core while this process hashes. Native npm bindings need a compiler or
+ * a download at install time, which an offline `npm ci` cannot count on; the zstd command
+ * (Debian package zstd) is one apt-get away and is found on PATH.
+ *
+ * LAYERSTORE_ZSTD=js forces fzstd; LAYERSTORE_ZSTD=/path/to/zstd picks the binary.
+ */
+
+let found: string | null | undefined;
+
+/** The zstd binary to run, or undefined when there is none (then fzstd is used). */
+export function zstdBinary(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const choice = env.LAYERSTORE_ZSTD;
+  if (choice === 'js') return undefined;
+  if (choice && path.isAbsolute(choice)) return executable(choice) ? choice : undefined;
+  if (found === undefined) {
+    found = null;
+    for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+      const p = path.join(dir || '.', 'zstd');
+      if (path.isAbsolute(p) && executable(p)) {
+        found = p;
+        break;
+      }
+    }
+  }
+  return found ?? undefined;
+}
+
+function executable(p: string): boolean {
+  try {
+    accessSync(p, C.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A Duplex: compressed bytes in, decompressed bytes out, errors as E_DECOMPRESS with zstd's
+ * own message. Destroying it kills the child.
+ */
+export class ZstdChild extends Duplex {
+  private readonly child: ChildProcessByStdio<Writable, Readable, Readable>;
+  private stderr = '';
+  private exited = false;
+  /** A write waiting for stdin to drain; released by 'drain', an EPIPE or the exit. */
+  private waiting: (() => void) | undefined;
+
+  constructor(binary: string) {
+    super();
+    // -q: no progress on stderr; --no-check is not used, so the frame checksum is verified.
+    this.child = spawn(binary, ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const { stdin, stdout, stderr } = this.child;
+    stderr.setEncoding('utf8');
+    stderr.on('data', (s: string) => {
+      if (this.stderr.length < 4096) this.stderr += s;
+    });
+    stdout.on('data', (c: Buffer) => {
+      if (!this.push(c)) stdout.pause();
+    });
+    // zstd exits early on bad input; the write side then sees EPIPE, which the exit code explains.
+    stdin.on('error', () => this.release());
+    stdin.on('drain', () => this.release());
+    stdout.on('error', (e) => this.destroy(e));
+    this.child.on('error', (e) => this.destroy(new LayerstoreError('E_DECOMPRESS', `cannot run ${binary}: ${e.message}`, { cause: e })));
+    this.child.on('close', (code, signal) => {
+      this.exited = true;
+      this.release();
+      if (code === 0) {
+        this.push(null);
+        return;
+      }
+      if (this.destroyed) return;
+      // "zstd: /*stdin*\ : Decoding error (36) : Restored data doesn't match checksum"
+      const why = this.stderr.split('\n').map((l) => l.replace(/^zstd:\s*/, '').replace(/^\/\*stdin\*\\\s*:\s*/, '').trim()).find(Boolean) ?? (signal ? `killed by ${signal}` : `exit code ${code}`);
+      this.destroy(new LayerstoreError('E_DECOMPRESS', `zstd data does not decompress: ${why}`));
+    });
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    if (this.exited) return cb(); // the exit code reports what went wrong
+    if (this.child.stdin.write(chunk)) cb();
+    else this.waiting = () => cb();
+  }
+
+  private release(): void {
+    const w = this.waiting;
+    this.waiting = undefined;
+    w?.();
+  }
+
+  override _final(cb: (e?: Error | null) => void): void {
+    this.child.stdin.end();
+    cb();
+  }
+
+  override _read(): void {
+    this.child.stdout.resume();
+  }
+
+  override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
+    if (!this.exited) this.child.kill('SIGKILL');
+    cb(err);
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * zstd decompression: the `zstd -dc` child (zstd-child.ts) and the fzstd fallback must turn
+ * the same bytes into the same bytes, and bad input into one coded error, never a hang.
+ * The reference is the zstd command itself.
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { describe, expect, it } from 'vitest';
+import { createDecompressor } from '../../src/archive/compression.js';
+import { ZstdChild, zstdBinary } from '../../src/archive/zstd-child.js';
+import { mapTarError } from '../../src/archive/tar-entries.js';
+
+const ZSTD = zstdBinary();
+const zstd = (args: string[], input: Buffer): Buffer => {
+  const r = spawnSync('zstd', args, { input, maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`zstd ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+};
+
+/** Layer-like bytes: random blocks repeated, so they compress about 2x. */
+function sample(mb: number): Buffer {
+  const block = randomBytes(64 * 1024);
+  const parts: Buffer[] = [];
+  for (let i = 0; i < mb * 16; i++) parts.push(i % 2 ? block : randomBytes(64 * 1024));
+  return Buffer.concat(parts);
+}
+
+async function run(make: () => NodeJS.ReadWriteStream, input: Buffer): Promise<{ sha: string; n: number } | { code: string; message: string }> {
+  const h = createHash('sha256');
+  let n = 0;
+  try {
+    // 1 MiB writes, as ingest does
+    const chunks = Array.from({ length: Math.ceil(input.length / (1 << 20)) }, (_, i) => input.subarray(i << 20, (i + 1) << 20));
+    await pipeline(Readable.from(chunks), make() as never, async (src: AsyncIterable<Buffer>) => {
+      for await (const c of src) {
+        h.update(c);
+        n += c.length;
+      }
+    });
+    return { sha: h.digest('hex'), n };
+  } catch (e) {
+    const m = mapTarError(e, 'layer');
+    return { code: m.code, message: m.message };
+  }
+}
+
+describe.skipIf(!ZSTD)('zstd through the zstd command', () => {
+  const plain = sample(8);
+  const packed = zstd(['-q', '-3', '-c'], plain);
+  const want = { sha: createHash('sha256').update(plain).digest('hex'), n: plain.length };
+
+  it('is what createDecompressor uses when zstd is on PATH, and LAYERSTORE_ZSTD=js turns it off', () => {
+    expect(createDecompressor('zstd')).toBeInstanceOf(ZstdChild);
+    expect(zstdBinary({ ...process.env, LAYERSTORE_ZSTD: 'js' })).toBeUndefined();
+    expect(zstdBinary({ ...process.env, LAYERSTORE_ZSTD: '/nonexistent/zstd' })).toBeUndefined();
+  });
+
+  it('child and fzstd both give the bytes zstd compressed (multi-frame input too)', async () => {
+    expect(await run(() => new ZstdChild(ZSTD!), packed)).toEqual(want);
+    const prev = process.env.LAYERSTORE_ZSTD;
+    process.env.LAYERSTORE_ZSTD = 'js';
+    try {
+      const js = createDecompressor('zstd');
+      expect(js).not.toBeInstanceOf(ZstdChild);
+      expect(await run(() => js, packed)).toEqual(want);
+    } finally {
+      if (prev === undefined) delete process.env.LAYERSTORE_ZSTD;
+      else process.env.LAYERSTORE_ZSTD = prev;
+    }
+    const two = Buffer.concat([packed, zstd(['-q', '-1', '-c'], plain)]);
+    expect(await run(() => new ZstdChild(ZSTD!), two)).toEqual({ sha: createHash('sha256').update(Buffer.concat([plain, plain])).digest('hex'), n: plain.length * 2 });
+  });
+
+  it.each([
+    ['truncated', (b: Buffer) => b.subarray(0, b.length >> 1)],
+    ['not zstd at all', () => randomBytes(300_000)],
+    ['a flipped byte (caught by the frame checksum)', (b: Buffer) => {
+      const c = Buffer.from(b);
+      c[c.length >> 1] ^= 0x5a;
+      return c;
+    }],
+    ['empty', () => Buffer.alloc(0)],
+  ])('%s: one E_DECOMPRESS error with zstd’s reason, no hang', async (_what, damage) => {
+    const r = await run(() => new ZstdChild(ZSTD!), damage(packed));
+    expect(r).toMatchObject({ code: 'E_DECOMPRESS' });
+    expect((r as { message: string }).message).toMatch(/^the layer does not decompress|^zstd data does not decompress: \S/);
+  });
+
+  it('a consumer that stops early kills the child (no process left behind)', async () => {
+    const d = new ZstdChild(ZSTD!);
+    const pid = (d as unknown as { child: { pid: number } }).child.pid;
+    d.write(packed.subarray(0, 1 << 20));
+    await new Promise((r) => d.once('data', r));
+    d.destroy();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(() => process.kill(pid, 0)).toThrow();
+  });
+});
