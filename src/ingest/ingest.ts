@@ -1,7 +1,7 @@
-import { promises as fsp } from 'node:fs';
+import { createReadStream, promises as fsp } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { LayerstoreError, toLayerstoreError } from '../errors.js';
-import { openArchive } from '../archive/open-archive.js';
+import { openArchive, READ_CHUNK } from '../archive/open-archive.js';
 import { readTarEntries } from '../archive/tar-entries.js';
 import { resolveDockerArchive } from '../formats/docker-archive.js';
 import { resolveOciLayout } from '../formats/oci.js';
@@ -13,6 +13,7 @@ import type { Digest } from '../digest/digest.js';
 import { DirView, storedClaim, TarView, type ArchiveView } from './archive-view.js';
 import { IngestPlan, type PlannedImage } from './plan.js';
 import { stageBody } from './staged-file.js';
+import { EntryHints } from './entry-hints.js';
 
 export interface IngestProgress {
   /** Bytes of the input file read so far. */
@@ -51,6 +52,7 @@ export interface IngestResult {
 export async function ingestPath(store: Store, input: string, opts: IngestOptions = {}): Promise<IngestResult> {
   const t0 = performance.now();
   let view: ArchiveView | undefined;
+  let hints: EntryHints | undefined;
   let bytesRead = 0;
   try {
     const st = await fsp.stat(input).catch(() => {
@@ -62,11 +64,13 @@ export async function ingestPath(store: Store, input: string, opts: IngestOption
     } else {
       const tv = new TarView(input, store);
       view = tv;
-      bytesRead = await stageTar(store, input, tv, opts);
+      hints = await EntryHints.load(store);
+      bytesRead = await stageTar(store, input, tv, opts, hints);
     }
     const { plan, format } = await resolve(view);
     if (plan.images.length === 0 && plan.roots.length === 0) throw new LayerstoreError('E_MANIFEST_INVALID', 'the input holds no images');
     const committed = await commitPlan(store, plan);
+    await hints?.save();
     if (view instanceof DirView) bytesRead = [...view.staged()].reduce((n, f) => n + f.blob.size, 0);
     return {
       source: input,
@@ -85,7 +89,7 @@ export async function ingestPath(store: Store, input: string, opts: IngestOption
   }
 }
 
-async function stageTar(store: Store, file: string, view: TarView, opts: IngestOptions): Promise<number> {
+async function stageTar(store: Store, file: string, view: TarView, opts: IngestOptions, hints: EntryHints): Promise<number> {
   const arc = await openArchive(file);
   opts.onStart?.({ bytesRead: arc.bytesRead, total: arc.fileSize });
   let entries = 0;
@@ -104,7 +108,20 @@ async function stageTar(store: Store, file: string, view: TarView, opts: IngestO
       view.links.set(e.name, { type: e.type, target: e.linkname ?? '' });
       continue;
     }
-    view.files.set(e.name, await stageBody(store.writer, e.body, { name: e.name, offset: e.offset, existing: await storedClaim(store, e.name) }));
+    const claim = await storedClaim(store, e.name);
+    // A hint needs a way back to the bytes when it is wrong: the entry's range of an
+    // uncompressed file (its offset in the tar is its offset in the file).
+    const hint = claim === undefined && arc.compression === 'none' ? hints.get(e.name, e.size) : undefined;
+    const pinHint = hint !== undefined && (await store.blobs.has(hint));
+    const meta = { name: e.name, offset: e.offset };
+    let staged = await stageBody(store.writer, e.body, { ...meta, existing: claim ?? (pinHint ? hint : undefined) });
+    if (pinHint && staged.blob.digest !== hint) {
+      // The hint was wrong (same name and size, other bytes): stage the entry from the file.
+      await store.writer.discard(staged.blob);
+      staged = await stageBody(store.writer, createReadStream(file, { start: e.offset, end: e.offset + e.size - 1, highWaterMark: READ_CHUNK }), meta);
+    }
+    if (claim === undefined && staged.compression !== undefined) hints.remember(e.name, e.size, staged.blob.digest);
+    view.files.set(e.name, staged);
   }
   if (entries === 0) throw new LayerstoreError('E_EMPTY', 'the archive has no entries');
   return arc.bytesRead();
