@@ -1,27 +1,25 @@
 import { loadImages } from '../analysis/load-images.js';
 import { imageSizeBytes, renderImageList } from '../report/tables.js';
-import { toJson } from '../report/json.js';
+import { writeJson } from '../report/json.js';
 import { openForRead, storeDir, type GlobalOptions } from './context.js';
 
 export async function lsCommand(opts: GlobalOptions & { json?: boolean }): Promise<number> {
   const store = await openForRead(opts);
   const images = store ? await loadImages(store) : [];
   if (opts.json) {
-    process.stdout.write(
-      toJson({
-        schemaVersion: 1,
-        store: storeDir(opts),
-        images: images.map((i) => ({
-          refs: i.refs,
-          manifestDigest: i.manifestDigest,
-          configDigest: i.configDigest,
-          platform: i.platform ? `${i.platform.os}/${i.platform.architecture}${i.platform.variant ? `/${i.platform.variant}` : ''}` : null,
-          layers: i.layers.length,
-          sizeBytes: imageSizeBytes(i),
-          created: i.created ?? null,
-        })),
-      }),
-    );
+    await writeJson(process.stdout, {
+      schemaVersion: 1,
+      store: storeDir(opts),
+      images: images.map((i) => ({
+        refs: i.refs,
+        manifestDigest: i.manifestDigest,
+        configDigest: i.configDigest,
+        platform: i.platform ? `${i.platform.os}/${i.platform.architecture}${i.platform.variant ? `/${i.platform.variant}` : ''}` : null,
+        layers: i.layers.length,
+        sizeBytes: imageSizeBytes(i),
+        created: i.created ?? null,
+      })),
+    });
     return 0;
   }
   process.stdout.write(`Store: ${storeDir(opts)}\n`);

@@ -2,7 +2,7 @@ import { computeSharing } from '../analysis/sharing.js';
 import { compressionFromMediaType, repositoryCosts, scanRegistry } from '../registry/registry-scan.js';
 import { renderSharing, table, plural } from '../report/tables.js';
 import { humanBytes } from '../report/human.js';
-import { toJson } from '../report/json.js';
+import { writeJson } from '../report/json.js';
 import type { GlobalOptions } from './context.js';
 import { ProgressBar } from './progress.js';
 import { clientFor, type RemoteOptions } from './remote.js';
@@ -25,7 +25,7 @@ export async function registryReportCommand(url: string, opts: GlobalOptions & R
     manifestBytes,
   };
   if (opts.json) {
-    process.stdout.write(toJson({ ...report, registry, repositories: repos, errors: scan.errors }));
+    await writeJson(process.stdout, { ...report, registry, repositories: repos, errors: scan.errors });
     return scan.errors.length ? 2 : 0;
   }
   process.stdout.write(`Registry: ${client.baseUrl} (${plural(registry.repositories, 'repository')}, ${plural(registry.tags, 'tag')}; compressed blob sizes as stored; compression from media types)\n`);

@@ -2,7 +2,7 @@ import { loadImages } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
 import { renderSharing } from '../report/tables.js';
 import { renderFilesReport } from '../report/files-tables.js';
-import { toJson } from '../report/json.js';
+import { writeJson } from '../report/json.js';
 import { computeReport, reportJson } from '../report/report-json.js';
 import { openForRead, storeDir, type GlobalOptions } from './context.js';
 import { ProgressBar } from './progress.js';
@@ -29,7 +29,7 @@ export async function reportCommand(refs: string[], opts: ReportOptions): Promis
   const r = await computeReport(store, images, { files: opts.files, top, onProgress: (d, t) => bar.update(d, t) });
   bar.stop();
   if (opts.json) {
-    process.stdout.write(toJson(reportJson(r)));
+    await writeJson(process.stdout, reportJson(r));
     return 0;
   }
   process.stdout.write(`Store: ${storeDir(opts)}\n`);

@@ -1,7 +1,7 @@
 import lockfile from 'proper-lockfile';
 import { LayerstoreError } from '../errors.js';
 import type { Digest } from '../digest/digest.js';
-import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, MAX_JSON_BYTES, MT, parseIndex, parseJson, type Descriptor, type Index } from '../formats/types.js';
+import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, MT, parseIndex, type Descriptor, type Index } from '../formats/types.js';
 import type { StoreLayout } from './layout.js';
 import { readFileNoFollow, writeFileAtomic } from './fs-safe.js';
 
@@ -28,16 +28,29 @@ export function refOf(d: Descriptor): string | undefined {
   return d.annotations?.[ANNOTATION_REF_NAME];
 }
 
+/**
+ * The store's own index.json grows ~290 bytes per ref (100k refs: 29 MB), so it gets a far
+ * larger limit than the documents inputs bring (MAX_JSON_BYTES in formats/types.ts): it is this tool's own file,
+ * and the limit only guards against reading something absurd into memory.
+ */
+export const MAX_STORE_INDEX_BYTES = 512 * 1024 * 1024;
+
 export async function readIndex(layout: StoreLayout): Promise<Index> {
   let bytes: Buffer;
   try {
-    bytes = await readFileNoFollow(layout.indexFile, MAX_JSON_BYTES);
+    bytes = await readFileNoFollow(layout.indexFile, MAX_STORE_INDEX_BYTES);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { schemaVersion: 2, mediaType: MT.ociIndex, manifests: [] };
     throw e;
   }
   try {
-    return parseIndex(parseJson(bytes, 'index.json'), 'store index.json');
+    let doc: unknown;
+    try {
+      doc = JSON.parse(bytes.toString('utf8'));
+    } catch (e) {
+      throw new Error(`malformed JSON (${(e as Error).message})`);
+    }
+    return parseIndex(doc, 'store index.json');
   } catch (e) {
     throw new LayerstoreError('E_STORE_INVALID', `the store's index.json is damaged: ${(e as Error).message}`, { hint: 'run layerstore verify' });
   }

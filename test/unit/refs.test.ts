@@ -79,3 +79,29 @@ describe('applyRootUpdates', () => {
     expect(bytes.toString()).toContain('\n  "manifests": [');
   });
 });
+
+describe('readIndex on a large store', () => {
+  it('reads an index.json of 40k refs (~12 MB, above the limit for input documents) and still refuses a damaged one', async () => {
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const { StoreLayout } = await import('../../src/store/layout.js');
+    const { readIndex } = await import('../../src/store/refs.js');
+    const { MAX_JSON_BYTES } = await import('../../src/formats/types.js');
+    const dir = mkdtempSync(path.join(tmpdir(), 'layerstore-bigindex-'));
+    try {
+      const layout = new StoreLayout(dir);
+      const many = Array.from({ length: 40_000 }, (_, i) => tagged(`sha256:${i.toString(16).padStart(64, '0')}` as Digest, `acme/img${i}:1`, `docker.io/acme/img${i}:1`));
+      const bytes = serializeIndex(index(...many));
+      expect(bytes.length).toBeGreaterThan(MAX_JSON_BYTES);
+      writeFileSync(layout.indexFile, bytes);
+      const got = await readIndex(layout);
+      expect(got.manifests).toHaveLength(many.length);
+      expect(got.manifests[39_999]).toEqual(many[39_999]);
+      writeFileSync(layout.indexFile, bytes.subarray(0, bytes.length - 10));
+      await expect(readIndex(layout)).rejects.toMatchObject({ code: 'E_STORE_INVALID' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
