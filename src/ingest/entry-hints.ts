@@ -64,7 +64,8 @@ export class EntryHints {
 
   /** Write the hints after a successful ingest; failing to is not an error. */
   async save(): Promise<void> {
-    if (this.added.size === 0) return;
+    // Nothing new (the usual re-ingest): leave the file alone rather than rewrite and fsync it.
+    if ([...this.added].every(([k, d]) => this.known.get(k) === d)) return;
     const merged = new Map(this.added);
     for (const [k, d] of this.known) if (!merged.has(k) && merged.size < MAX_HINTS) merged.set(k, d);
     try {
