@@ -20,49 +20,54 @@ const CHUNK_CHARS = 1 << 20;
 export function* jsonChunks(value: unknown): Generator<string> {
   let parts: string[] = [];
   let size = 0;
-  const out = function* (s: string): Generator<string> {
+  /** Queue `s`; true when a chunk is ready to hand out. */
+  const put = (s: string): boolean => {
     parts.push(s);
     size += s.length;
-    if (size >= CHUNK_CHARS) {
-      yield parts.join('');
-      parts = [];
-      size = 0;
-    }
+    return size >= CHUNK_CHARS;
   };
-  /** Long arrays (any depth) are written element by element; objects at the top two levels key by key. */
-  function* write(v: unknown, indent: string, depth: number): Generator<string> {
-    if (v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON !== 'function') {
-      const inner = indent + '  ';
-      if (Array.isArray(v) && v.length > STREAM_ARRAYS_LONGER_THAN) {
-        yield* out('[');
-        for (let i = 0; i < v.length; i++) {
-          yield* out(i === 0 ? `\n${inner}` : `,\n${inner}`);
-          const x = v[i];
-          // as JSON.stringify writes them in an array
-          if (x === undefined || typeof x === 'function' || typeof x === 'symbol') yield* out('null');
-          else yield* write(x, inner, depth + 1);
-        }
-        yield* out(`\n${indent}]`);
-        return;
-      }
-      if (!Array.isArray(v) && depth < 2) {
-        let first = true;
-        for (const [k, x] of Object.entries(v)) {
-          if (x === undefined || typeof x === 'function' || typeof x === 'symbol') continue; // as JSON.stringify skips them
-          yield* out(`${first ? '{' : ','}\n${inner}${JSON.stringify(k)}: `);
-          first = false;
-          yield* write(x, inner, depth + 1);
-        }
-        yield* out(first ? '{}' : `\n${indent}}`);
-        return;
-      }
-    }
+  const take = (): string => {
+    const chunk = parts.join('');
+    parts = [];
+    size = 0;
+    return chunk;
+  };
+  /** Opened up (written piece by piece): long arrays at any depth, objects at the top two levels. */
+  const opened = (v: unknown, depth: number): boolean =>
+    v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON !== 'function' && (Array.isArray(v) ? v.length > STREAM_ARRAYS_LONGER_THAN : depth < 2);
+  /** Everything else in one stringify, re-indented to where it sits. */
+  const leaf = (v: unknown, indent: string): string => {
     const s = JSON.stringify(v, null, 2);
-    yield* out(indent === '' || !s.includes('\n') ? String(s) : s.replaceAll('\n', `\n${indent}`));
+    if (s === undefined) return 'null'; // as JSON.stringify writes undefined and functions in arrays
+    return indent === '' || !s.includes('\n') ? s : s.replaceAll('\n', `\n${indent}`);
+  };
+  function* write(v: object, indent: string, depth: number): Generator<string> {
+    const inner = indent + '  ';
+    if (Array.isArray(v)) {
+      if (put('[')) yield take();
+      for (let i = 0; i < v.length; i++) {
+        const x: unknown = v[i];
+        put(i === 0 ? `\n${inner}` : `,\n${inner}`);
+        if (opened(x, depth + 1)) yield* write(x as object, inner, depth + 1);
+        else if (put(leaf(x, inner))) yield take();
+      }
+      if (put(`\n${indent}]`)) yield take();
+      return;
+    }
+    let first = true;
+    for (const [k, x] of Object.entries(v)) {
+      if (x === undefined || typeof x === 'function' || typeof x === 'symbol') continue; // as JSON.stringify skips them
+      put(`${first ? '{' : ','}\n${inner}${JSON.stringify(k)}: `);
+      first = false;
+      if (opened(x, depth + 1)) yield* write(x as object, inner, depth + 1);
+      else if (put(leaf(x, inner))) yield take();
+    }
+    if (put(first ? '{}' : `\n${indent}}`)) yield take();
   }
-  yield* write(value, '', 0);
-  yield* out('\n');
-  if (parts.length) yield parts.join('');
+  if (opened(value, 0)) yield* write(value as object, '', 0);
+  else put(String(JSON.stringify(value, null, 2)));
+  put('\n');
+  yield take();
 }
 
 /** Write toJson(value) to a stream chunk by chunk, waiting when the stream asks to. */
