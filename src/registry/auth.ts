@@ -36,7 +36,11 @@ export class Htpasswd {
   async check(req: IncomingMessage): Promise<boolean> {
     const h = req.headers.authorization;
     if (!h || !h.toLowerCase().startsWith('basic ')) return false;
-    const decoded = Buffer.from(h.slice(6).trim(), 'base64').toString('utf8');
+    const b64 = h.slice(6).trim();
+    // Node's base64 decoder skips characters it does not know and stops at padding; take
+    // only canonical base64 (RFC 7617), so "user:pass" followed by junk is not accepted.
+    if (b64.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) return false;
+    const decoded = Buffer.from(b64, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     if (colon < 0) return false;
     const hash = this.users.get(decoded.slice(0, colon));

@@ -67,9 +67,12 @@ export class RegistryClient {
         init.body = Readable.toWeb(opts.body) as unknown as ReadableStream;
         init.duplex = 'half';
       } else if (opts.body) init.body = opts.body;
+      const base = this.baseUrl;
       try {
-        return await fetch(this.baseUrl + path, init);
+        return await fetch(base + path, init);
       } catch (e) {
+        // A concurrent request already fell back to http: follow it.
+        if (base !== this.baseUrl && !(opts.body instanceof Readable)) return send();
         if (this.fallbackUrl && !(opts.body instanceof Readable)) {
           this.baseUrl = this.fallbackUrl;
           this.fallbackUrl = undefined;

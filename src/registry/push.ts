@@ -4,6 +4,7 @@ import { INDEX_TYPES, MANIFEST_TYPES, MAX_JSON_BYTES, MT, kindOfDocument, parseI
 import type { Store } from '../store/store.js';
 import type { RegistryClient } from './client.js';
 import type { RemoteRef } from './reference.js';
+import { pool } from '../util/pool.js';
 
 export interface PushResult {
   manifests: number;
@@ -31,6 +32,9 @@ interface Doc {
  * the root by tag. An index whose platforms are not all stored is refused, as a registry
  * would refuse it; push one of its images instead.
  */
+/** Blob uploads in flight at once. */
+const BLOB_CONCURRENCY = 4;
+
 export async function pushRoot(store: Store, client: RegistryClient, root: Descriptor, dest: RemoteRef, opts: { mountFrom?: string[] } = {}): Promise<PushResult> {
   const r: PushResult = { manifests: 0, blobsSent: 0, bytesSent: 0, blobsSkipped: 0, bytesSkipped: 0, blobsMounted: 0, bytesMounted: 0, notes: [] };
   const docs: Doc[] = []; // children before parents
@@ -61,28 +65,25 @@ export async function pushRoot(store: Store, client: RegistryClient, root: Descr
   await load(root);
 
   const repo = dest.repository;
-  for (const [d, size] of blobs) {
+  // Blobs go BLOB_CONCURRENCY at a time, as skopeo and docker push do: one upload at a time
+  // left the link idle between blobs (push took ~2x skopeo's time, bench:registry).
+  await pool([...blobs], BLOB_CONCURRENCY, async ([d, size]) => {
     if (await client.hasBlob(repo, d)) {
       r.blobsSkipped++;
       r.bytesSkipped += size;
-      continue;
+      return;
     }
-    let mounted = false;
     for (const from of opts.mountFrom ?? []) {
       if (from !== repo && (await client.mountBlob(repo, d, from))) {
-        mounted = true;
-        break;
+        r.blobsMounted++;
+        r.bytesMounted += size;
+        return;
       }
-    }
-    if (mounted) {
-      r.blobsMounted++;
-      r.bytesMounted += size;
-      continue;
     }
     await client.uploadBlob(repo, d, size, () => store.blobs.open(d));
     r.blobsSent++;
     r.bytesSent += size;
-  }
+  });
   for (const doc of docs) {
     const isRoot = doc.descriptor.digest === root.digest;
     await client.putManifest(repo, isRoot && dest.tag ? dest.tag : doc.descriptor.digest, doc.bytes, doc.mediaType);

@@ -7,6 +7,7 @@ import type { Compression } from '../archive/compression.js';
 import { IMAGE_CONFIG_TYPES, INDEX_TYPES, MANIFEST_TYPES, isLayerMediaType, kindOfDocument, parseImageConfig, parseIndex, parseManifest } from '../formats/types.js';
 import type { RegistryClient } from './client.js';
 import { pullScope } from './client.js';
+import { pool } from '../util/pool.js';
 
 export interface RegistryScan {
   images: ImageInfo[];
@@ -19,16 +20,6 @@ export interface RegistryScan {
 /** Compression as the media type declares it: a registry scan downloads no layer to sniff. */
 export function compressionFromMediaType(mt: string): Compression {
   return /gzip/.test(mt) ? 'gzip' : /zstd/.test(mt) ? 'zstd' : 'none';
-}
-
-/** Run `fn` over `items` with at most `n` at once. */
-async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
 }
 
 /**

@@ -136,6 +136,10 @@ describe.skipIf(!HAVE_HTPASSWD)('serve --allow-push --htpasswd', () => {
       `Basic ${b64(Buffer.from([0xff, 0xfe, 0x3a, 0x80, 0x00]))}`,
       `Basic ${b64(`${USER}:${'x'.repeat(5000)}`)}`,
       `Basic ${'A'.repeat(12000)}`,
+      // the right credentials with junk after them: Node's decoder alone would ignore it
+      `Basic ${b64(`${USER}:${PASS}`)}!!junk`,
+      `Basic ${b64(`${USER}:${PASS}`)}AAAA`.replace(/=+(AAAA)$/, '$1'),
+      `Basic ${b64(`${USER}:${PASS}`)}====`,
       'Bearer some.jwt.token',
       'Digest username="alice", realm="layerstore"',
       'Basic=abc',
