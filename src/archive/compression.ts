@@ -1,7 +1,8 @@
 import { Transform, type Duplex, type TransformCallback } from 'node:stream';
 import { ZstdChild, zstdBinary } from './zstd-child.js';
 import zlib from 'node:zlib';
-import { Decompress as ZstdDecompress } from 'fzstd';
+import { createRequire } from 'node:module';
+import type { Decompress as ZstdDecompress } from 'fzstd';
 import { LayerstoreError } from '../errors.js';
 
 export type Compression = 'none' | 'gzip' | 'zstd';
@@ -29,11 +30,15 @@ export function createDecompressor(kind: Exclude<Compression, 'none'>): Duplex {
   return bin ? new ZstdChild(bin) : new ZstdTransform();
 }
 
+/** fzstd is loaded only when it is used (no zstd command): it costs ~15 ms of start-up. */
+const requireHere = createRequire(import.meta.url);
+
 class ZstdTransform extends Transform {
   private readonly dec: ZstdDecompress;
   constructor() {
     super();
-    this.dec = new ZstdDecompress((chunk) => {
+    const { Decompress } = requireHere('fzstd') as typeof import('fzstd');
+    this.dec = new Decompress((chunk) => {
       this.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     });
   }

@@ -1,5 +1,4 @@
 import { promises as fsp } from 'node:fs';
-import fg from 'fast-glob';
 import { LayerstoreError, toLayerstoreError } from '../errors.js';
 import { shortDigest } from '../digest/digest.js';
 import { ingestPath, type IngestResult } from '../ingest/ingest.js';
@@ -25,8 +24,11 @@ export async function expandInputs(args: string[]): Promise<{ inputs: string[]; 
       inputs.push(a);
       continue;
     }
-    const matches = fg.isDynamicPattern(a) ? (await fg(a, { onlyFiles: false, dot: false, followSymbolicLinks: true })).sort() : [];
-    if (matches.length === 0) errors.push(new LayerstoreError('E_INPUT_NOT_FOUND', fg.isDynamicPattern(a) ? 'the pattern matches nothing' : 'no such file or directory', { source: a }));
+    // fast-glob is loaded only for an argument that is not a path (~35 ms of start-up).
+    const { default: fg } = await import('fast-glob');
+    const dynamic = fg.isDynamicPattern(a);
+    const matches = dynamic ? (await fg(a, { onlyFiles: false, dot: false, followSymbolicLinks: true })).sort() : [];
+    if (matches.length === 0) errors.push(new LayerstoreError('E_INPUT_NOT_FOUND', dynamic ? 'the pattern matches nothing' : 'no such file or directory', { source: a }));
     inputs.push(...matches);
   }
   return { inputs: [...new Set(inputs)], errors };

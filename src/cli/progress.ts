@@ -1,4 +1,5 @@
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type cliProgressTypes from 'cli-progress';
 import type { IngestProgress } from '../ingest/ingest.js';
 import { humanBytes } from '../report/human.js';
 
@@ -7,8 +8,11 @@ import { humanBytes } from '../report/human.js';
  * only when `enabled` (callers pass: stderr is a terminal and --quiet is not given), so logs
  * and pipes stay clean.
  */
+// Loaded when a bar is first drawn: runs without a terminal (CI, pipes) never pay for it.
+const requireHere = createRequire(import.meta.url);
+
 export class ProgressBar {
-  private bar: cliProgress.SingleBar | undefined;
+  private bar: cliProgressTypes.SingleBar | undefined;
   private readonly t0 = Date.now();
   private last = 0;
 
@@ -33,6 +37,7 @@ export class ProgressBar {
     if (this.bar && now - this.last < 200 && done < total) return;
     this.last = now;
     if (!this.bar) {
+      const cliProgress = requireHere('cli-progress') as typeof cliProgressTypes;
       this.bar = new cliProgress.SingleBar(
         { stream: process.stderr, format: '{label} [{bar}] {percentage}% | {done}/{size}{rate} | ETA {eta_formatted}', hideCursor: true, clearOnComplete: true, barsize: 24, etaBuffer: 20 },
         cliProgress.Presets.shades_classic,
