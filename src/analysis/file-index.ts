@@ -8,6 +8,7 @@ import { createDecompressor, type Compression } from '../archive/compression.js'
 import type { Store } from '../store/store.js';
 import { ensureRealDir, readFileNoFollow, writeFileAtomic } from '../store/fs-safe.js';
 import { readLayerEntries, type LayerTarSummary, type TarKind } from './layer-tar.js';
+import { hashFileInWorker } from '../digest/hash-file.js';
 import { normalizeLayerPath } from './layer-path.js';
 
 /**
@@ -88,6 +89,9 @@ export interface IndexLayerOptions {
   maxEntries?: number;
 }
 
+/** Blobs at least this big are checked against their name on another thread (hash-file.ts). */
+const HASH_ELSEWHERE_BYTES = 16 * 1024 * 1024;
+
 function typeOfKind(kind: TarKind): FileType {
   switch (kind) {
     case 'file':
@@ -113,12 +117,18 @@ function typeOfKind(kind: TarKind): FileType {
 export async function indexLayerStream(
   input: Readable,
   compression: Compression,
-  opts: IndexLayerOptions = {},
+  opts: IndexLayerOptions & {
+    /**
+     * The blob's digest, computed elsewhere from the same bytes (buildFileIndex hashes the
+     * file on another thread); without it the stored bytes are hashed here as they stream.
+     */
+    blobDigest?: Promise<Digest>;
+  } = {},
 ): Promise<{ index: Omit<FileIndex, 'digest'>; blobDigest: Digest }> {
-  const blobHash = createHash('sha256');
+  const blobHash = opts.blobDigest ? undefined : createHash('sha256');
   let blobBytes = 0;
   input.on('data', (c: Buffer) => {
-    blobHash.update(c);
+    blobHash?.update(c);
     blobBytes += c.length;
   });
   let tarStream: Readable = input;
@@ -204,7 +214,7 @@ export async function indexLayerStream(
   } finally {
     input.destroy();
   }
-  const blobDigest = digestFromHex(blobHash.digest('hex'));
+  const blobDigest = blobHash ? digestFromHex(blobHash.digest('hex')) : await opts.blobDigest!;
   const index: Omit<FileIndex, 'digest'> = {
     version: FILE_INDEX_VERSION,
     diffId: diffHash ? digestFromHex(diffHash.digest('hex')) : blobDigest,
@@ -270,7 +280,13 @@ export async function buildFileIndex(store: Store, d: Digest, opts: IndexLayerOp
     throw toLayerstoreError(e);
   }
   try {
-    const { index, blobDigest } = await indexLayerStream(input, compression, opts);
+    // A big blob is hashed on another thread while this one parses and hashes its files.
+    let elsewhere: Promise<Digest> | undefined;
+    if (((await store.blobs.size(d)) ?? 0) >= HASH_ELSEWHERE_BYTES) {
+      elsewhere = hashFileInWorker(store.layout.blobPath(d)).then((h) => h.digest);
+      elsewhere.catch(() => {}); // observed through indexLayerStream
+    }
+    const { index, blobDigest } = await indexLayerStream(input, compression, { ...opts, blobDigest: elsewhere });
     if (blobDigest !== d) {
       throw new LayerstoreError('E_DIGEST_MISMATCH', `blob ${d} does not hash to its name`, { expected: d, actual: blobDigest, hint: 'the store is damaged; run layerstore verify' });
     }

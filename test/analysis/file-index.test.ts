@@ -11,7 +11,7 @@ import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/store/store.js';
 import { sniffCompression } from '../../src/archive/compression.js';
-import { fileIndexPath, getFileIndex, indexLayerStream, MAX_UNSAFE_KEPT, type FileIndex } from '../../src/analysis/file-index.js';
+import { buildFileIndex, fileIndexPath, getFileIndex, indexLayerStream, MAX_UNSAFE_KEPT, type FileIndex } from '../../src/analysis/file-index.js';
 import { normalizeLayerPath } from '../../src/analysis/layer-path.js';
 import { ingestPath } from '../../src/ingest/ingest.js';
 import { loadImages } from '../../src/analysis/load-images.js';
@@ -293,6 +293,21 @@ describe('getFileIndex and its cache', () => {
     await fsp.writeFile(blob, b);
     expect(await codeOf(getFileIndex(store, d))).toBe('E_DIGEST_MISMATCH');
     expect(existsSync(fileIndexPath(store, d))).toBe(false);
+  });
+
+  it('a big blob (checked on another thread) gives the same index, and a tampered one is E_DIGEST_MISMATCH', async () => {
+    const big = bytes('big', 17 * 1024 * 1024); // above the 16 MiB threshold of the hashing thread
+    const img = await imageOf(store, 'c/big:1', [[{ path: 'big', content: big }, { path: 'small', content: bytes('s', 100) }]]);
+    const d = img.layers[0]!.digest;
+    const blob = store.layout.blobPath(d);
+    const index = await buildFileIndex(store, d);
+    expect(index.diffId).toBe(d); // uncompressed: the diffID is the blob digest, from the thread
+    expect(index.entries.find((e) => e.path === 'big')?.sha256).toBe(createHash('sha256').update(big).digest('hex'));
+    const b = await fsp.readFile(blob);
+    b[4096] = b[4096]! ^ 1; // inside the content of big
+    await fsp.chmod(blob, 0o644);
+    await fsp.writeFile(blob, b);
+    expect(await codeOf(buildFileIndex(store, d))).toBe('E_DIGEST_MISMATCH');
   });
 
   it('a layer not in the store is E_BLOB_MISSING; a bad digest string is E_DIGEST_INVALID', async () => {
