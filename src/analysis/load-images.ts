@@ -112,7 +112,9 @@ function imageOf(d: Descriptor, rec: Extract<DocRecord, { kind: 'image' }>): Ima
     manifestSize: d.size,
     configDigest: rec.configDigest,
     configSize: rec.configSize,
-    layers: rec.layers.map((l) => ({ ...l })), // callers may annotate layers; the record stays clean
+    // Shared with the record (and with other images that use the same layer): layer facts are
+    // facts about the blob, the same for every image, so annotating one (compression) is right for all.
+    layers: rec.layers,
     refs: [],
   };
   const platform = d.platform ?? rec.platform;
