@@ -4,19 +4,7 @@ import { isDigest, type Digest } from '../digest/digest.js';
 import { sniffCompression, SNIFF_BYTES, type Compression } from '../archive/compression.js';
 import type { Store } from '../store/store.js';
 import { ensureRealDir, writeFileAtomic } from '../store/fs-safe.js';
-import {
-  IMAGE_CONFIG_TYPES,
-  INDEX_TYPES,
-  MANIFEST_TYPES,
-  MAX_JSON_BYTES,
-  isLayerMediaType,
-  kindOfDocument,
-  parseImageConfig,
-  parseIndex,
-  parseManifest,
-  type Descriptor,
-  type Platform,
-} from '../formats/types.js';
+import { MAX_JSON_BYTES, documentKind, isImageManifest, parseImageConfig, parseIndex, parseManifest, type Descriptor, type Platform } from '../formats/types.js';
 
 /**
  * What analysis needs from each manifest, index and config in the store, cached in
@@ -169,7 +157,7 @@ export class ImageRecords {
   private async readDoc(d: Descriptor, key: string): Promise<DocRecord> {
     await this.yieldSometimes();
     const doc = this.store.blobs.readJsonSync(d.digest, MAX_JSON_BYTES);
-    const kind = INDEX_TYPES.has(d.mediaType) ? 'index' : MANIFEST_TYPES.has(d.mediaType) ? 'manifest' : kindOfDocument(doc);
+    const kind = documentKind(d.mediaType, doc);
     let rec: DocRecord;
     if (kind === 'index') {
       rec = { kind: 'index', children: parseIndex(doc, `index ${d.digest}`).manifests };
@@ -185,7 +173,7 @@ export class ImageRecords {
 
   private async readImage(d: Descriptor, doc: unknown): Promise<DocRecord> {
     const m = parseManifest(doc, `manifest ${d.digest}`);
-    if (!IMAGE_CONFIG_TYPES.has(m.config.mediaType) || !m.layers.every((l) => isLayerMediaType(l.mediaType))) return { kind: 'other' };
+    if (!isImageManifest(m)) return { kind: 'other' };
     const config = parseImageConfig(this.store.blobs.readJsonSync(m.config.digest, MAX_JSON_BYTES), `config ${m.config.digest}`);
     const rec: DocRecord = {
       kind: 'image',

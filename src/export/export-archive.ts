@@ -8,7 +8,7 @@ import { LayerstoreError } from '../errors.js';
 import { hexOf, type Digest } from '../digest/digest.js';
 import { createHasher } from '../digest/hasher.js';
 import { repositoryOf, fullyQualified } from '../formats/ref-names.js';
-import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, INDEX_TYPES, MANIFEST_TYPES, MAX_JSON_BYTES, MT, kindOfDocument, parseIndex, parseManifest, type Descriptor } from '../formats/types.js';
+import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, INDEX_TYPES, MANIFEST_TYPES, MAX_JSON_BYTES, MT, documentKind, parseIndex, parseManifest, type Descriptor } from '../formats/types.js';
 import type { Store } from '../store/store.js';
 
 /** A root to export: a descriptor from the store and the ref it goes out under (if any). */
@@ -55,7 +55,7 @@ export async function exportArchive(store: Store, roots: ExportRoot[], outFile: 
     if (!blobs.has(d.digest)) blobs.set(d.digest, d.size);
     if (!(INDEX_TYPES.has(d.mediaType) || MANIFEST_TYPES.has(d.mediaType) || isRoot)) return;
     const doc = await store.blobs.readJson(d.digest, MAX_JSON_BYTES);
-    const kind = INDEX_TYPES.has(d.mediaType) ? 'index' : MANIFEST_TYPES.has(d.mediaType) ? 'manifest' : kindOfDocument(doc);
+    const kind = documentKind(d.mediaType, doc);
     if (kind === 'index') {
       const idx = parseIndex(doc, d.digest);
       // docker load tags one image per tag: the host's platform if present, else the first.

@@ -5,11 +5,10 @@ import type { IngestPlan, PlannedImage } from '../ingest/plan.js';
 import {
   ANNOTATION_IMAGE_NAME,
   ANNOTATION_REF_NAME,
-  IMAGE_CONFIG_TYPES,
   INDEX_TYPES,
   MANIFEST_TYPES,
-  isLayerMediaType,
-  kindOfDocument,
+  documentKind,
+  isImageManifest,
   parseImageConfig,
   parseIndex,
   parseManifest,
@@ -87,7 +86,7 @@ class OciWalker {
     // a layer-sized blob listed directly in an index is stored as it is.
     const known = INDEX_TYPES.has(desc.mediaType) || MANIFEST_TYPES.has(desc.mediaType);
     const doc = known || file.blob.size <= 64 * 1024 ? await this.view.readJson(name, what).catch((e) => (known ? Promise.reject(e) : undefined)) : undefined;
-    const kind = INDEX_TYPES.has(desc.mediaType) ? 'index' : MANIFEST_TYPES.has(desc.mediaType) ? 'manifest' : kindOfDocument(doc);
+    const kind = documentKind(desc.mediaType, doc);
     let images: PlannedImage[] | undefined;
     if (kind === 'index') {
       this.plan.useBlob(file, desc, what);
@@ -147,10 +146,6 @@ class OciWalker {
     this.plan.addImage(img);
     return [this.plan.images.find((x) => x.manifestDigest === desc.digest)!];
   }
-}
-
-function isImageManifest(m: ReturnType<typeof parseManifest>): boolean {
-  return IMAGE_CONFIG_TYPES.has(m.config.mediaType) && m.layers.every((l) => isLayerMediaType(l.mediaType));
 }
 
 export function platformString(p: Platform): string {

@@ -130,6 +130,19 @@ export function kindOfDocument(v: unknown): 'index' | 'manifest' | 'unknown' {
   return 'unknown';
 }
 
+/**
+ * How to read a document a descriptor points at: as the descriptor's media type says when it
+ * names an index or a manifest, else by the document's own content (kindOfDocument).
+ */
+export function documentKind(mediaType: string, doc: unknown): 'index' | 'manifest' | 'unknown' {
+  return INDEX_TYPES.has(mediaType) ? 'index' : MANIFEST_TYPES.has(mediaType) ? 'manifest' : kindOfDocument(doc);
+}
+
+/** A container image (an image config and layers), as opposed to an artifact. */
+export function isImageManifest(m: Manifest): boolean {
+  return IMAGE_CONFIG_TYPES.has(m.config.mediaType) && m.layers.every((l) => isLayerMediaType(l.mediaType));
+}
+
 export function parseIndex(v: unknown, what: string): Index {
   if (!isObject(v)) throw invalid(what, 'must be a JSON object');
   if (v.schemaVersion !== 2) throw invalid(what, 'schemaVersion must be 2');

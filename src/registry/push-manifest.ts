@@ -7,17 +7,7 @@ import { IngestPlan } from '../ingest/plan.js';
 import { commitPlan } from '../ingest/ingest.js';
 import { storedBlobAsStaged } from '../ingest/blob-diffid.js';
 import { fullyQualified } from '../formats/ref-names.js';
-import {
-  IMAGE_CONFIG_TYPES,
-  INDEX_TYPES,
-  MANIFEST_TYPES,
-  isLayerMediaType,
-  kindOfDocument,
-  parseImageConfig,
-  parseIndex,
-  parseManifest,
-  type Descriptor,
-} from '../formats/types.js';
+import { INDEX_TYPES, MANIFEST_TYPES, documentKind, isImageManifest, parseImageConfig, parseIndex, parseManifest, type Descriptor } from '../formats/types.js';
 import type { Store } from '../store/store.js';
 import { RegistryError } from './errors.js';
 
@@ -55,7 +45,7 @@ export async function putManifest(
   if (typeof declared === 'string' && contentType && !contentType.startsWith(declared) && contentType !== 'application/json') {
     throw new RegistryError(400, 'MANIFEST_INVALID', `Content-Type ${contentType} does not match the manifest's mediaType ${declared}`);
   }
-  const kind = INDEX_TYPES.has(mediaType) ? 'index' : MANIFEST_TYPES.has(mediaType) ? 'manifest' : kindOfDocument(doc);
+  const kind = documentKind(mediaType, doc);
   const plan = new IngestPlan();
   const pinned: StagedFile[] = [];
   // A repository may only name blobs it holds (its tags reach them, or they were pushed or
@@ -82,7 +72,7 @@ export async function putManifest(
         plan.useBlob(f, l, `layer ${i}`);
         layers.push(f);
       }
-      if (IMAGE_CONFIG_TYPES.has(m.config.mediaType) && m.layers.every((l) => isLayerMediaType(l.mediaType))) {
+      if (isImageManifest(m)) {
         const cfg = parseImageConfig(JSON.parse((await fsp.readFile(config.blob.stagingPath!)).toString('utf8')), 'config');
         if (cfg.rootfs.diff_ids.length !== layers.length) {
           throw new RegistryError(400, 'MANIFEST_INVALID', `the manifest lists ${layers.length} layers but its config has ${cfg.rootfs.diff_ids.length} diff_ids`);

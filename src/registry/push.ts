@@ -1,6 +1,6 @@
 import { LayerstoreError } from '../errors.js';
 import { shortDigest, type Digest } from '../digest/digest.js';
-import { INDEX_TYPES, MANIFEST_TYPES, MAX_JSON_BYTES, MT, kindOfDocument, parseIndex, parseManifest, type Descriptor } from '../formats/types.js';
+import { MAX_JSON_BYTES, MT, documentKind, parseIndex, parseManifest, type Descriptor } from '../formats/types.js';
 import type { Store } from '../store/store.js';
 import type { RegistryClient } from './client.js';
 import type { RemoteRef } from './reference.js';
@@ -49,7 +49,7 @@ export async function pushRoot(store: Store, client: RegistryClient, root: Descr
     const bytes = await store.blobs.read(d.digest, MAX_JSON_BYTES);
     const doc = JSON.parse(bytes.toString('utf8')) as unknown;
     const declared = (doc as { mediaType?: unknown }).mediaType;
-    const kind = INDEX_TYPES.has(d.mediaType) ? 'index' : MANIFEST_TYPES.has(d.mediaType) ? 'manifest' : kindOfDocument(doc);
+    const kind = documentKind(d.mediaType, doc);
     if (kind === 'index') {
       for (const c of parseIndex(doc, d.digest).manifests) await load(c);
     } else if (kind === 'manifest') {

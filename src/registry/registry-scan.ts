@@ -4,7 +4,7 @@ import { isDigest, type Digest } from '../digest/digest.js';
 import { sha256Of } from '../digest/hasher.js';
 import type { ImageInfo } from '../analysis/load-images.js';
 import type { Compression } from '../archive/compression.js';
-import { IMAGE_CONFIG_TYPES, INDEX_TYPES, MANIFEST_TYPES, isLayerMediaType, kindOfDocument, parseImageConfig, parseIndex, parseManifest } from '../formats/types.js';
+import { documentKind, isImageManifest, parseImageConfig, parseIndex, parseManifest } from '../formats/types.js';
 import type { RegistryClient } from './client.js';
 import { pullScope } from './client.js';
 import { pool } from '../util/pool.js';
@@ -56,7 +56,7 @@ export async function scanRegistry(
       if (isDigest(ref) && ref !== digest) throw new LayerstoreError('E_DIGEST_MISMATCH', `${repo}@${ref}: the manifest hashes to ${digest}`);
       manifestBlobs.set(digest, m.bytes.length);
       const doc = JSON.parse(m.bytes.toString('utf8')) as unknown;
-      const kind = INDEX_TYPES.has(m.mediaType) ? 'index' : MANIFEST_TYPES.has(m.mediaType) ? 'manifest' : kindOfDocument(doc);
+      const kind = documentKind(m.mediaType, doc);
       if (kind === 'index') {
         const out: Digest[] = [];
         for (const c of parseIndex(doc, `${repo}@${digest}`).manifests) {
@@ -70,7 +70,7 @@ export async function scanRegistry(
       }
       if (kind !== 'manifest') return [];
       const man = parseManifest(doc, `${repo}@${digest}`);
-      if (!IMAGE_CONFIG_TYPES.has(man.config.mediaType) || !man.layers.every((l) => isLayerMediaType(l.mediaType))) return [];
+      if (!isImageManifest(man)) return [];
       if (!images.has(digest)) {
         const chunks: Buffer[] = [];
         for await (const c of await client.getBlob(repo, man.config.digest)) chunks.push(c as Buffer);

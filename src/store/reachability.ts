@@ -1,5 +1,5 @@
 import type { Digest } from '../digest/digest.js';
-import { INDEX_TYPES, MANIFEST_TYPES, MAX_JSON_BYTES, kindOfDocument, parseIndex, parseManifest, type Descriptor } from '../formats/types.js';
+import { INDEX_TYPES, MANIFEST_TYPES, MAX_JSON_BYTES, documentKind, parseIndex, parseManifest, type Descriptor } from '../formats/types.js';
 import { refOf } from './refs.js';
 import type { Store } from './store.js';
 
@@ -70,7 +70,7 @@ export async function markReachable(store: Store): Promise<Reachability> {
       if (INDEX_TYPES.has(d.mediaType) || MANIFEST_TYPES.has(d.mediaType)) r.unreadable.push({ digest: d.digest, error: (e as Error).message });
       return out;
     }
-    const kind = INDEX_TYPES.has(d.mediaType) ? 'index' : MANIFEST_TYPES.has(d.mediaType) ? 'manifest' : kindOfDocument(doc);
+    const kind = documentKind(d.mediaType, doc);
     try {
       if (kind === 'index') {
         for (const child of parseIndex(doc, d.digest).manifests) out.push(...(await walk(child, d.digest, root)));
