@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { LayerstoreError, isLayerstoreError, toLayerstoreError } from '../errors.js';
 import { digestFromHex, hexOf, parseDigest, type Digest } from '../digest/digest.js';
 import { createDecompressor, type Compression } from '../archive/compression.js';
 import type { Store } from '../store/store.js';
-import { ensureRealDir, readFileNoFollow, writeFileAtomic } from '../store/fs-safe.js';
+import { readDerived, writeDerived } from '../store/derived.js';
 import { readLayerEntries, type LayerTarSummary, type TarKind } from './layer-tar.js';
 import { hashFileInWorker } from '../digest/hash-file.js';
 import { normalizeLayerPath } from './layer-path.js';
@@ -232,7 +231,11 @@ export async function indexLayerStream(
 
 /** Where the cached index of a layer lives. */
 export function fileIndexPath(store: Store, layerDigest: Digest): string {
-  return path.join(store.layout.derivedDir, 'files', `${hexOf(layerDigest)}.json`);
+  return path.join(store.layout.derivedDir, fileIndexRel(layerDigest));
+}
+
+function fileIndexRel(layerDigest: Digest): string {
+  return path.join('files', `${hexOf(layerDigest)}.json`);
 }
 
 const inFlight = new Map<string, Promise<FileIndex>>();
@@ -261,11 +264,10 @@ export async function getFileIndex(store: Store, layerDigest: Digest | string, o
 }
 
 async function loadOrBuild(store: Store, d: Digest, opts: IndexLayerOptions): Promise<FileIndex> {
-  const file = fileIndexPath(store, d);
-  const cached = await readCache(file, d);
+  const cached = await readCache(store, d);
   if (cached) return cached;
   const index = await buildFileIndex(store, d, opts);
-  await writeCache(store, file, index);
+  await writeCache(store, index);
   return index;
 }
 
@@ -298,17 +300,9 @@ export async function buildFileIndex(store: Store, d: Digest, opts: IndexLayerOp
   }
 }
 
-async function readCache(file: string, d: Digest): Promise<FileIndex | undefined> {
-  let bytes: Buffer;
-  try {
-    // O_NOFOLLOW guards the last component only: the directories on the way must be real too.
-    for (const dir of [path.dirname(path.dirname(file)), path.dirname(file)]) {
-      if (!(await fsp.lstat(dir)).isDirectory()) return undefined;
-    }
-    bytes = await readFileNoFollow(file, MAX_CACHE_BYTES);
-  } catch {
-    return undefined; // absent, too big, a symlink, unreadable: rebuild
-  }
+async function readCache(store: Store, d: Digest): Promise<FileIndex | undefined> {
+  const bytes = await readDerived(store.layout, fileIndexRel(d), MAX_CACHE_BYTES);
+  if (!bytes) return undefined; // absent, too big, a symlink, unreadable: rebuild
   try {
     const v = JSON.parse(bytes.toString('utf8')) as unknown;
     return isValidIndex(v, d) ? v : undefined;
@@ -317,21 +311,14 @@ async function readCache(file: string, d: Digest): Promise<FileIndex | undefined
   }
 }
 
-async function writeCache(store: Store, file: string, index: FileIndex): Promise<void> {
+async function writeCache(store: Store, index: FileIndex): Promise<void> {
   let json: string;
   try {
     json = JSON.stringify(index);
   } catch {
     return; // too large to serialize as one string: serve it uncached
   }
-  try {
-    await ensureRealDir(store.layout.derivedDir);
-    await ensureRealDir(path.dirname(file));
-    // Temp file in the same directory, fsync, rename over: readers see all or nothing.
-    await writeFileAtomic(file, Buffer.from(json));
-  } catch {
-    // The cache is an optimisation: a read-only store still gets its answer.
-  }
+  await writeDerived(store.layout, fileIndexRel(index.digest), Buffer.from(json));
 }
 
 const TYPES = new Set<string>(['file', 'dir', 'symlink', 'hardlink', 'other']);

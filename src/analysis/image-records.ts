@@ -1,9 +1,7 @@
-import { constants as C, promises as fsp } from 'node:fs';
-import path from 'node:path';
-import { isDigest, type Digest } from '../digest/digest.js';
+import type { Digest } from '../digest/digest.js';
 import { sniffCompression, SNIFF_BYTES, type Compression } from '../archive/compression.js';
 import type { Store } from '../store/store.js';
-import { ensureRealDir, writeFileAtomic } from '../store/fs-safe.js';
+import { readDerived, writeDerived } from '../store/derived.js';
 import { MAX_JSON_BYTES, documentKind, isImageManifest, parseImageConfig, parseIndex, parseManifest, type Descriptor, type Platform } from '../formats/types.js';
 
 /**
@@ -34,6 +32,8 @@ export type DocRecord =
 const FILE = 'records.json';
 const VERSION = 2;
 const YIELD_EVERY = 256;
+/** Far above the ~80 MB of 100k images: a larger file is not read (the records are read again). */
+const MAX_FILE_BYTES = 1024 * 1024 * 1024;
 
 /** The in-memory cache: records by "<descriptor mediaType> <digest>" (the descriptor's type decides how a document is read). */
 interface Cached {
@@ -71,7 +71,7 @@ export class ImageRecords {
   ) {}
 
   static async open(store: Store): Promise<ImageRecords> {
-    const [present, cached] = await Promise.all([listBlobs(store), readCache(store)]);
+    const [present, cached] = await Promise.all([store.blobs.regularFiles(), readCache(store)]);
     return new ImageRecords(store, present, cached);
   }
 
@@ -140,13 +140,7 @@ export class ImageRecords {
       if (!this.present.has(digest)) continue; // pruned: its blob left the store
       out.docs.push([mt(key.slice(0, sep)), digest, rec.kind !== 'image' ? rec : { ...rec, layers: rec.layers.map(layer) }]);
     }
-    try {
-      await ensureRealDir(this.store.layout.derivedDir);
-      await writeFileAtomic(path.join(this.store.layout.derivedDir, FILE), Buffer.from(JSON.stringify(out)));
-      this.dirty = false;
-    } catch {
-      // A cache that cannot be written costs the next run time, not correctness.
-    }
+    if (await writeDerived(this.store.layout, FILE, Buffer.from(JSON.stringify(out)))) this.dirty = false;
   }
 
   /** Let other work run now and then during a long run of synchronous reads. */
@@ -195,27 +189,12 @@ export class ImageRecords {
   }
 }
 
-async function listBlobs(store: Store): Promise<Set<Digest>> {
-  const present = new Set<Digest>();
-  const entries = await fsp.readdir(store.layout.sha256Dir, { withFileTypes: true }).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'ENOENT') return [];
-    throw e;
-  });
-  for (const e of entries) {
-    const d = `sha256:${e.name}`;
-    if (e.isFile() && isDigest(d)) present.add(d);
-  }
-  return present;
-}
-
 async function readCache(store: Store): Promise<Cached> {
   const cached: Cached = { docs: new Map(), compression: new Map() };
+  const bytes = await readDerived(store.layout, FILE, MAX_FILE_BYTES);
   let f: RecordsFile;
   try {
-    // A derived/ that is a link (planted, or left by hand) is not read through.
-    if (!(await fsp.lstat(store.layout.derivedDir)).isDirectory()) return cached;
-    const bytes = await fsp.readFile(path.join(store.layout.derivedDir, FILE), { flag: C.O_RDONLY | C.O_NOFOLLOW });
-    f = JSON.parse(bytes.toString('utf8')) as RecordsFile;
+    f = JSON.parse(bytes?.toString('utf8') ?? 'null') as RecordsFile;
   } catch {
     return cached;
   }

@@ -2,7 +2,7 @@ import { createReadStream, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { hexOf, isDigest, type Digest } from '../digest/digest.js';
 import type { Store } from '../store/store.js';
-import { ensureRealDir, writeFileAtomic } from '../store/fs-safe.js';
+import { readDerived, writeDerived } from '../store/derived.js';
 import type { StagedFile } from './staged-file.js';
 import { DiffIdComputer } from './diffid.js';
 import { sniffCompression, SNIFF_BYTES, type Compression } from '../archive/compression.js';
@@ -34,9 +34,8 @@ export async function storedBlobAsStaged(store: Store, d: Digest): Promise<Stage
     f.diffId = d;
     return f;
   }
-  const cacheDir = path.join(store.layout.derivedDir, 'diffids');
-  const cacheFile = path.join(cacheDir, hexOf(d));
-  const cached = (await fsp.readFile(cacheFile, 'utf8').catch(() => '')).trim();
+  const cacheRel = path.join('diffids', hexOf(d));
+  const cached = ((await readDerived(store.layout, cacheRel, 128))?.toString('utf8') ?? '').trim();
   if (isDigest(cached)) {
     f.diffId = cached;
     return f;
@@ -49,10 +48,6 @@ export async function storedBlobAsStaged(store: Store, d: Digest): Promise<Stage
     return f;
   }
   f.diffId = r.diffId;
-  await ensureRealDir(store.layout.derivedDir);
-  await ensureRealDir(cacheDir);
-  await writeFileAtomic(cacheFile, Buffer.from(r.diffId + '\n')).catch(() => {
-    // a cache that cannot be written is only slower next time
-  });
+  await writeDerived(store.layout, cacheRel, Buffer.from(r.diffId + '\n'));
   return f;
 }

@@ -1,9 +1,7 @@
-import { constants as C, promises as fsp } from 'node:fs';
-import path from 'node:path';
 import type { Digest } from '../digest/digest.js';
 import { isDigest } from '../digest/digest.js';
 import type { Store } from '../store/store.js';
-import { ensureRealDir, writeFileAtomic } from '../store/fs-safe.js';
+import { readDerived, writeDerived } from '../store/derived.js';
 
 /**
  * Which blob an archive entry turned out to be, last time: "<name> <size>" -> digest, kept in
@@ -21,6 +19,7 @@ const FILE = 'entry-hints.json';
 const VERSION = 1;
 /** Newest first, at most this many (a few hundred KB). */
 const MAX_HINTS = 20_000;
+const MAX_FILE_BYTES = 64 * 1024 * 1024;
 /** Small entries (configs, "json", "VERSION") are cheap to write; only layers are worth a hint. */
 export const MIN_HINT_BYTES = 1024 * 1024;
 
@@ -34,17 +33,16 @@ export class EntryHints {
 
   static async load(store: Store): Promise<EntryHints> {
     const known = new Map<string, Digest>();
+    const bytes = await readDerived(store.layout, FILE, MAX_FILE_BYTES);
     try {
-      if ((await fsp.lstat(store.layout.derivedDir)).isDirectory()) {
-        const f = JSON.parse(await fsp.readFile(path.join(store.layout.derivedDir, FILE), { encoding: 'utf8', flag: C.O_RDONLY | C.O_NOFOLLOW })) as { version?: number; hints?: unknown };
-        if (f?.version === VERSION && Array.isArray(f.hints)) {
-          for (const h of f.hints) {
-            if (Array.isArray(h) && typeof h[0] === 'string' && isDigest(h[1])) known.set(h[0], h[1]);
-          }
+      const f = JSON.parse(bytes?.toString('utf8') ?? 'null') as { version?: number; hints?: unknown } | null;
+      if (f?.version === VERSION && Array.isArray(f.hints)) {
+        for (const h of f.hints) {
+          if (Array.isArray(h) && typeof h[0] === 'string' && isDigest(h[1])) known.set(h[0], h[1]);
         }
       }
     } catch {
-      // No hints (or unreadable ones): every entry is simply staged.
+      // Unreadable hints: every entry is simply staged.
     }
     return new EntryHints(store, known);
   }
@@ -68,11 +66,7 @@ export class EntryHints {
     if ([...this.added].every(([k, d]) => this.known.get(k) === d)) return;
     const merged = new Map(this.added);
     for (const [k, d] of this.known) if (!merged.has(k) && merged.size < MAX_HINTS) merged.set(k, d);
-    try {
-      await ensureRealDir(this.store.layout.derivedDir);
-      await writeFileAtomic(path.join(this.store.layout.derivedDir, FILE), Buffer.from(JSON.stringify({ version: VERSION, hints: [...merged] })));
-    } catch {
-      // The next ingest of the same archive writes its layers once more; nothing else.
-    }
+    // When it cannot be written, the next ingest of the same archive writes its layers once more; nothing else.
+    await writeDerived(this.store.layout, FILE, Buffer.from(JSON.stringify({ version: VERSION, hints: [...merged] })));
   }
 }

@@ -120,7 +120,7 @@ async function stageTar(store: Store, file: string, view: TarView, opts: IngestO
       await store.writer.discard(staged.blob);
       staged = await stageBody(store.writer, createReadStream(file, { start: e.offset, end: e.offset + e.size - 1, highWaterMark: READ_CHUNK }), meta);
     }
-    if (claim === undefined && staged.compression !== undefined) hints.remember(e.name, e.size, staged.blob.digest);
+    if (claim === undefined) hints.remember(e.name, e.size, staged.blob.digest);
     view.files.set(e.name, staged);
   }
   if (entries === 0) throw new LayerstoreError('E_EMPTY', 'the archive has no entries');

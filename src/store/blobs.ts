@@ -88,6 +88,23 @@ export class BlobReader {
     return e;
   }
 
+  /**
+   * The digests stored as regular files, from one readdir (no stat per blob): what analysis
+   * may read. Links and other odd entries are left out; verify reports them.
+   */
+  async regularFiles(): Promise<Set<Digest>> {
+    const present = new Set<Digest>();
+    const entries = await fsp.readdir(this.layout.sha256Dir, { withFileTypes: true }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return [];
+      throw e;
+    });
+    for (const e of entries) {
+      const d = `sha256:${e.name}`;
+      if (e.isFile() && isDigest(d)) present.add(d);
+    }
+    return present;
+  }
+
   /** Every digest in blobs/sha256 (names that are not digests are skipped; verify reports them). */
   async list(): Promise<Digest[]> {
     const names = await fsp.readdir(this.layout.sha256Dir);
