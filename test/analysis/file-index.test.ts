@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, promises as fsp, readdirSync } from 'node:fs';
+import { createReadStream, existsSync, promises as fsp, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
@@ -303,6 +303,10 @@ describe('getFileIndex and its cache', () => {
     const index = await buildFileIndex(store, d);
     expect(index.diffId).toBe(d); // uncompressed: the diffID is the blob digest, from the thread
     expect(index.entries.find((e) => e.path === 'big')?.sha256).toBe(createHash('sha256').update(big).digest('hex'));
+    // the same index as hashing the blob inline
+    const inline = await indexLayerStream(createReadStream(blob), 'none');
+    expect(inline.blobDigest).toBe(d);
+    expect(index).toEqual({ ...inline.index, digest: d });
     const b = await fsp.readFile(blob);
     b[4096] = b[4096]! ^ 1; // inside the content of big
     await fsp.chmod(blob, 0o644);

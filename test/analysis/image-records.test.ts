@@ -69,7 +69,11 @@ describe('image record cache', () => {
     writeFileSync(cacheFile, bytes);
     expect(reportText()).toBe(want.report);
     expect(lsText()).toBe(want.ls);
-    expect(() => JSON.parse(readFileSync(cacheFile, 'utf8'))).not.toThrow(); // rewritten
+    // rewritten as a whole cache: this version, a record for every image
+    const cache = JSON.parse(readFileSync(cacheFile, 'utf8'));
+    expect(cache.version).toBe(2);
+    const cached = new Set((cache.docs as Array<[number, string, unknown]>).map(([, d]) => d));
+    for (const img of JSON.parse(want.report).images as Array<{ manifestDigest: string }>) expect(cached.has(img.manifestDigest)).toBe(true);
   });
 
   it('records of images removed from the store are dropped, and a missing root still fails', () => {
