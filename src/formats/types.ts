@@ -75,8 +75,8 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-export function parseJson(bytes: Buffer, what: string): unknown {
-  if (bytes.length > MAX_JSON_BYTES) throw new LayerstoreError('E_TOO_LARGE', `${what} is ${bytes.length} bytes, above the ${MAX_JSON_BYTES}-byte limit`);
+export function parseJson(bytes: Buffer, what: string, maxBytes = MAX_JSON_BYTES): unknown {
+  if (bytes.length > maxBytes) throw new LayerstoreError('E_TOO_LARGE', `${what} is ${bytes.length} bytes, above the ${maxBytes}-byte limit`);
   try {
     return JSON.parse(bytes.toString('utf8'));
   } catch (e) {

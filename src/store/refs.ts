@@ -1,7 +1,7 @@
 import lockfile from 'proper-lockfile';
 import { LayerstoreError } from '../errors.js';
 import type { Digest } from '../digest/digest.js';
-import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, MT, parseIndex, type Descriptor, type Index } from '../formats/types.js';
+import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, MT, parseIndex, parseJson, type Descriptor, type Index } from '../formats/types.js';
 import type { StoreLayout } from './layout.js';
 import { readFileNoFollow, writeFileAtomic } from './fs-safe.js';
 
@@ -44,13 +44,7 @@ export async function readIndex(layout: StoreLayout): Promise<Index> {
     throw e;
   }
   try {
-    let doc: unknown;
-    try {
-      doc = JSON.parse(bytes.toString('utf8'));
-    } catch (e) {
-      throw new Error(`malformed JSON (${(e as Error).message})`);
-    }
-    return parseIndex(doc, 'store index.json');
+    return parseIndex(parseJson(bytes, 'index.json', MAX_STORE_INDEX_BYTES), 'store index.json');
   } catch (e) {
     throw new LayerstoreError('E_STORE_INVALID', `the store's index.json is damaged: ${(e as Error).message}`, { hint: 'run layerstore verify' });
   }
