@@ -342,6 +342,16 @@ export function hashFile(file) {
   return h.digest('hex');
 }
 
+/** Write an image's config and manifest blobs; `layers` are the manifest's layer descriptors. */
+function putImage(dir, diffIds, seed, layers) {
+  const config = imageConfig(diffIds, seed);
+  const c = putBlob(dir, config);
+  const manifest = Buffer.from(
+    JSON.stringify({ schemaVersion: 2, mediaType: MT.manifest, config: { mediaType: MT.config, digest: `sha256:${c.hex}`, size: c.size }, layers }),
+  );
+  return { m: putBlob(dir, manifest), config, manifest };
+}
+
 function putBlob(dir, bytes) {
   const hex = sha256hex(bytes);
   fs.writeFileSync(path.join(dir, 'blobs', 'sha256', hex), bytes);
@@ -370,20 +380,12 @@ export function writeOciLayout(dir, ref, layerFiles, compression) {
     fs.renameSync(tmp, blob);
     layers.push({ hex, size, diffId: l.diffId, blob, tarSize: l.size });
   }
-  const config = imageConfig(
+  const { m, config, manifest } = putImage(
+    dir,
     layers.map((l) => l.diffId),
     `${dir}:${compression}`,
+    layers.map((l) => ({ mediaType: compression === 'gzip' ? MT.layerGzip : MT.layerZstd, digest: `sha256:${l.hex}`, size: l.size })),
   );
-  const c = putBlob(dir, config);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MT.manifest,
-      config: { mediaType: MT.config, digest: `sha256:${c.hex}`, size: c.size },
-      layers: layers.map((l) => ({ mediaType: compression === 'gzip' ? MT.layerGzip : MT.layerZstd, digest: `sha256:${l.hex}`, size: l.size })),
-    }),
-  );
-  const m = putBlob(dir, manifest);
   fs.writeFileSync(
     path.join(dir, 'index.json'),
     JSON.stringify({
@@ -419,20 +421,12 @@ export function writeManifestOnlyStore(dir, images, seed = 'report') {
   for (let i = 0; i < images; i++) {
     const ls = [];
     for (let j = 0; j < 10; j++) ls.push(layer(j < 2 ? `base-${(i * 7 + j) % 20}` : j < 5 ? `mid-${(i * 13 + j) % 500}` : `img-${i}-${j}`));
-    const config = imageConfig(
+    const { m } = putImage(
+      dir,
       ls.map((l) => l.hex),
       `${seed}:${i}`,
+      ls.map((l) => ({ mediaType: MT.layer, digest: `sha256:${l.hex}`, size: l.size })),
     );
-    const c = putBlob(dir, config);
-    const manifest = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: MT.manifest,
-        config: { mediaType: MT.config, digest: `sha256:${c.hex}`, size: c.size },
-        layers: ls.map((l) => ({ mediaType: MT.layer, digest: `sha256:${l.hex}`, size: l.size })),
-      }),
-    );
-    const m = putBlob(dir, manifest);
     manifests.push({ mediaType: MT.manifest, digest: `sha256:${m.hex}`, size: m.size, annotations: { 'org.opencontainers.image.ref.name': `bench/app-${i}:1.0` } });
   }
   fs.writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MT.index, manifests }, null, 2));
