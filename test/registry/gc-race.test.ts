@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateFixtures } from '../../fixtures/generate.js';
 import { badBlobs, ensureBuilt, readIndexJson, runCli, show } from '../helpers/cli.js';
 import { rawTar } from '../helpers/make-tar.js';
-import { HAVE_SKOPEO, REGCLIENT_TESTREPO, rawRequest, runCliAsync, runToolAsync, sha256Hex, showTool, startCapturingProxy, startServe, uploadBlob } from './helpers.js';
+import { HAVE_SKOPEO, REGCLIENT_TESTREPO, MANIFEST_ACCEPT, rawRequest, runCliAsync, runToolAsync, showTool, startCapturingProxy, startServe, uploadBlob } from './helpers.js';
+import { digestOf } from '../helpers/hand-bytes.js';
 
 let tmp: string;
 let fx: string;
@@ -24,8 +25,6 @@ const ok = (store: string, args: string[]) => {
   expect(r.code, show(r)).toBe(0);
   return r;
 };
-const digestOf = (b: Buffer) => `sha256:${sha256Hex(b)}`;
-const MANIFEST_ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
 
 beforeAll(async () => {
   ensureBuilt();

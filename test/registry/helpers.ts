@@ -319,6 +319,9 @@ export function sha256File(p: string): string {
   return `sha256:${createHash('sha256').update(readFileSync(p)).digest('hex')}`;
 }
 
+/** The Accept header a client sends for a single-image manifest, OCI or Docker. */
+export const MANIFEST_ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
+
 export function sha256Hex(b: Buffer | string): string {
   return createHash('sha256').update(b).digest('hex');
 }

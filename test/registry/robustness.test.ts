@@ -13,7 +13,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateFixtures } from '../../fixtures/generate.js';
 import { badBlobs, blobFile, ensureBuilt, listBlobs, readStoreImages, runCli, show } from '../helpers/cli.js';
-import { REGCLIENT_TESTREPO, errorCodes, rawRequest, sha256Hex, startServe, uploadBlob, type Serve } from './helpers.js';
+import { REGCLIENT_TESTREPO, errorCodes, MANIFEST_ACCEPT, rawRequest, sha256Hex, startServe, uploadBlob, type Serve } from './helpers.js';
+import { digestOf } from '../helpers/hand-bytes.js';
 
 let tmp: string;
 let fx: string;
@@ -27,8 +28,6 @@ const staging = (store: string) => {
   const d = path.join(store, '.layerstore', 'staging');
   return existsSync(d) ? readdirSync(d).sort() : [];
 };
-const digestOf = (b: Buffer) => `sha256:${sha256Hex(b)}`;
-const MANIFEST_ACCEPT = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
 
 beforeAll(async () => {
   ensureBuilt();
