@@ -1,5 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { LayerstoreError } from '../errors.js';
+import { checksumOk, decodePax, emptyExtendedHeader, isZeroBlock, nameOf, parseSize } from './tar-header.js';
 
 /**
  * Walks the 512-byte block structure of a tar stream ahead of tar-stream, which on its own
@@ -146,6 +147,8 @@ export class TarBlockScanner extends Transform {
     }
     const type = String.fromCharCode(block[156]!);
     let size = parseSize(block, at);
+    const empty = emptyExtendedHeader(type, size, at);
+    if (empty) throw empty;
     this.push(block);
     this.pos += 512;
     if (type === 'x' || type === 'g') {
@@ -173,70 +176,4 @@ export class TarBlockScanner extends Transform {
     }
     this.skip = size === 0 ? 0 : Math.ceil(size / 512) * 512;
   }
-}
-
-function isZeroBlock(b: Buffer): boolean {
-  for (let i = 0; i < 512; i++) if (b[i] !== 0) return false;
-  return true;
-}
-
-function checksumOk(b: Buffer): boolean {
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < 512; i++) {
-    const v = i >= 148 && i < 156 ? 32 : b[i]!;
-    unsigned += v;
-    signed += v > 127 ? v - 256 : v;
-  }
-  const field = b.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/g, '').trim();
-  if (!/^[0-7]+$/.test(field)) return false;
-  const want = parseInt(field, 8);
-  return want === unsigned || want === signed;
-}
-
-function parseSize(b: Buffer, at: number): number {
-  const f = b.subarray(124, 136);
-  let n: number;
-  if (f[0]! & 0x80) {
-    // base-256 (GNU) for sizes of 8 GiB and more
-    n = 0;
-    for (let i = 1; i < 12; i++) n = n * 256 + f[i]!;
-    n += (f[0]! & 0x7f) * 256 ** 11;
-  } else {
-    const s = f.toString('latin1').replace(/\0.*$/s, '').trim();
-    if (s === '') n = 0;
-    else if (!/^[0-7]+$/.test(s)) throw new LayerstoreError('E_TAR_CORRUPT', `tar header has an invalid size field ${JSON.stringify(s)}`, { offset: at });
-    else n = parseInt(s, 8);
-  }
-  if (!Number.isSafeInteger(n) || n < 0) throw new LayerstoreError('E_TAR_CORRUPT', 'tar header has an invalid size', { offset: at });
-  return n;
-}
-
-function nameOf(b: Buffer): string {
-  const name = b.subarray(0, 100).toString('utf8').replace(/\0.*$/s, '');
-  const magic = b.subarray(257, 263).toString('latin1');
-  const prefix = magic.startsWith('ustar') ? b.subarray(345, 500).toString('utf8').replace(/\0.*$/s, '') : '';
-  return prefix ? `${prefix}/${name}` : name;
-}
-
-/**
- * pax records ("<len> <key>=<value>\n"), decoded exactly as tar-stream decodes them
- * (it stops at the first malformed record), so the scanner and tar-stream always agree on
- * where the next header is.
- */
-function decodePax(data: Buffer): Record<string, string> {
-  const out: Record<string, string> = {};
-  let buf = data;
-  while (buf.length) {
-    let i = 0;
-    while (i < buf.length && buf[i] !== 32) i++;
-    const len = parseInt(buf.subarray(0, i).toString(), 10);
-    if (!len) return out;
-    const rec = buf.subarray(i + 1, len - 1).toString();
-    const eq = rec.indexOf('=');
-    if (eq === -1) return out;
-    out[rec.slice(0, eq)] = rec.slice(eq + 1);
-    buf = buf.subarray(len);
-  }
-  return out;
 }

@@ -4,10 +4,12 @@ import { LayerstoreError } from '../errors.js';
 import { normalizeEntryName } from './entry-name.js';
 import { TarBlockScanner } from './tar-block-scanner.js';
 
-export type EntryType = 'file' | 'directory' | 'symlink' | 'link' | 'other';
+import type { EntryType } from './tar-header.js';
 
-/** One archive entry. `body` must be read to its end (or drained) before the next entry. */
-export interface TarEntry {
+export type { EntryType };
+
+/** One archive entry's header, as read from the archive (see TarEntry for the body). */
+export interface TarEntryHeader {
   /** Normalized name (see normalizeEntryName); "" for the archive root. */
   name: string;
   rawName: string;
@@ -17,6 +19,10 @@ export interface TarEntry {
   linkname?: string;
   /** Offset of the entry's data in the (decompressed) tar stream. */
   offset: number;
+}
+
+/** One archive entry. `body` must be read to its end (or drained) before the next entry. */
+export interface TarEntry extends TarEntryHeader {
   body: AsyncIterable<Buffer>;
 }
 

@@ -30,7 +30,7 @@ export function createHasher(name: HasherName = defaultHasherName()): Hasher {
   };
 }
 
-function defaultHasherName(): HasherName {
+export function defaultHasherName(): HasherName {
   return process.env.LAYERSTORE_HASHER === 'noble' ? 'noble' : 'node';
 }
 

@@ -1,8 +1,12 @@
 import { createReadStream, promises as fsp } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { LayerstoreError, toLayerstoreError } from '../errors.js';
-import { openArchive, READ_CHUNK } from '../archive/open-archive.js';
-import { readTarEntries } from '../archive/tar-entries.js';
+import { openArchive, READ_CHUNK, sniffFile } from '../archive/open-archive.js';
+import { readTarEntries, type TarEntryHeader } from '../archive/tar-entries.js';
+import { walkTarFile } from '../archive/tar-file-walker.js';
+import { sniffCompression, SNIFF_BYTES } from '../archive/compression.js';
+import { RangeWorkers } from '../digest/range-workers.js';
+import { TaskGroup } from '../util/pool.js';
 import { resolveDockerArchive } from '../formats/docker-archive.js';
 import { resolveOciLayout } from '../formats/oci.js';
 import type { Store } from '../store/store.js';
@@ -12,7 +16,7 @@ import type { StagedBlob } from '../store/blob-writer.js';
 import type { Digest } from '../digest/digest.js';
 import { DirView, storedClaim, TarView, type ArchiveView } from './archive-view.js';
 import { IngestPlan, type PlannedImage } from './plan.js';
-import { stageBody } from './staged-file.js';
+import { stageBody, type StagedFile } from './staged-file.js';
 import { EntryHints } from './entry-hints.js';
 
 export interface IngestProgress {
@@ -90,24 +94,14 @@ export async function ingestPath(store: Store, input: string, opts: IngestOption
 }
 
 async function stageTar(store: Store, file: string, view: TarView, opts: IngestOptions, hints: EntryHints): Promise<number> {
+  const { compression, size } = await sniffFile(file);
+  if (compression === 'none' && store.writer.canStageRanges) return stageTarFile(store, file, size, view, opts, hints);
   const arc = await openArchive(file);
   opts.onStart?.({ bytesRead: arc.bytesRead, total: arc.fileSize });
   let entries = 0;
   for await (const e of readTarEntries(arc.stream)) {
     entries++;
-    if (e.type === 'directory') {
-      view.dirs.add(e.name);
-      continue;
-    }
-    if (e.type === 'other') continue; // devices, fifos: never part of an image archive's structure
-    if (e.name === '') throw new LayerstoreError('E_UNSAFE_PATH', 'a non-directory entry names the archive root', { entry: e.rawName, offset: e.offset });
-    if (view.files.has(e.name) || view.links.has(e.name)) {
-      throw new LayerstoreError('E_DUPLICATE_ENTRY', 'the archive holds this entry twice; refusing to guess which one is meant', { entry: e.rawName, offset: e.offset });
-    }
-    if (e.type === 'symlink' || e.type === 'link') {
-      view.links.set(e.name, { type: e.type, target: e.linkname ?? '' });
-      continue;
-    }
+    if (!admit(view, e)) continue;
     const claim = await storedClaim(store, e.name);
     // A hint needs a way back to the bytes when it is wrong: the entry's range of an
     // uncompressed file (its offset in the tar is its offset in the file).
@@ -125,6 +119,99 @@ async function stageTar(store: Store, file: string, view: TarView, opts: IngestO
   }
   if (entries === 0) throw new LayerstoreError('E_EMPTY', 'the archive has no entries');
   return arc.bytesRead();
+}
+
+/**
+ * An uncompressed archive file: walk its headers by position and stage the entries' byte
+ * ranges on worker threads, several at once (one per core), instead of passing every byte
+ * through one stream on the main thread. Compressed entries (a gzip layer in an OCI
+ * archive) still stream through stageBody here, for their diffID.
+ */
+async function stageTarFile(store: Store, file: string, size: number, view: TarView, opts: IngestOptions, hints: EntryHints): Promise<number> {
+  const fh = await fsp.open(file, 'r');
+  const workers = new RangeWorkers();
+  const tasks = new TaskGroup(workers.size + 1);
+  let streamed = 0; // bytes of compressed entries staged on this thread
+  opts.onStart?.({ bytesRead: () => Math.min(size, workers.bytesDone() + streamed), total: size });
+  const pending = new Set<string>(); // names being staged, for the duplicate check
+  const stageEntry = async (e: TarEntryHeader, existing: Digest | undefined): Promise<StagedFile> => {
+    const meta = { name: e.name, offset: e.offset };
+    const head = Buffer.alloc(Math.min(SNIFF_BYTES, e.size));
+    if (head.length > 0) await fh.read(head, 0, head.length, e.offset);
+    if (sniffCompression(head) === 'none') {
+      const blob = await store.writer.stageRange(workers, { fd: fh.fd, start: e.offset, size: e.size }, { existing, alreadyStored: (d) => store.blobs.has(d) });
+      return { ...meta, blob, compression: 'none', diffId: blob.digest };
+    }
+    const body = createReadStream(file, { start: e.offset, end: e.offset + e.size - 1, highWaterMark: READ_CHUNK });
+    const counted = (async function* () {
+      for await (const c of body as AsyncIterable<Buffer>) {
+        streamed += c.length;
+        yield c;
+      }
+    })();
+    return stageBody(store.writer, counted, { ...meta, existing });
+  };
+  let entries = 0;
+  let walkError: unknown;
+  try {
+    for await (const e of walkTarFile(fh, size)) {
+      entries++;
+      if (tasks.failed) break;
+      if (!admit(view, e, pending)) continue;
+      pending.add(e.name);
+      const claim = await storedClaim(store, e.name);
+      const hint = claim === undefined ? hints.get(e.name, e.size) : undefined;
+      const pinHint = hint !== undefined && (await store.blobs.has(hint));
+      await tasks.add(async () => {
+        let staged = await stageEntry(e, claim ?? (pinHint ? hint : undefined));
+        if (pinHint && staged.blob.digest !== hint) {
+          // The hint was wrong (same name and size, other bytes): stage the bytes after all.
+          await store.writer.discard(staged.blob);
+          staged = await stageEntry(e, undefined);
+        }
+        if (claim === undefined) hints.remember(e.name, e.size, staged.blob.digest);
+        view.files.set(e.name, staged);
+      });
+    }
+  } catch (e) {
+    walkError = e;
+  }
+  // Every started task ends before the caller discards what was staged. The walk's error
+  // comes first: a task's failure after it (a read of a cut-short entry) is its consequence.
+  try {
+    await tasks.settle();
+  } catch (e) {
+    walkError ??= e;
+  } finally {
+    await Promise.all([workers.close(), fh.close()]);
+  }
+  if (walkError !== undefined) throw walkError;
+  if (entries === 0) throw new LayerstoreError('E_EMPTY', 'the archive has no entries');
+  return size;
+}
+
+function duplicate(e: TarEntryHeader): LayerstoreError {
+  return new LayerstoreError('E_DUPLICATE_ENTRY', 'the archive holds this entry twice; refusing to guess which one is meant', { entry: e.rawName, offset: e.offset });
+}
+
+/**
+ * The bookkeeping both readers share: directories and links are recorded, devices and
+ * fifos skipped, a second entry of a name refused (`staging`: names whose staging is still
+ * running). True when `e` is a file to stage.
+ */
+function admit(view: TarView, e: TarEntryHeader, staging?: ReadonlySet<string>): boolean {
+  if (e.type === 'directory') {
+    view.dirs.add(e.name);
+    return false;
+  }
+  if (e.type === 'other') return false; // devices, fifos: never part of an image archive's structure
+  if (e.name === '') throw new LayerstoreError('E_UNSAFE_PATH', 'a non-directory entry names the archive root', { entry: e.rawName, offset: e.offset });
+  if (view.files.has(e.name) || view.links.has(e.name) || staging?.has(e.name)) throw duplicate(e);
+  if (e.type === 'symlink' || e.type === 'link') {
+    view.links.set(e.name, { type: e.type, target: e.linkname ?? '' });
+    return false;
+  }
+  return true;
 }
 
 async function resolve(view: ArchiveView): Promise<{ plan: IngestPlan; format: IngestResult['format'] }> {

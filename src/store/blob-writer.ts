@@ -4,7 +4,8 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { LayerstoreError } from '../errors.js';
 import type { Digest } from '../digest/digest.js';
-import { createHasher, type Hasher, type HasherName } from '../digest/hasher.js';
+import { createHasher, defaultHasherName, type Hasher, type HasherName } from '../digest/hasher.js';
+import type { RangeWorkers } from '../digest/range-workers.js';
 import type { StoreLayout } from './layout.js';
 import { lstatOrUndefined } from './fs-safe.js';
 
@@ -123,12 +124,7 @@ export class StagingWriter {
       await fh.close().catch(() => {});
       throw e;
     }
-    const skipSync = alreadyStored ? await alreadyStored(digest).catch(() => false) : false;
-    const durable = this.settled()
-      .then(() => (skipSync ? undefined : fh.sync()))
-      .finally(() => fh.close().catch(() => {}));
-    durable.catch(() => {}); // observed by commit() or discard()
-    return { digest, size: this.size, stagingPath: this.file, durable };
+    return stagedFromFile(fh, this.file!, digest, this.size, alreadyStored, this.settled());
   }
 
   /** Close and remove the staging file; safe after a failed write. */
@@ -140,6 +136,25 @@ export class StagingWriter {
     }
     if (this.file) await fsp.rm(this.file, { force: true });
   }
+}
+
+/**
+ * A staging file whose bytes are all written, as a StagedBlob: its fsync (skipped when
+ * `alreadyStored` says the store has the digest, so the file will be discarded) and close
+ * run after `before` settles, and are not awaited here, so they overlap the next entry.
+ */
+async function stagedFromFile(
+  fh: FileHandle,
+  file: string,
+  digest: Digest,
+  size: number,
+  alreadyStored: ((d: Digest) => Promise<boolean>) | undefined,
+  before: Promise<void> = Promise.resolve(),
+): Promise<StagedBlob> {
+  const skipSync = alreadyStored ? await alreadyStored(digest).catch(() => false) : false;
+  const durable = before.then(() => (skipSync ? undefined : fh.sync())).finally(() => fh.close().catch(() => {}));
+  durable.catch(() => {}); // observed by commit() or discard()
+  return { digest, size, stagingPath: file, durable };
 }
 
 async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
@@ -176,6 +191,57 @@ export class BlobWriter {
     const file = this.stagingName();
     const fh = await fsp.open(file, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
     return new StagingWriter(fh, file, undefined, this.hasherName);
+  }
+
+  /** Whether stageRange can hash (it runs node:crypto on worker threads). */
+  get canStageRanges(): boolean {
+    return (this.hasherName ?? defaultHasherName()) === 'node';
+  }
+
+  /**
+   * Stage bytes `start .. start + size` of the open file `src` on a worker thread: hashed
+   * and copied into a staging file there, with the same early writeback as write(). With
+   * `existing`, the stored blob is pinned and the range only hashed (see begin()).
+   */
+  async stageRange(
+    workers: RangeWorkers,
+    src: { fd: number; start: number; size: number },
+    opts: { existing?: Digest; alreadyStored?: (d: Digest) => Promise<boolean> } = {},
+  ): Promise<StagedBlob> {
+    const range = { src: src.fd, start: src.start, size: src.size };
+    if (opts.existing) {
+      const link = this.stagingName();
+      const pinned = await fsp.link(this.layout.blobPath(opts.existing), link).then(
+        () => true,
+        (e: NodeJS.ErrnoException) => {
+          if (e.code !== 'ENOENT') throw e;
+          return false; // gone since we looked (gc): write the bytes after all
+        },
+      );
+      if (pinned) {
+        let digest: Digest;
+        try {
+          digest = await workers.hash(range);
+        } catch (e) {
+          await fsp.rm(link, { force: true });
+          throw e;
+        }
+        if (digest === opts.existing) return { digest, size: src.size, stagingPath: link };
+        await fsp.rm(link, { force: true });
+        return { digest, size: src.size };
+      }
+    }
+    const file = this.stagingName();
+    const fh = await fsp.open(file, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+    let digest: Digest;
+    try {
+      digest = await workers.hash({ ...range, dst: fh.fd, writebackEvery: WRITEBACK_EVERY });
+    } catch (e) {
+      await fh.close().catch(() => {});
+      await fsp.rm(file, { force: true });
+      throw e;
+    }
+    return stagedFromFile(fh, file, digest, src.size, opts.alreadyStored);
   }
 
   /**

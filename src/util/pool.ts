@@ -16,3 +16,41 @@ export async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>
     }),
   );
 }
+
+/**
+ * Tasks started one by one as a producer finds them (ingest walking an archive), at most
+ * `limit` at once. Unlike pool(), settle() waits for every started task, failed or not, so
+ * a caller's cleanup never races a task still writing; it then throws the first failure.
+ */
+export class TaskGroup {
+  private readonly running = new Set<Promise<void>>();
+  private error: { e: unknown } | undefined;
+
+  constructor(private readonly limit: number) {}
+
+  /** Whether a task has failed (the producer should stop starting new ones). */
+  get failed(): boolean {
+    return this.error !== undefined;
+  }
+
+  /** Start `fn` once a slot is free. */
+  async add(fn: () => Promise<void>): Promise<void> {
+    while (this.running.size >= this.limit) await Promise.race(this.running);
+    const p: Promise<void> = fn().then(
+      () => {
+        this.running.delete(p);
+      },
+      (e) => {
+        this.error ??= { e };
+        this.running.delete(p);
+      },
+    );
+    this.running.add(p);
+  }
+
+  /** Wait for every task; throw the first failure, if any. */
+  async settle(): Promise<void> {
+    while (this.running.size > 0) await Promise.race(this.running);
+    if (this.error) throw this.error.e;
+  }
+}

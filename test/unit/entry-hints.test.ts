@@ -45,7 +45,19 @@ describe('entry hints for legacy docker saves', () => {
 
   const hintsFile = (store: Store) => path.join(store.layout.derivedDir, 'entry-hints.json');
   const hintsOf = (store: Store) => new Map((JSON.parse(readFileSync(hintsFile(store), 'utf8')).hints as Array<[string, string]>).map(([k, d]) => [k.replace(/ \d+$/, ''), d]));
-  const beginCalls = () => vi.spyOn(BlobWriter.prototype, 'begin');
+  // The digests ingest asked to pin, through either staging path: begin() streams an
+  // entry, stageRange() hands its byte range of the archive file to a worker thread.
+  const pinRequests = () => {
+    const begin = vi.spyOn(BlobWriter.prototype, 'begin');
+    const range = vi.spyOn(BlobWriter.prototype, 'stageRange');
+    return {
+      existing: () => [...begin.mock.calls.map((c) => c[0]?.existing), ...range.mock.calls.map((c) => c[2]?.existing)].filter(Boolean),
+      mockRestore: () => {
+        begin.mockRestore();
+        range.mockRestore();
+      },
+    };
+  };
 
   it('the first ingest records each layer entry’s digest; the second pins them instead of writing', async () => {
     const store = await Store.open(path.join(tmp, 's1'), { create: true });
@@ -54,11 +66,11 @@ describe('entry hints for legacy docker saves', () => {
     const hints = hintsOf(store);
     for (const [name, digest] of layers) expect(hints.get(name), name).toBe(digest);
 
-    const spy = beginCalls();
+    const spy = pinRequests();
     try {
       const again = await ingestPath(store, save);
       expect(again.blobsAdded).toBe(0);
-      const pinned = spy.mock.calls.map((c) => c[0]?.existing).filter(Boolean);
+      const pinned = spy.existing();
       expect(pinned.sort()).toEqual([...layers.values()].sort());
     } finally {
       spy.mockRestore();
@@ -76,12 +88,12 @@ describe('entry hints for legacy docker saves', () => {
     writeFileSync(hintsFile(store), JSON.stringify(f));
     rmSync(store.layout.blobPath(real as never));
 
-    const spy = beginCalls();
+    const spy = pinRequests();
     try {
       const r = await ingestPath(store, save);
       expect(r.blobsAdded).toBe(1);
       // pinned the wrong blob once, then staged the entry's bytes from the file
-      expect(spy.mock.calls.some((c) => c[0]?.existing === other)).toBe(true);
+      expect(spy.existing()).toContain(other);
     } finally {
       spy.mockRestore();
     }
@@ -94,11 +106,11 @@ describe('entry hints for legacy docker saves', () => {
     writeFileSync(gz, spawnSync('gzip', ['-1', '-c', save], { maxBuffer: 1 << 28 }).stdout as Buffer);
     const store = await Store.open(path.join(tmp, 's3'), { create: true });
     await ingestPath(store, save); // hints recorded from the plain save
-    const spy = beginCalls();
+    const spy = pinRequests();
     try {
       const r = await ingestPath(store, gz);
       expect(r.blobsAdded).toBe(0);
-      expect(spy.mock.calls.every((c) => !c[0]?.existing)).toBe(true);
+      expect(spy.existing()).toEqual([]);
     } finally {
       spy.mockRestore();
     }

@@ -1,6 +1,7 @@
 /**
  * readTarEntries = TarBlockScanner (checksums, end-of-archive, trailing data, truncation) in
- * front of tar-stream. Archives come from rawTar (hand-built ustar), GNU tar and tar-stream.
+ * front of tar-stream; walkTarFile = the same rules over positional reads of a file, which
+ * must accept and refuse exactly the same archives (every case runs against both). Archives come from rawTar (hand-built ustar), GNU tar and tar-stream.
  * Every case runs with the archive delivered whole and in small odd-sized chunks, so the
  * scanner's partial-header and partial-data paths are exercised too.
  */
@@ -13,6 +14,7 @@ import { pack } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LayerstoreError, type ErrorCode } from '../../src/errors.js';
 import { readTarEntries, type TarEntry } from '../../src/archive/tar-entries.js';
+import { walkTarFile } from '../../src/archive/tar-file-walker.js';
 import { flipByte, rawHeader, rawTar, truncate } from '../helpers/make-tar.js';
 
 interface Seen {
@@ -24,10 +26,33 @@ interface Seen {
   body: string;
 }
 
+/** How the archive reaches the reader; WALKER: written to a file and read by walkTarFile. */
+const WALKER = -1;
 const CHUNKINGS = [
   ['whole', 0],
   ['37-byte chunks', 37],
+  ['positional file walker', WALKER],
 ] as const;
+
+let walkFiles = 0;
+/** The same entries through walkTarFile, bodies read from the file by their ranges. */
+async function* walkerEntries(buf: Buffer, maxEntries?: number): AsyncGenerator<TarEntry> {
+  const file = path.join(tmp, `walk-${walkFiles++}.tar`);
+  await fsp.writeFile(file, buf);
+  const fh = await fsp.open(file, 'r');
+  try {
+    for await (const e of walkTarFile(fh, buf.length, maxEntries ? { maxEntries } : {})) {
+      const body = (async function* () {
+        const b = Buffer.alloc(e.size);
+        await fh.read(b, 0, e.size, e.offset);
+        yield b;
+      })();
+      yield { ...e, body };
+    }
+  } finally {
+    await fh.close();
+  }
+}
 
 function source(buf: Buffer, chunk: number): Readable {
   if (chunk === 0) return Readable.from([buf]);
@@ -38,8 +63,20 @@ function source(buf: Buffer, chunk: number): Readable {
 
 async function entries(buf: Buffer | Readable, chunk = 0, opts?: { skipBodies?: boolean; maxEntries?: number; slow?: boolean }): Promise<Seen[]> {
   const out: Seen[] = [];
-  const input = Buffer.isBuffer(buf) ? source(buf, chunk) : buf;
-  for await (const e of readTarEntries(input, opts?.maxEntries ? { maxEntries: opts.maxEntries } : {})) {
+  let reader: AsyncIterable<TarEntry>;
+  if (chunk === WALKER) {
+    let bytes: Buffer;
+    if (Buffer.isBuffer(buf)) bytes = buf;
+    else {
+      const parts: Buffer[] = [];
+      for await (const c of buf) parts.push(c as Buffer);
+      bytes = Buffer.concat(parts);
+    }
+    reader = walkerEntries(bytes, opts?.maxEntries);
+  } else {
+    reader = readTarEntries(Buffer.isBuffer(buf) ? source(buf, chunk) : buf, opts?.maxEntries ? { maxEntries: opts.maxEntries } : {});
+  }
+  for await (const e of reader) {
     let body = '';
     if (!opts?.skipBodies) {
       const parts: Buffer[] = [];
@@ -292,7 +329,7 @@ for (const [label, chunk] of CHUNKINGS) {
       try {
         const file = path.join(tmp, `cut-${chunk}.tar`);
         await fsp.writeFile(file, truncate(tar, 512 + 2000));
-        await entries(createReadStream(file, { highWaterMark: chunk || 64 * 1024 }), chunk, { slow: true });
+        await entries(createReadStream(file, { highWaterMark: chunk > 0 ? chunk : 64 * 1024 }), chunk, { slow: true });
       } catch (e) {
         err = e;
       }
@@ -338,6 +375,14 @@ for (const [label, chunk] of CHUNKINGS) {
       const err = await expectCode(rawTar([{ name: 'ok', body: 'x' }, { name: '../evil', body: 'y' }]), 'E_UNSAFE_PATH', chunk);
       expect(err.entry).toBe('../evil');
       expect(err.offset).toBe(1536);
+    });
+
+    it('an empty extended header (pax or GNU long name of 0 bytes) -> E_TAR_CORRUPT: tar-stream loses its place after one', async () => {
+      for (const typeflag of ['x', 'g', 'L', 'K']) {
+        const tar = rawTar([{ name: 'ext', typeflag }, { name: 'a', body: 'A' }, { name: 'b', body: 'B' }]);
+        const err = await expectCode(tar, 'E_TAR_CORRUPT', chunk);
+        expect(err.offset).toBe(0);
+      }
     });
 
     describe('the scanner and tar-stream agree on where each header is', () => {

@@ -1,0 +1,159 @@
+import { LayerstoreError } from '../errors.js';
+
+/**
+ * Field decoding for 512-byte tar header blocks, shared by the streaming block scanner and
+ * the positional file walker so both read the same structure. The rules follow tar-stream
+ * (the library behind the streaming path) where the two must agree on where the next
+ * header is: pax records, sizes, checksums.
+ */
+
+export function isZeroBlock(b: Buffer): boolean {
+  for (let i = 0; i < 512; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+export function checksumOk(b: Buffer): boolean {
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < 512; i++) {
+    const v = i >= 148 && i < 156 ? 32 : b[i]!;
+    unsigned += v;
+    signed += v > 127 ? v - 256 : v;
+  }
+  const field = b.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/g, '').trim();
+  if (!/^[0-7]+$/.test(field)) return false;
+  const want = parseInt(field, 8);
+  return want === unsigned || want === signed;
+}
+
+export function parseSize(b: Buffer, at: number): number {
+  const f = b.subarray(124, 136);
+  let n: number;
+  if (f[0]! & 0x80) {
+    // base-256 (GNU) for sizes of 8 GiB and more
+    n = 0;
+    for (let i = 1; i < 12; i++) n = n * 256 + f[i]!;
+    n += (f[0]! & 0x7f) * 256 ** 11;
+  } else {
+    const s = f.toString('latin1').replace(/\0.*$/s, '').trim();
+    if (s === '') n = 0;
+    else if (!/^[0-7]+$/.test(s)) throw new LayerstoreError('E_TAR_CORRUPT', `tar header has an invalid size field ${JSON.stringify(s)}`, { offset: at });
+    else n = parseInt(s, 8);
+  }
+  if (!Number.isSafeInteger(n) || n < 0) throw new LayerstoreError('E_TAR_CORRUPT', 'tar header has an invalid size', { offset: at });
+  return n;
+}
+
+export function nameOf(b: Buffer): string {
+  const name = b.subarray(0, 100).toString('utf8').replace(/\0.*$/s, '');
+  const magic = b.subarray(257, 263).toString('latin1');
+  const prefix = magic.startsWith('ustar') ? b.subarray(345, 500).toString('utf8').replace(/\0.*$/s, '') : '';
+  return prefix ? `${prefix}/${name}` : name;
+}
+
+/**
+ * pax records ("<len> <key>=<value>\n"), decoded exactly as tar-stream decodes them
+ * (it stops at the first malformed record), so the scanner and tar-stream always agree on
+ * where the next header is.
+ */
+export function decodePax(data: Buffer): Record<string, string> {
+  const out: Record<string, string> = {};
+  let buf = data;
+  while (buf.length) {
+    let i = 0;
+    while (i < buf.length && buf[i] !== 32) i++;
+    const len = parseInt(buf.subarray(0, i).toString(), 10);
+    if (!len) return out;
+    const rec = buf.subarray(i + 1, len - 1).toString();
+    const eq = rec.indexOf('=');
+    if (eq === -1) return out;
+    out[rec.slice(0, eq)] = rec.slice(eq + 1);
+    buf = buf.subarray(len);
+  }
+  return out;
+}
+
+/** The type of an entry as layerstore sees it. */
+export type EntryType = 'file' | 'directory' | 'symlink' | 'link' | 'other';
+
+/** What tar-stream's header decoder makes of a block that passed checksumOk. */
+export interface DecodedHeader {
+  /** The typeflag character ('\0' for v7 files). */
+  typeflag: string;
+  type: EntryType;
+  /** Name from the block (with the ustar prefix), before long-name and pax overrides. */
+  name: string;
+  linkname: string | undefined;
+}
+
+/**
+ * Decode a header block the way tar-stream does, for the positional walker: null for a
+ * block tar-stream skips (its checksum sums to that of an all-zero block), an error for one
+ * it rejects (it accepts only the unsigned checksum, where checksumOk also takes the signed
+ * one some old tars wrote). Long-name and pax overrides are the caller's.
+ */
+export function decodeHeader(b: Buffer, at: number): DecodedHeader | null {
+  const sum = unsignedSum(b);
+  if (sum === 8 * 32) return null;
+  if (sum !== octalField(b, 148, 8)) throw new LayerstoreError('E_TAR_CORRUPT', 'tar header checksum does not match; the archive is damaged', { offset: at });
+  const typeflag = String.fromCharCode(b[156]!);
+  let name = cString(b, 0, 100);
+  // ustar ("ustar\0") has a prefix field; GNU ("ustar  ") uses that space for other things.
+  if (b.subarray(257, 263).toString('latin1') === 'ustar\0' && b[345] !== 0) name = `${cString(b, 345, 155)}/${name}`;
+  // tar-stream 3 types an entry by its typeflag alone: a v7-style "name/" with a file
+  // typeflag stays a file (its trailing-slash rule runs after the type is taken).
+  return { typeflag, type: entryType(typeflag), name, linkname: b[157] === 0 ? undefined : cString(b, 157, 100) };
+}
+
+/** The text of a NUL-terminated (or full) field, as UTF-8. */
+export function cString(b: Buffer, start: number, length: number): string {
+  const end = b.indexOf(0, start);
+  return b.toString('utf8', start, end === -1 || end > start + length ? start + length : end);
+}
+
+function entryType(flag: string): EntryType {
+  switch (flag) {
+    case '0':
+    case '\0':
+    case '7': // contiguous file
+      return 'file';
+    case '5':
+      return 'directory';
+    case '2':
+      return 'symlink';
+    case '1':
+      return 'link';
+    default:
+      return 'other';
+  }
+}
+
+function unsignedSum(b: Buffer): number {
+  let sum = 8 * 32;
+  for (let i = 0; i < 148; i++) sum += b[i]!;
+  for (let i = 156; i < 512; i++) sum += b[i]!;
+  return sum;
+}
+
+/** An octal field read as tar-stream reads it: leading spaces and NULs skipped, up to a space. */
+function octalField(b: Buffer, start: number, length: number): number {
+  let i = start;
+  const end0 = start + length;
+  while (i < end0 && b[i] === 32) i++;
+  let end = i;
+  while (end < end0 && b[end] !== 32) end++;
+  while (i < end && b[i] === 0) i++;
+  if (end === i) return 0;
+  return parseInt(b.toString('latin1', i, end), 8);
+}
+
+/**
+ * An extended header (pax "x"/"g", GNU long name "L"/"K"/"N") with no data. It means
+ * nothing, and tar-stream 3 misreads the archive after one (it takes bytes of the next
+ * entry's data as the missing header data and loses its place), so both readers refuse it
+ * rather than let the two see different entries.
+ */
+export function emptyExtendedHeader(typeflag: string, size: number, at: number): LayerstoreError | undefined {
+  if (size !== 0 || !'xgLKN'.includes(typeflag)) return undefined;
+  return new LayerstoreError('E_TAR_CORRUPT', `an empty extended header (typeflag ${JSON.stringify(typeflag)}); the archive is damaged or crafted`, { offset: at });
+}

@@ -1,0 +1,160 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { LayerstoreError } from '../errors.js';
+import { digestFromHex, type Digest } from './digest.js';
+
+/**
+ * SHA-256 of byte ranges of open files on worker threads, optionally copying the bytes to a
+ * second file as they are hashed. Ingest gives each entry of an uncompressed archive to a
+ * worker (the entry is a range of the archive file, the copy its staging file), so the
+ * entries of a save hash on every core at once instead of one after another on the main
+ * thread (bench/README.md); the file index checks a layer blob against its name here while
+ * the main thread hashes the files inside it.
+ *
+ * Workers read with plain positional reads into two reused 4 MiB buffers: no bytes cross
+ * threads and memory stays flat. File descriptors are shared by all threads of a process,
+ * so the caller opens (and closes) the files; a job only borrows the descriptors. The
+ * worker source is a string so the same code runs from src/ (tests) and dist/.
+ */
+const WORKER = `
+const { parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+const { createHash } = require('node:crypto');
+const BUF = 4 << 20;
+const bufs = [Buffer.allocUnsafe(BUF), Buffer.allocUnsafe(BUF)];
+let progress;
+parentPort.on('message', async (job) => {
+  if (job.progress) { progress = job.progress; return; }
+  const h = createHash('sha256');
+  let flushing = null;
+  try {
+    let pos = job.start, left = job.size, i = 0, sinceFlush = 0;
+    while (left > 0) {
+      const b = bufs[i ^= 1];
+      const n = fs.readSync(job.src, b, 0, Math.min(BUF, left), pos);
+      if (n === 0) throw Object.assign(new Error('the file ended ' + left + ' bytes early'), { code: 'ESHORT' });
+      const c = n === BUF ? b : b.subarray(0, n);
+      h.update(c);
+      if (job.dst !== undefined) {
+        for (let off = 0; off < n; ) off += fs.writeSync(job.dst, c, off, n - off);
+        sinceFlush += n;
+        // Start the disk writes early (see WRITEBACK_EVERY in store/blob-writer.ts).
+        if (sinceFlush >= job.writebackEvery && flushing === null) {
+          sinceFlush = 0;
+          flushing = new Promise((r) => fs.fdatasync(job.dst, () => { flushing = null; r(); }));
+        }
+      }
+      pos += n;
+      left -= n;
+      if (progress) Atomics.add(progress, 0, BigInt(n));
+    }
+    if (flushing) await flushing;
+    parentPort.postMessage({ id: job.id, hex: h.digest('hex') });
+  } catch (e) {
+    if (flushing) await flushing;
+    parentPort.postMessage({ id: job.id, error: String((e && e.message) || e), code: e && e.code });
+  }
+});
+`;
+
+export interface RangeJob {
+  /** Descriptor to read from (positional reads, so it may be shared). */
+  src: number;
+  start: number;
+  size: number;
+  /** Descriptor to write the same bytes to, at its current position. */
+  dst?: number;
+  /** Start an fdatasync of `dst` every this many bytes (not awaited by the copy). */
+  writebackEvery?: number;
+}
+
+interface Pending {
+  job: RangeJob;
+  resolve: (d: Digest) => void;
+  reject: (e: Error) => void;
+}
+
+export class RangeWorkers {
+  private readonly idle: Worker[] = [];
+  private readonly busy = new Map<Worker, Pending>();
+  private readonly queue: Pending[] = [];
+  private started = 0;
+  private nextId = 1;
+  private readonly progress = new BigInt64Array(new SharedArrayBuffer(8));
+  private closed = false;
+
+  /** `size` threads at most, started as jobs arrive; default one per core. */
+  constructor(readonly size = defaultWorkers()) {}
+
+  /** Bytes hashed by all jobs so far (for progress bars); grows while jobs run. */
+  bytesDone(): number {
+    return Number(Atomics.load(this.progress, 0));
+  }
+
+  /** The sha256 of the range (and, with `dst`, the bytes copied there). */
+  hash(job: RangeJob): Promise<Digest> {
+    if (this.closed) return Promise.reject(new Error('RangeWorkers is closed'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ job, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0) {
+      let w = this.idle.pop();
+      if (!w && this.started < this.size) w = this.spawn();
+      if (!w) return;
+      const p = this.queue.shift()!;
+      this.busy.set(w, p);
+      const { job } = p;
+      w.postMessage({ id: this.nextId++, src: job.src, start: job.start, size: job.size, dst: job.dst, writebackEvery: job.writebackEvery ?? Infinity });
+    }
+  }
+
+  private spawn(): Worker {
+    this.started++;
+    const w = new Worker(WORKER, { eval: true });
+    w.unref(); // an idle pool never keeps the process alive
+    w.postMessage({ progress: this.progress });
+    w.on('message', (m: { hex?: string; error?: string; code?: string }) => {
+      const p = this.busy.get(w);
+      this.busy.delete(w);
+      this.idle.push(w);
+      if (p) {
+        if (m.hex !== undefined) p.resolve(digestFromHex(m.hex));
+        else p.reject(workerError(m.error ?? 'hashing failed', m.code));
+      }
+      this.pump();
+    });
+    const fail = (e: Error) => {
+      const p = this.busy.get(w);
+      this.busy.delete(w);
+      this.started--;
+      p?.reject(e);
+      this.pump();
+    };
+    w.on('error', fail);
+    w.on('exit', (code) => {
+      if (this.busy.has(w)) fail(new Error(`a hashing thread exited with code ${code}`));
+    });
+    return w;
+  }
+
+  /** Stop the threads; jobs still queued are refused. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const p of this.queue.splice(0)) p.reject(new Error('RangeWorkers closed'));
+    await Promise.all([...this.idle, ...this.busy.keys()].map((w) => w.terminate()));
+    this.idle.length = 0;
+  }
+}
+
+function workerError(message: string, code: string | undefined): Error {
+  if (code === 'ESHORT') return new LayerstoreError('E_IO', `the input changed while it was read: ${message}`);
+  return Object.assign(new Error(message), { code });
+}
+
+function defaultWorkers(): number {
+  return Math.max(1, Math.min(availableParallelism(), 4));
+}
