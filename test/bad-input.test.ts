@@ -820,3 +820,53 @@ describe('property: mutations of a valid legacy save', () => {
     expect(outcomes).toEqual(wanted);
   });
 });
+
+describe('OCI layout directories: layers are staged several at once', () => {
+  // Three layers, staged concurrently (DirView.prefetch); one damaged layer must still fail
+  // the whole ingest with nothing left in staging, while the others may already be staged.
+  const layout = async (en: Env, damage?: (blobs: string, layers: string[]) => Promise<void>) => {
+    const d = path.join(en.dir, `layout-${Math.random().toString(36).slice(2)}`);
+    await fsp.mkdir(d);
+    const tar = await ociArchive([
+      {
+        repoTags: ['x/dir:1'],
+        layers: [
+          { tar: await layerTar([{ path: 'a', content: 'A'.repeat(70_000) }]), compression: 'gzip' },
+          { tar: await layerTar([{ path: 'b', content: 'B'.repeat(90_000) }]), compression: 'none' },
+          { tar: await layerTar([{ path: 'c', content: 'C'.repeat(50_000) }]), compression: 'gzip' },
+        ],
+      },
+    ]);
+    await fsp.writeFile(`${d}.tar`, tar);
+    execFileSync('tar', ['-xf', `${d}.tar`, '-C', d]);
+    const manifest = JSON.parse(await fsp.readFile(path.join(d, 'index.json'), 'utf8')).manifests[0].digest.slice(7);
+    const layers = JSON.parse(await fsp.readFile(path.join(d, 'blobs/sha256', manifest), 'utf8')).layers.map((l: { digest: string }) => l.digest.slice(7));
+    await damage?.(path.join(d, 'blobs/sha256'), layers);
+    return d;
+  };
+
+  it('control: the undamaged layout ingests', async () => {
+    const en = await env();
+    const r = await ingestPath(en.store, await layout(en));
+    expect(r.images[0]!.layers).toHaveLength(3);
+    expect(await fsp.readdir(en.store.layout.stagingDir)).toEqual([]);
+  });
+
+  it('the middle layer does not hash to its name -> E_DIGEST_MISMATCH, store and staging unchanged', async () => {
+    const en = await env();
+    const d = await layout(en, async (blobs, layers) => {
+      const f = path.join(blobs, layers[1]!);
+      const b = await fsp.readFile(f);
+      b[b.length - 600] ^= 0xff;
+      await fsp.chmod(f, 0o644);
+      await fsp.writeFile(f, b);
+    });
+    await expectPathRejected(d, 'E_DIGEST_MISMATCH', en);
+  });
+
+  it('the first layer is missing -> E_BLOB_MISSING, store and staging unchanged', async () => {
+    const en = await env();
+    const d = await layout(en, (blobs, layers) => fsp.rm(path.join(blobs, layers[0]!)));
+    await expectPathRejected(d, 'E_BLOB_MISSING', en);
+  });
+});

@@ -11,16 +11,17 @@ import { digestFromHex, type Digest } from './digest.js';
  * thread (bench/README.md); the file index checks a layer blob against its name here while
  * the main thread hashes the files inside it.
  *
- * Workers read with plain positional reads into two reused 4 MiB buffers: no bytes cross
- * threads and memory stays flat. File descriptors are shared by all threads of a process,
- * so the caller opens (and closes) the files; a job only borrows the descriptors. The
- * worker source is a string so the same code runs from src/ (tests) and dist/.
+ * Workers read with plain positional reads into two reused 1 MiB buffers (4 MiB measured
+ * no faster and cost 12 MB of RSS): no bytes cross threads and memory stays flat. File
+ * descriptors are shared by all threads of a process, so the caller opens (and closes) the
+ * files; a job only borrows the descriptors. The worker source is a string so the same code
+ * runs from src/ (tests) and dist/.
  */
 const WORKER = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const { createHash } = require('node:crypto');
-const BUF = 4 << 20;
+const BUF = 1 << 20;
 const bufs = [Buffer.allocUnsafe(BUF), Buffer.allocUnsafe(BUF)];
 let progress;
 parentPort.on('message', async (job) => {

@@ -39,6 +39,7 @@ export async function resolveDockerArchive(view: ArchiveView, plan: IngestPlan):
       });
     }
     const layerFiles: StagedFile[] = [];
+    view.prefetch(item.layers.map((name, j) => ({ name, why: `${what} Layers[${j}]` })));
     for (const [j, name] of item.layers.entries()) {
       const lw = `${what} Layers[${j}]`;
       const f = await view.file(name, lw);

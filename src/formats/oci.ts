@@ -134,6 +134,7 @@ class OciWalker {
       );
     }
     const layers: Digest[] = [];
+    this.view.prefetch(m.layers.map((l, i) => ({ name: `blobs/sha256/${hexOf(l.digest)}`, why: `${what} layer ${i}` })));
     for (const [i, l] of m.layers.entries()) {
       const lw = `${what} layer ${i}`;
       const f = await this.view.file(`blobs/sha256/${hexOf(l.digest)}`, lw);

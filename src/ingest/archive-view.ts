@@ -1,4 +1,4 @@
-import { promises as fsp, createReadStream } from 'node:fs';
+import { constants as C, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { LayerstoreError } from '../errors.js';
 import { normalizeEntryName } from '../archive/entry-name.js';
@@ -6,8 +6,9 @@ import { resolveLinks, type LinkEntry } from '../archive/links.js';
 import { digestFromHex, type Digest } from '../digest/digest.js';
 import { MAX_JSON_BYTES, parseJson } from '../formats/types.js';
 import type { Store } from '../store/store.js';
-import { stageBody, type StagedFile } from './staged-file.js';
-import { READ_CHUNK } from '../archive/open-archive.js';
+import { stageFileRange, type StagedFile } from './staged-file.js';
+import type { RangeWorkers } from '../digest/range-workers.js';
+import { limiter } from '../util/pool.js';
 
 /**
  * What format readers see of an input: named files they can ask for, already verified by
@@ -20,6 +21,13 @@ export interface ArchiveView {
   /** The staged file behind `name` (links followed). `why` names who asked, for errors. */
   file(name: string, why: string): Promise<StagedFile>;
   readJson(name: string, why: string): Promise<unknown>;
+  /**
+   * Start staging these files now, several at once, for readers that will ask for them one
+   * by one (a manifest's layers); `why` as the later file() call will give it.
+   */
+  prefetch(files: Array<{ name: string; why: string }>): void;
+  /** Wait until no staging is running (before the staged files are discarded). */
+  settle(): Promise<void>;
   /** Every staged file, to discard those no image used. */
   staged(): Iterable<StagedFile>;
 }
@@ -84,6 +92,12 @@ export class TarView implements ArchiveView {
     return readStagedJson(this.store, await this.file(name, why), why);
   }
 
+  prefetch(): void {
+    // Everything was staged while the archive was read.
+  }
+
+  async settle(): Promise<void> {}
+
   staged(): Iterable<StagedFile> {
     return this.files.values();
   }
@@ -93,12 +107,17 @@ export class TarView implements ArchiveView {
 export class DirView implements ArchiveView {
   private readonly cache = new Map<string, Promise<StagedFile>>();
   private readonly done: StagedFile[] = [];
+  private readonly slot: ReturnType<typeof limiter>;
 
   constructor(
     readonly label: string,
     private readonly dir: string,
     private readonly store: Store,
-  ) {}
+    private readonly workers: RangeWorkers,
+  ) {
+    // One file per core at a time (each uses a worker, and a compressed one a decompressor).
+    this.slot = limiter(workers.size);
+  }
 
   private pathOf(name: string): string {
     // normalizeEntryName refuses absolute names and "..", so this stays inside `dir`.
@@ -117,10 +136,25 @@ export class DirView implements ArchiveView {
     const n = normalizeEntryName(name);
     let p = this.cache.get(n);
     if (!p) {
-      p = this.stage(n, why);
+      p = this.slot(() => this.stage(n, why));
+      p.catch(() => {}); // observed by whoever asks for the file (a prefetch may never be)
       this.cache.set(n, p);
     }
     return p;
+  }
+
+  prefetch(files: Array<{ name: string; why: string }>): void {
+    for (const f of files) {
+      try {
+        void this.file(f.name, f.why).catch(() => {});
+      } catch {
+        // An unsafe name: the reader's own file() call reports it, in its order.
+      }
+    }
+  }
+
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.cache.values());
   }
 
   private async stage(n: string, why: string): Promise<StagedFile> {
@@ -137,9 +171,16 @@ export class DirView implements ArchiveView {
     if (!real.startsWith(root + path.sep)) {
       throw new LayerstoreError('E_LINK', `${JSON.stringify(n)} is a link to ${real}, outside the layout directory; refusing to read it`, { entry: n });
     }
-    const f = await stageBody(this.store.writer, createReadStream(p, { highWaterMark: READ_CHUNK }), { name: n, offset: 0, existing: await storedClaim(this.store, n) });
-    this.done.push(f);
-    return f;
+    const fh = await fsp.open(real, C.O_RDONLY | C.O_NOFOLLOW);
+    try {
+      const { size } = await fh.stat();
+      const src = { path: real, fd: fh.fd, start: 0, size, whole: true };
+      const f = await stageFileRange(this.store.writer, this.workers, src, { name: n, offset: 0, existing: await storedClaim(this.store, n) });
+      this.done.push(f);
+      return f;
+    } finally {
+      await fh.close();
+    }
   }
 
   async readJson(name: string, why: string): Promise<unknown> {

@@ -1,5 +1,8 @@
 import type { Duplex } from 'node:stream';
 import { once } from 'node:events';
+import { constants as C, createReadStream, promises as fsp } from 'node:fs';
+import { READ_CHUNK } from '../archive/open-archive.js';
+import { ZstdChild, zstdBinary } from '../archive/zstd-child.js';
 import { createDecompressor, type Compression } from '../archive/compression.js';
 import { createHasher, type Hasher } from '../digest/hasher.js';
 import type { Digest } from '../digest/digest.js';
@@ -48,4 +51,52 @@ export class DiffIdComputer {
   abort(): void {
     this.dec.destroy();
   }
+}
+
+/** A byte range of an open file. `whole`: the range is the entire file. */
+export interface FileRange {
+  path: string;
+  fd: number;
+  start: number;
+  size: number;
+  whole: boolean;
+}
+
+/**
+ * The diffID of a compressed byte range of a file, read by this thread (the range's own
+ * digest is the caller's, on a worker). A whole zstd file is given to the zstd child as its
+ * stdin, so no bytes go through a pipe from Node to it.
+ */
+export async function diffIdOfRange(src: FileRange, kind: Exclude<Compression, 'none'>): Promise<{ diffId?: Digest; error?: string }> {
+  const bin = kind === 'zstd' && src.whole ? zstdBinary() : undefined;
+  if (bin !== undefined) {
+    // Its own descriptor: the child reads from the descriptor's offset, which must be 0.
+    const fh = await fsp.open(src.path, C.O_RDONLY | C.O_NOFOLLOW);
+    try {
+      return await hashOutput(new ZstdChild(bin, fh.fd));
+    } finally {
+      await fh.close();
+    }
+  }
+  const dec = new DiffIdComputer(kind);
+  try {
+    if (src.size > 0) {
+      const body = createReadStream('', { fd: src.fd, autoClose: false, start: src.start, end: src.start + src.size - 1, highWaterMark: READ_CHUNK });
+      for await (const chunk of body) await dec.write(chunk as Buffer);
+    }
+  } catch (e) {
+    dec.abort();
+    throw e;
+  }
+  return dec.finish();
+}
+
+async function hashOutput(child: ZstdChild): Promise<{ diffId?: Digest; error?: string }> {
+  const h = createHasher();
+  try {
+    for await (const c of child) h.update(c as Buffer);
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+  return { diffId: h.digest() };
 }

@@ -4,7 +4,6 @@ import { LayerstoreError, toLayerstoreError } from '../errors.js';
 import { openArchive, READ_CHUNK, sniffFile } from '../archive/open-archive.js';
 import { readTarEntries, type TarEntryHeader } from '../archive/tar-entries.js';
 import { walkTarFile } from '../archive/tar-file-walker.js';
-import { sniffCompression, SNIFF_BYTES } from '../archive/compression.js';
 import { RangeWorkers } from '../digest/range-workers.js';
 import { TaskGroup } from '../util/pool.js';
 import { resolveDockerArchive } from '../formats/docker-archive.js';
@@ -16,7 +15,7 @@ import type { StagedBlob } from '../store/blob-writer.js';
 import type { Digest } from '../digest/digest.js';
 import { DirView, storedClaim, TarView, type ArchiveView } from './archive-view.js';
 import { IngestPlan, type PlannedImage } from './plan.js';
-import { stageBody, type StagedFile } from './staged-file.js';
+import { stageBody, stageFileRange, type StagedFile } from './staged-file.js';
 import { EntryHints } from './entry-hints.js';
 
 export interface IngestProgress {
@@ -56,6 +55,7 @@ export interface IngestResult {
 export async function ingestPath(store: Store, input: string, opts: IngestOptions = {}): Promise<IngestResult> {
   const t0 = performance.now();
   let view: ArchiveView | undefined;
+  let workers: RangeWorkers | undefined;
   let hints: EntryHints | undefined;
   let bytesRead = 0;
   try {
@@ -63,7 +63,8 @@ export async function ingestPath(store: Store, input: string, opts: IngestOption
       throw new LayerstoreError('E_INPUT_NOT_FOUND', 'no such file or directory', { source: input });
     });
     if (st.isDirectory()) {
-      view = new DirView(input, input, store);
+      workers = new RangeWorkers();
+      view = new DirView(input, input, store, workers);
       opts.onStart?.({ bytesRead: () => 0, total: 0 });
     } else {
       const tv = new TarView(input, store);
@@ -89,7 +90,11 @@ export async function ingestPath(store: Store, input: string, opts: IngestOption
     throw toLayerstoreError(e, input);
   } finally {
     // Whatever was staged and not committed (unused entries, or everything on failure) goes.
-    if (view) await Promise.all([...view.staged()].map((f) => store.writer.discard(f.blob)));
+    if (view) {
+      await view.settle();
+      await Promise.all([...view.staged()].map((f) => store.writer.discard(f.blob)));
+    }
+    await workers?.close();
   }
 }
 
@@ -124,33 +129,17 @@ async function stageTar(store: Store, file: string, view: TarView, opts: IngestO
 /**
  * An uncompressed archive file: walk its headers by position and stage the entries' byte
  * ranges on worker threads, several at once (one per core), instead of passing every byte
- * through one stream on the main thread. Compressed entries (a gzip layer in an OCI
- * archive) still stream through stageBody here, for their diffID.
+ * through one stream on the main thread. A compressed entry (a gzip layer in an OCI
+ * archive) is decompressed on this thread for its diffID meanwhile (stageFileRange).
  */
 async function stageTarFile(store: Store, file: string, size: number, view: TarView, opts: IngestOptions, hints: EntryHints): Promise<number> {
   const fh = await fsp.open(file, 'r');
   const workers = new RangeWorkers();
   const tasks = new TaskGroup(workers.size + 1);
-  let streamed = 0; // bytes of compressed entries staged on this thread
-  opts.onStart?.({ bytesRead: () => Math.min(size, workers.bytesDone() + streamed), total: size });
+  opts.onStart?.({ bytesRead: () => Math.min(size, workers.bytesDone()), total: size });
   const pending = new Set<string>(); // names being staged, for the duplicate check
-  const stageEntry = async (e: TarEntryHeader, existing: Digest | undefined): Promise<StagedFile> => {
-    const meta = { name: e.name, offset: e.offset };
-    const head = Buffer.alloc(Math.min(SNIFF_BYTES, e.size));
-    if (head.length > 0) await fh.read(head, 0, head.length, e.offset);
-    if (sniffCompression(head) === 'none') {
-      const blob = await store.writer.stageRange(workers, { fd: fh.fd, start: e.offset, size: e.size }, { existing, alreadyStored: (d) => store.blobs.has(d) });
-      return { ...meta, blob, compression: 'none', diffId: blob.digest };
-    }
-    const body = createReadStream(file, { start: e.offset, end: e.offset + e.size - 1, highWaterMark: READ_CHUNK });
-    const counted = (async function* () {
-      for await (const c of body as AsyncIterable<Buffer>) {
-        streamed += c.length;
-        yield c;
-      }
-    })();
-    return stageBody(store.writer, counted, { ...meta, existing });
-  };
+  const stageEntry = (e: TarEntryHeader, existing: Digest | undefined): Promise<StagedFile> =>
+    stageFileRange(store.writer, workers, { path: file, fd: fh.fd, start: e.offset, size: e.size, whole: false }, { name: e.name, offset: e.offset, existing });
   let entries = 0;
   let walkError: unknown;
   try {

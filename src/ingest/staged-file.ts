@@ -1,7 +1,10 @@
 import { sniffCompression, SNIFF_BYTES, type Compression } from '../archive/compression.js';
 import type { Digest } from '../digest/digest.js';
 import type { BlobWriter, StagedBlob } from '../store/blob-writer.js';
-import { DiffIdComputer } from './diffid.js';
+import { read } from 'node:fs';
+import { LayerstoreError } from '../errors.js';
+import type { RangeWorkers } from '../digest/range-workers.js';
+import { DiffIdComputer, diffIdOfRange, type FileRange } from './diffid.js';
 import { lstatOrUndefined } from '../store/fs-safe.js';
 
 async function hasBlob(writer: BlobWriter, d: Digest): Promise<boolean> {
@@ -71,5 +74,47 @@ export async function stageBody(
     dec?.abort();
     await w.abort();
     throw e;
+  }
+}
+
+/**
+ * Stage a byte range of a file (an entry of an uncompressed archive, or a whole file of a
+ * layout directory): its raw bytes are hashed and copied on a worker thread (see
+ * BlobWriter.stageRange) while this thread, for a gzip/zstd range, decompresses it for the
+ * diffID. The two read the range independently, so they run on two cores.
+ */
+export async function stageFileRange(
+  writer: BlobWriter,
+  workers: RangeWorkers,
+  src: FileRange,
+  meta: { name: string; offset: number; existing?: Digest },
+): Promise<StagedFile> {
+  const head = Buffer.alloc(Math.min(SNIFF_BYTES, src.size));
+  if (head.length > 0) await readExactly(src.fd, head, src.start);
+  const compression = sniffCompression(head);
+  const stored = writer.stageRange(workers, src, { existing: meta.existing, alreadyStored: (d) => hasBlob(writer, d) });
+  const base = { name: meta.name, offset: meta.offset, compression };
+  if (compression === 'none') {
+    const blob = await stored;
+    return { ...base, blob, diffId: blob.digest };
+  }
+  const [blob, diff] = await Promise.allSettled([stored, diffIdOfRange(src, compression)]);
+  if (blob.status === 'rejected') throw blob.reason;
+  if (diff.status === 'rejected') {
+    await writer.discard(blob.value);
+    throw diff.reason;
+  }
+  const staged: StagedFile = { ...base, blob: blob.value };
+  if (diff.value.diffId) staged.diffId = diff.value.diffId;
+  else staged.decompressError = diff.value.error ?? 'unknown error';
+  return staged;
+}
+
+async function readExactly(fd: number, buf: Buffer, position: number): Promise<void> {
+  let got = 0;
+  while (got < buf.length) {
+    const n = await new Promise<number>((res, rej) => read(fd, buf, got, buf.length - got, position + got, (e, k) => (e ? rej(e) : res(k))));
+    if (n === 0) throw new LayerstoreError('E_IO', 'the input file got shorter while it was read', { offset: position + got });
+    got += n;
   }
 }

@@ -11,6 +11,7 @@ import { claimedDigest, type ArchiveView } from '../ingest/archive-view.js';
 import { storedBlobAsStaged } from '../ingest/blob-diffid.js';
 import { commitPlan, type IngestResult } from '../ingest/ingest.js';
 import { IngestPlan } from '../ingest/plan.js';
+import { limiter } from '../util/pool.js';
 import { stageBody, type StagedFile } from '../ingest/staged-file.js';
 import type { Store } from '../store/store.js';
 import type { RegistryClient } from './client.js';
@@ -28,6 +29,9 @@ export interface PullResult extends IngestResult {
  * archive. Manifests come from /manifests/<digest>, other blobs from /blobs/<digest>; a
  * blob the store already has is not downloaded (its bytes were verified when stored).
  */
+/** Blob downloads in flight at once in a pull. */
+const PULL_CONCURRENCY = 4;
+
 class RegistryView implements ArchiveView {
   readonly label: string;
   private readonly cache = new Map<string, Promise<StagedFile>>();
@@ -37,6 +41,7 @@ class RegistryView implements ArchiveView {
   private readonly synthetic = new Map<string, Buffer>();
   bytesDownloaded = 0;
   bytesSkipped = 0;
+  private readonly slot = limiter(PULL_CONCURRENCY);
 
   constructor(
     private readonly store: Store,
@@ -70,10 +75,20 @@ class RegistryView implements ArchiveView {
   file(name: string, _why: string): Promise<StagedFile> {
     let p = this.cache.get(name);
     if (!p) {
-      p = this.fetch(name);
+      p = this.slot(() => this.fetch(name));
+      p.catch(() => {}); // observed by whoever asks for the file (a prefetch may never be)
       this.cache.set(name, p);
     }
     return p;
+  }
+
+  /** A manifest's blobs download several at once (as skopeo and docker pull do). */
+  prefetch(files: Array<{ name: string; why: string }>): void {
+    for (const f of files) void this.file(f.name, f.why).catch(() => {});
+  }
+
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.cache.values());
   }
 
   private async fetch(name: string): Promise<StagedFile> {
@@ -161,6 +176,7 @@ export async function pullImage(store: Store, client: RegistryClient, ref: Remot
       seconds: (performance.now() - t0) / 1000,
     };
   } finally {
+    await view.settle();
     for (const f of view.staged()) await store.writer.discard(f.blob);
   }
 }

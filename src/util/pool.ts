@@ -54,3 +54,21 @@ export class TaskGroup {
     if (this.error) throw this.error.e;
   }
 }
+
+/** A function that runs at most `n` of the tasks given to it at once, in the order given. */
+export function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  return async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (active >= n) await new Promise<void>((r) => waiting.push(r));
+    else active++;
+    try {
+      return await fn();
+    } finally {
+      // Hand the slot straight to the next task, or free it.
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
+}

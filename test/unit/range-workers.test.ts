@@ -17,7 +17,7 @@ import type { Digest } from '../../src/digest/digest.js';
 let dir: string;
 let src: string;
 let fh: FileHandle;
-const SIZE = 9 * 1024 * 1024 + 12345; // more than two of the workers' 4 MiB buffers
+const SIZE = 9 * 1024 * 1024 + 12345; // more than several of the workers' 1 MiB buffers
 
 /** sha256sum of `size` bytes of `file` at `start`, cut out by dd (an independent path). */
 function sha256sumOf(file: string, start: number, size: number): Digest {

@@ -7,7 +7,11 @@ import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { mkdtempSync, promises as fsp, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { diffIdOfRange } from '../../src/ingest/diffid.js';
 import { createDecompressor } from '../../src/archive/compression.js';
 import { ZstdChild, zstdBinary } from '../../src/archive/zstd-child.js';
 import { mapTarError } from '../../src/archive/tar-entries.js';
@@ -86,6 +90,33 @@ describe.skipIf(!ZSTD)('zstd through the zstd command', () => {
     const r = await run(() => new ZstdChild(ZSTD!), damage(packed));
     expect(r).toMatchObject({ code: 'E_DECOMPRESS' });
     expect((r as { message: string }).message).toMatch(/^the layer does not decompress|^zstd data does not decompress: \S/);
+  });
+
+  describe('diffIdOfRange: a whole zstd file is the child’s stdin (no pipe from Node)', () => {
+    const viaFile = async (bytes: Buffer, whole: boolean) => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'layerstore-zstd-'));
+      const file = path.join(dir, 'layer.zst');
+      writeFileSync(file, bytes);
+      const fh = await fsp.open(file, 'r');
+      try {
+        return await diffIdOfRange({ path: file, fd: fh.fd, start: 0, size: bytes.length, whole }, 'zstd');
+      } finally {
+        await fh.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    };
+    it('gives the sha256 of what zstd compressed, as the piped path does', async () => {
+      const expected = `sha256:${want.sha}`;
+      expect(await viaFile(packed, true)).toEqual({ diffId: expected });
+      expect(await viaFile(packed, false)).toEqual({ diffId: expected });
+    });
+    it('a damaged file: an error with zstd’s reason, no diffID, no hang', async () => {
+      const c = Buffer.from(packed);
+      c[c.length >> 1] = c[c.length >> 1]! ^ 0x5a;
+      const r = await viaFile(c, true);
+      expect(r.diffId).toBeUndefined();
+      expect(r.error).toMatch(/^zstd data does not decompress: \S/);
+    });
   });
 
   it('a consumer that stops early kills the child (no process left behind)', async () => {
