@@ -857,7 +857,7 @@ describe('OCI layout directories: layers are staged several at once', () => {
     const d = await layout(en, async (blobs, layers) => {
       const f = path.join(blobs, layers[1]!);
       const b = await fsp.readFile(f);
-      b[b.length - 600] ^= 0xff;
+      b[b.length - 600] = b[b.length - 600]! ^ 0xff;
       await fsp.chmod(f, 0o644);
       await fsp.writeFile(f, b);
     });
