@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { constants as C, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { LayerstoreError, isLayerstoreError, toLayerstoreError } from '../errors.js';
@@ -8,6 +9,10 @@ import type { Store } from '../store/store.js';
 import { readDerived, writeDerived } from '../store/derived.js';
 import { readLayerEntries, type LayerTarSummary, type TarKind } from './layer-tar.js';
 import { hashFileInWorker } from '../digest/hash-file.js';
+import { RangeWorkers } from '../digest/range-workers.js';
+import { walkTarFile } from '../archive/tar-file-walker.js';
+import type { EntryType } from '../archive/tar-header.js';
+import { TaskGroup } from '../util/pool.js';
 import { normalizeLayerPath } from './layer-path.js';
 
 /**
@@ -144,27 +149,11 @@ export async function indexLayerStream(
   const diffHash = compression === 'none' ? undefined : createHash('sha256');
   if (diffHash) tarStream.on('data', (c: Buffer) => diffHash.update(c));
 
-  const entries: FileEntry[] = [];
-  const unsafe: UnsafeEntry[] = [];
-  let unsafeCount = 0;
-  const totals = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, other: 0, fileBytes: 0 };
-  // Content hash of the regular files seen so far in this layer, for hardlink entries.
-  const fileSha = new Map<string, string>();
+  const builder = new IndexBuilder();
   const summary: LayerTarSummary = { tarBytes: 0 };
   try {
     for await (const e of readLayerEntries(tarStream, summary, { maxEntries: opts.maxEntries, mapInputError })) {
       const type = typeOfKind(e.kind);
-      const name = normalizeLayerPath(e.rawName);
-      let reason: UnsafeEntry['reason'] | undefined = name.ok ? undefined : name.reason;
-      let linkTarget: string | undefined;
-      if (!reason && type === 'hardlink') {
-        const t = normalizeLayerPath(e.rawLinkname ?? '');
-        if (t.ok) linkTarget = t.path;
-        else reason = t.reason === 'nul' ? 'link-nul' : 'link-dotdot';
-      } else if (!reason && type === 'symlink') {
-        linkTarget = e.rawLinkname ?? '';
-        if (linkTarget.includes('\0')) reason = 'link-nul';
-      }
       let sha: string | undefined;
       if (type === 'file') {
         // Hash while streaming: one chunk in memory at a time, whatever the file's size.
@@ -172,61 +161,114 @@ export async function indexLayerStream(
         for await (const chunk of e.body) h.update(chunk);
         sha = h.digest('hex');
       }
-      if (reason) {
-        unsafeCount++;
-        if (unsafe.length < MAX_UNSAFE_KEPT) {
-          const u: UnsafeEntry = { rawName: e.rawName, type, size: type === 'hardlink' || type === 'symlink' || type === 'dir' ? 0 : e.size, reason };
-          if (e.rawLinkname) u.rawLinkname = e.rawLinkname;
-          unsafe.push(u);
-        }
-        continue;
-      }
-      const p = (name as { path: string }).path;
-      if (p === '') continue; // the archive root ("./"): metadata of "/" only
-      const entry: FileEntry = {
-        path: p,
-        type,
-        mode: e.mode & 0o7777,
-        uid: e.uid,
-        gid: e.gid,
-        size: type === 'file' || type === 'other' ? e.size : 0,
-      };
-      if (linkTarget !== undefined) entry.linkTarget = linkTarget;
-      if (sha !== undefined) {
-        entry.sha256 = sha;
-        fileSha.set(p, sha);
-      } else if (type === 'hardlink' && linkTarget !== undefined) {
-        const target = fileSha.get(linkTarget);
-        if (target) entry.sha256 = target;
-      }
-      entries.push(entry);
-      totals.entries++;
-      if (type === 'file') {
-        totals.files++;
-        totals.fileBytes += entry.size;
-      } else if (type === 'dir') totals.dirs++;
-      else if (type === 'symlink') totals.symlinks++;
-      else if (type === 'hardlink') totals.hardlinks++;
-      else totals.other++;
-      if (type !== 'file') fileSha.delete(p); // a later non-file entry replaces the file
+      builder.add({ rawName: e.rawName, rawLinkname: e.rawLinkname, type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size }, sha);
     }
   } finally {
     input.destroy();
   }
   const blobDigest = blobHash ? digestFromHex(blobHash.digest('hex')) : await opts.blobDigest!;
-  const index: Omit<FileIndex, 'digest'> = {
-    version: FILE_INDEX_VERSION,
+  const index = builder.finish({
     diffId: diffHash ? digestFromHex(diffHash.digest('hex')) : blobDigest,
     compression,
     blobBytes,
     tarBytes: summary.tarBytes,
-    entries,
-    unsafeCount,
-    unsafe,
-    totals,
-  };
-  if (summary.trailingDataAt !== undefined) index.trailingDataAt = summary.trailingDataAt;
+    trailingDataAt: summary.trailingDataAt,
+  });
   return { index, blobDigest };
+}
+
+/** One entry of a layer tar, as both readers (stream and positional) give it. */
+interface IndexInput {
+  rawName: string;
+  rawLinkname?: string;
+  type: FileType;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+}
+
+/**
+ * What the index makes of the entries, in archive order: names normalized or counted as
+ * unsafe, hardlinks given the content hash of the file they link to, totals.
+ */
+class IndexBuilder {
+  private readonly entries: FileEntry[] = [];
+  private readonly unsafe: UnsafeEntry[] = [];
+  private unsafeCount = 0;
+  private readonly totals = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, other: 0, fileBytes: 0 };
+  // Content hash of the regular files seen so far in this layer, for hardlink entries.
+  private readonly fileSha = new Map<string, string>();
+
+  /** `sha`: the content hash of a regular file. */
+  add(e: IndexInput, sha: string | undefined): void {
+    const { type } = e;
+    const name = normalizeLayerPath(e.rawName);
+    let reason: UnsafeEntry['reason'] | undefined = name.ok ? undefined : name.reason;
+    let linkTarget: string | undefined;
+    if (!reason && type === 'hardlink') {
+      const t = normalizeLayerPath(e.rawLinkname ?? '');
+      if (t.ok) linkTarget = t.path;
+      else reason = t.reason === 'nul' ? 'link-nul' : 'link-dotdot';
+    } else if (!reason && type === 'symlink') {
+      linkTarget = e.rawLinkname ?? '';
+      if (linkTarget.includes('\0')) reason = 'link-nul';
+    }
+    if (reason) {
+      this.unsafeCount++;
+      if (this.unsafe.length < MAX_UNSAFE_KEPT) {
+        const u: UnsafeEntry = { rawName: e.rawName, type, size: type === 'hardlink' || type === 'symlink' || type === 'dir' ? 0 : e.size, reason };
+        if (e.rawLinkname) u.rawLinkname = e.rawLinkname;
+        this.unsafe.push(u);
+      }
+      return;
+    }
+    const p = (name as { path: string }).path;
+    if (p === '') return; // the archive root ("./"): metadata of "/" only
+    const entry: FileEntry = {
+      path: p,
+      type,
+      mode: e.mode & 0o7777,
+      uid: e.uid,
+      gid: e.gid,
+      size: type === 'file' || type === 'other' ? e.size : 0,
+    };
+    if (linkTarget !== undefined) entry.linkTarget = linkTarget;
+    if (sha !== undefined) {
+      entry.sha256 = sha;
+      this.fileSha.set(p, sha);
+    } else if (type === 'hardlink' && linkTarget !== undefined) {
+      const target = this.fileSha.get(linkTarget);
+      if (target) entry.sha256 = target;
+    }
+    this.entries.push(entry);
+    const t = this.totals;
+    t.entries++;
+    if (type === 'file') {
+      t.files++;
+      t.fileBytes += entry.size;
+    } else if (type === 'dir') t.dirs++;
+    else if (type === 'symlink') t.symlinks++;
+    else if (type === 'hardlink') t.hardlinks++;
+    else t.other++;
+    if (type !== 'file') this.fileSha.delete(p); // a later non-file entry replaces the file
+  }
+
+  finish(rest: Pick<FileIndex, 'diffId' | 'compression' | 'blobBytes' | 'tarBytes' | 'trailingDataAt'>): Omit<FileIndex, 'digest'> {
+    const index: Omit<FileIndex, 'digest'> = {
+      version: FILE_INDEX_VERSION,
+      diffId: rest.diffId,
+      compression: rest.compression,
+      blobBytes: rest.blobBytes,
+      tarBytes: rest.tarBytes,
+      entries: this.entries,
+      unsafeCount: this.unsafeCount,
+      unsafe: this.unsafe,
+      totals: this.totals,
+    };
+    if (rest.trailingDataAt !== undefined) index.trailingDataAt = rest.trailingDataAt;
+    return index;
+  }
 }
 
 /** Where the cached index of a layer lives. */
@@ -277,9 +319,10 @@ export async function buildFileIndex(store: Store, d: Digest, opts: IndexLayerOp
   let input: Readable;
   try {
     compression = await store.blobs.compression(d);
+    if (compression === 'none' && store.writer.canStageRanges) return await indexLayerFile(store, d, opts);
     input = await store.blobs.open(d);
   } catch (e) {
-    throw toLayerstoreError(e);
+    throw inLayer(e, d);
   }
   try {
     // A big blob is hashed on another thread while this one parses and hashes its files.
@@ -294,11 +337,106 @@ export async function buildFileIndex(store: Store, d: Digest, opts: IndexLayerOp
     }
     return { ...index, digest: d };
   } catch (e) {
-    const err = toLayerstoreError(e);
-    if (!err.source) err.source = `layer ${d}`;
-    throw err;
+    throw inLayer(e, d);
   }
 }
+
+function inLayer(e: unknown, d: Digest): LayerstoreError {
+  const err = toLayerstoreError(e);
+  if (!err.source) err.source = `layer ${d}`;
+  return err;
+}
+
+/** Files per hashing batch, and bytes: small files go to the workers in groups. */
+const BATCH_FILES = 1024;
+const BATCH_BYTES = 4 * 1024 * 1024;
+
+/**
+ * An uncompressed layer, read by position (archive/tar-file-walker.ts): this thread walks
+ * the headers, and worker threads hash the files in batches of neighbouring small files and
+ * the whole blob (its digest, which is also the diffID), on every core at once. Same rules
+ * and the same index as the streaming path, which compressed layers take (tests compare
+ * the two on every fixture layer).
+ */
+async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions): Promise<FileIndex> {
+  const fh = await fsp.open(store.layout.blobPath(d), C.O_RDONLY | C.O_NOFOLLOW);
+  const workers = new RangeWorkers();
+  // Batches queue up freely (each is a list of ranges; the workers read the bytes), so the
+  // walk never waits for a worker busy with the whole-blob hash.
+  const tasks = new TaskGroup(256);
+  const walked: Array<IndexInput & { sha?: string }> = [];
+  // Entries go into the index in archive order as their hashes arrive (a hardlink takes the
+  // hash of a file before it), so little is left to do when the last batch is in.
+  const builder = new IndexBuilder();
+  let added = 0;
+  const advance = () => {
+    for (; added < walked.length; added++) {
+      const w = walked[added]!;
+      if (w.type === 'file' && w.sha === undefined) return;
+      builder.add(w, w.sha);
+      walked[added] = undefined as never; // its FileEntry is all that is kept
+    }
+  };
+  const summary: { trailingDataAt?: number } = {};
+  let size = 0;
+  let failure: unknown;
+  let blob: Promise<Digest> | undefined;
+  try {
+    size = (await fh.stat()).size;
+    blob = workers.hash({ src: fh.fd, start: 0, size });
+    blob.catch(() => {}); // awaited below
+    let ranges: number[] = [];
+    let slots: number[] = [];
+    let bytes = 0;
+    const flush = async () => {
+      if (slots.length === 0) return;
+      const job = { src: fh.fd, ranges: Float64Array.from(ranges) };
+      const at = slots;
+      ranges = [];
+      slots = [];
+      bytes = 0;
+      await tasks.add(async () => {
+        const hexes = await workers.hashBatch(job);
+        for (let i = 0; i < at.length; i++) walked[at[i]!]!.sha = hexes[i];
+        advance();
+      });
+    };
+    const walk = walkTarFile(fh, size, { trailing: 'ignore', rawNames: true, maxEntries: opts.maxEntries ?? 2_000_000, window: 1024 * 1024, summary });
+    for await (const e of walk) {
+      if (tasks.failed) break;
+      const type = FILE_TYPE[e.type];
+      walked.push({ rawName: e.rawName, rawLinkname: e.linkname, type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size });
+      if (type !== 'file') continue;
+      ranges.push(e.offset, e.size);
+      slots.push(walked.length - 1);
+      bytes += e.size;
+      if (slots.length >= BATCH_FILES || bytes >= BATCH_BYTES) await flush();
+    }
+    await flush();
+  } catch (e) {
+    failure = e;
+  }
+  // The workers read through this descriptor: every job ends before it is closed.
+  try {
+    await tasks.settle();
+  } catch (e) {
+    failure ??= e;
+  }
+  const blobDigest = await blob?.catch((e: unknown) => {
+    failure ??= e;
+    return undefined;
+  });
+  await workers.close();
+  await fh.close();
+  if (failure !== undefined) throw failure;
+  if (blobDigest !== d) {
+    throw new LayerstoreError('E_DIGEST_MISMATCH', `blob ${d} does not hash to its name`, { expected: d, actual: blobDigest ?? undefined, hint: 'the store is damaged; run layerstore verify' });
+  }
+  advance();
+  return { ...builder.finish({ diffId: d, compression: 'none', blobBytes: size, tarBytes: size, trailingDataAt: summary.trailingDataAt }), digest: d };
+}
+
+const FILE_TYPE: Record<EntryType, FileType> = { file: 'file', directory: 'dir', symlink: 'symlink', link: 'hardlink', other: 'other' };
 
 async function readCache(store: Store, d: Digest): Promise<FileIndex | undefined> {
   const bytes = await readDerived(store.layout, fileIndexRel(d), MAX_CACHE_BYTES);

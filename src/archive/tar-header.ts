@@ -12,18 +12,31 @@ export function isZeroBlock(b: Buffer): boolean {
   return true;
 }
 
-export function checksumOk(b: Buffer): boolean {
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < 512; i++) {
-    const v = i >= 148 && i < 156 ? 32 : b[i]!;
+/**
+ * Both header checksums: the unsigned byte sum (POSIX) and the signed one some old tars
+ * wrote, with the checksum field itself counted as spaces.
+ */
+export function blockSums(b: Buffer): { unsigned: number; signed: number } {
+  let unsigned = 8 * 32;
+  let high = 0;
+  for (let i = 0; i < 148; i++) {
+    const v = b[i]!;
     unsigned += v;
-    signed += v > 127 ? v - 256 : v;
+    if (v > 127) high++;
   }
+  for (let i = 156; i < 512; i++) {
+    const v = b[i]!;
+    unsigned += v;
+    if (v > 127) high++;
+  }
+  return { unsigned, signed: unsigned - 256 * high };
+}
+
+export function checksumOk(b: Buffer, sums = blockSums(b)): boolean {
   const field = b.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/g, '').trim();
   if (!/^[0-7]+$/.test(field)) return false;
   const want = parseInt(field, 8);
-  return want === unsigned || want === signed;
+  return want === sums.unsigned || want === sums.signed;
 }
 
 export function parseSize(b: Buffer, at: number): number {
@@ -92,8 +105,7 @@ export interface DecodedHeader {
  * it rejects (it accepts only the unsigned checksum, where checksumOk also takes the signed
  * one some old tars wrote). Long-name and pax overrides are the caller's.
  */
-export function decodeHeader(b: Buffer, at: number): DecodedHeader | null {
-  const sum = unsignedSum(b);
+export function decodeHeader(b: Buffer, at: number, sum = blockSums(b).unsigned): DecodedHeader | null {
   if (sum === 8 * 32) return null;
   if (sum !== octalField(b, 148, 8)) throw new LayerstoreError('E_TAR_CORRUPT', 'tar header checksum does not match; the archive is damaged', { offset: at });
   const typeflag = String.fromCharCode(b[156]!);
@@ -128,15 +140,19 @@ function entryType(flag: string): EntryType {
   }
 }
 
-function unsignedSum(b: Buffer): number {
-  let sum = 8 * 32;
-  for (let i = 0; i < 148; i++) sum += b[i]!;
-  for (let i = 156; i < 512; i++) sum += b[i]!;
-  return sum;
-}
-
-/** An octal field read as tar-stream reads it: leading spaces and NULs skipped, up to a space. */
-function octalField(b: Buffer, start: number, length: number): number {
+/**
+ * A numeric field read as tar-stream reads it: base-256 when the top bit is set (0x80
+ * positive, 0xff negative, anything else null), else octal with leading spaces and NULs
+ * skipped, up to a space.
+ */
+export function octalField(b: Buffer, start: number, length: number): number | null {
+  if (b[start]! & 0x80) {
+    const positive = b[start] === 0x80;
+    if (!positive && b[start] !== 0xff) return null;
+    let sum = 0;
+    for (let i = start + length - 1, p = 1; i > start; i--, p *= 256) sum += (positive ? b[i]! : 0xff - b[i]!) * p;
+    return positive ? sum : -sum;
+  }
   let i = start;
   const end0 = start + length;
   while (i < end0 && b[i] === 32) i++;

@@ -24,8 +24,53 @@ const { createHash } = require('node:crypto');
 const BUF = 1 << 20;
 const bufs = [Buffer.allocUnsafe(BUF), Buffer.allocUnsafe(BUF)];
 let progress;
+// A batch: many small ranges in file order (the files of a layer), read a window at a time.
+function batch(job) {
+  const r = job.ranges;
+  const out = [];
+  let winAt = 0, winLen = 0;
+  const win = bufs[0];
+  const end = r[r.length - 2] + r[r.length - 1];
+  for (let k = 0; k < r.length; k += 2) {
+    const off = r[k], size = r[k + 1];
+    const h = createHash('sha256');
+    if (size > BUF) {
+      for (let pos = off, left = size; left > 0; ) {
+        const n = fs.readSync(job.src, bufs[1], 0, Math.min(BUF, left), pos);
+        if (n === 0) throw Object.assign(new Error('the file ended ' + left + ' bytes early'), { code: 'ESHORT' });
+        h.update(n === BUF ? bufs[1] : bufs[1].subarray(0, n));
+        pos += n; left -= n;
+      }
+    } else {
+      if (off < winAt || off + size > winAt + winLen) {
+        const want = Math.min(BUF, end - off);
+        winLen = 0;
+        while (winLen < want) {
+          const n = fs.readSync(job.src, win, winLen, want - winLen, off + winLen);
+          if (n === 0) break;
+          winLen += n;
+        }
+        winAt = off;
+        if (winLen < size) throw Object.assign(new Error('the file ended early'), { code: 'ESHORT' });
+      }
+      h.update(win.subarray(off - winAt, off - winAt + size));
+    }
+    out.push(h.digest('hex'));
+    if (progress) Atomics.add(progress, 0, BigInt(size));
+  }
+  return out.join('');
+}
+
 parentPort.on('message', async (job) => {
   if (job.progress) { progress = job.progress; return; }
+  if (job.ranges) {
+    try {
+      parentPort.postMessage({ id: job.id, hex: batch(job) });
+    } catch (e) {
+      parentPort.postMessage({ id: job.id, error: String((e && e.message) || e), code: e && e.code });
+    }
+    return;
+  }
   const h = createHash('sha256');
   let flushing = null;
   try {
@@ -69,9 +114,16 @@ export interface RangeJob {
   writebackEvery?: number;
 }
 
+/** Many ranges of one descriptor, hashed separately; offsets ascending, as in a tar. */
+export interface BatchJob {
+  src: number;
+  /** [offset, size, offset, size, …] */
+  ranges: Float64Array;
+}
+
 interface Pending {
-  job: RangeJob;
-  resolve: (d: Digest) => void;
+  job: RangeJob | BatchJob;
+  resolve: (hex: string) => void;
   reject: (e: Error) => void;
 }
 
@@ -93,7 +145,18 @@ export class RangeWorkers {
   }
 
   /** The sha256 of the range (and, with `dst`, the bytes copied there). */
-  hash(job: RangeJob): Promise<Digest> {
+  async hash(job: RangeJob): Promise<Digest> {
+    return digestFromHex(await this.submit(job));
+  }
+
+  /** The lowercase hex sha256 of each range of the batch, in order. */
+  async hashBatch(job: BatchJob): Promise<string[]> {
+    if (job.ranges.length === 0) return [];
+    const hex = await this.submit(job);
+    return Array.from({ length: job.ranges.length / 2 }, (_, i) => hex.slice(i * 64, i * 64 + 64));
+  }
+
+  private submit(job: RangeJob | BatchJob): Promise<string> {
     if (this.closed) return Promise.reject(new Error('RangeWorkers is closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ job, resolve, reject });
@@ -109,7 +172,8 @@ export class RangeWorkers {
       const p = this.queue.shift()!;
       this.busy.set(w, p);
       const { job } = p;
-      w.postMessage({ id: this.nextId++, src: job.src, start: job.start, size: job.size, dst: job.dst, writebackEvery: job.writebackEvery ?? Infinity });
+      if ('ranges' in job) w.postMessage({ id: this.nextId++, src: job.src, ranges: job.ranges });
+      else w.postMessage({ id: this.nextId++, src: job.src, start: job.start, size: job.size, dst: job.dst, writebackEvery: job.writebackEvery ?? Infinity });
     }
   }
 
@@ -123,7 +187,7 @@ export class RangeWorkers {
       this.busy.delete(w);
       this.idle.push(w);
       if (p) {
-        if (m.hex !== undefined) p.resolve(digestFromHex(m.hex));
+        if (m.hex !== undefined) p.resolve(m.hex);
         else p.reject(workerError(m.error ?? 'hashing failed', m.code));
       }
       this.pump();

@@ -21,9 +21,29 @@ import { bytes, cleanupTempDirs, FIX, imageOf, tempDir, tempStore } from './help
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
-/** Index raw layer bytes without a store. */
+type Outcome = { index: Omit<FileIndex, 'digest'> } | { code: string; error: unknown };
+const outcome = (p: Promise<Omit<FileIndex, 'digest'>>): Promise<Outcome> =>
+  p.then(
+    (index) => ({ index }),
+    (error: unknown) => ({ code: (error as { code?: string }).code ?? String(error), error }),
+  );
+
+/**
+ * Index raw layer bytes through the streaming reader, and, when they are an uncompressed
+ * tar, also as a stored blob through the positional reader (buildFileIndex's path for
+ * such layers): the two must give the same index or fail with the same code.
+ */
 async function indexBytes(buf: Buffer): Promise<Omit<FileIndex, 'digest'>> {
-  return (await indexLayerStream(Readable.from([buf]), sniffCompression(buf))).index;
+  const streamed = await outcome(indexLayerStream(Readable.from([buf]), sniffCompression(buf)).then((r) => r.index));
+  if (sniffCompression(buf) === 'none') {
+    const staged = await store.writer.stageBytes(buf);
+    await store.writer.commit(staged);
+    const positional = await outcome(buildFileIndex(store, staged.digest).then(({ digest: _d, ...index }) => index));
+    if ('code' in streamed) expect('code' in positional ? positional.code : 'no error').toBe(streamed.code);
+    else expect(positional).toEqual(streamed);
+  }
+  if ('code' in streamed) throw streamed.error;
+  return streamed.index;
 }
 
 async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
