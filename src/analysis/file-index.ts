@@ -9,7 +9,7 @@ import type { Store } from '../store/store.js';
 import { readDerived, writeDerived } from '../store/derived.js';
 import { readLayerEntries, type LayerTarSummary, type TarKind } from './layer-tar.js';
 import { hashFileInWorker } from '../digest/hash-file.js';
-import { RangeWorkers } from '../digest/range-workers.js';
+import { RangeWorkers, workersBesideMainThread } from '../digest/range-workers.js';
 import { walkTarFile } from '../archive/tar-file-walker.js';
 import type { EntryType } from '../archive/tar-header.js';
 import { TaskGroup } from '../util/pool.js';
@@ -353,14 +353,15 @@ const BATCH_BYTES = 4 * 1024 * 1024;
 
 /**
  * An uncompressed layer, read by position (archive/tar-file-walker.ts): this thread walks
- * the headers, and worker threads hash the files in batches of neighbouring small files and
- * the whole blob (its digest, which is also the diffID), on every core at once. Same rules
+ * the headers and builds the index, and worker threads (one per other core) hash the files
+ * in batches of neighbouring small files and the whole blob (its digest, which is also the
+ * diffID). Same rules
  * and the same index as the streaming path, which compressed layers take (tests compare
  * the two on every fixture layer).
  */
 async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions): Promise<FileIndex> {
   const fh = await fsp.open(store.layout.blobPath(d), C.O_RDONLY | C.O_NOFOLLOW);
-  const workers = new RangeWorkers();
+  const workers = new RangeWorkers(workersBesideMainThread());
   // Batches queue up freely (each is a list of ranges; the workers read the bytes), so the
   // walk never waits for a worker busy with the whole-blob hash.
   const tasks = new TaskGroup(256);

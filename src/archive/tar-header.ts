@@ -7,9 +7,11 @@ import { LayerstoreError } from '../errors.js';
  * header is: pax records, sizes, checksums.
  */
 
+const ZERO_BLOCK = Buffer.alloc(512);
+
 export function isZeroBlock(b: Buffer): boolean {
-  for (let i = 0; i < 512; i++) if (b[i] !== 0) return false;
-  return true;
+  // A header's first byte (its name) is never 0, so this is mostly one compare.
+  return b[0] === 0 && b.length >= 512 && ZERO_BLOCK.compare(b, 0, 512) === 0;
 }
 
 /**
