@@ -6,7 +6,8 @@ import { resolveLinks, type LinkEntry } from '../archive/links.js';
 import { digestFromHex, type Digest } from '../digest/digest.js';
 import { MAX_JSON_BYTES, parseJson } from '../formats/types.js';
 import type { Store } from '../store/store.js';
-import { stageFileRange, type StagedFile } from './staged-file.js';
+import { stageBody, stageFileRange, type StagedFile } from './staged-file.js';
+import { READ_CHUNK } from '../archive/open-archive.js';
 import type { RangeWorkers } from '../digest/range-workers.js';
 import { limiter } from '../util/pool.js';
 
@@ -173,9 +174,15 @@ export class DirView implements ArchiveView {
     }
     const fh = await fsp.open(real, C.O_RDONLY | C.O_NOFOLLOW);
     try {
-      const { size } = await fh.stat();
-      const src = { path: real, fd: fh.fd, start: 0, size, whole: true };
-      const f = await stageFileRange(this.store.writer, this.workers, src, { name: n, offset: 0, existing: await storedClaim(this.store, n) });
+      const meta = { name: n, offset: 0, existing: await storedClaim(this.store, n) };
+      let f: StagedFile;
+      if (this.store.writer.canStageRanges) {
+        const { size } = await fh.stat();
+        f = await stageFileRange(this.store.writer, this.workers, { path: real, fd: fh.fd, start: 0, size, whole: true }, meta);
+      } else {
+        // Another hasher than node:crypto (the workers' one): stream through it here.
+        f = await stageBody(this.store.writer, fh.createReadStream({ autoClose: false, highWaterMark: READ_CHUNK }), meta);
+      }
       this.done.push(f);
       return f;
     } finally {
