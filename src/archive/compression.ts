@@ -24,8 +24,8 @@ const CHUNK = 1024 * 1024;
  * decompressed whole); zstd runs the zstd command in a child process when there is one
  * (zstd-child.ts: ~10x faster), else fzstd, because Node 20 has no zstd in zlib.
  */
-export function createDecompressor(kind: Exclude<Compression, 'none'>): Duplex {
-  if (kind === 'gzip') return zlib.createGunzip({ chunkSize: CHUNK });
+export function createDecompressor(kind: Exclude<Compression, 'none'>, opts: { chunkSize?: number } = {}): Duplex {
+  if (kind === 'gzip') return zlib.createGunzip({ chunkSize: opts.chunkSize ?? CHUNK });
   const bin = zstdBinary();
   return bin ? new ZstdChild(bin) : new ZstdTransform();
 }

@@ -6,7 +6,7 @@ import { resolveLinks, type LinkEntry } from '../archive/links.js';
 import { digestFromHex, type Digest } from '../digest/digest.js';
 import { MAX_JSON_BYTES, parseJson } from '../formats/types.js';
 import type { Store } from '../store/store.js';
-import { stageBody, stageFileRange, type StagedFile } from './staged-file.js';
+import { STAGING_CONCURRENCY, stageBody, stageFileRange, type StagedFile } from './staged-file.js';
 import { READ_CHUNK } from '../archive/open-archive.js';
 import type { RangeWorkers } from '../digest/range-workers.js';
 import { limiter } from '../util/pool.js';
@@ -116,8 +116,7 @@ export class DirView implements ArchiveView {
     private readonly store: Store,
     private readonly workers: RangeWorkers,
   ) {
-    // One file per core at a time (each uses a worker, and a compressed one a decompressor).
-    this.slot = limiter(workers.size);
+    this.slot = limiter(STAGING_CONCURRENCY);
   }
 
   private pathOf(name: string): string {

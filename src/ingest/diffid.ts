@@ -8,6 +8,13 @@ import { createHasher, type Hasher } from '../digest/hasher.js';
 import type { Digest } from '../digest/digest.js';
 
 /**
+ * Output chunk of the inflater that computes a diffID. Smaller than the 1 MiB used where a
+ * tar parser reads the output: up to STAGING_CONCURRENCY layers inflate at once, and four
+ * at 1 MiB peaked at 157 MB of RSS against 138 MB at 256 KiB, at the same speed (bench/).
+ */
+const DIFFID_CHUNK = 256 * 1024;
+
+/**
  * Computes a compressed layer's diffID (sha256 of the decompressed stream) while the
  * compressed bytes are being staged. A layer that does not decompress is not an error
  * here (the entry may not be a layer at all); the failure is reported if a manifest uses it.
@@ -19,7 +26,7 @@ export class DiffIdComputer {
   private readonly done: Promise<void>;
 
   constructor(kind: Exclude<Compression, 'none'>) {
-    this.dec = createDecompressor(kind);
+    this.dec = createDecompressor(kind, { chunkSize: DIFFID_CHUNK });
     this.hasher = createHasher();
     this.dec.on('data', (c: Buffer) => this.hasher.update(c));
     this.done = new Promise((resolve) => {

@@ -15,7 +15,7 @@ import type { StagedBlob } from '../store/blob-writer.js';
 import type { Digest } from '../digest/digest.js';
 import { DirView, storedClaim, TarView, type ArchiveView } from './archive-view.js';
 import { IngestPlan, type PlannedImage } from './plan.js';
-import { stageBody, stageFileRange, type StagedFile } from './staged-file.js';
+import { STAGING_CONCURRENCY, stageBody, stageFileRange, type StagedFile } from './staged-file.js';
 import { EntryHints } from './entry-hints.js';
 
 export interface IngestProgress {
@@ -128,14 +128,14 @@ async function stageTar(store: Store, file: string, view: TarView, opts: IngestO
 
 /**
  * An uncompressed archive file: walk its headers by position and stage the entries' byte
- * ranges on worker threads, several at once (one per core), instead of passing every byte
+ * ranges on worker threads, several at once, instead of passing every byte
  * through one stream on the main thread. A compressed entry (a gzip layer in an OCI
  * archive) is decompressed on this thread for its diffID meanwhile (stageFileRange).
  */
 async function stageTarFile(store: Store, file: string, size: number, view: TarView, opts: IngestOptions, hints: EntryHints): Promise<number> {
   const fh = await fsp.open(file, 'r');
   const workers = new RangeWorkers();
-  const tasks = new TaskGroup(workers.size + 1);
+  const tasks = new TaskGroup(STAGING_CONCURRENCY);
   opts.onStart?.({ bytesRead: () => Math.min(size, workers.bytesDone()), total: size });
   const pending = new Set<string>(); // names being staged, for the duplicate check
   const stageEntry = (e: TarEntryHeader, existing: Digest | undefined): Promise<StagedFile> =>
