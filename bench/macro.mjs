@@ -358,7 +358,11 @@ const header = ['what', 'median s', 'min s', 'cpu s', 'MB/s', 'ratio', 'vs', 'vs
 // Measured context for the rows that miss: what bounds them, from this run's own numbers.
 const context = [];
 const busy = (id) => (row(id)?.cpuSeconds && row(id)?.medianSeconds ? row(id).cpuSeconds / row(id).medianSeconds : undefined);
-if (coldVsDisk !== undefined) context.push(`cold ingest runs at ${fmt(coldVsDisk, 2)}x the speed of dd writing and fsyncing the same bytes (${fmt(row('dd-fsync')?.medianSeconds, 2)} s): the disk is the floor`);
+if (coldVsDisk !== undefined) {
+  const cold = samples.cold.map((s) => `${fmt(s.seconds, 2)} s/${fmt(s.cpuSeconds, 2)} cpu`).join(', ');
+  const dd = samples['dd-fsync'].map((s) => `${fmt(s.seconds, 2)} s/${fmt(s.cpuSeconds, 2)} cpu`).join(', ');
+  context.push(`cold ingest runs at ${fmt(coldVsDisk, 2)}x the speed of dd writing and fsyncing the same bytes; per run, cold ${cold}; dd ${dd}; warm ingest (the same minus the writes) ${fmt(row('warm')?.cpuSeconds, 2)} cpu`);
+}
 if (row('ingest-gzip')) context.push(`gzip ingest keeps ${fmt(busy('ingest-gzip'), 1)} of ${os.cpus().length} cores busy (cpu s / wall s; the fastest gunzip uses one)`);
 if (row('ingest-zstd') && row('zstd-dc')) context.push(`zstd ingest uses ${fmt(row('ingest-zstd').cpuSeconds, 2)} s of CPU where zstd -dc uses ${fmt(row('zstd-dc').cpuSeconds, 2)} s: it also hashes both streams and reads the child's output through a pipe`);
 if (row('files') && row('files-cached')) context.push(`report --files spends ${fmt(row('files-cached').medianSeconds, 2)} s of its ${fmt(row('files').medianSeconds, 2)} s on work besides the index (the same report with the index cached)`);
