@@ -2,7 +2,7 @@ import type { Digest } from '../digest/digest.js';
 import { sniffCompression, SNIFF_BYTES, type Compression } from '../archive/compression.js';
 import type { Store } from '../store/store.js';
 import { readDerived, writeDerived } from '../store/derived.js';
-import { MAX_JSON_BYTES, documentKind, isImageManifest, parseImageConfig, parseIndex, parseManifest, type Descriptor, type Platform } from '../formats/types.js';
+import { MAX_JSON_BYTES, configPlatform, documentKind, isImageManifest, parseImageConfig, parseIndex, parseManifest, type Descriptor, type Platform } from '../formats/types.js';
 
 /**
  * What analysis needs from each manifest, index and config in the store, cached in
@@ -175,7 +175,8 @@ export class ImageRecords {
       configSize: m.config.size,
       layers: m.layers.map((l, i) => ({ digest: l.digest, diffId: config.rootfs.diff_ids[i] ?? l.digest, mediaType: l.mediaType, size: l.size })),
     };
-    if (config.architecture && config.os) rec.platform = { architecture: config.architecture, os: config.os, ...(config.variant ? { variant: config.variant } : {}) };
+    const platform = configPlatform(config);
+    if (platform) rec.platform = platform;
     if (config.created) rec.created = config.created;
     return rec;
   }

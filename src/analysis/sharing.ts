@@ -1,6 +1,7 @@
 import type { Digest } from '../digest/digest.js';
 import type { Compression } from '../archive/compression.js';
 import type { ImageInfo } from './load-images.js';
+import { platformString } from '../formats/types.js';
 
 /**
  * Cross-image sharing and savings over a set of images. Definitions (README, "JSON report"):
@@ -85,7 +86,7 @@ export function computeSharing(images: ImageInfo[], compressionOf: (d: Digest) =
       sharedBytes: size - unique,
       uniqueBytes: unique,
     };
-    if (img.platform) row.platform = `${img.platform.os}/${img.platform.architecture}${img.platform.variant ? `/${img.platform.variant}` : ''}`;
+    if (img.platform) row.platform = platformString(img.platform);
     return row;
   });
 

@@ -1,6 +1,7 @@
 import { loadImages } from '../analysis/load-images.js';
 import { imageSizeBytes, renderImageList } from '../report/tables.js';
 import { writeJson } from '../report/json.js';
+import { platformString } from '../formats/types.js';
 import { openForRead, storeDir, type GlobalOptions } from './context.js';
 
 export async function lsCommand(opts: GlobalOptions & { json?: boolean }): Promise<number> {
@@ -14,7 +15,7 @@ export async function lsCommand(opts: GlobalOptions & { json?: boolean }): Promi
         refs: i.refs,
         manifestDigest: i.manifestDigest,
         configDigest: i.configDigest,
-        platform: i.platform ? `${i.platform.os}/${i.platform.architecture}${i.platform.variant ? `/${i.platform.variant}` : ''}` : null,
+        platform: i.platform ? platformString(i.platform) : null,
         layers: i.layers.length,
         sizeBytes: imageSizeBytes(i),
         created: i.created ?? null,

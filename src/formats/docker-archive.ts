@@ -5,7 +5,7 @@ import { IngestPlan, type PlannedImage } from '../ingest/plan.js';
 import type { StagedFile } from '../ingest/staged-file.js';
 import { resolveOciLayout } from './oci.js';
 import { checkRef, familiar, fullyQualified, repositoryOf } from './ref-names.js';
-import { MT, ociLayerMediaType, parseImageConfig, type Descriptor } from './types.js';
+import { MT, configPlatform, ociLayerMediaType, parseImageConfig, type Descriptor } from './types.js';
 import { normalizeEntryName } from '../archive/entry-name.js';
 import { sha256Of as sha256 } from '../digest/hasher.js';
 
@@ -63,7 +63,8 @@ export async function resolveDockerArchive(view: ArchiveView, plan: IngestPlan):
     const manifestDesc: Descriptor = { mediaType: MT.ociManifest, digest: manifest.digest, size: manifest.bytes.length };
     plan.synthesized.set(manifest.digest, manifest.bytes);
     const img: PlannedImage = { manifestDigest: manifest.digest, configDigest, layers, refs };
-    if (config.architecture && config.os) img.platform = { architecture: config.architecture, os: config.os, ...(config.variant ? { variant: config.variant } : {}) };
+    const platform = configPlatform(config);
+    if (platform) img.platform = platform;
     plan.addImage(img);
     if (refs.length === 0) plan.roots.push({ descriptor: manifestDesc });
     for (const ref of refs) plan.roots.push({ descriptor: manifestDesc, ref, fullName: fullyQualified(ref) });

@@ -7,11 +7,13 @@ import {
   ANNOTATION_REF_NAME,
   INDEX_TYPES,
   MANIFEST_TYPES,
+  configPlatform,
   documentKind,
   isImageManifest,
   parseImageConfig,
   parseIndex,
   parseManifest,
+  platformString,
   type Descriptor,
   type Platform,
 } from './types.js';
@@ -141,14 +143,9 @@ class OciWalker {
       layers.push(this.plan.useBlob(f, l, lw));
       this.plan.checkDiffId(f, config.rootfs.diff_ids[i]!, lw);
     }
-    const platform: Platform | undefined =
-      desc.platform ?? (config.architecture && config.os ? { architecture: config.architecture, os: config.os, ...(config.variant ? { variant: config.variant } : {}) } : undefined);
+    const platform: Platform | undefined = desc.platform ?? configPlatform(config);
     const img: PlannedImage = { manifestDigest: desc.digest, configDigest, layers, refs: [], ...(platform ? { platform } : {}) };
     this.plan.addImage(img);
     return [this.plan.images.find((x) => x.manifestDigest === desc.digest)!];
   }
-}
-
-export function platformString(p: Platform): string {
-  return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
 }

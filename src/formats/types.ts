@@ -172,6 +172,17 @@ export function parseManifest(v: unknown, what: string): Manifest {
   return m;
 }
 
+/** "os/architecture[/variant]", as docker and the OCI image index spell a platform. */
+export function platformString(p: Platform): string {
+  return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
+}
+
+/** The platform an image config declares, when it names both its OS and architecture. */
+export function configPlatform(config: ImageConfig): Platform | undefined {
+  if (!config.architecture || !config.os) return undefined;
+  return { architecture: config.architecture, os: config.os, ...(config.variant ? { variant: config.variant } : {}) };
+}
+
 export function parseImageConfig(v: unknown, what: string): ImageConfig {
   if (!isObject(v)) throw invalid(what, 'must be a JSON object');
   const rootfs = v.rootfs;

@@ -3,7 +3,7 @@ import { getFileIndex, type FileIndex } from '../analysis/file-index.js';
 import { wellKnownLayer } from '../analysis/ledger.js';
 import type { ImageInfo } from '../analysis/load-images.js';
 import { stackLayers } from '../analysis/overlay.js';
-import { MAX_JSON_BYTES, parseImageConfig } from '../formats/types.js';
+import { MAX_JSON_BYTES, parseImageConfig, platformString } from '../formats/types.js';
 import type { RepositoryView } from '../registry/repositories.js';
 import type { Store } from '../store/store.js';
 import { computeReport, reportJson } from '../report/report-json.js';
@@ -94,7 +94,7 @@ export interface HistoryEntry {
 }
 
 export function platformOf(img: ImageInfo): string | null {
-  return img.platform ? `${img.platform.os}/${img.platform.architecture}${img.platform.variant ? `/${img.platform.variant}` : ''}` : null;
+  return img.platform ? platformString(img.platform) : null;
 }
 
 /** The `report --json` object (with `--files` when a store is given), built by the same code as the CLI's. */

@@ -3,6 +3,7 @@ import { shortDigest } from '../digest/digest.js';
 import type { ImageInfo } from '../analysis/load-images.js';
 import type { SharingReport } from '../analysis/sharing.js';
 import { humanBytes, percent, ratio } from './human.js';
+import { platformString } from '../formats/types.js';
 
 export function table(head: string[], align?: Array<'left' | 'right'>): Table.Table {
   return new Table({
@@ -24,7 +25,7 @@ export function imageSizeBytes(img: ImageInfo): number {
 export function renderImageList(images: ImageInfo[]): string {
   const t = table(['REF', 'IMAGE ID', 'MANIFEST', 'PLATFORM', 'LAYERS', 'SIZE'], ['left', 'left', 'left', 'left', 'right', 'right']);
   for (const img of images) {
-    const platform = img.platform ? `${img.platform.os}/${img.platform.architecture}${img.platform.variant ? `/${img.platform.variant}` : ''}` : '';
+    const platform = img.platform ? platformString(img.platform) : '';
     const refs = img.refs.length ? img.refs : ['<none>'];
     for (const ref of refs) {
       t.push([ref, shortDigest(img.configDigest), shortDigest(img.manifestDigest), platform, String(img.layers.length), humanBytes(imageSizeBytes(img))]);
