@@ -23,15 +23,15 @@ export interface PullResult extends IngestResult {
   bytesSkipped: number;
 }
 
+/** Blob downloads in flight at once in a pull. */
+const PULL_CONCURRENCY = 4;
+
 /**
  * A registry seen as an OCI layout (oci-layout, index.json naming the pulled ref, and
  * blobs/sha256/<hex>), so a pull goes through the same reader, checks and commit as an
  * archive. Manifests come from /manifests/<digest>, other blobs from /blobs/<digest>; a
  * blob the store already has is not downloaded (its bytes were verified when stored).
  */
-/** Blob downloads in flight at once in a pull. */
-const PULL_CONCURRENCY = 4;
-
 class RegistryView implements ArchiveView {
   readonly label: string;
   private readonly cache = new Map<string, Promise<StagedFile>>();

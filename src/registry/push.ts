@@ -25,6 +25,9 @@ interface Doc {
   mediaType: string;
 }
 
+/** Blob uploads in flight at once. */
+const BLOB_CONCURRENCY = 4;
+
 /**
  * Push a root of the store (an image manifest or a multi-platform index) to `dest`. Blobs
  * go first, each only when the registry lacks it (HEAD), mounted from `mountFrom`
@@ -32,9 +35,6 @@ interface Doc {
  * the root by tag. An index whose platforms are not all stored is refused, as a registry
  * would refuse it; push one of its images instead.
  */
-/** Blob uploads in flight at once. */
-const BLOB_CONCURRENCY = 4;
-
 export async function pushRoot(store: Store, client: RegistryClient, root: Descriptor, dest: RemoteRef, opts: { mountFrom?: string[] } = {}): Promise<PushResult> {
   const r: PushResult = { manifests: 0, blobsSent: 0, bytesSent: 0, blobsSkipped: 0, bytesSkipped: 0, blobsMounted: 0, bytesMounted: 0, notes: [] };
   const docs: Doc[] = []; // children before parents

@@ -1,26 +1,20 @@
-/** Run `fn` over `items` with at most `n` at once; rejects with the first failure. */
+/**
+ * Run `fn` over `items` with at most `n` at once; after a failure nothing new starts, what
+ * runs finishes, and the first failure is thrown.
+ */
 export async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  await Promise.all(
-    Array.from({ length: Math.min(n, items.length) }, async () => {
-      // After a failure the other workers finish what they hold and take nothing new.
-      while (!failed && next < items.length) {
-        try {
-          await fn(items[next++]!);
-        } catch (e) {
-          failed = true;
-          throw e;
-        }
-      }
-    }),
-  );
+  const group = new TaskGroup(n);
+  for (const item of items) {
+    if (group.failed) break;
+    await group.add(() => fn(item));
+  }
+  await group.settle();
 }
 
 /**
  * Tasks started one by one as a producer finds them (ingest walking an archive), at most
- * `limit` at once. Unlike pool(), settle() waits for every started task, failed or not, so
- * a caller's cleanup never races a task still writing; it then throws the first failure.
+ * `limit` at once. settle() waits for every started task, failed or not, so a caller's
+ * cleanup never races a task still writing; it then throws the first failure.
  */
 export class TaskGroup {
   private readonly running = new Set<Promise<void>>();
