@@ -109,12 +109,7 @@ export class StagingWriter {
    */
   async finish(alreadyStored?: (d: Digest) => Promise<boolean>): Promise<StagedBlob> {
     const digest = this.hasher.digest();
-    if (this.pinned !== undefined) {
-      if (digest === this.pinned) return { digest, size: this.size, stagingPath: this.file };
-      // The input's bytes are not the blob we pinned: keep nothing, the digest tells the truth.
-      if (this.file) await fsp.rm(this.file, { force: true });
-      return { digest, size: this.size };
-    }
+    if (this.pinned !== undefined) return settlePin(this.file!, this.pinned, digest, this.size);
     if (!this.fh) return { digest, size: this.size };
     const fh = this.fh;
     try {
@@ -136,6 +131,16 @@ export class StagingWriter {
     }
     if (this.file) await fsp.rm(this.file, { force: true });
   }
+}
+
+/**
+ * A pinned blob's link, once the input's bytes hashed to `digest`: kept when they are the
+ * pinned blob; otherwise removed, and the StagedBlob keeps no bytes (the digest tells the truth).
+ */
+async function settlePin(link: string, pinned: Digest, digest: Digest, size: number): Promise<StagedBlob> {
+  if (digest === pinned) return { digest, size, stagingPath: link };
+  await fsp.rm(link, { force: true });
+  return { digest, size };
 }
 
 /**
@@ -176,20 +181,32 @@ export class BlobWriter {
     return path.join(this.layout.stagingDir, `${process.pid}-${randomBytes(8).toString('hex')}.partial`);
   }
 
+  /**
+   * A hard link to stored blob `d` in staging (see pin()); undefined when the blob is gone
+   * (gc since the caller looked): the caller then writes the bytes after all.
+   */
+  private async linkPin(d: Digest): Promise<string | undefined> {
+    const link = this.stagingName();
+    try {
+      await fsp.link(this.layout.blobPath(d), link);
+      return link;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+
+  /** A new, private staging file, open for writing. */
+  private async openStaging(): Promise<{ file: string; fh: FileHandle }> {
+    const file = this.stagingName();
+    return { file, fh: await fsp.open(file, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600) };
+  }
+
   /** Start a staging file; with `existing`, pin that stored blob instead (see above). */
   async begin(opts: { existing?: Digest } = {}): Promise<StagingWriter> {
-    if (opts.existing) {
-      const link = this.stagingName();
-      try {
-        await fsp.link(this.layout.blobPath(opts.existing), link);
-        return new StagingWriter(undefined, link, opts.existing, this.hasherName);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-        // Gone since we looked (gc): write the bytes after all.
-      }
-    }
-    const file = this.stagingName();
-    const fh = await fsp.open(file, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+    const link = opts.existing ? await this.linkPin(opts.existing) : undefined;
+    if (link) return new StagingWriter(undefined, link, opts.existing, this.hasherName);
+    const { file, fh } = await this.openStaging();
     return new StagingWriter(fh, file, undefined, this.hasherName);
   }
 
@@ -209,30 +226,18 @@ export class BlobWriter {
     opts: { existing?: Digest; alreadyStored?: (d: Digest) => Promise<boolean> } = {},
   ): Promise<StagedBlob> {
     const range = { src: src.fd, start: src.start, size: src.size };
-    if (opts.existing) {
-      const link = this.stagingName();
-      const pinned = await fsp.link(this.layout.blobPath(opts.existing), link).then(
-        () => true,
-        (e: NodeJS.ErrnoException) => {
-          if (e.code !== 'ENOENT') throw e;
-          return false; // gone since we looked (gc): write the bytes after all
-        },
-      );
-      if (pinned) {
-        let digest: Digest;
-        try {
-          digest = await workers.hash(range);
-        } catch (e) {
-          await fsp.rm(link, { force: true });
-          throw e;
-        }
-        if (digest === opts.existing) return { digest, size: src.size, stagingPath: link };
+    const link = opts.existing ? await this.linkPin(opts.existing) : undefined;
+    if (link) {
+      let digest: Digest;
+      try {
+        digest = await workers.hash(range);
+      } catch (e) {
         await fsp.rm(link, { force: true });
-        return { digest, size: src.size };
+        throw e;
       }
+      return settlePin(link, opts.existing!, digest, src.size);
     }
-    const file = this.stagingName();
-    const fh = await fsp.open(file, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
+    const { file, fh } = await this.openStaging();
     let digest: Digest;
     try {
       digest = await workers.hash({ ...range, dst: fh.fd, writebackEvery: WRITEBACK_EVERY });
@@ -249,14 +254,8 @@ export class BlobWriter {
    * before a commit that references it; undefined when the blob is not stored.
    */
   async pin(d: Digest, size: number): Promise<StagedBlob | undefined> {
-    const link = this.stagingName();
-    try {
-      await fsp.link(this.layout.blobPath(d), link);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw e;
-    }
-    return { digest: d, size, stagingPath: link };
+    const link = await this.linkPin(d);
+    return link ? { digest: d, size, stagingPath: link } : undefined;
   }
 
   /** Stage a small in-memory blob (a synthesized manifest). */
