@@ -1,6 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { LayerstoreError } from '../errors.js';
 import { normalizeEntryName } from './entry-name.js';
+import { readFullyAt } from '../store/fs-safe.js';
 import type { ReadTarOptions, TarEntryHeader } from './tar-entries.js';
 import { blockSums, checksumOk, cString, decodeHeader, decodePax, emptyExtendedHeader, isZeroBlock, nameOf, octalField, parseSize } from './tar-header.js';
 
@@ -227,13 +228,8 @@ class BlockSource {
   }
 
   private async fill(buf: Buffer, pos: number, want: number): Promise<number> {
-    let got = 0;
-    while (got < want) {
-      const { bytesRead } = await this.fh.read(buf, got, want - got, pos + got);
-      if (bytesRead === 0) throw new LayerstoreError('E_IO', 'the input file got shorter while it was read', { offset: pos + got });
-      got += bytesRead;
-    }
-    return got;
+    await readFullyAt(this.fh.fd, buf, pos, want);
+    return want;
   }
 
   /** Wait for a read-ahead still in flight (before the file is closed). */

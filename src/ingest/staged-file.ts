@@ -1,11 +1,9 @@
 import { sniffCompression, SNIFF_BYTES, type Compression } from '../archive/compression.js';
 import type { Digest } from '../digest/digest.js';
 import type { BlobWriter, StagedBlob } from '../store/blob-writer.js';
-import { read } from 'node:fs';
-import { LayerstoreError } from '../errors.js';
 import type { RangeWorkers } from '../digest/range-workers.js';
 import { DiffIdComputer, diffIdOfRange, type FileRange } from './diffid.js';
-import { lstatOrUndefined } from '../store/fs-safe.js';
+import { lstatOrUndefined, readFullyAt } from '../store/fs-safe.js';
 
 async function hasBlob(writer: BlobWriter, d: Digest): Promise<boolean> {
   return (await lstatOrUndefined(writer.layout.blobPath(d)))?.isFile() === true;
@@ -98,7 +96,7 @@ export async function stageFileRange(
   meta: { name: string; offset: number; existing?: Digest },
 ): Promise<StagedFile> {
   const head = Buffer.alloc(Math.min(SNIFF_BYTES, src.size));
-  if (head.length > 0) await readExactly(src.fd, head, src.start);
+  await readFullyAt(src.fd, head, src.start);
   const compression = sniffCompression(head);
   const stored = writer.stageRange(workers, src, { existing: meta.existing, alreadyStored: (d) => hasBlob(writer, d) });
   const base = { name: meta.name, offset: meta.offset, compression };
@@ -116,13 +114,4 @@ export async function stageFileRange(
   if (diff.value.diffId) staged.diffId = diff.value.diffId;
   else staged.decompressError = diff.value.error ?? 'unknown error';
   return staged;
-}
-
-async function readExactly(fd: number, buf: Buffer, position: number): Promise<void> {
-  let got = 0;
-  while (got < buf.length) {
-    const n = await new Promise<number>((res, rej) => read(fd, buf, got, buf.length - got, position + got, (e, k) => (e ? rej(e) : res(k))));
-    if (n === 0) throw new LayerstoreError('E_IO', 'the input file got shorter while it was read', { offset: position + got });
-    got += n;
-  }
 }

@@ -1,4 +1,4 @@
-import { closeSync, constants as C, fstatSync, openSync, promises as fsp, readSync } from 'node:fs';
+import { closeSync, constants as C, fstatSync, openSync, promises as fsp, read, readSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { LayerstoreError } from '../errors.js';
@@ -52,6 +52,20 @@ export async function readFileNoFollow(p: string, maxBytes: number): Promise<Buf
     return await fh.readFile();
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * Fill `buf[0 .. len)` from the open file `fd` at `pos` (positional reads: the descriptor
+ * may be shared with other readers). A file that ends first is E_IO: the callers have
+ * checked the range against the file's size, so it changed while it was read.
+ */
+export async function readFullyAt(fd: number, buf: Buffer, pos: number, len = buf.length): Promise<void> {
+  let got = 0;
+  while (got < len) {
+    const n = await new Promise<number>((resolve, reject) => read(fd, buf, got, len - got, pos + got, (e, k) => (e ? reject(e) : resolve(k))));
+    if (n === 0) throw new LayerstoreError('E_IO', 'the input file got shorter while it was read', { offset: pos + got });
+    got += n;
   }
 }
 
