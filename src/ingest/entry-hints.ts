@@ -12,7 +12,8 @@ import { readDerived, writeDerived } from '../store/derived.js';
  * store already had it. With a hint, ingest pins the stored blob and only hashes the entry
  * (a warm ingest reads, never writes). A hint is never trusted: the bytes are hashed as
  * always, and when they are not the hinted blob the entry is read again from the file and
- * staged normally (see stageTar), so a wrong or stale hint costs one extra read, nothing else.
+ * staged normally (see stagePinned in ingest.ts), so a wrong or stale hint costs one extra read,
+ * nothing else.
  */
 
 const FILE = 'entry-hints.json';

@@ -107,19 +107,17 @@ async function stageTar(store: Store, file: string, view: TarView, opts: IngestO
   for await (const e of readTarEntries(arc.stream)) {
     entries++;
     if (!admit(view, e)) continue;
-    const claim = await storedClaim(store, e.name);
+    const meta = { name: e.name, offset: e.offset };
     // A hint needs a way back to the bytes when it is wrong: the entry's range of an
     // uncompressed file (its offset in the tar is its offset in the file).
-    const hint = claim === undefined && arc.compression === 'none' ? hints.get(e.name, e.size) : undefined;
-    const pinHint = hint !== undefined && (await store.blobs.has(hint));
-    const meta = { name: e.name, offset: e.offset };
-    let staged = await stageBody(store.writer, e.body, { ...meta, existing: claim ?? (pinHint ? hint : undefined) });
-    if (pinHint && staged.blob.digest !== hint) {
-      // The hint was wrong (same name and size, other bytes): stage the entry from the file.
-      await store.writer.discard(staged.blob);
-      staged = await stageBody(store.writer, createReadStream(file, { start: e.offset, end: e.offset + e.size - 1, highWaterMark: READ_CHUNK }), meta);
-    }
-    if (claim === undefined) hints.remember(e.name, e.size, staged.blob.digest);
+    const staged = await stagePinned(
+      store,
+      hints,
+      e,
+      arc.compression === 'none',
+      (existing) => stageBody(store.writer, e.body, { ...meta, existing }),
+      () => stageBody(store.writer, createReadStream(file, { start: e.offset, end: e.offset + e.size - 1, highWaterMark: READ_CHUNK }), meta),
+    );
     view.files.set(e.name, staged);
   }
   if (entries === 0) throw new LayerstoreError('E_EMPTY', 'the archive has no entries');
@@ -148,18 +146,8 @@ async function stageTarFile(store: Store, file: string, size: number, view: TarV
       if (tasks.failed) break;
       if (!admit(view, e, pending)) continue;
       pending.add(e.name);
-      const claim = await storedClaim(store, e.name);
-      const hint = claim === undefined ? hints.get(e.name, e.size) : undefined;
-      const pinHint = hint !== undefined && (await store.blobs.has(hint));
       await tasks.add(async () => {
-        let staged = await stageEntry(e, claim ?? (pinHint ? hint : undefined));
-        if (pinHint && staged.blob.digest !== hint) {
-          // The hint was wrong (same name and size, other bytes): stage the bytes after all.
-          await store.writer.discard(staged.blob);
-          staged = await stageEntry(e, undefined);
-        }
-        if (claim === undefined) hints.remember(e.name, e.size, staged.blob.digest);
-        view.files.set(e.name, staged);
+        view.files.set(e.name, await stagePinned(store, hints, e, true, (existing) => stageEntry(e, existing), () => stageEntry(e, undefined)));
       });
     }
   } catch (e) {
@@ -177,6 +165,33 @@ async function stageTarFile(store: Store, file: string, size: number, view: TarV
   if (walkError !== undefined) throw walkError;
   if (entries === 0) throw new LayerstoreError('E_EMPTY', 'the archive has no entries');
   return size;
+}
+
+/**
+ * Stage one file entry of an archive, pinning the stored blob its name claims
+ * ("blobs/sha256/<hex>") or, for a `hintable` entry, the one an entry hint names, so bytes
+ * the store has are hashed, not written. `stage(existing)` stages the entry's bytes
+ * (pinning `existing` when given); `restage()` stages them again, unpinned, for a hint that
+ * turned out wrong (same name and size, other bytes).
+ */
+async function stagePinned(
+  store: Store,
+  hints: EntryHints,
+  e: TarEntryHeader,
+  hintable: boolean,
+  stage: (existing: Digest | undefined) => Promise<StagedFile>,
+  restage: () => Promise<StagedFile>,
+): Promise<StagedFile> {
+  const claim = await storedClaim(store, e.name);
+  const hint = claim === undefined && hintable ? hints.get(e.name, e.size) : undefined;
+  const pinHint = hint !== undefined && (await store.blobs.has(hint));
+  let staged = await stage(claim ?? (pinHint ? hint : undefined));
+  if (pinHint && staged.blob.digest !== hint) {
+    await store.writer.discard(staged.blob);
+    staged = await restage();
+  }
+  if (claim === undefined) hints.remember(e.name, e.size, staged.blob.digest);
+  return staged;
 }
 
 function duplicate(e: TarEntryHeader): LayerstoreError {
