@@ -104,20 +104,51 @@ export class TarView implements ArchiveView {
   }
 }
 
+/**
+ * Files staged when first asked for (by a reader or a prefetch), each once, at most `limit`
+ * at a time: the part of an ArchiveView that stages on demand (a layout directory, a
+ * registry pull).
+ */
+export class StagingOnDemand {
+  private readonly staging = new Map<string, Promise<StagedFile>>();
+  private readonly slot: ReturnType<typeof limiter>;
+
+  constructor(limit: number) {
+    this.slot = limiter(limit);
+  }
+
+  has(key: string): boolean {
+    return this.staging.has(key);
+  }
+
+  /** The staging of `key`, started with `stage` (when a slot is free) on first request. */
+  get(key: string, stage: () => Promise<StagedFile>): Promise<StagedFile> {
+    let p = this.staging.get(key);
+    if (!p) {
+      p = this.slot(stage);
+      p.catch(() => {}); // observed by whoever asks for the file (a prefetch may never be)
+      this.staging.set(key, p);
+    }
+    return p;
+  }
+
+  /** Wait until no staging is running. */
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.staging.values());
+  }
+}
+
 /** An OCI layout (or extracted docker save) directory, staged file by file as readers ask. */
 export class DirView implements ArchiveView {
-  private readonly cache = new Map<string, Promise<StagedFile>>();
+  private readonly files = new StagingOnDemand(STAGING_CONCURRENCY);
   private readonly done: StagedFile[] = [];
-  private readonly slot: ReturnType<typeof limiter>;
 
   constructor(
     readonly label: string,
     private readonly dir: string,
     private readonly store: Store,
     private readonly workers: RangeWorkers,
-  ) {
-    this.slot = limiter(STAGING_CONCURRENCY);
-  }
+  ) {}
 
   private pathOf(name: string): string {
     // normalizeEntryName refuses absolute names and "..", so this stays inside `dir`.
@@ -134,27 +165,21 @@ export class DirView implements ArchiveView {
 
   file(name: string, why: string): Promise<StagedFile> {
     const n = normalizeEntryName(name);
-    let p = this.cache.get(n);
-    if (!p) {
-      p = this.slot(() => this.stage(n, why));
-      p.catch(() => {}); // observed by whoever asks for the file (a prefetch may never be)
-      this.cache.set(n, p);
-    }
-    return p;
+    return this.files.get(n, () => this.stage(n, why));
   }
 
   prefetch(files: Array<{ name: string; why: string }>): void {
     for (const f of files) {
       try {
-        void this.file(f.name, f.why).catch(() => {});
+        void this.file(f.name, f.why);
       } catch {
         // An unsafe name: the reader's own file() call reports it, in its order.
       }
     }
   }
 
-  async settle(): Promise<void> {
-    await Promise.allSettled(this.cache.values());
+  settle(): Promise<void> {
+    return this.files.settle();
   }
 
   private async stage(n: string, why: string): Promise<StagedFile> {

@@ -7,11 +7,10 @@ import { sha256Of } from '../digest/hasher.js';
 import { familiar } from '../formats/ref-names.js';
 import { ANNOTATION_REF_NAME, INDEX_TYPES, MAX_JSON_BYTES, MT, parseIndex, parseJson, type Platform } from '../formats/types.js';
 import { resolveOciLayout } from '../formats/oci.js';
-import { claimedDigest, type ArchiveView } from '../ingest/archive-view.js';
+import { claimedDigest, StagingOnDemand, type ArchiveView } from '../ingest/archive-view.js';
 import { storedBlobAsStaged } from '../ingest/blob-diffid.js';
 import { commitPlan, type IngestResult } from '../ingest/ingest.js';
 import { IngestPlan } from '../ingest/plan.js';
-import { limiter } from '../util/pool.js';
 import { stageBody, type StagedFile } from '../ingest/staged-file.js';
 import type { Store } from '../store/store.js';
 import type { RegistryClient } from './client.js';
@@ -34,14 +33,13 @@ const PULL_CONCURRENCY = 4;
  */
 class RegistryView implements ArchiveView {
   readonly label: string;
-  private readonly cache = new Map<string, Promise<StagedFile>>();
+  private readonly files = new StagingOnDemand(PULL_CONCURRENCY);
   private readonly staged_: StagedFile[] = [];
   private readonly manifests = new Set<Digest>();
   private readonly excluded = new Set<Digest>();
   private readonly synthetic = new Map<string, Buffer>();
   bytesDownloaded = 0;
   bytesSkipped = 0;
-  private readonly slot = limiter(PULL_CONCURRENCY);
 
   constructor(
     private readonly store: Store,
@@ -55,7 +53,8 @@ class RegistryView implements ArchiveView {
     this.synthetic.set('oci-layout', Buffer.from('{"imageLayoutVersion":"1.0.0"}'));
     const annotations = top.ref ? { [ANNOTATION_REF_NAME]: top.ref } : undefined;
     this.synthetic.set('index.json', Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: [{ mediaType: top.mediaType, digest: top.digest, size: top.bytes.length, ...(annotations ? { annotations } : {}) }] })));
-    this.cache.set(`blobs/sha256/${hexOf(top.digest)}`, this.stageBytes(`blobs/sha256/${hexOf(top.digest)}`, top.bytes));
+    const topName = `blobs/sha256/${hexOf(top.digest)}`;
+    void this.files.get(topName, () => this.stageBytes(topName, top.bytes));
   }
 
   private async stageBytes(name: string, bytes: Buffer): Promise<StagedFile> {
@@ -65,7 +64,7 @@ class RegistryView implements ArchiveView {
   }
 
   async has(name: string): Promise<boolean> {
-    if (this.synthetic.has(name) || this.cache.has(name)) return true;
+    if (this.synthetic.has(name) || this.files.has(name)) return true;
     const d = claimedDigest(name);
     if (!d || this.excluded.has(d)) return false;
     if (await this.store.blobs.has(d)) return true;
@@ -73,22 +72,16 @@ class RegistryView implements ArchiveView {
   }
 
   file(name: string, _why: string): Promise<StagedFile> {
-    let p = this.cache.get(name);
-    if (!p) {
-      p = this.slot(() => this.fetch(name));
-      p.catch(() => {}); // observed by whoever asks for the file (a prefetch may never be)
-      this.cache.set(name, p);
-    }
-    return p;
+    return this.files.get(name, () => this.fetch(name));
   }
 
   /** A manifest's blobs download several at once (as skopeo and docker pull do). */
   prefetch(files: Array<{ name: string; why: string }>): void {
-    for (const f of files) void this.file(f.name, f.why).catch(() => {});
+    for (const f of files) void this.file(f.name, f.why);
   }
 
-  async settle(): Promise<void> {
-    await Promise.allSettled(this.cache.values());
+  settle(): Promise<void> {
+    return this.files.settle();
   }
 
   private async fetch(name: string): Promise<StagedFile> {
