@@ -8,11 +8,11 @@ import { digestFromHex, type Digest } from './digest.js';
  * second file as they are hashed. Ingest gives each entry of an uncompressed archive to a
  * worker (the entry is a range of the archive file, the copy its staging file), so the
  * entries of a save hash on every core at once instead of one after another on the main
- * thread (bench/README.md); the file index checks a layer blob against its name here while
- * the main thread hashes the files inside it.
+ * thread (bench/README.md); the file index hashes a layer's files here in batches, and the
+ * whole blob against its name, while the main thread walks the headers.
  *
- * Workers read with plain positional reads into two reused 1 MiB buffers (4 MiB measured
- * no faster and cost 12 MB of RSS): no bytes cross threads and memory stays flat. File
+ * Workers read with plain positional reads into reused 1 MiB buffers (4 MiB measured no
+ * faster and cost 12 MB of RSS): no bytes cross threads and memory stays flat. File
  * descriptors are shared by all threads of a process, so the caller opens (and closes) the
  * files; a job only borrows the descriptors. The worker source is a string so the same code
  * runs from src/ (tests) and dist/.
@@ -22,80 +22,77 @@ const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 const { createHash } = require('node:crypto');
 const BUF = 1 << 20;
-const bufs = [Buffer.allocUnsafe(BUF), Buffer.allocUnsafe(BUF)];
+const buf = Buffer.allocUnsafe(BUF); // streaming reads
+const win = Buffer.allocUnsafe(BUF); // a batch's window of small files
 let progress;
+const short = (left) => Object.assign(new Error('the file ended ' + left + ' bytes early'), { code: 'ESHORT' });
+
+// Hash size bytes at pos into h, reading through buf; each chunk is also given to onChunk.
+function stream(src, pos, size, h, onChunk) {
+  for (let left = size; left > 0; ) {
+    const n = fs.readSync(src, buf, 0, Math.min(BUF, left), pos);
+    if (n === 0) throw short(left);
+    const c = n === BUF ? buf : buf.subarray(0, n);
+    h.update(c);
+    if (onChunk) onChunk(c);
+    pos += n;
+    left -= n;
+    if (progress) Atomics.add(progress, 0, BigInt(n));
+  }
+}
+
 // A batch: many small ranges in file order (the files of a layer), read a window at a time.
 function batch(job) {
   const r = job.ranges;
   const out = [];
-  let winAt = 0, winLen = 0;
-  const win = bufs[0];
   const end = r[r.length - 2] + r[r.length - 1];
+  let winAt = 0, winLen = 0;
   for (let k = 0; k < r.length; k += 2) {
     const off = r[k], size = r[k + 1];
     const h = createHash('sha256');
     if (size > BUF) {
-      for (let pos = off, left = size; left > 0; ) {
-        const n = fs.readSync(job.src, bufs[1], 0, Math.min(BUF, left), pos);
-        if (n === 0) throw Object.assign(new Error('the file ended ' + left + ' bytes early'), { code: 'ESHORT' });
-        h.update(n === BUF ? bufs[1] : bufs[1].subarray(0, n));
-        pos += n; left -= n;
-      }
+      stream(job.src, off, size, h);
     } else {
       if (off < winAt || off + size > winAt + winLen) {
         const want = Math.min(BUF, end - off);
-        winLen = 0;
-        while (winLen < want) {
+        for (winLen = 0; winLen < want; ) {
           const n = fs.readSync(job.src, win, winLen, want - winLen, off + winLen);
           if (n === 0) break;
           winLen += n;
         }
         winAt = off;
-        if (winLen < size) throw Object.assign(new Error('the file ended early'), { code: 'ESHORT' });
+        if (winLen < size) throw short(size - winLen);
       }
       h.update(win.subarray(off - winAt, off - winAt + size));
+      if (progress) Atomics.add(progress, 0, BigInt(size));
     }
     out.push(h.digest('hex'));
-    if (progress) Atomics.add(progress, 0, BigInt(size));
   }
   return out.join('');
 }
 
 parentPort.on('message', async (job) => {
   if (job.progress) { progress = job.progress; return; }
-  if (job.ranges) {
-    try {
-      parentPort.postMessage({ id: job.id, hex: batch(job) });
-    } catch (e) {
-      parentPort.postMessage({ id: job.id, error: String((e && e.message) || e), code: e && e.code });
-    }
-    return;
-  }
-  const h = createHash('sha256');
   let flushing = null;
   try {
-    let pos = job.start, left = job.size, i = 0, sinceFlush = 0;
-    while (left > 0) {
-      const b = bufs[i ^= 1];
-      const n = fs.readSync(job.src, b, 0, Math.min(BUF, left), pos);
-      if (n === 0) throw Object.assign(new Error('the file ended ' + left + ' bytes early'), { code: 'ESHORT' });
-      const c = n === BUF ? b : b.subarray(0, n);
-      h.update(c);
-      if (job.dst !== undefined) {
-        for (let off = 0; off < n; ) off += fs.writeSync(job.dst, c, off, n - off);
-        sinceFlush += n;
+    let hex;
+    if (job.ranges) hex = batch(job);
+    else {
+      const h = createHash('sha256');
+      let sinceFlush = 0;
+      stream(job.src, job.start, job.size, h, job.dst === undefined ? undefined : (c) => {
+        for (let off = 0; off < c.length; ) off += fs.writeSync(job.dst, c, off, c.length - off);
+        sinceFlush += c.length;
         // Start the disk writes early (see WRITEBACK_EVERY in store/blob-writer.ts).
         if (sinceFlush >= job.writebackEvery && flushing === null) {
           sinceFlush = 0;
           flushing = new Promise((r) => fs.fdatasync(job.dst, () => { flushing = null; r(); }));
         }
-      }
-      pos += n;
-      left -= n;
-      if (progress) Atomics.add(progress, 0, BigInt(n));
+      });
+      hex = h.digest('hex');
     }
     if (flushing) await flushing;
-    parentPort.postMessage({ id: job.id, hex: h.digest('hex') });
+    parentPort.postMessage({ id: job.id, hex });
   } catch (e) {
     if (flushing) await flushing;
     parentPort.postMessage({ id: job.id, error: String((e && e.message) || e), code: e && e.code });
