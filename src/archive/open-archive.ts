@@ -32,8 +32,8 @@ export async function sniffFile(file: string): Promise<{ compression: Compressio
   }
 }
 
-export async function openArchive(file: string): Promise<OpenedArchive> {
-  const { compression, size } = await sniffFile(file);
+/** The tar stream of `file`, whose compression and size sniffFile found. */
+export function openArchive(file: string, { compression, size }: { compression: Compression; size: number }): OpenedArchive {
   const raw = createReadStream(file, { highWaterMark: READ_CHUNK });
   const bytesRead = () => raw.bytesRead;
   if (compression === 'none') return { stream: raw, compression, fileSize: size, bytesRead };

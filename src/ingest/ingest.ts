@@ -99,9 +99,9 @@ export async function ingestPath(store: Store, input: string, opts: IngestOption
 }
 
 async function stageTar(store: Store, file: string, view: TarView, opts: IngestOptions, hints: EntryHints): Promise<number> {
-  const { compression, size } = await sniffFile(file);
-  if (compression === 'none' && store.writer.canStageRanges) return stageTarFile(store, file, size, view, opts, hints);
-  const arc = await openArchive(file);
+  const sniffed = await sniffFile(file);
+  if (sniffed.compression === 'none' && store.writer.canStageRanges) return stageTarFile(store, file, sniffed.size, view, opts, hints);
+  const arc = openArchive(file, sniffed);
   opts.onStart?.({ bytesRead: arc.bytesRead, total: arc.fileSize });
   let entries = 0;
   for await (const e of readTarEntries(arc.stream)) {
