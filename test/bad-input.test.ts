@@ -17,7 +17,7 @@ import { LayerstoreError, type ErrorCode } from '../src/errors.js';
 import { ingestPath } from '../src/ingest/ingest.js';
 import { Store } from '../src/store/store.js';
 import { dockerSaveLegacy, dockerSaveV25, imageConfig, layerTar, ociArchive, sha256hex, type ImageSpec } from '../fixtures/image-writer.js';
-import { flipByte, legacySave, rawTar, truncate, type RawEntry } from './helpers/make-tar.js';
+import { flipByte, legacySave, paxRecords as pax, rawTar, truncate, type RawEntry } from './helpers/make-tar.js';
 import { filesUnder, snapshotObject, snapshotStore } from './helpers/store-snapshot.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -123,19 +123,6 @@ function tarHeaders(tar: Buffer): Array<{ at: number; name: string; dataStart: n
     at += 512 + Math.ceil(size / 512) * 512;
   }
   return out;
-}
-
-/** A pax extended-header body from "key=value" strings ("comment" alone: a record without "="). */
-function pax(records: string[]): Buffer {
-  return Buffer.concat(
-    records.map((r) => {
-      const body = ` ${r}\n`;
-      const len = Buffer.byteLength(body);
-      let total = len + String(len).length;
-      if (String(total).length !== String(len).length) total = len + String(total).length;
-      return Buffer.from(`${total}${body}`);
-    }),
-  );
 }
 
 // ------------------------------------------------------------------------------------------

@@ -365,7 +365,8 @@ async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions):
   // Batches queue up freely (each is a list of ranges; the workers read the bytes), so the
   // walk never waits for a worker busy with the whole-blob hash.
   const tasks = new TaskGroup(256);
-  const walked: Array<IndexInput & { sha?: string }> = [];
+  // Entries walked, in archive order; each is dropped (undefined) once it is in the index.
+  const walked: Array<(IndexInput & { sha?: string }) | undefined> = [];
   // Entries go into the index in archive order as their hashes arrive (a hardlink takes the
   // hash of a file before it), so little is left to do when the last batch is in.
   const builder = new IndexBuilder();
@@ -375,7 +376,7 @@ async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions):
       const w = walked[added]!;
       if (w.type === 'file' && w.sha === undefined) return;
       builder.add(w, w.sha);
-      walked[added] = undefined as never; // its FileEntry is all that is kept
+      walked[added] = undefined; // its FileEntry is all that is kept
     }
   };
   const summary: { trailingDataAt?: number } = {};

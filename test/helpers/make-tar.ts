@@ -183,3 +183,17 @@ export function legacySave(spec: LegacySaveSpec): Buffer {
   }
   return rawTar(entries, spec.tar);
 }
+
+/** A pax extended-header body from "key=value" strings ("comment" alone: a record without "="). */
+export function paxRecords(records: string[]): Buffer {
+  return Buffer.concat(
+    records.map((r) => {
+      const body = ` ${r}\n`;
+      const len = Buffer.byteLength(body);
+      // The length prefix counts itself: one more digit when adding it crosses a power of 10.
+      let total = len + String(len).length;
+      if (String(total).length !== String(len).length) total = len + String(total).length;
+      return Buffer.from(`${total}${body}`);
+    }),
+  );
+}

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LayerstoreError, type ErrorCode } from '../../src/errors.js';
 import { readTarEntries, type TarEntry } from '../../src/archive/tar-entries.js';
 import { walkTarFile } from '../../src/archive/tar-file-walker.js';
-import { flipByte, rawHeader, rawTar, truncate } from '../helpers/make-tar.js';
+import { flipByte, paxRecords as pax, rawHeader, rawTar, truncate } from '../helpers/make-tar.js';
 
 interface Seen {
   name: string;
@@ -106,18 +106,6 @@ async function expectCode(buf: Buffer, code: ErrorCode, chunk = 0): Promise<Laye
   const err = await rejection(buf, chunk);
   expect(err.code, err.describe()).toBe(code);
   return err;
-}
-
-function pax(records: string[]): Buffer {
-  return Buffer.concat(
-    records.map((r) => {
-      const body = ` ${r}\n`;
-      const len = Buffer.byteLength(body);
-      let total = len + String(len).length;
-      if (String(total).length !== String(len).length) total = len + String(total).length;
-      return Buffer.from(`${total}${body}`);
-    }),
-  );
 }
 
 let tmp: string;

@@ -15,21 +15,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LayerstoreError } from '../../src/errors.js';
 import { readTarEntries } from '../../src/archive/tar-entries.js';
 import { walkTarFile } from '../../src/archive/tar-file-walker.js';
-import { rawTar, type RawEntry } from '../helpers/make-tar.js';
+import { paxRecords, rawTar, type RawEntry } from '../helpers/make-tar.js';
 
 type Outcome = { entries: string[] } | { error: string };
-
-function paxBody(records: string[]): Buffer {
-  return Buffer.concat(
-    records.map((r) => {
-      const body = ` ${r}\n`;
-      const len = Buffer.byteLength(body);
-      let total = len + String(len).length;
-      if (String(total).length !== String(len).length) total = len + String(total).length;
-      return Buffer.from(`${total}${body}`);
-    }),
-  );
-}
 
 const describeEntry = (e: { name: string; type: string; size: number; linkname?: string; offset: number }, body: Buffer) =>
   JSON.stringify([e.name, e.type, e.size, e.linkname ?? null, e.offset, body.toString('base64')]);
@@ -79,7 +67,7 @@ const entryArb: fc.Arbitrary<RawEntry[]> = fc.oneof(
       records: fc.array(fc.oneof(fc.nat({ max: 3000 }).map((n) => `size=${n}`), text.map((t) => `path=${t}`), text.map((t) => `linkpath=${t}`), fc.constant('comment'), fc.constant('size=')), { maxLength: 3 }),
       body: fc.string({ maxLength: 3000 }),
     })
-    .map((e) => [{ name: 'PaxHeaders/x', typeflag: e.kind, body: paxBody(e.records) }, { name: 'steered', body: e.body }]),
+    .map((e) => [{ name: 'PaxHeaders/x', typeflag: e.kind, body: paxRecords(e.records) }, { name: 'steered', body: e.body }]),
   // a GNU long name or long link name for the next entry
   fc.record({ kind: fc.constantFrom('L', 'K'), long: fc.string({ minLength: 101, maxLength: 160, unit: fc.constantFrom('a', '/', 'b') }) }).map((e) => [
     { name: '././@LongLink', typeflag: e.kind, body: `${e.long}\0` },
@@ -87,22 +75,24 @@ const entryArb: fc.Arbitrary<RawEntry[]> = fc.oneof(
   ]),
 );
 
-const damageArb = fc.oneof(
+const damageArb: fc.Arbitrary<Damage> = fc.oneof(
   { arbitrary: fc.constant({ kind: 'none' as const }), weight: 4 },
   fc.record({ kind: fc.constant('flip' as const), block: fc.nat(), at: fc.nat({ max: 511 }), value: fc.nat({ max: 255 }) }),
   fc.record({ kind: fc.constant('cut' as const), frac: fc.double({ min: 0, max: 1, noNaN: true }) }),
   fc.record({ kind: fc.constant('append' as const), bytes: fc.uint8Array({ minLength: 1, maxLength: 1100 }) }),
 );
 
-function damage(tar: Buffer, d: fc.Arbitrary<unknown> extends never ? never : { kind: string; block?: number; at?: number; value?: number; frac?: number; bytes?: Uint8Array }): Buffer {
+type Damage = { kind: 'none' } | { kind: 'flip'; block: number; at: number; value: number } | { kind: 'cut'; frac: number } | { kind: 'append'; bytes: Uint8Array };
+
+function damage(tar: Buffer, d: Damage): Buffer {
   const out = Buffer.from(tar);
   if (d.kind === 'flip') {
-    const block = d.block! % Math.max(1, Math.floor(out.length / 512));
-    out[block * 512 + d.at!] = d.value!;
+    const block = d.block % Math.max(1, Math.floor(out.length / 512));
+    out[block * 512 + d.at] = d.value;
     return out;
   }
-  if (d.kind === 'cut') return out.subarray(0, Math.floor(d.frac! * out.length));
-  if (d.kind === 'append') return Buffer.concat([out, d.bytes!]);
+  if (d.kind === 'cut') return out.subarray(0, Math.floor(d.frac * out.length));
+  if (d.kind === 'append') return Buffer.concat([out, d.bytes]);
   return out;
 }
 
