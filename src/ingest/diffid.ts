@@ -25,8 +25,9 @@ export class DiffIdComputer {
   private error: Error | undefined;
   private readonly done: Promise<void>;
 
-  constructor(kind: Exclude<Compression, 'none'>) {
-    this.dec = createDecompressor(kind, { chunkSize: DIFFID_CHUNK });
+  /** `kind`, or a decompressor already made (a zstd child reading a file itself). */
+  constructor(kind: Exclude<Compression, 'none'> | Duplex) {
+    this.dec = typeof kind === 'string' ? createDecompressor(kind, { chunkSize: DIFFID_CHUNK }) : kind;
     this.hasher = createHasher();
     this.dec.on('data', (c: Buffer) => this.hasher.update(c));
     this.done = new Promise((resolve) => {
@@ -80,7 +81,7 @@ export async function diffIdOfRange(src: FileRange, kind: Exclude<Compression, '
     // Its own descriptor: the child reads from the descriptor's offset, which must be 0.
     const fh = await fsp.open(src.path, C.O_RDONLY | C.O_NOFOLLOW);
     try {
-      return await hashOutput(new ZstdChild(bin, fh.fd));
+      return await new DiffIdComputer(new ZstdChild(bin, fh.fd)).finish();
     } finally {
       await fh.close();
     }
@@ -96,14 +97,4 @@ export async function diffIdOfRange(src: FileRange, kind: Exclude<Compression, '
     throw e;
   }
   return dec.finish();
-}
-
-async function hashOutput(child: ZstdChild): Promise<{ diffId?: Digest; error?: string }> {
-  const h = createHasher();
-  try {
-    for await (const c of child) h.update(c as Buffer);
-  } catch (e) {
-    return { error: (e as Error).message };
-  }
-  return { diffId: h.digest() };
 }
