@@ -3,7 +3,7 @@ import { LayerstoreError } from '../errors.js';
 import { normalizeEntryName } from './entry-name.js';
 import { readFullyAt } from '../store/fs-safe.js';
 import type { ReadTarOptions, TarEntryHeader } from './tar-entries.js';
-import { blockSums, checksumOk, cString, decodeHeader, decodePax, emptyExtendedHeader, isZeroBlock, nameOf, octalField, parseSize } from './tar-header.js';
+import { blockSums, checksumOk, cString, decodeHeader, decodePax, emptyExtendedHeader, isExtendedHeader, isZeroBlock, nameOf, octalField, parseSize } from './tar-header.js';
 
 /**
  * The entries of an uncompressed tar file, read by position: only header blocks (and pax
@@ -100,7 +100,7 @@ export async function* walkTarFile(fh: FileHandle, fileSize: number, opts: WalkO
       const flag = header.typeflag;
       const empty = emptyExtendedHeader(flag, size, at);
       if (empty) throw empty;
-      if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K' || flag === 'N') {
+      if (isExtendedHeader(flag)) {
         const limit = flag === 'N' ? 4 * 1024 * 1024 : 1024 * 1024;
         if (size > limit) throw new LayerstoreError('E_TAR_CORRUPT', `${flag === 'x' || flag === 'g' ? 'pax' : 'long-name'} header of ${size} bytes is too large`, { offset: at });
         if (dataAt + padded(size) > fileSize) throw await truncated(true, fileSize);

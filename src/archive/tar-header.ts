@@ -166,12 +166,20 @@ export function octalField(b: Buffer, start: number, length: number): number | n
 }
 
 /**
- * An extended header (pax "x"/"g", GNU long name "L"/"K"/"N") with no data. It means
+ * Whether a typeflag is an extended header that tar-stream reads as data for the next entry
+ * (pax "x" local and "g" global, GNU long name "L", long link name "K", old long name "N").
+ */
+export function isExtendedHeader(typeflag: string): boolean {
+  return typeflag.length === 1 && 'xgLKN'.includes(typeflag);
+}
+
+/**
+ * An extended header (see isExtendedHeader) with no data. It means
  * nothing, and tar-stream 3 misreads the archive after one (it takes bytes of the next
  * entry's data as the missing header data and loses its place), so both readers refuse it
  * rather than let the two see different entries.
  */
 export function emptyExtendedHeader(typeflag: string, size: number, at: number): LayerstoreError | undefined {
-  if (size !== 0 || !'xgLKN'.includes(typeflag)) return undefined;
+  if (size !== 0 || !isExtendedHeader(typeflag)) return undefined;
   return new LayerstoreError('E_TAR_CORRUPT', `an empty extended header (typeflag ${JSON.stringify(typeflag)}); the archive is damaged or crafted`, { offset: at });
 }
