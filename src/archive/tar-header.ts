@@ -174,10 +174,10 @@ export function isExtendedHeader(typeflag: string): boolean {
 }
 
 /**
- * An extended header (see isExtendedHeader) with no data. It means
- * nothing, and tar-stream 3 misreads the archive after one (it takes bytes of the next
- * entry's data as the missing header data and loses its place), so both readers refuse it
- * rather than let the two see different entries.
+ * An extended header (see isExtendedHeader) with no data. It means nothing, and tar-stream
+ * 3 misreads the archive after one (it takes bytes of the next entry's data as the missing
+ * header data and loses its place), so both readers refuse it rather than let the two see
+ * different entries.
  */
 export function emptyExtendedHeader(typeflag: string, size: number, at: number): LayerstoreError | undefined {
   if (size !== 0 || !isExtendedHeader(typeflag)) return undefined;
