@@ -332,13 +332,16 @@ export async function buildFileIndex(store: Store, d: Digest, opts: IndexLayerOp
       elsewhere.catch(() => {}); // observed through indexLayerStream
     }
     const { index, blobDigest } = await indexLayerStream(input, compression, { ...opts, blobDigest: elsewhere });
-    if (blobDigest !== d) {
-      throw new LayerstoreError('E_DIGEST_MISMATCH', `blob ${d} does not hash to its name`, { expected: d, actual: blobDigest, hint: 'the store is damaged; run layerstore verify' });
-    }
+    expectItsName(d, blobDigest);
     return { ...index, digest: d };
   } catch (e) {
     throw inLayer(e, d);
   }
+}
+
+/** A stored blob's bytes must hash to its name, or the store is damaged. */
+function expectItsName(d: Digest, actual: Digest): void {
+  if (actual !== d) throw new LayerstoreError('E_DIGEST_MISMATCH', `blob ${d} does not hash to its name`, { expected: d, actual, hint: 'the store is damaged; run layerstore verify' });
 }
 
 function inLayer(e: unknown, d: Digest): LayerstoreError {
@@ -381,8 +384,8 @@ async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions):
   };
   const summary: { trailingDataAt?: number } = {};
   let size = 0;
-  let failure: unknown;
   let blob: Promise<Digest> | undefined;
+  let blobDigest: Digest;
   try {
     size = (await fh.stat()).size;
     blob = workers.hash({ src: fh.fd, start: 0, size });
@@ -403,37 +406,28 @@ async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions):
         advance();
       });
     };
-    const walk = walkTarFile(fh, size, { trailing: 'ignore', rawNames: true, maxEntries: opts.maxEntries ?? 2_000_000, window: 1024 * 1024, summary });
-    for await (const e of walk) {
-      if (tasks.failed) break;
-      const type = FILE_TYPE[e.type];
-      walked.push({ rawName: e.rawName, rawLinkname: e.linkname, type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size });
-      if (type !== 'file') continue;
-      ranges.push(e.offset, e.size);
-      slots.push(walked.length - 1);
-      bytes += e.size;
-      if (slots.length >= BATCH_FILES || bytes >= BATCH_BYTES) await flush();
-    }
-    await flush();
-  } catch (e) {
-    failure = e;
+    await tasks.run(async () => {
+      const walk = walkTarFile(fh, size, { trailing: 'ignore', rawNames: true, maxEntries: opts.maxEntries ?? 2_000_000, window: 1024 * 1024, summary });
+      for await (const e of walk) {
+        if (tasks.failed) break;
+        const type = FILE_TYPE[e.type];
+        walked.push({ rawName: e.rawName, rawLinkname: e.linkname, type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size });
+        if (type !== 'file') continue;
+        ranges.push(e.offset, e.size);
+        slots.push(walked.length - 1);
+        bytes += e.size;
+        if (slots.length >= BATCH_FILES || bytes >= BATCH_BYTES) await flush();
+      }
+      await flush();
+    });
+    blobDigest = await blob;
+  } finally {
+    // The workers read through this descriptor: every job ends before it is closed.
+    await blob?.catch(() => {});
+    await workers.close();
+    await fh.close();
   }
-  // The workers read through this descriptor: every job ends before it is closed.
-  try {
-    await tasks.settle();
-  } catch (e) {
-    failure ??= e;
-  }
-  const blobDigest = await blob?.catch((e: unknown) => {
-    failure ??= e;
-    return undefined;
-  });
-  await workers.close();
-  await fh.close();
-  if (failure !== undefined) throw failure;
-  if (blobDigest !== d) {
-    throw new LayerstoreError('E_DIGEST_MISMATCH', `blob ${d} does not hash to its name`, { expected: d, actual: blobDigest ?? undefined, hint: 'the store is damaged; run layerstore verify' });
-  }
+  expectItsName(d, blobDigest);
   advance();
   return { ...builder.finish({ diffId: d, compression: 'none', blobBytes: size, tarBytes: size, trailingDataAt: summary.trailingDataAt }), digest: d };
 }

@@ -139,30 +139,22 @@ async function stageTarFile(store: Store, file: string, size: number, view: TarV
   const stageEntry = (e: TarEntryHeader, existing: Digest | undefined): Promise<StagedFile> =>
     stageFileRange(store.writer, workers, { path: file, fd: fh.fd, start: e.offset, size: e.size, whole: false }, { name: e.name, offset: e.offset, existing });
   let entries = 0;
-  let walkError: unknown;
   try {
-    for await (const e of walkTarFile(fh, size)) {
-      entries++;
-      if (tasks.failed) break;
-      if (!admit(view, e, pending)) continue;
-      pending.add(e.name);
-      await tasks.add(async () => {
-        view.files.set(e.name, await stagePinned(store, hints, e, true, (existing) => stageEntry(e, existing), () => stageEntry(e, undefined)));
-      });
-    }
-  } catch (e) {
-    walkError = e;
-  }
-  // Every started task ends before the caller discards what was staged. The walk's error
-  // comes first: a task's failure after it (a read of a cut-short entry) is its consequence.
-  try {
-    await tasks.settle();
-  } catch (e) {
-    walkError ??= e;
+    // Every started task ends before the caller discards what was staged.
+    await tasks.run(async () => {
+      for await (const e of walkTarFile(fh, size)) {
+        entries++;
+        if (tasks.failed) break;
+        if (!admit(view, e, pending)) continue;
+        pending.add(e.name);
+        await tasks.add(async () => {
+          view.files.set(e.name, await stagePinned(store, hints, e, true, (existing) => stageEntry(e, existing), () => stageEntry(e, undefined)));
+        });
+      }
+    });
   } finally {
     await Promise.all([workers.close(), fh.close()]);
   }
-  if (walkError !== undefined) throw walkError;
   if (entries === 0) throw new LayerstoreError('E_EMPTY', 'the archive has no entries');
   return size;
 }

@@ -47,6 +47,26 @@ export class TaskGroup {
     while (this.running.size > 0) await Promise.race(this.running);
     if (this.error) throw this.error.e;
   }
+
+  /**
+   * Run `produce`, which adds tasks (stopping when `failed`), then wait for every task
+   * whatever happened. The producer's error comes first: a task's failure after it (a read
+   * of a cut-short entry) is usually its consequence.
+   */
+  async run(produce: () => Promise<void>): Promise<void> {
+    let failure: { e: unknown } | undefined;
+    try {
+      await produce();
+    } catch (e) {
+      failure = { e };
+    }
+    try {
+      await this.settle();
+    } catch (e) {
+      failure ??= { e };
+    }
+    if (failure) throw failure.e;
+  }
 }
 
 /** A function that runs at most `n` of the tasks given to it at once, in the order given. */
