@@ -9,7 +9,7 @@ import { humanBytes } from '../report/human.js';
 import { openForRead, storeDir, type GlobalOptions } from './context.js';
 
 export async function exportCommand(selectors: string[], opts: GlobalOptions & { output?: string }): Promise<number> {
-  if (!opts.output) throw new LayerstoreError('E_USAGE', 'say where to write the tarball: -o FILE.tar');
+  if (!opts.output) throw new LayerstoreError('E_USAGE', 'say where to write the tarball: -o FILE.tar (or -o - for standard output)');
   const store = await openForRead(opts);
   if (!store) throw new LayerstoreError('E_REF_NOT_FOUND', `no store at ${storeDir(opts)}`);
   const rootsInStore = (await store.readIndex()).manifests;
@@ -25,6 +25,6 @@ export async function exportCommand(selectors: string[], opts: GlobalOptions & {
     }
   }
   const r = await exportArchive(store, roots, opts.output);
-  process.stdout.write(`wrote ${r.file}: ${r.images} image${r.images === 1 ? '' : 's'}, ${r.blobs} blobs, ${humanBytes(r.bytes)}\n`);
+  (r.toStdout ? process.stderr : process.stdout).write(`wrote ${r.file}: ${r.images} image${r.images === 1 ? '' : 's'}, ${r.blobs} blobs, ${humanBytes(r.bytes)}\n`);
   return 0;
 }

@@ -154,7 +154,7 @@ export async function main(argv: string[]): Promise<number> {
     .command('export')
     .description('write refs as one tarball that docker load, skopeo and layerstore read (Docker 25+ shape: OCI layout + manifest.json)')
     .argument('<ref...>', 'refs, manifest digests or image IDs')
-    .requiredOption('-o, --output <file>', 'the tarball to write')
+    .requiredOption('-o, --output <file>', 'the tarball to write (- for standard output)')
     .action(run(async (refs: string[], opts) => (await import('./export-command.js')).exportCommand(refs, opts)));
 
   program

@@ -1,6 +1,3 @@
-import { createWriteStream, promises as fsp } from 'node:fs';
-import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import tar from 'tar-stream';
@@ -10,6 +7,7 @@ import { createHasher } from '../digest/hasher.js';
 import { repositoryOf, fullyQualified } from '../formats/ref-names.js';
 import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, INDEX_TYPES, MANIFEST_TYPES, MAX_JSON_BYTES, MT, documentKind, parseIndex, parseManifest, type Descriptor } from '../formats/types.js';
 import type { Store } from '../store/store.js';
+import { resolveOutputTarget } from './output-target.js';
 
 /** A root to export: a descriptor from the store and the ref it goes out under (if any). */
 export interface ExportRoot {
@@ -18,7 +16,10 @@ export interface ExportRoot {
 }
 
 export interface ExportResult {
+  /** The path written, or "standard output". */
   file: string;
+  /** The tarball went to stdout, so messages must not. */
+  toStdout: boolean;
   images: number;
   blobs: number;
   bytes: number;
@@ -38,8 +39,8 @@ const MTIME = new Date(0);
  * index.json, blobs/sha256/*) plus a manifest.json whose Config/Layers point into blobs/,
  * so both `docker load` (old and new) and OCI tools read it. Blobs shared by several refs
  * are written once. Each blob is streamed from the store and re-hashed on the way, so a
- * damaged store cannot produce a damaged archive. The tarball appears only when complete
- * (temp file + rename).
+ * damaged store cannot produce a damaged archive. Where it goes is output-target.ts's
+ * decision (a file appears only when complete; devices and FIFOs are written in place).
  */
 export async function exportArchive(store: Store, roots: ExportRoot[], outFile: string): Promise<ExportResult> {
   const blobs = new Map<Digest, number>(); // digest -> size, in first-seen order
@@ -99,11 +100,9 @@ export async function exportArchive(store: Store, roots: ExportRoot[], outFile: 
     Layers: i.layers.map((l) => `blobs/sha256/${hexOf(l)}`),
   }));
 
-  const dir = path.dirname(path.resolve(outFile));
-  const tmp = path.join(dir, `.${path.basename(outFile)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const target = await resolveOutputTarget(outFile, store.root);
   const pack = tar.pack();
-  const out = createWriteStream(tmp, { flags: 'wx', highWaterMark: 1024 * 1024 });
-  const written = pipeline(pack, out);
+  const written = pipeline(pack, await target.open());
   let bytes = 0;
   try {
     const dirEntry = (name: string) => new Promise<void>((res, rej) => pack.entry({ name, type: 'directory', mode: 0o755, mtime: MTIME }, (e) => (e ? rej(e) : res())));
@@ -120,17 +119,14 @@ export async function exportArchive(store: Store, roots: ExportRoot[], outFile: 
     await fileEntry('manifest.json', Buffer.from(JSON.stringify(manifestJson)));
     pack.finalize();
     await written;
-    const fh = await fsp.open(tmp, 'r');
-    await fh.sync();
-    await fh.close();
-    await fsp.rename(tmp, outFile);
+    await target.commit();
   } catch (e) {
     pack.destroy();
     await written.catch(() => {});
-    await fsp.rm(tmp, { force: true });
+    await target.abort();
     throw e;
   }
-  return { file: outFile, images: images.size, blobs: blobs.size, bytes };
+  return { file: target.name, toStdout: target.toStdout, images: images.size, blobs: blobs.size, bytes };
 }
 
 /** Pass bytes through, failing if they do not hash to `digest` or are not `size` long. */
