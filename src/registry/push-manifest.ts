@@ -1,4 +1,3 @@
-import { promises as fsp } from 'node:fs';
 import { isLayerstoreError } from '../errors.js';
 import type { StagedFile } from '../ingest/staged-file.js';
 import type { Digest } from '../digest/digest.js';
@@ -7,12 +6,15 @@ import { IngestPlan } from '../ingest/plan.js';
 import { commitPlan } from '../ingest/ingest.js';
 import { storedBlobAsStaged } from '../ingest/blob-diffid.js';
 import { fullyQualified } from '../formats/ref-names.js';
-import { INDEX_TYPES, MANIFEST_TYPES, documentKind, isImageManifest, parseImageConfig, parseIndex, parseManifest, type Descriptor } from '../formats/types.js';
+import { INDEX_TYPES, MANIFEST_TYPES, documentKind, isImageManifest, parseImageConfig, parseIndex, parseJson, parseManifest, type Descriptor } from '../formats/types.js';
 import type { Store } from '../store/store.js';
+import { readFileNoFollow } from '../store/fs-safe.js';
 import { RegistryError } from './errors.js';
 
 /** Largest manifest accepted, as distribution's default. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** Largest image config parsed on a push, as containers/image's limit for configs. */
+export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
 /**
  * Accept a pushed manifest or index: check its digest, that every blob (or child manifest)
@@ -73,7 +75,12 @@ export async function putManifest(
         layers.push(f);
       }
       if (isImageManifest(m)) {
-        const cfg = parseImageConfig(JSON.parse((await fsp.readFile(config.blob.stagingPath!)).toString('utf8')), 'config');
+        // The size is checked before a byte is read: a 300 MB "config" must not reach JSON.parse.
+        if (config.blob.size > MAX_CONFIG_BYTES) {
+          throw new RegistryError(400, 'MANIFEST_INVALID', `the config is ${config.blob.size} bytes; image configs are limited to ${MAX_CONFIG_BYTES} bytes`);
+        }
+        const cfgBytes = await readFileNoFollow(config.blob.stagingPath!, MAX_CONFIG_BYTES);
+        const cfg = parseImageConfig(parseJson(cfgBytes, 'config', MAX_CONFIG_BYTES), 'config');
         if (cfg.rootfs.diff_ids.length !== layers.length) {
           throw new RegistryError(400, 'MANIFEST_INVALID', `the manifest lists ${layers.length} layers but its config has ${cfg.rootfs.diff_ids.length} diff_ids`);
         }
