@@ -14,6 +14,9 @@ import { handleUi } from '../html/ui-routes.js';
 /** Repository names as the distribution spec defines them. */
 const NAME_RE = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
 const TAG_RE = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
+/** The spec caps a repository name at 255 characters (with the registry's host name, as docker counts it). */
+const MAX_NAME_LENGTH = 255;
+const validName = (name: string) => name.length <= MAX_NAME_LENGTH && NAME_RE.test(name);
 
 export interface RegistryServerOptions {
   /** Log one line per request (method, path, status) to this function. */
@@ -24,6 +27,35 @@ export interface RegistryServerOptions {
   auth?: Htpasswd;
   /** TLS: serve https. */
   tls?: { cert: Buffer; key: Buffer };
+  /** Where internal errors are logged (default stderr); clients only get "internal error". */
+  errorLog?: (line: string) => void;
+}
+
+const defaultErrorLog = (line: string) => process.stderr.write(`layerstore serve: ${line}\n`);
+
+/**
+ * A browser lets any page send "simple" cross-origin requests (a POST with a form body) to a
+ * registry on loopback, so a web page could push. Registry clients send neither header;
+ * browsers send Sec-Fetch-Site (or at least Origin) with every write. Reads stay open: a
+ * page cannot read a cross-origin answer without CORS headers, which this server never sends.
+ */
+function refuseCrossOriginWrite(req: IncomingMessage): void {
+  const method = req.method ?? 'GET';
+  if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return;
+  const site = req.headers['sec-fetch-site'];
+  const origin = req.headers.origin;
+  let cross = site !== undefined && site !== 'same-origin' && site !== 'none';
+  if (!cross && origin !== undefined) {
+    try {
+      cross = new URL(origin).host !== req.headers.host;
+    } catch {
+      cross = true; // "null" and other opaque origins
+    }
+  }
+  if (cross) {
+    req.resume();
+    throw new RegistryError(403, 'DENIED', 'cross-origin writes are refused (a web page may not push to this registry)');
+  }
 }
 
 export interface RegistryServer {
@@ -43,7 +75,14 @@ export function createRegistryServer(store: Store, opts: RegistryServerOptions =
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     const started = Date.now();
     (async () => {
-      if (opts.auth && !(await opts.auth.check(req))) {
+      refuseCrossOriginWrite(req);
+      const verdict = opts.auth ? await opts.auth.check(req) : 'ok';
+      if (verdict === 'throttled') {
+        res.setHeader('Retry-After', String(opts.auth!.retryAfterSeconds(req)));
+        req.resume();
+        throw new RegistryError(429, 'TOOMANYREQUESTS', 'too many failed logins from this address; try again later');
+      }
+      if (verdict === 'denied') {
         res.setHeader('WWW-Authenticate', 'Basic realm="layerstore"');
         req.resume();
         throw new RegistryError(401, 'UNAUTHORIZED', 'authentication required');
@@ -55,7 +94,9 @@ export function createRegistryServer(store: Store, opts: RegistryServerOptions =
           res.destroy(e as Error);
           return;
         }
-        const err = e instanceof RegistryError ? e : new RegistryError(500, 'UNSUPPORTED', `internal error: ${(e as Error)?.message ?? e}`);
+        // An internal error's text can name store paths: it goes to the server's log, never to the client.
+        if (!(e instanceof RegistryError)) (opts.errorLog ?? defaultErrorLog)(`${req.method} ${req.url}: ${(e as Error)?.stack ?? e}`);
+        const err = e instanceof RegistryError ? e : new RegistryError(500, 'UNSUPPORTED', 'internal error (the server log has the details)');
         sendError(res, err, req.method === 'HEAD');
       })
       .finally(() => opts.log?.(`${req.method} ${req.url} ${res.statusCode} ${Date.now() - started}ms`));
@@ -66,6 +107,7 @@ export function createRegistryServer(store: Store, opts: RegistryServerOptions =
     close: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await ctx.uploads?.close();
+      await opts.auth?.close();
     },
   };
 }
@@ -98,7 +140,7 @@ async function handle(ctx: Ctx, req: IncomingMessage, res: ServerResponse): Prom
   const m = /^\/v2\/(.+)\/(manifests|blobs|tags)\/(.*)$/.exec(path);
   if (!m) throw new RegistryError(404, 'UNSUPPORTED', `no such endpoint: ${path}`);
   const [, name, kind, rest] = m as unknown as [string, string, string, string];
-  if (!NAME_RE.test(name)) throw new RegistryError(400, 'NAME_INVALID', `invalid repository name ${JSON.stringify(name)}`);
+  if (!validName(name)) throw new RegistryError(400, 'NAME_INVALID', `invalid repository name ${JSON.stringify(name.slice(0, 300))}`);
   if (kind === 'blobs' && (rest === 'uploads/' || rest === 'uploads' || rest.startsWith('uploads/'))) {
     if (!ctx.uploads) throw new RegistryError(405, 'UNSUPPORTED', 'this registry is read-only (start serve with --allow-push)');
     return handleUpload(ctx, ctx.uploads, name, rest.slice('uploads/'.length), url, req, res);
@@ -200,7 +242,7 @@ async function handleUpload(ctx: Ctx, uploads: Uploads, name: string, id: string
   if (method === 'POST' && id === '') {
     const mount = url.searchParams.get('mount');
     const from = url.searchParams.get('from');
-    if (mount && isDigest(mount) && from && NAME_RE.test(from)) {
+    if (mount && isDigest(mount) && from && validName(from)) {
       const view = await ctx.repos.view();
       if ((view.reachable.get(from)?.has(mount) || uploads.pinnedIn(from, mount)) && (await ctx.store.blobs.has(mount))) {
         await uploads.pin(mount, name);
@@ -208,7 +250,7 @@ async function handleUpload(ctx: Ctx, uploads: Uploads, name: string, id: string
         return done(mount);
       }
     }
-    const s = await uploads.start(name);
+    const s = await uploads.start(name, req.socket.remoteAddress ?? '');
     if (url.searchParams.has('digest')) {
       const d = digestParam();
       await uploads.append(s, req);
@@ -297,9 +339,13 @@ function paginate(all: string[], url: URL): { items: string[]; next?: string } {
   return { items };
 }
 
-/** A single `bytes=a-b` range (or suffix `bytes=-n`); undefined for none, 'invalid' for unsatisfiable. */
+/**
+ * A single `bytes=a-b` range (or suffix `bytes=-n`); undefined for none, 'invalid' for
+ * unsatisfiable. A multi-range request is answered whole (200), which RFC 9110 allows: a
+ * server may ignore Range, and registry clients never ask for several ranges.
+ */
 function parseRange(h: string | undefined, size: number): [number, number] | undefined | 'invalid' {
-  if (!h) return undefined;
+  if (!h || h.includes(',')) return undefined;
   const m = /^bytes=(\d*)-(\d*)$/.exec(h.trim());
   if (!m || (m[1] === '' && m[2] === '')) return 'invalid';
   let start: number;

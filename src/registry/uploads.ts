@@ -12,16 +12,34 @@ import { RegistryError } from './errors.js';
 interface Session {
   id: string;
   repo: string;
+  /** Who opened it (the peer address), for the per-client cap. */
+  client: string;
   writer: StagingWriter;
   offset: number;
   touched: number;
+  /** A request is writing to it now; a second one at the same time is refused. */
+  busy: boolean;
 }
+
+/** Limits on upload sessions, so no client can exhaust the server's disk entries or memory. */
+export interface UploadLimits {
+  /** Open sessions per client address. */
+  perClient: number;
+  /** Open sessions in all. */
+  total: number;
+  /** A session nobody wrote to for this long is cancelled. */
+  idleMs: number;
+}
+
+export const DEFAULT_UPLOAD_LIMITS: UploadLimits = { perClient: 64, total: 1024, idleMs: 15 * 60 * 1000 };
 
 /**
  * Blob uploads (POST, PATCH chunks, PUT ?digest=): bytes go to a staging file through the
  * same BlobWriter as ingest, hashed as they arrive; nothing is visible until the final PUT
  * names a digest the bytes match, and then the blob is committed under the store lock.
  * A client that disconnects mid-chunk loses its session and leaves nothing behind.
+ * A session holds no file descriptor between requests (its staging file is closed and
+ * reopened for appending), sessions are capped per client and in all, and idle ones expire.
  *
  * A pushed blob is referenced by no ref until its manifest arrives, so gc could sweep it in
  * between. Each committed upload is therefore pinned by a hard link in staging (named with
@@ -36,15 +54,26 @@ export class Uploads {
 
   constructor(
     private readonly store: Store,
-    private readonly idleMs = 60 * 60 * 1000,
+    private readonly limits: UploadLimits = DEFAULT_UPLOAD_LIMITS,
   ) {
-    this.timer = setInterval(() => void this.expire(), Math.min(idleMs, 60_000));
+    this.timer = setInterval(() => void this.expire(), Math.min(limits.idleMs, 60_000));
     this.timer.unref();
   }
 
-  async start(repo: string): Promise<Session> {
-    const s: Session = { id: randomUUID(), repo, writer: await this.store.writer.begin(), offset: 0, touched: Date.now() };
+  async start(repo: string, client: string): Promise<Session> {
+    await this.expire();
+    if (this.sessions.size >= this.limits.total) {
+      throw new RegistryError(429, 'TOOMANYREQUESTS', `the server has ${this.limits.total} open upload sessions; finish or cancel some first`);
+    }
+    let mine = 0;
+    for (const s of this.sessions.values()) if (s.client === client) mine++;
+    if (mine >= this.limits.perClient) {
+      throw new RegistryError(429, 'TOOMANYREQUESTS', `this client has ${this.limits.perClient} open upload sessions; finish or cancel some first`);
+    }
+    const writer = await this.store.writer.begin();
+    const s: Session = { id: randomUUID(), repo, client, writer, offset: 0, touched: Date.now(), busy: false };
     this.sessions.set(s.id, s);
+    await writer.suspend();
     return s;
   }
 
@@ -54,25 +83,35 @@ export class Uploads {
     return s;
   }
 
-  /** Append a request body; `start` (from Content-Range) must be where the upload is. */
+  /**
+   * Append a request body; `start` (from Content-Range) must be where the upload is. One
+   * request at a time: two PATCHes racing on a session would interleave their bytes.
+   */
   async append(s: Session, body: Readable, start?: number): Promise<void> {
+    if (s.busy) throw new RegistryError(416, 'BLOB_UPLOAD_INVALID', `another request is writing to upload ${s.id}`);
     if (start !== undefined && start !== s.offset) {
       throw new RegistryError(416, 'BLOB_UPLOAD_INVALID', `chunk starts at ${start}, but the upload is at ${s.offset}`);
     }
+    s.busy = true;
     try {
+      await s.writer.resume();
       for await (const chunk of body) {
         await s.writer.write(chunk as Buffer);
         s.offset += (chunk as Buffer).length;
       }
+      await s.writer.suspend();
     } catch (e) {
       await this.cancel(s);
       throw e;
+    } finally {
+      s.busy = false;
     }
     s.touched = Date.now();
   }
 
   /** Finish: the bytes must hash to `digest`; then commit and pin. */
   async complete(s: Session, digest: Digest): Promise<void> {
+    if (s.busy) throw new RegistryError(416, 'BLOB_UPLOAD_INVALID', `another request is writing to upload ${s.id}`);
     this.sessions.delete(s.id);
     const blob = await s.writer.finish();
     if (blob.digest !== digest) {
@@ -131,7 +170,7 @@ export class Uploads {
 
   private async expire(): Promise<void> {
     const now = Date.now();
-    for (const s of [...this.sessions.values()]) if (now - s.touched > this.idleMs) await this.cancel(s);
+    for (const s of [...this.sessions.values()]) if (!s.busy && now - s.touched > this.limits.idleMs) await this.cancel(s);
   }
 
   /** Drop every session and pin (server shutdown). */

@@ -52,9 +52,11 @@ export class StagingWriter {
   private flushedTo = 0;
   /** The early writeback in flight, if any; awaited before the file is closed. */
   private flushing: Promise<void> | undefined;
+  /** Closed between writes by suspend(); resume() reopens the same file for appending. */
+  private suspended = false;
 
   constructor(
-    private readonly fh: FileHandle | undefined,
+    private fh: FileHandle | undefined,
     private readonly file: string | undefined,
     /** For a pinned existing blob: the digest the hard link holds. */
     private readonly pinned: Digest | undefined,
@@ -68,6 +70,7 @@ export class StagingWriter {
    * hashing chunk N+1 overlaps the write of chunk N. The caller must not reuse the chunk.
    */
   async write(chunk: Buffer): Promise<void> {
+    if (this.suspended) throw new Error('StagingWriter.write while suspended: resume() first');
     this.hasher.update(chunk);
     this.size += chunk.length;
     if (!this.fh) return;
@@ -103,6 +106,31 @@ export class StagingWriter {
   }
 
   /**
+   * Close the staging file until resume(): a registry upload session spans requests and
+   * must hold no descriptor while it waits for the next one. The hash state stays here.
+   */
+  async suspend(): Promise<void> {
+    if (!this.fh || this.suspended) return;
+    await this.pending;
+    await this.settled();
+    await this.fh.close();
+    this.suspended = true;
+  }
+
+  /** Reopen a suspended staging file for appending; its size must be what was written. */
+  async resume(): Promise<void> {
+    if (!this.suspended) return;
+    const fh = await fsp.open(this.file!, C.O_WRONLY | C.O_APPEND | C.O_NOFOLLOW);
+    const st = await fh.stat();
+    if (!st.isFile() || st.size !== this.written) {
+      await fh.close();
+      throw new LayerstoreError('E_STORE_INVALID', `staging file ${path.basename(this.file!)} changed while its upload waited`);
+    }
+    this.fh = fh;
+    this.suspended = false;
+  }
+
+  /**
    * All bytes are in; returns the digest. `alreadyStored(digest)` lets the caller skip the
    * fsync of bytes the store already has (they will be discarded, not committed). The
    * fsync is not awaited here, so it overlaps reading the next entry; commit() waits.
@@ -111,6 +139,7 @@ export class StagingWriter {
     const digest = this.hasher.digest();
     if (this.pinned !== undefined) return settlePin(this.file!, this.pinned, digest, this.size);
     if (!this.fh) return { digest, size: this.size };
+    await this.resume();
     const fh = this.fh;
     try {
       await this.pending;
@@ -124,7 +153,7 @@ export class StagingWriter {
 
   /** Close and remove the staging file; safe after a failed write. */
   async abort(): Promise<void> {
-    if (this.fh) {
+    if (this.fh && !this.suspended) {
       await this.pending.catch(() => {});
       await this.settled();
       await this.fh.close().catch(() => {});
