@@ -141,6 +141,7 @@ export async function main(argv: string[]): Promise<number> {
     .command('rm')
     .description('untag refs (an image goes when its last ref does; gc frees its blobs); a digest or image ID removes an untagged image')
     .argument('<ref...>', 'refs, manifest digests or image IDs')
+    .option('-f, --force', 'a digest or image ID of a tagged image removes every tag of it')
     .action(run(async (refs: string[], opts) => (await import('./tag-command.js')).rmCommand(refs, opts)));
 
   program

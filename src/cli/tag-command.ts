@@ -38,10 +38,11 @@ export async function tagCommand(src: string, dst: string, opts: GlobalOptions):
 }
 
 /**
- * Untag refs; a digest or image ID removes every root of that image. An image whose last
- * root goes is gone from listings; gc frees its unshared blobs.
+ * Untag refs; a digest or image ID removes an untagged image (a tagged one only with
+ * --force, which removes every root of it). An image whose last root goes is gone from
+ * listings; gc frees its unshared blobs.
  */
-export async function rmCommand(selectors: string[], opts: GlobalOptions): Promise<number> {
+export async function rmCommand(selectors: string[], opts: GlobalOptions & { force?: boolean }): Promise<number> {
   const store = await requireStore(opts);
   const roots = (await store.readIndex()).manifests;
   const doomed = new Set<Descriptor>();
@@ -58,12 +59,20 @@ export async function rmCommand(selectors: string[], opts: GlobalOptions): Promi
       matched = roots.filter((d) => imgs.some((i) => i.manifestDigest === d.digest));
     }
     if (!matched.length) throw new LayerstoreError('E_REF_NOT_FOUND', `no ref or stored image root matches ${JSON.stringify(sel)}`, { hint: 'layerstore ls lists refs and image IDs' });
+    // As docker rmi: a digest or ID removes an untagged image; a tagged one only with --force.
+    const tags = matched.map(refOf).filter((r): r is string => r !== undefined);
+    if (tags.length && !opts.force) {
+      throw new LayerstoreError('E_USAGE', `${sel} names an image with ${tags.length === 1 ? 'tag' : 'tags'} ${tags.join(', ')}; rm would remove ${tags.length === 1 ? 'it' : 'them all'}`, {
+        hint: 'rm the tags themselves, or pass --force to remove every tag of the image',
+      });
+    }
     matched.forEach((d) => doomed.add(d));
   }
   const removed = await removeRoots(store.layout, (d) => [...doomed].some((x) => x.digest === d.digest && refOf(x) === refOf(d)));
   const left = (await store.readIndex()).manifests;
-  for (const d of removed) {
-    const gone = !left.some((x) => x.digest === d.digest);
+  for (const [i, d] of removed.entries()) {
+    // "removed" once, on the last line of an image whose every root went.
+    const gone = !left.some((x) => x.digest === d.digest) && !removed.slice(i + 1).some((x) => x.digest === d.digest);
     process.stdout.write(`${refOf(d) ? `untagged ${refOf(d)}` : `removed untagged ${shortDigest(d.digest)}`}${gone ? ` (image ${shortDigest(d.digest)} removed; layerstore gc frees its blobs)` : ''}\n`);
   }
   return 0;

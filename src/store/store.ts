@@ -32,7 +32,10 @@ export class Store {
 
   /** Whether `root` holds a store (an oci-layout file). */
   static async exists(root: string): Promise<boolean> {
-    return (await lstatOrUndefined(new StoreLayout(root).ociLayoutFile)) !== undefined;
+    const layout = new StoreLayout(root);
+    const rootSt = await lstatOrUndefined(layout.root);
+    if (rootSt && !rootSt.isDirectory()) throw notADirectory(layout.root);
+    return rootSt !== undefined && (await lstatOrUndefined(layout.ociLayoutFile)) !== undefined;
   }
 
   /**
@@ -43,9 +46,7 @@ export class Store {
     const store = new Store(root, opts.hasher);
     const l = store.layout;
     const rootSt = await lstatOrUndefined(l.root);
-    if (rootSt && !rootSt.isDirectory()) {
-      throw new LayerstoreError('E_NOT_A_STORE', `store path ${l.root} is not a directory`, { hint: 'choose another --store' });
-    }
+    if (rootSt && !rootSt.isDirectory()) throw notADirectory(l.root);
     const layoutSt = await lstatOrUndefined(l.ociLayoutFile);
     if (!layoutSt) {
       if (!opts.create) {
@@ -85,4 +86,8 @@ export class Store {
   readIndex(): Promise<Index> {
     return readIndex(this.layout);
   }
+}
+
+function notADirectory(root: string): LayerstoreError {
+  return new LayerstoreError('E_NOT_A_STORE', `store path ${root} is not a directory`, { hint: 'pass --store DIR with a store, or an empty or new directory' });
 }

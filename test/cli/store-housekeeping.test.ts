@@ -1,0 +1,86 @@
+/**
+ * Housekeeping commands and the --store option, as a user meets them: a --store that is a
+ * file is "not a store" (exit 2, E_NOT_A_STORE) for every command, never a raw ENOTDIR;
+ * `rm` with a digest or image ID of a tagged image refuses without --force (as docker rmi
+ * does) and leaves the store byte-identical; `rm a b` of two tags of one image says the
+ * image was removed once, on the line that removed it.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { indexRefs, readStoreImages } from '../helpers/cli.js';
+import { snapshotStore } from '../helpers/store-snapshot.js';
+import { cli, randomLayer, showRun, stableCli, writeArchive } from '../helpers/store-proc.js';
+
+let tmp: string;
+let input: string;
+
+beforeAll(async () => {
+  stableCli();
+  tmp = mkdtempSync(path.join(tmpdir(), 'layerstore-housekeeping-'));
+  input = path.join(tmp, 'in.tar');
+  writeFileSync(input, await writeArchive('v25', [{ repoTags: ['hk/app:1', 'hk/app:latest', 'hk/app:stable'], layers: [await randomLayer('hk', 20_000)] }]));
+}, 60_000);
+afterAll(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('--store that is a file', () => {
+  it.each([['ls'], ['report'], ['verify'], ['gc'], ['diff', 'a', 'b'], ['rm', 'x'], ['tag', 'a', 'b'], ['export', 'x', '-o', '/tmp/never.tar'], ['ingest', '/dev/null']])('%s: exit 2, E_NOT_A_STORE, one line', async (...args) => {
+    const file = path.join(tmp, 'a-file.txt');
+    writeFileSync(file, 'not a store');
+    const r = await cli(['--store', file, ...args]);
+    expect(r.code, showRun(r)).toBe(2);
+    expect(r.stderr).toMatch(/^layerstore: error: store path .*a-file\.txt is not a directory \[E_NOT_A_STORE\]$/m);
+    expect(r.stderr).not.toMatch(/ENOTDIR|E_IO/);
+  });
+});
+
+describe('rm by digest or image ID', () => {
+  let store: string;
+  beforeAll(async () => {
+    store = path.join(tmp, 'rm-store');
+    const r = await cli(['--store', store, '-q', 'ingest', input]);
+    expect(r.code, showRun(r)).toBe(0);
+  });
+
+  it('a manifest-digest prefix of a tagged image is refused without --force, naming its tags; the store is unchanged', async () => {
+    const img = readStoreImages(store)[0]!;
+    // Caches under .layerstore/derived may be filled by the lookup of an image ID; the store proper may not change.
+    const proper = async () => new Map([...(await snapshotStore(store))].filter(([k]) => !k.startsWith('.layerstore/derived')));
+    const before = await proper();
+    for (const sel of [img.manifestDigest.slice(7, 19), img.configDigest.slice(7, 19), img.manifestDigest]) {
+      const r = await cli(['--store', store, 'rm', sel]);
+      expect(r.code, showRun(r)).toBe(2);
+      expect(r.stderr).toContain('[E_USAGE]');
+      expect(r.stderr).toContain('hk/app:1, hk/app:latest, hk/app:stable');
+      expect(r.stderr).toContain('--force');
+    }
+    expect(await proper()).toEqual(before);
+  });
+
+  it('rm a b of two of three tags says "untagged" for each and no "removed"; the last tag\'s line says the image is removed, once', async () => {
+    const two = await cli(['--store', store, 'rm', 'hk/app:1', 'hk/app:latest']);
+    expect(two.code, showRun(two)).toBe(0);
+    expect(two.stdout.trim().split('\n')).toEqual(['untagged hk/app:1', 'untagged hk/app:latest']);
+    const tag = await cli(['--store', store, 'tag', 'hk/app:stable', 'hk/app:again']);
+    expect(tag.code, showRun(tag)).toBe(0);
+    const both = await cli(['--store', store, 'rm', 'hk/app:stable', 'hk/app:again']);
+    expect(both.code, showRun(both)).toBe(0);
+    const lines = both.stdout.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines.filter((l) => l.includes('removed'))).toHaveLength(1);
+    expect(lines[1]).toMatch(/^untagged hk\/app:again \(image [0-9a-f]{12} removed; layerstore gc frees its blobs\)$/);
+    expect(indexRefs(store)).toEqual([]);
+  });
+
+  it('--force with a digest removes every tag of the image', async () => {
+    const r0 = await cli(['--store', store, '-q', 'ingest', input]);
+    expect(r0.code, showRun(r0)).toBe(0);
+    const img = readStoreImages(store)[0]!;
+    const r = await cli(['--store', store, 'rm', '--force', img.manifestDigest.slice(7, 19)]);
+    expect(r.code, showRun(r)).toBe(0);
+    expect(indexRefs(store)).toEqual([]);
+  });
+});
