@@ -291,8 +291,8 @@ const MAX_CACHE_BYTES = 256 * 1024 * 1024;
  * calls for one layer in this process share one read. A corrupt or foreign cache file is
  * ignored and rebuilt.
  *
- * Errors: E_BLOB_MISSING, E_DIGEST_MISMATCH (the blob's bytes are not its name: run
- * verify), E_DECOMPRESS, E_TRUNCATED, E_TAR_CORRUPT, E_NOT_TAR, E_EMPTY, E_TOO_LARGE, E_IO.
+ * Errors: E_STORE_INVALID (the blob is missing, or its bytes are not its name: run verify),
+ * E_DECOMPRESS, E_TRUNCATED, E_TAR_CORRUPT, E_NOT_TAR, E_EMPTY, E_TOO_LARGE, E_IO.
  */
 export async function getFileIndex(store: Store, layerDigest: Digest | string, opts: IndexLayerOptions = {}): Promise<FileIndex> {
   const d = parseDigest(layerDigest, 'layer digest');
@@ -322,7 +322,7 @@ export async function buildFileIndex(store: Store, d: Digest, opts: IndexLayerOp
     if (compression === 'none' && store.writer.canStageRanges) return await indexLayerFile(store, d, opts);
     input = await store.blobs.open(d);
   } catch (e) {
-    throw inLayer(e, d);
+    throw await inLayer(store, e, d);
   }
   try {
     // A big blob is hashed on another thread while this one parses and hashes its files.
@@ -335,17 +335,33 @@ export async function buildFileIndex(store: Store, d: Digest, opts: IndexLayerOp
     expectItsName(d, blobDigest);
     return { ...index, digest: d };
   } catch (e) {
-    throw inLayer(e, d);
+    throw await inLayer(store, e, d);
   }
 }
 
 /** A stored blob's bytes must hash to its name, or the store is damaged. */
 function expectItsName(d: Digest, actual: Digest): void {
-  if (actual !== d) throw new LayerstoreError('E_DIGEST_MISMATCH', `blob ${d} does not hash to its name`, { expected: d, actual, hint: 'the store is damaged; run layerstore verify' });
+  if (actual !== d) throw damaged(d, actual);
 }
 
-function inLayer(e: unknown, d: Digest): LayerstoreError {
-  const err = toLayerstoreError(e);
+function damaged(d: Digest, actual: Digest): LayerstoreError {
+  return new LayerstoreError('E_STORE_INVALID', `stored blob ${d} is damaged: its bytes hash to ${actual}`, { expected: d, actual, hint: 'run layerstore verify --fix, then ingest its source again' });
+}
+
+/** Errors that a layer's bytes cause: either the layer is not a valid tar, or its blob was damaged since it was stored. */
+const FORMAT_ERRORS = new Set(['E_TRUNCATED', 'E_TAR_CORRUPT', 'E_NOT_TAR', 'E_DECOMPRESS', 'E_EMPTY', 'E_TRAILING_DATA']);
+
+/**
+ * Name the layer in an error, and tell damage from a bad layer: when reading a stored layer
+ * fails on its format, the blob is hashed; bytes that no longer match their name are store
+ * damage (exit 3), not an input problem (exit 2).
+ */
+async function inLayer(store: Store, e: unknown, d: Digest): Promise<LayerstoreError> {
+  let err = toLayerstoreError(e);
+  if (FORMAT_ERRORS.has(err.code)) {
+    const actual = await hashFileInWorker(store.layout.blobPath(d)).then((h) => h.digest, () => undefined);
+    if (actual !== undefined && actual !== d) err = damaged(d, actual);
+  }
   if (!err.source) err.source = `layer ${d}`;
   return err;
 }

@@ -83,7 +83,8 @@ export class BlobReader {
 
   private openError(d: Digest, e: unknown): unknown {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return new LayerstoreError('E_BLOB_MISSING', `blob ${d} is not in the store`, { hint: 'run layerstore verify' });
+    // Readers open blobs that something in the store names: one that is gone is damage (exit 3).
+    if (code === 'ENOENT') return new LayerstoreError('E_STORE_INVALID', `blob ${d} is missing from the store`, { hint: 'run layerstore verify' });
     if (code === 'ELOOP') return new LayerstoreError('E_STORE_INVALID', `blob ${d} is a symlink; the store never follows links`, { hint: 'run layerstore verify' });
     return e;
   }
