@@ -118,13 +118,28 @@ export function parseDescriptor(v: unknown, what: string): Descriptor {
   return d;
 }
 
+export type DocumentKind = 'index' | 'manifest';
+
+/** The kind of document a media type names: an index's, a manifest's, or neither (undefined). */
+function kindOfType(mediaType: unknown): DocumentKind | undefined {
+  if (typeof mediaType !== 'string') return undefined;
+  return INDEX_TYPES.has(mediaType) ? 'index' : MANIFEST_TYPES.has(mediaType) ? 'manifest' : undefined;
+}
+
+/**
+ * Whether a descriptor of this media type names a document (an image index or manifest). Only
+ * those are read as JSON, at ingest and by every reader of the store; a blob under any other
+ * type (a layer, a config) is stored as it is, and an index.json entry must be one of these.
+ */
+export function isDocumentType(mediaType: string): boolean {
+  return kindOfType(mediaType) !== undefined;
+}
+
 /** What a JSON document looks like: an index, a manifest, or neither. */
-export function kindOfDocument(v: unknown): 'index' | 'manifest' | 'unknown' {
+export function kindOfDocument(v: unknown): DocumentKind | 'unknown' {
   if (!isObject(v)) return 'unknown';
-  if (typeof v.mediaType === 'string') {
-    if (INDEX_TYPES.has(v.mediaType)) return 'index';
-    if (MANIFEST_TYPES.has(v.mediaType)) return 'manifest';
-  }
+  const typed = kindOfType(v.mediaType);
+  if (typed) return typed;
   if ('manifests' in v) return 'index';
   if ('config' in v && 'layers' in v) return 'manifest';
   return 'unknown';
@@ -134,8 +149,8 @@ export function kindOfDocument(v: unknown): 'index' | 'manifest' | 'unknown' {
  * How to read a document a descriptor points at: as the descriptor's media type says when it
  * names an index or a manifest, else by the document's own content (kindOfDocument).
  */
-export function documentKind(mediaType: string, doc: unknown): 'index' | 'manifest' | 'unknown' {
-  return INDEX_TYPES.has(mediaType) ? 'index' : MANIFEST_TYPES.has(mediaType) ? 'manifest' : kindOfDocument(doc);
+export function documentKind(mediaType: string, doc: unknown): DocumentKind | 'unknown' {
+  return kindOfType(mediaType) ?? kindOfDocument(doc);
 }
 
 /** A container image (an image config and layers), as opposed to an artifact. */

@@ -1,5 +1,5 @@
 import type { Digest } from '../digest/digest.js';
-import { INDEX_TYPES, MANIFEST_TYPES, MAX_JSON_BYTES, documentKind, parseIndex, parseManifest, type Descriptor } from '../formats/types.js';
+import { MAX_JSON_BYTES, documentKind, isDocumentType, parseIndex, parseManifest, type Descriptor } from '../formats/types.js';
 import { refOf } from './refs.js';
 import type { Store } from './store.js';
 
@@ -54,27 +54,24 @@ export async function markReachable(store: Store): Promise<Reachability> {
       return [d.digest];
     }
     if (!present) {
-      if (parent === undefined || !(INDEX_TYPES.has(d.mediaType) || MANIFEST_TYPES.has(d.mediaType))) {
+      if (parent === undefined || !isDocumentType(d.mediaType)) {
         r.missing.push({ digest: d.digest, neededBy: parent ?? d.digest, roots: [root] });
       } else r.absentPlatforms++;
       return [];
     }
     const out: Digest[] = [d.digest];
     closure.set(d.digest, out); // cycles stop here
-    const maybeDocument = INDEX_TYPES.has(d.mediaType) || MANIFEST_TYPES.has(d.mediaType) || (parent === undefined && d.size <= 64 * 1024);
-    if (!maybeDocument) return out;
-    let doc: unknown;
-    try {
-      doc = await store.blobs.readJson(d.digest, MAX_JSON_BYTES);
-    } catch (e) {
-      if (INDEX_TYPES.has(d.mediaType) || MANIFEST_TYPES.has(d.mediaType)) r.unreadable.push({ digest: d.digest, error: (e as Error).message });
+    // Only an index's or a manifest's type names a document (as at ingest); an index.json entry
+    // under any other type is a ref no command can read: damage.
+    if (!isDocumentType(d.mediaType)) {
+      if (parent === undefined) r.unreadable.push({ digest: d.digest, error: `index.json names it as ${d.mediaType}, not as an image manifest or index` });
       return out;
     }
-    const kind = documentKind(d.mediaType, doc);
     try {
-      if (kind === 'index') {
+      const doc = await store.blobs.readJson(d.digest, MAX_JSON_BYTES);
+      if (documentKind(d.mediaType, doc) === 'index') {
         for (const child of parseIndex(doc, d.digest).manifests) out.push(...(await walk(child, d.digest, root)));
-      } else if (kind === 'manifest') {
+      } else {
         const m = parseManifest(doc, d.digest);
         for (const b of [m.config, ...m.layers]) {
           const has = await store.blobs.has(b.digest).catch(() => 'bad' as const);
