@@ -278,3 +278,68 @@ describe('what ingest accepts, every command reads (item 4)', () => {
     expect(v.stdout + v.stderr).toContain(layer.digest);
   });
 });
+
+describe("a descriptor's media type and its document must agree (item 6)", () => {
+  it('an entry typed as an index whose blob is an image manifest without mediaType -> E_MANIFEST_INVALID, store unchanged', async () => {
+    const l = image('hostile/img:1');
+    const { mediaType: _m, ...untyped } = l.doc;
+    const m = l.add(untyped, MT.index);
+    await expectRejected(l.roots(tagged(m, 'hostile/img:1')), 'E_MANIFEST_INVALID');
+  });
+
+  it('an entry typed as an index whose blob is the image manifest (its own mediaType says manifest) -> E_MANIFEST_INVALID', async () => {
+    const l = image('hostile/img:1');
+    await expectRejected(l.roots(tagged({ ...l.manifest, mediaType: MT.index }, 'hostile/img:1')), 'E_MANIFEST_INVALID');
+  });
+
+  it('the image manifest named by one ref as a manifest and by another as an index -> E_MANIFEST_INVALID (the first does not vouch for the second)', async () => {
+    const l = image('hostile/img:1');
+    await expectRejected(l.roots(tagged(l.manifest, 'hostile/img:1'), tagged({ ...l.manifest, mediaType: MT.index }, 'hostile/img:2')), 'E_MANIFEST_INVALID');
+  });
+
+  it('an index document that also has config and layers -> E_MANIFEST_INVALID', async () => {
+    const l = image('hostile/img:1');
+    const both = l.add({ schemaVersion: 2, mediaType: MT.index, manifests: [l.manifest], config: l.doc.config, layers: l.doc.layers }, MT.index);
+    await expectRejected(l.roots(tagged(both, 'hostile/img:1')), 'E_MANIFEST_INVALID');
+  });
+
+  it('an index document without a manifests list -> E_MANIFEST_INVALID', async () => {
+    const l = image('hostile/img:1');
+    const empty = l.add({ schemaVersion: 2, mediaType: MT.index }, MT.index);
+    await expectRejected(l.roots(tagged(empty, 'hostile/img:1')), 'E_MANIFEST_INVALID');
+  });
+
+  it('an entry typed as a manifest whose blob is an index without mediaType -> E_MANIFEST_INVALID', async () => {
+    const l = image('hostile/img:1');
+    const idx = l.add({ schemaVersion: 2, manifests: [l.manifest] }, MT.manifest);
+    await expectRejected(l.roots(tagged(idx, 'hostile/img:1')), 'E_MANIFEST_INVALID');
+  });
+
+  it('an entry typed as an OCI manifest whose document says it is a Docker manifest -> E_MANIFEST_INVALID', async () => {
+    const l = image('hostile/img:1');
+    const docker = l.add({ ...l.doc, mediaType: MT.dockerManifest }, MT.manifest);
+    await expectRejected(l.roots(tagged(docker, 'hostile/img:1')), 'E_MANIFEST_INVALID');
+  });
+
+  it('a nested index child typed as an index whose blob is a manifest -> E_MANIFEST_INVALID, store unchanged', async () => {
+    const l = image('hostile/img:1');
+    const { mediaType: _m, ...untyped } = l.doc;
+    const inner = l.add(untyped, MT.index);
+    const outer = l.add({ schemaVersion: 2, mediaType: MT.index, manifests: [inner] }, MT.index);
+    await expectRejected(l.roots(tagged(outer, 'hostile/img:1')), 'E_MANIFEST_INVALID');
+  });
+
+  it('a store whose index.json names a manifest as an index: ls, report, diff, budget still work; verify exits 3 naming it', async () => {
+    const en = await env();
+    const l = image('hostile/img:1', layerBig);
+    await fsp.writeFile(path.join(en.dir, 'ok.tar'), l.tar());
+    await ingestPath(en.store, path.join(en.dir, 'ok.tar'));
+    await plantRoot(en, tagged({ ...l.manifest, mediaType: MT.index }, 'planted/index:1'));
+    await expectReadersWork(en.storeDir);
+    // the image is still listed under its own ref, and not under the one that misnames it
+    expect(lsRefs(en.storeDir)[l.manifest.digest]).toEqual(['hostile/img:1']);
+    const v = cli(en.storeDir, 'verify');
+    expect(v.code, show(v)).toBe(3);
+    expect(v.stdout + v.stderr).toContain(l.manifest.digest);
+  });
+});

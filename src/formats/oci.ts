@@ -67,8 +67,12 @@ export function rootRefs(desc: Descriptor, what: string): string[] {
 }
 
 class OciWalker {
-  /** Images found under each digest already walked; `null` while a walk is in progress (cycles). */
-  private readonly seen = new Map<Digest, PlannedImage[] | null>();
+  /**
+   * Images found under each descriptor already walked, by "<mediaType> <digest>" (the type
+   * decides how the blob is read, so the same blob under another type is checked again);
+   * `null` while a walk is in progress (cycles).
+   */
+  private readonly seen = new Map<string, PlannedImage[] | null>();
 
   constructor(
     private readonly view: ArchiveView,
@@ -77,7 +81,8 @@ class OciWalker {
 
   /** Returns the images under `desc`, or undefined when it is absent and may be skipped. */
   async walk(desc: Descriptor, what: string, top: boolean): Promise<PlannedImage[] | undefined> {
-    const prior = this.seen.get(desc.digest);
+    const key = `${desc.mediaType} ${desc.digest}`;
+    const prior = this.seen.get(key);
     if (prior !== undefined) return prior ?? [];
     const name = `blobs/sha256/${hexOf(desc.digest)}`;
     if (!(await this.view.has(name))) {
@@ -85,7 +90,7 @@ class OciWalker {
       this.plan.notes.push(`${desc.digest}${desc.platform ? ` (${platformString(desc.platform)})` : ''} is listed by an index but not in the input; skipped`);
       return undefined;
     }
-    this.seen.set(desc.digest, null);
+    this.seen.set(key, null);
     const file = await this.view.file(name, what);
     let images: PlannedImage[] | undefined;
     if (!isDocumentType(desc.mediaType)) {
@@ -96,7 +101,7 @@ class OciWalker {
       images = [];
     } else {
       const doc = await this.view.readJson(name, what);
-      const kind = documentKind(desc.mediaType, doc);
+      const kind = documentKind(desc.mediaType, doc, what);
       this.plan.useBlob(file, desc, what);
       if (kind === 'index') {
         const idx = parseIndex(doc, what);
@@ -109,7 +114,7 @@ class OciWalker {
         images = await this.manifest(desc, parseManifest(doc, what), what);
       }
     }
-    this.seen.set(desc.digest, images ?? []);
+    this.seen.set(key, images ?? []);
     return images;
   }
 

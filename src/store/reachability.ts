@@ -40,11 +40,13 @@ export async function markReachable(store: Store): Promise<Reachability> {
     if (!s) r.roots.set(d, (s = new Set()));
     s.add(root);
   };
-  // Children per walked document, so a second root reaching it only adds its name.
-  const closure = new Map<Digest, Digest[]>();
+  // Children per walked descriptor ("<mediaType> <digest>": the type decides how the blob is
+  // read), so a second root reaching it only adds its name.
+  const closure = new Map<string, Digest[]>();
 
   const walk = async (d: Descriptor, parent: Digest | undefined, root: RootName): Promise<Digest[]> => {
-    const done = closure.get(d.digest);
+    const key = `${d.mediaType} ${d.digest}`;
+    const done = closure.get(key);
     if (done) return done;
     // A blob that is there but not a regular file is damage for verify to name; it is
     // still "reachable", so gc never takes the rest of its image for garbage.
@@ -60,7 +62,7 @@ export async function markReachable(store: Store): Promise<Reachability> {
       return [];
     }
     const out: Digest[] = [d.digest];
-    closure.set(d.digest, out); // cycles stop here
+    closure.set(key, out); // cycles stop here
     // Only an index's or a manifest's type names a document (as at ingest); an index.json entry
     // under any other type is a ref no command can read: damage.
     if (!isDocumentType(d.mediaType)) {
@@ -69,7 +71,7 @@ export async function markReachable(store: Store): Promise<Reachability> {
     }
     try {
       const doc = await store.blobs.readJson(d.digest, MAX_JSON_BYTES);
-      if (documentKind(d.mediaType, doc) === 'index') {
+      if (documentKind(d.mediaType, doc, d.digest) === 'index') {
         for (const child of parseIndex(doc, d.digest).manifests) out.push(...(await walk(child, d.digest, root)));
       } else {
         const m = parseManifest(doc, d.digest);
