@@ -2,7 +2,7 @@ import type { Digest } from '../digest/digest.js';
 import { sniffCompression, SNIFF_BYTES, type Compression } from '../archive/compression.js';
 import type { Store } from '../store/store.js';
 import { readDerived, writeDerived } from '../store/derived.js';
-import { MAX_JSON_BYTES, configPlatform, documentKind, isImageManifest, parseImageConfig, parseIndex, parseManifest, type Descriptor, type Platform } from '../formats/types.js';
+import { MAX_JSON_BYTES, configPlatform, documentKind, isDocumentType, isImageManifest, kindMismatch, parseImageConfig, parseIndex, parseManifest, type Descriptor, type Platform } from '../formats/types.js';
 
 /**
  * What analysis needs from each manifest, index and config in the store, cached in
@@ -149,16 +149,16 @@ export class ImageRecords {
   }
 
   private async readDoc(d: Descriptor, key: string): Promise<DocRecord> {
-    await this.yieldSometimes();
-    const doc = this.store.blobs.readJsonSync(d.digest, MAX_JSON_BYTES);
-    const kind = documentKind(d.mediaType, doc);
-    let rec: DocRecord;
-    if (kind === 'index') {
-      rec = { kind: 'index', children: parseIndex(doc, `index ${d.digest}`).manifests };
-    } else if (kind === 'manifest') {
-      rec = await this.readImage(d, doc);
-    } else {
-      rec = { kind: 'other' };
+    let rec: DocRecord = { kind: 'other' };
+    // Only an index's or a manifest's type names a document (as at ingest). A blob under any
+    // other type, or a document that is not what its type says (a store written before ingest
+    // checked; verify reports it), is not an image: one such ref must not stop every report.
+    if (isDocumentType(d.mediaType)) {
+      await this.yieldSometimes();
+      const doc = this.store.blobs.readJsonSync(d.digest, MAX_JSON_BYTES);
+      if (kindMismatch(d.mediaType, doc) === undefined) {
+        rec = documentKind(d.mediaType, doc) === 'index' ? { kind: 'index', children: parseIndex(doc, `index ${d.digest}`).manifests } : await this.readImage(d, doc);
+      }
     }
     this.cached.docs.set(key, rec);
     this.dirty = true;

@@ -44,19 +44,23 @@ export interface LoadOptions {
  */
 export async function loadImages(store: Store, opts: LoadOptions = {}): Promise<ImageInfo[]> {
   const [index, records] = await Promise.all([store.readIndex(), ImageRecords.open(store)]);
-  const under = new Map<Digest, ImageInfo[]>(); // images reachable from each digest walked
-  const inProgress = new Set<Digest>();
+  // Images reachable from each descriptor walked, by "<mediaType> <digest>": the type decides
+  // how a blob is read, so a blob named under a wrong type elsewhere does not hide its image.
+  const under = new Map<string, ImageInfo[]>();
+  const inProgress = new Set<string>();
+  const byManifest = new Map<Digest, ImageInfo>(); // one ImageInfo per manifest, whatever type named it
 
   const walk = async (d: Descriptor, isRoot: boolean): Promise<ImageInfo[]> => {
-    const memo = under.get(d.digest);
+    const key = `${d.mediaType} ${d.digest}`;
+    const memo = under.get(key);
     if (memo) return memo;
-    if (inProgress.has(d.digest)) return []; // an index that contains itself
+    if (inProgress.has(key)) return []; // an index that contains itself
     if (!records.has(d.digest)) {
       // Index children absent from the input were skipped at ingest (Docker saves one platform).
       if (isRoot) throw new LayerstoreError('E_STORE_INVALID', `index.json names ${d.digest}, which is not in the store`, { hint: 'run layerstore verify' });
       return [];
     }
-    inProgress.add(d.digest);
+    inProgress.add(key);
     const rec = await records.doc(d);
     let found: ImageInfo[] = [];
     if (rec.kind === 'index') {
@@ -64,10 +68,12 @@ export async function loadImages(store: Store, opts: LoadOptions = {}): Promise<
       for (const child of rec.children) for (const img of await walk(child, false)) seen.add(img);
       found = [...seen];
     } else if (rec.kind === 'image') {
-      found = [imageOf(d, rec)];
+      let img = byManifest.get(d.digest);
+      if (!img) byManifest.set(d.digest, (img = imageOf(d, rec)));
+      found = [img];
     }
-    inProgress.delete(d.digest);
-    under.set(d.digest, found);
+    inProgress.delete(key);
+    under.set(key, found);
     return found;
   };
 

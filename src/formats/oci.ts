@@ -5,10 +5,9 @@ import type { IngestPlan, PlannedImage } from '../ingest/plan.js';
 import {
   ANNOTATION_IMAGE_NAME,
   ANNOTATION_REF_NAME,
-  INDEX_TYPES,
-  MANIFEST_TYPES,
   configPlatform,
   documentKind,
+  isDocumentType,
   isImageManifest,
   parseImageConfig,
   parseIndex,
@@ -24,7 +23,8 @@ import { familiar, fullyQualified, isValidRef, checkRef } from './ref-names.js';
  * save): index.json roots, nested indexes (multi-platform), image manifests, configs and
  * layers, each checked against its descriptor. Non-image manifests (artifacts, build
  * attestations) are stored but not analysed; index children absent from the input (Docker
- * saves only the platforms it has) are skipped with a note.
+ * saves only the platforms it has) are skipped with a note. An index.json entry must name an
+ * image manifest or index: a ref on anything else would be unreadable to every command.
  */
 export async function resolveOciLayout(view: ArchiveView, plan: IngestPlan): Promise<void> {
   const layout = await view.readJson('oci-layout', 'oci-layout');
@@ -35,6 +35,9 @@ export async function resolveOciLayout(view: ArchiveView, plan: IngestPlan): Pro
   const walker = new OciWalker(view, plan);
   for (const [i, desc] of index.manifests.entries()) {
     const what = `index.json manifests[${i}]`;
+    if (!isDocumentType(desc.mediaType)) {
+      throw new LayerstoreError('E_MANIFEST_INVALID', `${what}: media type ${desc.mediaType} is not an image manifest's or index's`, { entry: 'index.json' });
+    }
     const images = await walker.walk(desc, what, true);
     if (images === undefined) continue;
     const refs = rootRefs(desc, what);
@@ -64,8 +67,12 @@ export function rootRefs(desc: Descriptor, what: string): string[] {
 }
 
 class OciWalker {
-  /** Images found under each digest already walked; `null` while a walk is in progress (cycles). */
-  private readonly seen = new Map<Digest, PlannedImage[] | null>();
+  /**
+   * Images found under each descriptor already walked, by "<mediaType> <digest>" (the type
+   * decides how the blob is read, so the same blob under another type is checked again);
+   * `null` while a walk is in progress (cycles).
+   */
+  private readonly seen = new Map<string, PlannedImage[] | null>();
 
   constructor(
     private readonly view: ArchiveView,
@@ -74,7 +81,8 @@ class OciWalker {
 
   /** Returns the images under `desc`, or undefined when it is absent and may be skipped. */
   async walk(desc: Descriptor, what: string, top: boolean): Promise<PlannedImage[] | undefined> {
-    const prior = this.seen.get(desc.digest);
+    const key = `${desc.mediaType} ${desc.digest}`;
+    const prior = this.seen.get(key);
     if (prior !== undefined) return prior ?? [];
     const name = `blobs/sha256/${hexOf(desc.digest)}`;
     if (!(await this.view.has(name))) {
@@ -82,31 +90,31 @@ class OciWalker {
       this.plan.notes.push(`${desc.digest}${desc.platform ? ` (${platformString(desc.platform)})` : ''} is listed by an index but not in the input; skipped`);
       return undefined;
     }
-    this.seen.set(desc.digest, null);
+    this.seen.set(key, null);
     const file = await this.view.file(name, what);
-    // Parse only what claims to be (or, small and untyped, may be) a manifest or an index;
-    // a layer-sized blob listed directly in an index is stored as it is.
-    const known = INDEX_TYPES.has(desc.mediaType) || MANIFEST_TYPES.has(desc.mediaType);
-    const doc = known || file.blob.size <= 64 * 1024 ? await this.view.readJson(name, what).catch((e) => (known ? Promise.reject(e) : undefined)) : undefined;
-    const kind = documentKind(desc.mediaType, doc);
     let images: PlannedImage[] | undefined;
-    if (kind === 'index') {
-      this.plan.useBlob(file, desc, what);
-      const idx = parseIndex(doc, what);
-      images = [];
-      for (const [j, child] of idx.manifests.entries()) {
-        const found = await this.walk(child, `${what} > manifests[${j}]`, false);
-        if (found) images.push(...found);
-      }
-    } else if (kind === 'manifest') {
-      this.plan.useBlob(file, desc, what);
-      images = await this.manifest(desc, parseManifest(doc, what), what);
-    } else {
+    if (!isDocumentType(desc.mediaType)) {
+      // Only an index's or a manifest's type names a document, here as for every reader of
+      // the store; anything else an index lists (a layer, say) is stored as it is.
       this.plan.useBlob(file, desc, what);
       this.plan.notes.push(`${desc.digest} (${desc.mediaType}) is not an image manifest or index; stored, not analysed`);
       images = [];
+    } else {
+      const doc = await this.view.readJson(name, what);
+      const kind = documentKind(desc.mediaType, doc, what);
+      this.plan.useBlob(file, desc, what);
+      if (kind === 'index') {
+        const idx = parseIndex(doc, what);
+        images = [];
+        for (const [j, child] of idx.manifests.entries()) {
+          const found = await this.walk(child, `${what} > manifests[${j}]`, false);
+          if (found) images.push(...found);
+        }
+      } else {
+        images = await this.manifest(desc, parseManifest(doc, what), what);
+      }
     }
-    this.seen.set(desc.digest, images ?? []);
+    this.seen.set(key, images ?? []);
     return images;
   }
 

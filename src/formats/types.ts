@@ -118,24 +118,77 @@ export function parseDescriptor(v: unknown, what: string): Descriptor {
   return d;
 }
 
+export type DocumentKind = 'index' | 'manifest';
+
+/** The kind of document a media type names: an index's, a manifest's, or neither (undefined). */
+function kindOfType(mediaType: unknown): DocumentKind | undefined {
+  if (typeof mediaType !== 'string') return undefined;
+  return INDEX_TYPES.has(mediaType) ? 'index' : MANIFEST_TYPES.has(mediaType) ? 'manifest' : undefined;
+}
+
+/**
+ * Whether a descriptor of this media type names a document (an image index or manifest). Only
+ * those are read as JSON, at ingest and by every reader of the store; a blob under any other
+ * type (a layer, a config) is stored as it is, and an index.json entry must be one of these.
+ */
+export function isDocumentType(mediaType: string): boolean {
+  return kindOfType(mediaType) !== undefined;
+}
+
 /** What a JSON document looks like: an index, a manifest, or neither. */
-export function kindOfDocument(v: unknown): 'index' | 'manifest' | 'unknown' {
+export function kindOfDocument(v: unknown): DocumentKind | 'unknown' {
   if (!isObject(v)) return 'unknown';
-  if (typeof v.mediaType === 'string') {
-    if (INDEX_TYPES.has(v.mediaType)) return 'index';
-    if (MANIFEST_TYPES.has(v.mediaType)) return 'manifest';
-  }
+  const typed = kindOfType(v.mediaType);
+  if (typed) return typed;
   if ('manifests' in v) return 'index';
   if ('config' in v && 'layers' in v) return 'manifest';
   return 'unknown';
 }
 
+/** Fields that identify a manifest format (containers/image's ValidateUnambiguousManifestFormat), and those each kind may carry. */
+const FORMAT_FIELDS = ['config', 'fsLayers', 'history', 'layers', 'manifests'] as const;
+const OWN_FIELDS: Record<DocumentKind, readonly string[]> = { index: ['manifests'], manifest: ['config', 'layers'] };
+
+/**
+ * Why `doc` cannot be read as a `kind` document typed `mediaType` (by its descriptor or a
+ * Content-Type; undefined when only guessed), or undefined when it can. As containers/image:
+ * the document's own mediaType, when it has one, is that type, and it carries no other
+ * kind's fields (a manifest sent as an index would otherwise be read as an empty index, its
+ * config and layers never checked); an index lists its manifests.
+ */
+function disagreement(kind: DocumentKind, mediaType: string | undefined, doc: unknown): string | undefined {
+  if (!isObject(doc)) return undefined; // parseIndex/parseManifest say what is wrong with it
+  if (mediaType !== undefined && doc.mediaType !== undefined && doc.mediaType !== mediaType) {
+    return `its descriptor says ${mediaType} but the document's mediaType is ${JSON.stringify(doc.mediaType)}`;
+  }
+  const foreign = FORMAT_FIELDS.filter((f) => doc[f] !== undefined && doc[f] !== null && !OWN_FIELDS[kind].includes(f));
+  if (foreign.length > 0) return `read as ${kind === 'index' ? 'an index' : 'a manifest'}, it has ${foreign.join(' and ')}: ambiguous, refused`;
+  if (kind === 'index' && !('manifests' in doc)) return 'read as an index, it has no manifests';
+  return undefined;
+}
+
+/**
+ * Why the document a descriptor typed `mediaType` names is not what that type says, or
+ * undefined when it is (or the type names no document). For readers of the store, which
+ * skip such a document (verify reports it) rather than fail on it.
+ */
+export function kindMismatch(mediaType: string, doc: unknown): string | undefined {
+  const kind = kindOfType(mediaType);
+  return kind && disagreement(kind, mediaType, doc);
+}
+
 /**
  * How to read a document a descriptor points at: as the descriptor's media type says when it
- * names an index or a manifest, else by the document's own content (kindOfDocument).
+ * names an index or a manifest, else by the document's own content (kindOfDocument). Throws
+ * E_MANIFEST_INVALID when the document disagrees with that kind (see disagreement).
  */
-export function documentKind(mediaType: string, doc: unknown): 'index' | 'manifest' | 'unknown' {
-  return INDEX_TYPES.has(mediaType) ? 'index' : MANIFEST_TYPES.has(mediaType) ? 'manifest' : kindOfDocument(doc);
+export function documentKind(mediaType: string, doc: unknown, what = 'document'): DocumentKind | 'unknown' {
+  const typed = kindOfType(mediaType);
+  const kind = typed ?? kindOfDocument(doc);
+  if (kind === 'unknown') return kind;
+  const why = disagreement(kind, typed ? mediaType : undefined, doc);
+  if (why) throw invalid(what, why);
+  return kind;
 }
 
 /** A container image (an image config and layers), as opposed to an artifact. */

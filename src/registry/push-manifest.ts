@@ -47,7 +47,7 @@ export async function putManifest(
   if (typeof declared === 'string' && contentType && !contentType.startsWith(declared) && contentType !== 'application/json') {
     throw new RegistryError(400, 'MANIFEST_INVALID', `Content-Type ${contentType} does not match the manifest's mediaType ${declared}`);
   }
-  const kind = documentKind(mediaType, doc);
+  let kind: ReturnType<typeof documentKind> = 'unknown';
   const plan = new IngestPlan();
   const pinned: StagedFile[] = [];
   // A repository may only name blobs it holds (its tags reach them, or they were pushed or
@@ -61,6 +61,7 @@ export async function putManifest(
     return f;
   };
   try {
+    kind = documentKind(mediaType, doc, 'manifest'); // refuses a document its type does not describe
     if (kind === 'index') {
       const idx = parseIndex(doc, 'manifest');
       for (const [i, child] of idx.manifests.entries()) plan.useBlob(await need(child, `manifests[${i}]`), child, `manifests[${i}]`);

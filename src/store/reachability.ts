@@ -1,5 +1,5 @@
 import type { Digest } from '../digest/digest.js';
-import { INDEX_TYPES, MANIFEST_TYPES, MAX_JSON_BYTES, documentKind, parseIndex, parseManifest, type Descriptor } from '../formats/types.js';
+import { MAX_JSON_BYTES, documentKind, isDocumentType, parseIndex, parseManifest, type Descriptor } from '../formats/types.js';
 import { refOf } from './refs.js';
 import type { Store } from './store.js';
 
@@ -40,11 +40,13 @@ export async function markReachable(store: Store): Promise<Reachability> {
     if (!s) r.roots.set(d, (s = new Set()));
     s.add(root);
   };
-  // Children per walked document, so a second root reaching it only adds its name.
-  const closure = new Map<Digest, Digest[]>();
+  // Children per walked descriptor ("<mediaType> <digest>": the type decides how the blob is
+  // read), so a second root reaching it only adds its name.
+  const closure = new Map<string, Digest[]>();
 
   const walk = async (d: Descriptor, parent: Digest | undefined, root: RootName): Promise<Digest[]> => {
-    const done = closure.get(d.digest);
+    const key = `${d.mediaType} ${d.digest}`;
+    const done = closure.get(key);
     if (done) return done;
     // A blob that is there but not a regular file is damage for verify to name; it is
     // still "reachable", so gc never takes the rest of its image for garbage.
@@ -54,27 +56,24 @@ export async function markReachable(store: Store): Promise<Reachability> {
       return [d.digest];
     }
     if (!present) {
-      if (parent === undefined || !(INDEX_TYPES.has(d.mediaType) || MANIFEST_TYPES.has(d.mediaType))) {
+      if (parent === undefined || !isDocumentType(d.mediaType)) {
         r.missing.push({ digest: d.digest, neededBy: parent ?? d.digest, roots: [root] });
       } else r.absentPlatforms++;
       return [];
     }
     const out: Digest[] = [d.digest];
-    closure.set(d.digest, out); // cycles stop here
-    const maybeDocument = INDEX_TYPES.has(d.mediaType) || MANIFEST_TYPES.has(d.mediaType) || (parent === undefined && d.size <= 64 * 1024);
-    if (!maybeDocument) return out;
-    let doc: unknown;
-    try {
-      doc = await store.blobs.readJson(d.digest, MAX_JSON_BYTES);
-    } catch (e) {
-      if (INDEX_TYPES.has(d.mediaType) || MANIFEST_TYPES.has(d.mediaType)) r.unreadable.push({ digest: d.digest, error: (e as Error).message });
+    closure.set(key, out); // cycles stop here
+    // Only an index's or a manifest's type names a document (as at ingest); an index.json entry
+    // under any other type is a ref no command can read: damage.
+    if (!isDocumentType(d.mediaType)) {
+      if (parent === undefined) r.unreadable.push({ digest: d.digest, error: `index.json names it as ${d.mediaType}, not as an image manifest or index` });
       return out;
     }
-    const kind = documentKind(d.mediaType, doc);
     try {
-      if (kind === 'index') {
+      const doc = await store.blobs.readJson(d.digest, MAX_JSON_BYTES);
+      if (documentKind(d.mediaType, doc, d.digest) === 'index') {
         for (const child of parseIndex(doc, d.digest).manifests) out.push(...(await walk(child, d.digest, root)));
-      } else if (kind === 'manifest') {
+      } else {
         const m = parseManifest(doc, d.digest);
         for (const b of [m.config, ...m.layers]) {
           const has = await store.blobs.has(b.digest).catch(() => 'bad' as const);
