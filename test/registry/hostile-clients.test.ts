@@ -56,7 +56,7 @@ const openFds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 function image(padTo = 0, configOverride?: Buffer) {
   const layer = rawTar([{ name: 'hello.txt', body: randomBytes(2000) }]);
   const cfgDoc = { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digestOf(layer)] }, pad: '' };
-  let config = Buffer.from(JSON.stringify(cfgDoc));
+  let config: Buffer = Buffer.from(JSON.stringify(cfgDoc));
   if (padTo > config.length) config = Buffer.from(JSON.stringify({ ...cfgDoc, pad: 'x'.repeat(padTo - config.length) }));
   if (configOverride) config = configOverride;
   const manifest = Buffer.from(
@@ -158,7 +158,8 @@ describe('serve --allow-push: what one client can do to the server', () => {
     const bytes = randomBytes(1000);
     const d = digestOf(bytes);
     const blobs = listBlobs(store);
-    for (const headers of [{ Origin: 'http://evil.example' }, { 'Sec-Fetch-Site': 'cross-site' }, { Origin: 'null' }, { 'Sec-Fetch-Site': 'same-site' }]) {
+    const foreign: Array<Record<string, string>> = [{ Origin: 'http://evil.example' }, { 'Sec-Fetch-Site': 'cross-site' }, { Origin: 'null' }, { 'Sec-Fetch-Site': 'same-site' }];
+    for (const headers of foreign) {
       const r = await rawRequest(`${srv.url}/v2/web/page/blobs/uploads/?digest=${d}`, { method: 'POST', headers: { 'Content-Type': 'text/plain', 'Content-Length': bytes.length, ...headers }, body: bytes });
       expect(r.status, JSON.stringify(headers)).toBe(403);
       expect(errorCodes(r.body)).toEqual(['DENIED']);
