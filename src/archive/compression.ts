@@ -4,6 +4,7 @@ import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import type { Decompress as ZstdDecompress } from 'fzstd';
 import { LayerstoreError } from '../errors.js';
+import { ZstdFrameCheck } from './zstd-frames.js';
 
 export type Compression = 'none' | 'gzip' | 'zstd';
 
@@ -22,7 +23,8 @@ const CHUNK = 1024 * 1024;
 /**
  * A streaming decompressor. gzip uses node:zlib (multi-member streams such as eStargz are
  * decompressed whole); zstd runs the zstd command in a child process when there is one
- * (zstd-child.ts: ~10x faster), else fzstd, because Node 20 has no zstd in zlib.
+ * (zstd-child.ts: ~10x faster), else fzstd, because Node 20 has no zstd in zlib. Both
+ * refuse, alike, a zstd frame whose window is above ZSTD_WINDOW_LIMIT (zstd-frames.ts).
  */
 export function createDecompressor(kind: Exclude<Compression, 'none'>, opts: { chunkSize?: number } = {}): Duplex {
   if (kind === 'gzip') return zlib.createGunzip({ chunkSize: opts.chunkSize ?? CHUNK });
@@ -35,6 +37,8 @@ const requireHere = createRequire(import.meta.url);
 
 class ZstdTransform extends Transform {
   private readonly dec: ZstdDecompress;
+  /** Every frame header is checked before fzstd sees it: fzstd allocates the window it declares. */
+  private readonly frames = new ZstdFrameCheck();
   constructor() {
     super();
     const { Decompress } = requireHere('fzstd') as typeof import('fzstd');
@@ -44,6 +48,7 @@ class ZstdTransform extends Transform {
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     try {
+      this.frames.push(chunk);
       this.dec.push(chunk);
       cb();
     } catch (e) {
@@ -61,5 +66,6 @@ class ZstdTransform extends Transform {
 }
 
 function zstdError(e: unknown): Error {
+  if (e instanceof LayerstoreError) return e;
   return new LayerstoreError('E_DECOMPRESS', `zstd data does not decompress: ${(e as Error)?.message ?? e}`, { cause: e });
 }

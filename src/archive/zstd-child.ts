@@ -3,6 +3,7 @@ import { accessSync, constants as C } from 'node:fs';
 import path from 'node:path';
 import { Duplex, PassThrough, type Readable, type Writable } from 'node:stream';
 import { LayerstoreError } from '../errors.js';
+import { ZSTD_WINDOW_LIMIT, ZstdFrameCheck } from './zstd-frames.js';
 
 /**
  * zstd decompression in a `zstd -dc` child process. Node 20 has no zstd in zlib, and the
@@ -45,11 +46,15 @@ function executable(p: string): boolean {
 
 /**
  * A Duplex: compressed bytes in, decompressed bytes out, errors as E_DECOMPRESS with zstd's
- * own message. Destroying it kills the child.
+ * own message. Destroying it kills the child. Frame headers written to it are checked first
+ * (ZstdFrameCheck), so a window above the limit is refused with the message fzstd's path
+ * gives; zstd itself is held to the same limit (--memory), which also covers a file it
+ * reads by itself (diffIdOfRange checks that file's headers).
  */
 export class ZstdChild extends Duplex {
   private readonly child: ChildProcessByStdio<Writable, Readable, Readable>;
   private stderr = '';
+  private readonly frames = new ZstdFrameCheck();
   private exited = false;
   /** A write waiting for stdin to drain; released by 'drain', an EPIPE or the exit. */
   private waiting: (() => void) | undefined;
@@ -62,7 +67,8 @@ export class ZstdChild extends Duplex {
   constructor(binary: string, inputFd?: number) {
     super();
     // -q: no progress on stderr; --no-check is not used, so the frame checksum is verified.
-    this.child = spawn(binary, ['-d', '-c', '-q'], { stdio: [inputFd ?? 'pipe', 'pipe', 'pipe'] }) as ChildProcessByStdio<Writable, Readable, Readable>;
+    // --memory: windows up to the limit decode whatever zstd's default (it is 128 MiB too).
+    this.child = spawn(binary, ['-d', '-c', '-q', `--memory=${ZSTD_WINDOW_LIMIT / (1024 * 1024)}MB`], { stdio: [inputFd ?? 'pipe', 'pipe', 'pipe'] }) as ChildProcessByStdio<Writable, Readable, Readable>;
     // No stdin pipe when zstd reads a file: writes go nowhere and end at once.
     if (inputFd !== undefined) this.child.stdin = new PassThrough().resume();
     const { stdin, stdout, stderr } = this.child;
@@ -94,6 +100,11 @@ export class ZstdChild extends Duplex {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
     if (this.exited) return cb(); // the exit code reports what went wrong
+    try {
+      this.frames.push(chunk);
+    } catch (e) {
+      return cb(e as Error);
+    }
     if (this.child.stdin.write(chunk)) cb();
     else this.waiting = () => cb();
   }

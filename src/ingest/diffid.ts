@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { constants as C, createReadStream, promises as fsp } from 'node:fs';
 import { READ_CHUNK } from '../archive/open-archive.js';
 import { ZstdChild, zstdBinary } from '../archive/zstd-child.js';
+import { checkZstdFile } from '../archive/zstd-frames.js';
 import { createDecompressor, type Compression } from '../archive/compression.js';
 import { createHasher, type Hasher } from '../digest/hasher.js';
 import type { Digest } from '../digest/digest.js';
@@ -73,7 +74,8 @@ export interface FileRange {
 /**
  * The diffID of a compressed byte range of a file, read by this thread (the range's own
  * digest is the caller's, on a worker). A whole zstd file is given to the zstd child as its
- * stdin, so no bytes go through a pipe from Node to it.
+ * stdin, so no bytes go through a pipe from Node to it; its frame headers are read here at
+ * the same time, so a window above the limit is refused as on the piped path.
  */
 export async function diffIdOfRange(src: FileRange, kind: Exclude<Compression, 'none'>): Promise<{ diffId?: Digest; error?: string }> {
   const bin = kind === 'zstd' && src.whole ? zstdBinary() : undefined;
@@ -81,7 +83,12 @@ export async function diffIdOfRange(src: FileRange, kind: Exclude<Compression, '
     // Its own descriptor: the child reads from the descriptor's offset, which must be 0.
     const fh = await fsp.open(src.path, C.O_RDONLY | C.O_NOFOLLOW);
     try {
-      return await new DiffIdComputer(new ZstdChild(bin, fh.fd)).finish();
+      // Both run to the end: the file stays open until neither reads it.
+      const [frames, diff] = await Promise.allSettled([checkZstdFile(fh, 0, src.size), new DiffIdComputer(new ZstdChild(bin, fh.fd)).finish()]);
+      if (frames.status === 'rejected') throw frames.reason;
+      if (frames.value) return { error: frames.value.message };
+      if (diff.status === 'rejected') throw diff.reason;
+      return diff.value;
     } finally {
       await fh.close();
     }

@@ -3,6 +3,16 @@ import { LayerstoreError } from '../errors.js';
 import type { Digest } from '../digest/digest.js';
 import { INDEX_TYPES, MANIFEST_TYPES, MT } from '../formats/types.js';
 import type { Credentials } from './credentials.js';
+import { boundedStream, readBounded } from './bounded-body.js';
+
+/** Largest manifest, image config or token response read from a registry (containers/image's limit for the first two; our server's for manifests). */
+export const MAX_REMOTE_JSON_BYTES = 4 * 1024 * 1024;
+/** Largest page of a catalog or tags list (a registry that ignores ?n= may send all at once). */
+const MAX_LIST_PAGE_BYTES = 16 * 1024 * 1024;
+/** The most of an error body read for its message. */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+/** Pages of a catalog or tags list followed at most. */
+const MAX_LIST_PAGES = 100_000;
 
 /** Every manifest type we can read, for Accept headers. */
 export const MANIFEST_ACCEPT = [MT.ociIndex, MT.ociManifest, MT.dockerManifestList, MT.dockerManifest].join(', ');
@@ -122,16 +132,30 @@ export class RegistryClient {
       await res.body?.cancel();
       throw new LayerstoreError('E_AUTH', `the token service ${url.origin} refused (${res.status})`, { hint: 'check the credentials' });
     }
-    const body = (await res.json()) as { token?: string; access_token?: string };
+    let body: { token?: string; access_token?: string };
+    try {
+      body = JSON.parse((await readBounded(res, { url: url.href, limit: MAX_REMOTE_JSON_BYTES, what: 'token response' })).toString('utf8')) as typeof body;
+    } catch (e) {
+      if (e instanceof LayerstoreError) throw new LayerstoreError('E_AUTH', `the token service ${url.origin}: ${e.message}`);
+      throw new LayerstoreError('E_AUTH', `the token service ${url.origin} did not answer JSON`);
+    }
     const token = body.token ?? body.access_token;
     if (!token) throw new LayerstoreError('E_AUTH', `the token service ${url.origin} returned no token`);
     this.tokens.set(scope, token);
   }
 
-  /** GET a manifest or index: its bytes, media type and the digest the registry says it has. */
-  async getManifest(repo: string, reference: string): Promise<{ bytes: Buffer; mediaType: string; digest?: string }> {
-    const res = await this.request('GET', `/v2/${repo}/manifests/${reference}`, { scope: pullScope(repo), headers: { Accept: MANIFEST_ACCEPT }, ok: [200] });
-    const bytes = Buffer.from(await res.arrayBuffer());
+  /**
+   * GET a manifest or index: its bytes, media type and the digest the registry says it has.
+   * `size`: what the descriptor naming it declares (none for a tag): the most that is read.
+   */
+  async getManifest(repo: string, reference: string, size?: number): Promise<{ bytes: Buffer; mediaType: string; digest?: string }> {
+    const path = `/v2/${repo}/manifests/${reference}`;
+    if (size !== undefined && size > MAX_REMOTE_JSON_BYTES) {
+      throw new LayerstoreError('E_TOO_LARGE', `${repo}@${reference}: the manifest is ${size} bytes, above the ${MAX_REMOTE_JSON_BYTES}-byte limit`);
+    }
+    const res = await this.request('GET', path, { scope: pullScope(repo), headers: { Accept: MANIFEST_ACCEPT }, ok: [200] });
+    const url = this.baseUrl + path;
+    const bytes = await readBounded(res, size !== undefined ? { url, declared: size } : { url, limit: MAX_REMOTE_JSON_BYTES, what: 'manifest' });
     const ct = res.headers.get('content-type')?.split(';')[0]?.trim() ?? '';
     let mediaType = ct;
     if (!INDEX_TYPES.has(ct) && !MANIFEST_TYPES.has(ct)) {
@@ -158,10 +182,12 @@ export class RegistryClient {
     throw await registryError(res, 'HEAD', `${this.baseUrl}/v2/${repo}/blobs/${d}`);
   }
 
-  async getBlob(repo: string, d: Digest): Promise<Readable> {
-    const res = await this.request('GET', `/v2/${repo}/blobs/${d}`, { scope: pullScope(repo), ok: [200] });
+  /** A blob's bytes, at most the `size` its descriptor declares (a longer body is refused). */
+  async getBlob(repo: string, d: Digest, size: number): Promise<Readable> {
+    const path = `/v2/${repo}/blobs/${d}`;
+    const res = await this.request('GET', path, { scope: pullScope(repo), ok: [200] });
     if (!res.body) throw new LayerstoreError('E_REGISTRY', `blob ${d}: empty response`);
-    return Readable.fromWeb(res.body as unknown as import('node:stream/web').ReadableStream);
+    return boundedStream(res, { url: this.baseUrl + path, declared: size });
   }
 
   /** Cross-repository mount; true when the registry mounted it (201). */
@@ -200,18 +226,39 @@ export class RegistryClient {
     await res.body?.cancel();
   }
 
-  /** Every page of a paginated list (_catalog, tags/list), following Link rel="next". */
+  /**
+   * Every page of a paginated list (_catalog, tags/list), following Link rel="next". A Link
+   * back to a page already read, or to one after a `last` already asked for, is a loop: the
+   * listing does not advance, and following it would never end.
+   */
   async listAll(path: string, key: 'repositories' | 'tags', scope: string, pageSize = 1000): Promise<string[]> {
     const out: string[] = [];
+    const visited = new Set<string>();
+    const lasts = new Set<string>();
     let next: string | undefined = `${path}?n=${pageSize}`;
-    for (let pages = 0; next && pages < 100_000; pages++) {
+    for (let pages = 0; next && pages < MAX_LIST_PAGES; pages++) {
+      visited.add(next);
       const res: Response = await this.request('GET', next, { scope, ok: [200] });
-      const body = (await res.json()) as Record<string, unknown>;
-      const items = body[key];
+      const bytes = await readBounded(res, { url: this.baseUrl + next, limit: MAX_LIST_PAGE_BYTES, what: `${key} page` });
+      let body: Record<string, unknown>;
+      try {
+        body = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
+      } catch (e) {
+        throw new LayerstoreError('E_REGISTRY', `GET ${this.baseUrl}${next}: not JSON (${(e as Error).message})`);
+      }
+      const items = body?.[key];
       if (Array.isArray(items)) out.push(...items.filter((x): x is string => typeof x === 'string'));
       const link = res.headers.get('link');
       const m = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link) : null;
-      next = m ? this.path(m[1]!) : undefined;
+      const following = m ? this.path(m[1]!) : undefined;
+      if (following !== undefined) {
+        const here = `GET ${this.baseUrl}${next}: its Link header asks for ${this.baseUrl}${following}`;
+        if (visited.has(following)) throw new LayerstoreError('E_REGISTRY', `${here}, a page already read: the listing loops`);
+        const last = new URL(following, 'http://x').searchParams.get('last');
+        if (last !== null && lasts.has(last)) throw new LayerstoreError('E_REGISTRY', `${here}, after ${JSON.stringify(last)} again: the listing does not advance`);
+        if (last !== null) lasts.add(last);
+      }
+      next = following;
     }
     return out;
   }
@@ -229,7 +276,8 @@ export const pushScope = (repo: string) => `repository:${repo}:pull,push`;
 async function registryError(res: Response, method: string, url: string): Promise<LayerstoreError> {
   let detail = '';
   try {
-    const body = (await res.json()) as { errors?: Array<{ code?: string; message?: string }> };
+    const bytes = await readBounded(res, { url, limit: MAX_ERROR_BODY_BYTES, what: 'error body' });
+    const body = JSON.parse(bytes.toString('utf8')) as { errors?: Array<{ code?: string; message?: string }> };
     detail = (body.errors ?? []).map((e) => `${e.code}: ${e.message}`).join('; ');
   } catch {
     /* not JSON */

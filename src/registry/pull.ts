@@ -5,7 +5,7 @@ import { LayerstoreError } from '../errors.js';
 import { hexOf, isDigest, parseDigest, type Digest } from '../digest/digest.js';
 import { sha256Of } from '../digest/hasher.js';
 import { familiar } from '../formats/ref-names.js';
-import { ANNOTATION_REF_NAME, INDEX_TYPES, MAX_JSON_BYTES, MT, parseIndex, parseJson, type Platform } from '../formats/types.js';
+import { ANNOTATION_REF_NAME, INDEX_TYPES, MAX_JSON_BYTES, MT, isImageManifest, kindOfDocument, parseIndex, parseJson, parseManifest, type Platform } from '../formats/types.js';
 import { resolveOciLayout } from '../formats/oci.js';
 import { claimedDigest, StagingOnDemand, type ArchiveView } from '../ingest/archive-view.js';
 import { storedBlobAsStaged } from '../ingest/blob-diffid.js';
@@ -13,7 +13,7 @@ import { commitPlan, type IngestResult } from '../ingest/ingest.js';
 import { IngestPlan } from '../ingest/plan.js';
 import { stageBody, type StagedFile } from '../ingest/staged-file.js';
 import type { Store } from '../store/store.js';
-import type { RegistryClient } from './client.js';
+import { MAX_REMOTE_JSON_BYTES, type RegistryClient } from './client.js';
 import type { RemoteRef } from './reference.js';
 
 export interface PullResult extends IngestResult {
@@ -30,12 +30,19 @@ const PULL_CONCURRENCY = 4;
  * blobs/sha256/<hex>), so a pull goes through the same reader, checks and commit as an
  * archive. Manifests come from /manifests/<digest>, other blobs from /blobs/<digest>; a
  * blob the store already has is not downloaded (its bytes were verified when stored).
+ * Every blob is asked for by a document read before it (an index, a manifest), whose
+ * descriptor declares its size: no more than that is downloaded, and an image config or a
+ * manifest declared above 4 MiB is refused before it is.
  */
 class RegistryView implements ArchiveView {
   readonly label: string;
   private readonly files = new StagingOnDemand(PULL_CONCURRENCY);
   private readonly staged_: StagedFile[] = [];
   private readonly manifests = new Set<Digest>();
+  /** Image configs: JSON this process will read, so held to MAX_REMOTE_JSON_BYTES. */
+  private readonly configs = new Set<Digest>();
+  /** The size the first descriptor naming each blob declares. */
+  private readonly declared = new Map<Digest, number>();
   private readonly excluded = new Set<Digest>();
   private readonly synthetic = new Map<string, Buffer>();
   bytesDownloaded = 0;
@@ -50,6 +57,7 @@ class RegistryView implements ArchiveView {
   ) {
     this.label = `${client.baseUrl}/${repo}`;
     this.manifests.add(top.digest);
+    this.declared.set(top.digest, top.bytes.length);
     this.synthetic.set('oci-layout', Buffer.from('{"imageLayoutVersion":"1.0.0"}'));
     const annotations = top.ref ? { [ANNOTATION_REF_NAME]: top.ref } : undefined;
     this.synthetic.set('index.json', Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: [{ mediaType: top.mediaType, digest: top.digest, size: top.bytes.length, ...(annotations ? { annotations } : {}) }] })));
@@ -96,11 +104,16 @@ class RegistryView implements ArchiveView {
       this.staged_.push(f); // its pin is discarded with the rest
       return f;
     }
+    // Not named by a descriptor yet (a reader probing a name): no more than a document may be.
+    const size = this.declared.get(d) ?? MAX_REMOTE_JSON_BYTES;
+    if (this.configs.has(d) && size > MAX_REMOTE_JSON_BYTES) {
+      throw new LayerstoreError('E_TOO_LARGE', `config ${d} is ${size} bytes, above the ${MAX_REMOTE_JSON_BYTES}-byte limit`, { entry: name });
+    }
     let body: Readable;
     if (this.manifests.has(d)) {
-      const m = await this.client.getManifest(this.repo, d);
+      const m = await this.client.getManifest(this.repo, d, size);
       body = Readable.from([m.bytes]);
-    } else body = await this.client.getBlob(this.repo, d);
+    } else body = await this.client.getBlob(this.repo, d, size);
     const f = await stageBody(this.store.writer, body, { name, offset: 0 });
     this.bytesDownloaded += f.blob.size;
     this.staged_.push(f);
@@ -109,21 +122,40 @@ class RegistryView implements ArchiveView {
 
   async readJson(name: string, why: string): Promise<unknown> {
     const f = await this.file(name, why);
+    if (f.blob.size > MAX_REMOTE_JSON_BYTES) {
+      throw new LayerstoreError('E_TOO_LARGE', `${why} is ${f.blob.size} bytes, above the ${MAX_REMOTE_JSON_BYTES}-byte limit`, { entry: name });
+    }
     const bytes = f.blob.stagingPath ? await fsp.readFile(f.blob.stagingPath) : await this.store.blobs.read(f.blob.digest, MAX_JSON_BYTES);
     const doc = parseJson(bytes, why);
-    // Children of an index are manifests: fetch them from /manifests/, and filter platforms.
+    this.learn(doc, why);
+    return doc;
+  }
+
+  /**
+   * What a document tells of the blobs it names: their declared sizes; that the children of
+   * an index are manifests (fetched from /manifests/, and filtered by platform); which blob
+   * is an image config. An invalid document is the reader's to report.
+   */
+  private learn(doc: unknown, why: string): void {
+    const declare = (d: { digest: Digest; size: number }) => {
+      if (!this.declared.has(d.digest)) this.declared.set(d.digest, d.size);
+    };
     const mt = (doc as { mediaType?: unknown })?.mediaType;
-    if ((typeof mt === 'string' && INDEX_TYPES.has(mt)) || (doc as { manifests?: unknown })?.manifests !== undefined) {
-      try {
+    try {
+      if ((typeof mt === 'string' && INDEX_TYPES.has(mt)) || (doc as { manifests?: unknown })?.manifests !== undefined) {
         for (const child of parseIndex(doc, why).manifests) {
           this.manifests.add(child.digest);
+          declare(child);
           if (this.platform && !platformMatches(child.platform, this.platform)) this.excluded.add(child.digest);
         }
-      } catch {
-        /* the reader reports the invalid index */
+      } else if (kindOfDocument(doc) === 'manifest') {
+        const m = parseManifest(doc, why);
+        for (const b of [m.config, ...m.layers]) declare(b);
+        if (isImageManifest(m)) this.configs.add(m.config.digest);
       }
+    } catch {
+      /* the reader reports the invalid document */
     }
-    return doc;
   }
 
   staged(): Iterable<StagedFile> {

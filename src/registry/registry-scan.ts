@@ -6,7 +6,7 @@ import type { ImageInfo } from '../analysis/load-images.js';
 import type { Compression } from '../archive/compression.js';
 import { documentKind, isImageManifest, parseImageConfig, parseIndex, parseManifest } from '../formats/types.js';
 import type { RegistryClient } from './client.js';
-import { pullScope } from './client.js';
+import { MAX_REMOTE_JSON_BYTES, pullScope } from './client.js';
 import { pool } from '../util/pool.js';
 
 export interface RegistryScan {
@@ -26,7 +26,8 @@ export function compressionFromMediaType(mt: string): Compression {
  * Walk a registry's catalog, tags, manifests and image configs (no layer is downloaded)
  * and return its images with refs "repo:tag", so the store's sharing analysis applies to
  * the whole registry. Manifests are fetched once per digest, however many tags and
- * repositories name them; each is checked against its digest.
+ * repositories name them; each is checked against its digest. No more of a manifest or
+ * config is read than its descriptor declares, and neither above 4 MiB.
  */
 export async function scanRegistry(
   client: RegistryClient,
@@ -47,11 +48,12 @@ export async function scanRegistry(
   const errors: string[] = [];
   let done = 0;
 
-  const walk = (repo: string, ref: string): Promise<Digest[]> => {
+  /** `size`: what the index naming `ref` declares (none for a tag). */
+  const walk = (repo: string, ref: string, size?: number): Promise<Digest[]> => {
     const known = isDigest(ref) ? underDigest.get(ref) : undefined;
     if (known) return known;
     const p = (async () => {
-      const m = await client.getManifest(repo, ref);
+      const m = await client.getManifest(repo, ref, size);
       const digest = sha256Of(m.bytes);
       if (isDigest(ref) && ref !== digest) throw new LayerstoreError('E_DIGEST_MISMATCH', `${repo}@${ref}: the manifest hashes to ${digest}`);
       manifestBlobs.set(digest, m.bytes.length);
@@ -61,7 +63,7 @@ export async function scanRegistry(
         const out: Digest[] = [];
         for (const c of parseIndex(doc, `${repo}@${digest}`).manifests) {
           try {
-            out.push(...(await walk(repo, c.digest)));
+            out.push(...(await walk(repo, c.digest, c.size)));
           } catch (e) {
             errors.push(`${repo}@${c.digest}: ${(e as Error).message}`);
           }
@@ -72,8 +74,11 @@ export async function scanRegistry(
       const man = parseManifest(doc, `${repo}@${digest}`);
       if (!isImageManifest(man)) return [];
       if (!images.has(digest)) {
+        if (man.config.size > MAX_REMOTE_JSON_BYTES) {
+          throw new LayerstoreError('E_TOO_LARGE', `config ${man.config.digest} is ${man.config.size} bytes, above the ${MAX_REMOTE_JSON_BYTES}-byte limit`);
+        }
         const chunks: Buffer[] = [];
-        for await (const c of await client.getBlob(repo, man.config.digest)) chunks.push(c as Buffer);
+        for await (const c of await client.getBlob(repo, man.config.digest, man.config.size)) chunks.push(c as Buffer);
         const cfgBytes = Buffer.concat(chunks);
         if (sha256Of(cfgBytes) !== man.config.digest) throw new LayerstoreError('E_DIGEST_MISMATCH', `${repo}: config ${man.config.digest} does not match its bytes`);
         const cfg = parseImageConfig(JSON.parse(cfgBytes.toString('utf8')), `config ${man.config.digest}`);
