@@ -5,6 +5,7 @@ import { refOf } from '../store/refs.js';
 import type { Compression } from '../archive/compression.js';
 import type { Descriptor, Platform } from '../formats/types.js';
 import { ImageRecords, type DocRecord } from './image-records.js';
+import { readUnverified } from '../store/unverified.js';
 
 export interface LayerInfo {
   /** Blob digest: sha256 of the stored (possibly compressed) bytes. */
@@ -30,6 +31,8 @@ export interface ImageInfo {
   refs: string[];
   platform?: Platform;
   created?: string;
+  /** Set when the store holds the image although its config disagrees with its layers (a push): why. */
+  unverified?: string;
 }
 
 export interface LoadOptions {
@@ -43,7 +46,7 @@ export interface LoadOptions {
  * Documents come from the record cache (image-records.ts).
  */
 export async function loadImages(store: Store, opts: LoadOptions = {}): Promise<ImageInfo[]> {
-  const [index, records] = await Promise.all([store.readIndex(), ImageRecords.open(store)]);
+  const [index, records, unverified] = await Promise.all([store.readIndex(), ImageRecords.open(store), readUnverified(store.layout)]);
   // Images reachable from each descriptor walked, by "<mediaType> <digest>": the type decides
   // how a blob is read, so a blob named under a wrong type elsewhere does not hide its image.
   const under = new Map<string, ImageInfo[]>();
@@ -69,7 +72,7 @@ export async function loadImages(store: Store, opts: LoadOptions = {}): Promise<
       found = [...seen];
     } else if (rec.kind === 'image') {
       let img = byManifest.get(d.digest);
-      if (!img) byManifest.set(d.digest, (img = imageOf(d, rec)));
+      if (!img) byManifest.set(d.digest, (img = imageOf(d, rec, unverified.get(d.digest))));
       found = [img];
     }
     inProgress.delete(key);
@@ -112,7 +115,7 @@ export async function loadImages(store: Store, opts: LoadOptions = {}): Promise<
   return [...all].sort(compareImages);
 }
 
-function imageOf(d: Descriptor, rec: Extract<DocRecord, { kind: 'image' }>): ImageInfo {
+function imageOf(d: Descriptor, rec: Extract<DocRecord, { kind: 'image' }>, unverified: string | undefined): ImageInfo {
   const img: ImageInfo = {
     manifestDigest: d.digest,
     manifestSize: d.size,
@@ -126,6 +129,7 @@ function imageOf(d: Descriptor, rec: Extract<DocRecord, { kind: 'image' }>): Ima
   const platform = d.platform ?? rec.platform;
   if (platform) img.platform = platform;
   if (rec.created) img.created = rec.created;
+  if (unverified) img.unverified = unverified;
   return img;
 }
 

@@ -35,6 +35,8 @@ export interface ImageSharing {
   sharedBytes: number;
   uniqueBytes: number;
   platform?: string;
+  /** Stored by a push although its config disagrees with its layers: why (see store/unverified.ts). */
+  unverified?: string;
 }
 
 export interface LayerSharing {
@@ -87,6 +89,7 @@ export function computeSharing(images: ImageInfo[], compressionOf: (d: Digest) =
       uniqueBytes: unique,
     };
     if (img.platform) row.platform = platformString(img.platform);
+    if (img.unverified) row.unverified = img.unverified;
     return row;
   });
 

@@ -6,7 +6,9 @@ import { MT } from '../formats/types.js';
 import { refOf } from '../store/refs.js';
 import { exportArchive, type ExportRoot } from '../export/export-archive.js';
 import { humanBytes } from '../report/human.js';
-import { openForRead, storeDir, type GlobalOptions } from './context.js';
+import { info, openForRead, storeDir, type GlobalOptions } from './context.js';
+import { readUnverified } from '../store/unverified.js';
+import { shortDigest } from '../digest/digest.js';
 
 export async function exportCommand(selectors: string[], opts: GlobalOptions & { output?: string }): Promise<number> {
   if (!opts.output) throw new LayerstoreError('E_USAGE', 'say where to write the tarball: -o FILE.tar (or -o - for standard output)');
@@ -25,6 +27,11 @@ export async function exportCommand(selectors: string[], opts: GlobalOptions & {
     }
   }
   const r = await exportArchive(store, roots, opts.output);
+  const unverified = await readUnverified(store.layout);
+  for (const m of r.manifests) {
+    const why = unverified.get(m);
+    if (why) info(opts, `warning: image ${shortDigest(m)} is unverified (${why}): docker load and other tools may refuse it`);
+  }
   (r.toStdout ? process.stderr : process.stdout).write(`wrote ${r.file}: ${r.images} image${r.images === 1 ? '' : 's'}, ${r.blobs} blobs, ${humanBytes(r.bytes)}\n`);
   return 0;
 }

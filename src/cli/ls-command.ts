@@ -19,6 +19,7 @@ export async function lsCommand(opts: GlobalOptions & { json?: boolean }): Promi
         layers: i.layers.length,
         sizeBytes: imageSizeBytes(i),
         created: i.created ?? null,
+        unverified: i.unverified ?? null,
       })),
     });
     return 0;

@@ -163,6 +163,7 @@ export async function main(argv: string[]): Promise<number> {
     .description('serve the store as an OCI distribution registry, on loopback unless told otherwise')
     .option('--listen <host:port>', 'address to listen on (default 127.0.0.1:5000; port 0 picks a free one)')
     .option('--allow-push', 'accept pushes (blob uploads, manifests); off loopback this needs --htpasswd')
+    .option('--allow-delete', 'accept deletes of manifests, tags and uploaded blobs (gc then frees them); off loopback this needs --htpasswd')
     .option('--htpasswd <file>', 'require HTTP basic auth against this htpasswd file (bcrypt)')
     .option('--tls-cert <file>', 'serve https with this certificate (PEM)')
     .option('--tls-key <file>', 'the private key for --tls-cert (PEM)')

@@ -38,6 +38,6 @@ export async function reportCommand(refs: string[], opts: ReportOptions): Promis
     return 0;
   }
   process.stdout.write(renderSharing(r.sharing, { maxLayers: opts.allLayers ? undefined : 20 }));
-  if (r.files) process.stdout.write(renderFilesReport(images, r.files, top));
+  if (r.files) process.stdout.write(renderFilesReport(images.filter((i) => !i.unverified), r.files, top));
   return 0;
 }

@@ -9,6 +9,7 @@ export interface ServeOptions extends GlobalOptions {
   listen?: string;
   log?: boolean;
   allowPush?: boolean;
+  allowDelete?: boolean;
   htpasswd?: string;
   tlsCert?: string;
   tlsKey?: string;
@@ -30,22 +31,23 @@ export function parseListen(s: string): { host: string; port: number } {
 export async function serveCommand(opts: ServeOptions): Promise<number> {
   const { host, port } = parseListen(opts.listen ?? '127.0.0.1:5000');
   const loopback = isLoopback(host);
-  if (opts.allowPush && !loopback && !opts.htpasswd) {
-    throw new LayerstoreError('E_USAGE', `--allow-push on ${host} (not loopback) needs --htpasswd FILE: writes need credentials off loopback`);
+  for (const [flag, on] of [['--allow-push', opts.allowPush], ['--allow-delete', opts.allowDelete]] as const) {
+    if (on && !loopback && !opts.htpasswd) throw new LayerstoreError('E_USAGE', `${flag} on ${host} (not loopback) needs --htpasswd FILE: writes need credentials off loopback`);
   }
   if (!!opts.tlsCert !== !!opts.tlsKey) throw new LayerstoreError('E_USAGE', '--tls-cert and --tls-key go together');
   const auth = opts.htpasswd ? await Htpasswd.load(opts.htpasswd) : undefined;
   const tls = opts.tlsCert && opts.tlsKey ? { cert: await fsp.readFile(opts.tlsCert), key: await fsp.readFile(opts.tlsKey) } : undefined;
   if (auth && !tls && !loopback) info(opts, 'warning: credentials travel in clear text without --tls-cert/--tls-key');
   const store = (await openForRead(opts)) ?? (await Store.open(storeDir(opts), { create: true }));
-  const registry = createRegistryServer(store, { log: opts.log ? (l) => process.stderr.write(l + '\n') : undefined, allowPush: opts.allowPush, auth, tls });
+  const registry = createRegistryServer(store, { log: opts.log ? (l) => process.stderr.write(l + '\n') : undefined, allowPush: opts.allowPush, allowDelete: opts.allowDelete, auth, tls });
   await new Promise<void>((resolve, reject) => {
     registry.server.once('error', (e) => reject(new LayerstoreError('E_USAGE', `cannot listen on ${host}:${port}: ${(e as Error).message}`)));
     registry.server.listen(port, host, () => resolve());
   });
   const addr = registry.server.address();
   const shown = typeof addr === 'object' && addr ? `${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : `${host}:${port}`;
-  info(opts, `store: ${store.root}${opts.allowPush ? ' (push enabled)' : ' (read-only)'}${auth ? ', basic auth' : ''}`);
+  const writes = [opts.allowPush && 'push', opts.allowDelete && 'delete'].filter(Boolean).join(' and ');
+  info(opts, `store: ${store.root}${writes ? ` (${writes} enabled)` : ' (read-only)'}${auth ? ', basic auth' : ''}`);
   // stdout carries the URL alone so scripts (and tests) can read the port chosen for :0.
   process.stdout.write(`listening on ${tls ? 'https' : 'http'}://${shown}\n`);
   await new Promise<void>((resolve) => {

@@ -1,4 +1,5 @@
 import { verifyStore } from '../store/verify.js';
+import { readUnverified } from '../store/unverified.js';
 import { humanBytes } from '../report/human.js';
 import { toJson } from '../report/json.js';
 import { openForRead, storeDir, info, type GlobalOptions } from './context.js';
@@ -13,8 +14,10 @@ export async function verifyCommand(opts: GlobalOptions & { fix?: boolean; json?
   const bar = new ProgressBar('verify', !opts.quiet && !opts.json && process.stderr.isTTY === true);
   const r = await verifyStore(store, { fix: opts.fix, onProgress: (done, total) => bar.update(done, total) });
   bar.stop();
+  // Not damage: a registry push stored them knowingly. Said, so nobody takes them for verified images.
+  const unverified = [...(await readUnverified(store.layout))].map(([digest, reason]) => ({ digest, reason }));
   if (opts.json) {
-    process.stdout.write(toJson({ schemaVersion: 1, store: store.root, ...r, leftovers: r.leftovers.map((l) => ({ path: l.path, size: l.size })) }));
+    process.stdout.write(toJson({ schemaVersion: 1, store: store.root, ...r, unverified, leftovers: r.leftovers.map((l) => ({ path: l.path, size: l.size })) }));
     return r.damaged ? 3 : 0;
   }
   const out: string[] = [`Store: ${store.root}`, `checked ${r.blobsChecked} blobs (${humanBytes(r.bytesChecked)}): every name is the sha256 of its bytes${r.badBlobs.length ? ' EXCEPT the bad blobs below' : ''}`];
@@ -30,6 +33,7 @@ export async function verifyCommand(opts: GlobalOptions & { fix?: boolean; json?
     const bytes = humanBytes(r.leftovers.reduce((n, l) => n + l.size, 0));
     out.push(opts.fix ? `removed ${r.fixed.leftoversRemoved} leftover files of interrupted ingests (${bytes})` : `${r.leftovers.length} leftover files of interrupted ingests (${bytes}); verify --fix or gc removes them`);
   }
+  for (const u of unverified) out.push(`UNVERIFIED image ${u.digest}: ${u.reason} (stored by a push to serve; not a verified image)`);
   if (r.absentPlatforms) out.push(`${r.absentPlatforms} platform manifests listed by stored indexes are not stored (a save of some platforms only); that is normal`);
   if (!r.damaged) out.push('OK: the store is consistent');
   else if (r.badBlobs.length && !opts.fix) out.push('DAMAGED: run layerstore verify --fix to quarantine the bad blobs, then ingest the sources of the images named above again');

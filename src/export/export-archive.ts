@@ -21,6 +21,8 @@ export interface ExportResult {
   /** The tarball went to stdout, so messages must not. */
   toStdout: boolean;
   images: number;
+  /** Manifest digests of the images written. */
+  manifests: Digest[];
   blobs: number;
   bytes: number;
 }
@@ -126,7 +128,7 @@ export async function exportArchive(store: Store, roots: ExportRoot[], outFile: 
     await target.abort();
     throw e;
   }
-  return { file: target.name, toStdout: target.toStdout, images: images.size, blobs: blobs.size, bytes };
+  return { file: target.name, toStdout: target.toStdout, images: images.size, manifests: [...images.keys()], blobs: blobs.size, bytes };
 }
 
 /** Pass bytes through, failing if they do not hash to `digest` or are not `size` long. */

@@ -81,3 +81,10 @@ export function repositoryOf(ref: string): string | undefined {
   const noDigest = ref.includes('@') ? ref.slice(0, ref.indexOf('@')) : ref;
   return noDigest.slice(0, noDigest.length - p.tag.length - 1);
 }
+
+/** Repository of a digest ref ("acme/api" for "acme/api@sha256:..."), the ref of a manifest pushed by digest. */
+export function repositoryOfDigestRef(ref: string): string | undefined {
+  const p = parseDockerRef(ref);
+  if (!p || p.tag || !p.digest) return undefined;
+  return ref.slice(0, ref.indexOf('@'));
+}

@@ -9,6 +9,7 @@ import { TaskGroup } from '../util/pool.js';
 import { resolveDockerArchive } from '../formats/docker-archive.js';
 import { resolveOciLayout } from '../formats/oci.js';
 import type { Store } from '../store/store.js';
+import { markUnverified } from '../store/unverified.js';
 import { fsyncDir } from '../store/fs-safe.js';
 import { readIndex, updateIndexLocked, withIndexLock, type RefChange } from '../store/refs.js';
 import type { StagedBlob } from '../store/blob-writer.js';
@@ -252,6 +253,7 @@ export async function commitPlan(store: Store, plan: IngestPlan): Promise<Pick<I
         }
         // Make the renames durable before index.json names them.
         await fsyncDir(store.layout.sha256Dir);
+        await markUnverified(store.layout, plan.unverified);
         const refChanges = await updateIndexLocked(store.layout, plan.roots);
         return { blobsAdded: added.length, bytesAdded: added.reduce((n, b) => n + b.size, 0), blobsPresent, refChanges };
       } catch (e) {

@@ -24,6 +24,8 @@ export class IngestPlan {
   readonly roots: RootUpdate[] = [];
   readonly images: PlannedImage[] = [];
   readonly notes: string[] = [];
+  /** Image manifests stored although their config disagrees with their layers (push only): digest -> why. */
+  readonly unverified = new Map<Digest, string>();
   /** Non-image manifests (SBOMs, signatures, attestations): stored, not analysed. */
   readonly artifacts: Array<{ digest: Digest; type: string }> = [];
 

@@ -1,6 +1,6 @@
 import { isLayerstoreError } from '../errors.js';
 import type { StagedFile } from '../ingest/staged-file.js';
-import type { Digest } from '../digest/digest.js';
+import { isDigest, type Digest } from '../digest/digest.js';
 import { sha256Of } from '../digest/hasher.js';
 import { IngestPlan } from '../ingest/plan.js';
 import { commitPlan } from '../ingest/ingest.js';
@@ -18,9 +18,10 @@ export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
 /**
  * Accept a pushed manifest or index: check its digest, that every blob (or child manifest)
- * it names is stored with the size it claims, and for an image that each layer's diffID
+ * it names is stored with the size it claims, and for an image whether each layer's diffID
  * (recomputed from the bytes) matches the config; then commit it and its tag through the
  * ingest path (IngestPlan + commitPlan: the same checks, the same lock, the same atomicity).
+ * An image whose config disagrees with its layers is stored and recorded as unverified.
  * `restore(d)` puts back a blob this server received but that is no longer in blobs/.
  */
 export async function putManifest(
@@ -31,7 +32,7 @@ export async function putManifest(
   contentType: string | undefined,
   restore: (d: Digest) => Promise<void>,
   visible: (d: Digest) => boolean,
-): Promise<{ digest: Digest; uses: Digest[] }> {
+): Promise<{ digest: Digest; uses: Digest[]; subject?: Digest }> {
   const digest = sha256Of(bytes);
   if (reference.startsWith('sha256:') && reference !== digest) {
     throw new RegistryError(400, 'DIGEST_INVALID', `the manifest hashes to ${digest}, not ${reference}`);
@@ -81,11 +82,10 @@ export async function putManifest(
           throw new RegistryError(400, 'MANIFEST_INVALID', `the config is ${config.blob.size} bytes; image configs are limited to ${MAX_CONFIG_BYTES} bytes`);
         }
         const cfgBytes = await readFileNoFollow(config.blob.stagingPath!, MAX_CONFIG_BYTES);
-        const cfg = parseImageConfig(parseJson(cfgBytes, 'config', MAX_CONFIG_BYTES), 'config');
-        if (cfg.rootfs.diff_ids.length !== layers.length) {
-          throw new RegistryError(400, 'MANIFEST_INVALID', `the manifest lists ${layers.length} layers but its config has ${cfg.rootfs.diff_ids.length} diff_ids`);
-        }
-        layers.forEach((f, i) => plan.checkDiffId(f, cfg.rootfs.diff_ids[i]!, `layer ${i}`));
+        const problem = configDisagreement(plan, parseJson(cfgBytes, 'config', MAX_CONFIG_BYTES), layers);
+        // Stored all the same (a registry keeps any well-formed manifest whose blobs it has),
+        // but recorded, so verify, report and export do not take it for a verified image.
+        if (problem) plan.unverified.set(digest, problem);
       }
     } else {
       throw new RegistryError(400, 'MANIFEST_INVALID', `unsupported manifest media type ${JSON.stringify(mediaType)}`);
@@ -101,15 +101,32 @@ export async function putManifest(
   }
   plan.synthesized.set(digest, bytes);
   const descriptor: Descriptor = { mediaType: kind === 'index' ? (INDEX_TYPES.has(mediaType) ? mediaType : 'application/vnd.oci.image.index.v1+json') : MANIFEST_TYPES.has(mediaType) ? mediaType : 'application/vnd.oci.image.manifest.v1+json', digest, size: bytes.length };
-  if (reference.startsWith('sha256:')) plan.roots.push({ descriptor });
-  else {
-    const ref = `${repo}:${reference}`;
-    plan.roots.push({ descriptor, ref, fullName: fullyQualified(ref) });
-  }
+  // By digest, the manifest is kept under "repo@digest" (a valid OCI ref name), so it stays in
+  // its repository across restarts and a delete can name it; by tag, under "repo:tag".
+  const ref = reference.startsWith('sha256:') ? `${repo}@${digest}` : `${repo}:${reference}`;
+  plan.roots.push({ descriptor, ref, fullName: fullyQualified(ref) });
   try {
     await commitPlan(store, plan);
   } finally {
     for (const f of pinned) await store.writer.discard(f.blob);
   }
-  return { digest, uses: [...plan.blobs.keys()] };
+  const subject = (doc as { subject?: { digest?: unknown } }).subject?.digest;
+  return { digest, uses: [...plan.blobs.keys()], ...(typeof subject === 'string' && isDigest(subject) ? { subject } : {}) };
+}
+
+/**
+ * Why an image config disagrees with the layers it describes (undefined when it agrees):
+ * not an image config, another number of diff_ids than layers, or a layer whose bytes do not
+ * decompress to its diff_id (IngestPlan.checkDiffId, the check ingest makes).
+ */
+function configDisagreement(plan: IngestPlan, configDoc: unknown, layers: StagedFile[]): string | undefined {
+  try {
+    const cfg = parseImageConfig(configDoc, 'config');
+    if (cfg.rootfs.diff_ids.length !== layers.length) return `the manifest lists ${layers.length} layers but its config has ${cfg.rootfs.diff_ids.length} diff_ids`;
+    layers.forEach((f, i) => plan.checkDiffId(f, cfg.rootfs.diff_ids[i]!, `layer ${i}`));
+    return undefined;
+  } catch (e) {
+    if (isLayerstoreError(e)) return e.message;
+    throw e;
+  }
 }

@@ -10,6 +10,8 @@ import { Uploads } from './uploads.js';
 import { putManifest, MAX_MANIFEST_BYTES } from './push-manifest.js';
 import type { Htpasswd } from './auth.js';
 import { handleUi } from '../html/ui-routes.js';
+import { DeferredGc, handleDelete } from './deletes.js';
+import { sendReferrers } from './referrers.js';
 
 /** Repository names as the distribution spec defines them. */
 const NAME_RE = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
@@ -23,6 +25,8 @@ export interface RegistryServerOptions {
   log?: (line: string) => void;
   /** Accept pushes (blob uploads, manifest PUT). */
   allowPush?: boolean;
+  /** Accept deletes of manifests, tags and uploaded blobs (then gc frees what nothing reaches). */
+  allowDelete?: boolean;
   /** When set, every request needs valid basic credentials. */
   auth?: Htpasswd;
   /** TLS: serve https. */
@@ -70,7 +74,13 @@ export interface RegistryServer {
  * Range), and the spec's JSON errors.
  */
 export function createRegistryServer(store: Store, opts: RegistryServerOptions = {}): RegistryServer {
-  const ctx: Ctx = { store, repos: new RepositoryIndex(store), uploads: opts.allowPush ? new Uploads(store) : undefined };
+  const errorLog = opts.errorLog ?? defaultErrorLog;
+  const ctx: Ctx = {
+    store,
+    repos: new RepositoryIndex(store),
+    uploads: opts.allowPush ? new Uploads(store) : undefined,
+    gc: opts.allowDelete ? new DeferredGc(store, errorLog) : undefined,
+  };
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     const started = Date.now();
@@ -95,7 +105,7 @@ export function createRegistryServer(store: Store, opts: RegistryServerOptions =
           return;
         }
         // An internal error's text can name store paths: it goes to the server's log, never to the client.
-        if (!(e instanceof RegistryError)) (opts.errorLog ?? defaultErrorLog)(`${req.method} ${req.url}: ${(e as Error)?.stack ?? e}`);
+        if (!(e instanceof RegistryError)) errorLog(`${req.method} ${req.url}: ${(e as Error)?.stack ?? e}`);
         const err = e instanceof RegistryError ? e : new RegistryError(500, 'UNSUPPORTED', 'internal error (the server log has the details)');
         sendError(res, err, req.method === 'HEAD');
       })
@@ -106,6 +116,7 @@ export function createRegistryServer(store: Store, opts: RegistryServerOptions =
     server,
     close: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await ctx.gc?.flush();
       await ctx.uploads?.close();
       await opts.auth?.close();
     },
@@ -116,6 +127,8 @@ interface Ctx {
   store: Store;
   repos: RepositoryIndex;
   uploads?: Uploads;
+  /** Set with allowDelete: the gc that follows deletes. */
+  gc?: DeferredGc;
 }
 
 async function handle(ctx: Ctx, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -137,7 +150,7 @@ async function handle(ctx: Ctx, req: IncomingMessage, res: ServerResponse): Prom
     if (page.next) res.setHeader('Link', `</v2/_catalog?${page.next}>; rel="next"`);
     return sendJson(res, { repositories: page.items }, method === 'HEAD');
   }
-  const m = /^\/v2\/(.+)\/(manifests|blobs|tags)\/(.*)$/.exec(path);
+  const m = /^\/v2\/(.+)\/(manifests|blobs|tags|referrers)\/(.*)$/.exec(path);
   if (!m) throw new RegistryError(404, 'UNSUPPORTED', `no such endpoint: ${path}`);
   const [, name, kind, rest] = m as unknown as [string, string, string, string];
   if (!validName(name)) throw new RegistryError(400, 'NAME_INVALID', `invalid repository name ${JSON.stringify(name.slice(0, 300))}`);
@@ -149,8 +162,14 @@ async function handle(ctx: Ctx, req: IncomingMessage, res: ServerResponse): Prom
     if (!ctx.uploads) throw new RegistryError(405, 'UNSUPPORTED', 'this registry is read-only (start serve with --allow-push)');
     return handleManifestPut(ctx, ctx.uploads, name, rest, req, res);
   }
+  if (method === 'DELETE' && (kind === 'manifests' || kind === 'blobs')) {
+    if (!ctx.gc) throw new RegistryError(405, 'UNSUPPORTED', 'deletes are off (start serve with --allow-delete)');
+    req.resume();
+    return handleDelete(store, repos, ctx.uploads, ctx.gc, name, kind, rest, res);
+  }
   if (!read) throw new RegistryError(405, 'UNSUPPORTED', `${method} is not supported here`);
   const view = await repos.view();
+  if (kind === 'referrers') return sendReferrers(view, name, rest, url, res, method === 'HEAD');
   const tags = view.repos.get(name) ?? new Map<string, Descriptor>();
   // A repository with no tag yet may still hold blobs and manifests pushed by digest.
   const pushedOnly = kind === 'blobs' || (kind === 'manifests' && isDigest(rest) && (ctx.uploads?.pinnedIn(name, rest) ?? false));
@@ -174,7 +193,8 @@ async function handle(ctx: Ctx, req: IncomingMessage, res: ServerResponse): Prom
     } else if (TAG_RE.test(rest)) {
       desc = tags.get(rest);
     } else {
-      throw new RegistryError(400, 'MANIFEST_INVALID', `invalid reference ${JSON.stringify(rest)}`);
+      // 400 is for uploads; a read of a reference that cannot exist is simply not found (the spec's 404).
+      throw new RegistryError(404, 'MANIFEST_UNKNOWN', `manifest ${JSON.stringify(rest.slice(0, 200))} is not in ${name}`);
     }
     if (!desc || !(await store.blobs.has(desc.digest))) throw new RegistryError(404, 'MANIFEST_UNKNOWN', `manifest ${rest} is not in ${name}`);
     const bytes = await store.blobs.read(desc.digest, MAX_JSON_BYTES);
@@ -303,14 +323,13 @@ async function handleManifestPut(ctx: Ctx, uploads: Uploads, name: string, refer
   if (n > MAX_MANIFEST_BYTES) throw new RegistryError(413, 'SIZE_INVALID', `manifests are limited to ${MAX_MANIFEST_BYTES} bytes`);
   const view = await ctx.repos.view();
   const visible = (d: Digest) => (view.reachable.get(name)?.has(d) ?? false) || uploads.pinnedIn(name, d);
-  const { digest, uses } = await putManifest(ctx.store, name, reference, Buffer.concat(chunks), req.headers['content-type'], (d) => uploads.restore(d), visible);
-  if (isDigest(reference)) {
-    // A manifest pushed by digest has no tag: keep it (and its blobs) pinned in this
-    // repository, so it is served there and an index pushed later can name it.
-    await uploads.pin(digest, name);
-  } else await uploads.release(uses);
+  const { digest, uses, subject } = await putManifest(ctx.store, name, reference, Buffer.concat(chunks), req.headers['content-type'], (d) => uploads.restore(d), visible);
+  // The manifest now names these blobs (by tag or by its "repo@digest" ref): no pin needed.
+  await uploads.release(uses);
   ctx.repos.invalidate();
   res.statusCode = 201;
+  // OCI 1.1: this registry keeps referrers itself, so clients need not maintain a fallback tag.
+  if (subject) res.setHeader('OCI-Subject', subject);
   res.setHeader('Location', `/v2/${name}/manifests/${digest}`);
   res.setHeader('Docker-Content-Digest', digest);
   res.setHeader('Content-Length', 0);

@@ -147,6 +147,14 @@ export class Uploads {
     this.pins.set(d, { path: p, repos: new Set([repo]) });
   }
 
+  /** `repo` no longer holds `d` (a blob DELETE): the pin goes when no repository holds it. */
+  async unpin(d: Digest, repo: string): Promise<void> {
+    const pin = this.pins.get(d);
+    if (!pin) return;
+    pin.repos.delete(repo);
+    if (pin.repos.size === 0) await this.release([d]);
+  }
+
   /** Put a pinned blob back into blobs/ if gc removed it. */
   async restore(d: Digest): Promise<void> {
     const pin = this.pins.get(d);

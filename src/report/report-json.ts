@@ -30,7 +30,9 @@ export async function computeReport(
   const out: ComputedReport = { sharing: { ...report, layers } };
   if (opts.files) {
     // No store yet: the same JSON shape as an empty store.
-    out.files = store ? await computeFilesReport(store, images, { top: opts.top ?? 10, onProgress: opts.onProgress }) : { ledger: ledgerFrom([], new Map()), images: new Map(), duplicateFiles: [] };
+    // An unverified image (pushed with a config that disagrees with its layers) may not even have tar layers.
+    const verified = images.filter((i) => !i.unverified);
+    out.files = store ? await computeFilesReport(store, verified, { top: opts.top ?? 10, onProgress: opts.onProgress }) : { ledger: ledgerFrom([], new Map()), images: new Map(), duplicateFiles: [] };
   }
   return out;
 }
@@ -49,7 +51,8 @@ export function reportJson(r: ComputedReport): Record<string, unknown> & { schem
       wellKnown: l.wellKnown,
     },
     images: sharing.images.map((img) => {
-      const x = files.images.get(img.manifestDigest)!;
+      const x = files.images.get(img.manifestDigest);
+      if (!x) return { ...img, marginalBytes: null, waste: null, wastedFiles: [] }; // unverified: not analysed inside
       return { ...img, marginalBytes: x.marginalBytes, waste: x.waste, wastedFiles: x.topWasted };
     }),
     layers: sharing.layers,

@@ -28,10 +28,17 @@ export function renderImageList(images: ImageInfo[]): string {
     const platform = img.platform ? platformString(img.platform) : '';
     const refs = img.refs.length ? img.refs : ['<none>'];
     for (const ref of refs) {
-      t.push([ref, shortDigest(img.configDigest), shortDigest(img.manifestDigest), platform, String(img.layers.length), humanBytes(imageSizeBytes(img))]);
+      t.push([ref + (img.unverified ? ' !' : ''), shortDigest(img.configDigest), shortDigest(img.manifestDigest), platform, String(img.layers.length), humanBytes(imageSizeBytes(img))]);
     }
   }
-  return t.toString() + '\n';
+  return t.toString() + '\n' + unverifiedNote(images);
+}
+
+/** The footnote for images marked "!": stored by a push although their config disagrees with their layers. */
+export function unverifiedNote(images: Array<{ unverified?: string }>): string {
+  const n = images.filter((i) => i.unverified).length;
+  if (n === 0) return '';
+  return `! ${plural(n, 'image')} unverified: pushed with a config that disagrees with ${n === 1 ? 'its' : 'their'} layers (an artifact, or a broken image); not analysed inside; layerstore verify says why\n`;
 }
 
 export function renderSharing(r: SharingReport, opts: { maxLayers?: number } = {}): string {
@@ -46,7 +53,7 @@ export function renderSharing(r: SharingReport, opts: { maxLayers?: number } = {
   const it = table(['REF', 'IMAGE ID', 'PLATFORM', 'LAYERS', 'SIZE', 'SHARED', 'UNIQUE'], ['left', 'left', 'left', 'right', 'right', 'right', 'right']);
   for (const img of r.images) {
     it.push([
-      img.refs.length ? img.refs.join('\n') : '<none>',
+      (img.refs.length ? img.refs.join('\n') : '<none>') + (img.unverified ? ' !' : ''),
       shortDigest(img.configDigest),
       img.platform ?? '',
       String(img.layers.length),
@@ -56,6 +63,8 @@ export function renderSharing(r: SharingReport, opts: { maxLayers?: number } = {
     ]);
   }
   out.push(it.toString());
+  const note = unverifiedNote(r.images);
+  if (note) out.push(note.trimEnd());
   out.push('');
   const shown = opts.maxLayers === undefined ? r.layers : r.layers.slice(0, opts.maxLayers);
   out.push(`Layers, by bytes saved through sharing${shown.length < r.layers.length ? ` (top ${shown.length} of ${r.layers.length}; --all-layers shows every one)` : ''}`);

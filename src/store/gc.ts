@@ -6,6 +6,7 @@ import { findLeftovers } from './leftovers.js';
 import { markReachable } from './reachability.js';
 import { withIndexLock } from './refs.js';
 import { fsyncDir } from './fs-safe.js';
+import { sweepUnverified } from './unverified.js';
 import type { Store } from './store.js';
 
 export interface GcReport {
@@ -59,6 +60,7 @@ export async function gcStore(store: Store, opts: { dryRun?: boolean } = {}): Pr
     }
     if (!opts.dryRun && report.blobsRemoved.length) await fsyncDir(layout.sha256Dir);
     report.derivedRemoved = await sweepDerived(layout.derivedDir, reach.reachable, !!opts.dryRun);
+    await sweepUnverified(layout, reach.reachable, !!opts.dryRun);
     for (const l of await findLeftovers(layout)) {
       if (l.live) continue;
       report.leftoversRemoved++;

@@ -156,12 +156,15 @@ export async function updateIndex(layout: StoreLayout, updates: RootUpdate[]): P
  * longer listed; its blobs stay until gc. Returns the removed roots.
  */
 export async function removeRoots(layout: StoreLayout, pick: (d: Descriptor) => boolean): Promise<Descriptor[]> {
-  return withIndexLock(layout, async () => {
-    const current = await readIndex(layout);
-    const removed = current.manifests.filter(pick);
-    if (removed.length) {
-      await writeFileAtomic(layout.indexFile, serializeIndex({ ...current, manifests: current.manifests.filter((d) => !pick(d)) }));
-    }
-    return removed;
-  });
+  return withIndexLock(layout, () => removeRootsLocked(layout, pick));
+}
+
+/** removeRoots for a caller that holds the index lock. */
+export async function removeRootsLocked(layout: StoreLayout, pick: (d: Descriptor) => boolean): Promise<Descriptor[]> {
+  const current = await readIndex(layout);
+  const removed = current.manifests.filter(pick);
+  if (removed.length) {
+    await writeFileAtomic(layout.indexFile, serializeIndex({ ...current, manifests: current.manifests.filter((d) => !pick(d)) }));
+  }
+  return removed;
 }

@@ -1,0 +1,106 @@
+import type { ServerResponse } from 'node:http';
+import { isDigest } from '../digest/digest.js';
+import { fullyQualified } from '../formats/ref-names.js';
+import { gcStore } from '../store/gc.js';
+import { refOf, withIndexLock, readIndex, updateIndexLocked, removeRootsLocked } from '../store/refs.js';
+import type { Store } from '../store/store.js';
+import { RegistryError } from './errors.js';
+import type { RepositoryIndex } from './repositories.js';
+import type { Uploads } from './uploads.js';
+
+/**
+ * Deletes (serve --allow-delete), with distribution's meaning in a store of refs:
+ * - DELETE manifests/TAG removes the tag; the manifest stays in the repository by digest
+ *   (kept under "repo@digest") until it is deleted by digest, as distribution keeps it;
+ * - DELETE manifests/DIGEST removes every ref of the repository that names it;
+ * - DELETE blobs/DIGEST drops a blob uploaded (or mounted) into the repository that no
+ *   manifest names yet; a blob a manifest of the repository still uses is refused (405),
+ *   since the store shares bytes between repositories and images.
+ * Bytes are freed by the store's own gc, run soon after (DeferredGc): what no ref reaches
+ * is swept, and what an upload in flight pins is never lost (gc leaves live staging alone).
+ */
+export async function handleDelete(store: Store, repos: RepositoryIndex, uploads: Uploads | undefined, gc: DeferredGc, name: string, kind: string, reference: string, res: ServerResponse): Promise<void> {
+  const view = await repos.view();
+  if (kind === 'manifests') {
+    if (isDigest(reference)) {
+      const mine = (ref: string | undefined) => ref !== undefined && (ref === `${name}@${reference}` || (ref.startsWith(`${name}:`) && !ref.slice(name.length + 1).includes('/')));
+      const removed = await withIndexLock(store.layout, () => removeRootsLocked(store.layout, (d) => d.digest === reference && mine(refOf(d))));
+      if (!removed.length) {
+        if (view.reachable.get(name)?.has(reference)) {
+          throw new RegistryError(405, 'UNSUPPORTED', `manifest ${reference} is part of an index in ${name}; delete the index instead`);
+        }
+        throw new RegistryError(404, 'MANIFEST_UNKNOWN', `manifest ${reference} is not in ${name}`);
+      }
+    } else {
+      const tagged = view.repos.get(name)?.get(reference);
+      if (!tagged) throw new RegistryError(404, 'MANIFEST_UNKNOWN', `tag ${reference} is not in ${name}`);
+      await withIndexLock(store.layout, async () => {
+        const removed = await removeRootsLocked(store.layout, (d) => refOf(d) === `${name}:${reference}`);
+        // Still in the repository by digest, unless another tag of it names the manifest.
+        const index = await readIndex(store.layout);
+        const stillNamed = index.manifests.some((d) => d.digest === tagged.digest && refOf(d)?.startsWith(`${name}:`));
+        if (removed.length && !stillNamed) {
+          const ref = `${name}@${tagged.digest}`;
+          await updateIndexLocked(store.layout, [{ descriptor: { mediaType: tagged.mediaType, digest: tagged.digest, size: tagged.size }, ref, fullName: fullyQualified(ref) }]);
+        }
+      });
+    }
+  } else if (kind === 'blobs') {
+    if (!isDigest(reference)) throw new RegistryError(400, 'DIGEST_INVALID', `invalid digest ${JSON.stringify(reference.slice(0, 200))}`);
+    if (uploads?.pinnedIn(name, reference)) await uploads.unpin(reference, name);
+    else if (view.reachable.get(name)?.has(reference)) {
+      throw new RegistryError(405, 'UNSUPPORTED', `blob ${reference} is used by a manifest in ${name}; delete the manifest first`);
+    } else throw new RegistryError(404, 'BLOB_UNKNOWN', `blob ${reference} is not in ${name}`);
+  } else {
+    throw new RegistryError(405, 'UNSUPPORTED', 'DELETE is not supported here');
+  }
+  repos.invalidate();
+  gc.schedule();
+  res.statusCode = 202;
+  res.setHeader('Content-Length', 0);
+  res.end();
+}
+
+/**
+ * One store gc shortly after the last of a run of deletes (a client deleting a hundred
+ * tags causes one mark and sweep, not a hundred), never two at once.
+ */
+export class DeferredGc {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: (line: string) => void,
+    private readonly delayMs = 1000,
+  ) {}
+
+  schedule(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.run();
+    }, this.delayMs);
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) await this.running;
+    this.running = gcStore(this.store).then(
+      () => undefined,
+      (e: unknown) => this.log(`gc after delete: ${(e as Error)?.message ?? e}`),
+    );
+    await this.running;
+    this.running = undefined;
+  }
+
+  /** Run a scheduled gc now (server shutdown). */
+  async flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      await this.run();
+    }
+    while (this.running) await this.running;
+  }
+}
+
