@@ -12,6 +12,8 @@ import { parseGrowth, parseRatio, parseSize, type GrowthLimit } from './sizes.js
  */
 export interface Budget {
   match: string[];
+  /** A budget that matches no checked image is an error (exit 2) unless it says it may. */
+  optional?: boolean;
   maxSize?: number;
   maxLayerSize?: number;
   maxLayers?: number;
@@ -25,6 +27,7 @@ export interface Budget {
 
 const KNOWN = new Set([
   'match',
+  'optional',
   'maxSize',
   'maxLayerSize',
   'maxLayers',
@@ -69,6 +72,10 @@ export function parseBudgets(doc: unknown, file = 'budget file'): Budget[] {
     const match = typeof o.match === 'string' ? [o.match] : Array.isArray(o.match) && o.match.every((m) => typeof m === 'string') ? (o.match as string[]) : undefined;
     if (!match || match.length === 0) throw bad(`${at}.match must be a ref glob or a list of them`);
     const budget: Budget = { match };
+    if (o.optional !== undefined) {
+      if (typeof o.optional !== 'boolean') throw bad(`${at}.optional must be true or false`);
+      budget.optional = o.optional;
+    }
     if (o.maxSize !== undefined) budget.maxSize = parseSize(o.maxSize, `${at}.maxSize`);
     if (o.maxLayerSize !== undefined) budget.maxLayerSize = parseSize(o.maxLayerSize, `${at}.maxLayerSize`);
     if (o.maxLayers !== undefined) {

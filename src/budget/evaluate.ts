@@ -1,9 +1,9 @@
-import micromatch from 'micromatch';
 import type { ImageInfo } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
 import { shortDigest } from '../digest/digest.js';
 import { humanBytes } from '../report/human.js';
 import type { Budget } from './config.js';
+import { matchesRefGlob } from '../util/ref-glob.js';
 
 /** Waste figures from the file-level analysis (see src/analysis/waste.ts). */
 export interface WasteFigures {
@@ -49,15 +49,22 @@ function sizeOf(img: ImageInfo): number {
   return img.configSize + distinctLayerBytes(img);
 }
 
-/**
- * Ref globs: a lone `*` matches any characters, '/' included ("*" matches every ref and
- * "acme/*" matches "acme/team/api:1"), since refs are names, not paths.
- */
+/** Ref globs, as util/ref-glob.ts defines them: `*` matches any characters, '/' included. */
 export function matchesRef(ref: string, patterns: string[]): boolean {
-  return micromatch.isMatch(ref, patterns.map((p) => p.replace(/(?<!\*)\*(?!\*)/g, '**')));
+  return matchesRefGlob(ref, patterns);
 }
 
-const pct = (r: number) => `${(r * 100).toFixed(1)}%`;
+const pct = (r: number, decimals = 1) => `${(r * 100).toFixed(decimals)}%`;
+
+/**
+ * A limit and an actual ratio as percentages with enough decimals that they differ when the
+ * numbers do: 95.0% vs 94.97% rather than "95.0%" vs "95.0%" for a FAIL.
+ */
+function pctPair(limit: number, actual: number): [string, string] {
+  let d = 1;
+  while (d < 6 && limit !== actual && pct(limit, d) === pct(actual, d)) d++;
+  return [pct(limit, d), pct(actual, d)];
+}
 
 /** Check every budget that matches an image (by any of its refs) against it. */
 export async function evaluateBudgets(images: ImageInfo[], budgets: Budget[], ctx: EvaluateContext): Promise<Verdict[]> {
@@ -90,10 +97,12 @@ export async function evaluateBudgets(images: ImageInfo[], budgets: Budget[], ct
           v('maxWasted', b.maxWasted, w?.wastedBytes ?? null, humanBytes(b.maxWasted), w ? humanBytes(w.wastedBytes) : 'n/a', w ? w.wastedBytes <= b.maxWasted : null);
         }
         if (b.minEfficiency !== undefined) {
-          v('minEfficiency', b.minEfficiency, w?.efficiency ?? null, pct(b.minEfficiency), w ? pct(w.efficiency) : 'n/a', w ? w.efficiency >= b.minEfficiency : null);
+          const [limitText, actualText] = w ? pctPair(b.minEfficiency, w.efficiency) : [pct(b.minEfficiency), 'n/a'];
+          v('minEfficiency', b.minEfficiency, w?.efficiency ?? null, limitText, actualText, w ? w.efficiency >= b.minEfficiency : null);
         }
         if (b.maxUserWastedRatio !== undefined) {
-          v('highestUserWastedPercent', b.maxUserWastedRatio, w?.userWastedRatio ?? null, pct(b.maxUserWastedRatio), w ? pct(w.userWastedRatio) : 'n/a', w ? w.userWastedRatio <= b.maxUserWastedRatio : null);
+          const [limitText, actualText] = w ? pctPair(b.maxUserWastedRatio, w.userWastedRatio) : [pct(b.maxUserWastedRatio), 'n/a'];
+          v('highestUserWastedPercent', b.maxUserWastedRatio, w?.userWastedRatio ?? null, limitText, actualText, w ? w.userWastedRatio <= b.maxUserWastedRatio : null);
         }
       }
       if (b.maxGrowth !== undefined) {
@@ -105,7 +114,10 @@ export async function evaluateBudgets(images: ImageInfo[], budgets: Budget[], ct
           const growth = now - before.sizeBytes;
           // Percentages in millionths, so "0.7%" of 116000 is exactly 812 (floating point gives 811.99...).
           const limit = 'ratio' in b.maxGrowth ? Math.floor((before.sizeBytes * Math.round(b.maxGrowth.ratio * 1e6)) / 1e6) : b.maxGrowth.bytes;
-          v('maxGrowth', limit, growth, growthText(b.maxGrowth), `${growth >= 0 ? '+' : ''}${humanBytes(growth)}`, growth <= limit, `${humanBytes(before.sizeBytes)} -> ${humanBytes(now)}`);
+          // Both forms on both sides: a % limit is also shown in bytes, and the growth also as a %.
+          const limitText = 'ratio' in b.maxGrowth ? `${growthText(b.maxGrowth)} (${humanBytes(limit)})` : growthText(b.maxGrowth);
+          const grew = before.sizeBytes > 0 ? ` (${growth >= 0 ? '+' : ''}${pctPair('ratio' in b.maxGrowth ? b.maxGrowth.ratio : limit / before.sizeBytes, growth / before.sizeBytes)[1]})` : '';
+          v('maxGrowth', limit, growth, limitText, `${growth >= 0 ? '+' : ''}${humanBytes(growth)}${grew}`, growth <= limit, `${humanBytes(before.sizeBytes)} -> ${humanBytes(now)}`);
         }
       }
     }

@@ -5,7 +5,7 @@ import { loadImages, type ImageInfo } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
 import { loadBudgetFile } from '../budget/config.js';
 import { computeFilesReport, type FilesReport } from '../analysis/files-report.js';
-import { evaluateBudgets, type BaselineImage, type Verdict, type WasteFigures } from '../budget/evaluate.js';
+import { evaluateBudgets, matchesRef, type BaselineImage, type Verdict, type WasteFigures } from '../budget/evaluate.js';
 import { toJUnit } from '../budget/junit.js';
 import { ingestPath } from '../ingest/ingest.js';
 import { Store } from '../store/store.js';
@@ -29,11 +29,14 @@ export interface BudgetOptions extends GlobalOptions {
 export async function budgetCommand(args: string[], opts: BudgetOptions): Promise<number> {
   const budgets = await loadBudgetFile(opts.config ?? path.resolve('layerstore-budget.json'));
   const baseline = opts.baseline ? await loadBaseline(opts.baseline) : undefined;
-  const store = await Store.open(storeDir(opts), { create: true });
+  const paths = new Set<string>();
+  for (const a of args) if (await fsp.stat(a).then(() => true, () => false)) paths.add(a);
+  // A store is created only to receive inputs; checking refs in a store that is not there
+  // (a --store typo) must not pass as "nothing to check".
+  const store = await Store.open(storeDir(opts), { create: paths.size > 0 });
   const selectors: string[] = [];
   for (const a of args) {
-    const isPath = await fsp.stat(a).then(() => true, () => false);
-    if (!isPath) {
+    if (!paths.has(a)) {
       selectors.push(a);
       continue;
     }
@@ -57,14 +60,22 @@ export async function budgetCommand(args: string[], opts: BudgetOptions): Promis
     return { wastedBytes: w.wastedBytes, efficiency: w.efficiency, userWastedRatio: w.userWastedRatio };
   };
   const verdicts = await evaluateBudgets(images, budgets, { all, baseline, waste });
+  // A budget that matches none of the checked images guards nothing: say which, and fail.
+  const idle = budgets.filter((b) => !b.optional && !images.some((i) => i.refs.some((r) => matchesRef(r, b.match))));
+  if (idle.length) {
+    throw new LayerstoreError('E_BUDGET_INVALID', `${idle.length === 1 ? 'a budget matches' : `${idle.length} budgets match`} none of the ${images.length} images checked: ${idle.map((b) => JSON.stringify(b.match.length === 1 ? b.match[0] : b.match)).join(', ')}`, {
+      hint: 'fix the match glob (layerstore ls lists the refs), or add "optional": true to a budget that may match nothing',
+    });
+  }
   const failed = verdicts.filter((v) => v.pass === false).length;
+  const checked = verdicts.filter((v) => v.pass !== null).length;
   const unchecked = images.filter((i) => !verdicts.some((v) => v.manifestDigest === i.manifestDigest));
   if (opts.junit) await fsp.writeFile(opts.junit, toJUnit(verdicts));
   if (opts.json) {
     process.stdout.write(
       toJson({
         schemaVersion: 1,
-        passed: failed === 0,
+        passed: failed === 0 && checked > 0,
         summary: { images: images.length, rules: verdicts.length, failed, skipped: verdicts.filter((v) => v.pass === null).length, unchecked: unchecked.length },
         results: verdicts,
         unchecked: unchecked.map((i) => ({ refs: i.refs, manifestDigest: i.manifestDigest })),
@@ -73,9 +84,17 @@ export async function budgetCommand(args: string[], opts: BudgetOptions): Promis
   } else {
     process.stdout.write(renderVerdicts(verdicts));
     for (const i of unchecked) process.stdout.write(`no budget matches ${i.refs[0] ?? i.manifestDigest}\n`);
-    process.stdout.write(failed ? `FAIL: ${failed} of ${verdicts.length} budget rules failed\n` : `PASS: all ${verdicts.length} budget rules passed\n`);
+    if (failed) process.stdout.write(`FAIL: ${failed} of ${verdicts.length} budget rules failed\n`);
+    else if (checked > 0) process.stdout.write(`PASS: ${checked === verdicts.length ? 'all ' : ''}${checked} budget rules passed${checked < verdicts.length ? ` (${verdicts.length - checked} skipped)` : ''}\n`);
   }
-  return failed ? 1 : 0;
+  if (failed) return 1;
+  if (checked === 0) {
+    // Nothing was actually checked (no image, or every rule skipped): a gate that cannot close is not a pass.
+    throw new LayerstoreError('E_BUDGET_INVALID', verdicts.length ? `every one of the ${verdicts.length} budget rules was skipped (${[...new Set(verdicts.map((v) => v.detail))].join('; ')}): nothing was checked` : `no budget rule applied to any image (${images.length} images): nothing was checked`, {
+      hint: verdicts.length ? 'give what the skipped rules need (e.g. --baseline FILE for maxGrowth)' : 'check the budgets\' match globs and the images given',
+    });
+  }
+  return 0;
 }
 
 function renderVerdicts(vs: Verdict[]): string {

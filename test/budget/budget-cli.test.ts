@@ -390,10 +390,11 @@ describe('budget: maxGrowth against a baseline report', () => {
     expect(j.results).toEqual([expect.objectContaining({ rule: 'maxGrowth', limit: growth - 1, actual: growth, pass: false })]);
   });
 
-  it('without --baseline the rule is skipped, not failed (JUnit: <skipped>)', () => {
+  it('without --baseline the rule is skipped, not failed (JUnit: <skipped>); a run where every rule skipped checked nothing: exit 2', () => {
     const { r, j } = parseBudgetJson(runs.skipped!);
-    expect(r.code, show(r)).toBe(0);
-    expect(j.passed).toBe(true);
+    expect(r.code, show(r)).toBe(2);
+    expect(r.stderr).toMatch(/every one of the 1 budget rules was skipped \(no --baseline given\): nothing was checked \[E_BUDGET_INVALID\]/);
+    expect(j.passed).toBe(false);
     expect(j.summary).toMatchObject({ rules: 1, failed: 0, skipped: 1 });
     expect(j.results[0]).toMatchObject({ rule: 'maxGrowth', actual: null, pass: null });
     const root = parseXml(readFileSync(skippedJunit(), 'utf8'));
