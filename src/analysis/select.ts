@@ -1,5 +1,5 @@
 import { LayerstoreError } from '../errors.js';
-import { familiar } from '../formats/ref-names.js';
+import { refCandidates } from '../formats/ref-names.js';
 import type { ImageInfo } from './load-images.js';
 
 /**
@@ -21,7 +21,7 @@ export function selectImages(images: ImageInfo[], selectors: string[]): ImageInf
 }
 
 function matches_(img: ImageInfo, sel: string): boolean {
-  if (img.refs.includes(sel) || img.refs.includes(familiar(sel))) return true;
+  if (refCandidates(sel).some((r) => img.refs.includes(r))) return true;
   const hex = sel.startsWith('sha256:') ? sel.slice(7) : sel;
   if (/^[0-9a-f]{12,64}$/.test(hex)) {
     return img.manifestDigest.slice(7).startsWith(hex) || img.configDigest.slice(7).startsWith(hex);

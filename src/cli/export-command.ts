@@ -1,7 +1,7 @@
 import { LayerstoreError } from '../errors.js';
 import { loadImages } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
-import { familiar } from '../formats/ref-names.js';
+import { refCandidates } from '../formats/ref-names.js';
 import { MT } from '../formats/types.js';
 import { refOf } from '../store/refs.js';
 import { exportArchive, type ExportRoot } from '../export/export-archive.js';
@@ -17,7 +17,8 @@ export async function exportCommand(selectors: string[], opts: GlobalOptions & {
   const rootsInStore = (await store.readIndex()).manifests;
   const roots: ExportRoot[] = [];
   for (const sel of selectors) {
-    const byRef = rootsInStore.find((d) => refOf(d) === sel || refOf(d) === familiar(sel));
+    const names = refCandidates(sel);
+    const byRef = rootsInStore.find((d) => names.includes(refOf(d) ?? ''));
     if (byRef) {
       roots.push({ descriptor: { mediaType: byRef.mediaType, digest: byRef.digest, size: byRef.size }, ref: refOf(byRef) });
       continue;

@@ -2,7 +2,7 @@ import { LayerstoreError } from '../errors.js';
 import { shortDigest } from '../digest/digest.js';
 import { loadImages } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
-import { familiar } from '../formats/ref-names.js';
+import { refCandidates } from '../formats/ref-names.js';
 import { MT, type Descriptor } from '../formats/types.js';
 import { parsePlatform, pullImage } from '../registry/pull.js';
 import { pushRoot } from '../registry/push.js';
@@ -35,7 +35,8 @@ export async function pullCommand(ref: string, opts: GlobalOptions & RemoteOptio
 
 /** The store root for SRC: a ref as it is (an index stays an index), else one image's manifest. */
 async function sourceRoot(store: Store, src: string): Promise<Descriptor> {
-  const root = (await store.readIndex()).manifests.find((d) => refOf(d) === src || refOf(d) === familiar(src));
+  const names = refCandidates(src);
+  const root = (await store.readIndex()).manifests.find((d) => names.includes(refOf(d) ?? ''));
   if (root) return { mediaType: root.mediaType, digest: root.digest, size: root.size };
   const found = selectImages(await loadImages(store), [src]);
   if (found.length !== 1) throw new LayerstoreError('E_USAGE', `${JSON.stringify(src)} names ${found.length} images; name one by its manifest digest`);

@@ -2,7 +2,7 @@ import { LayerstoreError } from '../errors.js';
 import { shortDigest } from '../digest/digest.js';
 import { loadImages } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
-import { checkRef, familiar, fullyQualified } from '../formats/ref-names.js';
+import { fullyQualified, normalizeUserRef, refCandidates } from '../formats/ref-names.js';
 import { refOf, removeRoots, updateIndex } from '../store/refs.js';
 import { MT } from '../formats/types.js';
 import type { Descriptor } from '../formats/types.js';
@@ -18,7 +18,8 @@ async function requireStore(opts: GlobalOptions): Promise<Store> {
 /** The root descriptor for SRC: a root ref as it is (an index stays an index), else the image's manifest. */
 async function resolveSource(store: Store, src: string): Promise<Descriptor> {
   const roots = (await store.readIndex()).manifests;
-  const byRef = roots.find((d) => refOf(d) === src || refOf(d) === familiar(src));
+  const names = refCandidates(src);
+  const byRef = roots.find((d) => names.includes(refOf(d) ?? ''));
   if (byRef) return { mediaType: byRef.mediaType, digest: byRef.digest, size: byRef.size };
   const byDigest = roots.find((d) => d.digest === src || d.digest === `sha256:${src}`);
   if (byDigest) return { mediaType: byDigest.mediaType, digest: byDigest.digest, size: byDigest.size };
@@ -30,10 +31,14 @@ async function resolveSource(store: Store, src: string): Promise<Descriptor> {
 export async function tagCommand(src: string, dst: string, opts: GlobalOptions): Promise<number> {
   const store = await requireStore(opts);
   const descriptor = await resolveSource(store, src);
-  const ref = familiar(checkRef(dst, 'target ref'));
+  const ref = normalizeUserRef(dst, 'target ref');
+  if (ref.includes('@')) throw new LayerstoreError('E_USAGE', `target ref ${JSON.stringify(dst)} has a digest; a tag names an image by repository:tag`);
   const [change] = await updateIndex(store.layout, [{ descriptor, ref, fullName: fullyQualified(ref) }]);
-  if (change?.from) process.stdout.write(`tagged ${shortDigest(descriptor.digest)} as ${ref} (moved from ${shortDigest(change.from)}, which is kept untagged)\n`);
-  else process.stdout.write(`tagged ${shortDigest(descriptor.digest)} as ${ref}\n`);
+  if (change?.from) {
+    const others = (await store.readIndex()).manifests.filter((d) => d.digest === change.from).map(refOf).filter((r) => r !== undefined);
+    const kept = others.length ? `which keeps ${others.length === 1 ? 'its ref' : 'its refs'} ${others.join(', ')}` : 'which is kept untagged';
+    process.stdout.write(`tagged ${shortDigest(descriptor.digest)} as ${ref} (moved from ${shortDigest(change.from)}, ${kept})\n`);
+  } else process.stdout.write(`tagged ${shortDigest(descriptor.digest)} as ${ref}\n`);
   return 0;
 }
 
@@ -47,7 +52,8 @@ export async function rmCommand(selectors: string[], opts: GlobalOptions & { for
   const roots = (await store.readIndex()).manifests;
   const doomed = new Set<Descriptor>();
   for (const sel of selectors) {
-    const byRef = roots.filter((d) => refOf(d) === sel || refOf(d) === familiar(sel));
+    const names = refCandidates(sel);
+    const byRef = roots.filter((d) => names.includes(refOf(d) ?? ''));
     if (byRef.length) {
       byRef.forEach((d) => doomed.add(d));
       continue;

@@ -88,3 +88,41 @@ export function repositoryOfDigestRef(ref: string): string | undefined {
   if (!p || p.tag || !p.digest) return undefined;
   return ref.slice(0, ref.indexOf('@'));
 }
+
+/** A Docker tag: up to 128 word characters, dots and dashes, not starting with either. */
+const TAG_RE = /^[\w][\w.-]{0,127}$/;
+
+/**
+ * A ref the user typed, in Docker's grammar and with Docker's defaults, as every command
+ * takes it: a lowercase repository (`[registry/]path`), then `:tag` (`latest` when absent) or
+ * `@sha256:...`; `docker.io/library/` is dropped ("docker.io/library/alpine" is
+ * "alpine:latest"). Returns the familiar form the store keeps; E_USAGE for anything else,
+ * so a ref that `serve`, `push` and `_catalog` would refuse never enters the store.
+ */
+export function normalizeUserRef(input: string, what: string): string {
+  const bad = (why: string) => new LayerstoreError('E_USAGE', `${what} ${JSON.stringify(input.slice(0, 200))} is not a valid image reference: ${why}`, { hint: 'write it as docker does: [registry/]repository[:tag], lowercase repository, e.g. corp/api:1.0' });
+  const p = parseDockerRef(input);
+  if (!p) {
+    throw bad(parseDockerRef(input.toLowerCase()) ? 'repository names are lowercase' : 'the repository name has characters docker does not allow');
+  }
+  if (p.digest !== undefined && !/^sha256:[0-9a-f]{64}$/.test(p.digest)) throw bad('a digest is sha256: and 64 lowercase hex digits');
+  if (p.tag !== undefined && !TAG_RE.test(p.tag)) throw bad('a tag is up to 128 letters, digits, _ . - (not starting with . or -)');
+  const repo = familiar(`${p.domain}/${p.path}`);
+  if (repo.length > 255) throw bad('the repository name is longer than 255 characters');
+  return `${repo}${p.digest === undefined || p.tag !== undefined ? `:${p.tag ?? 'latest'}` : ''}${p.digest !== undefined ? `@${p.digest}` : ''}`;
+}
+
+/**
+ * The refs a user's selector may name in the store: as typed (a bare OCI ref name such as
+ * "v1" stays itself), familiar ("docker.io/acme/api:1" is "acme/api:1") and normalized
+ * ("acme/api" is "acme/api:latest").
+ */
+export function refCandidates(selector: string): string[] {
+  const out = new Set([selector, familiar(selector)]);
+  try {
+    out.add(normalizeUserRef(selector, 'ref'));
+  } catch {
+    /* not a Docker-style ref: only the exact forms */
+  }
+  return [...out];
+}

@@ -84,3 +84,50 @@ describe('rm by digest or image ID', () => {
     expect(indexRefs(store)).toEqual([]);
   });
 });
+
+describe('refs: one grammar (docker\'s) for every command', () => {
+  let store: string;
+  beforeAll(async () => {
+    store = path.join(tmp, 'ref-store');
+    const r = await cli(['--store', store, '-q', 'ingest', input]);
+    expect(r.code, showRun(r)).toBe(0);
+  });
+
+  it.each([
+    ['MyOrg/App:1', /repository names are lowercase/],
+    ['Bad Ref!!', /characters docker does not allow/],
+    ['corp/api:-bad', /a tag is up to 128/],
+    [`corp/api@sha256:${'a'.repeat(64)}`, /has a digest/],
+  ])('tag X %s is exit 2 E_USAGE (%s), and the store is unchanged', async (dst, why) => {
+    const before = await snapshotStore(store);
+    const r = await cli(['--store', store, 'tag', 'hk/app:1', dst]);
+    expect(r.code, showRun(r)).toBe(2);
+    expect(r.stderr).toContain('[E_USAGE]');
+    expect(r.stderr).toMatch(why);
+    expect(await snapshotStore(store)).toEqual(before);
+  });
+
+  it('"corp/api" means corp/api:latest and docker.io/library/busybox means busybox:latest, in tag, report, export and rm', async () => {
+    expect((await cli(['--store', store, 'tag', 'hk/app:1', 'corp/api'])).code).toBe(0);
+    expect((await cli(['--store', store, 'tag', 'hk/app:1', 'docker.io/library/busybox'])).code).toBe(0);
+    expect(indexRefs(store)).toEqual(expect.arrayContaining(['corp/api:latest', 'busybox:latest']));
+    const rep = await cli(['--store', store, 'report', '--json', 'corp/api']);
+    expect(rep.code, showRun(rep)).toBe(0);
+    expect(JSON.parse(rep.stdout).images[0].refs).toContain('corp/api:latest');
+    const ex = await cli(['--store', store, 'export', 'docker.io/corp/api', '-o', path.join(tmp, 'corp.tar')]);
+    expect(ex.code, showRun(ex)).toBe(0);
+    const rm = await cli(['--store', store, 'rm', 'corp/api', 'docker.io/library/busybox:latest']);
+    expect(rm.code, showRun(rm)).toBe(0);
+    expect(indexRefs(store)).not.toEqual(expect.arrayContaining(['corp/api:latest']));
+    expect(indexRefs(store)).not.toEqual(expect.arrayContaining(['busybox:latest']));
+  });
+
+  it('a ref moved off an image that keeps other refs says so, not "kept untagged"', async () => {
+    const other = path.join(tmp, 'other.tar');
+    writeFileSync(other, await writeArchive('v25', [{ repoTags: ['hk/other:1'], layers: [await randomLayer('hk-other', 10_000)] }]));
+    expect((await cli(['--store', store, '-q', 'ingest', other])).code).toBe(0);
+    const r = await cli(['--store', store, 'tag', 'hk/other:1', 'hk/app:latest']);
+    expect(r.code, showRun(r)).toBe(0);
+    expect(r.stdout).toMatch(/moved from [0-9a-f]{12}, which keeps its refs hk\/app:1, hk\/app:stable\)/);
+  });
+});

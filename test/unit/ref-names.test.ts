@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LayerstoreError } from '../../src/errors.js';
-import { checkRef, familiar, fullyQualified, isValidRef, repositoryOf } from '../../src/formats/ref-names.js';
+import { checkRef, familiar, fullyQualified, isValidRef, normalizeUserRef, repositoryOf } from '../../src/formats/ref-names.js';
 
 const D = `sha256:${'ab'.repeat(32)}`;
 
@@ -116,5 +116,24 @@ describe('checkRef and repositoryOf', () => {
     ['alpine', undefined],
   ])('repositoryOf(%s) = %s', (ref, want) => {
     expect(repositoryOf(ref)).toBe(want);
+  });
+});
+
+describe('normalizeUserRef: docker\'s grammar and defaults', () => {
+  it.each([
+    ['alpine', 'alpine:latest'],
+    ['alpine:3.19', 'alpine:3.19'],
+    ['docker.io/library/alpine:3.19', 'alpine:3.19'],
+    ['docker.io/corp/api', 'corp/api:latest'],
+    ['corp/api', 'corp/api:latest'],
+    ['localhost:5000/a/b', 'localhost:5000/a/b:latest'],
+    ['registry.example.com/team/app:v1.2_3-rc', 'registry.example.com/team/app:v1.2_3-rc'],
+    [`corp/api@sha256:${'0'.repeat(64)}`, `corp/api@sha256:${'0'.repeat(64)}`],
+  ])('%s -> %s', (input, want) => {
+    expect(normalizeUserRef(input, 'ref')).toBe(want);
+  });
+
+  it.each(['MyOrg/App:1', 'Bad Ref!!', 'corp/api:.x', `corp/api:${'t'.repeat(129)}`, 'corp/api@sha256:abc', '', 'corp//api', '-corp/api'])('%s is E_USAGE', (input) => {
+    expect(() => normalizeUserRef(input, 'ref')).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
   });
 });
