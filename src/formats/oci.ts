@@ -83,10 +83,10 @@ class OciWalker {
       return undefined;
     }
     this.seen.set(desc.digest, null);
-    const file = await this.view.file(name, what);
     // Parse only what claims to be (or, small and untyped, may be) a manifest or an index;
     // a layer-sized blob listed directly in an index is stored as it is.
     const known = INDEX_TYPES.has(desc.mediaType) || MANIFEST_TYPES.has(desc.mediaType);
+    const file = await this.view.file(name, what, { json: known });
     const doc = known || file.blob.size <= 64 * 1024 ? await this.view.readJson(name, what).catch((e) => (known ? Promise.reject(e) : undefined)) : undefined;
     const kind = documentKind(desc.mediaType, doc);
     let images: PlannedImage[] | undefined;
@@ -125,7 +125,7 @@ class OciWalker {
       this.plan.artifacts.push({ digest: desc.digest, type: m.artifactType ?? m.config.mediaType });
       return [];
     }
-    const configFile = await this.view.file(`blobs/sha256/${hexOf(m.config.digest)}`, `${what} config`);
+    const configFile = await this.view.file(`blobs/sha256/${hexOf(m.config.digest)}`, `${what} config`, { json: true });
     const configDigest = this.plan.useBlob(configFile, m.config, `${what} config`);
     const config = parseImageConfig(await this.view.readJson(configFile.name, `${what} config`), `config ${m.config.digest}`);
     if (config.rootfs.diff_ids.length !== m.layers.length) {
