@@ -2,7 +2,8 @@
  * Ingest checks before it works (security review, issue 16 item 7): an archive entry that
  * nothing references is not staged, a JSON document above its limit is refused by the size
  * its tar header (or the file system) gives before a byte of it is copied, the number of
- * entries is bounded and each costs little.
+ * entries is bounded and each costs little, and a sparse tar entry is refused as
+ * unsupported instead of being reported missing.
  *
  * "Not staged" is measured as the bytes this process wrote during the ingest
  * (/proc/self/io wchar: every write() of the main thread and the hashing workers), which a
@@ -14,12 +15,13 @@ import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LayerstoreError, type ErrorCode } from '../src/errors.js';
 import { ingestPath } from '../src/ingest/ingest.js';
 import { Store } from '../src/store/store.js';
 import { imageConfig, layerTar, sha256hex, writeOciLayoutDir, type ImageSpec } from '../fixtures/image-writer.js';
-import { paxRecords, rawHeader, rawTar, type RawEntry } from './helpers/make-tar.js';
+import { legacySave, paxRecords, rawHeader, rawTar, type RawEntry } from './helpers/make-tar.js';
 import { filesUnder, snapshotObject, snapshotStore } from './helpers/store-snapshot.js';
 
 const MiB = 1024 * 1024;
@@ -277,4 +279,50 @@ describe('the number of entries is bounded, and each costs little', () => {
     expect(r.images).toHaveLength(1);
     expect(await fsp.readdir(store.layout.stagingDir)).toEqual([]);
   }, 60_000);
+});
+
+describe('sparse tar entries are refused as unsupported, naming the entry', () => {
+  /** A legacy save whose layer entry is written as a GNU sparse file by GNU tar itself. */
+  async function gnuSparseSave(format: 'gnu' | 'pax'): Promise<Buffer> {
+    const d = await tmpDir();
+    const { files, manifest } = legacyEntries('bounds/sparse:1');
+    for (const f of [...files, manifest]) {
+      await fsp.mkdir(path.join(d, path.dirname(f.name)), { recursive: true });
+      await fsp.writeFile(path.join(d, f.name), f.body!);
+    }
+    // The layer, with a 1 MiB hole in front: GNU tar --sparse stores it as a sparse entry.
+    const lt = path.join(d, 'l0/layer.tar');
+    await fsp.truncate(lt, 0);
+    await fsp.truncate(lt, MiB);
+    await fsp.appendFile(lt, layer);
+    const out = path.join(await tmpDir(), 'sparse.tar');
+    execFileSync('tar', ['--sparse', `--format=${format}`, '-cf', out, '-C', d, files[0]!.name, 'l0/layer.tar', 'manifest.json']);
+    return fsp.readFile(out);
+  }
+
+  for (const format of ['gnu', 'pax'] as const) {
+    for (const compressed of [false, true]) {
+      it(`GNU tar --sparse --format=${format}${compressed ? ', gzip' : ''}: the layer -> E_UNSUPPORTED naming l0/layer.tar`, async () => {
+        const dir = await tmpDir();
+        const store = await newStore(dir);
+        const file = path.join(dir, `sparse-${format}.tar${compressed ? '.gz' : ''}`);
+        const tar = await gnuSparseSave(format);
+        await fsp.writeFile(file, compressed ? zlib.gzipSync(tar) : tar);
+        const err = await expectRejected(store, file, 'E_UNSUPPORTED');
+        expect(err.message).toContain('l0/layer.tar');
+        expect(err.message).toMatch(/sparse/);
+      });
+    }
+  }
+
+  it('a hand-built pax GNU.sparse.* entry (format 0.1) -> E_UNSUPPORTED naming it', async () => {
+    const dir = await tmpDir();
+    const store = await newStore(dir);
+    const { files, manifest } = legacyEntries('bounds/sparse01:1');
+    const file = path.join(dir, 'sparse01.tar');
+    const sparseHeader: RawEntry = { name: 'PaxHeader/layer.tar', typeflag: 'x', body: paxRecords(['GNU.sparse.size=2048', 'GNU.sparse.numblocks=1', `GNU.sparse.map=1024,${layer.length}`]) };
+    await fsp.writeFile(file, legacySave({ manifest: JSON.parse(manifest.body as string), files: [files[0]!, sparseHeader, files[1]!] }));
+    const err = await expectRejected(store, file, 'E_UNSUPPORTED');
+    expect(err.message).toContain('l0/layer.tar');
+  });
 });

@@ -226,9 +226,17 @@ function duplicate(e: TarEntryHeader): LayerstoreError {
 
 /**
  * The bookkeeping both readers share: directories and links are recorded, devices and
- * fifos skipped, a second entry of a name refused. True when `e` is a file to record.
+ * fifos skipped, a sparse entry and a second entry of a name refused. True when `e` is a
+ * file to record.
  */
 function admit(view: TarView, e: TarEntryHeader): boolean {
+  if (e.sparseName !== undefined) {
+    throw new LayerstoreError('E_UNSUPPORTED', `entry ${JSON.stringify(e.sparseName)} is a sparse file (GNU tar --sparse), which layerstore does not read`, {
+      entry: e.sparseName,
+      offset: e.offset,
+      hint: 'create the archive again without --sparse (-S)',
+    });
+  }
   if (e.type === 'directory') {
     view.dirs.add(e.name);
     return false;
