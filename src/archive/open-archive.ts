@@ -39,6 +39,8 @@ export function openArchive(file: string, { compression, size }: { compression: 
   if (compression === 'none') return { stream: raw, compression, fileSize: size, bytesRead };
   const dec = createDecompressor(compression);
   raw.on('error', (e) => dec.destroy(e));
+  // A reader that stops early destroys the decompressor; the file must close with it.
+  dec.on('close', () => raw.destroy());
   raw.pipe(dec);
   return { stream: dec, compression, fileSize: size, bytesRead };
 }

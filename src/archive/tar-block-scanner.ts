@@ -41,6 +41,8 @@ export class TarBlockScanner extends Transform {
   private readonly maxPaxBytes = 1024 * 1024;
   /** Number of entries seen (headers that are not pax/long-name headers). */
   entries = 0;
+  /** Data offsets of GNU sparse ("S") entries, whose typeflag tar-stream does not report. */
+  private readonly sparseAt = new Set<number>();
 
   constructor(opts: TarBlockScannerOptions = {}) {
     super();
@@ -120,6 +122,11 @@ export class TarBlockScanner extends Transform {
     }
   }
 
+  /** Whether the entry whose data starts at `offset` is a GNU sparse ("S") entry (asked once per entry). */
+  takeSparse(offset: number): boolean {
+    return this.sparseAt.delete(offset);
+  }
+
   private collect(part: Buffer): void {
     const n = Math.min(part.length, this.captureLeft);
     if (n > 0) this.capture!.push(part.subarray(0, n));
@@ -163,6 +170,7 @@ export class TarBlockScanner extends Transform {
       // A real entry. tar-stream applies a pax size only when a local pax header precedes
       // it (merged with any global one), and reads no data for directories.
       this.entries++;
+      if (type === 'S') this.sparseAt.add(at + 512);
       this.entryName = nameOf(block);
       this.entryStart = at;
       const paxSizeText = this.localPax?.size;

@@ -3,6 +3,7 @@ import tar from 'tar-stream';
 import { LayerstoreError } from '../errors.js';
 import { normalizeEntryName } from './entry-name.js';
 import { TarBlockScanner } from './tar-block-scanner.js';
+import { sparseName } from './tar-header.js';
 
 import type { EntryType } from './tar-header.js';
 
@@ -19,6 +20,8 @@ export interface TarEntryHeader {
   linkname?: string;
   /** Offset of the entry's data in the (decompressed) tar stream. */
   offset: number;
+  /** Set for a GNU sparse entry: the name of the file it stores (see sparseName). */
+  sparseName?: string;
 }
 
 /** One archive entry. `body` must be read to its end (or drained) before the next entry. */
@@ -98,6 +101,8 @@ export async function* readTarEntries(input: Readable, opts: ReadTarOptions = {}
         offset,
         body,
       };
+      const sparse = sparseName(scanner.takeSparse(offset) ? 'S' : '', h.name, h.pax as Record<string, string> | null | undefined);
+      if (sparse !== undefined) item.sparseName = sparse;
       yield item;
       // Callers read a body to its end; an unread one is drained here.
       if (!consumed) entry.resume();

@@ -3,7 +3,7 @@ import { LayerstoreError } from '../errors.js';
 import { normalizeEntryName } from './entry-name.js';
 import { readFullyAt } from '../store/fs-safe.js';
 import type { ReadTarOptions, TarEntryHeader } from './tar-entries.js';
-import { blockSums, checksumOk, cString, decodeHeader, decodePax, emptyExtendedHeader, isExtendedHeader, isZeroBlock, nameOf, octalField, parseSize } from './tar-header.js';
+import { blockSums, checksumOk, cString, decodeHeader, decodePax, emptyExtendedHeader, isExtendedHeader, isZeroBlock, nameOf, octalField, parseSize, sparseName } from './tar-header.js';
 
 /**
  * The entries of an uncompressed tar file, read by position: only header blocks (and pax
@@ -118,6 +118,7 @@ export async function* walkTarFile(fh: FileHandle, fileSize: number, opts: WalkO
       if (localPax?.path) name = localPax.path;
       if (localPax?.linkpath) linkname = localPax.linkpath;
       const paxSize = localPax?.size;
+      const sparse = sparseName(flag, name, localPax);
       longPath = longLink = localPax = null;
       if (paxSize) {
         const v = parseInt(paxSize, 10);
@@ -139,6 +140,7 @@ export async function* walkTarFile(fh: FileHandle, fileSize: number, opts: WalkO
         uid: octalField(block, 108, 8) ?? 0,
         gid: octalField(block, 116, 8) ?? 0,
       };
+      if (sparse !== undefined) entry.sparseName = sparse;
       if (dataAt + padded(size) > fileSize) throw await truncated(true, fileSize);
       yield entry;
       pos = dataAt + padded(size);

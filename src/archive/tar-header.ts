@@ -88,6 +88,19 @@ export function decodePax(data: Buffer): Record<string, string> {
   return out;
 }
 
+/**
+ * The name of the file a GNU sparse entry stores, or undefined when the entry is not sparse:
+ * typeflag "S" (GNU tar --format=gnu), or pax GNU.sparse.* records (--format=pax; format 1.0
+ * hides the file behind a "GNUSparseFile.<pid>/" name and gives the real one in
+ * GNU.sparse.name). Its data is a condensed form (holes left out, a map in front), not the
+ * file's bytes, so neither reader can hand it out as a file.
+ */
+export function sparseName(typeflag: string, name: string, pax: Record<string, string> | null | undefined): string | undefined {
+  const gnuPax = pax ? Object.keys(pax).some((k) => k.startsWith('GNU.sparse.')) : false;
+  if (typeflag !== 'S' && !gnuPax) return undefined;
+  return pax?.['GNU.sparse.name'] ?? name;
+}
+
 /** The type of an entry as layerstore sees it. */
 export type EntryType = 'file' | 'directory' | 'symlink' | 'link' | 'other';
 

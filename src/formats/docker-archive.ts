@@ -30,7 +30,7 @@ export async function resolveDockerArchive(view: ArchiveView, plan: IngestPlan):
   let usedOci = false;
   for (const [i, item] of items.entries()) {
     const what = `manifest.json[${i}]`;
-    const configFile = await view.file(item.config, `${what} Config`);
+    const configFile = await view.file(item.config, `${what} Config`, { json: true });
     const configDigest = plan.useBlob(configFile, claimOf(configFile), `${what} Config`);
     const config = parseImageConfig(await view.readJson(item.config, `${what} Config`), `${what} Config ${item.config}`);
     if (config.rootfs.diff_ids.length !== item.layers.length) {

@@ -91,7 +91,8 @@ class OciWalker {
       return undefined;
     }
     this.seen.set(key, null);
-    const file = await this.view.file(name, what);
+    // A document's size is checked from the header before a byte is copied (json: true).
+    const file = await this.view.file(name, what, { json: isDocumentType(desc.mediaType) });
     let images: PlannedImage[] | undefined;
     if (!isDocumentType(desc.mediaType)) {
       // Only an index's or a manifest's type names a document, here as for every reader of
@@ -133,7 +134,7 @@ class OciWalker {
       this.plan.artifacts.push({ digest: desc.digest, type: m.artifactType ?? m.config.mediaType });
       return [];
     }
-    const configFile = await this.view.file(`blobs/sha256/${hexOf(m.config.digest)}`, `${what} config`);
+    const configFile = await this.view.file(`blobs/sha256/${hexOf(m.config.digest)}`, `${what} config`, { json: true });
     const configDigest = this.plan.useBlob(configFile, m.config, `${what} config`);
     const config = parseImageConfig(await this.view.readJson(configFile.name, `${what} config`), `config ${m.config.digest}`);
     if (config.rootfs.diff_ids.length !== m.layers.length) {

@@ -12,15 +12,19 @@ import type { RangeWorkers } from '../digest/range-workers.js';
 import { limiter } from '../util/pool.js';
 
 /**
- * What format readers see of an input: named files they can ask for, already verified by
- * hash. A tarball is staged in one pass before readers run (its manifest may come last);
- * a directory is staged on demand.
+ * What format readers see of an input: named files they can ask for, verified by hash. Files
+ * are staged when first asked for, so what no image uses is never copied (a compressed
+ * tarball, read in one pass, has had some staged already: see tar-input.ts).
  */
 export interface ArchiveView {
   readonly label: string;
   has(name: string): Promise<boolean>;
-  /** The staged file behind `name` (links followed). `why` names who asked, for errors. */
-  file(name: string, why: string): Promise<StagedFile>;
+  /**
+   * The staged file behind `name` (links followed). `why` names who asked, for errors. With
+   * `json`, the caller will read it as JSON: above MAX_JSON_BYTES it is refused
+   * (E_TOO_LARGE) by the size the input gives, before any byte is staged.
+   */
+  file(name: string, why: string, opts?: { json?: boolean }): Promise<StagedFile>;
   readJson(name: string, why: string): Promise<unknown>;
   /**
    * Start staging these files now, several at once, for readers that will ask for them one
@@ -45,8 +49,13 @@ export async function storedClaim(store: Store, name: string): Promise<Digest | 
   return claim !== undefined && (await store.blobs.has(claim)) ? claim : undefined;
 }
 
+/** E_TOO_LARGE for a document above the JSON limit, read as JSON by `why`. */
+function refuseLargeJson(size: number, why: string, entry: string): void {
+  if (size > MAX_JSON_BYTES) throw new LayerstoreError('E_TOO_LARGE', `${why} is ${size} bytes, above the ${MAX_JSON_BYTES}-byte limit`, { entry });
+}
+
 async function readStagedJson(store: Store, f: StagedFile, why: string): Promise<unknown> {
-  if (f.blob.size > MAX_JSON_BYTES) throw new LayerstoreError('E_TOO_LARGE', `${why} is ${f.blob.size} bytes, above the ${MAX_JSON_BYTES}-byte limit`, { entry: f.name });
+  refuseLargeJson(f.blob.size, why, f.name);
   if (!f.blob.stagingPath) throw new LayerstoreError('E_DIGEST_MISMATCH', `${why}: the bytes do not match the blob they name`, { entry: f.name });
   const bytes = await fsp.readFile(f.blob.stagingPath);
   try {
@@ -62,45 +71,83 @@ function missing(name: string, why: string, resolved?: string): LayerstoreError 
   return new LayerstoreError('E_BLOB_MISSING', `${why} names ${JSON.stringify(name)}, which is not in the input${via}`, { entry: name });
 }
 
+/** A regular file of a tar input: where its header put it, and how to stage its bytes. */
+export interface TarFileEntry {
+  /** Normalized name. */
+  name: string;
+  offset: number;
+  size: number;
+  /** Stages the bytes (called at most once); undefined when the pass over a compressed archive did not keep them. */
+  stage?: () => Promise<StagedFile>;
+}
+
+/**
+ * A tar input, seen through the headers read before any reader runs: its files, links and
+ * directories. A file is staged when a reader first asks for it (see TarFileEntry.stage).
+ */
 export class TarView implements ArchiveView {
-  readonly files = new Map<string, StagedFile>();
+  readonly entries = new Map<string, TarFileEntry>();
   readonly links = new Map<string, LinkEntry>();
   readonly dirs = new Set<string>();
+  private readonly staging = new StagingOnDemand(STAGING_CONCURRENCY);
+  private readonly done = new Set<StagedFile>();
 
   constructor(
     readonly label: string,
     private readonly store: Store,
   ) {}
 
-  private resolve(name: string): string {
-    return resolveLinks(normalizeEntryName(name), this.links);
+  /** Record a file entry staged already (by the pass over a compressed archive). */
+  addStaged(e: TarFileEntry, f: StagedFile): void {
+    this.done.add(f);
+    this.entries.set(e.name, { ...e, stage: () => Promise.resolve(f) });
   }
 
-  /** Whether `name` resolves to a file; a link that escapes or loops is an error, not "absent". */
+  /** The file entry `name` resolves to; a link that escapes or loops is an error, not "absent". */
+  lookup(name: string): TarFileEntry | undefined {
+    return this.entries.get(resolveLinks(normalizeEntryName(name), this.links));
+  }
+
   async has(name: string): Promise<boolean> {
-    return this.files.has(this.resolve(name));
+    return this.lookup(name) !== undefined;
   }
 
-  async file(name: string, why: string): Promise<StagedFile> {
+  async file(name: string, why: string, opts: { json?: boolean } = {}): Promise<StagedFile> {
     const n = normalizeEntryName(name);
     const resolved = resolveLinks(n, this.links);
-    const f = this.files.get(resolved);
-    if (!f) throw missing(n, why, resolved);
-    return f;
+    const e = this.entries.get(resolved);
+    if (!e) throw missing(n, why, resolved);
+    if (opts.json) refuseLargeJson(e.size, why, e.name);
+    const stage = e.stage;
+    if (!stage) {
+      // Not reached for a name manifest.json lists (ingest fetches those in a second pass).
+      throw new LayerstoreError('E_BLOB_MISSING', `${why} names ${JSON.stringify(n)}, whose bytes the pass over this compressed archive did not keep`, {
+        entry: n,
+        hint: 'decompress the archive and ingest the .tar',
+      });
+    }
+    return this.staging.get(resolved, async () => {
+      const f = await stage();
+      this.done.add(f);
+      return f;
+    });
   }
 
   async readJson(name: string, why: string): Promise<unknown> {
-    return readStagedJson(this.store, await this.file(name, why), why);
+    return readStagedJson(this.store, await this.file(name, why, { json: true }), why);
   }
 
-  prefetch(): void {
-    // Everything was staged while the archive was read.
+  prefetch(files: Array<{ name: string; why: string }>): void {
+    // An unsafe or missing name: the reader's own file() call reports it, in its order.
+    for (const f of files) this.file(f.name, f.why).catch(() => {});
   }
 
-  async settle(): Promise<void> {}
+  settle(): Promise<void> {
+    return this.staging.settle();
+  }
 
   staged(): Iterable<StagedFile> {
-    return this.files.values();
+    return this.done;
   }
 }
 
@@ -163,19 +210,20 @@ export class DirView implements ArchiveView {
     }
   }
 
-  file(name: string, why: string): Promise<StagedFile> {
+  async file(name: string, why: string, opts: { json?: boolean } = {}): Promise<StagedFile> {
     const n = normalizeEntryName(name);
+    if (opts.json && !this.files.has(n)) {
+      // Refused by the size the file system gives, before a byte is copied (a missing file
+      // is reported by stage()).
+      const st = await fsp.stat(this.pathOf(n)).catch(() => undefined);
+      if (st?.isFile()) refuseLargeJson(st.size, why, n);
+    }
     return this.files.get(n, () => this.stage(n, why));
   }
 
   prefetch(files: Array<{ name: string; why: string }>): void {
-    for (const f of files) {
-      try {
-        void this.file(f.name, f.why);
-      } catch {
-        // An unsafe name: the reader's own file() call reports it, in its order.
-      }
-    }
+    // An unsafe or missing name: the reader's own file() call reports it, in its order.
+    for (const f of files) this.file(f.name, f.why).catch(() => {});
   }
 
   settle(): Promise<void> {
@@ -215,7 +263,7 @@ export class DirView implements ArchiveView {
   }
 
   async readJson(name: string, why: string): Promise<unknown> {
-    return readStagedJson(this.store, await this.file(name, why), why);
+    return readStagedJson(this.store, await this.file(name, why, { json: true }), why);
   }
 
   staged(): Iterable<StagedFile> {

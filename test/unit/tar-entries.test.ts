@@ -24,6 +24,7 @@ interface Seen {
   linkname?: string;
   offset: number;
   body: string;
+  sparseName?: string;
 }
 
 /** How the archive reaches the reader; WALKER: written to a file and read by walkTarFile. */
@@ -87,6 +88,7 @@ async function entries(buf: Buffer | Readable, chunk = 0, opts?: { skipBodies?: 
     }
     const s: Seen = { name: e.name, type: e.type, size: e.size, offset: e.offset, body };
     if (e.linkname !== undefined) s.linkname = e.linkname;
+    if (e.sparseName !== undefined) s.sparseName = e.sparseName;
     out.push(s);
   }
   return out;
@@ -363,6 +365,24 @@ for (const [label, chunk] of CHUNKINGS) {
       const err = await expectCode(rawTar([{ name: 'ok', body: 'x' }, { name: '../evil', body: 'y' }]), 'E_UNSAFE_PATH', chunk);
       expect(err.entry).toBe('../evil');
       expect(err.offset).toBe(1536);
+    });
+
+    it('a GNU sparse entry (typeflag S) is flagged with its name; its condensed data is skipped like any data', async () => {
+      const seen = await entries(rawTar([{ name: 'holes', typeflag: 'S', body: 'condensed' }, { name: 'after', body: 'A' }]), chunk);
+      expect(seen.map((e) => [e.name, e.type, e.sparseName])).toEqual([
+        ['holes', 'other', 'holes'],
+        ['after', 'file', undefined],
+      ]);
+    });
+
+    it('a pax GNU.sparse entry (format 1.0) is flagged with the real name GNU.sparse.name gives', async () => {
+      const records = ['GNU.sparse.major=1', 'GNU.sparse.minor=0', 'GNU.sparse.name=dir/real', 'GNU.sparse.realsize=4096'];
+      const tar = rawTar([{ name: 'PaxHeader', typeflag: 'x', body: pax(records) }, { name: 'dir/GNUSparseFile.7/real', body: 'map+data' }, { name: 'after', body: 'A' }]);
+      const seen = await entries(tar, chunk);
+      expect(seen.map((e) => [e.name, e.type, e.sparseName])).toEqual([
+        ['dir/GNUSparseFile.7/real', 'file', 'dir/real'],
+        ['after', 'file', undefined],
+      ]);
     });
 
     it('an empty extended header (pax or GNU long name of 0 bytes) -> E_TAR_CORRUPT: tar-stream loses its place after one', async () => {
