@@ -30,6 +30,13 @@ export async function openForRead(opts: GlobalOptions): Promise<Store | undefine
   return Store.open(dir);
 }
 
+/** Open the store a command needs to exist (diff, export, tag, rm, push): a missing one is E_NOT_A_STORE, exit 2. */
+export async function requireStore(opts: GlobalOptions): Promise<Store> {
+  const store = await openForRead(opts);
+  if (!store) throw new LayerstoreError('E_NOT_A_STORE', `no store at ${storeDir(opts)}`, { hint: 'ingest something first (layerstore ingest IMAGE.tar), or pass --store DIR' });
+  return store;
+}
+
 export function info(opts: GlobalOptions, line: string): void {
   if (!opts.quiet) process.stderr.write(line + '\n');
 }

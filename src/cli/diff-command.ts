@@ -4,12 +4,11 @@ import { selectImages } from '../analysis/select.js';
 import { diffImages } from '../analysis/image-diff.js';
 import { renderImageDiff } from '../report/files-tables.js';
 import { toJson } from '../report/json.js';
-import { openForRead, storeDir, type GlobalOptions } from './context.js';
+import { requireStore, type GlobalOptions } from './context.js';
 
 /** Layers and files added, removed and changed between two images. */
 export async function diffCommand(a: string, b: string, opts: GlobalOptions & { json?: boolean; all?: boolean }): Promise<number> {
-  const store = await openForRead(opts);
-  if (!store) throw new LayerstoreError('E_REF_NOT_FOUND', `no store at ${storeDir(opts)}`);
+  const store = await requireStore(opts);
   const all = await loadImages(store);
   const pick = (sel: string) => {
     const found = selectImages(all, [sel]);

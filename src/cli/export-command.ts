@@ -6,14 +6,13 @@ import { MT } from '../formats/types.js';
 import { refOf } from '../store/refs.js';
 import { exportArchive, type ExportRoot } from '../export/export-archive.js';
 import { humanBytes } from '../report/human.js';
-import { info, openForRead, storeDir, type GlobalOptions } from './context.js';
+import { info, requireStore, type GlobalOptions } from './context.js';
 import { readUnverified } from '../store/unverified.js';
 import { shortDigest } from '../digest/digest.js';
 
 export async function exportCommand(selectors: string[], opts: GlobalOptions & { output?: string }): Promise<number> {
   if (!opts.output) throw new LayerstoreError('E_USAGE', 'say where to write the tarball: -o FILE.tar (or -o - for standard output)');
-  const store = await openForRead(opts);
-  if (!store) throw new LayerstoreError('E_REF_NOT_FOUND', `no store at ${storeDir(opts)}`);
+  const store = await requireStore(opts);
   const rootsInStore = (await store.readIndex()).manifests;
   const roots: ExportRoot[] = [];
   for (const sel of selectors) {

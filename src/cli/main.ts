@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isLayerstoreError, LayerstoreError } from '../errors.js';
 import { defaultStoreDir } from '../store/default-location.js';
 import type { GlobalOptions } from './context.js';
@@ -21,6 +21,12 @@ function exitCodeFor(e: unknown): number {
   return EXIT.badInput;
 }
 
+/** An option value that must be a whole number of at least `min` (kept as the string typed). */
+const wholeNumber = (min: number) => (v: string): string => {
+  if (!/^\d+$/.test(v) || Number(v) < min) throw new InvalidArgumentError(`${JSON.stringify(v)} is not a whole number${min > 0 ? ` of at least ${min}` : ''}.`);
+  return v;
+};
+
 // Each command's module is imported when the command runs, not at start-up: a CLI run pays
 // only for what it uses (loading every command cost ~0.15-0.3 s of CPU per run, bench/).
 export async function main(argv: string[]): Promise<number> {
@@ -33,6 +39,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('-q, --quiet', 'no progress or notes on stderr')
     .option('--debug', 'print stack traces with errors')
     .showHelpAfterError('(run layerstore --help for usage)')
+    // Usage errors look like every other error: one "layerstore: error: ... [E_USAGE]" line.
+    .configureOutput({ outputError: (str, write) => write(`layerstore: ${str.trim().replace(/\.$/, '')} [E_USAGE]\n`) })
     .exitOverride();
 
   const globals = (cmd: Command): GlobalOptions => cmd.optsWithGlobals() as GlobalOptions;
@@ -67,11 +75,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'print the versioned JSON report (schemaVersion 1)')
     .option('--all-layers', 'list every layer, not only the top 20')
     .option('--files', 'look inside the layers: savings ledger (blob, diffID, file), waste per image, duplicate files')
-    .option('--top <n>', 'how many wasted and duplicate files to list (default 10)')
+    .addOption(new Option('--top <n>', 'how many wasted and duplicate files to list (default 10)').argParser(wholeNumber(0)))
     .option('--html <file>', 'write the report (with the --files data) as one self-contained HTML page, charts included')
     .option('--registry <url>', 'report on a whole registry (catalog, tags, manifests; no layer downloads) instead of the store')
     .option('--repo <pattern>', 'with --registry: only repositories matching this glob')
-    .option('--concurrency <n>', 'with --registry: requests in flight (default 8)')
+    .addOption(new Option('--concurrency <n>', 'with --registry: requests in flight (default 8)').argParser(wholeNumber(1)))
     .option('--insecure', 'with --registry: plain http off loopback')
     .option('--username <user>', 'with --registry: registry user')
     .option('--password <password>', 'with --registry: registry password')

@@ -39,18 +39,33 @@ export class ProgressBar {
     if (!this.bar) {
       const cliProgress = requireHere('cli-progress') as typeof cliProgressTypes;
       this.bar = new cliProgress.SingleBar(
-        { stream: process.stderr, format: '{label} [{bar}] {percentage}% | {done}/{size}{rate} | ETA {eta_formatted}', hideCursor: true, clearOnComplete: true, barsize: 24, etaBuffer: 20 },
+        { stream: process.stderr, format: '{label} [{bar}] {percentage}% | {done}/{size}{rate} | ETA {eta_text}', hideCursor: true, clearOnComplete: true, barsize: 24, etaBuffer: 20 },
         cliProgress.Presets.shades_classic,
       );
-      this.bar.start(Math.max(total, 1), 0, { label: this.label, done: this.fmt(0), size: this.fmt(total), rate: '' });
+      this.bar.start(Math.max(total, 1), 0, { label: this.label, done: this.fmt(0), size: this.fmt(total), rate: '', eta_text: etaText(0, total, 0) });
     }
-    this.bar.update(Math.min(done, Math.max(total, 1)), { done: this.fmt(done), rate: this.rate(done) });
+    this.bar.update(Math.min(done, Math.max(total, 1)), { done: this.fmt(done), rate: this.rate(done), eta_text: etaText(done, total, now - this.t0) });
   }
 
   stop(): void {
     this.bar?.stop();
     this.bar = undefined;
   }
+}
+
+/**
+ * Time left, from the rate so far: "--" until there is a rate to go by (cli-progress's own
+ * ETA printed "NULL"/"INF" then, cut to "LLs"/"NFs" on narrow terminals), then "42s",
+ * "3m05s" or "2h10m".
+ */
+export function etaText(done: number, total: number, elapsedMs: number): string {
+  if (done >= total && total > 0) return '0s';
+  if (done <= 0 || elapsedMs < 500 || !(total > 0)) return '--';
+  const secs = Math.round(((total - done) * elapsedMs) / done / 1000);
+  if (!Number.isFinite(secs)) return '--';
+  if (secs < 60) return `${secs}s`;
+  if (secs < 3600) return `${Math.floor(secs / 60)}m${String(secs % 60).padStart(2, '0')}s`;
+  return `${Math.floor(secs / 3600)}h${String(Math.floor((secs % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 /** The bar of one ingest: polls the input's bytes read while the ingest runs. */

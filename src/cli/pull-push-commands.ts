@@ -11,7 +11,7 @@ import { refOf } from '../store/refs.js';
 import { Store } from '../store/store.js';
 import { humanBytes } from '../report/human.js';
 import { toJson } from '../report/json.js';
-import { info, openForRead, storeDir, type GlobalOptions } from './context.js';
+import { info, requireStore, storeDir, type GlobalOptions } from './context.js';
 import { clientFor, type RemoteOptions } from './remote.js';
 
 export async function pullCommand(ref: string, opts: GlobalOptions & RemoteOptions & { platform?: string; json?: boolean }): Promise<number> {
@@ -44,8 +44,7 @@ async function sourceRoot(store: Store, src: string): Promise<Descriptor> {
 }
 
 export async function pushCommand(src: string, dest: string, opts: GlobalOptions & RemoteOptions & { mountFrom?: string[]; json?: boolean }): Promise<number> {
-  const store = await openForRead(opts);
-  if (!store) throw new LayerstoreError('E_REF_NOT_FOUND', `no store at ${storeDir(opts)}`);
+  const store = await requireStore(opts);
   const remote = parseRemoteRef(dest);
   const client = await clientFor(remote.registry, opts);
   const root = await sourceRoot(store, src);

@@ -6,14 +6,9 @@ import { fullyQualified, normalizeUserRef, refCandidates } from '../formats/ref-
 import { refOf, removeRoots, updateIndex } from '../store/refs.js';
 import { MT } from '../formats/types.js';
 import type { Descriptor } from '../formats/types.js';
-import { openForRead, storeDir, type GlobalOptions } from './context.js';
+import { requireStore, type GlobalOptions } from './context.js';
 import type { Store } from '../store/store.js';
 
-async function requireStore(opts: GlobalOptions): Promise<Store> {
-  const store = await openForRead(opts);
-  if (!store) throw new LayerstoreError('E_REF_NOT_FOUND', `no store at ${storeDir(opts)}`, { hint: 'ingest something first, or pass --store DIR' });
-  return store;
-}
 
 /** The root descriptor for SRC: a root ref as it is (an index stays an index), else the image's manifest. */
 async function resolveSource(store: Store, src: string): Promise<Descriptor> {

@@ -5,7 +5,7 @@ import { LayerstoreError } from '../errors.js';
 import { hexOf, isDigest, parseDigest, type Digest } from '../digest/digest.js';
 import { sha256Of } from '../digest/hasher.js';
 import { familiar } from '../formats/ref-names.js';
-import { ANNOTATION_REF_NAME, INDEX_TYPES, MAX_JSON_BYTES, MT, isImageManifest, kindOfDocument, parseIndex, parseJson, parseManifest, type Platform } from '../formats/types.js';
+import { ANNOTATION_REF_NAME, INDEX_TYPES, MAX_JSON_BYTES, MT, isImageManifest, kindOfDocument, parseIndex, parseJson, parseManifest, platformString, type Platform } from '../formats/types.js';
 import { resolveOciLayout } from '../formats/oci.js';
 import { claimedDigest, StagingOnDemand, type ArchiveView } from '../ingest/archive-view.js';
 import { storedBlobAsStaged } from '../ingest/blob-diffid.js';
@@ -44,6 +44,8 @@ class RegistryView implements ArchiveView {
   /** The size the first descriptor naming each blob declares. */
   private readonly declared = new Map<Digest, number>();
   private readonly excluded = new Set<Digest>();
+  /** Platforms the indexes read so far list, to say which there are when --platform names none. */
+  readonly platformsSeen = new Set<string>();
   private readonly synthetic = new Map<string, Buffer>();
   bytesDownloaded = 0;
   bytesSkipped = 0;
@@ -146,6 +148,7 @@ class RegistryView implements ArchiveView {
         for (const child of parseIndex(doc, why).manifests) {
           this.manifests.add(child.digest);
           declare(child);
+          if (child.platform) this.platformsSeen.add(platformString(child.platform));
           if (this.platform && !platformMatches(child.platform, this.platform)) this.excluded.add(child.digest);
         }
       } else if (kindOfDocument(doc) === 'manifest') {
@@ -187,7 +190,13 @@ export async function pullImage(store: Store, client: RegistryClient, ref: Remot
   try {
     const plan = new IngestPlan();
     await resolveOciLayout(view, plan);
-    if (plan.images.length === 0) throw new LayerstoreError('E_MANIFEST_INVALID', `${ref.repository}: no image${opts.platform ? ` for ${opts.platform.os}/${opts.platform.architecture}` : ''} to pull`);
+    if (plan.images.length === 0 && opts.platform) {
+      const there = [...view.platformsSeen].filter((p) => p !== 'unknown/unknown').sort();
+      throw new LayerstoreError('E_REF_NOT_FOUND', `${ref.repository} has no ${platformString(opts.platform)} image; ${there.length ? `it has ${there.join(', ')}` : 'it is not a multi-platform image'}`, {
+        hint: there.length ? `pass one of those to --platform, or leave --platform out to pull them all` : 'leave --platform out',
+      });
+    }
+    if (plan.images.length === 0) throw new LayerstoreError('E_MANIFEST_INVALID', `${ref.repository}: no image to pull`);
     const committed = await commitPlan(store, plan);
     return {
       source: `${client.baseUrl}/${ref.repository}`,

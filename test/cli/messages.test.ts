@@ -1,0 +1,69 @@
+/**
+ * What a user reads when something is off: bad numbers are refused (exit 2), usage errors
+ * from the option parser look like every other error ("layerstore: error: ... [E_USAGE]"),
+ * a command that needs a store says there is none (E_NOT_A_STORE), the README lists every
+ * error code the code can produce, and the progress bar's ETA never shows NaN or Infinity.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt, REPO_ROOT, runCli, show } from '../helpers/cli.js';
+import { etaText } from '../../src/cli/progress.js';
+
+let tmp: string;
+beforeAll(() => {
+  ensureBuilt();
+  tmp = mkdtempSync(path.join(tmpdir(), 'ls-messages-'));
+});
+afterAll(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('numbers and usage errors', () => {
+  it.each([
+    [['report', '--top', 'abc'], /option '--top <n>' argument 'abc' is invalid/],
+    [['report', '--top', '-5'], /option '--top <n>' argument '-5' is invalid/],
+    [['report', '--top', '2.5'], /is not a whole number/],
+    [['report', '--registry', 'http://127.0.0.1:9', '--concurrency', '0'], /"0" is not a whole number of at least 1/],
+    [['ls', '--no-such-option'], /unknown option '--no-such-option'/],
+    [['no-such-command'], /unknown command 'no-such-command'/],
+  ])('%j: exit 2, one "layerstore: error: ... [E_USAGE]" line', (args, why) => {
+    const r = runCli(['--store', path.join(tmp, 'empty'), ...(args as string[])]);
+    expect(r.code, show(r)).toBe(2);
+    const first = r.stderr.split('\n')[0]!;
+    expect(first).toMatch(/^layerstore: error: .* \[E_USAGE\]$/);
+    expect(first).toMatch(why);
+  });
+
+  it.each([[['diff', 'a', 'b']], [['export', 'a', '-o', '/tmp/never.tar']], [['tag', 'a', 'b:1']], [['rm', 'a']], [['push', 'a', '127.0.0.1:9/a:1']]])('%j on a store that does not exist: E_NOT_A_STORE, exit 2', (args) => {
+    const r = runCli(['--store', path.join(tmp, 'missing'), ...(args as string[])]);
+    expect(r.code, show(r)).toBe(2);
+    expect(r.stderr).toMatch(/no store at .*missing \[E_NOT_A_STORE\]/);
+  });
+});
+
+describe('README', () => {
+  it('(or docs/) lists every error code of src/errors.ts', () => {
+    const codes = [...readFileSync(path.join(REPO_ROOT, 'src', 'errors.ts'), 'utf8').matchAll(/\| '(E_[A-Z_]+)'/g)].map((m) => m[1]!);
+    expect(codes.length).toBeGreaterThan(20);
+    // README, or the docs/ pages it links to.
+    const docs = readdirSync(path.join(REPO_ROOT, 'docs')).filter((f) => f.endsWith('.md'));
+    const readme = [path.join(REPO_ROOT, 'README.md'), ...docs.map((f) => path.join(REPO_ROOT, 'docs', f))].map((f) => readFileSync(f, 'utf8')).join('\n');
+    for (const c of codes) expect(readme, c).toContain(`\`${c}\``);
+  });
+});
+
+describe('progress ETA', () => {
+  it('is "--" until there is a rate, then seconds, minutes or hours; never NaN or Infinity', () => {
+    expect(etaText(0, 1000, 0)).toBe('--');
+    expect(etaText(0, 1000, 5000)).toBe('--');
+    expect(etaText(10, 1000, 100)).toBe('--');
+    expect(etaText(500, 1000, 10_000)).toBe('10s');
+    expect(etaText(100, 1000, 20_000)).toBe('3m00s');
+    expect(etaText(1, 10_000, 10_000)).toBe('27h46m');
+    expect(etaText(1000, 1000, 5000)).toBe('0s');
+    expect(etaText(5, 0, 1000)).toBe('--');
+    for (const t of [etaText(1, 1, 1), etaText(1e-9, 1e9, 1e9)]) expect(t).not.toMatch(/NaN|Infinity|NULL|INF/);
+  });
+});
