@@ -4,7 +4,7 @@ import { StoreLayout } from './layout.js';
 import { BlobReader } from './blobs.js';
 import { BlobWriter } from './blob-writer.js';
 import { ensureRealDir, lstatOrUndefined, readFileNoFollow, writeFileAtomic } from './fs-safe.js';
-import { readIndex } from './refs.js';
+import { missingIndexError, readIndex } from './refs.js';
 import type { Index } from '../formats/types.js';
 import type { HasherName } from '../digest/hasher.js';
 
@@ -58,6 +58,8 @@ export class Store {
       await fsp.mkdir(l.root, { recursive: true });
     } else {
       await store.checkLayoutFile();
+      // Fail before any work (an ingest would stage everything first).
+      if (!(await lstatOrUndefined(l.indexFile))) throw missingIndexError(l);
     }
     await ensureRealDir(l.blobsDir);
     await ensureRealDir(l.sha256Dir);
