@@ -11,6 +11,7 @@ import { hexOf, type Digest } from '../digest/digest.js';
  *   <root>/.layerstore/staging/          ingest temp files (same filesystem, so rename is atomic)
  *   <root>/.layerstore/index.json.lock   the lock that serializes index.json updates
  *   <root>/.layerstore/derived/          caches keyed by the digest they derive from
+ *   <root>/.layerstore/quarantine/       blobs verify --fix moved out ("<hex>.<time>")
  */
 export class StoreLayout {
   readonly root: string;
@@ -39,6 +40,9 @@ export class StoreLayout {
   }
   get derivedDir(): string {
     return path.join(this.root, '.layerstore', 'derived');
+  }
+  get quarantineDir(): string {
+    return path.join(this.root, '.layerstore', 'quarantine');
   }
   /** proper-lockfile takes this path as a directory lock; the name ends in ".lock". */
   get indexLockPath(): string {

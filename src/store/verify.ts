@@ -99,15 +99,15 @@ export async function verifyStore(store: Store, opts: VerifyOptions = {}): Promi
     report.blobsChecked++;
     report.bytesChecked += size;
     if (actual !== digest) report.badBlobs.push({ name: n, problem: 'hash-mismatch', actual, roots: rootsOf(digest) });
-    // With unreadable manifests the mark is incomplete, so nothing can be called an orphan.
-    else if (!reach.reachable.has(digest) && reach.unreadable.length === 0) report.orphans.push({ digest, size });
+    // With unreadable or lost manifests the mark is incomplete, so nothing can be called an orphan.
+    else if (!reach.reachable.has(digest) && reach.unreadable.length === 0 && reach.lostDocuments.length === 0) report.orphans.push({ digest, size });
   }
   report.leftovers = (await findLeftovers(layout)).filter((l) => !l.live);
   report.damaged = report.badBlobs.length > 0 || report.missing.length > 0 || report.unreadable.length > 0;
 
   if (opts.fix) {
     if (report.badBlobs.length) {
-      const qdir = path.join(layout.privateDir, 'quarantine');
+      const qdir = layout.quarantineDir;
       await ensureRealDir(qdir);
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       for (const b of report.badBlobs) {
