@@ -1,12 +1,12 @@
-import { constants as C, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { LayerstoreError } from '../errors.js';
 import { isDigest, type Digest } from '../digest/digest.js';
 import type { StoreLayout } from './layout.js';
 import { sniffCompression, SNIFF_BYTES, type Compression } from '../archive/compression.js';
-import { lstatOrUndefined, readFileNoFollow, readFileNoFollowSync } from './fs-safe.js';
+import { lstatOrUndefined, openRegularFile, readFileNoFollow, readFileNoFollowSync } from './fs-safe.js';
 
-/** Read side of the blob store. Opens never follow a symlink planted in blobs/. */
+/** Read side of the blob store. Opens never follow a symlink planted in blobs/, nor wait on a FIFO (fs-safe openRegularFile). */
 export class BlobReader {
   constructor(readonly layout: StoreLayout) {}
 
@@ -69,7 +69,7 @@ export class BlobReader {
   async open(d: Digest, opts: { start?: number; end?: number } = {}): Promise<Readable> {
     let fh;
     try {
-      fh = await fsp.open(this.layout.blobPath(d), C.O_RDONLY | C.O_NOFOLLOW);
+      ({ fh } = await openRegularFile(this.layout.blobPath(d)));
     } catch (e) {
       throw this.openError(d, e);
     }

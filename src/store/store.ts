@@ -1,5 +1,5 @@
 import { promises as fsp } from 'node:fs';
-import { LayerstoreError } from '../errors.js';
+import { isLayerstoreError, LayerstoreError } from '../errors.js';
 import { StoreLayout } from './layout.js';
 import { BlobReader } from './blobs.js';
 import { BlobWriter } from './blob-writer.js';
@@ -78,6 +78,7 @@ export class Store {
     try {
       v = JSON.parse((await readFileNoFollow(this.layout.ociLayoutFile, 4096)).toString('utf8'));
     } catch (e) {
+      if (isLayerstoreError(e)) throw e; // not a regular file, or too large: it says which
       throw new LayerstoreError('E_STORE_INVALID', `${this.layout.ociLayoutFile} is unreadable or not JSON`, { cause: e });
     }
     const version = (v as { imageLayoutVersion?: unknown })?.imageLayoutVersion;

@@ -1,10 +1,10 @@
-import { constants as C, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { createHasher } from '../digest/hasher.js';
 import { isDigest, type Digest } from '../digest/digest.js';
 import { findLeftovers, type Leftover } from './leftovers.js';
 import { markReachable, type RootName } from './reachability.js';
-import { fsyncDir, ensureRealDir } from './fs-safe.js';
+import { fsyncDir, ensureRealDir, openRegularFile } from './fs-safe.js';
 import type { Store } from './store.js';
 
 export interface BadBlob {
@@ -126,9 +126,9 @@ export async function verifyStore(store: Store, opts: VerifyOptions = {}): Promi
   return report;
 }
 
-/** sha256 of a file, read without following a symlink. */
+/** sha256 of a regular file, read without following a symlink (fs-safe openRegularFile). */
 async function hashFile(p: string, progress: (bytes: number) => void): Promise<Digest> {
-  const fh = await fsp.open(p, C.O_RDONLY | C.O_NOFOLLOW);
+  const { fh } = await openRegularFile(p);
   const h = createHasher();
   let n = 0;
   for await (const chunk of fh.createReadStream({ highWaterMark: 1024 * 1024 })) {
