@@ -23,6 +23,14 @@ export async function readDerived(layout: StoreLayout, rel: string, maxBytes: nu
   }
 }
 
+/** A derived file verify found wrong: it lies about what it derives from, or is not a regular file. */
+export interface BadCache {
+  path: string;
+  problem: string;
+  /** Set when verify --fix deleted it (it is rebuilt when next needed). */
+  removed?: boolean;
+}
+
 /** Replace a derived file atomically (temp + fsync + rename); false when it could not be written. */
 export async function writeDerived(layout: StoreLayout, rel: string, bytes: Uint8Array): Promise<boolean> {
   const file = path.join(layout.derivedDir, rel);
