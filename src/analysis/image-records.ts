@@ -13,7 +13,7 @@ import { MAX_JSON_BYTES, configPlatform, documentKind, isImageManifest, parseIma
  *
  * Why document records are not cached (they were, in derived/records.json): a record keyed
  * by a digest cannot be checked without the document's bytes, and reading and hashing those
- * costs about what deriving the record costs (10k images: ~0.3 s). A cache that is not
+ * costs about what deriving the record costs (10k images: ~0.3-0.5 s). A cache that is not
  * checked lets whoever can write the store turn a budget FAIL into a PASS (issue 16).
  *
  * Compression needs no read where the checked documents already say it: a layer is

@@ -36,23 +36,11 @@ export class BlobReader {
   }
 
   /**
-   * readJson, synchronously: for walking thousands of small documents (see
-   * readFileNoFollowSync); callers yield to the event loop between batches.
-   */
-  readJsonSync(d: Digest, maxBytes: number): unknown {
-    let bytes: Buffer;
-    try {
-      bytes = readFileNoFollowSync(this.layout.blobPath(d), maxBytes);
-    } catch (e) {
-      throw this.openError(d, e);
-    }
-    return this.parseJson(d, bytes);
-  }
-
-  /**
-   * readJsonSync of a document (manifest, index, config) whose bytes are hashed as they are
-   * read: a document edited in place is E_STORE_INVALID, never believed. Documents are small
-   * (10k images: ~33 MB, ~35 ms of hashing), so analysis can afford it on every run.
+   * readJson of a document (manifest, index, config), synchronously, with its bytes hashed
+   * as they are read: a document edited in place is E_STORE_INVALID, never believed.
+   * Documents are small (10k images: ~33 MB, ~35 ms of hashing), so analysis can afford it on
+   * every run. Synchronous, for walking thousands of them (see readFileNoFollowSync); callers
+   * yield to the event loop between batches.
    */
   readDocumentSync(d: Digest, maxBytes: number): unknown {
     let bytes: Buffer;
