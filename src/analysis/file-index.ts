@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { constants as C, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { LayerstoreError, isLayerstoreError, toLayerstoreError } from '../errors.js';
@@ -7,6 +6,7 @@ import { digestFromHex, hexOf, parseDigest, type Digest } from '../digest/digest
 import { createDecompressor, type Compression } from '../archive/compression.js';
 import type { Store } from '../store/store.js';
 import { readDerived, writeDerived } from '../store/derived.js';
+import { openRegularFile } from '../store/fs-safe.js';
 import { readLayerEntries, type LayerTarSummary, type TarKind } from './layer-tar.js';
 import { hashFileInWorker } from '../digest/hash-file.js';
 import { RangeWorkers, workersBesideMainThread } from '../digest/range-workers.js';
@@ -379,7 +379,7 @@ const BATCH_BYTES = 4 * 1024 * 1024;
  * the two on every fixture layer).
  */
 async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions): Promise<FileIndex> {
-  const fh = await fsp.open(store.layout.blobPath(d), C.O_RDONLY | C.O_NOFOLLOW);
+  const { fh } = await openRegularFile(store.layout.blobPath(d));
   const workers = new RangeWorkers(workersBesideMainThread());
   // Batches queue up freely (each is a list of ranges; the workers read the bytes), so the
   // walk never waits for a worker busy with the whole-blob hash.

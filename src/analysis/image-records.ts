@@ -1,19 +1,31 @@
+import path from 'node:path';
 import type { Digest } from '../digest/digest.js';
 import { sniffCompression, SNIFF_BYTES, type Compression } from '../archive/compression.js';
 import type { Store } from '../store/store.js';
-import { readDerived, writeDerived } from '../store/derived.js';
+import { readDerived, writeDerived, type BadCache } from '../store/derived.js';
 import { MAX_JSON_BYTES, configPlatform, documentKind, isDocumentType, isImageManifest, kindMismatch, parseImageConfig, parseIndex, parseManifest, type Descriptor, type Platform } from '../formats/types.js';
 
 /**
- * What analysis needs from each manifest, index and config in the store, cached in
- * `.layerstore/derived/records.json`. Every record is keyed by the digest of the document
- * it was read from, and a digest's bytes never change, so a record never goes stale: it
- * only stops being used when its blob leaves the store (it is pruned on the next save).
+ * What analysis needs from each manifest, index and config in the store, read from the
+ * documents themselves on every run, and each document's bytes are hashed against its digest
+ * as they are read (BlobReader.readDocumentSync). So what ls, report, diff and budget say
+ * about an image (its layers, sizes, diffIDs, platform, date) is what its own bytes say.
  *
- * Without it, `report` over 10k images read 20k documents and sniffed 50k layer heads (18 s);
- * with it, one readdir and one JSON file. Misses are read synchronously (5x cheaper than
- * async for tiny files), yielding to the event loop every YIELD_EVERY reads so a server
- * using this stays responsive.
+ * Why document records are not cached (they were, in derived/records.json): a record keyed
+ * by a digest cannot be checked without the document's bytes, and reading and hashing those
+ * costs about what deriving the record costs (10k images: ~0.3-0.5 s). A cache that is not
+ * checked lets whoever can write the store turn a budget FAIL into a PASS (issue 16).
+ *
+ * Compression needs no read where the checked documents already say it: a layer is
+ * uncompressed exactly when its diffID (from its hash-checked config; ingest recomputed every
+ * diffID) is its blob digest. A compressed layer's gzip or zstd is sniffed from its first
+ * bytes once and cached in `.layerstore/derived/records.json` (a store pulled from registries
+ * lists ~50k of them at 10k images: ~0.2 s of opens). A cached "none" is never believed, so
+ * an edited cache can at most swap "gzip" and "zstd" for a compressed layer, a label no
+ * verdict reads; verify re-sniffs every entry (checkRecordsCache).
+ *
+ * Misses are read synchronously (5x cheaper than async for tiny files), yielding to the
+ * event loop every YIELD_EVERY reads so a server using this stays responsive.
  */
 
 export interface LayerRecord {
@@ -30,36 +42,22 @@ export type DocRecord =
   | { kind: 'other' };
 
 const FILE = 'records.json';
-const VERSION = 2;
+const VERSION = 3;
 const YIELD_EVERY = 256;
-/** Far above the ~80 MB of 100k images: a larger file is not read (the records are read again). */
-const MAX_FILE_BYTES = 1024 * 1024 * 1024;
+/** Far above the ~8 MB of 100k compressed layers: a larger file is not read (the layers are sniffed again). */
+const MAX_FILE_BYTES = 256 * 1024 * 1024;
 
-/** The in-memory cache: records by "<descriptor mediaType> <digest>" (the descriptor's type decides how a document is read). */
-interface Cached {
-  docs: Map<string, DocRecord>;
-  compression: Map<Digest, Compression>;
-}
-
-/**
- * On disk, compactly (10k images list ~100k layers, most of them shared): each distinct
- * layer once, as [digest, diffId or "" when equal, index into mediaTypes, size, compression
- * or "" when not sniffed yet]; an image lists indexes into that table. A document's key is
- * [index into mediaTypes, digest]. Arrays, not objects keyed by digest: V8 parses them
- * faster at this size. The file for 10k images x 10 layers is ~8 MB.
- */
-type LayerTuple = [Digest, Digest | '', number, number, Compression | ''];
-type StoredDoc = DocRecord | { kind: 'image'; configDigest: Digest; configSize: number; layers: number[]; platform?: Platform; created?: string };
+/** On disk: [layer blob digest, "gzip" or "zstd"] pairs. */
 interface RecordsFile {
   version: typeof VERSION;
-  mediaTypes: string[];
-  layers: LayerTuple[];
-  docs: Array<[number, Digest, StoredDoc]>;
+  compression: Array<[Digest, Compression]>;
 }
 
 export class ImageRecords {
   private readonly docs = new Map<string, Promise<DocRecord>>();
   private readonly compressions = new Map<Digest, Promise<Compression>>();
+  /** One object per layer blob, shared by the images that list it alike (100k images list ~1M layers). */
+  private readonly layers = new Map<Digest, LayerRecord>();
   private dirty = false;
   private reads = 0;
 
@@ -67,12 +65,15 @@ export class ImageRecords {
     private readonly store: Store,
     /** Regular files in blobs/sha256, from one readdir. */
     private readonly present: Set<Digest>,
-    private cached: Cached,
+    /** Compressions from the cache file and from this run's sniffs. */
+    private readonly cached: Map<Digest, Compression>,
   ) {}
 
   static async open(store: Store): Promise<ImageRecords> {
     const [present, cached] = await Promise.all([store.blobs.regularFiles(), readCache(store)]);
-    return new ImageRecords(store, present, cached);
+    const records = new ImageRecords(store, present, cached.entries);
+    records.dirty = !cached.current || cached.odd > 0; // an older or damaged file is replaced
+    return records;
   }
 
   /** Whether the store holds `d` as a regular file (as of open()). */
@@ -80,66 +81,47 @@ export class ImageRecords {
     return this.present.has(d);
   }
 
-  /** The record of the document `d` names; reads it (and an image's config) on a miss. */
+  /** The record of the document `d` names, read (once per run) from its hash-checked bytes. */
   doc(d: Descriptor): Promise<DocRecord> {
+    // The descriptor's type decides how a document is read, so it is part of the key.
     const key = `${d.mediaType} ${d.digest}`;
     let p = this.docs.get(key);
     if (!p) {
-      const hit = this.cached.docs.get(key);
-      p = hit ? Promise.resolve(hit) : this.readDoc(d, key);
+      p = this.readDoc(d);
       this.docs.set(key, p);
     }
     return p;
   }
 
-  /** The cached compression of `d`, without waiting; undefined when it must be sniffed. */
-  knownCompression(d: Digest): Compression | undefined {
-    return this.cached.compression.get(d);
+  /**
+   * The compression of layer `l` when it is known without waiting (see above); else
+   * undefined: sniff it, which also reports a layer blob that is missing or not a file.
+   */
+  knownCompression(l: LayerRecord): Compression | undefined {
+    if (!this.present.has(l.digest)) return undefined;
+    if (l.diffId === l.digest) return 'none';
+    const c = this.cached.get(l.digest);
+    return c === 'gzip' || c === 'zstd' ? c : undefined;
   }
 
   /** Compression of a stored layer blob, from its magic bytes (media types are not trusted). */
-  compression(d: Digest): Promise<Compression> {
-    let p = this.compressions.get(d);
+  compression(l: LayerRecord): Promise<Compression> {
+    let p = this.compressions.get(l.digest);
     if (!p) {
-      const hit = this.cached.compression.get(d);
-      p = hit ? Promise.resolve(hit) : this.sniff(d);
-      this.compressions.set(d, p);
+      const hit = this.knownCompression(l);
+      p = hit ? Promise.resolve(hit) : this.sniff(l.digest);
+      this.compressions.set(l.digest, p);
     }
     return p;
   }
 
-  /** Write the cache when this run read anything new; a read-only store just goes without. */
+  /** Write the cache when this run sniffed anything new; a read-only store just goes without. */
   async save(): Promise<void> {
     if (!this.dirty) return;
-    // Settle what is in flight; the cache maps already hold every record that was read.
-    await Promise.allSettled([...this.docs.values(), ...this.compressions.values()]);
-    const out: RecordsFile = { version: VERSION, mediaTypes: [], layers: [], docs: [] };
-    const mtIndex = new Map<string, number>();
-    const mt = (t: string) => {
-      let i = mtIndex.get(t);
-      if (i === undefined) {
-        i = out.mediaTypes.push(t) - 1;
-        mtIndex.set(t, i);
-      }
-      return i;
-    };
-    const layerIndex = new Map<string, number>();
-    const layer = (l: LayerRecord) => {
-      const t: LayerTuple = [l.digest, l.diffId === l.digest ? '' : l.diffId, mt(l.mediaType), l.size, this.cached.compression.get(l.digest) ?? ''];
-      const key = t.join(' ');
-      let i = layerIndex.get(key);
-      if (i === undefined) {
-        i = out.layers.push(t) - 1;
-        layerIndex.set(key, i);
-      }
-      return i;
-    };
-    for (const [key, rec] of this.cached.docs) {
-      const sep = key.lastIndexOf(' ');
-      const digest = key.slice(sep + 1) as Digest;
-      if (!this.present.has(digest)) continue; // pruned: its blob left the store
-      out.docs.push([mt(key.slice(0, sep)), digest, rec.kind !== 'image' ? rec : { ...rec, layers: rec.layers.map(layer) }]);
-    }
+    await Promise.allSettled(this.compressions.values());
+    const out: RecordsFile = { version: VERSION, compression: [] };
+    // Entries of blobs that left the store are dropped.
+    for (const [d, c] of this.cached) if (this.present.has(d)) out.compression.push([d, c]);
     if (await writeDerived(this.store.layout, FILE, Buffer.from(JSON.stringify(out)))) this.dirty = false;
   }
 
@@ -148,32 +130,29 @@ export class ImageRecords {
     if (++this.reads % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
   }
 
-  private async readDoc(d: Descriptor, key: string): Promise<DocRecord> {
-    let rec: DocRecord = { kind: 'other' };
+  private async readDoc(d: Descriptor): Promise<DocRecord> {
     // Only an index's or a manifest's type names a document (as at ingest). A blob under any
     // other type, or a document that is not what its type says (a store written before ingest
     // checked; verify reports it), is not an image: one such ref must not stop every report.
-    if (isDocumentType(d.mediaType)) {
-      await this.yieldSometimes();
-      const doc = this.store.blobs.readJsonSync(d.digest, MAX_JSON_BYTES);
-      if (kindMismatch(d.mediaType, doc) === undefined) {
-        rec = documentKind(d.mediaType, doc) === 'index' ? { kind: 'index', children: parseIndex(doc, `index ${d.digest}`).manifests } : await this.readImage(d, doc);
-      }
-    }
-    this.cached.docs.set(key, rec);
-    this.dirty = true;
-    return rec;
+    if (!isDocumentType(d.mediaType)) return { kind: 'other' };
+    await this.yieldSometimes();
+    const doc = this.store.blobs.readDocumentSync(d.digest, MAX_JSON_BYTES);
+    if (kindMismatch(d.mediaType, doc) !== undefined) return { kind: 'other' };
+    const kind = documentKind(d.mediaType, doc);
+    if (kind === 'index') return { kind: 'index', children: parseIndex(doc, `index ${d.digest}`).manifests };
+    if (kind === 'manifest') return this.readImage(d, doc);
+    return { kind: 'other' };
   }
 
-  private async readImage(d: Descriptor, doc: unknown): Promise<DocRecord> {
+  private readImage(d: Descriptor, doc: unknown): DocRecord {
     const m = parseManifest(doc, `manifest ${d.digest}`);
     if (!isImageManifest(m)) return { kind: 'other' };
-    const config = parseImageConfig(this.store.blobs.readJsonSync(m.config.digest, MAX_JSON_BYTES), `config ${m.config.digest}`);
+    const config = parseImageConfig(this.store.blobs.readDocumentSync(m.config.digest, MAX_JSON_BYTES), `config ${m.config.digest}`);
     const rec: DocRecord = {
       kind: 'image',
       configDigest: m.config.digest,
       configSize: m.config.size,
-      layers: m.layers.map((l, i) => ({ digest: l.digest, diffId: config.rootfs.diff_ids[i] ?? l.digest, mediaType: l.mediaType, size: l.size })),
+      layers: m.layers.map((l, i) => this.layer({ digest: l.digest, diffId: config.rootfs.diff_ids[i] ?? l.digest, mediaType: l.mediaType, size: l.size })),
     };
     const platform = configPlatform(config);
     if (platform) rec.platform = platform;
@@ -181,66 +160,77 @@ export class ImageRecords {
     return rec;
   }
 
+  private layer(l: LayerRecord): LayerRecord {
+    const known = this.layers.get(l.digest);
+    if (!known) this.layers.set(l.digest, l);
+    else if (known.diffId === l.diffId && known.size === l.size && known.mediaType === l.mediaType) return known;
+    return l;
+  }
+
   private async sniff(d: Digest): Promise<Compression> {
     await this.yieldSometimes();
     const c = sniffCompression(this.store.blobs.headSync(d, SNIFF_BYTES));
-    this.cached.compression.set(d, c);
-    this.dirty = true;
+    if (c !== 'none' && this.cached.get(d) !== c) {
+      this.cached.set(d, c);
+      this.dirty = true;
+    }
     return c;
   }
 }
 
-async function readCache(store: Store): Promise<Cached> {
-  const cached: Cached = { docs: new Map(), compression: new Map() };
-  const bytes = await readDerived(store.layout, FILE, MAX_FILE_BYTES);
+interface ParsedCache {
+  entries: Map<Digest, Compression>;
+  /** Whether the file is this version's (anything else is rewritten on the next run). */
+  current: boolean;
+  /** Entries of a current file that this program never writes (malformed, or "none"): not believed. */
+  odd: number;
+}
+
+/** The cache file's entries; anything unexpected (an older version, a damaged file) reads as no entries. */
+function parseCache(bytes: Buffer | undefined): ParsedCache {
+  const out: ParsedCache = { entries: new Map(), current: false, odd: 0 };
   let f: RecordsFile;
   try {
     f = JSON.parse(bytes?.toString('utf8') ?? 'null') as RecordsFile;
   } catch {
-    return cached;
+    return out;
   }
-  // Anything unexpected (an older version, a damaged file) is read again, not believed.
-  if (f === null || typeof f !== 'object' || f.version !== VERSION || !Array.isArray(f.mediaTypes) || !Array.isArray(f.layers) || !Array.isArray(f.docs)) return cached;
-  const layers: Array<LayerRecord | undefined> = f.layers.map((t) => {
-    if (!Array.isArray(t) || t.length !== 5) return undefined;
-    const [digest, diffId, mt, size, c] = t;
-    const mediaType = f.mediaTypes[mt];
-    if (!looksLikeDigest(digest) || !(diffId === '' || looksLikeDigest(diffId)) || typeof mediaType !== 'string' || !Number.isSafeInteger(size)) return undefined;
-    if (c === 'none' || c === 'gzip' || c === 'zstd') cached.compression.set(digest, c);
-    return { digest, diffId: diffId === '' ? digest : diffId, mediaType, size };
-  });
-  for (const entry of f.docs) {
-    if (!Array.isArray(entry) || entry.length !== 3) continue;
-    const [mt, digest, stored] = entry;
-    const mediaType = f.mediaTypes[mt];
-    const rec = typeof mediaType === 'string' && looksLikeDigest(digest) ? decodeDoc(stored, layers) : undefined;
-    if (rec) cached.docs.set(`${mediaType} ${digest}`, rec);
+  if (f === null || typeof f !== 'object' || f.version !== VERSION || !Array.isArray(f.compression)) return out;
+  out.current = true;
+  for (const e of f.compression as unknown[]) {
+    const [d, c] = Array.isArray(e) && e.length === 2 ? (e as unknown[]) : [];
+    if (looksLikeDigest(d) && (c === 'gzip' || c === 'zstd')) out.entries.set(d, c);
+    else out.odd++;
   }
-  return cached;
+  return out;
+}
+
+async function readCache(store: Store): Promise<ParsedCache> {
+  return parseCache(await readDerived(store.layout, FILE, MAX_FILE_BYTES));
 }
 
 /**
- * The cache is this program's own output, so a cheap shape check is enough (the full regex
- * over ~200k digests cost ~40 ms): a string digest of the right length, or the record is re-read.
+ * For verify: whether the cache says anything its layers' bytes contradict, or anything this
+ * program never writes. `good` are the blobs verify found to hash to their names (only those
+ * are worth sniffing). A file of an older version is not checked: it is never read, only
+ * replaced.
  */
-function looksLikeDigest(d: unknown): d is Digest {
-  return typeof d === 'string' && d.length === 71 && d.startsWith('sha256:');
+export async function checkRecordsCache(store: Store, good: Set<Digest>): Promise<BadCache[]> {
+  const file = path.join(store.layout.derivedDir, FILE);
+  const { entries, odd } = await readCache(store);
+  const wrong: string[] = [];
+  for (const [d, c] of entries) {
+    if (!good.has(d)) continue; // a blob that left the store: dropped on the next write
+    const actual = sniffCompression(store.blobs.headSync(d, SNIFF_BYTES));
+    if (actual !== c) wrong.push(`${d} is ${actual}, not ${c}`);
+  }
+  const problems: string[] = [];
+  if (wrong.length) problems.push(`${wrong.length} cached layer ${wrong.length === 1 ? 'compression is' : 'compressions are'} wrong (${wrong.slice(0, 2).join('; ')}${wrong.length > 2 ? '; ...' : ''})`);
+  if (odd) problems.push(`${odd} ${odd === 1 ? 'entry' : 'entries'} layerstore never writes`);
+  return problems.length ? [{ path: file, problem: problems.join('; ') }] : [];
 }
 
-/** A stored record back in memory, or undefined when it is not well formed. */
-function decodeDoc(r: StoredDoc, table: Array<LayerRecord | undefined>): DocRecord | undefined {
-  if (r === null || typeof r !== 'object') return undefined;
-  if (r.kind === 'other') return r;
-  if (r.kind === 'index') {
-    const ok = Array.isArray(r.children) && r.children.every((c) => c !== null && typeof c === 'object' && looksLikeDigest(c.digest) && typeof c.mediaType === 'string');
-    return ok ? r : undefined;
-  }
-  if (r.kind !== 'image' || !looksLikeDigest(r.configDigest) || !Number.isSafeInteger(r.configSize) || !Array.isArray(r.layers)) return undefined;
-  const layers: LayerRecord[] = [];
-  for (const i of r.layers as unknown[]) {
-    const l = typeof i === 'number' ? table[i] : undefined;
-    if (!l) return undefined;
-    layers.push(l);
-  }
-  return { ...r, layers };
+/** A cheap shape check: the full regex over ~100k digests costs ~40 ms, and a wrong one is only a cache miss. */
+function looksLikeDigest(d: unknown): d is Digest {
+  return typeof d === 'string' && d.length === 71 && d.startsWith('sha256:');
 }

@@ -93,7 +93,7 @@ export async function loadImages(store: Store, opts: LoadOptions = {}): Promise<
     const misses = new Map<Digest, LayerInfo[]>();
     for (const img of all) {
       for (const l of img.layers) {
-        const known = records.knownCompression(l.digest);
+        const known = records.knownCompression(l);
         if (known) {
           l.compression = known;
           continue;
@@ -104,8 +104,8 @@ export async function loadImages(store: Store, opts: LoadOptions = {}): Promise<
       }
     }
     await Promise.all(
-      [...misses].map(async ([d, ls]) => {
-        const c = await records.compression(d);
+      [...misses].map(async ([, ls]) => {
+        const c = await records.compression(ls[0]!);
         for (const l of ls) l.compression = c;
       }),
     );

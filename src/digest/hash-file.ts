@@ -1,4 +1,4 @@
-import { constants as C, promises as fsp } from 'node:fs';
+import { openRegularFile } from '../store/fs-safe.js';
 import type { Digest } from './digest.js';
 import { RangeWorkers } from './range-workers.js';
 
@@ -11,13 +11,13 @@ export interface FileHash {
  * sha256 of a whole file, computed on another thread. The file index uses it to check a
  * layer blob against its name while the main thread parses and hashes the files inside the
  * layer: the two hashes of the same bytes then run on two cores instead of one after the
- * other (bench/README.md). Links are not followed.
+ * other (bench/README.md). Links are not followed, and only a regular file is opened (a FIFO
+ * would block).
  */
 export async function hashFileInWorker(path: string): Promise<FileHash> {
-  const fh = await fsp.open(path, C.O_RDONLY | C.O_NOFOLLOW);
+  const { fh, size } = await openRegularFile(path);
   const workers = new RangeWorkers(1);
   try {
-    const { size } = await fh.stat();
     return { digest: await workers.hash({ src: fh.fd, start: 0, size }), bytes: size };
   } finally {
     await workers.close();

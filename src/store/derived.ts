@@ -5,9 +5,10 @@ import { ensureRealDir, readFileNoFollow, writeFileAtomic } from './fs-safe.js';
 
 /**
  * Files in `STORE/.layerstore/derived/`: caches keyed by the digests they derive from
- * (file indexes, diffIDs, image records, entry hints). A cache costs time when it is
+ * (file indexes, diffIDs, layer compressions, entry hints). A cache costs time when it is
  * missing, never correctness, so both sides fail soft: a file that is absent, too big,
- * unreadable or reached through a symlink reads as absent, and a write that fails (a
+ * unreadable, not a regular file (a FIFO is never waited on) or reached through a symlink
+ * reads as absent, and a write that fails (a
  * read-only store, a planted link) is skipped. Nothing is read or written through a link:
  * every directory on the way must be a real one.
  *
@@ -21,6 +22,14 @@ export async function readDerived(layout: StoreLayout, rel: string, maxBytes: nu
   } catch {
     return undefined;
   }
+}
+
+/** A derived file verify found wrong: it lies about what it derives from, or is not a regular file. */
+export interface BadCache {
+  path: string;
+  problem: string;
+  /** Set when verify --fix deleted it (it is rebuilt when next needed). */
+  removed?: boolean;
 }
 
 /** Replace a derived file atomically (temp + fsync + rename); false when it could not be written. */

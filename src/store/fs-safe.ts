@@ -1,4 +1,5 @@
-import { closeSync, constants as C, fstatSync, openSync, promises as fsp, read, readSync } from 'node:fs';
+import { closeSync, constants as C, fstatSync, openSync, promises as fsp, read, readSync, type Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { LayerstoreError } from '../errors.js';
@@ -42,13 +43,66 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Read a small file without following a symlink at its final component. */
-export async function readFileNoFollow(p: string, maxBytes: number): Promise<Buffer> {
-  const fh = await fsp.open(p, C.O_RDONLY | C.O_NOFOLLOW);
+/**
+ * How every file of the store is opened for reading (index.json, oci-layout, blobs, derived
+ * caches). O_NOFOLLOW: a symlink at the last component fails (ELOOP), it is never followed.
+ * O_NONBLOCK: opening a FIFO planted there returns at once, where a plain open would wait
+ * for a writer forever (in serve, on the one thread that answers every request); for a
+ * regular file the flag changes nothing. Then fstat of what was opened (no window between
+ * a check and the open) and anything but a regular file is refused.
+ */
+const READ_FLAGS = C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK;
+
+const NOT_REGULAR_HINT = 'the store is damaged: remove it and restore the file it replaced (verify --fix moves a bad blob aside)';
+
+function notRegular(p: string, st: Stats): LayerstoreError {
+  const what = st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a directory' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'something else';
+  return new LayerstoreError('E_STORE_INVALID', `${p} is ${what}, not a regular file`, { hint: NOT_REGULAR_HINT });
+}
+
+/** A socket cannot be opened at all (ENXIO): the same refusal. */
+function openFailure(p: string, e: unknown): unknown {
+  return (e as NodeJS.ErrnoException).code === 'ENXIO' ? new LayerstoreError('E_STORE_INVALID', `${p} is a socket, not a regular file`, { hint: NOT_REGULAR_HINT }) : e;
+}
+
+/** Open a regular file of the store for reading (see READ_FLAGS); E_STORE_INVALID for anything else. */
+export async function openRegularFile(p: string): Promise<{ fh: FileHandle; size: number }> {
+  const fh = await fsp.open(p, READ_FLAGS).catch((e: unknown) => {
+    throw openFailure(p, e);
+  });
   try {
     const st = await fh.stat();
-    if (!st.isFile()) throw new LayerstoreError('E_STORE_INVALID', `${p} is not a regular file`);
-    if (st.size > maxBytes) throw new LayerstoreError('E_TOO_LARGE', `${p} is ${st.size} bytes, above the ${maxBytes}-byte limit`);
+    if (!st.isFile()) throw notRegular(p, st);
+    return { fh, size: st.size };
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+}
+
+/** openRegularFile, synchronously: a descriptor the caller closes. */
+export function openRegularFileSync(p: string): { fd: number; size: number } {
+  let fd: number;
+  try {
+    fd = openSync(p, READ_FLAGS);
+  } catch (e) {
+    throw openFailure(p, e);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw notRegular(p, st);
+    return { fd, size: st.size };
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+/** Read a small regular file of the store (see openRegularFile). */
+export async function readFileNoFollow(p: string, maxBytes: number): Promise<Buffer> {
+  const { fh, size } = await openRegularFile(p);
+  try {
+    if (size > maxBytes) throw new LayerstoreError('E_TOO_LARGE', `${p} is ${size} bytes, above the ${maxBytes}-byte limit`);
     return await fh.readFile();
   } finally {
     await fh.close();
@@ -75,12 +129,10 @@ export async function readFullyAt(fd: number, buf: Buffer, pos: number, len = bu
  * than an async one, whose thread-pool round trips dominate (bench/README.md).
  */
 export function readFileNoFollowSync(p: string, maxBytes: number, opts: { head?: boolean } = {}): Buffer {
-  const fd = openSync(p, C.O_RDONLY | C.O_NOFOLLOW);
+  const { fd, size } = openRegularFileSync(p);
   try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw new LayerstoreError('E_STORE_INVALID', `${p} is not a regular file`);
-    if (st.size > maxBytes && !opts.head) throw new LayerstoreError('E_TOO_LARGE', `${p} is ${st.size} bytes, above the ${maxBytes}-byte limit`);
-    const buf = Buffer.allocUnsafe(Math.min(st.size, maxBytes));
+    if (size > maxBytes && !opts.head) throw new LayerstoreError('E_TOO_LARGE', `${p} is ${size} bytes, above the ${maxBytes}-byte limit`);
+    const buf = Buffer.allocUnsafe(Math.min(size, maxBytes));
     let off = 0;
     while (off < buf.length) {
       const n = readSync(fd, buf, off, buf.length - off, off);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { LayerstoreError } from '../errors.js';
 import { isDigest, type Digest } from '../digest/digest.js';
 import { findLeftovers } from './leftovers.js';
-import { markReachable } from './reachability.js';
+import { markReachable, type Reachability } from './reachability.js';
 import { withIndexLock } from './refs.js';
 import { fsyncDir } from './fs-safe.js';
 import { sweepUnverified } from './unverified.js';
@@ -36,6 +36,7 @@ export async function gcStore(store: Store, opts: { dryRun?: boolean } = {}): Pr
   const layout = store.layout;
   return withIndexLock(layout, async () => {
     const reach = await markReachable(store);
+    if (reach.lostDocuments.length) throw lostDocumentsError(reach.lostDocuments);
     if (reach.unreadable.length) {
       // An incomplete mark would sweep blobs a damaged manifest still needs.
       throw new LayerstoreError('E_STORE_INVALID', `the store is damaged (${reach.unreadable.length} unreadable manifests or non-file blobs); gc will not sweep it`, {
@@ -69,6 +70,24 @@ export async function gcStore(store: Store, opts: { dryRun?: boolean } = {}): Pr
     }
     return report;
   });
+}
+
+/**
+ * A ref whose manifest is missing (lost, or quarantined by verify --fix) still needs its
+ * config and layers, but what they are is written only in that manifest. Rather than guess,
+ * gc sweeps nothing until the user restores the image or removes the ref (README, gc).
+ */
+function lostDocumentsError(lost: Reachability['missing']): LayerstoreError {
+  const roots = [...new Set(lost.flatMap((m) => m.roots))].sort();
+  const digests = [...new Set(lost.map((m) => m.digest))].sort();
+  const few = (xs: string[]) => (xs.length > 3 ? `${xs.slice(0, 3).join(', ')} and ${xs.length - 3} more` : xs.join(', '));
+  // An untagged root is removed by its digest.
+  const rmArgs = roots.map((n) => n.replace(/^<none>@/, ''));
+  return new LayerstoreError(
+    'E_STORE_INVALID',
+    `${few(roots)} need${roots.length === 1 ? 's' : ''} ${digests.length === 1 ? 'a manifest that is' : 'manifests that are'} missing from the store (${few(digests)}); gc cannot tell what ${digests.length === 1 ? 'it names' : 'they name'}, so it sweeps nothing`,
+    { hint: `ingest the image again (that restores the manifest), or \`layerstore rm ${few(rmArgs)}\` if it is no longer wanted; then gc` },
+  );
 }
 
 /** Derived files are named by the hex digest they derive from ("<hex>.json" etc.), in any subfolder. */

@@ -12,6 +12,7 @@ import { hexOf, type Digest } from '../digest/digest.js';
  *   <root>/.layerstore/index.json.lock   the lock that serializes index.json updates
  *   <root>/.layerstore/derived/          caches keyed by the digest they derive from
  *   <root>/.layerstore/unverified/<hex>  manifests pushed whose config disagrees with their layers
+ *   <root>/.layerstore/quarantine/       blobs verify --fix moved out ("<hex>.<time>")
  */
 export class StoreLayout {
   readonly root: string;
@@ -43,6 +44,9 @@ export class StoreLayout {
   }
   get unverifiedDir(): string {
     return path.join(this.root, '.layerstore', 'unverified');
+  }
+  get quarantineDir(): string {
+    return path.join(this.root, '.layerstore', 'quarantine');
   }
   /** proper-lockfile takes this path as a directory lock; the name ends in ".lock". */
   get indexLockPath(): string {

@@ -1,5 +1,8 @@
+import { promises as fsp } from 'node:fs';
 import type { Digest } from '../digest/digest.js';
 import { MAX_JSON_BYTES, documentKind, isDocumentType, parseIndex, parseManifest, type Descriptor } from '../formats/types.js';
+import { lstatOrUndefined } from './fs-safe.js';
+import type { StoreLayout } from './layout.js';
 import { refOf } from './refs.js';
 import type { Store } from './store.js';
 
@@ -21,6 +24,13 @@ export interface Reachability {
    * they would have named is unknown, so gc refuses to sweep and verify lists no orphans.
    */
   unreadable: Array<{ digest: Digest; error: string }>;
+  /**
+   * The entries of `missing` that are manifests or indexes a root needs: a root's own
+   * document, or an index child that verify --fix quarantined (one that was never stored is
+   * an absent platform, not this). What they named is unknown, so, as with unreadable ones,
+   * the mark is incomplete: gc refuses to sweep and verify lists no orphans.
+   */
+  lostDocuments: Reachability['missing'];
 }
 
 export function rootName(d: Descriptor): RootName {
@@ -33,8 +43,8 @@ export function rootName(d: Descriptor): RootName {
  * multi-platform image); a missing config or layer of a present manifest is damage.
  */
 export async function markReachable(store: Store): Promise<Reachability> {
-  const index = await store.readIndex();
-  const r: Reachability = { reachable: new Set(), missing: [], absentPlatforms: 0, roots: new Map(), unreadable: [] };
+  const [index, quarantined] = await Promise.all([store.readIndex(), quarantinedDigests(store.layout)]);
+  const r: Reachability = { reachable: new Set(), missing: [], absentPlatforms: 0, roots: new Map(), unreadable: [], lostDocuments: [] };
   const addRoot = (d: Digest, root: RootName) => {
     let s = r.roots.get(d);
     if (!s) r.roots.set(d, (s = new Set()));
@@ -56,9 +66,14 @@ export async function markReachable(store: Store): Promise<Reachability> {
       return [d.digest];
     }
     if (!present) {
-      if (parent === undefined || !isDocumentType(d.mediaType)) {
-        r.missing.push({ digest: d.digest, neededBy: parent ?? d.digest, roots: [root] });
-      } else r.absentPlatforms++;
+      const isDocument = isDocumentType(d.mediaType);
+      if (parent !== undefined && isDocument && !quarantined.has(d.digest)) {
+        r.absentPlatforms++;
+        return [];
+      }
+      const m = { digest: d.digest, neededBy: parent ?? d.digest, roots: [root] };
+      r.missing.push(m);
+      if (parent === undefined || isDocument) r.lostDocuments.push(m);
       return [];
     }
     const out: Digest[] = [d.digest];
@@ -100,4 +115,16 @@ export async function markReachable(store: Store): Promise<Reachability> {
     for (const name of m.roots) addRoot(m.digest, name);
   }
   return r;
+}
+
+/** Digests of the blobs verify --fix moved to quarantine/ (named "<hex>.<time>"). */
+async function quarantinedDigests(layout: StoreLayout): Promise<Set<Digest>> {
+  const out = new Set<Digest>();
+  // Only a real directory: a planted link is verify's business, and its names mean nothing here.
+  if (!(await lstatOrUndefined(layout.quarantineDir))?.isDirectory()) return out;
+  for (const n of await fsp.readdir(layout.quarantineDir)) {
+    const m = /^([0-9a-f]{64})\./.exec(n);
+    if (m) out.add(`sha256:${m[1]}` as Digest);
+  }
+  return out;
 }

@@ -35,12 +35,24 @@ export function refOf(d: Descriptor): string | undefined {
  */
 export const MAX_STORE_INDEX_BYTES = 512 * 1024 * 1024;
 
+/**
+ * A store without index.json lost its list of images: it is damaged, never empty. A new
+ * store gets index.json before oci-layout, and index.json is only ever replaced by a
+ * rename, so no process ever sees a store without one. Reading it as empty would let gc
+ * sweep every blob and verify call the store consistent.
+ */
+export function missingIndexError(layout: StoreLayout): LayerstoreError {
+  return new LayerstoreError('E_STORE_INVALID', `the store at ${layout.root} has no index.json (its list of images): it is damaged, not empty`, {
+    hint: 'restore index.json from a backup, or ingest the images again into a new store; nothing was changed',
+  });
+}
+
 export async function readIndex(layout: StoreLayout): Promise<Index> {
   let bytes: Buffer;
   try {
     bytes = await readFileNoFollow(layout.indexFile, MAX_STORE_INDEX_BYTES);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { schemaVersion: 2, mediaType: MT.ociIndex, manifests: [] };
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw missingIndexError(layout);
     throw e;
   }
   try {

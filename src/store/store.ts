@@ -1,10 +1,10 @@
 import { promises as fsp } from 'node:fs';
-import { LayerstoreError } from '../errors.js';
+import { isLayerstoreError, LayerstoreError } from '../errors.js';
 import { StoreLayout } from './layout.js';
 import { BlobReader } from './blobs.js';
 import { BlobWriter } from './blob-writer.js';
 import { ensureRealDir, lstatOrUndefined, readFileNoFollow, writeFileAtomic } from './fs-safe.js';
-import { readIndex } from './refs.js';
+import { missingIndexError, readIndex } from './refs.js';
 import type { Index } from '../formats/types.js';
 import type { HasherName } from '../digest/hasher.js';
 
@@ -59,6 +59,8 @@ export class Store {
       await fsp.mkdir(l.root, { recursive: true });
     } else {
       await store.checkLayoutFile();
+      // Fail before any work (an ingest would stage everything first).
+      if (!(await lstatOrUndefined(l.indexFile))) throw missingIndexError(l);
     }
     await ensureRealDir(l.blobsDir);
     await ensureRealDir(l.sha256Dir);
@@ -77,6 +79,7 @@ export class Store {
     try {
       v = JSON.parse((await readFileNoFollow(this.layout.ociLayoutFile, 4096)).toString('utf8'));
     } catch (e) {
+      if (isLayerstoreError(e)) throw e; // not a regular file, or too large: it says which
       throw new LayerstoreError('E_STORE_INVALID', `${this.layout.ociLayoutFile} is unreadable or not JSON`, { cause: e });
     }
     const version = (v as { imageLayoutVersion?: unknown })?.imageLayoutVersion;

@@ -1,10 +1,12 @@
-import { constants as C, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { createHasher } from '../digest/hasher.js';
 import { isDigest, type Digest } from '../digest/digest.js';
 import { findLeftovers, type Leftover } from './leftovers.js';
 import { markReachable, type RootName } from './reachability.js';
-import { fsyncDir, ensureRealDir } from './fs-safe.js';
+import { fsyncDir, ensureRealDir, lstatOrUndefined, openRegularFile } from './fs-safe.js';
+import type { BadCache } from './derived.js';
+import { checkRecordsCache } from '../analysis/image-records.js';
 import type { Store } from './store.js';
 
 export interface BadBlob {
@@ -32,9 +34,14 @@ export interface VerifyReport {
   leftovers: Leftover[];
   /** Index children not stored (one platform saved out of several): normal, reported for information. */
   absentPlatforms: number;
-  /** Damage means exit code 3: a bad blob, a missing blob, or an unreadable manifest. */
+  /** Derived files (caches) that lie about what they derive from, or are not regular files. */
+  badCaches: BadCache[];
+  /**
+   * Damage means exit code 3: a bad blob, a missing blob, an unreadable manifest, or a bad
+   * cache that is still there (--fix deletes those, which repairs them).
+   */
   damaged: boolean;
-  fixed: { quarantined: number; leftoversRemoved: number };
+  fixed: { quarantined: number; leftoversRemoved: number; cachesRemoved: number };
 }
 
 export interface VerifyOptions {
@@ -72,9 +79,11 @@ export async function verifyStore(store: Store, opts: VerifyOptions = {}): Promi
     orphans: [],
     leftovers: [],
     absentPlatforms: reach.absentPlatforms,
+    badCaches: [],
     damaged: false,
-    fixed: { quarantined: 0, leftoversRemoved: 0 },
+    fixed: { quarantined: 0, leftoversRemoved: 0, cachesRemoved: 0 },
   };
+  const good = new Set<Digest>();
   let done = 0;
   for (const n of names) {
     const p = path.join(layout.sha256Dir, n);
@@ -98,16 +107,20 @@ export async function verifyStore(store: Store, opts: VerifyOptions = {}): Promi
     done += size;
     report.blobsChecked++;
     report.bytesChecked += size;
-    if (actual !== digest) report.badBlobs.push({ name: n, problem: 'hash-mismatch', actual, roots: rootsOf(digest) });
-    // With unreadable manifests the mark is incomplete, so nothing can be called an orphan.
-    else if (!reach.reachable.has(digest) && reach.unreadable.length === 0) report.orphans.push({ digest, size });
+    if (actual !== digest) {
+      report.badBlobs.push({ name: n, problem: 'hash-mismatch', actual, roots: rootsOf(digest) });
+      continue;
+    }
+    good.add(digest);
+    // With unreadable or lost manifests the mark is incomplete, so nothing can be called an orphan.
+    if (!reach.reachable.has(digest) && reach.unreadable.length === 0 && reach.lostDocuments.length === 0) report.orphans.push({ digest, size });
   }
   report.leftovers = (await findLeftovers(layout)).filter((l) => !l.live);
-  report.damaged = report.badBlobs.length > 0 || report.missing.length > 0 || report.unreadable.length > 0;
+  report.badCaches = [...(await oddDerivedFiles(layout.derivedDir)), ...(await checkRecordsCache(store, good))];
 
   if (opts.fix) {
     if (report.badBlobs.length) {
-      const qdir = path.join(layout.privateDir, 'quarantine');
+      const qdir = layout.quarantineDir;
       await ensureRealDir(qdir);
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       for (const b of report.badBlobs) {
@@ -122,13 +135,36 @@ export async function verifyStore(store: Store, opts: VerifyOptions = {}): Promi
       await fsp.rm(l.path, { force: true });
       report.fixed.leftoversRemoved++;
     }
+    // A cache is only ever a shortcut: deleting it repairs it (it is rebuilt when needed).
+    for (const c of report.badCaches) {
+      await fsp.rm(c.path, { force: true });
+      c.removed = true;
+      report.fixed.cachesRemoved++;
+    }
   }
+  report.damaged = report.badBlobs.length > 0 || report.missing.length > 0 || report.unreadable.length > 0 || report.badCaches.some((c) => !c.removed);
   return report;
 }
 
-/** sha256 of a file, read without following a symlink. */
+/**
+ * Entries under derived/ that are neither regular files nor directories (a FIFO, a link, a
+ * device): readers never open them (fs-safe openRegularFile), but they are not this program's
+ * output. derived/ itself is walked only when it is a real directory.
+ */
+async function oddDerivedFiles(dir: string): Promise<BadCache[]> {
+  if (!(await lstatOrUndefined(dir))?.isDirectory()) return [];
+  const out: BadCache[] = [];
+  for (const e of await fsp.readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await oddDerivedFiles(p)));
+    else if (!e.isFile()) out.push({ path: p, problem: `${e.isSymbolicLink() ? 'a symlink' : e.isFIFO() ? 'a FIFO' : 'not a regular file'} where a cache file belongs` });
+  }
+  return out;
+}
+
+/** sha256 of a regular file, read without following a symlink (fs-safe openRegularFile). */
 async function hashFile(p: string, progress: (bytes: number) => void): Promise<Digest> {
-  const fh = await fsp.open(p, C.O_RDONLY | C.O_NOFOLLOW);
+  const { fh } = await openRegularFile(p);
   const h = createHasher();
   let n = 0;
   for await (const chunk of fh.createReadStream({ highWaterMark: 1024 * 1024 })) {
