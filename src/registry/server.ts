@@ -5,6 +5,7 @@ import { isDigest, type Digest } from '../digest/digest.js';
 import { INDEX_TYPES, MANIFEST_TYPES, MAX_JSON_BYTES, MT, type Descriptor } from '../formats/types.js';
 import type { Store } from '../store/store.js';
 import { RegistryError, sendError } from './errors.js';
+import { isLayerstoreError } from '../errors.js';
 import { RepositoryIndex } from './repositories.js';
 import { Uploads } from './uploads.js';
 import { putManifest, MAX_MANIFEST_BYTES } from './push-manifest.js';
@@ -31,7 +32,7 @@ export interface RegistryServerOptions {
   auth?: Htpasswd;
   /** TLS: serve https. */
   tls?: { cert: Buffer; key: Buffer };
-  /** Where internal errors are logged (default stderr); clients only get "internal error". */
+  /** Where internal errors are logged (default stderr); clients never see a store path. */
   errorLog?: (line: string) => void;
 }
 
@@ -104,9 +105,14 @@ export function createRegistryServer(store: Store, opts: RegistryServerOptions =
           res.destroy(e as Error);
           return;
         }
-        // An internal error's text can name store paths: it goes to the server's log, never to the client.
+        // The whole error goes to the server's log. The client gets a layerstore error's text with
+        // the store's path taken out (it says what is wrong, e.g. a damaged blob), and nothing of
+        // any other error (an OS error names paths).
         if (!(e instanceof RegistryError)) errorLog(`${req.method} ${req.url}: ${(e as Error)?.stack ?? e}`);
-        const err = e instanceof RegistryError ? e : new RegistryError(500, 'UNSUPPORTED', 'internal error (the server log has the details)');
+        const err =
+          e instanceof RegistryError
+            ? e
+            : new RegistryError(500, 'UNSUPPORTED', isLayerstoreError(e) ? `${e.message.split(store.root).join('<store>')} [${e.code}]` : 'internal error (the server log has the details)');
         sendError(res, err, req.method === 'HEAD');
       })
       .finally(() => opts.log?.(`${req.method} ${req.url} ${res.statusCode} ${Date.now() - started}ms`));
