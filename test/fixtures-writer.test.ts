@@ -10,6 +10,7 @@ import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateFixtures } from '../fixtures/generate.js';
 import { flipByte, legacySave, rawTar, truncate } from './helpers/make-tar.js';
+import { commands } from './helpers/peers.js';
 
 const TARBALLS = ['family-legacy.tar', 'api-v25.tar', 'multi-oci-archive.tar'];
 
@@ -270,7 +271,7 @@ describe('fixture generator', () => {
     expect(ratio).toBeLessThan(3);
   });
 
-  describe.skipIf(!onPath('skopeo'))('skopeo', () => {
+  describe.skipIf(!commands([['skopeo', 'skopeo']]))('skopeo', () => {
     const skopeo = (args: string[]): string =>
       runOk('skopeo', ['--override-os', 'linux', '--override-arch', 'amd64', ...args]);
 

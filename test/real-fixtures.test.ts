@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { realFixtures } from './helpers/peers.js';
 import {
   REPO_ROOT,
   badBlobs,
@@ -26,9 +27,8 @@ import {
 } from './helpers/cli.js';
 
 const FIX = path.resolve(REPO_ROOT, '..', 'shared', 'fixtures-real');
-const HAVE = existsSync(path.join(FIX, 'SOURCES.md'));
+const HAVE = realFixtures();
 const SKIP_REASON = `${FIX} not found: these tests need the real-fixture archives (CI has them)`;
-if (!HAVE) console.warn(`real-fixtures.test.ts skipped: ${SKIP_REASON}`);
 
 const fx = (rel: string) => path.join(FIX, rel);
 

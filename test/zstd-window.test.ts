@@ -18,9 +18,10 @@ import { CLI, ensureBuilt, listBlobs, readStoreImages, runCli, show, type CliRes
 import { digestOf } from './helpers/hand-bytes.js';
 import { rawTar } from './helpers/make-tar.js';
 import { snapshotStore } from './helpers/store-snapshot.js';
+import { peer } from './helpers/peers.js';
 
-const HAVE_ZSTD = zstdBinary() !== undefined;
-const HAVE_TIME = existsSync('/usr/bin/time');
+const HAVE_ZSTD = peer('the zstd command', zstdBinary() !== undefined, 'apt-get install zstd');
+const HAVE_TIME = peer('/usr/bin/time', existsSync('/usr/bin/time'), 'apt-get install time');
 const REFUSAL_1GIB = 'zstd window of 1024 MiB exceeds the 128 MiB limit';
 
 /** zstd on stdin (so no content size is written and the frame declares its window). */

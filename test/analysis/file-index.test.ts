@@ -18,6 +18,7 @@ import { loadImages } from '../../src/analysis/load-images.js';
 import { layerTar } from '../../fixtures/image-writer.js';
 import { rawHeader, rawTar, truncate } from '../helpers/make-tar.js';
 import { bytes, cleanupTempDirs, FIX, imageOf, tempDir, tempStore } from './helpers.js';
+import { peer, realFixtures } from '../helpers/peers.js';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
@@ -339,7 +340,7 @@ describe('getFileIndex and its cache', () => {
     expect(await codeOf(getFileIndex(store, 'sha256:../../etc'))).toBe('E_DIGEST_INVALID');
   });
 
-  it.skipIf(!existsSync(FIX))('real OCI fixtures: uncompressed, gzip, zstd and eStargz layers of one README.md', async () => {
+  it.skipIf(!realFixtures())('real OCI fixtures: uncompressed, gzip, zstd and eStargz layers of one README.md', async () => {
     const { store } = await tempStore();
     for (const f of ['uncompressed', 'gzip', 'zstd', 'estargz']) await ingestPath(store, path.join(FIX, 'dive', `test-oci-${f}-image.tar`));
     const images = await loadImages(store);

@@ -16,8 +16,9 @@ import { loadImages, type ImageInfo } from '../../src/analysis/load-images.js';
 import { getFileIndex, type FileIndex, type FileType } from '../../src/analysis/file-index.js';
 import { imageWaste } from '../../src/analysis/waste.js';
 import { cleanupTempDirs, FIX, gnuTarViews, run, tempDir, tempStore, type GnuTarView, type TarListing } from './helpers.js';
+import { commands, realFixtures } from '../helpers/peers.js';
 
-const HAVE = existsSync(path.join(FIX, 'SOURCES.md'));
+const HAVE = realFixtures() && commands([['tar', 'tar']]);
 afterAll(cleanupTempDirs);
 
 const KIND: Record<string, FileType> = { '-': 'file', d: 'dir', l: 'symlink', h: 'hardlink' };

@@ -28,8 +28,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeLayer, dockerSaveLegacy, imageConfig, layerTar, writeOciLayoutDir, type FileSpec, type ImageSpec, type LayerBlob } from '../../fixtures/image-writer.js';
 import { blobSize, ensureBuilt, runCli, show, spawnCli, type CliResult } from '../helpers/cli.js';
 import { EMPTY_TAR_DIGEST, digestOf, fill, rowWhere, section, sha256hex, tableRows, tarSize } from '../helpers/hand-bytes.js';
+import { FIXTURES_REAL, realFixtures } from '../helpers/peers.js';
 
-const DIVE = '/work/shared/fixtures-real/dive/test-docker-image.tar';
+const DIVE = path.join(FIXTURES_REAL, 'dive', 'test-docker-image.tar');
 
 // Contents.
 const A1 = fill(700, 'A1');
@@ -484,7 +485,7 @@ describe.concurrent('report --files on other stores', () => {
     expect(j.duplicateFiles).toEqual([]);
   });
 
-  it.skipIf(!existsSync(DIVE))("dive's real test image: waste figures equal those derived from GNU tar listings", async () => {
+  it.skipIf(!realFixtures())("dive's real test image: waste figures equal those derived from GNU tar listings", async () => {
     const s = path.join(tmp, 'dive-store');
     ok(await spawnCli(['--store', s, '-q', 'ingest', DIVE]));
     const j = JSON.parse(ok(await spawnCli(['--store', s, 'report', '--files', '--json'])).stdout);

@@ -9,13 +9,10 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { commands } from '../helpers/peers.js';
 import { badBlobs, blobFile, ensureBuilt, indexRefs, readStoreImages, runCli, sha256Of, show } from '../helpers/cli.js';
 
-function which(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-}
-const HAVE_TOOLS = which('umoci') && which('skopeo') && which('gzip') && which('tar');
-if (!HAVE_TOOLS) console.warn('umoci-skopeo.test.ts skipped: umoci, skopeo, gzip and tar are needed');
+const HAVE_TOOLS = commands([['umoci', 'umoci'], ['skopeo', 'skopeo'], ['gzip', 'gzip'], ['tar', 'tar']]);
 
 function tool(cmd: string, args: string[], opts: { input?: Buffer; cwd?: string } = {}): Buffer {
   const r = spawnSync(cmd, args, { input: opts.input, cwd: opts.cwd, maxBuffer: 1 << 30 });

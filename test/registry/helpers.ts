@@ -13,18 +13,18 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { CLI, REPO_ROOT } from '../helpers/cli.js';
+import { commands, onPath } from '../helpers/peers.js';
 
 export const REGCLIENT_TESTREPO = path.resolve(REPO_ROOT, '..', 'shared', 'fixtures-real', 'regclient', 'testrepo');
 /** Loaded with --import into CLI children that must never listen off loopback (see loopback-guard.mjs). */
 export const LOOPBACK_GUARD = path.join(REPO_ROOT, 'test', 'registry', 'loopback-guard.mjs');
 
-export function have(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
-}
-export const HAVE_SKOPEO = have('skopeo');
-export const HAVE_REGISTRY = have('docker-registry');
-export const HAVE_HTPASSWD = have('htpasswd');
-export const HAVE_OPENSSL = have('openssl');
+export const have = onPath;
+// Missing under CI=true: the importing test file fails (test/helpers/peers.ts).
+export const HAVE_SKOPEO = commands([['skopeo', 'skopeo']]);
+export const HAVE_REGISTRY = commands([['docker-registry', 'docker-registry']]);
+export const HAVE_HTPASSWD = commands([['htpasswd', 'apache2-utils']]);
+export const HAVE_OPENSSL = commands([['openssl', 'openssl']]);
 
 // ---------------------------------------------------------------------------------------------
 // processes

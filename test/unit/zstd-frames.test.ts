@@ -16,8 +16,9 @@ import { checkZstdFile, ZSTD_WINDOW_LIMIT, ZstdFrameCheck } from '../../src/arch
 import { createDecompressor } from '../../src/archive/compression.js';
 import { zstdBinary } from '../../src/archive/zstd-child.js';
 import type { LayerstoreError } from '../../src/errors.js';
+import { peer } from '../helpers/peers.js';
 
-const HAVE_ZSTD = zstdBinary() !== undefined;
+const HAVE_ZSTD = peer('the zstd command', zstdBinary() !== undefined, 'apt-get install zstd');
 const zstd = (args: string[], input: Buffer): Buffer => {
   const r = spawnSync('zstd', ['-q', '-c', ...args], { input, maxBuffer: 1 << 28 });
   if (r.status !== 0) throw new Error(`zstd ${args.join(' ')}: ${r.stderr}`);

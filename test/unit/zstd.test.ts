@@ -15,8 +15,9 @@ import { diffIdOfRange } from '../../src/ingest/diffid.js';
 import { createDecompressor } from '../../src/archive/compression.js';
 import { ZstdChild, zstdBinary } from '../../src/archive/zstd-child.js';
 import { mapTarError } from '../../src/archive/tar-entries.js';
+import { peer } from '../helpers/peers.js';
 
-const ZSTD = zstdBinary();
+const ZSTD = peer('the zstd command', zstdBinary() !== undefined, 'apt-get install zstd') ? zstdBinary() : undefined;
 const zstd = (args: string[], input: Buffer): Buffer => {
   const r = spawnSync('zstd', args, { input, maxBuffer: 1 << 28 });
   if (r.status !== 0) throw new Error(`zstd ${args.join(' ')}: ${r.stderr}`);
