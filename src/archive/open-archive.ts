@@ -1,5 +1,5 @@
 import { createReadStream, promises as fsp } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { LayerstoreError } from '../errors.js';
 import { createDecompressor, sniffCompression, SNIFF_BYTES, type Compression } from './compression.js';
 
@@ -43,4 +43,48 @@ export function openArchive(file: string, { compression, size }: { compression: 
   dec.on('close', () => raw.destroy());
   raw.pipe(dec);
   return { stream: dec, compression, fileSize: size, bytesRead };
+}
+
+/**
+ * The tar stream of an input that can be read only once (standard input, an engine's
+ * export over HTTP): its first bytes are sniffed for gzip or zstd and then handed on with
+ * the rest, nothing is buffered beyond them. `fileSize` is 0: the length is not known.
+ */
+export async function openArchiveStream(source: Readable): Promise<OpenedArchive> {
+  const it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const first: Buffer[] = [];
+  let have = 0;
+  while (have < SNIFF_BYTES) {
+    const r = await it.next();
+    if (r.done) break;
+    first.push(r.value);
+    have += r.value.length;
+  }
+  if (have === 0) throw new LayerstoreError('E_EMPTY', 'the input is empty');
+  const compression = sniffCompression(Buffer.concat(first).subarray(0, SNIFF_BYTES));
+  let read = 0;
+  const raw = Readable.from(
+    (async function* () {
+      for (const c of first) {
+        read += c.length;
+        yield c;
+      }
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return;
+        read += r.value.length;
+        yield r.value;
+      }
+    })(),
+    { objectMode: false, highWaterMark: READ_CHUNK },
+  );
+  // Whoever stops reading early (an error) must release the source too.
+  raw.on('close', () => source.destroy());
+  const bytesRead = () => read;
+  if (compression === 'none') return { stream: raw, compression, fileSize: 0, bytesRead };
+  const dec = createDecompressor(compression);
+  raw.on('error', (e) => dec.destroy(e));
+  dec.on('close', () => raw.destroy());
+  raw.pipe(dec);
+  return { stream: dec, compression, fileSize: 0, bytesRead };
 }

@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { LayerstoreError, toLayerstoreError } from '../errors.js';
 import { shortDigest } from '../digest/digest.js';
-import { ingestPath, type IngestResult } from '../ingest/ingest.js';
+import { ingestPath, ingestStream, type IngestOptions, type IngestResult } from '../ingest/ingest.js';
 import { Store } from '../store/store.js';
 import { removeOwnStagingSync } from '../store/blob-writer.js';
 import { humanBytes } from '../report/human.js';
@@ -19,6 +19,12 @@ export async function expandInputs(args: string[]): Promise<{ inputs: string[]; 
   const inputs: string[] = [];
   const errors: LayerstoreError[] = [];
   for (const a of args) {
+    // Standard input; /dev/stdin too unless it is a file (a socket, which node spawns give as
+    // stdin, cannot be opened by path at all).
+    if (a === '-' || (a === '/dev/stdin' && !(await fsp.stat(a).then((s) => s.isFile(), () => false)))) {
+      inputs.push('-');
+      continue;
+    }
     const exists = await fsp.stat(a).then(() => true, () => false);
     if (exists) {
       inputs.push(a);
@@ -55,7 +61,7 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
   for (const input of inputs) {
     const bar = new IngestProgressBar(input, showBar);
     try {
-      const r = await ingestPath(store, input, { onStart: (p) => bar.start(p) });
+      const r = input === '-' ? await ingestStdin(store, { onStart: (p) => bar.start(p) }) : await ingestPath(store, input, { onStart: (p) => bar.start(p) });
       bar.stop();
       results.push(r);
       if (!opts.json) process.stdout.write(summaryLine(r) + '\n');
@@ -78,6 +84,12 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
     return damaged ? 3 : 2;
   }
   return 0;
+}
+
+/** `ingest -`: an archive on standard input (docker save x | layerstore ingest -). */
+function ingestStdin(store: Store, opts: IngestOptions): Promise<IngestResult> {
+  if (process.stdin.isTTY) throw new LayerstoreError('E_USAGE', 'refusing to read an archive from a terminal', { source: '-', hint: 'pipe one in: docker save IMAGE | layerstore ingest -' });
+  return ingestStream(store, process.stdin, '-', opts);
 }
 
 /** "acme/api:1.0; v1 (2 platforms); <none>@1a2b3c4d5e6f" — each ref once, at most 8 shown. */

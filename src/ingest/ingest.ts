@@ -1,7 +1,9 @@
-import { promises as fsp } from 'node:fs';
+import { createReadStream, promises as fsp } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { LayerstoreError, toLayerstoreError } from '../errors.js';
 import { RangeWorkers } from '../digest/range-workers.js';
+import { READ_CHUNK } from '../archive/open-archive.js';
 import { resolveDockerArchive } from '../formats/docker-archive.js';
 import { resolveOciLayout } from '../formats/oci.js';
 import type { Store } from '../store/store.js';
@@ -13,7 +15,7 @@ import type { Digest } from '../digest/digest.js';
 import { DirView, TarView, type ArchiveView } from './archive-view.js';
 import { IngestPlan, type PlannedImage } from './plan.js';
 import { EntryHints } from './entry-hints.js';
-import { openTarInput, type TarInput } from './tar-input.js';
+import { openTarInput, openTarStreamInput, type TarInput } from './tar-input.js';
 
 export interface IngestProgress {
   /** Bytes of the input file read so far. */
@@ -51,25 +53,59 @@ export interface IngestResult {
  * error the staged files are removed and blobs and refs stay as they were.
  */
 export async function ingestPath(store: Store, input: string, opts: IngestOptions = {}): Promise<IngestResult> {
-  const t0 = performance.now();
-  let view: ArchiveView | undefined;
-  let workers: RangeWorkers | undefined;
-  let hints: EntryHints | undefined;
-  let tar: TarInput | undefined;
-  try {
+  return ingestInput(store, input, opts, async (open) => {
     const st = await fsp.stat(input).catch(() => {
       throw new LayerstoreError('E_INPUT_NOT_FOUND', 'no such file or directory', { source: input });
     });
-    if (st.isDirectory()) {
-      workers = new RangeWorkers();
-      view = new DirView(input, input, store, workers);
+    if (st.isFIFO() || st.isCharacterDevice() || st.isSocket()) {
+      // /dev/stdin, a named pipe, bash's <(...): readable once, like standard input.
+      open.hints = await EntryHints.load(store);
+      const tv = new TarView(input, store);
+      open.view = tv;
+      open.tar = await openTarStreamInput(store, createReadStream(input, { highWaterMark: READ_CHUNK }), tv, opts, open.hints);
+    } else if (st.isDirectory()) {
+      open.workers = new RangeWorkers();
+      open.view = new DirView(input, input, store, open.workers);
       opts.onStart?.({ bytesRead: () => 0, total: 0 });
     } else {
-      hints = await EntryHints.load(store);
+      open.hints = await EntryHints.load(store);
       const tv = new TarView(input, store);
-      view = tv;
-      tar = await openTarInput(store, input, tv, opts, hints);
+      open.view = tv;
+      open.tar = await openTarInput(store, input, tv, opts, open.hints);
     }
+  });
+}
+
+/**
+ * Ingest an archive that can be read only once (standard input, an engine's export), named
+ * `label` in messages: the same transaction as a file. Blobs are staged as they arrive (a
+ * legacy save names them in manifest.json, which comes last), memory stays flat, and a
+ * stream that ends early or fails commits nothing.
+ */
+export async function ingestStream(store: Store, source: Readable, label: string, opts: IngestOptions = {}): Promise<IngestResult> {
+  return ingestInput(store, label, opts, async (open) => {
+    open.hints = await EntryHints.load(store);
+    const tv = new TarView(label, store);
+    open.view = tv;
+    open.tar = await openTarStreamInput(store, source, tv, opts, open.hints);
+  });
+}
+
+/** What an input opened: released after the ingest, whatever happened. */
+interface OpenInput {
+  view?: ArchiveView;
+  workers?: RangeWorkers;
+  hints?: EntryHints;
+  tar?: TarInput;
+}
+
+async function ingestInput(store: Store, input: string, opts: IngestOptions, openInput: (open: OpenInput) => Promise<void>): Promise<IngestResult> {
+  const t0 = performance.now();
+  const open: OpenInput = {};
+  try {
+    await openInput(open);
+    const view = open.view!;
+    const { hints, tar } = open;
     const { plan, format } = await resolve(view);
     if (plan.images.length === 0 && plan.roots.length === 0) throw new LayerstoreError('E_MANIFEST_INVALID', 'the input holds no images');
     const committed = await commitPlan(store, plan);
@@ -88,11 +124,11 @@ export async function ingestPath(store: Store, input: string, opts: IngestOption
     throw toLayerstoreError(e, input);
   } finally {
     // Whatever was staged and not committed (unused entries, or everything on failure) goes.
-    if (view) {
-      await view.settle();
-      await Promise.all([...view.staged()].map((f) => store.writer.discard(f.blob)));
+    if (open.view) {
+      await open.view.settle();
+      await Promise.all([...open.view.staged()].map((f) => store.writer.discard(f.blob)));
     }
-    await Promise.all([workers?.close(), tar?.close()]);
+    await Promise.all([open.workers?.close(), open.tar?.close()]);
   }
 }
 

@@ -1,6 +1,7 @@
 import { createReadStream, promises as fsp } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { LayerstoreError } from '../errors.js';
-import { openArchive, READ_CHUNK, sniffFile } from '../archive/open-archive.js';
+import { openArchive, openArchiveStream, READ_CHUNK, sniffFile, type OpenedArchive } from '../archive/open-archive.js';
 import { readTarEntries, type TarEntryHeader } from '../archive/tar-entries.js';
 import { walkTarFile } from '../archive/tar-file-walker.js';
 import type { Compression } from '../archive/compression.js';
@@ -104,12 +105,37 @@ async function readCompressed(
 ): Promise<TarInput> {
   const arc = openArchive(file, sniffed);
   opts.onStart?.({ bytesRead: arc.bytesRead, total: arc.fileSize });
+  await readOnePass(store, arc, view, hints, { keepAll: false });
+  const skipped = await skippedButListed(view);
+  if (skipped.size > 0) await stageInSecondPass(store, file, sniffed, view, skipped, hints);
+  return { bytesRead: arc.bytesRead, close: async () => {} };
+}
+
+/**
+ * An archive that can be read only once (standard input, an engine's export): one pass as
+ * for a compressed file, but with no second pass to come back for, every file entry is kept
+ * (held or staged), whatever its name. An interrupted or cut stream ends in E_TRUNCATED and
+ * commits nothing.
+ */
+export async function openTarStreamInput(store: Store, source: Readable, view: TarView, opts: IngestOptions, hints: EntryHints): Promise<TarInput> {
+  const arc = await openArchiveStream(source);
+  opts.onStart?.({ bytesRead: arc.bytesRead, total: 0 });
+  try {
+    await readOnePass(store, arc, view, hints, { keepAll: true });
+  } finally {
+    arc.stream.destroy();
+  }
+  return { bytesRead: arc.bytesRead, close: async () => {} };
+}
+
+/** The one pass over a tar stream both of the above make; `keepAll` keeps entries of any name. */
+async function readOnePass(store: Store, arc: OpenedArchive, view: TarView, hints: EntryHints, { keepAll }: { keepAll: boolean }): Promise<void> {
   let entries = 0;
   let held = 0;
   for await (const e of readTarEntries(arc.stream, { maxEntries: MAX_ARCHIVE_ENTRIES })) {
     entries++;
     if (!admit(view, e)) continue;
-    if (!keptWhileStreaming(e.name, e.size)) {
+    if (!keepAll && !keptWhileStreaming(e.name, e.size)) {
       view.entries.set(e.name, entryOf(e)); // its body is drained by readTarEntries
       continue;
     }
@@ -123,9 +149,6 @@ async function readCompressed(
     }
   }
   if (entries === 0) throw new LayerstoreError('E_EMPTY', 'the archive has no entries');
-  const skipped = await skippedButListed(view);
-  if (skipped.size > 0) await stageInSecondPass(store, file, sniffed, view, skipped, hints);
-  return { bytesRead: arc.bytesRead, close: async () => {} };
 }
 
 /** Skipped entries manifest.json lists (links followed); none when it cannot be read (the reader reports why). */

@@ -1,0 +1,154 @@
+/**
+ * `ingest -` (and a pipe given as a path, /dev/stdin): an archive read once, as
+ * `docker save x | layerstore ingest -` sends it. The store must end up exactly as when the
+ * same bytes are ingested from a file, for a legacy save whose manifest.json comes last,
+ * gzip and zstd archives and an OCI archive; a stream cut short commits nothing; memory
+ * stays flat for a big layer.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateFixtures } from '../../fixtures/generate.js';
+import { readStoreImages, REPO_ROOT } from '../helpers/cli.js';
+import { legacySave, rawTar } from '../helpers/make-tar.js';
+import { digestOf } from '../helpers/hand-bytes.js';
+import { snapshotStore } from '../helpers/store-snapshot.js';
+import { cli, leftovers, prngBytes, showRun, stableCli } from '../helpers/store-proc.js';
+import { commands } from '../helpers/peers.js';
+
+let tmp: string;
+let fx: string;
+
+beforeAll(async () => {
+  stableCli();
+  tmp = mkdtempSync(path.join(tmpdir(), 'ls-stdin-'));
+  fx = path.join(tmp, 'fx');
+  await generateFixtures(fx);
+}, 60_000);
+afterAll(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Run the CLI with `file` as its standard input (a pipe, not a file: it is read once). */
+function cliWithStdin(args: string[], input: Buffer, opts: { time?: boolean } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env };
+    delete env.LAYERSTORE_STORE;
+    const argv = opts.time ? ['/usr/bin/time', '-f', 'MAXRSS_KB=%M', process.execPath, stableCli(), ...args] : [process.execPath, stableCli(), ...args];
+    const child = spawn(argv[0]!, argv.slice(1), { cwd: REPO_ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.stdin.on('error', () => {}); // the CLI may stop reading early (bad input)
+    // Feed in 64 KiB pieces: a pipe, as docker save writes one.
+    (async () => {
+      for (let off = 0; off < input.length; off += 65536) {
+        if (!child.stdin.write(input.subarray(off, off + 65536))) await new Promise((r) => child.stdin.once('drain', r));
+      }
+      child.stdin.end();
+    })().catch(() => {});
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Images of a store as comparable facts. */
+const facts = (store: string) => readStoreImages(store).map((i) => ({ refs: i.refs, manifest: i.manifestDigest, config: i.configDigest, layers: i.layers })).sort((a, b) => a.manifest.localeCompare(b.manifest));
+
+/** A legacy save whose manifest.json is the LAST entry (as docker save writes it), with a config named config.json (Jib's shape). */
+function legacyManifestLast(): Buffer {
+  const layer = rawTar([{ name: 'etc/hello', body: 'hello from a stream\n' }]);
+  const config = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digestOf(layer)] } });
+  const tar = legacySave({ manifest: [{ Config: 'config.json', RepoTags: ['stream/last:1'], Layers: ['abc/layer.tar'] }], files: [{ name: 'config.json', body: config }, { name: 'abc/layer.tar', body: layer }] });
+  return tar;
+}
+
+describe('ingest - (standard input)', () => {
+  const inputs: Array<[string, () => Buffer]> = [
+    ['a legacy docker save (family-legacy.tar)', () => readFileSync(path.join(fx, 'family-legacy.tar'))],
+    ['a Docker 25 save', () => readFileSync(path.join(fx, 'api-v25.tar'))],
+    ['an OCI archive with two images', () => readFileSync(path.join(fx, 'multi-oci-archive.tar'))],
+    ['a gzip-compressed legacy save', () => gzipSync(readFileSync(path.join(fx, 'family-legacy.tar')))],
+    ['a legacy save with manifest.json last and a config named config.json', legacyManifestLast],
+  ];
+
+  it.each(inputs)('%s: the store holds exactly what ingesting the file gives', async (_what, make) => {
+    const bytes = make();
+    const file = path.join(tmp, `in-${Math.random().toString(36).slice(2)}.tar`);
+    writeFileSync(file, bytes);
+    const [fromFile, fromPipe] = [path.join(tmp, `f-${path.basename(file)}`), path.join(tmp, `p-${path.basename(file)}`)];
+    const a = await cli(['--store', fromFile, '-q', 'ingest', file]);
+    expect(a.code, showRun(a)).toBe(0);
+    const b = await cliWithStdin(['--store', fromPipe, 'ingest', '-'], bytes);
+    expect(b.code, showRun({ ...b })).toBe(0);
+    expect(b.stdout).toMatch(/^-: \d+ images? /);
+    expect(facts(fromPipe)).toEqual(facts(fromFile));
+    const v = await cli(['--store', fromPipe, 'verify']);
+    expect(v.code, showRun(v)).toBe(0);
+    expect(leftovers(fromPipe).staging).toEqual([]);
+  });
+
+  it('a zstd-compressed archive too', async () => {
+    if (!commands([['zstd', 'zstd']])) return;
+    const z = spawnSync('zstd', ['-q', '-c'], { input: readFileSync(path.join(fx, 'api-v25.tar')), maxBuffer: 1 << 28 });
+    expect(z.status).toBe(0);
+    const store = path.join(tmp, 'zstd-store');
+    const r = await cliWithStdin(['--store', store, 'ingest', '-'], z.stdout);
+    expect(r.code, showRun(r)).toBe(0);
+    expect(readStoreImages(store).flatMap((i) => i.refs)).toContain('acme/api:1.1');
+  });
+
+  it.each([0.2, 0.5, 0.95])('a stream cut at %s of its length commits nothing: exit 2, E_TRUNCATED, store byte-identical, staging empty', async (frac) => {
+    const store = path.join(tmp, `cut-${frac}`);
+    const seed = await cli(['--store', store, '-q', 'ingest', path.join(fx, 'api-v25.tar')]);
+    expect(seed.code, showRun(seed)).toBe(0);
+    const before = await snapshotStore(store);
+    const whole = readFileSync(path.join(fx, 'family-legacy.tar'));
+    const r = await cliWithStdin(['--store', store, 'ingest', '-'], whole.subarray(0, Math.floor(whole.length * frac)));
+    expect(r.code, showRun(r)).toBe(2);
+    expect(r.stderr).toMatch(/\[E_TRUNCATED\]/);
+    expect(await snapshotStore(store)).toEqual(before);
+  });
+
+  it('an empty stream is exit 2 (E_EMPTY); a pipe given as a path (/dev/stdin) is read like -', async () => {
+    const e = await cliWithStdin(['--store', path.join(tmp, 'empty'), 'ingest', '-'], Buffer.alloc(0));
+    expect(e.code, showRun(e)).toBe(2);
+    expect(e.stderr).toContain('[E_EMPTY]');
+    const store = path.join(tmp, 'devstdin');
+    const r = await cliWithStdin(['--store', store, 'ingest', '/dev/stdin'], readFileSync(path.join(fx, 'api-v25.tar')));
+    expect(r.code, showRun(r)).toBe(0);
+    expect(readStoreImages(store).flatMap((i) => i.refs)).toContain('acme/api:1.1');
+  });
+
+  it('a named pipe given as a path is read once, like -', async () => {
+    const fifo = path.join(tmp, 'a-fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const writer = spawn('sh', ['-c', `cat "$1" > "$2"`, 'sh', path.join(fx, 'api-v25.tar'), fifo]);
+    const written = new Promise((res) => writer.on('close', res));
+    const store = path.join(tmp, 'fifo-store');
+    const r = await cli(['--store', store, 'ingest', fifo], 30_000);
+    expect(r.code, showRun(r)).toBe(0);
+    expect(await written).toBe(0);
+    expect(readStoreImages(store).flatMap((i) => i.refs)).toContain('acme/api:1.1');
+  });
+
+  it('memory stays flat: a 192 MiB layer through a pipe peaks far below its size', async () => {
+    if (!commands([['/usr/bin/time', 'time']])) return;
+    const layer = rawTar([{ name: 'big.bin', body: prngBytes('stdin-big', 192 * 1024 * 1024) }]);
+    const config = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digestOf(layer)] } });
+    const tar = legacySave({ manifest: [{ Config: 'c.json', RepoTags: ['stream/big:1'], Layers: ['big/layer.tar'] }], files: [{ name: 'c.json', body: config }, { name: 'big/layer.tar', body: layer }] });
+    const r = await cliWithStdin(['--store', path.join(tmp, 'big'), '-q', 'ingest', '-'], tar, { time: true });
+    expect(r.code, showRun(r)).toBe(0);
+    const kb = Number(/MAXRSS_KB=(\d+)/.exec(r.stderr)?.[1]);
+    expect(kb).toBeGreaterThan(0);
+    expect(kb / 1024).toBeLessThan(150);
+  }, 120_000);
+});
