@@ -11,8 +11,10 @@
  * - startPodman(): podman (4.3) as CLI invocations with a private storage.conf (vfs) and
  *   containers.conf (CNI backend, so nothing is created in /run/containers), and optionally
  *   `podman system service --time=0` on a unix socket (the Docker-compatible API).
- * None of them listens on TCP. Policy (CI=true, as in .ci/run): a missing binary or an engine
- * that fails to start FAILS the tests, with what to install; elsewhere the tests skip and say why.
+ * None of them listens on TCP. One trace is left outside: running a container (`docker run`)
+ * puts the shim's socket in /run/containerd/s/, a directory containerd 1.6 hardcodes (it stays,
+ * empty). Policy (CI=true, as in .ci/run): a missing binary or an engine that fails to start
+ * FAILS the tests, with what to install; elsewhere the tests skip and say why.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';

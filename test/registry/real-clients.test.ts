@@ -2,7 +2,8 @@
  * `layerstore serve --allow-push` against the real clients (issue 14): docker (Debian's
  * dockerd 20.10, private, with whatever docker CLI is on PATH), podman 4.3, skopeo 1.9 and
  * containerd 1.6's ctr, pushing into serve and pulling back by tag and by digest, single- and
- * multi-platform. Every expectation is checked against what the client itself reports (push
+ * multi-platform, and running a container from an image pulled from serve. Not covered: zstd
+ * layers with docker (dockerd 20.10 cannot unpack them; podman and skopeo can). Every expectation is checked against what the client itself reports (push
  * output, --digestfile, inspect, its content store) or against the store's files read with
  * plain fs (readStoreImages), never against layerstore alone.
  *
@@ -45,6 +46,9 @@ function regclientChild(tag: string, arch: string, variant?: string): { manifest
   if (!m) throw new Error(`no linux/${arch} in ${tag}`);
   return { manifest: m.digest, config: blob(m.digest).config.digest };
 }
+
+/** `docker save alpine:3.10 | gzip` of the official image (see ../shared/fixtures-real/SOURCES.md). */
+const ALPINE_310 = path.resolve(REGCLIENT_TESTREPO, '..', '..', 'trivy', 'alpine-310.tar.gz');
 
 /** This machine's architecture as OCI platforms name it. */
 const HOST_ARCH = ({ x64: 'amd64', arm64: 'arm64' } as Record<string, string>)[process.arch] ?? process.arch;
@@ -216,6 +220,22 @@ describe.skipIf(skipWithoutEngine('docker', FILE))('docker (private dockerd 20.1
       const again = readStoreImages(st2);
       expect(again.map((i) => [i.configDigest, i.diffIds])).toEqual([[want.configDigest, want.diffIds]]);
     }
+  });
+
+  it('docker run of an image pulled from serve by digest (real alpine 3.10): the container reads the file the loaded image has', async (ctx) => {
+    const d = slot.get(ctx);
+    await d.docker(['load', '-i', ALPINE_310]);
+    const cat = ['run', '--rm', '--network', 'none'];
+    const before = (await d.docker([...cat, 'alpine:3.10', 'cat', '/etc/alpine-release'])).stdout;
+    expect(before).toMatch(/^3\.10\.\d+\n$/);
+    const target = `${serve.host}/real/alpine:3.10`;
+    await d.docker(['tag', 'alpine:3.10', target]);
+    const digest = /digest: (sha256:[0-9a-f]{64})/.exec((await d.docker(['push', target])).stdout)?.[1];
+    expect(storeImage('real/alpine:3.10').manifestDigest).toBe(digest);
+    await removeAllImages(d);
+    const ref = `${serve.host}/real/alpine@${digest}`;
+    await d.docker(['pull', ref]);
+    expect((await d.docker([...cat, ref, 'cat', '/etc/alpine-release'])).stdout).toBe(before);
   });
 
   it('docker manifest create + push (the CLI\'s multi-platform push): the store holds the list with the digest docker printed, each child under REPO@DIGEST; docker pull of it gets the linux/amd64 child', async (ctx) => {
@@ -460,7 +480,7 @@ describe.skipIf(skipWithoutEngine('containerd', FILE))('containerd 1.6 (ctr) aga
     const root = regclientRoot('v2');
     for (const ref of [`${serve.host}/ctr/testrepo:v2`, `${serve.host}/ctr/testrepo@${root}`]) {
       // no image left, and the garbage collector (--sync) has removed its blobs: all come from serve
-      for (const name of (await c.ctr(['images', 'ls', '-q'])).stdout.split('\n').filter(Boolean)) await c.ctr(['images', 'rm', '--sync', name]);
+      await c.ctr(['images', 'rm', '--sync', ...(await c.ctr(['images', 'ls', '-q'])).stdout.split('\n').filter(Boolean)]);
       expect(existsSync(c.contentDir) ? readdirSync(c.contentDir) : []).toEqual([]);
       await c.ctr(['images', 'pull', '--plain-http', '--all-platforms', ref]);
       expect(await digestOf(c, ref)).toBe(root);
