@@ -139,7 +139,7 @@ export async function buildStacks(store: Store | undefined, images: ImageInfo[])
         replacedBytes: c.replacedBytes,
         deletedBytes: c.deletedBytes,
         fileBytes: c.fileBytes,
-        addedEntries: c.added.length,
+        addedEntries: c.addedRefs.length,
         replacedEntries: c.replaced.length,
         deletedEntries: c.deleted.length,
         whiteouts: c.whiteouts,

@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { promises as fsp } from 'node:fs';
+import { constants as C, promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import type { StoreLayout } from './layout.js';
 import { ensureRealDir, readFileNoFollow, writeFileAtomic } from './fs-safe.js';
 
@@ -23,8 +24,30 @@ export async function readDerived(layout: StoreLayout, rel: string, maxBytes: nu
   }
 }
 
-/** Replace a derived file atomically (temp + fsync + rename); false when it could not be written. */
-export async function writeDerived(layout: StoreLayout, rel: string, bytes: Uint8Array): Promise<boolean> {
+/**
+ * Open a derived file for reading by position (big caches are read piece by piece), under
+ * the same rules as readDerived; undefined when absent, not a regular file or reached
+ * through a link. The caller closes it.
+ */
+export async function openDerived(layout: StoreLayout, rel: string): Promise<FileHandle | undefined> {
+  const file = path.join(layout.derivedDir, rel);
+  let fh: FileHandle | undefined;
+  try {
+    for (const dir of dirsOnTheWay(layout, file)) if (!(await fsp.lstat(dir)).isDirectory()) return undefined;
+    fh = await fsp.open(file, C.O_RDONLY | C.O_NOFOLLOW);
+    if ((await fh.stat()).isFile()) return fh;
+  } catch {
+    // absent or unreadable: a cache miss
+  }
+  await fh?.close().catch(() => {});
+  return undefined;
+}
+
+/**
+ * Replace a derived file atomically (temp + fsync + rename); false when it could not be
+ * written. `bytes` may come in parts, written one after another (no joined copy).
+ */
+export async function writeDerived(layout: StoreLayout, rel: string, bytes: Uint8Array | readonly Uint8Array[]): Promise<boolean> {
   const file = path.join(layout.derivedDir, rel);
   try {
     for (const dir of dirsOnTheWay(layout, file)) await ensureRealDir(dir);
