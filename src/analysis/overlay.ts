@@ -4,6 +4,7 @@ import type { ImageInfo } from './load-images.js';
 import { entryTable, getFileIndex, type FileEntry, type FileIndex, type FileType } from './file-index.js';
 import { T_DIR, T_FILE } from './entry-table.js';
 import { baseOf, joinPath, parentOf } from './layer-path.js';
+import { PathTree } from './path-tree.js';
 import { refLayer, StackEntries } from './stack-entries.js';
 
 /**
@@ -31,11 +32,11 @@ import { refLayer, StackEntries } from './stack-entries.js';
  * system, a `replaced` change, or a `deleted` change. So
  *   totalFileBytes = finalFileBytes + replacedBytes + deletedBytes.
  *
- * Memory: entries are never objects here. The tree holds, per path, a packed reference to
- * a layer's entry (stack-entries.ts) keyed by its last name segment, and the results are
- * arrays of references; `files` and `added` build objects only when read. The next step
- * toward images of millions of files is to merge path-sorted runs of each layer instead of
- * holding the tree.
+ * Memory: entries are never objects here. The tree (path-tree.ts, typed arrays) holds, per
+ * path, a packed reference to a layer's entry (stack-entries.ts), its name being bytes of
+ * that layer's path column, and the results are arrays of references; `files` and `added`
+ * build objects only when read. The next step toward images of millions of files is to
+ * merge path-sorted runs of each layer read from the cache instead of holding the tree.
  */
 
 export interface StackLayer {
@@ -111,36 +112,31 @@ export interface OverlayResult {
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_MARKER = '.wh..wh..opq';
 
-/** A directory of the tree: its entry (-1: implicit, a parent no layer listed) and children by name. */
-interface Dir {
-  ref: number;
-  children: Map<string, Child>;
-}
-/** A non-directory is its entry's ref alone. */
-type Child = number | Dir;
-
 const SLASH = 0x2f;
 const WH = Buffer.from(WHITEOUT_PREFIX);
+const ROOT = 0;
 
 /** Stack layers (bottom → top) into the final file system and per-layer change lists. */
 export function stackLayers(layers: StackLayer[]): OverlayResult {
   const S = new StackEntries(layers.map((l) => entryTable(l.index)));
-  const root: Dir = { ref: -1, children: new Map() };
+  const tree = new PathTree(S.tables, S.tables.reduce((n, t) => n + t.count, 0));
   const result: LayerChanges[] = [];
   let totalFileBytes = 0;
   let unsafeEntries = 0;
 
-  const lookup = (p: string): { parent: Dir; name: string; node: Child } | undefined => {
-    let cur = root;
-    const segs = p.split('/');
-    for (let i = 0; i < segs.length - 1; i++) {
-      const next = cur.children.get(segs[i]!);
-      if (next === undefined || typeof next === 'number') return undefined;
-      cur = next;
+  /** The node at path `p` (non-empty), or -1; every parent on the way must be a directory. */
+  const lookup = (p: string): number => {
+    const bytes = Buffer.from(p);
+    let cur = ROOT;
+    for (let s = 0; ; ) {
+      const slash = bytes.indexOf(SLASH, s);
+      const e = slash < 0 ? bytes.length : slash;
+      const node = tree.child(cur, bytes, s, e);
+      if (node < 0 || slash < 0) return node;
+      if (!tree.isDir(node)) return -1;
+      cur = node;
+      s = e + 1;
     }
-    const name = segs[segs.length - 1]!;
-    const node = cur.children.get(name);
-    return node === undefined ? undefined : { parent: cur, name, node };
   };
 
   /** A change that hides the entry `ref` (its path, type, bytes, layer, content). */
@@ -154,11 +150,11 @@ export function stackLayers(layers: StackLayer[]): OverlayResult {
   };
 
   /** Every entry in the subtree at `node` (itself included), as hidden-copy changes. */
-  const collect = (node: Child, out: Change[], cause: string | undefined, into: { bytes: number }): void => {
-    const stack: Child[] = [node];
+  const collect = (node: number, out: Change[], cause: string | undefined, into: { bytes: number }): void => {
+    const stack: number[] = [node];
     while (stack.length) {
       const n = stack.pop()!;
-      const ref = typeof n === 'number' ? n : n.ref;
+      const ref = tree.ref[n]!;
       if (ref >= 0) {
         const np = S.path(ref);
         const c = hiding(ref, np, S.type(ref), 0);
@@ -166,32 +162,21 @@ export function stackLayers(layers: StackLayer[]): OverlayResult {
         out.push(c);
         into.bytes += c.hiddenBytes;
       }
-      if (typeof n !== 'number') for (const child of n.children.values()) stack.push(child);
+      if (tree.isDir(n)) for (let c = tree.firstChild(n); c >= 0; c = tree.nextSibling(c)) stack.push(c);
     }
+  };
+  const collectChildren = (node: number, out: Change[], cause: string, into: { bytes: number }): void => {
+    for (let c = tree.firstChild(node); c >= 0; c = tree.nextSibling(c)) collect(c, out, cause, into);
   };
 
   layers.forEach((layer, li) => {
     const T = S.tables[li]!;
     const names = T.pathBytes;
     const base = S.refOf(li, 0);
-    const added: number[] = [];
-    const ch: LayerChanges = {
-      layer: li,
-      digest: layer.digest,
-      get added() {
-        return refsToAdded(S, this.addedRefs);
-      },
-      addedRefs: new Float64Array(0),
-      replaced: [],
-      deleted: [],
-      addedBytes: 0,
-      replacedBytes: 0,
-      deletedBytes: 0,
-      whiteouts: 0,
-      opaqueDirs: [],
-      ignoredWhiteouts: 0,
-      fileBytes: 0,
-    };
+    // The refs this layer adds, in archive order (at most one per entry).
+    const added = new Float64Array(T.count);
+    let nAdded = 0;
+    const ch = layerChanges(li, layer.digest, S);
     unsafeEntries += layer.index.unsafeCount;
     // Where each entry's last name segment starts; whiteouts are the entries whose segment starts ".wh.".
     const baseAt = new Uint32Array(T.count);
@@ -221,24 +206,23 @@ export function stackLayers(layers: StackLayer[]): OverlayResult {
     // 1. Deletions, against lower layers only.
     for (const dir of [...new Set(opaque)]) {
       ch.opaqueDirs.push(dir);
-      const node = dir === '' ? root : lookup(dir)?.node;
-      if (node === undefined || typeof node === 'number') continue;
-      const marker = joinPath(dir, OPAQUE_MARKER);
-      for (const child of node.children.values()) collect(child, ch.deleted, marker, deleted);
-      node.children.clear();
+      const node = dir === '' ? ROOT : lookup(dir);
+      if (node < 0 || !tree.isDir(node)) continue;
+      collectChildren(node, ch.deleted, joinPath(dir, OPAQUE_MARKER), deleted);
+      tree.clearChildren(node);
     }
     for (const w of whiteouts) {
       const found = lookup(w.target);
-      if (!found) continue;
-      found.parent.children.delete(found.name);
-      collect(found.node, ch.deleted, w.marker, deleted);
+      if (found < 0) continue;
+      tree.remove(found);
+      collect(found, ch.deleted, w.marker, deleted);
     }
     ch.deletedBytes = deleted.bytes;
 
     // 2. Additions and replacements, in archive order. Entries of one directory come
     // together in a tar: the last parent found is kept (by its name bytes) and reused.
     const replaced = { bytes: 0 };
-    let cached: Dir | undefined;
+    let cached = -1;
     let cachedStart = 0;
     let cachedEnd = 0;
     for (let i = 0; i < T.count; i++) {
@@ -249,26 +233,20 @@ export function stackLayers(layers: StackLayer[]): OverlayResult {
       const ref = base + i;
       const bytes = T.fileBytes(i);
       ch.fileBytes += bytes;
-      let cur = root;
+      let cur = ROOT;
       if (b > start) {
         const pEnd = b - 1; // the parent's name, without the slash
-        if (cached && pEnd - start === cachedEnd - cachedStart && names.compare(names, cachedStart, cachedEnd, start, pEnd) === 0) cur = cached;
+        if (cached >= 0 && pEnd - start === cachedEnd - cachedStart && names.compare(names, cachedStart, cachedEnd, start, pEnd) === 0) cur = cached;
         else {
-          let s = start;
-          while (s < pEnd) {
+          for (let s = start; s < pEnd; ) {
             let e = s;
             while (e < pEnd && names[e] !== SLASH) e++;
-            const seg = names.toString('utf8', s, e);
-            let next = cur.children.get(seg);
-            if (next === undefined) {
-              next = { ref: -1, children: new Map() };
-              cur.children.set(seg, next);
-            } else if (typeof next === 'number') {
+            let next = tree.child(cur, names, s, e);
+            if (next < 0) next = tree.add(cur, li, s, e, -1, true);
+            else if (!tree.isDir(next)) {
               // A lower non-directory stands where this entry needs a directory.
               collect(next, ch.replaced, T.path(i), replaced);
-              const dir: Dir = { ref: -1, children: new Map() };
-              cur.children.set(seg, dir);
-              next = dir;
+              tree.set(next, -1, true);
             }
             cur = next;
             s = e + 1;
@@ -278,40 +256,38 @@ export function stackLayers(layers: StackLayer[]): OverlayResult {
           cachedEnd = pEnd;
         }
       }
-      const name = names.toString('utf8', b, end);
-      const existing = cur.children.get(name);
+      const existing = tree.child(cur, names, b, end);
       const isDir = T.typeCode(i) === T_DIR;
-      if (existing === undefined) {
-        cur.children.set(name, isDir ? { ref, children: new Map() } : ref);
-        added.push(ref);
+      if (existing < 0) {
+        tree.add(cur, li, b, end, ref, isDir);
+        added[nAdded++] = ref;
         ch.addedBytes += bytes;
         continue;
       }
-      if (typeof existing !== 'number' && isDir) {
+      const lower = tree.ref[existing]!;
+      if (tree.isDir(existing) && isDir) {
         // Directory over directory: metadata only, children stay.
-        if (existing.ref < 0) added.push(ref);
-        existing.ref = ref;
+        if (lower < 0) added[nAdded++] = ref;
+        tree.ref[existing] = ref;
         continue;
       }
-      if (typeof existing !== 'number') {
+      if (tree.isDir(existing)) {
         // A non-directory over a directory: the whole lower subtree goes (and with it,
         // perhaps, the directory kept above).
-        const p = T.path(i);
-        for (const child of existing.children.values()) collect(child, ch.replaced, p, replaced);
-        cached = undefined;
+        collectChildren(existing, ch.replaced, T.path(i), replaced);
+        cached = -1;
       }
-      const lower = typeof existing === 'number' ? existing : existing.ref;
       if (lower >= 0) {
         const c = hiding(lower, T.path(i), T.type(i), bytes);
         ch.replaced.push(c);
         replaced.bytes += c.hiddenBytes;
       } else {
-        added.push(ref);
+        added[nAdded++] = ref;
         ch.addedBytes += bytes;
       }
-      cur.children.set(name, isDir ? { ref, children: new Map() } : ref);
+      tree.set(existing, ref, isDir);
     }
-    ch.addedRefs = Float64Array.from(added);
+    ch.addedRefs = added.slice(0, nAdded);
     ch.replacedBytes = replaced.bytes;
     totalFileBytes += ch.fileBytes;
     result.push(ch);
@@ -322,33 +298,56 @@ export function stackLayers(layers: StackLayer[]): OverlayResult {
   // finds runs that are in order already.
   const refs: number[] = [];
   let finalFileBytes = 0;
-  const walk: Array<Iterator<Child>> = [root.children.values()];
-  while (walk.length) {
-    const next = walk[walk.length - 1]!.next();
-    if (next.done) {
-      walk.pop();
+  const cursor: number[] = [tree.firstChild(ROOT)];
+  while (cursor.length) {
+    const c = cursor[cursor.length - 1]!;
+    if (c < 0) {
+      cursor.pop();
       continue;
     }
-    const n = next.value;
-    const ref = typeof n === 'number' ? n : n.ref;
+    cursor[cursor.length - 1] = tree.nextSibling(c);
+    const ref = tree.ref[c]!;
     if (ref >= 0) {
       refs.push(ref);
       finalFileBytes += S.fileBytes(ref);
     }
-    if (typeof n !== 'number') walk.push(n.children.values());
+    if (tree.isDir(c)) cursor.push(tree.firstChild(c));
   }
-  root.children.clear(); // the closures below share this scope: let the tree go
   const final = Float64Array.from(refs.sort((a, b) => S.compare(a, b)));
+  return overlayOf(result, final, S, { totalFileBytes, finalFileBytes, unsafeEntries });
+}
+
+/** A layer's changes, empty: made outside stackLayers so that the `added` getter does not keep the tree alive. */
+function layerChanges(layer: number, digest: Digest, stack: StackEntries): LayerChanges {
   return {
-    layers: result,
+    layer,
+    digest,
+    get added() {
+      return refsToAdded(stack, this.addedRefs);
+    },
+    addedRefs: new Float64Array(0),
+    replaced: [],
+    deleted: [],
+    addedBytes: 0,
+    replacedBytes: 0,
+    deletedBytes: 0,
+    whiteouts: 0,
+    opaqueDirs: [],
+    ignoredWhiteouts: 0,
+    fileBytes: 0,
+  };
+}
+
+/** The result, built outside stackLayers so that its getter does not keep the tree alive. */
+function overlayOf(layers: LayerChanges[], final: Float64Array, stack: StackEntries, sums: Pick<OverlayResult, 'totalFileBytes' | 'finalFileBytes' | 'unsafeEntries'>): OverlayResult {
+  return {
+    layers,
     get files() {
-      return refsToFiles(S, final);
+      return refsToFiles(stack, final);
     },
     final,
-    stack: S,
-    totalFileBytes,
-    finalFileBytes,
-    unsafeEntries,
+    stack,
+    ...sums,
   };
 }
 
