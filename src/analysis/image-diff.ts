@@ -2,7 +2,8 @@ import type { Digest } from '../digest/digest.js';
 import type { Store } from '../store/store.js';
 import type { ImageInfo, LayerInfo } from './load-images.js';
 import type { FileEntry, FileType } from './file-index.js';
-import { imageFilesystem, type OverlayResult } from './overlay.js';
+import { getFileIndex } from './file-index.js';
+import { imageLayerIndexes, stackLayers, type OverlayResult, type StackLayer } from './overlay.js';
 import { compareRefs, type StackEntries } from './stack-entries.js';
 
 /**
@@ -152,8 +153,13 @@ export function diffLayers(a: ImageInfo, b: ImageInfo): LayerDiff {
 
 /** Diff image A (before) against image B (after). Layer indexes are built and cached as needed. */
 export async function diffImages(store: Store, a: ImageInfo, b: ImageInfo): Promise<ImageDiff> {
-  const fa = await imageFilesystem(store, a);
-  const fb = await imageFilesystem(store, b);
+  const la = await imageLayerIndexes(store, a);
+  // Layers both images have are read once and shared by the two stacks.
+  const known = new Map(la.map((l) => [l.digest, l.index]));
+  const lb: StackLayer[] = [];
+  for (const l of b.layers) lb.push({ digest: l.digest, index: known.get(l.digest) ?? (await getFileIndex(store, l.digest)) });
+  const fa = stackLayers(la);
+  const fb = stackLayers(lb);
   return {
     a: { manifestDigest: a.manifestDigest, refs: a.refs },
     b: { manifestDigest: b.manifestDigest, refs: b.refs },
