@@ -5,7 +5,7 @@ import { T_FILE } from './entry-table.js';
 import { ContentIds } from './stack-entries.js';
 import { ledgerFrom, marginalCosts, wellKnownLayer, type Ledger } from './ledger.js';
 import type { ImageInfo } from './load-images.js';
-import { stackLayers } from './overlay.js';
+import { stackImage } from './overlay.js';
 import { computeWaste, topWasted, type WastedFile } from './waste.js';
 
 /** Per-image waste, as `report --files --json` prints it (images[].waste). */
@@ -64,7 +64,7 @@ export async function computeFilesReport(
   const costs = marginalCosts(images);
   const perImage = new Map<Digest, { waste: ImageWaste; topWasted: WastedFile[]; marginalBytes: number }>();
   images.forEach((img, i) => {
-    const overlay = stackLayers(img.layers.map((l) => ({ digest: l.digest, index: byDiffId.get(l.diffId)! })));
+    const overlay = stackImage(img, img.layers.map((l) => ({ digest: l.digest, index: byDiffId.get(l.diffId)! })));
     const w = computeWaste(overlay);
     const userBytes = overlay.layers.slice(1).reduce((n, l) => n + l.fileBytes, 0);
     perImage.set(img.manifestDigest, {

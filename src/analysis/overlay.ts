@@ -1,4 +1,5 @@
 import type { Digest } from '../digest/digest.js';
+import { LayerstoreError, toLayerstoreError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { ImageInfo } from './load-images.js';
 import { entryTable, getFileIndex, type FileEntry, type FileIndex, type FileType } from './file-index.js';
@@ -116,10 +117,23 @@ const SLASH = 0x2f;
 const WH = Buffer.from(WHITEOUT_PREFIX);
 const ROOT = 0;
 
-/** Stack layers (bottom → top) into the final file system and per-layer change lists. */
-export function stackLayers(layers: StackLayer[]): OverlayResult {
+/**
+ * Most entries stackLayers takes over all the layers of one image (README, "report
+ * --files"): the tree and the layers' columns of 8M entries take about 800 MB. Beyond it the
+ * image is refused (E_TOO_LARGE) rather than stacked at any memory cost.
+ */
+export const MAX_IMAGE_ENTRIES = 8_000_000;
+
+/**
+ * Stack layers (bottom → top) into the final file system and per-layer change lists.
+ * E_TOO_LARGE when the layers hold more than `maxEntries` (MAX_IMAGE_ENTRIES) entries.
+ */
+export function stackLayers(layers: StackLayer[], opts: { maxEntries?: number } = {}): OverlayResult {
   const S = new StackEntries(layers.map((l) => entryTable(l.index)));
-  const tree = new PathTree(S.tables, S.tables.reduce((n, t) => n + t.count, 0));
+  const entries = S.tables.reduce((n, t) => n + t.count, 0);
+  const max = opts.maxEntries ?? MAX_IMAGE_ENTRIES;
+  if (entries > max) throw new LayerstoreError('E_TOO_LARGE', `the image's layers hold ${entries} entries, more than ${max} (the most report --files and diff stack for one image)`);
+  const tree = new PathTree(S.tables, entries);
   const result: LayerChanges[] = [];
   let totalFileBytes = 0;
   let unsafeEntries = 0;
@@ -372,5 +386,16 @@ export async function imageLayerIndexes(store: Store, image: ImageInfo): Promise
 
 /** An image's final file system and per-layer changes. */
 export async function imageFilesystem(store: Store, image: ImageInfo): Promise<OverlayResult> {
-  return stackLayers(await imageLayerIndexes(store, image));
+  return stackImage(image, await imageLayerIndexes(store, image));
+}
+
+/** stackLayers for `image`, whose name an error carries. */
+export function stackImage(image: ImageInfo, layers: StackLayer[]): OverlayResult {
+  try {
+    return stackLayers(layers);
+  } catch (e) {
+    const err = toLayerstoreError(e);
+    err.source ??= `image ${image.refs[0] ?? image.manifestDigest}`;
+    throw err;
+  }
 }

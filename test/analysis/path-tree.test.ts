@@ -4,7 +4,7 @@
  * file and back, checked against the rules worked out by hand.
  */
 import { describe, expect, it } from 'vitest';
-import { stackLayers } from '../../src/analysis/overlay.js';
+import { MAX_IMAGE_ENTRIES, stackLayers } from '../../src/analysis/overlay.js';
 import type { FileEntry, FileIndex } from '../../src/analysis/file-index.js';
 import type { Digest } from '../../src/digest/digest.js';
 
@@ -54,5 +54,15 @@ describe('stackLayers on many paths', () => {
     expect(o.layers[2]!.added.map((c) => c.path)).toEqual(['r/again', 'd/f0']);
     expect(o.files.find((f) => f.path === 'd/f0')).toMatchObject({ layer: 2, entry: { size: 1 } });
     expect(o.finalFileBytes).toBe((N / 2) * 10 + 3 + 4 + 1);
+  });
+
+  it('layers holding more entries than the bound for one image are refused with E_TOO_LARGE naming the bound', () => {
+    const layers = [
+      { digest: D('1'), index: index([dir('a'), file('a/x')]) },
+      { digest: D('2'), index: index([file('a/y'), file('a/z')]) },
+    ];
+    expect(stackLayers(layers, { maxEntries: 4 }).files.map((f) => f.path)).toEqual(['a', 'a/x', 'a/y', 'a/z']);
+    expect(() => stackLayers(layers, { maxEntries: 3 })).toThrow(expect.objectContaining({ code: 'E_TOO_LARGE', message: expect.stringContaining('hold 4 entries, more than 3') }));
+    expect(MAX_IMAGE_ENTRIES).toBe(8_000_000);
   });
 });
