@@ -2,11 +2,13 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { LayerstoreError, isLayerstoreError, toLayerstoreError } from '../errors.js';
-import { digestFromHex, hexOf, parseDigest, type Digest } from '../digest/digest.js';
+import { digestFromHex, parseDigest, type Digest } from '../digest/digest.js';
 import { createDecompressor, type Compression } from '../archive/compression.js';
 import type { Store } from '../store/store.js';
 import { readDerived, writeDerived } from '../store/derived.js';
 import { openRegularFile } from '../store/fs-safe.js';
+import { EntryTable, EntryTableBuilder, T_FILE } from './entry-table.js';
+import { cacheRel, readIndexCache, writeIndexCache, type CachedHeader } from './file-index-cache.js';
 import { readLayerEntries, type LayerTarSummary, type TarKind } from './layer-tar.js';
 import { hashFileInWorker } from '../digest/hash-file.js';
 import { RangeWorkers, workersBesideMainThread } from '../digest/range-workers.js';
@@ -18,15 +20,27 @@ import { normalizeLayerPath } from './layer-path.js';
 /**
  * The file index of a layer: every entry of the layer's tar, read once, with the sha256 of
  * each regular file's content (hashed while streaming, never buffered). It is derived data:
- * keyed by the layer's blob digest, cached as JSON under
- * `<store>/.layerstore/derived/files/<hex>.json`, immutable, never stale, safe to delete.
+ * keyed by the layer's blob digest, cached under `<store>/.layerstore/derived/files/<hex>.idx`
+ * (file-index-cache.ts), immutable, never stale, safe to delete.
+ *
+ * In memory the entries are columns (entry-table.ts: ~20 bytes an entry plus its path),
+ * not objects: `entries` builds the objects on each read, for small callers and output;
+ * the analysis reads entryTable(index).
  *
  * Sizes here are uncompressed content bytes (what the files weigh in the image's file
  * system), unlike LayerInfo.size, which is the stored (possibly compressed) blob.
  */
 
-/** Bump when the cached JSON shape changes; a cache file of another version is rebuilt. */
-export const FILE_INDEX_VERSION = 1;
+/** Bump when the cache file's layout changes; a cache file of another version is rebuilt. */
+export const FILE_INDEX_VERSION = 2;
+
+/**
+ * Most entries one layer may have (README, "report --files"): a layer with more is refused
+ * with E_TOO_LARGE naming it, rather than indexed at any memory cost. Real images have up to
+ * a few hundred thousand entries per layer; at ~60 bytes an entry in memory this bound keeps
+ * one layer's index near 200 MB.
+ */
+export const MAX_LAYER_ENTRIES = 3_000_000; // below stack-entries.ts's 2^22 entries per layer
 
 export type FileType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'other';
 
@@ -62,7 +76,8 @@ export interface UnsafeEntry {
 }
 
 export interface FileIndex {
-  version: typeof FILE_INDEX_VERSION;
+  /** FILE_INDEX_VERSION for indexes this code built or read. */
+  version: number;
   /** Blob digest of the layer: sha256 of the stored (possibly compressed) bytes. */
   digest: Digest;
   /** sha256 of the whole uncompressed stream, recomputed here (equals the layer's diffID). */
@@ -73,7 +88,11 @@ export interface FileIndex {
   blobBytes: number;
   /** Uncompressed bytes of the tar stream, trailing data included. */
   tarBytes: number;
-  /** Safe entries in archive order (the archive root "./" is left out). */
+  /**
+   * Safe entries in archive order (the archive root "./" is left out). On an index this
+   * module returns, a getter that builds a fresh array each time: use entryTable(index) for
+   * anything the size of a layer.
+   */
   entries: FileEntry[];
   /** Entries with unsafe names; `unsafe` keeps the first MAX_UNSAFE_KEPT of them. */
   unsafeCount: number;
@@ -89,9 +108,33 @@ export interface FileIndex {
 export const MAX_UNSAFE_KEPT = 100;
 
 export interface IndexLayerOptions {
-  /** Refuse layers with more entries than this. Default 2,000,000. */
+  /** Refuse layers with more entries than this. Default MAX_LAYER_ENTRIES. */
   maxEntries?: number;
 }
+
+const tables = new WeakMap<FileIndex, EntryTable>();
+
+/**
+ * The entries of an index as columns: the table it was built or read with, or (an index
+ * put together by hand, as objects) one made from its `entries` once.
+ */
+export function entryTable(index: FileIndex): EntryTable {
+  let t = tables.get(index);
+  if (!t) tables.set(index, (t = EntryTable.fromEntries(index.entries)));
+  return t;
+}
+
+type IndexFields = Omit<FileIndex, 'entries'>;
+
+/** An index over `table`, whose `entries` are built from it on read. */
+function indexOver<F extends Partial<IndexFields>>(fields: F, table: EntryTable): F & { entries: FileEntry[] } {
+  const index = { ...fields } as F & { entries: FileEntry[] };
+  Object.defineProperty(index, 'entries', { enumerable: true, configurable: true, get: () => table.toEntries() });
+  tables.set(index as unknown as FileIndex, table);
+  return index;
+}
+
+const tooMany = (max: number) => new LayerstoreError('E_TOO_LARGE', `the layer has more than ${max} entries (the most report --files indexes in one layer)`);
 
 /** Blobs at least this big are checked against their name on another thread (hash-file.ts). */
 const HASH_ELSEWHERE_BYTES = 16 * 1024 * 1024;
@@ -151,15 +194,17 @@ export async function indexLayerStream(
 
   const builder = new IndexBuilder();
   const summary: LayerTarSummary = { tarBytes: 0 };
+  const maxEntries = opts.maxEntries ?? MAX_LAYER_ENTRIES;
   try {
-    for await (const e of readLayerEntries(tarStream, summary, { maxEntries: opts.maxEntries, mapInputError })) {
+    for await (const e of readLayerEntries(tarStream, summary, { maxEntries: Infinity, mapInputError })) {
+      if (builder.seen >= maxEntries) throw tooMany(maxEntries);
       const type = typeOfKind(e.kind);
-      let sha: string | undefined;
+      let sha: Buffer | undefined;
       if (type === 'file') {
         // Hash while streaming: one chunk in memory at a time, whatever the file's size.
         const h = createHash('sha256');
         for await (const chunk of e.body) h.update(chunk);
-        sha = h.digest('hex');
+        sha = h.digest();
       }
       builder.add({ rawName: e.rawName, rawLinkname: e.rawLinkname, type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size }, sha);
     }
@@ -167,14 +212,14 @@ export async function indexLayerStream(
     input.destroy();
   }
   const blobDigest = blobHash ? digestFromHex(blobHash.digest('hex')) : await opts.blobDigest!;
-  const index = builder.finish({
+  const { fields, table } = builder.finish({
     diffId: diffHash ? digestFromHex(diffHash.digest('hex')) : blobDigest,
     compression,
     blobBytes,
     tarBytes: summary.tarBytes,
     trailingDataAt: summary.trailingDataAt,
   });
-  return { index, blobDigest };
+  return { index: indexOver(fields, table), blobDigest };
 }
 
 /** One entry of a layer tar, as both readers (stream and positional) give it. */
@@ -193,15 +238,20 @@ interface IndexInput {
  * unsafe, hardlinks given the content hash of the file they link to, totals.
  */
 class IndexBuilder {
-  private readonly entries: FileEntry[] = [];
+  private readonly table = new EntryTableBuilder();
   private readonly unsafe: UnsafeEntry[] = [];
   private unsafeCount = 0;
   private readonly totals = { entries: 0, files: 0, dirs: 0, symlinks: 0, hardlinks: 0, other: 0, fileBytes: 0 };
-  // Content hash of the regular files seen so far in this layer, for hardlink entries.
-  private readonly fileSha = new Map<string, string>();
+  // Hardlink entries, in archive order: their content hash is filled in by finish().
+  private readonly hardlinks: number[] = [];
 
-  /** `sha`: the content hash of a regular file. */
-  add(e: IndexInput, sha: string | undefined): void {
+  /** Entries added so far, unsafe ones included (the bound counts what was read). */
+  get seen(): number {
+    return this.table.count + this.unsafeCount;
+  }
+
+  /** `sha`: the content hash of a regular file (32 bytes or 64 hex digits). */
+  add(e: IndexInput, sha: Buffer | string | undefined): void {
     const { type } = e;
     const name = normalizeLayerPath(e.rawName);
     let reason: UnsafeEntry['reason'] | undefined = name.ok ? undefined : name.reason;
@@ -225,49 +275,68 @@ class IndexBuilder {
     }
     const p = (name as { path: string }).path;
     if (p === '') return; // the archive root ("./"): metadata of "/" only
-    const entry: FileEntry = {
-      path: p,
-      type,
-      mode: e.mode & 0o7777,
-      uid: e.uid,
-      gid: e.gid,
-      size: type === 'file' || type === 'other' ? e.size : 0,
-    };
-    if (linkTarget !== undefined) entry.linkTarget = linkTarget;
+    const size = type === 'file' || type === 'other' ? e.size : 0;
+    const i = this.table.add(p, type, e.mode & 0o7777, e.uid, e.gid, size, linkTarget);
     if (sha !== undefined) {
-      entry.sha256 = sha;
-      this.fileSha.set(p, sha);
-    } else if (type === 'hardlink' && linkTarget !== undefined) {
-      const target = this.fileSha.get(linkTarget);
-      if (target) entry.sha256 = target;
-    }
-    this.entries.push(entry);
+      if (typeof sha === 'string') this.table.setShaHex(i, sha);
+      else this.table.setShaBytes(i, sha);
+    } else if (type === 'hardlink') this.hardlinks.push(i);
     const t = this.totals;
     t.entries++;
     if (type === 'file') {
       t.files++;
-      t.fileBytes += entry.size;
+      t.fileBytes += size;
     } else if (type === 'dir') t.dirs++;
     else if (type === 'symlink') t.symlinks++;
     else if (type === 'hardlink') t.hardlinks++;
     else t.other++;
-    if (type !== 'file') this.fileSha.delete(p); // a later non-file entry replaces the file
   }
 
-  finish(rest: Pick<FileIndex, 'diffId' | 'compression' | 'blobBytes' | 'tarBytes' | 'trailingDataAt'>): Omit<FileIndex, 'digest'> {
-    const index: Omit<FileIndex, 'digest'> = {
+  finish(rest: Pick<FileIndex, 'diffId' | 'compression' | 'blobBytes' | 'tarBytes' | 'trailingDataAt'>): { fields: Omit<IndexFields, 'digest'>; table: EntryTable } {
+    this.linkHardlinks();
+    const fields: Omit<IndexFields, 'digest'> = {
       version: FILE_INDEX_VERSION,
       diffId: rest.diffId,
       compression: rest.compression,
       blobBytes: rest.blobBytes,
       tarBytes: rest.tarBytes,
-      entries: this.entries,
       unsafeCount: this.unsafeCount,
       unsafe: this.unsafe,
       totals: this.totals,
     };
-    if (rest.trailingDataAt !== undefined) index.trailingDataAt = rest.trailingDataAt;
-    return index;
+    if (rest.trailingDataAt !== undefined) fields.trailingDataAt = rest.trailingDataAt;
+    return { fields, table: this.table.finish() };
+  }
+
+  /**
+   * A hardlink takes the content hash of the regular file at its target path as it stood
+   * when the link came (a later non-file entry at that path replaces the file). One pass in
+   * archive order after the walk, keeping only the hardlinks' target paths: no map of every
+   * path of the layer.
+   */
+  private linkHardlinks(): void {
+    if (this.hardlinks.length === 0) return;
+    const t = this.table;
+    const targets = new Map<string, number>(); // target path -> content slot there now (-1: none)
+    const lengths = new Set<number>();
+    const target = new Map<number, string>();
+    for (const h of this.hardlinks) {
+      const p = t.linkTargetOf(h)!;
+      target.set(h, p);
+      targets.set(p, -1);
+      lengths.add(Buffer.byteLength(p));
+    }
+    let next = 0;
+    for (let i = 0; i < t.count; i++) {
+      if (this.hardlinks[next] === i) {
+        const slot = targets.get(target.get(i)!)!;
+        if (slot >= 0) t.setSlot(i, slot);
+        next++;
+      }
+      if (!lengths.has(t.pathBytesLength(i))) continue;
+      const p = t.pathOf(i);
+      if (targets.has(p)) targets.set(p, t.typeCodeOf(i) === T_FILE ? t.slotOf(i) : -1);
+    }
   }
 }
 
@@ -276,14 +345,9 @@ export function fileIndexPath(store: Store, layerDigest: Digest): string {
   return path.join(store.layout.derivedDir, fileIndexRel(layerDigest));
 }
 
-function fileIndexRel(layerDigest: Digest): string {
-  return path.join('files', `${hexOf(layerDigest)}.json`);
-}
+const fileIndexRel = cacheRel;
 
 const inFlight = new Map<string, Promise<FileIndex>>();
-
-/** Largest cache file we read back; beyond it the index is rebuilt from the blob. */
-const MAX_CACHE_BYTES = 256 * 1024 * 1024;
 
 /**
  * The file index of a stored layer: from the cache when a valid one exists, otherwise by
@@ -333,10 +397,18 @@ export async function buildFileIndex(store: Store, d: Digest, opts: IndexLayerOp
     }
     const { index, blobDigest } = await indexLayerStream(input, compression, { ...opts, blobDigest: elsewhere });
     expectItsName(d, blobDigest);
-    return { ...index, digest: d };
+    return withDigest(index, d);
   } catch (e) {
     throw await inLayer(store, e, d);
   }
+}
+
+/** The same index, with its layer's digest. */
+function withDigest(index: Omit<FileIndex, 'digest'>, d: Digest): FileIndex {
+  const { version, diffId, compression, blobBytes, tarBytes, unsafeCount, unsafe, trailingDataAt, totals } = index;
+  const fields: IndexFields = { version, digest: d, diffId, compression, blobBytes, tarBytes, unsafeCount, unsafe, totals };
+  if (trailingDataAt !== undefined) fields.trailingDataAt = trailingDataAt;
+  return indexOver(fields, entryTable(index as FileIndex));
 }
 
 /** A stored blob's bytes must hash to its name, or the store is damaged. */
@@ -386,6 +458,7 @@ async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions):
   const tasks = new TaskGroup(256);
   // Entries walked, in archive order; each is dropped (undefined) once it is in the index.
   const walked: Array<(IndexInput & { sha?: string }) | undefined> = [];
+  const maxEntries = opts.maxEntries ?? MAX_LAYER_ENTRIES;
   // Entries go into the index in archive order as their hashes arrive (a hardlink takes the
   // hash of a file before it), so little is left to do when the last batch is in.
   const builder = new IndexBuilder();
@@ -423,9 +496,10 @@ async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions):
       });
     };
     await tasks.run(async () => {
-      const walk = walkTarFile(fh, size, { trailing: 'ignore', rawNames: true, maxEntries: opts.maxEntries ?? 2_000_000, window: 1024 * 1024, summary });
+      const walk = walkTarFile(fh, size, { trailing: 'ignore', rawNames: true, maxEntries: Infinity, window: 1024 * 1024, summary });
       for await (const e of walk) {
         if (tasks.failed) break;
+        if (walked.length >= maxEntries) throw tooMany(maxEntries);
         const type = FILE_TYPE[e.type];
         walked.push({ rawName: e.rawName, rawLinkname: e.linkname, type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size });
         if (type !== 'file') continue;
@@ -445,47 +519,56 @@ async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions):
   }
   expectItsName(d, blobDigest);
   advance();
-  return { ...builder.finish({ diffId: d, compression: 'none', blobBytes: size, tarBytes: size, trailingDataAt: summary.trailingDataAt }), digest: d };
+  const { fields, table } = builder.finish({ diffId: d, compression: 'none', blobBytes: size, tarBytes: size, trailingDataAt: summary.trailingDataAt });
+  return indexOver({ ...fields, digest: d }, table);
 }
 
 const FILE_TYPE: Record<EntryType, FileType> = { file: 'file', directory: 'dir', symlink: 'symlink', link: 'hardlink', other: 'other' };
 
 async function readCache(store: Store, d: Digest): Promise<FileIndex | undefined> {
-  const bytes = await readDerived(store.layout, fileIndexRel(d), MAX_CACHE_BYTES);
-  if (!bytes) return undefined; // absent, too big, a symlink, unreadable: rebuild
-  try {
-    const v = JSON.parse(bytes.toString('utf8')) as unknown;
-    return isValidIndex(v, d) ? v : undefined;
-  } catch {
-    return undefined;
+  const got = await readIndexCache(store.layout, FILE_INDEX_VERSION, d);
+  if (!got) return undefined; // absent, another version, damaged, a symlink: rebuild
+  const fields = fieldsOf(got.header, d);
+  if (!fields) return undefined;
+  const t = got.table;
+  let fileBytes = 0;
+  let files = 0;
+  for (let i = 0; i < t.count; i++) {
+    if (t.typeCode(i) !== T_FILE) continue;
+    files++;
+    fileBytes += t.sizes[i]!;
   }
+  if (fields.totals.entries !== t.count || fields.totals.files !== files || fields.totals.fileBytes !== fileBytes) return undefined;
+  return indexOver(fields, t);
 }
 
 async function writeCache(store: Store, index: FileIndex): Promise<void> {
-  let json: string;
-  try {
-    json = JSON.stringify(index);
-  } catch {
-    return; // too large to serialize as one string: serve it uncached
-  }
-  await writeDerived(store.layout, fileIndexRel(index.digest), Buffer.from(json));
+  const { entries: _built, ...fields } = Object.getOwnPropertyDescriptors(index);
+  const header = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, v.value])) as CachedHeader;
+  await writeIndexCache(store.layout, FILE_INDEX_VERSION, header, entryTable(index));
 }
 
-const TYPES = new Set<string>(['file', 'dir', 'symlink', 'hardlink', 'other']);
+const COMPRESSIONS = new Set<string>(['none', 'gzip', 'zstd']);
+const TOTALS = ['entries', 'files', 'dirs', 'symlinks', 'hardlinks', 'other', 'fileBytes'] as const;
 
-function isValidIndex(v: unknown, d: Digest): v is FileIndex {
-  if (!v || typeof v !== 'object') return false;
-  const x = v as Partial<FileIndex>;
-  if (x.version !== FILE_INDEX_VERSION || x.digest !== d || typeof x.diffId !== 'string' || !Array.isArray(x.entries) || !Array.isArray(x.unsafe)) return false;
-  if (typeof x.unsafeCount !== 'number' || typeof x.tarBytes !== 'number' || typeof x.blobBytes !== 'number' || !x.totals || typeof x.totals !== 'object') return false;
-  let fileBytes = 0;
-  for (const e of x.entries as unknown[]) {
-    const f = e as Partial<FileEntry>;
-    if (!f || typeof f.path !== 'string' || f.path === '' || !TYPES.has(f.type as string) || !Number.isSafeInteger(f.size) || typeof f.mode !== 'number') return false;
-    if (f.type === 'file') {
-      if (typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256)) return false;
-      fileBytes += f.size!;
-    }
-  }
-  return x.totals.fileBytes === fileBytes && x.totals.entries === x.entries.length;
+/** The header of a cache file, checked field by field (a foreign or damaged file is rebuilt). */
+function fieldsOf(h: Record<string, unknown>, d: Digest): IndexFields | undefined {
+  const x = h as Partial<IndexFields>;
+  if (x.digest !== d || typeof x.diffId !== 'string' || !COMPRESSIONS.has(x.compression as string)) return undefined;
+  if (!Number.isSafeInteger(x.blobBytes) || !Number.isSafeInteger(x.tarBytes) || !Number.isSafeInteger(x.unsafeCount) || !Array.isArray(x.unsafe)) return undefined;
+  if (x.trailingDataAt !== undefined && !Number.isSafeInteger(x.trailingDataAt)) return undefined;
+  if (!x.totals || typeof x.totals !== 'object' || !TOTALS.every((k) => Number.isSafeInteger(x.totals![k]))) return undefined;
+  const fields: IndexFields = {
+    version: FILE_INDEX_VERSION,
+    digest: d,
+    diffId: x.diffId as Digest,
+    compression: x.compression!,
+    blobBytes: x.blobBytes!,
+    tarBytes: x.tarBytes!,
+    unsafeCount: x.unsafeCount!,
+    unsafe: x.unsafe,
+    totals: x.totals,
+  };
+  if (x.trailingDataAt !== undefined) fields.trailingDataAt = x.trailingDataAt;
+  return fields;
 }

@@ -1,9 +1,11 @@
 import type { Digest } from '../digest/digest.js';
 import type { Store } from '../store/store.js';
-import { getFileIndex, type FileIndex } from './file-index.js';
+import { entryTable, getFileIndex, type FileIndex } from './file-index.js';
+import { T_FILE } from './entry-table.js';
+import { ContentIds } from './stack-entries.js';
 import { ledgerFrom, marginalCosts, wellKnownLayer, type Ledger } from './ledger.js';
 import type { ImageInfo } from './load-images.js';
-import { stackLayers } from './overlay.js';
+import { stackImage } from './overlay.js';
 import { computeWaste, topWasted, type WastedFile } from './waste.js';
 
 /** Per-image waste, as `report --files --json` prints it (images[].waste). */
@@ -62,7 +64,7 @@ export async function computeFilesReport(
   const costs = marginalCosts(images);
   const perImage = new Map<Digest, { waste: ImageWaste; topWasted: WastedFile[]; marginalBytes: number }>();
   images.forEach((img, i) => {
-    const overlay = stackLayers(img.layers.map((l) => ({ digest: l.digest, index: byDiffId.get(l.diffId)! })));
+    const overlay = stackImage(img, img.layers.map((l) => ({ digest: l.digest, index: byDiffId.get(l.diffId)! })));
     const w = computeWaste(overlay);
     const userBytes = overlay.layers.slice(1).reduce((n, l) => n + l.fileBytes, 0);
     perImage.set(img.manifestDigest, {
@@ -83,21 +85,52 @@ export async function computeFilesReport(
   return { ledger, images: perImage, duplicateFiles: duplicateFiles([...new Map([...byDiffId.values()].map((x) => [x.diffId, x])).values()], top) };
 }
 
-/** Contents stored more than once across distinct layers, most bytes saved by a file-level store first. */
+/**
+ * Contents stored more than once across distinct layers, most bytes saved by a file-level
+ * store first. Counted by content id over the layers' columns; occurrences (paths) are
+ * listed only for the `top` contents shown.
+ */
 function duplicateFiles(layers: FileIndex[], top: number): DuplicateFile[] {
-  const groups = new Map<string, DuplicateFile>();
-  for (const idx of layers) {
-    for (const e of idx.entries) {
-      if (e.type !== 'file' || !e.sha256 || e.size === 0) continue;
-      let g = groups.get(e.sha256);
-      if (!g) groups.set(e.sha256, (g = { sha256: e.sha256, sizeBytes: e.size, occurrences: [], savedBytes: 0 }));
-      g.occurrences.push({ layer: idx.digest, path: e.path });
+  const tables = layers.map(entryTable);
+  const ids = new ContentIds(tables);
+  let count = new Int32Array(1024);
+  let size = new Float64Array(1024);
+  tables.forEach((t, li) => {
+    for (let i = 0; i < t.count; i++) {
+      const slot = t.shaSlot[i]!;
+      if (slot < 0 || t.typeCode(i) !== T_FILE || t.sizes[i] === 0) continue;
+      const id = ids.of(li, slot);
+      if (id >= count.length) {
+        count = grown(count, new Int32Array(count.length * 2));
+        size = grown(size, new Float64Array(size.length * 2));
+      }
+      const seen = count[id]!;
+      count[id] = seen + 1;
+      if (seen === 0) size[id] = t.sizes[i]!;
     }
+  });
+  const saved = (id: number) => size[id]! * (count[id]! - 1);
+  const hex = (id: number) => ids.set.hexAt(id);
+  const chosen: number[] = [];
+  for (let id = 0; id < ids.set.size; id++) if (count[id]! > 1) chosen.push(id);
+  chosen.sort((a, b) => saved(b) - saved(a) || (hex(a) < hex(b) ? -1 : 1));
+  chosen.length = Math.min(chosen.length, Math.max(0, top));
+  const groups = new Map<number, DuplicateFile>(chosen.map((id) => [id, { sha256: hex(id), sizeBytes: size[id]!, occurrences: [], savedBytes: saved(id) }]));
+  if (groups.size > 0) {
+    tables.forEach((t, li) => {
+      for (let i = 0; i < t.count; i++) {
+        const slot = t.shaSlot[i]!;
+        if (slot < 0 || t.typeCode(i) !== T_FILE || t.sizes[i] === 0) continue;
+        const g = groups.get(ids.of(li, slot));
+        if (g) g.occurrences.push({ layer: layers[li]!.digest, path: t.path(i) });
+      }
+    });
   }
-  const dups = [...groups.values()].filter((g) => g.occurrences.length > 1);
-  for (const g of dups) {
-    g.savedBytes = g.sizeBytes * (g.occurrences.length - 1);
-    g.occurrences.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.layer < b.layer ? -1 : 1));
-  }
-  return dups.sort((a, b) => b.savedBytes - a.savedBytes || (a.sha256 < b.sha256 ? -1 : 1)).slice(0, top);
+  for (const g of groups.values()) g.occurrences.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.layer < b.layer ? -1 : 1));
+  return [...groups.values()];
+}
+
+function grown<T extends Int32Array | Float64Array>(old: T, into: T): T {
+  into.set(old as never);
+  return into;
 }

@@ -2,7 +2,9 @@ import type { Digest } from '../digest/digest.js';
 import type { Store } from '../store/store.js';
 import type { ImageInfo, LayerInfo } from './load-images.js';
 import type { FileEntry, FileType } from './file-index.js';
-import { imageFilesystem, type FsFile } from './overlay.js';
+import { getFileIndex } from './file-index.js';
+import { imageLayerIndexes, stackImage, type OverlayResult, type StackLayer } from './overlay.js';
+import { compareRefs, type StackEntries } from './stack-entries.js';
 
 /**
  * What changed from image A to image B: layers (by blob digest) and files of the two final
@@ -65,8 +67,8 @@ const view = (e: FileEntry, p: string) => {
   return v;
 };
 
-const brief = (e: FileEntry, p: string): FileDiffEntry => {
-  const v: FileDiffEntry = { path: p, type: e.type, bytes: e.type === 'file' ? e.size : 0 };
+const brief = (e: FileEntry): FileDiffEntry => {
+  const v: FileDiffEntry = { path: e.path, type: e.type, bytes: e.type === 'file' ? e.size : 0 };
   if (e.sha256 && e.type === 'file') v.sha256 = e.sha256;
   return v;
 };
@@ -83,40 +85,57 @@ export function changeReasons(a: FileEntry, b: FileEntry): ChangeReason[] {
   return r;
 }
 
-/** Compare two final file systems (each sorted by path, as stackLayers returns them). */
-export function diffFilesystems(a: FsFile[], b: FsFile[]): FileDiff {
+/** Why entry `a` of stack A and entry `b` of stack B at one path differ (empty: they do not), from the columns. */
+function reasonsAt(A: StackEntries, a: number, B: StackEntries, b: number): ChangeReason[] {
+  const r: ChangeReason[] = [];
+  const ta = A.type(a);
+  const tb = B.type(b);
+  if (ta !== tb) r.push('type');
+  else if (ta === 'file' && (A.size(a) !== B.size(b) || A.sha(a) !== B.sha(b))) r.push('content');
+  else if (ta === 'other' && A.size(a) !== B.size(b)) r.push('content');
+  if ((ta === 'symlink' || ta === 'hardlink') && ta === tb && A.linkTarget(a) !== B.linkTarget(b)) r.push('link');
+  if (A.mode(a) !== B.mode(b)) r.push('mode');
+  if (A.uid(a) !== B.uid(b) || A.gid(a) !== B.gid(b)) r.push('owner');
+  return r;
+}
+
+/**
+ * Compare two final file systems: one walk over both path-sorted lists (as stackLayers
+ * returns them), so nothing the size of an image is built besides the changes themselves.
+ */
+export function diffStacks(a: OverlayResult, b: OverlayResult): FileDiff {
   const out: FileDiff = { added: [], removed: [], changed: [], unchanged: 0, addedBytes: 0, removedBytes: 0, changedBytesBefore: 0, changedBytesAfter: 0 };
-  const inB = new Map(b.map((f) => [f.path, f.entry]));
-  const inA = new Set<string>();
-  for (const f of a) {
-    inA.add(f.path);
-    const other = inB.get(f.path);
-    if (!other) {
-      const v = brief(f.entry, f.path);
+  const A = a.stack;
+  const B = b.stack;
+  const fa = a.final;
+  const fb = b.final;
+  let i = 0;
+  let j = 0;
+  while (i < fa.length || j < fb.length) {
+    const order = i >= fa.length ? 1 : j >= fb.length ? -1 : compareRefs(A, fa[i]!, B, fb[j]!);
+    if (order < 0) {
+      const v = brief(A.entry(fa[i++]!));
       out.removed.push(v);
       out.removedBytes += v.bytes;
-      continue;
+    } else if (order > 0) {
+      const v = brief(B.entry(fb[j++]!));
+      out.added.push(v);
+      out.addedBytes += v.bytes;
+    } else {
+      const ra = fa[i++]!;
+      const rb = fb[j++]!;
+      const reasons = reasonsAt(A, ra, B, rb);
+      if (reasons.length === 0) {
+        out.unchanged++;
+        continue;
+      }
+      const before = A.entry(ra);
+      const c: ChangedFile = { path: before.path, reasons, before: view(before, before.path), after: view(B.entry(rb), before.path) };
+      out.changed.push(c);
+      out.changedBytesBefore += c.before.bytes;
+      out.changedBytesAfter += c.after.bytes;
     }
-    const reasons = changeReasons(f.entry, other);
-    if (reasons.length === 0) {
-      out.unchanged++;
-      continue;
-    }
-    const c: ChangedFile = { path: f.path, reasons, before: view(f.entry, f.path), after: view(other, f.path) };
-    out.changed.push(c);
-    out.changedBytesBefore += c.before.bytes;
-    out.changedBytesAfter += c.after.bytes;
   }
-  for (const f of b) {
-    if (inA.has(f.path)) continue;
-    const v = brief(f.entry, f.path);
-    out.added.push(v);
-    out.addedBytes += v.bytes;
-  }
-  const byPath = (x: { path: string }, y: { path: string }) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0);
-  out.added.sort(byPath);
-  out.removed.sort(byPath);
-  out.changed.sort(byPath);
   return out;
 }
 
@@ -134,12 +153,17 @@ export function diffLayers(a: ImageInfo, b: ImageInfo): LayerDiff {
 
 /** Diff image A (before) against image B (after). Layer indexes are built and cached as needed. */
 export async function diffImages(store: Store, a: ImageInfo, b: ImageInfo): Promise<ImageDiff> {
-  const fa = await imageFilesystem(store, a);
-  const fb = await imageFilesystem(store, b);
+  const la = await imageLayerIndexes(store, a);
+  // Layers both images have are read once and shared by the two stacks.
+  const known = new Map(la.map((l) => [l.digest, l.index]));
+  const lb: StackLayer[] = [];
+  for (const l of b.layers) lb.push({ digest: l.digest, index: known.get(l.digest) ?? (await getFileIndex(store, l.digest)) });
+  const fa = stackImage(a, la);
+  const fb = stackImage(b, lb);
   return {
     a: { manifestDigest: a.manifestDigest, refs: a.refs },
     b: { manifestDigest: b.manifestDigest, refs: b.refs },
     layers: diffLayers(a, b),
-    files: diffFilesystems(fa.files, fb.files),
+    files: diffStacks(fa, fb),
   };
 }

@@ -1,7 +1,9 @@
 import type { Digest } from '../digest/digest.js';
 import type { Store } from '../store/store.js';
 import type { ImageInfo, LayerInfo } from './load-images.js';
-import { getFileIndex, type FileIndex } from './file-index.js';
+import { entryTable, getFileIndex, type FileIndex } from './file-index.js';
+import { DigestSet } from './digest-set.js';
+import { T_FILE } from './entry-table.js';
 
 /**
  * The storage ledger of a set of images, at three levels of deduplication. Each level has
@@ -136,15 +138,29 @@ export function ledgerFrom(images: ImageInfo[], indexes?: ReadonlyMap<Digest, Fi
     wellKnownBytes: { logicalBytes: sum([...wk.values()].map((w) => w.logicalBytes)), storedBytes: sum([...wk.values()].map((w) => w.sizeBytes)) },
   };
   if (indexes) {
-    const contents = new Map<string, number>();
+    // Distinct contents by sha256, with their size: one DigestSet over the layers' content
+    // slots, not a map of hex strings.
+    const contents = new DigestSet(1024);
+    let sizes = new Float64Array(1024);
     let distinctLayerBytes = 0;
     for (const l of minByDiffId.values()) {
       const idx = indexOf(l);
       if (!idx) continue;
       distinctLayerBytes += idx.totals.fileBytes;
-      for (const e of idx.entries) if (e.type === 'file' && e.sha256) contents.set(e.sha256, e.size);
+      const t = entryTable(idx);
+      for (let i = 0; i < t.count; i++) {
+        const slot = t.shaSlot[i]!;
+        if (slot < 0 || t.typeCode(i) !== T_FILE) continue;
+        const id = contents.intern(t.shas, slot * 32);
+        if (id >= sizes.length) {
+          const grown = new Float64Array(sizes.length * 2);
+          grown.set(sizes);
+          sizes = grown;
+        }
+        sizes[id] = t.sizes[i]!;
+      }
     }
-    const fileStored = sum(contents.values());
+    const fileStored = sum(sizes.subarray(0, contents.size));
     ledger.file = { logicalBytes: fileLogical, storedBytes: fileStored, savedBytes: fileLogical - fileStored, contents: contents.size, files: fileCount, distinctLayerBytes };
   }
   return ledger;

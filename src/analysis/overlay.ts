@@ -1,8 +1,12 @@
 import type { Digest } from '../digest/digest.js';
+import { LayerstoreError, toLayerstoreError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { ImageInfo } from './load-images.js';
-import { getFileIndex, type FileEntry, type FileIndex, type FileType } from './file-index.js';
+import { entryTable, getFileIndex, type FileEntry, type FileIndex, type FileType } from './file-index.js';
+import { T_DIR, T_FILE } from './entry-table.js';
 import { baseOf, joinPath, parentOf } from './layer-path.js';
+import { PathTree } from './path-tree.js';
+import { refLayer, StackEntries } from './stack-entries.js';
 
 /**
  * Stacking an image's layers into its final file system, the way overlayfs and the
@@ -28,6 +32,12 @@ import { baseOf, joinPath, parentOf } from './layer-path.js';
  * Every regular-file copy of every layer ends up in exactly one place: the final file
  * system, a `replaced` change, or a `deleted` change. So
  *   totalFileBytes = finalFileBytes + replacedBytes + deletedBytes.
+ *
+ * Memory: entries are never objects here. The tree (path-tree.ts, typed arrays) holds, per
+ * path, a packed reference to a layer's entry (stack-entries.ts), its name being bytes of
+ * that layer's path column, and the results are arrays of references; `files` and `added`
+ * build objects only when read. The next step toward images of millions of files is to
+ * merge path-sorted runs of each layer read from the cache instead of holding the tree.
  */
 
 export interface StackLayer {
@@ -62,7 +72,10 @@ export interface Change {
 export interface LayerChanges {
   layer: number;
   digest: Digest;
+  /** Additions, built from `addedRefs` on each read. */
   added: Change[];
+  /** The entries this layer adds at paths new to the image (refs into the stack, archive order). */
+  addedRefs: Float64Array;
   replaced: Change[];
   deleted: Change[];
   /** Regular-file bytes the layer writes at paths new to the image. */
@@ -83,8 +96,12 @@ export interface LayerChanges {
 export interface OverlayResult {
   /** Bottom to top. */
   layers: LayerChanges[];
-  /** The final file system, sorted by path. Implicit parent directories are not listed. */
+  /** The final file system, sorted by path, built from `final` on each read. Implicit parent directories are not listed. */
   files: FsFile[];
+  /** The final file system as refs into `stack`, sorted by path. */
+  final: Float64Array;
+  /** The layers' entries, read through refs. */
+  stack: StackEntries;
   /** Regular-file bytes over all layers (whiteout markers excluded). */
   totalFileBytes: number;
   /** Regular-file bytes in the final file system. */
@@ -96,185 +113,268 @@ export interface OverlayResult {
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_MARKER = '.wh..wh..opq';
 
-interface Node {
-  /** undefined: an implicit directory (a parent no layer listed). */
-  entry?: FileEntry;
-  layer: number;
-  /** Present for directories (explicit or implicit). */
-  children?: Map<string, Node>;
-}
+const SLASH = 0x2f;
+const WH = Buffer.from(WHITEOUT_PREFIX);
+const ROOT = 0;
 
-const fileBytes = (e: FileEntry | undefined): number => (e && e.type === 'file' ? e.size : 0);
+/**
+ * Most entries stackLayers takes over all the layers of one image (README, "report
+ * --files"): the tree and the layers' columns of 8M entries take about 800 MB. Beyond it the
+ * image is refused (E_TOO_LARGE) rather than stacked at any memory cost.
+ */
+export const MAX_IMAGE_ENTRIES = 8_000_000;
 
-/** Stack layers (bottom → top) into the final file system and per-layer change lists. */
-export function stackLayers(layers: StackLayer[]): OverlayResult {
-  const root: Node = { layer: -1, children: new Map() };
+/**
+ * Stack layers (bottom → top) into the final file system and per-layer change lists.
+ * E_TOO_LARGE when the layers hold more than `maxEntries` (MAX_IMAGE_ENTRIES) entries.
+ */
+export function stackLayers(layers: StackLayer[], opts: { maxEntries?: number } = {}): OverlayResult {
+  const S = new StackEntries(layers.map((l) => entryTable(l.index)));
+  const entries = S.tables.reduce((n, t) => n + t.count, 0);
+  const max = opts.maxEntries ?? MAX_IMAGE_ENTRIES;
+  if (entries > max) throw new LayerstoreError('E_TOO_LARGE', `the image's layers hold ${entries} entries, more than ${max} (the most report --files and diff stack for one image)`);
+  const tree = new PathTree(S.tables, entries);
   const result: LayerChanges[] = [];
   let totalFileBytes = 0;
   let unsafeEntries = 0;
 
-  const lookup = (p: string): { parent: Node; name: string; node: Node } | undefined => {
-    let cur = root;
-    const segs = p.split('/');
-    for (let i = 0; i < segs.length - 1; i++) {
-      const next = cur.children!.get(segs[i]!);
-      if (!next?.children) return undefined;
-      cur = next;
+  /** The node at path `p` (non-empty), or -1; every parent on the way must be a directory. */
+  const lookup = (p: string): number => {
+    const bytes = Buffer.from(p);
+    let cur = ROOT;
+    for (let s = 0; ; ) {
+      const slash = bytes.indexOf(SLASH, s);
+      const e = slash < 0 ? bytes.length : slash;
+      const node = tree.child(cur, bytes, s, e);
+      if (node < 0 || slash < 0) return node;
+      if (!tree.isDir(node)) return -1;
+      cur = node;
+      s = e + 1;
     }
-    const name = segs[segs.length - 1]!;
-    const node = cur.children!.get(name);
-    return node ? { parent: cur, name, node } : undefined;
   };
 
-  /**
-   * Every entry in the subtree at `node` (itself included), as hidden-copy changes. A node's
-   * entry carries its own path, so no path strings are built while walking.
-   */
-  const collect = (node: Node, out: Change[], cause: string | undefined, into: { bytes: number }): void => {
-    const stack: Node[] = [node];
+  /** A change that hides the entry `ref` (its path, type, bytes, layer, content). */
+  const hiding = (ref: number, path: string, type: FileType, bytes: number): Change => {
+    const c: Change = { path, type, bytes, hiddenBytes: S.fileBytes(ref), hiddenLayer: refLayer(ref) };
+    if (S.typeCode(ref) === T_FILE) {
+      const sha = S.sha(ref);
+      if (sha) c.hiddenSha256 = sha;
+    }
+    return c;
+  };
+
+  /** Every entry in the subtree at `node` (itself included), as hidden-copy changes. */
+  const collect = (node: number, out: Change[], cause: string | undefined, into: { bytes: number }): void => {
+    const stack: number[] = [node];
     while (stack.length) {
       const n = stack.pop()!;
-      if (n.entry) {
-        const np = n.entry.path;
-        const c: Change = { path: np, type: n.entry.type, bytes: 0, hiddenBytes: fileBytes(n.entry), hiddenLayer: n.layer };
+      const ref = tree.ref[n]!;
+      if (ref >= 0) {
+        const np = S.path(ref);
+        const c = hiding(ref, np, S.type(ref), 0);
         if (cause !== undefined && cause !== np) c.cause = cause;
-        if (n.entry.type === 'file' && n.entry.sha256) c.hiddenSha256 = n.entry.sha256;
         out.push(c);
         into.bytes += c.hiddenBytes;
       }
-      if (n.children) for (const child of n.children.values()) stack.push(child);
+      if (tree.isDir(n)) for (let c = tree.firstChild(n); c >= 0; c = tree.nextSibling(c)) stack.push(c);
     }
+  };
+  const collectChildren = (node: number, out: Change[], cause: string, into: { bytes: number }): void => {
+    for (let c = tree.firstChild(node); c >= 0; c = tree.nextSibling(c)) collect(c, out, cause, into);
   };
 
   layers.forEach((layer, li) => {
-    const ch: LayerChanges = {
-      layer: li,
-      digest: layer.digest,
-      added: [],
-      replaced: [],
-      deleted: [],
-      addedBytes: 0,
-      replacedBytes: 0,
-      deletedBytes: 0,
-      whiteouts: 0,
-      opaqueDirs: [],
-      ignoredWhiteouts: 0,
-      fileBytes: 0,
-    };
+    const T = S.tables[li]!;
+    const names = T.pathBytes;
+    const base = S.refOf(li, 0);
+    // The refs this layer adds, in archive order (at most one per entry).
+    const added = new Float64Array(T.count);
+    let nAdded = 0;
+    const ch = layerChanges(li, layer.digest, S);
     unsafeEntries += layer.index.unsafeCount;
+    // Where each entry's last name segment starts; whiteouts are the entries whose segment starts ".wh.".
+    const baseAt = new Uint32Array(T.count);
     const opaque: string[] = [];
     const whiteouts: Array<{ target: string; marker: string }> = [];
-    const regular: FileEntry[] = [];
-    for (const e of layer.index.entries) {
-      const base = baseOf(e.path);
-      if (!base.startsWith(WHITEOUT_PREFIX)) {
-        regular.push(e);
-        continue;
-      }
+    for (let i = 0; i < T.count; i++) {
+      const start = T.pathStart(i);
+      let b = T.pathEnd[i]!;
+      while (b > start && names[b - 1] !== SLASH) b--;
+      baseAt[i] = b;
+      if (!isWhiteout(names, b, T.pathEnd[i]!)) continue;
       ch.whiteouts++;
-      if (base === OPAQUE_MARKER) {
-        opaque.push(parentOf(e.path));
+      const p = T.path(i);
+      const name = baseOf(p);
+      if (name === OPAQUE_MARKER) {
+        opaque.push(parentOf(p));
         continue;
       }
-      const name = base.slice(WHITEOUT_PREFIX.length);
-      if (name === '' || name === '.' || name === '..' || base.startsWith(`${WHITEOUT_PREFIX}${WHITEOUT_PREFIX}`)) {
+      const target = name.slice(WHITEOUT_PREFIX.length);
+      if (target === '' || target === '.' || target === '..' || name.startsWith(`${WHITEOUT_PREFIX}${WHITEOUT_PREFIX}`)) {
         ch.ignoredWhiteouts++;
         continue;
       }
-      whiteouts.push({ target: joinPath(parentOf(e.path), name), marker: e.path });
+      whiteouts.push({ target: joinPath(parentOf(p), target), marker: p });
     }
     const deleted = { bytes: 0 };
     // 1. Deletions, against lower layers only.
     for (const dir of [...new Set(opaque)]) {
       ch.opaqueDirs.push(dir);
-      const node = dir === '' ? root : lookup(dir)?.node;
-      if (!node?.children) continue;
-      const marker = joinPath(dir, OPAQUE_MARKER);
-      for (const child of node.children.values()) collect(child, ch.deleted, marker, deleted);
-      node.children.clear();
+      const node = dir === '' ? ROOT : lookup(dir);
+      if (node < 0 || !tree.isDir(node)) continue;
+      collectChildren(node, ch.deleted, joinPath(dir, OPAQUE_MARKER), deleted);
+      tree.clearChildren(node);
     }
     for (const w of whiteouts) {
       const found = lookup(w.target);
-      if (!found) continue;
-      found.parent.children!.delete(found.name);
-      collect(found.node, ch.deleted, w.marker, deleted);
+      if (found < 0) continue;
+      tree.remove(found);
+      collect(found, ch.deleted, w.marker, deleted);
     }
     ch.deletedBytes = deleted.bytes;
 
-    // 2. Additions and replacements, in archive order.
+    // 2. Additions and replacements, in archive order. Entries of one directory come
+    // together in a tar: the last parent found is kept (by its name bytes) and reused.
     const replaced = { bytes: 0 };
-    for (const e of regular) {
-      ch.fileBytes += fileBytes(e);
-      const segs = e.path.split('/');
-      let cur = root;
-      for (let i = 0; i < segs.length - 1; i++) {
-        let next = cur.children!.get(segs[i]!);
-        if (!next) {
-          next = { layer: li, children: new Map() };
-          cur.children!.set(segs[i]!, next);
-        } else if (!next.children) {
-          // A lower non-directory stands where this entry needs a directory.
-          collect(next, ch.replaced, e.path, replaced);
-          next.entry = undefined;
-          next.layer = li;
-          next.children = new Map();
+    let cached = -1;
+    let cachedStart = 0;
+    let cachedEnd = 0;
+    for (let i = 0; i < T.count; i++) {
+      const start = T.pathStart(i);
+      const end = T.pathEnd[i]!;
+      const b = baseAt[i]!;
+      if (isWhiteout(names, b, end)) continue;
+      const ref = base + i;
+      const bytes = T.fileBytes(i);
+      ch.fileBytes += bytes;
+      let cur = ROOT;
+      if (b > start) {
+        const pEnd = b - 1; // the parent's name, without the slash
+        if (cached >= 0 && pEnd - start === cachedEnd - cachedStart && names.compare(names, cachedStart, cachedEnd, start, pEnd) === 0) cur = cached;
+        else {
+          for (let s = start; s < pEnd; ) {
+            let e = s;
+            while (e < pEnd && names[e] !== SLASH) e++;
+            let next = tree.child(cur, names, s, e);
+            if (next < 0) next = tree.add(cur, li, s, e, -1, true);
+            else if (!tree.isDir(next)) {
+              // A lower non-directory stands where this entry needs a directory.
+              collect(next, ch.replaced, T.path(i), replaced);
+              tree.set(next, -1, true);
+            }
+            cur = next;
+            s = e + 1;
+          }
+          cached = cur;
+          cachedStart = start;
+          cachedEnd = pEnd;
         }
-        cur = next;
       }
-      const name = segs[segs.length - 1]!;
-      const existing = cur.children!.get(name);
-      const isDir = e.type === 'dir';
-      if (!existing) {
-        cur.children!.set(name, { entry: e, layer: li, children: isDir ? new Map() : undefined });
-        ch.added.push({ path: e.path, type: e.type, bytes: fileBytes(e), hiddenBytes: 0 });
-        ch.addedBytes += fileBytes(e);
+      const existing = tree.child(cur, names, b, end);
+      const isDir = T.typeCode(i) === T_DIR;
+      if (existing < 0) {
+        tree.add(cur, li, b, end, ref, isDir);
+        added[nAdded++] = ref;
+        ch.addedBytes += bytes;
         continue;
       }
-      if (existing.children && isDir) {
+      const lower = tree.ref[existing]!;
+      if (tree.isDir(existing) && isDir) {
         // Directory over directory: metadata only, children stay.
-        if (!existing.entry) {
-          ch.added.push({ path: e.path, type: e.type, bytes: 0, hiddenBytes: 0 });
-        }
-        existing.entry = e;
-        existing.layer = li;
+        if (lower < 0) added[nAdded++] = ref;
+        tree.ref[existing] = ref;
         continue;
       }
-      if (existing.children) {
-        // A non-directory over a directory: the whole lower subtree goes.
-        for (const child of existing.children.values()) collect(child, ch.replaced, e.path, replaced);
-        existing.children = undefined;
+      if (tree.isDir(existing)) {
+        // A non-directory over a directory: the whole lower subtree goes (and with it,
+        // perhaps, the directory kept above).
+        collectChildren(existing, ch.replaced, T.path(i), replaced);
+        cached = -1;
       }
-      if (existing.entry) {
-        const c: Change = { path: e.path, type: e.type, bytes: fileBytes(e), hiddenBytes: fileBytes(existing.entry), hiddenLayer: existing.layer };
-        if (existing.entry.type === 'file' && existing.entry.sha256) c.hiddenSha256 = existing.entry.sha256;
+      if (lower >= 0) {
+        const c = hiding(lower, T.path(i), T.type(i), bytes);
         ch.replaced.push(c);
         replaced.bytes += c.hiddenBytes;
       } else {
-        ch.added.push({ path: e.path, type: e.type, bytes: fileBytes(e), hiddenBytes: 0 });
-        ch.addedBytes += fileBytes(e);
+        added[nAdded++] = ref;
+        ch.addedBytes += bytes;
       }
-      existing.entry = e;
-      existing.layer = li;
-      existing.children = isDir ? new Map() : undefined;
+      tree.set(existing, ref, isDir);
     }
+    ch.addedRefs = added.slice(0, nAdded);
     ch.replacedBytes = replaced.bytes;
     totalFileBytes += ch.fileBytes;
     result.push(ch);
   });
 
-  const files: FsFile[] = [];
+  // The final file system, depth first in each directory's insertion order: archive order,
+  // which most builders write sorted, so the sort below (TimSort, on a plain array) mostly
+  // finds runs that are in order already.
+  const refs: number[] = [];
   let finalFileBytes = 0;
-  const stack: Node[] = [root];
-  while (stack.length) {
-    const n = stack.pop()!;
-    if (n.entry) {
-      files.push({ path: n.entry.path, entry: n.entry, layer: n.layer });
-      finalFileBytes += fileBytes(n.entry);
+  const cursor: number[] = [tree.firstChild(ROOT)];
+  while (cursor.length) {
+    const c = cursor[cursor.length - 1]!;
+    if (c < 0) {
+      cursor.pop();
+      continue;
     }
-    if (n.children) for (const child of n.children.values()) stack.push(child);
+    cursor[cursor.length - 1] = tree.nextSibling(c);
+    const ref = tree.ref[c]!;
+    if (ref >= 0) {
+      refs.push(ref);
+      finalFileBytes += S.fileBytes(ref);
+    }
+    if (tree.isDir(c)) cursor.push(tree.firstChild(c));
   }
-  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { layers: result, files, totalFileBytes, finalFileBytes, unsafeEntries };
+  const final = Float64Array.from(refs.sort((a, b) => S.compare(a, b)));
+  return overlayOf(result, final, S, { totalFileBytes, finalFileBytes, unsafeEntries });
+}
+
+/** A layer's changes, empty: made outside stackLayers so that the `added` getter does not keep the tree alive. */
+function layerChanges(layer: number, digest: Digest, stack: StackEntries): LayerChanges {
+  return {
+    layer,
+    digest,
+    get added() {
+      return refsToAdded(stack, this.addedRefs);
+    },
+    addedRefs: new Float64Array(0),
+    replaced: [],
+    deleted: [],
+    addedBytes: 0,
+    replacedBytes: 0,
+    deletedBytes: 0,
+    whiteouts: 0,
+    opaqueDirs: [],
+    ignoredWhiteouts: 0,
+    fileBytes: 0,
+  };
+}
+
+/** The result, built outside stackLayers so that its getter does not keep the tree alive. */
+function overlayOf(layers: LayerChanges[], final: Float64Array, stack: StackEntries, sums: Pick<OverlayResult, 'totalFileBytes' | 'finalFileBytes' | 'unsafeEntries'>): OverlayResult {
+  return {
+    layers,
+    get files() {
+      return refsToFiles(stack, final);
+    },
+    final,
+    stack,
+    ...sums,
+  };
+}
+
+function isWhiteout(names: Buffer, b: number, end: number): boolean {
+  return end - b >= 4 && names[b] === WH[0] && names[b + 1] === WH[1] && names[b + 2] === WH[2] && names[b + 3] === WH[3];
+}
+
+function refsToAdded(S: StackEntries, refs: Float64Array): Change[] {
+  return Array.from(refs, (r) => ({ path: S.path(r), type: S.type(r), bytes: S.fileBytes(r), hiddenBytes: 0 }));
+}
+
+function refsToFiles(S: StackEntries, refs: Float64Array): FsFile[] {
+  return Array.from(refs, (r) => ({ path: S.path(r), entry: S.entry(r), layer: refLayer(r) }));
 }
 
 /** The file indexes of an image's layers, bottom to top (built and cached as needed). */
@@ -286,5 +386,16 @@ export async function imageLayerIndexes(store: Store, image: ImageInfo): Promise
 
 /** An image's final file system and per-layer changes. */
 export async function imageFilesystem(store: Store, image: ImageInfo): Promise<OverlayResult> {
-  return stackLayers(await imageLayerIndexes(store, image));
+  return stackImage(image, await imageLayerIndexes(store, image));
+}
+
+/** stackLayers for `image`, whose name an error carries. */
+export function stackImage(image: ImageInfo, layers: StackLayer[]): OverlayResult {
+  try {
+    return stackLayers(layers);
+  } catch (e) {
+    const err = toLayerstoreError(e);
+    err.source ??= `image ${image.refs[0] ?? image.manifestDigest}`;
+    throw err;
+  }
 }

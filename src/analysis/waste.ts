@@ -3,6 +3,8 @@ import type { Store } from '../store/store.js';
 import type { ImageInfo } from './load-images.js';
 import { imageFilesystem, type OverlayResult } from './overlay.js';
 import { normalizeLayerPath } from './layer-path.js';
+import { T_FILE, T_HARDLINK } from './entry-table.js';
+import { ContentIds, refLayer } from './stack-entries.js';
 
 /**
  * Wasted bytes of one image: regular-file bytes its layers carry that its final file system
@@ -101,13 +103,17 @@ export function computeWaste(overlay: OverlayResult): WasteReport {
   const copies: WastedCopy[] = [];
   let deletedBytes = 0;
   let replacedBytes = 0;
+  const S = overlay.stack;
+  const final = overlay.final;
   // A hidden name whose inode is still reachable through a hardlink of the same layer in
   // the final file system keeps its bytes (overlayfs hides names, not inodes): not waste.
   const keptByLink = new Set<string>();
-  for (const f of overlay.files) {
-    if (f.entry.type !== 'hardlink' || f.entry.linkTarget === undefined) continue;
-    const target = normalizeLayerPath(f.entry.linkTarget);
-    if (target.ok) keptByLink.add(`${f.layer}\0${target.path}`);
+  for (const r of final) {
+    if (S.typeCode(r) !== T_HARDLINK) continue;
+    const link = S.linkTarget(r);
+    if (link === undefined) continue;
+    const target = normalizeLayerPath(link);
+    if (target.ok) keptByLink.add(`${refLayer(r)}\0${target.path}`);
   }
   for (const l of overlay.layers) {
     for (const [list, cls] of [
@@ -127,33 +133,60 @@ export function computeWaste(overlay: OverlayResult): WasteReport {
     }
   }
 
-  // Duplicates: files of the final file system grouped by content; overlay.files is sorted.
-  const groups = new Map<string, Array<{ path: string; layer: number; size: number }>>();
-  for (const f of overlay.files) {
-    if (f.entry.type !== 'file' || !f.entry.sha256) continue;
-    let g = groups.get(f.entry.sha256);
-    if (!g) groups.set(f.entry.sha256, (g = []));
-    g.push({ path: f.path, layer: f.layer, size: f.entry.size });
+  // Duplicates: files of the final file system grouped by content (final is in path
+  // order). Content ids number the contents in order of first appearance; members of the
+  // groups with 2+ files are listed per group (CSR), as positions in `final`.
+  const ids = new ContentIds(S.tables);
+  const idAt = new Int32Array(final.length).fill(-1);
+  let counts = new Int32Array(1024);
+  for (let k = 0; k < final.length; k++) {
+    const r = final[k]!;
+    if (S.typeCode(r) !== T_FILE) continue;
+    const slot = S.slot(r);
+    if (slot < 0) continue;
+    const id = ids.of(refLayer(r), slot);
+    if (id >= counts.length) {
+      const grown = new Int32Array(counts.length * 2);
+      grown.set(counts);
+      counts = grown;
+    }
+    counts[id]!++;
+    idAt[k] = id;
+  }
+  const groupCount = ids.set.size;
+  const startOf = new Int32Array(groupCount + 1);
+  for (let id = 0; id < groupCount; id++) startOf[id + 1] = startOf[id]! + (counts[id]! >= 2 ? counts[id]! : 0);
+  const members = new Int32Array(startOf[groupCount]!);
+  const fill = startOf.slice(0, groupCount);
+  for (let k = 0; k < final.length; k++) {
+    const id = idAt[k]!;
+    if (id >= 0 && counts[id]! >= 2) members[fill[id]!++] = k;
   }
   const duplicates: DuplicateGroup[] = [];
   let duplicateBytes = 0;
-  for (const [sha, g] of groups) {
-    if (g.length < 2) continue;
-    // overlay.files is in path order; a stable sort by layer keeps path order within a layer.
-    g.sort((a, b) => a.layer - b.layer);
+  for (let id = 0; id < groupCount; id++) {
+    if (counts[id]! < 2) continue;
+    // The survivor: the lowest layer's copy, the first in path order among several there.
+    const group = members.subarray(startOf[id]!, startOf[id + 1]!);
+    let survivorAt = group[0]!;
+    for (const k of group) if (refLayer(final[k]!) < refLayer(final[survivorAt]!)) survivorAt = k;
+    const size = S.size(final[survivorAt]!);
+    duplicateBytes += size * (group.length - 1);
+    if (size === 0) continue; // a million empty files waste nothing: no list of them
+    // Path order within the group; a stable sort by layer keeps path order within a layer.
+    const g = Array.from(group, (k) => final[k]!).sort((a, b) => refLayer(a) - refLayer(b));
     const [first, ...rest] = g;
-    const size = first!.size;
     const wasted = size * rest.length;
-    duplicateBytes += wasted;
-    if (size === 0) continue;
+    const sha = ids.set.hexAt(id);
+    const survivor = S.path(first!);
     duplicates.push({
       sha256: sha,
       size,
-      survivor: { path: first!.path, layer: digestOf(first!.layer) },
-      copies: rest.map((r) => ({ path: r.path, layer: digestOf(r.layer) })),
+      survivor: { path: survivor, layer: digestOf(refLayer(first!)) },
+      copies: rest.map((r) => ({ path: S.path(r), layer: digestOf(refLayer(r)) })),
       wastedBytes: wasted,
     });
-    for (const r of rest) copies.push({ path: r.path, bytes: size, class: 'duplicate', layer: digestOf(r.layer), layerIndex: r.layer, duplicateOf: first!.path, sha256: sha });
+    for (const r of rest) copies.push({ path: S.path(r), bytes: size, class: 'duplicate', layer: digestOf(refLayer(r)), layerIndex: refLayer(r), duplicateOf: survivor, sha256: sha });
   }
   duplicates.sort((a, b) => b.wastedBytes - a.wastedBytes || byPath(a.survivor.path, b.survivor.path));
   copies.sort((a, b) => b.bytes - a.bytes || byPath(a.path, b.path) || byPath(a.layer, b.layer) || byPath(a.class, b.class));

@@ -2,7 +2,7 @@ import type { Digest } from '../digest/digest.js';
 import { getFileIndex, type FileIndex } from '../analysis/file-index.js';
 import { wellKnownLayer } from '../analysis/ledger.js';
 import type { ImageInfo } from '../analysis/load-images.js';
-import { stackLayers } from '../analysis/overlay.js';
+import { stackImage } from '../analysis/overlay.js';
 import { MAX_JSON_BYTES, parseImageConfig, platformString } from '../formats/types.js';
 import type { RepositoryView } from '../registry/repositories.js';
 import type { Store } from '../store/store.js';
@@ -126,7 +126,7 @@ export async function buildStacks(store: Store | undefined, images: ImageInfo[])
   const byDiffId = new Map<Digest, FileIndex>();
   for (const img of images) {
     for (const l of img.layers) if (!byDiffId.has(l.diffId)) byDiffId.set(l.diffId, await getFileIndex(store, l.digest));
-    const overlay = stackLayers(img.layers.map((l) => ({ digest: l.digest, index: byDiffId.get(l.diffId)! })));
+    const overlay = stackImage(img, img.layers.map((l) => ({ digest: l.digest, index: byDiffId.get(l.diffId)! })));
     const steps = (await historyOf(store, img.configDigest)).filter((h) => !h.emptyLayer);
     out[img.manifestDigest] = overlay.layers.map((c, i) => {
       const l = img.layers[i]!;
@@ -139,7 +139,7 @@ export async function buildStacks(store: Store | undefined, images: ImageInfo[])
         replacedBytes: c.replacedBytes,
         deletedBytes: c.deletedBytes,
         fileBytes: c.fileBytes,
-        addedEntries: c.added.length,
+        addedEntries: c.addedRefs.length,
         replacedEntries: c.replaced.length,
         deletedEntries: c.deleted.length,
         whiteouts: c.whiteouts,

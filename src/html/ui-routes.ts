@@ -6,7 +6,8 @@ import { RegistryError } from '../registry/errors.js';
 import type { RepositoryIndex } from '../registry/repositories.js';
 import { toJson } from '../report/json.js';
 import type { Store } from '../store/store.js';
-import { buildReportJson, buildRepositories, buildStacks, type ReportJson, type StackRow } from './report-data.js';
+import { buildRepositories } from './report-data.js';
+import { reportInThread, type ReportResult } from './report-thread.js';
 import { renderReportPage, type RenderedPage } from './report-page.js';
 
 /**
@@ -19,13 +20,15 @@ import { renderReportPage, type RenderedPage } from './report-page.js';
  *
  * The listener's auth check runs before these, as for /v2/. The analysis is computed once per
  * state of index.json (its mtime, size and inode) and shared by concurrent requests; file
- * indexes of layers are cached on disk by the report code itself.
+ * indexes of layers are cached on disk by the report code itself. The report and layer
+ * stacks are computed on their own thread (report-thread.ts), one at a time: a request for
+ * another state of the store while one runs gets 503 with Retry-After.
  */
 interface Analysis {
   key: string;
   images: Promise<ImageInfo[]>;
   /** The report and stacks, computed on first use (they read every layer's file index). */
-  full?: Promise<{ report: string; stacks: Record<string, StackRow[]> }>;
+  full?: Promise<ReportResult>;
 }
 
 const cache = new WeakMap<Store, Analysis>();
@@ -53,14 +56,23 @@ async function analysis(store: Store): Promise<Analysis> {
   return entry;
 }
 
-async function full(store: Store): Promise<{ report: string; stacks: Record<string, StackRow[]> }> {
+/** The analysis whose report thread is running (at most one per process). */
+let running: Analysis | undefined;
+
+/** Seconds a client is told to wait when the report thread is busy with another state of the store. */
+const RETRY_AFTER_SECONDS = 5;
+
+async function full(store: Store, res: ServerResponse): Promise<ReportResult> {
   const entry = await analysis(store);
   if (!entry.full) {
-    entry.full = (async () => {
-      const images = await entry.images;
-      const report: ReportJson = await buildReportJson(store, images);
-      return { report: toJson(report), stacks: await buildStacks(store, images) };
-    })();
+    if (running && running !== entry) {
+      res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+      throw new RegistryError(503, 'TOOMANYREQUESTS', 'a report of an earlier state of the store is being computed; try again in a few seconds');
+    }
+    running = entry;
+    entry.full = reportInThread(store.root).finally(() => {
+      if (running === entry) running = undefined;
+    });
     forgetOnFailure(store, entry, entry.full);
   }
   return entry.full;
@@ -101,11 +113,11 @@ export async function handleUi(store: Store, repos: RepositoryIndex, req: Incomi
     return true;
   }
   if (path === '/api/report') {
-    send(res, 200, 'application/json', (await full(store)).report, head);
+    send(res, 200, 'application/json', (await full(store, res)).report, head);
     return true;
   }
   if (path === '/api/layers') {
-    send(res, 200, 'application/json', toJson({ schemaVersion: 1, images: (await full(store)).stacks }), head);
+    send(res, 200, 'application/json', toJson({ schemaVersion: 1, images: (await full(store, res)).stacks }), head);
     return true;
   }
   if (path === '/api/repositories') {

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import type { StoreLayout } from './layout.js';
-import { ensureRealDir, readFileNoFollow, writeFileAtomic } from './fs-safe.js';
+import { ensureRealDir, openRegularFile, readFileNoFollow, writeFileAtomic } from './fs-safe.js';
 
 /**
  * Files in `STORE/.layerstore/derived/`: caches keyed by the digests they derive from
@@ -12,7 +13,7 @@ import { ensureRealDir, readFileNoFollow, writeFileAtomic } from './fs-safe.js';
  * read-only store, a planted link) is skipped. Nothing is read or written through a link:
  * every directory on the way must be a real one.
  *
- * `rel` is a path below derived/ that this program builds ("records.json", "files/<hex>.json").
+ * `rel` is a path below derived/ that this program builds ("records.json", "files/<hex>.idx").
  */
 export async function readDerived(layout: StoreLayout, rel: string, maxBytes: number): Promise<Buffer | undefined> {
   const file = path.join(layout.derivedDir, rel);
@@ -32,8 +33,27 @@ export interface BadCache {
   removed?: boolean;
 }
 
-/** Replace a derived file atomically (temp + fsync + rename); false when it could not be written. */
-export async function writeDerived(layout: StoreLayout, rel: string, bytes: Uint8Array): Promise<boolean> {
+/**
+ * Open a derived file for reading by position (big caches are read piece by piece), under
+ * the same rules as readDerived; undefined when absent, not a regular file or reached
+ * through a link. The caller closes it.
+ */
+export async function openDerived(layout: StoreLayout, rel: string): Promise<FileHandle | undefined> {
+  const file = path.join(layout.derivedDir, rel);
+  try {
+    for (const dir of dirsOnTheWay(layout, file)) if (!(await fsp.lstat(dir)).isDirectory()) return undefined;
+    // Non-blocking and checked: a FIFO planted here is a miss, never a wait.
+    return (await openRegularFile(file)).fh;
+  } catch {
+    return undefined; // absent, unreadable or not a regular file: a cache miss
+  }
+}
+
+/**
+ * Replace a derived file atomically (temp + fsync + rename); false when it could not be
+ * written. `bytes` may come in parts, written one after another (no joined copy).
+ */
+export async function writeDerived(layout: StoreLayout, rel: string, bytes: Uint8Array | readonly Uint8Array[]): Promise<boolean> {
   const file = path.join(layout.derivedDir, rel);
   try {
     for (const dir of dirsOnTheWay(layout, file)) await ensureRealDir(dir);

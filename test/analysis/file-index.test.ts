@@ -11,7 +11,9 @@ import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/store/store.js';
 import { sniffCompression } from '../../src/archive/compression.js';
-import { buildFileIndex, fileIndexPath, getFileIndex, indexLayerStream, MAX_UNSAFE_KEPT, type FileIndex } from '../../src/analysis/file-index.js';
+import { buildFileIndex, FILE_INDEX_VERSION, fileIndexPath, getFileIndex, indexLayerStream, MAX_LAYER_ENTRIES, MAX_UNSAFE_KEPT, type FileIndex } from '../../src/analysis/file-index.js';
+import { EntryTable } from '../../src/analysis/entry-table.js';
+import { writeIndexCache } from '../../src/analysis/file-index-cache.js';
 import { normalizeLayerPath } from '../../src/analysis/layer-path.js';
 import { ingestPath } from '../../src/ingest/ingest.js';
 import { loadImages } from '../../src/analysis/load-images.js';
@@ -246,32 +248,100 @@ describe('hostile and damaged layers', () => {
 });
 
 describe('getFileIndex and its cache', () => {
-  it('caches under derived/files/<hex>.json, serves the cache, rebuilds a corrupt one', async () => {
-    const img = await imageOf(store, 'c/cache:1', [[{ path: 'x', content: 'one' }, { path: 'y', content: 'two' }]], 'gzip');
+  it('caches under derived/files/<hex>.idx, serves the cache, rebuilds a damaged or foreign one', async () => {
+    const img = await imageOf(store, 'c/cache:1', [[{ path: 'x', content: 'one' }, { path: 'y', content: 'two' }, { path: 'l', type: 'symlink', linkname: 'x' }]], 'gzip');
     const d = img.layers[0]!.digest;
     const file = fileIndexPath(store, d);
-    expect(file).toBe(path.join(store.layout.derivedDir, 'files', `${d.slice(7)}.json`));
+    expect(file).toBe(path.join(store.layout.derivedDir, 'files', `${d.slice(7)}.idx`));
     const [a, b] = await Promise.all([getFileIndex(store, d), getFileIndex(store, d)]);
     expect(a).toBe(b); // one read for concurrent callers
     expect(a.digest).toBe(d);
     expect(a.diffId).toBe(img.layers[0]!.diffId);
     expect(a.compression).toBe('gzip');
     expect(a.blobBytes).toBe(img.layers[0]!.size);
-    expect(JSON.parse(await fsp.readFile(file, 'utf8'))).toEqual(a);
     expect(readdirSync(path.dirname(file)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    const good = await fsp.readFile(file);
+    expect(good.subarray(0, 4).toString('latin1')).toBe('LSFI');
+    expect(good.readUInt32LE(4)).toBe(FILE_INDEX_VERSION);
+    // Read back from the file, it is the same index.
+    const again = await getFileIndex(store, d);
+    expect(again).not.toBe(a);
+    expect(again).toEqual(a);
 
     // Served from the cache: a (valid) edit of the cache file shows through.
-    const edited = { ...a, entries: a.entries.map((e) => ({ ...e, mode: 0o600 })) };
-    await fsp.writeFile(file, JSON.stringify(edited));
+    const edited = EntryTable.fromEntries(a.entries.map((e) => ({ ...e, mode: 0o600 })));
+    const { entries: _e, ...header } = a;
+    await writeIndexCache(store.layout, FILE_INDEX_VERSION, header, edited);
     expect((await getFileIndex(store, d)).entries[0]!.mode).toBe(0o600);
 
-    // Corrupt caches are ignored and replaced.
-    for (const junk of ['{"version":1,"entr', 'null', JSON.stringify({ ...a, digest: `sha256:${'0'.repeat(64)}` }), JSON.stringify({ ...a, version: 999 })]) {
-      await fsp.writeFile(file, junk);
-      const again = await getFileIndex(store, d);
-      expect(again).toEqual(a);
-      expect(JSON.parse(await fsp.readFile(file, 'utf8'))).toEqual(a);
+    // Damaged and foreign caches are ignored and replaced.
+    const flip = (at: number) => {
+      const b = Buffer.from(good);
+      b[at] = b[at]! ^ 0xff;
+      return b;
+    };
+    const hlen = good.readUInt32LE(8);
+    // Sections after the header, for these 3 entries: meta u32[3], sizes f64[3], shaSlot i32[3], pathEnd u32[3], 3 name bytes, metaType...
+    const at = 12 + hlen;
+    const junk: Array<[string, Buffer]> = [
+      ['junk', Buffer.from('{"version":1,"entr')],
+      ['empty', Buffer.alloc(0)],
+      ['v1 JSON', Buffer.from(JSON.stringify({ ...header, version: 1, entries: a.entries }))],
+      ['another version', Buffer.concat([good.subarray(0, 4), Buffer.from([99, 0, 0, 0]), good.subarray(8)])],
+      ['cut short', good.subarray(0, good.length - 1)],
+      ['one byte more', Buffer.concat([good, Buffer.from([0])])],
+      ['header cut', good.subarray(0, at - 3)],
+      ['tuple number out of range', flip(at + 3)],
+      ['content slot out of range', flip(at + 12 + 24)],
+      ['path end past the names', flip(at + 12 + 24 + 12 + 4)],
+      ['type code out of range', flip(at + 12 + 24 + 12 + 12 + 3)],
+    ];
+    const other = JSON.stringify({ ...JSON.parse(good.toString('utf8', 12, 12 + hlen)), digest: `sha256:${'0'.repeat(64)}` });
+    const otherHead = Buffer.alloc(12);
+    good.copy(otherHead, 0, 0, 8);
+    otherHead.writeUInt32LE(Buffer.byteLength(other), 8);
+    junk.push(['another layer', Buffer.concat([otherHead, Buffer.from(other), good.subarray(12 + hlen)])]);
+    for (const [what, bytes] of junk) {
+      await fsp.writeFile(file, bytes);
+      const rebuilt = await getFileIndex(store, d);
+      expect(rebuilt, what).toEqual(a);
+      expect((await fsp.readFile(file)).equals(good), what).toBe(true);
     }
+  });
+
+  it('the cache costs ~20 bytes an entry beside its path, and one 32-byte hash per distinct content', async () => {
+    const { store } = await tempStore();
+    const n = 20_000;
+    const files = Array.from({ length: n }, (_, i) => ({ path: `usr/share/pkg-${Math.floor(i / 40)}/file-${i}.txt`, content: '' }));
+    const img = await imageOf(store, 'c/many:1', [files], 'gzip');
+    const index = await getFileIndex(store, img.layers[0]!.digest);
+    expect(index.totals.files).toBe(n);
+    const names = files.reduce((k, f) => k + Buffer.byteLength(f.path), 0);
+    const size = (await fsp.stat(fileIndexPath(store, img.layers[0]!.digest))).size;
+    // 4 (tuple) + 8 (size) + 4 (content slot) + 4 (path end) per entry, the names, one
+    // content (all files are empty), and a header of a few hundred bytes.
+    expect(size).toBeLessThanOrEqual(n * 20 + names + 32 + 1024);
+    expect(size).toBeGreaterThanOrEqual(n * 20 + names);
+  });
+
+  it('a layer with more entries than the bound is refused with E_TOO_LARGE naming the layer and the bound, and nothing is cached', async () => {
+    const { store } = await tempStore();
+    const files = Array.from({ length: 50 }, (_, i) => ({ path: `f${i}`, content: `${i}` }));
+    for (const compression of ['gzip', 'none'] as const) {
+      // gzip goes through the streaming reader, an uncompressed layer through the positional one
+      const img = await imageOf(store, `c/bound-${compression}:1`, [files], compression);
+      const d = img.layers[0]!.digest;
+      const err = await getFileIndex(store, d, { maxEntries: 49 }).then(
+        () => undefined,
+        (e: unknown) => e as { code?: string; message: string; source?: string; toString(): string },
+      );
+      expect(err?.code, compression).toBe('E_TOO_LARGE');
+      expect(err?.message).toContain('more than 49 entries');
+      expect(err?.source).toBe(`layer ${d}`);
+      expect(existsSync(fileIndexPath(store, d))).toBe(false);
+      expect((await getFileIndex(store, d, { maxEntries: 50 })).totals.entries).toBe(50);
+    }
+    expect(MAX_LAYER_ENTRIES).toBe(3_000_000);
   });
 
   it('never follows a symlink planted in the cache (store promise 6)', async () => {
@@ -287,13 +357,16 @@ describe('getFileIndex and its cache', () => {
     expect(real.entries.map((e) => e.path)).toEqual(['f']);
     expect(await fsp.readFile(path.join(outside, 'victim.json'), 'utf8')).toBe('untouched');
     // A symlink in place of the files/ directory: the index is still served, nothing lands outside.
+    // A valid cache of the same layer (mode edited), planted outside and reached through the link.
+    const { entries: _e, ...header } = real;
+    await writeIndexCache(store.layout, FILE_INDEX_VERSION, header, EntryTable.fromEntries(real.entries.map((e) => ({ ...e, mode: 0o600 }))));
+    const planted = path.basename(fileIndexPath(store, d));
+    await fsp.rename(fileIndexPath(store, d), path.join(outside, planted));
     await fsp.rm(path.join(store.layout.derivedDir, 'files'), { recursive: true });
-    const planted = { ...real, entries: real.entries.map((e) => ({ ...e, mode: 0o600 })) };
-    await fsp.writeFile(path.join(outside, `${d.slice(7)}.json`), JSON.stringify(planted));
     await fsp.symlink(outside, path.join(store.layout.derivedDir, 'files'));
     const served = await getFileIndex(store, d);
     expect(served.entries).toEqual([expect.objectContaining({ path: 'f', mode: 0o644 })]); // not the planted one
-    expect(readdirSync(outside).sort()).toEqual([`${d.slice(7)}.json`, 'victim.json']);
+    expect(readdirSync(outside).sort()).toEqual([planted, 'victim.json']);
   });
 
   it('a damaged layer fails with a code and leaves no cache file', async () => {
