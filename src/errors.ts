@@ -31,6 +31,7 @@ export type ErrorCode =
   | 'E_BUDGET_INVALID' // a budget file that is missing, malformed or has unknown rules
   | 'E_REGISTRY' // a remote registry refused a request or answered something invalid
   | 'E_AUTH' // a remote registry wants credentials we do not have, or refused ours
+  | 'E_ENGINE' // a container engine (Docker, podman) is unreachable or refused a request
   | 'E_IO'; // an operating-system error (disk full, permission)
 
 export interface ErrorDetails {

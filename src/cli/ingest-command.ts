@@ -9,9 +9,13 @@ import { info, storeDir, type GlobalOptions } from './context.js';
 import { IngestProgressBar } from './progress.js';
 import { printError } from './errors-out.js';
 import { toJson } from '../report/json.js';
+import { engineEndpoint } from '../engines/engine-api.js';
+import { exportFromEngine, isDockerDaemonRef } from '../engines/docker-daemon.js';
 
 export interface IngestCommandOptions extends GlobalOptions {
   json?: boolean;
+  /** The Docker Engine API socket for docker-daemon: inputs (else $DOCKER_HOST, else /var/run/docker.sock). */
+  engineSocket?: string;
 }
 
 /** Expand PATH arguments: existing paths as they are, anything else as a glob (fast-glob). */
@@ -21,6 +25,10 @@ export async function expandInputs(args: string[]): Promise<{ inputs: string[]; 
   for (const a of args) {
     // Standard input; /dev/stdin too unless it is a file (a socket, which node spawns give as
     // stdin, cannot be opened by path at all).
+    if (isDockerDaemonRef(a)) {
+      inputs.push(a); // the engine's own export, streamed
+      continue;
+    }
     if (a === '-' || (a === '/dev/stdin' && !(await fsp.stat(a).then((s) => s.isFile(), () => false)))) {
       inputs.push('-');
       continue;
@@ -61,7 +69,11 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
   for (const input of inputs) {
     const bar = new IngestProgressBar(input, showBar);
     try {
-      const r = input === '-' ? await ingestStdin(store, { onStart: (p) => bar.start(p) }) : await ingestPath(store, input, { onStart: (p) => bar.start(p) });
+      const progress: IngestOptions = { onStart: (p) => bar.start(p) };
+      const r =
+        input === '-' ? await ingestStdin(store, progress)
+        : isDockerDaemonRef(input) ? await ingestStream(store, await exportFromEngine(engineEndpoint(opts), input), input, progress)
+        : await ingestPath(store, input, progress); // prettier-ignore
       bar.stop();
       results.push(r);
       if (!opts.json) process.stdout.write(summaryLine(r) + '\n');

@@ -58,8 +58,9 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command('ingest')
     .description('ingest image tarballs (docker save, oci-archive; gzip/zstd too), OCI layout directories, or globs of them')
-    .argument('<path...>', 'tarballs, OCI layout directories, or glob patterns')
+    .argument('<path...>', 'tarballs, OCI layout directories, glob patterns, - (standard input), or docker-daemon:NAME[:TAG] (docker-daemon: alone: every image of the engine)')
     .option('--json', 'print results as JSON')
+    .option('--engine-socket <path>', 'Docker Engine API socket for docker-daemon: (default $DOCKER_HOST, else /var/run/docker.sock; podman system service works too)')
     .action(run(async (paths: string[], opts) => (await import('./ingest-command.js')).ingestCommand(paths, opts)));
 
   program
