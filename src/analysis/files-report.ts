@@ -47,7 +47,7 @@ export interface FilesReport {
 export async function computeFilesReport(
   store: Store,
   images: ImageInfo[],
-  opts: { top?: number; onProgress?: (done: number, total: number) => void } = {},
+  opts: { top?: number; onProgress?: (done: number, total: number) => void; universe?: ImageInfo[] } = {},
 ): Promise<FilesReport> {
   const top = opts.top ?? 10;
   const byDiffId = new Map<Digest, FileIndex>();
@@ -61,7 +61,10 @@ export async function computeFilesReport(
   for (const img of images) for (const l of img.layers) if (!wellKnownLayer(l)) indexes.set(l.digest, byDiffId.get(l.diffId)!);
   const ledger = ledgerFrom(images, indexes);
 
-  const costs = marginalCosts(images);
+  // What removing each image frees from the store: counted over every image (the universe) when a selection was asked for.
+  const universe = opts.universe ?? images;
+  const costOf = new Map(marginalCosts(universe).map((c) => [c.manifestDigest, c]));
+  const costs = images.map((img) => costOf.get(img.manifestDigest) ?? marginalCosts([...universe, img]).at(-1)!);
   const perImage = new Map<Digest, { waste: ImageWaste; topWasted: WastedFile[]; marginalBytes: number }>();
   images.forEach((img, i) => {
     const overlay = stackImage(img, img.layers.map((l) => ({ digest: l.digest, index: byDiffId.get(l.diffId)! })));

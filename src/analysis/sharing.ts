@@ -50,7 +50,12 @@ export interface LayerSharing {
   savedBytes: number;
 }
 
-export function computeSharing(images: ImageInfo[], compressionOf: (d: Digest) => Compression): SharingReport {
+/**
+ * `universe` is every image of the store when `images` is a selection: an image's unique
+ * (and shared) bytes answer what removing it from the store frees, whichever images were
+ * picked; the totals and the layer table stay within the selection.
+ */
+export function computeSharing(images: ImageInfo[], compressionOf: (d: Digest) => Compression, universe: ImageInfo[] = images): SharingReport {
   // Each image's blobs (config and layers), each once: an image may list a layer twice.
   const blobsOf = images.map((img) => {
     const ds: Digest[] = [img.configDigest];
@@ -71,13 +76,19 @@ export function computeSharing(images: ImageInfo[], compressionOf: (d: Digest) =
       sizeOf.set(ds[i]!, sizes[i]!);
     }
   }
+  // Users of each blob across the store (the universe), for what removing an image frees.
+  let storeUsers = users;
+  if (universe !== images) {
+    storeUsers = new Map();
+    for (const img of universe) for (const d of new Set([img.configDigest, ...img.layers.map((l) => l.digest)])) storeUsers.set(d, (storeUsers.get(d) ?? 0) + 1);
+  }
   const imageRows: ImageSharing[] = images.map((img, k) => {
     const { ds, sizes } = blobsOf[k]!;
     let size = 0;
     let unique = 0;
     for (let i = 0; i < ds.length; i++) {
       size += sizes[i]!;
-      if (users.get(ds[i]!) === 1) unique += sizes[i]!;
+      if ((storeUsers.get(ds[i]!) ?? 1) === 1) unique += sizes[i]!;
     }
     const row: ImageSharing = {
       refs: img.refs,

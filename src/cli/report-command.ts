@@ -26,7 +26,7 @@ export async function reportCommand(refs: string[], opts: ReportOptions): Promis
   const topN = opts.top === undefined ? 10 : parseInt(opts.top, 10);
   const top = Number.isInteger(topN) && topN >= 0 ? topN : 10;
   const bar = new ProgressBar('indexing layers', !!opts.files && !opts.quiet && process.stderr.isTTY === true, 'count');
-  const r = await computeReport(store, images, { files: opts.files, top, onProgress: (d, t) => bar.update(d, t) });
+  const r = await computeReport(store, images, { files: opts.files, top, onProgress: (d, t) => bar.update(d, t), universe: all });
   bar.stop();
   if (opts.json) {
     await writeJson(process.stdout, reportJson(r));

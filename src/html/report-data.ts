@@ -98,7 +98,7 @@ export function platformOf(img: ImageInfo): string | null {
 }
 
 /** The `report --json` object (with `--files` when a store is given), built by the same code as the CLI's. */
-export async function buildReportJson(store: Store | undefined, images: ImageInfo[], opts: { top?: number; onProgress?: (done: number, total: number) => void } = {}): Promise<ReportJson> {
+export async function buildReportJson(store: Store | undefined, images: ImageInfo[], opts: { top?: number; onProgress?: (done: number, total: number) => void; universe?: ImageInfo[] } = {}): Promise<ReportJson> {
   return reportJson(await computeReport(store, images, { files: !!store, ...opts }));
 }
 

@@ -15,13 +15,13 @@ export interface ComputedReport {
 export async function computeReport(
   store: Store | undefined,
   images: ImageInfo[],
-  opts: { files?: boolean; top?: number; onProgress?: (done: number, total: number) => void } = {},
+  opts: { files?: boolean; top?: number; onProgress?: (done: number, total: number) => void; universe?: ImageInfo[] } = {},
 ): Promise<ComputedReport> {
   const compression = new Map<Digest, Compression>();
   if (store) {
     for (const img of images) for (const l of img.layers) if (!compression.has(l.digest)) compression.set(l.digest, l.compression ?? (await store.blobs.compression(l.digest)));
   }
-  const report = computeSharing(images, (d) => compression.get(d) ?? 'none');
+  const report = computeSharing(images, (d) => compression.get(d) ?? 'none', opts.universe);
   // Flagged so their "sharing" is not read as a real saving.
   const layers = report.layers.map((l) => {
     const label = wellKnownLayer(l);
@@ -32,7 +32,7 @@ export async function computeReport(
     // No store yet: the same JSON shape as an empty store.
     // An unverified image (pushed with a config that disagrees with its layers) may not even have tar layers.
     const verified = images.filter((i) => !i.unverified);
-    out.files = store ? await computeFilesReport(store, verified, { top: opts.top ?? 10, onProgress: opts.onProgress }) : { ledger: ledgerFrom([], new Map()), images: new Map(), duplicateFiles: [] };
+    out.files = store ? await computeFilesReport(store, verified, { top: opts.top ?? 10, onProgress: opts.onProgress, universe: opts.universe }) : { ledger: ledgerFrom([], new Map()), images: new Map(), duplicateFiles: [] };
   }
   return out;
 }

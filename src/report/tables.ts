@@ -49,7 +49,7 @@ export function renderSharing(r: SharingReport, opts: { maxLayers?: number } = {
       `${humanBytes(t.savedBytes)} saved by sharing (${percent(t.savedBytes, t.logicalBytes)}, dedup ratio ${ratio(t.dedupRatio)})`,
   );
   out.push('');
-  out.push('Images (unique = what removing the image would free)');
+  out.push('Images (unique = what removing the image from the store would free)');
   const it = table(['REF', 'IMAGE ID', 'PLATFORM', 'LAYERS', 'SIZE', 'SHARED', 'UNIQUE'], ['left', 'left', 'left', 'right', 'right', 'right', 'right']);
   for (const img of r.images) {
     it.push([

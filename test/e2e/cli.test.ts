@@ -304,7 +304,11 @@ describe('layerstore CLI end to end', () => {
     expect(r.layers.map((l: any) => l.digest).sort()).toEqual([...ind.layers].sort());
     const size = [ind.configDigest, ...ind.layers].reduce((s, d) => s + blobSize(full, d), 0);
     expect(r.totals).toMatchObject({ layers: 2, logicalBytes: size, storedBytes: size, savedBytes: 0, dedupRatio: 1 });
-    expect(r.images[0]).toMatchObject({ sizeBytes: size, uniqueBytes: size, sharedBytes: 0 });
+    // Unique is what removing the image from the store frees: its blobs no other image of the store uses.
+    const others = readStoreImages(full).filter((i) => i.manifestDigest !== ind.manifestDigest).flatMap((i) => [i.configDigest, ...i.layers]);
+    const unique = [ind.configDigest, ...ind.layers].filter((d) => !others.includes(d)).reduce((s, d) => s + blobSize(full, d), 0);
+    expect(unique).toBeLessThan(size); // its base layer is shared with the rest of the store
+    expect(r.images[0]).toMatchObject({ sizeBytes: size, uniqueBytes: unique, sharedBytes: size - unique });
 
     // two refs: they share the base layer, and only that
     const two = report(full, ['acme/api:1.0', 'acme/api:1.1']);
