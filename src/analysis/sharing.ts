@@ -2,6 +2,7 @@ import type { Digest } from '../digest/digest.js';
 import type { Compression } from '../archive/compression.js';
 import type { ImageInfo } from './load-images.js';
 import { platformString } from '../formats/types.js';
+import { wellKnownLayer } from './ledger.js';
 
 /**
  * Cross-image sharing and savings over a set of images. Definitions (README, "JSON report"):
@@ -123,7 +124,11 @@ export function computeSharing(images: ImageInfo[], compressionOf: (d: Digest) =
   }
   const layers = [...layerRows.values()].sort((a, b) => b.savedBytes - a.savedBytes || b.sizeBytes - a.sizeBytes || (a.digest < b.digest ? -1 : 1));
 
-  const logical = imageRows.reduce((n, r) => n + r.sizeBytes, 0);
+  // A well-known empty layer (the empty tar every builder makes) shared by many images is no
+  // real saving: it counts once in the logical bytes, so the headline's saving leaves it out.
+  let wellKnownRepeats = 0;
+  for (const row of layerRows.values()) if (wellKnownLayer(row)) wellKnownRepeats += row.savedBytes;
+  const logical = imageRows.reduce((n, r) => n + r.sizeBytes, 0) - wellKnownRepeats;
   const stored = [...sizeOf.values()].reduce((n, s) => n + s, 0);
   return {
     schemaVersion: 1,

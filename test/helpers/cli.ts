@@ -252,6 +252,14 @@ export interface ExpectedSharing {
   layerUsers: Map<string, Set<string>>;
 }
 
+/** A stored layer whose bytes are an empty tar and nothing else (zeros only, at most one 10 KiB record), or docker's 32-byte gzip of the 1024-byte one. */
+function isEmptyTar(store: string, digest: string): boolean {
+  const size = blobSize(store, digest);
+  if (size === 32) return digest === 'sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4';
+  if (size > 10240 || size % 512 !== 0 || size === 0) return false;
+  return readFileSync(blobFile(store, digest)).every((b) => b === 0);
+}
+
 /** Sizes from stat-ing blob files, with the report's definitions (config + distinct layer blobs). */
 export function expectedSharing(store: string, images: StoreImage[]): ExpectedSharing {
   const blobsOf = (img: StoreImage) => new Set([img.configDigest, ...img.layers]);
@@ -277,6 +285,9 @@ export function expectedSharing(store: string, images: StoreImage[]): ExpectedSh
     perImage.set(img.manifestDigest, { sizeBytes: size, uniqueBytes: unique, sharedBytes: size - unique });
     logicalBytes += size;
   }
+  // A layer that is nothing but an empty tar (all zero bytes: Go's 1024-byte one, GNU tar's
+  // 10240-byte record) counts once in the logical bytes: sharing it is no saving.
+  for (const [l, who] of layerUsers) if (isEmptyTar(store, l)) logicalBytes -= blobSize(store, l) * (who.size - 1);
   let storedBytes = 0;
   for (const d of users.keys()) storedBytes += blobSize(store, d);
   return { logicalBytes, storedBytes, perImage, layerUsers };
