@@ -24,10 +24,15 @@ export interface ImageWaste {
 }
 
 export interface DuplicateFile {
+  /** "sha256:<hex>" of the content, spelled as every other digest. */
+  digest: Digest;
+  /** The same, bare hex (the field of the first schema; kept for its readers). */
   sha256: string;
   sizeBytes: number;
   /** Every (layer, path) holding this content, over the distinct layers of the set. */
   occurrences: Array<{ layer: Digest; path: string }>;
+  /** How many distinct layers hold it: 1 when every copy sits in one layer. */
+  layers: number;
   /** sizeBytes x (occurrences - 1): what a file-level store would save on it. */
   savedBytes: number;
 }
@@ -89,8 +94,8 @@ export async function computeFilesReport(
 }
 
 /**
- * Contents stored more than once across distinct layers, most bytes saved by a file-level
- * store first. Counted by content id over the layers' columns; occurrences (paths) are
+ * Contents stored more than once, in one layer or across the distinct layers, most bytes
+ * saved by a file-level store first. Counted by content id over the layers' columns; occurrences (paths) are
  * listed only for the `top` contents shown.
  */
 function duplicateFiles(layers: FileIndex[], top: number): DuplicateFile[] {
@@ -118,7 +123,7 @@ function duplicateFiles(layers: FileIndex[], top: number): DuplicateFile[] {
   for (let id = 0; id < ids.set.size; id++) if (count[id]! > 1) chosen.push(id);
   chosen.sort((a, b) => saved(b) - saved(a) || (hex(a) < hex(b) ? -1 : 1));
   chosen.length = Math.min(chosen.length, Math.max(0, top));
-  const groups = new Map<number, DuplicateFile>(chosen.map((id) => [id, { sha256: hex(id), sizeBytes: size[id]!, occurrences: [], savedBytes: saved(id) }]));
+  const groups = new Map<number, DuplicateFile>(chosen.map((id) => [id, { digest: `sha256:${hex(id)}` as Digest, sha256: hex(id), sizeBytes: size[id]!, occurrences: [], layers: 0, savedBytes: saved(id) }]));
   if (groups.size > 0) {
     tables.forEach((t, li) => {
       for (let i = 0; i < t.count; i++) {
@@ -129,7 +134,10 @@ function duplicateFiles(layers: FileIndex[], top: number): DuplicateFile[] {
       }
     });
   }
-  for (const g of groups.values()) g.occurrences.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.layer < b.layer ? -1 : 1));
+  for (const g of groups.values()) {
+    g.occurrences.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.layer < b.layer ? -1 : 1));
+    g.layers = new Set(g.occurrences.map((o) => o.layer)).size;
+  }
   return [...groups.values()];
 }
 

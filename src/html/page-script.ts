@@ -287,11 +287,12 @@ export const PAGE_SCRIPT = String.raw`
     var usersOf = {};
     D.report.layers.forEach(function (l) { usersOf[l.digest] = l.images.map(function (d) { return byDigest[d]; }).filter(Boolean); });
     var dups = (D.report.duplicateFiles || []).map(function (d) { return Object.assign({ key: d.sha256 }, d); });
-    wsec.appendChild(h('h3', null, 'Contents stored more than once across layers'));
+    wsec.appendChild(h('h3', null, 'Contents stored more than once, in one layer or across layers'));
     wsec.appendChild(table('duplicates-table', [
       { key: 'sha256', label: 'SHA256', cls: 'mono', cell: function (r) { return r.sha256.slice(0, 12); } },
       { key: 'size', label: 'Size', num: true, cell: function (r) { return humanBytes(r.sizeBytes); }, sort: function (r) { return r.sizeBytes; } },
       { key: 'copies', label: 'Copies', num: true, cell: function (r) { return String(r.occurrences.length); }, sort: function (r) { return r.occurrences.length; } },
+      { key: 'layers', label: 'Layers', num: true, cell: function (r) { return String(r.layers); }, sort: function (r) { return r.layers; } },
       { key: 'saved', label: 'Saved', num: true, cell: function (r) { return humanBytes(r.savedBytes); }, sort: function (r) { return r.savedBytes; } },
       { key: 'paths', label: 'Paths (layer)', cls: 'mono', cell: function (r) { return r.occurrences.map(function (o) { return h('div', null, o.path + ' (' + short(o.layer) + ')'); }); }, sort: function (r) { return r.occurrences[0] ? r.occurrences[0].path : ''; } },
     ], dups, function (r) { var out = []; r.occurrences.forEach(function (o) { out = out.concat(usersOf[o.layer] || []); }); return out; }, 'No content is stored twice.'));

@@ -53,11 +53,11 @@ export function renderFilesReport(images: ImageInfo[], r: FilesReport, top: numb
   }
   if (r.duplicateFiles.length) {
     out.push('');
-    out.push('Contents stored most often across distinct layers (what a file-level store would save)');
-    const dt = table(['SHA256', 'SIZE', 'COPIES', 'SAVED', 'PATHS'], ['left', 'right', 'right', 'right', 'left']);
+    out.push('Contents stored more than once, in one layer or across layers (what a file-level store would save)');
+    const dt = table(['CONTENT', 'SIZE', 'COPIES', 'LAYERS', 'SAVED', 'PATHS'], ['left', 'right', 'right', 'right', 'right', 'left']);
     for (const d of r.duplicateFiles) {
       const paths = [...new Set(d.occurrences.map((o) => o.path))];
-      dt.push([d.sha256.slice(0, 12), humanBytes(d.sizeBytes), String(d.occurrences.length), humanBytes(d.savedBytes), paths.slice(0, 3).join('\n') + (paths.length > 3 ? `\n(+${paths.length - 3} more)` : '')]);
+      dt.push([shortDigest(d.digest), humanBytes(d.sizeBytes), String(d.occurrences.length), String(d.layers), humanBytes(d.savedBytes), paths.slice(0, 3).join('\n') + (paths.length > 3 ? `\n(+${paths.length - 3} more)` : '')]);
     }
     out.push(dt.toString());
   }

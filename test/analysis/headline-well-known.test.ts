@@ -3,6 +3,7 @@
  * count the sharing of a well-known empty layer: three images that share nothing but the
  * 1024-byte empty tar save nothing.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -42,5 +43,20 @@ describe('headline savings leave well-known empty layers out', () => {
     expect(j.totals.dedupRatio).toBe(1);
     const text = runCli(['--store', store, 'report']).stdout;
     expect(text).toMatch(/0 B saved by sharing \(0\.0%, dedup ratio 1(\.00)?x\)/);
+  });
+});
+
+describe('duplicate contents say where their copies are', () => {
+  it('two copies in one layer are listed with layers: 1 and a sha256:-prefixed digest; the table says "in one layer or across layers"', async () => {
+    const content = Buffer.alloc(3000, 7);
+    const layer = { tar: await layerTar([{ path: 'a.bin', content }, { path: 'b.bin', content }]), compression: 'none' as const };
+    const file = path.join(tmp, 'dup.tar');
+    writeFileSync(file, await writeArchive('v25', [{ repoTags: ['dup/one:1'], layers: [layer] }]));
+    const s = path.join(tmp, 'dup-store');
+    expect(runCli(['--store', s, '-q', 'ingest', file]).code).toBe(0);
+    const j = JSON.parse(runCli(['--store', s, 'report', '--files', '--json']).stdout);
+    const sha = createHash('sha256').update(content).digest('hex');
+    expect(j.duplicateFiles).toEqual([expect.objectContaining({ digest: `sha256:${sha}`, sha256: sha, layers: 1, sizeBytes: 3000, savedBytes: 3000 })]);
+    expect(runCli(['--store', s, 'report', '--files']).stdout).toContain('Contents stored more than once, in one layer or across layers');
   });
 });

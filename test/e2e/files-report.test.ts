@@ -303,32 +303,40 @@ describe('report --files --json: duplicate files across distinct layers', () => 
     // diffID, so its files count once (either blob may stand for it). Hardlinks and empty
     // whiteout markers are not contents.
     const laBlob = { layer: expect.stringMatching(new RegExp(`^(${dig.LA}|${dig.LAgz})$`)) };
+    // `layers` is the number of distinct layers among the occurrences.
+    for (const d of filesJson.duplicateFiles) expect(d.layers).toBe(new Set(d.occurrences.map((o: any) => o.layer)).size);
     expect(filesJson.duplicateFiles).toEqual([
       {
+        digest: `sha256:${sha256hex(S)}`,
         sha256: sha256hex(S),
         sizeBytes: 2000,
         occurrences: [
           { layer: dig.LD, path: 'opt/shared.txt' },
           { layer: dig.LC, path: 'srv/shared.txt' },
         ],
+        layers: expect.any(Number),
         savedBytes: 2000,
       },
       {
+        digest: `sha256:${sha256hex(D)}`,
         sha256: sha256hex(D),
         sizeBytes: 1000,
         occurrences: [
           { ...laBlob, path: 'dup1.bin' },
           { layer: dig.LB, path: 'dup2.bin' },
         ],
+        layers: expect.any(Number),
         savedBytes: 1000,
       },
       {
+        digest: `sha256:${sha256hex(A1)}`,
         sha256: sha256hex(A1),
         sizeBytes: 700,
         occurrences: [
           { layer: dig.LC, path: 'conf-copy' },
           { ...laBlob, path: 'etc/conf' },
         ],
+        layers: expect.any(Number),
         savedBytes: 700,
       },
     ]);
@@ -403,13 +411,14 @@ describe('report --files tables', () => {
     const appRow = rowWhere(wasted, 1, 'app.bin');
     expect(appRow.slice(0, 4)).toEqual(['acme/overlay:1', 'app.bin', 'replaced', '4.00 kB']);
     expect(rowWhere(wasted, 1, 'conf-copy').slice(2, 6)).toEqual(['duplicate', '700 B', dig.LC.slice(7, 19), 'same as etc/conf']);
-    const dups = section(out, 'Contents stored most often');
+    const dups = section(out, 'Contents stored more than once, in one layer or across layers');
     const rows = tableRows(dups);
     const at = rows.findIndex((r) => r[0] === sha256hex(S).slice(0, 12));
-    expect(rows[at]!.slice(1, 5)).toEqual(['2.00 kB', '2', '2.00 kB', 'opt/shared.txt']);
+    // S: two copies in two layers (LD, LC); D: dup1.bin in LA and dup2.bin in LB.
+    expect(rows[at]!.slice(1, 6)).toEqual(['2.00 kB', '2', '2', '2.00 kB', 'opt/shared.txt']);
     // The second path of the group is on the continuation line.
-    expect(rows[at + 1]![4]).toBe('srv/shared.txt');
-    expect(rowWhere(dups, 0, sha256hex(D).slice(0, 12)).slice(1, 5)).toEqual(['1.00 kB', '2', '1.00 kB', 'dup1.bin']);
+    expect(rows[at + 1]![5]).toBe('srv/shared.txt');
+    expect(rowWhere(dups, 0, sha256hex(D).slice(0, 12)).slice(1, 6)).toEqual(['1.00 kB', '2', '2', '1.00 kB', 'dup1.bin']);
   });
 });
 
