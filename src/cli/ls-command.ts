@@ -7,6 +7,10 @@ import { openForRead, storeDir, type GlobalOptions } from './context.js';
 export async function lsCommand(opts: GlobalOptions & { json?: boolean }): Promise<number> {
   const store = await openForRead(opts);
   const images = store ? await loadImages(store) : [];
+  // One readdir: which images name a config or layer the store no longer has (quarantined by
+  // verify --fix, or lost). ls answers from manifests, so it still lists them, and says so.
+  const present = store ? await store.blobs.regularFiles() : new Set<string>();
+  const missing = new Map(images.map((i) => [i, [i.configDigest, ...i.layers.map((l) => l.digest)].filter((d) => !present.has(d))]));
   if (opts.json) {
     await writeJson(process.stdout, {
       schemaVersion: 1,
@@ -20,6 +24,7 @@ export async function lsCommand(opts: GlobalOptions & { json?: boolean }): Promi
         sizeBytes: imageSizeBytes(i),
         created: i.created ?? null,
         unverified: i.unverified ?? null,
+        missingBlobs: [...new Set(missing.get(i))],
       })),
     });
     return 0;
@@ -30,5 +35,10 @@ export async function lsCommand(opts: GlobalOptions & { json?: boolean }): Promi
     return 0;
   }
   process.stdout.write(renderImageList(images));
+  const damaged = images.filter((i) => missing.get(i)!.length > 0);
+  if (damaged.length) {
+    const names = damaged.map((i) => i.refs[0] ?? i.manifestDigest);
+    process.stderr.write(`layerstore: warning: ${damaged.length === 1 ? '1 image needs' : `${damaged.length} images need`} blobs missing from the store: ${names.join(', ')}; report and diff on ${damaged.length === 1 ? 'it' : 'them'} exit 3 (layerstore verify names the blobs; ingest the image again to restore them)\n`);
+  }
   return 0;
 }

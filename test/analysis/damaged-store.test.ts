@@ -56,6 +56,20 @@ describe('a missing layer blob', () => {
   });
 });
 
+describe('ls on a store with a missing layer blob', () => {
+  it('still lists the image (its answer is from manifests) but says which images need missing blobs, on stderr and in --json', async () => {
+    const store = damagedCopy('missing-ls', (b) => rmSync(b));
+    const r = await cli(['--store', store, 'ls']);
+    expect(r.code, showRun(r)).toBe(0);
+    expect(r.stdout).toContain('acme/api:1.0');
+    expect(r.stderr).toMatch(/warning: 1 image needs blobs missing from the store: acme\/api:1\.0; report and diff on it exit 3/);
+    const j = JSON.parse((await cli(['--store', store, 'ls', '--json'])).stdout);
+    const byRef = new Map(j.images.map((i: any) => [i.refs[0], i.missingBlobs]));
+    expect(byRef.get('acme/api:1.0')).toEqual([layer]);
+    expect(byRef.get('acme/worker:1.0')).toEqual([]);
+  });
+});
+
 describe('a layer blob cut short after it was stored', () => {
   let store: string;
   beforeAll(() => {
