@@ -1,4 +1,6 @@
 import { loadImages } from '../analysis/load-images.js';
+import { untaggedImages } from '../analysis/untagged.js';
+import { humanBytes } from '../report/human.js';
 import { imageSizeBytes, renderImageList } from '../report/tables.js';
 import { writeJson } from '../report/json.js';
 import { platformString } from '../formats/types.js';
@@ -35,6 +37,8 @@ export async function lsCommand(opts: GlobalOptions & { json?: boolean }): Promi
     return 0;
   }
   process.stdout.write(renderImageList(images));
+  const untagged = untaggedImages(images);
+  if (untagged.images.length) process.stdout.write(`${untagged.images.length} untagged image${untagged.images.length === 1 ? '' : 's'} (<none>) hold ${humanBytes(untagged.bytes)} no tagged image uses; layerstore prune removes them\n`);
   const damaged = images.filter((i) => missing.get(i)!.length > 0);
   if (damaged.length) {
     const names = damaged.map((i) => i.refs[0] ?? i.manifestDigest);

@@ -140,6 +140,13 @@ export async function main(argv: string[]): Promise<number> {
     .action(run(async (opts) => (await import('./verify-command.js')).verifyCommand(opts)));
 
   program
+    .command('prune')
+    .description('remove untagged images (as docker image prune removes dangling ones) and free the blobs only they held')
+    .option('--dry-run', 'only say what would be removed and freed')
+    .option('--json', 'print the result as JSON')
+    .action(run(async (opts) => (await import('./prune-command.js')).pruneCommand(opts)));
+
+  program
     .command('gc')
     .description('remove blobs no ref reaches, their derived data, and leftovers of interrupted ingests')
     .option('--dry-run', 'only say what would be removed')

@@ -1,0 +1,70 @@
+/**
+ * prune: an image whose ref moved to another image is kept untagged (<none>); ls says how
+ * much such images hold, prune --dry-run says what it would free and changes nothing, prune
+ * removes them and frees exactly the blobs only they held (sizes from stat, independently).
+ */
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { blobFile, readStoreImages } from '../helpers/cli.js';
+import { snapshotStore } from '../helpers/store-snapshot.js';
+import { cli, randomLayer, showRun, stableCli, writeArchive } from '../helpers/store-proc.js';
+
+let tmp: string;
+let store: string;
+let oldOnly: string[];
+
+beforeAll(async () => {
+  stableCli();
+  tmp = mkdtempSync(path.join(tmpdir(), 'ls-prune-'));
+  store = path.join(tmp, 'store');
+  const base = await randomLayer('prune-base', 30_000);
+  const v1 = path.join(tmp, 'v1.tar');
+  const v2 = path.join(tmp, 'v2.tar');
+  writeFileSync(v1, await writeArchive('v25', [{ repoTags: ['corp/app:latest'], layers: [base, await randomLayer('prune-v1', 50_000)] }]));
+  writeFileSync(v2, await writeArchive('v25', [{ repoTags: ['corp/app:latest'], layers: [base, await randomLayer('prune-v2', 40_000)] }]));
+  expect((await cli(['--store', store, '-q', 'ingest', v1])).code).toBe(0);
+  const old = readStoreImages(store)[0]!;
+  expect((await cli(['--store', store, '-q', 'ingest', v2])).code).toBe(0);
+  const now = readStoreImages(store).find((i) => i.refs.includes('corp/app:latest'))!;
+  const keep = new Set([now.manifestDigest, now.configDigest, ...now.layers]);
+  oldOnly = [old.manifestDigest, old.configDigest, ...old.layers].filter((d) => !keep.has(d));
+}, 60_000);
+afterAll(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+const bytes = (ds: string[]) => ds.reduce((n, d) => n + statSync(blobFile(store, d)).size, 0);
+
+describe('prune', () => {
+  it('ls says how much the untagged image holds', async () => {
+    const r = await cli(['--store', store, 'ls']);
+    expect(r.code, showRun(r)).toBe(0);
+    expect(r.stdout).toContain('<none>');
+    expect(r.stdout).toMatch(/1 untagged image \(<none>\) hold .* no tagged image uses; layerstore prune removes them/);
+  });
+
+  it('--dry-run says what it would free, and changes nothing', async () => {
+    const before = await snapshotStore(store);
+    const r = await cli(['--store', store, 'prune', '--dry-run', '--json']);
+    expect(r.code, showRun(r)).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.images).toHaveLength(1);
+    expect(j.bytesFreed).toBe(bytes(oldOnly));
+    expect(await snapshotStore(store)).toEqual(before);
+  });
+
+  it('prune removes the untagged image and frees exactly its own blobs; the tagged image is whole', async () => {
+    const expected = bytes(oldOnly);
+    const r = await cli(['--store', store, 'prune']);
+    expect(r.code, showRun(r)).toBe(0);
+    expect(r.stdout).toMatch(/removed untagged image [0-9a-f]{12}/);
+    for (const d of oldOnly) expect(existsSync(blobFile(store, d)), d).toBe(false);
+    expect(readStoreImages(store).map((i) => i.refs)).toEqual([['corp/app:latest']]);
+    expect(r.stdout).toContain(`freed`);
+    expect(expected).toBeGreaterThan(50_000);
+    const v = await cli(['--store', store, 'verify']);
+    expect(v.code, showRun(v)).toBe(0);
+  });
+});
