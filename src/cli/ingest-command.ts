@@ -9,6 +9,7 @@ import { info, storeDir, type GlobalOptions } from './context.js';
 import { IngestProgressBar } from './progress.js';
 import { printError } from './errors-out.js';
 import { toJson } from '../report/json.js';
+import { normalizeUserRef } from '../formats/ref-names.js';
 import { engineEndpoint } from '../engines/engine-api.js';
 import { exportFromEngine, isDockerDaemonRef } from '../engines/docker-daemon.js';
 
@@ -16,6 +17,8 @@ export interface IngestCommandOptions extends GlobalOptions {
   json?: boolean;
   /** The Docker Engine API socket for docker-daemon: inputs (else $DOCKER_HOST, else /var/run/docker.sock). */
   engineSocket?: string;
+  /** --tag REPO[:TAG]: a ref for each input's one image. */
+  tag?: string;
 }
 
 /** Expand PATH arguments: existing paths as they are, anything else as a glob (fast-glob). */
@@ -52,6 +55,8 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
   const { inputs, errors } = await expandInputs(paths);
   for (const e of errors) printError(e, opts);
   if (inputs.length === 0) return 2;
+  const tag = opts.tag === undefined ? undefined : normalizeUserRef(opts.tag, '--tag');
+  if (tag?.includes('@')) throw new LayerstoreError('E_USAGE', `--tag ${JSON.stringify(opts.tag)} has a digest; give REPO[:TAG]`);
   const store = await Store.open(storeDir(opts), { create: true });
   info(opts, `store: ${store.root}`);
   // Ctrl-C: drop our staging files; committed blobs and index.json are always consistent.
@@ -69,7 +74,7 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
   for (const input of inputs) {
     const bar = new IngestProgressBar(input, showBar);
     try {
-      const progress: IngestOptions = { onStart: (p) => bar.start(p) };
+      const progress: IngestOptions = { onStart: (p) => bar.start(p), ...(tag ? { tag } : {}) };
       const r =
         input === '-' ? await ingestStdin(store, progress)
         : isDockerDaemonRef(input) ? await ingestStream(store, await exportFromEngine(engineEndpoint(opts), input), input, progress)

@@ -14,6 +14,7 @@ import type { StagedBlob } from '../store/blob-writer.js';
 import type { Digest } from '../digest/digest.js';
 import { DirView, TarView, type ArchiveView } from './archive-view.js';
 import { IngestPlan, type PlannedImage } from './plan.js';
+import { fullyQualified } from '../formats/ref-names.js';
 import { EntryHints } from './entry-hints.js';
 import { openTarInput, openTarStreamInput, type TarInput } from './tar-input.js';
 
@@ -27,6 +28,8 @@ export interface IngestProgress {
 export interface IngestOptions {
   /** Called once the input is open, so a caller can poll progress. */
   onStart?: (p: IngestProgress) => void;
+  /** A ref (normalized, repository:tag) to give the input's one image or index as well as its own refs. */
+  tag?: string;
 }
 
 export interface IngestResult {
@@ -108,6 +111,7 @@ async function ingestInput(store: Store, input: string, opts: IngestOptions, ope
     const { hints, tar } = open;
     const { plan, format } = await resolve(view);
     if (plan.images.length === 0 && plan.roots.length === 0) throw new LayerstoreError('E_MANIFEST_INVALID', 'the input holds no images');
+    if (opts.tag) tagTheOneRoot(plan, opts.tag);
     const committed = await commitPlan(store, plan);
     await hints?.save();
     const bytesRead = tar ? tar.bytesRead() : [...view.staged()].reduce((n, f) => n + f.blob.size, 0);
@@ -130,6 +134,17 @@ async function ingestInput(store: Store, input: string, opts: IngestOptions, ope
     }
     await Promise.all([open.workers?.close(), open.tar?.close()]);
   }
+}
+
+/** --tag: the input must hold one root (an image, or a multi-platform index); it gets `tag` too. */
+function tagTheOneRoot(plan: IngestPlan, tag: string): void {
+  const roots = new Map(plan.roots.map((r) => [r.descriptor.digest, r.descriptor]));
+  if (roots.size !== 1) {
+    throw new LayerstoreError('E_USAGE', `--tag names one image, but the input holds ${roots.size} (${plan.images.length} images)`, { hint: 'ingest it without --tag, then layerstore tag the one you mean' });
+  }
+  const [descriptor] = roots.values();
+  plan.roots.push({ descriptor: descriptor!, ref: tag, fullName: fullyQualified(tag) });
+  for (const img of plan.images) if (!img.refs.includes(tag)) img.refs.push(tag);
 }
 
 async function resolve(view: ArchiveView): Promise<{ plan: IngestPlan; format: IngestResult['format'] }> {
