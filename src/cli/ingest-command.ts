@@ -12,11 +12,14 @@ import { toJson } from '../report/json.js';
 import { normalizeUserRef } from '../formats/ref-names.js';
 import { engineEndpoint } from '../engines/engine-api.js';
 import { exportFromEngine, isDockerDaemonRef } from '../engines/docker-daemon.js';
+import { exportFromContainerd, isContainerdRef } from '../engines/containerd.js';
 
 export interface IngestCommandOptions extends GlobalOptions {
   json?: boolean;
   /** The Docker Engine API socket for docker-daemon: inputs (else $DOCKER_HOST, else /var/run/docker.sock). */
   engineSocket?: string;
+  /** containerd's socket for containerd: inputs. */
+  containerdSocket?: string;
   /** --tag REPO[:TAG]: a ref for each input's one image. */
   tag?: string;
 }
@@ -28,7 +31,7 @@ export async function expandInputs(args: string[]): Promise<{ inputs: string[]; 
   for (const a of args) {
     // Standard input; /dev/stdin too unless it is a file (a socket, which node spawns give as
     // stdin, cannot be opened by path at all).
-    if (isDockerDaemonRef(a)) {
+    if (isDockerDaemonRef(a) || isContainerdRef(a)) {
       inputs.push(a); // the engine's own export, streamed
       continue;
     }
@@ -78,6 +81,7 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
       const r =
         input === '-' ? await ingestStdin(store, progress)
         : isDockerDaemonRef(input) ? await ingestStream(store, await exportFromEngine(engineEndpoint(opts), input), input, progress)
+        : isContainerdRef(input) ? await ingestStream(store, exportFromContainerd(input, opts), input, progress)
         : await ingestPath(store, input, progress); // prettier-ignore
       bar.stop();
       results.push(r);
