@@ -4,8 +4,8 @@ import tar from 'tar-stream';
 import { LayerstoreError } from '../errors.js';
 import { hexOf, type Digest } from '../digest/digest.js';
 import { createHasher } from '../digest/hasher.js';
-import { repositoryOf, fullyQualified } from '../formats/ref-names.js';
-import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, INDEX_TYPES, MANIFEST_TYPES, MAX_JSON_BYTES, MT, documentKind, parseIndex, parseManifest, type Descriptor } from '../formats/types.js';
+import { fullyQualified, normalizeUserRef } from '../formats/ref-names.js';
+import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, INDEX_TYPES, MANIFEST_TYPES, MAX_JSON_BYTES, MT, documentKind, isImageManifest, parseIndex, parseManifest, type Descriptor } from '../formats/types.js';
 import type { Store } from '../store/store.js';
 import { resolveOutputTarget } from './output-target.js';
 
@@ -61,9 +61,11 @@ export async function exportArchive(store: Store, roots: ExportRoot[], outFile: 
     const kind = documentKind(d.mediaType, doc);
     if (kind === 'index') {
       const idx = parseIndex(doc, d.digest);
-      // docker load tags one image per tag: the host's platform if present, else the first.
+      // docker load tags one image per tag: the host's platform if present, else the first
+      // image (never an attestation, whose platform is unknown/unknown).
       const host = process.arch === 'x64' ? 'amd64' : process.arch;
-      const pick = idx.manifests.find((m) => m.platform?.architecture === host && m.platform.os === 'linux') ?? idx.manifests[0];
+      const platforms = idx.manifests.filter((m) => !isAttestation(m));
+      const pick = platforms.find((m) => m.platform?.architecture === host && m.platform.os === 'linux') ?? platforms[0];
       for (const child of idx.manifests) await walk(child, child === pick ? tags : [], false);
       return;
     }
@@ -73,13 +75,17 @@ export async function exportArchive(store: Store, roots: ExportRoot[], outFile: 
       if (!(await store.blobs.has(b.digest))) throw new LayerstoreError('E_STORE_INVALID', `blob ${b.digest} is missing from the store`, { hint: 'run layerstore verify' });
       if (!blobs.has(b.digest)) blobs.set(b.digest, b.size);
     }
+    // manifest.json lists what docker load can load: images, not attestations or other artifacts
+    // (they stay in the OCI part, index.json and blobs/, for OCI tools).
+    if (isAttestation(d) || !isImageManifest(m)) return;
     const entry = images.get(d.digest) ?? { config: m.config.digest, layers: m.layers.map((l) => l.digest), repoTags: [] };
     for (const t of tags) if (!entry.repoTags.includes(t)) entry.repoTags.push(t);
     images.set(d.digest, entry);
   };
   for (const r of roots) {
-    // Only repository:tag refs are RepoTags; a bare OCI ref name ("v1") stays in index.json only.
-    const tags = r.ref && repositoryOf(r.ref) ? [r.ref] : [];
+    // RepoTags are what docker would call the ref: "acme/api:1.0" as it is, a bare OCI ref
+    // name such as "v1" as docker reads it ("v1:latest"); anything docker cannot name, none.
+    const tags = r.ref ? dockerName(r.ref) : [];
     await walk(r.descriptor, tags, true);
   }
 
@@ -148,4 +154,19 @@ function verifying(digest: Digest, size: number): Transform {
       } else cb();
     },
   });
+}
+
+/** The RepoTag docker load would give `ref`, if docker can name it at all. */
+function dockerName(ref: string): string[] {
+  try {
+    const name = normalizeUserRef(ref, 'ref');
+    return name.includes('@') ? [] : [name];
+  } catch {
+    return [];
+  }
+}
+
+/** buildx's attestation manifests: platform unknown/unknown (and a reference-type annotation). */
+function isAttestation(d: Descriptor): boolean {
+  return (d.platform?.os === 'unknown' && d.platform.architecture === 'unknown') || d.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest';
 }
