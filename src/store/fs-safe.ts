@@ -146,6 +146,32 @@ export function readFileNoFollowSync(p: string, maxBytes: number, opts: { head?:
 }
 
 /**
+ * Create `target` with `bytes` only if nothing is there yet, atomically: the bytes go to a
+ * temp file (fsync'd) that is then hard-linked into place, which fails when another process
+ * created `target` first, and that one stays. Returns whether this call created it. Check
+ * then write would let a second creator replace a file the first already filled.
+ */
+export async function createFileExclusive(target: string, bytes: Uint8Array): Promise<boolean> {
+  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await fsp.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o644);
+  try {
+    await fh.writeFile(bytes);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await fsp.link(tmp, target);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  } finally {
+    await fsp.rm(tmp, { force: true });
+  }
+}
+
+/**
  * Replace `target` with `bytes` atomically: write a temp file beside it, fsync, rename over,
  * fsync the directory. Readers see the old or the new content, never a mix.
  */

@@ -3,7 +3,7 @@ import { isLayerstoreError, LayerstoreError } from '../errors.js';
 import { StoreLayout } from './layout.js';
 import { BlobReader } from './blobs.js';
 import { BlobWriter } from './blob-writer.js';
-import { ensureRealDir, lstatOrUndefined, readFileNoFollow, writeFileAtomic } from './fs-safe.js';
+import { createFileExclusive, ensureRealDir, fsyncDir, lstatOrUndefined, readFileNoFollow, writeFileAtomic } from './fs-safe.js';
 import { missingIndexError, readIndex } from './refs.js';
 import type { Index } from '../formats/types.js';
 import type { HasherName } from '../digest/hasher.js';
@@ -67,8 +67,11 @@ export class Store {
     await ensureRealDir(l.privateDir);
     await ensureRealDir(l.stagingDir);
     if (!layoutSt) {
-      // index.json first: a directory with oci-layout is a store, so it must be complete.
-      if (!(await lstatOrUndefined(l.indexFile))) await writeFileAtomic(l.indexFile, Buffer.from('{\n  "schemaVersion": 2,\n  "mediaType": "application/vnd.oci.image.index.v1+json",\n  "manifests": []\n}\n'));
+      // index.json first: a directory with oci-layout is a store, so it must be complete. Created
+      // only if absent, atomically: another process creating the same store may already have
+      // committed an image to it, and an empty index written over that would lose its refs.
+      await createFileExclusive(l.indexFile, Buffer.from('{\n  "schemaVersion": 2,\n  "mediaType": "application/vnd.oci.image.index.v1+json",\n  "manifests": []\n}\n'));
+      await fsyncDir(l.root);
       await writeFileAtomic(l.ociLayoutFile, OCI_LAYOUT);
     }
     return store;

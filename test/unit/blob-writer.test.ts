@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { mkdtempSync, promises as fsp, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -157,5 +157,24 @@ describe('BlobWriter', () => {
     expect((err as LayerstoreError).code).toBe('E_STORE_INVALID');
     expect(await fsp.readFile(target, 'utf8')).toBe('outside');
     await store.writer.discard(staged);
+  });
+});
+
+describe('createFileExclusive (how a new store gets its index.json)', () => {
+  it('creates a missing file, and never replaces one another process created first', async () => {
+    const { createFileExclusive } = await import('../../src/store/fs-safe.js');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ls-excl-'));
+    try {
+      const f = path.join(dir, 'index.json');
+      expect(await createFileExclusive(f, Buffer.from('first'))).toBe(true);
+      expect(await createFileExclusive(f, Buffer.from('second'))).toBe(false);
+      expect(readFileSync(f, 'utf8')).toBe('first');
+      // Many at once: exactly one wins, and no temp file is left behind.
+      const wins = await Promise.all(Array.from({ length: 20 }, (_, i) => createFileExclusive(path.join(dir, 'race.json'), Buffer.from(String(i)))));
+      expect(wins.filter(Boolean)).toHaveLength(1);
+      expect(readdirSync(dir).sort()).toEqual(['index.json', 'race.json']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
