@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { indexLayerStream } from '../src/analysis/file-index.js';
 import { zstdBinary } from '../src/archive/zstd-child.js';
 import { CLI, ensureBuilt, listBlobs, readStoreImages, runCli, show, type CliResult } from './helpers/cli.js';
-import { digestOf } from './helpers/hand-bytes.js';
+import { digestOf, imageDocs } from './helpers/hand-bytes.js';
 import { rawTar } from './helpers/make-tar.js';
 import { snapshotStore } from './helpers/store-snapshot.js';
 import { peer } from './helpers/peers.js';
@@ -55,15 +55,7 @@ let layers: Record<string, Buffer>;
 
 /** The files of an OCI layout holding one image whose only layer is `layer`, compressed from `plain`. */
 function layoutFiles(layer: Buffer, tag: string, plain = tar): Map<string, Buffer> {
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digestOf(plain)] } }));
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(config), size: config.length },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', digest: digestOf(layer), size: layer.length }],
-    }),
-  );
+  const { config, manifest } = imageDocs(layer, { uncompressed: plain, layerMediaType: 'application/vnd.oci.image.layer.v1.tar+zstd' });
   const index = { schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: digestOf(manifest), size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': tag } }] };
   const files = new Map<string, Buffer>([
     ['oci-layout', Buffer.from('{"imageLayoutVersion":"1.0.0"}')],

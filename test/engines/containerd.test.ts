@@ -4,30 +4,20 @@
  * store is a sha256 blob store: the manifest digest ctr lists is the one we store), in the
  * namespace named; a name containerd lacks is exit 2 and changes nothing.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateFixtures } from '../../fixtures/generate.js';
-import { ensureBuilt, indexRefs, readStoreImages, runCli } from '../helpers/cli.js';
+import { indexRefs, readStoreImages, runCli } from '../helpers/cli.js';
 import { snapshotStore } from '../helpers/store-snapshot.js';
 import { runCliAsync } from '../registry/helpers.js';
 import { engineSlot, skipWithoutEngine, startContainerd, type Containerd } from '../helpers/engines.js';
 import { parseContainerdRef } from '../../src/engines/containerd.js';
+import { withFixtureTemp } from '../helpers/fixture-temp.js';
 
 const FILE = 'engines/containerd.test.ts';
 let tmp: string;
 let fx: string;
 
-beforeAll(async () => {
-  ensureBuilt();
-  tmp = mkdtempSync(path.join(tmpdir(), 'ls-containerd-'));
-  fx = path.join(tmp, 'fx');
-  await generateFixtures(fx);
-}, 60_000);
-afterAll(() => {
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
+withFixtureTemp('ls-containerd-', (p) => ({ tmp, fx } = p));
 
 describe('containerd: names', () => {
   it.each([

@@ -6,30 +6,21 @@
  * image. Faults: no socket, an image the engine lacks, and an engine that dies mid-export
  * (a small broken one on a unix socket) are exit 2 with one line and leave the store as it was.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateFixtures } from '../../fixtures/generate.js';
-import { ensureBuilt, readStoreImages, runCli, show, type StoreImage } from '../helpers/cli.js';
+import { readStoreImages, runCli, show, type StoreImage } from '../helpers/cli.js';
 import { snapshotStore } from '../helpers/store-snapshot.js';
 import { runCliAsync } from '../registry/helpers.js';
 import { engineSlot, skipWithoutEngine, startDockerd, startPodman, type Dockerd, type Podman } from '../helpers/engines.js';
+import { withFixtureTemp } from '../helpers/fixture-temp.js';
 
 const FILE = 'engines/docker-daemon.test.ts';
 let tmp: string;
 let fx: string;
 
-beforeAll(async () => {
-  ensureBuilt();
-  tmp = mkdtempSync(path.join(tmpdir(), 'ls-docker-daemon-'));
-  fx = path.join(tmp, 'fx');
-  await generateFixtures(fx);
-}, 60_000);
-afterAll(() => {
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
+withFixtureTemp('ls-docker-daemon-', (p) => ({ tmp, fx } = p));
 
 const byRef = (imgs: StoreImage[]) => new Map(imgs.flatMap((i) => i.refs.map((r) => [r, i] as const)));
 

@@ -28,6 +28,28 @@ export function tarSize(sizes: number[]): number {
   return sizes.reduce((n, s) => n + 512 + Math.ceil(s / 512) * 512, 0) + 1024;
 }
 
+/**
+ * The documents of a one-layer OCI image, written out by hand: an image config whose
+ * rootfs.diff_ids is `diffIds` (by default the sha256 of `uncompressed`, the layer's tar before
+ * compression) plus any `configExtra` fields, and a manifest naming it and `layer`.
+ */
+export function imageDocs(
+  layer: Buffer,
+  opts: { uncompressed?: Buffer; layerMediaType?: string; diffIds?: string[]; configExtra?: Record<string, unknown>; config?: Buffer } = {},
+): { config: Buffer; manifest: Buffer } {
+  const diffIds = opts.diffIds ?? [digestOf(opts.uncompressed ?? layer)];
+  const config = opts.config ?? Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: diffIds }, ...opts.configExtra }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(config), size: config.length },
+      layers: [{ mediaType: opts.layerMediaType ?? 'application/vnd.oci.image.layer.v1.tar', digest: digestOf(layer), size: layer.length }],
+    }),
+  );
+  return { config, manifest };
+}
+
 /** sha256 of 1024 zero bytes (an empty tar as Go's archive/tar writes it). */
 export const EMPTY_TAR_DIGEST = 'sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef';
 

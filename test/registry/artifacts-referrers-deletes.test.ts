@@ -11,43 +11,26 @@
  *   is refused; gc frees the bytes after; a manifest pushed by digest survives a restart.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateFixtures } from '../../fixtures/generate.js';
-import { blobFile, ensureBuilt, indexRefs, runCli, show } from '../helpers/cli.js';
-import { digestOf } from '../helpers/hand-bytes.js';
+import { blobFile, indexRefs, runCli, show } from '../helpers/cli.js';
+import { digestOf, imageDocs } from '../helpers/hand-bytes.js';
 import { rawTar } from '../helpers/make-tar.js';
 import { legacySave } from '../helpers/make-tar.js';
 import { errorCodes, rawRequest, startServe, uploadBlob, type Serve } from './helpers.js';
+import { withFixtureTemp } from '../helpers/fixture-temp.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 let tmp: string;
 let fx: string;
 
-beforeAll(async () => {
-  ensureBuilt();
-  tmp = mkdtempSync(path.join(tmpdir(), 'ls-artifacts-'));
-  fx = path.join(tmp, 'fx');
-  await generateFixtures(fx);
-}, 60_000);
-afterAll(() => {
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
+withFixtureTemp('ls-artifacts-', (p) => ({ tmp, fx } = p));
 
 /** An image: one uncompressed layer and a config whose diff_ids are `diffIds` (right by default). */
 function image(diffIds?: string[]) {
   const layer = rawTar([{ name: 'f.txt', body: randomBytes(3000) }]);
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: diffIds ?? [digestOf(layer)] } }));
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(config), size: config.length },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: digestOf(layer), size: layer.length }],
-    }),
-  );
+  const { config, manifest } = imageDocs(layer, { diffIds });
   return { layer, config, manifest, digest: digestOf(manifest) };
 }
 

@@ -15,7 +15,7 @@ import { generateFixtures } from '../../fixtures/generate.js';
 import { badBlobs, ensureBuilt, readIndexJson, runCli, show } from '../helpers/cli.js';
 import { rawTar } from '../helpers/make-tar.js';
 import { HAVE_SKOPEO, REGCLIENT_TESTREPO, MANIFEST_ACCEPT, rawRequest, runCliAsync, runToolAsync, showTool, startCapturingProxy, startServe, uploadBlob } from './helpers.js';
-import { digestOf } from '../helpers/hand-bytes.js';
+import { digestOf, imageDocs } from '../helpers/hand-bytes.js';
 
 let tmp: string;
 let fx: string;
@@ -47,15 +47,7 @@ describe('gc between a manifest PUT\'s checks and its commit', () => {
     try {
       const tar = rawTar([{ name: 'zeros.bin', body: Buffer.alloc(128 << 20) }]);
       const layer = gzipSync(tar, { level: 1 });
-      const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [digestOf(tar)] } }));
-      const manifest = Buffer.from(
-        JSON.stringify({
-          schemaVersion: 2,
-          mediaType: 'application/vnd.oci.image.manifest.v1+json',
-          config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(config), size: config.length },
-          layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: digestOf(layer), size: layer.length }],
-        }),
-      );
+      const { config, manifest } = imageDocs(layer, { uncompressed: tar, layerMediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', configExtra: { config: {} } });
       expect(await uploadBlob(srv.url, 'race/img', config)).toBe(201);
       expect(await uploadBlob(srv.url, 'race/img', layer)).toBe(201);
 

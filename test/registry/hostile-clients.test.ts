@@ -7,29 +7,21 @@
  * loop is bounded.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateFixtures } from '../../fixtures/generate.js';
-import { blobSize, ensureBuilt, listBlobs, readStoreImages, runCli, show } from '../helpers/cli.js';
-import { digestOf } from '../helpers/hand-bytes.js';
+import { blobSize, listBlobs, readStoreImages, runCli, show } from '../helpers/cli.js';
+import { digestOf, imageDocs } from '../helpers/hand-bytes.js';
 import { rawTar } from '../helpers/make-tar.js';
 import { basic, errorCodes, makeHtpasswd, rawRequest, startServe, uploadBlob, type RawResponse, type Serve } from './helpers.js';
+import { withFixtureTemp } from '../helpers/fixture-temp.js';
 
 let tmp: string;
 let fx: string;
 
-beforeAll(async () => {
-  ensureBuilt();
-  tmp = mkdtempSync(path.join(tmpdir(), 'ls-hostile-'));
-  fx = path.join(tmp, 'fx');
-  await generateFixtures(fx);
-}, 60_000);
-afterAll(() => {
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
+withFixtureTemp('ls-hostile-', (p) => ({ tmp, fx } = p));
 
 /** One request from a chosen loopback source address (127.0.0.N), so tests can be several clients. */
 function requestFrom(localAddress: string, url: string, opts: { method?: string; headers?: Record<string, string | number>; body?: Buffer } = {}): Promise<RawResponse> {
@@ -55,18 +47,7 @@ const openFds = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 /** An uncompressed one-file layer, an image config naming it (padded to `padTo` bytes), and an OCI manifest. */
 function image(padTo = 0, configOverride?: Buffer) {
   const layer = rawTar([{ name: 'hello.txt', body: randomBytes(2000) }]);
-  const cfgDoc = { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digestOf(layer)] }, pad: '' };
-  let config: Buffer = Buffer.from(JSON.stringify(cfgDoc));
-  if (padTo > config.length) config = Buffer.from(JSON.stringify({ ...cfgDoc, pad: 'x'.repeat(padTo - config.length) }));
-  if (configOverride) config = configOverride;
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(config), size: config.length },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: digestOf(layer), size: layer.length }],
-    }),
-  );
+  const { config, manifest } = imageDocs(layer, { config: configOverride, configExtra: padTo ? { pad: 'x'.repeat(padTo) } : {} });
   return { layer, config, manifest };
 }
 
