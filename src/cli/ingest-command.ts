@@ -22,6 +22,8 @@ export interface IngestCommandOptions extends GlobalOptions {
   containerdSocket?: string;
   /** --tag REPO[:TAG]: a ref for each input's one image. */
   tag?: string;
+  /** Read every blob of the input, even those the store holds. */
+  verifyInput?: boolean;
 }
 
 /** Expand PATH arguments: existing paths as they are, anything else as a glob (fast-glob). */
@@ -77,7 +79,7 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
   for (const input of inputs) {
     const bar = new IngestProgressBar(input, showBar);
     try {
-      const progress: IngestOptions = { onStart: (p) => bar.start(p), ...(tag ? { tag } : {}) };
+      const progress: IngestOptions = { onStart: (p) => bar.start(p), ...(tag ? { tag } : {}), ...(opts.verifyInput ? { verifyInput: true } : {}) };
       const r =
         input === '-' ? await ingestStdin(store, progress)
         : isDockerDaemonRef(input) ? await ingestStream(store, await exportFromEngine(engineEndpoint(opts), input), input, progress)

@@ -60,6 +60,7 @@ export async function main(argv: string[]): Promise<number> {
     .description('ingest image tarballs (docker save, oci-archive; gzip/zstd too), OCI layout directories, or globs of them')
     .argument('<path...>', 'tarballs, OCI layout directories, glob patterns, - (standard input), docker-daemon:NAME[:TAG] (docker-daemon: alone: every image of the engine), or containerd:[NAMESPACE/]NAME[:TAG]')
     .option('--json', 'print results as JSON')
+    .option('--verify-input', 'read and hash every blob of the input, even one the store already holds under the digest the input names')
     .option('--tag <repo[:tag]>', 'also give the input\'s one image this ref (e.g. an untagged archive, or an OCI layout whose ref is a bare name)')
     .option('--containerd-socket <path>', 'containerd\'s socket for containerd:[NAMESPACE/]NAME (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock)')
     .option('--engine-socket <path>', 'Docker Engine API socket for docker-daemon: (default $DOCKER_HOST, else /var/run/docker.sock; podman system service works too)')

@@ -14,6 +14,7 @@ import type { StagedBlob } from '../store/blob-writer.js';
 import type { Digest } from '../digest/digest.js';
 import { DirView, TarView, type ArchiveView } from './archive-view.js';
 import { IngestPlan, type PlannedImage } from './plan.js';
+import { bytesReadOf } from './staged-file.js';
 import { fullyQualified } from '../formats/ref-names.js';
 import { EntryHints } from './entry-hints.js';
 import { openTarInput, openTarStreamInput, type TarInput } from './tar-input.js';
@@ -30,6 +31,11 @@ export interface IngestOptions {
   onStart?: (p: IngestProgress) => void;
   /** A ref (normalized, repository:tag) to give the input's one image or index as well as its own refs. */
   tag?: string;
+  /**
+   * Read and hash every entry, even one whose name claims a blob the store has (by default
+   * such an entry is not read: the store's copy was verified when it arrived).
+   */
+  verifyInput?: boolean;
 }
 
 export interface IngestResult {
@@ -68,7 +74,7 @@ export async function ingestPath(store: Store, input: string, opts: IngestOption
       open.tar = await openTarStreamInput(store, createReadStream(input, { highWaterMark: READ_CHUNK }), tv, opts, open.hints);
     } else if (st.isDirectory()) {
       open.workers = new RangeWorkers();
-      open.view = new DirView(input, input, store, open.workers);
+      open.view = new DirView(input, input, store, open.workers, !opts.verifyInput);
       opts.onStart?.({ bytesRead: () => 0, total: 0 });
     } else {
       open.hints = await EntryHints.load(store);
@@ -114,7 +120,7 @@ async function ingestInput(store: Store, input: string, opts: IngestOptions, ope
     if (opts.tag) tagTheOneRoot(plan, opts.tag);
     const committed = await commitPlan(store, plan);
     await hints?.save();
-    const bytesRead = tar ? tar.bytesRead() : [...view.staged()].reduce((n, f) => n + f.blob.size, 0);
+    const bytesRead = tar ? tar.bytesRead() : bytesReadOf(view.staged());
     return {
       source: input,
       format,

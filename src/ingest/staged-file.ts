@@ -21,6 +21,15 @@ export interface StagedFile {
   diffId?: Digest;
   /** Why decompression failed, when it did. */
   decompressError?: string;
+  /** The store's own copy stands for the input's entry, whose bytes were not read. */
+  fromStore?: boolean;
+}
+
+/** Bytes of the input actually read for these files (a stored blob taken by its claim costs none). */
+export function bytesReadOf(files: Iterable<StagedFile>): number {
+  let n = 0;
+  for (const f of files) if (!f.fromStore) n += f.blob.size;
+  return n;
 }
 
 /**

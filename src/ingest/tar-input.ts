@@ -9,8 +9,8 @@ import { RangeWorkers } from '../digest/range-workers.js';
 import type { Digest } from '../digest/digest.js';
 import { MAX_JSON_BYTES } from '../formats/types.js';
 import type { Store } from '../store/store.js';
-import { storedClaim, type TarFileEntry, type TarView } from './archive-view.js';
-import { stageBody, stageFileRange, type StagedFile } from './staged-file.js';
+import { storedClaim, storedWithSize, type TarFileEntry, type TarView } from './archive-view.js';
+import { bytesReadOf, stageBody, stageFileRange, type StagedFile } from './staged-file.js';
 import type { EntryHints } from './entry-hints.js';
 import { keptWhileStreaming, namesListedBy } from './entry-shapes.js';
 import type { IngestOptions } from './ingest.js';
@@ -71,14 +71,14 @@ async function indexTarFile(store: Store, file: string, size: number, view: TarV
         workers
           ? stageFileRange(store.writer, workers, { path: file, fd: fh.fd, start: h.offset, size: h.size, whole: false }, { ...h, existing })
           : stageBody(store.writer, rangeOf(file, h.offset, h.size), { ...h, existing });
-      view.entries.set(h.name, { ...h, stage: () => stagePinned(store, hints, h, stage, true) });
+      view.entries.set(h.name, { ...h, stage: () => stagePinned(store, hints, h, stage, !opts.verifyInput, true) });
     }
     if (entries === 0) throw new LayerstoreError('E_EMPTY', 'the archive has no entries');
   } catch (e) {
     await close();
     throw e;
   }
-  return { bytesRead: () => [...view.staged()].reduce((n, f) => n + f.blob.size, 0), close };
+  return { bytesRead: () => bytesReadOf(view.staged()), close };
 }
 
 /**
@@ -105,9 +105,9 @@ async function readCompressed(
 ): Promise<TarInput> {
   const arc = openArchive(file, sniffed);
   opts.onStart?.({ bytesRead: arc.bytesRead, total: arc.fileSize });
-  await readOnePass(store, arc, view, hints, { keepAll: false });
+  await readOnePass(store, arc, view, hints, { keepAll: false, trustStored: !opts.verifyInput });
   const skipped = await skippedButListed(view);
-  if (skipped.size > 0) await stageInSecondPass(store, file, sniffed, view, skipped, hints);
+  if (skipped.size > 0) await stageInSecondPass(store, file, sniffed, view, skipped, hints, !opts.verifyInput);
   return { bytesRead: arc.bytesRead, close: async () => {} };
 }
 
@@ -121,7 +121,7 @@ export async function openTarStreamInput(store: Store, source: Readable, view: T
   const arc = await openArchiveStream(source);
   opts.onStart?.({ bytesRead: arc.bytesRead, total: 0 });
   try {
-    await readOnePass(store, arc, view, hints, { keepAll: true });
+    await readOnePass(store, arc, view, hints, { keepAll: true, trustStored: !opts.verifyInput });
   } finally {
     arc.stream.destroy();
   }
@@ -129,7 +129,7 @@ export async function openTarStreamInput(store: Store, source: Readable, view: T
 }
 
 /** The one pass over a tar stream both of the above make; `keepAll` keeps entries of any name. */
-async function readOnePass(store: Store, arc: OpenedArchive, view: TarView, hints: EntryHints, { keepAll }: { keepAll: boolean }): Promise<void> {
+async function readOnePass(store: Store, arc: OpenedArchive, view: TarView, hints: EntryHints, { keepAll, trustStored }: { keepAll: boolean; trustStored: boolean }): Promise<void> {
   let entries = 0;
   let held = 0;
   for await (const e of readTarEntries(arc.stream, { maxEntries: MAX_ARCHIVE_ENTRIES })) {
@@ -143,9 +143,9 @@ async function readOnePass(store: Store, arc: OpenedArchive, view: TarView, hint
     if (e.size <= HOLD_ENTRY_BYTES && held + e.size <= HOLD_TOTAL_BYTES) {
       const bytes = await readAll(e.body);
       held += bytes.length;
-      view.entries.set(h.name, heldEntry(store, hints, h, bytes));
+      view.entries.set(h.name, heldEntry(store, hints, h, bytes, trustStored));
     } else {
-      view.addStaged(h, await stagePinned(store, hints, h, (existing) => stageBody(store.writer, e.body, { ...h, existing })));
+      view.addStaged(h, await stagePinned(store, hints, h, (existing) => stageBody(store.writer, e.body, { ...h, existing }), trustStored));
     }
   }
   if (entries === 0) throw new LayerstoreError('E_EMPTY', 'the archive has no entries');
@@ -182,12 +182,13 @@ async function stageInSecondPass(
   view: TarView,
   wanted: Map<string, TarFileEntry>,
   hints: EntryHints,
+  trustStored: boolean,
 ): Promise<void> {
   const arc = openArchive(file, sniffed);
   for await (const e of readTarEntries(arc.stream, { maxEntries: MAX_ARCHIVE_ENTRIES })) {
     const w = wanted.get(e.name);
     if (!w || w.offset !== e.offset || w.size !== e.size || e.type !== 'file') continue;
-    view.addStaged(w, await stagePinned(store, hints, w, (existing) => stageBody(store.writer, e.body, { ...w, existing })));
+    view.addStaged(w, await stagePinned(store, hints, w, (existing) => stageBody(store.writer, e.body, { ...w, existing }), trustStored));
     wanted.delete(e.name);
     if (wanted.size === 0) break;
   }
@@ -197,8 +198,8 @@ async function stageInSecondPass(
  * An entry whose bytes are held in memory, staged when asked for. Made here, not in the
  * loop: a closure there would share the loop's scope, and with it the tar-stream entry.
  */
-function heldEntry(store: Store, hints: EntryHints, h: TarFileEntry, bytes: Buffer): TarFileEntry {
-  return { ...h, stage: () => stagePinned(store, hints, h, (existing) => stageBody(store.writer, once(bytes), { ...h, existing })) };
+function heldEntry(store: Store, hints: EntryHints, h: TarFileEntry, bytes: Buffer, trustStored: boolean): TarFileEntry {
+  return { ...h, stage: () => stagePinned(store, hints, h, (existing) => stageBody(store.writer, once(bytes), { ...h, existing }), trustStored) };
 }
 
 function entryOf(e: TarEntryHeader): TarFileEntry {
@@ -230,8 +231,14 @@ function rangeOf(file: string, start: number, size: number): AsyncIterable<Buffe
  * other bytes): only for an uncompressed archive, whose entry bytes can be read again, are
  * hints asked.
  */
-async function stagePinned(store: Store, hints: EntryHints, e: TarFileEntry, stage: (existing: Digest | undefined) => Promise<StagedFile>, hintable = false): Promise<StagedFile> {
+async function stagePinned(store: Store, hints: EntryHints, e: TarFileEntry, stage: (existing: Digest | undefined) => Promise<StagedFile>, trustStored: boolean, hintable = false): Promise<StagedFile> {
   const claim = await storedClaim(store, e.name);
+  // The store holds the blob this entry's name claims, with the entry's size: its copy was
+  // verified when it arrived, so the entry's bytes need not be read (--verify-input reads them).
+  if (claim !== undefined && trustStored) {
+    const stored = await storedWithSize(store, claim, e.size);
+    if (stored) return { ...stored, name: e.name, offset: e.offset, fromStore: true };
+  }
   const hint = claim === undefined && hintable ? hints.get(e.name, e.size) : undefined;
   const pinHint = hint !== undefined && (await store.blobs.has(hint));
   let staged = await stage(claim ?? (pinHint ? hint : undefined));

@@ -218,7 +218,10 @@ describe('concurrent processes on one store (promises 4 and 5)', () => {
       const stop = path.join(tmp, `pin-stop-${attempts}`);
       const racer = startScript('rm-gc-on-pin.mjs', [stableDist(''), S, String(pins), stop, 'conc/pinned:1', 'conc/pinned:latest']);
       await racer.ready;
-      const ing = await startCli(['--store', S, 'ingest', '--json', pinned], { timeoutMs: 90_000 }).done;
+      // --verify-input: the ingest reads the bytes of the blobs it pins, which keeps the window
+      // between pin and commit wide enough for the racer to hit it (without it, stored blobs are
+      // pinned and not read, and the same pins are taken in a fraction of the time).
+      const ing = await startCli(['--store', S, 'ingest', '--json', '--verify-input', pinned], { timeoutMs: 90_000 }).done;
       writeFileSync(stop, '');
       const rr = await racer.done;
       expect(rr.code, showRun(rr)).toBe(0);
