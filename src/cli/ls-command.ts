@@ -1,19 +1,21 @@
 import { loadImages } from '../analysis/load-images.js';
 import { untaggedImages } from '../analysis/untagged.js';
 import { humanBytes } from '../report/human.js';
-import { imageSizeBytes, renderImageList } from '../report/tables.js';
+import { imageListRows, imageSizeBytes, renderImageList } from '../report/tables.js';
+import { parseRowFormat, renderRows } from '../report/row-format.js';
 import { writeJson } from '../report/json.js';
 import { platformString } from '../formats/types.js';
 import { openForRead, storeDir, type GlobalOptions } from './context.js';
 
-export async function lsCommand(opts: GlobalOptions & { json?: boolean }): Promise<number> {
+export async function lsCommand(opts: GlobalOptions & { json?: boolean; format?: string; trunc?: boolean }): Promise<number> {
+  const format = parseRowFormat(opts.json ? 'json' : opts.format);
   const store = await openForRead(opts);
   const images = store ? await loadImages(store) : [];
   // One readdir: which images name a config or layer the store no longer has (quarantined by
   // verify --fix, or lost). ls answers from manifests, so it still lists them, and says so.
   const present = store ? await store.blobs.regularFiles() : new Set<string>();
   const missing = new Map(images.map((i) => [i, [i.configDigest, ...i.layers.map((l) => l.digest)].filter((d) => !present.has(d))]));
-  if (opts.json) {
+  if (format.kind === 'json') {
     await writeJson(process.stdout, {
       schemaVersion: 1,
       store: storeDir(opts),
@@ -31,12 +33,17 @@ export async function lsCommand(opts: GlobalOptions & { json?: boolean }): Promi
     });
     return 0;
   }
+  if (format.kind === 'template') {
+    process.stdout.write(renderRows(format.template, imageListRows(images)));
+    return 0;
+  }
   process.stdout.write(`Store: ${storeDir(opts)}\n`);
   if (images.length === 0) {
     process.stdout.write('No images yet. Add some with: layerstore ingest IMAGE.tar\n');
     return 0;
   }
-  process.stdout.write(renderImageList(images));
+  // commander's --no-trunc sets trunc: false; on a terminal long refs are cut, elsewhere never.
+  process.stdout.write(renderImageList(images, { truncate: opts.trunc === false ? false : process.stdout.isTTY ? true : undefined }));
   const untagged = untaggedImages(images);
   if (untagged.images.length) process.stdout.write(`${untagged.images.length} untagged image${untagged.images.length === 1 ? '' : 's'} (<none>) hold ${humanBytes(untagged.bytes)} no tagged image uses; layerstore prune removes them\n`);
   const damaged = images.filter((i) => missing.get(i)!.length > 0);

@@ -70,6 +70,8 @@ export async function main(argv: string[]): Promise<number> {
     .command('ls')
     .description('list the images in the store')
     .option('--json', 'print as JSON')
+    .option('--format <format>', "table (default), json, or a template per row: '{{.Ref}}\\t{{.Size}}' (fields .Ref .ImageID .Manifest .Platform .Layers .Size .SizeBytes .ConfigDigest .ManifestDigest .Created; {{json .}})")
+    .option('--no-trunc', 'whole refs and digests (on a terminal, refs longer than 48 characters are cut)')
     .action(run(async (opts) => (await import('./ls-command.js')).lsCommand(opts)));
 
   program
@@ -78,6 +80,8 @@ export async function main(argv: string[]): Promise<number> {
     .argument('[ref...]', 'refs, image IDs or manifest digests (default: every image)')
     .option('--json', 'print the versioned JSON report (schemaVersion 1)')
     .option('--all-layers', 'list every layer, not only the top 20')
+    .option('--format <format>', "table (default), json, or a template per image: '{{.Ref}}\\t{{.Unique}}' (fields .Ref .Refs .ImageID .Platform .Layers .Size .Shared .Unique .SizeBytes .SharedBytes .UniqueBytes .ManifestDigest; {{json .}})")
+    .option('--no-trunc', 'whole refs (on a terminal, refs longer than 48 characters are cut)')
     .option('--files', 'look inside the layers: savings ledger (blob, diffID, file), waste per image, duplicate files')
     .addOption(new Option('--top <n>', 'how many wasted and duplicate files to list (default 10)').argParser(wholeNumber(0)))
     .option('--html <file>', 'write the report (with the --files data) as one self-contained HTML page, charts included')

@@ -1,6 +1,7 @@
 import { loadImages } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
-import { renderSharing } from '../report/tables.js';
+import { renderSharing, sharingRows } from '../report/tables.js';
+import { parseRowFormat, renderRows } from '../report/row-format.js';
 import { renderFilesReport } from '../report/files-tables.js';
 import { writeJson } from '../report/json.js';
 import { computeReport, reportJson } from '../report/report-json.js';
@@ -16,6 +17,9 @@ export interface ReportOptions extends GlobalOptions {
   /** Write the report as one self-contained HTML page to this file. */
   html?: string;
   registry?: string;
+  format?: string;
+  /** false with --no-trunc. */
+  trunc?: boolean;
 }
 
 export async function reportCommand(refs: string[], opts: ReportOptions): Promise<number> {
@@ -28,8 +32,13 @@ export async function reportCommand(refs: string[], opts: ReportOptions): Promis
   const bar = new ProgressBar('indexing layers', !!opts.files && !opts.quiet && process.stderr.isTTY === true, 'count');
   const r = await computeReport(store, images, { files: opts.files, top, onProgress: (d, t) => bar.update(d, t), universe: all });
   bar.stop();
-  if (opts.json) {
+  const format = parseRowFormat(opts.json ? 'json' : opts.format);
+  if (format.kind === 'json') {
     await writeJson(process.stdout, reportJson(r));
+    return 0;
+  }
+  if (format.kind === 'template') {
+    process.stdout.write(renderRows(format.template, sharingRows(r.sharing)));
     return 0;
   }
   process.stdout.write(`Store: ${storeDir(opts)}\n`);
@@ -37,7 +46,7 @@ export async function reportCommand(refs: string[], opts: ReportOptions): Promis
     process.stdout.write('No images yet. Add some with: layerstore ingest IMAGE.tar\n');
     return 0;
   }
-  process.stdout.write(renderSharing(r.sharing, { maxLayers: opts.allLayers ? undefined : 20 }));
+  process.stdout.write(renderSharing(r.sharing, { maxLayers: opts.allLayers ? undefined : 20, truncate: opts.trunc !== false && process.stdout.isTTY === true }));
   if (r.files) process.stdout.write(renderFilesReport(images.filter((i) => !i.unverified), r.files, top));
   return 0;
 }

@@ -4,6 +4,7 @@ import type { ImageInfo } from '../analysis/load-images.js';
 import type { SharingReport } from '../analysis/sharing.js';
 import { humanBytes, percent, ratio } from './human.js';
 import { platformString } from '../formats/types.js';
+import { truncateCell } from './row-format.js';
 
 export function table(head: string[], align?: Array<'left' | 'right'>): Table.Table {
   return new Table({
@@ -22,13 +23,37 @@ export function imageSizeBytes(img: ImageInfo): number {
   return n;
 }
 
-export function renderImageList(images: ImageInfo[]): string {
+/** Widest REF shown on a terminal unless --no-trunc: one long ref must not widen every row. */
+export const REF_WIDTH = 48;
+
+/** One row per (image, ref), as `ls` lists them and `ls --format` prints them. */
+export function imageListRows(images: ImageInfo[]): Array<Record<string, string | number | null>> {
+  return images.flatMap((img) =>
+    (img.refs.length ? img.refs : ['<none>']).map((ref) => ({
+      Ref: ref,
+      ImageID: shortDigest(img.configDigest),
+      Manifest: shortDigest(img.manifestDigest),
+      Platform: img.platform ? platformString(img.platform) : '',
+      Layers: img.layers.length,
+      Size: humanBytes(imageSizeBytes(img)),
+      SizeBytes: imageSizeBytes(img),
+      ConfigDigest: img.configDigest,
+      ManifestDigest: img.manifestDigest,
+      Created: img.created ?? null,
+    })),
+  );
+}
+
+export function renderImageList(images: ImageInfo[], opts: { truncate?: boolean } = {}): string {
   const t = table(['REF', 'IMAGE ID', 'MANIFEST', 'PLATFORM', 'LAYERS', 'SIZE'], ['left', 'left', 'left', 'left', 'right', 'right']);
   for (const img of images) {
     const platform = img.platform ? platformString(img.platform) : '';
     const refs = img.refs.length ? img.refs : ['<none>'];
+    // --no-trunc: whole refs and whole digests, as docker prints them.
+    const id = (d: string) => (opts.truncate === false ? d : shortDigest(d));
     for (const ref of refs) {
-      t.push([ref + (img.unverified ? ' !' : ''), shortDigest(img.configDigest), shortDigest(img.manifestDigest), platform, String(img.layers.length), humanBytes(imageSizeBytes(img))]);
+      const shown = opts.truncate ? truncateCell(ref, REF_WIDTH) : ref;
+      t.push([shown + (img.unverified ? ' !' : ''), id(img.configDigest), id(img.manifestDigest), platform, String(img.layers.length), humanBytes(imageSizeBytes(img))]);
     }
   }
   return t.toString() + '\n' + unverifiedNote(images);
@@ -41,7 +66,25 @@ export function unverifiedNote(images: Array<{ unverified?: string }>): string {
   return `! ${plural(n, 'image')} unverified: pushed with a config that disagrees with ${n === 1 ? 'its' : 'their'} layers (an artifact, or a broken image); not analysed inside; layerstore verify says why\n`;
 }
 
-export function renderSharing(r: SharingReport, opts: { maxLayers?: number } = {}): string {
+/** One row per image of a report, for `report --format`. */
+export function sharingRows(r: SharingReport): Array<Record<string, string | number | null>> {
+  return r.images.map((img) => ({
+    Ref: img.refs[0] ?? '<none>',
+    Refs: img.refs.join(','),
+    ImageID: shortDigest(img.configDigest),
+    Platform: img.platform ?? '',
+    Layers: img.layers.length,
+    Size: humanBytes(img.sizeBytes),
+    Shared: humanBytes(img.sharedBytes),
+    Unique: humanBytes(img.uniqueBytes),
+    SizeBytes: img.sizeBytes,
+    SharedBytes: img.sharedBytes,
+    UniqueBytes: img.uniqueBytes,
+    ManifestDigest: img.manifestDigest,
+  }));
+}
+
+export function renderSharing(r: SharingReport, opts: { maxLayers?: number; truncate?: boolean } = {}): string {
   const out: string[] = [];
   const t = r.totals;
   out.push(
@@ -53,7 +96,7 @@ export function renderSharing(r: SharingReport, opts: { maxLayers?: number } = {
   const it = table(['REF', 'IMAGE ID', 'PLATFORM', 'LAYERS', 'SIZE', 'SHARED', 'UNIQUE'], ['left', 'left', 'left', 'right', 'right', 'right', 'right']);
   for (const img of r.images) {
     it.push([
-      (img.refs.length ? img.refs.join('\n') : '<none>') + (img.unverified ? ' !' : ''),
+      (img.refs.length ? img.refs.map((ref) => (opts.truncate ? truncateCell(ref, REF_WIDTH) : ref)).join('\n') : '<none>') + (img.unverified ? ' !' : ''),
       shortDigest(img.configDigest),
       img.platform ?? '',
       String(img.layers.length),
