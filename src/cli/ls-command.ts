@@ -1,4 +1,7 @@
 import { loadImages } from '../analysis/load-images.js';
+import { referrersBySubject } from '../analysis/referrers.js';
+import { shortDigest } from '../digest/digest.js';
+import type { Descriptor } from '../formats/types.js';
 import { untaggedImages } from '../analysis/untagged.js';
 import { humanBytes } from '../report/human.js';
 import { imageListRows, imageSizeBytes, renderImageList } from '../report/tables.js';
@@ -14,6 +17,7 @@ export async function lsCommand(opts: GlobalOptions & { json?: boolean; format?:
   // One readdir: which images name a config or layer the store no longer has (quarantined by
   // verify --fix, or lost). ls answers from manifests, so it still lists them, and says so.
   const present = store ? await store.blobs.regularFiles() : new Set<string>();
+  const referrers = store ? await referrersBySubject(store) : new Map();
   const missing = new Map(images.map((i) => [i, [i.configDigest, ...i.layers.map((l) => l.digest)].filter((d) => !present.has(d))]));
   if (format.kind === 'json') {
     await writeJson(process.stdout, {
@@ -29,6 +33,7 @@ export async function lsCommand(opts: GlobalOptions & { json?: boolean; format?:
         created: i.created ?? null,
         unverified: i.unverified ?? null,
         missingBlobs: [...new Set(missing.get(i))],
+        referrers: (referrers.get(i.manifestDigest) ?? []).map((d: Descriptor) => ({ digest: d.digest, artifactType: d.artifactType ?? null, size: d.size })),
       })),
     });
     return 0;
@@ -44,6 +49,12 @@ export async function lsCommand(opts: GlobalOptions & { json?: boolean; format?:
   }
   // commander's --no-trunc sets trunc: false; on a terminal long refs are cut, elsewhere never.
   process.stdout.write(renderImageList(images, { truncate: opts.trunc === false ? false : process.stdout.isTTY ? true : undefined }));
+  for (const img of images) {
+    const refs = referrers.get(img.manifestDigest) as Descriptor[] | undefined;
+    if (!refs?.length) continue;
+    const what = refs.map((d) => `${d.artifactType ?? d.mediaType} ${shortDigest(d.digest)} (${humanBytes(d.size)})`).join(', ');
+    process.stdout.write(`${img.refs[0] ?? shortDigest(img.manifestDigest)}: ${refs.length} attached (referrers): ${what}\n`);
+  }
   const untagged = untaggedImages(images);
   if (untagged.images.length) process.stdout.write(`${untagged.images.length} untagged image${untagged.images.length === 1 ? '' : 's'} (<none>) hold ${humanBytes(untagged.bytes)} no tagged image uses; layerstore prune removes them\n`);
   const damaged = images.filter((i) => missing.get(i)!.length > 0);

@@ -1,6 +1,7 @@
-import { isDigest, type Digest } from '../digest/digest.js';
+import type { Digest } from '../digest/digest.js';
+import { referrerOf } from '../analysis/referrers.js';
 import { repositoryOf, repositoryOfDigestRef } from '../formats/ref-names.js';
-import { isDocumentType, MAX_JSON_BYTES, type Descriptor } from '../formats/types.js';
+import type { Descriptor } from '../formats/types.js';
 import { markReachable } from '../store/reachability.js';
 import { refOf } from '../store/refs.js';
 import type { Store } from '../store/store.js';
@@ -81,27 +82,4 @@ export class RepositoryIndex {
   invalidate(): void {
     this.cached = undefined;
   }
-}
-
-/**
- * The referrer descriptor of a root whose document has a `subject` (OCI 1.1): its media
- * type, digest and size, artifactType (the manifest's, else its config's media type) and
- * annotations. Documents that cannot be read are not referrers (verify reports them).
- */
-async function referrerOf(store: Store, d: Descriptor): Promise<{ subject: Digest; descriptor: Descriptor } | undefined> {
-  if (!isDocumentType(d.mediaType)) return undefined;
-  let doc: Record<string, unknown>;
-  try {
-    doc = (await store.blobs.readJson(d.digest, MAX_JSON_BYTES)) as Record<string, unknown>;
-  } catch {
-    return undefined;
-  }
-  const subject = (doc?.subject as { digest?: unknown } | undefined)?.digest;
-  if (typeof subject !== 'string' || !isDigest(subject)) return undefined;
-  const descriptor: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
-  const configType = (doc.config as { mediaType?: unknown } | undefined)?.mediaType;
-  const artifactType = typeof doc.artifactType === 'string' ? doc.artifactType : typeof configType === 'string' ? configType : undefined;
-  if (artifactType) descriptor.artifactType = artifactType;
-  if (doc.annotations && typeof doc.annotations === 'object') descriptor.annotations = doc.annotations as Record<string, string>;
-  return { subject, descriptor };
 }

@@ -151,6 +151,15 @@ describe('serve --allow-push --allow-delete', () => {
     expect(JSON.parse(none.body.toString()).manifests).toEqual([]);
     // Another repository does not see them.
     expect(JSON.parse((await rawRequest(`${srv.url}/v2/acme/api/referrers/${subject.digest}`)).body.toString()).manifests).toEqual([]);
+    // The store's own listing shows what is attached to the image, as a regctl user would look for it.
+    const ls = JSON.parse(runCli(['--store', store, 'ls', '--json']).stdout).images.find((i: any) => i.manifestDigest === subject.digest);
+    expect(ls.referrers.map((r: any) => [r.digest, r.artifactType]).sort()).toEqual(
+      [
+        [sbom.digest, 'application/spdx+json'],
+        [sig.digest, 'application/vnd.dev.cosign.artifact.sig.v1+json'],
+      ].sort(),
+    );
+    expect(runCli(['--store', store, 'ls']).stdout).toMatch(/ref\/app:v1: 2 attached \(referrers\): .*application\/spdx\+json/);
   });
 
   it('a manifest pushed by digest stays in its repository after serve restarts', async () => {
