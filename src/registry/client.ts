@@ -6,6 +6,7 @@ import type { Credentials } from './credentials.js';
 import { boundedStream, readBounded, type BodyBound } from './bounded-body.js';
 import { RegistryStatusError, RegistryUnreachable } from './client-errors.js';
 import { describeFetchFailure } from './fetch-failure.js';
+import { headRequest } from './head-request.js';
 import { RequestPolicy } from './request-policy.js';
 
 /** Largest manifest, image config or token response read from a registry (containers/image's limit for the first two; our server's for manifests). */
@@ -91,7 +92,7 @@ export class RegistryClient {
       const base = this.baseUrl;
       this.sent[method === 'GET' ? 'get' : method === 'HEAD' ? 'head' : 'other']++;
       try {
-        return await fetch(base + path, init);
+        return method === 'HEAD' ? await headRequest(base + path, headers, signal) : await fetch(base + path, init);
       } catch (e) {
         if (this.policy.signal?.aborted) throw e; // the caller is stopping: not the registry's failure
         if (!signal?.aborted) {
