@@ -45,13 +45,21 @@ export async function registryReportCommand(url: string, opts: RegistryReportOpt
   client.policy = new RequestPolicy({ timeoutMs: timeoutS * 1000, retries: RETRIES, signal: stop.signal });
   const timer = maxTimeS !== undefined ? setTimeout(() => stop.stop(`--max-time ${maxTimeS} s reached`), maxTimeS * 1000) : undefined;
   try {
-    await probeRegistry(client);
     const dir = storeDir(opts);
     const cached = (await Store.exists(dir).catch(() => false)) ? await Store.open(dir).catch(() => undefined) : undefined;
     const cache = cached ? await ScanCache.load(cached.layout, client.baseUrl) : ScanCache.empty();
     const bar = new ProgressBar('scanning tags', !opts.quiet && !opts.json && process.stderr.isTTY === true, 'count');
-    const scan = await scanRegistry(client, { repoPattern: opts.repo, concurrency, cache, stop, onProgress: (d, t) => bar.update(d, t) });
-    bar.stop();
+    let scan: RegistryScan;
+    try {
+      await probeRegistry(client);
+      scan = await scanRegistry(client, { repoPattern: opts.repo, concurrency, cache, stop, onProgress: (d, t) => bar.update(d, t) });
+    } catch (e) {
+      // Stopped (--max-time) before there was anything to report: say that, not "aborted".
+      if (stop.reason !== undefined && !(e instanceof LayerstoreError)) throw new LayerstoreError('E_REGISTRY', `${client.baseUrl}: ${stop.reason} before the catalog was read`);
+      throw e;
+    } finally {
+      bar.stop();
+    }
     clearTimeout(timer);
     await saveCache(dir, client.baseUrl, scan, cache, !opts.repo);
     return await printReport(client.baseUrl, scan, opts, { get: client.sent.get, head: client.sent.head, retried: client.policy.retried });

@@ -237,6 +237,20 @@ describe('report --registry on a registry that throttles, fails for a while, or 
     }
   });
 
+  it('--max-time reached while the catalog is still being read: one error line saying so, naming the registry (exit 2)', async () => {
+    const { routes } = registryRoutes();
+    routes.set('/v2/_catalog', () => {});
+    const s = await serve((x) => routes.get(x), NOT_FOUND);
+    try {
+      const r = await runCliAsync(['--store', p('store-max-time-catalog'), 'report', '--registry', s.url, '--max-time', '1'], {}, 50_000);
+      expect(r.code, showTool(r)).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trimEnd()).toBe(`layerstore: error: ${s.url}: --max-time 1 s reached before the catalog was read [E_REGISTRY]`);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('a registry failing every manifest with 500 (after retries) is given up after 20 in a row, not asked 4 times per tag forever (exit 4)', async () => {
     const { routes } = registryRoutes();
     const tags = Array.from({ length: 60 }, (_, i) => `t${i}`);
