@@ -6,7 +6,7 @@ import type { Credentials } from './credentials.js';
 import { boundedStream, readBounded, type BodyBound } from './bounded-body.js';
 import { RegistryStatusError, RegistryUnreachable } from './client-errors.js';
 import { describeFetchFailure } from './fetch-failure.js';
-import { headRequest } from './head-request.js';
+import { nodeRequest } from './node-transport.js';
 import { RequestPolicy } from './request-policy.js';
 
 /** Largest manifest, image config or token response read from a registry (containers/image's limit for the first two; our server's for manifests). */
@@ -87,15 +87,17 @@ export class RegistryClient {
         init.body = Readable.toWeb(opts.body) as unknown as ReadableStream;
         init.duplex = 'half';
       } else if (opts.body) init.body = opts.body;
-      const signal = this.policy.attemptSignal();
+      // Bodiless requests go over node:http (node-transport.ts says why); uploads over fetch.
+      const bodiless = (method === 'GET' || method === 'HEAD') && !opts.body;
+      const signal = bodiless ? undefined : this.policy.attemptSignal();
       if (signal) init.signal = signal;
       const base = this.baseUrl;
       this.sent[method === 'GET' ? 'get' : method === 'HEAD' ? 'head' : 'other']++;
       try {
-        return method === 'HEAD' ? await headRequest(base + path, headers, signal) : await fetch(base + path, init);
+        return bodiless ? await nodeRequest(method, base + path, headers, { timeoutMs: this.policy.timeoutMs, signal: this.policy.signal }) : await fetch(base + path, init);
       } catch (e) {
         if (this.policy.signal?.aborted) throw e; // the caller is stopping: not the registry's failure
-        if (!signal?.aborted) {
+        if ((e as Error)?.name !== 'TimeoutError' && !signal?.aborted) {
           // A concurrent request already fell back to http: follow it.
           if (base !== this.baseUrl && !(opts.body instanceof Readable)) return send();
           if (this.fallbackUrl && !(opts.body instanceof Readable)) {

@@ -175,6 +175,50 @@ describe('report --registry on a registry broken in one repository', () => {
   });
 });
 
+describe('report --registry on a registry that keeps its blobs elsewhere', () => {
+  it('a config redirected (307) to storage on another origin is followed there, without the registry credentials', async () => {
+    const { routes, config } = registryRoutes();
+    const storageSeen: Array<string | undefined> = [];
+    const storage = await serve(
+      () => undefined,
+      (req, res) => {
+        storageSeen.push(req.headers.authorization);
+        send(200, 'application/octet-stream', config)(req, res);
+      },
+    );
+    const auth = `Basic ${Buffer.from('ci:secret').toString('base64')}`;
+    routes.set(`/v2/app/blobs/${digestOf(config)}`, (_req, res) => {
+      res.writeHead(307, { Location: `${storage.url}/bucket/blob?sig=x`, 'Content-Length': '0' });
+      res.end();
+    });
+    const s = await serve(
+      (x) => routes.get(x),
+      NOT_FOUND,
+    );
+    // every request to the registry needs the credentials
+    const guarded = await serve(
+      () => undefined,
+      (req, res) => {
+        if (req.headers.authorization !== auth) return send(401, 'application/json', '{"errors":[{"code":"UNAUTHORIZED","message":"auth"}]}', { 'WWW-Authenticate': 'Basic realm="r"' })(req, res);
+        const up = http.request(`${s.url}${req.url}`, { method: req.method, headers: req.headers }, (ur) => {
+          res.writeHead(ur.statusCode ?? 502, ur.headers);
+          ur.pipe(res);
+        });
+        req.pipe(up);
+      },
+    );
+    try {
+      const r = await runCliAsync(['--store', p('store-redirect'), 'report', '--registry', guarded.url, '--json', '--username', 'ci', '--password', 'secret'], { LAYERSTORE_USERNAME: undefined, LAYERSTORE_PASSWORD: undefined, DOCKER_CONFIG: p('no-docker-config') });
+      expect(r.code, showTool(r)).toBe(0);
+      const rep = JSON.parse(r.stdout);
+      expect(rep.images[0].configDigest).toBe(digestOf(config));
+      expect(storageSeen).toEqual([undefined]);
+    } finally {
+      await Promise.all([guarded.close(), s.close(), storage.close()]);
+    }
+  });
+});
+
 describe('report --registry on a registry that throttles, fails for a while, or stops answering', () => {
   it('429 and 5xx with Retry-After are asked again after the wait the registry asks for; the report is complete (exit 0)', async () => {
     const { routes } = registryRoutes();
