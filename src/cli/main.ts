@@ -7,7 +7,8 @@ import { printError } from './errors-out.js';
 
 /**
  * Exit codes (README, "Exit codes"): 0 ok; 1 a budget or check failed; 2 bad usage or bad
- * input; 3 the store is damaged.
+ * input; 3 the store is damaged; 4 a registry report that does not cover every tag
+ * (cli/registry-report.ts).
  */
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -88,6 +89,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--registry <url>', 'report on a whole registry (catalog, tags, manifests; no layer downloads) instead of the store')
     .option('--repo <pattern>', 'with --registry: only repositories matching this glob')
     .addOption(new Option('--concurrency <n>', 'with --registry: requests in flight (default 8)').argParser(wholeNumber(1)))
+    .option('--timeout <seconds>', 'with --registry: give up on a request after this long, retries aside (default 30)')
+    .option('--max-time <seconds>', 'with --registry: stop the scan after this long and report what was read (exit 4)')
     .option('--insecure', 'with --registry: plain http off loopback')
     .option('--username <user>', 'with --registry: registry user')
     .option('--password <password>', 'with --registry: registry password')

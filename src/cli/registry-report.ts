@@ -1,40 +1,151 @@
-import { computeSharing } from '../analysis/sharing.js';
-import { compressionFromMediaType, repositoryCosts, scanRegistry } from '../registry/registry-scan.js';
+import { LayerstoreError } from '../errors.js';
+import { analyzeRegistry } from '../registry/registry-analysis.js';
+import { scanRegistry, ScanStop, type RegistryScan } from '../registry/registry-scan.js';
+import { probeRegistry } from '../registry/probe.js';
+import { RequestPolicy } from '../registry/request-policy.js';
+import { ScanCache } from '../registry/scan-cache.js';
 import { renderSharing, table, plural } from '../report/tables.js';
 import { humanBytes } from '../report/human.js';
 import { writeJson } from '../report/json.js';
-import type { GlobalOptions } from './context.js';
+import { Store } from '../store/store.js';
+import { storeDir, type GlobalOptions } from './context.js';
 import { ProgressBar } from './progress.js';
 import { clientFor, type RemoteOptions } from './remote.js';
 
-/** `report --registry URL`: the sharing report for a whole registry, from manifests and configs only. */
-export async function registryReportCommand(url: string, opts: GlobalOptions & RemoteOptions & { repo?: string; json?: boolean; allLayers?: boolean; concurrency?: string }): Promise<number> {
-  const client = await clientFor(url, opts);
-  const bar = new ProgressBar('scanning tags', !opts.quiet && !opts.json && process.stderr.isTTY === true, 'count');
-  const scan = await scanRegistry(client, { repoPattern: opts.repo, concurrency: opts.concurrency ? Math.max(1, Number(opts.concurrency)) : 8, onProgress: (d, t) => bar.update(d, t) });
-  bar.stop();
-  const report = computeSharing(scan.images, (d) => compressionFromMediaType(scan.images.flatMap((i) => i.layers).find((l) => l.digest === d)?.mediaType ?? ''));
-  const repos = repositoryCosts(scan);
-  const manifestBytes = [...scan.manifestBlobs.values()].reduce((n, s) => n + s, 0);
+/** Exit code of a report that does not cover every tag (README, "Exit codes"). */
+export const EXIT_INCOMPLETE = 4;
+/** Attempts after the first for a GET or HEAD answered 429/5xx or whose connection failed. */
+const RETRIES = 3;
+const DEFAULT_TIMEOUT_S = 30;
+/** Errors printed in text mode; --json lists every one. */
+const ERRORS_SHOWN = 10;
+
+export interface RegistryReportOptions extends GlobalOptions, RemoteOptions {
+  repo?: string;
+  json?: boolean;
+  allLayers?: boolean;
+  concurrency?: string;
+  timeout?: string;
+  maxTime?: string;
+}
+
+/**
+ * `report --registry URL`: the sharing report for a whole registry, from manifests and
+ * configs only. Exit 0 when every tag is in it, EXIT_INCOMPLETE when some are not (the
+ * registry stopped answering, --max-time, errors): the report says so first.
+ */
+export async function registryReportCommand(url: string, opts: RegistryReportOptions): Promise<number> {
+  const timeoutS = seconds(opts.timeout, '--timeout') ?? DEFAULT_TIMEOUT_S;
+  const maxTimeS = seconds(opts.maxTime, '--max-time');
+  const concurrency = opts.concurrency === undefined ? 8 : Number(opts.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw new LayerstoreError('E_USAGE', `--concurrency ${JSON.stringify(opts.concurrency)}: expected a whole number from 1 to 256`);
+
+  const client = await clientFor(url.replace(/\/+$/, ''), opts);
+  const stop = new ScanStop();
+  client.policy = new RequestPolicy({ timeoutMs: timeoutS * 1000, retries: RETRIES, signal: stop.signal });
+  const timer = maxTimeS !== undefined ? setTimeout(() => stop.stop(`--max-time ${maxTimeS} s reached`), maxTimeS * 1000) : undefined;
+  try {
+    const dir = storeDir(opts);
+    const cached = (await Store.exists(dir).catch(() => false)) ? await Store.open(dir).catch(() => undefined) : undefined;
+    const cache = cached ? await ScanCache.load(cached.layout, client.baseUrl) : ScanCache.empty();
+    const bar = new ProgressBar('scanning tags', !opts.quiet && !opts.json && process.stderr.isTTY === true, 'count');
+    let scan: RegistryScan;
+    try {
+      await probeRegistry(client);
+      scan = await scanRegistry(client, { repoPattern: opts.repo, concurrency, cache, stop, onProgress: (d, t) => bar.update(d, t) });
+    } catch (e) {
+      // Stopped (--max-time) before there was anything to report: say that, not "aborted".
+      if (stop.reason !== undefined && !(e instanceof LayerstoreError)) throw new LayerstoreError('E_REGISTRY', `${client.baseUrl}: ${stop.reason} before the catalog was read`);
+      throw e;
+    } finally {
+      bar.stop();
+    }
+    clearTimeout(timer);
+    await saveCache(dir, client.baseUrl, scan, cache, !opts.repo);
+    return await printReport(client.baseUrl, scan, opts, { get: client.sent.get, head: client.sent.head, retried: client.policy.retried });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function seconds(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^\d+(\.\d+)?$/.test(v.trim()) || !(n > 0)) throw new LayerstoreError('E_USAGE', `${flag} ${JSON.stringify(v)}: expected a number of seconds above 0`);
+  return n;
+}
+
+/**
+ * Keep what this scan read for the next one, in the store (made if there is none yet: a
+ * nightly report needs no ingest first). A complete scan of the whole catalog keeps only
+ * what it saw (deleted images drop out); a partial one keeps the earlier records too.
+ * Written only when something changed; a store that cannot be written just means no cache.
+ */
+async function saveCache(dir: string, url: string, scan: RegistryScan, old: ScanCache, wholeCatalog: boolean): Promise<void> {
+  const d = scan.documents;
+  const pruneOnly = d.manifestsFetched === 0 && d.configsFetched === 0;
+  if (pruneOnly && !(wholeCatalog && scan.complete && old.size > d.manifestsCached)) return;
+  const store = await Store.open(dir, { create: true }).catch(() => undefined);
+  if (!store) return;
+  const { manifests, configs } = scan.records();
+  if (wholeCatalog && scan.complete) {
+    await ScanCache.save(store.layout, url, manifests, configs);
+    return;
+  }
+  const m = new Map(manifests);
+  const c = new Map(configs);
+  const all = old.digests();
+  for (const k of all.manifests) if (!m.has(k as never)) m.set(k as never, old.manifest(k as never)!);
+  for (const k of all.configs) if (!c.has(k as never)) c.set(k as never, old.config(k as never)!);
+  await ScanCache.save(store.layout, url, [...m].filter(([, r]) => r), [...c].filter(([, r]) => r));
+}
+
+async function printReport(url: string, scan: RegistryScan, opts: RegistryReportOptions, requests: { get: number; head: number; retried: number }): Promise<number> {
+  const { report, repositories, manifestBytes } = analyzeRegistry(scan);
+  const c = scan.counts;
   const registry = {
-    url: client.baseUrl,
-    repositories: repos.length,
-    tags: repos.reduce((n, r) => n + r.tags, 0),
+    url,
+    repositories: repositories.length,
+    tags: repositories.reduce((n, r) => n + r.tags, 0),
     /** What the registry's blob store holds for these tags: configs, layers, and manifests (registries store them as blobs). */
     blobBytes: report.totals.storedBytes + manifestBytes,
     manifestBytes,
   };
+  const code = scan.complete ? 0 : EXIT_INCOMPLETE;
   if (opts.json) {
-    await writeJson(process.stdout, { ...report, registry, repositories: repos, errors: scan.errors });
-    return scan.errors.length ? 2 : 0;
+    const { schemaVersion, ...rest } = report;
+    await writeJson(process.stdout, {
+      schemaVersion,
+      complete: scan.complete,
+      scan: { ...c, ...(scan.stoppedBy !== undefined ? { stoppedBy: scan.stoppedBy } : {}), requests, documents: scan.documents },
+      ...rest,
+      registry,
+      repositories,
+      errors: scan.errors,
+    });
+    return code;
   }
-  process.stdout.write(`Registry: ${client.baseUrl} (${plural(registry.repositories, 'repository')}, ${plural(registry.tags, 'tag')}; compressed blob sizes as stored; compression from media types)\n`);
+  if (!scan.complete) process.stdout.write(`INCOMPLETE: ${incompleteLine(scan)}\n`);
+  const skipped = c.repositoriesWithoutTags ? `; ${nRepositories(c.repositoriesWithoutTags)} without tags skipped` : '';
+  process.stdout.write(`Registry: ${url} (${nRepositories(registry.repositories)}, ${plural(registry.tags, 'tag')}${skipped}; compressed blob sizes as stored; compression from media types)\n`);
   process.stdout.write(renderSharing(report, { maxLayers: opts.allLayers ? undefined : 20 }));
   process.stdout.write('\nRepositories (unique = what deleting the repository would free)\n');
   const t = table(['REPOSITORY', 'TAGS', 'IMAGES', 'SIZE', 'UNIQUE'], ['left', 'right', 'right', 'right', 'right']);
-  for (const r of repos) t.push([r.name, String(r.tags), String(r.images), humanBytes(r.sizeBytes), humanBytes(r.uniqueBytes)]);
+  for (const r of repositories) t.push([r.name, String(r.tags), String(r.images), humanBytes(r.sizeBytes), humanBytes(r.uniqueBytes)]);
   process.stdout.write(t.toString() + '\n');
   process.stdout.write(`Blob storage for these tags: ${humanBytes(registry.blobBytes)} (${humanBytes(manifestBytes)} of it manifests)\n`);
-  for (const e of scan.errors) process.stderr.write(`layerstore: warning: ${e}\n`);
-  return scan.errors.length ? 2 : 0;
+  for (const e of scan.errors.slice(0, ERRORS_SHOWN)) process.stderr.write(`layerstore: warning: ${e}\n`);
+  if (scan.errors.length > ERRORS_SHOWN) process.stderr.write(`layerstore: warning: ... and ${scan.errors.length - ERRORS_SHOWN} more errors (--json lists every one)\n`);
+  if (!scan.complete) process.stderr.write(`layerstore: the report is incomplete: ${incompleteLine(scan)}\n`);
+  return code;
+}
+
+const nRepositories = (n: number) => `${n} ${n === 1 ? 'repository' : 'repositories'}`;
+
+/** "4890 tags: 2213 read, 0 failed, 2677 not reached; the registry stopped answering: ..." */
+function incompleteLine(scan: RegistryScan): string {
+  const c = scan.counts;
+  const repos = c.repositoriesFailed || c.repositoriesNotReached ? `; ${c.repositories} repositories: tags of ${c.repositoriesFailed} could not be listed, ${c.repositoriesNotReached} not reached` : '';
+  const why = scan.stoppedBy ?? `${plural(scan.errors.length, 'error')}`;
+  return `${c.tagsRead} of ${plural(c.tags, 'tag')} read (${c.tagsFailed} failed, ${c.tagsNotReached} not reached)${repos}; ${why}`;
 }

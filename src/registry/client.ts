@@ -3,7 +3,11 @@ import { LayerstoreError } from '../errors.js';
 import type { Digest } from '../digest/digest.js';
 import { INDEX_TYPES, MANIFEST_TYPES, MT } from '../formats/types.js';
 import type { Credentials } from './credentials.js';
-import { boundedStream, readBounded } from './bounded-body.js';
+import { boundedStream, readBounded, type BodyBound } from './bounded-body.js';
+import { RegistryStatusError, RegistryUnreachable } from './client-errors.js';
+import { describeFetchFailure } from './fetch-failure.js';
+import { nodeRequest } from './node-transport.js';
+import { RequestPolicy } from './request-policy.js';
 
 /** Largest manifest, image config or token response read from a registry (containers/image's limit for the first two; our server's for manifests). */
 export const MAX_REMOTE_JSON_BYTES = 4 * 1024 * 1024;
@@ -45,6 +49,10 @@ export function parseChallenge(h: string | null): Challenge | undefined {
 export class RegistryClient {
   private readonly tokens = new Map<string, string>();
   private basic = false;
+  /** Timeouts and retries; by default none (pull and push wait, and never retry). */
+  policy = new RequestPolicy();
+  /** Requests sent (attempts included), by kind, for reports and benchmarks. */
+  readonly sent = { get: 0, head: 0, other: 0 };
 
   /**
    * `fallbackUrl`: where to go when `baseUrl` cannot be reached at all. A loopback registry
@@ -68,7 +76,9 @@ export class RegistryClient {
    * sent twice: callers authenticate first with a bodiless request of the same scope.
    */
   async request(method: string, path: string, opts: { scope: string; headers?: Record<string, string>; body?: Buffer | Readable; ok?: number[] }): Promise<Response> {
-    const send = async () => {
+    // GET and HEAD may be asked again (429, 5xx, a lost connection); nothing with a body is.
+    const idempotent = (method === 'GET' || method === 'HEAD') && !opts.body;
+    const send = async (): Promise<Response> => {
       const headers: Record<string, string> = { ...(opts.headers ?? {}) };
       const auth = this.authHeader(opts.scope);
       if (auth) headers.Authorization = auth;
@@ -77,23 +87,47 @@ export class RegistryClient {
         init.body = Readable.toWeb(opts.body) as unknown as ReadableStream;
         init.duplex = 'half';
       } else if (opts.body) init.body = opts.body;
+      // Bodiless requests go over node:http (node-transport.ts says why); uploads over fetch.
+      const bodiless = (method === 'GET' || method === 'HEAD') && !opts.body;
+      const signal = bodiless ? undefined : this.policy.attemptSignal();
+      if (signal) init.signal = signal;
       const base = this.baseUrl;
+      this.sent[method === 'GET' ? 'get' : method === 'HEAD' ? 'head' : 'other']++;
       try {
-        return await fetch(base + path, init);
+        return bodiless ? await nodeRequest(method, base + path, headers, { timeoutMs: this.policy.timeoutMs, signal: this.policy.signal }) : await fetch(base + path, init);
       } catch (e) {
-        // A concurrent request already fell back to http: follow it.
-        if (base !== this.baseUrl && !(opts.body instanceof Readable)) return send();
-        if (this.fallbackUrl && !(opts.body instanceof Readable)) {
-          this.baseUrl = this.fallbackUrl;
-          this.fallbackUrl = undefined;
-          return send();
+        if (this.policy.signal?.aborted) throw e; // the caller is stopping: not the registry's failure
+        if ((e as Error)?.name !== 'TimeoutError' && !signal?.aborted) {
+          // A concurrent request already fell back to http: follow it.
+          if (base !== this.baseUrl && !(opts.body instanceof Readable)) return send();
+          if (this.fallbackUrl && !(opts.body instanceof Readable)) {
+            this.baseUrl = this.fallbackUrl;
+            this.fallbackUrl = undefined;
+            return send();
+          }
         }
-        throw new LayerstoreError('E_REGISTRY', `cannot reach ${this.baseUrl}: ${(e as Error).message}${(e as { cause?: Error }).cause ? ` (${(e as { cause: Error }).cause.message})` : ''}`, {
-          hint: this.baseUrl.startsWith('https:') ? 'for a plain-http registry off loopback, pass --insecure' : undefined,
-        });
+        throw this.unreachable(e, method, base + path);
       }
     };
-    let res = await send();
+    /** send(), asked again after a wait while the policy allows. */
+    const sendPatiently = async (): Promise<Response> => {
+      for (let attempt = 0; ; attempt++) {
+        let r: Response;
+        try {
+          r = await send();
+        } catch (e) {
+          if (idempotent && e instanceof RegistryUnreachable && !e.permanent && this.policy.shouldRetryFailure(attempt)) {
+            await this.policy.pause(attempt, null);
+            continue;
+          }
+          throw e;
+        }
+        if (!idempotent || !this.policy.shouldRetryStatus(r.status, attempt)) return r;
+        await r.body?.cancel().catch(() => {});
+        await this.policy.pause(attempt, r.headers.get('retry-after'));
+      }
+    };
+    let res = await sendPatiently();
     if (res.status === 401 && !(opts.body instanceof Readable)) {
       const ch = parseChallenge(res.headers.get('www-authenticate'));
       await res.body?.cancel();
@@ -102,7 +136,7 @@ export class RegistryClient {
         if (!this.creds) throw new LayerstoreError('E_AUTH', `${this.baseUrl} wants credentials`, { hint: 'pass --username/--password, set LAYERSTORE_USERNAME/LAYERSTORE_PASSWORD, or docker login' });
         this.basic = true;
       } else throw new LayerstoreError('E_AUTH', `${this.baseUrl} refused the request (401) without a usable challenge`);
-      res = await send();
+      res = await sendPatiently();
     }
     if (res.status === 401 || res.status === 403) {
       await res.body?.cancel();
@@ -144,6 +178,22 @@ export class RegistryClient {
     this.tokens.set(scope, token);
   }
 
+  /** The error for a request that got no answer: one line naming the URL, and a hint that fits. */
+  private unreachable(e: unknown, method: string, url: string): RegistryUnreachable {
+    const { reason, hint, permanent } = describeFetchFailure(e, url, this.policy.timeoutMs);
+    return new RegistryUnreachable((e as Error)?.name === 'TimeoutError' ? `${method} ${url}: ${reason}` : `${method} ${url}: cannot reach the registry (${reason})`, hint, permanent);
+  }
+
+  /** A whole small body within `bound`; a connection lost or timed out mid-body is RegistryUnreachable, naming the URL. */
+  private async readBody(res: Response, bound: BodyBound): Promise<Buffer> {
+    try {
+      return await readBounded(res, bound);
+    } catch (e) {
+      if (e instanceof LayerstoreError || this.policy.signal?.aborted) throw e;
+      throw this.unreachable(e, 'GET', bound.url);
+    }
+  }
+
   /**
    * GET a manifest or index: its bytes, media type and the digest the registry says it has.
    * `size`: what the descriptor naming it declares (none for a tag): the most that is read.
@@ -155,7 +205,7 @@ export class RegistryClient {
     }
     const res = await this.request('GET', path, { scope: pullScope(repo), headers: { Accept: MANIFEST_ACCEPT }, ok: [200] });
     const url = this.baseUrl + path;
-    const bytes = await readBounded(res, size !== undefined ? { url, declared: size } : { url, limit: MAX_REMOTE_JSON_BYTES, what: 'manifest' });
+    const bytes = await this.readBody(res, size !== undefined ? { url, declared: size } : { url, limit: MAX_REMOTE_JSON_BYTES, what: 'manifest' });
     const ct = res.headers.get('content-type')?.split(';')[0]?.trim() ?? '';
     let mediaType = ct;
     if (!INDEX_TYPES.has(ct) && !MANIFEST_TYPES.has(ct)) {
@@ -167,6 +217,25 @@ export class RegistryClient {
       }
     }
     return { bytes, mediaType, digest: res.headers.get('docker-content-digest') ?? undefined };
+  }
+
+  /**
+   * HEAD a manifest: the digest the registry says the reference names (Docker-Content-Digest;
+   * undefined when it sends none) without its bytes. What an incremental scan asks per tag.
+   */
+  async headManifest(repo: string, reference: string): Promise<{ digest?: string; size?: number }> {
+    const path = `/v2/${repo}/manifests/${reference}`;
+    const res = await this.request('HEAD', path, { scope: pullScope(repo), headers: { Accept: MANIFEST_ACCEPT }, ok: [200] });
+    await res.body?.cancel().catch(() => {});
+    const length = res.headers.get('content-length');
+    return { digest: res.headers.get('docker-content-digest') ?? undefined, size: length !== null && /^\d+$/.test(length) ? Number(length) : undefined };
+  }
+
+  /** A small blob (an image config) as bytes, at most `size` (its descriptor's). */
+  async getBlobBytes(repo: string, d: Digest, size: number): Promise<Buffer> {
+    const path = `/v2/${repo}/blobs/${d}`;
+    const res = await this.request('GET', path, { scope: pullScope(repo), ok: [200] });
+    return this.readBody(res, { url: this.baseUrl + path, declared: size });
   }
 
   async hasManifest(repo: string, reference: string): Promise<boolean> {
@@ -229,30 +298,50 @@ export class RegistryClient {
   /**
    * Every page of a paginated list (_catalog, tags/list), following Link rel="next". A Link
    * back to a page already read, or to one after a `last` already asked for, is a loop: the
-   * listing does not advance, and following it would never end.
+   * listing does not advance, and following it would never end. A registry whose page size
+   * is below `pageSize` (distribution's catalog.maxentries: 400 PAGINATION_NUMBER_INVALID)
+   * is asked again without `n`, for pages of its own size.
    */
   async listAll(path: string, key: 'repositories' | 'tags', scope: string, pageSize = 1000): Promise<string[]> {
     const out: string[] = [];
     const visited = new Set<string>();
     const lasts = new Set<string>();
     let next: string | undefined = `${path}?n=${pageSize}`;
+    let ownSize = false;
     for (let pages = 0; next && pages < MAX_LIST_PAGES; pages++) {
       visited.add(next);
-      const res: Response = await this.request('GET', next, { scope, ok: [200] });
-      const bytes = await readBounded(res, { url: this.baseUrl + next, limit: MAX_LIST_PAGE_BYTES, what: `${key} page` });
-      let body: Record<string, unknown>;
+      let res: Response;
       try {
-        body = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
+        res = await this.request('GET', next, { scope, ok: [200] });
       } catch (e) {
-        throw new LayerstoreError('E_REGISTRY', `GET ${this.baseUrl}${next}: not JSON (${(e as Error).message})`);
+        if (!ownSize && pages === 0 && e instanceof RegistryStatusError && e.status === 400) {
+          ownSize = true;
+          next = path;
+          pages--;
+          continue;
+        }
+        throw e;
       }
-      const items = body?.[key];
-      if (Array.isArray(items)) out.push(...items.filter((x): x is string => typeof x === 'string'));
+      const url = this.baseUrl + next;
+      const bytes = await this.readBody(res, { url, limit: MAX_LIST_PAGE_BYTES, what: `${key} page` });
+      let body: unknown;
+      try {
+        body = JSON.parse(bytes.toString('utf8'));
+      } catch (e) {
+        throw new LayerstoreError('E_REGISTRY', `GET ${url}: not JSON, so not a registry's ${key} list (${(e as Error).message})`);
+      }
+      // {} (or anything without the list) is not an empty registry: it is not a registry. A
+      // repository with no tags left may answer "tags": null.
+      const items = body !== null && typeof body === 'object' ? (body as Record<string, unknown>)[key] : undefined;
+      if (!Array.isArray(items) && !(key === 'tags' && items === null)) {
+        throw new LayerstoreError('E_REGISTRY', `GET ${url}: not a registry's ${key} list (no "${key}" array in the answer)`);
+      }
+      if (items) out.push(...items.filter((x): x is string => typeof x === 'string'));
       const link = res.headers.get('link');
       const m = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link) : null;
       const following = m ? this.path(m[1]!) : undefined;
       if (following !== undefined) {
-        const here = `GET ${this.baseUrl}${next}: its Link header asks for ${this.baseUrl}${following}`;
+        const here = `GET ${url}: its Link header asks for ${this.baseUrl}${following}`;
         if (visited.has(following)) throw new LayerstoreError('E_REGISTRY', `${here}, a page already read: the listing loops`);
         const last = new URL(following, 'http://x').searchParams.get('last');
         if (last !== null && lasts.has(last)) throw new LayerstoreError('E_REGISTRY', `${here}, after ${JSON.stringify(last)} again: the listing does not advance`);
@@ -273,14 +362,17 @@ export class RegistryClient {
 export const pullScope = (repo: string) => `repository:${repo}:pull`;
 export const pushScope = (repo: string) => `repository:${repo}:pull,push`;
 
-async function registryError(res: Response, method: string, url: string): Promise<LayerstoreError> {
+async function registryError(res: Response, method: string, url: string): Promise<RegistryStatusError> {
   let detail = '';
+  let codes: string[] = [];
   try {
     const bytes = await readBounded(res, { url, limit: MAX_ERROR_BODY_BYTES, what: 'error body' });
     const body = JSON.parse(bytes.toString('utf8')) as { errors?: Array<{ code?: string; message?: string }> };
-    detail = (body.errors ?? []).map((e) => `${e.code}: ${e.message}`).join('; ');
+    const errors = Array.isArray(body?.errors) ? body.errors : [];
+    codes = errors.map((e) => String(e?.code));
+    detail = errors.map((e) => `${e?.code}: ${e?.message}`).join('; ');
   } catch {
     /* not JSON */
   }
-  return new LayerstoreError('E_REGISTRY', `${method} ${url}: ${res.status}${detail ? ` ${detail}` : ''}`);
+  return new RegistryStatusError(`${method} ${url}: ${res.status}${detail ? ` ${detail}` : ''}`, res.status, codes);
 }

@@ -199,12 +199,14 @@ export interface DockerRegistry {
 
 /**
  * Start `docker-registry serve CONFIG` on 127.0.0.1 with a free port, filesystem storage under
- * `dir/storage`, deletes enabled, and optionally htpasswd auth; resolves once GET /v2/ answers
+ * `dir/storage` (or `storageRoot`: another registry's, to serve it differently), deletes enabled,
+ * optionally htpasswd auth and a catalog page limit (catalog.maxentries: a bigger ?n= is 400
+ * PAGINATION_NUMBER_INVALID); resolves once GET /v2/ answers
  * 200 or 401. A port taken between picking and binding (EADDRINUSE) is retried with another.
  */
-export async function startDockerRegistry(dir: string, opts: { htpasswd?: string } = {}): Promise<DockerRegistry> {
+export async function startDockerRegistry(dir: string, opts: { htpasswd?: string; catalogMaxEntries?: number; storageRoot?: string } = {}): Promise<DockerRegistry> {
   mkdirSync(dir, { recursive: true });
-  const root = path.join(dir, 'storage');
+  const root = opts.storageRoot ?? path.join(dir, 'storage');
   let lastLog = '';
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
@@ -222,6 +224,7 @@ export async function startDockerRegistry(dir: string, opts: { htpasswd?: string
       'http:',
       `  addr: 127.0.0.1:${port}`,
       ...(opts.htpasswd ? ['auth:', '  htpasswd:', '    realm: test-realm', `    path: ${opts.htpasswd}`] : []),
+      ...(opts.catalogMaxEntries ? ['catalog:', `  maxentries: ${opts.catalogMaxEntries}`] : []),
       '',
     ].join('\n');
     const cfgFile = path.join(dir, `config-${port}.yml`);

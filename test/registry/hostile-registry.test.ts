@@ -59,10 +59,10 @@ function lazyDigest(prefixLen: number, fill: number, tail: Buffer): string {
   return `sha256:${h.digest('hex')}`;
 }
 
-/** One image: a one-file layer, its config, and a manifest, with the descriptors' sizes overridable. */
+/** One image: a one-file layer, its config, and a manifest, with the descriptors' sizes overridable; a note labels the config and annotates the manifest. */
 function image(opts: { configSize?: number; configDigest?: string; note?: string } = {}) {
   const layer = rawTar([{ name: 'hello.txt', body: 'hello\n' }]);
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digestOf(layer)] } }));
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', ...(opts.note ? { config: { Labels: { note: opts.note } } } : {}), rootfs: { type: 'layers', diff_ids: [digestOf(layer)] } }));
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
@@ -288,9 +288,10 @@ describe('report --registry against a hostile registry', () => {
     const tail = good.config;
     const hugeDigest = lazyDigest(HUGE, 0x20, tail);
     const huge = image({ configSize: HUGE + tail.length, configDigest: hugeDigest });
-    // the real config (its true size and digest), whose body goes on for 64 MiB; under its own manifest
+    // a real config (its true size and digest) whose body goes on for 64 MiB, under its own
+    // manifest; its own config too (a scan reads a config once, from whichever repository names it first)
     const long = image({ note: 'long' });
-    const longDigest = digestOf(tail);
+    const longDigest = digestOf(long.config);
     const sentHuge: Sent = { bytes: 0, finished: false };
     const sentLong: Sent = { bytes: 0, finished: false };
     const reg = await hostile({
@@ -308,14 +309,16 @@ describe('report --registry against a hostile registry', () => {
       },
       [`/v2/long/blobs/${longDigest}`]: (_req, res) => {
         res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
-        res.write(tail);
+        res.write(long.config);
         streamLazily(res, HUGE, 0x20, Buffer.alloc(0), sentLong);
       },
     });
     try {
       const r = await runCliAsync(['--store', p('unused'), 'report', '--registry', reg.url, '--json']);
-      expect(r.code, showTool(r)).toBe(2);
+      expect(r.code, showTool(r)).toBe(4); // a report missing tags: incomplete
       const out = JSON.parse(r.stdout);
+      expect(out.complete).toBe(false);
+      expect(out.scan).toMatchObject({ tags: 3, tagsRead: 1, tagsFailed: 2, tagsNotReached: 0 });
       expect(out.registry.repositories).toBe(3);
       expect(out.repositories.find((x: any) => x.name === 'good').images).toBe(1);
       const errors: string[] = out.errors;

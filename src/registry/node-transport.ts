@@ -1,0 +1,91 @@
+import http from 'node:http';
+import https from 'node:https';
+import { Readable } from 'node:stream';
+
+// Idle sockets of a keep-alive agent are unref'd: they do not hold the process open.
+const agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };
+
+/** Statuses whose Response must have a null body. */
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** As fetch: more redirects than this is a failure. */
+const MAX_REDIRECTS = 20;
+
+/**
+ * A bodiless request (GET, HEAD) over node:http(s) with a keep-alive agent, answered as a
+ * fetch Response. Why not fetch (undici) for these:
+ * - it closes the connection after a HEAD response that declares a Content-Length unless the
+ *   server says `Connection: keep-alive`, which distribution does not: a HEAD per tag then
+ *   cost a TCP connection per tag (1000 HEADs at concurrency 8 on loopback: 1.7-2.0 s with
+ *   fetch, 0.8-1.2 s here);
+ * - per request it allocates several times more (a 20k-tag scan peaked at ~400 MB RSS with
+ *   fetch, of which ~60 MB live): here a timeout is one timer, not an AbortSignal per request.
+ *
+ * Redirects are followed as fetch follows them (registries send blob GETs to their storage
+ * with a 307), and credentials are not sent to another origin (S3 refuses them, and they are
+ * not its business). `timeoutMs` covers each exchange, body included. Failures look like
+ * fetch's: a TypeError "fetch failed" whose cause is the socket's error; a DOMException
+ * TimeoutError for the timeout; the signal's reason when `signal` aborts. After the
+ * response, they error its body stream.
+ */
+export async function nodeRequest(method: 'GET' | 'HEAD', url: string, headers: Record<string, string>, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Response> {
+  const origin = new URL(url).origin;
+  let at = url;
+  for (let hops = 0; ; hops++) {
+    const res = await exchange(method, at, headers, opts);
+    const location = res.headers.get('location');
+    if (!REDIRECTS.has(res.status) || location === null) return res;
+    await res.body?.cancel().catch(() => {});
+    if (hops === MAX_REDIRECTS) throw Object.assign(new TypeError('fetch failed'), { cause: new Error(`more than ${MAX_REDIRECTS} redirects from ${url}`) });
+    const next = new URL(location, at);
+    if (next.protocol !== 'http:' && next.protocol !== 'https:') throw Object.assign(new TypeError('fetch failed'), { cause: new Error(`${at} redirects to ${next.protocol} URL`) });
+    if (next.origin !== origin) headers = Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'));
+    at = next.href;
+  }
+}
+
+/** One request and its response (no redirect followed). */
+function exchange(method: 'GET' | 'HEAD', url: string, headers: Record<string, string>, opts: { timeoutMs?: number; signal?: AbortSignal }): Promise<Response> {
+  const u = new URL(url);
+  const lib = u.protocol === 'https:' ? https : http;
+  const { signal, timeoutMs } = opts;
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    let settled = false;
+    const req = lib.request(u, { method, headers, agent: agents[u.protocol as 'http:' | 'https:'] });
+    const fail = (e: unknown) => {
+      cleanup();
+      req.destroy(e as Error);
+      if (!settled) {
+        settled = true;
+        reject(e);
+      }
+    };
+    const onAbort = () => fail(signal!.reason);
+    const timer = timeoutMs !== undefined ? setTimeout(() => fail(new DOMException(`no answer within ${timeoutMs / 1000} s`, 'TimeoutError')), timeoutMs) : undefined;
+    timer?.unref();
+    const cleanup = () => {
+      if (timer) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    req.on('response', (res) => {
+      res.on('close', cleanup);
+      const h = new Headers();
+      for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) h.append(res.rawHeaders[i]!, res.rawHeaders[i + 1]!);
+      const status = res.statusCode ?? 0;
+      if (status < 200 || status > 599) return fail(Object.assign(new TypeError('fetch failed'), { cause: new Error(`${method} ${url}: status ${status}`) }));
+      const bodiless = method === 'HEAD' || NULL_BODY.has(status);
+      if (bodiless) res.resume();
+      settled = true;
+      resolve(new Response(bodiless ? null : (Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>), { status, statusText: res.statusMessage ?? '', headers: h }));
+    });
+    req.on('error', (e) => {
+      cleanup();
+      if (settled) return;
+      settled = true;
+      reject(signal?.aborted ? signal.reason : (e as Error).name === 'TimeoutError' ? e : Object.assign(new TypeError('fetch failed'), { cause: e }));
+    });
+    req.end();
+  });
+}

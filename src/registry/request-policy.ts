@@ -1,0 +1,86 @@
+/**
+ * How patient a RegistryClient is with a registry: how long one request may take, which
+ * answers are worth asking again and how long to wait before that, and an overall stop. The
+ * default (no options) is what pull and push have always done: wait as long as the
+ * connection lives, never retry. `report --registry` sets every knob (cli/registry-report.ts).
+ */
+export interface RequestPolicyOptions {
+  /** One attempt, from sending the request to the last byte of its body. */
+  timeoutMs?: number;
+  /** Further attempts of a GET or HEAD answered 429 or 5xx, or whose connection failed. */
+  retries?: number;
+  /** First backoff; doubled each attempt (with jitter) up to maxBackoffMs. */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  /** The longest Retry-After honoured; a registry asking for more gets this. */
+  maxRetryAfterMs?: number;
+  /** Aborts every request in flight and every wait: the caller is stopping. */
+  signal?: AbortSignal;
+}
+
+/** Statuses that say "not now" rather than "no": asked again after a wait. */
+const RETRY_STATUSES = new Set([429, 500, 502, 503, 504]);
+
+export class RequestPolicy {
+  readonly timeoutMs: number | undefined;
+  readonly retries: number;
+  private readonly backoffMs: number;
+  private readonly maxBackoffMs: number;
+  private readonly maxRetryAfterMs: number;
+  readonly signal: AbortSignal | undefined;
+  /** Attempts made again, for the report's counts. */
+  retried = 0;
+
+  constructor(o: RequestPolicyOptions = {}) {
+    this.timeoutMs = o.timeoutMs;
+    this.retries = o.retries ?? 0;
+    this.backoffMs = o.backoffMs ?? 500;
+    this.maxBackoffMs = o.maxBackoffMs ?? 10_000;
+    this.maxRetryAfterMs = o.maxRetryAfterMs ?? 60_000;
+    this.signal = o.signal;
+  }
+
+  /** The signal one attempt runs under: its own timeout and the caller's stop. */
+  attemptSignal(): AbortSignal | undefined {
+    const signals = [this.timeoutMs !== undefined ? AbortSignal.timeout(this.timeoutMs) : undefined, this.signal].filter((s): s is AbortSignal => s !== undefined);
+    return signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+  }
+
+  shouldRetryStatus(status: number, attempt: number): boolean {
+    return attempt < this.retries && RETRY_STATUSES.has(status);
+  }
+
+  shouldRetryFailure(attempt: number): boolean {
+    return attempt < this.retries && !this.signal?.aborted;
+  }
+
+  /** Wait before attempt `attempt + 1`: Retry-After when the registry gave one, else exponential backoff with jitter. */
+  async pause(attempt: number, retryAfter: string | null): Promise<void> {
+    this.retried++;
+    const asked = parseRetryAfter(retryAfter, Date.now());
+    const ms = asked !== undefined ? Math.min(asked, this.maxRetryAfterMs) : Math.min(this.maxBackoffMs, this.backoffMs * 2 ** attempt) * (0.5 + Math.random() / 2);
+    await sleep(ms, this.signal);
+  }
+}
+
+/** Retry-After as milliseconds from `now`: delta-seconds or an HTTP date (RFC 9110 10.2.3). */
+export function parseRetryAfter(v: string | null, now: number): number | undefined {
+  if (v === null) return undefined;
+  const s = v.trim();
+  if (/^\d+$/.test(s)) return Number(s) * 1000;
+  const t = Date.parse(s);
+  return Number.isNaN(t) ? undefined : Math.max(0, t - now);
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

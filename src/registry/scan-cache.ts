@@ -1,0 +1,175 @@
+import { createHash } from 'node:crypto';
+import { isDigest, type Digest } from '../digest/digest.js';
+import type { Platform } from '../formats/types.js';
+import type { StoreLayout } from '../store/layout.js';
+import { readDerived, writeDerived } from '../store/derived.js';
+
+/**
+ * What `report --registry` keeps of the manifests and image configs it read, by digest, in
+ * the store's derived data (`derived/registry-scans/<registry>.json`): a manifest or config
+ * named by a digest never changes, so a later scan asks the registry only which digest each
+ * tag names (HEAD) and fetches what it has not seen. Only what the report needs is kept
+ * (sizes, layer descriptors, diffIDs, platform, created), as tuples over one string table.
+ */
+
+export interface ImageManifestRecord {
+  kind: 'image';
+  size: number;
+  configDigest: Digest;
+  configSize: number;
+  layers: Array<{ digest: Digest; mediaType: string; size: number }>;
+}
+export interface IndexRecord {
+  kind: 'index';
+  size: number;
+  children: Array<{ digest: Digest; size: number }>;
+}
+/** A manifest that is not an image (an artifact, a signature): only its size counts. */
+export interface OtherRecord {
+  kind: 'other';
+  size: number;
+}
+export type ManifestRecord = ImageManifestRecord | IndexRecord | OtherRecord;
+
+export interface ConfigRecord {
+  diffIds: Digest[];
+  platform?: Platform;
+  created?: string;
+}
+
+const VERSION = 1;
+/** Far above any registry we expect (a 20k-tag registry's file is ~5 MB). */
+const MAX_CACHE_BYTES = 512 * 1024 * 1024;
+
+type Tuple = unknown[];
+
+/** The file for one registry: records are immutable by digest, but which are still in use is per registry. */
+export function scanCacheRel(registryUrl: string): string {
+  // 16 hex, not 64: gc sweeps derived files named after a digest that no ref reaches.
+  return `registry-scans/${createHash('sha256').update(registryUrl).digest('hex').slice(0, 16)}.json`;
+}
+
+export class ScanCache {
+  private constructor(
+    private readonly strings: string[],
+    private readonly manifestTuples: Map<string, Tuple>,
+    private readonly configTuples: Map<string, Tuple>,
+  ) {}
+
+  static empty(): ScanCache {
+    return new ScanCache([], new Map(), new Map());
+  }
+
+  /** The cache for `registryUrl`; empty when there is none or it cannot be read (a cache costs time, never correctness). */
+  static async load(layout: StoreLayout, registryUrl: string): Promise<ScanCache> {
+    const bytes = await readDerived(layout, scanCacheRel(registryUrl), MAX_CACHE_BYTES);
+    if (!bytes) return ScanCache.empty();
+    try {
+      const doc = JSON.parse(bytes.toString('utf8')) as { v?: unknown; s?: unknown; m?: unknown; c?: unknown };
+      if (doc.v !== VERSION || !Array.isArray(doc.s) || !Array.isArray(doc.m) || !Array.isArray(doc.c)) return ScanCache.empty();
+      const s = doc.s as unknown[];
+      if (!s.every((x) => typeof x === 'string')) return ScanCache.empty();
+      const byDigest = (tuples: unknown[]) => {
+        const m = new Map<string, Tuple>();
+        for (const t of tuples) if (Array.isArray(t) && typeof t[0] === 'number' && isDigest(s[t[0]])) m.set(s[t[0]] as string, t);
+        return m;
+      };
+      return new ScanCache(s as string[], byDigest(doc.m), byDigest(doc.c));
+    } catch {
+      return ScanCache.empty();
+    }
+  }
+
+  get size(): number {
+    return this.manifestTuples.size;
+  }
+
+  /** Digests of every manifest and config held (to keep what a partial scan did not see). */
+  digests(): { manifests: Iterable<string>; configs: Iterable<string> } {
+    return { manifests: this.manifestTuples.keys(), configs: this.configTuples.keys() };
+  }
+
+  manifest(d: Digest): ManifestRecord | undefined {
+    const t = this.manifestTuples.get(d);
+    return t ? decodeManifest(t, this.strings) : undefined;
+  }
+
+  config(d: Digest): ConfigRecord | undefined {
+    const t = this.configTuples.get(d);
+    return t ? decodeConfig(t, this.strings) : undefined;
+  }
+
+  /** Write the records given as the cache for `registryUrl` (atomically; false when it could not be written). */
+  static async save(layout: StoreLayout, registryUrl: string, manifests: Iterable<[Digest, ManifestRecord]>, configs: Iterable<[Digest, ConfigRecord]>): Promise<boolean> {
+    const strings: string[] = [];
+    const ids = new Map<string, number>();
+    const id = (x: string) => {
+      let i = ids.get(x);
+      if (i === undefined) {
+        i = strings.length;
+        ids.set(x, i);
+        strings.push(x);
+      }
+      return i;
+    };
+    const m: Tuple[] = [];
+    for (const [d, r] of manifests) {
+      if (r.kind === 'image') m.push([id(d), r.size, 0, id(r.configDigest), r.configSize, r.layers.flatMap((l) => [id(l.digest), id(l.mediaType), l.size])]);
+      else if (r.kind === 'index') m.push([id(d), r.size, 1, r.children.flatMap((c) => [id(c.digest), c.size])]);
+      else m.push([id(d), r.size, 2]);
+    }
+    const c: Tuple[] = [];
+    for (const [d, r] of configs) {
+      const p = r.platform;
+      c.push([id(d), r.diffIds.map(id), p ? [p.architecture, p.os, p.variant ?? null] : null, r.created ?? null]);
+    }
+    return writeDerived(layout, scanCacheRel(registryUrl), Buffer.from(JSON.stringify({ v: VERSION, s: strings, m, c })));
+  }
+}
+
+const isSize = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
+
+/** A tuple back into a record; undefined for anything malformed (then it is fetched again). */
+function decodeManifest(t: Tuple, s: string[]): ManifestRecord | undefined {
+  const digestAt = (i: unknown) => (typeof i === 'number' && isDigest(s[i]) ? (s[i] as Digest) : undefined);
+  const [, size, kind] = t;
+  if (!isSize(size)) return undefined;
+  if (kind === 2) return { kind: 'other', size };
+  if (kind === 1) {
+    const flat = t[3];
+    if (!Array.isArray(flat) || flat.length % 2) return undefined;
+    const children: IndexRecord['children'] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      const digest = digestAt(flat[i]);
+      if (!digest || !isSize(flat[i + 1])) return undefined;
+      children.push({ digest, size: flat[i + 1] as number });
+    }
+    return { kind: 'index', size, children };
+  }
+  if (kind !== 0) return undefined;
+  const configDigest = digestAt(t[3]);
+  const flat = t[5];
+  if (!configDigest || !isSize(t[4]) || !Array.isArray(flat) || flat.length % 3) return undefined;
+  const layers: ImageManifestRecord['layers'] = [];
+  for (let i = 0; i < flat.length; i += 3) {
+    const digest = digestAt(flat[i]);
+    const mediaType = typeof flat[i + 1] === 'number' ? s[flat[i + 1] as number] : undefined;
+    if (!digest || typeof mediaType !== 'string' || !isSize(flat[i + 2])) return undefined;
+    layers.push({ digest, mediaType, size: flat[i + 2] as number });
+  }
+  return { kind: 'image', size, configDigest, configSize: t[4] as number, layers };
+}
+
+function decodeConfig(t: Tuple, s: string[]): ConfigRecord | undefined {
+  const [, ids, p, created] = t;
+  if (!Array.isArray(ids)) return undefined;
+  const diffIds: Digest[] = [];
+  for (const i of ids) {
+    if (typeof i !== 'number' || !isDigest(s[i])) return undefined;
+    diffIds.push(s[i] as Digest);
+  }
+  const r: ConfigRecord = { diffIds };
+  if (Array.isArray(p) && typeof p[0] === 'string' && typeof p[1] === 'string') r.platform = { architecture: p[0], os: p[1], ...(typeof p[2] === 'string' ? { variant: p[2] } : {}) };
+  if (typeof created === 'string') r.created = created;
+  return r;
+}
