@@ -210,5 +210,11 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 // Run when executed as the CLI (bin/layerstore.js imports this module).
+// A reader that stops early (`layerstore report | head`) is not an error: stop quietly, as
+// other Unix tools do, instead of dying on EPIPE with a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
 const exitCode = await main(process.argv.slice(2));
 process.exitCode = exitCode;

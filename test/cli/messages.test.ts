@@ -67,3 +67,17 @@ describe('progress ETA', () => {
     for (const t of [etaText(1, 1, 1), etaText(1e-9, 1e9, 1e9)]) expect(t).not.toMatch(/NaN|Infinity|NULL|INF/);
   });
 });
+
+describe('a reader that stops early', () => {
+  it('report --files | head -c 7: no EPIPE stack trace, exit 0', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const store = path.join(tmp, 'epipe');
+    const { generateFixtures } = await import('../../fixtures/generate.js');
+    await generateFixtures(path.join(tmp, 'epipe-fx'));
+    expect(runCli(['--store', store, '-q', 'ingest', path.join(tmp, 'epipe-fx', 'family-legacy.tar')]).code).toBe(0);
+    const r = spawnSync('bash', ['-c', `set -o pipefail; node "$1" --store "$2" report --all-layers --files | head -c 7`, 'bash', path.join(REPO_ROOT, 'bin', 'layerstore.js'), store], { encoding: 'utf8' });
+    expect(r.stderr).not.toMatch(/EPIPE|Unhandled/);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('Store: ');
+  });
+});
