@@ -94,11 +94,14 @@ export async function main(argv: string[]): Promise<number> {
     .option('--insecure', 'with --registry: plain http off loopback')
     .option('--username <user>', 'with --registry: registry user')
     .option('--password <password>', 'with --registry: registry password')
-    .action(run(async (refs: string[], opts) =>
-        opts.registry && !opts.html
+    .action(run(async (refs: string[], opts) => {
+        if (opts.registry && opts.files) {
+          throw new LayerstoreError('E_USAGE', '--files reads every layer, and --registry reports without downloading layers', { hint: 'pull the images you want to look inside (layerstore pull), then report --files' });
+        }
+        return opts.registry && !opts.html
           ? (await import('./registry-report.js')).registryReportCommand(opts.registry, opts)
-          : (await import('./report-command.js')).reportCommand(refs, opts),
-      ));
+          : (await import('./report-command.js')).reportCommand(refs, opts);
+      }));
 
   program
     .command('pull')

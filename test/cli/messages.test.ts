@@ -27,6 +27,7 @@ describe('numbers and usage errors', () => {
     [['report', '--top', '2.5'], /is not a whole number/],
     [['report', '--registry', 'http://127.0.0.1:9', '--concurrency', '0'], /"0" is not a whole number of at least 1/],
     [['ls', '--no-such-option'], /unknown option '--no-such-option'/],
+    [['report', '--registry', 'http://127.0.0.1:9', '--files'], /--files reads every layer, and --registry reports without downloading layers/],
     [['no-such-command'], /unknown command 'no-such-command'/],
   ])('%j: exit 2, one "layerstore: error: ... [E_USAGE]" line', (args, why) => {
     const r = runCli(['--store', path.join(tmp, 'empty'), ...(args as string[])]);
