@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { LayerstoreError } from '../errors.js';
+import type { RegistryResponse } from './response.js';
 
 /**
  * How much of a registry's response body we read. A registry may be hostile: a body is read
@@ -24,7 +25,7 @@ function beyond(b: BodyBound, got: string): LayerstoreError {
 }
 
 /** The body's chunks, refused as soon as they would go past the bound. */
-export async function* boundedChunks(res: Response, bound: BodyBound): AsyncGenerator<Buffer> {
+export async function* boundedChunks(res: RegistryResponse, bound: BodyBound): AsyncGenerator<Buffer> {
   const max = maxOf(bound);
   const length = res.headers.get('content-length');
   if (length !== null && Number(length) > max) {
@@ -34,7 +35,7 @@ export async function* boundedChunks(res: Response, bound: BodyBound): AsyncGene
   if (!res.body) return;
   let n = 0;
   // Leaving the loop (the throw) cancels the stream: the connection is dropped, not drained.
-  for await (const c of res.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const c of res.body) {
     n += c.byteLength;
     if (n > max) throw beyond(bound, 'the body is longer');
     yield Buffer.from(c.buffer, c.byteOffset, c.byteLength);
@@ -42,13 +43,13 @@ export async function* boundedChunks(res: Response, bound: BodyBound): AsyncGene
 }
 
 /** The whole body, within the bound. */
-export async function readBounded(res: Response, bound: BodyBound): Promise<Buffer> {
+export async function readBounded(res: RegistryResponse, bound: BodyBound): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const c of boundedChunks(res, bound)) chunks.push(c);
   return Buffer.concat(chunks);
 }
 
 /** The body as a stream, within the bound (a blob being staged). */
-export function boundedStream(res: Response, bound: BodyBound): Readable {
+export function boundedStream(res: RegistryResponse, bound: BodyBound): Readable {
   return Readable.from(boundedChunks(res, bound), { objectMode: false });
 }

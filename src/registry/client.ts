@@ -7,6 +7,7 @@ import { boundedStream, readBounded, type BodyBound } from './bounded-body.js';
 import { RegistryStatusError, RegistryUnreachable } from './client-errors.js';
 import { describeFetchFailure } from './fetch-failure.js';
 import { nodeRequest } from './node-transport.js';
+import { fromFetch, type RegistryResponse } from './response.js';
 import { RequestPolicy } from './request-policy.js';
 
 /** Largest manifest, image config or token response read from a registry (containers/image's limit for the first two; our server's for manifests). */
@@ -75,10 +76,10 @@ export class RegistryClient {
    * One request, authenticating on a 401 and retrying once. A streaming `body` cannot be
    * sent twice: callers authenticate first with a bodiless request of the same scope.
    */
-  async request(method: string, path: string, opts: { scope: string; headers?: Record<string, string>; body?: Buffer | Readable; ok?: number[] }): Promise<Response> {
+  async request(method: string, path: string, opts: { scope: string; headers?: Record<string, string>; body?: Buffer | Readable; ok?: number[] }): Promise<RegistryResponse> {
     // GET and HEAD may be asked again (429, 5xx, a lost connection); nothing with a body is.
     const idempotent = (method === 'GET' || method === 'HEAD') && !opts.body;
-    const send = async (): Promise<Response> => {
+    const send = async (): Promise<RegistryResponse> => {
       const headers: Record<string, string> = { ...(opts.headers ?? {}) };
       const auth = this.authHeader(opts.scope);
       if (auth) headers.Authorization = auth;
@@ -94,7 +95,7 @@ export class RegistryClient {
       const base = this.baseUrl;
       this.sent[method === 'GET' ? 'get' : method === 'HEAD' ? 'head' : 'other']++;
       try {
-        return bodiless ? await nodeRequest(method, base + path, headers, { timeoutMs: this.policy.timeoutMs, signal: this.policy.signal }) : await fetch(base + path, init);
+        return bodiless ? await nodeRequest(method, base + path, headers, { timeoutMs: this.policy.timeoutMs, signal: this.policy.signal }) : fromFetch(await fetch(base + path, init));
       } catch (e) {
         if (this.policy.signal?.aborted) throw e; // the caller is stopping: not the registry's failure
         if ((e as Error)?.name !== 'TimeoutError' && !signal?.aborted) {
@@ -110,9 +111,9 @@ export class RegistryClient {
       }
     };
     /** send(), asked again after a wait while the policy allows. */
-    const sendPatiently = async (): Promise<Response> => {
+    const sendPatiently = async (): Promise<RegistryResponse> => {
       for (let attempt = 0; ; attempt++) {
-        let r: Response;
+        let r: RegistryResponse;
         try {
           r = await send();
         } catch (e) {
@@ -185,7 +186,7 @@ export class RegistryClient {
   }
 
   /** A whole small body within `bound`; a connection lost or timed out mid-body is RegistryUnreachable, naming the URL. */
-  private async readBody(res: Response, bound: BodyBound): Promise<Buffer> {
+  private async readBody(res: RegistryResponse, bound: BodyBound): Promise<Buffer> {
     try {
       return await readBounded(res, bound);
     } catch (e) {
@@ -310,7 +311,7 @@ export class RegistryClient {
     let ownSize = false;
     for (let pages = 0; next && pages < MAX_LIST_PAGES; pages++) {
       visited.add(next);
-      let res: Response;
+      let res: RegistryResponse;
       try {
         res = await this.request('GET', next, { scope, ok: [200] });
       } catch (e) {
@@ -362,7 +363,7 @@ export class RegistryClient {
 export const pullScope = (repo: string) => `repository:${repo}:pull`;
 export const pushScope = (repo: string) => `repository:${repo}:pull,push`;
 
-async function registryError(res: Response, method: string, url: string): Promise<RegistryStatusError> {
+async function registryError(res: RegistryResponse, method: string, url: string): Promise<RegistryStatusError> {
   let detail = '';
   let codes: string[] = [];
   try {

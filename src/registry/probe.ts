@@ -2,6 +2,7 @@ import { LayerstoreError } from '../errors.js';
 import { readBounded } from './bounded-body.js';
 import type { RegistryClient } from './client.js';
 import { RegistryStatusError } from './client-errors.js';
+import type { RegistryResponse } from './response.js';
 
 export interface RegistryProbe {
   /** Docker-Distribution-API-Version as sent by GET /v2/ (registry/2.0), if any. */
@@ -17,7 +18,7 @@ export interface RegistryProbe {
  */
 export async function probeRegistry(client: RegistryClient): Promise<RegistryProbe> {
   const url = `${client.baseUrl}/v2/`;
-  let res: Response;
+  let res: RegistryResponse;
   try {
     res = await client.request('GET', '/v2/', { scope: 'registry:catalog:*', ok: [200] });
   } catch (e) {

@@ -32,7 +32,7 @@ export interface RegistryScan {
   manifestBlobs: Map<Digest, number>;
   errors: string[];
   counts: ScanCounts;
-  /** Every listed tag of every listed repository is in the report. */
+  /** Every listed tag of every listed repository is in the report, with no error on the way. */
   complete: boolean;
   /** Why the scan stopped early (the registry stopped answering, --max-time). */
   stoppedBy?: string;
@@ -240,7 +240,8 @@ export async function scanRegistry(
     manifestBlobs,
     errors,
     counts,
-    complete: stop.reason === undefined && counts.repositoriesFailed === 0 && counts.repositoriesNotReached === 0 && counts.tagsFailed === 0 && counts.tagsNotReached === 0,
+    // Errors count too: a platform of an index that failed is missing although its tag was read.
+    complete: stop.reason === undefined && errors.length === 0 && counts.repositoriesFailed === 0 && counts.repositoriesNotReached === 0 && counts.tagsFailed === 0 && counts.tagsNotReached === 0,
     ...(stop.reason !== undefined ? { stoppedBy: stop.reason } : {}),
     documents,
     records: () => ({

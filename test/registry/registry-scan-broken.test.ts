@@ -175,6 +175,47 @@ describe('report --registry on a registry broken in one repository', () => {
   });
 });
 
+describe('report --registry on an index with a broken platform', () => {
+  it('a multi-platform tag whose one platform cannot be read: the tag is read, the report still says INCOMPLETE with the error (exit 4)', async () => {
+    const { routes, config } = registryRoutes();
+    const manifest = Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(config), size: config.length },
+      layers: [],
+    }));
+    // the arm64 image's config is missing from the registry
+    const armConfig = Buffer.from(JSON.stringify({ architecture: 'arm64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
+    const armManifest = Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(armConfig), size: armConfig.length },
+      layers: [],
+    }));
+    const index = Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        { mediaType: OCI_MANIFEST, digest: digestOf(manifest), size: manifest.length, platform: { architecture: 'amd64', os: 'linux' } },
+        { mediaType: OCI_MANIFEST, digest: digestOf(armManifest), size: armManifest.length, platform: { architecture: 'arm64', os: 'linux' } },
+      ],
+    }));
+    routes.set('/v2/app/tags/list', send(200, 'application/json', '{"name":"app","tags":["multi"]}'));
+    routes.set('/v2/app/manifests/multi', send(200, 'application/vnd.oci.image.index.v1+json', index));
+    routes.set(`/v2/app/manifests/${digestOf(manifest)}`, send(200, OCI_MANIFEST, manifest));
+    routes.set(`/v2/app/manifests/${digestOf(armManifest)}`, send(200, OCI_MANIFEST, armManifest));
+    const s = await serve((x) => routes.get(x), NOT_FOUND);
+    try {
+      const r = await runCliAsync(['--store', p('store-broken-platform'), 'report', '--registry', s.url]);
+      expect(r.code, showTool(r)).toBe(4);
+      expect(r.stdout.split('\n')[0]).toBe('INCOMPLETE: 1 of 1 tag read (0 failed, 0 not reached); 1 error');
+      expect(r.stderr).toContain(`layerstore: warning: app@${digestOf(armManifest)}: GET ${s.url}/v2/app/blobs/${digestOf(armConfig)}: 404`);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe('report --registry on a registry that keeps its blobs elsewhere', () => {
   it('a config redirected (307) to storage on another origin is followed there, without the registry credentials', async () => {
     const { routes, config } = registryRoutes();
