@@ -23,8 +23,11 @@ export async function readDerived(layout: StoreLayout, rel: string, maxBytes: nu
   }
 }
 
-/** Replace a derived file atomically (temp + fsync + rename); false when it could not be written. */
-export async function writeDerived(layout: StoreLayout, rel: string, bytes: Uint8Array): Promise<boolean> {
+/**
+ * Replace a derived file atomically (temp + fsync + rename); false when it could not be
+ * written. `bytes` may be text in chunks (a big cache need not be one string in memory).
+ */
+export async function writeDerived(layout: StoreLayout, rel: string, bytes: Uint8Array | Iterable<string>): Promise<boolean> {
   const file = path.join(layout.derivedDir, rel);
   try {
     for (const dir of dirsOnTheWay(layout, file)) await ensureRealDir(dir);

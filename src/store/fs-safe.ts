@@ -94,15 +94,16 @@ export function readFileNoFollowSync(p: string, maxBytes: number, opts: { head?:
 }
 
 /**
- * Replace `target` with `bytes` atomically: write a temp file beside it, fsync, rename over,
- * fsync the directory. Readers see the old or the new content, never a mix.
+ * Replace `target` with `bytes` (or text given in chunks) atomically: write a temp file beside
+ * it, fsync, rename over, fsync the directory. Readers see the old or the new content, never a mix.
  */
-export async function writeFileAtomic(target: string, bytes: Uint8Array): Promise<void> {
+export async function writeFileAtomic(target: string, bytes: Uint8Array | Iterable<string>): Promise<void> {
   const dir = path.dirname(target);
   const tmp = path.join(dir, `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await fsp.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o644);
   try {
-    await fh.writeFile(bytes);
+    if (bytes instanceof Uint8Array) await fh.writeFile(bytes);
+    else for (const chunk of bytes) await fh.writeFile(chunk); // each from where the last ended
     await fh.sync();
   } catch (e) {
     await fh.close().catch(() => {});
