@@ -61,6 +61,8 @@ export async function registryReportCommand(url: string, opts: RegistryReportOpt
       bar.stop();
     }
     clearTimeout(timer);
+    // A scan of the whole catalog that read every tag replaces the cache: the old records are not needed any more.
+    if (!opts.repo && scan.complete) cache.release();
     const code = await printReport(client.baseUrl, scan, opts, { get: client.sent.get, head: client.sent.head, retried: client.policy.retried });
     // After the report: its data is garbage by then, so the cache's bytes need no more heap (20k tags: 250 -> 235 MB peak RSS).
     await saveCache(dir, client.baseUrl, scan, cache, !opts.repo);

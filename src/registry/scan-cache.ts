@@ -51,10 +51,20 @@ export function scanCacheRel(registryUrl: string): string {
 
 export class ScanCache {
   private constructor(
-    private readonly strings: string[],
+    private strings: string[],
     private readonly manifestTuples: Map<string, Tuple>,
     private readonly configTuples: Map<string, Tuple>,
   ) {}
+
+  /** Forget every record (a scan that no longer needs them: ~12 MB at 20k tags); `size` stays what it was. */
+  release(): void {
+    this.releasedSize = this.manifestTuples.size;
+    this.manifestTuples.clear();
+    this.configTuples.clear();
+    this.strings = [];
+  }
+
+  private releasedSize: number | undefined;
 
   static empty(): ScanCache {
     return new ScanCache([], new Map(), new Map());
@@ -80,8 +90,9 @@ export class ScanCache {
     }
   }
 
+  /** Manifests held (before release()). */
   get size(): number {
-    return this.manifestTuples.size;
+    return this.releasedSize ?? this.manifestTuples.size;
   }
 
   /** Digests of every manifest and config held (to keep what a partial scan did not see). */
@@ -101,30 +112,65 @@ export class ScanCache {
 
   /** Write the records given as the cache for `registryUrl` (atomically; false when it could not be written). */
   static async save(layout: StoreLayout, registryUrl: string, manifests: Iterable<[Digest, ManifestRecord]>, configs: Iterable<[Digest, ConfigRecord]>): Promise<boolean> {
-    const strings: string[] = [];
-    const ids = new Map<string, number>();
-    const id = (x: string) => {
-      let i = ids.get(x);
-      if (i === undefined) {
-        i = strings.length;
-        ids.set(x, i);
-        strings.push(x);
-      }
-      return i;
-    };
-    const m: Tuple[] = [];
-    for (const [d, r] of manifests) {
-      if (r.kind === 'image') m.push([id(d), r.size, 0, id(r.configDigest), r.configSize, r.layers.flatMap((l) => [id(l.digest), id(l.mediaType), l.size])]);
-      else if (r.kind === 'index') m.push([id(d), r.size, 1, r.children.flatMap((c) => [id(c.digest), c.size])]);
-      else m.push([id(d), r.size, 2]);
-    }
-    const c: Tuple[] = [];
-    for (const [d, r] of configs) {
-      const p = r.platform;
-      c.push([id(d), r.diffIds.map(id), p ? [p.architecture, p.os, p.variant ?? null] : null, r.created ?? null]);
-    }
-    return writeDerived(layout, scanCacheRel(registryUrl), Buffer.from(JSON.stringify({ v: VERSION, s: strings, m, c })));
+    return writeDerived(layout, scanCacheRel(registryUrl), cacheText(manifests, configs));
   }
+}
+
+/** Text handed to the writer at a time: the file is never one string in memory (12 MB at 20k tags). */
+const CHUNK_CHARS = 1 << 20;
+
+/**
+ * The cache file's JSON, in chunks: {v, m: manifest tuples, c: config tuples, s: the string
+ * table they index}. The table comes last: it is complete only once every record is written.
+ */
+function* cacheText(manifests: Iterable<[Digest, ManifestRecord]>, configs: Iterable<[Digest, ConfigRecord]>): Generator<string> {
+  const strings: string[] = [];
+  const ids = new Map<string, number>();
+  const id = (x: string) => {
+    let i = ids.get(x);
+    if (i === undefined) {
+      i = strings.length;
+      ids.set(x, i);
+      strings.push(x);
+    }
+    return i;
+  };
+  let parts: string[] = [];
+  let size = 0;
+  const add = (text: string): boolean => {
+    parts.push(text);
+    size += text.length;
+    return size >= CHUNK_CHARS;
+  };
+  const take = (): string => {
+    const t = parts.join('');
+    parts = [];
+    size = 0;
+    return t;
+  };
+  add(`{"v":${VERSION},"m":[`);
+  let sep = '';
+  for (const [d, r] of manifests) {
+    const t =
+      r.kind === 'image'
+        ? [id(d), r.size, 0, id(r.configDigest), r.configSize, r.layers.flatMap((l) => [id(l.digest), id(l.mediaType), l.size])]
+        : r.kind === 'index'
+          ? [id(d), r.size, 1, r.children.flatMap((c) => [id(c.digest), c.size])]
+          : [id(d), r.size, 2];
+    if (add(sep + JSON.stringify(t))) yield take();
+    sep = ',';
+  }
+  add('],"c":[');
+  sep = '';
+  for (const [d, r] of configs) {
+    const p = r.platform;
+    if (add(sep + JSON.stringify([id(d), r.diffIds.map(id), p ? [p.architecture, p.os, p.variant ?? null] : null, r.created ?? null]))) yield take();
+    sep = ',';
+  }
+  add('],"s":[');
+  for (let i = 0; i < strings.length; i++) if (add((i ? ',' : '') + JSON.stringify(strings[i]))) yield take();
+  add(']}');
+  yield take();
 }
 
 const isSize = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;

@@ -51,9 +51,9 @@ export async function openDerived(layout: StoreLayout, rel: string): Promise<Fil
 
 /**
  * Replace a derived file atomically (temp + fsync + rename); false when it could not be
- * written. `bytes` may come in parts, written one after another (no joined copy).
+ * written. `bytes` may come in parts (buffers, or text in chunks: a big cache need not be one string in memory).
  */
-export async function writeDerived(layout: StoreLayout, rel: string, bytes: Uint8Array | readonly Uint8Array[]): Promise<boolean> {
+export async function writeDerived(layout: StoreLayout, rel: string, bytes: Uint8Array | readonly Uint8Array[] | Iterable<string>): Promise<boolean> {
   const file = path.join(layout.derivedDir, rel);
   try {
     for (const dir of dirsOnTheWay(layout, file)) await ensureRealDir(dir);

@@ -172,10 +172,10 @@ export async function createFileExclusive(target: string, bytes: Uint8Array): Pr
 }
 
 /**
- * Replace `target` with `bytes` atomically: write a temp file beside it, fsync, rename over,
+ * Replace `target` with `bytes` (buffers, or text in chunks) atomically: write a temp file beside it, fsync, rename over,
  * fsync the directory. Readers see the old or the new content, never a mix.
  */
-export async function writeFileAtomic(target: string, bytes: Uint8Array | readonly Uint8Array[]): Promise<void> {
+export async function writeFileAtomic(target: string, bytes: Uint8Array | readonly Uint8Array[] | Iterable<string>): Promise<void> {
   const dir = path.dirname(target);
   const tmp = path.join(dir, `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await fsp.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o644);

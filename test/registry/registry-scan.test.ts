@@ -213,6 +213,24 @@ describe.skipIf(!HAVE_REGISTRY)('report --registry on docker-registry 2.8', () =
     }
   });
 
+  it('a --repo run keeps the cache of the other repositories: the next full run still fetches nothing', async () => {
+    const store = p('store-repo-filter');
+    const proxy = await countingProxy(reg);
+    try {
+      for (const args of [[], ['--repo', 'worker']]) {
+        const r = await runCliAsync(['--store', store, 'report', '--registry', proxy.url, '--json', ...args]);
+        expect(r.code, showTool(r)).toBe(0);
+      }
+      proxy.seen.length = 0;
+      const full = await runCliAsync(['--store', store, 'report', '--registry', proxy.url, '--json']);
+      expect(full.code, showTool(full)).toBe(0);
+      expect(kinds(proxy.seen)).toMatchObject({ manifestGets: 0, blobGets: 0, manifestHeads: TAGS.length });
+      expect(new Map(json(full).images.map((i: any) => [i.manifestDigest, i.refs]))).toEqual(expectedRefs(TAGS));
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('a repository with only blobs (404 NAME_UNKNOWN on tags/list) is skipped and counted; the report is complete', async () => {
     expect(await uploadBlob(reg.url, 'blobs/only', Buffer.from('an aborted push\n'))).toBe(201);
     const catalog = JSON.parse((await rawRequest(`${reg.url}/v2/_catalog`)).body.toString());
