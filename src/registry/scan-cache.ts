@@ -3,6 +3,7 @@ import { isDigest, type Digest } from '../digest/digest.js';
 import type { Platform } from '../formats/types.js';
 import type { StoreLayout } from '../store/layout.js';
 import { readDerived, writeDerived } from '../store/derived.js';
+import { TextChunks } from '../util/text-chunks.js';
 
 /**
  * What `report --registry` keeps of the manifests and image configs it read, by digest, in
@@ -117,7 +118,6 @@ export class ScanCache {
 }
 
 /** Text handed to the writer at a time: the file is never one string in memory (12 MB at 20k tags). */
-const CHUNK_CHARS = 1 << 20;
 
 /**
  * The cache file's JSON, in chunks: {v, m: manifest tuples, c: config tuples, s: the string
@@ -135,19 +135,9 @@ function* cacheText(manifests: Iterable<[Digest, ManifestRecord]>, configs: Iter
     }
     return i;
   };
-  let parts: string[] = [];
-  let size = 0;
-  const add = (text: string): boolean => {
-    parts.push(text);
-    size += text.length;
-    return size >= CHUNK_CHARS;
-  };
-  const take = (): string => {
-    const t = parts.join('');
-    parts = [];
-    size = 0;
-    return t;
-  };
+  const chunks = new TextChunks();
+  const add = (text: string): boolean => chunks.put(text);
+  const take = (): string => chunks.take();
   add(`{"v":${VERSION},"m":[`);
   let sep = '';
   for (const [d, r] of manifests) {

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
+import { TextChunks } from '../util/text-chunks.js';
 
 /** JSON for machines: two-space indent and a final newline; callers build objects in a fixed key order. */
 export function toJson(value: unknown): string {
@@ -9,7 +10,6 @@ export function toJson(value: unknown): string {
 /** Arrays longer than this are written element by element; shorter values in one stringify. */
 const STREAM_ARRAYS_LONGER_THAN = 256;
 /** Chunks handed to the writer: big enough that write calls cost nothing, small enough to stay flat. */
-const CHUNK_CHARS = 1 << 20;
 
 /**
  * toJson(value), byte for byte, in chunks. A report over 100k images is ~400 MB of JSON: as
@@ -18,20 +18,9 @@ const CHUNK_CHARS = 1 << 20;
  * MB beyond CHUNK_CHARS (one array element's JSON at most).
  */
 export function* jsonChunks(value: unknown): Generator<string> {
-  let parts: string[] = [];
-  let size = 0;
-  /** Queue `s`; true when a chunk is ready to hand out. */
-  const put = (s: string): boolean => {
-    parts.push(s);
-    size += s.length;
-    return size >= CHUNK_CHARS;
-  };
-  const take = (): string => {
-    const chunk = parts.join('');
-    parts = [];
-    size = 0;
-    return chunk;
-  };
+  const chunks = new TextChunks();
+  const put = (t: string): boolean => chunks.put(t);
+  const take = (): string => chunks.take();
   /** Opened up (written piece by piece): long arrays at any depth, objects at the top two levels. */
   const opened = (v: unknown, depth: number): boolean =>
     v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON !== 'function' && (Array.isArray(v) ? v.length > STREAM_ARRAYS_LONGER_THAN : depth < 2);
