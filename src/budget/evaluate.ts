@@ -1,8 +1,8 @@
 import type { ImageInfo } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
-import { shortDigest } from '../digest/digest.js';
-import { humanBytes } from '../report/human.js';
+import { shortDigest, type Digest } from '../digest/digest.js';
 import type { Budget } from './config.js';
+import type { GrowthLimit } from './sizes.js';
 import { matchesRefGlob } from '../util/ref-glob.js';
 
 /** Waste figures from the file-level analysis (see src/analysis/waste.ts). */
@@ -13,18 +13,35 @@ export interface WasteFigures {
   userWastedRatio: number;
 }
 
-/** One rule checked against one image. `pass` is null when the rule could not apply (no baseline). */
+/**
+ * The rules, by what their limit and actual measure: bytes (maxSize, maxLayerSize,
+ * maxAddedOverBase, maxWasted), a count (maxLayers), a ratio (minEfficiency,
+ * highestUserWastedPercent) or growth in bytes over a baseline (maxGrowth).
+ */
+export type Rule = 'maxSize' | 'maxLayerSize' | 'maxLayers' | 'maxAddedOverBase' | 'maxWasted' | 'minEfficiency' | 'highestUserWastedPercent' | 'maxGrowth';
+
+/**
+ * One rule checked against one image, as data; cli/budget-text.ts words it. `pass` is null
+ * when the rule could not apply (no baseline, no waste figures).
+ */
 export interface Verdict {
   image: string;
   manifestDigest: string;
-  rule: string;
+  rule: Rule;
   limit: number;
   actual: number | null;
-  limitText: string;
-  actualText: string;
   pass: boolean | null;
-  detail?: string;
+  /** maxLayerSize: the largest layer (absent for an image without layers). */
+  largestLayer?: Digest;
+  /** maxAddedOverBase: the base image's ref. */
+  base?: string;
+  /** maxGrowth: the limit as the budget wrote it, and the sizes compared. */
+  growth?: GrowthFacts;
 }
+
+export type GrowthFacts =
+  | { limit: GrowthLimit; baseline: 'none' | 'missing' }
+  | { limit: GrowthLimit; baseline: 'found'; beforeBytes: number; nowBytes: number };
 
 export interface BaselineImage {
   refs: string[];
@@ -54,18 +71,6 @@ export function matchesRef(ref: string, patterns: string[]): boolean {
   return matchesRefGlob(ref, patterns);
 }
 
-const pct = (r: number, decimals = 1) => `${(r * 100).toFixed(decimals)}%`;
-
-/**
- * A limit and an actual ratio as percentages with enough decimals that they differ when the
- * numbers do: 95.0% vs 94.97% rather than "95.0%" vs "95.0%" for a FAIL.
- */
-function pctPair(limit: number, actual: number): [string, string] {
-  let d = 1;
-  while (d < 6 && limit !== actual && pct(limit, d) === pct(actual, d)) d++;
-  return [pct(limit, d), pct(actual, d)];
-}
-
 /** Check every budget that matches an image (by any of its refs) against it. */
 export async function evaluateBudgets(images: ImageInfo[], budgets: Budget[], ctx: EvaluateContext): Promise<Verdict[]> {
   const out: Verdict[] = [];
@@ -75,56 +80,43 @@ export async function evaluateBudgets(images: ImageInfo[], budgets: Budget[], ct
     let waste: WasteFigures | undefined;
     const getWaste = async () => (waste ??= ctx.waste ? await ctx.waste(img) : undefined);
     for (const b of applicable) {
-      const v = (rule: string, limit: number, actual: number | null, limitText: string, actualText: string, pass: boolean | null, detail?: string) =>
-        out.push({ image: name, manifestDigest: img.manifestDigest, rule, limit, actual, limitText, actualText, pass, ...(detail ? { detail } : {}) });
+      const v = (rule: Rule, limit: number, actual: number | null, pass: boolean | null, facts: Pick<Verdict, 'largestLayer' | 'base' | 'growth'> = {}) =>
+        out.push({ image: name, manifestDigest: img.manifestDigest, rule, limit, actual, pass, ...facts });
       if (b.maxSize !== undefined) {
         const s = sizeOf(img);
-        v('maxSize', b.maxSize, s, humanBytes(b.maxSize), humanBytes(s), s <= b.maxSize);
+        v('maxSize', b.maxSize, s, s <= b.maxSize);
       }
       if (b.maxLayerSize !== undefined) {
-        const big = img.layers.reduce((m, l) => (l.size > m.size ? l : m), { size: 0, digest: '' });
-        v('maxLayerSize', b.maxLayerSize, big.size, humanBytes(b.maxLayerSize), humanBytes(big.size), big.size <= b.maxLayerSize, big.digest ? `largest layer ${shortDigest(big.digest)}` : undefined);
+        const big = img.layers.reduce<{ size: number; digest?: Digest }>((m, l) => (l.size > m.size ? l : m), { size: 0 });
+        v('maxLayerSize', b.maxLayerSize, big.size, big.size <= b.maxLayerSize, big.digest ? { largestLayer: big.digest } : {});
       }
-      if (b.maxLayers !== undefined) v('maxLayers', b.maxLayers, img.layers.length, String(b.maxLayers), String(img.layers.length), img.layers.length <= b.maxLayers);
+      if (b.maxLayers !== undefined) v('maxLayers', b.maxLayers, img.layers.length, img.layers.length <= b.maxLayers);
       if (b.maxAddedOverBase !== undefined && b.base) {
         const [base] = selectImages(ctx.all, [b.base]);
         const added = distinctLayerBytes(img, new Set(base!.layers.map((l) => l.digest)));
-        v('maxAddedOverBase', b.maxAddedOverBase, added, humanBytes(b.maxAddedOverBase), humanBytes(added), added <= b.maxAddedOverBase, `layers not in ${b.base}`);
+        v('maxAddedOverBase', b.maxAddedOverBase, added, added <= b.maxAddedOverBase, { base: b.base });
       }
       if (b.maxWasted !== undefined || b.minEfficiency !== undefined || b.maxUserWastedRatio !== undefined) {
         const w = await getWaste();
-        if (b.maxWasted !== undefined) {
-          v('maxWasted', b.maxWasted, w?.wastedBytes ?? null, humanBytes(b.maxWasted), w ? humanBytes(w.wastedBytes) : 'n/a', w ? w.wastedBytes <= b.maxWasted : null);
-        }
-        if (b.minEfficiency !== undefined) {
-          const [limitText, actualText] = w ? pctPair(b.minEfficiency, w.efficiency) : [pct(b.minEfficiency), 'n/a'];
-          v('minEfficiency', b.minEfficiency, w?.efficiency ?? null, limitText, actualText, w ? w.efficiency >= b.minEfficiency : null);
-        }
+        if (b.maxWasted !== undefined) v('maxWasted', b.maxWasted, w?.wastedBytes ?? null, w ? w.wastedBytes <= b.maxWasted : null);
+        if (b.minEfficiency !== undefined) v('minEfficiency', b.minEfficiency, w?.efficiency ?? null, w ? w.efficiency >= b.minEfficiency : null);
         if (b.maxUserWastedRatio !== undefined) {
-          const [limitText, actualText] = w ? pctPair(b.maxUserWastedRatio, w.userWastedRatio) : [pct(b.maxUserWastedRatio), 'n/a'];
-          v('highestUserWastedPercent', b.maxUserWastedRatio, w?.userWastedRatio ?? null, limitText, actualText, w ? w.userWastedRatio <= b.maxUserWastedRatio : null);
+          v('highestUserWastedPercent', b.maxUserWastedRatio, w?.userWastedRatio ?? null, w ? w.userWastedRatio <= b.maxUserWastedRatio : null);
         }
       }
       if (b.maxGrowth !== undefined) {
         const before = ctx.baseline?.find((bi) => bi.refs.some((r) => img.refs.includes(r)));
         const now = sizeOf(img);
         if (!before) {
-          v('maxGrowth', 0, null, growthText(b.maxGrowth), 'n/a', null, ctx.baseline ? 'not in the baseline report' : 'no --baseline given');
+          v('maxGrowth', 0, null, null, { growth: { limit: b.maxGrowth, baseline: ctx.baseline ? 'missing' : 'none' } });
         } else {
           const growth = now - before.sizeBytes;
           // Percentages in millionths, so "0.7%" of 116000 is exactly 812 (floating point gives 811.99...).
           const limit = 'ratio' in b.maxGrowth ? Math.floor((before.sizeBytes * Math.round(b.maxGrowth.ratio * 1e6)) / 1e6) : b.maxGrowth.bytes;
-          // Both forms on both sides: a % limit is also shown in bytes, and the growth also as a %.
-          const limitText = 'ratio' in b.maxGrowth ? `${growthText(b.maxGrowth)} (${humanBytes(limit)})` : growthText(b.maxGrowth);
-          const grew = before.sizeBytes > 0 ? ` (${growth >= 0 ? '+' : ''}${pctPair('ratio' in b.maxGrowth ? b.maxGrowth.ratio : limit / before.sizeBytes, growth / before.sizeBytes)[1]})` : '';
-          v('maxGrowth', limit, growth, limitText, `${growth >= 0 ? '+' : ''}${humanBytes(growth)}${grew}`, growth <= limit, `${humanBytes(before.sizeBytes)} -> ${humanBytes(now)}`);
+          v('maxGrowth', limit, growth, growth <= limit, { growth: { limit: b.maxGrowth, baseline: 'found', beforeBytes: before.sizeBytes, nowBytes: now } });
         }
       }
     }
   }
   return out;
-}
-
-function growthText(g: NonNullable<Budget['maxGrowth']>): string {
-  return 'ratio' in g ? `+${pct(g.ratio)}` : `+${humanBytes(g.bytes)}`;
 }

@@ -1,12 +1,21 @@
-import type { Verdict } from './evaluate.js';
+/** One verdict as words (cli/budget-text.ts writes them): what a testcase shows. */
+export interface JUnitCase {
+  image: string;
+  manifestDigest: string;
+  rule: string;
+  limitText: string;
+  actualText: string;
+  pass: boolean | null;
+  detail?: string;
+}
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
 }
 
 /** JUnit XML: one testsuite per image, one testcase per rule; CI systems show these natively. */
-export function toJUnit(verdicts: Verdict[]): string {
-  const byImage = new Map<string, Verdict[]>();
+export function toJUnit(verdicts: JUnitCase[]): string {
+  const byImage = new Map<string, JUnitCase[]>();
   for (const v of verdicts) {
     const list = byImage.get(v.image) ?? [];
     list.push(v);

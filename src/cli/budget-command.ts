@@ -5,14 +5,14 @@ import { loadImages, type ImageInfo } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
 import { loadBudgetFile } from '../budget/config.js';
 import { computeFilesReport, type FilesReport } from '../analysis/files-report.js';
-import { evaluateBudgets, matchesRef, type BaselineImage, type Verdict, type WasteFigures } from '../budget/evaluate.js';
+import { evaluateBudgets, matchesRef, type BaselineImage, type WasteFigures } from '../budget/evaluate.js';
 import { toJUnit } from '../budget/junit.js';
 import { ingestPath } from '../ingest/ingest.js';
 import { Store } from '../store/store.js';
 import { toJson } from '../report/json.js';
-import { table } from '../report/tables.js';
 import { info, storeDir, type GlobalOptions } from './context.js';
 import { printError } from './errors-out.js';
+import { renderVerdicts, verdictRows } from './budget-text.js';
 
 export interface BudgetOptions extends GlobalOptions {
   config?: string;
@@ -70,14 +70,14 @@ export async function budgetCommand(args: string[], opts: BudgetOptions): Promis
   const failed = verdicts.filter((v) => v.pass === false).length;
   const checked = verdicts.filter((v) => v.pass !== null).length;
   const unchecked = images.filter((i) => !verdicts.some((v) => v.manifestDigest === i.manifestDigest));
-  if (opts.junit) await fsp.writeFile(opts.junit, toJUnit(verdicts));
+  if (opts.junit) await fsp.writeFile(opts.junit, toJUnit(verdictRows(verdicts)));
   if (opts.json) {
     process.stdout.write(
       toJson({
         schemaVersion: 1,
         passed: failed === 0 && checked > 0,
         summary: { images: images.length, rules: verdicts.length, failed, skipped: verdicts.filter((v) => v.pass === null).length, unchecked: unchecked.length },
-        results: verdicts,
+        results: verdictRows(verdicts),
         unchecked: unchecked.map((i) => ({ refs: i.refs, manifestDigest: i.manifestDigest })),
       }),
     );
@@ -90,17 +90,11 @@ export async function budgetCommand(args: string[], opts: BudgetOptions): Promis
   if (failed) return 1;
   if (checked === 0) {
     // Nothing was actually checked (no image, or every rule skipped): a gate that cannot close is not a pass.
-    throw new LayerstoreError('E_BUDGET_INVALID', verdicts.length ? `every one of the ${verdicts.length} budget rules was skipped (${[...new Set(verdicts.map((v) => v.detail))].join('; ')}): nothing was checked` : `no budget rule applied to any image (${images.length} images): nothing was checked`, {
+    throw new LayerstoreError('E_BUDGET_INVALID', verdicts.length ? `every one of the ${verdicts.length} budget rules was skipped (${[...new Set(verdictRows(verdicts).map((v) => v.detail))].join('; ')}): nothing was checked` : `no budget rule applied to any image (${images.length} images): nothing was checked`, {
       hint: verdicts.length ? 'give what the skipped rules need (e.g. --baseline FILE for maxGrowth)' : 'check the budgets\' match globs and the images given',
     });
   }
   return 0;
-}
-
-function renderVerdicts(vs: Verdict[]): string {
-  const t = table(['IMAGE', 'RULE', 'LIMIT', 'ACTUAL', 'RESULT'], ['left', 'left', 'right', 'right', 'left']);
-  for (const v of vs) t.push([v.image, v.rule, v.limitText, v.actualText, v.pass === null ? `SKIP (${v.detail})` : v.pass ? 'PASS' : 'FAIL']);
-  return t.toString() + '\n';
 }
 
 async function loadBaseline(file: string): Promise<BaselineImage[]> {

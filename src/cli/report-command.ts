@@ -7,7 +7,7 @@ import { writeJson } from '../report/json.js';
 import { computeReport, reportJson } from '../report/report-json.js';
 import { openForRead, storeDir, type GlobalOptions } from './context.js';
 import { ProgressBar } from './progress.js';
-import { htmlReportCommand } from '../html/html-command.js';
+import { htmlReportCommand } from './html-report-command.js';
 
 export interface ReportOptions extends GlobalOptions {
   json?: boolean;

@@ -1,6 +1,8 @@
 import { promises as fsp } from 'node:fs';
 import { LayerstoreError } from '../errors.js';
 import { createRegistryServer } from '../registry/server.js';
+import { RepositoryIndex } from '../registry/repositories.js';
+import { uiRoutes } from '../html/ui-routes.js';
 import { Htpasswd, isLoopback } from '../registry/auth.js';
 import { openForRead, storeDir, info, type GlobalOptions } from './context.js';
 import { Store } from '../store/store.js';
@@ -39,7 +41,17 @@ export async function serveCommand(opts: ServeOptions): Promise<number> {
   const tls = opts.tlsCert && opts.tlsKey ? { cert: await fsp.readFile(opts.tlsCert), key: await fsp.readFile(opts.tlsKey) } : undefined;
   if (auth && !tls && !loopback) info(opts, 'warning: credentials travel in clear text without --tls-cert/--tls-key');
   const store = (await openForRead(opts)) ?? (await Store.open(storeDir(opts), { create: true }));
-  const registry = createRegistryServer(store, { log: opts.log ? (l) => process.stderr.write(l + '\n') : undefined, allowPush: opts.allowPush, allowDelete: opts.allowDelete, auth, tls });
+  // The registry API and the read-only web UI (/, /api/*) on one listener, over one view of the repositories.
+  const repositories = new RepositoryIndex(store);
+  const registry = createRegistryServer(store, {
+    log: opts.log ? (l) => process.stderr.write(l + '\n') : undefined,
+    allowPush: opts.allowPush,
+    allowDelete: opts.allowDelete,
+    auth,
+    tls,
+    repositories,
+    extraRoutes: uiRoutes(store, repositories),
+  });
   await new Promise<void>((resolve, reject) => {
     registry.server.once('error', (e) => reject(new LayerstoreError('E_USAGE', `cannot listen on ${host}:${port}: ${(e as Error).message}`)));
     registry.server.listen(port, host, () => resolve());

@@ -7,9 +7,19 @@
  * that element is absent (the web UI of `serve`), api/report, api/layers and
  * api/repositories fetched from the server that sent the page.
  *
- * Written as a raw string (String.raw): no backticks and no dollar-brace in the script.
+ * Written as a raw string (String.raw): no backticks and no dollar-brace in the script, but
+ * for the one interpolation of PAGE_FORMAT_SOURCE.
  * Every text from the data goes into the page as a text node or attribute, never as markup.
  */
+import { humanBytes, percent, ratio } from '../report/human.js';
+
+/**
+ * The CLI's own formatting functions (src/report/human.ts), as script source: the page runs
+ * the very code the CLI runs, so it shows the CLI's numbers. They are self-contained function
+ * declarations, which is what makes their source text usable here.
+ */
+export const PAGE_FORMAT_SOURCE = [humanBytes, percent, ratio].map((f) => f.toString()).join('\n');
+
 export const PAGE_SCRIPT = String.raw`
 (function () {
   'use strict';
@@ -17,19 +27,8 @@ export const PAGE_SCRIPT = String.raw`
   // the stylesheet's colours, for SVG fill attributes
   var P = { shared: '#3b6fd8', unique: '#f0a030', waste: '#d9463b', added: '#2f9e5b', stored: '#3b6fd8', saved: '#a7d8b5' };
 
-  // ---- formatting: the CLI's own rules (src/report/human.ts), so the page shows the CLI's numbers
-  /** SI units: 1 kB = 1000 bytes, 1 MB = 1000 kB, as docker shows sizes. */
-  function humanBytes(n) {
-    if (!Number.isFinite(n)) return String(n);
-    var units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
-    var v = Math.abs(n);
-    var u = 0;
-    while (v >= 1000 && u < units.length - 1) { v /= 1000; u++; }
-    var s = u === 0 ? String(v) : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
-    return (n < 0 ? '-' : '') + s + ' ' + units[u];
-  }
-  function percent(part, whole) { return whole === 0 ? '0%' : ((part / whole) * 100).toFixed(1) + '%'; }
-  function ratio(x) { return x.toFixed(2) + 'x'; }
+  // ---- formatting: humanBytes, percent and ratio are the CLI's own (PAGE_FORMAT_SOURCE)
+${PAGE_FORMAT_SOURCE}
   function short(d) { return d.indexOf('sha256:') === 0 ? d.slice(7, 19) : d.slice(0, 12); }
   function plural(n, w) { return n + ' ' + w + (n === 1 ? '' : 's'); }
   function label(img) { return img.refs.length ? img.refs.join(', ') : '<none>@' + short(img.manifestDigest); }

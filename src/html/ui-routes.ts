@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { loadImages, type ImageInfo } from '../analysis/load-images.js';
 import { RegistryError } from '../registry/errors.js';
-import type { RepositoryIndex } from '../registry/repositories.js';
+import type { RepositoryView } from '../registry/repositories.js';
 import { toJson } from '../report/json.js';
 import type { Store } from '../store/store.js';
 import { buildRepositories } from './report-data.js';
@@ -96,8 +96,21 @@ function send(res: ServerResponse, status: number, type: string, body: string, h
   res.end(head ? undefined : body);
 }
 
+/** What the UI reads of the registry it runs beside: the repositories and tags it serves now. */
+export interface RepositorySource {
+  view(): Promise<RepositoryView>;
+}
+
+/**
+ * The UI as routes to mount beside the registry API (`serve` composes the two): the handler
+ * answers a UI path and returns true, or returns false for any other path.
+ */
+export function uiRoutes(store: Store, repos: RepositorySource): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> {
+  return (req, res, url) => handleUi(store, repos, req, res, url);
+}
+
 /** Serve a UI route; false when the path is not one (the registry API handles it). */
-export async function handleUi(store: Store, repos: RepositoryIndex, req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+async function handleUi(store: Store, repos: RepositorySource, req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
   const path = url.pathname;
   if (path !== '/' && path !== '/index.html' && path !== '/api' && !path.startsWith('/api/')) return false;
   const method = req.method ?? 'GET';

@@ -10,7 +10,6 @@ import { RepositoryIndex } from './repositories.js';
 import { Uploads } from './uploads.js';
 import { putManifest, MAX_MANIFEST_BYTES } from './push-manifest.js';
 import type { Htpasswd } from './auth.js';
-import { handleUi } from '../html/ui-routes.js';
 import { DeferredGc, handleDelete } from './deletes.js';
 import { sendReferrers } from './referrers.js';
 
@@ -34,7 +33,17 @@ export interface RegistryServerOptions {
   tls?: { cert: Buffer; key: Buffer };
   /** Where internal errors are logged (default stderr); clients never see a store path. */
   errorLog?: (line: string) => void;
+  /** The repositories and tags the server answers from; pass one to share it with `extraRoutes`. */
+  repositories?: RepositoryIndex;
+  /** Routes served beside the registry API (the web UI), asked first, after the auth check. */
+  extraRoutes?: ExtraRoutes;
 }
+
+/**
+ * A handler for paths outside the registry API: true when it answered the request, false
+ * to let the registry handle it. A RegistryError it throws is answered as the spec's JSON error.
+ */
+export type ExtraRoutes = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
 
 const defaultErrorLog = (line: string) => process.stderr.write(`layerstore serve: ${line}\n`);
 
@@ -78,7 +87,8 @@ export function createRegistryServer(store: Store, opts: RegistryServerOptions =
   const errorLog = opts.errorLog ?? defaultErrorLog;
   const ctx: Ctx = {
     store,
-    repos: new RepositoryIndex(store),
+    repos: opts.repositories ?? new RepositoryIndex(store),
+    extraRoutes: opts.extraRoutes,
     uploads: opts.allowPush ? new Uploads(store) : undefined,
     gc: opts.allowDelete ? new DeferredGc(store, errorLog) : undefined,
   };
@@ -132,6 +142,7 @@ export function createRegistryServer(store: Store, opts: RegistryServerOptions =
 interface Ctx {
   store: Store;
   repos: RepositoryIndex;
+  extraRoutes?: ExtraRoutes;
   uploads?: Uploads;
   /** Set with allowDelete: the gc that follows deletes. */
   gc?: DeferredGc;
@@ -143,8 +154,8 @@ async function handle(ctx: Ctx, req: IncomingMessage, res: ServerResponse): Prom
   const path = url.pathname;
   const method = req.method ?? 'GET';
   const read = method === 'GET' || method === 'HEAD';
-  // The read-only web UI (/, /api/*) beside the registry API; auth has been checked already.
-  if (await handleUi(store, repos, req, res, url)) return;
+  // Routes beside the registry API (serve's web UI); auth has been checked already.
+  if (ctx.extraRoutes && (await ctx.extraRoutes(req, res, url))) return;
   if (path === '/v2/' || path === '/v2') {
     if (!read) throw new RegistryError(405, 'UNSUPPORTED', `${method} is not supported here`);
     return sendJson(res, {}, method === 'HEAD');

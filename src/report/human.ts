@@ -1,6 +1,9 @@
 /**
  * Human sizes in SI units (1 kB = 1000 bytes, 1 MB = 1000 kB), as docker shows them.
  * Every table in layerstore uses this one function, so units never mix.
+ *
+ * The report page runs these three functions' own source (html/page-script.ts): keep them
+ * function declarations that use nothing from outside themselves.
  */
 export function humanBytes(n: number): string {
   if (!Number.isFinite(n)) return String(n);

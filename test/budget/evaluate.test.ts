@@ -81,6 +81,19 @@ describe('evaluateBudgets', () => {
     expect(missing[0]).toMatchObject({ rule: 'maxGrowth', actual: null, pass: null });
   });
 
+  it('verdicts are data, not text: the facts a message needs, and no pre-formatted limit or actual', async () => {
+    const waste = async (): Promise<WasteFigures> => ({ wastedBytes: 500, efficiency: 0.75, userWastedRatio: 0.25 });
+    const baseline = [{ refs: ['acme/app:1'], sizeBytes: 1500 }];
+    const b = budgets({ match: 'acme/app:*', maxLayerSize: 1000, maxAddedOverBase: 350, base: 'acme/base:1', minEfficiency: 0.5, maxGrowth: '10%' });
+    const vs = await evaluateBudgets([app], b, { all, baseline, waste });
+    for (const v of vs) for (const key of ['limitText', 'actualText', 'detail']) expect(v, v.rule).not.toHaveProperty(key);
+    expect(vs.find((v) => v.rule === 'maxLayerSize')).toMatchObject({ largestLayer: d('a') });
+    expect(vs.find((v) => v.rule === 'maxAddedOverBase')).toMatchObject({ base: 'acme/base:1' });
+    expect(vs.find((v) => v.rule === 'maxGrowth')).toMatchObject({ limit: 150, actual: 50, growth: { limit: { ratio: 0.1 }, baseline: 'found', beforeBytes: 1500, nowBytes: 1550 } });
+    const none = await evaluateBudgets([app], budgets({ match: 'acme/app:*', maxGrowth: '5%' }), { all });
+    expect(none[0]).toMatchObject({ growth: { limit: { ratio: 0.05 }, baseline: 'none' } });
+  });
+
   // BUG: the percentage limit is Math.floor(baseline * ratio) in floating point, and ratio =
   // N/100 is not exact in binary, so the product can land just below the whole number and the
   // floor loses a byte. For these baselines the exact limit is a whole number of bytes, the

@@ -4,10 +4,10 @@ import { LayerstoreError } from '../errors.js';
 import { loadImages } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
 import { humanBytes } from '../report/human.js';
-import { openForRead, type GlobalOptions } from '../cli/context.js';
-import { ProgressBar } from '../cli/progress.js';
-import { buildReportJson, buildStacks, type PageData } from './report-data.js';
-import { renderReportPage } from './report-page.js';
+import { openForRead, type GlobalOptions } from './context.js';
+import { ProgressBar } from './progress.js';
+import { buildReportJson, buildStacks, type PageData } from '../html/report-data.js';
+import { renderReportPage } from '../html/report-page.js';
 
 export interface HtmlReportOptions extends GlobalOptions {
   top?: string;

@@ -1,0 +1,87 @@
+import { shortDigest } from '../digest/digest.js';
+import type { GrowthLimit } from '../budget/sizes.js';
+import type { Verdict } from '../budget/evaluate.js';
+import { humanBytes } from '../report/human.js';
+import { table } from '../report/tables.js';
+
+/**
+ * The words of `budget`: a verdict (data, from budget/evaluate.ts) as the row that the
+ * table, `--json` and `--junit` print. The one place budget numbers become text.
+ */
+export interface VerdictRow {
+  image: string;
+  manifestDigest: string;
+  rule: string;
+  limit: number;
+  actual: number | null;
+  limitText: string;
+  actualText: string;
+  pass: boolean | null;
+  detail?: string;
+}
+
+const pct = (r: number, decimals = 1) => `${(r * 100).toFixed(decimals)}%`;
+
+/**
+ * A limit and an actual ratio as percentages with enough decimals that they differ when the
+ * numbers do: 95.0% vs 94.97% rather than "95.0%" vs "95.0%" for a FAIL.
+ */
+function pctPair(limit: number, actual: number): [string, string] {
+  let d = 1;
+  while (d < 6 && limit !== actual && pct(limit, d) === pct(actual, d)) d++;
+  return [pct(limit, d), pct(actual, d)];
+}
+
+function growthText(g: GrowthLimit): string {
+  return 'ratio' in g ? `+${pct(g.ratio)}` : `+${humanBytes(g.bytes)}`;
+}
+
+const signed = (n: number, text: string) => `${n >= 0 ? '+' : ''}${text}`;
+
+/** LIMIT, ACTUAL and the detail of one verdict. */
+export function verdictText(v: Verdict): { limitText: string; actualText: string; detail?: string } {
+  switch (v.rule) {
+    case 'maxLayers':
+      return { limitText: String(v.limit), actualText: String(v.actual) };
+    case 'minEfficiency':
+    case 'highestUserWastedPercent': {
+      const [limitText, actualText] = v.actual === null ? [pct(v.limit), 'n/a'] : pctPair(v.limit, v.actual);
+      return { limitText, actualText };
+    }
+    case 'maxGrowth':
+      return growthVerdictText(v);
+    default: {
+      const limitText = humanBytes(v.limit);
+      const actualText = v.actual === null ? 'n/a' : humanBytes(v.actual);
+      if (v.rule === 'maxLayerSize' && v.largestLayer) return { limitText, actualText, detail: `largest layer ${shortDigest(v.largestLayer)}` };
+      if (v.rule === 'maxAddedOverBase') return { limitText, actualText, detail: `layers not in ${v.base}` };
+      return { limitText, actualText };
+    }
+  }
+}
+
+/** maxGrowth: both forms on both sides (a % limit also in bytes, the growth also as a %). */
+function growthVerdictText(v: Verdict): { limitText: string; actualText: string; detail?: string } {
+  const g = v.growth!;
+  if (g.baseline !== 'found') return { limitText: growthText(g.limit), actualText: 'n/a', detail: g.baseline === 'missing' ? 'not in the baseline report' : 'no --baseline given' };
+  const growth = v.actual!;
+  const before = g.beforeBytes;
+  const limitText = 'ratio' in g.limit ? `${growthText(g.limit)} (${humanBytes(v.limit)})` : growthText(g.limit);
+  const grew = before > 0 ? ` (${signed(growth, pctPair('ratio' in g.limit ? g.limit.ratio : v.limit / before, growth / before)[1])})` : '';
+  return { limitText, actualText: `${signed(growth, humanBytes(growth))}${grew}`, detail: `${humanBytes(before)} -> ${humanBytes(g.nowBytes)}` };
+}
+
+/** The rows `budget --json` prints in `results` (in this key order) and `--junit` writes. */
+export function verdictRows(vs: Verdict[]): VerdictRow[] {
+  return vs.map((v) => {
+    const { limitText, actualText, detail } = verdictText(v);
+    return { image: v.image, manifestDigest: v.manifestDigest, rule: v.rule, limit: v.limit, actual: v.actual, limitText, actualText, pass: v.pass, ...(detail ? { detail } : {}) };
+  });
+}
+
+/** The table `budget` prints. */
+export function renderVerdicts(vs: Verdict[]): string {
+  const t = table(['IMAGE', 'RULE', 'LIMIT', 'ACTUAL', 'RESULT'], ['left', 'left', 'right', 'right', 'left']);
+  for (const v of verdictRows(vs)) t.push([v.image, v.rule, v.limitText, v.actualText, v.pass === null ? `SKIP (${v.detail})` : v.pass ? 'PASS' : 'FAIL']);
+  return t.toString() + '\n';
+}
