@@ -4,10 +4,14 @@ import { selectImages } from '../analysis/select.js';
 import { diffImages } from '../analysis/image-diff.js';
 import { renderImageDiff } from '../report/files-tables.js';
 import { toJson } from '../report/json.js';
-import { requireStore, type GlobalOptions } from './context.js';
+import { requireStore, storeDir } from './context.js';
+import { Store } from '../store/store.js';
+import { ingestEngineArgs, isEngineRef, type EngineOptions } from './engine-inputs.js';
 
 /** Layers and files added, removed and changed between two images. */
-export async function diffCommand(a: string, b: string, opts: GlobalOptions & { json?: boolean; all?: boolean }): Promise<number> {
+export async function diffCommand(a: string, b: string, opts: EngineOptions & { json?: boolean; all?: boolean }): Promise<number> {
+  // An engine image (docker-daemon:NAME, containerd:NAME) is ingested first, then diffed by its manifest digest.
+  if (isEngineRef(a) || isEngineRef(b)) [a, b] = (await ingestEngineArgs(await Store.open(storeDir(opts), { create: true }), [a, b], opts)).selectors as [string, string];
   const store = await requireStore(opts);
   const all = await loadImages(store);
   const pick = (sel: string) => {
