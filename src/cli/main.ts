@@ -132,7 +132,7 @@ export async function main(argv: string[]): Promise<number> {
     .command('diff')
     .description('layers and files added, removed and changed between two images')
     .argument('<a>', 'ref, image ID or manifest digest, or docker-daemon:NAME / containerd:NAME (ingested first)')
-    .argument('<b>', 'ref, image ID or manifest digest, or docker-daemon:NAME / containerd:NAME (ingested first)')
+    .argument('<b>', 'ref, image ID or manifest digest, or docker-daemon:NAME / containerd:NAME (ingested first), or container:NAME: what docker commit NAME would add on top of A')
     .option('--json', 'print the diff as JSON')
     .option('--all', 'list every changed file, not only the 30 largest')
     .option('--engine-socket <path>', 'Docker Engine API socket for docker-daemon: (default $DOCKER_HOST, else /var/run/docker.sock; podman system service works too)')
