@@ -38,6 +38,8 @@ export interface ImageSharing {
   platform?: string;
   /** Stored by a push although its config disagrees with its layers: why (see store/unverified.ts). */
   unverified?: string;
+  /** For an image read from a container engine: the containers (running or not) that use it. */
+  containers?: number;
 }
 
 export interface LayerSharing {

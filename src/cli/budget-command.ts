@@ -10,11 +10,12 @@ import { toJUnit } from '../budget/junit.js';
 import { ingestPath } from '../ingest/ingest.js';
 import { Store } from '../store/store.js';
 import { toJson } from '../report/json.js';
-import { info, storeDir, type GlobalOptions } from './context.js';
+import { info, storeDir } from './context.js';
+import { ingestEngineRef, isEngineRef, type EngineOptions } from './engine-inputs.js';
 import { printError } from './errors-out.js';
 import { renderVerdicts, verdictRows } from './budget-text.js';
 
-export interface BudgetOptions extends GlobalOptions {
+export interface BudgetOptions extends EngineOptions {
   config?: string;
   baseline?: string;
   json?: boolean;
@@ -30,7 +31,7 @@ export async function budgetCommand(args: string[], opts: BudgetOptions): Promis
   const budgets = await loadBudgetFile(opts.config ?? path.resolve('layerstore-budget.json'));
   const baseline = opts.baseline ? await loadBaseline(opts.baseline) : undefined;
   const paths = new Set<string>();
-  for (const a of args) if (await fsp.stat(a).then(() => true, () => false)) paths.add(a);
+  for (const a of args) if (isEngineRef(a) || (await fsp.stat(a).then(() => true, () => false))) paths.add(a);
   // A store is created only to receive inputs; checking refs in a store that is not there
   // (a --store typo) must not pass as "nothing to check".
   const store = await Store.open(storeDir(opts), { create: paths.size > 0 });
@@ -41,8 +42,8 @@ export async function budgetCommand(args: string[], opts: BudgetOptions): Promis
       continue;
     }
     try {
-      const r = await ingestPath(store, a);
-      info(opts, `ingested ${a}: ${r.images.length} image(s)`);
+      const r = isEngineRef(a) ? await ingestEngineRef(store, a, opts) : await ingestPath(store, a);
+      if (!isEngineRef(a)) info(opts, `ingested ${a}: ${r.images.length} image(s)`);
       selectors.push(...r.images.map((i) => i.manifestDigest));
     } catch (e) {
       printError(toLayerstoreError(e, a), opts);

@@ -4,10 +4,15 @@ import { selectImages } from '../analysis/select.js';
 import { diffImages } from '../analysis/image-diff.js';
 import { renderImageDiff } from '../report/files-tables.js';
 import { toJson } from '../report/json.js';
-import { requireStore, type GlobalOptions } from './context.js';
+import { requireStore, storeDir } from './context.js';
+import { Store } from '../store/store.js';
+import { ingestEngineArgs, isEngineRef, type EngineOptions } from './engine-inputs.js';
+import { isContainerRef } from '../engines/container-changes.js';
 
-/** Layers and files added, removed and changed between two images. */
-export async function diffCommand(a: string, b: string, opts: GlobalOptions & { json?: boolean; all?: boolean }): Promise<number> {
+/** Layers and files added, removed and changed between two images; or, with container:NAME as B, what committing that container would add (commit-preview-command.ts). */
+export async function diffCommand(a: string, b: string, opts: EngineOptions & { json?: boolean; all?: boolean }): Promise<number> {
+  // An engine image (docker-daemon:NAME, containerd:NAME) is ingested first, then diffed by its manifest digest.
+  if (isEngineRef(a) || isEngineRef(b)) [a, b] = (await ingestEngineArgs(await Store.open(storeDir(opts), { create: true }), [a, b], opts)).selectors as [string, string];
   const store = await requireStore(opts);
   const all = await loadImages(store);
   const pick = (sel: string) => {
@@ -15,6 +20,7 @@ export async function diffCommand(a: string, b: string, opts: GlobalOptions & { 
     if (found.length > 1) throw new LayerstoreError('E_USAGE', `${JSON.stringify(sel)} names ${found.length} images (a multi-platform ref?); name one by its manifest digest`, { hint: 'layerstore ls shows each platform image' });
     return found[0]!;
   };
+  if (isContainerRef(b)) return (await import('./commit-preview-command.js')).commitPreviewCommand(store, pick(a), b, opts);
   const d = await diffImages(store, pick(a), pick(b));
   if (opts.json) process.stdout.write(toJson({ schemaVersion: 1, ...d }));
   else process.stdout.write(renderImageDiff(d, opts.all ? Number.MAX_SAFE_INTEGER : 30));

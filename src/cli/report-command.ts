@@ -5,11 +5,17 @@ import { parseRowFormat, renderRows } from '../report/row-format.js';
 import { renderFilesReport } from '../report/files-tables.js';
 import { writeJson } from '../report/json.js';
 import { computeReport, reportJson } from '../report/report-json.js';
-import { openForRead, storeDir, type GlobalOptions } from './context.js';
+import { openForRead, storeDir } from './context.js';
 import { ProgressBar } from './progress.js';
 import { htmlReportCommand } from './html-report-command.js';
+import { Store } from '../store/store.js';
+import { engineEndpoint } from '../engines/engine-api.js';
+import { DOCKER_DAEMON } from '../engines/docker-daemon.js';
+import { containersByImage } from '../engines/containers.js';
+import { engineUsage, renderEngineUsage } from '../report/engine-usage.js';
+import { ingestEngineArgs, isEngineRef, type EngineOptions } from './engine-inputs.js';
 
-export interface ReportOptions extends GlobalOptions {
+export interface ReportOptions extends EngineOptions {
   json?: boolean;
   allLayers?: boolean;
   files?: boolean;
@@ -22,19 +28,28 @@ export interface ReportOptions extends GlobalOptions {
   trunc?: boolean;
 }
 
-export async function reportCommand(refs: string[], opts: ReportOptions): Promise<number> {
+export async function reportCommand(args: string[], opts: ReportOptions): Promise<number> {
+  // docker-daemon:/containerd: arguments are ingested into the store first (the cache that
+  // makes the next run fast), then reported as the images they brought in.
+  const fromEngine = args.some(isEngineRef);
+  const ingested = fromEngine ? await ingestEngineArgs(await Store.open(storeDir(opts), { create: true }), args, opts) : undefined;
+  const refs = ingested?.selectors ?? args;
   if (opts.html !== undefined) return htmlReportCommand(opts.html, refs, opts);
   const store = await openForRead(opts);
   const all = store ? await loadImages(store, { compression: true }) : [];
   const images = selectImages(all, refs);
+  // `report docker-daemon:` is the engine's disk report: unique bytes count against the
+  // engine's images (what removing one from the engine frees), not the whole store's.
+  const wholeEngine = args.length === 1 && args[0] === DOCKER_DAEMON;
   const topN = opts.top === undefined ? 10 : parseInt(opts.top, 10);
   const top = Number.isInteger(topN) && topN >= 0 ? topN : 10;
   const bar = new ProgressBar('indexing layers', !!opts.files && !opts.quiet && process.stderr.isTTY === true, 'count');
-  const r = await computeReport(store, images, { files: opts.files, top, onProgress: (d, t) => bar.update(d, t), universe: all });
+  const r = await computeReport(store, images, { files: opts.files, top, onProgress: (d, t) => bar.update(d, t), universe: wholeEngine ? images : all });
   bar.stop();
+  const usage = wholeEngine ? engineUsage(DOCKER_DAEMON, engineEndpoint(opts).label, images, r.sharing.images, await containersByImage(engineEndpoint(opts))) : undefined;
   const format = parseRowFormat(opts.json ? 'json' : opts.format);
   if (format.kind === 'json') {
-    await writeJson(process.stdout, reportJson(r));
+    await writeJson(process.stdout, usage ? { ...reportJson(r), engine: usage } : reportJson(r));
     return 0;
   }
   if (format.kind === 'template') {
@@ -46,7 +61,8 @@ export async function reportCommand(refs: string[], opts: ReportOptions): Promis
     process.stdout.write('No images yet. Add some with: layerstore ingest IMAGE.tar\n');
     return 0;
   }
-  process.stdout.write(renderSharing(r.sharing, { maxLayers: opts.allLayers ? undefined : 20, truncate: opts.trunc !== false && process.stdout.isTTY === true }));
+  process.stdout.write(renderSharing(r.sharing, { maxLayers: opts.allLayers ? undefined : 20, truncate: opts.trunc !== false && process.stdout.isTTY === true, removingFrom: wholeEngine ? 'the engine' : undefined }));
+  if (usage) process.stdout.write(renderEngineUsage(usage));
   if (r.files) process.stdout.write(renderFilesReport(images.filter((i) => !i.unverified), r.files, top));
   return 0;
 }

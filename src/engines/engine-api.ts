@@ -35,10 +35,11 @@ const MAX_JSON_ANSWER = 64 * 1024 * 1024;
  * open is one E_ENGINE line naming it; an answer other than 200 is E_ENGINE with the
  * engine's own message, or `notFound()` for a 404.
  */
-export function engineGet(ep: EngineEndpoint, path: string, notFound?: (message: string) => LayerstoreError): Promise<IncomingMessage> {
+export function engineGet(ep: EngineEndpoint, path: string, notFound?: (message: string) => LayerstoreError, method: 'GET' | 'POST' = 'GET'): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ socketPath: ep.socketPath, host: ep.host, port: ep.port, path, headers: { Host: 'docker' } }, (res) => {
-      if (res.statusCode === 200) return resolve(res);
+    const req = http.request({ method, socketPath: ep.socketPath, host: ep.host, port: ep.port, path, headers: { Host: 'docker' } }, (res) => {
+      // 204 No Content: a POST that worked (pause, unpause)
+      if (res.statusCode === 200 || (method === 'POST' && res.statusCode === 204)) return resolve(res);
       readAll(res, 64 * 1024).then(
         (body) => {
           let message = body.toString('utf8').trim();
@@ -48,18 +49,19 @@ export function engineGet(ep: EngineEndpoint, path: string, notFound?: (message:
             /* not JSON: the text as it is */
           }
           if (res.statusCode === 404 && notFound) reject(notFound(message));
-          else reject(new LayerstoreError('E_ENGINE', `the container engine at ${ep.label} answered ${res.statusCode} to GET ${path}: ${message.slice(0, 300)}`));
+          else reject(new LayerstoreError('E_ENGINE', `the container engine at ${ep.label} answered ${res.statusCode} to ${method} ${path}: ${message.slice(0, 300)}`));
         },
         reject,
       );
     });
     req.on('error', (e: NodeJS.ErrnoException) => reject(unreachable(ep, e)));
+    req.end();
   });
 }
 
 /** GET a JSON document from the engine (bounded). */
-export async function engineJson(ep: EngineEndpoint, path: string): Promise<unknown> {
-  const res = await engineGet(ep, path);
+export async function engineJson(ep: EngineEndpoint, path: string, notFound?: (message: string) => LayerstoreError): Promise<unknown> {
+  const res = await engineGet(ep, path, notFound);
   const body = await readAll(res, MAX_JSON_ANSWER);
   try {
     return JSON.parse(body.toString('utf8'));

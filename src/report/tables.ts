@@ -81,10 +81,11 @@ export function sharingRows(r: SharingReport): Array<Record<string, string | num
     SharedBytes: img.sharedBytes,
     UniqueBytes: img.uniqueBytes,
     ManifestDigest: img.manifestDigest,
+    ...(img.containers !== undefined ? { Containers: img.containers } : {}),
   }));
 }
 
-export function renderSharing(r: SharingReport, opts: { maxLayers?: number; truncate?: boolean } = {}): string {
+export function renderSharing(r: SharingReport, opts: { maxLayers?: number; truncate?: boolean; removingFrom?: string } = {}): string {
   const out: string[] = [];
   const t = r.totals;
   out.push(
@@ -92,8 +93,10 @@ export function renderSharing(r: SharingReport, opts: { maxLayers?: number; trun
       `${humanBytes(t.savedBytes)} saved by sharing (${percent(t.savedBytes, t.logicalBytes)}, dedup ratio ${ratio(t.dedupRatio)})`,
   );
   out.push('');
-  out.push('Images (unique = what removing the image from the store would free)');
-  const it = table(['REF', 'IMAGE ID', 'PLATFORM', 'LAYERS', 'SIZE', 'SHARED', 'UNIQUE'], ['left', 'left', 'left', 'right', 'right', 'right', 'right']);
+  out.push(`Images (unique = what removing the image from ${opts.removingFrom ?? 'the store'} would free)`);
+  // CONTAINERS only for images read from an engine (report docker-daemon:).
+  const withContainers = r.images.some((i) => i.containers !== undefined);
+  const it = table(['REF', 'IMAGE ID', 'PLATFORM', 'LAYERS', 'SIZE', 'SHARED', 'UNIQUE', ...(withContainers ? ['CONTAINERS'] : [])], ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right']);
   for (const img of r.images) {
     it.push([
       (img.refs.length ? img.refs.map((ref) => (opts.truncate ? truncateCell(ref, REF_WIDTH) : ref)).join('\n') : '<none>') + (img.unverified ? ' !' : ''),
@@ -103,6 +106,7 @@ export function renderSharing(r: SharingReport, opts: { maxLayers?: number; trun
       humanBytes(img.sizeBytes),
       humanBytes(img.sharedBytes),
       humanBytes(img.uniqueBytes),
+      ...(withContainers ? [String(img.containers ?? '')] : []),
     ]);
   }
   out.push(it.toString());

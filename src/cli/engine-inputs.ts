@@ -1,0 +1,51 @@
+import { ingestStream, type IngestResult } from '../ingest/ingest.js';
+import type { Store } from '../store/store.js';
+import { humanBytes } from '../report/human.js';
+import { engineEndpoint } from '../engines/engine-api.js';
+import { exportFromEngine, isDockerDaemonRef } from '../engines/docker-daemon.js';
+import { exportFromContainerd, isContainerdRef } from '../engines/containerd.js';
+import { info, type GlobalOptions } from './context.js';
+
+/** The options that say where the engines answer (report, diff, budget and ingest take them). */
+export interface EngineOptions extends GlobalOptions {
+  /** The Docker Engine API socket for docker-daemon: (else $DOCKER_HOST, else /var/run/docker.sock). */
+  engineSocket?: string;
+  /** containerd's socket for containerd:. */
+  containerdSocket?: string;
+}
+
+/** `docker-daemon:...` or `containerd:...`: an image that lives in an engine, not in the store. */
+export function isEngineRef(arg: string): boolean {
+  return isDockerDaemonRef(arg) || isContainerdRef(arg);
+}
+
+/**
+ * Stream the engine's own export of `arg` into the store (the same transaction as
+ * `ingest docker-daemon:...`) and say on stderr what came in. The store is the cache: blobs
+ * it already holds are not written again, so a second run on the same engine is fast.
+ */
+export async function ingestEngineRef(store: Store, arg: string, opts: EngineOptions): Promise<IngestResult> {
+  const source = isDockerDaemonRef(arg) ? await exportFromEngine(engineEndpoint(opts), arg) : exportFromContainerd(arg, opts);
+  const r = await ingestStream(store, source, arg);
+  info(opts, `ingested ${arg} into ${store.root}: ${r.images.length} image${r.images.length === 1 ? '' : 's'}, ${r.blobsAdded} new blob${r.blobsAdded === 1 ? '' : 's'} (${humanBytes(r.bytesAdded)}), ${r.blobsPresent} already stored`);
+  return r;
+}
+
+/**
+ * The selectors `args` mean once each engine ref is ingested: an engine ref becomes the
+ * manifest digests of the images it brought in, anything else stays as given.
+ */
+export async function ingestEngineArgs(store: Store, args: string[], opts: EngineOptions): Promise<{ selectors: string[]; results: Map<string, IngestResult> }> {
+  const selectors: string[] = [];
+  const results = new Map<string, IngestResult>();
+  for (const a of args) {
+    if (!isEngineRef(a)) {
+      selectors.push(a);
+      continue;
+    }
+    const r = results.get(a) ?? (await ingestEngineRef(store, a, opts));
+    results.set(a, r);
+    selectors.push(...r.images.map((i) => i.manifestDigest));
+  }
+  return { selectors, results };
+}
