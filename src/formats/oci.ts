@@ -1,7 +1,7 @@
 import { LayerstoreError } from '../errors.js';
 import { hexOf, type Digest } from '../digest/digest.js';
-import type { ArchiveView } from '../ingest/archive-view.js';
-import type { IngestPlan, PlannedImage } from '../ingest/plan.js';
+import type { SourceFile, SourceView } from './source.js';
+import type { ImagePlan, PlannedImage } from './plan.js';
 import {
   ANNOTATION_IMAGE_NAME,
   ANNOTATION_REF_NAME,
@@ -17,6 +17,17 @@ import {
   type Platform,
 } from './types.js';
 import { familiar, fullyQualified, isValidRef, checkRef } from './ref-names.js';
+import type { SourceReader } from './readers.js';
+
+/** An OCI image layout: a directory, an oci-archive, or a registry pull seen as one. */
+export const ociLayoutReader: SourceReader = {
+  name: 'oci-layout',
+  detect: async (view) => (await view.has('index.json')) && (await view.has('oci-layout')),
+  open: async (view, plan) => {
+    await resolveOciLayout(view, plan);
+    return 'oci-layout';
+  },
+};
 
 /**
  * Reads an OCI image layout (a directory, an oci-archive, or the OCI half of a Docker 25+
@@ -26,7 +37,7 @@ import { familiar, fullyQualified, isValidRef, checkRef } from './ref-names.js';
  * saves only the platforms it has) are skipped with a note. An index.json entry must name an
  * image manifest or index: a ref on anything else would be unreadable to every command.
  */
-export async function resolveOciLayout(view: ArchiveView, plan: IngestPlan): Promise<void> {
+export async function resolveOciLayout<F extends SourceFile>(view: SourceView<F>, plan: ImagePlan<F>): Promise<void> {
   const layout = await view.readJson('oci-layout', 'oci-layout');
   if (typeof layout !== 'object' || layout === null || typeof (layout as { imageLayoutVersion?: unknown }).imageLayoutVersion !== 'string') {
     throw new LayerstoreError('E_MANIFEST_INVALID', 'oci-layout has no imageLayoutVersion', { entry: 'oci-layout' });
@@ -66,7 +77,7 @@ export function rootRefs(desc: Descriptor, what: string): string[] {
   return named ? [named] : [];
 }
 
-class OciWalker {
+class OciWalker<F extends SourceFile> {
   /**
    * Images found under each descriptor already walked, by "<mediaType> <digest>" (the type
    * decides how the blob is read, so the same blob under another type is checked again);
@@ -75,8 +86,8 @@ class OciWalker {
   private readonly seen = new Map<string, PlannedImage[] | null>();
 
   constructor(
-    private readonly view: ArchiveView,
-    private readonly plan: IngestPlan,
+    private readonly view: SourceView<F>,
+    private readonly plan: ImagePlan<F>,
   ) {}
 
   /** Returns the images under `desc`, or undefined when it is absent and may be skipped. */
