@@ -1,4 +1,4 @@
-import { LayerstoreError } from '../errors.js';
+import { LayerstoreError, isLayerstoreError } from '../errors.js';
 import { hexOf, type Digest } from '../digest/digest.js';
 import type { SourceFile, SourceView } from './source.js';
 import type { ImagePlan, PlannedImage } from './plan.js';
@@ -14,6 +14,7 @@ import {
   parseManifest,
   platformString,
   type Descriptor,
+  type ImageConfig,
   type Platform,
 } from './types.js';
 import { familiar, fullyQualified, isValidRef, checkRef } from './ref-names.js';
@@ -75,6 +76,32 @@ export function rootRefs(desc: Descriptor, what: string): string[] {
     return [refName];
   }
   return named ? [named] : [];
+}
+
+/** Why a config cannot describe `layers` layers (undefined when it can): one diff_id per layer. */
+export function diffIdCountProblem(layers: number, config: ImageConfig): string | undefined {
+  const n = config.rootfs.diff_ids.length;
+  return n === layers ? undefined : `the manifest lists ${layers} layers but its config has ${n} diff_ids`;
+}
+
+/**
+ * Why an image config disagrees with the layers it describes (undefined when it agrees), by
+ * the checks this reader makes of an image: not an image config, another number of diff_ids
+ * than layers (diffIdCountProblem), or a layer whose bytes do not decompress to its diff_id
+ * (ImagePlan.checkDiffId). For a registry push, which keeps such an image as unverified
+ * instead of refusing it.
+ */
+export function imageDisagreement(plan: ImagePlan<SourceFile>, configDoc: unknown, layers: SourceFile[]): string | undefined {
+  try {
+    const cfg = parseImageConfig(configDoc, 'config');
+    const countProblem = diffIdCountProblem(layers.length, cfg);
+    if (countProblem) return countProblem;
+    layers.forEach((f, i) => plan.checkDiffId(f, cfg.rootfs.diff_ids[i]!, `layer ${i}`));
+    return undefined;
+  } catch (e) {
+    if (isLayerstoreError(e)) return e.message;
+    throw e;
+  }
 }
 
 class OciWalker<F extends SourceFile> {
@@ -148,13 +175,8 @@ class OciWalker<F extends SourceFile> {
     const configFile = await this.view.file(`blobs/sha256/${hexOf(m.config.digest)}`, `${what} config`, { json: true });
     const configDigest = this.plan.useBlob(configFile, m.config, `${what} config`);
     const config = parseImageConfig(await this.view.readJson(configFile.name, `${what} config`), `config ${m.config.digest}`);
-    if (config.rootfs.diff_ids.length !== m.layers.length) {
-      throw new LayerstoreError(
-        'E_MANIFEST_INVALID',
-        `${what}: the manifest lists ${m.layers.length} layers but its config has ${config.rootfs.diff_ids.length} diff_ids`,
-        { entry: `blobs/sha256/${hexOf(desc.digest)}` },
-      );
-    }
+    const countProblem = diffIdCountProblem(m.layers.length, config);
+    if (countProblem) throw new LayerstoreError('E_MANIFEST_INVALID', `${what}: ${countProblem}`, { entry: `blobs/sha256/${hexOf(desc.digest)}` });
     const layers: Digest[] = [];
     this.view.prefetch(m.layers.map((l, i) => ({ name: `blobs/sha256/${hexOf(l.digest)}`, why: `${what} layer ${i}` })));
     for (const [i, l] of m.layers.entries()) {

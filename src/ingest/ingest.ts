@@ -114,7 +114,8 @@ async function ingestInput(store: Store, input: string, opts: IngestOptions, ope
     await openInput(open);
     const view = open.view!;
     const { hints, tar } = open;
-    const result = await commitSource(store, view, { source: input, startedAt: t0, tag: opts.tag, bytesRead: () => (tar ? tar.bytesRead() : bytesReadOf(view.staged())) });
+    const bytesRead = () => (tar ? tar.bytesRead() : bytesReadOf(view.staged()));
+    const result = await commitSource(store, view, { source: input, startedAt: t0, tag: opts.tag, bytesRead });
     await hints?.save();
     return result;
   } catch (e) {

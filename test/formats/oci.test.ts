@@ -7,6 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { ImagePlan } from '../../src/formats/plan.js';
 import { READERS, readSource } from '../../src/formats/readers.js';
+import { imageDisagreement } from '../../src/formats/oci.js';
 import { digestOf, imageDocs } from '../helpers/hand-bytes.js';
 import { rawTar } from '../helpers/make-tar.js';
 import { MemorySource } from '../helpers/memory-source.js';
@@ -105,5 +106,14 @@ describe('formats/oci: the OCI layout reader through the source interface', () =
     expect(READERS.map((r) => r.name)).toEqual(['docker-save', 'oci-layout', 'docker-v1-save']);
     await expect(readSource(new MemorySource(new Map([['hello.txt', Buffer.from('hi')]])), new ImagePlan())).rejects.toMatchObject({ code: 'E_NO_MANIFEST' });
     await expect(readSource(new MemorySource(new Map([['repositories', Buffer.from('{}')]])), new ImagePlan())).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+  });
+
+  it("imageDisagreement (a registry push's check) says why a config cannot describe its layers, by the reader's own rules", async () => {
+    const plan = new ImagePlan();
+    const source = new MemorySource(new Map([['layer', tarLayer]]));
+    const layer = await source.file('layer', 'test');
+    expect(imageDisagreement(plan, { rootfs: { type: 'layers', diff_ids: [digestOf(tarLayer)] } }, [layer])).toBeUndefined();
+    expect(imageDisagreement(plan, { rootfs: { type: 'layers', diff_ids: [] } }, [layer])).toBe('the manifest lists 1 layers but its config has 0 diff_ids');
+    expect(imageDisagreement(plan, { rootfs: { type: 'layers', diff_ids: [digestOf('other')] } }, [layer])).toMatch(/^layer 0: the uncompressed layer hashes to sha256:/);
   });
 });
