@@ -1,13 +1,23 @@
 import { LayerstoreError, isLayerstoreError } from '../errors.js';
 import type { Digest } from '../digest/digest.js';
-import { claimedDigest, type ArchiveView } from '../ingest/archive-view.js';
-import { IngestPlan, type PlannedImage } from '../ingest/plan.js';
-import type { StagedFile } from '../ingest/staged-file.js';
+import { claimedDigest, type SourceFile, type SourceView } from './source.js';
+import { ImagePlan, type PlannedImage } from './plan.js';
 import { resolveOciLayout } from './oci.js';
+import type { SourceReader } from './readers.js';
 import { checkRef, familiar, fullyQualified, repositoryOf } from './ref-names.js';
 import { MT, configPlatform, ociLayerMediaType, parseImageConfig, type Descriptor } from './types.js';
 import { normalizeEntryName } from '../archive/entry-name.js';
 import { sha256Of as sha256 } from '../digest/hasher.js';
+
+/** A docker save (manifest.json), and Docker 25+ saves that also hold an OCI layout. */
+export const dockerSaveReader: SourceReader = {
+  name: 'docker-save',
+  detect: (view) => view.has('manifest.json'),
+  open: async (view, plan) => {
+    await resolveDockerArchive(view, plan);
+    return (await view.has('index.json')) && (await view.has('oci-layout')) ? 'docker-save-oci' : 'docker-save';
+  },
+};
 
 interface SaveItem {
   config: string;
@@ -24,7 +34,7 @@ interface SaveItem {
  * A legacy image has no manifest blob: we write a deterministic OCI manifest that depends
  * only on the config bytes and the layer blobs.
  */
-export async function resolveDockerArchive(view: ArchiveView, plan: IngestPlan): Promise<void> {
+export async function resolveDockerArchive<F extends SourceFile>(view: SourceView<F>, plan: ImagePlan<F>): Promise<void> {
   const items = parseSaveManifest(await view.readJson('manifest.json', 'manifest.json'));
   const oci = (await view.has('index.json')) && (await view.has('oci-layout')) ? await tryOciView(view, plan) : undefined;
   let usedOci = false;
@@ -38,7 +48,7 @@ export async function resolveDockerArchive(view: ArchiveView, plan: IngestPlan):
         entry: 'manifest.json',
       });
     }
-    const layerFiles: StagedFile[] = [];
+    const layerFiles: F[] = [];
     view.prefetch(item.layers.map((name, j) => ({ name, why: `${what} Layers[${j}]` })));
     for (const [j, name] of item.layers.entries()) {
       const lw = `${what} Layers[${j}]`;
@@ -73,8 +83,8 @@ export async function resolveDockerArchive(view: ArchiveView, plan: IngestPlan):
 }
 
 /** The OCI half of a Docker 25+ save, or undefined when it is one of Docker's broken shapes. */
-async function tryOciView(view: ArchiveView, plan: IngestPlan): Promise<IngestPlan | undefined> {
-  const oci = new IngestPlan();
+async function tryOciView<F extends SourceFile>(view: SourceView<F>, plan: ImagePlan<F>): Promise<ImagePlan<F> | undefined> {
+  const oci = new ImagePlan<F>();
   try {
     await resolveOciLayout(view, oci);
   } catch (e) {
@@ -89,7 +99,7 @@ async function tryOciView(view: ArchiveView, plan: IngestPlan): Promise<IngestPl
 }
 
 /** Take the OCI view's blobs, images and roots; refs gathered from manifest.json go to the roots holding those images. */
-function mergeOciPlan(oci: IngestPlan, plan: IngestPlan): void {
+function mergeOciPlan<F extends SourceFile>(oci: ImagePlan<F>, plan: ImagePlan<F>): void {
   for (const [d, f] of oci.blobs) plan.blobs.set(d, f);
   plan.notes.push(...oci.notes);
   plan.artifacts.push(...oci.artifacts);
@@ -121,7 +131,7 @@ function withDefaultTag(ref: string): string {
   return repositoryOf(ref) === undefined && !ref.includes('@') && fullyQualified(`${ref}:latest`) ? `${ref}:latest` : ref;
 }
 
-function claimOf(f: StagedFile): Pick<Descriptor, 'digest' | 'size'> | undefined {
+function claimOf(f: SourceFile): Pick<Descriptor, 'digest' | 'size'> | undefined {
   // A "blobs/sha256/<hex>" name is a claim about the content; legacy "<hex>.json" names are not
   // (hand-edited configs keep their old names), so those are content-addressed by hashing.
   const d = claimedDigest(f.name);
@@ -157,7 +167,7 @@ function parseSaveManifest(raw: unknown): SaveItem[] {
  * the sniffed compression, and the config type is OCI's: skopeo and umoci refuse a Docker
  * config type inside an OCI manifest.
  */
-export function synthesizeManifest(config: StagedFile, layers: StagedFile[]): { digest: Digest; bytes: Buffer } {
+export function synthesizeManifest(config: SourceFile, layers: SourceFile[]): { digest: Digest; bytes: Buffer } {
   const doc = {
     schemaVersion: 2,
     mediaType: MT.ociManifest,

@@ -1,7 +1,7 @@
-import { LayerstoreError } from '../errors.js';
+import { LayerstoreError, isLayerstoreError } from '../errors.js';
 import { hexOf, type Digest } from '../digest/digest.js';
-import type { ArchiveView } from '../ingest/archive-view.js';
-import type { IngestPlan, PlannedImage } from '../ingest/plan.js';
+import type { SourceFile, SourceView } from './source.js';
+import type { ImagePlan, PlannedImage } from './plan.js';
 import {
   ANNOTATION_IMAGE_NAME,
   ANNOTATION_REF_NAME,
@@ -14,9 +14,21 @@ import {
   parseManifest,
   platformString,
   type Descriptor,
+  type ImageConfig,
   type Platform,
 } from './types.js';
 import { familiar, fullyQualified, isValidRef, checkRef } from './ref-names.js';
+import type { SourceReader } from './readers.js';
+
+/** An OCI image layout: a directory, an oci-archive, or a registry pull seen as one. */
+export const ociLayoutReader: SourceReader = {
+  name: 'oci-layout',
+  detect: async (view) => (await view.has('index.json')) && (await view.has('oci-layout')),
+  open: async (view, plan) => {
+    await resolveOciLayout(view, plan);
+    return 'oci-layout';
+  },
+};
 
 /**
  * Reads an OCI image layout (a directory, an oci-archive, or the OCI half of a Docker 25+
@@ -26,7 +38,7 @@ import { familiar, fullyQualified, isValidRef, checkRef } from './ref-names.js';
  * saves only the platforms it has) are skipped with a note. An index.json entry must name an
  * image manifest or index: a ref on anything else would be unreadable to every command.
  */
-export async function resolveOciLayout(view: ArchiveView, plan: IngestPlan): Promise<void> {
+export async function resolveOciLayout<F extends SourceFile>(view: SourceView<F>, plan: ImagePlan<F>): Promise<void> {
   const layout = await view.readJson('oci-layout', 'oci-layout');
   if (typeof layout !== 'object' || layout === null || typeof (layout as { imageLayoutVersion?: unknown }).imageLayoutVersion !== 'string') {
     throw new LayerstoreError('E_MANIFEST_INVALID', 'oci-layout has no imageLayoutVersion', { entry: 'oci-layout' });
@@ -66,7 +78,33 @@ export function rootRefs(desc: Descriptor, what: string): string[] {
   return named ? [named] : [];
 }
 
-class OciWalker {
+/** Why a config cannot describe `layers` layers (undefined when it can): one diff_id per layer. */
+export function diffIdCountProblem(layers: number, config: ImageConfig): string | undefined {
+  const n = config.rootfs.diff_ids.length;
+  return n === layers ? undefined : `the manifest lists ${layers} layers but its config has ${n} diff_ids`;
+}
+
+/**
+ * Why an image config disagrees with the layers it describes (undefined when it agrees), by
+ * the checks this reader makes of an image: not an image config, another number of diff_ids
+ * than layers (diffIdCountProblem), or a layer whose bytes do not decompress to its diff_id
+ * (ImagePlan.checkDiffId). For a registry push, which keeps such an image as unverified
+ * instead of refusing it.
+ */
+export function imageDisagreement(plan: ImagePlan<SourceFile>, configDoc: unknown, layers: SourceFile[]): string | undefined {
+  try {
+    const cfg = parseImageConfig(configDoc, 'config');
+    const countProblem = diffIdCountProblem(layers.length, cfg);
+    if (countProblem) return countProblem;
+    layers.forEach((f, i) => plan.checkDiffId(f, cfg.rootfs.diff_ids[i]!, `layer ${i}`));
+    return undefined;
+  } catch (e) {
+    if (isLayerstoreError(e)) return e.message;
+    throw e;
+  }
+}
+
+class OciWalker<F extends SourceFile> {
   /**
    * Images found under each descriptor already walked, by "<mediaType> <digest>" (the type
    * decides how the blob is read, so the same blob under another type is checked again);
@@ -75,8 +113,8 @@ class OciWalker {
   private readonly seen = new Map<string, PlannedImage[] | null>();
 
   constructor(
-    private readonly view: ArchiveView,
-    private readonly plan: IngestPlan,
+    private readonly view: SourceView<F>,
+    private readonly plan: ImagePlan<F>,
   ) {}
 
   /** Returns the images under `desc`, or undefined when it is absent and may be skipped. */
@@ -137,13 +175,8 @@ class OciWalker {
     const configFile = await this.view.file(`blobs/sha256/${hexOf(m.config.digest)}`, `${what} config`, { json: true });
     const configDigest = this.plan.useBlob(configFile, m.config, `${what} config`);
     const config = parseImageConfig(await this.view.readJson(configFile.name, `${what} config`), `config ${m.config.digest}`);
-    if (config.rootfs.diff_ids.length !== m.layers.length) {
-      throw new LayerstoreError(
-        'E_MANIFEST_INVALID',
-        `${what}: the manifest lists ${m.layers.length} layers but its config has ${config.rootfs.diff_ids.length} diff_ids`,
-        { entry: `blobs/sha256/${hexOf(desc.digest)}` },
-      );
-    }
+    const countProblem = diffIdCountProblem(m.layers.length, config);
+    if (countProblem) throw new LayerstoreError('E_MANIFEST_INVALID', `${what}: ${countProblem}`, { entry: `blobs/sha256/${hexOf(desc.digest)}` });
     const layers: Digest[] = [];
     this.view.prefetch(m.layers.map((l, i) => ({ name: `blobs/sha256/${hexOf(l.digest)}`, why: `${what} layer ${i}` })));
     for (const [i, l] of m.layers.entries()) {

@@ -22,6 +22,26 @@ export function checkRef(ref: unknown, what: string): string {
   return ref;
 }
 
+/**
+ * The distribution spec's grammar, the one source for every reader of refs (normalizeUserRef,
+ * parseDockerRef, the registry client and server): a repository path of lowercase components
+ * joined by "/", a tag of up to 128 word characters, dots and dashes, not starting with either.
+ */
+const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const REPOSITORY_PATH_RE = new RegExp(`^${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
+const TAG_RE = /^[\w][\w.-]{0,127}$/;
+/** The spec caps a repository name at 255 characters. */
+export const MAX_REPOSITORY_LENGTH = 255;
+
+/** A repository path ("library/alpine", "acme/api"), without host or tag. */
+export function isValidRepositoryPath(path: string): boolean {
+  return REPOSITORY_PATH_RE.test(path);
+}
+
+export function isValidTag(tag: string): boolean {
+  return TAG_RE.test(tag);
+}
+
 /** A Docker-style reference split into parts, with Docker's defaults (docker.io, library/). */
 export interface DockerRef {
   domain: string;
@@ -55,7 +75,7 @@ export function parseDockerRef(ref: string): DockerRef | undefined {
     path = rest.slice(slash + 1);
   }
   if (domain === 'docker.io' && !path.includes('/')) path = `library/${path}`;
-  if (!/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/.test(path)) return undefined;
+  if (!isValidRepositoryPath(path)) return undefined;
   return { domain, path, tag, digest };
 }
 
@@ -89,9 +109,6 @@ export function repositoryOfDigestRef(ref: string): string | undefined {
   return ref.slice(0, ref.indexOf('@'));
 }
 
-/** A Docker tag: up to 128 word characters, dots and dashes, not starting with either. */
-const TAG_RE = /^[\w][\w.-]{0,127}$/;
-
 /**
  * A ref the user typed, in Docker's grammar and with Docker's defaults, as every command
  * takes it: a lowercase repository (`[registry/]path`), then `:tag` (`latest` when absent) or
@@ -106,9 +123,9 @@ export function normalizeUserRef(input: string, what: string): string {
     throw bad(parseDockerRef(input.toLowerCase()) ? 'repository names are lowercase' : 'the repository name has characters docker does not allow');
   }
   if (p.digest !== undefined && !/^sha256:[0-9a-f]{64}$/.test(p.digest)) throw bad('a digest is sha256: and 64 lowercase hex digits');
-  if (p.tag !== undefined && !TAG_RE.test(p.tag)) throw bad('a tag is up to 128 letters, digits, _ . - (not starting with . or -)');
+  if (p.tag !== undefined && !isValidTag(p.tag)) throw bad('a tag is up to 128 letters, digits, _ . - (not starting with . or -)');
   const repo = familiar(`${p.domain}/${p.path}`);
-  if (repo.length > 255) throw bad('the repository name is longer than 255 characters');
+  if (repo.length > MAX_REPOSITORY_LENGTH) throw bad('the repository name is longer than 255 characters');
   return `${repo}${p.digest === undefined || p.tag !== undefined ? `:${p.tag ?? 'latest'}` : ''}${p.digest !== undefined ? `@${p.digest}` : ''}`;
 }
 

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { LayerstoreError } from '../errors.js';
 import { normalizeEntryName } from '../archive/entry-name.js';
 import { resolveLinks, type LinkEntry } from '../archive/links.js';
-import { digestFromHex, type Digest } from '../digest/digest.js';
+import type { Digest } from '../digest/digest.js';
+import { claimedDigest, type SourceView } from '../formats/source.js';
 import { MAX_JSON_BYTES, parseJson } from '../formats/types.js';
 import type { Store } from '../store/store.js';
 import { STAGING_CONCURRENCY, stageBody, stageFileRange, type StagedFile } from './staged-file.js';
@@ -13,35 +14,15 @@ import type { RangeWorkers } from '../digest/range-workers.js';
 import { limiter } from '../util/pool.js';
 
 /**
- * What format readers see of an input: named files they can ask for, verified by hash. Files
- * are staged when first asked for, so what no image uses is never copied (a compressed
- * tarball, read in one pass, has had some staged already: see tar-input.ts).
+ * A source view (formats/source.ts) over staged files: a tar input, a layout directory, or a
+ * registry pull. A compressed tarball, read in one pass, has had some files staged before any
+ * reader asks (see tar-input.ts).
  */
-export interface ArchiveView {
-  readonly label: string;
-  has(name: string): Promise<boolean>;
-  /**
-   * The staged file behind `name` (links followed). `why` names who asked, for errors. With
-   * `json`, the caller will read it as JSON: above MAX_JSON_BYTES it is refused
-   * (E_TOO_LARGE) by the size the input gives, before any byte is staged.
-   */
-  file(name: string, why: string, opts?: { json?: boolean }): Promise<StagedFile>;
-  readJson(name: string, why: string): Promise<unknown>;
-  /**
-   * Start staging these files now, several at once, for readers that will ask for them one
-   * by one (a manifest's layers); `why` as the later file() call will give it.
-   */
-  prefetch(files: Array<{ name: string; why: string }>): void;
+export interface ArchiveView extends SourceView<StagedFile> {
   /** Wait until no staging is running (before the staged files are discarded). */
   settle(): Promise<void>;
   /** Every staged file, to discard those no image used. */
   staged(): Iterable<StagedFile>;
-}
-
-/** The digest an OCI-style entry name claims ("blobs/sha256/<hex>"), if any. */
-export function claimedDigest(name: string): Digest | undefined {
-  const m = /^blobs\/sha256\/([0-9a-f]{64})$/.exec(name);
-  return m ? digestFromHex(m[1]!) : undefined;
 }
 
 /** The digest `name` claims when the store already has that blob (so ingest need not write it). */

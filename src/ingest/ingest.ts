@@ -4,8 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { LayerstoreError, toLayerstoreError } from '../errors.js';
 import { RangeWorkers } from '../digest/range-workers.js';
 import { READ_CHUNK } from '../archive/open-archive.js';
-import { resolveDockerArchive } from '../formats/docker-archive.js';
-import { resolveOciLayout } from '../formats/oci.js';
+import { readSource, type SourceFormat } from '../formats/readers.js';
 import type { Store } from '../store/store.js';
 import { markUnverified } from '../store/unverified.js';
 import { fsyncDir } from '../store/fs-safe.js';
@@ -40,7 +39,7 @@ export interface IngestOptions {
 
 export interface IngestResult {
   source: string;
-  format: 'docker-save' | 'docker-save-oci' | 'oci-layout';
+  format: SourceFormat;
   images: PlannedImage[];
   /** Blobs this ingest added to the store, and their bytes. */
   blobsAdded: number;
@@ -115,31 +114,49 @@ async function ingestInput(store: Store, input: string, opts: IngestOptions, ope
     await openInput(open);
     const view = open.view!;
     const { hints, tar } = open;
-    const { plan, format } = await resolve(view);
-    if (plan.images.length === 0 && plan.roots.length === 0) throw new LayerstoreError('E_MANIFEST_INVALID', 'the input holds no images');
-    if (opts.tag) tagTheOneRoot(plan, opts.tag);
-    const committed = await commitPlan(store, plan);
+    const bytesRead = () => (tar ? tar.bytesRead() : bytesReadOf(view.staged()));
+    const result = await commitSource(store, view, { source: input, startedAt: t0, tag: opts.tag, bytesRead });
     await hints?.save();
-    const bytesRead = tar ? tar.bytesRead() : bytesReadOf(view.staged());
-    return {
-      source: input,
-      format,
-      images: plan.images,
-      ...committed,
-      bytesRead,
-      notes: plan.summaryNotes(),
-      seconds: (performance.now() - t0) / 1000,
-    };
+    return result;
   } catch (e) {
     throw toLayerstoreError(e, input);
   } finally {
-    // Whatever was staged and not committed (unused entries, or everything on failure) goes.
-    if (open.view) {
-      await open.view.settle();
-      await Promise.all([...open.view.staged()].map((f) => store.writer.discard(f.blob)));
-    }
+    if (open.view) await discardStaged(store, open.view);
     await Promise.all([open.workers?.close(), open.tar?.close()]);
   }
+}
+
+/**
+ * The end of every way in (a file, a stream, a registry pull): read the view with the reader
+ * the format list picks, check that it holds something (`check` first, for the caller's own
+ * error), give it --tag, and commit. The caller discards what stays staged (discardStaged).
+ */
+export async function commitSource(
+  store: Store,
+  view: ArchiveView,
+  opts: { source: string; startedAt: number; bytesRead: () => number; tag?: string; check?: (plan: IngestPlan) => void },
+): Promise<IngestResult> {
+  const plan = new IngestPlan();
+  const format = await readSource(view, plan);
+  opts.check?.(plan);
+  if (plan.images.length === 0 && plan.roots.length === 0) throw new LayerstoreError('E_MANIFEST_INVALID', 'the input holds no images');
+  if (opts.tag) tagTheOneRoot(plan, opts.tag);
+  const committed = await commitPlan(store, plan);
+  return {
+    source: opts.source,
+    format,
+    images: plan.images,
+    ...committed,
+    bytesRead: opts.bytesRead(),
+    notes: plan.summaryNotes(),
+    seconds: (performance.now() - opts.startedAt) / 1000,
+  };
+}
+
+/** Whatever was staged and not committed (unused entries, or everything on failure) goes. */
+export async function discardStaged(store: Store, view: ArchiveView): Promise<void> {
+  await view.settle();
+  await Promise.all([...view.staged()].map((f) => store.writer.discard(f.blob)));
 }
 
 /** --tag: the input must hold one root (an image, or a multi-platform index); it gets `tag` too. */
@@ -151,25 +168,6 @@ function tagTheOneRoot(plan: IngestPlan, tag: string): void {
   const [descriptor] = roots.values();
   plan.roots.push({ descriptor: descriptor!, ref: tag, fullName: fullyQualified(tag) });
   for (const img of plan.images) if (!img.refs.includes(tag)) img.refs.push(tag);
-}
-
-async function resolve(view: ArchiveView): Promise<{ plan: IngestPlan; format: IngestResult['format'] }> {
-  const plan = new IngestPlan();
-  if (await view.has('manifest.json')) {
-    await resolveDockerArchive(view, plan);
-    const oci = (await view.has('index.json')) && (await view.has('oci-layout'));
-    return { plan, format: oci ? 'docker-save-oci' : 'docker-save' };
-  }
-  if ((await view.has('index.json')) && (await view.has('oci-layout'))) {
-    await resolveOciLayout(view, plan);
-    return { plan, format: 'oci-layout' };
-  }
-  if (await view.has('repositories')) {
-    throw new LayerstoreError('E_UNSUPPORTED', 'this is a pre-Docker-1.10 save (a repositories file, no manifest.json), which carries no image config digests', {
-      hint: 'load it into Docker and save it again with a current Docker, podman or skopeo',
-    });
-  }
-  throw new LayerstoreError('E_NO_MANIFEST', 'not an image archive: it has neither manifest.json (docker save) nor index.json + oci-layout (OCI layout)');
 }
 
 /**

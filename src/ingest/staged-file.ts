@@ -1,5 +1,6 @@
 import { sniffCompression, SNIFF_BYTES, type Compression } from '../archive/compression.js';
 import type { Digest } from '../digest/digest.js';
+import type { SourceFile } from '../formats/source.js';
 import type { BlobWriter, StagedBlob } from '../store/blob-writer.js';
 import type { RangeWorkers } from '../digest/range-workers.js';
 import { DiffIdComputer, diffIdOfRange, type FileRange } from './diffid.js';
@@ -9,18 +10,9 @@ async function hasBlob(writer: BlobWriter, d: Digest): Promise<boolean> {
   return (await lstatOrUndefined(writer.layout.blobPath(d)))?.isFile() === true;
 }
 
-/** A regular file of the input, hashed and (unless already stored) staged. */
-export interface StagedFile {
-  name: string;
-  /** Byte offset of its data in the input tar (0 for directory inputs). */
-  offset: number;
+/** A regular file of the input (formats' SourceFile), hashed and (unless already stored) staged. */
+export interface StagedFile extends SourceFile {
   blob: StagedBlob;
-  /** Sniffed from the bytes. */
-  compression: Compression;
-  /** sha256 of the uncompressed bytes: equal to blob.digest when compression is "none". */
-  diffId?: Digest;
-  /** Why decompression failed, when it did. */
-  decompressError?: string;
   /** The store's own copy stands for the input's entry, whose bytes were not read. */
   fromStore?: boolean;
 }

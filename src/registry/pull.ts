@@ -6,11 +6,10 @@ import { hexOf, isDigest, parseDigest, type Digest } from '../digest/digest.js';
 import { sha256Of } from '../digest/hasher.js';
 import { familiar } from '../formats/ref-names.js';
 import { ANNOTATION_REF_NAME, INDEX_TYPES, MAX_JSON_BYTES, MT, isImageManifest, kindOfDocument, parseIndex, parseJson, parseManifest, platformString, type Platform } from '../formats/types.js';
-import { resolveOciLayout } from '../formats/oci.js';
-import { claimedDigest, StagingOnDemand, type ArchiveView } from '../ingest/archive-view.js';
+import { claimedDigest } from '../formats/source.js';
+import { StagingOnDemand, type ArchiveView } from '../ingest/archive-view.js';
 import { storedBlobAsStaged } from '../ingest/blob-diffid.js';
-import { commitPlan, type IngestResult } from '../ingest/ingest.js';
-import { IngestPlan } from '../ingest/plan.js';
+import { commitSource, discardStaged, type IngestResult } from '../ingest/ingest.js';
 import { stageBody, type StagedFile } from '../ingest/staged-file.js';
 import type { Store } from '../store/store.js';
 import { MAX_REMOTE_JSON_BYTES, type RegistryClient } from './client.js';
@@ -188,29 +187,22 @@ export async function pullImage(store: Store, client: RegistryClient, ref: Remot
   const storeRef = ref.tag ? familiar(`${ref.registry}/${ref.repository}:${ref.tag}`) : undefined;
   const view = new RegistryView(store, client, ref.repository, { digest, bytes: top.bytes, mediaType: top.mediaType, ref: storeRef }, opts.platform);
   try {
-    const plan = new IngestPlan();
-    await resolveOciLayout(view, plan);
-    if (plan.images.length === 0 && opts.platform) {
-      const there = [...view.platformsSeen].filter((p) => p !== 'unknown/unknown').sort();
-      throw new LayerstoreError('E_REF_NOT_FOUND', `${ref.repository} has no ${platformString(opts.platform)} image; ${there.length ? `it has ${there.join(', ')}` : 'it is not a multi-platform image'}`, {
-        hint: there.length ? `pass one of those to --platform, or leave --platform out to pull them all` : 'leave --platform out',
-      });
-    }
-    if (plan.images.length === 0) throw new LayerstoreError('E_MANIFEST_INVALID', `${ref.repository}: no image to pull`);
-    const committed = await commitPlan(store, plan);
-    return {
+    const result = await commitSource(store, view, {
       source: `${client.baseUrl}/${ref.repository}`,
-      format: 'oci-layout',
-      images: plan.images,
-      ...committed,
-      bytesRead: view.bytesDownloaded,
-      bytesDownloaded: view.bytesDownloaded,
-      bytesSkipped: view.bytesSkipped,
-      notes: plan.summaryNotes(),
-      seconds: (performance.now() - t0) / 1000,
-    };
+      startedAt: t0,
+      bytesRead: () => view.bytesDownloaded,
+      check: (plan) => {
+        if (plan.images.length === 0 && opts.platform) {
+          const there = [...view.platformsSeen].filter((p) => p !== 'unknown/unknown').sort();
+          throw new LayerstoreError('E_REF_NOT_FOUND', `${ref.repository} has no ${platformString(opts.platform)} image; ${there.length ? `it has ${there.join(', ')}` : 'it is not a multi-platform image'}`, {
+            hint: there.length ? `pass one of those to --platform, or leave --platform out to pull them all` : 'leave --platform out',
+          });
+        }
+        if (plan.images.length === 0) throw new LayerstoreError('E_MANIFEST_INVALID', `${ref.repository}: no image to pull`);
+      },
+    });
+    return { ...result, bytesDownloaded: view.bytesDownloaded, bytesSkipped: view.bytesSkipped };
   } finally {
-    await view.settle();
-    for (const f of view.staged()) await store.writer.discard(f.blob);
+    await discardStaged(store, view);
   }
 }

@@ -6,7 +6,8 @@ import { IngestPlan } from '../ingest/plan.js';
 import { commitPlan } from '../ingest/ingest.js';
 import { storedBlobAsStaged } from '../ingest/blob-diffid.js';
 import { fullyQualified } from '../formats/ref-names.js';
-import { INDEX_TYPES, MANIFEST_TYPES, documentKind, isImageManifest, parseImageConfig, parseIndex, parseJson, parseManifest, type Descriptor } from '../formats/types.js';
+import { imageDisagreement } from '../formats/oci.js';
+import { INDEX_TYPES, MANIFEST_TYPES, documentKind, isImageManifest, parseIndex, parseJson, parseManifest, type Descriptor } from '../formats/types.js';
 import type { Store } from '../store/store.js';
 import { readFileNoFollow } from '../store/fs-safe.js';
 import { RegistryError } from './errors.js';
@@ -82,7 +83,7 @@ export async function putManifest(
           throw new RegistryError(400, 'MANIFEST_INVALID', `the config is ${config.blob.size} bytes; image configs are limited to ${MAX_CONFIG_BYTES} bytes`);
         }
         const cfgBytes = await readFileNoFollow(config.blob.stagingPath!, MAX_CONFIG_BYTES);
-        const problem = configDisagreement(plan, parseJson(cfgBytes, 'config', MAX_CONFIG_BYTES), layers);
+        const problem = imageDisagreement(plan, parseJson(cfgBytes, 'config', MAX_CONFIG_BYTES), layers);
         // Stored all the same (a registry keeps any well-formed manifest whose blobs it has),
         // but recorded, so verify, report and export do not take it for a verified image.
         if (problem) plan.unverified.set(digest, problem);
@@ -112,21 +113,4 @@ export async function putManifest(
   }
   const subject = (doc as { subject?: { digest?: unknown } }).subject?.digest;
   return { digest, uses: [...plan.blobs.keys()], ...(typeof subject === 'string' && isDigest(subject) ? { subject } : {}) };
-}
-
-/**
- * Why an image config disagrees with the layers it describes (undefined when it agrees):
- * not an image config, another number of diff_ids than layers, or a layer whose bytes do not
- * decompress to its diff_id (IngestPlan.checkDiffId, the check ingest makes).
- */
-function configDisagreement(plan: IngestPlan, configDoc: unknown, layers: StagedFile[]): string | undefined {
-  try {
-    const cfg = parseImageConfig(configDoc, 'config');
-    if (cfg.rootfs.diff_ids.length !== layers.length) return `the manifest lists ${layers.length} layers but its config has ${cfg.rootfs.diff_ids.length} diff_ids`;
-    layers.forEach((f, i) => plan.checkDiffId(f, cfg.rootfs.diff_ids[i]!, `layer ${i}`));
-    return undefined;
-  } catch (e) {
-    if (isLayerstoreError(e)) return e.message;
-    throw e;
-  }
 }

@@ -1,7 +1,7 @@
 import { LayerstoreError } from '../errors.js';
 import { isDigest, type Digest } from '../digest/digest.js';
 import { isLoopback } from './auth.js';
-import { parseDockerRef } from '../formats/ref-names.js';
+import { isValidTag, parseDockerRef } from '../formats/ref-names.js';
 
 /** A remote image reference: registry host, repository, and a tag or a digest. */
 export interface RemoteRef {
@@ -17,7 +17,7 @@ export function parseRemoteRef(s: string): RemoteRef {
   const p = parseDockerRef(s);
   if (!p) throw new LayerstoreError('E_USAGE', `${JSON.stringify(s)} is not REGISTRY/NAME[:TAG|@DIGEST] with a valid repository name`);
   if (p.digest !== undefined && !isDigest(p.digest)) throw new LayerstoreError('E_USAGE', `${JSON.stringify(s)}: ${JSON.stringify(p.digest)} is not a sha256 digest`);
-  if (p.tag !== undefined && !/^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/.test(p.tag)) throw new LayerstoreError('E_USAGE', `${JSON.stringify(s)}: ${JSON.stringify(p.tag)} is not a valid tag`);
+  if (p.tag !== undefined && !isValidTag(p.tag)) throw new LayerstoreError('E_USAGE', `${JSON.stringify(s)}: ${JSON.stringify(p.tag)} is not a valid tag`);
   const digest = p.digest as Digest | undefined;
   return { registry: p.domain, repository: p.path, tag: p.tag ?? (digest ? undefined : 'latest'), digest };
 }

@@ -3,6 +3,7 @@ import https from 'node:https';
 import { pipeline } from 'node:stream/promises';
 import { isDigest, type Digest } from '../digest/digest.js';
 import { INDEX_TYPES, MANIFEST_TYPES, MAX_JSON_BYTES, MT, type Descriptor } from '../formats/types.js';
+import { MAX_REPOSITORY_LENGTH, isValidRepositoryPath, isValidTag } from '../formats/ref-names.js';
 import type { Store } from '../store/store.js';
 import { RegistryError, sendError } from './errors.js';
 import { isLayerstoreError } from '../errors.js';
@@ -13,12 +14,8 @@ import type { Htpasswd } from './auth.js';
 import { DeferredGc, handleDelete } from './deletes.js';
 import { sendReferrers } from './referrers.js';
 
-/** Repository names as the distribution spec defines them. */
-const NAME_RE = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
-const TAG_RE = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
-/** The spec caps a repository name at 255 characters (with the registry's host name, as docker counts it). */
-const MAX_NAME_LENGTH = 255;
-const validName = (name: string) => name.length <= MAX_NAME_LENGTH && NAME_RE.test(name);
+/** Repository names as the distribution spec defines them (255 characters at most, with the registry's host name, as docker counts it). */
+const validName = (name: string) => name.length <= MAX_REPOSITORY_LENGTH && isValidRepositoryPath(name);
 
 export interface RegistryServerOptions {
   /** Log one line per request (method, path, status) to this function. */
@@ -207,7 +204,7 @@ async function handle(ctx: Ctx, req: IncomingMessage, res: ServerResponse): Prom
         await ctx.uploads?.restore(rest);
         desc = { mediaType: '', digest: rest, size: 0 };
       }
-    } else if (TAG_RE.test(rest)) {
+    } else if (isValidTag(rest)) {
       desc = tags.get(rest);
     } else {
       // 400 is for uploads; a read of a reference that cannot exist is simply not found (the spec's 404).
@@ -324,7 +321,7 @@ async function handleUpload(ctx: Ctx, uploads: Uploads, name: string, id: string
 }
 
 async function handleManifestPut(ctx: Ctx, uploads: Uploads, name: string, reference: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (!isDigest(reference) && !TAG_RE.test(reference)) throw new RegistryError(400, 'MANIFEST_INVALID', `invalid reference ${JSON.stringify(reference)}`);
+  if (!isDigest(reference) && !isValidTag(reference)) throw new RegistryError(400, 'MANIFEST_INVALID', `invalid reference ${JSON.stringify(reference)}`);
   // Read the whole body even when it is too big (up to a bound), so the client gets the 413
   // instead of a connection reset from unread bytes.
   const chunks: Buffer[] = [];

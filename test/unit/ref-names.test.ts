@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LayerstoreError } from '../../src/errors.js';
 import { checkRef, familiar, fullyQualified, isValidRef, normalizeUserRef, repositoryOf } from '../../src/formats/ref-names.js';
+import { parseRemoteRef } from '../../src/registry/reference.js';
 
 const D = `sha256:${'ab'.repeat(32)}`;
 
@@ -135,5 +136,29 @@ describe('normalizeUserRef: docker\'s grammar and defaults', () => {
 
   it.each(['MyOrg/App:1', 'Bad Ref!!', 'corp/api:.x', `corp/api:${'t'.repeat(129)}`, 'corp/api@sha256:abc', '', 'corp//api', '-corp/api'])('%s is E_USAGE', (input) => {
     expect(() => normalizeUserRef(input, 'ref')).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
+  });
+});
+
+describe('one ref grammar: user refs and remote refs accept the same tags and repository names', () => {
+  const tags = ['1.0', 'latest', '_x', 'A-b.C_d', 'x'.repeat(128), 'x'.repeat(129), '.hidden', '-dash', 'a+b', 'a:b'];
+  const repos = ['acme/api', 'a__b', 'a___b', 'a--b', 'a.b', 'a..b', 'Acme/api', 'a/-b'];
+  it.each(tags.flatMap((t) => repos.map((r) => `${r}:${t}`)))('%s', (ref) => {
+    const user = (() => {
+      try {
+        normalizeUserRef(ref, 'ref');
+        return true;
+      } catch {
+        return false;
+      }
+    })();
+    const remote = (() => {
+      try {
+        parseRemoteRef(ref);
+        return true;
+      } catch {
+        return false;
+      }
+    })();
+    expect(remote).toBe(user);
   });
 });

@@ -1,0 +1,93 @@
+import { LayerstoreError } from '../errors.js';
+import type { Digest } from '../digest/digest.js';
+import type { Descriptor, Platform } from './types.js';
+import type { SourceFile } from './source.js';
+
+/** An image found in an input: what ingest reports and what analysis will read back. */
+export interface PlannedImage {
+  manifestDigest: Digest;
+  configDigest: Digest;
+  /** Layer blob digests, bottom to top. */
+  layers: Digest[];
+  refs: string[];
+  platform?: Platform;
+}
+
+/** A root of the input (an image or index) for the store's index.json, under a ref or none. */
+export interface SourceRoot {
+  descriptor: Descriptor;
+  ref?: string;
+  /** The fully qualified form of a Docker-style ref ("docker.io/acme/api:1.0"). */
+  fullName?: string;
+}
+
+/**
+ * What a format reader decided an input holds: the verified blobs to commit, manifests it
+ * had to write (legacy saves have none), the roots for index.json, and notes for the user.
+ * Store-free: the caller (ingest's IngestPlan) commits it.
+ */
+export class ImagePlan<F extends SourceFile = SourceFile> {
+  readonly blobs = new Map<Digest, F>();
+  readonly synthesized = new Map<Digest, Buffer>();
+  readonly roots: SourceRoot[] = [];
+  readonly images: PlannedImage[] = [];
+  readonly notes: string[] = [];
+  /** Non-image manifests (SBOMs, signatures, attestations): stored, not analysed. */
+  readonly artifacts: Array<{ digest: Digest; type: string }> = [];
+
+  /** Notes for the user, with artifacts summed up in one line. */
+  summaryNotes(): string[] {
+    if (this.artifacts.length === 0) return this.notes;
+    const types = [...new Set(this.artifacts.map((a) => a.type))].sort();
+    return [...this.notes, `${this.artifacts.length} artifact manifest${this.artifacts.length === 1 ? '' : 's'} (${types.join(', ')}) stored, not analysed as images`];
+  }
+
+  /**
+   * Record a blob the plan needs, checking it against what the input claims about it.
+   * Every claim is checked against the bytes: the digest and size of a descriptor.
+   */
+  useBlob(file: F, claim: Pick<Descriptor, 'digest' | 'size'> | undefined, what: string): Digest {
+    if (claim) {
+      if (claim.digest !== file.blob.digest) {
+        throw new LayerstoreError('E_DIGEST_MISMATCH', `${what}: the bytes hash to ${file.blob.digest}, but ${claim.digest} was claimed`, {
+          entry: file.name,
+          offset: file.offset,
+          expected: claim.digest,
+          actual: file.blob.digest,
+        });
+      }
+      if (claim.size !== file.blob.size) {
+        throw new LayerstoreError('E_SIZE_MISMATCH', `${what}: ${file.blob.size} bytes, but the descriptor says ${claim.size}`, {
+          entry: file.name,
+          offset: file.offset,
+          expected: claim.size,
+          actual: file.blob.size,
+        });
+      }
+    }
+    this.blobs.set(file.blob.digest, file);
+    return file.blob.digest;
+  }
+
+  /** Check a layer's recomputed diffID against the config's rootfs.diff_ids entry. */
+  checkDiffId(file: SourceFile, expected: Digest, what: string): void {
+    if (file.decompressError !== undefined) {
+      throw new LayerstoreError('E_DECOMPRESS', `${what} is ${file.compression} but does not decompress: ${file.decompressError}`, { entry: file.name, offset: file.offset });
+    }
+    if (file.diffId !== expected) {
+      throw new LayerstoreError('E_DIFFID_MISMATCH', `${what}: the uncompressed layer hashes to ${file.diffId}, but the config's rootfs.diff_ids says ${expected}`, {
+        entry: file.name,
+        offset: file.offset,
+        expected,
+        actual: file.diffId,
+      });
+    }
+  }
+
+  addImage(img: PlannedImage): void {
+    const existing = this.images.find((i) => i.manifestDigest === img.manifestDigest);
+    if (existing) {
+      for (const r of img.refs) if (!existing.refs.includes(r)) existing.refs.push(r);
+    } else this.images.push(img);
+  }
+}
