@@ -6,7 +6,7 @@ import { digestFromHex, parseDigest, type Digest } from '../digest/digest.js';
 import { createDecompressor, type Compression } from '../archive/compression.js';
 import type { Store } from '../store/store.js';
 import { readDerived, writeDerived } from '../store/derived.js';
-import { openRegularFile } from '../store/fs-safe.js';
+import { openRegularFile } from '../util/fs-safe.js';
 import { EntryTable, EntryTableBuilder, T_FILE } from './entry-table.js';
 import { cacheRel, readIndexCache, writeIndexCache, type CachedHeader } from './file-index-cache.js';
 import { readLayerEntries, type LayerTarSummary, type TarKind } from './layer-tar.js';

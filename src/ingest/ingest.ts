@@ -8,7 +8,7 @@ import { resolveDockerArchive } from '../formats/docker-archive.js';
 import { resolveOciLayout } from '../formats/oci.js';
 import type { Store } from '../store/store.js';
 import { markUnverified } from '../store/unverified.js';
-import { fsyncDir } from '../store/fs-safe.js';
+import { fsyncDir } from '../util/fs-safe.js';
 import { readIndex, updateIndexLocked, withIndexLock, type RefChange } from '../store/refs.js';
 import type { StagedBlob } from '../store/blob-writer.js';
 import type { Digest } from '../digest/digest.js';

@@ -3,7 +3,7 @@ import type { Digest } from '../digest/digest.js';
 import type { BlobWriter, StagedBlob } from '../store/blob-writer.js';
 import type { RangeWorkers } from '../digest/range-workers.js';
 import { DiffIdComputer, diffIdOfRange, type FileRange } from './diffid.js';
-import { lstatOrUndefined, readFullyAt } from '../store/fs-safe.js';
+import { lstatOrUndefined, readFullyAt } from '../util/fs-safe.js';
 
 async function hasBlob(writer: BlobWriter, d: Digest): Promise<boolean> {
   return (await lstatOrUndefined(writer.layout.blobPath(d)))?.isFile() === true;

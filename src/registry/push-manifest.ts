@@ -8,7 +8,7 @@ import { storedBlobAsStaged } from '../ingest/blob-diffid.js';
 import { fullyQualified } from '../formats/ref-names.js';
 import { INDEX_TYPES, MANIFEST_TYPES, documentKind, isImageManifest, parseImageConfig, parseIndex, parseJson, parseManifest, type Descriptor } from '../formats/types.js';
 import type { Store } from '../store/store.js';
-import { readFileNoFollow } from '../store/fs-safe.js';
+import { readFileNoFollow } from '../util/fs-safe.js';
 import { RegistryError } from './errors.js';
 
 /** Largest manifest accepted, as distribution's default. */

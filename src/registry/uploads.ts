@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import type { Digest } from '../digest/digest.js';
 import type { StagingWriter } from '../store/blob-writer.js';
 import { withIndexLock } from '../store/refs.js';
-import { fsyncDir, lstatOrUndefined } from '../store/fs-safe.js';
+import { fsyncDir, lstatOrUndefined } from '../util/fs-safe.js';
 import type { Store } from '../store/store.js';
 import { RegistryError } from './errors.js';
 

@@ -7,7 +7,7 @@ import type { Digest } from '../digest/digest.js';
 import { createHasher, defaultHasherName, type Hasher, type HasherName } from '../digest/hasher.js';
 import type { RangeWorkers } from '../digest/range-workers.js';
 import type { StoreLayout } from './layout.js';
-import { lstatOrUndefined } from './fs-safe.js';
+import { lstatOrUndefined } from '../util/fs-safe.js';
 
 /**
  * The write side of a blob's life:

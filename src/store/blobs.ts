@@ -5,7 +5,7 @@ import { LayerstoreError } from '../errors.js';
 import { hexOf, isDigest, type Digest } from '../digest/digest.js';
 import type { StoreLayout } from './layout.js';
 import { sniffCompression, SNIFF_BYTES, type Compression } from '../archive/compression.js';
-import { lstatOrUndefined, openRegularFile, readFileNoFollow, readFileNoFollowSync } from './fs-safe.js';
+import { lstatOrUndefined, openRegularFile, readFileNoFollow, readFileNoFollowSync } from '../util/fs-safe.js';
 
 /** Read side of the blob store. Opens never follow a symlink planted in blobs/, nor wait on a FIFO (fs-safe openRegularFile). */
 export class BlobReader {

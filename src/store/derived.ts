@@ -2,7 +2,7 @@ import path from 'node:path';
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { StoreLayout } from './layout.js';
-import { ensureRealDir, openRegularFile, readFileNoFollow, writeFileAtomic } from './fs-safe.js';
+import { ensureRealDir, openRegularFile, readFileNoFollow, writeFileAtomic } from '../util/fs-safe.js';
 
 /**
  * Files in `STORE/.layerstore/derived/`: caches keyed by the digests they derive from
@@ -23,6 +23,12 @@ export async function readDerived(layout: StoreLayout, rel: string, maxBytes: nu
   } catch {
     return undefined;
   }
+}
+
+/** What a cache checker found wrong with a derived file (`rel` below derived/, as readDerived takes it). */
+export interface DerivedProblem {
+  rel: string;
+  problem: string;
 }
 
 /** A derived file verify found wrong: it lies about what it derives from, or is not a regular file. */

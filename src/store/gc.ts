@@ -5,7 +5,7 @@ import { isDigest, type Digest } from '../digest/digest.js';
 import { findLeftovers } from './leftovers.js';
 import { markReachable, type Reachability } from './reachability.js';
 import { withIndexLock } from './refs.js';
-import { fsyncDir } from './fs-safe.js';
+import { fsyncDir } from '../util/fs-safe.js';
 import { sweepUnverified } from './unverified.js';
 import type { Store } from './store.js';
 

@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import type { Digest } from '../digest/digest.js';
 import { MAX_JSON_BYTES, documentKind, isDocumentType, parseIndex, parseManifest, type Descriptor } from '../formats/types.js';
-import { lstatOrUndefined } from './fs-safe.js';
+import { lstatOrUndefined } from '../util/fs-safe.js';
 import type { StoreLayout } from './layout.js';
 import { refOf } from './refs.js';
 import type { Store } from './store.js';

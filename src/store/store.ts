@@ -3,7 +3,7 @@ import { isLayerstoreError, LayerstoreError } from '../errors.js';
 import { StoreLayout } from './layout.js';
 import { BlobReader } from './blobs.js';
 import { BlobWriter } from './blob-writer.js';
-import { createFileExclusive, ensureRealDir, fsyncDir, lstatOrUndefined, readFileNoFollow, writeFileAtomic } from './fs-safe.js';
+import { createFileExclusive, ensureRealDir, fsyncDir, lstatOrUndefined, readFileNoFollow, writeFileAtomic } from '../util/fs-safe.js';
 import { missingIndexError, readIndex } from './refs.js';
 import type { Index } from '../formats/types.js';
 import type { HasherName } from '../digest/hasher.js';

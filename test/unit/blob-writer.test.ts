@@ -162,7 +162,7 @@ describe('BlobWriter', () => {
 
 describe('createFileExclusive (how a new store gets its index.json)', () => {
   it('creates a missing file, and never replaces one another process created first', async () => {
-    const { createFileExclusive } = await import('../../src/store/fs-safe.js');
+    const { createFileExclusive } = await import('../../src/util/fs-safe.js');
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ls-excl-'));
     try {
       const f = path.join(dir, 'index.json');
