@@ -1,7 +1,7 @@
 import type { Digest } from '../digest/digest.js';
 import { sniffCompression, SNIFF_BYTES, type Compression } from '../archive/compression.js';
 import type { Store } from '../store/store.js';
-import { readDerived, writeDerived, type DerivedProblem } from '../store/derived.js';
+import type { DerivedProblem } from '../store/derived.js';
 import { MAX_JSON_BYTES, configPlatform, documentKind, isDocumentType, isImageManifest, kindMismatch, parseImageConfig, parseIndex, parseManifest, type Descriptor, type Platform } from '../formats/types.js';
 
 /**
@@ -121,7 +121,7 @@ export class ImageRecords {
     const out: RecordsFile = { version: VERSION, compression: [] };
     // Entries of blobs that left the store are dropped.
     for (const [d, c] of this.cached) if (this.present.has(d)) out.compression.push([d, c]);
-    if (await writeDerived(this.store.layout, FILE, Buffer.from(JSON.stringify(out)))) this.dirty = false;
+    if (await this.store.derived.write(FILE, Buffer.from(JSON.stringify(out)))) this.dirty = false;
   }
 
   /** Let other work run now and then during a long run of synchronous reads. */
@@ -205,7 +205,7 @@ function parseCache(bytes: Buffer | undefined): ParsedCache {
 }
 
 async function readCache(store: Store): Promise<ParsedCache> {
-  return parseCache(await readDerived(store.layout, FILE, MAX_FILE_BYTES));
+  return parseCache(await store.derived.read(FILE, MAX_FILE_BYTES));
 }
 
 /**

@@ -76,3 +76,26 @@ function dirsOnTheWay(layout: StoreLayout, file: string): string[] {
   for (const part of path.relative(layout.derivedDir, path.dirname(file)).split(path.sep).filter(Boolean)) dirs.push(path.join(dirs[dirs.length - 1]!, part));
   return dirs;
 }
+
+/**
+ * Derived data of one store, by name below derived/ (see readDerived): what other folders
+ * get instead of the folder's path. Never a verdict: a miss or a failed write costs time only.
+ */
+export class DerivedData {
+  constructor(private readonly layout: StoreLayout) {}
+
+  /** The file's bytes, or undefined (absent, above `maxBytes`, not a regular file, behind a link). */
+  read(rel: string, maxBytes: number): Promise<Buffer | undefined> {
+    return readDerived(this.layout, rel, maxBytes);
+  }
+
+  /** The file open for reads by position, or undefined as for read(); the caller closes it. */
+  open(rel: string): Promise<FileHandle | undefined> {
+    return openDerived(this.layout, rel);
+  }
+
+  /** Replace the file atomically; false when it could not be written. */
+  write(rel: string, bytes: Uint8Array | readonly Uint8Array[] | Iterable<string>): Promise<boolean> {
+    return writeDerived(this.layout, rel, bytes);
+  }
+}

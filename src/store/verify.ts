@@ -7,6 +7,7 @@ import { markReachable, type RootName } from './reachability.js';
 import { fsyncDir, ensureRealDir, lstatOrUndefined, openRegularFile } from '../util/fs-safe.js';
 import type { BadCache, DerivedProblem } from './derived.js';
 import type { Store } from './store.js';
+import type { StoreLayout } from './layout.js';
 
 export interface BadBlob {
   /** The name in blobs/sha256 (a digest, or whatever foreign name was found there). */
@@ -60,8 +61,12 @@ export interface VerifyOptions {
  * blobs move to .layerstore/quarantine/ (never deleted silently: re-ingesting the source
  * restores the good bytes) and stale staging files are removed.
  */
-export async function verifyStore(store: Store, opts: VerifyOptions = {}): Promise<VerifyReport> {
-  const layout = store.layout;
+export function verifyStore(store: Store, opts: VerifyOptions = {}): Promise<VerifyReport> {
+  return store.verify(opts);
+}
+
+/** verifyStore, for Store.verify (which holds the layout). */
+export async function verifyLayout(store: Store, layout: StoreLayout, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const names = (await fsp.readdir(layout.sha256Dir)).sort();
   const sizes = new Map<string, number>();
   let total = 0;
@@ -72,7 +77,7 @@ export async function verifyStore(store: Store, opts: VerifyOptions = {}): Promi
       total += st.size;
     }
   }
-  const reach = await markReachable(store);
+  const reach = await markReachable(store, layout);
   const rootsOf = (d: string) => [...(reach.roots.get(d as Digest) ?? [])].sort();
 
   const report: VerifyReport = {
