@@ -19,6 +19,7 @@ import { Store } from '../src/store/store.js';
 import { dockerSaveLegacy, dockerSaveV25, imageConfig, layerTar, ociArchive, sha256hex, type ImageSpec } from '../fixtures/image-writer.js';
 import { flipByte, legacySave, paxRecords as pax, rawTar, truncate, type RawEntry } from './helpers/make-tar.js';
 import { filesUnder, snapshotObject, snapshotStore } from './helpers/store-snapshot.js';
+import { storePaths } from './helpers/store-paths.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -836,7 +837,7 @@ describe('OCI layout directories: layers are staged several at once', () => {
     const en = await env();
     const r = await ingestPath(en.store, await layout(en));
     expect(r.images[0]!.layers).toHaveLength(3);
-    expect(await fsp.readdir(en.store.layout.stagingDir)).toEqual([]);
+    expect(await fsp.readdir(storePaths(en.store).stagingDir)).toEqual([]);
   });
 
   it('the middle layer does not hash to its name -> E_DIGEST_MISMATCH, store and staging unchanged', async () => {

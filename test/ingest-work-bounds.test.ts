@@ -23,6 +23,7 @@ import { Store } from '../src/store/store.js';
 import { imageConfig, layerTar, sha256hex, writeOciLayoutDir, type ImageSpec } from '../fixtures/image-writer.js';
 import { legacySave, paxRecords, rawHeader, rawTar, type RawEntry } from './helpers/make-tar.js';
 import { filesUnder, snapshotObject, snapshotStore } from './helpers/store-snapshot.js';
+import { storePaths } from './helpers/store-paths.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -102,7 +103,7 @@ async function ingestMeasured(store: Store, file: string): Promise<{ error?: unk
 
 /** The ingest of `file` fails with `code`, and the store is as it was, staging empty. */
 async function expectRejected(store: Store, file: string, code: ErrorCode): Promise<LayerstoreError> {
-  const dir = store.layout.root;
+  const dir = storePaths(store).root;
   const before = await snapshotStore(dir);
   let caught: unknown;
   try {
@@ -130,7 +131,7 @@ describe.skipIf(!HAS_PROC_IO)('an entry nothing references is not staged', () =>
     expect(r.error).toBeUndefined();
     expect(r.images).toBe(1);
     expect(r.written).toBeLessThan(64 * MiB);
-    expect(await fsp.readdir(store.layout.stagingDir)).toEqual([]);
+    expect(await fsp.readdir(storePaths(store).stagingDir)).toEqual([]);
   });
 
   it('gzip: a 256 MiB entry whose name no format can reference is never copied', async () => {
@@ -190,7 +191,7 @@ describe('entries with names of no known shape are still read when manifest.json
       const r = await ingestPath(store, file);
       expect(r.images.map((i) => i.refs)).toEqual([['bounds/jib:1']]);
       expect(r.images[0]!.layers).toEqual([`sha256:${sha256hex(layer)}`]);
-      expect(await fsp.readdir(store.layout.stagingDir)).toEqual([]);
+      expect(await fsp.readdir(storePaths(store).stagingDir)).toEqual([]);
     });
   }
 
@@ -277,7 +278,7 @@ describe('the number of entries is bounded, and each costs little', () => {
     await fsp.writeFile(file, zlib.gzipSync(Buffer.concat([image, blobs]), { level: 1 }));
     const r = await ingestPath(store, file);
     expect(r.images).toHaveLength(1);
-    expect(await fsp.readdir(store.layout.stagingDir)).toEqual([]);
+    expect(await fsp.readdir(storePaths(store).stagingDir)).toEqual([]);
   }, 60_000);
 });
 

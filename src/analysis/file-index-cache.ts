@@ -1,8 +1,7 @@
 import path from 'node:path';
 import type { FileHandle } from 'node:fs/promises';
 import { hexOf, type Digest } from '../digest/digest.js';
-import { openDerived, writeDerived } from '../store/derived.js';
-import type { StoreLayout } from '../store/layout.js';
+import type { DerivedData } from '../store/derived.js';
 import { EntryTable, MAX_NAME_BYTES, TYPES, T_FILE, type EntryColumns } from './entry-table.js';
 
 /**
@@ -82,7 +81,7 @@ const SECTIONS = (c: Counts): Array<[Exclude<keyof EntryColumns, 'count'>, Kind,
 const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 /** Write the cache file (atomically; false when it could not be written). */
-export async function writeIndexCache(layout: StoreLayout, version: number, header: CachedHeader, t: EntryTable): Promise<boolean> {
+export async function writeIndexCache(derived: DerivedData, version: number, header: CachedHeader, t: EntryTable): Promise<boolean> {
   const counts: Counts = { n: t.count, m: t.metaType.length, s: t.slots, k: t.linkAt.length, pathBytes: t.pathBytes.length, linkBytes: t.linkBytes.length };
   const json = Buffer.from(JSON.stringify({ ...header, counts }));
   const head = Buffer.alloc(12);
@@ -91,7 +90,7 @@ export async function writeIndexCache(layout: StoreLayout, version: number, head
   head.writeUInt32LE(json.length, 8);
   const parts: Uint8Array[] = [head, json];
   for (const [name] of SECTIONS(counts)) parts.push(bytesOf(t[name]));
-  return writeDerived(layout, cacheRel(header.digest), parts);
+  return derived.write(cacheRel(header.digest), parts);
 }
 
 /** Largest header we read (it holds up to MAX_UNSAFE_KEPT unsafe names). */
@@ -101,8 +100,8 @@ const MAX_HEADER = 16 * 1024 * 1024;
  * Read a cache file: its header and the table, or undefined when it is absent, of another
  * version or digest, or does not hold together (the caller rebuilds).
  */
-export async function readIndexCache(layout: StoreLayout, version: number, d: Digest): Promise<{ header: Record<string, unknown>; table: EntryTable } | undefined> {
-  const fh = await openDerived(layout, cacheRel(d));
+export async function readIndexCache(derived: DerivedData, version: number, d: Digest): Promise<{ header: Record<string, unknown>; table: EntryTable } | undefined> {
+  const fh = await derived.open(cacheRel(d));
   if (!fh) return undefined;
   try {
     const size = (await fh.stat()).size;

@@ -1,16 +1,12 @@
 import { createHash } from 'node:crypto';
-import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { LayerstoreError, isLayerstoreError, toLayerstoreError } from '../errors.js';
 import { digestFromHex, parseDigest, type Digest } from '../digest/digest.js';
 import { createDecompressor, type Compression } from '../archive/compression.js';
 import type { Store } from '../store/store.js';
-import { readDerived, writeDerived } from '../store/derived.js';
-import { openRegularFile } from '../store/fs-safe.js';
 import { EntryTable, EntryTableBuilder, T_FILE } from './entry-table.js';
 import { cacheRel, readIndexCache, writeIndexCache, type CachedHeader } from './file-index-cache.js';
 import { readLayerEntries, type LayerTarSummary, type TarKind } from './layer-tar.js';
-import { hashFileInWorker } from '../digest/hash-file.js';
 import { RangeWorkers, workersBesideMainThread } from '../digest/range-workers.js';
 import { walkTarFile } from '../archive/tar-file-walker.js';
 import type { EntryType } from '../archive/tar-header.js';
@@ -340,12 +336,8 @@ class IndexBuilder {
   }
 }
 
-/** Where the cached index of a layer lives. */
-export function fileIndexPath(store: Store, layerDigest: Digest): string {
-  return path.join(store.layout.derivedDir, fileIndexRel(layerDigest));
-}
-
-const fileIndexRel = cacheRel;
+/** The name below the store's derived data of a layer's cached index (see file-index-cache.ts). */
+export const fileIndexRel = cacheRel;
 
 const inFlight = new Map<string, Promise<FileIndex>>();
 
@@ -392,7 +384,7 @@ export async function buildFileIndex(store: Store, d: Digest, opts: IndexLayerOp
     // A big blob is hashed on another thread while this one parses and hashes its files.
     let elsewhere: Promise<Digest> | undefined;
     if (((await store.blobs.size(d)) ?? 0) >= HASH_ELSEWHERE_BYTES) {
-      elsewhere = hashFileInWorker(store.layout.blobPath(d)).then((h) => h.digest);
+      elsewhere = store.blobs.rehash(d);
       elsewhere.catch(() => {}); // observed through indexLayerStream
     }
     const { index, blobDigest } = await indexLayerStream(input, compression, { ...opts, blobDigest: elsewhere });
@@ -431,7 +423,7 @@ const FORMAT_ERRORS = new Set(['E_TRUNCATED', 'E_TAR_CORRUPT', 'E_NOT_TAR', 'E_D
 async function inLayer(store: Store, e: unknown, d: Digest): Promise<LayerstoreError> {
   let err = toLayerstoreError(e);
   if (FORMAT_ERRORS.has(err.code)) {
-    const actual = await hashFileInWorker(store.layout.blobPath(d)).then((h) => h.digest, () => undefined);
+    const actual = await store.blobs.rehash(d).catch(() => undefined);
     if (actual !== undefined && actual !== d) err = damaged(d, actual);
   }
   if (!err.source) err.source = `layer ${d}`;
@@ -451,7 +443,7 @@ const BATCH_BYTES = 4 * 1024 * 1024;
  * the two on every fixture layer).
  */
 async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions): Promise<FileIndex> {
-  const { fh } = await openRegularFile(store.layout.blobPath(d));
+  const fh = await store.blobs.openFile(d);
   const workers = new RangeWorkers(workersBesideMainThread());
   // Batches queue up freely (each is a list of ranges; the workers read the bytes), so the
   // walk never waits for a worker busy with the whole-blob hash.
@@ -526,7 +518,7 @@ async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions):
 const FILE_TYPE: Record<EntryType, FileType> = { file: 'file', directory: 'dir', symlink: 'symlink', link: 'hardlink', other: 'other' };
 
 async function readCache(store: Store, d: Digest): Promise<FileIndex | undefined> {
-  const got = await readIndexCache(store.layout, FILE_INDEX_VERSION, d);
+  const got = await readIndexCache(store.derived, FILE_INDEX_VERSION, d);
   if (!got) return undefined; // absent, another version, damaged, a symlink: rebuild
   const fields = fieldsOf(got.header, d);
   if (!fields) return undefined;
@@ -545,7 +537,7 @@ async function readCache(store: Store, d: Digest): Promise<FileIndex | undefined
 async function writeCache(store: Store, index: FileIndex): Promise<void> {
   const { entries: _built, ...fields } = Object.getOwnPropertyDescriptors(index);
   const header = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, v.value])) as CachedHeader;
-  await writeIndexCache(store.layout, FILE_INDEX_VERSION, header, entryTable(index));
+  await writeIndexCache(store.derived, FILE_INDEX_VERSION, header, entryTable(index));
 }
 
 const COMPRESSIONS = new Set<string>(['none', 'gzip', 'zstd']);

@@ -1,8 +1,7 @@
-import path from 'node:path';
 import type { Digest } from '../digest/digest.js';
 import { sniffCompression, SNIFF_BYTES, type Compression } from '../archive/compression.js';
 import type { Store } from '../store/store.js';
-import { readDerived, writeDerived, type BadCache } from '../store/derived.js';
+import type { DerivedProblem } from '../store/derived.js';
 import { MAX_JSON_BYTES, configPlatform, documentKind, isDocumentType, isImageManifest, kindMismatch, parseImageConfig, parseIndex, parseManifest, type Descriptor, type Platform } from '../formats/types.js';
 
 /**
@@ -122,7 +121,7 @@ export class ImageRecords {
     const out: RecordsFile = { version: VERSION, compression: [] };
     // Entries of blobs that left the store are dropped.
     for (const [d, c] of this.cached) if (this.present.has(d)) out.compression.push([d, c]);
-    if (await writeDerived(this.store.layout, FILE, Buffer.from(JSON.stringify(out)))) this.dirty = false;
+    if (await this.store.derived.write(FILE, Buffer.from(JSON.stringify(out)))) this.dirty = false;
   }
 
   /** Let other work run now and then during a long run of synchronous reads. */
@@ -206,7 +205,7 @@ function parseCache(bytes: Buffer | undefined): ParsedCache {
 }
 
 async function readCache(store: Store): Promise<ParsedCache> {
-  return parseCache(await readDerived(store.layout, FILE, MAX_FILE_BYTES));
+  return parseCache(await store.derived.read(FILE, MAX_FILE_BYTES));
 }
 
 /**
@@ -215,8 +214,7 @@ async function readCache(store: Store): Promise<ParsedCache> {
  * are worth sniffing). A file of an older version is not checked: it is never read, only
  * replaced.
  */
-export async function checkRecordsCache(store: Store, good: Set<Digest>): Promise<BadCache[]> {
-  const file = path.join(store.layout.derivedDir, FILE);
+export async function checkRecordsCache(store: Store, good: Set<Digest>): Promise<DerivedProblem[]> {
   const { entries, odd } = await readCache(store);
   const wrong: string[] = [];
   for (const [d, c] of entries) {
@@ -227,7 +225,7 @@ export async function checkRecordsCache(store: Store, good: Set<Digest>): Promis
   const problems: string[] = [];
   if (wrong.length) problems.push(`${wrong.length} cached layer ${wrong.length === 1 ? 'compression is' : 'compressions are'} wrong (${wrong.slice(0, 2).join('; ')}${wrong.length > 2 ? '; ...' : ''})`);
   if (odd) problems.push(`${odd} ${odd === 1 ? 'entry' : 'entries'} layerstore never writes`);
-  return problems.length ? [{ path: file, problem: problems.join('; ') }] : [];
+  return problems.length ? [{ rel: FILE, problem: problems.join('; ') }] : [];
 }
 
 /** A cheap shape check: the full regex over ~100k digests costs ~40 ms, and a wrong one is only a cache miss. */

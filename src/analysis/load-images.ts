@@ -5,7 +5,6 @@ import { refOf } from '../store/refs.js';
 import type { Compression } from '../archive/compression.js';
 import type { Descriptor, Platform } from '../formats/types.js';
 import { ImageRecords, type DocRecord } from './image-records.js';
-import { readUnverified } from '../store/unverified.js';
 
 export interface LayerInfo {
   /** Blob digest: sha256 of the stored (possibly compressed) bytes. */
@@ -46,7 +45,7 @@ export interface LoadOptions {
  * Documents come from the record cache (image-records.ts).
  */
 export async function loadImages(store: Store, opts: LoadOptions = {}): Promise<ImageInfo[]> {
-  const [index, records, unverified] = await Promise.all([store.readIndex(), ImageRecords.open(store), readUnverified(store.layout)]);
+  const [index, records, unverified] = await Promise.all([store.readIndex(), ImageRecords.open(store), store.unverified()]);
   // Images reachable from each descriptor walked, by "<mediaType> <digest>": the type decides
   // how a blob is read, so a blob named under a wrong type elsewhere does not hide its image.
   const under = new Map<string, ImageInfo[]>();

@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { LayerstoreError } from '../errors.js';
 import { normalizeEntryName } from './entry-name.js';
-import { readFullyAt } from '../store/fs-safe.js';
+import { readFullyAt } from '../util/fs-safe.js';
 import type { ReadTarOptions, TarEntryHeader } from './tar-entries.js';
 import { blockSums, checksumOk, cString, decodeHeader, decodePax, emptyExtendedHeader, isExtendedHeader, isZeroBlock, nameOf, octalField, parseSize, sparseName } from './tar-header.js';
 

@@ -7,7 +7,6 @@ import { refOf } from '../store/refs.js';
 import { exportArchive, type ExportRoot } from '../export/export-archive.js';
 import { humanBytes } from '../report/human.js';
 import { info, requireStore, type GlobalOptions } from './context.js';
-import { readUnverified } from '../store/unverified.js';
 import { shortDigest } from '../digest/digest.js';
 
 export async function exportCommand(selectors: string[], opts: GlobalOptions & { output?: string }): Promise<number> {
@@ -27,7 +26,7 @@ export async function exportCommand(selectors: string[], opts: GlobalOptions & {
     }
   }
   const r = await exportArchive(store, roots, opts.output);
-  const unverified = await readUnverified(store.layout);
+  const unverified = await store.unverified();
   for (const m of r.manifests) {
     const why = unverified.get(m);
     if (why) info(opts, `warning: image ${shortDigest(m)} is unverified (${why}): docker load and other tools may refuse it`);

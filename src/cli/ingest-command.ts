@@ -3,7 +3,6 @@ import { LayerstoreError, toLayerstoreError } from '../errors.js';
 import { shortDigest } from '../digest/digest.js';
 import { ingestPath, ingestStream, type IngestOptions, type IngestResult } from '../ingest/ingest.js';
 import { Store } from '../store/store.js';
-import { removeOwnStagingSync } from '../store/blob-writer.js';
 import { humanBytes } from '../report/human.js';
 import { info, storeDir, type GlobalOptions } from './context.js';
 import { IngestProgressBar } from './progress.js';
@@ -66,7 +65,7 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
   info(opts, `store: ${store.root}`);
   // Ctrl-C: drop our staging files; committed blobs and index.json are always consistent.
   const onSignal = (sig: NodeJS.Signals) => {
-    removeOwnStagingSync(store.layout);
+    store.writer.removeOwnStagingSync();
     process.stderr.write(`layerstore: interrupted (${sig}); the input being ingested was not added\n`);
     process.exit(sig === 'SIGINT' ? 130 : 143);
   };

@@ -3,7 +3,7 @@ import { untaggedImages } from '../analysis/untagged.js';
 import { shortDigest } from '../digest/digest.js';
 import { humanBytes } from '../report/human.js';
 import { toJson } from '../report/json.js';
-import { refOf, removeRoots } from '../store/refs.js';
+import { refOf } from '../store/refs.js';
 import { gcStore } from '../store/gc.js';
 import { info, openForRead, storeDir, type GlobalOptions } from './context.js';
 
@@ -23,7 +23,7 @@ export async function pruneCommand(opts: GlobalOptions & { dryRun?: boolean; jso
   let freed = u.bytes;
   if (!opts.dryRun && digests.size) {
     // Untagged roots only: an untagged image inside a tagged index stays with its index.
-    removedRoots = (await removeRoots(store.layout, (d) => refOf(d) === undefined && digests.has(d.digest))).length;
+    removedRoots = (await store.removeRoots((d) => refOf(d) === undefined && digests.has(d.digest))).length;
     freed = (await gcStore(store)).bytesFreed;
   }
   if (opts.json) {

@@ -47,7 +47,7 @@ export async function registryReportCommand(url: string, opts: RegistryReportOpt
   try {
     const dir = storeDir(opts);
     const cached = (await Store.exists(dir).catch(() => false)) ? await Store.open(dir).catch(() => undefined) : undefined;
-    const cache = cached ? await ScanCache.load(cached.layout, client.baseUrl) : ScanCache.empty();
+    const cache = cached ? await ScanCache.load(cached.derived, client.baseUrl) : ScanCache.empty();
     const bar = new ProgressBar('scanning tags', !opts.quiet && !opts.json && process.stderr.isTTY === true, 'count');
     let scan: RegistryScan;
     try {
@@ -93,7 +93,7 @@ async function saveCache(dir: string, url: string, scan: RegistryScan, old: Scan
   if (!store) return;
   const { manifests, configs } = scan.records();
   if (wholeCatalog && scan.complete) {
-    await ScanCache.save(store.layout, url, manifests, configs);
+    await ScanCache.save(store.derived, url, manifests, configs);
     return;
   }
   const m = new Map(manifests);
@@ -101,7 +101,7 @@ async function saveCache(dir: string, url: string, scan: RegistryScan, old: Scan
   const all = old.digests();
   for (const k of all.manifests) if (!m.has(k as never)) m.set(k as never, old.manifest(k as never)!);
   for (const k of all.configs) if (!c.has(k as never)) c.set(k as never, old.config(k as never)!);
-  await ScanCache.save(store.layout, url, [...m].filter(([, r]) => r), [...c].filter(([, r]) => r));
+  await ScanCache.save(store.derived, url, [...m].filter(([, r]) => r), [...c].filter(([, r]) => r));
 }
 
 async function printReport(url: string, scan: RegistryScan, opts: RegistryReportOptions, requests: { get: number; head: number; retried: number }): Promise<number> {

@@ -3,7 +3,7 @@ import { shortDigest } from '../digest/digest.js';
 import { loadImages } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
 import { fullyQualified, normalizeUserRef, refCandidates } from '../formats/ref-names.js';
-import { refOf, removeRoots, updateIndex } from '../store/refs.js';
+import { refOf } from '../store/refs.js';
 import { MT } from '../formats/types.js';
 import type { Descriptor } from '../formats/types.js';
 import { requireStore, type GlobalOptions } from './context.js';
@@ -28,7 +28,7 @@ export async function tagCommand(src: string, dst: string, opts: GlobalOptions):
   const descriptor = await resolveSource(store, src);
   const ref = normalizeUserRef(dst, 'target ref');
   if (ref.includes('@')) throw new LayerstoreError('E_USAGE', `target ref ${JSON.stringify(dst)} has a digest; a tag names an image by repository:tag`);
-  const [change] = await updateIndex(store.layout, [{ descriptor, ref, fullName: fullyQualified(ref) }]);
+  const [change] = await store.updateRefs([{ descriptor, ref, fullName: fullyQualified(ref) }]);
   if (change?.from) {
     const others = (await store.readIndex()).manifests.filter((d) => d.digest === change.from).map(refOf).filter((r) => r !== undefined);
     const kept = others.length ? `which keeps ${others.length === 1 ? 'its ref' : 'its refs'} ${others.join(', ')}` : 'which is kept untagged';
@@ -69,7 +69,7 @@ export async function rmCommand(selectors: string[], opts: GlobalOptions & { for
     }
     matched.forEach((d) => doomed.add(d));
   }
-  const removed = await removeRoots(store.layout, (d) => [...doomed].some((x) => x.digest === d.digest && refOf(x) === refOf(d)));
+  const removed = await store.removeRoots((d) => [...doomed].some((x) => x.digest === d.digest && refOf(x) === refOf(d)));
   const left = (await store.readIndex()).manifests;
   for (const [i, d] of removed.entries()) {
     // "removed" once, on the last line of an image whose every root went.

@@ -1,5 +1,5 @@
 import { verifyStore } from '../store/verify.js';
-import { readUnverified } from '../store/unverified.js';
+import { checkRecordsCache } from '../analysis/image-records.js';
 import { humanBytes } from '../report/human.js';
 import { toJson } from '../report/json.js';
 import { openForRead, storeDir, info, type GlobalOptions } from './context.js';
@@ -12,10 +12,10 @@ export async function verifyCommand(opts: GlobalOptions & { fix?: boolean; json?
     return 0;
   }
   const bar = new ProgressBar('verify', !opts.quiet && !opts.json && process.stderr.isTTY === true);
-  const r = await verifyStore(store, { fix: opts.fix, onProgress: (done, total) => bar.update(done, total) });
+  const r = await verifyStore(store, { fix: opts.fix, onProgress: (done, total) => bar.update(done, total), checkCaches: (good) => checkRecordsCache(store, good) });
   bar.stop();
   // Not damage: a registry push stored them knowingly. Said, so nobody takes them for verified images.
-  const unverified = [...(await readUnverified(store.layout))].map(([digest, reason]) => ({ digest, reason }));
+  const unverified = [...(await store.unverified())].map(([digest, reason]) => ({ digest, reason }));
   if (opts.json) {
     process.stdout.write(toJson({ schemaVersion: 1, store: store.root, ...r, unverified, leftovers: r.leftovers.map((l) => ({ path: l.path, size: l.size })) }));
     return r.damaged ? 3 : 0;

@@ -1,4 +1,4 @@
-import { openRegularFile } from '../store/fs-safe.js';
+import { openRegularFile } from '../util/fs-safe.js';
 import type { Digest } from './digest.js';
 import { RangeWorkers } from './range-workers.js';
 

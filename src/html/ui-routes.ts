@@ -1,4 +1,3 @@
-import { promises as fsp } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { loadImages, type ImageInfo } from '../analysis/load-images.js';
@@ -35,8 +34,7 @@ const cache = new WeakMap<Store, Analysis>();
 let page: RenderedPage | undefined;
 
 async function indexKey(store: Store): Promise<string> {
-  const st = await fsp.stat(store.layout.indexFile).catch(() => undefined);
-  return st ? `${st.mtimeMs}:${st.size}:${st.ino}` : 'none';
+  return store.indexStamp();
 }
 
 /** A failed computation is forgotten, so the next request tries again. */

@@ -1,8 +1,6 @@
-import { createReadStream, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { hexOf, isDigest, type Digest } from '../digest/digest.js';
 import type { Store } from '../store/store.js';
-import { readDerived, writeDerived } from '../store/derived.js';
 import type { StagedFile } from './staged-file.js';
 import { DiffIdComputer } from './diffid.js';
 import { sniffCompression, SNIFF_BYTES, type Compression } from '../archive/compression.js';
@@ -20,7 +18,7 @@ export async function storedBlobAsStaged(store: Store, d: Digest): Promise<Stage
   // Pinned: a gc between now and the commit cannot take the bytes (the caller discards the pin).
   const blob = await store.writer.pin(d, size);
   if (!blob) return undefined;
-  const fh = await fsp.open(blob.stagingPath!, 'r');
+  const fh = await store.writer.openStaged(blob);
   let compression: Compression;
   try {
     const head = Buffer.alloc(SNIFF_BYTES);
@@ -35,19 +33,20 @@ export async function storedBlobAsStaged(store: Store, d: Digest): Promise<Stage
     return f;
   }
   const cacheRel = path.join('diffids', hexOf(d));
-  const cached = ((await readDerived(store.layout, cacheRel, 128))?.toString('utf8') ?? '').trim();
+  const cached = ((await store.derived.read(cacheRel, 128))?.toString('utf8') ?? '').trim();
   if (isDigest(cached)) {
     f.diffId = cached;
     return f;
   }
   const dec = new DiffIdComputer(compression);
-  for await (const chunk of createReadStream(blob.stagingPath!, { highWaterMark: 1024 * 1024 })) await dec.write(chunk as Buffer);
+  const bytes = await store.writer.openStaged(blob);
+  for await (const chunk of bytes.createReadStream({ highWaterMark: 1024 * 1024 })) await dec.write(chunk as Buffer);
   const r = await dec.finish();
   if (r.error !== undefined || !r.diffId) {
     f.decompressError = r.error ?? 'unknown error';
     return f;
   }
   f.diffId = r.diffId;
-  await writeDerived(store.layout, cacheRel, Buffer.from(r.diffId + '\n'));
+  await store.derived.write(cacheRel, Buffer.from(r.diffId + '\n'));
   return f;
 }

@@ -1,7 +1,6 @@
 import type { Digest } from '../digest/digest.js';
 import { isDigest } from '../digest/digest.js';
 import type { Store } from '../store/store.js';
-import { readDerived, writeDerived } from '../store/derived.js';
 
 /**
  * Which blob an archive entry turned out to be, last time: "<name> <size>" -> digest, kept in
@@ -34,7 +33,7 @@ export class EntryHints {
 
   static async load(store: Store): Promise<EntryHints> {
     const known = new Map<string, Digest>();
-    const bytes = await readDerived(store.layout, FILE, MAX_FILE_BYTES);
+    const bytes = await store.derived.read(FILE, MAX_FILE_BYTES);
     try {
       const f = JSON.parse(bytes?.toString('utf8') ?? 'null') as { version?: number; hints?: unknown } | null;
       if (f?.version === VERSION && Array.isArray(f.hints)) {
@@ -68,6 +67,6 @@ export class EntryHints {
     const merged = new Map(this.added);
     for (const [k, d] of this.known) if (!merged.has(k) && merged.size < MAX_HINTS) merged.set(k, d);
     // When it cannot be written, the next ingest of the same archive writes its layers once more; nothing else.
-    await writeDerived(this.store.layout, FILE, Buffer.from(JSON.stringify({ version: VERSION, hints: [...merged] })));
+    await this.store.derived.write(FILE, Buffer.from(JSON.stringify({ version: VERSION, hints: [...merged] })));
   }
 }

@@ -6,9 +6,7 @@ import { RangeWorkers } from '../digest/range-workers.js';
 import { READ_CHUNK } from '../archive/open-archive.js';
 import { readSource, type SourceFormat } from '../formats/readers.js';
 import type { Store } from '../store/store.js';
-import { markUnverified } from '../store/unverified.js';
-import { fsyncDir } from '../store/fs-safe.js';
-import { readIndex, updateIndexLocked, withIndexLock, type RefChange } from '../store/refs.js';
+import type { RefChange } from '../store/refs.js';
 import type { StagedBlob } from '../store/blob-writer.js';
 import type { Digest } from '../digest/digest.js';
 import { DirView, TarView, type ArchiveView } from './archive-view.js';
@@ -181,28 +179,24 @@ export async function commitPlan(store: Store, plan: IngestPlan): Promise<Pick<I
   try {
     for (const [digest, bytes] of plan.synthesized) synthesized.set(digest, await store.writer.stageBytes(bytes));
     await Promise.all([...plan.blobs.values(), ...synthesized.values()].map((s) => ('blob' in s ? s.blob : s).durable));
-    return await withIndexLock(store.layout, async () => {
+    return await store.transaction(async (tx) => {
       // A damaged index.json fails the commit before any blob is renamed.
-      await readIndex(store.layout);
-      const added: StagedBlob[] = [];
+      await tx.readIndex();
+      let blobsAdded = 0;
+      let bytesAdded = 0;
       let blobsPresent = 0;
-      try {
-        for (const [digest, blob] of [...[...plan.blobs].map(([d, f]) => [d, f.blob] as const), ...synthesized]) {
-          if (await store.writer.commit(blob, digest)) added.push(blob);
-          else blobsPresent++;
-        }
-        // Make the renames durable before index.json names them.
-        await fsyncDir(store.layout.sha256Dir);
-        await markUnverified(store.layout, plan.unverified);
-        const refChanges = await updateIndexLocked(store.layout, plan.roots);
-        return { blobsAdded: added.length, bytesAdded: added.reduce((n, b) => n + b.size, 0), blobsPresent, refChanges };
-      } catch (e) {
-        // All or nothing: take back the blobs this commit added (nothing names them; a
-        // concurrent ingest that pinned one keeps its own hard link and restores it).
-        for (const b of added) await fsp.rm(store.layout.blobPath(b.digest), { force: true });
-        if (added.length) await fsyncDir(store.layout.sha256Dir).catch(() => {});
-        throw e;
+      // All or nothing: if anything below fails, the transaction takes back the blobs it
+      // added (nothing names them; a concurrent ingest that pinned one keeps its own hard
+      // link and restores it). The renames are made durable before index.json names them.
+      for (const [digest, blob] of [...[...plan.blobs].map(([d, f]) => [d, f.blob] as const), ...synthesized]) {
+        if (await tx.commit(blob, digest)) {
+          blobsAdded++;
+          bytesAdded += blob.size;
+        } else blobsPresent++;
       }
+      await tx.markUnverified(plan.unverified);
+      const refChanges = await tx.updateRefs(plan.roots);
+      return { blobsAdded, bytesAdded, blobsPresent, refChanges };
     });
   } finally {
     for (const blob of synthesized.values()) await store.writer.discard(blob);

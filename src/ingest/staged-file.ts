@@ -4,10 +4,10 @@ import type { SourceFile } from '../formats/source.js';
 import type { BlobWriter, StagedBlob } from '../store/blob-writer.js';
 import type { RangeWorkers } from '../digest/range-workers.js';
 import { DiffIdComputer, diffIdOfRange, type FileRange } from './diffid.js';
-import { lstatOrUndefined, readFullyAt } from '../store/fs-safe.js';
+import { readFullyAt } from '../util/fs-safe.js';
 
 async function hasBlob(writer: BlobWriter, d: Digest): Promise<boolean> {
-  return (await lstatOrUndefined(writer.layout.blobPath(d)))?.isFile() === true;
+  return writer.isStored(d);
 }
 
 /** A regular file of the input (formats' SourceFile), hashed and (unless already stored) staged. */

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { isDigest } from '../digest/digest.js';
 import { fullyQualified } from '../formats/ref-names.js';
 import { gcStore } from '../store/gc.js';
-import { refOf, withIndexLock, readIndex, updateIndexLocked, removeRootsLocked } from '../store/refs.js';
+import { refOf } from '../store/refs.js';
 import type { Store } from '../store/store.js';
 import { RegistryError } from './errors.js';
 import type { RepositoryIndex } from './repositories.js';
@@ -24,7 +24,7 @@ export async function handleDelete(store: Store, repos: RepositoryIndex, uploads
   if (kind === 'manifests') {
     if (isDigest(reference)) {
       const mine = (ref: string | undefined) => ref !== undefined && (ref === `${name}@${reference}` || (ref.startsWith(`${name}:`) && !ref.slice(name.length + 1).includes('/')));
-      const removed = await withIndexLock(store.layout, () => removeRootsLocked(store.layout, (d) => d.digest === reference && mine(refOf(d))));
+      const removed = await store.removeRoots((d) => d.digest === reference && mine(refOf(d)));
       if (!removed.length) {
         if (view.reachable.get(name)?.has(reference)) {
           throw new RegistryError(405, 'UNSUPPORTED', `manifest ${reference} is part of an index in ${name}; delete the index instead`);
@@ -34,14 +34,14 @@ export async function handleDelete(store: Store, repos: RepositoryIndex, uploads
     } else {
       const tagged = view.repos.get(name)?.get(reference);
       if (!tagged) throw new RegistryError(404, 'MANIFEST_UNKNOWN', `tag ${reference} is not in ${name}`);
-      await withIndexLock(store.layout, async () => {
-        const removed = await removeRootsLocked(store.layout, (d) => refOf(d) === `${name}:${reference}`);
+      await store.transaction(async (tx) => {
+        const removed = await tx.removeRoots((d) => refOf(d) === `${name}:${reference}`);
         // Still in the repository by digest, unless another tag of it names the manifest.
-        const index = await readIndex(store.layout);
+        const index = await tx.readIndex();
         const stillNamed = index.manifests.some((d) => d.digest === tagged.digest && refOf(d)?.startsWith(`${name}:`));
         if (removed.length && !stillNamed) {
           const ref = `${name}@${tagged.digest}`;
-          await updateIndexLocked(store.layout, [{ descriptor: { mediaType: tagged.mediaType, digest: tagged.digest, size: tagged.size }, ref, fullName: fullyQualified(ref) }]);
+          await tx.updateRefs([{ descriptor: { mediaType: tagged.mediaType, digest: tagged.digest, size: tagged.size }, ref, fullName: fullyQualified(ref) }]);
         }
       });
     }

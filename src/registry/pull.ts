@@ -1,4 +1,3 @@
-import { promises as fsp } from 'node:fs';
 import { Readable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { LayerstoreError } from '../errors.js';
@@ -126,7 +125,7 @@ class RegistryView implements ArchiveView {
     if (f.blob.size > MAX_REMOTE_JSON_BYTES) {
       throw new LayerstoreError('E_TOO_LARGE', `${why} is ${f.blob.size} bytes, above the ${MAX_REMOTE_JSON_BYTES}-byte limit`, { entry: name });
     }
-    const bytes = f.blob.stagingPath ? await fsp.readFile(f.blob.stagingPath) : await this.store.blobs.read(f.blob.digest, MAX_JSON_BYTES);
+    const bytes = (await this.store.writer.readStaged(f.blob, MAX_REMOTE_JSON_BYTES)) ?? (await this.store.blobs.read(f.blob.digest, MAX_JSON_BYTES));
     const doc = parseJson(bytes, why);
     this.learn(doc, why);
     return doc;

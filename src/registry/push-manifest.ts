@@ -9,7 +9,6 @@ import { fullyQualified } from '../formats/ref-names.js';
 import { imageDisagreement } from '../formats/oci.js';
 import { INDEX_TYPES, MANIFEST_TYPES, documentKind, isImageManifest, parseIndex, parseJson, parseManifest, type Descriptor } from '../formats/types.js';
 import type { Store } from '../store/store.js';
-import { readFileNoFollow } from '../store/fs-safe.js';
 import { RegistryError } from './errors.js';
 
 /** Largest manifest accepted, as distribution's default. */
@@ -82,7 +81,8 @@ export async function putManifest(
         if (config.blob.size > MAX_CONFIG_BYTES) {
           throw new RegistryError(400, 'MANIFEST_INVALID', `the config is ${config.blob.size} bytes; image configs are limited to ${MAX_CONFIG_BYTES} bytes`);
         }
-        const cfgBytes = await readFileNoFollow(config.blob.stagingPath!, MAX_CONFIG_BYTES);
+        const cfgBytes = await store.writer.readStaged(config.blob, MAX_CONFIG_BYTES);
+        if (!cfgBytes) throw new RegistryError(400, 'MANIFEST_INVALID', `the config ${config.blob.digest} is not stored`);
         const problem = imageDisagreement(plan, parseJson(cfgBytes, 'config', MAX_CONFIG_BYTES), layers);
         // Stored all the same (a registry keeps any well-formed manifest whose blobs it has),
         // but recorded, so verify, report and export do not take it for a verified image.

@@ -2,10 +2,8 @@ import type { Digest } from '../digest/digest.js';
 import { referrerOf } from '../analysis/referrers.js';
 import { repositoryOf, repositoryOfDigestRef } from '../formats/ref-names.js';
 import type { Descriptor } from '../formats/types.js';
-import { markReachable } from '../store/reachability.js';
 import { refOf } from '../store/refs.js';
 import type { Store } from '../store/store.js';
-import { promises as fsp } from 'node:fs';
 
 /**
  * The store as a registry sees it: repositories and tags come from the refs in index.json
@@ -33,8 +31,7 @@ export class RepositoryIndex {
 
   /** The current view; rebuilt when index.json changes (its mtime and size are the key). */
   async view(): Promise<RepositoryView> {
-    const st = await fsp.stat(this.store.layout.indexFile).catch(() => undefined);
-    const key = st ? `${st.mtimeMs}:${st.size}:${st.ino}` : 'none';
+    const key = await this.store.indexStamp();
     if (this.cached?.key === key) return this.cached.view;
     const view = await this.build();
     this.cached = { key, view };
@@ -70,7 +67,7 @@ export class RepositoryIndex {
     }
     const reachable = new Map<string, Set<Digest>>();
     // One walk of the whole store, then each repository's closure from its own roots.
-    const all = await markReachable(this.store);
+    const all = await this.store.reachability();
     for (const [repo, names] of refsOf) {
       const set = new Set<Digest>();
       for (const [digest, roots] of all.roots) for (const r of roots) if (names.has(r)) set.add(digest);

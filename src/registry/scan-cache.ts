@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isDigest, type Digest } from '../digest/digest.js';
 import type { Platform } from '../formats/types.js';
-import type { StoreLayout } from '../store/layout.js';
-import { readDerived, writeDerived } from '../store/derived.js';
+import type { DerivedData } from '../store/derived.js';
 import { TextChunks } from '../util/text-chunks.js';
 
 /**
@@ -72,8 +71,8 @@ export class ScanCache {
   }
 
   /** The cache for `registryUrl`; empty when there is none or it cannot be read (a cache costs time, never correctness). */
-  static async load(layout: StoreLayout, registryUrl: string): Promise<ScanCache> {
-    const bytes = await readDerived(layout, scanCacheRel(registryUrl), MAX_CACHE_BYTES);
+  static async load(derived: DerivedData, registryUrl: string): Promise<ScanCache> {
+    const bytes = await derived.read(scanCacheRel(registryUrl), MAX_CACHE_BYTES);
     if (!bytes) return ScanCache.empty();
     try {
       const doc = JSON.parse(bytes.toString('utf8')) as { v?: unknown; s?: unknown; m?: unknown; c?: unknown };
@@ -112,8 +111,8 @@ export class ScanCache {
   }
 
   /** Write the records given as the cache for `registryUrl` (atomically; false when it could not be written). */
-  static async save(layout: StoreLayout, registryUrl: string, manifests: Iterable<[Digest, ManifestRecord]>, configs: Iterable<[Digest, ConfigRecord]>): Promise<boolean> {
-    return writeDerived(layout, scanCacheRel(registryUrl), cacheText(manifests, configs));
+  static async save(derived: DerivedData, registryUrl: string, manifests: Iterable<[Digest, ManifestRecord]>, configs: Iterable<[Digest, ConfigRecord]>): Promise<boolean> {
+    return derived.write(scanCacheRel(registryUrl), cacheText(manifests, configs));
   }
 }
 

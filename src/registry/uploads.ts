@@ -1,11 +1,7 @@
-import { promises as fsp } from 'node:fs';
-import path from 'node:path';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Digest } from '../digest/digest.js';
-import type { StagingWriter } from '../store/blob-writer.js';
-import { withIndexLock } from '../store/refs.js';
-import { fsyncDir, lstatOrUndefined } from '../store/fs-safe.js';
+import type { StagedBlob, StagingWriter } from '../store/blob-writer.js';
 import type { Store } from '../store/store.js';
 import { RegistryError } from './errors.js';
 
@@ -49,7 +45,7 @@ export const DEFAULT_UPLOAD_LIMITS: UploadLimits = { perClient: 64, total: 1024,
 export class Uploads {
   private readonly sessions = new Map<string, Session>();
   /** Pinned blobs per repository: uploaded there, not yet named by a manifest. */
-  private readonly pins = new Map<Digest, { path: string; repos: Set<string> }>();
+  private readonly pins = new Map<Digest, { blob: StagedBlob; repos: Set<string> }>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(
@@ -118,9 +114,9 @@ export class Uploads {
       await this.store.writer.discard(blob);
       throw new RegistryError(400, 'DIGEST_INVALID', `the uploaded bytes hash to ${blob.digest}, not ${digest}`);
     }
-    await withIndexLock(this.store.layout, async () => {
-      await this.store.writer.commit(blob, digest);
-      await fsyncDir(this.store.layout.sha256Dir);
+    await this.store.transaction(async (tx) => {
+      await tx.commit(blob, digest);
+      await tx.sync();
       await this.pin(digest, s.repo);
     });
   }
@@ -142,9 +138,9 @@ export class Uploads {
       existing.repos.add(repo);
       return;
     }
-    const p = path.join(this.store.layout.stagingDir, `${process.pid}-${randomBytes(8).toString('hex')}.pin`);
-    await fsp.link(this.store.layout.blobPath(d), p);
-    this.pins.set(d, { path: p, repos: new Set([repo]) });
+    const blob = await this.store.writer.pin(d);
+    if (!blob) throw new RegistryError(404, 'BLOB_UNKNOWN', `blob ${d} is not stored`);
+    this.pins.set(d, { blob, repos: new Set([repo]) });
   }
 
   /** `repo` no longer holds `d` (a blob DELETE): the pin goes when no repository holds it. */
@@ -159,11 +155,7 @@ export class Uploads {
   async restore(d: Digest): Promise<void> {
     const pin = this.pins.get(d);
     if (!pin) return;
-    await withIndexLock(this.store.layout, async () => {
-      if (await lstatOrUndefined(this.store.layout.blobPath(d))) return;
-      await fsp.link(pin.path, this.store.layout.blobPath(d));
-      await fsyncDir(this.store.layout.sha256Dir);
-    });
+    await this.store.transaction((tx) => tx.restore(pin.blob));
   }
 
   /** A manifest now names these blobs: they need no pin any more. */
@@ -172,7 +164,7 @@ export class Uploads {
       const pin = this.pins.get(d);
       if (!pin) continue;
       this.pins.delete(d);
-      await fsp.rm(pin.path, { force: true });
+      await this.store.writer.discard(pin.blob);
     }
   }
 

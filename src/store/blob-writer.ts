@@ -7,7 +7,7 @@ import type { Digest } from '../digest/digest.js';
 import { createHasher, defaultHasherName, type Hasher, type HasherName } from '../digest/hasher.js';
 import type { RangeWorkers } from '../digest/range-workers.js';
 import type { StoreLayout } from './layout.js';
-import { lstatOrUndefined } from './fs-safe.js';
+import { lstatOrUndefined, openRegularFile, readFileNoFollow } from '../util/fs-safe.js';
 
 /**
  * The write side of a blob's life:
@@ -29,7 +29,10 @@ export interface StagedBlob {
   /** sha256 of the bytes as stored (compressed, for a compressed layer). */
   digest: Digest;
   size: number;
-  /** The staging file (or pinning hard link); undefined when the bytes were not kept. */
+  /**
+   * The staging file (or pinning hard link); undefined when the bytes were not kept.
+   * Store-internal: other folders read staged bytes through BlobWriter.readStaged/openStaged.
+   */
   stagingPath?: string;
   /** Settles when the staging file is fsync'd and closed; commit() waits for it. */
   durable?: Promise<void>;
@@ -199,9 +202,14 @@ async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
   }
 }
 
+/**
+ * The Ingester: blobs enter the store only through here (see the lifecycle above). Commits
+ * that must be atomic with index.json go through Store.transaction, which also rolls back
+ * the blobs a failed transaction added.
+ */
 export class BlobWriter {
   constructor(
-    readonly layout: StoreLayout,
+    private readonly layout: StoreLayout,
     private readonly hasherName?: HasherName,
   ) {}
 
@@ -280,11 +288,29 @@ export class BlobWriter {
 
   /**
    * Pin a stored blob with a hard link in staging, so a concurrent gc cannot take its bytes
-   * before a commit that references it; undefined when the blob is not stored.
+   * before a commit that references it; undefined when the blob is not stored. The pin
+   * lives until discard() (a transaction's restore() puts the blob back if gc took it).
    */
-  async pin(d: Digest, size: number): Promise<StagedBlob | undefined> {
+  async pin(d: Digest, size?: number): Promise<StagedBlob | undefined> {
     const link = await this.linkPin(d);
-    return link ? { digest: d, size, stagingPath: link } : undefined;
+    if (!link) return undefined;
+    return { digest: d, size: size ?? (await fsp.lstat(link)).size, stagingPath: link };
+  }
+
+  /** Whether blob `d` is stored as a regular file (the cheap check before staging bytes again). */
+  async isStored(d: Digest): Promise<boolean> {
+    return (await lstatOrUndefined(this.layout.blobPath(d)))?.isFile() === true;
+  }
+
+  /** A staged blob's bytes (at most `maxBytes`, else E_TOO_LARGE); undefined when they were not kept. */
+  async readStaged(blob: StagedBlob, maxBytes: number): Promise<Buffer | undefined> {
+    return blob.stagingPath ? readFileNoFollow(blob.stagingPath, maxBytes) : undefined;
+  }
+
+  /** A staged blob's bytes open for reading (the caller closes it); E_BLOB_MISSING when they were not kept. */
+  async openStaged(blob: StagedBlob): Promise<FileHandle> {
+    if (!blob.stagingPath) throw new LayerstoreError('E_BLOB_MISSING', `the bytes of ${blob.digest} were not kept`);
+    return (await openRegularFile(blob.stagingPath)).fh;
   }
 
   /** Stage a small in-memory blob (a synthesized manifest). */
@@ -329,14 +355,18 @@ export class BlobWriter {
     await blob.durable?.catch(() => {});
     if (blob.stagingPath) await fsp.rm(blob.stagingPath, { force: true });
   }
+
+  /**
+   * Remove this process's staging files, synchronously: for a signal handler, so an
+   * interrupted ingest leaves nothing behind. A kill -9 still can; verify --fix and gc
+   * remove such leftovers.
+   */
+  removeOwnStagingSync(): void {
+    removeOwnStagingSync(this.layout);
+  }
 }
 
-/**
- * Remove this process's staging files, synchronously: for a signal handler, so an
- * interrupted ingest leaves nothing behind. A kill -9 still can; verify --fix and gc
- * remove such leftovers.
- */
-export function removeOwnStagingSync(layout: StoreLayout): void {
+function removeOwnStagingSync(layout: StoreLayout): void {
   let names: string[] = [];
   try {
     names = readdirSync(layout.stagingDir);

@@ -5,11 +5,17 @@ import { LayerstoreError } from '../errors.js';
 import { hexOf, isDigest, type Digest } from '../digest/digest.js';
 import type { StoreLayout } from './layout.js';
 import { sniffCompression, SNIFF_BYTES, type Compression } from '../archive/compression.js';
-import { lstatOrUndefined, openRegularFile, readFileNoFollow, readFileNoFollowSync } from './fs-safe.js';
+import type { FileHandle } from 'node:fs/promises';
+import { lstatOrUndefined, openRegularFile, readFileNoFollow, readFileNoFollowSync } from '../util/fs-safe.js';
+import { hashFileInWorker } from '../digest/hash-file.js';
 
-/** Read side of the blob store. Opens never follow a symlink planted in blobs/, nor wait on a FIFO (fs-safe openRegularFile). */
+/**
+ * The Provider: the read side of the blob store. Every read names a digest, never a path.
+ * Opens never follow a symlink planted in blobs/, nor wait on a FIFO (fs-safe openRegularFile).
+ * A blob that is absent where something names it is E_STORE_INVALID (damage, exit 3).
+ */
 export class BlobReader {
-  constructor(readonly layout: StoreLayout) {}
+  constructor(private readonly layout: StoreLayout) {}
 
   /** Size in bytes of a stored blob, or undefined when absent. */
   async size(d: Digest): Promise<number | undefined> {
@@ -81,6 +87,23 @@ export class BlobReader {
       throw this.openError(d, e);
     }
     return fh.createReadStream({ highWaterMark: 1024 * 1024, ...opts });
+  }
+
+  /**
+   * A stored blob open for reads by position (a big layer walked header by header). The
+   * caller closes it.
+   */
+  async openFile(d: Digest): Promise<FileHandle> {
+    try {
+      return (await openRegularFile(this.layout.blobPath(d))).fh;
+    } catch (e) {
+      throw this.openError(d, e);
+    }
+  }
+
+  /** What a stored blob's bytes hash to now, on a worker thread (damage check: it should be `d`). */
+  async rehash(d: Digest): Promise<Digest> {
+    return (await hashFileInWorker(this.layout.blobPath(d))).digest;
   }
 
   /** Compression of a stored blob, sniffed from its first bytes. */

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { StoreLayout } from './layout.js';
-import { ensureRealDir, openRegularFile, readFileNoFollow, writeFileAtomic } from './fs-safe.js';
+import { ensureRealDir, openRegularFile, readFileNoFollow, writeFileAtomic } from '../util/fs-safe.js';
 
 /**
  * Files in `STORE/.layerstore/derived/`: caches keyed by the digests they derive from
@@ -23,6 +23,12 @@ export async function readDerived(layout: StoreLayout, rel: string, maxBytes: nu
   } catch {
     return undefined;
   }
+}
+
+/** What a cache checker found wrong with a derived file (`rel` below derived/, as readDerived takes it). */
+export interface DerivedProblem {
+  rel: string;
+  problem: string;
 }
 
 /** A derived file verify found wrong: it lies about what it derives from, or is not a regular file. */
@@ -69,4 +75,27 @@ function dirsOnTheWay(layout: StoreLayout, file: string): string[] {
   const dirs = [layout.derivedDir];
   for (const part of path.relative(layout.derivedDir, path.dirname(file)).split(path.sep).filter(Boolean)) dirs.push(path.join(dirs[dirs.length - 1]!, part));
   return dirs;
+}
+
+/**
+ * Derived data of one store, by name below derived/ (see readDerived): what other folders
+ * get instead of the folder's path. Never a verdict: a miss or a failed write costs time only.
+ */
+export class DerivedData {
+  constructor(private readonly layout: StoreLayout) {}
+
+  /** The file's bytes, or undefined (absent, above `maxBytes`, not a regular file, behind a link). */
+  read(rel: string, maxBytes: number): Promise<Buffer | undefined> {
+    return readDerived(this.layout, rel, maxBytes);
+  }
+
+  /** The file open for reads by position, or undefined as for read(); the caller closes it. */
+  open(rel: string): Promise<FileHandle | undefined> {
+    return openDerived(this.layout, rel);
+  }
+
+  /** Replace the file atomically; false when it could not be written. */
+  write(rel: string, bytes: Uint8Array | readonly Uint8Array[] | Iterable<string>): Promise<boolean> {
+    return writeDerived(this.layout, rel, bytes);
+  }
 }

@@ -5,9 +5,10 @@ import { isDigest, type Digest } from '../digest/digest.js';
 import { findLeftovers } from './leftovers.js';
 import { markReachable, type Reachability } from './reachability.js';
 import { withIndexLock } from './refs.js';
-import { fsyncDir } from './fs-safe.js';
+import { fsyncDir } from '../util/fs-safe.js';
 import { sweepUnverified } from './unverified.js';
 import type { Store } from './store.js';
+import type { StoreLayout } from './layout.js';
 
 export interface GcReport {
   dryRun: boolean;
@@ -32,10 +33,14 @@ export interface GcReport {
  * commit renames the pinned link back. So no grace period is needed, and a gc never
  * waits long: the lock is held only for renames and the index write.
  */
-export async function gcStore(store: Store, opts: { dryRun?: boolean } = {}): Promise<GcReport> {
-  const layout = store.layout;
+export function gcStore(store: Store, opts: { dryRun?: boolean } = {}): Promise<GcReport> {
+  return store.gc(opts);
+}
+
+/** gcStore, for Store.gc (which holds the layout). */
+export async function gcLayout(store: Store, layout: StoreLayout, opts: { dryRun?: boolean } = {}): Promise<GcReport> {
   return withIndexLock(layout, async () => {
-    const reach = await markReachable(store);
+    const reach = await markReachable(store, layout);
     if (reach.lostDocuments.length) throw lostDocumentsError(reach.lostDocuments);
     if (reach.unreadable.length) {
       // An incomplete mark would sweep blobs a damaged manifest still needs.

@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import type { Digest } from '../digest/digest.js';
 import { MAX_JSON_BYTES, documentKind, isDocumentType, parseIndex, parseManifest, type Descriptor } from '../formats/types.js';
-import { lstatOrUndefined } from './fs-safe.js';
+import { lstatOrUndefined } from '../util/fs-safe.js';
 import type { StoreLayout } from './layout.js';
 import { refOf } from './refs.js';
 import type { Store } from './store.js';
@@ -42,8 +42,8 @@ export function rootName(d: Descriptor): RootName {
  * configs and layers. A missing index child is tolerated (Docker saves one platform of a
  * multi-platform image); a missing config or layer of a present manifest is damage.
  */
-export async function markReachable(store: Store): Promise<Reachability> {
-  const [index, quarantined] = await Promise.all([store.readIndex(), quarantinedDigests(store.layout)]);
+export async function markReachable(store: Store, layout: StoreLayout): Promise<Reachability> {
+  const [index, quarantined] = await Promise.all([store.readIndex(), quarantinedDigests(layout)]);
   const r: Reachability = { reachable: new Set(), missing: [], absentPlatforms: 0, roots: new Map(), unreadable: [], lostDocuments: [] };
   const addRoot = (d: Digest, root: RootName) => {
     let s = r.roots.get(d);

@@ -3,7 +3,7 @@ import { LayerstoreError } from '../errors.js';
 import type { Digest } from '../digest/digest.js';
 import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, MT, parseIndex, parseJson, type Descriptor, type Index } from '../formats/types.js';
 import type { StoreLayout } from './layout.js';
-import { readFileNoFollow, writeFileAtomic } from './fs-safe.js';
+import { readFileNoFollow, writeFileAtomic } from '../util/fs-safe.js';
 
 /**
  * index.json holds the store's roots: one descriptor per ref (annotated with

@@ -3,27 +3,46 @@ import { isLayerstoreError, LayerstoreError } from '../errors.js';
 import { StoreLayout } from './layout.js';
 import { BlobReader } from './blobs.js';
 import { BlobWriter } from './blob-writer.js';
-import { createFileExclusive, ensureRealDir, fsyncDir, lstatOrUndefined, readFileNoFollow, writeFileAtomic } from './fs-safe.js';
-import { missingIndexError, readIndex } from './refs.js';
-import type { Index } from '../formats/types.js';
+import { createFileExclusive, ensureRealDir, fsyncDir, lstatOrUndefined, readFileNoFollow, writeFileAtomic } from '../util/fs-safe.js';
+import { missingIndexError, readIndex, removeRoots, updateIndex, type RefChange, type RootUpdate } from './refs.js';
+import type { Descriptor, Index } from '../formats/types.js';
 import type { HasherName } from '../digest/hasher.js';
+import type { Digest } from '../digest/digest.js';
+import { DerivedData } from './derived.js';
+import { readUnverified } from './unverified.js';
+import { runTransaction, type StoreTransaction } from './transaction.js';
+import { markReachable, type Reachability } from './reachability.js';
+import { gcLayout, type GcReport } from './gc.js';
+import { verifyLayout, type VerifyOptions, type VerifyReport } from './verify.js';
 
 const OCI_LAYOUT = Buffer.from('{"imageLayoutVersion":"1.0.0"}\n');
 const STORE_NAMES = new Set(['oci-layout', 'index.json', 'blobs', '.layerstore']);
 
 /**
  * A content-addressed blob store that is an OCI image layout (image-spec v1.1), so skopeo,
- * umoci and other OCI tools read it directly. See StoreLayout for the files.
+ * umoci and other OCI tools read it directly. See StoreLayout for the files, which only
+ * store/ knows: every other folder goes through these methods (like containerd's
+ * content.Store), and test/store/conformance.ts states the contract for any backend.
+ *
+ *   blobs     Provider: size/has/read/open a blob by digest (BlobReader)
+ *   writer    Ingester: begin -> write* -> finish -> StagedBlob, pin, discard (BlobWriter)
+ *   transaction(fn)  Manager: under the store lock, commit blobs, update/remove refs, mark
+ *             unverified manifests; all blobs it added are removed again if fn throws
+ *   derived   caches keyed by digests (DerivedData): time, never a verdict
+ *   gc/verify/reachability  the store's own upkeep
  */
 export class Store {
-  readonly layout: StoreLayout;
+  /** Store-internal: the paths. Never public, so nothing outside store/ builds one. */
+  private readonly layout: StoreLayout;
   readonly blobs: BlobReader;
   readonly writer: BlobWriter;
+  readonly derived: DerivedData;
 
   private constructor(root: string, hasher?: HasherName) {
     this.layout = new StoreLayout(root);
     this.blobs = new BlobReader(this.layout);
     this.writer = new BlobWriter(this.layout, hasher);
+    this.derived = new DerivedData(this.layout);
   }
 
   get root(): string {
@@ -89,8 +108,57 @@ export class Store {
     if (version !== '1.0.0') throw new LayerstoreError('E_STORE_INVALID', `unsupported OCI layout version ${JSON.stringify(version)}`);
   }
 
+  /** index.json: the roots (refs and untagged images). E_STORE_INVALID when absent or damaged. */
   readIndex(): Promise<Index> {
     return readIndex(this.layout);
+  }
+
+  /**
+   * A stamp that changes whenever index.json is replaced (its mtime, size and inode): views
+   * built from the index are rebuilt when it differs. 'none' when there is no index.
+   */
+  async indexStamp(): Promise<string> {
+    const st = await fsp.stat(this.layout.indexFile).catch(() => undefined);
+    return st ? `${st.mtimeMs}:${st.size}:${st.ino}` : 'none';
+  }
+
+  /**
+   * Run `fn` under the store lock as one transaction (see StoreTransaction): its blob
+   * commits and ref changes are seen by gc all together or not at all, and if it throws,
+   * the blobs it added are removed. Keep it short: concurrent ingests and gc wait for it.
+   */
+  transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T> {
+    return runTransaction(this.layout, this.writer, fn);
+  }
+
+  /** Add roots to index.json in a transaction of their own. */
+  updateRefs(updates: RootUpdate[]): Promise<RefChange[]> {
+    return updateIndex(this.layout, updates);
+  }
+
+  /** Remove the roots `pick` selects, in a transaction of their own; their blobs stay until gc. */
+  removeRoots(pick: (d: Descriptor) => boolean): Promise<Descriptor[]> {
+    return removeRoots(this.layout, pick);
+  }
+
+  /** Manifests stored although their config disagrees with their layers, with the reason. */
+  unverified(): Promise<Map<Digest, string>> {
+    return readUnverified(this.layout);
+  }
+
+  /** What the roots reach (the mark phase of gc and verify). */
+  reachability(): Promise<Reachability> {
+    return markReachable(this, this.layout);
+  }
+
+  /** Sweep what no root reaches, under the lock (see gc.ts). */
+  gc(opts: { dryRun?: boolean } = {}): Promise<GcReport> {
+    return gcLayout(this, this.layout, opts);
+  }
+
+  /** Re-hash every blob and check every ref (see verify.ts). */
+  verify(opts: VerifyOptions = {}): Promise<VerifyReport> {
+    return verifyLayout(this, this.layout, opts);
   }
 }
 

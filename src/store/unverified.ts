@@ -2,7 +2,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { hexOf, isDigest, type Digest } from '../digest/digest.js';
 import type { StoreLayout } from './layout.js';
-import { ensureRealDir, fsyncDir, readFileNoFollow, writeFileAtomic } from './fs-safe.js';
+import { ensureRealDir, fsyncDir, readFileNoFollow, writeFileAtomic } from '../util/fs-safe.js';
 
 /**
  * Image manifests the store holds although their config disagrees with their layers (the

@@ -4,10 +4,10 @@ import { createHasher } from '../digest/hasher.js';
 import { isDigest, type Digest } from '../digest/digest.js';
 import { findLeftovers, type Leftover } from './leftovers.js';
 import { markReachable, type RootName } from './reachability.js';
-import { fsyncDir, ensureRealDir, lstatOrUndefined, openRegularFile } from './fs-safe.js';
-import type { BadCache } from './derived.js';
-import { checkRecordsCache } from '../analysis/image-records.js';
+import { fsyncDir, ensureRealDir, lstatOrUndefined, openRegularFile } from '../util/fs-safe.js';
+import type { BadCache, DerivedProblem } from './derived.js';
 import type { Store } from './store.js';
+import type { StoreLayout } from './layout.js';
 
 export interface BadBlob {
   /** The name in blobs/sha256 (a digest, or whatever foreign name was found there). */
@@ -47,6 +47,12 @@ export interface VerifyReport {
 export interface VerifyOptions {
   fix?: boolean;
   onProgress?: (bytesDone: number, bytesTotal: number) => void;
+  /**
+   * Checks of derived data the store cannot judge itself (a cache whose meaning belongs to
+   * a higher layer, e.g. analysis's records): given the blobs that hash to their names, the
+   * derived files that lie. The caller passes them; the store imports nothing above it.
+   */
+  checkCaches?: (good: Set<Digest>) => Promise<DerivedProblem[]>;
 }
 
 /**
@@ -55,8 +61,12 @@ export interface VerifyOptions {
  * blobs move to .layerstore/quarantine/ (never deleted silently: re-ingesting the source
  * restores the good bytes) and stale staging files are removed.
  */
-export async function verifyStore(store: Store, opts: VerifyOptions = {}): Promise<VerifyReport> {
-  const layout = store.layout;
+export function verifyStore(store: Store, opts: VerifyOptions = {}): Promise<VerifyReport> {
+  return store.verify(opts);
+}
+
+/** verifyStore, for Store.verify (which holds the layout). */
+export async function verifyLayout(store: Store, layout: StoreLayout, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const names = (await fsp.readdir(layout.sha256Dir)).sort();
   const sizes = new Map<string, number>();
   let total = 0;
@@ -67,7 +77,7 @@ export async function verifyStore(store: Store, opts: VerifyOptions = {}): Promi
       total += st.size;
     }
   }
-  const reach = await markReachable(store);
+  const reach = await markReachable(store, layout);
   const rootsOf = (d: string) => [...(reach.roots.get(d as Digest) ?? [])].sort();
 
   const report: VerifyReport = {
@@ -116,7 +126,8 @@ export async function verifyStore(store: Store, opts: VerifyOptions = {}): Promi
     if (!reach.reachable.has(digest) && reach.unreadable.length === 0 && reach.lostDocuments.length === 0) report.orphans.push({ digest, size });
   }
   report.leftovers = (await findLeftovers(layout)).filter((l) => !l.live);
-  report.badCaches = [...(await oddDerivedFiles(layout.derivedDir)), ...(await checkRecordsCache(store, good))];
+  const lying = opts.checkCaches ? await opts.checkCaches(good) : [];
+  report.badCaches = [...(await oddDerivedFiles(layout.derivedDir)), ...lying.map((c) => ({ path: path.join(layout.derivedDir, c.rel), problem: c.problem }))];
 
   if (opts.fix) {
     if (report.badBlobs.length) {

@@ -11,7 +11,7 @@ import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/store/store.js';
 import { sniffCompression } from '../../src/archive/compression.js';
-import { buildFileIndex, FILE_INDEX_VERSION, fileIndexPath, getFileIndex, indexLayerStream, MAX_LAYER_ENTRIES, MAX_UNSAFE_KEPT, type FileIndex } from '../../src/analysis/file-index.js';
+import { buildFileIndex, FILE_INDEX_VERSION, fileIndexRel, getFileIndex, indexLayerStream, MAX_LAYER_ENTRIES, MAX_UNSAFE_KEPT, type FileIndex } from '../../src/analysis/file-index.js';
 import { EntryTable } from '../../src/analysis/entry-table.js';
 import { writeIndexCache } from '../../src/analysis/file-index-cache.js';
 import { normalizeLayerPath } from '../../src/analysis/layer-path.js';
@@ -21,6 +21,9 @@ import { layerTar } from '../../fixtures/image-writer.js';
 import { rawHeader, rawTar, truncate } from '../helpers/make-tar.js';
 import { bytes, cleanupTempDirs, FIX, imageOf, tempDir, tempStore } from './helpers.js';
 import { peer, realFixtures } from '../helpers/peers.js';
+import { storePaths } from '../helpers/store-paths.js';
+
+const fileIndexPath = (store: { root: string }, d: Parameters<typeof fileIndexRel>[0]): string => path.join(storePaths(store).derivedDir, fileIndexRel(d));
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
@@ -252,7 +255,7 @@ describe('getFileIndex and its cache', () => {
     const img = await imageOf(store, 'c/cache:1', [[{ path: 'x', content: 'one' }, { path: 'y', content: 'two' }, { path: 'l', type: 'symlink', linkname: 'x' }]], 'gzip');
     const d = img.layers[0]!.digest;
     const file = fileIndexPath(store, d);
-    expect(file).toBe(path.join(store.layout.derivedDir, 'files', `${d.slice(7)}.idx`));
+    expect(file).toBe(path.join(storePaths(store).derivedDir, 'files', `${d.slice(7)}.idx`));
     const [a, b] = await Promise.all([getFileIndex(store, d), getFileIndex(store, d)]);
     expect(a).toBe(b); // one read for concurrent callers
     expect(a.digest).toBe(d);
@@ -271,7 +274,7 @@ describe('getFileIndex and its cache', () => {
     // Served from the cache: a (valid) edit of the cache file shows through.
     const edited = EntryTable.fromEntries(a.entries.map((e) => ({ ...e, mode: 0o600 })));
     const { entries: _e, ...header } = a;
-    await writeIndexCache(store.layout, FILE_INDEX_VERSION, header, edited);
+    await writeIndexCache(store.derived, FILE_INDEX_VERSION, header, edited);
     expect((await getFileIndex(store, d)).entries[0]!.mode).toBe(0o600);
 
     // Damaged and foreign caches are ignored and replaced.
@@ -350,7 +353,7 @@ describe('getFileIndex and its cache', () => {
     const d = img.layers[0]!.digest;
     const outside = tempDir('ls-analysis-outside-');
     // A symlink at the cache file itself: not read, not written through.
-    await fsp.mkdir(path.join(store.layout.derivedDir, 'files'), { recursive: true });
+    await fsp.mkdir(path.join(storePaths(store).derivedDir, 'files'), { recursive: true });
     await fsp.writeFile(path.join(outside, 'victim.json'), 'untouched');
     await fsp.symlink(path.join(outside, 'victim.json'), fileIndexPath(store, d));
     const real = await getFileIndex(store, d);
@@ -359,11 +362,11 @@ describe('getFileIndex and its cache', () => {
     // A symlink in place of the files/ directory: the index is still served, nothing lands outside.
     // A valid cache of the same layer (mode edited), planted outside and reached through the link.
     const { entries: _e, ...header } = real;
-    await writeIndexCache(store.layout, FILE_INDEX_VERSION, header, EntryTable.fromEntries(real.entries.map((e) => ({ ...e, mode: 0o600 }))));
+    await writeIndexCache(store.derived, FILE_INDEX_VERSION, header, EntryTable.fromEntries(real.entries.map((e) => ({ ...e, mode: 0o600 }))));
     const planted = path.basename(fileIndexPath(store, d));
     await fsp.rename(fileIndexPath(store, d), path.join(outside, planted));
-    await fsp.rm(path.join(store.layout.derivedDir, 'files'), { recursive: true });
-    await fsp.symlink(outside, path.join(store.layout.derivedDir, 'files'));
+    await fsp.rm(path.join(storePaths(store).derivedDir, 'files'), { recursive: true });
+    await fsp.symlink(outside, path.join(storePaths(store).derivedDir, 'files'));
     const served = await getFileIndex(store, d);
     expect(served.entries).toEqual([expect.objectContaining({ path: 'f', mode: 0o644 })]); // not the planted one
     expect(readdirSync(outside).sort()).toEqual([planted, 'victim.json']);
@@ -380,7 +383,7 @@ describe('getFileIndex and its cache', () => {
   it('a blob whose bytes no longer match its digest is store damage (E_STORE_INVALID)', async () => {
     const img = await imageOf(store, 'c/tampered:1', [[{ path: 'f', content: bytes('f', 600) }]]);
     const d = img.layers[0]!.digest;
-    const blob = store.layout.blobPath(d);
+    const blob = storePaths(store).blobPath(d);
     const b = await fsp.readFile(blob);
     b[600] = b[600]! ^ 1; // inside the content of f
     await fsp.chmod(blob, 0o644);
@@ -393,7 +396,7 @@ describe('getFileIndex and its cache', () => {
     const big = bytes('big', 17 * 1024 * 1024); // above the 16 MiB threshold of the hashing thread
     const img = await imageOf(store, 'c/big:1', [[{ path: 'big', content: big }, { path: 'small', content: bytes('s', 100) }]]);
     const d = img.layers[0]!.digest;
-    const blob = store.layout.blobPath(d);
+    const blob = storePaths(store).blobPath(d);
     const index = await buildFileIndex(store, d);
     expect(index.diffId).toBe(d); // uncompressed: the diffID is the blob digest, from the thread
     expect(index.entries.find((e) => e.path === 'big')?.sha256).toBe(createHash('sha256').update(big).digest('hex'));

@@ -17,6 +17,7 @@ import { getFileIndex, type FileIndex, type FileType } from '../../src/analysis/
 import { imageWaste } from '../../src/analysis/waste.js';
 import { cleanupTempDirs, FIX, gnuTarViews, run, tempDir, tempStore, type GnuTarView, type TarListing } from './helpers.js';
 import { commands, realFixtures } from '../helpers/peers.js';
+import { storePaths } from '../helpers/store-paths.js';
 
 const HAVE = realFixtures() && commands([['tar', 'tar']]);
 afterAll(cleanupTempDirs);
@@ -26,7 +27,7 @@ const KIND: Record<string, FileType> = { '-': 'file', d: 'dir', l: 'symlink', h:
 /** Compare each index with GNU tar's view of the same layer (one shell for all of them). */
 function crossCheck(store: Store, indexes: FileIndex[]): void {
   // GNU tar reads the blobs as stored: it detects gzip and zstd by itself.
-  const views = gnuTarViews(indexes.map((idx) => store.layout.blobPath(idx.digest)));
+  const views = gnuTarViews(indexes.map((idx) => storePaths(store).blobPath(idx.digest)));
   indexes.forEach((idx, n) => compareWithGnu(idx, views[n]!));
 }
 

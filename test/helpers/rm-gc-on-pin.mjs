@@ -11,7 +11,7 @@ const [distDir, store, pinsArg, stopFile, ...refs] = process.argv.slice(2);
 const load = (rel) => import(pathToFileURL(path.join(distDir, rel)).href);
 const { Store } = await load('src/store/store.js');
 const { gcStore } = await load('src/store/gc.js');
-const { removeRoots, refOf } = await load('src/store/refs.js');
+const { refOf } = await load('src/store/refs.js');
 const staging = path.join(store, '.layerstore', 'staging');
 const want = Number(pinsArg);
 process.stdout.write('ready\n');
@@ -33,6 +33,6 @@ while (Date.now() < deadline) {
   }
 }
 const s = await Store.open(store);
-const removed = await removeRoots(s.layout, (d) => refs.includes(refOf(d) ?? ''));
+const removed = await s.removeRoots((d) => refs.includes(refOf(d) ?? ''));
 const gc = await gcStore(s);
 process.stdout.write(JSON.stringify({ pinsSeen: pins, rootsRemoved: removed.length, blobsRemoved: gc.blobsRemoved.length }) + '\n');

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LayerstoreError } from '../../src/errors.js';
 import type { Digest } from '../../src/digest/digest.js';
 import { Store } from '../../src/store/store.js';
+import { storePaths } from '../helpers/store-paths.js';
 
 let dir: string;
 let store: Store;
@@ -35,21 +36,21 @@ describe('BlobWriter', () => {
     const staged = await stage(data);
     expect(staged.digest).toBe(sha(data));
     expect(staged.size).toBe(data.length);
-    expect(path.dirname(staged.stagingPath!)).toBe(store.layout.stagingDir);
+    expect(path.dirname(staged.stagingPath!)).toBe(storePaths(store).stagingDir);
     expect((await fsp.stat(staged.stagingPath!)).mode & 0o777).toBe(0o600);
-    expect(await ls(store.layout.sha256Dir)).toEqual([]); // nothing visible before commit
+    expect(await ls(storePaths(store).sha256Dir)).toEqual([]); // nothing visible before commit
 
     expect(await store.writer.commit(staged, staged.digest)).toBe(true);
     const hex = staged.digest.slice(7);
-    expect(await ls(store.layout.sha256Dir)).toEqual([hex]);
-    const file = path.join(store.layout.sha256Dir, hex);
+    expect(await ls(storePaths(store).sha256Dir)).toEqual([hex]);
+    const file = path.join(storePaths(store).sha256Dir, hex);
     const out = execFileSync('sha256sum', [file], { encoding: 'utf8' });
     expect(out.split(/\s+/)[0]).toBe(hex);
     const st = await fsp.lstat(file);
     expect(st.isFile()).toBe(true);
     expect(st.mode & 0o777).toBe(0o444);
     expect(st.size).toBe(data.length);
-    expect(await ls(store.layout.stagingDir)).toEqual([]);
+    expect(await ls(storePaths(store).stagingDir)).toEqual([]);
   });
 
   it('chunking does not change the digest', async () => {
@@ -73,11 +74,11 @@ describe('BlobWriter', () => {
     expect((err as LayerstoreError).code).toBe('E_DIGEST_MISMATCH');
     expect((err as LayerstoreError).expected).toBe(wrong);
     expect((err as LayerstoreError).actual).toBe(sha(data));
-    expect(await ls(store.layout.sha256Dir)).toEqual([]);
-    expect(await ls(store.layout.blobsDir)).toEqual(['sha256']);
+    expect(await ls(storePaths(store).sha256Dir)).toEqual([]);
+    expect(await ls(storePaths(store).blobsDir)).toEqual(['sha256']);
     // the caller still owns the staged file and discards it
     await store.writer.discard(staged);
-    expect(await ls(store.layout.stagingDir)).toEqual([]);
+    expect(await ls(storePaths(store).stagingDir)).toEqual([]);
   });
 
   it('committing content that is already stored returns false and keeps the one blob', async () => {
@@ -85,9 +86,9 @@ describe('BlobWriter', () => {
     expect(await store.writer.commit(first)).toBe(true);
     const second = await stage(data, 333);
     expect(await store.writer.commit(second, sha(data))).toBe(false);
-    expect(await ls(store.layout.sha256Dir)).toEqual([sha(data).slice(7)]);
-    expect(await ls(store.layout.stagingDir)).toEqual([]);
-    expect((await fsp.readFile(path.join(store.layout.sha256Dir, sha(data).slice(7)))).equals(data)).toBe(true);
+    expect(await ls(storePaths(store).sha256Dir)).toEqual([sha(data).slice(7)]);
+    expect(await ls(storePaths(store).stagingDir)).toEqual([]);
+    expect((await fsp.readFile(path.join(storePaths(store).sha256Dir, sha(data).slice(7)))).equals(data)).toBe(true);
   });
 
   it('stageBytes + commit stores exactly the bytes; the empty blob is the well-known digest', async () => {
@@ -96,20 +97,20 @@ describe('BlobWriter', () => {
     expect(await store.writer.commit(empty)).toBe(true);
     const small = await store.writer.stageBytes(Buffer.from('{"a":1}'));
     await store.writer.commit(small);
-    expect((await fsp.readFile(store.layout.blobPath(small.digest))).toString()).toBe('{"a":1}');
+    expect((await fsp.readFile(storePaths(store).blobPath(small.digest))).toString()).toBe('{"a":1}');
   });
 
   it('begin({ existing }) pins a stored blob: same bytes commit as "already stored", nothing left in staging', async () => {
     await store.writer.commit(await stage(data));
     const w = await store.writer.begin({ existing: sha(data) });
-    expect((await ls(store.layout.stagingDir)).length).toBe(1); // the pinning hard link
+    expect((await ls(storePaths(store).stagingDir)).length).toBe(1); // the pinning hard link
     for (let i = 0; i < data.length; i += 4096) await w.write(Buffer.from(data.subarray(i, i + 4096)));
     const staged = await w.finish();
     expect(staged.digest).toBe(sha(data));
     expect(await store.writer.commit(staged, sha(data))).toBe(false);
-    expect(await ls(store.layout.stagingDir)).toEqual([]);
-    expect(await ls(store.layout.sha256Dir)).toEqual([sha(data).slice(7)]);
-    expect((await fsp.stat(store.layout.blobPath(sha(data)))).nlink).toBe(1);
+    expect(await ls(storePaths(store).stagingDir)).toEqual([]);
+    expect(await ls(storePaths(store).sha256Dir)).toEqual([sha(data).slice(7)]);
+    expect((await fsp.stat(storePaths(store).blobPath(sha(data)))).nlink).toBe(1);
   });
 
   it('begin({ existing }) with different bytes keeps nothing; committing them fails and blobs/ is unchanged', async () => {
@@ -120,10 +121,10 @@ describe('BlobWriter', () => {
     const staged = await w.finish();
     expect(staged.digest).toBe(sha(other));
     expect(staged.stagingPath).toBeUndefined();
-    expect(await ls(store.layout.stagingDir)).toEqual([]);
+    expect(await ls(storePaths(store).stagingDir)).toEqual([]);
     await expect(store.writer.commit(staged, sha(data))).rejects.toMatchObject({ code: 'E_DIGEST_MISMATCH' });
     await expect(store.writer.commit(staged)).rejects.toMatchObject({ code: 'E_BLOB_MISSING' });
-    expect(await ls(store.layout.sha256Dir)).toEqual([sha(data).slice(7)]);
+    expect(await ls(storePaths(store).sha256Dir)).toEqual([sha(data).slice(7)]);
   });
 
   it('begin({ existing }) for a digest the store lacks writes the bytes after all', async () => {
@@ -132,22 +133,22 @@ describe('BlobWriter', () => {
     const staged = await w.finish();
     expect(staged.stagingPath).toBeDefined();
     expect(await store.writer.commit(staged, sha(data))).toBe(true);
-    expect((await fsp.readFile(store.layout.blobPath(sha(data)))).equals(data)).toBe(true);
+    expect((await fsp.readFile(storePaths(store).blobPath(sha(data)))).equals(data)).toBe(true);
   });
 
   it('abort removes the staging file', async () => {
     const w = await store.writer.begin();
     await w.write(Buffer.from('partial'));
-    expect((await ls(store.layout.stagingDir)).length).toBe(1);
+    expect((await ls(storePaths(store).stagingDir)).length).toBe(1);
     await w.abort();
-    expect(await ls(store.layout.stagingDir)).toEqual([]);
+    expect(await ls(storePaths(store).stagingDir)).toEqual([]);
   });
 
   it('a symlink planted at the final path is never followed: E_STORE_INVALID', async () => {
     const staged = await stage(data);
     const target = path.join(dir, 'outside');
     await fsp.writeFile(target, 'outside');
-    await fsp.symlink(target, store.layout.blobPath(staged.digest));
+    await fsp.symlink(target, storePaths(store).blobPath(staged.digest));
     let err: unknown;
     try {
       await store.writer.commit(staged);
@@ -162,7 +163,7 @@ describe('BlobWriter', () => {
 
 describe('createFileExclusive (how a new store gets its index.json)', () => {
   it('creates a missing file, and never replaces one another process created first', async () => {
-    const { createFileExclusive } = await import('../../src/store/fs-safe.js');
+    const { createFileExclusive } = await import('../../src/util/fs-safe.js');
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ls-excl-'));
     try {
       const f = path.join(dir, 'index.json');

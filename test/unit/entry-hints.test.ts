@@ -14,6 +14,7 @@ import { Store } from '../../src/store/store.js';
 import { BlobWriter } from '../../src/store/blob-writer.js';
 import { ingestPath } from '../../src/ingest/ingest.js';
 import { MIN_HINT_BYTES } from '../../src/ingest/entry-hints.js';
+import { storePaths } from '../helpers/store-paths.js';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const tarList = (f: string) => spawnSync('tar', ['-tvf', f], { encoding: 'utf8' }).stdout.trim().split('\n');
@@ -43,7 +44,7 @@ describe('entry hints for legacy docker saves', () => {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  const hintsFile = (store: Store) => path.join(store.layout.derivedDir, 'entry-hints.json');
+  const hintsFile = (store: Store) => path.join(storePaths(store).derivedDir, 'entry-hints.json');
   const hintsOf = (store: Store) => new Map((JSON.parse(readFileSync(hintsFile(store), 'utf8')).hints as Array<[string, string]>).map(([k, d]) => [k.replace(/ \d+$/, ''), d]));
   // The digests ingest asked to pin, through either staging path: begin() streams an
   // entry, stageRange() hands its byte range of the archive file to a worker thread.
@@ -86,7 +87,7 @@ describe('entry hints for legacy docker saves', () => {
     const f = JSON.parse(readFileSync(hintsFile(store), 'utf8'));
     for (const h of f.hints) if (h[0].startsWith(`${victim} `)) h[1] = other;
     writeFileSync(hintsFile(store), JSON.stringify(f));
-    rmSync(store.layout.blobPath(real as never));
+    rmSync(storePaths(store).blobPath(real as never));
 
     const spy = pinRequests();
     try {
@@ -97,7 +98,7 @@ describe('entry hints for legacy docker saves', () => {
     } finally {
       spy.mockRestore();
     }
-    expect(sha(readFileSync(store.layout.blobPath(real as never)))).toBe(real);
+    expect(sha(readFileSync(storePaths(store).blobPath(real as never)))).toBe(real);
     expect(hintsOf(store).get(victim)).toBe(real);
   });
 

@@ -13,6 +13,7 @@ import { RangeWorkers } from '../../src/digest/range-workers.js';
 import { hashFileInWorker } from '../../src/digest/hash-file.js';
 import { Store } from '../../src/store/store.js';
 import type { Digest } from '../../src/digest/digest.js';
+import { storePaths } from '../helpers/store-paths.js';
 
 let dir: string;
 let src: string;
@@ -107,7 +108,7 @@ describe('BlobWriter.stageRange', () => {
       expect(staged.digest).toBe(want);
       expect((await fsp.stat(staged.stagingPath!)).mode & 0o777).toBe(0o600);
       expect(await store.writer.commit(staged, want)).toBe(true);
-      expect(sha256sumOf(store.layout.blobPath(want), 0, 5 * 1024 * 1024)).toBe(want);
+      expect(sha256sumOf(storePaths(store).blobPath(want), 0, 5 * 1024 * 1024)).toBe(want);
 
       // Pinned: the same bytes are only hashed; committing finds the blob already there.
       const again = await store.writer.stageRange(w, { fd: fh.fd, start: 4096, size: 5 * 1024 * 1024 }, { existing: want });
@@ -118,7 +119,7 @@ describe('BlobWriter.stageRange', () => {
       const wrong = await store.writer.stageRange(w, { fd: fh.fd, start: 0, size: 1000 }, { existing: want });
       expect(wrong.digest).toBe(sha256sumOf(src, 0, 1000));
       expect(wrong.stagingPath).toBeUndefined();
-      expect(await fsp.readdir(store.layout.stagingDir)).toEqual([]);
+      expect(await fsp.readdir(storePaths(store).stagingDir)).toEqual([]);
     } finally {
       await w.close();
     }
@@ -129,7 +130,7 @@ describe('BlobWriter.stageRange', () => {
     const w = new RangeWorkers(1);
     try {
       await expect(store.writer.stageRange(w, { fd: fh.fd, start: SIZE - 5, size: 100 })).rejects.toMatchObject({ code: 'E_IO' });
-      expect(await fsp.readdir(store.layout.stagingDir)).toEqual([]);
+      expect(await fsp.readdir(storePaths(store).stagingDir)).toEqual([]);
     } finally {
       await w.close();
     }
