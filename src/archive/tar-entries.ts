@@ -85,8 +85,9 @@ export async function* readTarEntries(input: Readable, opts: ReadTarStreamOption
       let dataLeft = entry.size;
       const lastName = tar.lastName;
       const body = (async function* (): AsyncGenerator<Buffer> {
-        if (mine !== generation) throw new Error('tar entry body read after the next entry was asked for');
         while (dataLeft > 0) {
+          // A caller bug, not bad input: the source has moved on to the next entry.
+          if (mine !== generation) throw new Error('tar entry body read after the next entry was asked for');
           const chunk = await src.upTo(dataLeft);
           if (chunk.length === 0) throw truncatedInside(true, lastName, src.pos);
           dataLeft -= chunk.length;

@@ -163,6 +163,25 @@ describe('both readers refuse and accept the same hostile archives (one structur
   });
 });
 
+describe('the streaming reader hands out sub-arrays of its input, one entry at a time', () => {
+  it('a body read on after the next entry was asked for fails, instead of handing out that entry\'s bytes', async () => {
+    const tar = rawTar([{ name: 'a', body: 'A'.repeat(3000) }, { name: 'b', body: 'B'.repeat(3000) }]);
+    const parts: Buffer[] = [];
+    for (let i = 0; i < tar.length; i += 1000) parts.push(tar.subarray(i, i + 1000));
+    const it = readTarEntries(Readable.from(parts))[Symbol.asyncIterator]();
+    const a = (await it.next()).value!;
+    const body = a.body[Symbol.asyncIterator]();
+    expect((await body.next()).value.toString()).toMatch(/^A+$/);
+    const b = (await it.next()).value!;
+    expect(b.name).toBe('b');
+    await expect(body.next()).rejects.toThrow(/after the next entry/);
+    const rest: Buffer[] = [];
+    for await (const c of b.body) rest.push(c);
+    expect(Buffer.concat(rest).toString()).toBe('B'.repeat(3000));
+    await it.return?.(undefined);
+  });
+});
+
 describe('both readers list exactly what GNU tar lists', () => {
   const tree = async (dir: string, long: boolean, fifo: boolean) => {
     const put = async (rel: string, data: string | Buffer) => {
