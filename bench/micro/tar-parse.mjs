@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // (b) Parsing a 256 MiB tar of big files with tar-stream's extract, fed from memory in 64 KiB,
 // 1 MiB and 4 MiB chunks (every entry body read to its end), plus layerstore's
-// readTarEntries (TarBlockScanner in front of tar-stream) at 1 MiB, the ingest read size.
+// readTarEntries (the tar engine's streaming reader) at 1 MiB, the ingest read size.
 //   node bench/micro/tar-parse.mjs [--rounds 3]
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';

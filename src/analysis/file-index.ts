@@ -6,7 +6,7 @@ import { createDecompressor, type Compression } from '../archive/compression.js'
 import type { Store } from '../store/store.js';
 import { EntryTable, EntryTableBuilder, T_FILE } from './entry-table.js';
 import { cacheRel, readIndexCache, writeIndexCache, type CachedHeader } from './file-index-cache.js';
-import { readLayerEntries, type LayerTarSummary, type TarKind } from './layer-tar.js';
+import { readLayerEntries, type LayerTarSummary } from './layer-tar.js';
 import { RangeWorkers, workersBesideMainThread } from '../digest/range-workers.js';
 import { walkTarFile } from '../archive/tar-file-walker.js';
 import type { EntryType } from '../archive/tar-header.js';
@@ -135,22 +135,6 @@ const tooMany = (max: number) => new LayerstoreError('E_TOO_LARGE', `the layer h
 /** Blobs at least this big are checked against their name on another thread (hash-file.ts). */
 const HASH_ELSEWHERE_BYTES = 16 * 1024 * 1024;
 
-function typeOfKind(kind: TarKind): FileType {
-  switch (kind) {
-    case 'file':
-    case 'contiguous-file':
-      return 'file';
-    case 'directory':
-      return 'dir';
-    case 'symlink':
-      return 'symlink';
-    case 'link':
-      return 'hardlink';
-    default:
-      return 'other';
-  }
-}
-
 /**
  * Build the file index from a layer blob's bytes (`input`, as stored: compressed or not).
  * The compression must have been sniffed from the blob's first bytes. Hashes the stored
@@ -189,12 +173,12 @@ export async function indexLayerStream(
   if (diffHash) tarStream.on('data', (c: Buffer) => diffHash.update(c));
 
   const builder = new IndexBuilder();
-  const summary: LayerTarSummary = { tarBytes: 0 };
+  const summary: LayerTarSummary = {};
   const maxEntries = opts.maxEntries ?? MAX_LAYER_ENTRIES;
   try {
-    for await (const e of readLayerEntries(tarStream, summary, { maxEntries: Infinity, mapInputError })) {
+    for await (const e of readLayerEntries(tarStream, summary, { mapInputError })) {
       if (builder.seen >= maxEntries) throw tooMany(maxEntries);
-      const type = typeOfKind(e.kind);
+      const type = FILE_TYPE[e.type];
       let sha: Buffer | undefined;
       if (type === 'file') {
         // Hash while streaming: one chunk in memory at a time, whatever the file's size.
@@ -202,7 +186,7 @@ export async function indexLayerStream(
         for await (const chunk of e.body) h.update(chunk);
         sha = h.digest();
       }
-      builder.add({ rawName: e.rawName, rawLinkname: e.rawLinkname, type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size }, sha);
+      builder.add({ rawName: e.rawName, rawLinkname: e.linkname, type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size }, sha);
     }
   } finally {
     input.destroy();
@@ -212,7 +196,7 @@ export async function indexLayerStream(
     diffId: diffHash ? digestFromHex(diffHash.digest('hex')) : blobDigest,
     compression,
     blobBytes,
-    tarBytes: summary.tarBytes,
+    tarBytes: summary.tarBytes ?? 0,
     trailingDataAt: summary.trailingDataAt,
   });
   return { index: indexOver(fields, table), blobDigest };

@@ -1,137 +1,204 @@
-import { Readable } from 'node:stream';
-import tar from 'tar-stream';
-import { LayerstoreError } from '../errors.js';
-import { normalizeEntryName } from './entry-name.js';
-import { TarBlockScanner } from './tar-block-scanner.js';
-import { sparseName } from './tar-header.js';
+import type { Readable } from 'node:stream';
+import type { LayerstoreError } from '../errors.js';
+import { emptyInput, mapTarError, noEndMarker, shorterThanHeader, trailingData, truncatedInside } from './tar-errors.js';
+import { DEFAULT_MAX_ENTRIES } from './tar-limits.js';
+import { padded, TarStructure, type TarHeaderEntry } from './tar-structure.js';
 
 import type { EntryType } from './tar-header.js';
 
 export type { EntryType };
+export { mapTarError };
 
 /** One archive entry's header, as read from the archive (see TarEntry for the body). */
-export interface TarEntryHeader {
-  /** Normalized name (see normalizeEntryName); "" for the archive root. */
-  name: string;
-  rawName: string;
-  type: EntryType;
-  /** Data bytes that follow the header (0 for links and directories). */
-  size: number;
-  linkname?: string;
-  /** Offset of the entry's data in the (decompressed) tar stream. */
-  offset: number;
-  /** Set for a GNU sparse entry: the name of the file it stores (see sparseName). */
-  sparseName?: string;
-}
+export type TarEntryHeader = TarHeaderEntry;
 
-/** One archive entry. `body` must be read to its end (or drained) before the next entry. */
-export interface TarEntry extends TarEntryHeader {
+/** One archive entry. `body` must be read to its end (or left alone) before the next entry is asked for. */
+export interface TarEntry extends TarHeaderEntry {
   body: AsyncIterable<Buffer>;
 }
 
-export interface ReadTarOptions {
-  /** Refuse archives with more entries than this (an image archive has few). */
+/** Options both readers (readTarEntries, walkTarFile) take. */
+export interface TarReadOptions {
+  /** Refuse archives with more entries than this (E_TOO_LARGE); an image archive has few. */
   maxEntries?: number;
+  /**
+   * Data after the end-of-archive marker: 'reject' (outer image archives: E_TRAILING_DATA)
+   * or 'ignore' (the tar inside a layer: eStargz keeps its TOC there, and runtimes stop at
+   * the marker; its offset goes to `summary.trailingDataAt`).
+   */
+  trailing?: 'reject' | 'ignore';
+  /** Hand out names as written (layers report odd names instead of refusing them). */
+  rawNames?: boolean;
+  /** Filled in when the read ends normally. */
+  summary?: TarSummary;
 }
 
-function typeOf(t: string | null | undefined): EntryType {
-  switch (t) {
-    case 'file':
-    case 'contiguous-file':
-      return 'file';
-    case 'directory':
-      return 'directory';
-    case 'symlink':
-      return 'symlink';
-    case 'link':
-      return 'link';
-    default:
-      return 'other';
-  }
+export interface TarSummary {
+  /** Bytes of the tar, including any after the end-of-archive marker. */
+  tarBytes?: number;
+  trailingDataAt?: number;
+}
+
+export interface ReadTarStreamOptions extends TarReadOptions {
+  /** Turn an error of `input` (decompressor, file read) into a coded one (default: mapTarError). */
+  mapInputError?: (e: unknown) => LayerstoreError;
 }
 
 /**
- * Iterate the entries of a tar stream with coded errors. The block scanner in front of
- * tar-stream enforces the end-of-archive marker, trailing data and truncation rules.
+ * Iterate the entries of a tar stream with coded errors: the streaming reader of the tar
+ * engine (TarStructure has the rules; walkTarFile is the positional reader). Entry bodies
+ * are sub-arrays of the input's chunks, nothing is copied; the whole input is read (after
+ * the end-of-archive marker only zeros may follow, or with `trailing: 'ignore'` anything).
  */
-export async function* readTarEntries(input: Readable, opts: ReadTarOptions = {}): AsyncGenerator<TarEntry> {
-  const maxEntries = opts.maxEntries ?? 200_000;
-  const scanner = new TarBlockScanner();
-  // allowUnknownFormat: accept pre-POSIX (v7) headers too; the scanner has checked checksums.
-  const extract = tar.extract({ allowUnknownFormat: true } as Parameters<typeof tar.extract>[0]);
-  let failure: Error | undefined;
-  const fail = (e: Error) => {
-    if (!failure) failure = e;
-    extract.destroy(failure);
-  };
-  input.on('error', fail);
-  scanner.on('error', fail);
-  input.pipe(scanner).pipe(extract);
-  let count = 0;
+export async function* readTarEntries(input: Readable, opts: ReadTarStreamOptions = {}): AsyncGenerator<TarEntry> {
+  const tar = new TarStructure({ maxEntries: opts.maxEntries ?? DEFAULT_MAX_ENTRIES, rawNames: opts.rawNames });
+  const src = new ChunkSource(input, opts.mapInputError ?? ((e) => mapTarError(e)));
+  let generation = 0; // which entry's body may read
   try {
-    for await (const entry of extract) {
-      const h = entry.header;
-      if (++count > maxEntries) throw new LayerstoreError('E_TOO_LARGE', `the archive has more than ${maxEntries} entries; this is not an image archive`);
-      const offset = (h as { byteOffset?: number }).byteOffset ?? entry.offset ?? 0;
-      // Drain the body whatever happens next, so tar-stream never stalls on an error path.
-      let consumed = false;
-      const body = (async function* () {
-        consumed = true;
-        try {
-          for await (const chunk of entry as AsyncIterable<Buffer>) yield chunk;
-        } catch (e) {
-          // The entry stream fails with tar-stream's own error when the scanner stops the
-          // archive; report the scanner's coded reason instead.
-          throw mapTarError(failure ?? e);
+    for (;;) {
+      const at = src.pos;
+      const block = await src.take(512);
+      if (block.length < 512) {
+        if (at === 0) throw block.length === 0 ? emptyInput() : shorterThanHeader();
+        throw block.length === 0 ? noEndMarker(at) : truncatedInside(false, tar.lastName, src.pos);
+      }
+      const step = tar.header(block, at);
+      if (step.kind === 'end') {
+        const trailing = await src.firstNonZeroToEnd(opts.trailing !== 'ignore');
+        if (trailing !== undefined && opts.trailing !== 'ignore') throw trailingData(trailing);
+        if (opts.summary) {
+          if (trailing !== undefined) opts.summary.trailingDataAt = trailing;
+          opts.summary.tarBytes = src.pos;
+        }
+        return;
+      }
+      if (step.kind === 'skip') continue;
+      if (step.kind === 'extended') {
+        const data = await src.take(step.size);
+        if (data.length < step.size || !(await src.skip(padded(step.size) - step.size))) throw truncatedInside(true, tar.lastName, src.pos);
+        tar.extended(data);
+        continue;
+      }
+      const entry = step.entry;
+      const mine = ++generation;
+      let left = padded(entry.size); // data and padding not yet read
+      let dataLeft = entry.size;
+      const lastName = tar.lastName;
+      const body = (async function* (): AsyncGenerator<Buffer> {
+        while (dataLeft > 0) {
+          // A caller bug, not bad input: the source has moved on to the next entry.
+          if (mine !== generation) throw new Error('tar entry body read after the next entry was asked for');
+          const chunk = await src.upTo(dataLeft);
+          if (chunk.length === 0) throw truncatedInside(true, lastName, src.pos);
+          dataLeft -= chunk.length;
+          left -= chunk.length;
+          yield chunk;
         }
       })();
-      let name: string;
-      try {
-        name = normalizeEntryName(h.name, offset);
-      } catch (e) {
-        entry.resume();
-        throw e;
-      }
-      const item: TarEntry = {
-        name,
-        rawName: h.name,
-        type: typeOf(h.type),
-        size: h.size ?? 0,
-        linkname: h.linkname ?? undefined,
-        offset,
-        body,
-      };
-      const sparse = sparseName(scanner.takeSparse(offset) ? 'S' : '', h.name, h.pax as Record<string, string> | null | undefined);
-      if (sparse !== undefined) item.sparseName = sparse;
-      yield item;
-      // Callers read a body to its end; an unread one is drained here.
-      if (!consumed) entry.resume();
+      yield { ...entry, body };
+      generation++; // the body may not read from here on
+      // Whatever the caller left unread (the whole body, or just the padding) is skipped.
+      if (!(await src.skip(left))) throw truncatedInside(true, lastName, src.pos);
     }
-  } catch (e) {
-    throw mapTarError(failure ?? e);
   } finally {
-    input.unpipe(scanner);
-    input.destroy();
-    scanner.destroy();
+    src.close();
   }
-  if (failure) throw mapTarError(failure);
 }
 
-/**
- * Turn an error from tar-stream, zlib, fzstd or the file system into a coded one. `what`
- * names the stream in messages ("archive" for an input, "layer tar" for a layer).
- */
-export function mapTarError(e: unknown, what = 'archive'): LayerstoreError {
-  if (e instanceof LayerstoreError) return e;
-  const msg = (e as Error)?.message ?? String(e);
-  const code = (e as NodeJS.ErrnoException)?.code;
-  // zlib's errors carry Z_* codes: the file is gzip but the gzip is damaged or cut short.
-  if (code === 'Z_BUF_ERROR') return new LayerstoreError('E_TRUNCATED', `the compressed ${what} is truncated (${msg})`, { cause: e });
-  if (typeof code === 'string' && code.startsWith('Z_')) return new LayerstoreError('E_DECOMPRESS', `the ${what} does not decompress: ${msg}`, { cause: e });
-  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return new LayerstoreError('E_IO', `${code}: ${msg}`, { cause: e });
-  if (/unexpected end/i.test(msg)) return new LayerstoreError('E_TRUNCATED', `the ${what} is truncated`, { cause: e });
-  if (/incorrect header check|invalid (block type|distance|stored block|code)|unexpected end of file|zstd|invalid (magic|window)/i.test(msg)) {
-    return new LayerstoreError('E_DECOMPRESS', `the ${what} does not decompress: ${msg}`, { cause: e });
+const EMPTY = Buffer.alloc(0);
+
+/** Pulls an input's chunks on demand and hands out parts of them, tracking the offset. */
+class ChunkSource {
+  /** Absolute offset of the next byte to hand out. */
+  pos = 0;
+  private chunk: Buffer = EMPTY;
+  private at = 0; // next unread byte in chunk
+  private readonly it: AsyncIterator<unknown>;
+  private ended = false;
+
+  constructor(
+    private readonly input: Readable,
+    private readonly mapError: (e: unknown) => LayerstoreError,
+  ) {
+    this.it = input[Symbol.asyncIterator]();
   }
-  return new LayerstoreError('E_TAR_CORRUPT', `the ${what} is damaged: ${msg}`, { cause: e });
+
+  /** Load the next non-empty chunk; false at the end of the input. */
+  private async fill(): Promise<boolean> {
+    while (!this.ended) {
+      let r: IteratorResult<unknown>;
+      try {
+        r = await this.it.next();
+      } catch (e) {
+        throw this.mapError(e);
+      }
+      if (r.done) {
+        this.ended = true;
+        break;
+      }
+      const c = r.value as Buffer | Uint8Array;
+      if (c.length === 0) continue;
+      this.chunk = Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.length);
+      this.at = 0;
+      return true;
+    }
+    return false;
+  }
+
+  /** Up to `max` bytes from the current chunk (a sub-array); empty only at the end of the input. */
+  async upTo(max: number): Promise<Buffer> {
+    if (this.at === this.chunk.length && !(await this.fill())) return EMPTY;
+    const n = Math.min(max, this.chunk.length - this.at);
+    const out = this.chunk.subarray(this.at, this.at + n);
+    this.at += n;
+    this.pos += n;
+    return out;
+  }
+
+  /** Exactly `n` bytes (a sub-array when one chunk holds them), or fewer at the end of the input. */
+  async take(n: number): Promise<Buffer> {
+    const first = await this.upTo(n);
+    if (first.length === n || first.length === 0) return first;
+    const parts = [first];
+    let got = first.length;
+    while (got < n) {
+      const more = await this.upTo(n - got);
+      if (more.length === 0) break;
+      parts.push(more);
+      got += more.length;
+    }
+    return Buffer.concat(parts, got);
+  }
+
+  /** Pass over `n` bytes; false when the input ends first. */
+  async skip(n: number): Promise<boolean> {
+    while (n > 0) {
+      const part = await this.upTo(n);
+      if (part.length === 0) return false;
+      n -= part.length;
+    }
+    return true;
+  }
+
+  /**
+   * Read the input to its end (or to its first non-zero byte when `stop`); the offset of the
+   * first non-zero byte from here, if any.
+   */
+  async firstNonZeroToEnd(stop: boolean): Promise<number | undefined> {
+    let found: number | undefined;
+    for (;;) {
+      const part = await this.upTo(Infinity);
+      if (part.length === 0) return found;
+      if (found === undefined) {
+        let i = 0;
+        while (i < part.length && part[i] === 0) i++;
+        if (i < part.length) found = this.pos - part.length + i;
+        if (found !== undefined && stop) return found;
+      }
+    }
+  }
+
+  close(): void {
+    this.input.destroy();
+  }
 }

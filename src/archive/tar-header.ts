@@ -1,10 +1,10 @@
 import { LayerstoreError } from '../errors.js';
 
 /**
- * Field decoding for 512-byte tar header blocks, shared by the streaming block scanner and
- * the positional file walker so both read the same structure. The rules follow tar-stream
- * (the library behind the streaming path) where the two must agree on where the next
- * header is: pax records, sizes, checksums.
+ * Field decoding for 512-byte tar header blocks, for the tar engine's structure rules
+ * (tar-structure.ts). Where tar readers can disagree on where the next header is (pax
+ * records, sizes, checksums), the rules are tar-stream's, the reader layerstore used before
+ * it had its own engine, so archives it accepted read the same.
  */
 
 const ZERO_BLOCK = Buffer.alloc(512);
@@ -59,17 +59,9 @@ export function parseSize(b: Buffer, at: number): number {
   return n;
 }
 
-export function nameOf(b: Buffer): string {
-  const name = b.subarray(0, 100).toString('utf8').replace(/\0.*$/s, '');
-  const magic = b.subarray(257, 263).toString('latin1');
-  const prefix = magic.startsWith('ustar') ? b.subarray(345, 500).toString('utf8').replace(/\0.*$/s, '') : '';
-  return prefix ? `${prefix}/${name}` : name;
-}
-
 /**
  * pax records ("<len> <key>=<value>\n"), decoded exactly as tar-stream decodes them
- * (it stops at the first malformed record), so the scanner and tar-stream always agree on
- * where the next header is.
+ * (it stops at the first malformed record), so archives read as they did with tar-stream.
  */
 export function decodePax(data: Buffer): Record<string, string> {
   const out: Record<string, string> = {};
@@ -115,7 +107,7 @@ export interface DecodedHeader {
 }
 
 /**
- * Decode a header block the way tar-stream does, for the positional walker: null for a
+ * Decode a header block the way tar-stream does, for TarStructure: null for a
  * block tar-stream skips (its checksum sums to that of an all-zero block), an error for one
  * it rejects (it accepts only the unsigned checksum, where checksumOk also takes the signed
  * one some old tars wrote). Long-name and pax overrides are the caller's.

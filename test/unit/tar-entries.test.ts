@@ -1,9 +1,10 @@
 /**
- * readTarEntries = TarBlockScanner (checksums, end-of-archive, trailing data, truncation) in
- * front of tar-stream; walkTarFile = the same rules over positional reads of a file, which
- * must accept and refuse exactly the same archives (every case runs against both). Archives come from rawTar (hand-built ustar), GNU tar and tar-stream.
+ * readTarEntries (streaming) and walkTarFile (positional reads of a file) are the tar engine's
+ * two readers over one set of structure rules (tar-structure.ts: checksums, end-of-archive,
+ * trailing data, truncation, pax and long names); they must accept and refuse exactly the
+ * same archives (every case runs against both). Archives come from rawTar (hand-built ustar), GNU tar and tar-stream.
  * Every case runs with the archive delivered whole and in small odd-sized chunks, so the
- * scanner's partial-header and partial-data paths are exercised too.
+ * stream reader's partial-header and partial-data paths are exercised too.
  */
 import { execFileSync } from 'node:child_process';
 import { createReadStream, promises as fsp } from 'node:fs';
