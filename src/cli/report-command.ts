@@ -3,6 +3,7 @@ import { selectImages } from '../analysis/select.js';
 import { renderSharing, sharingRows } from '../report/tables.js';
 import { parseRowFormat, renderRows } from '../report/row-format.js';
 import { renderFilesReport } from '../report/files-tables.js';
+import { renderReferrers } from '../report/referrers-table.js';
 import { writeJson } from '../report/json.js';
 import { computeReport, reportJson } from '../report/report-json.js';
 import { openForRead, storeDir, type GlobalOptions } from './context.js';
@@ -47,6 +48,7 @@ export async function reportCommand(refs: string[], opts: ReportOptions): Promis
     return 0;
   }
   process.stdout.write(renderSharing(r.sharing, { maxLayers: opts.allLayers ? undefined : 20, truncate: opts.trunc !== false && process.stdout.isTTY === true }));
+  process.stdout.write(renderReferrers(r.sharing.images, r.referrers));
   if (r.files) process.stdout.write(renderFilesReport(images.filter((i) => !i.unverified), r.files, top));
   return 0;
 }
