@@ -58,8 +58,8 @@ export async function pushCommand(src: string, dest: string, opts: GlobalOptions
   process.stdout.write(
     `${src} -> ${formatRemoteRef(remote)} (${shortDigest(root.digest)}): sent ${r.blobsSent} blobs (${humanBytes(r.bytesSent)}), ` +
       `skipped ${r.blobsSkipped} the registry had (${humanBytes(r.bytesSkipped)})` +
-      (r.blobsMounted ? `, mounted ${r.blobsMounted} (${humanBytes(r.bytesMounted)})` : '') +
-      `; ${r.manifests} manifest${r.manifests === 1 ? '' : 's'}; ${secs.toFixed(2)} s\n`,
+      (r.blobsMounted ? `, mounted ${r.blobsMounted} from ${Object.keys(r.mountedFrom).sort().join(', ')} (${humanBytes(r.bytesMounted)})` : '') +
+      `; not sent ${humanBytes(r.bytesNotSent)}; ${r.manifests} manifest${r.manifests === 1 ? '' : 's'}; ${secs.toFixed(2)} s\n`,
   );
   return 0;
 }

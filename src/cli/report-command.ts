@@ -3,6 +3,7 @@ import { selectImages } from '../analysis/select.js';
 import { renderSharing, sharingRows } from '../report/tables.js';
 import { parseRowFormat, renderRows } from '../report/row-format.js';
 import { renderFilesReport } from '../report/files-tables.js';
+import { renderReferrers } from '../report/referrers-table.js';
 import { writeJson } from '../report/json.js';
 import { computeReport, reportJson } from '../report/report-json.js';
 import { openForRead, storeDir } from './context.js';
@@ -63,6 +64,7 @@ export async function reportCommand(args: string[], opts: ReportOptions): Promis
   }
   process.stdout.write(renderSharing(r.sharing, { maxLayers: opts.allLayers ? undefined : 20, truncate: opts.trunc !== false && process.stdout.isTTY === true, removingFrom: wholeEngine ? 'the engine' : undefined }));
   if (usage) process.stdout.write(renderEngineUsage(usage));
+  process.stdout.write(renderReferrers(r.sharing.images, r.referrers));
   if (r.files) process.stdout.write(renderFilesReport(images.filter((i) => !i.unverified), r.files, top));
   return 0;
 }

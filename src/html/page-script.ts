@@ -268,6 +268,19 @@ ${PAGE_FORMAT_SOURCE}
     sec.appendChild(legend([['shared', 'shared with other images'], ['unique', 'unique (only this image)']].concat(hasWaste ? [['waste', 'wasted: share of its file bytes deleted, replaced or duplicated']] : [])));
     sec.appendChild(table('images-table', cols, rows, function (r) { return [r]; }, 'No images in the store yet.'));
 
+    // What is attached to each image (OCI referrers), so signatures and SBOMs are found.
+    var attached = [];
+    all.forEach(function (img) { (img.referrers || []).forEach(function (r) { attached.push(Object.assign({ img: img, key: img.manifestDigest + ' ' + r.digest }, r)); }); });
+    if (attached.length) {
+      sec.appendChild(h('h3', null, 'Attached to the images (referrers: signatures, SBOMs, attestations)'));
+      sec.appendChild(table('referrers-table', [
+        { key: 'image', label: 'Image', cls: 'mono', cell: function (r) { return label(r.img); } },
+        { key: 'type', label: 'Artifact type', cls: 'mono', cell: function (r) { return r.artifactType || r.mediaType; } },
+        { key: 'digest', label: 'Digest', cls: 'mono', cell: function (r) { return short(r.digest); }, sort: function (r) { return r.digest; } },
+        { key: 'size', label: 'Size', num: true, cell: function (r) { return humanBytes(r.size); }, sort: function (r) { return r.size; } },
+      ], attached, function (r) { return [r.img]; }));
+    }
+
     if (!hasWaste) return;
     var wasted = [];
     all.forEach(function (img) { (img.wastedFiles || []).forEach(function (f) { wasted.push(Object.assign({ img: img, key: img.manifestDigest + ' ' + f.class + ' ' + f.path }, f)); }); });

@@ -13,6 +13,7 @@ import { stageBody, type StagedFile } from '../ingest/staged-file.js';
 import type { Store } from '../store/store.js';
 import { MAX_REMOTE_JSON_BYTES, type RegistryClient } from './client.js';
 import type { RemoteRef } from './reference.js';
+import { BlobLocations } from './blob-locations.js';
 
 export interface PullResult extends IngestResult {
   /** Bytes downloaded, and bytes of blobs the store already had (not downloaded). */
@@ -200,6 +201,10 @@ export async function pullImage(store: Store, client: RegistryClient, ref: Remot
         if (plan.images.length === 0) throw new LayerstoreError('E_MANIFEST_INVALID', `${ref.repository}: no image to pull`);
       },
     });
+    // Remembered so a later push to another repository of this registry can mount them.
+    const seen = await BlobLocations.load(store, ref.registry);
+    for (const img of result.images) for (const d of [img.configDigest, ...img.layers]) seen.note(d, ref.repository);
+    await seen.save();
     return { ...result, bytesDownloaded: view.bytesDownloaded, bytesSkipped: view.bytesSkipped };
   } finally {
     await discardStaged(store, view);

@@ -1,10 +1,12 @@
-import { LayerstoreError } from '../errors.js';
+import { LayerstoreError, isLayerstoreError } from '../errors.js';
 import { shortDigest, type Digest } from '../digest/digest.js';
 import { MAX_JSON_BYTES, MT, documentKind, parseIndex, parseManifest, type Descriptor } from '../formats/types.js';
 import type { Store } from '../store/store.js';
 import type { RegistryClient } from './client.js';
 import type { RemoteRef } from './reference.js';
 import { pool } from '../util/pool.js';
+import { BlobLocations } from './blob-locations.js';
+import { RegistryStatusError } from './client-errors.js';
 
 export interface PushResult {
   manifests: number;
@@ -16,6 +18,10 @@ export interface PushResult {
   /** Blobs mounted from another repository of the same registry, without sending bytes. */
   blobsMounted: number;
   bytesMounted: number;
+  /** bytesSkipped + bytesMounted: what dedup on the wire saved. */
+  bytesNotSent: number;
+  /** Blobs mounted, by the repository they were mounted from. */
+  mountedFrom: Record<string, number>;
   notes: string[];
 }
 
@@ -31,12 +37,13 @@ const BLOB_CONCURRENCY = 4;
 /**
  * Push a root of the store (an image manifest or a multi-platform index) to `dest`. Blobs
  * go first, each only when the registry lacks it (HEAD), mounted from `mountFrom`
- * repositories of the same registry when one has it; then child manifests by digest, then
- * the root by tag. An index whose platforms are not all stored is refused, as a registry
+ * repositories of the same registry, or else from the repository this store last pushed it
+ * to or pulled it from (BlobLocations), when one has it; then child manifests by digest,
+ * then the root by tag. An index whose platforms are not all stored is refused, as a registry
  * would refuse it; push one of its images instead.
  */
 export async function pushRoot(store: Store, client: RegistryClient, root: Descriptor, dest: RemoteRef, opts: { mountFrom?: string[] } = {}): Promise<PushResult> {
-  const r: PushResult = { manifests: 0, blobsSent: 0, bytesSent: 0, blobsSkipped: 0, bytesSkipped: 0, blobsMounted: 0, bytesMounted: 0, notes: [] };
+  const r: PushResult = { manifests: 0, blobsSent: 0, bytesSent: 0, blobsSkipped: 0, bytesSkipped: 0, blobsMounted: 0, bytesMounted: 0, bytesNotSent: 0, mountedFrom: {}, notes: [] };
   const docs: Doc[] = []; // children before parents
   const blobs = new Map<Digest, number>();
   const load = async (d: Descriptor): Promise<void> => {
@@ -65,25 +72,47 @@ export async function pushRoot(store: Store, client: RegistryClient, root: Descr
   await load(root);
 
   const repo = dest.repository;
+  const seen = await BlobLocations.load(store, dest.registry);
+  const mount = async (d: Digest, size: number, from: string, remembered: boolean): Promise<boolean> => {
+    let mounted: boolean;
+    try {
+      mounted = await client.mountBlob(repo, d, from);
+    } catch (e) {
+      // A remembered repository is only a hint: if the registry refuses it (gone, no access), upload.
+      if (remembered && (e instanceof RegistryStatusError || (isLayerstoreError(e) && e.code === 'E_AUTH'))) return false;
+      throw e;
+    }
+    if (!mounted) return false;
+    r.blobsMounted++;
+    r.bytesMounted += size;
+    r.mountedFrom[from] = (r.mountedFrom[from] ?? 0) + 1;
+    return true;
+  };
+  /** Repositories named by --mount-from first, then the one this store last saw `d` in. */
+  const mountFromAny = async (d: Digest, size: number): Promise<boolean> => {
+    const told = (opts.mountFrom ?? []).filter((f) => f !== repo);
+    for (const from of told) if (await mount(d, size, from, false)) return true;
+    const last = seen.repoOf(d);
+    return !!last && last !== repo && !told.includes(last) && (await mount(d, size, last, true));
+  };
   // Blobs go BLOB_CONCURRENCY at a time, as skopeo and docker push do: one upload at a time
   // left the link idle between blobs (push took ~2x skopeo's time, bench:registry).
-  await pool([...blobs], BLOB_CONCURRENCY, async ([d, size]) => {
-    if (await client.hasBlob(repo, d)) {
-      r.blobsSkipped++;
-      r.bytesSkipped += size;
-      return;
-    }
-    for (const from of opts.mountFrom ?? []) {
-      if (from !== repo && (await client.mountBlob(repo, d, from))) {
-        r.blobsMounted++;
-        r.bytesMounted += size;
-        return;
+  try {
+    await pool([...blobs], BLOB_CONCURRENCY, async ([d, size]) => {
+      if (await client.hasBlob(repo, d)) {
+        r.blobsSkipped++;
+        r.bytesSkipped += size;
+      } else if (!(await mountFromAny(d, size))) {
+        await client.uploadBlob(repo, d, size, () => store.blobs.open(d));
+        r.blobsSent++;
+        r.bytesSent += size;
       }
-    }
-    await client.uploadBlob(repo, d, size, () => store.blobs.open(d));
-    r.blobsSent++;
-    r.bytesSent += size;
-  });
+      seen.note(d, repo);
+    });
+  } finally {
+    r.bytesNotSent = r.bytesSkipped + r.bytesMounted;
+    await seen.save(); // what was pushed before a failure is in the registry all the same
+  }
   for (const doc of docs) {
     const isRoot = doc.descriptor.digest === root.digest;
     await client.putManifest(repo, isRoot && dest.tag ? dest.tag : doc.descriptor.digest, doc.bytes, doc.mediaType);

@@ -5,11 +5,23 @@ import { computeSharing, type LayerSharing, type SharingReport } from '../analys
 import { computeFilesReport, type FilesReport } from '../analysis/files-report.js';
 import { ledgerFrom, wellKnownLayer } from '../analysis/ledger.js';
 import type { Store } from '../store/store.js';
+import type { Descriptor } from '../formats/types.js';
+import { referrersBySubject } from '../analysis/referrers.js';
+
+/** What is attached to an image (a signature, an SBOM, an attestation), as report shows it. */
+export interface ReferrerJson {
+  digest: Digest;
+  artifactType: string | null;
+  mediaType: string;
+  size: number;
+}
 
 /** The data behind `report`: sharing (well-known empty layers flagged) and, with `files`, the inside-the-layers analysis. */
 export interface ComputedReport {
   sharing: SharingReport & { layers: Array<LayerSharing & { wellKnown?: string }> };
   files?: FilesReport;
+  /** Referrers of the reported images, by image manifest digest. */
+  referrers: Map<Digest, ReferrerJson[]>;
 }
 
 export async function computeReport(
@@ -27,7 +39,7 @@ export async function computeReport(
     const label = wellKnownLayer(l);
     return label ? { ...l, wellKnown: label } : l;
   });
-  const out: ComputedReport = { sharing: { ...report, layers } };
+  const out: ComputedReport = { sharing: { ...report, layers }, referrers: store ? await referrersOf(store, images) : new Map() };
   if (opts.files) {
     // No store yet: the same JSON shape as an empty store.
     // An unverified image (pushed with a config that disagrees with its layers) may not even have tar layers.
@@ -37,9 +49,22 @@ export async function computeReport(
   return out;
 }
 
+async function referrersOf(store: Store, images: ImageInfo[]): Promise<Map<Digest, ReferrerJson[]>> {
+  const all = await referrersBySubject(store);
+  const out = new Map<Digest, ReferrerJson[]>();
+  const row = (d: Descriptor): ReferrerJson => ({ digest: d.digest, artifactType: d.artifactType ?? null, mediaType: d.mediaType, size: d.size });
+  for (const img of images) {
+    const list = all.get(img.manifestDigest);
+    // Sorted: the same store always gives byte-identical JSON.
+    if (list?.length) out.set(img.manifestDigest, list.map(row).sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0)));
+  }
+  return out;
+}
+
 /** The `report --json` object (schemaVersion 1), with the additive `--files` fields when computed. */
 export function reportJson(r: ComputedReport): Record<string, unknown> & { schemaVersion: 1 } {
-  const { sharing, files } = r;
+  const { files } = r;
+  const sharing = { ...r.sharing, images: r.sharing.images.map((img) => ({ ...img, referrers: r.referrers.get(img.manifestDigest) ?? [] })) };
   if (!files) return { ...sharing };
   const l = files.ledger;
   const level = (x: { logicalBytes: number; storedBytes: number; savedBytes: number }) => ({ logicalBytes: x.logicalBytes, storedBytes: x.storedBytes, savedBytes: x.savedBytes });
