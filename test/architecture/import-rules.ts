@@ -78,6 +78,17 @@ export function folderCycles(edges: readonly ImportEdge[]): string[] {
   return out;
 }
 
+/** A store's layout reached from outside (`store.layout`, `x.blobPath(`) or its private folder spelled out as a string. */
+const STORE_PATH_USES = /\.layout\b|\.(?:blobPath|sha256Dir|derivedDir|stagingDir|indexFile|unverifiedDir|quarantineDir|indexLockPath|privateDir)\b|['"`]\.layerstore\b/g;
+
+/** The code of a file without its comments (a comment may name a store path to explain it). */
+function withoutComments(text: string): string {
+  const scanner = ts.createScanner(ts.ScriptTarget.Latest, true, ts.LanguageVariant.Standard, text);
+  const parts: string[] = [];
+  while (scanner.scan() !== ts.SyntaxKind.EndOfFileToken) parts.push(scanner.getTokenText());
+  return parts.join('');
+}
+
 /**
  * The store is sealed: only store/ knows where its files are. Outside it, no file imports the
  * layout module or names the store's private folders.
@@ -91,10 +102,8 @@ export function storePathLeaks(root: string, edges: readonly ImportEdge[]): stri
       if (e.isDirectory()) {
         if (rel !== 'store') walk(p);
       } else if (p.endsWith('.ts')) {
-        const text = fs.readFileSync(p, 'utf8');
-        for (const needle of ['.layerstore/', "'.layerstore'", "'blobs', 'sha256'", '.blobPath(', '.sha256Dir', '.derivedDir', '.stagingDir']) {
-          if (text.includes(needle)) out.push(`${rel} names a store path (${needle})`);
-        }
+        const text = withoutComments(fs.readFileSync(p, 'utf8'));
+        for (const m of text.matchAll(STORE_PATH_USES)) out.push(`${rel} names a store path (${m[0]})`);
       }
     }
   };
