@@ -14,12 +14,13 @@ import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as gen from './lib/gen.mjs';
+import { podmanStore, startDockerd } from './lib/engines.mjs';
 import { fmt, GNU_TIME, median, syncDisks, table, timeProcess, warmPageCache, which } from './lib/proc.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'bin', 'layerstore.js');
 const MB = 1e6;
-const GROUPS = ['raw', '2n', 'gzip', 'zstd', 'files', 'report'];
+const GROUPS = ['raw', '2n', 'gzip', 'zstd', 'files', 'report', 'engines'];
 
 const { values: flags } = parseArgs({
   options: {
@@ -93,7 +94,7 @@ const announce = () => {
   if (!announced) log(`generating inputs in ${workdir} (size ${sizeMb} MB, rootfs ${rootfsFiles} files)...`);
   announced = true;
 };
-if (only.has('raw') && !inputs.save) {
+if ((only.has('raw') || only.has('engines')) && !inputs.save) {
   announce();
   const save = gen.writeDockerSave(W('save-N.tar'), 'bench/big:n', bigSpecs());
   inputs.save = { file: save.file, bytes: save.bytes };
@@ -155,6 +156,31 @@ if (only.has('raw')) await prepareStore(warmStore, inputs.save.file);
 if (only.has('files')) await prepareStore(filesStore, inputs.rootfs.file);
 const rootfsBlob = inputs.rootfs ? path.join(filesStore, 'blobs', 'sha256', inputs.rootfs.layerHex) : undefined;
 
+// The engines group: the N image loaded into a private dockerd and a private podman store
+// (vfs), each exported once to a file for the openssl reference on the same bytes.
+const engines = { docker: undefined, podman: undefined, skipped: [] };
+if (only.has('engines')) {
+  const d = await startDockerd(workdir);
+  if (d.skip) engines.skipped.push(`docker-daemon: ${d.skip}`);
+  else {
+    engines.docker = d;
+    const load = spawnSync('docker', ['load', '-q', '-i', inputs.save.file], { env: d.env, encoding: 'utf8' });
+    if (load.status !== 0) throw new Error(`docker load: ${load.stderr}`);
+    spawnSync('docker', ['save', '-o', W('docker-saved.tar'), 'bench/big:n'], { env: d.env });
+    log(`  dockerd (${d.driver}) loaded bench/big:n [${since()}]`);
+  }
+  const p = podmanStore(workdir);
+  if (p.skip) engines.skipped.push(`containers-storage: ${p.skip}`);
+  else {
+    engines.podman = p;
+    const load = p.podman(['load', '-q', '-i', inputs.save.file]);
+    if (load.status !== 0) throw new Error(`podman load: ${load.stderr}`);
+    p.podman(['save', '-o', W('podman-saved.tar'), 'bench/big:n']);
+    log(`  podman (vfs) loaded bench/big:n [${since()}]`);
+  }
+  for (const why of engines.skipped) log(`  engines: skipping ${why}`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // cases
 
@@ -164,6 +190,24 @@ const coldStore = W('store-cold');
 const skopeoDir = W('skopeo-out');
 
 const ingestCase = (c) => ({ ...c, cmd: 'node', before: () => rm(coldStore), after: () => rm(coldStore), ingest: true });
+if (engines.docker) {
+  const { env, socket } = engines.docker;
+  const saved = W('docker-saved.tar');
+  const bytes = fs.statSync(saved).size;
+  const out = W('docker-save-out.tar');
+  add({ id: 'openssl-docker', group: 'engines', what: 'openssl dgst -sha256 (docker save bytes)', bytes, cmd: 'openssl', args: ['dgst', '-sha256', saved] });
+  add({ id: 'docker-save', group: 'engines', what: 'docker save -o FILE (N)', bytes, cmd: 'docker', args: ['save', '-o', out, 'bench/big:n'], env, before: () => rm(out), after: () => rm(out) });
+  add(ingestCase({ id: 'ingest-docker', group: 'engines', what: 'ingest docker-daemon:, cold store (N)', bytes, args: ls(coldStore, 'ingest', '-q', '--engine-socket', socket, 'docker-daemon:bench/big:n') }));
+}
+if (engines.podman) {
+  const { env, where, spec } = engines.podman;
+  const saved = W('podman-saved.tar');
+  const bytes = fs.statSync(saved).size;
+  const out = W('podman-save-out.tar');
+  add({ id: 'openssl-podman', group: 'engines', what: 'openssl dgst -sha256 (podman save bytes)', bytes, cmd: 'openssl', args: ['dgst', '-sha256', saved] });
+  add({ id: 'podman-save', group: 'engines', what: 'podman save -o FILE (N)', bytes, cmd: 'podman', args: [...where, 'save', '-o', out, 'bench/big:n'], env, before: () => rm(out), after: () => rm(out) });
+  add(ingestCase({ id: 'ingest-cstorage', group: 'engines', what: 'ingest containers-storage:, cold store (N)', bytes, args: ls(coldStore, 'ingest', '-q', `containers-storage:${spec}bench/big:n`) }));
+}
 if (only.has('raw')) {
   const { file, bytes } = inputs.save;
   add({ id: 'openssl', group: 'raw', what: 'openssl dgst -sha256 (N)', bytes, cmd: 'openssl', args: ['dgst', '-sha256', file] });
@@ -234,7 +278,7 @@ if (COMPARE_CLI) {
 // ---------------------------------------------------------------------------------------------
 // run, interleaved: run r goes through every case, in reverse order on odd runs
 
-const pageCacheFiles = [inputs.save?.file, inputs.save2?.file, ...(inputs.gzip?.blobs ?? []), ...(inputs.zstd?.blobs ?? []), inputs.rootfs?.file].filter((f) => f && fs.existsSync(f));
+const pageCacheFiles = [W('docker-saved.tar'), W('podman-saved.tar'), inputs.save?.file, inputs.save2?.file, ...(inputs.gzip?.blobs ?? []), ...(inputs.zstd?.blobs ?? []), inputs.rootfs?.file].filter((f) => f && fs.existsSync(f));
 warmPageCache(pageCacheFiles);
 log(`${cases.length} cases x ${runs} runs; GNU time: ${GNU_TIME ? 'yes' : 'no (polling VmHWM)'}; skopeo: ${SKOPEO ? 'yes' : 'no'} [${since()}]`);
 const samples = Object.fromEntries(cases.map((c) => [c.id, []]));
@@ -243,7 +287,7 @@ for (let r = 0; r < runs; r++) {
   for (const c of order) {
     c.before?.();
     syncDisks();
-    const res = await timeProcess(c.cmd, c.args, { cwd: workdir });
+    const res = await timeProcess(c.cmd, c.args, { cwd: workdir, env: c.env });
     c.after?.();
     samples[c.id][r] = { seconds: res.seconds, cpuSeconds: res.cpuSeconds, rssMB: res.rssMB, load1: os.loadavg()[0] };
     log(`  run ${r + 1}/${runs} ${c.id.padEnd(14)} ${res.seconds.toFixed(3)} s  cpu ${fmt(res.cpuSeconds, 2)} s  ${fmt(res.rssMB, 0)} MB  load ${os.loadavg()[0].toFixed(1)} [${since()}]`);
@@ -278,6 +322,10 @@ const refOf = {
   'openssl-layer': 'openssl-layer',
   files: 'openssl-layer',
   'files-cached': 'openssl-layer',
+  'docker-save': 'openssl-docker',
+  'ingest-docker': 'docker-save',
+  'podman-save': 'openssl-podman',
+  'ingest-cstorage': 'podman-save',
 };
 for (const c of cases) if (c.twinOf && refOf[c.twinOf]) refOf[c.id] = refOf[c.twinOf];
 const rows = cases.map((c) => {
@@ -333,6 +381,9 @@ target('zstd ingest vs zstd -dc', row('ingest-zstd')?.ratioVsRef, 0.9, '>=');
 target('file index: report --files end to end vs openssl dgst', row('files')?.ratioVsRef, 0.45, '>=');
 target('file index build alone (report --files minus same, cached) vs openssl', indexBuildRatio(), 0.45, '>=');
 target('report --json, 10k images x 10 layers (seconds)', row('report-10000')?.medianSeconds, 2, '<=', 's');
+// The engine's own export is the floor: ingest of docker-daemon:X within 1.2x of docker save X -o FILE.
+target('ingest docker-daemon: vs docker save -o FILE', row('ingest-docker')?.ratioVsRef, 0.83, '>=');
+target('ingest containers-storage: vs podman save -o FILE', row('ingest-cstorage')?.ratioVsRef, 0.83, '>=');
 const ingestRows = rows.filter((r) => cases.find((c) => c.id === r.id && !c.twinOf)?.ingest);
 const peak = ingestRows.length ? Math.max(...ingestRows.map((r) => r.maxPeakRssMB)) : undefined;
 target('ingest peak RSS (max over ingest runs)', peak, 150, '<=', 'MB');
@@ -363,6 +414,10 @@ if (coldVsDisk !== undefined) {
   const dd = samples['dd-fsync'].map((s) => `${fmt(s.seconds, 2)} s/${fmt(s.cpuSeconds, 2)} cpu`).join(', ');
   context.push(`cold ingest runs at ${fmt(coldVsDisk, 2)}x the speed of dd writing and fsyncing the same bytes; per run, cold ${cold}; dd ${dd}; warm ingest (the same minus the writes) ${fmt(row('warm')?.cpuSeconds, 2)} cpu`);
 }
+for (const [id, ref, what] of [['ingest-docker', 'openssl-docker', 'docker-daemon:'], ['ingest-cstorage', 'openssl-podman', 'containers-storage:']]) {
+  if (row(id) && samples[ref]) context.push(`ingest ${what} runs at ${fmt(ratio(id, ref), 2)}x openssl dgst -sha256 of the same exported bytes (cpu ${fmt(row(id).cpuSeconds, 2)} s)`);
+}
+for (const why of engines.skipped) context.push(`engines: skipped ${why}`);
 if (row('ingest-gzip')) context.push(`gzip ingest keeps ${fmt(busy('ingest-gzip'), 1)} of ${os.cpus().length} cores busy (cpu s / wall s; the fastest gunzip uses one)`);
 if (row('ingest-zstd') && row('zstd-dc')) context.push(`zstd ingest uses ${fmt(row('ingest-zstd').cpuSeconds, 2)} s of CPU where zstd -dc uses ${fmt(row('zstd-dc').cpuSeconds, 2)} s: it also hashes both streams and reads the child's output through a pipe`);
 if (row('files') && row('files-cached')) context.push(`report --files spends ${fmt(row('files-cached').medianSeconds, 2)} s of its ${fmt(row('files').medianSeconds, 2)} s on work besides the index (the same report with the index cached)`);
@@ -422,6 +477,9 @@ fs.writeFileSync(
 log(`wrote ${path.relative(process.cwd(), outFile)} [${since()}]`);
 rm(coldStore);
 rm(skopeoDir);
+await engines.docker?.stop();
+engines.podman?.stop();
+for (const f of ['docker-saved.tar', 'podman-saved.tar']) rm(W(f));
 if (!flags.keep) {
   // Only what this script made: --workdir may name a directory that holds other things.
   for (const n of ['save-N.tar', 'save-2N.tar', 'oci-gzip', 'oci-zstd', 'rootfs.tar', 'store-warm', 'store-files', 'inputs.json', ...Object.keys(inputs.reportStores).map((n) => `report-${n}`)]) rm(W(n));

@@ -1,22 +1,31 @@
+import type { Readable } from 'node:stream';
 import { ingestStream, type IngestResult } from '../ingest/ingest.js';
 import type { Store } from '../store/store.js';
 import { humanBytes } from '../report/human.js';
 import { engineEndpoint } from '../engines/engine-api.js';
 import { exportFromEngine, isDockerDaemonRef } from '../engines/docker-daemon.js';
 import { exportFromContainerd, isContainerdRef } from '../engines/containerd.js';
+import { exportFromContainersStorage, isContainersStorageRef, type StorageOptions } from '../engines/containers-storage.js';
 import { info, type GlobalOptions } from './context.js';
 
 /** The options that say where the engines answer (report, diff, budget and ingest take them). */
-export interface EngineOptions extends GlobalOptions {
+export interface EngineOptions extends GlobalOptions, StorageOptions {
   /** The Docker Engine API socket for docker-daemon: (else $DOCKER_HOST, else /var/run/docker.sock). */
   engineSocket?: string;
   /** containerd's socket for containerd:. */
   containerdSocket?: string;
 }
 
-/** `docker-daemon:...` or `containerd:...`: an image that lives in an engine, not in the store. */
+/** `docker-daemon:...`, `containerd:...` or `containers-storage:...`: an image that lives in an engine, not in the store. */
 export function isEngineRef(arg: string): boolean {
-  return isDockerDaemonRef(arg) || isContainerdRef(arg);
+  return isDockerDaemonRef(arg) || isContainerdRef(arg) || isContainersStorageRef(arg);
+}
+
+/** The engine's own export of `arg` as an archive stream (containers-storage: is rebuilt from podman's store in place). */
+export async function engineExport(arg: string, opts: EngineOptions): Promise<Readable> {
+  if (isDockerDaemonRef(arg)) return exportFromEngine(engineEndpoint(opts), arg);
+  if (isContainersStorageRef(arg)) return exportFromContainersStorage(arg, opts);
+  return exportFromContainerd(arg, opts);
 }
 
 /**
@@ -25,8 +34,7 @@ export function isEngineRef(arg: string): boolean {
  * it already holds are not written again, so a second run on the same engine is fast.
  */
 export async function ingestEngineRef(store: Store, arg: string, opts: EngineOptions): Promise<IngestResult> {
-  const source = isDockerDaemonRef(arg) ? await exportFromEngine(engineEndpoint(opts), arg) : exportFromContainerd(arg, opts);
-  const r = await ingestStream(store, source, arg);
+  const r = await ingestStream(store, await engineExport(arg, opts), arg);
   info(opts, `ingested ${arg} into ${store.root}: ${r.images.length} image${r.images.length === 1 ? '' : 's'}, ${r.blobsAdded} new blob${r.blobsAdded === 1 ? '' : 's'} (${humanBytes(r.bytesAdded)}), ${r.blobsPresent} already stored`);
   return r;
 }

@@ -4,21 +4,15 @@ import { shortDigest } from '../digest/digest.js';
 import { ingestPath, ingestStream, type IngestOptions, type IngestResult } from '../ingest/ingest.js';
 import { Store } from '../store/store.js';
 import { humanBytes } from '../report/human.js';
-import { info, storeDir, type GlobalOptions } from './context.js';
+import { info, storeDir } from './context.js';
 import { IngestProgressBar } from './progress.js';
 import { printError } from './errors-out.js';
 import { toJson } from '../report/json.js';
 import { normalizeUserRef } from '../formats/ref-names.js';
-import { engineEndpoint } from '../engines/engine-api.js';
-import { exportFromEngine, isDockerDaemonRef } from '../engines/docker-daemon.js';
-import { exportFromContainerd, isContainerdRef } from '../engines/containerd.js';
+import { engineExport, isEngineRef, type EngineOptions } from './engine-inputs.js';
 
-export interface IngestCommandOptions extends GlobalOptions {
+export interface IngestCommandOptions extends EngineOptions {
   json?: boolean;
-  /** The Docker Engine API socket for docker-daemon: inputs (else $DOCKER_HOST, else /var/run/docker.sock). */
-  engineSocket?: string;
-  /** containerd's socket for containerd: inputs. */
-  containerdSocket?: string;
   /** --tag REPO[:TAG]: a ref for each input's one image. */
   tag?: string;
   /** Read every blob of the input, even those the store holds. */
@@ -32,7 +26,7 @@ export async function expandInputs(args: string[]): Promise<{ inputs: string[]; 
   for (const a of args) {
     // Standard input; /dev/stdin too unless it is a file (a socket, which node spawns give as
     // stdin, cannot be opened by path at all).
-    if (isDockerDaemonRef(a) || isContainerdRef(a)) {
+    if (isEngineRef(a)) {
       inputs.push(a); // the engine's own export, streamed
       continue;
     }
@@ -81,8 +75,7 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
       const progress: IngestOptions = { onStart: (p) => bar.start(p), ...(tag ? { tag } : {}), ...(opts.verifyInput ? { verifyInput: true } : {}) };
       const r =
         input === '-' ? await ingestStdin(store, progress)
-        : isDockerDaemonRef(input) ? await ingestStream(store, await exportFromEngine(engineEndpoint(opts), input), input, progress)
-        : isContainerdRef(input) ? await ingestStream(store, exportFromContainerd(input, opts), input, progress)
+        : isEngineRef(input) ? await ingestStream(store, await engineExport(input, opts), input, progress)
         : await ingestPath(store, input, progress); // prettier-ignore
       bar.stop();
       results.push(r);

@@ -59,11 +59,13 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command('ingest')
     .description('ingest image tarballs (docker save, oci-archive; gzip/zstd too), OCI layout directories, or globs of them')
-    .argument('<path...>', 'tarballs, OCI layout directories, glob patterns, - (standard input), docker-daemon:NAME[:TAG] (docker-daemon: alone: every image of the engine), or containerd:[NAMESPACE/]NAME[:TAG]')
+    .argument('<path...>', 'tarballs, OCI layout directories, glob patterns, - (standard input), docker-daemon:NAME[:TAG] (docker-daemon: alone: every image of the engine), containerd:[NAMESPACE/]NAME[:TAG], or containers-storage:[DRIVER@ROOT+RUNROOT]NAME[:TAG] (podman\'s store, read in place)')
     .option('--json', 'print results as JSON')
     .option('--verify-input', 'read and hash every blob of the input, even one the store already holds under the digest the input names')
     .option('--tag <repo[:tag]>', 'also give the input\'s one image this ref (e.g. an untagged archive, or an OCI layout whose ref is a bare name)')
     .option('--containerd-socket <path>', 'containerd\'s socket for containerd:[NAMESPACE/]NAME (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock)')
+    .option('--storage-root <dir>', 'the containers/storage graphroot for containers-storage:NAME (podman --root; default from storage.conf, else podman\'s default)')
+    .option('--storage-driver <driver>', 'vfs or overlay, for containers-storage:NAME (podman --storage-driver; default from storage.conf, else what the root holds)')
     .option('--engine-socket <path>', 'Docker Engine API socket for docker-daemon: (default $DOCKER_HOST, else /var/run/docker.sock; podman system service works too)')
     .action(run(async (paths: string[], opts) => (await import('./ingest-command.js')).ingestCommand(paths, opts)));
 
@@ -78,10 +80,12 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command('report')
     .description('cross-image layer sharing and storage savings, for all images or those named')
-    .argument('[ref...]', 'refs, image IDs or manifest digests (default: every image); docker-daemon:NAME, docker-daemon: (the engine\'s disk report) or containerd:NAME are ingested into the store first')
+    .argument('[ref...]', 'refs, image IDs or manifest digests (default: every image); docker-daemon:NAME, docker-daemon: (the engine\'s disk report) containerd:NAME or containers-storage:NAME are ingested into the store first')
     .option('--json', 'print the versioned JSON report (schemaVersion 1)')
     .option('--engine-socket <path>', 'Docker Engine API socket for docker-daemon: (default $DOCKER_HOST, else /var/run/docker.sock; podman system service works too)')
     .option('--containerd-socket <path>', 'containerd\'s socket for containerd:[NAMESPACE/]NAME (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock)')
+    .option('--storage-root <dir>', 'the containers/storage graphroot for containers-storage:NAME (podman --root; default from storage.conf, else podman\'s default)')
+    .option('--storage-driver <driver>', 'vfs or overlay, for containers-storage:NAME (podman --storage-driver; default from storage.conf, else what the root holds)')
     .option('--all-layers', 'list every layer, not only the top 20')
     .option('--format <format>', "table (default), json, or a template per image: '{{.Ref}}\\t{{.Unique}}' (fields .Ref .Refs .ImageID .Platform .Layers .Size .Shared .Unique .SizeBytes .SharedBytes .UniqueBytes .ManifestDigest; {{json .}})")
     .option('--no-trunc', 'whole refs (on a terminal, refs longer than 48 characters are cut)')
@@ -131,24 +135,28 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command('diff')
     .description('layers and files added, removed and changed between two images')
-    .argument('<a>', 'ref, image ID or manifest digest, or docker-daemon:NAME / containerd:NAME (ingested first)')
-    .argument('<b>', 'ref, image ID or manifest digest, or docker-daemon:NAME / containerd:NAME (ingested first), or container:NAME: what docker commit NAME would add on top of A')
+    .argument('<a>', 'ref, image ID or manifest digest, or docker-daemon:NAME / containerd:NAME / containers-storage:NAME (ingested first)')
+    .argument('<b>', 'ref, image ID or manifest digest, or docker-daemon:NAME / containerd:NAME / containers-storage:NAME (ingested first), or container:NAME: what docker commit NAME would add on top of A')
     .option('--json', 'print the diff as JSON')
     .option('--all', 'list every changed file, not only the 30 largest')
     .option('--engine-socket <path>', 'Docker Engine API socket for docker-daemon: (default $DOCKER_HOST, else /var/run/docker.sock; podman system service works too)')
     .option('--containerd-socket <path>', 'containerd\'s socket for containerd:[NAMESPACE/]NAME (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock)')
+    .option('--storage-root <dir>', 'the containers/storage graphroot for containers-storage:NAME (podman --root; default from storage.conf, else podman\'s default)')
+    .option('--storage-driver <driver>', 'vfs or overlay, for containers-storage:NAME (podman --storage-driver; default from storage.conf, else what the root holds)')
     .action(run(async (a: string, b: string, opts) => (await import('./diff-command.js')).diffCommand(a, b, opts)));
 
   program
     .command('budget')
     .description('check size budgets (layerstore-budget.json); tarballs given are ingested first. Exit 0 pass, 1 fail, 2 bad input')
-    .argument('[ref-or-tarball...]', 'refs in the store, or tarballs / layout directories / docker-daemon:NAME / containerd:NAME to ingest and check (default: every image)')
+    .argument('[ref-or-tarball...]', 'refs in the store, or tarballs / layout directories / docker-daemon:NAME / containerd:NAME / containers-storage:NAME to ingest and check (default: every image)')
     .option('--config <file>', 'budget file (default ./layerstore-budget.json)')
     .option('--baseline <file>', 'a report --json from an earlier run, for maxGrowth')
     .option('--json', 'print verdicts as JSON')
     .option('--junit <file>', 'also write verdicts as JUnit XML')
     .option('--engine-socket <path>', 'Docker Engine API socket for docker-daemon: (default $DOCKER_HOST, else /var/run/docker.sock; podman system service works too)')
     .option('--containerd-socket <path>', 'containerd\'s socket for containerd:[NAMESPACE/]NAME (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock)')
+    .option('--storage-root <dir>', 'the containers/storage graphroot for containers-storage:NAME (podman --root; default from storage.conf, else podman\'s default)')
+    .option('--storage-driver <driver>', 'vfs or overlay, for containers-storage:NAME (podman --storage-driver; default from storage.conf, else what the root holds)')
     .action(run(async (args: string[], opts) => (await import('./budget-command.js')).budgetCommand(args, opts)));
 
   program
