@@ -8,7 +8,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '25' }, total: { type: 'boolean', default: false } } });
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { top: { type: 'string', default: '25' }, total: { type: 'boolean', default: false } },
+});
 const top = Number(values.top);
 
 for (const file of positionals) {
@@ -23,7 +26,9 @@ for (const file of positionals) {
   const keyOf = (n) => {
     const cf = n.callFrame;
     const url = cf.url ? cf.url.replace(/^file:\/\//, '') : '';
-    const short = url ? `${url.includes('node_modules') ? url.slice(url.lastIndexOf('node_modules') + 13) : path.relative(process.cwd(), url) || url}:${cf.lineNumber + 1}` : '';
+    const short = url
+      ? `${url.includes('node_modules') ? url.slice(url.lastIndexOf('node_modules') + 13) : path.relative(process.cwd(), url) || url}:${cf.lineNumber + 1}`
+      : '';
     return `${cf.functionName || '(anonymous)'}${short ? `  ${short}` : ''}`;
   };
   const selfBy = new Map();

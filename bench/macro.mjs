@@ -196,8 +196,26 @@ if (engines.docker) {
   const bytes = fs.statSync(saved).size;
   const out = W('docker-save-out.tar');
   add({ id: 'openssl-docker', group: 'engines', what: 'openssl dgst -sha256 (docker save bytes)', bytes, cmd: 'openssl', args: ['dgst', '-sha256', saved] });
-  add({ id: 'docker-save', group: 'engines', what: 'docker save -o FILE (N)', bytes, cmd: 'docker', args: ['save', '-o', out, 'bench/big:n'], env, before: () => rm(out), after: () => rm(out) });
-  add(ingestCase({ id: 'ingest-docker', group: 'engines', what: 'ingest docker-daemon:, cold store (N)', bytes, args: ls(coldStore, 'ingest', '-q', '--engine-socket', socket, 'docker-daemon:bench/big:n') }));
+  add({
+    id: 'docker-save',
+    group: 'engines',
+    what: 'docker save -o FILE (N)',
+    bytes,
+    cmd: 'docker',
+    args: ['save', '-o', out, 'bench/big:n'],
+    env,
+    before: () => rm(out),
+    after: () => rm(out),
+  });
+  add(
+    ingestCase({
+      id: 'ingest-docker',
+      group: 'engines',
+      what: 'ingest docker-daemon:, cold store (N)',
+      bytes,
+      args: ls(coldStore, 'ingest', '-q', '--engine-socket', socket, 'docker-daemon:bench/big:n'),
+    }),
+  );
 }
 if (engines.podman) {
   const { env, where, spec } = engines.podman;
@@ -205,8 +223,26 @@ if (engines.podman) {
   const bytes = fs.statSync(saved).size;
   const out = W('podman-save-out.tar');
   add({ id: 'openssl-podman', group: 'engines', what: 'openssl dgst -sha256 (podman save bytes)', bytes, cmd: 'openssl', args: ['dgst', '-sha256', saved] });
-  add({ id: 'podman-save', group: 'engines', what: 'podman save -o FILE (N)', bytes, cmd: 'podman', args: [...where, 'save', '-o', out, 'bench/big:n'], env, before: () => rm(out), after: () => rm(out) });
-  add(ingestCase({ id: 'ingest-cstorage', group: 'engines', what: 'ingest containers-storage:, cold store (N)', bytes, args: ls(coldStore, 'ingest', '-q', `containers-storage:${spec}bench/big:n`) }));
+  add({
+    id: 'podman-save',
+    group: 'engines',
+    what: 'podman save -o FILE (N)',
+    bytes,
+    cmd: 'podman',
+    args: [...where, 'save', '-o', out, 'bench/big:n'],
+    env,
+    before: () => rm(out),
+    after: () => rm(out),
+  });
+  add(
+    ingestCase({
+      id: 'ingest-cstorage',
+      group: 'engines',
+      what: 'ingest containers-storage:, cold store (N)',
+      bytes,
+      args: ls(coldStore, 'ingest', '-q', `containers-storage:${spec}bench/big:n`),
+    }),
+  );
 }
 if (only.has('raw')) {
   const { file, bytes } = inputs.save;
@@ -217,10 +253,28 @@ if (only.has('raw')) {
   // The disk's own floor for a cold ingest: write the same bytes to the store's file system
   // and fsync them, nothing else.
   const ddOut = W('dd-out');
-  add({ id: 'dd-fsync', group: 'raw', what: 'dd bs=1M conv=fsync (N): the disk floor', bytes, cmd: 'dd', args: [`if=${file}`, `of=${ddOut}`, 'bs=1M', 'conv=fsync', 'status=none'], before: () => rm(ddOut), after: () => rm(ddOut) });
+  add({
+    id: 'dd-fsync',
+    group: 'raw',
+    what: 'dd bs=1M conv=fsync (N): the disk floor',
+    bytes,
+    cmd: 'dd',
+    args: [`if=${file}`, `of=${ddOut}`, 'bs=1M', 'conv=fsync', 'status=none'],
+    before: () => rm(ddOut),
+    after: () => rm(ddOut),
+  });
   if (SKOPEO) {
     const args = ['copy', '-q', '--dest-oci-accept-uncompressed-layers', `docker-archive:${file}`, `oci:${skopeoDir}:x`];
-    add({ id: 'skopeo', group: 'raw', what: 'skopeo copy docker-archive: -> oci: (N)', bytes, cmd: SKOPEO, args, before: () => rm(skopeoDir), after: () => rm(skopeoDir) });
+    add({
+      id: 'skopeo',
+      group: 'raw',
+      what: 'skopeo copy docker-archive: -> oci: (N)',
+      bytes,
+      cmd: SKOPEO,
+      args,
+      before: () => rm(skopeoDir),
+      after: () => rm(skopeoDir),
+    });
   }
 }
 if (only.has('2n')) {
@@ -233,8 +287,16 @@ const ZSTD_GZIP = only.has('gzip') && spawnSync('zstd', ['-dcq', '--format=gzip'
 if (only.has('gzip')) {
   const { dir, blobs, tarBytes: bytes } = inputs.gzip;
   add({ id: 'gzip-dc', group: 'gzip', what: 'gzip -dc (layer blobs)', bytes, cmd: 'gzip', args: ['-dc', ...blobs] });
-  if (ZSTD_GZIP) add({ id: 'zstd-gz-dc', group: 'gzip', what: 'zstd -dc --format=gzip (layer blobs)', bytes, cmd: 'zstd', args: ['-dc', '--format=gzip', ...blobs] });
-  add({ id: 'node-gunzip', group: 'gzip', what: 'node:zlib gunzip (layer blobs)', bytes, cmd: 'node', args: [path.join(ROOT, 'bench', 'lib', 'gunzip.mjs'), ...blobs] });
+  if (ZSTD_GZIP)
+    add({ id: 'zstd-gz-dc', group: 'gzip', what: 'zstd -dc --format=gzip (layer blobs)', bytes, cmd: 'zstd', args: ['-dc', '--format=gzip', ...blobs] });
+  add({
+    id: 'node-gunzip',
+    group: 'gzip',
+    what: 'node:zlib gunzip (layer blobs)',
+    bytes,
+    cmd: 'node',
+    args: [path.join(ROOT, 'bench', 'lib', 'gunzip.mjs'), ...blobs],
+  });
   add(ingestCase({ id: 'ingest-gzip', group: 'gzip', what: 'ingest OCI dir, gzip layers, cold', bytes, args: ls(coldStore, 'ingest', '-q', dir) }));
 }
 if (only.has('zstd')) {
@@ -246,7 +308,15 @@ const derived = path.join(filesStore, '.layerstore', 'derived');
 if (only.has('files')) {
   const { bytes, files } = inputs.rootfs;
   add({ id: 'openssl-layer', group: 'files', what: 'openssl dgst -sha256 (rootfs layer)', bytes, cmd: 'openssl', args: ['dgst', '-sha256', rootfsBlob] });
-  add({ id: 'files', group: 'files', what: `report --files, index build (${files} files)`, bytes, cmd: 'node', args: ls(filesStore, 'report', '--files'), before: () => rm(derived) });
+  add({
+    id: 'files',
+    group: 'files',
+    what: `report --files, index build (${files} files)`,
+    bytes,
+    cmd: 'node',
+    args: ls(filesStore, 'report', '--files'),
+    before: () => rm(derived),
+  });
   // The same report with the index cached: what report --files costs besides building the
   // index (start-up, reading the cached index, the overlay and waste analysis, output).
   const indexCached = () => {
@@ -262,13 +332,28 @@ for (const n of only.has('report') ? reportSizes : []) {
   const warmUp = () => {
     if (!fs.existsSync(records)) spawnSync(process.execPath, ls(dir, 'report', '--json'), { stdio: 'ignore' });
   };
-  add({ id: `report-${n}`, group: 'report', what: `report --json, ${n / 1000}k images x 10 layers`, cmd: 'node', args: ls(dir, 'report', '--json'), before: warmUp });
-  add({ id: `report-${n}-cold`, group: 'report', what: `  same, no record cache (first run)`, cmd: 'node', args: ls(dir, 'report', '--json'), before: () => rm(records) });
+  add({
+    id: `report-${n}`,
+    group: 'report',
+    what: `report --json, ${n / 1000}k images x 10 layers`,
+    cmd: 'node',
+    args: ls(dir, 'report', '--json'),
+    before: warmUp,
+  });
+  add({
+    id: `report-${n}-cold`,
+    group: 'report',
+    what: `  same, no record cache (first run)`,
+    cmd: 'node',
+    args: ls(dir, 'report', '--json'),
+    before: () => rm(records),
+  });
 }
 
 const COMPARE_CLI = flags.compare ? path.resolve(flags.compare, 'bin', 'layerstore.js') : undefined;
 if (COMPARE_CLI) {
-  if (!fs.existsSync(path.resolve(flags.compare, 'dist', 'src', 'cli', 'main.js'))) throw new Error(`--compare ${flags.compare}: no dist/ there (build it first)`);
+  if (!fs.existsSync(path.resolve(flags.compare, 'dist', 'src', 'cli', 'main.js')))
+    throw new Error(`--compare ${flags.compare}: no dist/ there (build it first)`);
   for (const c of [...cases]) {
     if (c.cmd !== 'node' || c.args[0] !== CLI) continue;
     cases.push({ ...c, id: `${c.id}@cmp`, what: `${c.what} [compare]`, args: [COMPARE_CLI, ...c.args.slice(1)], twinOf: c.id });
@@ -278,7 +363,15 @@ if (COMPARE_CLI) {
 // ---------------------------------------------------------------------------------------------
 // run, interleaved: run r goes through every case, in reverse order on odd runs
 
-const pageCacheFiles = [W('docker-saved.tar'), W('podman-saved.tar'), inputs.save?.file, inputs.save2?.file, ...(inputs.gzip?.blobs ?? []), ...(inputs.zstd?.blobs ?? []), inputs.rootfs?.file].filter((f) => f && fs.existsSync(f));
+const pageCacheFiles = [
+  W('docker-saved.tar'),
+  W('podman-saved.tar'),
+  inputs.save?.file,
+  inputs.save2?.file,
+  ...(inputs.gzip?.blobs ?? []),
+  ...(inputs.zstd?.blobs ?? []),
+  inputs.rootfs?.file,
+].filter((f) => f && fs.existsSync(f));
 warmPageCache(pageCacheFiles);
 log(`${cases.length} cases x ${runs} runs; GNU time: ${GNU_TIME ? 'yes' : 'no (polling VmHWM)'}; skopeo: ${SKOPEO ? 'yes' : 'no'} [${since()}]`);
 const samples = Object.fromEntries(cases.map((c) => [c.id, []]));
@@ -290,7 +383,9 @@ for (let r = 0; r < runs; r++) {
     const res = await timeProcess(c.cmd, c.args, { cwd: workdir, env: c.env });
     c.after?.();
     samples[c.id][r] = { seconds: res.seconds, cpuSeconds: res.cpuSeconds, rssMB: res.rssMB, load1: os.loadavg()[0] };
-    log(`  run ${r + 1}/${runs} ${c.id.padEnd(14)} ${res.seconds.toFixed(3)} s  cpu ${fmt(res.cpuSeconds, 2)} s  ${fmt(res.rssMB, 0)} MB  load ${os.loadavg()[0].toFixed(1)} [${since()}]`);
+    log(
+      `  run ${r + 1}/${runs} ${c.id.padEnd(14)} ${res.seconds.toFixed(3)} s  cpu ${fmt(res.cpuSeconds, 2)} s  ${fmt(res.rssMB, 0)} MB  load ${os.loadavg()[0].toFixed(1)} [${since()}]`,
+    );
   }
 }
 
@@ -376,7 +471,12 @@ target('cold ingest vs skopeo copy', row('cold')?.ratioVsSkopeo, 2.5, '>=');
 // Context, not a target: how close cold ingest is to writing the same bytes with dd.
 const coldVsDisk = samples.cold && samples['dd-fsync'] ? median(samples.cold.map((s, r) => samples['dd-fsync'][r].seconds / s.seconds)) : undefined;
 target('warm ingest vs openssl dgst', row('warm')?.ratioVsRef, 0.85, '>=');
-target(`gzip ingest vs fastest of gzip -dc${ZSTD_GZIP ? ', zstd --format=gzip' : ''}, node:zlib`, ratioVsFastest('ingest-gzip', ['gzip-dc', 'zstd-gz-dc', 'node-gunzip']), 0.9, '>=');
+target(
+  `gzip ingest vs fastest of gzip -dc${ZSTD_GZIP ? ', zstd --format=gzip' : ''}, node:zlib`,
+  ratioVsFastest('ingest-gzip', ['gzip-dc', 'zstd-gz-dc', 'node-gunzip']),
+  0.9,
+  '>=',
+);
 target('zstd ingest vs zstd -dc', row('ingest-zstd')?.ratioVsRef, 0.9, '>=');
 target('file index: report --files end to end vs openssl dgst', row('files')?.ratioVsRef, 0.45, '>=');
 target('file index build alone (report --files minus same, cached) vs openssl', indexBuildRatio(), 0.45, '>=');
@@ -402,7 +502,10 @@ function describeInputs() {
   return parts.join(', ') || 'no inputs';
 }
 function loadRange() {
-  const l = Object.values(samples).flat().map((s) => s.load1).filter((x) => x !== undefined);
+  const l = Object.values(samples)
+    .flat()
+    .map((s) => s.load1)
+    .filter((x) => x !== undefined);
   return l.length ? `${Math.min(...l).toFixed(1)} to ${Math.max(...l).toFixed(1)} (1-minute, ${os.cpus().length} cores)` : '-';
 }
 const header = ['what', 'median s', 'min s', 'cpu s', 'MB/s', 'ratio', 'vs', 'vs skopeo', 'peak RSS MB', ...(COMPARE_CLI ? ['compare vs this'] : [])];
@@ -412,19 +515,35 @@ const busy = (id) => (row(id)?.cpuSeconds && row(id)?.medianSeconds ? row(id).cp
 if (coldVsDisk !== undefined) {
   const cold = samples.cold.map((s) => `${fmt(s.seconds, 2)} s/${fmt(s.cpuSeconds, 2)} cpu`).join(', ');
   const dd = samples['dd-fsync'].map((s) => `${fmt(s.seconds, 2)} s/${fmt(s.cpuSeconds, 2)} cpu`).join(', ');
-  context.push(`cold ingest runs at ${fmt(coldVsDisk, 2)}x the speed of dd writing and fsyncing the same bytes; per run, cold ${cold}; dd ${dd}; warm ingest (the same minus the writes) ${fmt(row('warm')?.cpuSeconds, 2)} cpu`);
+  context.push(
+    `cold ingest runs at ${fmt(coldVsDisk, 2)}x the speed of dd writing and fsyncing the same bytes; per run, cold ${cold}; dd ${dd}; warm ingest (the same minus the writes) ${fmt(row('warm')?.cpuSeconds, 2)} cpu`,
+  );
 }
-for (const [id, ref, what] of [['ingest-docker', 'openssl-docker', 'docker-daemon:'], ['ingest-cstorage', 'openssl-podman', 'containers-storage:']]) {
-  if (row(id) && samples[ref]) context.push(`ingest ${what} runs at ${fmt(ratio(id, ref), 2)}x openssl dgst -sha256 of the same exported bytes (cpu ${fmt(row(id).cpuSeconds, 2)} s)`);
+for (const [id, ref, what] of [
+  ['ingest-docker', 'openssl-docker', 'docker-daemon:'],
+  ['ingest-cstorage', 'openssl-podman', 'containers-storage:'],
+]) {
+  if (row(id) && samples[ref])
+    context.push(`ingest ${what} runs at ${fmt(ratio(id, ref), 2)}x openssl dgst -sha256 of the same exported bytes (cpu ${fmt(row(id).cpuSeconds, 2)} s)`);
 }
 for (const why of engines.skipped) context.push(`engines: skipped ${why}`);
-if (row('ingest-gzip')) context.push(`gzip ingest keeps ${fmt(busy('ingest-gzip'), 1)} of ${os.cpus().length} cores busy (cpu s / wall s; the fastest gunzip uses one)`);
-if (row('ingest-zstd') && row('zstd-dc')) context.push(`zstd ingest uses ${fmt(row('ingest-zstd').cpuSeconds, 2)} s of CPU where zstd -dc uses ${fmt(row('zstd-dc').cpuSeconds, 2)} s: it also hashes both streams and reads the child's output through a pipe`);
-if (row('files') && row('files-cached')) context.push(`report --files spends ${fmt(row('files-cached').medianSeconds, 2)} s of its ${fmt(row('files').medianSeconds, 2)} s on work besides the index (the same report with the index cached)`);
+if (row('ingest-gzip'))
+  context.push(`gzip ingest keeps ${fmt(busy('ingest-gzip'), 1)} of ${os.cpus().length} cores busy (cpu s / wall s; the fastest gunzip uses one)`);
+if (row('ingest-zstd') && row('zstd-dc'))
+  context.push(
+    `zstd ingest uses ${fmt(row('ingest-zstd').cpuSeconds, 2)} s of CPU where zstd -dc uses ${fmt(row('zstd-dc').cpuSeconds, 2)} s: it also hashes both streams and reads the child's output through a pipe`,
+  );
+if (row('files') && row('files-cached'))
+  context.push(
+    `report --files spends ${fmt(row('files-cached').medianSeconds, 2)} s of its ${fmt(row('files').medianSeconds, 2)} s on work besides the index (the same report with the index cached)`,
+  );
 
 const text = [
   `layerstore macro benchmark  ${new Date().toISOString()}`,
-  `node ${process.version}, ${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`,
+  `node ${process.version}, ${os.cpus()[0]?.model ?? '?'} x${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, load ${os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}`,
   `${describeInputs()}; ${runs} interleaved runs`,
   'ratio = median over runs of (reference seconds / case seconds), paired within a run: > 1 is faster than the reference',
   'cpu s = user + sys of the process (median); on a loaded machine it moves less than wall time',
@@ -432,12 +551,28 @@ const text = [
   '',
   table(
     header,
-    rows.map((r) => [r.what, fmt(r.medianSeconds, 3), fmt(r.minSeconds, 3), fmt(r.cpuSeconds, 2), fmt(r.MBps, 0), r.ref && r.ref !== r.id ? fmt(r.ratioVsRef, 2) : '', r.ref && r.ref !== r.id ? r.ref : '', fmt(r.ratioVsSkopeo, 2).replace('-', ''), fmt(r.peakRssMB, 0), ...(COMPARE_CLI ? [r.ratioVsThisCheckout === undefined ? '' : `${fmt(r.ratioVsThisCheckout, 2)}x`] : [])]),
+    rows.map((r) => [
+      r.what,
+      fmt(r.medianSeconds, 3),
+      fmt(r.minSeconds, 3),
+      fmt(r.cpuSeconds, 2),
+      fmt(r.MBps, 0),
+      r.ref && r.ref !== r.id ? fmt(r.ratioVsRef, 2) : '',
+      r.ref && r.ref !== r.id ? r.ref : '',
+      fmt(r.ratioVsSkopeo, 2).replace('-', ''),
+      fmt(r.peakRssMB, 0),
+      ...(COMPARE_CLI ? [r.ratioVsThisCheckout === undefined ? '' : `${fmt(r.ratioVsThisCheckout, 2)}x`] : []),
+    ]),
   ),
   '',
   table(
     ['target', 'measured', 'want', ''],
-    targets.map((t) => [t.name, t.value === null ? '-' : t.unit === 'x' ? `${fmt(t.value, 2)}x` : t.unit === 's' ? `${fmt(t.value, 2)} s` : `${fmt(t.value, 0)} MB`, t.want, t.status]),
+    targets.map((t) => [
+      t.name,
+      t.value === null ? '-' : t.unit === 'x' ? `${fmt(t.value, 2)}x` : t.unit === 's' ? `${fmt(t.value, 2)} s` : `${fmt(t.value, 0)} MB`,
+      t.want,
+      t.status,
+    ]),
   ),
   '',
   ...(context.length ? ['where the time goes, measured in this run (bench/README.md explains each):', ...context.map((c) => `  - ${c}`), ''] : []),
@@ -482,7 +617,18 @@ engines.podman?.stop();
 for (const f of ['docker-saved.tar', 'podman-saved.tar']) rm(W(f));
 if (!flags.keep) {
   // Only what this script made: --workdir may name a directory that holds other things.
-  for (const n of ['save-N.tar', 'save-2N.tar', 'oci-gzip', 'oci-zstd', 'rootfs.tar', 'store-warm', 'store-files', 'inputs.json', ...Object.keys(inputs.reportStores).map((n) => `report-${n}`)]) rm(W(n));
+  for (const n of [
+    'save-N.tar',
+    'save-2N.tar',
+    'oci-gzip',
+    'oci-zstd',
+    'rootfs.tar',
+    'store-warm',
+    'store-files',
+    'inputs.json',
+    ...Object.keys(inputs.reportStores).map((n) => `report-${n}`),
+  ])
+    rm(W(n));
   try {
     fs.rmdirSync(workdir);
   } catch {}

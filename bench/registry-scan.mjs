@@ -80,7 +80,9 @@ if (built) {
 } else {
   fs.rmSync(fleetDir, { recursive: true, force: true });
   reg = await startRegistry(fleetDir);
-  log(`populating ${tags} tags (${fleet.repos.length} repositories, ${fleet.images.length} images, ${fleet.layers.length} layers) over the API at ${reg.url}...`);
+  log(
+    `populating ${tags} tags (${fleet.repos.length} repositories, ${fleet.images.length} images, ${fleet.layers.length} layers) over the API at ${reg.url}...`,
+  );
   const p0 = Date.now();
   let last = 0;
   const r = await populate(fleet, reg.url, {
@@ -108,7 +110,13 @@ async function countingProxy(target) {
   const seen = { manifestGets: 0, manifestHeads: 0, blobGets: 0, other: 0 };
   const agent = new http.Agent({ keepAlive: true });
   const server = http.createServer((req, res) => {
-    const m = /\/manifests\//.test(req.url) ? (req.method === 'GET' ? 'manifestGets' : 'manifestHeads') : /\/blobs\//.test(req.url) && req.method === 'GET' ? 'blobGets' : 'other';
+    const m = /\/manifests\//.test(req.url)
+      ? req.method === 'GET'
+        ? 'manifestGets'
+        : 'manifestHeads'
+      : /\/blobs\//.test(req.url) && req.method === 'GET'
+        ? 'blobGets'
+        : 'other';
     seen[m]++;
     const up = http.request({ host: u.hostname, port: u.port, method: req.method, path: req.url, headers: req.headers, agent }, (ur) => {
       res.writeHead(ur.statusCode, ur.headers);
@@ -128,7 +136,11 @@ function runJson(cmd, args) {
     let err = '';
     p.stdout.on('data', (c) => out.push(c));
     p.stderr.on('data', (c) => (err += c));
-    p.on('close', (code) => (code === 0 ? resolve(JSON.parse(Buffer.concat(out).toString('utf8'))) : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}\n${err.slice(0, 2000)}`))));
+    p.on('close', (code) =>
+      code === 0
+        ? resolve(JSON.parse(Buffer.concat(out).toString('utf8')))
+        : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}\n${err.slice(0, 2000)}`)),
+    );
   });
 }
 
@@ -163,7 +175,11 @@ log(`checking both tools against the plan [${since()}]`);
     check('layerstore: one config GET per distinct config', proxy.seen.blobGets === expected.images, `${proxy.seen.blobGets} for ${expected.images} images`);
     for (const k of Object.keys(proxy.seen)) proxy.seen[k] = 0;
     const second = await runJson(process.execPath, [CLI, '--store', store, 'report', '--registry', proxy.url, '--json', '--concurrency', String(concurrency)]);
-    check('second run: no manifest or config GET, one HEAD per tag', proxy.seen.manifestGets === 0 && proxy.seen.blobGets === 0 && proxy.seen.manifestHeads === tags, JSON.stringify(proxy.seen));
+    check(
+      'second run: no manifest or config GET, one HEAD per tag',
+      proxy.seen.manifestGets === 0 && proxy.seen.blobGets === 0 && proxy.seen.manifestHeads === tags,
+      JSON.stringify(proxy.seen),
+    );
     const strip = (r) => JSON.stringify({ ...r, scan: { ...r.scan, requests: 0, documents: 0 } });
     check('second run: the same report', strip(first) === strip(second));
   } finally {
@@ -200,11 +216,17 @@ for (let run = 0; run < runs; run++) {
     for (const [key, client] of order) await sample(key, process.execPath, [CRAWLER, reg.url, String(concurrency), client]);
   };
   if (run % 2 === 0) {
-    await crawlers([['crawler', 'http'], ['crawlerFetch', 'fetch']]);
+    await crawlers([
+      ['crawler', 'http'],
+      ['crawlerFetch', 'fetch'],
+    ]);
     await layerstorePair();
   } else {
     await layerstorePair();
-    await crawlers([['crawlerFetch', 'fetch'], ['crawler', 'http']]);
+    await crawlers([
+      ['crawlerFetch', 'fetch'],
+      ['crawler', 'http'],
+    ]);
   }
 }
 await reg.stop();
@@ -245,12 +267,19 @@ const lines = [
   table(['what', 'median s', 'min s', 'cpu s', 'peak RSS MB', 'x crawler', 'x first'], rows),
 ];
 if (synthetic) {
-  lines.push('', `synthetic analysis, ${synthetic.images} images x ${synthetic.layers} layers (${synthetic.references} layer references): analyzeRegistry ${synthetic.analysisSeconds.toFixed(2)} s, JSON out ${synthetic.jsonSeconds.toFixed(2)} s (${(synthetic.jsonBytes / 1e6).toFixed(0)} MB), process ${synthetic.processSeconds.toFixed(2)} s, peak RSS ${fmt(synthetic.rssMB, 0)} MB`);
+  lines.push(
+    '',
+    `synthetic analysis, ${synthetic.images} images x ${synthetic.layers} layers (${synthetic.references} layer references): analyzeRegistry ${synthetic.analysisSeconds.toFixed(2)} s, JSON out ${synthetic.jsonSeconds.toFixed(2)} s (${(synthetic.jsonBytes / 1e6).toFixed(0)} MB), process ${synthetic.processSeconds.toFixed(2)} s, peak RSS ${fmt(synthetic.rssMB, 0)} MB`,
+  );
 }
 const targets = [
   ['layerstore first run <= 1.15x the crawler', ratioTo('first', 'crawler') <= 1.15, fmt(ratioTo('first', 'crawler'))],
   ['second run <= 0.35x the first', ratioTo('second', 'first') <= 0.35, fmt(ratioTo('second', 'first'))],
-  [`peak RSS <= 250 MB (${tags} tags)`, Math.max(...cases.first.samples.map((s) => s.rssMB ?? Infinity), ...cases.second.samples.map((s) => s.rssMB ?? Infinity)) <= 250, `${fmt(Math.max(...cases.first.samples.map((s) => s.rssMB ?? NaN)), 0)} MB`],
+  [
+    `peak RSS <= 250 MB (${tags} tags)`,
+    Math.max(...cases.first.samples.map((s) => s.rssMB ?? Infinity), ...cases.second.samples.map((s) => s.rssMB ?? Infinity)) <= 250,
+    `${fmt(Math.max(...cases.first.samples.map((s) => s.rssMB ?? NaN)), 0)} MB`,
+  ],
   ...(synthetic ? [[`synthetic analysis < 5 s`, synthetic.analysisSeconds < 5, `${synthetic.analysisSeconds.toFixed(2)} s`]] : []),
   ['correctness checks', checks.every((c) => c.ok), `${checks.filter((c) => c.ok).length} of ${checks.length}`],
 ];
@@ -260,7 +289,21 @@ process.stdout.write(lines.join('\n') + '\n');
 
 const outFile = flags.out ?? path.join(ROOT, 'bench', 'results', `registry-scan-${new Date().toISOString().replace(/:/g, '-').replace(/\..*/, '')}.json`);
 fs.mkdirSync(path.dirname(outFile), { recursive: true });
-fs.writeFileSync(outFile, JSON.stringify({ params: { tags, runs, concurrency }, fleet: { repositories: fleet.repos.length, images: expected.images, layers: fleet.layers.length, populateSeconds: built.seconds }, checks, cases, synthetic, targets }, null, 2));
+fs.writeFileSync(
+  outFile,
+  JSON.stringify(
+    {
+      params: { tags, runs, concurrency },
+      fleet: { repositories: fleet.repos.length, images: expected.images, layers: fleet.layers.length, populateSeconds: built.seconds },
+      checks,
+      cases,
+      synthetic,
+      targets,
+    },
+    null,
+    2,
+  ),
+);
 log(`results: ${path.relative(ROOT, outFile)} [${since()}]`);
 for (const d of ['store-check', 'store-timed', 'synthetic.json']) fs.rmSync(path.join(workdir, d), { recursive: true, force: true });
 if (!flags.keep) fs.rmSync(workdir, { recursive: true, force: true });

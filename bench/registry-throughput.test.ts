@@ -73,7 +73,10 @@ describe.runIf(ENABLED)('registry throughput (opt-in: LAYERSTORE_REGISTRY_BENCH=
     if (rows.length) {
       const mb = bytes / 1e6;
       const lines = [`registry throughput: acme/api:1.1, ${mb.toFixed(1)} MB (config + layers), scale ${SCALE}, ${RUNS} runs, wall clock of each command`];
-      for (const r of rows) lines.push(`  ${r.what.padEnd(58)} median ${(median(r.ms) / 1000).toFixed(2)} s  (${(mb / (median(r.ms) / 1000)).toFixed(1)} MB/s)  runs: ${r.ms.map((x) => (x / 1000).toFixed(2)).join(', ')}`);
+      for (const r of rows)
+        lines.push(
+          `  ${r.what.padEnd(58)} median ${(median(r.ms) / 1000).toFixed(2)} s  (${(mb / (median(r.ms) / 1000)).toFixed(1)} MB/s)  runs: ${r.ms.map((x) => (x / 1000).toFixed(2)).join(', ')}`,
+        );
       console.log(lines.join('\n'));
     }
     if (tmp) rmSync(tmp, { recursive: true, force: true });

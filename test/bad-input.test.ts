@@ -89,7 +89,9 @@ function ociRaw(opts: { layer: Buffer; storedLayer?: Buffer; layerSize?: number;
   const index = {
     schemaVersion: 2,
     mediaType: MT.index,
-    manifests: [{ mediaType: MT.manifest, digest: `sha256:${sha256hex(manifest)}`, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': tag } }],
+    manifests: [
+      { mediaType: MT.manifest, digest: `sha256:${sha256hex(manifest)}`, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': tag } },
+    ],
   };
   const blobs = new Map<string, Buffer>([
     [sha256hex(config), config],
@@ -220,7 +222,12 @@ describe('harness sanity', () => {
       ['fixture-v25.tar', await dockerSaveV25([{ repoTags: ['x/v25:1'], layers: [{ tar: layerB, compression: 'gzip' }] }])],
       ['fixture-oci.tar', await ociArchive([{ repoTags: ['x/oci:1'], layers: [{ tar: layerA, compression: 'gzip' }] }])],
       ['legacy.tar.gz', zlib.gzipSync(validLegacy(layerB, 'bad/gz:1'))],
-      ['gnu-record.tar', rawTar([...legacyParts(layerA, 'bad/rec:1').files, { name: 'manifest.json', body: JSON.stringify(legacyParts(layerA, 'bad/rec:1').manifest) }], { padTo: 10240 })],
+      [
+        'gnu-record.tar',
+        rawTar([...legacyParts(layerA, 'bad/rec:1').files, { name: 'manifest.json', body: JSON.stringify(legacyParts(layerA, 'bad/rec:1').manifest) }], {
+          padTo: 10240,
+        }),
+      ],
     ] as const) {
       const f = path.join(en.dir, name);
       await fsp.writeFile(f, bytes);
@@ -382,7 +389,17 @@ describe('manifest problems', () => {
     const p = legacyParts(layerA);
     await expectRejected(legacySave({ manifest: '[{"Config": "x.json", ', files: p.files }), 'E_MANIFEST_INVALID');
   });
-  for (const body of ['null', '{}', '[]', '[{}]', '[{"Config": 5}]', '"manifest"', '[null]', '[{"Config": "c.json", "Layers": "l0/layer.tar"}]', '[{"Config": "c.json", "Layers": [1]}]']) {
+  for (const body of [
+    'null',
+    '{}',
+    '[]',
+    '[{}]',
+    '[{"Config": 5}]',
+    '"manifest"',
+    '[null]',
+    '[{"Config": "c.json", "Layers": "l0/layer.tar"}]',
+    '[{"Config": "c.json", "Layers": [1]}]',
+  ]) {
     it(`manifest.json ${body} -> E_MANIFEST_INVALID`, async () => {
       const p = legacyParts(layerA);
       await expectRejected(legacySave({ manifest: body, files: p.files }), 'E_MANIFEST_INVALID');
@@ -420,7 +437,11 @@ describe('missing blobs', () => {
     const mhex = index.manifests[0]!.digest.slice(7);
     const entries: RawEntry[] = hs
       .filter((h) => h.name !== `blobs/sha256/${mhex}`)
-      .map((h) => ({ name: h.name, type: h.name.endsWith('/') ? 'dir' : 'file', body: h.name.endsWith('/') ? undefined : tar.subarray(h.dataStart, h.dataStart + h.size) }));
+      .map((h) => ({
+        name: h.name,
+        type: h.name.endsWith('/') ? 'dir' : 'file',
+        body: h.name.endsWith('/') ? undefined : tar.subarray(h.dataStart, h.dataStart + h.size),
+      }));
     await expectRejected(rawTar(entries), 'E_BLOB_MISSING');
   });
 });
@@ -511,24 +532,42 @@ describe('unsafe entry names', () => {
 
   it('a NUL byte in an entry name (possible only through a pax path record) -> E_UNSAFE_PATH', async () => {
     const p = legacyParts(layerA);
-    const tar = rawTar([{ name: 'PaxHeader', typeflag: 'x', body: pax(['path=manifest.json\u0000.evil']) }, { name: 'x', body: 'x' }, ...p.files, { name: 'manifest.json', body: JSON.stringify(p.manifest) }]);
+    const tar = rawTar([
+      { name: 'PaxHeader', typeflag: 'x', body: pax(['path=manifest.json\u0000.evil']) },
+      { name: 'x', body: 'x' },
+      ...p.files,
+      { name: 'manifest.json', body: JSON.stringify(p.manifest) },
+    ]);
     await expectRejected(tar, 'E_UNSAFE_PATH');
   });
   it('a pax path record that escapes (../escape) -> E_UNSAFE_PATH', async () => {
     const p = legacyParts(layerA);
-    const tar = rawTar([{ name: 'PaxHeader', typeflag: 'x', body: pax(['path=../escape']) }, { name: 'harmless', body: 'x' }, ...p.files, { name: 'manifest.json', body: JSON.stringify(p.manifest) }]);
+    const tar = rawTar([
+      { name: 'PaxHeader', typeflag: 'x', body: pax(['path=../escape']) },
+      { name: 'harmless', body: 'x' },
+      ...p.files,
+      { name: 'manifest.json', body: JSON.stringify(p.manifest) },
+    ]);
     const err = await expectRejected(tar, 'E_UNSAFE_PATH');
     expect(err.entry).toBe('../escape');
   });
   it('a GNU long name (typeflag L) that is absolute -> E_UNSAFE_PATH', async () => {
     const p = legacyParts(layerA);
     const long = `/${'x'.repeat(150)}/layer.tar`;
-    const tar = rawTar([{ name: '././@LongLink', typeflag: 'L', body: `${long}\u0000` }, { name: 'harmless', body: 'x' }, ...p.files, { name: 'manifest.json', body: JSON.stringify(p.manifest) }]);
+    const tar = rawTar([
+      { name: '././@LongLink', typeflag: 'L', body: `${long}\u0000` },
+      { name: 'harmless', body: 'x' },
+      ...p.files,
+      { name: 'manifest.json', body: JSON.stringify(p.manifest) },
+    ]);
     await expectRejected(tar, 'E_UNSAFE_PATH');
   });
   it('a regular file named "./" (the archive root) -> E_UNSAFE_PATH', async () => {
     const p = legacyParts(layerA);
-    await expectRejected(rawTar([{ name: './', typeflag: '0', body: 'x' }, ...p.files, { name: 'manifest.json', body: JSON.stringify(p.manifest) }]), 'E_UNSAFE_PATH');
+    await expectRejected(
+      rawTar([{ name: './', typeflag: '0', body: 'x' }, ...p.files, { name: 'manifest.json', body: JSON.stringify(p.manifest) }]),
+      'E_UNSAFE_PATH',
+    );
   });
 
   for (const layerName of ['../../etc/passwd', '/etc/passwd', 'l0/../../etc/passwd', 'l0\\..\\..\\etc\\passwd']) {
@@ -562,23 +601,38 @@ describe('links', () => {
   });
   it('a self-referencing symlink -> E_LINK', async () => {
     const p = legacyParts(layerA);
-    await expectRejected(legacySave({ manifest: manifestFor(p, 'a/layer.tar'), files: [...p.files, { name: 'a/layer.tar', type: 'symlink', linkname: 'layer.tar' }] }), 'E_LINK');
+    await expectRejected(
+      legacySave({ manifest: manifestFor(p, 'a/layer.tar'), files: [...p.files, { name: 'a/layer.tar', type: 'symlink', linkname: 'layer.tar' }] }),
+      'E_LINK',
+    );
   });
   it('a symlink pointing outside the archive (../../../etc/passwd) -> E_LINK', async () => {
     const p = legacyParts(layerA);
-    await expectRejected(legacySave({ manifest: manifestFor(p, 'a/layer.tar'), files: [...p.files, { name: 'a/layer.tar', type: 'symlink', linkname: '../../../etc/passwd' }] }), 'E_LINK');
+    await expectRejected(
+      legacySave({ manifest: manifestFor(p, 'a/layer.tar'), files: [...p.files, { name: 'a/layer.tar', type: 'symlink', linkname: '../../../etc/passwd' }] }),
+      'E_LINK',
+    );
   });
   it('an absolute symlink target -> E_LINK', async () => {
     const p = legacyParts(layerA);
-    await expectRejected(legacySave({ manifest: manifestFor(p, 'a/layer.tar'), files: [...p.files, { name: 'a/layer.tar', type: 'symlink', linkname: '/etc/passwd' }] }), 'E_LINK');
+    await expectRejected(
+      legacySave({ manifest: manifestFor(p, 'a/layer.tar'), files: [...p.files, { name: 'a/layer.tar', type: 'symlink', linkname: '/etc/passwd' }] }),
+      'E_LINK',
+    );
   });
   it('a hardlink pointing outside the archive -> E_LINK', async () => {
     const p = legacyParts(layerA);
-    await expectRejected(legacySave({ manifest: manifestFor(p, 'a/layer.tar'), files: [...p.files, { name: 'a/layer.tar', type: 'link', linkname: '../etc/passwd' }] }), 'E_LINK');
+    await expectRejected(
+      legacySave({ manifest: manifestFor(p, 'a/layer.tar'), files: [...p.files, { name: 'a/layer.tar', type: 'link', linkname: '../etc/passwd' }] }),
+      'E_LINK',
+    );
   });
   it('a dangling symlink -> E_BLOB_MISSING', async () => {
     const p = legacyParts(layerA);
-    await expectRejected(legacySave({ manifest: manifestFor(p, 'a/layer.tar'), files: [...p.files, { name: 'a/layer.tar', type: 'symlink', linkname: '../nowhere/layer.tar' }] }), 'E_BLOB_MISSING');
+    await expectRejected(
+      legacySave({ manifest: manifestFor(p, 'a/layer.tar'), files: [...p.files, { name: 'a/layer.tar', type: 'symlink', linkname: '../nowhere/layer.tar' }] }),
+      'E_BLOB_MISSING',
+    );
   });
   it('a config reached through a symlink that escapes -> E_LINK', async () => {
     const p = legacyParts(layerA);
@@ -589,12 +643,19 @@ describe('links', () => {
   });
   it('a pax linkpath record giving a layer symlink an absolute target -> E_LINK', async () => {
     const p = legacyParts(layerA);
-    const files: RawEntry[] = [...p.files, { name: 'PaxHeader', typeflag: 'x', body: pax(['linkpath=/etc/passwd']) }, { name: 'a/layer.tar', type: 'symlink', linkname: '../l0/layer.tar' }];
+    const files: RawEntry[] = [
+      ...p.files,
+      { name: 'PaxHeader', typeflag: 'x', body: pax(['linkpath=/etc/passwd']) },
+      { name: 'a/layer.tar', type: 'symlink', linkname: '../l0/layer.tar' },
+    ];
     await expectRejected(legacySave({ manifest: manifestFor(p, 'a/layer.tar'), files }), 'E_LINK');
   });
   it('a directory symlink that escapes, used as a path component -> E_LINK', async () => {
     const p = legacyParts(layerA);
-    await expectRejected(legacySave({ manifest: manifestFor(p, 'up/l0/layer.tar'), files: [...p.files, { name: 'up', type: 'symlink', linkname: '..' }] }), 'E_LINK');
+    await expectRejected(
+      legacySave({ manifest: manifestFor(p, 'up/l0/layer.tar'), files: [...p.files, { name: 'up', type: 'symlink', linkname: '..' }] }),
+      'E_LINK',
+    );
   });
   it('manifest.json itself a symlink pointing outside the archive -> E_LINK', async () => {
     // TarView.has() swallows the link error, so this currently reads as "no manifest".
@@ -611,7 +672,16 @@ describe('links', () => {
       { name: 'dirlink', type: 'symlink', linkname: 'l0' },
     ];
     const f = path.join(en.dir, 'links.tar');
-    await fsp.writeFile(f, legacySave({ manifest: [{ ...p.manifest[0], Layers: ['dup/layer.tar'] }, { ...p.manifest[0], RepoTags: ['bad/dirlink:1'], Layers: ['dirlink/layer.tar'] }], files }));
+    await fsp.writeFile(
+      f,
+      legacySave({
+        manifest: [
+          { ...p.manifest[0], Layers: ['dup/layer.tar'] },
+          { ...p.manifest[0], RepoTags: ['bad/dirlink:1'], Layers: ['dirlink/layer.tar'] },
+        ],
+        files,
+      }),
+    );
     const r = await ingestPath(en.store, f);
     expect(r.images).toHaveLength(1); // both items are the same image
     expect(r.images[0]!.layers).toEqual([`sha256:${sha256hex(layerA)}`]);
@@ -621,7 +691,10 @@ describe('links', () => {
     const en = await env();
     const p = legacyParts(layerA);
     const f = path.join(en.dir, 'hardlink.tar');
-    await fsp.writeFile(f, legacySave({ manifest: manifestFor(p, 'h/layer.tar'), files: [...p.files, { name: 'h/layer.tar', type: 'link', linkname: 'l0/layer.tar' }] }));
+    await fsp.writeFile(
+      f,
+      legacySave({ manifest: manifestFor(p, 'h/layer.tar'), files: [...p.files, { name: 'h/layer.tar', type: 'link', linkname: 'l0/layer.tar' }] }),
+    );
     const r = await ingestPath(en.store, f);
     expect(r.images[0]!.layers).toEqual([`sha256:${sha256hex(layerA)}`]);
   });
@@ -638,7 +711,10 @@ describe('duplicate entries', () => {
   });
   it('manifest.json twice -> E_DUPLICATE_ENTRY', async () => {
     const p = legacyParts(layerA);
-    await expectRejected(legacySave({ manifest: p.manifest, manifestFirst: true, files: [...p.files, { name: 'manifest.json', body: JSON.stringify(p.manifest) }] }), 'E_DUPLICATE_ENTRY');
+    await expectRejected(
+      legacySave({ manifest: p.manifest, manifestFirst: true, files: [...p.files, { name: 'manifest.json', body: JSON.stringify(p.manifest) }] }),
+      'E_DUPLICATE_ENTRY',
+    );
   });
   it('"./manifest.json" and "manifest.json" (the same name once normalized) -> E_DUPLICATE_ENTRY', async () => {
     const p = legacyParts(layerA);
@@ -646,7 +722,10 @@ describe('duplicate entries', () => {
   });
   it('a file and a symlink of the same name -> E_DUPLICATE_ENTRY', async () => {
     const p = legacyParts(layerA);
-    await expectRejected(legacySave({ manifest: p.manifest, files: [...p.files, { name: 'l0/layer.tar', type: 'symlink', linkname: '../x' }] }), 'E_DUPLICATE_ENTRY');
+    await expectRejected(
+      legacySave({ manifest: p.manifest, files: [...p.files, { name: 'l0/layer.tar', type: 'symlink', linkname: '../x' }] }),
+      'E_DUPLICATE_ENTRY',
+    );
   });
 });
 
@@ -656,10 +735,17 @@ describe('smuggling a second archive past the end-of-archive check', () => {
   // inner end-of-archive marker followed by more entries goes unnoticed.
   const smuggle = (paxRecords: string[][]) => {
     const p = legacyParts(layerA);
-    const first = rawTar([{ name: p.configName, body: p.config }, { name: 'manifest.json', body: JSON.stringify(p.manifest) }]); // ends with 2 zero blocks
+    const first = rawTar([
+      { name: p.configName, body: p.config },
+      { name: 'manifest.json', body: JSON.stringify(p.manifest) },
+    ]); // ends with 2 zero blocks
     const second = rawTar([{ name: 'l0/layer.tar', body: layerA }], { endBlocks: 0 });
     const inner = Buffer.concat([first, second]);
-    const paxEntries: RawEntry[] = paxRecords.map((r, i) => ({ name: `PaxHeader${i}`, typeflag: 'x', body: pax(r.map((x) => x.replace('$N', String(inner.length)))) }));
+    const paxEntries: RawEntry[] = paxRecords.map((r, i) => ({
+      name: `PaxHeader${i}`,
+      typeflag: 'x',
+      body: pax(r.map((x) => x.replace('$N', String(inner.length)))),
+    }));
     return Buffer.concat([rawTar([...paxEntries, { name: 'pad' }], { endBlocks: 0 }), inner, Buffer.alloc(1024)]);
   };
   it('a pax record without "=" before size=N (tar-stream stops parsing at it) -> E_TRAILING_DATA', async () => {
@@ -695,7 +781,10 @@ describe('CLI: several inputs, one bad', () => {
       // tsc exits non-zero on a type error anywhere but still emits JavaScript; only a
       // missing CLI build is fatal here.
       const out = String((e as { stdout?: Buffer }).stdout ?? e);
-      const built = await fsp.stat(path.join(ROOT, 'dist', 'src', 'cli', 'main.js')).then(() => true, () => false);
+      const built = await fsp.stat(path.join(ROOT, 'dist', 'src', 'cli', 'main.js')).then(
+        () => true,
+        () => false,
+      );
       if (!built) throw new Error(`tsc -p tsconfig.build.json failed:\n${out}`);
       console.warn(`tsc reported errors (the CLI was still built):\n${out.slice(0, 2000)}`);
     }
@@ -804,7 +893,13 @@ describe('property: mutations of a valid legacy save', () => {
       }
       await fsp.rm(f);
     }
-    const wanted = mutations.map((m, i) => (m.expect ? `${m.what}: ${m.expect}` : m.oneOf && !m.oneOf.some((c) => outcomes[i] === `${m.what}: ${c}`) ? `${m.what}: one of ${m.oneOf.join('|')}` : outcomes[i]));
+    const wanted = mutations.map((m, i) =>
+      m.expect
+        ? `${m.what}: ${m.expect}`
+        : m.oneOf && !m.oneOf.some((c) => outcomes[i] === `${m.what}: ${c}`)
+          ? `${m.what}: one of ${m.oneOf.join('|')}`
+          : outcomes[i],
+    );
     expect(outcomes).toEqual(wanted);
   });
 });

@@ -254,7 +254,10 @@ describe('what ingest accepts, every command reads (item 4)', () => {
   it('an index listing a layer blob directly ingests (stored, not analysed) and ls, report, diff, budget, verify read the store', async () => {
     const en = await env();
     const l = image('multi/img:1', layerBig);
-    const index = l.add({ schemaVersion: 2, mediaType: MT.index, manifests: [{ ...l.manifest, platform: { architecture: 'amd64', os: 'linux' } }, l.doc.layers[0]] }, MT.index);
+    const index = l.add(
+      { schemaVersion: 2, mediaType: MT.index, manifests: [{ ...l.manifest, platform: { architecture: 'amd64', os: 'linux' } }, l.doc.layers[0]] },
+      MT.index,
+    );
     await fsp.writeFile(path.join(en.dir, 'multi.tar'), l.roots(tagged(index, 'multi/img:1')).tar());
     const r = cli(en.storeDir, 'ingest', path.join(en.dir, 'multi.tar'));
     expect(r.code, show(r)).toBe(0);

@@ -33,8 +33,7 @@ function runOk(cmd: string, args: string[], input?: Buffer): string {
 
 /** "sha256:<hex>" of a file (following symlinks) or of stdin bytes, computed by sha256sum. */
 function sha256sum(pathOrBytes: string | Buffer): string {
-  const out =
-    typeof pathOrBytes === 'string' ? runOk('sha256sum', [pathOrBytes]) : runOk('sha256sum', ['-'], pathOrBytes);
+  const out = typeof pathOrBytes === 'string' ? runOk('sha256sum', [pathOrBytes]) : runOk('sha256sum', ['-'], pathOrBytes);
   return `sha256:${out.split(/\s+/)[0]}`;
 }
 
@@ -65,7 +64,7 @@ function extract(tarPath: string, into: string): string {
   return into;
 }
 
-function onPath(cmd: string): boolean {
+function _onPath(cmd: string): boolean {
   return (process.env.PATH ?? '').split(delimiter).some((d) => d !== '' && existsSync(join(d, cmd)));
 }
 
@@ -221,9 +220,7 @@ describe('fixture generator', () => {
     const top = join(dir, worker.Layers[2]!);
     const base = join(dir, worker.Layers[0]!);
     const names = runOk('tar', ['-tf', top]).trim().split('\n');
-    expect(names).toEqual(
-      expect.arrayContaining(['etc/.wh.motd', 'etc/os-release', 'usr/share/doc/.wh..wh..opq', 'app/worker/lib/libz.so.1']),
-    );
+    expect(names).toEqual(expect.arrayContaining(['etc/.wh.motd', 'etc/os-release', 'usr/share/doc/.wh..wh..opq', 'app/worker/lib/libz.so.1']));
     expect(runOk('tar', ['-tf', base]).split('\n')).toEqual(expect.arrayContaining(['etc/motd', 'etc/os-release']));
     const dup = run('tar', ['-xOf', top, 'app/worker/lib/libz.so.1']).stdout;
     const orig = run('tar', ['-xOf', base, 'usr/lib/libz.so.1']).stdout;
@@ -272,8 +269,7 @@ describe('fixture generator', () => {
   });
 
   describe.skipIf(!commands([['skopeo', 'skopeo']]))('skopeo', () => {
-    const skopeo = (args: string[]): string =>
-      runOk('skopeo', ['--override-os', 'linux', '--override-arch', 'amd64', ...args]);
+    const skopeo = (args: string[]): string => runOk('skopeo', ['--override-os', 'linux', '--override-arch', 'amd64', ...args]);
 
     it('reads oci-gzip as an OCI layout', () => {
       const raw = JSON.parse(skopeo(['inspect', '--raw', `oci:${join(outA, 'oci-gzip')}:acme/web:2.0`])) as OciManifestJson;
@@ -282,7 +278,11 @@ describe('fixture generator', () => {
     });
 
     it('reads family-legacy.tar as a docker-archive', () => {
-      for (const [ref, n] of [['acme/api:1.0', 2], ['acme/base:1.0', 1], ['acme/worker:1.0', 3]] as const) {
+      for (const [ref, n] of [
+        ['acme/api:1.0', 2],
+        ['acme/base:1.0', 1],
+        ['acme/worker:1.0', 3],
+      ] as const) {
         const info = JSON.parse(skopeo(['inspect', `docker-archive:${join(outA, 'family-legacy.tar')}:${ref}`])) as {
           Layers: string[];
         };
@@ -350,7 +350,13 @@ describe('rawTar', () => {
   });
 
   it('without end-of-archive blocks is still listed by GNU tar', () => {
-    const tar = rawTar([{ name: 'a.txt', body: 'a' }, { name: 'b.txt', body: 'bb' }], { endBlocks: 0 });
+    const tar = rawTar(
+      [
+        { name: 'a.txt', body: 'a' },
+        { name: 'b.txt', body: 'bb' },
+      ],
+      { endBlocks: 0 },
+    );
     expect(tar.length).toBe(4 * 512);
     const r = run('tar', ['-tf', write('noend.tar', tar)]);
     expect(r.status).toBe(0);

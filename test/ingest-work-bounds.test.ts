@@ -78,7 +78,9 @@ function legacyEntries(tag: string, opts: { configName?: string; layerName?: str
 async function sparseTar(file: string, before: RawEntry[], big: { name: string; size: number }, after: RawEntry[]): Promise<void> {
   // Sizes of 8 GiB and more do not fit the header's octal field: a pax record gives them.
   const bigHeaders: RawEntry[] =
-    big.size < 8 * GiB ? [{ name: big.name, declaredSize: big.size }] : [{ name: 'PaxHeader', typeflag: 'x', body: paxRecords([`size=${big.size}`]) }, { name: big.name }];
+    big.size < 8 * GiB
+      ? [{ name: big.name, declaredSize: big.size }]
+      : [{ name: 'PaxHeader', typeflag: 'x', body: paxRecords([`size=${big.size}`]) }, { name: big.name }];
   const head = rawTar([...before, ...bigHeaders], { endBlocks: 0 });
   const tail = rawTar(after);
   const fh = await fsp.open(file, 'w');
@@ -167,7 +169,10 @@ describe('a compressed archive that fails during its pass', () => {
     const store = await newStore(dir);
     const blob = Buffer.alloc(MiB, 7);
     // 64 MiB after it, so the cut is found long after the blob was staged.
-    const tar = rawTar([{ name: `blobs/sha256/${sha256hex(blob)}`, body: blob }, { name: 'more', body: Buffer.alloc(64 * MiB) }]);
+    const tar = rawTar([
+      { name: `blobs/sha256/${sha256hex(blob)}`, body: blob },
+      { name: 'more', body: Buffer.alloc(64 * MiB) },
+    ]);
     const file = path.join(dir, 'cut.tar.gz');
     await fsp.writeFile(file, zlib.gzipSync(tar.subarray(0, tar.length - 3000), { level: 1 }));
     await expectRejected(store, file, 'E_TRUNCATED');
@@ -202,7 +207,12 @@ describe('entries with names of no known shape are still read when manifest.json
     const file = path.join(dir, 'link.tar.gz');
     const linked = JSON.parse(manifest.body as string);
     linked[0].Layers = ['shared.tar'];
-    await fsp.writeFile(file, zlib.gzipSync(rawTar([...files, { name: 'shared.tar', type: 'symlink', linkname: 'layers/app.tar' }, { name: 'manifest.json', body: JSON.stringify(linked) }])));
+    await fsp.writeFile(
+      file,
+      zlib.gzipSync(
+        rawTar([...files, { name: 'shared.tar', type: 'symlink', linkname: 'layers/app.tar' }, { name: 'manifest.json', body: JSON.stringify(linked) }]),
+      ),
+    );
     const r = await ingestPath(store, file);
     expect(r.images[0]!.layers).toEqual([`sha256:${sha256hex(layer)}`]);
   });
@@ -262,7 +272,13 @@ describe('the number of entries is bounded, and each costs little', () => {
     const dir = await tmpDir();
     const store = await newStore(dir);
     const file = path.join(dir, 'many.tar.gz');
-    await fsp.writeFile(file, zlib.gzipSync(emptyEntries(200_000, (i) => `f${i}`), { level: 1 }));
+    await fsp.writeFile(
+      file,
+      zlib.gzipSync(
+        emptyEntries(200_000, (i) => `f${i}`),
+        { level: 1 },
+      ),
+    );
     const err = await expectRejected(store, file, 'E_TOO_LARGE');
     expect(err.message).toContain('100000');
   }, 60_000);
@@ -321,7 +337,11 @@ describe('sparse tar entries are refused as unsupported, naming the entry', () =
     const store = await newStore(dir);
     const { files, manifest } = legacyEntries('bounds/sparse01:1');
     const file = path.join(dir, 'sparse01.tar');
-    const sparseHeader: RawEntry = { name: 'PaxHeader/layer.tar', typeflag: 'x', body: paxRecords(['GNU.sparse.size=2048', 'GNU.sparse.numblocks=1', `GNU.sparse.map=1024,${layer.length}`]) };
+    const sparseHeader: RawEntry = {
+      name: 'PaxHeader/layer.tar',
+      typeflag: 'x',
+      body: paxRecords(['GNU.sparse.size=2048', 'GNU.sparse.numblocks=1', `GNU.sparse.map=1024,${layer.length}`]),
+    };
     await fsp.writeFile(file, legacySave({ manifest: JSON.parse(manifest.body as string), files: [files[0]!, sparseHeader, files[1]!] }));
     const err = await expectRejected(store, file, 'E_UNSUPPORTED');
     expect(err.message).toContain('l0/layer.tar');

@@ -306,7 +306,12 @@ describe.skipIf(!HAVE)(HAVE ? 'real fixture archives' : `real fixture archives (
     const s = ['test_image_1.tar', 'test_image_2.tar'].map((f) => resultFor(`go-containerregistry/tarball/${f}`).images);
     expect(b).toHaveLength(2);
     expect(s.map((x) => x.length)).toEqual([1, 1]);
-    expect(b.map((i) => i.manifestDigest).sort()).toEqual(s.flat().map((i) => i.manifestDigest).sort());
+    expect(b.map((i) => i.manifestDigest).sort()).toEqual(
+      s
+        .flat()
+        .map((i) => i.manifestDigest)
+        .sort(),
+    );
     expect(b.map((i) => i.configDigest).sort()).toEqual(singleConfigs);
     // one image each in the store, with the refs of both sources
     for (const [k, single] of singles.entries()) {
@@ -451,7 +456,8 @@ describe.skipIf(!HAVE)(HAVE ? 'real fixture archives' : `real fixture archives (
         for (const c of doc.manifests) walk(c.digest, ref);
         return;
       }
-      const isImage = IMAGE_CONFIG_TYPES.has(doc.config.mediaType) && doc.layers.every((l: any) => /^application\/vnd\.oci\.image\.layer\.v1\.tar/.test(l.mediaType));
+      const isImage =
+        IMAGE_CONFIG_TYPES.has(doc.config.mediaType) && doc.layers.every((l: any) => /^application\/vnd\.oci\.image\.layer\.v1\.tar/.test(l.mediaType));
       (isImage ? images : artifacts).add(d);
       if (isImage && ref) {
         if (!perRef.has(ref)) perRef.set(ref, new Set());
@@ -476,7 +482,10 @@ describe.skipIf(!HAVE)(HAVE ? 'real fixture archives' : `real fixture archives (
       expect(new Set(report.images.filter((i) => i.refs.includes(ref)).map((i) => i.manifestDigest)), ref).toEqual(set);
     }
     for (const a of artifacts) {
-      expect(report.images.some((i) => i.manifestDigest === a), `artifact ${a} reported as an image`).toBe(false);
+      expect(
+        report.images.some((i) => i.manifestDigest === a),
+        `artifact ${a} reported as an image`,
+      ).toBe(false);
       expect(existsSync(blobFile(store, a)), `artifact ${a} not stored`).toBe(true);
     }
     expect(artifacts.size).toBeGreaterThan(0);
@@ -492,7 +501,15 @@ describe.skipIf(!HAVE)(HAVE ? 'real fixture archives' : `real fixture archives (
   });
 
   it('skopeo inspect oci:STORE:REF gives our manifestDigest and layers', () => {
-    for (const ref of ['dive-test:latest', 'dive-test:kaniko-latest', 'alpine:3.10', 'sample:latest', 'bazel/v1/tarball:test_image_3', 'bazel/pkg/v1/mutate:source_image', 'emptyimage:latest']) {
+    for (const ref of [
+      'dive-test:latest',
+      'dive-test:kaniko-latest',
+      'alpine:3.10',
+      'sample:latest',
+      'bazel/v1/tarball:test_image_3',
+      'bazel/pkg/v1/mutate:source_image',
+      'emptyimage:latest',
+    ]) {
       const r = spawnSync('skopeo', ['inspect', `oci:${store}:${ref}`], { encoding: 'utf8' });
       expect(r.status, `${ref}: ${r.stderr}`).toBe(0);
       const out = JSON.parse(r.stdout);
@@ -512,7 +529,18 @@ describe.skipIf(!HAVE)(HAVE ? 'real fixture archives' : `real fixture archives (
     expect(r.status, r.stderr).toBe(0);
     const listed = r.stdout.split('\n').filter(Boolean).sort();
     expect(listed).toEqual([...new Set(indexRefs(store))].sort());
-    for (const ref of ['dive-test:latest', 'dive-test:kaniko-latest', 'alpine:3.10', 'alpine:3.11', 'sample:latest', 'emptyimage:latest', 'b1', 'v3', 'a1', 'loop']) {
+    for (const ref of [
+      'dive-test:latest',
+      'dive-test:kaniko-latest',
+      'alpine:3.10',
+      'alpine:3.11',
+      'sample:latest',
+      'emptyimage:latest',
+      'b1',
+      'v3',
+      'a1',
+      'loop',
+    ]) {
       expect(listed).toContain(ref);
     }
   });
@@ -554,7 +582,11 @@ describe.skipIf(!HAVE)(HAVE ? 'real fixture archives' : `real fixture archives (
         expect(img.layers).toEqual(ind.layers);
         expect(img.refs).toEqual(ind.refs);
         const e = exp.perImage.get(img.manifestDigest)!;
-        expect({ size: img.sizeBytes, unique: img.uniqueBytes, shared: img.sharedBytes }, img.manifestDigest).toEqual({ size: e.sizeBytes, unique: e.uniqueBytes, shared: e.sharedBytes });
+        expect({ size: img.sizeBytes, unique: img.uniqueBytes, shared: img.sharedBytes }, img.manifestDigest).toEqual({
+          size: e.sizeBytes,
+          unique: e.uniqueBytes,
+          shared: e.sharedBytes,
+        });
       }
       expect(new Set(report.layers.map((l) => l.digest))).toEqual(new Set(exp.layerUsers.keys()));
       for (const l of report.layers) {

@@ -56,7 +56,17 @@ let layers: Record<string, Buffer>;
 /** The files of an OCI layout holding one image whose only layer is `layer`, compressed from `plain`. */
 function layoutFiles(layer: Buffer, tag: string, plain = tar): Map<string, Buffer> {
   const { config, manifest } = imageDocs(layer, { uncompressed: plain, layerMediaType: 'application/vnd.oci.image.layer.v1.tar+zstd' });
-  const index = { schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: digestOf(manifest), size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': tag } }] };
+  const index = {
+    schemaVersion: 2,
+    manifests: [
+      {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: digestOf(manifest),
+        size: manifest.length,
+        annotations: { 'org.opencontainers.image.ref.name': tag },
+      },
+    ],
+  };
   const files = new Map<string, Buffer>([
     ['oci-layout', Buffer.from('{"imageLayoutVersion":"1.0.0"}')],
     ['index.json', Buffer.from(JSON.stringify(index))],
@@ -78,7 +88,11 @@ function ociArchive(files: Map<string, Buffer>): Buffer {
 }
 
 /** The error line of a failed run, with the input's path taken out (it differs per run). */
-const errorLine = (r: CliResult, input: string) => r.stderr.split('\n').find((l) => l.startsWith('layerstore: error:'))?.replaceAll(input, '<input>');
+const errorLine = (r: CliResult, input: string) =>
+  r.stderr
+    .split('\n')
+    .find((l) => l.startsWith('layerstore: error:'))
+    ?.replaceAll(input, '<input>');
 
 /** Ingest `input` into a fresh store under each decoder. */
 function ingestBoth(name: string, input: string) {
@@ -114,7 +128,10 @@ afterAll(() => {
 describe.skipIf(!HAVE_ZSTD)('zstd windows: the same answer from the zstd command and from fzstd', () => {
   it('the inputs declare the windows they are named after (zstd -lv)', () => {
     const f = p('check.zst');
-    for (const [name, want] of [['long30', '1.000 GiB'], ['long27', '128 MiB']] as const) {
+    for (const [name, want] of [
+      ['long30', '1.000 GiB'],
+      ['long27', '128 MiB'],
+    ] as const) {
       writeFileSync(f, layers[name]!);
       expect(spawnSync('zstd', ['-lv', f], { encoding: 'utf8' }).stdout).toContain(`Window Size: ${want}`);
     }

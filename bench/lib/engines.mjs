@@ -16,7 +16,24 @@ export async function startDockerd(dir) {
     fs.mkdirSync(d, { recursive: true });
     const socket = path.join(d, 'docker.sock');
     const log = fs.openSync(path.join(d, 'log'), 'w');
-    const p = spawn('dockerd', ['--data-root', path.join(d, 'root'), '--exec-root', path.join(d, 'exec'), '--pidfile', path.join(d, 'pid'), '-H', `unix://${socket}`, '--iptables=false', '--ip6tables=false', '--bridge=none', `--storage-driver=${driver}`], { stdio: ['ignore', log, log] });
+    const p = spawn(
+      'dockerd',
+      [
+        '--data-root',
+        path.join(d, 'root'),
+        '--exec-root',
+        path.join(d, 'exec'),
+        '--pidfile',
+        path.join(d, 'pid'),
+        '-H',
+        `unix://${socket}`,
+        '--iptables=false',
+        '--ip6tables=false',
+        '--bridge=none',
+        `--storage-driver=${driver}`,
+      ],
+      { stdio: ['ignore', log, log] },
+    );
     const env = { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: path.join(d, 'cli') };
     delete env.DOCKER_CONTEXT;
     fs.mkdirSync(env.DOCKER_CONFIG, { recursive: true });
@@ -43,7 +60,11 @@ async function stopDaemon(p, dir) {
     for (let i = 0; i < 200 && p.exitCode === null; i++) await sleep(100);
     if (p.exitCode === null) p.kill('SIGKILL');
   }
-  const mounts = fs.readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m && (m === dir || m.startsWith(dir + '/')));
+  const mounts = fs
+    .readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[1])
+    .filter((m) => m && (m === dir || m.startsWith(dir + '/')));
   for (const m of mounts.sort().reverse()) spawnSync('umount', [m]).status === 0 || spawnSync('umount', ['-l', m]);
   fs.rmSync(dir, { recursive: true, force: true });
 }

@@ -174,11 +174,12 @@ export class LayerSpec {
       sink.write(tarHeader(e.name, { size, type: e.type, linkname: e.linkname ?? '' }));
       if (size === 0) continue;
       if (e.body) sink.write(e.body);
-      else for (let left = size; left > 0; ) {
-        const n = Math.min(left, 4 * MiB);
-        sink.write(content.bytes(n));
-        left -= n;
-      }
+      else
+        for (let left = size; left > 0; ) {
+          const n = Math.min(left, 4 * MiB);
+          sink.write(content.bytes(n));
+          left -= n;
+        }
       const p = pad512(size);
       if (p) sink.write(Buffer.alloc(p));
     }
@@ -278,7 +279,10 @@ export function writeDockerSave(file, ref, layers) {
       out.write(tarHeader(`${id}/`, { type: '5' }));
       const version = Buffer.from('1.0');
       const v1 = Buffer.from(JSON.stringify({ id, ...(parent ? { parent } : {}), created: CREATED, container_config: { Cmd: null }, os: 'linux' }));
-      for (const [n, b] of [['VERSION', version], ['json', v1]]) {
+      for (const [n, b] of [
+        ['VERSION', version],
+        ['json', v1],
+      ]) {
         out.write(tarHeader(`${id}/${n}`, { size: b.length }));
         out.write(b);
         out.write(Buffer.alloc(pad512(b.length)));
@@ -427,7 +431,12 @@ export function writeManifestOnlyStore(dir, images, seed = 'report') {
       `${seed}:${i}`,
       ls.map((l) => ({ mediaType: MT.layer, digest: `sha256:${l.hex}`, size: l.size })),
     );
-    manifests.push({ mediaType: MT.manifest, digest: `sha256:${m.hex}`, size: m.size, annotations: { 'org.opencontainers.image.ref.name': `bench/app-${i}:1.0` } });
+    manifests.push({
+      mediaType: MT.manifest,
+      digest: `sha256:${m.hex}`,
+      size: m.size,
+      annotations: { 'org.opencontainers.image.ref.name': `bench/app-${i}:1.0` },
+    });
   }
   fs.writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: MT.index, manifests }, null, 2));
   fs.writeFileSync(path.join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}\n');

@@ -11,7 +11,8 @@ import http from 'node:http';
 
 const [url, conc = '8', client = 'http'] = process.argv.slice(2);
 const concurrency = Number(conc);
-const ACCEPT = 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json';
+const ACCEPT =
+  'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json';
 const agent = new http.Agent({ keepAlive: true });
 let requests = 0;
 
@@ -27,7 +28,9 @@ async function get(path, headers = {}) {
     const req = http.get(url + path, { headers, agent }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
-      res.on('end', () => (res.statusCode === 200 ? resolve({ headers: res.headers, bytes: Buffer.concat(chunks) }) : reject(new Error(`GET ${path}: ${res.statusCode}`))));
+      res.on('end', () =>
+        res.statusCode === 200 ? resolve({ headers: res.headers, bytes: Buffer.concat(chunks) }) : reject(new Error(`GET ${path}: ${res.statusCode}`)),
+      );
     });
     req.on('error', reject);
   });
@@ -48,9 +51,11 @@ async function list(path, key) {
 
 async function pool(items, n, fn) {
   let i = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (i < items.length) await fn(items[i++]);
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (i < items.length) await fn(items[i++]);
+    }),
+  );
 }
 
 const repos = await list('/v2/_catalog', 'repositories');

@@ -30,7 +30,7 @@ function prng(seed) {
 function zipf(n, s, rand) {
   const cdf = new Float64Array(n);
   let sum = 0;
-  for (let k = 0; k < n; k++) cdf[k] = sum += 1 / Math.pow(k + 1, s);
+  for (let k = 0; k < n; k++) cdf[k] = sum += 1 / (k + 1) ** s;
   return () => {
     const u = rand() * sum;
     let lo = 0;
@@ -156,7 +156,20 @@ export async function startRegistry(dir, extraConfig = []) {
   const cfg = path.join(dir, 'config.yml');
   fs.writeFileSync(
     cfg,
-    ['version: 0.1', 'log:', '  level: error', '  accesslog:', '    disabled: true', 'storage:', '  filesystem:', `    rootdirectory: ${path.join(dir, 'storage')}`, 'http:', `  addr: 127.0.0.1:${port}`, ...extraConfig, ''].join('\n'),
+    [
+      'version: 0.1',
+      'log:',
+      '  level: error',
+      '  accesslog:',
+      '    disabled: true',
+      'storage:',
+      '  filesystem:',
+      `    rootdirectory: ${path.join(dir, 'storage')}`,
+      'http:',
+      `  addr: 127.0.0.1:${port}`,
+      ...extraConfig,
+      '',
+    ].join('\n'),
   );
   const proc = spawn('docker-registry', ['serve', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
@@ -185,11 +198,15 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
 
 function req(url, method, headers = {}, body) {
   return new Promise((resolve, reject) => {
-    const r = http.request(url, { method, headers: body ? { 'Content-Length': body.length, ...headers } : { 'Content-Length': 0, ...headers }, agent }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-    });
+    const r = http.request(
+      url,
+      { method, headers: body ? { 'Content-Length': body.length, ...headers } : { 'Content-Length': 0, ...headers }, agent },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      },
+    );
     r.on('error', reject);
     r.end(body);
   });
@@ -203,9 +220,11 @@ async function must(p, what) {
 
 async function pool(items, n, fn) {
   let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < items.length) await fn(items[next++]);
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) await fn(items[next++]);
+    }),
+  );
 }
 
 /**

@@ -80,7 +80,13 @@ export async function runSuite({ id, title, cases, bytesPerOp, opts }) {
   const rows = cases.map((c) => {
     const ops = median(perRound.map((p) => p[c.name]));
     const ratio = median(perRound.map((p) => p[c.name] / p[ref]));
-    return { name: c.name, opsPerSec: ops, MBps: bytesPerOp ? (ops * bytesPerOp) / 1e6 : undefined, ratioVsReference: ratio, perRoundOps: perRound.map((p) => p[c.name]) };
+    return {
+      name: c.name,
+      opsPerSec: ops,
+      MBps: bytesPerOp ? (ops * bytesPerOp) / 1e6 : undefined,
+      ratioVsReference: ratio,
+      perRoundOps: perRound.map((p) => p[c.name]),
+    };
   });
   const out = { suite: id, title, date: new Date().toISOString(), node: process.version, rounds, bytesPerOp, reference: ref, rows };
   fs.mkdirSync(RESULTS, { recursive: true });
@@ -89,7 +95,9 @@ export async function runSuite({ id, title, cases, bytesPerOp, opts }) {
   process.stdout.write(`\n${title}: median of ${rounds} interleaved rounds (reference: ${ref})\n`);
   process.stdout.write(`${'case'.padEnd(w)}  ${'ops/s'.padStart(9)}  ${'MB/s'.padStart(8)}  ${'vs ref'.padStart(7)}\n`);
   for (const r of rows) {
-    process.stdout.write(`${r.name.padEnd(w)}  ${r.opsPerSec.toFixed(3).padStart(9)}  ${(r.MBps?.toFixed(0) ?? '-').padStart(8)}  ${(r.ratioVsReference.toFixed(2) + 'x').padStart(7)}\n`);
+    process.stdout.write(
+      `${r.name.padEnd(w)}  ${r.opsPerSec.toFixed(3).padStart(9)}  ${(r.MBps?.toFixed(0) ?? '-').padStart(8)}  ${(r.ratioVsReference.toFixed(2) + 'x').padStart(7)}\n`,
+    );
   }
   process.stdout.write(`saved ${path.relative(process.cwd(), path.join(RESULTS, `${id}.summary.json`))}\n\n`);
   return out;

@@ -321,7 +321,8 @@ class ByteArena {
     // A UTF-16 unit is at most 3 UTF-8 bytes.
     const need = this.used + s.length * 3;
     if (need > this.bytes.length) {
-      if (this.used + Buffer.byteLength(s) > MAX_NAME_BYTES) throw new LayerstoreError('E_TOO_LARGE', `the layer's entry names add up to more than ${MAX_NAME_BYTES} bytes`);
+      if (this.used + Buffer.byteLength(s) > MAX_NAME_BYTES)
+        throw new LayerstoreError('E_TOO_LARGE', `the layer's entry names add up to more than ${MAX_NAME_BYTES} bytes`);
       const b = Buffer.allocUnsafe(Math.max(need, this.bytes.length * 2));
       this.bytes.copy(b, 0, 0, this.used);
       this.bytes = b;

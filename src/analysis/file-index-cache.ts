@@ -100,7 +100,11 @@ const MAX_HEADER = 16 * 1024 * 1024;
  * Read a cache file: its header and the table, or undefined when it is absent, of another
  * version or digest, or does not hold together (the caller rebuilds).
  */
-export async function readIndexCache(derived: DerivedData, version: number, d: Digest): Promise<{ header: Record<string, unknown>; table: EntryTable } | undefined> {
+export async function readIndexCache(
+  derived: DerivedData,
+  version: number,
+  d: Digest,
+): Promise<{ header: Record<string, unknown>; table: EntryTable } | undefined> {
   const fh = await derived.open(cacheRel(d));
   if (!fh) return undefined;
   try {

@@ -166,7 +166,9 @@ export async function indexLayerStream(
     input.pipe(dec);
     tarStream = dec;
     mapInputError = (e) =>
-      isLayerstoreError(e) ? e : new LayerstoreError('E_DECOMPRESS', `the ${compression} layer does not decompress: ${(e as Error)?.message ?? e}`, { cause: e });
+      isLayerstoreError(e)
+        ? e
+        : new LayerstoreError('E_DECOMPRESS', `the ${compression} layer does not decompress: ${(e as Error)?.message ?? e}`, { cause: e });
   }
   // For an uncompressed layer the diffID is the blob digest: hash the bytes once.
   const diffHash = compression === 'none' ? undefined : createHash('sha256');
@@ -272,7 +274,10 @@ class IndexBuilder {
     else t.other++;
   }
 
-  finish(rest: Pick<FileIndex, 'diffId' | 'compression' | 'blobBytes' | 'tarBytes' | 'trailingDataAt'>): { fields: Omit<IndexFields, 'digest'>; table: EntryTable } {
+  finish(rest: Pick<FileIndex, 'diffId' | 'compression' | 'blobBytes' | 'tarBytes' | 'trailingDataAt'>): {
+    fields: Omit<IndexFields, 'digest'>;
+    table: EntryTable;
+  } {
     this.linkHardlinks();
     const fields: Omit<IndexFields, 'digest'> = {
       version: FILE_INDEX_VERSION,
@@ -393,7 +398,11 @@ function expectItsName(d: Digest, actual: Digest): void {
 }
 
 function damaged(d: Digest, actual: Digest): LayerstoreError {
-  return new LayerstoreError('E_STORE_INVALID', `stored blob ${d} is damaged: its bytes hash to ${actual}`, { expected: d, actual, hint: 'run layerstore verify --fix, then ingest its source again' });
+  return new LayerstoreError('E_STORE_INVALID', `stored blob ${d} is damaged: its bytes hash to ${actual}`, {
+    expected: d,
+    actual,
+    hint: 'run layerstore verify --fix, then ingest its source again',
+  });
 }
 
 /** Errors that a layer's bytes cause: either the layer is not a valid tar, or its blob was damaged since it was stored. */
@@ -531,7 +540,8 @@ const TOTALS = ['entries', 'files', 'dirs', 'symlinks', 'hardlinks', 'other', 'f
 function fieldsOf(h: Record<string, unknown>, d: Digest): IndexFields | undefined {
   const x = h as Partial<IndexFields>;
   if (x.digest !== d || typeof x.diffId !== 'string' || !COMPRESSIONS.has(x.compression as string)) return undefined;
-  if (!Number.isSafeInteger(x.blobBytes) || !Number.isSafeInteger(x.tarBytes) || !Number.isSafeInteger(x.unsafeCount) || !Array.isArray(x.unsafe)) return undefined;
+  if (!Number.isSafeInteger(x.blobBytes) || !Number.isSafeInteger(x.tarBytes) || !Number.isSafeInteger(x.unsafeCount) || !Array.isArray(x.unsafe))
+    return undefined;
   if (x.trailingDataAt !== undefined && !Number.isSafeInteger(x.trailingDataAt)) return undefined;
   if (!x.totals || typeof x.totals !== 'object' || !TOTALS.every((k) => Number.isSafeInteger(x.totals![k]))) return undefined;
   const fields: IndexFields = {

@@ -72,7 +72,10 @@ export async function computeFilesReport(
   const costs = images.map((img) => costOf.get(img.manifestDigest) ?? marginalCosts([...universe, img]).at(-1)!);
   const perImage = new Map<Digest, { waste: ImageWaste; topWasted: WastedFile[]; marginalBytes: number }>();
   images.forEach((img, i) => {
-    const overlay = stackImage(img, img.layers.map((l) => ({ digest: l.digest, index: byDiffId.get(l.diffId)! })));
+    const overlay = stackImage(
+      img,
+      img.layers.map((l) => ({ digest: l.digest, index: byDiffId.get(l.diffId)! })),
+    );
     const w = computeWaste(overlay);
     const userBytes = overlay.layers.slice(1).reduce((n, l) => n + l.fileBytes, 0);
     perImage.set(img.manifestDigest, {
@@ -123,7 +126,12 @@ function duplicateFiles(layers: FileIndex[], top: number): DuplicateFile[] {
   for (let id = 0; id < ids.set.size; id++) if (count[id]! > 1) chosen.push(id);
   chosen.sort((a, b) => saved(b) - saved(a) || (hex(a) < hex(b) ? -1 : 1));
   chosen.length = Math.min(chosen.length, Math.max(0, top));
-  const groups = new Map<number, DuplicateFile>(chosen.map((id) => [id, { digest: `sha256:${hex(id)}` as Digest, sha256: hex(id), sizeBytes: size[id]!, occurrences: [], layers: 0, savedBytes: saved(id) }]));
+  const groups = new Map<number, DuplicateFile>(
+    chosen.map((id) => [
+      id,
+      { digest: `sha256:${hex(id)}` as Digest, sha256: hex(id), sizeBytes: size[id]!, occurrences: [], layers: 0, savedBytes: saved(id) },
+    ]),
+  );
   if (groups.size > 0) {
     tables.forEach((t, li) => {
       for (let i = 0; i < t.count; i++) {

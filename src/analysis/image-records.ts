@@ -2,7 +2,19 @@ import type { Digest } from '../digest/digest.js';
 import { sniffCompression, SNIFF_BYTES, type Compression } from '../archive/compression.js';
 import type { Store } from '../store/store.js';
 import type { DerivedProblem } from '../store/derived.js';
-import { MAX_JSON_BYTES, configPlatform, documentKind, isDocumentType, isImageManifest, kindMismatch, parseImageConfig, parseIndex, parseManifest, type Descriptor, type Platform } from '../formats/types.js';
+import {
+  MAX_JSON_BYTES,
+  configPlatform,
+  documentKind,
+  isDocumentType,
+  isImageManifest,
+  kindMismatch,
+  parseImageConfig,
+  parseIndex,
+  parseManifest,
+  type Descriptor,
+  type Platform,
+} from '../formats/types.js';
 
 /**
  * What analysis needs from each manifest, index and config in the store, read from the
@@ -223,7 +235,10 @@ export async function checkRecordsCache(store: Store, good: Set<Digest>): Promis
     if (actual !== c) wrong.push(`${d} is ${actual}, not ${c}`);
   }
   const problems: string[] = [];
-  if (wrong.length) problems.push(`${wrong.length} cached layer ${wrong.length === 1 ? 'compression is' : 'compressions are'} wrong (${wrong.slice(0, 2).join('; ')}${wrong.length > 2 ? '; ...' : ''})`);
+  if (wrong.length)
+    problems.push(
+      `${wrong.length} cached layer ${wrong.length === 1 ? 'compression is' : 'compressions are'} wrong (${wrong.slice(0, 2).join('; ')}${wrong.length > 2 ? '; ...' : ''})`,
+    );
   if (odd) problems.push(`${odd} ${odd === 1 ? 'entry' : 'entries'} layerstore never writes`);
   return problems.length ? [{ rel: FILE, problem: problems.join('; ') }] : [];
 }

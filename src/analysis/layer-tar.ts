@@ -31,6 +31,7 @@ export type LayerTarSummary = TarSummary;
  * finished normally.
  */
 export function readLayerEntries(input: Readable, summary: LayerTarSummary = {}, opts: ReadLayerOptions = {}): AsyncGenerator<LayerTarEntry> {
-  const mapInputError = opts.mapInputError ?? ((e: unknown) => (isLayerstoreError(e) ? e : new LayerstoreError('E_IO', String((e as Error)?.message ?? e), { cause: e })));
+  const mapInputError =
+    opts.mapInputError ?? ((e: unknown) => (isLayerstoreError(e) ? e : new LayerstoreError('E_IO', String((e as Error)?.message ?? e), { cause: e })));
   return readTarEntries(input, { trailing: 'ignore', rawNames: true, maxEntries: Infinity, summary, mapInputError });
 }

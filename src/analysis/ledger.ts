@@ -161,7 +161,14 @@ export function ledgerFrom(images: ImageInfo[], indexes?: ReadonlyMap<Digest, Fi
       }
     }
     const fileStored = sum(sizes.subarray(0, contents.size));
-    ledger.file = { logicalBytes: fileLogical, storedBytes: fileStored, savedBytes: fileLogical - fileStored, contents: contents.size, files: fileCount, distinctLayerBytes };
+    ledger.file = {
+      logicalBytes: fileLogical,
+      storedBytes: fileStored,
+      savedBytes: fileLogical - fileStored,
+      contents: contents.size,
+      files: fileCount,
+      distinctLayerBytes,
+    };
   }
   return ledger;
 }
@@ -215,7 +222,16 @@ export function marginalCosts(images: ImageInfo[]): MarginalCost[] {
   const perImage = images.map(blobsOf);
   for (const m of perImage) for (const d of m.keys()) users.set(d, (users.get(d) ?? 0) + 1);
   return images.map((img, i) => {
-    const cost: MarginalCost = { manifestDigest: img.manifestDigest, refs: img.refs, bytes: 0, layerBytes: 0, configBytes: 0, manifestBytes: 0, wellKnownBytes: 0, blobs: [] };
+    const cost: MarginalCost = {
+      manifestDigest: img.manifestDigest,
+      refs: img.refs,
+      bytes: 0,
+      layerBytes: 0,
+      configBytes: 0,
+      manifestBytes: 0,
+      wellKnownBytes: 0,
+      blobs: [],
+    };
     for (const [d, size] of perImage[i]!) {
       if (users.get(d) !== 1) continue;
       cost.blobs.push(d);

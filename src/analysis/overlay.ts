@@ -132,7 +132,11 @@ export function stackLayers(layers: StackLayer[], opts: { maxEntries?: number } 
   const S = new StackEntries(layers.map((l) => entryTable(l.index)));
   const entries = S.tables.reduce((n, t) => n + t.count, 0);
   const max = opts.maxEntries ?? MAX_IMAGE_ENTRIES;
-  if (entries > max) throw new LayerstoreError('E_TOO_LARGE', `the image's layers hold ${entries} entries, more than ${max} (the most report --files and diff stack for one image)`);
+  if (entries > max)
+    throw new LayerstoreError(
+      'E_TOO_LARGE',
+      `the image's layers hold ${entries} entries, more than ${max} (the most report --files and diff stack for one image)`,
+    );
   const tree = new PathTree(S.tables, entries);
   const result: LayerChanges[] = [];
   let totalFileBytes = 0;
@@ -353,7 +357,12 @@ function layerChanges(layer: number, digest: Digest, stack: StackEntries): Layer
 }
 
 /** The result, built outside stackLayers so that its getter does not keep the tree alive. */
-function overlayOf(layers: LayerChanges[], final: Float64Array, stack: StackEntries, sums: Pick<OverlayResult, 'totalFileBytes' | 'finalFileBytes' | 'unsafeEntries'>): OverlayResult {
+function overlayOf(
+  layers: LayerChanges[],
+  final: Float64Array,
+  stack: StackEntries,
+  sums: Pick<OverlayResult, 'totalFileBytes' | 'finalFileBytes' | 'unsafeEntries'>,
+): OverlayResult {
   return {
     layers,
     get files() {

@@ -83,7 +83,8 @@ export function computeSharing(images: ImageInfo[], compressionOf: (d: Digest) =
   let storeUsers = users;
   if (universe !== images) {
     storeUsers = new Map();
-    for (const img of universe) for (const d of new Set([img.configDigest, ...img.layers.map((l) => l.digest)])) storeUsers.set(d, (storeUsers.get(d) ?? 0) + 1);
+    for (const img of universe)
+      for (const d of new Set([img.configDigest, ...img.layers.map((l) => l.digest)])) storeUsers.set(d, (storeUsers.get(d) ?? 0) + 1);
   }
   const imageRows: ImageSharing[] = images.map((img, k) => {
     const { ds, sizes } = blobsOf[k]!;
@@ -113,7 +114,15 @@ export function computeSharing(images: ImageInfo[], compressionOf: (d: Digest) =
     for (const l of img.layers) {
       let row = layerRows.get(l.digest);
       if (!row) {
-        row = { digest: l.digest, diffId: l.diffId, mediaType: l.mediaType, compression: compressionOf(l.digest), sizeBytes: l.size, images: [], savedBytes: 0 };
+        row = {
+          digest: l.digest,
+          diffId: l.diffId,
+          mediaType: l.mediaType,
+          compression: compressionOf(l.digest),
+          sizeBytes: l.size,
+          images: [],
+          savedBytes: 0,
+        };
         layerRows.set(l.digest, row);
         usersOf.set(l.digest, new Set());
       }

@@ -1,5 +1,5 @@
 import { DigestSet } from './digest-set.js';
-import { compareUtf8, EntryTable, T_FILE } from './entry-table.js';
+import { compareUtf8, type EntryTable, T_FILE } from './entry-table.js';
 import type { FileEntry, FileType } from './file-index.js';
 
 /**

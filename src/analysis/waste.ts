@@ -123,7 +123,14 @@ export function computeWaste(overlay: OverlayResult): WasteReport {
       for (const c of list) {
         if (c.hiddenBytes <= 0) continue;
         if (c.hiddenLayer !== undefined && keptByLink.has(`${c.hiddenLayer}\0${c.path}`)) continue;
-        const w: WastedCopy = { path: c.path, bytes: c.hiddenBytes, class: cls, layer: digestOf(c.hiddenLayer), layerIndex: c.hiddenLayer ?? -1, hiddenBy: l.digest };
+        const w: WastedCopy = {
+          path: c.path,
+          bytes: c.hiddenBytes,
+          class: cls,
+          layer: digestOf(c.hiddenLayer),
+          layerIndex: c.hiddenLayer ?? -1,
+          hiddenBy: l.digest,
+        };
         if (c.cause) w.cause = c.cause;
         if (c.hiddenSha256) w.sha256 = c.hiddenSha256;
         copies.push(w);
@@ -186,7 +193,16 @@ export function computeWaste(overlay: OverlayResult): WasteReport {
       copies: rest.map((r) => ({ path: S.path(r), layer: digestOf(refLayer(r)) })),
       wastedBytes: wasted,
     });
-    for (const r of rest) copies.push({ path: S.path(r), bytes: size, class: 'duplicate', layer: digestOf(refLayer(r)), layerIndex: refLayer(r), duplicateOf: survivor, sha256: sha });
+    for (const r of rest)
+      copies.push({
+        path: S.path(r),
+        bytes: size,
+        class: 'duplicate',
+        layer: digestOf(refLayer(r)),
+        layerIndex: refLayer(r),
+        duplicateOf: survivor,
+        sha256: sha,
+      });
   }
   duplicates.sort((a, b) => b.wastedBytes - a.wastedBytes || byPath(a.survivor.path, b.survivor.path));
   copies.sort((a, b) => b.bytes - a.bytes || byPath(a.path, b.path) || byPath(a.layer, b.layer) || byPath(a.class, b.class));

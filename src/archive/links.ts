@@ -45,7 +45,8 @@ export function resolveLinks(name: string, links: ReadonlyMap<string, LinkEntry>
     for (const seg of link.target.split('/')) {
       if (seg === '' || seg === '.') continue;
       if (seg === '..') {
-        if (base.length === 0) throw new LayerstoreError('E_LINK', `symlink ${JSON.stringify(here)} points outside the archive (${JSON.stringify(link.target)})`, { entry: here });
+        if (base.length === 0)
+          throw new LayerstoreError('E_LINK', `symlink ${JSON.stringify(here)} points outside the archive (${JSON.stringify(link.target)})`, { entry: here });
         base.pop();
       } else base.push(seg);
     }

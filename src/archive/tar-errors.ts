@@ -6,16 +6,23 @@ const CUT_HINT = 'the file was cut short (interrupted copy or download?); produc
 
 /** The input ends inside an entry's data (or an extended header's), or inside a header. */
 export function truncatedInside(inData: boolean, lastName: string, at: number): LayerstoreError {
-  return new LayerstoreError('E_TRUNCATED', `the archive is truncated: it ends inside ${inData ? 'the data of' : 'the header after'} entry ${JSON.stringify(lastName)}`, {
-    entry: lastName || undefined,
-    offset: at,
-    hint: CUT_HINT,
-  });
+  return new LayerstoreError(
+    'E_TRUNCATED',
+    `the archive is truncated: it ends inside ${inData ? 'the data of' : 'the header after'} entry ${JSON.stringify(lastName)}`,
+    {
+      entry: lastName || undefined,
+      offset: at,
+      hint: CUT_HINT,
+    },
+  );
 }
 
 /** The input ends at a block boundary without the end-of-archive marker. */
 export function noEndMarker(at: number): LayerstoreError {
-  return new LayerstoreError('E_TRUNCATED', 'the archive is truncated: it has no end-of-archive marker (cut at a block boundary?)', { offset: at, hint: CUT_HINT });
+  return new LayerstoreError('E_TRUNCATED', 'the archive is truncated: it has no end-of-archive marker (cut at a block boundary?)', {
+    offset: at,
+    hint: CUT_HINT,
+  });
 }
 
 export function emptyInput(): LayerstoreError {

@@ -35,7 +35,11 @@ export function blockSums(b: Buffer): { unsigned: number; signed: number } {
 }
 
 export function checksumOk(b: Buffer, sums = blockSums(b)): boolean {
-  const field = b.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/g, '').trim();
+  const field = b
+    .subarray(148, 156)
+    .toString('latin1')
+    .replace(/[\0 ]+$/g, '')
+    .trim();
   if (!/^[0-7]+$/.test(field)) return false;
   const want = parseInt(field, 8);
   return want === sums.unsigned || want === sums.signed;
@@ -186,5 +190,7 @@ export function isExtendedHeader(typeflag: string): boolean {
  */
 export function emptyExtendedHeader(typeflag: string, size: number, at: number): LayerstoreError | undefined {
   if (size !== 0 || !isExtendedHeader(typeflag)) return undefined;
-  return new LayerstoreError('E_TAR_CORRUPT', `an empty extended header (typeflag ${JSON.stringify(typeflag)}); the archive is damaged or crafted`, { offset: at });
+  return new LayerstoreError('E_TAR_CORRUPT', `an empty extended header (typeflag ${JSON.stringify(typeflag)}); the archive is damaged or crafted`, {
+    offset: at,
+  });
 }

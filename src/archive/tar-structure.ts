@@ -1,7 +1,20 @@
 import { LayerstoreError } from '../errors.js';
 import { normalizeEntryName } from './entry-name.js';
 import { MAX_EXTENDED_HEADER_BYTES } from './tar-limits.js';
-import { blockSums, checksumOk, cString, decodeHeader, decodePax, emptyExtendedHeader, isExtendedHeader, isZeroBlock, octalField, parseSize, sparseName, type EntryType } from './tar-header.js';
+import {
+  blockSums,
+  checksumOk,
+  cString,
+  decodeHeader,
+  decodePax,
+  emptyExtendedHeader,
+  isExtendedHeader,
+  isZeroBlock,
+  octalField,
+  parseSize,
+  sparseName,
+  type EntryType,
+} from './tar-header.js';
 
 /**
  * The one place the structure rules of tar live: what a header block (with the extended
@@ -80,7 +93,9 @@ export class TarStructure {
     if (empty) throw empty;
     if (isExtendedHeader(flag)) {
       if (size > MAX_EXTENDED_HEADER_BYTES) {
-        throw new LayerstoreError('E_TAR_CORRUPT', `${flag === 'x' || flag === 'g' ? 'pax' : 'long-name'} header of ${size} bytes is too large`, { offset: at });
+        throw new LayerstoreError('E_TAR_CORRUPT', `${flag === 'x' || flag === 'g' ? 'pax' : 'long-name'} header of ${size} bytes is too large`, {
+          offset: at,
+        });
       }
       this.pending = flag;
       return { kind: 'extended', size };
@@ -95,12 +110,14 @@ export class TarStructure {
     this.longPath = this.longLink = this.localPax = null;
     if (pax?.size) {
       const v = parseInt(pax.size, 10);
-      if (!Number.isSafeInteger(v) || v < 0) throw new LayerstoreError('E_TAR_CORRUPT', `pax header has an invalid size ${JSON.stringify(pax.size.slice(0, 40))}`, { offset: at });
+      if (!Number.isSafeInteger(v) || v < 0)
+        throw new LayerstoreError('E_TAR_CORRUPT', `pax header has an invalid size ${JSON.stringify(pax.size.slice(0, 40))}`, { offset: at });
       size = v;
     }
     if (header.type === 'directory') size = 0;
     this.lastName = header.name;
-    if (++this.count > this.opts.maxEntries) throw new LayerstoreError('E_TOO_LARGE', `the archive has more than ${this.opts.maxEntries} entries; this is not an image archive`);
+    if (++this.count > this.opts.maxEntries)
+      throw new LayerstoreError('E_TOO_LARGE', `the archive has more than ${this.opts.maxEntries} entries; this is not an image archive`);
     const offset = at + 512;
     const entry: TarHeaderEntry = {
       name: this.opts.rawNames ? name : normalizeEntryName(name, offset),

@@ -68,7 +68,9 @@ export class ZstdChild extends Duplex {
     super();
     // -q: no progress on stderr; --no-check is not used, so the frame checksum is verified.
     // --memory: windows up to the limit decode whatever zstd's default (it is 128 MiB too).
-    this.child = spawn(binary, ['-d', '-c', '-q', `--memory=${ZSTD_WINDOW_LIMIT / (1024 * 1024)}MB`], { stdio: [inputFd ?? 'pipe', 'pipe', 'pipe'] }) as ChildProcessByStdio<Writable, Readable, Readable>;
+    this.child = spawn(binary, ['-d', '-c', '-q', `--memory=${ZSTD_WINDOW_LIMIT / (1024 * 1024)}MB`], {
+      stdio: [inputFd ?? 'pipe', 'pipe', 'pipe'],
+    }) as ChildProcessByStdio<Writable, Readable, Readable>;
     // No stdin pipe when zstd reads a file: writes go nowhere and end at once.
     if (inputFd !== undefined) this.child.stdin = new PassThrough().resume();
     const { stdin, stdout, stderr } = this.child;
@@ -93,7 +95,16 @@ export class ZstdChild extends Duplex {
       }
       if (this.destroyed) return;
       // "zstd: /*stdin*\ : Decoding error (36) : Restored data doesn't match checksum"
-      const why = this.stderr.split('\n').map((l) => l.replace(/^zstd:\s*/, '').replace(/^\/\*stdin\*\\\s*:\s*/, '').trim()).find(Boolean) ?? (signal ? `killed by ${signal}` : `exit code ${code}`);
+      const why =
+        this.stderr
+          .split('\n')
+          .map((l) =>
+            l
+              .replace(/^zstd:\s*/, '')
+              .replace(/^\/\*stdin\*\\\s*:\s*/, '')
+              .trim(),
+          )
+          .find(Boolean) ?? (signal ? `killed by ${signal}` : `exit code ${code}`);
       this.destroy(new LayerstoreError('E_DECOMPRESS', `zstd data does not decompress: ${why}`));
     });
   }

@@ -113,7 +113,13 @@ export class ZstdFrameCheck {
           const at = length - fcsBytes;
           // 1, 2 (+256), 4 or 8 bytes, little-endian (RFC 8878 3.1.1.1.4)
           window =
-            fcsBytes === 1 ? h[at]! : fcsBytes === 2 ? h.readUInt16LE(at) + 256 : fcsBytes === 4 ? h.readUInt32LE(at) : h.readUInt32LE(at) + h.readUInt32LE(at + 4) * 2 ** 32;
+            fcsBytes === 1
+              ? h[at]!
+              : fcsBytes === 2
+                ? h.readUInt16LE(at) + 256
+                : fcsBytes === 4
+                  ? h.readUInt32LE(at)
+                  : h.readUInt32LE(at) + h.readUInt32LE(at + 4) * 2 ** 32;
         } else {
           const wd = h[5]!;
           const base = 2 ** (10 + (wd >> 3));

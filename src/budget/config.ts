@@ -64,12 +64,13 @@ export async function loadBudgetFile(file: string): Promise<Budget[]> {
 export function parseBudgets(doc: unknown, file = 'budget file'): Budget[] {
   const bad = (why: string) => new LayerstoreError('E_BUDGET_INVALID', `${file}: ${why}`);
   if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as { budgets?: unknown }).budgets)) throw bad('must be {"budgets": [...]}');
-  return ((doc as { budgets: unknown[] }).budgets).map((b, i) => {
+  return (doc as { budgets: unknown[] }).budgets.map((b, i) => {
     const at = `budgets[${i}]`;
     if (typeof b !== 'object' || b === null || Array.isArray(b)) throw bad(`${at} must be an object`);
     const o = b as Record<string, unknown>;
     for (const k of Object.keys(o)) if (!KNOWN.has(k)) throw bad(`${at} has an unknown rule ${JSON.stringify(k)}`);
-    const match = typeof o.match === 'string' ? [o.match] : Array.isArray(o.match) && o.match.every((m) => typeof m === 'string') ? (o.match as string[]) : undefined;
+    const match =
+      typeof o.match === 'string' ? [o.match] : Array.isArray(o.match) && o.match.every((m) => typeof m === 'string') ? (o.match as string[]) : undefined;
     if (!match || match.length === 0) throw bad(`${at}.match must be a ref glob or a list of them`);
     const budget: Budget = { match };
     if (o.optional !== undefined) {

@@ -23,7 +23,10 @@ export function toJUnit(verdicts: JUnitCase[]): string {
   }
   const failures = verdicts.filter((v) => v.pass === false).length;
   const skipped = verdicts.filter((v) => v.pass === null).length;
-  const lines = ['<?xml version="1.0" encoding="UTF-8"?>', `<testsuites name="layerstore budget" tests="${verdicts.length}" failures="${failures}" skipped="${skipped}">`];
+  const lines = [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites name="layerstore budget" tests="${verdicts.length}" failures="${failures}" skipped="${skipped}">`,
+  ];
   for (const [image, vs] of byImage) {
     const f = vs.filter((v) => v.pass === false).length;
     const s = vs.filter((v) => v.pass === null).length;
@@ -33,7 +36,10 @@ export function toJUnit(verdicts: JUnitCase[]): string {
       const open = `    <testcase classname="${esc(image)}" name="${esc(name)}"`;
       if (v.pass === true) lines.push(`${open}/>`);
       else if (v.pass === null) lines.push(`${open}><skipped message="${esc(v.detail ?? 'not applicable')}"/></testcase>`);
-      else lines.push(`${open}><failure message="${esc(`${v.rule}: actual ${v.actualText}, limit ${v.limitText}`)}" type="budget">${esc(`${v.image} ${v.manifestDigest}: ${v.rule} actual ${v.actualText}, limit ${v.limitText}${v.detail ? ` (${v.detail})` : ''}`)}</failure></testcase>`);
+      else
+        lines.push(
+          `${open}><failure message="${esc(`${v.rule}: actual ${v.actualText}, limit ${v.limitText}`)}" type="budget">${esc(`${v.image} ${v.manifestDigest}: ${v.rule} actual ${v.actualText}, limit ${v.limitText}${v.detail ? ` (${v.detail})` : ''}`)}</failure></testcase>`,
+        );
     }
     lines.push('  </testsuite>');
   }

@@ -31,7 +31,15 @@ export async function budgetCommand(args: string[], opts: BudgetOptions): Promis
   const budgets = await loadBudgetFile(opts.config ?? path.resolve('layerstore-budget.json'));
   const baseline = opts.baseline ? await loadBaseline(opts.baseline) : undefined;
   const paths = new Set<string>();
-  for (const a of args) if (isEngineRef(a) || (await fsp.stat(a).then(() => true, () => false))) paths.add(a);
+  for (const a of args)
+    if (
+      isEngineRef(a) ||
+      (await fsp.stat(a).then(
+        () => true,
+        () => false,
+      ))
+    )
+      paths.add(a);
   // A store is created only to receive inputs; checking refs in a store that is not there
   // (a --store typo) must not pass as "nothing to check".
   const store = await Store.open(storeDir(opts), { create: paths.size > 0 });
@@ -64,9 +72,13 @@ export async function budgetCommand(args: string[], opts: BudgetOptions): Promis
   // A budget that matches none of the checked images guards nothing: say which, and fail.
   const idle = budgets.filter((b) => !b.optional && !images.some((i) => i.refs.some((r) => matchesRef(r, b.match))));
   if (idle.length) {
-    throw new LayerstoreError('E_BUDGET_INVALID', `${idle.length === 1 ? 'a budget matches' : `${idle.length} budgets match`} none of the ${images.length} images checked: ${idle.map((b) => JSON.stringify(b.match.length === 1 ? b.match[0] : b.match)).join(', ')}`, {
-      hint: 'fix the match glob (layerstore ls lists the refs), or add "optional": true to a budget that may match nothing',
-    });
+    throw new LayerstoreError(
+      'E_BUDGET_INVALID',
+      `${idle.length === 1 ? 'a budget matches' : `${idle.length} budgets match`} none of the ${images.length} images checked: ${idle.map((b) => JSON.stringify(b.match.length === 1 ? b.match[0] : b.match)).join(', ')}`,
+      {
+        hint: 'fix the match glob (layerstore ls lists the refs), or add "optional": true to a budget that may match nothing',
+      },
+    );
   }
   const failed = verdicts.filter((v) => v.pass === false).length;
   const checked = verdicts.filter((v) => v.pass !== null).length;
@@ -77,7 +89,13 @@ export async function budgetCommand(args: string[], opts: BudgetOptions): Promis
       toJson({
         schemaVersion: 1,
         passed: failed === 0 && checked > 0,
-        summary: { images: images.length, rules: verdicts.length, failed, skipped: verdicts.filter((v) => v.pass === null).length, unchecked: unchecked.length },
+        summary: {
+          images: images.length,
+          rules: verdicts.length,
+          failed,
+          skipped: verdicts.filter((v) => v.pass === null).length,
+          unchecked: unchecked.length,
+        },
         results: verdictRows(verdicts),
         unchecked: unchecked.map((i) => ({ refs: i.refs, manifestDigest: i.manifestDigest })),
       }),
@@ -86,14 +104,23 @@ export async function budgetCommand(args: string[], opts: BudgetOptions): Promis
     process.stdout.write(renderVerdicts(verdicts));
     for (const i of unchecked) process.stdout.write(`no budget matches ${i.refs[0] ?? i.manifestDigest}\n`);
     if (failed) process.stdout.write(`FAIL: ${failed} of ${verdicts.length} budget rules failed\n`);
-    else if (checked > 0) process.stdout.write(`PASS: ${checked === verdicts.length ? 'all ' : ''}${checked} budget rules passed${checked < verdicts.length ? ` (${verdicts.length - checked} skipped)` : ''}\n`);
+    else if (checked > 0)
+      process.stdout.write(
+        `PASS: ${checked === verdicts.length ? 'all ' : ''}${checked} budget rules passed${checked < verdicts.length ? ` (${verdicts.length - checked} skipped)` : ''}\n`,
+      );
   }
   if (failed) return 1;
   if (checked === 0) {
     // Nothing was actually checked (no image, or every rule skipped): a gate that cannot close is not a pass.
-    throw new LayerstoreError('E_BUDGET_INVALID', verdicts.length ? `every one of the ${verdicts.length} budget rules was skipped (${[...new Set(verdictRows(verdicts).map((v) => v.detail))].join('; ')}): nothing was checked` : `no budget rule applied to any image (${images.length} images): nothing was checked`, {
-      hint: verdicts.length ? 'give what the skipped rules need (e.g. --baseline FILE for maxGrowth)' : 'check the budgets\' match globs and the images given',
-    });
+    throw new LayerstoreError(
+      'E_BUDGET_INVALID',
+      verdicts.length
+        ? `every one of the ${verdicts.length} budget rules was skipped (${[...new Set(verdictRows(verdicts).map((v) => v.detail))].join('; ')}): nothing was checked`
+        : `no budget rule applied to any image (${images.length} images): nothing was checked`,
+      {
+        hint: verdicts.length ? 'give what the skipped rules need (e.g. --baseline FILE for maxGrowth)' : "check the budgets' match globs and the images given",
+      },
+    );
   }
   return 0;
 }
@@ -103,13 +130,16 @@ async function loadBaseline(file: string): Promise<BaselineImage[]> {
   try {
     doc = JSON.parse(await fsp.readFile(file, 'utf8'));
   } catch (e) {
-    throw new LayerstoreError('E_BUDGET_INVALID', `cannot read baseline report ${file}: ${(e as Error).message}`, { hint: 'pass a file written by layerstore report --json' });
+    throw new LayerstoreError('E_BUDGET_INVALID', `cannot read baseline report ${file}: ${(e as Error).message}`, {
+      hint: 'pass a file written by layerstore report --json',
+    });
   }
   const images = (doc as { schemaVersion?: unknown; images?: unknown }).images;
   if ((doc as { schemaVersion?: unknown }).schemaVersion !== 1 || !Array.isArray(images)) {
     throw new LayerstoreError('E_BUDGET_INVALID', `${file} is not a layerstore report (schemaVersion 1 with images[])`);
   }
   return images.filter(
-    (i): i is BaselineImage => typeof i === 'object' && i !== null && Array.isArray((i as BaselineImage).refs) && typeof (i as BaselineImage).sizeBytes === 'number',
+    (i): i is BaselineImage =>
+      typeof i === 'object' && i !== null && Array.isArray((i as BaselineImage).refs) && typeof (i as BaselineImage).sizeBytes === 'number',
   );
 }

@@ -63,7 +63,8 @@ export function verdictText(v: Verdict): { limitText: string; actualText: string
 /** maxGrowth: both forms on both sides (a % limit also in bytes, the growth also as a %). */
 function growthVerdictText(v: Verdict): { limitText: string; actualText: string; detail?: string } {
   const g = v.growth!;
-  if (g.baseline !== 'found') return { limitText: growthText(g.limit), actualText: 'n/a', detail: g.baseline === 'missing' ? 'not in the baseline report' : 'no --baseline given' };
+  if (g.baseline !== 'found')
+    return { limitText: growthText(g.limit), actualText: 'n/a', detail: g.baseline === 'missing' ? 'not in the baseline report' : 'no --baseline given' };
   const growth = v.actual!;
   const before = g.beforeBytes;
   const limitText = 'ratio' in g.limit ? `${growthText(g.limit)} (${humanBytes(v.limit)})` : growthText(g.limit);
@@ -75,7 +76,17 @@ function growthVerdictText(v: Verdict): { limitText: string; actualText: string;
 export function verdictRows(vs: Verdict[]): VerdictRow[] {
   return vs.map((v) => {
     const { limitText, actualText, detail } = verdictText(v);
-    return { image: v.image, manifestDigest: v.manifestDigest, rule: v.rule, limit: v.limit, actual: v.actual, limitText, actualText, pass: v.pass, ...(detail ? { detail } : {}) };
+    return {
+      image: v.image,
+      manifestDigest: v.manifestDigest,
+      rule: v.rule,
+      limit: v.limit,
+      actual: v.actual,
+      limitText,
+      actualText,
+      pass: v.pass,
+      ...(detail ? { detail } : {}),
+    };
   });
 }
 

@@ -15,13 +15,22 @@ import type { EngineOptions } from './engine-inputs.js';
  * `diff IMAGE container:NAME`: what `docker commit NAME` would add on top of IMAGE, with the
  * waste it would bake in. The container must have been created from IMAGE.
  */
-export async function commitPreviewCommand(store: Store, image: ImageInfo, arg: string, opts: EngineOptions & { json?: boolean; all?: boolean }): Promise<number> {
+export async function commitPreviewCommand(
+  store: Store,
+  image: ImageInfo,
+  arg: string,
+  opts: EngineOptions & { json?: boolean; all?: boolean },
+): Promise<number> {
   const ep = engineEndpoint(opts);
   const c = await inspectContainer(ep, arg);
   if (c.imageId !== image.configDigest) {
-    throw new LayerstoreError('E_USAGE', `container ${c.name} was created from image ${shortDigest(c.imageId)}, not ${image.refs[0] ?? shortDigest(image.configDigest)} (${shortDigest(image.configDigest)})`, {
-      hint: `diff docker-daemon:${c.imageId} ${arg}`,
-    });
+    throw new LayerstoreError(
+      'E_USAGE',
+      `container ${c.name} was created from image ${shortDigest(c.imageId)}, not ${image.refs[0] ?? shortDigest(image.configDigest)} (${shortDigest(image.configDigest)})`,
+      {
+        hint: `diff docker-daemon:${c.imageId} ${arg}`,
+      },
+    );
   }
   const layer = await whilePaused(ep, c, async () => previewLayerIndex(await containerChanges(ep, c), await exportContainer(ep, c)));
   const p = await commitPreview(store, image, layer);
@@ -52,9 +61,14 @@ function renderPreview(p: CommitPreview, name: string, imageName: string, max: n
     '',
   ];
   const t = table(['CHANGE', 'PATH', 'BYTES', 'HIDDEN BELOW'], ['left', 'left', 'right', 'right']);
-  const rows: Array<[string, Change]> = [...p.added.map((x) => ['added', x] as [string, Change]), ...p.replaced.map((x) => ['replaced', x] as [string, Change]), ...p.deleted.map((x) => ['deleted', x] as [string, Change])];
+  const rows: Array<[string, Change]> = [
+    ...p.added.map((x) => ['added', x] as [string, Change]),
+    ...p.replaced.map((x) => ['replaced', x] as [string, Change]),
+    ...p.deleted.map((x) => ['deleted', x] as [string, Change]),
+  ];
   rows.sort((a, b) => b[1].bytes + b[1].hiddenBytes - (a[1].bytes + a[1].hiddenBytes) || (a[1].path < b[1].path ? -1 : 1));
-  for (const [kind, x] of rows.slice(0, max)) t.push([kind, x.path + (x.type === 'dir' ? '/' : ''), humanBytes(x.bytes), x.hiddenBytes ? humanBytes(x.hiddenBytes) : '']);
+  for (const [kind, x] of rows.slice(0, max))
+    t.push([kind, x.path + (x.type === 'dir' ? '/' : ''), humanBytes(x.bytes), x.hiddenBytes ? humanBytes(x.hiddenBytes) : '']);
   out.push(t.toString());
   if (rows.length > max) out.push(`(${rows.length - max} more; --all lists every one)`);
   return out.join('\n') + '\n';

@@ -22,9 +22,12 @@ export async function openForRead(opts: GlobalOptions): Promise<Store | undefine
     // Absent or empty: nothing ingested yet. Anything else is not a store, and saying "empty" would mislead.
     const entries = await fsp.readdir(dir).catch((e: NodeJS.ErrnoException) => {
       if (e.code === 'ENOENT') return [] as string[];
-      throw new LayerstoreError('E_NOT_A_STORE', `${dir} is not a store directory (${e.code})`, { hint: 'pass --store DIR with a store, or an empty or new directory' });
+      throw new LayerstoreError('E_NOT_A_STORE', `${dir} is not a store directory (${e.code})`, {
+        hint: 'pass --store DIR with a store, or an empty or new directory',
+      });
     });
-    if (entries.length > 0) throw new LayerstoreError('E_NOT_A_STORE', `${dir} is not a layerstore store (no oci-layout file)`, { hint: 'pass --store DIR with a store' });
+    if (entries.length > 0)
+      throw new LayerstoreError('E_NOT_A_STORE', `${dir} is not a layerstore store (no oci-layout file)`, { hint: 'pass --store DIR with a store' });
     return undefined;
   }
   return Store.open(dir);
@@ -33,7 +36,10 @@ export async function openForRead(opts: GlobalOptions): Promise<Store | undefine
 /** Open the store a command needs to exist (diff, export, tag, rm, push): a missing one is E_NOT_A_STORE, exit 2. */
 export async function requireStore(opts: GlobalOptions): Promise<Store> {
   const store = await openForRead(opts);
-  if (!store) throw new LayerstoreError('E_NOT_A_STORE', `no store at ${storeDir(opts)}`, { hint: 'ingest something first (layerstore ingest IMAGE.tar), or pass --store DIR' });
+  if (!store)
+    throw new LayerstoreError('E_NOT_A_STORE', `no store at ${storeDir(opts)}`, {
+      hint: 'ingest something first (layerstore ingest IMAGE.tar), or pass --store DIR',
+    });
   return store;
 }
 

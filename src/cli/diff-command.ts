@@ -12,12 +12,16 @@ import { isContainerRef } from '../engines/container-changes.js';
 /** Layers and files added, removed and changed between two images; or, with container:NAME as B, what committing that container would add (commit-preview-command.ts). */
 export async function diffCommand(a: string, b: string, opts: EngineOptions & { json?: boolean; all?: boolean }): Promise<number> {
   // An engine image (docker-daemon:NAME, containerd:NAME) is ingested first, then diffed by its manifest digest.
-  if (isEngineRef(a) || isEngineRef(b)) [a, b] = (await ingestEngineArgs(await Store.open(storeDir(opts), { create: true }), [a, b], opts)).selectors as [string, string];
+  if (isEngineRef(a) || isEngineRef(b))
+    [a, b] = (await ingestEngineArgs(await Store.open(storeDir(opts), { create: true }), [a, b], opts)).selectors as [string, string];
   const store = await requireStore(opts);
   const all = await loadImages(store);
   const pick = (sel: string) => {
     const found = selectImages(all, [sel]);
-    if (found.length > 1) throw new LayerstoreError('E_USAGE', `${JSON.stringify(sel)} names ${found.length} images (a multi-platform ref?); name one by its manifest digest`, { hint: 'layerstore ls shows each platform image' });
+    if (found.length > 1)
+      throw new LayerstoreError('E_USAGE', `${JSON.stringify(sel)} names ${found.length} images (a multi-platform ref?); name one by its manifest digest`, {
+        hint: 'layerstore ls shows each platform image',
+      });
     return found[0]!;
   };
   if (isContainerRef(b)) return (await import('./commit-preview-command.js')).commitPreviewCommand(store, pick(a), b, opts);

@@ -35,7 +35,10 @@ export async function engineExport(arg: string, opts: EngineOptions): Promise<Re
  */
 export async function ingestEngineRef(store: Store, arg: string, opts: EngineOptions): Promise<IngestResult> {
   const r = await ingestStream(store, await engineExport(arg, opts), arg);
-  info(opts, `ingested ${arg} into ${store.root}: ${r.images.length} image${r.images.length === 1 ? '' : 's'}, ${r.blobsAdded} new blob${r.blobsAdded === 1 ? '' : 's'} (${humanBytes(r.bytesAdded)}), ${r.blobsPresent} already stored`);
+  info(
+    opts,
+    `ingested ${arg} into ${store.root}: ${r.images.length} image${r.images.length === 1 ? '' : 's'}, ${r.blobsAdded} new blob${r.blobsAdded === 1 ? '' : 's'} (${humanBytes(r.bytesAdded)}), ${r.blobsPresent} already stored`,
+  );
   return r;
 }
 
@@ -43,7 +46,11 @@ export async function ingestEngineRef(store: Store, arg: string, opts: EngineOpt
  * The selectors `args` mean once each engine ref is ingested: an engine ref becomes the
  * manifest digests of the images it brought in, anything else stays as given.
  */
-export async function ingestEngineArgs(store: Store, args: string[], opts: EngineOptions): Promise<{ selectors: string[]; results: Map<string, IngestResult> }> {
+export async function ingestEngineArgs(
+  store: Store,
+  args: string[],
+  opts: EngineOptions,
+): Promise<{ selectors: string[]; results: Map<string, IngestResult> }> {
   const selectors: string[] = [];
   const results = new Map<string, IngestResult>();
   for (const a of args) {

@@ -31,6 +31,8 @@ export async function exportCommand(selectors: string[], opts: GlobalOptions & {
     const why = unverified.get(m);
     if (why) info(opts, `warning: image ${shortDigest(m)} is unverified (${why}): docker load and other tools may refuse it`);
   }
-  (r.toStdout ? process.stderr : process.stdout).write(`wrote ${r.file}: ${r.images} image${r.images === 1 ? '' : 's'}, ${r.blobs} blobs, ${humanBytes(r.bytes)}\n`);
+  (r.toStdout ? process.stderr : process.stdout).write(
+    `wrote ${r.file}: ${r.images} image${r.images === 1 ? '' : 's'}, ${r.blobs} blobs, ${humanBytes(r.bytes)}\n`,
+  );
   return 0;
 }

@@ -40,6 +40,8 @@ export async function htmlReportCommand(file: string, refs: string[], opts: Html
     throw new LayerstoreError('E_IO', `cannot write ${file}: ${(e as Error).message}`);
   }
   const bytes = Buffer.byteLength(html);
-  process.stdout.write(`wrote ${file} (${humanBytes(bytes)}): ${images.length} image${images.length === 1 ? '' : 's'}, ${(report.totals as { layers: number }).layers} distinct layers\n`);
+  process.stdout.write(
+    `wrote ${file} (${humanBytes(bytes)}): ${images.length} image${images.length === 1 ? '' : 's'}, ${(report.totals as { layers: number }).layers} distinct layers\n`,
+  );
   return 0;
 }

@@ -30,11 +30,21 @@ export async function expandInputs(args: string[]): Promise<{ inputs: string[]; 
       inputs.push(a); // the engine's own export, streamed
       continue;
     }
-    if (a === '-' || (a === '/dev/stdin' && !(await fsp.stat(a).then((s) => s.isFile(), () => false)))) {
+    if (
+      a === '-' ||
+      (a === '/dev/stdin' &&
+        !(await fsp.stat(a).then(
+          (s) => s.isFile(),
+          () => false,
+        )))
+    ) {
       inputs.push('-');
       continue;
     }
-    const exists = await fsp.stat(a).then(() => true, () => false);
+    const exists = await fsp.stat(a).then(
+      () => true,
+      () => false,
+    );
     if (exists) {
       inputs.push(a);
       continue;
@@ -43,7 +53,8 @@ export async function expandInputs(args: string[]): Promise<{ inputs: string[]; 
     const { default: fg } = await import('fast-glob');
     const dynamic = fg.isDynamicPattern(a);
     const matches = dynamic ? (await fg(a, { onlyFiles: false, dot: false, followSymbolicLinks: true })).sort() : [];
-    if (matches.length === 0) errors.push(new LayerstoreError('E_INPUT_NOT_FOUND', dynamic ? 'the pattern matches nothing' : 'no such file or directory', { source: a }));
+    if (matches.length === 0)
+      errors.push(new LayerstoreError('E_INPUT_NOT_FOUND', dynamic ? 'the pattern matches nothing' : 'no such file or directory', { source: a }));
     inputs.push(...matches);
   }
   return { inputs: [...new Set(inputs)], errors };
@@ -74,9 +85,11 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
     try {
       const progress: IngestOptions = { onStart: (p) => bar.start(p), ...(tag ? { tag } : {}), ...(opts.verifyInput ? { verifyInput: true } : {}) };
       const r =
-        input === '-' ? await ingestStdin(store, progress)
-        : isEngineRef(input) ? await ingestStream(store, await engineExport(input, opts), input, progress)
-        : await ingestPath(store, input, progress); // prettier-ignore
+        input === '-'
+          ? await ingestStdin(store, progress)
+          : isEngineRef(input)
+            ? await ingestStream(store, await engineExport(input, opts), input, progress)
+            : await ingestPath(store, input, progress); // prettier-ignore
       bar.stop();
       results.push(r);
       if (!opts.json) process.stdout.write(summaryLine(r) + '\n');
@@ -103,7 +116,11 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
 
 /** `ingest -`: an archive on standard input (docker save x | layerstore ingest -). */
 function ingestStdin(store: Store, opts: IngestOptions): Promise<IngestResult> {
-  if (process.stdin.isTTY) throw new LayerstoreError('E_USAGE', 'refusing to read an archive from a terminal', { source: '-', hint: 'pipe one in: docker save IMAGE | layerstore ingest -' });
+  if (process.stdin.isTTY)
+    throw new LayerstoreError('E_USAGE', 'refusing to read an archive from a terminal', {
+      source: '-',
+      hint: 'pipe one in: docker save IMAGE | layerstore ingest -',
+    });
   return ingestStream(store, process.stdin, '-', opts);
 }
 

@@ -56,11 +56,16 @@ export async function lsCommand(opts: GlobalOptions & { json?: boolean; format?:
     process.stdout.write(`${img.refs[0] ?? shortDigest(img.manifestDigest)}: ${refs.length} attached (referrers): ${what}\n`);
   }
   const untagged = untaggedImages(images);
-  if (untagged.images.length) process.stdout.write(`${untagged.images.length} untagged image${untagged.images.length === 1 ? '' : 's'} (<none>) hold ${humanBytes(untagged.bytes)} no tagged image uses; layerstore prune removes them\n`);
+  if (untagged.images.length)
+    process.stdout.write(
+      `${untagged.images.length} untagged image${untagged.images.length === 1 ? '' : 's'} (<none>) hold ${humanBytes(untagged.bytes)} no tagged image uses; layerstore prune removes them\n`,
+    );
   const damaged = images.filter((i) => missing.get(i)!.length > 0);
   if (damaged.length) {
     const names = damaged.map((i) => i.refs[0] ?? i.manifestDigest);
-    process.stderr.write(`layerstore: warning: ${damaged.length === 1 ? '1 image needs' : `${damaged.length} images need`} blobs missing from the store: ${names.join(', ')}; report and diff on ${damaged.length === 1 ? 'it' : 'them'} exit 3 (layerstore verify names the blobs; ingest the image again to restore them)\n`);
+    process.stderr.write(
+      `layerstore: warning: ${damaged.length === 1 ? '1 image needs' : `${damaged.length} images need`} blobs missing from the store: ${names.join(', ')}; report and diff on ${damaged.length === 1 ? 'it' : 'them'} exit 3 (layerstore verify names the blobs; ingest the image again to restore them)\n`,
+    );
   }
   return 0;
 }

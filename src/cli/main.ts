@@ -23,10 +23,13 @@ function exitCodeFor(e: unknown): number {
 }
 
 /** An option value that must be a whole number of at least `min` (kept as the string typed). */
-const wholeNumber = (min: number) => (v: string): string => {
-  if (!/^\d+$/.test(v) || Number(v) < min) throw new InvalidArgumentError(`${JSON.stringify(v)} is not a whole number${min > 0 ? ` of at least ${min}` : ''}.`);
-  return v;
-};
+const wholeNumber =
+  (min: number) =>
+  (v: string): string => {
+    if (!/^\d+$/.test(v) || Number(v) < min)
+      throw new InvalidArgumentError(`${JSON.stringify(v)} is not a whole number${min > 0 ? ` of at least ${min}` : ''}.`);
+    return v;
+  };
 
 // Each command's module is imported when the command runs, not at start-up: a CLI run pays
 // only for what it uses (loading every command cost ~0.15-0.3 s of CPU per run, bench/).
@@ -46,48 +49,88 @@ export async function main(argv: string[]): Promise<number> {
 
   const globals = (cmd: Command): GlobalOptions => cmd.optsWithGlobals() as GlobalOptions;
   // commander calls an action with (args..., options, command); hand on the options with the globals merged in.
-  const run = (fn: (...args: any[]) => Promise<number>) => async (...args: any[]) => {
-    const cmd = args[args.length - 1] as Command;
-    try {
-      code = await fn(...args.slice(0, -2), globals(cmd));
-    } catch (e) {
-      printError(e, globals(cmd));
-      code = exitCodeFor(e);
-    }
-  };
+  // biome-ignore lint/suspicious/noExplicitAny: commander hands each action its own arguments; the command functions type them
+  type Action = (...args: any[]) => Promise<number>;
+  const run =
+    (fn: Action) =>
+    async (...args: unknown[]) => {
+      const cmd = args[args.length - 1] as Command;
+      try {
+        code = await fn(...args.slice(0, -2), globals(cmd));
+      } catch (e) {
+        printError(e, globals(cmd));
+        code = exitCodeFor(e);
+      }
+    };
 
   program
     .command('ingest')
     .description('ingest image tarballs (docker save, oci-archive; gzip/zstd too), OCI layout directories, or globs of them')
-    .argument('<path...>', 'tarballs, OCI layout directories, glob patterns, - (standard input), docker-daemon:NAME[:TAG] (docker-daemon: alone: every image of the engine), containerd:[NAMESPACE/]NAME[:TAG], or containers-storage:[DRIVER@ROOT+RUNROOT]NAME[:TAG] (podman\'s store, read in place)')
+    .argument(
+      '<path...>',
+      "tarballs, OCI layout directories, glob patterns, - (standard input), docker-daemon:NAME[:TAG] (docker-daemon: alone: every image of the engine), containerd:[NAMESPACE/]NAME[:TAG], or containers-storage:[DRIVER@ROOT+RUNROOT]NAME[:TAG] (podman's store, read in place)",
+    )
     .option('--json', 'print results as JSON')
     .option('--verify-input', 'read and hash every blob of the input, even one the store already holds under the digest the input names')
-    .option('--tag <repo[:tag]>', 'also give the input\'s one image this ref (e.g. an untagged archive, or an OCI layout whose ref is a bare name)')
-    .option('--containerd-socket <path>', 'containerd\'s socket for containerd:[NAMESPACE/]NAME (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock)')
-    .option('--storage-root <dir>', 'the containers/storage graphroot for containers-storage:NAME (podman --root; default from storage.conf, else podman\'s default)')
-    .option('--storage-driver <driver>', 'vfs or overlay, for containers-storage:NAME (podman --storage-driver; default from storage.conf, else what the root holds)')
-    .option('--engine-socket <path>', 'Docker Engine API socket for docker-daemon: (default $DOCKER_HOST, else /var/run/docker.sock; podman system service works too)')
+    .option('--tag <repo[:tag]>', "also give the input's one image this ref (e.g. an untagged archive, or an OCI layout whose ref is a bare name)")
+    .option(
+      '--containerd-socket <path>',
+      "containerd's socket for containerd:[NAMESPACE/]NAME (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock)",
+    )
+    .option(
+      '--storage-root <dir>',
+      "the containers/storage graphroot for containers-storage:NAME (podman --root; default from storage.conf, else podman's default)",
+    )
+    .option(
+      '--storage-driver <driver>',
+      'vfs or overlay, for containers-storage:NAME (podman --storage-driver; default from storage.conf, else what the root holds)',
+    )
+    .option(
+      '--engine-socket <path>',
+      'Docker Engine API socket for docker-daemon: (default $DOCKER_HOST, else /var/run/docker.sock; podman system service works too)',
+    )
     .action(run(async (paths: string[], opts) => (await import('./ingest-command.js')).ingestCommand(paths, opts)));
 
   program
     .command('ls')
     .description('list the images in the store')
     .option('--json', 'print as JSON')
-    .option('--format <format>', "table (default), json, or a template per row: '{{.Ref}}\\t{{.Size}}' (fields .Ref .ImageID .Manifest .Platform .Layers .Size .SizeBytes .ConfigDigest .ManifestDigest .Created; {{json .}})")
+    .option(
+      '--format <format>',
+      "table (default), json, or a template per row: '{{.Ref}}\\t{{.Size}}' (fields .Ref .ImageID .Manifest .Platform .Layers .Size .SizeBytes .ConfigDigest .ManifestDigest .Created; {{json .}})",
+    )
     .option('--no-trunc', 'whole refs and digests (on a terminal, refs longer than 48 characters are cut)')
     .action(run(async (opts) => (await import('./ls-command.js')).lsCommand(opts)));
 
   program
     .command('report')
     .description('cross-image layer sharing and storage savings, for all images or those named')
-    .argument('[ref...]', 'refs, image IDs or manifest digests (default: every image); docker-daemon:NAME, docker-daemon: (the engine\'s disk report) containerd:NAME or containers-storage:NAME are ingested into the store first')
+    .argument(
+      '[ref...]',
+      "refs, image IDs or manifest digests (default: every image); docker-daemon:NAME, docker-daemon: (the engine's disk report) containerd:NAME or containers-storage:NAME are ingested into the store first",
+    )
     .option('--json', 'print the versioned JSON report (schemaVersion 1)')
-    .option('--engine-socket <path>', 'Docker Engine API socket for docker-daemon: (default $DOCKER_HOST, else /var/run/docker.sock; podman system service works too)')
-    .option('--containerd-socket <path>', 'containerd\'s socket for containerd:[NAMESPACE/]NAME (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock)')
-    .option('--storage-root <dir>', 'the containers/storage graphroot for containers-storage:NAME (podman --root; default from storage.conf, else podman\'s default)')
-    .option('--storage-driver <driver>', 'vfs or overlay, for containers-storage:NAME (podman --storage-driver; default from storage.conf, else what the root holds)')
+    .option(
+      '--engine-socket <path>',
+      'Docker Engine API socket for docker-daemon: (default $DOCKER_HOST, else /var/run/docker.sock; podman system service works too)',
+    )
+    .option(
+      '--containerd-socket <path>',
+      "containerd's socket for containerd:[NAMESPACE/]NAME (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock)",
+    )
+    .option(
+      '--storage-root <dir>',
+      "the containers/storage graphroot for containers-storage:NAME (podman --root; default from storage.conf, else podman's default)",
+    )
+    .option(
+      '--storage-driver <driver>',
+      'vfs or overlay, for containers-storage:NAME (podman --storage-driver; default from storage.conf, else what the root holds)',
+    )
     .option('--all-layers', 'list every layer, not only the top 20')
-    .option('--format <format>', "table (default), json, or a template per image: '{{.Ref}}\\t{{.Unique}}' (fields .Ref .Refs .ImageID .Platform .Layers .Size .Shared .Unique .SizeBytes .SharedBytes .UniqueBytes .ManifestDigest; {{json .}})")
+    .option(
+      '--format <format>',
+      "table (default), json, or a template per image: '{{.Ref}}\\t{{.Unique}}' (fields .Ref .Refs .ImageID .Platform .Layers .Size .Shared .Unique .SizeBytes .SharedBytes .UniqueBytes .ManifestDigest; {{json .}})",
+    )
     .option('--no-trunc', 'whole refs (on a terminal, refs longer than 48 characters are cut)')
     .option('--files', 'look inside the layers: savings ledger (blob, diffID, file), waste per image, duplicate files')
     .addOption(new Option('--top <n>', 'how many wasted and duplicate files to list (default 10)').argParser(wholeNumber(0)))
@@ -100,14 +143,18 @@ export async function main(argv: string[]): Promise<number> {
     .option('--insecure', 'with --registry: plain http off loopback')
     .option('--username <user>', 'with --registry: registry user')
     .option('--password <password>', 'with --registry: registry password')
-    .action(run(async (refs: string[], opts) => {
+    .action(
+      run(async (refs: string[], opts) => {
         if (opts.registry && opts.files) {
-          throw new LayerstoreError('E_USAGE', '--files reads every layer, and --registry reports without downloading layers', { hint: 'pull the images you want to look inside (layerstore pull), then report --files' });
+          throw new LayerstoreError('E_USAGE', '--files reads every layer, and --registry reports without downloading layers', {
+            hint: 'pull the images you want to look inside (layerstore pull), then report --files',
+          });
         }
         return opts.registry && !opts.html
           ? (await import('./registry-report.js')).registryReportCommand(opts.registry, opts)
           : (await import('./report-command.js')).reportCommand(refs, opts);
-      }));
+      }),
+    );
 
   program
     .command('pull')
@@ -136,27 +183,57 @@ export async function main(argv: string[]): Promise<number> {
     .command('diff')
     .description('layers and files added, removed and changed between two images')
     .argument('<a>', 'ref, image ID or manifest digest, or docker-daemon:NAME / containerd:NAME / containers-storage:NAME (ingested first)')
-    .argument('<b>', 'ref, image ID or manifest digest, or docker-daemon:NAME / containerd:NAME / containers-storage:NAME (ingested first), or container:NAME: what docker commit NAME would add on top of A')
+    .argument(
+      '<b>',
+      'ref, image ID or manifest digest, or docker-daemon:NAME / containerd:NAME / containers-storage:NAME (ingested first), or container:NAME: what docker commit NAME would add on top of A',
+    )
     .option('--json', 'print the diff as JSON')
     .option('--all', 'list every changed file, not only the 30 largest')
-    .option('--engine-socket <path>', 'Docker Engine API socket for docker-daemon: (default $DOCKER_HOST, else /var/run/docker.sock; podman system service works too)')
-    .option('--containerd-socket <path>', 'containerd\'s socket for containerd:[NAMESPACE/]NAME (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock)')
-    .option('--storage-root <dir>', 'the containers/storage graphroot for containers-storage:NAME (podman --root; default from storage.conf, else podman\'s default)')
-    .option('--storage-driver <driver>', 'vfs or overlay, for containers-storage:NAME (podman --storage-driver; default from storage.conf, else what the root holds)')
+    .option(
+      '--engine-socket <path>',
+      'Docker Engine API socket for docker-daemon: (default $DOCKER_HOST, else /var/run/docker.sock; podman system service works too)',
+    )
+    .option(
+      '--containerd-socket <path>',
+      "containerd's socket for containerd:[NAMESPACE/]NAME (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock)",
+    )
+    .option(
+      '--storage-root <dir>',
+      "the containers/storage graphroot for containers-storage:NAME (podman --root; default from storage.conf, else podman's default)",
+    )
+    .option(
+      '--storage-driver <driver>',
+      'vfs or overlay, for containers-storage:NAME (podman --storage-driver; default from storage.conf, else what the root holds)',
+    )
     .action(run(async (a: string, b: string, opts) => (await import('./diff-command.js')).diffCommand(a, b, opts)));
 
   program
     .command('budget')
     .description('check size budgets (layerstore-budget.json); tarballs given are ingested first. Exit 0 pass, 1 fail, 2 bad input')
-    .argument('[ref-or-tarball...]', 'refs in the store, or tarballs / layout directories / docker-daemon:NAME / containerd:NAME / containers-storage:NAME to ingest and check (default: every image)')
+    .argument(
+      '[ref-or-tarball...]',
+      'refs in the store, or tarballs / layout directories / docker-daemon:NAME / containerd:NAME / containers-storage:NAME to ingest and check (default: every image)',
+    )
     .option('--config <file>', 'budget file (default ./layerstore-budget.json)')
     .option('--baseline <file>', 'a report --json from an earlier run, for maxGrowth')
     .option('--json', 'print verdicts as JSON')
     .option('--junit <file>', 'also write verdicts as JUnit XML')
-    .option('--engine-socket <path>', 'Docker Engine API socket for docker-daemon: (default $DOCKER_HOST, else /var/run/docker.sock; podman system service works too)')
-    .option('--containerd-socket <path>', 'containerd\'s socket for containerd:[NAMESPACE/]NAME (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock)')
-    .option('--storage-root <dir>', 'the containers/storage graphroot for containers-storage:NAME (podman --root; default from storage.conf, else podman\'s default)')
-    .option('--storage-driver <driver>', 'vfs or overlay, for containers-storage:NAME (podman --storage-driver; default from storage.conf, else what the root holds)')
+    .option(
+      '--engine-socket <path>',
+      'Docker Engine API socket for docker-daemon: (default $DOCKER_HOST, else /var/run/docker.sock; podman system service works too)',
+    )
+    .option(
+      '--containerd-socket <path>',
+      "containerd's socket for containerd:[NAMESPACE/]NAME (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock)",
+    )
+    .option(
+      '--storage-root <dir>',
+      "the containers/storage graphroot for containers-storage:NAME (podman --root; default from storage.conf, else podman's default)",
+    )
+    .option(
+      '--storage-driver <driver>',
+      'vfs or overlay, for containers-storage:NAME (podman --storage-driver; default from storage.conf, else what the root holds)',
+    )
     .action(run(async (args: string[], opts) => (await import('./budget-command.js')).budgetCommand(args, opts)));
 
   program

@@ -39,7 +39,14 @@ export class ProgressBar {
     if (!this.bar) {
       const cliProgress = requireHere('cli-progress') as typeof cliProgressTypes;
       this.bar = new cliProgress.SingleBar(
-        { stream: process.stderr, format: '{label} [{bar}] {percentage}% | {done}/{size}{rate} | ETA {eta_text}', hideCursor: true, clearOnComplete: true, barsize: 24, etaBuffer: 20 },
+        {
+          stream: process.stderr,
+          format: '{label} [{bar}] {percentage}% | {done}/{size}{rate} | ETA {eta_text}',
+          hideCursor: true,
+          clearOnComplete: true,
+          barsize: 24,
+          etaBuffer: 20,
+        },
         cliProgress.Presets.shades_classic,
       );
       this.bar.start(Math.max(total, 1), 0, { label: this.label, done: this.fmt(0), size: this.fmt(total), rate: '', eta_text: etaText(0, total, 0) });

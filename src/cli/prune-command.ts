@@ -27,7 +27,9 @@ export async function pruneCommand(opts: GlobalOptions & { dryRun?: boolean; jso
     freed = (await gcStore(store)).bytesFreed;
   }
   if (opts.json) {
-    process.stdout.write(toJson({ schemaVersion: 1, store: store.root, dryRun: !!opts.dryRun, images: u.images.map((i) => i.manifestDigest), bytesFreed: freed, removedRoots }));
+    process.stdout.write(
+      toJson({ schemaVersion: 1, store: store.root, dryRun: !!opts.dryRun, images: u.images.map((i) => i.manifestDigest), bytesFreed: freed, removedRoots }),
+    );
     return 0;
   }
   process.stdout.write(`Store: ${store.root}\n`);

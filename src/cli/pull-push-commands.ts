@@ -21,7 +21,17 @@ export async function pullCommand(ref: string, opts: GlobalOptions & RemoteOptio
   info(opts, `store: ${store.root}`);
   const r = await pullImage(store, client, remote, { platform: opts.platform ? parsePlatform(opts.platform) : undefined });
   if (opts.json) {
-    process.stdout.write(toJson({ schemaVersion: 1, source: formatRemoteRef(remote), images: r.images, blobsAdded: r.blobsAdded, bytesDownloaded: r.bytesDownloaded, bytesSkipped: r.bytesSkipped, notes: r.notes }));
+    process.stdout.write(
+      toJson({
+        schemaVersion: 1,
+        source: formatRemoteRef(remote),
+        images: r.images,
+        blobsAdded: r.blobsAdded,
+        bytesDownloaded: r.bytesDownloaded,
+        bytesSkipped: r.bytesSkipped,
+        notes: r.notes,
+      }),
+    );
     return 0;
   }
   const rate = r.seconds > 0 ? `${humanBytes(r.bytesDownloaded / r.seconds)}/s` : '';

@@ -38,7 +38,8 @@ export async function registryReportCommand(url: string, opts: RegistryReportOpt
   const timeoutS = seconds(opts.timeout, '--timeout') ?? DEFAULT_TIMEOUT_S;
   const maxTimeS = seconds(opts.maxTime, '--max-time');
   const concurrency = opts.concurrency === undefined ? 8 : Number(opts.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) throw new LayerstoreError('E_USAGE', `--concurrency ${JSON.stringify(opts.concurrency)}: expected a whole number from 1 to 256`);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256)
+    throw new LayerstoreError('E_USAGE', `--concurrency ${JSON.stringify(opts.concurrency)}: expected a whole number from 1 to 256`);
 
   const client = await clientFor(url.replace(/\/+$/, ''), opts);
   const stop = new ScanStop();
@@ -55,7 +56,8 @@ export async function registryReportCommand(url: string, opts: RegistryReportOpt
       scan = await scanRegistry(client, { repoPattern: opts.repo, concurrency, cache, stop, onProgress: (d, t) => bar.update(d, t) });
     } catch (e) {
       // Stopped (--max-time) before there was anything to report: say that, not "aborted".
-      if (stop.reason !== undefined && !(e instanceof LayerstoreError)) throw new LayerstoreError('E_REGISTRY', `${client.baseUrl}: ${stop.reason} before the catalog was read`);
+      if (stop.reason !== undefined && !(e instanceof LayerstoreError))
+        throw new LayerstoreError('E_REGISTRY', `${client.baseUrl}: ${stop.reason} before the catalog was read`);
       throw e;
     } finally {
       bar.stop();
@@ -101,10 +103,20 @@ async function saveCache(dir: string, url: string, scan: RegistryScan, old: Scan
   const all = old.digests();
   for (const k of all.manifests) if (!m.has(k as never)) m.set(k as never, old.manifest(k as never)!);
   for (const k of all.configs) if (!c.has(k as never)) c.set(k as never, old.config(k as never)!);
-  await ScanCache.save(store.derived, url, [...m].filter(([, r]) => r), [...c].filter(([, r]) => r));
+  await ScanCache.save(
+    store.derived,
+    url,
+    [...m].filter(([, r]) => r),
+    [...c].filter(([, r]) => r),
+  );
 }
 
-async function printReport(url: string, scan: RegistryScan, opts: RegistryReportOptions, requests: { get: number; head: number; retried: number }): Promise<number> {
+async function printReport(
+  url: string,
+  scan: RegistryScan,
+  opts: RegistryReportOptions,
+  requests: { get: number; head: number; retried: number },
+): Promise<number> {
   const { report, repositories, manifestBytes } = analyzeRegistry(scan);
   const c = scan.counts;
   const registry = {
@@ -131,7 +143,9 @@ async function printReport(url: string, scan: RegistryScan, opts: RegistryReport
   }
   if (!scan.complete) process.stdout.write(`INCOMPLETE: ${incompleteLine(scan)}\n`);
   const skipped = c.repositoriesWithoutTags ? `; ${nRepositories(c.repositoriesWithoutTags)} without tags skipped` : '';
-  process.stdout.write(`Registry: ${url} (${nRepositories(registry.repositories)}, ${plural(registry.tags, 'tag')}${skipped}; compressed blob sizes as stored; compression from media types)\n`);
+  process.stdout.write(
+    `Registry: ${url} (${nRepositories(registry.repositories)}, ${plural(registry.tags, 'tag')}${skipped}; compressed blob sizes as stored; compression from media types)\n`,
+  );
   process.stdout.write(renderSharing(report, { maxLayers: opts.allLayers ? undefined : 20 }));
   process.stdout.write('\nRepositories (unique = what deleting the repository would free)\n');
   const t = table(['REPOSITORY', 'TAGS', 'IMAGES', 'SIZE', 'UNIQUE'], ['left', 'right', 'right', 'right', 'right']);
@@ -139,7 +153,8 @@ async function printReport(url: string, scan: RegistryScan, opts: RegistryReport
   process.stdout.write(t.toString() + '\n');
   process.stdout.write(`Blob storage for these tags: ${humanBytes(registry.blobBytes)} (${humanBytes(manifestBytes)} of it manifests)\n`);
   for (const e of scan.errors.slice(0, ERRORS_SHOWN)) process.stderr.write(`layerstore: warning: ${e}\n`);
-  if (scan.errors.length > ERRORS_SHOWN) process.stderr.write(`layerstore: warning: ... and ${scan.errors.length - ERRORS_SHOWN} more errors (--json lists every one)\n`);
+  if (scan.errors.length > ERRORS_SHOWN)
+    process.stderr.write(`layerstore: warning: ... and ${scan.errors.length - ERRORS_SHOWN} more errors (--json lists every one)\n`);
   if (!scan.complete) process.stderr.write(`layerstore: the report is incomplete: ${incompleteLine(scan)}\n`);
   return code;
 }
@@ -149,7 +164,10 @@ const nRepositories = (n: number) => `${n} ${n === 1 ? 'repository' : 'repositor
 /** "4890 tags: 2213 read, 0 failed, 2677 not reached; the registry stopped answering: ..." */
 function incompleteLine(scan: RegistryScan): string {
   const c = scan.counts;
-  const repos = c.repositoriesFailed || c.repositoriesNotReached ? `; ${c.repositories} repositories: tags of ${c.repositoriesFailed} could not be listed, ${c.repositoriesNotReached} not reached` : '';
+  const repos =
+    c.repositoriesFailed || c.repositoriesNotReached
+      ? `; ${c.repositories} repositories: tags of ${c.repositoriesFailed} could not be listed, ${c.repositoriesNotReached} not reached`
+      : '';
   const why = scan.stoppedBy ?? `${plural(scan.errors.length, 'error')}`;
   return `${c.tagsRead} of ${plural(c.tags, 'tag')} read (${c.tagsFailed} failed, ${c.tagsNotReached} not reached)${repos}; ${why}`;
 }

@@ -47,7 +47,9 @@ export async function reportCommand(args: string[], opts: ReportOptions): Promis
   const bar = new ProgressBar('indexing layers', !!opts.files && !opts.quiet && process.stderr.isTTY === true, 'count');
   const r = await computeReport(store, images, { files: opts.files, top, onProgress: (d, t) => bar.update(d, t), universe: wholeEngine ? images : all });
   bar.stop();
-  const usage = wholeEngine ? engineUsage(DOCKER_DAEMON, engineEndpoint(opts).label, images, r.sharing.images, await containersByImage(engineEndpoint(opts))) : undefined;
+  const usage = wholeEngine
+    ? engineUsage(DOCKER_DAEMON, engineEndpoint(opts).label, images, r.sharing.images, await containersByImage(engineEndpoint(opts)))
+    : undefined;
   const format = parseRowFormat(opts.json ? 'json' : opts.format);
   if (format.kind === 'json') {
     await writeJson(process.stdout, usage ? { ...reportJson(r), engine: usage } : reportJson(r));
@@ -62,9 +64,22 @@ export async function reportCommand(args: string[], opts: ReportOptions): Promis
     process.stdout.write('No images yet. Add some with: layerstore ingest IMAGE.tar\n');
     return 0;
   }
-  process.stdout.write(renderSharing(r.sharing, { maxLayers: opts.allLayers ? undefined : 20, truncate: opts.trunc !== false && process.stdout.isTTY === true, removingFrom: wholeEngine ? 'the engine' : undefined }));
+  process.stdout.write(
+    renderSharing(r.sharing, {
+      maxLayers: opts.allLayers ? undefined : 20,
+      truncate: opts.trunc !== false && process.stdout.isTTY === true,
+      removingFrom: wholeEngine ? 'the engine' : undefined,
+    }),
+  );
   if (usage) process.stdout.write(renderEngineUsage(usage));
   process.stdout.write(renderReferrers(r.sharing.images, r.referrers));
-  if (r.files) process.stdout.write(renderFilesReport(images.filter((i) => !i.unverified), r.files, top));
+  if (r.files)
+    process.stdout.write(
+      renderFilesReport(
+        images.filter((i) => !i.unverified),
+        r.files,
+        top,
+      ),
+    );
   return 0;
 }

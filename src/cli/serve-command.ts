@@ -33,8 +33,12 @@ export function parseListen(s: string): { host: string; port: number } {
 export async function serveCommand(opts: ServeOptions): Promise<number> {
   const { host, port } = parseListen(opts.listen ?? '127.0.0.1:5000');
   const loopback = isLoopback(host);
-  for (const [flag, on] of [['--allow-push', opts.allowPush], ['--allow-delete', opts.allowDelete]] as const) {
-    if (on && !loopback && !opts.htpasswd) throw new LayerstoreError('E_USAGE', `${flag} on ${host} (not loopback) needs --htpasswd FILE: writes need credentials off loopback`);
+  for (const [flag, on] of [
+    ['--allow-push', opts.allowPush],
+    ['--allow-delete', opts.allowDelete],
+  ] as const) {
+    if (on && !loopback && !opts.htpasswd)
+      throw new LayerstoreError('E_USAGE', `${flag} on ${host} (not loopback) needs --htpasswd FILE: writes need credentials off loopback`);
   }
   if (!!opts.tlsCert !== !!opts.tlsKey) throw new LayerstoreError('E_USAGE', '--tls-cert and --tls-key go together');
   const auth = opts.htpasswd ? await Htpasswd.load(opts.htpasswd) : undefined;

@@ -12,15 +12,24 @@ export async function verifyCommand(opts: GlobalOptions & { fix?: boolean; json?
     return 0;
   }
   const bar = new ProgressBar('verify', !opts.quiet && !opts.json && process.stderr.isTTY === true);
-  const r = await verifyStore(store, { fix: opts.fix, onProgress: (done, total) => bar.update(done, total), checkCaches: (good) => checkRecordsCache(store, good) });
+  const r = await verifyStore(store, {
+    fix: opts.fix,
+    onProgress: (done, total) => bar.update(done, total),
+    checkCaches: (good) => checkRecordsCache(store, good),
+  });
   bar.stop();
   // Not damage: a registry push stored them knowingly. Said, so nobody takes them for verified images.
   const unverified = [...(await store.unverified())].map(([digest, reason]) => ({ digest, reason }));
   if (opts.json) {
-    process.stdout.write(toJson({ schemaVersion: 1, store: store.root, ...r, unverified, leftovers: r.leftovers.map((l) => ({ path: l.path, size: l.size })) }));
+    process.stdout.write(
+      toJson({ schemaVersion: 1, store: store.root, ...r, unverified, leftovers: r.leftovers.map((l) => ({ path: l.path, size: l.size })) }),
+    );
     return r.damaged ? 3 : 0;
   }
-  const out: string[] = [`Store: ${store.root}`, `checked ${r.blobsChecked} blobs (${humanBytes(r.bytesChecked)}): every name is the sha256 of its bytes${r.badBlobs.length ? ' EXCEPT the bad blobs below' : ''}`];
+  const out: string[] = [
+    `Store: ${store.root}`,
+    `checked ${r.blobsChecked} blobs (${humanBytes(r.bytesChecked)}): every name is the sha256 of its bytes${r.badBlobs.length ? ' EXCEPT the bad blobs below' : ''}`,
+  ];
   for (const b of r.badBlobs) {
     const who = b.roots.length ? `; needed by ${b.roots.join(', ')}` : '; no image needs it';
     const what = b.problem === 'hash-mismatch' ? `its bytes hash to ${b.actual}` : b.problem.replace(/-/g, ' ');
@@ -28,19 +37,29 @@ export async function verifyCommand(opts: GlobalOptions & { fix?: boolean; json?
   }
   for (const m of r.missing) out.push(`MISSING blob ${m.digest}, named by ${m.neededBy}; needed by ${m.roots.join(', ')}`);
   for (const u of r.unreadable) out.push(`UNREADABLE manifest ${u.digest}: ${u.error}`);
-  if (r.orphans.length) out.push(`${r.orphans.length} orphan blobs (${humanBytes(r.orphans.reduce((n, o) => n + o.size, 0))}) no ref reaches; layerstore gc removes them`);
+  if (r.orphans.length)
+    out.push(`${r.orphans.length} orphan blobs (${humanBytes(r.orphans.reduce((n, o) => n + o.size, 0))}) no ref reaches; layerstore gc removes them`);
   if (r.leftovers.length) {
     const bytes = humanBytes(r.leftovers.reduce((n, l) => n + l.size, 0));
-    out.push(opts.fix ? `removed ${r.fixed.leftoversRemoved} leftover files of interrupted ingests (${bytes})` : `${r.leftovers.length} leftover files of interrupted ingests (${bytes}); verify --fix or gc removes them`);
+    out.push(
+      opts.fix
+        ? `removed ${r.fixed.leftoversRemoved} leftover files of interrupted ingests (${bytes})`
+        : `${r.leftovers.length} leftover files of interrupted ingests (${bytes}); verify --fix or gc removes them`,
+    );
   }
   for (const u of unverified) out.push(`UNVERIFIED image ${u.digest}: ${u.reason} (stored by a push to serve; not a verified image)`);
   for (const c of r.badCaches) out.push(`BAD cache ${c.path}: ${c.problem}${c.removed ? ' (deleted; rebuilt when needed)' : ''}`);
-  if (r.absentPlatforms) out.push(`${r.absentPlatforms} platform manifests listed by stored indexes are not stored (a save of some platforms only); that is normal`);
+  if (r.absentPlatforms)
+    out.push(`${r.absentPlatforms} platform manifests listed by stored indexes are not stored (a save of some platforms only); that is normal`);
   const blobDamage = r.badBlobs.length > 0 || r.missing.length > 0 || r.unreadable.length > 0;
   if (!r.damaged) out.push('OK: the store is consistent');
   else if (!blobDamage) out.push('DAMAGED: run layerstore verify --fix to delete the bad caches (they are rebuilt from the blobs)');
-  else if (r.badBlobs.length && !opts.fix) out.push('DAMAGED: run layerstore verify --fix to quarantine the bad blobs, then ingest the sources of the images named above again');
-  else out.push(`DAMAGED${r.fixed.quarantined ? ` (${r.fixed.quarantined} bad blobs quarantined)` : ''}: ingest the sources of the images named above again to restore their blobs, or layerstore rm them`);
+  else if (r.badBlobs.length && !opts.fix)
+    out.push('DAMAGED: run layerstore verify --fix to quarantine the bad blobs, then ingest the sources of the images named above again');
+  else
+    out.push(
+      `DAMAGED${r.fixed.quarantined ? ` (${r.fixed.quarantined} bad blobs quarantined)` : ''}: ingest the sources of the images named above again to restore their blobs, or layerstore rm them`,
+    );
   process.stdout.write(out.join('\n') + '\n');
   return r.damaged ? 3 : 0;
 }

@@ -31,8 +31,14 @@ const notFound = (ep: EngineEndpoint, name: string) => (message: string) =>
 export async function inspectContainer(ep: EngineEndpoint, arg: string): Promise<ContainerInfo> {
   const name = arg.slice(CONTAINER.length);
   if (!name) throw new LayerstoreError('E_USAGE', `${JSON.stringify(arg)} names no container`, { hint: 'container:NAME or container:ID' });
-  const doc = (await engineJson(ep, `/containers/${encodeURIComponent(name)}/json`, notFound(ep, name))) as { Id?: string; Name?: string; Image?: string; State?: { Running?: boolean; Paused?: boolean } };
-  if (typeof doc.Id !== 'string' || typeof doc.Image !== 'string') throw new LayerstoreError('E_ENGINE', `the container engine at ${ep.label} described container ${name} without Id or Image`);
+  const doc = (await engineJson(ep, `/containers/${encodeURIComponent(name)}/json`, notFound(ep, name))) as {
+    Id?: string;
+    Name?: string;
+    Image?: string;
+    State?: { Running?: boolean; Paused?: boolean };
+  };
+  if (typeof doc.Id !== 'string' || typeof doc.Image !== 'string')
+    throw new LayerstoreError('E_ENGINE', `the container engine at ${ep.label} described container ${name} without Id or Image`);
   return { id: doc.Id, name: (doc.Name ?? name).replace(/^\//, ''), imageId: doc.Image, running: !!doc.State?.Running, paused: !!doc.State?.Paused };
 }
 

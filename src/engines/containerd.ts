@@ -34,7 +34,10 @@ export function parseContainerdRef(arg: string): { namespace: string; name: stri
     }
   }
   const p = rest ? parseDockerRef(rest) : undefined;
-  if (!p) throw new LayerstoreError('E_USAGE', `${JSON.stringify(arg)} is not containerd:[NAMESPACE/]NAME[:TAG]`, { hint: 'e.g. containerd:docker.io/library/alpine:3.19, or containerd:k8s.io/registry.k8s.io/pause:3.9' });
+  if (!p)
+    throw new LayerstoreError('E_USAGE', `${JSON.stringify(arg)} is not containerd:[NAMESPACE/]NAME[:TAG]`, {
+      hint: 'e.g. containerd:docker.io/library/alpine:3.19, or containerd:k8s.io/registry.k8s.io/pause:3.9',
+    });
   const name = `${p.domain}/${p.path}${p.digest ? `@${p.digest}` : `:${p.tag ?? 'latest'}`}`;
   return { namespace, name };
 }
@@ -55,7 +58,9 @@ export function exportFromContainerd(arg: string, opts: ContainerdOptions): Read
   ctr.stderr.setEncoding('utf8').on('data', (c: string) => (stderr = (stderr + c).slice(-4096)));
   ctr.stdout.pipe(out, { end: false });
   ctr.on('error', (e: NodeJS.ErrnoException) => {
-    out.destroy(new LayerstoreError('E_ENGINE', e.code === 'ENOENT' ? 'the ctr command is not on PATH (apt-get install containerd)' : `cannot run ctr: ${e.message}`));
+    out.destroy(
+      new LayerstoreError('E_ENGINE', e.code === 'ENOENT' ? 'the ctr command is not on PATH (apt-get install containerd)' : `cannot run ctr: ${e.message}`),
+    );
   });
   ctr.on('close', (code) => {
     if (code === 0) return void out.end();
@@ -63,8 +68,12 @@ export function exportFromContainerd(arg: string, opts: ContainerdOptions): Read
     const notFound = /not found/i.test(why) && !/socket|connect/i.test(why);
     out.destroy(
       notFound
-        ? new LayerstoreError('E_REF_NOT_FOUND', `containerd (namespace ${namespace}) has no image ${name}`, { hint: `ctr -n ${namespace} images ls lists what it has` })
-        : new LayerstoreError('E_ENGINE', `ctr images export of ${name} (namespace ${namespace}, socket ${socket}) failed: ${why || `exit ${code}`}`, { hint: 'pass --containerd-socket PATH or set CONTAINERD_ADDRESS' }),
+        ? new LayerstoreError('E_REF_NOT_FOUND', `containerd (namespace ${namespace}) has no image ${name}`, {
+            hint: `ctr -n ${namespace} images ls lists what it has`,
+          })
+        : new LayerstoreError('E_ENGINE', `ctr images export of ${name} (namespace ${namespace}, socket ${socket}) failed: ${why || `exit ${code}`}`, {
+            hint: 'pass --containerd-socket PATH or set CONTAINERD_ADDRESS',
+          }),
     );
   });
   // A reader that stops early (bad input) stops ctr too.

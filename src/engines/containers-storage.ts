@@ -34,14 +34,22 @@ export async function exportFromContainersStorage(arg: string, opts: StorageOpti
   const { spec, image } = parseStorageRef(arg);
   const loc = locateStore(spec, opts);
   if (!['vfs', 'overlay'].includes(loc.driver)) {
-    throw new LayerstoreError('E_UNSUPPORTED', `containers-storage with the ${loc.driver} driver is not read in place (vfs and overlay are)`, { hint: `podman --root ${loc.graphroot} save --format oci-archive NAME | layerstore ingest -` });
+    throw new LayerstoreError('E_UNSUPPORTED', `containers-storage with the ${loc.driver} driver is not read in place (vfs and overlay are)`, {
+      hint: `podman --root ${loc.graphroot} save --format oci-archive NAME | layerstore ingest -`,
+    });
   }
   const db = await readStorageDb(loc);
   const found = findImages(db, image);
   if (found.length === 0) {
-    throw new LayerstoreError('E_REF_NOT_FOUND', image ? `the containers-storage store at ${loc.graphroot} (${loc.driver}) has no image ${image}` : `the containers-storage store at ${loc.graphroot} (${loc.driver}) has no images`, {
-      hint: `podman --root ${loc.graphroot} --storage-driver ${loc.driver} images lists what it has`,
-    });
+    throw new LayerstoreError(
+      'E_REF_NOT_FOUND',
+      image
+        ? `the containers-storage store at ${loc.graphroot} (${loc.driver}) has no image ${image}`
+        : `the containers-storage store at ${loc.graphroot} (${loc.driver}) has no images`,
+      {
+        hint: `podman --root ${loc.graphroot} --storage-driver ${loc.driver} images lists what it has`,
+      },
+    );
   }
   const out: OutImage[] = [];
   for (const img of found) out.push(await describeImage(db, img));
@@ -61,7 +69,10 @@ async function describeImage(db: StorageDb, img: StorageImage): Promise<OutImage
   }
   const chain = layers.map((l) => l['diff-digest']);
   if (!Array.isArray(diffIds) || diffIds.join() !== chain.join()) {
-    throw new LayerstoreError('E_DIFFID_MISMATCH', `${what}: its layers in layers.json (${chain.length}) are not the config's diff_ids (${Array.isArray(diffIds) ? diffIds.length : 'none'})`);
+    throw new LayerstoreError(
+      'E_DIFFID_MISMATCH',
+      `${what}: its layers in layers.json (${chain.length}) are not the config's diff_ids (${Array.isArray(diffIds) ? diffIds.length : 'none'})`,
+    );
   }
   const stored = await readBigData(db, img, 'manifest');
   const manifest = stored && listsUncompressed(stored, img, layers) ? stored : ociManifest(config, img, layers);
@@ -71,13 +82,19 @@ async function describeImage(db: StorageDb, img: StorageImage): Promise<OutImage
 /** A stored manifest whose config is the image and whose layers are the uncompressed diffs, in order. */
 function listsUncompressed(bytes: Buffer, img: StorageImage, layers: StorageLayer[]): boolean {
   try {
-    const m = JSON.parse(bytes.toString('utf8')) as { schemaVersion?: number; config?: { digest?: string }; layers?: Array<{ digest?: string; mediaType?: string }> };
+    const m = JSON.parse(bytes.toString('utf8')) as {
+      schemaVersion?: number;
+      config?: { digest?: string };
+      layers?: Array<{ digest?: string; mediaType?: string }>;
+    };
     return (
       m.schemaVersion === 2 &&
       m.config?.digest === `sha256:${img.id}` &&
       Array.isArray(m.layers) &&
       m.layers.length === layers.length &&
-      m.layers.every((d, i) => d.digest === layers[i]!['diff-digest'] && (d.mediaType === MT.ociLayer || d.mediaType === 'application/vnd.docker.image.rootfs.diff.tar'))
+      m.layers.every(
+        (d, i) => d.digest === layers[i]!['diff-digest'] && (d.mediaType === MT.ociLayer || d.mediaType === 'application/vnd.docker.image.rootfs.diff.tar'),
+      )
     );
   } catch {
     return false;
@@ -141,7 +158,11 @@ async function packLayer(pack: tar.Pack, loc: StorageLocation, l: StorageLayer):
   const tarSplit = path.join(loc.graphroot, `${loc.driver}-layers`, `${l.id}.tar-split.gz`);
   const filesDir = loc.driver === 'vfs' ? path.join(loc.graphroot, 'vfs', 'dir', l.id) : path.join(loc.graphroot, 'overlay', l.id, 'diff');
   await fsp.access(tarSplit).catch(() => {
-    throw new LayerstoreError('E_UNSUPPORTED', `layer ${l.id} of the containers-storage store has no ${path.basename(tarSplit)}, so its tar cannot be rebuilt in place`, { hint: 'podman save --format oci-archive NAME | layerstore ingest -' });
+    throw new LayerstoreError(
+      'E_UNSUPPORTED',
+      `layer ${l.id} of the containers-storage store has no ${path.basename(tarSplit)}, so its tar cannot be rebuilt in place`,
+      { hint: 'podman save --format oci-archive NAME | layerstore ingest -' },
+    );
   });
   const entry = pack.entry({ name: `blobs/sha256/${digest.slice(7)}`, size, mode: 0o644 });
   let n = 0;
@@ -153,9 +174,13 @@ async function packLayer(pack: tar.Pack, loc: StorageLocation, l: StorageLayer):
       yield b;
     }
     if (n !== size) {
-      throw new LayerstoreError('E_DIFFID_MISMATCH', `layer ${l.id} rebuilt from containers-storage is ${n > size ? 'more than' : 'only'} ${n} bytes, not the ${size} layers.json records: its files changed`, {
-        hint: 'the image in containers-storage is damaged; podman pull or load it again',
-      });
+      throw new LayerstoreError(
+        'E_DIFFID_MISMATCH',
+        `layer ${l.id} rebuilt from containers-storage is ${n > size ? 'more than' : 'only'} ${n} bytes, not the ${size} layers.json records: its files changed`,
+        {
+          hint: 'the image in containers-storage is damaged; podman pull or load it again',
+        },
+      );
     }
   };
   await pipeline(Readable.from(counted()), entry);

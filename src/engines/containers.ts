@@ -8,7 +8,8 @@ import { engineJson, type EngineEndpoint } from './engine-api.js';
  */
 export async function containersByImage(ep: EngineEndpoint): Promise<Map<string, number>> {
   const list = await engineJson(ep, '/containers/json?all=1');
-  if (!Array.isArray(list)) throw new LayerstoreError('E_ENGINE', `the container engine at ${ep.label} answered /containers/json with something that is not a list`);
+  if (!Array.isArray(list))
+    throw new LayerstoreError('E_ENGINE', `the container engine at ${ep.label} answered /containers/json with something that is not a list`);
   const counts = new Map<string, number>();
   for (const c of list as Array<{ ImageID?: unknown }>) {
     if (typeof c.ImageID !== 'string') continue;

@@ -21,13 +21,21 @@ export async function exportFromEngine(ep: EngineEndpoint, arg: string): Promise
   const names = name ? [name] : await everyImage(ep);
   if (names.length === 0) throw new LayerstoreError('E_REF_NOT_FOUND', `the container engine at ${ep.label} has no images`);
   const query = names.map((n) => `names=${encodeURIComponent(n)}`).join('&');
-  return engineGet(ep, `/images/get?${query}`, (message) => new LayerstoreError('E_REF_NOT_FOUND', `the container engine at ${ep.label} has no image ${name || names.join(', ')} (${message})`, { hint: 'docker images lists what it has' }));
+  return engineGet(
+    ep,
+    `/images/get?${query}`,
+    (message) =>
+      new LayerstoreError('E_REF_NOT_FOUND', `the container engine at ${ep.label} has no image ${name || names.join(', ')} (${message})`, {
+        hint: 'docker images lists what it has',
+      }),
+  );
 }
 
 /** Every image of the engine: its tags, or its ID when it has none. */
 async function everyImage(ep: EngineEndpoint): Promise<string[]> {
   const list = await engineJson(ep, '/images/json');
-  if (!Array.isArray(list)) throw new LayerstoreError('E_ENGINE', `the container engine at ${ep.label} answered /images/json with something that is not a list`);
+  if (!Array.isArray(list))
+    throw new LayerstoreError('E_ENGINE', `the container engine at ${ep.label} answered /images/json with something that is not a list`);
   const names: string[] = [];
   for (const img of list as Array<{ Id?: unknown; RepoTags?: unknown }>) {
     const tags = Array.isArray(img.RepoTags) ? img.RepoTags.filter((t): t is string => typeof t === 'string' && t !== '<none>:<none>') : [];

@@ -21,7 +21,9 @@ export function engineEndpoint(opts: { engineSocket?: string }, env: NodeJS.Proc
     if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length), label: host.slice('unix://'.length) };
     const m = /^tcp:\/\/([^:/]+|\[[^\]]+\]):(\d+)\/?$/.exec(host);
     if (m) return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]), label: `${m[1]}:${m[2]}` };
-    throw new LayerstoreError('E_USAGE', `DOCKER_HOST=${JSON.stringify(host)} is neither unix://PATH nor tcp://HOST:PORT`, { hint: 'or pass --engine-socket PATH' });
+    throw new LayerstoreError('E_USAGE', `DOCKER_HOST=${JSON.stringify(host)} is neither unix://PATH nor tcp://HOST:PORT`, {
+      hint: 'or pass --engine-socket PATH',
+    });
   }
   return { socketPath: '/var/run/docker.sock', label: '/var/run/docker.sock' };
 }
@@ -35,24 +37,29 @@ const MAX_JSON_ANSWER = 64 * 1024 * 1024;
  * open is one E_ENGINE line naming it; an answer other than 200 is E_ENGINE with the
  * engine's own message, or `notFound()` for a 404.
  */
-export function engineGet(ep: EngineEndpoint, path: string, notFound?: (message: string) => LayerstoreError, method: 'GET' | 'POST' = 'GET'): Promise<IncomingMessage> {
+export function engineGet(
+  ep: EngineEndpoint,
+  path: string,
+  notFound?: (message: string) => LayerstoreError,
+  method: 'GET' | 'POST' = 'GET',
+): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const req = http.request({ method, socketPath: ep.socketPath, host: ep.host, port: ep.port, path, headers: { Host: 'docker' } }, (res) => {
       // 204 No Content: a POST that worked (pause, unpause)
       if (res.statusCode === 200 || (method === 'POST' && res.statusCode === 204)) return resolve(res);
-      readAll(res, 64 * 1024).then(
-        (body) => {
-          let message = body.toString('utf8').trim();
-          try {
-            message = String((JSON.parse(message) as { message?: unknown }).message ?? message);
-          } catch {
-            /* not JSON: the text as it is */
-          }
-          if (res.statusCode === 404 && notFound) reject(notFound(message));
-          else reject(new LayerstoreError('E_ENGINE', `the container engine at ${ep.label} answered ${res.statusCode} to ${method} ${path}: ${message.slice(0, 300)}`));
-        },
-        reject,
-      );
+      readAll(res, 64 * 1024).then((body) => {
+        let message = body.toString('utf8').trim();
+        try {
+          message = String((JSON.parse(message) as { message?: unknown }).message ?? message);
+        } catch {
+          /* not JSON: the text as it is */
+        }
+        if (res.statusCode === 404 && notFound) reject(notFound(message));
+        else
+          reject(
+            new LayerstoreError('E_ENGINE', `the container engine at ${ep.label} answered ${res.statusCode} to ${method} ${path}: ${message.slice(0, 300)}`),
+          );
+      }, reject);
     });
     req.on('error', (e: NodeJS.ErrnoException) => reject(unreachable(ep, e)));
     req.end();
@@ -72,10 +79,13 @@ export async function engineJson(ep: EngineEndpoint, path: string, notFound?: (m
 
 function unreachable(ep: EngineEndpoint, e: NodeJS.ErrnoException): LayerstoreError {
   const why =
-    e.code === 'ENOENT' ? 'no such socket (is the engine running?)'
-    : e.code === 'ECONNREFUSED' ? 'nothing answers there (is the engine running?)'
-    : e.code === 'EACCES' ? 'permission denied (run as a user in the docker group, or root)'
-    : (e.code ?? e.message); // prettier-ignore
+    e.code === 'ENOENT'
+      ? 'no such socket (is the engine running?)'
+      : e.code === 'ECONNREFUSED'
+        ? 'nothing answers there (is the engine running?)'
+        : e.code === 'EACCES'
+          ? 'permission denied (run as a user in the docker group, or root)'
+          : (e.code ?? e.message); // prettier-ignore
   return new LayerstoreError('E_ENGINE', `cannot reach the container engine at ${ep.label}: ${why}`, {
     hint: 'pass --engine-socket PATH or set DOCKER_HOST (podman: podman system service unix://PATH)',
   });

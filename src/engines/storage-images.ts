@@ -46,9 +46,13 @@ async function readJsonList<T>(file: string, loc: StorageLocation): Promise<T[]>
   } catch (e) {
     if (e instanceof LayerstoreError) throw e;
     const err = e as NodeJS.ErrnoException;
-    throw new LayerstoreError('E_ENGINE', `cannot read the containers-storage store (driver ${loc.driver}, root ${loc.graphroot}): ${err.code === 'ENOENT' ? `no ${path.basename(path.dirname(file))}/${path.basename(file)}` : err.message}`, {
-      hint: 'pass containers-storage:[DRIVER@GRAPHROOT+RUNROOT]NAME, or --storage-root/--storage-driver (podman info shows them)',
-    });
+    throw new LayerstoreError(
+      'E_ENGINE',
+      `cannot read the containers-storage store (driver ${loc.driver}, root ${loc.graphroot}): ${err.code === 'ENOENT' ? `no ${path.basename(path.dirname(file))}/${path.basename(file)}` : err.message}`,
+      {
+        hint: 'pass containers-storage:[DRIVER@GRAPHROOT+RUNROOT]NAME, or --storage-root/--storage-driver (podman info shows them)',
+      },
+    );
   }
   let list: unknown;
   try {
@@ -113,7 +117,8 @@ export async function readBigData(db: StorageDb, img: StorageImage, key: string)
   const file = path.join(dir, plain ? key : `=${Buffer.from(key).toString('base64')}`);
   try {
     const st = await fsp.stat(file);
-    if (st.size > MAX_JSON_BYTES) throw new LayerstoreError('E_TOO_LARGE', `${file} is ${st.size} bytes, above the ${MAX_JSON_BYTES}-byte limit for a JSON document`);
+    if (st.size > MAX_JSON_BYTES)
+      throw new LayerstoreError('E_TOO_LARGE', `${file} is ${st.size} bytes, above the ${MAX_JSON_BYTES}-byte limit for a JSON document`);
     return await fsp.readFile(file);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;

@@ -34,7 +34,10 @@ export function parseStorageRef(arg: string): { spec: Partial<StorageLocation>; 
   const spec: Partial<StorageLocation> = {};
   if (rest.startsWith('[')) {
     const close = rest.indexOf(']');
-    if (close < 0) throw new LayerstoreError('E_USAGE', `${JSON.stringify(arg)}: the store specifier has no closing ]`, { hint: 'containers-storage:[vfs@/var/lib/containers/storage+/run/containers/storage]NAME' });
+    if (close < 0)
+      throw new LayerstoreError('E_USAGE', `${JSON.stringify(arg)}: the store specifier has no closing ]`, {
+        hint: 'containers-storage:[vfs@/var/lib/containers/storage+/run/containers/storage]NAME',
+      });
     let s = rest.slice(1, close);
     rest = rest.slice(close + 1);
     const at = s.indexOf('@');
@@ -50,7 +53,8 @@ export function parseStorageRef(arg: string): { spec: Partial<StorageLocation>; 
       s = s.slice(0, plus);
     }
     if (s) spec.graphroot = s;
-    if (spec.graphroot && !path.isAbsolute(spec.graphroot)) throw new LayerstoreError('E_USAGE', `${JSON.stringify(arg)}: the graphroot ${JSON.stringify(spec.graphroot)} is not an absolute path`);
+    if (spec.graphroot && !path.isAbsolute(spec.graphroot))
+      throw new LayerstoreError('E_USAGE', `${JSON.stringify(arg)}: the graphroot ${JSON.stringify(spec.graphroot)} is not an absolute path`);
   }
   return { spec, image: rest };
 }
@@ -67,9 +71,15 @@ export function locateStore(spec: Partial<StorageLocation>, opts: StorageOptions
   const rootless = process.getuid?.() !== 0;
   const home = os.homedir();
   const graphroot =
-    spec.graphroot ?? opts.storageRoot ?? (rootless ? conf.rootless_storage_path : undefined) ?? conf.graphroot ??
+    spec.graphroot ??
+    opts.storageRoot ??
+    (rootless ? conf.rootless_storage_path : undefined) ??
+    conf.graphroot ??
     (rootless ? path.join(process.env.XDG_DATA_HOME || path.join(home, '.local/share'), 'containers/storage') : '/var/lib/containers/storage'); // prettier-ignore
-  const runroot = spec.runroot ?? conf.runroot ?? (rootless ? path.join(process.env.XDG_RUNTIME_DIR || `/run/user/${process.getuid?.()}`, 'containers') : '/run/containers/storage');
+  const runroot =
+    spec.runroot ??
+    conf.runroot ??
+    (rootless ? path.join(process.env.XDG_RUNTIME_DIR || `/run/user/${process.getuid?.()}`, 'containers') : '/run/containers/storage');
   const driver = spec.driver || opts.storageDriver || process.env.STORAGE_DRIVER || conf.driver || detectDriver(graphroot);
   return { driver, graphroot, runroot };
 }
@@ -85,7 +95,11 @@ function readStorageConf(): Record<string, string> {
   const candidates = process.env.CONTAINERS_STORAGE_CONF
     ? [process.env.CONTAINERS_STORAGE_CONF]
     : rootless
-      ? [path.join(process.env.XDG_CONFIG_HOME || path.join(os.homedir(), '.config'), 'containers/storage.conf'), '/etc/containers/storage.conf', '/usr/share/containers/storage.conf']
+      ? [
+          path.join(process.env.XDG_CONFIG_HOME || path.join(os.homedir(), '.config'), 'containers/storage.conf'),
+          '/etc/containers/storage.conf',
+          '/usr/share/containers/storage.conf',
+        ]
       : ['/etc/containers/storage.conf', '/usr/share/containers/storage.conf'];
   for (const file of candidates) {
     let text: string;

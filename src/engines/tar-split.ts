@@ -61,13 +61,15 @@ export async function* rebuildLayerTar(tarSplitGz: string, filesDir: string): As
     if (size === 0) continue;
     const name = e.name_raw ? Buffer.from(e.name_raw, 'base64').toString('latin1') : (e.name ?? '');
     const rel = path.posix.normalize(`/${name}`).slice(1);
-    if (rel === '' || rel.startsWith('../')) throw new LayerstoreError('E_UNSAFE_PATH', `${tarSplitGz}: the file entry ${JSON.stringify(name)} escapes the layer`);
+    if (rel === '' || rel.startsWith('../'))
+      throw new LayerstoreError('E_UNSAFE_PATH', `${tarSplitGz}: the file entry ${JSON.stringify(name)} escapes the layer`);
     const file = path.join(root, rel);
     const dir = path.dirname(file);
     if (dir !== checkedDir) {
       // A symlinked directory inside the layer's files must not lead the read outside them.
       const real = await fsp.realpath(dir).catch(() => '');
-      if (real !== root && !real.startsWith(root + path.sep)) throw new LayerstoreError('E_DIFFID_MISMATCH', `the layer's file ${JSON.stringify(rel)} is missing or outside ${filesDir}`, { entry: rel });
+      if (real !== root && !real.startsWith(root + path.sep))
+        throw new LayerstoreError('E_DIFFID_MISMATCH', `the layer's file ${JSON.stringify(rel)} is missing or outside ${filesDir}`, { entry: rel });
       checkedDir = dir;
     }
     yield* fileBytes(file, rel, size);
@@ -75,7 +77,12 @@ export async function* rebuildLayerTar(tarSplitGz: string, filesDir: string): As
 }
 
 async function* fileBytes(file: string, rel: string, size: number): AsyncGenerator<Buffer> {
-  const changed = (why: string) => new LayerstoreError('E_DIFFID_MISMATCH', `the layer's file ${JSON.stringify(rel)} changed after the layer was stored (${why}), so the layer cannot be rebuilt`, { entry: rel, hint: 'the image in containers-storage is damaged; podman pull or load it again' });
+  const changed = (why: string) =>
+    new LayerstoreError(
+      'E_DIFFID_MISMATCH',
+      `the layer's file ${JSON.stringify(rel)} changed after the layer was stored (${why}), so the layer cannot be rebuilt`,
+      { entry: rel, hint: 'the image in containers-storage is damaged; podman pull or load it again' },
+    );
   const fh = await fsp.open(file, C.O_RDONLY | C.O_NOFOLLOW).catch((e: NodeJS.ErrnoException) => {
     throw changed(e.code === 'ENOENT' ? 'was removed' : e.code === 'ELOOP' ? 'it is a symlink now' : `unreadable: ${e.code ?? e.message}`);
   });

@@ -5,7 +5,19 @@ import { LayerstoreError } from '../errors.js';
 import { hexOf, type Digest } from '../digest/digest.js';
 import { createHasher } from '../digest/hasher.js';
 import { fullyQualified, normalizeUserRef } from '../formats/ref-names.js';
-import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, INDEX_TYPES, MANIFEST_TYPES, MAX_JSON_BYTES, MT, documentKind, isImageManifest, parseIndex, parseManifest, type Descriptor } from '../formats/types.js';
+import {
+  ANNOTATION_IMAGE_NAME,
+  ANNOTATION_REF_NAME,
+  INDEX_TYPES,
+  MANIFEST_TYPES,
+  MAX_JSON_BYTES,
+  MT,
+  documentKind,
+  isImageManifest,
+  parseIndex,
+  parseManifest,
+  type Descriptor,
+} from '../formats/types.js';
 import type { Store } from '../store/store.js';
 import { resolveOutputTarget } from './output-target.js';
 
@@ -72,7 +84,8 @@ export async function exportArchive(store: Store, roots: ExportRoot[], outFile: 
     if (kind !== 'manifest') return;
     const m = parseManifest(doc, d.digest);
     for (const b of [m.config, ...m.layers]) {
-      if (!(await store.blobs.has(b.digest))) throw new LayerstoreError('E_STORE_INVALID', `blob ${b.digest} is missing from the store`, { hint: 'run layerstore verify' });
+      if (!(await store.blobs.has(b.digest)))
+        throw new LayerstoreError('E_STORE_INVALID', `blob ${b.digest} is missing from the store`, { hint: 'run layerstore verify' });
       if (!blobs.has(b.digest)) blobs.set(b.digest, b.size);
     }
     // manifest.json lists what docker load can load: images, not attestations or other artifacts
@@ -113,8 +126,10 @@ export async function exportArchive(store: Store, roots: ExportRoot[], outFile: 
   const written = pipeline(pack, await target.open());
   let bytes = 0;
   try {
-    const dirEntry = (name: string) => new Promise<void>((res, rej) => pack.entry({ name, type: 'directory', mode: 0o755, mtime: MTIME }, (e) => (e ? rej(e) : res())));
-    const fileEntry = (name: string, body: Buffer) => new Promise<void>((res, rej) => pack.entry({ name, mode: 0o644, mtime: MTIME }, body, (e) => (e ? rej(e) : res())));
+    const dirEntry = (name: string) =>
+      new Promise<void>((res, rej) => pack.entry({ name, type: 'directory', mode: 0o755, mtime: MTIME }, (e) => (e ? rej(e) : res())));
+    const fileEntry = (name: string, body: Buffer) =>
+      new Promise<void>((res, rej) => pack.entry({ name, mode: 0o644, mtime: MTIME }, body, (e) => (e ? rej(e) : res())));
     await dirEntry('blobs');
     await dirEntry('blobs/sha256');
     for (const [digest, size] of blobs) {
@@ -150,7 +165,11 @@ function verifying(digest: Digest, size: number): Transform {
     flush(cb) {
       const actual = h.digest();
       if (actual !== digest || n !== size) {
-        cb(new LayerstoreError('E_STORE_INVALID', `stored blob ${digest} is damaged (its bytes hash to ${actual})`, { hint: 'run layerstore verify --fix, then ingest its source again' }));
+        cb(
+          new LayerstoreError('E_STORE_INVALID', `stored blob ${digest} is damaged (its bytes hash to ${actual})`, {
+            hint: 'run layerstore verify --fix, then ingest its source again',
+          }),
+        );
       } else cb();
     },
   });

@@ -29,7 +29,8 @@ export interface OutputTarget {
 
 export async function resolveOutputTarget(output: string, storeRoot: string): Promise<OutputTarget> {
   if (output === '-') {
-    if (process.stdout.isTTY) throw new LayerstoreError('E_USAGE', 'refusing to write a tarball to a terminal', { hint: 'redirect standard output, or pass -o FILE.tar' });
+    if (process.stdout.isTTY)
+      throw new LayerstoreError('E_USAGE', 'refusing to write a tarball to a terminal', { hint: 'redirect standard output, or pass -o FILE.tar' });
     return stdoutTarget();
   }
   const target = path.resolve(output);
@@ -42,13 +43,17 @@ export async function resolveOutputTarget(output: string, storeRoot: string): Pr
   if (st === undefined || st.isFile()) return replacedFileTarget(real ?? target, output);
   if (st.isFIFO() || st.isCharacterDevice()) return inPlaceTarget(target, output);
   const what = st.isDirectory() ? 'a directory' : st.isBlockDevice() ? 'a block device' : 'not a file';
-  throw new LayerstoreError('E_USAGE', `-o ${output} is ${what}; refusing to write a tarball there`, { hint: 'pass -o with a file name (or - for standard output)' });
+  throw new LayerstoreError('E_USAGE', `-o ${output} is ${what}; refusing to write a tarball there`, {
+    hint: 'pass -o with a file name (or - for standard output)',
+  });
 }
 
 function refuseInsideStore(real: string, storeReal: string, output: string): void {
   const rel = path.relative(storeReal, real);
   if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) {
-    throw new LayerstoreError('E_USAGE', `-o ${output} is inside the store (${storeReal}); an export never writes there`, { hint: 'write the tarball outside the store directory' });
+    throw new LayerstoreError('E_USAGE', `-o ${output} is inside the store (${storeReal}); an export never writes there`, {
+      hint: 'write the tarball outside the store directory',
+    });
   }
 }
 

@@ -44,9 +44,13 @@ export async function resolveDockerArchive<F extends SourceFile>(view: SourceVie
     const configDigest = plan.useBlob(configFile, claimOf(configFile), `${what} Config`);
     const config = parseImageConfig(await view.readJson(item.config, `${what} Config`), `${what} Config ${item.config}`);
     if (config.rootfs.diff_ids.length !== item.layers.length) {
-      throw new LayerstoreError('E_MANIFEST_INVALID', `${what} lists ${item.layers.length} layers but its config has ${config.rootfs.diff_ids.length} diff_ids`, {
-        entry: 'manifest.json',
-      });
+      throw new LayerstoreError(
+        'E_MANIFEST_INVALID',
+        `${what} lists ${item.layers.length} layers but its config has ${config.rootfs.diff_ids.length} diff_ids`,
+        {
+          entry: 'manifest.json',
+        },
+      );
     }
     const layerFiles: F[] = [];
     view.prefetch(item.layers.map((name, j) => ({ name, why: `${what} Layers[${j}]` })));
@@ -67,7 +71,9 @@ export async function resolveDockerArchive<F extends SourceFile>(view: SourceVie
       continue;
     }
     if (fromOci && fromOci.layers.length > 0) {
-      throw new LayerstoreError('E_MANIFEST_INVALID', `manifest.json and index.json disagree about the layers of image ${configDigest}`, { entry: 'manifest.json' });
+      throw new LayerstoreError('E_MANIFEST_INVALID', `manifest.json and index.json disagree about the layers of image ${configDigest}`, {
+        entry: 'manifest.json',
+      });
     }
     const manifest = synthesizeManifest(configFile, layerFiles);
     const manifestDesc: Descriptor = { mediaType: MT.ociManifest, digest: manifest.digest, size: manifest.bytes.length };

@@ -6,8 +6,12 @@ export const dockerV1SaveReader: SourceReader = {
   name: 'docker-v1-save',
   detect: (view) => view.has('repositories'),
   open: async () => {
-    throw new LayerstoreError('E_UNSUPPORTED', 'this is a pre-Docker-1.10 save (a repositories file, no manifest.json), which carries no image config digests', {
-      hint: 'load it into Docker and save it again with a current Docker, podman or skopeo',
-    });
+    throw new LayerstoreError(
+      'E_UNSUPPORTED',
+      'this is a pre-Docker-1.10 save (a repositories file, no manifest.json), which carries no image config digests',
+      {
+        hint: 'load it into Docker and save it again with a current Docker, podman or skopeo',
+      },
+    );
   },
 };

@@ -96,7 +96,7 @@ export function imageDisagreement(plan: ImagePlan<SourceFile>, configDoc: unknow
     const cfg = parseImageConfig(configDoc, 'config');
     const countProblem = diffIdCountProblem(layers.length, cfg);
     if (countProblem) return countProblem;
-    layers.forEach((f, i) => plan.checkDiffId(f, cfg.rootfs.diff_ids[i]!, `layer ${i}`));
+    for (const [i, f] of layers.entries()) plan.checkDiffId(f, cfg.rootfs.diff_ids[i]!, `layer ${i}`);
     return undefined;
   } catch (e) {
     if (isLayerstoreError(e)) return e.message;
@@ -168,7 +168,8 @@ class OciWalker<F extends SourceFile> {
           return undefined;
         }
       }
-      for (const [k, b] of blobs.entries()) this.plan.useBlob(await this.view.file(`blobs/sha256/${hexOf(b.digest)}`, `${what} blob ${k}`), b, `${what} blob ${k}`);
+      for (const [k, b] of blobs.entries())
+        this.plan.useBlob(await this.view.file(`blobs/sha256/${hexOf(b.digest)}`, `${what} blob ${k}`), b, `${what} blob ${k}`);
       this.plan.artifacts.push({ digest: desc.digest, type: m.artifactType ?? m.config.mediaType });
       return [];
     }

@@ -39,7 +39,10 @@ export class ImagePlan<F extends SourceFile = SourceFile> {
   summaryNotes(): string[] {
     if (this.artifacts.length === 0) return this.notes;
     const types = [...new Set(this.artifacts.map((a) => a.type))].sort();
-    return [...this.notes, `${this.artifacts.length} artifact manifest${this.artifacts.length === 1 ? '' : 's'} (${types.join(', ')}) stored, not analysed as images`];
+    return [
+      ...this.notes,
+      `${this.artifacts.length} artifact manifest${this.artifacts.length === 1 ? '' : 's'} (${types.join(', ')}) stored, not analysed as images`,
+    ];
   }
 
   /**
@@ -72,15 +75,22 @@ export class ImagePlan<F extends SourceFile = SourceFile> {
   /** Check a layer's recomputed diffID against the config's rootfs.diff_ids entry. */
   checkDiffId(file: SourceFile, expected: Digest, what: string): void {
     if (file.decompressError !== undefined) {
-      throw new LayerstoreError('E_DECOMPRESS', `${what} is ${file.compression} but does not decompress: ${file.decompressError}`, { entry: file.name, offset: file.offset });
-    }
-    if (file.diffId !== expected) {
-      throw new LayerstoreError('E_DIFFID_MISMATCH', `${what}: the uncompressed layer hashes to ${file.diffId}, but the config's rootfs.diff_ids says ${expected}`, {
+      throw new LayerstoreError('E_DECOMPRESS', `${what} is ${file.compression} but does not decompress: ${file.decompressError}`, {
         entry: file.name,
         offset: file.offset,
-        expected,
-        actual: file.diffId,
       });
+    }
+    if (file.diffId !== expected) {
+      throw new LayerstoreError(
+        'E_DIFFID_MISMATCH',
+        `${what}: the uncompressed layer hashes to ${file.diffId}, but the config's rootfs.diff_ids says ${expected}`,
+        {
+          entry: file.name,
+          offset: file.offset,
+          expected,
+          actual: file.diffId,
+        },
+      );
     }
   }
 

@@ -17,7 +17,10 @@ export function isValidRef(ref: string): boolean {
 
 export function checkRef(ref: unknown, what: string): string {
   if (typeof ref !== 'string' || !isValidRef(ref)) {
-    throw new LayerstoreError('E_MANIFEST_INVALID', `${what} ${JSON.stringify(typeof ref === 'string' ? ref.slice(0, 100) : ref)} is not a valid image reference`);
+    throw new LayerstoreError(
+      'E_MANIFEST_INVALID',
+      `${what} ${JSON.stringify(typeof ref === 'string' ? ref.slice(0, 100) : ref)} is not a valid image reference`,
+    );
   }
   return ref;
 }
@@ -97,7 +100,7 @@ export function familiar(fullName: string): string {
 /** Repository part of a ref ("acme/api" for "acme/api:1.0"), or undefined for bare tags like "v1". */
 export function repositoryOf(ref: string): string | undefined {
   const p = parseDockerRef(ref);
-  if (!p || !p.tag) return undefined;
+  if (!p?.tag) return undefined;
   const noDigest = ref.includes('@') ? ref.slice(0, ref.indexOf('@')) : ref;
   return noDigest.slice(0, noDigest.length - p.tag.length - 1);
 }
@@ -117,7 +120,10 @@ export function repositoryOfDigestRef(ref: string): string | undefined {
  * so a ref that `serve`, `push` and `_catalog` would refuse never enters the store.
  */
 export function normalizeUserRef(input: string, what: string): string {
-  const bad = (why: string) => new LayerstoreError('E_USAGE', `${what} ${JSON.stringify(input.slice(0, 200))} is not a valid image reference: ${why}`, { hint: 'write it as docker does: [registry/]repository[:tag], lowercase repository, e.g. corp/api:1.0' });
+  const bad = (why: string) =>
+    new LayerstoreError('E_USAGE', `${what} ${JSON.stringify(input.slice(0, 200))} is not a valid image reference: ${why}`, {
+      hint: 'write it as docker does: [registry/]repository[:tag], lowercase repository, e.g. corp/api:1.0',
+    });
   const p = parseDockerRef(input);
   if (!p) {
     throw bad(parseDockerRef(input.toLowerCase()) ? 'repository names are lowercase' : 'the repository name has characters docker does not allow');

@@ -98,7 +98,11 @@ export function platformOf(img: ImageInfo): string | null {
 }
 
 /** The `report --json` object (with `--files` when a store is given), built by the same code as the CLI's. */
-export async function buildReportJson(store: Store | undefined, images: ImageInfo[], opts: { top?: number; onProgress?: (done: number, total: number) => void; universe?: ImageInfo[] } = {}): Promise<ReportJson> {
+export async function buildReportJson(
+  store: Store | undefined,
+  images: ImageInfo[],
+  opts: { top?: number; onProgress?: (done: number, total: number) => void; universe?: ImageInfo[] } = {},
+): Promise<ReportJson> {
   return reportJson(await computeReport(store, images, { files: !!store, ...opts }));
 }
 
@@ -126,7 +130,10 @@ export async function buildStacks(store: Store | undefined, images: ImageInfo[])
   const byDiffId = new Map<Digest, FileIndex>();
   for (const img of images) {
     for (const l of img.layers) if (!byDiffId.has(l.diffId)) byDiffId.set(l.diffId, await getFileIndex(store, l.digest));
-    const overlay = stackImage(img, img.layers.map((l) => ({ digest: l.digest, index: byDiffId.get(l.diffId)! })));
+    const overlay = stackImage(
+      img,
+      img.layers.map((l) => ({ digest: l.digest, index: byDiffId.get(l.diffId)! })),
+    );
     const steps = (await historyOf(store, img.configDigest)).filter((h) => !h.emptyLayer);
     out[img.manifestDigest] = overlay.layers.map((c, i) => {
       const l = img.layers[i]!;
@@ -192,7 +199,10 @@ export async function buildRepositories(store: Store, view: RepositoryView, imag
           history: history.get(img.configDigest)!,
         });
       }
-      const created = under.map((i) => i.created).filter((c): c is string => !!c).sort();
+      const created = under
+        .map((i) => i.created)
+        .filter((c): c is string => !!c)
+        .sort();
       const base = name.split('/').pop() ?? name;
       tags.push({
         tag,

@@ -44,7 +44,11 @@ export function reportInThread(storeRoot: string, heapMb = reportHeapMb()): Prom
       settle(() =>
         reject(
           e.code === 'ERR_WORKER_OUT_OF_MEMORY'
-            ? new RegistryError(503, 'UNSUPPORTED', `the report of this store needs more than the ${heapMb} MB heap serve gives its report thread (LAYERSTORE_REPORT_HEAP_MB); run layerstore report --files instead`)
+            ? new RegistryError(
+                503,
+                'UNSUPPORTED',
+                `the report of this store needs more than the ${heapMb} MB heap serve gives its report thread (LAYERSTORE_REPORT_HEAP_MB); run layerstore report --files instead`,
+              )
             : e,
         ),
       ),

@@ -19,5 +19,8 @@ try {
   parentPort!.postMessage({ ok: true, report, stacks });
 } catch (e) {
   const err = e as Error & { code?: string; source?: string };
-  parentPort!.postMessage({ ok: false, error: { coded: isLayerstoreError(e), code: err?.code, message: err?.message ?? String(e), source: err?.source, stack: err?.stack } });
+  parentPort!.postMessage({
+    ok: false,
+    error: { coded: isLayerstoreError(e), code: err?.code, message: err?.message ?? String(e), source: err?.source, stack: err?.stack },
+  });
 }

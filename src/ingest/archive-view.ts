@@ -1,4 +1,4 @@
-import { constants as C, promises as fsp } from 'node:fs';
+import { constants as C, promises as fsp, type Stats } from 'node:fs';
 import path from 'node:path';
 import { LayerstoreError } from '../errors.js';
 import { normalizeEntryName } from '../archive/entry-name.js';
@@ -231,7 +231,7 @@ export class DirView implements ArchiveView {
 
   private async stage(n: string, why: string): Promise<StagedFile> {
     const p = this.pathOf(n);
-    let st;
+    let st: Stats;
     try {
       st = await fsp.stat(p);
     } catch {

@@ -161,7 +161,9 @@ export async function discardStaged(store: Store, view: ArchiveView): Promise<vo
 function tagTheOneRoot(plan: IngestPlan, tag: string): void {
   const roots = new Map(plan.roots.map((r) => [r.descriptor.digest, r.descriptor]));
   if (roots.size !== 1) {
-    throw new LayerstoreError('E_USAGE', `--tag names one image, but the input holds ${roots.size} (${plan.images.length} images)`, { hint: 'ingest it without --tag, then layerstore tag the one you mean' });
+    throw new LayerstoreError('E_USAGE', `--tag names one image, but the input holds ${roots.size} (${plan.images.length} images)`, {
+      hint: 'ingest it without --tag, then layerstore tag the one you mean',
+    });
   }
   const [descriptor] = roots.values();
   plan.roots.push({ descriptor: descriptor!, ref: tag, fullName: fullyQualified(tag) });

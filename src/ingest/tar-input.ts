@@ -129,7 +129,13 @@ export async function openTarStreamInput(store: Store, source: Readable, view: T
 }
 
 /** The one pass over a tar stream both of the above make; `keepAll` keeps entries of any name. */
-async function readOnePass(store: Store, arc: OpenedArchive, view: TarView, hints: EntryHints, { keepAll, trustStored }: { keepAll: boolean; trustStored: boolean }): Promise<void> {
+async function readOnePass(
+  store: Store,
+  arc: OpenedArchive,
+  view: TarView,
+  hints: EntryHints,
+  { keepAll, trustStored }: { keepAll: boolean; trustStored: boolean },
+): Promise<void> {
   let entries = 0;
   let held = 0;
   for await (const e of readTarEntries(arc.stream, { maxEntries: MAX_ARCHIVE_ENTRIES })) {
@@ -231,7 +237,14 @@ function rangeOf(file: string, start: number, size: number): AsyncIterable<Buffe
  * other bytes): only for an uncompressed archive, whose entry bytes can be read again, are
  * hints asked.
  */
-async function stagePinned(store: Store, hints: EntryHints, e: TarFileEntry, stage: (existing: Digest | undefined) => Promise<StagedFile>, trustStored: boolean, hintable = false): Promise<StagedFile> {
+async function stagePinned(
+  store: Store,
+  hints: EntryHints,
+  e: TarFileEntry,
+  stage: (existing: Digest | undefined) => Promise<StagedFile>,
+  trustStored: boolean,
+  hintable = false,
+): Promise<StagedFile> {
   const claim = await storedClaim(store, e.name);
   // The store holds the blob this entry's name claims, with the entry's size: its copy was
   // verified when it arrived, so the entry's bytes need not be read (--verify-input reads them).
@@ -251,7 +264,10 @@ async function stagePinned(store: Store, hints: EntryHints, e: TarFileEntry, sta
 }
 
 function duplicate(e: TarEntryHeader): LayerstoreError {
-  return new LayerstoreError('E_DUPLICATE_ENTRY', 'the archive holds this entry twice; refusing to guess which one is meant', { entry: e.rawName, offset: e.offset });
+  return new LayerstoreError('E_DUPLICATE_ENTRY', 'the archive holds this entry twice; refusing to guess which one is meant', {
+    entry: e.rawName,
+    offset: e.offset,
+  });
 }
 
 /**

@@ -20,7 +20,8 @@ function maxOf(b: BodyBound): number {
 }
 
 function beyond(b: BodyBound, got: string): LayerstoreError {
-  if ('declared' in b) return new LayerstoreError('E_SIZE_MISMATCH', `GET ${b.url}: ${got} than the ${b.declared} bytes its descriptor declares`, { expected: b.declared });
+  if ('declared' in b)
+    return new LayerstoreError('E_SIZE_MISMATCH', `GET ${b.url}: ${got} than the ${b.declared} bytes its descriptor declares`, { expected: b.declared });
   return new LayerstoreError('E_TOO_LARGE', `GET ${b.url}: ${got} than the ${b.limit}-byte limit for a ${b.what}`, { expected: b.limit });
 }
 

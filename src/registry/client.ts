@@ -76,7 +76,11 @@ export class RegistryClient {
    * One request, authenticating on a 401 and retrying once. A streaming `body` cannot be
    * sent twice: callers authenticate first with a bodiless request of the same scope.
    */
-  async request(method: string, path: string, opts: { scope: string; headers?: Record<string, string>; body?: Buffer | Readable; ok?: number[] }): Promise<RegistryResponse> {
+  async request(
+    method: string,
+    path: string,
+    opts: { scope: string; headers?: Record<string, string>; body?: Buffer | Readable; ok?: number[] },
+  ): Promise<RegistryResponse> {
     // GET and HEAD may be asked again (429, 5xx, a lost connection); nothing with a body is.
     const idempotent = (method === 'GET' || method === 'HEAD') && !opts.body;
     const send = async (): Promise<RegistryResponse> => {
@@ -95,7 +99,9 @@ export class RegistryClient {
       const base = this.baseUrl;
       this.sent[method === 'GET' ? 'get' : method === 'HEAD' ? 'head' : 'other']++;
       try {
-        return bodiless ? await nodeRequest(method, base + path, headers, { timeoutMs: this.policy.timeoutMs, signal: this.policy.signal }) : fromFetch(await fetch(base + path, init));
+        return bodiless
+          ? await nodeRequest(method, base + path, headers, { timeoutMs: this.policy.timeoutMs, signal: this.policy.signal })
+          : fromFetch(await fetch(base + path, init));
       } catch (e) {
         if (this.policy.signal?.aborted) throw e; // the caller is stopping: not the registry's failure
         if ((e as Error)?.name !== 'TimeoutError' && !signal?.aborted) {
@@ -134,7 +140,10 @@ export class RegistryClient {
       await res.body?.cancel();
       if (ch?.scheme === 'bearer') await this.fetchToken(ch, opts.scope);
       else if (ch?.scheme === 'basic') {
-        if (!this.creds) throw new LayerstoreError('E_AUTH', `${this.baseUrl} wants credentials`, { hint: 'pass --username/--password, set LAYERSTORE_USERNAME/LAYERSTORE_PASSWORD, or docker login' });
+        if (!this.creds)
+          throw new LayerstoreError('E_AUTH', `${this.baseUrl} wants credentials`, {
+            hint: 'pass --username/--password, set LAYERSTORE_USERNAME/LAYERSTORE_PASSWORD, or docker login',
+          });
         this.basic = true;
       } else throw new LayerstoreError('E_AUTH', `${this.baseUrl} refused the request (401) without a usable challenge`);
       res = await sendPatiently();
@@ -142,7 +151,9 @@ export class RegistryClient {
     if (res.status === 401 || res.status === 403) {
       await res.body?.cancel();
       throw new LayerstoreError('E_AUTH', `${this.baseUrl}${path}: ${res.status === 401 ? 'unauthorized' : 'denied'} (${res.status})`, {
-        hint: this.creds ? 'check the credentials and their rights on this repository' : 'pass --username/--password, set LAYERSTORE_USERNAME/LAYERSTORE_PASSWORD, or docker login',
+        hint: this.creds
+          ? 'check the credentials and their rights on this repository'
+          : 'pass --username/--password, set LAYERSTORE_USERNAME/LAYERSTORE_PASSWORD, or docker login',
       });
     }
     if (opts.ok && !opts.ok.includes(res.status)) throw await registryError(res, method, this.baseUrl + path);
@@ -182,7 +193,11 @@ export class RegistryClient {
   /** The error for a request that got no answer: one line naming the URL, and a hint that fits. */
   private unreachable(e: unknown, method: string, url: string): RegistryUnreachable {
     const { reason, hint, permanent } = describeFetchFailure(e, url, this.policy.timeoutMs);
-    return new RegistryUnreachable((e as Error)?.name === 'TimeoutError' ? `${method} ${url}: ${reason}` : `${method} ${url}: cannot reach the registry (${reason})`, hint, permanent);
+    return new RegistryUnreachable(
+      (e as Error)?.name === 'TimeoutError' ? `${method} ${url}: ${reason}` : `${method} ${url}: cannot reach the registry (${reason})`,
+      hint,
+      permanent,
+    );
   }
 
   /** A whole small body within `bound`; a connection lost or timed out mid-body is RegistryUnreachable, naming the URL. */
@@ -262,13 +277,19 @@ export class RegistryClient {
 
   /** Cross-repository mount; true when the registry mounted it (201). */
   async mountBlob(repo: string, d: Digest, from: string): Promise<boolean> {
-    const res = await this.request('POST', `/v2/${repo}/blobs/uploads/?mount=${d}&from=${from}`, { scope: `${pushScope(repo)} repository:${from}:pull`, headers: { 'Content-Length': '0' } });
+    const res = await this.request('POST', `/v2/${repo}/blobs/uploads/?mount=${d}&from=${from}`, {
+      scope: `${pushScope(repo)} repository:${from}:pull`,
+      headers: { 'Content-Length': '0' },
+    });
     await res.body?.cancel();
     if (res.status === 201) return true;
     if (res.status === 202) {
       // Not mounted: the registry opened an upload session instead; close it.
       const loc = res.headers.get('location');
-      if (loc) await this.request('DELETE', this.path(loc), { scope: pushScope(repo) }).then((r) => r.body?.cancel()).catch(() => {});
+      if (loc)
+        await this.request('DELETE', this.path(loc), { scope: pushScope(repo) })
+          .then((r) => r.body?.cancel())
+          .catch(() => {});
       return false;
     }
     throw await registryError(res, 'POST', `${this.baseUrl}/v2/${repo}/blobs/uploads/`);
@@ -292,7 +313,12 @@ export class RegistryClient {
   }
 
   async putManifest(repo: string, reference: string, bytes: Buffer, mediaType: string): Promise<void> {
-    const res = await this.request('PUT', `/v2/${repo}/manifests/${reference}`, { scope: pushScope(repo), headers: { 'Content-Type': mediaType }, body: bytes, ok: [200, 201, 202] });
+    const res = await this.request('PUT', `/v2/${repo}/manifests/${reference}`, {
+      scope: pushScope(repo),
+      headers: { 'Content-Type': mediaType },
+      body: bytes,
+      ok: [200, 201, 202],
+    });
     await res.body?.cancel();
   }
 
@@ -345,7 +371,8 @@ export class RegistryClient {
         const here = `GET ${url}: its Link header asks for ${this.baseUrl}${following}`;
         if (visited.has(following)) throw new LayerstoreError('E_REGISTRY', `${here}, a page already read: the listing loops`);
         const last = new URL(following, 'http://x').searchParams.get('last');
-        if (last !== null && lasts.has(last)) throw new LayerstoreError('E_REGISTRY', `${here}, after ${JSON.stringify(last)} again: the listing does not advance`);
+        if (last !== null && lasts.has(last))
+          throw new LayerstoreError('E_REGISTRY', `${here}, after ${JSON.stringify(last)} again: the listing does not advance`);
         if (last !== null) lasts.add(last);
       }
       next = following;

@@ -26,7 +26,8 @@ export async function findCredentials(
   } catch {
     return undefined;
   }
-  const keys = registry === 'docker.io' ? ['https://index.docker.io/v1/', 'index.docker.io', 'docker.io'] : [registry, `https://${registry}`, `http://${registry}`];
+  const keys =
+    registry === 'docker.io' ? ['https://index.docker.io/v1/', 'index.docker.io', 'docker.io'] : [registry, `https://${registry}`, `http://${registry}`];
   for (const k of keys) {
     const a = cfg.auths?.[k] ?? cfg.auths?.[`${k}/`];
     if (!a) continue;

@@ -19,11 +19,21 @@ import type { Uploads } from './uploads.js';
  * Bytes are freed by the store's own gc, run soon after (DeferredGc): what no ref reaches
  * is swept, and what an upload in flight pins is never lost (gc leaves live staging alone).
  */
-export async function handleDelete(store: Store, repos: RepositoryIndex, uploads: Uploads | undefined, gc: DeferredGc, name: string, kind: string, reference: string, res: ServerResponse): Promise<void> {
+export async function handleDelete(
+  store: Store,
+  repos: RepositoryIndex,
+  uploads: Uploads | undefined,
+  gc: DeferredGc,
+  name: string,
+  kind: string,
+  reference: string,
+  res: ServerResponse,
+): Promise<void> {
   const view = await repos.view();
   if (kind === 'manifests') {
     if (isDigest(reference)) {
-      const mine = (ref: string | undefined) => ref !== undefined && (ref === `${name}@${reference}` || (ref.startsWith(`${name}:`) && !ref.slice(name.length + 1).includes('/')));
+      const mine = (ref: string | undefined) =>
+        ref !== undefined && (ref === `${name}@${reference}` || (ref.startsWith(`${name}:`) && !ref.slice(name.length + 1).includes('/')));
       const removed = await store.removeRoots((d) => d.digest === reference && mine(refOf(d)));
       if (!removed.length) {
         if (view.reachable.get(name)?.has(reference)) {
@@ -103,4 +113,3 @@ export class DeferredGc {
     while (this.running) await this.running;
   }
 }
-

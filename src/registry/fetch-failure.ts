@@ -9,7 +9,10 @@ import { isLoopback } from './auth.js';
 export function describeFetchFailure(e: unknown, url: string, timeoutMs?: number): { reason: string; hint?: string; permanent?: boolean } {
   const err = e as Error & { cause?: Error & { code?: string } };
   if (err?.name === 'TimeoutError') {
-    return { reason: `no answer within ${timeoutMs !== undefined ? `${timeoutMs / 1000} s` : 'the timeout'}`, hint: 'the registry may be down, frozen or overloaded; --timeout SECONDS waits longer' };
+    return {
+      reason: `no answer within ${timeoutMs !== undefined ? `${timeoutMs / 1000} s` : 'the timeout'}`,
+      hint: 'the registry may be down, frozen or overloaded; --timeout SECONDS waits longer',
+    };
   }
   const cause = err?.cause;
   const raw = cause?.message ?? err?.message ?? String(e);
@@ -19,7 +22,11 @@ export function describeFetchFailure(e: unknown, url: string, timeoutMs?: number
     const plainHttp = /wrong version number|packet length too long|http request/i.test(raw);
     const reason = plainHttp ? 'the server does not speak TLS (a plain-http registry?)' : `TLS failed: ${ssl ? ssl[1]!.trim() : firstLine(raw)}`;
     const http = `http://${u.host}`;
-    return { reason, hint: plainHttp ? (isLoopback(u.hostname) ? `use ${http}` : `use ${http} (or a host without a scheme and --insecure)`) : undefined, permanent: true };
+    return {
+      reason,
+      hint: plainHttp ? (isLoopback(u.hostname) ? `use ${http}` : `use ${http} (or a host without a scheme and --insecure)`) : undefined,
+      permanent: true,
+    };
   }
   const code = cause?.code;
   // A name that does not resolve will not resolve on a retry either; a refused or reset connection may (a restart).

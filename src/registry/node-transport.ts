@@ -29,7 +29,12 @@ const MAX_REDIRECTS = 20;
  * TimeoutError for the timeout; the signal's reason when `signal` aborts. After the
  * response, they error its body stream.
  */
-export async function nodeRequest(method: 'GET' | 'HEAD', url: string, headers: Record<string, string>, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<RegistryResponse> {
+export async function nodeRequest(
+  method: 'GET' | 'HEAD',
+  url: string,
+  headers: Record<string, string>,
+  opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<RegistryResponse> {
   const origin = new URL(url).origin;
   let at = url;
   for (let hops = 0; ; hops++) {
@@ -39,14 +44,20 @@ export async function nodeRequest(method: 'GET' | 'HEAD', url: string, headers: 
     await res.body?.cancel().catch(() => {});
     if (hops === MAX_REDIRECTS) throw Object.assign(new TypeError('fetch failed'), { cause: new Error(`more than ${MAX_REDIRECTS} redirects from ${url}`) });
     const next = new URL(location, at);
-    if (next.protocol !== 'http:' && next.protocol !== 'https:') throw Object.assign(new TypeError('fetch failed'), { cause: new Error(`${at} redirects to ${next.protocol} URL`) });
+    if (next.protocol !== 'http:' && next.protocol !== 'https:')
+      throw Object.assign(new TypeError('fetch failed'), { cause: new Error(`${at} redirects to ${next.protocol} URL`) });
     if (next.origin !== origin) headers = Object.fromEntries(Object.entries(headers).filter(([k]) => k.toLowerCase() !== 'authorization'));
     at = next.href;
   }
 }
 
 /** One request and its response (no redirect followed). */
-function exchange(method: 'GET' | 'HEAD', url: string, headers: Record<string, string>, opts: { timeoutMs?: number; signal?: AbortSignal }): Promise<RegistryResponse> {
+function exchange(
+  method: 'GET' | 'HEAD',
+  url: string,
+  headers: Record<string, string>,
+  opts: { timeoutMs?: number; signal?: AbortSignal },
+): Promise<RegistryResponse> {
   const u = new URL(url);
   const lib = u.protocol === 'https:' ? https : http;
   const { signal, timeoutMs } = opts;
@@ -63,7 +74,8 @@ function exchange(method: 'GET' | 'HEAD', url: string, headers: Record<string, s
       }
     };
     const onAbort = () => fail(signal!.reason);
-    const timer = timeoutMs !== undefined ? setTimeout(() => fail(new DOMException(`no answer within ${timeoutMs / 1000} s`, 'TimeoutError')), timeoutMs) : undefined;
+    const timer =
+      timeoutMs !== undefined ? setTimeout(() => fail(new DOMException(`no answer within ${timeoutMs / 1000} s`, 'TimeoutError')), timeoutMs) : undefined;
     timer?.unref();
     const cleanup = () => {
       if (timer) clearTimeout(timer);

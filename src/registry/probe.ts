@@ -30,10 +30,13 @@ export async function probeRegistry(client: RegistryClient): Promise<RegistryPro
   const body = await readBounded(res, { url, limit: 64 * 1024, what: 'version check answer' });
   const text = body.toString('utf8').trim();
   if (/html/i.test(type) || text.startsWith('<')) throw notARegistry(url, 'it answered a web page');
-  if (apiVersion !== undefined && !/^registry\/2\./.test(apiVersion.trim())) throw notARegistry(url, `it speaks ${JSON.stringify(apiVersion)}, not registry/2.0`);
+  if (apiVersion !== undefined && !/^registry\/2\./.test(apiVersion.trim()))
+    throw notARegistry(url, `it speaks ${JSON.stringify(apiVersion)}, not registry/2.0`);
   return { apiVersion };
 }
 
 function notARegistry(url: string, why: string): LayerstoreError {
-  return new LayerstoreError('E_REGISTRY', `GET ${url}: not a registry (${why})`, { hint: 'pass the registry\'s base URL, e.g. https://registry.example.com or 127.0.0.1:5000' });
+  return new LayerstoreError('E_REGISTRY', `GET ${url}: not a registry (${why})`, {
+    hint: "pass the registry's base URL, e.g. https://registry.example.com or 127.0.0.1:5000",
+  });
 }

@@ -4,7 +4,19 @@ import { LayerstoreError } from '../errors.js';
 import { hexOf, isDigest, parseDigest, type Digest } from '../digest/digest.js';
 import { sha256Of } from '../digest/hasher.js';
 import { familiar } from '../formats/ref-names.js';
-import { ANNOTATION_REF_NAME, INDEX_TYPES, MAX_JSON_BYTES, MT, isImageManifest, kindOfDocument, parseIndex, parseJson, parseManifest, platformString, type Platform } from '../formats/types.js';
+import {
+  ANNOTATION_REF_NAME,
+  INDEX_TYPES,
+  MAX_JSON_BYTES,
+  MT,
+  isImageManifest,
+  kindOfDocument,
+  parseIndex,
+  parseJson,
+  parseManifest,
+  platformString,
+  type Platform,
+} from '../formats/types.js';
 import { claimedDigest } from '../formats/source.js';
 import { StagingOnDemand, type ArchiveView } from '../ingest/archive-view.js';
 import { storedBlobAsStaged } from '../ingest/blob-diffid.js';
@@ -61,7 +73,16 @@ class RegistryView implements ArchiveView {
     this.declared.set(top.digest, top.bytes.length);
     this.synthetic.set('oci-layout', Buffer.from('{"imageLayoutVersion":"1.0.0"}'));
     const annotations = top.ref ? { [ANNOTATION_REF_NAME]: top.ref } : undefined;
-    this.synthetic.set('index.json', Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests: [{ mediaType: top.mediaType, digest: top.digest, size: top.bytes.length, ...(annotations ? { annotations } : {}) }] })));
+    this.synthetic.set(
+      'index.json',
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MT.ociIndex,
+          manifests: [{ mediaType: top.mediaType, digest: top.digest, size: top.bytes.length, ...(annotations ? { annotations } : {}) }],
+        }),
+      ),
+    );
     const topName = `blobs/sha256/${hexOf(top.digest)}`;
     void this.files.get(topName, () => this.stageBytes(topName, top.bytes));
   }
@@ -180,9 +201,16 @@ export async function pullImage(store: Store, client: RegistryClient, ref: Remot
   const t0 = performance.now();
   const top = await client.getManifest(ref.repository, ref.digest ?? ref.tag!);
   const digest = sha256Of(top.bytes);
-  if (ref.digest && ref.digest !== digest) throw new LayerstoreError('E_DIGEST_MISMATCH', `the registry sent a manifest that hashes to ${digest}, not ${ref.digest}`, { expected: ref.digest, actual: digest });
+  if (ref.digest && ref.digest !== digest)
+    throw new LayerstoreError('E_DIGEST_MISMATCH', `the registry sent a manifest that hashes to ${digest}, not ${ref.digest}`, {
+      expected: ref.digest,
+      actual: digest,
+    });
   if (top.digest && isDigest(top.digest) && top.digest !== digest) {
-    throw new LayerstoreError('E_DIGEST_MISMATCH', `the manifest hashes to ${digest}, but the registry says ${top.digest}`, { expected: parseDigest(top.digest), actual: digest });
+    throw new LayerstoreError('E_DIGEST_MISMATCH', `the manifest hashes to ${digest}, but the registry says ${top.digest}`, {
+      expected: parseDigest(top.digest),
+      actual: digest,
+    });
   }
   const storeRef = ref.tag ? familiar(`${ref.registry}/${ref.repository}:${ref.tag}`) : undefined;
   const view = new RegistryView(store, client, ref.repository, { digest, bytes: top.bytes, mediaType: top.mediaType, ref: storeRef }, opts.platform);
@@ -194,9 +222,13 @@ export async function pullImage(store: Store, client: RegistryClient, ref: Remot
       check: (plan) => {
         if (plan.images.length === 0 && opts.platform) {
           const there = [...view.platformsSeen].filter((p) => p !== 'unknown/unknown').sort();
-          throw new LayerstoreError('E_REF_NOT_FOUND', `${ref.repository} has no ${platformString(opts.platform)} image; ${there.length ? `it has ${there.join(', ')}` : 'it is not a multi-platform image'}`, {
-            hint: there.length ? `pass one of those to --platform, or leave --platform out to pull them all` : 'leave --platform out',
-          });
+          throw new LayerstoreError(
+            'E_REF_NOT_FOUND',
+            `${ref.repository} has no ${platformString(opts.platform)} image; ${there.length ? `it has ${there.join(', ')}` : 'it is not a multi-platform image'}`,
+            {
+              hint: there.length ? `pass one of those to --platform, or leave --platform out to pull them all` : 'leave --platform out',
+            },
+          );
         }
         if (plan.images.length === 0) throw new LayerstoreError('E_MANIFEST_INVALID', `${ref.repository}: no image to pull`);
       },

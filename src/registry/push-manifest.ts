@@ -44,7 +44,7 @@ export async function putManifest(
     throw new RegistryError(400, 'MANIFEST_INVALID', 'the manifest is not valid JSON');
   }
   const declared = (doc as { mediaType?: unknown })?.mediaType;
-  const mediaType = typeof declared === 'string' ? declared : contentType?.split(';')[0]?.trim() ?? '';
+  const mediaType = typeof declared === 'string' ? declared : (contentType?.split(';')[0]?.trim() ?? '');
   if (typeof declared === 'string' && contentType && !contentType.startsWith(declared) && contentType !== 'application/json') {
     throw new RegistryError(400, 'MANIFEST_INVALID', `Content-Type ${contentType} does not match the manifest's mediaType ${declared}`);
   }
@@ -101,7 +101,18 @@ export async function putManifest(
     throw e;
   }
   plan.synthesized.set(digest, bytes);
-  const descriptor: Descriptor = { mediaType: kind === 'index' ? (INDEX_TYPES.has(mediaType) ? mediaType : 'application/vnd.oci.image.index.v1+json') : MANIFEST_TYPES.has(mediaType) ? mediaType : 'application/vnd.oci.image.manifest.v1+json', digest, size: bytes.length };
+  const descriptor: Descriptor = {
+    mediaType:
+      kind === 'index'
+        ? INDEX_TYPES.has(mediaType)
+          ? mediaType
+          : 'application/vnd.oci.image.index.v1+json'
+        : MANIFEST_TYPES.has(mediaType)
+          ? mediaType
+          : 'application/vnd.oci.image.manifest.v1+json',
+    digest,
+    size: bytes.length,
+  };
   // By digest, the manifest is kept under "repo@digest" (a valid OCI ref name), so it stays in
   // its repository across restarts and a delete can name it; by tag, under "repo:tag".
   const ref = reference.startsWith('sha256:') ? `${repo}@${digest}` : `${repo}:${reference}`;

@@ -42,16 +42,37 @@ const BLOB_CONCURRENCY = 4;
  * then the root by tag. An index whose platforms are not all stored is refused, as a registry
  * would refuse it; push one of its images instead.
  */
-export async function pushRoot(store: Store, client: RegistryClient, root: Descriptor, dest: RemoteRef, opts: { mountFrom?: string[] } = {}): Promise<PushResult> {
-  const r: PushResult = { manifests: 0, blobsSent: 0, bytesSent: 0, blobsSkipped: 0, bytesSkipped: 0, blobsMounted: 0, bytesMounted: 0, bytesNotSent: 0, mountedFrom: {}, notes: [] };
+export async function pushRoot(
+  store: Store,
+  client: RegistryClient,
+  root: Descriptor,
+  dest: RemoteRef,
+  opts: { mountFrom?: string[] } = {},
+): Promise<PushResult> {
+  const r: PushResult = {
+    manifests: 0,
+    blobsSent: 0,
+    bytesSent: 0,
+    blobsSkipped: 0,
+    bytesSkipped: 0,
+    blobsMounted: 0,
+    bytesMounted: 0,
+    bytesNotSent: 0,
+    mountedFrom: {},
+    notes: [],
+  };
   const docs: Doc[] = []; // children before parents
   const blobs = new Map<Digest, number>();
   const load = async (d: Descriptor): Promise<void> => {
     if (docs.some((x) => x.descriptor.digest === d.digest)) return;
     if (!(await store.blobs.has(d.digest))) {
-      throw new LayerstoreError('E_BLOB_MISSING', `${shortDigest(root.digest)} lists ${d.digest}${d.platform ? ` (${d.platform.os}/${d.platform.architecture})` : ''}, which is not in the store`, {
-        hint: 'a save of some platforms only cannot be pushed as an index; push one image by its manifest digest (layerstore ls)',
-      });
+      throw new LayerstoreError(
+        'E_BLOB_MISSING',
+        `${shortDigest(root.digest)} lists ${d.digest}${d.platform ? ` (${d.platform.os}/${d.platform.architecture})` : ''}, which is not in the store`,
+        {
+          hint: 'a save of some platforms only cannot be pushed as an index; push one image by its manifest digest (layerstore ls)',
+        },
+      );
     }
     const bytes = await store.blobs.read(d.digest, MAX_JSON_BYTES);
     const doc = JSON.parse(bytes.toString('utf8')) as unknown;
@@ -62,7 +83,8 @@ export async function pushRoot(store: Store, client: RegistryClient, root: Descr
     } else if (kind === 'manifest') {
       const m = parseManifest(doc, d.digest);
       for (const b of [m.config, ...m.layers]) {
-        if (!(await store.blobs.has(b.digest))) throw new LayerstoreError('E_STORE_INVALID', `blob ${b.digest} is missing from the store`, { hint: 'run layerstore verify' });
+        if (!(await store.blobs.has(b.digest)))
+          throw new LayerstoreError('E_STORE_INVALID', `blob ${b.digest} is missing from the store`, { hint: 'run layerstore verify' });
         blobs.set(b.digest, b.size);
       }
     } else throw new LayerstoreError('E_UNSUPPORTED', `${d.digest} is neither a manifest nor an index`);

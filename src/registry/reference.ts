@@ -16,7 +16,8 @@ export interface RemoteRef {
 export function parseRemoteRef(s: string): RemoteRef {
   const p = parseDockerRef(s);
   if (!p) throw new LayerstoreError('E_USAGE', `${JSON.stringify(s)} is not REGISTRY/NAME[:TAG|@DIGEST] with a valid repository name`);
-  if (p.digest !== undefined && !isDigest(p.digest)) throw new LayerstoreError('E_USAGE', `${JSON.stringify(s)}: ${JSON.stringify(p.digest)} is not a sha256 digest`);
+  if (p.digest !== undefined && !isDigest(p.digest))
+    throw new LayerstoreError('E_USAGE', `${JSON.stringify(s)}: ${JSON.stringify(p.digest)} is not a sha256 digest`);
   if (p.tag !== undefined && !isValidTag(p.tag)) throw new LayerstoreError('E_USAGE', `${JSON.stringify(s)}: ${JSON.stringify(p.tag)} is not a valid tag`);
   const digest = p.digest as Digest | undefined;
   return { registry: p.domain, repository: p.path, tag: p.tag ?? (digest ? undefined : 'latest'), digest };

@@ -104,7 +104,16 @@ export async function scanRegistry(
     return 'failed';
   };
 
-  const counts: ScanCounts = { repositories: repos.length, repositoriesWithoutTags: 0, repositoriesFailed: 0, repositoriesNotReached: 0, tags: 0, tagsRead: 0, tagsFailed: 0, tagsNotReached: 0 };
+  const counts: ScanCounts = {
+    repositories: repos.length,
+    repositoriesWithoutTags: 0,
+    repositoriesFailed: 0,
+    repositoriesNotReached: 0,
+    tags: 0,
+    tagsRead: 0,
+    tagsFailed: 0,
+    tagsNotReached: 0,
+  };
   const tagsOf = new Map<string, string[]>();
   const listed = new Set<string>();
   await pool(repos, concurrency, async (repo) => {
@@ -143,7 +152,8 @@ export async function scanRegistry(
         documents.configsCached++;
         return cached;
       }
-      if (size > MAX_REMOTE_JSON_BYTES) throw new LayerstoreError('E_TOO_LARGE', `config ${digest} is ${size} bytes, above the ${MAX_REMOTE_JSON_BYTES}-byte limit`);
+      if (size > MAX_REMOTE_JSON_BYTES)
+        throw new LayerstoreError('E_TOO_LARGE', `config ${digest} is ${size} bytes, above the ${MAX_REMOTE_JSON_BYTES}-byte limit`);
       const bytes = await client.getBlobBytes(repo, digest, size);
       const url = `${client.baseUrl}/v2/${repo}/blobs/${digest}`;
       if (sha256Of(bytes) !== digest) throw new LayerstoreError('E_DIGEST_MISMATCH', `GET ${url}: the config does not hash to its digest`);
@@ -236,18 +246,30 @@ export async function scanRegistry(
   const reported = [...images.values()].filter((i) => i.refs.length > 0);
   return {
     images: reported.sort((a, b) => (a.refs[0]! < b.refs[0]! ? -1 : 1)),
-    repositories: repos.filter((r) => tagsOf.has(r)).map((name) => ({ name, tags: tagsOf.get(name)!.length, images: [...(repoImages.get(name) ?? [])].sort() })),
+    repositories: repos
+      .filter((r) => tagsOf.has(r))
+      .map((name) => ({ name, tags: tagsOf.get(name)!.length, images: [...(repoImages.get(name) ?? [])].sort() })),
     manifestBlobs,
     errors,
     counts,
     // Errors count too: a platform of an index that failed is missing although its tag was read.
-    complete: stop.reason === undefined && errors.length === 0 && counts.repositoriesFailed === 0 && counts.repositoriesNotReached === 0 && counts.tagsFailed === 0 && counts.tagsNotReached === 0,
+    complete:
+      stop.reason === undefined &&
+      errors.length === 0 &&
+      counts.repositoriesFailed === 0 &&
+      counts.repositoriesNotReached === 0 &&
+      counts.tagsFailed === 0 &&
+      counts.tagsNotReached === 0,
     ...(stop.reason !== undefined ? { stoppedBy: stop.reason } : {}),
     documents,
     records: () => ({
       manifests: (function* () {
         yield* otherManifests;
-        for (const [d, img] of images) yield [d, { kind: 'image', size: img.manifestSize, configDigest: img.configDigest, configSize: img.configSize, layers: img.layers }] as [Digest, ManifestRecord];
+        for (const [d, img] of images)
+          yield [d, { kind: 'image', size: img.manifestSize, configDigest: img.configDigest, configSize: img.configSize, layers: img.layers }] as [
+            Digest,
+            ManifestRecord,
+          ];
       })(),
       configs: configs.entries(),
     }),
@@ -269,7 +291,13 @@ function manifestRecord(size: number, mediaType: string, doc: unknown, what: str
   if (kind !== 'manifest') return { kind: 'other', size };
   const man = parseManifest(doc, what);
   if (!isImageManifest(man)) return { kind: 'other', size };
-  return { kind: 'image', size, configDigest: man.config.digest, configSize: man.config.size, layers: man.layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size })) };
+  return {
+    kind: 'image',
+    size,
+    configDigest: man.config.digest,
+    configSize: man.config.size,
+    layers: man.layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size })),
+  };
 }
 
 /**

@@ -42,7 +42,9 @@ export class RequestPolicy {
 
   /** The signal one attempt runs under: its own timeout and the caller's stop. */
   attemptSignal(): AbortSignal | undefined {
-    const signals = [this.timeoutMs !== undefined ? AbortSignal.timeout(this.timeoutMs) : undefined, this.signal].filter((s): s is AbortSignal => s !== undefined);
+    const signals = [this.timeoutMs !== undefined ? AbortSignal.timeout(this.timeoutMs) : undefined, this.signal].filter(
+      (s): s is AbortSignal => s !== undefined,
+    );
     return signals.length > 1 ? AbortSignal.any(signals) : signals[0];
   }
 
@@ -58,7 +60,8 @@ export class RequestPolicy {
   async pause(attempt: number, retryAfter: string | null): Promise<void> {
     this.retried++;
     const asked = parseRetryAfter(retryAfter, Date.now());
-    const ms = asked !== undefined ? Math.min(asked, this.maxRetryAfterMs) : Math.min(this.maxBackoffMs, this.backoffMs * 2 ** attempt) * (0.5 + Math.random() / 2);
+    const ms =
+      asked !== undefined ? Math.min(asked, this.maxRetryAfterMs) : Math.min(this.maxBackoffMs, this.backoffMs * 2 ** attempt) * (0.5 + Math.random() / 2);
     await sleep(ms, this.signal);
   }
 }

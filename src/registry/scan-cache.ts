@@ -111,7 +111,12 @@ export class ScanCache {
   }
 
   /** Write the records given as the cache for `registryUrl` (atomically; false when it could not be written). */
-  static async save(derived: DerivedData, registryUrl: string, manifests: Iterable<[Digest, ManifestRecord]>, configs: Iterable<[Digest, ConfigRecord]>): Promise<boolean> {
+  static async save(
+    derived: DerivedData,
+    registryUrl: string,
+    manifests: Iterable<[Digest, ManifestRecord]>,
+    configs: Iterable<[Digest, ConfigRecord]>,
+  ): Promise<boolean> {
     return derived.write(scanCacheRel(registryUrl), cacheText(manifests, configs));
   }
 }
@@ -204,7 +209,8 @@ function decodeConfig(t: Tuple, s: string[]): ConfigRecord | undefined {
     diffIds.push(s[i] as Digest);
   }
   const r: ConfigRecord = { diffIds };
-  if (Array.isArray(p) && typeof p[0] === 'string' && typeof p[1] === 'string') r.platform = { architecture: p[0], os: p[1], ...(typeof p[2] === 'string' ? { variant: p[2] } : {}) };
+  if (Array.isArray(p) && typeof p[0] === 'string' && typeof p[1] === 'string')
+    r.platform = { architecture: p[0], os: p[1], ...(typeof p[2] === 'string' ? { variant: p[2] } : {}) };
   if (typeof created === 'string') r.created = created;
   return r;
 }

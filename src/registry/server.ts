@@ -119,7 +119,11 @@ export function createRegistryServer(store: Store, opts: RegistryServerOptions =
         const err =
           e instanceof RegistryError
             ? e
-            : new RegistryError(500, 'UNSUPPORTED', isLayerstoreError(e) ? `${e.message.split(store.root).join('<store>')} [${e.code}]` : 'internal error (the server log has the details)');
+            : new RegistryError(
+                500,
+                'UNSUPPORTED',
+                isLayerstoreError(e) ? `${e.message.split(store.root).join('<store>')} [${e.code}]` : 'internal error (the server log has the details)',
+              );
         sendError(res, err, req.method === 'HEAD');
       })
       .finally(() => opts.log?.(`${req.method} ${req.url} ${res.statusCode} ${Date.now() - started}ms`));
@@ -337,7 +341,15 @@ async function handleManifestPut(ctx: Ctx, uploads: Uploads, name: string, refer
   if (n > MAX_MANIFEST_BYTES) throw new RegistryError(413, 'SIZE_INVALID', `manifests are limited to ${MAX_MANIFEST_BYTES} bytes`);
   const view = await ctx.repos.view();
   const visible = (d: Digest) => (view.reachable.get(name)?.has(d) ?? false) || uploads.pinnedIn(name, d);
-  const { digest, uses, subject } = await putManifest(ctx.store, name, reference, Buffer.concat(chunks), req.headers['content-type'], (d) => uploads.restore(d), visible);
+  const { digest, uses, subject } = await putManifest(
+    ctx.store,
+    name,
+    reference,
+    Buffer.concat(chunks),
+    req.headers['content-type'],
+    (d) => uploads.restore(d),
+    visible,
+  );
   // The manifest now names these blobs (by tag or by its "repo@digest" ref): no pin needed.
   await uploads.release(uses);
   ctx.repos.invalidate();

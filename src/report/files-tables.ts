@@ -11,10 +11,28 @@ export function renderFilesReport(images: ImageInfo[], r: FilesReport, top: numb
   const l = r.ledger;
   out.push('Savings ledger (layers only; configs and manifests are in the totals above)');
   const lt = table(['LEVEL', 'LOGICAL', 'STORED', 'SAVED', 'WHAT IT IS'], ['left', 'right', 'right', 'right', 'left']);
-  lt.push(['blob', humanBytes(l.blob.logicalBytes), humanBytes(l.blob.storedBytes), humanBytes(l.blob.savedBytes), `${plural(l.blob.blobs, 'distinct blob')}: what the store pays today`]);
-  lt.push(['diffID', humanBytes(l.diffId.logicalBytes), humanBytes(l.diffId.storedBytes), humanBytes(l.diffId.savedBytes), `${plural(l.diffId.diffIds, 'distinct diffID')}: potential, one blob per uncompressed layer`]);
+  lt.push([
+    'blob',
+    humanBytes(l.blob.logicalBytes),
+    humanBytes(l.blob.storedBytes),
+    humanBytes(l.blob.savedBytes),
+    `${plural(l.blob.blobs, 'distinct blob')}: what the store pays today`,
+  ]);
+  lt.push([
+    'diffID',
+    humanBytes(l.diffId.logicalBytes),
+    humanBytes(l.diffId.storedBytes),
+    humanBytes(l.diffId.savedBytes),
+    `${plural(l.diffId.diffIds, 'distinct diffID')}: potential, one blob per uncompressed layer`,
+  ]);
   if (l.file) {
-    lt.push(['file', humanBytes(l.file.logicalBytes), humanBytes(l.file.storedBytes), humanBytes(l.file.savedBytes), `${plural(l.file.contents, 'distinct content')} in ${plural(l.file.files, 'file')}: potential, uncompressed bytes`]);
+    lt.push([
+      'file',
+      humanBytes(l.file.logicalBytes),
+      humanBytes(l.file.storedBytes),
+      humanBytes(l.file.savedBytes),
+      `${plural(l.file.contents, 'distinct content')} in ${plural(l.file.files, 'file')}: potential, uncompressed bytes`,
+    ]);
   }
   out.push(lt.toString());
   if (l.wellKnown.length) {
@@ -24,7 +42,10 @@ export function renderFilesReport(images: ImageInfo[], r: FilesReport, top: numb
   }
   out.push('');
   out.push('Waste inside images (deleted/replaced: lower-layer copies hidden by upper layers; duplicate: same content at another path)');
-  const wt = table(['REF', 'FILES', 'DELETED', 'REPLACED', 'DUPLICATE', 'WASTED', 'EFFICIENCY', 'REMOVING FREES'], ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right']);
+  const wt = table(
+    ['REF', 'FILES', 'DELETED', 'REPLACED', 'DUPLICATE', 'WASTED', 'EFFICIENCY', 'REMOVING FREES'],
+    ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
+  );
   for (const img of images) {
     const x = r.images.get(img.manifestDigest)!;
     const w = x.waste;
@@ -57,7 +78,14 @@ export function renderFilesReport(images: ImageInfo[], r: FilesReport, top: numb
     const dt = table(['CONTENT', 'SIZE', 'COPIES', 'LAYERS', 'SAVED', 'PATHS'], ['left', 'right', 'right', 'right', 'right', 'left']);
     for (const d of r.duplicateFiles) {
       const paths = [...new Set(d.occurrences.map((o) => o.path))];
-      dt.push([shortDigest(d.digest), humanBytes(d.sizeBytes), String(d.occurrences.length), String(d.layers), humanBytes(d.savedBytes), paths.slice(0, 3).join('\n') + (paths.length > 3 ? `\n(+${paths.length - 3} more)` : '')]);
+      dt.push([
+        shortDigest(d.digest),
+        humanBytes(d.sizeBytes),
+        String(d.occurrences.length),
+        String(d.layers),
+        humanBytes(d.savedBytes),
+        paths.slice(0, 3).join('\n') + (paths.length > 3 ? `\n(+${paths.length - 3} more)` : ''),
+      ]);
     }
     out.push(dt.toString());
   }
@@ -83,7 +111,13 @@ export function renderImageDiff(d: ImageDiff, top: number): string {
   const rows = [
     ...F.added.map((f) => ({ op: 'added', path: f.path, bytes: f.bytes, text: `+${humanBytes(f.bytes)}`, why: f.type })),
     ...F.removed.map((f) => ({ op: 'removed', path: f.path, bytes: f.bytes, text: `-${humanBytes(f.bytes)}`, why: f.type })),
-    ...F.changed.map((c) => ({ op: 'changed', path: c.path, bytes: Math.max(c.before.bytes, c.after.bytes), text: `${humanBytes(c.before.bytes)} -> ${humanBytes(c.after.bytes)}`, why: c.reasons.join(', ') })),
+    ...F.changed.map((c) => ({
+      op: 'changed',
+      path: c.path,
+      bytes: Math.max(c.before.bytes, c.after.bytes),
+      text: `${humanBytes(c.before.bytes)} -> ${humanBytes(c.after.bytes)}`,
+      why: c.reasons.join(', '),
+    })),
   ].sort((a, b) => b.bytes - a.bytes || (a.path < b.path ? -1 : 1));
   if (rows.length) {
     const t = table(['CHANGE', 'PATH', 'BYTES', 'WHAT'], ['left', 'left', 'right', 'left']);

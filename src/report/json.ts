@@ -23,7 +23,10 @@ export function* jsonChunks(value: unknown): Generator<string> {
   const take = (): string => chunks.take();
   /** Opened up (written piece by piece): long arrays at any depth, objects at the top two levels. */
   const opened = (v: unknown, depth: number): boolean =>
-    v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON !== 'function' && (Array.isArray(v) ? v.length > STREAM_ARRAYS_LONGER_THAN : depth < 2);
+    v !== null &&
+    typeof v === 'object' &&
+    typeof (v as { toJSON?: unknown }).toJSON !== 'function' &&
+    (Array.isArray(v) ? v.length > STREAM_ARRAYS_LONGER_THAN : depth < 2);
   /** Everything else in one stringify, re-indented to where it sits. */
   const leaf = (v: unknown, indent: string): string => {
     const s = JSON.stringify(v, null, 2);

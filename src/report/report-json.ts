@@ -31,7 +31,8 @@ export async function computeReport(
 ): Promise<ComputedReport> {
   const compression = new Map<Digest, Compression>();
   if (store) {
-    for (const img of images) for (const l of img.layers) if (!compression.has(l.digest)) compression.set(l.digest, l.compression ?? (await store.blobs.compression(l.digest)));
+    for (const img of images)
+      for (const l of img.layers) if (!compression.has(l.digest)) compression.set(l.digest, l.compression ?? (await store.blobs.compression(l.digest)));
   }
   const report = computeSharing(images, (d) => compression.get(d) ?? 'none', opts.universe);
   // Flagged so their "sharing" is not read as a real saving.
@@ -44,7 +45,9 @@ export async function computeReport(
     // No store yet: the same JSON shape as an empty store.
     // An unverified image (pushed with a config that disagrees with its layers) may not even have tar layers.
     const verified = images.filter((i) => !i.unverified);
-    out.files = store ? await computeFilesReport(store, verified, { top: opts.top ?? 10, onProgress: opts.onProgress, universe: opts.universe }) : { ledger: ledgerFrom([], new Map()), images: new Map(), duplicateFiles: [] };
+    out.files = store
+      ? await computeFilesReport(store, verified, { top: opts.top ?? 10, onProgress: opts.onProgress, universe: opts.universe })
+      : { ledger: ledgerFrom([], new Map()), images: new Map(), duplicateFiles: [] };
   }
   return out;
 }
@@ -56,7 +59,11 @@ async function referrersOf(store: Store, images: ImageInfo[]): Promise<Map<Diges
   for (const img of images) {
     const list = all.get(img.manifestDigest);
     // Sorted: the same store always gives byte-identical JSON.
-    if (list?.length) out.set(img.manifestDigest, list.map(row).sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0)));
+    if (list?.length)
+      out.set(
+        img.manifestDigest,
+        list.map(row).sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0)),
+      );
   }
   return out;
 }
@@ -67,7 +74,11 @@ export function reportJson(r: ComputedReport): Record<string, unknown> & { schem
   const sharing = { ...r.sharing, images: r.sharing.images.map((img) => ({ ...img, referrers: r.referrers.get(img.manifestDigest) ?? [] })) };
   if (!files) return { ...sharing };
   const l = files.ledger;
-  const level = (x: { logicalBytes: number; storedBytes: number; savedBytes: number }) => ({ logicalBytes: x.logicalBytes, storedBytes: x.storedBytes, savedBytes: x.savedBytes });
+  const level = (x: { logicalBytes: number; storedBytes: number; savedBytes: number }) => ({
+    logicalBytes: x.logicalBytes,
+    storedBytes: x.storedBytes,
+    savedBytes: x.savedBytes,
+  });
   return {
     ...sharing,
     totals: {

@@ -19,7 +19,7 @@ export function renderRows(template: string, rows: Array<Record<string, string |
   const out: string[] = [];
   for (const row of rows) {
     out.push(
-      template.replace(/\{\{\s*(json\s+\.|\.([A-Za-z][A-Za-z0-9]*))\s*\}\}/g, (_m, whole: string, name: string | undefined) => {
+      template.replace(/\{\{\s*(json\s+\.|\.([A-Za-z][A-Za-z0-9]*))\s*\}\}/g, (_m, _whole: string, name: string | undefined) => {
         if (!name) return JSON.stringify(row);
         if (!(name in row)) throw new LayerstoreError('E_USAGE', `--format: no field .${name}; the fields are ${fields.map((f) => `.${f}`).join(', ')}`);
         const v = row[name];

@@ -53,7 +53,14 @@ export function renderImageList(images: ImageInfo[], opts: { truncate?: boolean 
     const id = (d: string) => (opts.truncate === false ? d : shortDigest(d));
     for (const ref of refs) {
       const shown = opts.truncate ? truncateCell(ref, REF_WIDTH) : ref;
-      t.push([shown + (img.unverified ? ' !' : ''), id(img.configDigest), id(img.manifestDigest), platform, String(img.layers.length), humanBytes(imageSizeBytes(img))]);
+      t.push([
+        shown + (img.unverified ? ' !' : ''),
+        id(img.configDigest),
+        id(img.manifestDigest),
+        platform,
+        String(img.layers.length),
+        humanBytes(imageSizeBytes(img)),
+      ]);
     }
   }
   return t.toString() + '\n' + unverifiedNote(images);
@@ -96,7 +103,10 @@ export function renderSharing(r: SharingReport, opts: { maxLayers?: number; trun
   out.push(`Images (unique = what removing the image from ${opts.removingFrom ?? 'the store'} would free)`);
   // CONTAINERS only for images read from an engine (report docker-daemon:).
   const withContainers = r.images.some((i) => i.containers !== undefined);
-  const it = table(['REF', 'IMAGE ID', 'PLATFORM', 'LAYERS', 'SIZE', 'SHARED', 'UNIQUE', ...(withContainers ? ['CONTAINERS'] : [])], ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right']);
+  const it = table(
+    ['REF', 'IMAGE ID', 'PLATFORM', 'LAYERS', 'SIZE', 'SHARED', 'UNIQUE', ...(withContainers ? ['CONTAINERS'] : [])],
+    ['left', 'left', 'left', 'right', 'right', 'right', 'right', 'right'],
+  );
   for (const img of r.images) {
     it.push([
       (img.refs.length ? img.refs.map((ref) => (opts.truncate ? truncateCell(ref, REF_WIDTH) : ref)).join('\n') : '<none>') + (img.unverified ? ' !' : ''),
@@ -114,15 +124,27 @@ export function renderSharing(r: SharingReport, opts: { maxLayers?: number; trun
   if (note) out.push(note.trimEnd());
   out.push('');
   const shown = opts.maxLayers === undefined ? r.layers : r.layers.slice(0, opts.maxLayers);
-  out.push(`Layers, by bytes saved through sharing${shown.length < r.layers.length ? ` (top ${shown.length} of ${r.layers.length}; --all-layers shows every one)` : ''}`);
+  out.push(
+    `Layers, by bytes saved through sharing${shown.length < r.layers.length ? ` (top ${shown.length} of ${r.layers.length}; --all-layers shows every one)` : ''}`,
+  );
   const lt = table(['LAYER', 'DIFF ID', 'COMPRESSION', 'SIZE', 'IMAGES', 'SAVED'], ['left', 'left', 'left', 'right', 'right', 'right']);
   for (const l of shown) {
     const wk = (l as { wellKnown?: string }).wellKnown;
-    lt.push([shortDigest(l.digest) + (wk ? ' *' : ''), shortDigest(l.diffId), l.compression, humanBytes(l.sizeBytes), String(l.images.length), humanBytes(l.savedBytes)]);
+    lt.push([
+      shortDigest(l.digest) + (wk ? ' *' : ''),
+      shortDigest(l.diffId),
+      l.compression,
+      humanBytes(l.sizeBytes),
+      String(l.images.length),
+      humanBytes(l.savedBytes),
+    ]);
   }
   out.push(lt.toString());
   const wellKnown = shown.filter((l) => (l as { wellKnown?: string }).wellKnown);
-  if (wellKnown.length) out.push(`* a well-known empty layer (${[...new Set(wellKnown.map((l) => (l as { wellKnown?: string }).wellKnown))].join('; ')}): its sharing is not a real saving`);
+  if (wellKnown.length)
+    out.push(
+      `* a well-known empty layer (${[...new Set(wellKnown.map((l) => (l as { wellKnown?: string }).wellKnown))].join('; ')}): its sharing is not a real saving`,
+    );
   return out.join('\n') + '\n';
 }
 

@@ -339,7 +339,8 @@ export class BlobWriter {
     const final = this.layout.blobPath(blob.digest);
     const existing = await lstatOrUndefined(final);
     if (existing) {
-      if (!existing.isFile()) throw new LayerstoreError('E_STORE_INVALID', `${final} is not a regular file; the store never follows links`, { hint: 'run layerstore verify' });
+      if (!existing.isFile())
+        throw new LayerstoreError('E_STORE_INVALID', `${final} is not a regular file; the store never follows links`, { hint: 'run layerstore verify' });
       if (blob.stagingPath) await fsp.rm(blob.stagingPath, { force: true });
       return false;
     }

@@ -57,7 +57,10 @@ export class BlobReader {
     }
     // node:crypto directly, hex against hex: 20k documents per 10k images, each call counts.
     const actual = createHash('sha256').update(bytes).digest('hex');
-    if (actual !== hexOf(d)) throw new LayerstoreError('E_STORE_INVALID', `blob ${d} does not hash to its name (its bytes hash to sha256:${actual})`, { hint: 'the store is damaged; run layerstore verify' });
+    if (actual !== hexOf(d))
+      throw new LayerstoreError('E_STORE_INVALID', `blob ${d} does not hash to its name (its bytes hash to sha256:${actual})`, {
+        hint: 'the store is damaged; run layerstore verify',
+      });
     return this.parseJson(d, bytes);
   }
 
@@ -80,7 +83,7 @@ export class BlobReader {
 
   /** A stream of the blob's bytes (`end` inclusive). */
   async open(d: Digest, opts: { start?: number; end?: number } = {}): Promise<Readable> {
-    let fh;
+    let fh: FileHandle;
     try {
       ({ fh } = await openRegularFile(this.layout.blobPath(d)));
     } catch (e) {
@@ -115,7 +118,8 @@ export class BlobReader {
     const code = (e as NodeJS.ErrnoException).code;
     // Readers open blobs that something in the store names: one that is gone is damage (exit 3).
     if (code === 'ENOENT') return new LayerstoreError('E_STORE_INVALID', `blob ${d} is missing from the store`, { hint: 'run layerstore verify' });
-    if (code === 'ELOOP') return new LayerstoreError('E_STORE_INVALID', `blob ${d} is a symlink; the store never follows links`, { hint: 'run layerstore verify' });
+    if (code === 'ELOOP')
+      return new LayerstoreError('E_STORE_INVALID', `blob ${d} is a symlink; the store never follows links`, { hint: 'run layerstore verify' });
     return e;
   }
 

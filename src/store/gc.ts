@@ -44,9 +44,13 @@ export async function gcLayout(store: Store, layout: StoreLayout, opts: { dryRun
     if (reach.lostDocuments.length) throw lostDocumentsError(reach.lostDocuments);
     if (reach.unreadable.length) {
       // An incomplete mark would sweep blobs a damaged manifest still needs.
-      throw new LayerstoreError('E_STORE_INVALID', `the store is damaged (${reach.unreadable.length} unreadable manifests or non-file blobs); gc will not sweep it`, {
-        hint: 'run layerstore verify, fix what it names (verify --fix, re-ingest), then gc',
-      });
+      throw new LayerstoreError(
+        'E_STORE_INVALID',
+        `the store is damaged (${reach.unreadable.length} unreadable manifests or non-file blobs); gc will not sweep it`,
+        {
+          hint: 'run layerstore verify, fix what it names (verify --fix, re-ingest), then gc',
+        },
+      );
     }
     const report: GcReport = { dryRun: !!opts.dryRun, blobsRemoved: [], bytesFreed: 0, derivedRemoved: 0, leftoversRemoved: 0, leftoverBytes: 0, blobsKept: 0 };
     for (const n of (await fsp.readdir(layout.sha256Dir)).sort()) {

@@ -92,7 +92,8 @@ export async function markReachable(store: Store, layout: StoreLayout): Promise<
         const m = parseManifest(doc, d.digest);
         for (const b of [m.config, ...m.layers]) {
           const has = await store.blobs.has(b.digest).catch(() => 'bad' as const);
-          if (has) out.push(b.digest); // a non-regular file stays reachable; verify names it
+          if (has)
+            out.push(b.digest); // a non-regular file stays reachable; verify names it
           else r.missing.push({ digest: b.digest, neededBy: d.digest, roots: [root] });
         }
       }

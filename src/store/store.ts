@@ -69,11 +69,15 @@ export class Store {
     const layoutSt = await lstatOrUndefined(l.ociLayoutFile);
     if (!layoutSt) {
       if (!opts.create) {
-        throw new LayerstoreError('E_NOT_A_STORE', `no store at ${l.root}`, { hint: 'ingest something first (layerstore ingest IMAGE.tar), or pass --store DIR' });
+        throw new LayerstoreError('E_NOT_A_STORE', `no store at ${l.root}`, {
+          hint: 'ingest something first (layerstore ingest IMAGE.tar), or pass --store DIR',
+        });
       }
       // Another process may be creating the same store right now: its skeleton is fine.
       if (rootSt && (await fsp.readdir(l.root)).some((n) => !STORE_NAMES.has(n) && !/^\.(index\.json|oci-layout)\..*\.tmp$/.test(n))) {
-        throw new LayerstoreError('E_NOT_A_STORE', `${l.root} is not empty and is not a layerstore store (no oci-layout file)`, { hint: 'choose an empty or new directory for --store' });
+        throw new LayerstoreError('E_NOT_A_STORE', `${l.root} is not empty and is not a layerstore store (no oci-layout file)`, {
+          hint: 'choose an empty or new directory for --store',
+        });
       }
       await fsp.mkdir(l.root, { recursive: true });
     } else {
@@ -89,7 +93,10 @@ export class Store {
       // index.json first: a directory with oci-layout is a store, so it must be complete. Created
       // only if absent, atomically: another process creating the same store may already have
       // committed an image to it, and an empty index written over that would lose its refs.
-      await createFileExclusive(l.indexFile, Buffer.from('{\n  "schemaVersion": 2,\n  "mediaType": "application/vnd.oci.image.index.v1+json",\n  "manifests": []\n}\n'));
+      await createFileExclusive(
+        l.indexFile,
+        Buffer.from('{\n  "schemaVersion": 2,\n  "mediaType": "application/vnd.oci.image.index.v1+json",\n  "manifests": []\n}\n'),
+      );
       await fsyncDir(l.root);
       await writeFileAtomic(l.ociLayoutFile, OCI_LAYOUT);
     }

@@ -168,7 +168,8 @@ async function oddDerivedFiles(dir: string): Promise<BadCache[]> {
   for (const e of await fsp.readdir(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) out.push(...(await oddDerivedFiles(p)));
-    else if (!e.isFile()) out.push({ path: p, problem: `${e.isSymbolicLink() ? 'a symlink' : e.isFIFO() ? 'a FIFO' : 'not a regular file'} where a cache file belongs` });
+    else if (!e.isFile())
+      out.push({ path: p, problem: `${e.isSymbolicLink() ? 'a symlink' : e.isFIFO() ? 'a FIFO' : 'not a regular file'} where a cache file belongs` });
   }
   return out;
 }

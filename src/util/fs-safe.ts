@@ -62,7 +62,9 @@ function notRegular(p: string, st: Stats): LayerstoreError {
 
 /** A socket cannot be opened at all (ENXIO): the same refusal. */
 function openFailure(p: string, e: unknown): unknown {
-  return (e as NodeJS.ErrnoException).code === 'ENXIO' ? new LayerstoreError('E_STORE_INVALID', `${p} is a socket, not a regular file`, { hint: NOT_REGULAR_HINT }) : e;
+  return (e as NodeJS.ErrnoException).code === 'ENXIO'
+    ? new LayerstoreError('E_STORE_INVALID', `${p} is a socket, not a regular file`, { hint: NOT_REGULAR_HINT })
+    : e;
 }
 
 /** Open a regular file of the store for reading (see READ_FLAGS); E_STORE_INVALID for anything else. */

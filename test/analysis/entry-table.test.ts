@@ -33,7 +33,7 @@ describe('EntryTable', () => {
   it('orders UTF-8 paths exactly as JavaScript orders the strings (surrogate pairs below U+E000..U+FFFF)', () => {
     const alphabet = ['a', 'b', '/', '-', '.', 'é', '\u00ff', '\u0800', '\ud7ff', '\ue000', '\uffff', '😀', '\u{10ffff}', '\u{10000}'];
     let seed = 1;
-    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+    const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) >>> 0) % n;
     const words = Array.from({ length: 400 }, () => Array.from({ length: 1 + rnd(5) }, () => alphabet[rnd(alphabet.length)]).join(''));
     const bytes = words.map((w) => Buffer.from(w, 'utf8'));
     for (let i = 0; i < words.length; i++) {
@@ -49,7 +49,11 @@ describe('EntryTable', () => {
 describe('DigestSet', () => {
   it('numbers distinct digests densely in first-seen order, through growth', () => {
     const set = new DigestSet(2);
-    const digests = Array.from({ length: 5000 }, (_, i) => createHash('sha256').update(String(i % 3000)).digest());
+    const digests = Array.from({ length: 5000 }, (_, i) =>
+      createHash('sha256')
+        .update(String(i % 3000))
+        .digest(),
+    );
     const slots = digests.map((d) => set.intern(d, 0));
     expect(set.size).toBe(3000);
     expect(slots.slice(0, 3000)).toEqual(Array.from({ length: 3000 }, (_, i) => i));

@@ -11,7 +11,16 @@ import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/store/store.js';
 import { sniffCompression } from '../../src/archive/compression.js';
-import { buildFileIndex, FILE_INDEX_VERSION, fileIndexRel, getFileIndex, indexLayerStream, MAX_LAYER_ENTRIES, MAX_UNSAFE_KEPT, type FileIndex } from '../../src/analysis/file-index.js';
+import {
+  buildFileIndex,
+  FILE_INDEX_VERSION,
+  fileIndexRel,
+  getFileIndex,
+  indexLayerStream,
+  MAX_LAYER_ENTRIES,
+  MAX_UNSAFE_KEPT,
+  type FileIndex,
+} from '../../src/analysis/file-index.js';
 import { EntryTable } from '../../src/analysis/entry-table.js';
 import { writeIndexCache } from '../../src/analysis/file-index-cache.js';
 import { normalizeLayerPath } from '../../src/analysis/layer-path.js';
@@ -20,7 +29,7 @@ import { loadImages } from '../../src/analysis/load-images.js';
 import { layerTar } from '../../fixtures/image-writer.js';
 import { rawHeader, rawTar, truncate } from '../helpers/make-tar.js';
 import { bytes, cleanupTempDirs, FIX, imageOf, tempDir, tempStore } from './helpers.js';
-import { peer, realFixtures } from '../helpers/peers.js';
+import { realFixtures } from '../helpers/peers.js';
 import { storePaths } from '../helpers/store-paths.js';
 
 const fileIndexPath = (store: { root: string }, d: Parameters<typeof fileIndexRel>[0]): string => path.join(storePaths(store).derivedDir, fileIndexRel(d));
@@ -115,7 +124,10 @@ describe('entries', () => {
   });
 
   it('reads gzip and zstd layers by sniffing their bytes, with the same result as the plain tar', async () => {
-    const tar = await layerTar([{ path: 'a', content: bytes('a', 5000) }, { path: 'b/c', content: 'c' }]);
+    const tar = await layerTar([
+      { path: 'a', content: bytes('a', 5000) },
+      { path: 'b/c', content: 'c' },
+    ]);
     const plain = await indexBytes(tar);
     const gz = await indexBytes(zlib.gzipSync(tar));
     const zst = await indexBytes(execFileSync('zstd', ['-q', '-c'], { input: tar }));
@@ -130,7 +142,9 @@ describe('entries', () => {
 
   it('the well-known empty layers index to nothing', async () => {
     const gnuEmpty = execFileSync('tar', ['-cf', '-', '-T', '/dev/null']);
-    const dockerGzEmpty = Buffer.from([31, 139, 8, 0, 0, 9, 110, 136, 0, 255, 98, 24, 5, 163, 96, 20, 140, 88, 0, 8, 0, 0, 255, 255, 46, 175, 181, 239, 0, 4, 0, 0]);
+    const dockerGzEmpty = Buffer.from([
+      31, 139, 8, 0, 0, 9, 110, 136, 0, 255, 98, 24, 5, 163, 96, 20, 140, 88, 0, 8, 0, 0, 255, 255, 46, 175, 181, 239, 0, 4, 0, 0,
+    ]);
     for (const b of [Buffer.alloc(1024), gnuEmpty, dockerGzEmpty]) {
       const idx = await indexBytes(b);
       expect(idx.entries).toEqual([]);
@@ -223,7 +237,10 @@ describe('hostile and damaged layers', () => {
   });
 
   it('a damaged header is E_TAR_CORRUPT; a broken gzip is E_DECOMPRESS', async () => {
-    const tar = rawTar([{ name: 'a', body: 'x' }, { name: 'b', body: 'y' }]);
+    const tar = rawTar([
+      { name: 'a', body: 'x' },
+      { name: 'b', body: 'y' },
+    ]);
     const bad = Buffer.from(tar);
     bad[1024 + 10] = bad[1024 + 10]! ^ 0xff; // inside the second header's name: checksum mismatch
     expect(await codeOf(indexBytes(bad))).toBe('E_TAR_CORRUPT');
@@ -252,7 +269,18 @@ describe('hostile and damaged layers', () => {
 
 describe('getFileIndex and its cache', () => {
   it('caches under derived/files/<hex>.idx, serves the cache, rebuilds a damaged or foreign one', async () => {
-    const img = await imageOf(store, 'c/cache:1', [[{ path: 'x', content: 'one' }, { path: 'y', content: 'two' }, { path: 'l', type: 'symlink', linkname: 'x' }]], 'gzip');
+    const img = await imageOf(
+      store,
+      'c/cache:1',
+      [
+        [
+          { path: 'x', content: 'one' },
+          { path: 'y', content: 'two' },
+          { path: 'l', type: 'symlink', linkname: 'x' },
+        ],
+      ],
+      'gzip',
+    );
     const d = img.layers[0]!.digest;
     const file = fileIndexPath(store, d);
     expect(file).toBe(path.join(storePaths(store).derivedDir, 'files', `${d.slice(7)}.idx`));
@@ -394,7 +422,12 @@ describe('getFileIndex and its cache', () => {
 
   it('a big blob (checked on another thread) gives the same index, and a tampered one is store damage (E_STORE_INVALID)', async () => {
     const big = bytes('big', 17 * 1024 * 1024); // above the 16 MiB threshold of the hashing thread
-    const img = await imageOf(store, 'c/big:1', [[{ path: 'big', content: big }, { path: 'small', content: bytes('s', 100) }]]);
+    const img = await imageOf(store, 'c/big:1', [
+      [
+        { path: 'big', content: big },
+        { path: 'small', content: bytes('s', 100) },
+      ],
+    ]);
     const d = img.layers[0]!.digest;
     const blob = storePaths(store).blobPath(d);
     const index = await buildFileIndex(store, d);

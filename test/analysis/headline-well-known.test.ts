@@ -49,7 +49,13 @@ describe('headline savings leave well-known empty layers out', () => {
 describe('duplicate contents say where their copies are', () => {
   it('two copies in one layer are listed with layers: 1 and a sha256:-prefixed digest; the table says "in one layer or across layers"', async () => {
     const content = Buffer.alloc(3000, 7);
-    const layer = { tar: await layerTar([{ path: 'a.bin', content }, { path: 'b.bin', content }]), compression: 'none' as const };
+    const layer = {
+      tar: await layerTar([
+        { path: 'a.bin', content },
+        { path: 'b.bin', content },
+      ]),
+      compression: 'none' as const,
+    };
     const file = path.join(tmp, 'dup.tar');
     writeFileSync(file, await writeArchive('v25', [{ repoTags: ['dup/one:1'], layers: [layer] }]));
     const s = path.join(tmp, 'dup-store');

@@ -34,8 +34,20 @@ describe('diffImages', () => {
       { path: 'etc/conf', content: bytes('c', 10), mode: 0o600 }, // mode only
     ]);
     const [a, b] = await ingestImages(store, [
-      { repoTags: ['d/app:1'], layers: [{ tar: base, compression: 'gzip' }, { tar: app1, compression: 'gzip' }] },
-      { repoTags: ['d/app:2'], layers: [{ tar: base, compression: 'gzip' }, { tar: app2, compression: 'gzip' }] },
+      {
+        repoTags: ['d/app:1'],
+        layers: [
+          { tar: base, compression: 'gzip' },
+          { tar: app1, compression: 'gzip' },
+        ],
+      },
+      {
+        repoTags: ['d/app:2'],
+        layers: [
+          { tar: base, compression: 'gzip' },
+          { tar: app2, compression: 'gzip' },
+        ],
+      },
     ]);
     const d = await diffImages(store, a!, b!);
     expect(d.a.refs).toEqual(['d/app:1']);
@@ -66,7 +78,20 @@ describe('diffImages', () => {
 
   it('an image against itself: nothing changed', async () => {
     const { store } = await tempStore();
-    const [a] = await ingestImages(store, [{ repoTags: ['d/self:1'], layers: [{ tar: await layerTar([{ path: 'f', content: 'x' }, { path: 'g', type: 'symlink', linkname: 'f' }]), compression: 'none' }] }]);
+    const [a] = await ingestImages(store, [
+      {
+        repoTags: ['d/self:1'],
+        layers: [
+          {
+            tar: await layerTar([
+              { path: 'f', content: 'x' },
+              { path: 'g', type: 'symlink', linkname: 'f' },
+            ]),
+            compression: 'none',
+          },
+        ],
+      },
+    ]);
     const d = await diffImages(store, a!, a!);
     expect(d.layers).toMatchObject({ added: [], removed: [], addedBytes: 0, removedBytes: 0 });
     expect(d.files).toMatchObject({ added: [], removed: [], changed: [], unchanged: 2 });

@@ -76,7 +76,8 @@ describe('image record cache', () => {
     // rewritten as a whole cache: this version, an entry for every compressed layer
     expect(JSON.parse(readFileSync(cacheFile, 'utf8')).version).toBe(3);
     const cached = cachedCompressions();
-    for (const l of JSON.parse(want.report).layers as Array<{ digest: string; compression: string }>) expect(cached.get(l.digest)).toBe(l.compression === 'none' ? undefined : l.compression);
+    for (const l of JSON.parse(want.report).layers as Array<{ digest: string; compression: string }>)
+      expect(cached.get(l.digest)).toBe(l.compression === 'none' ? undefined : l.compression);
   });
 
   it('entries of layers removed from the store are dropped, and a missing root still fails', () => {

@@ -39,7 +39,14 @@ describe('well-known blobs', () => {
 
 // Hand-built records: sizes chosen so every sum below can be checked by eye.
 const layer = (digest: Digest, diffId: Digest, size: number): LayerInfo => ({ digest, diffId, size, mediaType: 'application/vnd.oci.image.layer.v1.tar' });
-const image = (n: string, layers: LayerInfo[]): ImageInfo => ({ manifestDigest: D(`a${n}`), manifestSize: 400, configDigest: D(`c${n}`), configSize: 1000, layers, refs: [`img/${n}:1`] });
+const image = (n: string, layers: LayerInfo[]): ImageInfo => ({
+  manifestDigest: D(`a${n}`),
+  manifestSize: 400,
+  configDigest: D(`c${n}`),
+  configSize: 1000,
+  layers,
+  refs: [`img/${n}:1`],
+});
 const L1 = layer(D('1'), D('d1'), 1000);
 const L2 = layer(D('2'), D('d2'), 500);
 const L2gz = layer(D('3'), D('d2'), 300); // same diffID as L2, smaller blob
@@ -114,11 +121,30 @@ describe('ledgerFrom (hand-built images)', () => {
 describe('computeLedger on a store', () => {
   it('ingested images: same tar stored gzip and plain counts once at the diffID level', async () => {
     const { store } = await tempStore();
-    const base = await layerTar([{ path: 'usr/lib/libc.so', content: bytes('c', 4000) }, { path: 'etc/os', content: 'x' }]);
-    const app = await layerTar([{ path: 'app/bin', content: bytes('b', 3000) }, { path: 'app/copy-of-libc', content: bytes('c', 4000) }]);
+    const base = await layerTar([
+      { path: 'usr/lib/libc.so', content: bytes('c', 4000) },
+      { path: 'etc/os', content: 'x' },
+    ]);
+    const app = await layerTar([
+      { path: 'app/bin', content: bytes('b', 3000) },
+      { path: 'app/copy-of-libc', content: bytes('c', 4000) },
+    ]);
     const [p, q] = await ingestImages(store, [
-      { repoTags: ['l/p:1'], layers: [{ tar: base, compression: 'none' }, { tar: app, compression: 'none' }, { tar: Buffer.alloc(1024), compression: 'none' }] },
-      { repoTags: ['l/q:1'], layers: [{ tar: base, compression: 'none' }, { tar: app, compression: 'gzip' }] },
+      {
+        repoTags: ['l/p:1'],
+        layers: [
+          { tar: base, compression: 'none' },
+          { tar: app, compression: 'none' },
+          { tar: Buffer.alloc(1024), compression: 'none' },
+        ],
+      },
+      {
+        repoTags: ['l/q:1'],
+        layers: [
+          { tar: base, compression: 'none' },
+          { tar: app, compression: 'gzip' },
+        ],
+      },
     ]);
     const l = await computeLedger(store, [p!, q!]);
     const size = (d: Digest) => [...p!.layers, ...q!.layers].find((x) => x.digest === d)!.size;

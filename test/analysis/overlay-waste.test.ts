@@ -28,14 +28,27 @@ describe('whiteouts', () => {
     // L0: a.txt 100 + b.txt 50 = 150. L1: .wh.a.txt removes a.txt (100).
     // deleted 100, replaced 0, duplicates 0 (different contents); efficiency 1 - 100/150.
     const img = await imageOf(store, 't/wh-file:1', [
-      [{ path: 'a.txt', content: bytes('a', 100) }, { path: 'b.txt', content: bytes('b', 50) }],
+      [
+        { path: 'a.txt', content: bytes('a', 100) },
+        { path: 'b.txt', content: bytes('b', 50) },
+      ],
       [{ path: '.wh.a.txt' }],
     ]);
     const { overlay, waste } = await imageWaste(store, img);
     expect(paths(overlay)).toEqual(['b.txt']);
-    expect(overlay.layers[1]!.deleted).toEqual([{ path: 'a.txt', type: 'file', bytes: 0, hiddenBytes: 100, hiddenLayer: 0, cause: '.wh.a.txt', hiddenSha256: expect.any(String) }]);
+    expect(overlay.layers[1]!.deleted).toEqual([
+      { path: 'a.txt', type: 'file', bytes: 0, hiddenBytes: 100, hiddenLayer: 0, cause: '.wh.a.txt', hiddenSha256: expect.any(String) },
+    ]);
     expect(overlay.layers[1]!.whiteouts).toBe(1);
-    expect(waste).toMatchObject({ totalFileBytes: 150, finalFileBytes: 50, deletedBytes: 100, replacedBytes: 0, duplicateBytes: 0, wastedBytes: 100, efficiency: 0.333333 });
+    expect(waste).toMatchObject({
+      totalFileBytes: 150,
+      finalFileBytes: 50,
+      deletedBytes: 100,
+      replacedBytes: 0,
+      duplicateBytes: 0,
+      wastedBytes: 100,
+      efficiency: 0.333333,
+    });
     const [top] = topWasted(waste, 5);
     expect(top).toEqual({ path: 'a.txt', class: 'deleted', bytes: 100, copies: 1, layers: [img.layers[0]!.digest], hiddenBy: [img.layers[1]!.digest] });
     invariant(overlay);
@@ -73,11 +86,7 @@ describe('whiteouts', () => {
         { path: 'd/sub/deep', content: bytes('p', 8) },
         { path: 'keep', content: bytes('k', 3) },
       ],
-      [
-        { path: 'd', type: 'dir' },
-        { path: 'd/new', content: bytes('n', 7) },
-        { path: 'd/.wh..wh..opq' },
-      ],
+      [{ path: 'd', type: 'dir' }, { path: 'd/new', content: bytes('n', 7) }, { path: 'd/.wh..wh..opq' }],
     ]);
     const { overlay, waste } = await imageWaste(store, img);
     expect(paths(overlay)).toEqual(['d', 'd/new', 'keep']);
@@ -103,7 +112,10 @@ describe('whiteouts', () => {
 
   it('whiteouts that name nothing, or nothing sensible, change nothing', async () => {
     // .wh.missing (no such lower file), .wh.. (would be the parent), aufs .wh..wh.plnk.
-    const img = await imageOf(store, 't/wh-odd:1', [[{ path: 'a/f', content: bytes('a', 9) }], [{ path: 'a/.wh.missing' }, { path: 'a/.wh..' }, { path: '.wh..wh.plnk' }]]);
+    const img = await imageOf(store, 't/wh-odd:1', [
+      [{ path: 'a/f', content: bytes('a', 9) }],
+      [{ path: 'a/.wh.missing' }, { path: 'a/.wh..' }, { path: '.wh..wh.plnk' }],
+    ]);
     const { overlay, waste } = await imageWaste(store, img);
     expect(paths(overlay)).toEqual(['a/f']);
     expect(overlay.layers[1]!.ignoredWhiteouts).toBe(2);
@@ -117,21 +129,45 @@ describe('replacements', () => {
     const img = await imageOf(store, 't/overwrite:1', [[{ path: 'f', content: bytes('x', 100) }], [{ path: 'f', content: bytes('y', 30) }]]);
     const { overlay, waste } = await imageWaste(store, img);
     expect(overlay.layers[1]!.replaced).toEqual([{ path: 'f', type: 'file', bytes: 30, hiddenBytes: 100, hiddenLayer: 0, hiddenSha256: expect.any(String) }]);
-    expect(waste).toMatchObject({ totalFileBytes: 130, finalFileBytes: 30, replacedBytes: 100, deletedBytes: 0, duplicateBytes: 0, wastedBytes: 100, efficiency: 0.230769 });
+    expect(waste).toMatchObject({
+      totalFileBytes: 130,
+      finalFileBytes: 30,
+      replacedBytes: 100,
+      deletedBytes: 0,
+      duplicateBytes: 0,
+      wastedBytes: 100,
+      efficiency: 0.230769,
+    });
     invariant(overlay);
   });
 
   it('a file overwritten twice: every hidden lower copy is waste', async () => {
     // 50 (L0) and 60 (L1) are hidden by 70 (L2): replaced 110.
-    const img = await imageOf(store, 't/overwrite2:1', [[{ path: 'f', content: bytes('a', 50) }], [{ path: 'f', content: bytes('b', 60) }], [{ path: 'f', content: bytes('c', 70) }]]);
+    const img = await imageOf(store, 't/overwrite2:1', [
+      [{ path: 'f', content: bytes('a', 50) }],
+      [{ path: 'f', content: bytes('b', 60) }],
+      [{ path: 'f', content: bytes('c', 70) }],
+    ]);
     const { waste } = await imageWaste(store, img);
     expect(waste).toMatchObject({ replacedBytes: 110, wastedBytes: 110, finalFileBytes: 70, totalFileBytes: 180 });
-    expect(topWasted(waste, 1)[0]).toMatchObject({ path: 'f', class: 'replaced', bytes: 110, copies: 2, layers: [img.layers[0]!.digest, img.layers[1]!.digest] });
+    expect(topWasted(waste, 1)[0]).toMatchObject({
+      path: 'f',
+      class: 'replaced',
+      bytes: 110,
+      copies: 2,
+      layers: [img.layers[0]!.digest, img.layers[1]!.digest],
+    });
   });
 
   it('a file replaced by a symlink counts as replaced', async () => {
     // L0: f 100, g 1. L1: f -> g. replaced 100; final f is a symlink (0 bytes) + g 1.
-    const img = await imageOf(store, 't/symlink:1', [[{ path: 'f', content: bytes('x', 100) }, { path: 'g', content: 'g' }], [{ path: 'f', type: 'symlink', linkname: 'g' }]]);
+    const img = await imageOf(store, 't/symlink:1', [
+      [
+        { path: 'f', content: bytes('x', 100) },
+        { path: 'g', content: 'g' },
+      ],
+      [{ path: 'f', type: 'symlink', linkname: 'g' }],
+    ]);
     const { overlay, waste } = await imageWaste(store, img);
     const f = overlay.files.find((x) => x.path === 'f')!;
     expect(f.entry).toMatchObject({ type: 'symlink', linkTarget: 'g', size: 0 });
@@ -172,7 +208,13 @@ describe('replacements', () => {
   });
 
   it('a directory over a directory keeps the children and is not a change', async () => {
-    const img = await imageOf(store, 't/dir2dir:1', [[{ path: 'd', type: 'dir', mode: 0o700 }, { path: 'd/x', content: 'x' }], [{ path: 'd', type: 'dir', mode: 0o755 }]]);
+    const img = await imageOf(store, 't/dir2dir:1', [
+      [
+        { path: 'd', type: 'dir', mode: 0o700 },
+        { path: 'd/x', content: 'x' },
+      ],
+      [{ path: 'd', type: 'dir', mode: 0o755 }],
+    ]);
     const o = await imageFilesystem(store, img);
     expect(paths(o)).toEqual(['d', 'd/x']);
     expect(o.files[0]).toMatchObject({ layer: 1, entry: { mode: 0o755 } });
@@ -181,7 +223,12 @@ describe('replacements', () => {
   });
 
   it('the same path twice in one layer: the later entry wins, the earlier one is replaced', async () => {
-    const img = await imageOf(store, 't/dup-entry:1', [[{ path: 'f', content: bytes('a', 8) }, { path: 'f', content: bytes('b', 3) }]]);
+    const img = await imageOf(store, 't/dup-entry:1', [
+      [
+        { path: 'f', content: bytes('a', 8) },
+        { path: 'f', content: bytes('b', 3) },
+      ],
+    ]);
     const { overlay, waste } = await imageWaste(store, img);
     expect(overlay.files).toEqual([{ path: 'f', entry: expect.objectContaining({ size: 3 }), layer: 0 }]);
     expect(waste).toMatchObject({ replacedBytes: 8, totalFileBytes: 11 });
@@ -205,7 +252,15 @@ describe('duplicates and hardlinks', () => {
       ],
     ]);
     const { waste } = await imageWaste(store, img);
-    expect(waste).toMatchObject({ totalFileBytes: 320, finalFileBytes: 320, duplicateBytes: 192, replacedBytes: 0, deletedBytes: 0, wastedBytes: 192, efficiency: 0.4 });
+    expect(waste).toMatchObject({
+      totalFileBytes: 320,
+      finalFileBytes: 320,
+      duplicateBytes: 192,
+      replacedBytes: 0,
+      deletedBytes: 0,
+      wastedBytes: 192,
+      efficiency: 0.4,
+    });
     const [g] = topDuplicates(waste, 10);
     expect(g).toMatchObject({ size: 64, wastedBytes: 192, survivor: { path: 'a', layer: img.layers[0]!.digest } });
     expect(g!.copies.map((c) => c.path)).toEqual(['b', 'c', 'd']);
@@ -218,7 +273,13 @@ describe('duplicates and hardlinks', () => {
 
   it('a duplicate that is later deleted is not counted twice', async () => {
     // L0: a, b (same 40 bytes). L1: .wh.b. deleted 40; final only a: no duplicates.
-    const img = await imageOf(store, 't/dup-del:1', [[{ path: 'a', content: bytes('q', 40) }, { path: 'b', content: bytes('q', 40) }], [{ path: '.wh.b' }]]);
+    const img = await imageOf(store, 't/dup-del:1', [
+      [
+        { path: 'a', content: bytes('q', 40) },
+        { path: 'b', content: bytes('q', 40) },
+      ],
+      [{ path: '.wh.b' }],
+    ]);
     const { waste } = await imageWaste(store, img);
     expect(waste).toMatchObject({ deletedBytes: 40, duplicateBytes: 0, wastedBytes: 40 });
   });
@@ -243,7 +304,13 @@ describe('duplicates and hardlinks', () => {
   });
 
   it('an image without file bytes has efficiency 1', async () => {
-    const img = await imageOf(store, 't/empty-files:1', [[{ path: 'd', type: 'dir' }, { path: 'e', content: '' }, { path: 'f', content: '' }]]);
+    const img = await imageOf(store, 't/empty-files:1', [
+      [
+        { path: 'd', type: 'dir' },
+        { path: 'e', content: '' },
+        { path: 'f', content: '' },
+      ],
+    ]);
     const { waste } = await imageWaste(store, img);
     expect(waste).toMatchObject({ totalFileBytes: 0, wastedBytes: 0, efficiency: 1 });
   });
@@ -279,9 +346,22 @@ describe('everything at once', () => {
       'gzip',
     );
     const { overlay, waste } = await imageWaste(store, img);
-    expect(waste).toMatchObject({ totalFileBytes: 4730, finalFileBytes: 2710, deletedBytes: 1000, replacedBytes: 1020, duplicateBytes: 1100, wastedBytes: 3120 });
+    expect(waste).toMatchObject({
+      totalFileBytes: 4730,
+      finalFileBytes: 2710,
+      deletedBytes: 1000,
+      replacedBytes: 1020,
+      duplicateBytes: 1100,
+      wastedBytes: 3120,
+    });
     expect(waste.efficiency).toBe(Math.round((1 - 3120 / 4730) * 1e6) / 1e6);
-    expect(topWasted(waste, 1)[0]).toMatchObject({ path: 'opt/dup2', bytes: 1100, class: 'duplicate', duplicateOf: 'usr/bin/tool', layers: [img.layers[2]!.digest] });
+    expect(topWasted(waste, 1)[0]).toMatchObject({
+      path: 'opt/dup2',
+      bytes: 1100,
+      class: 'duplicate',
+      duplicateOf: 'usr/bin/tool',
+      layers: [img.layers[2]!.digest],
+    });
     expect(overlay.layers.map((l) => [l.addedBytes, l.replacedBytes, l.deletedBytes, l.fileBytes])).toEqual([
       [2520, 0, 0, 2520],
       [0, 1020, 500, 1100],
@@ -291,8 +371,16 @@ describe('everything at once', () => {
   });
 
   it('stackLayers is a pure function of the indexes (deep paths do not recurse)', () => {
-    const deep = Array.from({ length: 5000 }, (_, i) => 'd').join('/');
-    const e = (p: string, type: FileEntry['type'], size = 0): FileEntry => ({ path: p, type, mode: 0o644, uid: 0, gid: 0, size, ...(type === 'file' ? { sha256: 'a'.repeat(64) } : {}) });
+    const deep = Array.from({ length: 5000 }, (_, _i) => 'd').join('/');
+    const e = (p: string, type: FileEntry['type'], size = 0): FileEntry => ({
+      path: p,
+      type,
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      size,
+      ...(type === 'file' ? { sha256: 'a'.repeat(64) } : {}),
+    });
     const idx = (entries: FileEntry[]): FileIndex => ({
       version: 1,
       digest: `sha256:${'0'.repeat(64)}` as Digest,

@@ -9,7 +9,15 @@ import type { FileEntry, FileIndex } from '../../src/analysis/file-index.js';
 import type { Digest } from '../../src/digest/digest.js';
 
 const D = (c: string) => `sha256:${c.repeat(64)}` as Digest;
-const file = (p: string, size = 1): FileEntry => ({ path: p, type: 'file', mode: 0o644, uid: 0, gid: 0, size, sha256: Buffer.from(p).toString('hex').padEnd(64, '0').slice(0, 64) });
+const file = (p: string, size = 1): FileEntry => ({
+  path: p,
+  type: 'file',
+  mode: 0o644,
+  uid: 0,
+  gid: 0,
+  size,
+  sha256: Buffer.from(p).toString('hex').padEnd(64, '0').slice(0, 64),
+});
 const dir = (p: string): FileEntry => ({ path: p, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0 });
 const index = (entries: FileEntry[]): FileIndex => ({
   version: 2,
@@ -62,7 +70,9 @@ describe('stackLayers on many paths', () => {
       { digest: D('2'), index: index([file('a/y'), file('a/z')]) },
     ];
     expect(stackLayers(layers, { maxEntries: 4 }).files.map((f) => f.path)).toEqual(['a', 'a/x', 'a/y', 'a/z']);
-    expect(() => stackLayers(layers, { maxEntries: 3 })).toThrow(expect.objectContaining({ code: 'E_TOO_LARGE', message: expect.stringContaining('hold 4 entries, more than 3') }));
+    expect(() => stackLayers(layers, { maxEntries: 3 })).toThrow(
+      expect.objectContaining({ code: 'E_TOO_LARGE', message: expect.stringContaining('hold 4 entries, more than 3') }),
+    );
     expect(MAX_IMAGE_ENTRIES).toBe(8_000_000);
   });
 });

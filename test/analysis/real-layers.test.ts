@@ -7,7 +7,7 @@
  *    recomputed here from GNU tar's view of the layers with a separate, flat-map overlay,
  *    and dive's own figures from dive's formula applied to the same listings.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/store/store.js';
@@ -28,7 +28,7 @@ const KIND: Record<string, FileType> = { '-': 'file', d: 'dir', l: 'symlink', h:
 function crossCheck(store: Store, indexes: FileIndex[]): void {
   // GNU tar reads the blobs as stored: it detects gzip and zstd by itself.
   const views = gnuTarViews(indexes.map((idx) => storePaths(store).blobPath(idx.digest)));
-  indexes.forEach((idx, n) => compareWithGnu(idx, views[n]!));
+  for (const [n, idx] of indexes.entries()) compareWithGnu(idx, views[n]!);
 }
 
 function compareWithGnu(idx: FileIndex, view: GnuTarView): void {
@@ -37,7 +37,12 @@ function compareWithGnu(idx: FileIndex, view: GnuTarView): void {
   expect(idx.unsafeCount).toBe(0);
   expect(idx.entries.length).toBe(listing.length);
   const ours = idx.entries.map((e) => [e.path, e.type, e.size, e.linkTarget ?? null]);
-  const theirs = listing.map((g) => [g.name, KIND[g.kind] ?? 'other', g.kind === '-' ? g.size : 0, g.link === undefined ? null : g.kind === 'h' ? g.link.replace(/^\.?\//, '') : g.link]);
+  const theirs = listing.map((g) => [
+    g.name,
+    KIND[g.kind] ?? 'other',
+    g.kind === '-' ? g.size : 0,
+    g.link === undefined ? null : g.kind === 'h' ? g.link.replace(/^\.?\//, '') : g.link,
+  ]);
   expect(ours).toEqual(theirs);
   // Content of every regular file (and of every hardlink, which GNU tar extracts as the same file).
   const oursSha = new Map(idx.entries.filter((e) => e.type === 'file' || e.type === 'hardlink').map((e) => [e.path, e.sha256]));

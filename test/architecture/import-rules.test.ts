@@ -42,7 +42,9 @@ describe('the checker itself', () => {
       write('store/layout.ts', 'export const layout = 1;\n');
       const e = importEdges(root);
       const v = layeringViolations(e);
-      expect(v).toContain(`${path.join('store', 'blobs.ts')} imports ${path.join('ingest', 'plan.ts')}: store may not import ingest (ingest is not below store)`);
+      expect(v).toContain(
+        `${path.join('store', 'blobs.ts')} imports ${path.join('ingest', 'plan.ts')}: store may not import ingest (ingest is not below store)`,
+      );
       expect(v.some((s) => s.includes('extra') && s.includes('not in the layer list'))).toBe(true);
       expect(v.some((s) => s.startsWith(path.join('util', 'u.ts')))).toBe(true);
       expect(folderCycles(e)).toEqual(['ingest <-> store']);

@@ -109,7 +109,10 @@ const longName = (n: number) => `deep/${'d'.repeat(60)}/${'e'.repeat(60)}/${'f'.
 describe('both readers refuse and accept the same hostile archives (one structure function)', () => {
   it('a GNU "N" long-name header over the 1 MiB extended-header cap -> E_TAR_CORRUPT (the walker allowed 4 MiB, the stream tar-stream\'s 4 MiB)', async () => {
     const big = Buffer.alloc(2 * 1024 * 1024, 'n');
-    const tar = rawTar([{ name: '././@LongLink', typeflag: 'N', body: big }, { name: 'x', body: 'X' }]);
+    const tar = rawTar([
+      { name: '././@LongLink', typeflag: 'N', body: big },
+      { name: 'x', body: 'X' },
+    ]);
     expect(await bothRead(tar)).toEqual({ error: 'E_TAR_CORRUPT' });
   });
 
@@ -154,18 +157,28 @@ describe('both readers refuse and accept the same hostile archives (one structur
   });
 
   it('a bad checksum, a cut archive, a GNU sparse entry, a pax header over the cap: same codes and flags from both', async () => {
-    const plain = rawTar([{ name: 'a', body: 'A'.repeat(700) }, { name: 'b', body: 'B' }]);
+    const plain = rawTar([
+      { name: 'a', body: 'A'.repeat(700) },
+      { name: 'b', body: 'B' },
+    ]);
     expect(await bothRead(flipByte(plain, 1536 + 10))).toEqual({ error: 'E_TAR_CORRUPT' });
     expect(await bothRead(truncate(plain, 1000))).toEqual({ error: 'E_TRUNCATED' });
     expect(await bothRead(truncate(plain, 2048))).toEqual({ error: 'E_TRUNCATED' });
-    expect(await bothRead(rawTar([{ name: 'PaxHeaders/p', typeflag: 'x', body: Buffer.alloc(1024 * 1024 + 1, 'x') }, { name: 'a' }]))).toEqual({ error: 'E_TAR_CORRUPT' });
-    expect(await bothRead(rawTar([{ name: 'sparse', typeflag: 'S', body: 'map' }]))).toEqual({ entries: [{ name: 'sparse', type: 'other', size: 3, sparseName: 'sparse' }] });
+    expect(await bothRead(rawTar([{ name: 'PaxHeaders/p', typeflag: 'x', body: Buffer.alloc(1024 * 1024 + 1, 'x') }, { name: 'a' }]))).toEqual({
+      error: 'E_TAR_CORRUPT',
+    });
+    expect(await bothRead(rawTar([{ name: 'sparse', typeflag: 'S', body: 'map' }]))).toEqual({
+      entries: [{ name: 'sparse', type: 'other', size: 3, sparseName: 'sparse' }],
+    });
   });
 });
 
 describe('the streaming reader hands out sub-arrays of its input, one entry at a time', () => {
-  it('a body read on after the next entry was asked for fails, instead of handing out that entry\'s bytes', async () => {
-    const tar = rawTar([{ name: 'a', body: 'A'.repeat(3000) }, { name: 'b', body: 'B'.repeat(3000) }]);
+  it("a body read on after the next entry was asked for fails, instead of handing out that entry's bytes", async () => {
+    const tar = rawTar([
+      { name: 'a', body: 'A'.repeat(3000) },
+      { name: 'b', body: 'B'.repeat(3000) },
+    ]);
     const parts: Buffer[] = [];
     for (let i = 0; i < tar.length; i += 1000) parts.push(tar.subarray(i, i + 1000));
     const it = readTarEntries(Readable.from(parts))[Symbol.asyncIterator]();

@@ -138,7 +138,9 @@ describe('report --html: one self-contained file', () => {
     // The matrix keeps the matching rows and the layers they use.
     const rows = new Set(await page.$$eval('#matrix rect[data-image]', (rs) => rs.map((r) => r.getAttribute('data-image'))));
     expect([...rows].sort()).toEqual(api.map((i: any) => i.manifestDigest).sort());
-    expect(new Set(await page.$$eval('#matrix rect[data-layer]', (rs) => rs.map((r) => r.getAttribute('data-layer'))))).toEqual(new Set(api.flatMap((i: any) => i.layers)));
+    expect(new Set(await page.$$eval('#matrix rect[data-layer]', (rs) => rs.map((r) => r.getAttribute('data-layer'))))).toEqual(
+      new Set(api.flatMap((i: any) => i.layers)),
+    );
     // Only the worker wastes files: that table is empty and says so.
     expect(await rowKeys(page, 'wasted-table')).toEqual([]);
     expect(await page.isVisible('#waste-box p.empty')).toBe(true);
@@ -184,7 +186,12 @@ describe('report --html: one self-contained file', () => {
     const worker = byRef('acme/worker:1.0');
     await page.selectOption('#layer-image', worker.manifestDigest);
     const bands = await page.$$eval('#stack-svg g.band', (gs) =>
-      gs.map((g) => ({ index: Number(g.getAttribute('data-index')), layer: g.getAttribute('data-layer'), y: g.getBoundingClientRect().y, h: g.getBoundingClientRect().height })),
+      gs.map((g) => ({
+        index: Number(g.getAttribute('data-index')),
+        layer: g.getAttribute('data-layer'),
+        y: g.getBoundingClientRect().y,
+        h: g.getBoundingClientRect().height,
+      })),
     );
     expect(bands.map((b) => b.layer)).toEqual(worker.layers);
     for (const b of bands) expect(b.h).toBeGreaterThan(0);
@@ -198,7 +205,11 @@ describe('report --html: one self-contained file', () => {
     expect(stacks.reduce((n: number, r: any) => n + r.replacedBytes, 0)).toBe(worker.waste.replacedBytes);
     expect(await columnTexts(page, 'stack-table', 'deleted')).toEqual(stacks.map((r: any) => humanBytes(r.deletedBytes)));
     expect(await columnTexts(page, 'stack-table', 'added')).toEqual(stacks.map((r: any) => humanBytes(r.addedBytes)));
-    expect(await columnTexts(page, 'stack-table', 'by')).toEqual(['/bin/sh -c #(nop) ADD file:acme-rootfs-3.19.tar in / ', 'COPY app/worker /app/worker # buildkit', 'RUN /bin/sh -c cleanup.sh # buildkit']);
+    expect(await columnTexts(page, 'stack-table', 'by')).toEqual([
+      '/bin/sh -c #(nop) ADD file:acme-rootfs-3.19.tar in / ',
+      'COPY app/worker /app/worker # buildkit',
+      'RUN /bin/sh -c cleanup.sh # buildkit',
+    ]);
     expect(await page.locator('#stack-svg rect[data-kind="deleted"]').count()).toBe(1);
 
     const base = byRef('acme/base:1.0');
@@ -241,7 +252,13 @@ describe('report --html with hostile names', () => {
         { path: img, content: Buffer.alloc(2000, 2) },
       ]);
       const top = await layerTar([{ path: `${evilDir}/.wh.${evilBase}` }, { path: img, content: Buffer.alloc(10, 3) }]);
-      const spec: ImageSpec = { repoTags: ['evil/app:1'], layers: [{ tar: bottom, compression: 'none' }, { tar: top, compression: 'none' }] };
+      const spec: ImageSpec = {
+        repoTags: ['evil/app:1'],
+        layers: [
+          { tar: bottom, compression: 'none' },
+          { tar: top, compression: 'none' },
+        ],
+      };
       const tar = path.join(t, 'evil.tar');
       writeFileSync(tar, await dockerSaveLegacy([spec]));
       const s = path.join(t, 'store');

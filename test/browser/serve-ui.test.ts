@@ -30,7 +30,10 @@ const requests: string[] = [];
 
 /** Start `serve --listen 127.0.0.1:0 ARGS...` and read its URL from stdout. */
 async function serve(...args: string[]): Promise<string> {
-  const child = spawn(process.execPath, [CLI, '--store', store, 'serve', '--listen', '127.0.0.1:0', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, '--store', store, 'serve', '--listen', '127.0.0.1:0', ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   servers.push(child);
   let out = '';
   let err = '';
@@ -218,7 +221,9 @@ describe('serve: the web UI at /', () => {
     const cli = report.images.filter((i: any) => i.refs.some((r: string) => r.includes('cli')));
     expect((await rowKeys(page, 'images-table')).sort()).toEqual(cli.map((i: any) => i.manifestDigest).sort());
     expect(await rowKeys(page, 'tags-table')).toEqual(['acme/cli:1.0', 'acme/cli:1.1']);
-    expect(new Set(await page.$$eval('#matrix rect[data-image]', (rs) => rs.map((r) => r.getAttribute('data-image'))))).toEqual(new Set(cli.map((i: any) => i.manifestDigest)));
+    expect(new Set(await page.$$eval('#matrix rect[data-image]', (rs) => rs.map((r) => r.getAttribute('data-image'))))).toEqual(
+      new Set(cli.map((i: any) => i.manifestDigest)),
+    );
     await page.fill('#filter', '');
     expect(await rowKeys(page, 'tags-table')).toHaveLength(7);
 

@@ -37,7 +37,17 @@ interface BudgetJson {
   schemaVersion: number;
   passed: boolean;
   summary: { images: number; rules: number; failed: number; skipped: number; unchecked: number };
-  results: Array<{ image: string; manifestDigest: string; rule: string; limit: number; actual: number | null; limitText: string; actualText: string; pass: boolean | null; detail?: string }>;
+  results: Array<{
+    image: string;
+    manifestDigest: string;
+    rule: string;
+    limit: number;
+    actual: number | null;
+    limitText: string;
+    actualText: string;
+    pass: boolean | null;
+    detail?: string;
+  }>;
   unchecked: Array<{ refs: string[]; manifestDigest: string }>;
 }
 
@@ -128,7 +138,8 @@ const parseBudgetJson = (r: CliResult): { r: CliResult; j: BudgetJson } => {
   }
 };
 /** `layerstore --store STORE budget ARGS` in a child process, without blocking, so independent runs can overlap. */
-const budgetAsync = (args: string[], opts: { cwd?: string; storeDir?: string } = {}) => spawnCli(['--store', opts.storeDir ?? store, 'budget', ...args], { cwd: opts.cwd ?? tmp });
+const budgetAsync = (args: string[], opts: { cwd?: string; storeDir?: string } = {}) =>
+  spawnCli(['--store', opts.storeDir ?? store, 'budget', ...args], { cwd: opts.cwd ?? tmp });
 
 describe('budget: all rules pass', () => {
   it('limits at exactly the actual values pass: exit 0, PASS', async () => {
@@ -161,7 +172,12 @@ describe('budget: all rules pass', () => {
     expect(j.summary).toEqual({ images: 3, rules: 11, failed: 0, skipped: 0, unchecked: 0 });
     expect(j.results.every((v) => v.pass === true)).toBe(true);
     // "1MB" is 1,000,000 bytes.
-    expect(j.results.filter((v) => v.rule === 'maxSize' && v.image !== 'acme/app:1.0').map((v) => [v.image, v.limit, v.actual]).sort()).toEqual([
+    expect(
+      j.results
+        .filter((v) => v.rule === 'maxSize' && v.image !== 'acme/app:1.0')
+        .map((v) => [v.image, v.limit, v.actual])
+        .sort(),
+    ).toEqual([
       ['acme/base:1.0', 1_000_000, imageConfig(base).length + L0_BYTES],
       ['acme/other:1.0', 1_000_000, otherSize],
     ]);
@@ -169,7 +185,11 @@ describe('budget: all rules pass', () => {
     // JUnit of an all-pass run: well-formed, one suite per image, no <failure>.
     const root = parseXml(readFileSync(junit, 'utf8'));
     expect(root.attrs).toMatchObject({ tests: '11', failures: '0', skipped: '0' });
-    expect(xmlFindAll(root, 'testsuite').map((x) => [x.attrs.name, x.attrs.tests]).sort()).toEqual([
+    expect(
+      xmlFindAll(root, 'testsuite')
+        .map((x) => [x.attrs.name, x.attrs.tests])
+        .sort(),
+    ).toEqual([
       ['acme/app:1.0', '7'],
       ['acme/base:1.0', '2'],
       ['acme/other:1.0', '2'],
@@ -414,17 +434,34 @@ describe('budget: bad input is exit 2 with one error line', () => {
   // [what, extra arguments, what the error line must say]
   const cases: Array<[string, () => string[], RegExp]> = [
     ['a missing budget file', () => ['--config', file('no-such-budget.json')], /no-such-budget\.json.*E_BUDGET_INVALID/],
-    ['malformed JSON', () => ['--config', budgetFile('malformed.json', '{"budgets": [ {"match": "acme/*",, } ]}')], /malformed\.json.*not valid JSON.*E_BUDGET_INVALID/],
-    ['an unknown rule', () => ['--config', budgetFile('unknown-rule.json', { budgets: [{ match: 'acme/*', maxSizes: '1MB' }] })], /"maxSizes".*E_BUDGET_INVALID/],
+    [
+      'malformed JSON',
+      () => ['--config', budgetFile('malformed.json', '{"budgets": [ {"match": "acme/*",, } ]}')],
+      /malformed\.json.*not valid JSON.*E_BUDGET_INVALID/,
+    ],
+    [
+      'an unknown rule',
+      () => ['--config', budgetFile('unknown-rule.json', { budgets: [{ match: 'acme/*', maxSizes: '1MB' }] })],
+      /"maxSizes".*E_BUDGET_INVALID/,
+    ],
     [
       'a base ref that is not in the store',
       () => ['--config', budgetFile('missing-base.json', { budgets: [{ match: 'acme/app:*', maxAddedOverBase: '1MB', base: 'acme/nope:9' }] })],
       /acme\/nope:9.*\[E_(REF_NOT_FOUND|BUDGET_INVALID)\]/,
     ],
-    ['a ref argument that matches nothing', () => ['--config', budgetFile('any.json', { budgets: [{ match: 'acme/**', maxLayers: 10 }] }), 'acme/ghost:1'], /acme\/ghost:1.*E_REF_NOT_FOUND/],
+    [
+      'a ref argument that matches nothing',
+      () => ['--config', budgetFile('any.json', { budgets: [{ match: 'acme/**', maxLayers: 10 }] }), 'acme/ghost:1'],
+      /acme\/ghost:1.*E_REF_NOT_FOUND/,
+    ],
     [
       'a bad baseline report',
-      () => ['--config', budgetFile('any2.json', { budgets: [{ match: 'acme/**', maxGrowth: '5%' }] }), '--baseline', budgetFile('not-a-report.json', { hello: 1 })],
+      () => [
+        '--config',
+        budgetFile('any2.json', { budgets: [{ match: 'acme/**', maxGrowth: '5%' }] }),
+        '--baseline',
+        budgetFile('not-a-report.json', { hello: 1 }),
+      ],
       /not-a-report\.json.*E_BUDGET_INVALID/,
     ],
   ];

@@ -47,10 +47,28 @@ describe('budget: globs and loud failures', () => {
   });
 
   it('a budget whose match selects no image is exit 2 naming it; "optional": true lets it match nothing', () => {
-    const r = runCli(['--store', store, 'budget', '--config', budgetFile('none.json', [{ match: 'acme/*', maxSize: '1GB' }, { match: 'corp/typo*', maxSize: 1 }])]);
+    const r = runCli([
+      '--store',
+      store,
+      'budget',
+      '--config',
+      budgetFile('none.json', [
+        { match: 'acme/*', maxSize: '1GB' },
+        { match: 'corp/typo*', maxSize: 1 },
+      ]),
+    ]);
     expect(r.code, show(r)).toBe(2);
     expect(r.stderr).toMatch(/a budget matches none of the 3 images checked: "corp\/typo\*" \[E_BUDGET_INVALID\]/);
-    const ok = runCli(['--store', store, 'budget', '--config', budgetFile('opt.json', [{ match: 'acme/*', maxSize: '1GB' }, { match: 'corp/typo*', maxSize: 1, optional: true }])]);
+    const ok = runCli([
+      '--store',
+      store,
+      'budget',
+      '--config',
+      budgetFile('opt.json', [
+        { match: 'acme/*', maxSize: '1GB' },
+        { match: 'corp/typo*', maxSize: 1, optional: true },
+      ]),
+    ]);
     expect(ok.code, show(ok)).toBe(0);
     expect(ok.stdout).toMatch(/PASS: all 3 budget rules passed/);
   });
@@ -70,7 +88,14 @@ describe('budget: verdicts show why', () => {
     manifestSize: 400,
     configDigest: `sha256:${'2'.repeat(64)}` as Digest,
     configSize: 1000,
-    layers: [{ digest: `sha256:${'3'.repeat(64)}` as Digest, diffId: `sha256:${'3'.repeat(64)}` as Digest, mediaType: 'application/vnd.oci.image.layer.v1.tar', size: 115_000 }],
+    layers: [
+      {
+        digest: `sha256:${'3'.repeat(64)}` as Digest,
+        diffId: `sha256:${'3'.repeat(64)}` as Digest,
+        mediaType: 'application/vnd.oci.image.layer.v1.tar',
+        size: 115_000,
+      },
+    ],
     refs: ['acme/app:1'],
   };
 
@@ -85,7 +110,10 @@ describe('budget: verdicts show why', () => {
 
   it('maxGrowth "5%" shows the limit in bytes too, and the growth as a percentage', async () => {
     // before 100,000 B; now 116,000 B (config 1000 + layer 115,000): +16,000 B = +16.0%; 5% = 5,000 B
-    const [v] = await evaluateBudgets([img], parseBudgets({ budgets: [{ match: '*', maxGrowth: '5%' }] }), { all: [img], baseline: [{ refs: ['acme/app:1'], sizeBytes: 100_000 }] });
+    const [v] = await evaluateBudgets([img], parseBudgets({ budgets: [{ match: '*', maxGrowth: '5%' }] }), {
+      all: [img],
+      baseline: [{ refs: ['acme/app:1'], sizeBytes: 100_000 }],
+    });
     expect(v).toMatchObject({ pass: false, limit: 5000, actual: 16_000 });
     expect(verdictText(v!)).toMatchObject({ limitText: '+5.0% (5.00 kB)', actualText: '+16.0 kB (+16.0%)' });
   });

@@ -28,32 +28,56 @@ const budgets = (b: Record<string, unknown>) => parseBudgets({ budgets: [b] });
 describe('evaluateBudgets', () => {
   // base: config 100, layer a 1000. app: config 200, layers a 1000, b 300, b again (counted once), e 50.
   const base = image('acme/base:1', 100, [['a', 1000]], 'base');
-  const app = image('acme/app:1', 200, [['a', 1000], ['b', 300], ['b', 300], ['e', 50]], 'app');
+  const app = image(
+    'acme/app:1',
+    200,
+    [
+      ['a', 1000],
+      ['b', 300],
+      ['b', 300],
+      ['e', 50],
+    ],
+    'app',
+  );
   const all = [base, app];
 
   it('size rules at exactly the limit pass, one byte less fails', async () => {
     // size = 200 + 1000 + 300 + 50 = 1550 (a layer used twice counts once); largest layer 1000;
     // 4 layer entries; added over base = 300 + 50 = 350.
-    const at = await evaluateBudgets([app], budgets({ match: 'acme/app:*', maxSize: 1550, maxLayerSize: 1000, maxLayers: 4, maxAddedOverBase: 350, base: 'acme/base:1' }), { all });
+    const at = await evaluateBudgets(
+      [app],
+      budgets({ match: 'acme/app:*', maxSize: 1550, maxLayerSize: 1000, maxLayers: 4, maxAddedOverBase: 350, base: 'acme/base:1' }),
+      { all },
+    );
     expect(at.map((v) => [v.rule, v.limit, v.actual, v.pass])).toEqual([
       ['maxSize', 1550, 1550, true],
       ['maxLayerSize', 1000, 1000, true],
       ['maxLayers', 4, 4, true],
       ['maxAddedOverBase', 350, 350, true],
     ]);
-    const under = await evaluateBudgets([app], budgets({ match: 'acme/app:*', maxSize: 1549, maxLayerSize: 999, maxLayers: 3, maxAddedOverBase: 349, base: 'acme/base:1' }), { all });
+    const under = await evaluateBudgets(
+      [app],
+      budgets({ match: 'acme/app:*', maxSize: 1549, maxLayerSize: 999, maxLayers: 3, maxAddedOverBase: 349, base: 'acme/base:1' }),
+      { all },
+    );
     expect(under.map((v) => v.pass)).toEqual([false, false, false, false]);
   });
 
   it('waste rules use the figures given, with boundaries passing', async () => {
     const waste = async (): Promise<WasteFigures> => ({ wastedBytes: 500, efficiency: 0.75, userWastedRatio: 0.25 });
-    const at = await evaluateBudgets([app], budgets({ match: 'acme/app:*', maxWasted: 500, minEfficiency: '75%', highestUserWastedPercent: '25%' }), { all, waste });
+    const at = await evaluateBudgets([app], budgets({ match: 'acme/app:*', maxWasted: 500, minEfficiency: '75%', highestUserWastedPercent: '25%' }), {
+      all,
+      waste,
+    });
     expect(at.map((v) => [v.rule, v.pass])).toEqual([
       ['maxWasted', true],
       ['minEfficiency', true],
       ['highestUserWastedPercent', true],
     ]);
-    const over = await evaluateBudgets([app], budgets({ match: 'acme/app:*', maxWasted: 499, minEfficiency: 0.76, highestUserWastedPercent: 0.24 }), { all, waste });
+    const over = await evaluateBudgets([app], budgets({ match: 'acme/app:*', maxWasted: 499, minEfficiency: 0.76, highestUserWastedPercent: 0.24 }), {
+      all,
+      waste,
+    });
     expect(over.map((v) => [v.rule, v.limit, v.actual, v.pass])).toEqual([
       ['maxWasted', 499, 500, false],
       ['minEfficiency', 0.76, 0.75, false],
@@ -89,7 +113,11 @@ describe('evaluateBudgets', () => {
     for (const v of vs) for (const key of ['limitText', 'actualText', 'detail']) expect(v, v.rule).not.toHaveProperty(key);
     expect(vs.find((v) => v.rule === 'maxLayerSize')).toMatchObject({ largestLayer: d('a') });
     expect(vs.find((v) => v.rule === 'maxAddedOverBase')).toMatchObject({ base: 'acme/base:1' });
-    expect(vs.find((v) => v.rule === 'maxGrowth')).toMatchObject({ limit: 150, actual: 50, growth: { limit: { ratio: 0.1 }, baseline: 'found', beforeBytes: 1500, nowBytes: 1550 } });
+    expect(vs.find((v) => v.rule === 'maxGrowth')).toMatchObject({
+      limit: 150,
+      actual: 50,
+      growth: { limit: { ratio: 0.1 }, baseline: 'found', beforeBytes: 1500, nowBytes: 1550 },
+    });
     const none = await evaluateBudgets([app], budgets({ match: 'acme/app:*', maxGrowth: '5%' }), { all });
     expect(none[0]).toMatchObject({ growth: { limit: { ratio: 0.05 }, baseline: 'none' } });
   });
@@ -108,7 +136,10 @@ describe('evaluateBudgets', () => {
   ])('maxGrowth %s of %d bytes allows exactly %d bytes of growth', async (pct, before, limit) => {
     // An image of exactly before + limit bytes: config 0 + one layer.
     const grown = image('acme/g:1', 0, [['f', before + limit]], 'g');
-    const v = await evaluateBudgets([grown], budgets({ match: 'acme/g:*', maxGrowth: pct }), { all: [grown], baseline: [{ refs: ['acme/g:1'], sizeBytes: before }] });
+    const v = await evaluateBudgets([grown], budgets({ match: 'acme/g:*', maxGrowth: pct }), {
+      all: [grown],
+      baseline: [{ refs: ['acme/g:1'], sizeBytes: before }],
+    });
     expect(v[0]).toMatchObject({ rule: 'maxGrowth', actual: limit, limit, pass: true });
   });
 });

@@ -41,10 +41,13 @@ describe('ingest --tag', () => {
 
   it('an input with two images: exit 2 (E_USAGE), nothing committed; a bad --tag is E_USAGE too', async () => {
     const f = path.join(tmp, 'two.tar');
-    writeFileSync(f, await writeArchive('v25', [
-      { repoTags: ['two/a:1'], layers: [await randomLayer('tag-a', 4000)] },
-      { repoTags: ['two/b:1'], layers: [await randomLayer('tag-b', 4000)] },
-    ])); // prettier-ignore
+    writeFileSync(
+      f,
+      await writeArchive('v25', [
+        { repoTags: ['two/a:1'], layers: [await randomLayer('tag-a', 4000)] },
+        { repoTags: ['two/b:1'], layers: [await randomLayer('tag-b', 4000)] },
+      ]),
+    ); // prettier-ignore
     const store = path.join(tmp, 's3');
     expect((await cli(['--store', store, '-q', 'ingest', path.join(tmp, 'untagged.tar')])).code).toBe(0);
     const before = await snapshotStore(store);

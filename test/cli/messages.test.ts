@@ -37,11 +37,14 @@ describe('numbers and usage errors', () => {
     expect(first).toMatch(why);
   });
 
-  it.each([[['diff', 'a', 'b']], [['export', 'a', '-o', '/tmp/never.tar']], [['tag', 'a', 'b:1']], [['rm', 'a']], [['push', 'a', '127.0.0.1:9/a:1']]])('%j on a store that does not exist: E_NOT_A_STORE, exit 2', (args) => {
-    const r = runCli(['--store', path.join(tmp, 'missing'), ...(args as string[])]);
-    expect(r.code, show(r)).toBe(2);
-    expect(r.stderr).toMatch(/no store at .*missing \[E_NOT_A_STORE\]/);
-  });
+  it.each([[['diff', 'a', 'b']], [['export', 'a', '-o', '/tmp/never.tar']], [['tag', 'a', 'b:1']], [['rm', 'a']], [['push', 'a', '127.0.0.1:9/a:1']]])(
+    '%j on a store that does not exist: E_NOT_A_STORE, exit 2',
+    (args) => {
+      const r = runCli(['--store', path.join(tmp, 'missing'), ...(args as string[])]);
+      expect(r.code, show(r)).toBe(2);
+      expect(r.stderr).toMatch(/no store at .*missing \[E_NOT_A_STORE\]/);
+    },
+  );
 });
 
 describe('README', () => {
@@ -76,7 +79,11 @@ describe('a reader that stops early', () => {
     const { generateFixtures } = await import('../../fixtures/generate.js');
     await generateFixtures(path.join(tmp, 'epipe-fx'));
     expect(runCli(['--store', store, '-q', 'ingest', path.join(tmp, 'epipe-fx', 'family-legacy.tar')]).code).toBe(0);
-    const r = spawnSync('bash', ['-c', `set -o pipefail; node "$1" --store "$2" report --all-layers --files | head -c 7`, 'bash', path.join(REPO_ROOT, 'bin', 'layerstore.js'), store], { encoding: 'utf8' });
+    const r = spawnSync(
+      'bash',
+      ['-c', `set -o pipefail; node "$1" --store "$2" report --all-layers --files | head -c 7`, 'bash', path.join(REPO_ROOT, 'bin', 'layerstore.js'), store],
+      { encoding: 'utf8' },
+    );
     expect(r.stderr).not.toMatch(/EPIPE|Unhandled/);
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('Store: ');

@@ -27,7 +27,17 @@ afterAll(() => {
 });
 
 describe('--store that is a file', () => {
-  it.each([['ls'], ['report'], ['verify'], ['gc'], ['diff', 'a', 'b'], ['rm', 'x'], ['tag', 'a', 'b'], ['export', 'x', '-o', '/tmp/never.tar'], ['ingest', '/dev/null']])('%s: exit 2, E_NOT_A_STORE, one line', async (...args) => {
+  it.each([
+    ['ls'],
+    ['report'],
+    ['verify'],
+    ['gc'],
+    ['diff', 'a', 'b'],
+    ['rm', 'x'],
+    ['tag', 'a', 'b'],
+    ['export', 'x', '-o', '/tmp/never.tar'],
+    ['ingest', '/dev/null'],
+  ])('%s: exit 2, E_NOT_A_STORE, one line', async (...args) => {
     const file = path.join(tmp, 'a-file.txt');
     writeFileSync(file, 'not a store');
     const r = await cli(['--store', file, ...args]);
@@ -85,7 +95,7 @@ describe('rm by digest or image ID', () => {
   });
 });
 
-describe('refs: one grammar (docker\'s) for every command', () => {
+describe("refs: one grammar (docker's) for every command", () => {
   let store: string;
   beforeAll(async () => {
     store = path.join(tmp, 'ref-store');

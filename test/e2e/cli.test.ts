@@ -41,7 +41,15 @@ const isGzip = (b: Buffer) => b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b;
 interface LsJson {
   schemaVersion: number;
   store: string;
-  images: Array<{ refs: string[]; manifestDigest: string; configDigest: string; platform: string | null; layers: number; sizeBytes: number; created: string | null }>;
+  images: Array<{
+    refs: string[];
+    manifestDigest: string;
+    configDigest: string;
+    platform: string | null;
+    layers: number;
+    sizeBytes: number;
+    created: string | null;
+  }>;
 }
 
 describe('layerstore CLI end to end', () => {
@@ -83,7 +91,11 @@ describe('layerstore CLI end to end', () => {
     const lines = fullIngest.stdout.split('\n').filter(Boolean);
     const inputs = [F('api-v25.tar'), F('family-legacy.tar'), F('multi-oci-archive.tar'), F('oci-gzip')];
     expect(lines).toHaveLength(inputs.length);
-    for (const input of inputs) expect(lines.filter((l) => l.startsWith(`${input}: `)), input).toHaveLength(1);
+    for (const input of inputs)
+      expect(
+        lines.filter((l) => l.startsWith(`${input}: `)),
+        input,
+      ).toHaveLength(1);
     // the image counts each line states
     const count = (input: string) => Number(/: (\d+) images?/.exec(lines.find((l) => l.startsWith(`${input}: `))!)![1]);
     expect(inputs.map(count)).toEqual([1, 3, 2, 1]);
@@ -217,7 +229,9 @@ describe('layerstore CLI end to end', () => {
     const now = after.images.filter((i) => i.refs.includes('acme/api:1.0'));
     expect(now).toHaveLength(1);
     expect(now[0]!.manifestDigest).not.toBe(oldImg.manifestDigest);
-    expect(now[0]!.configDigest).toBe(sha256Of(tarEntry(path.join(tmp, 'api-1.0-other.tar'), JSON.parse(tarEntry(path.join(tmp, 'api-1.0-other.tar'), 'manifest.json').toString())[0].Config)));
+    expect(now[0]!.configDigest).toBe(
+      sha256Of(tarEntry(path.join(tmp, 'api-1.0-other.tar'), JSON.parse(tarEntry(path.join(tmp, 'api-1.0-other.tar'), 'manifest.json').toString())[0].Config)),
+    );
     const kept = after.images.find((i) => i.manifestDigest === oldImg.manifestDigest);
     expect(kept, 'the old acme/api:1.0 image was dropped').toBeDefined();
     expect(kept!.refs).toEqual([]);
@@ -305,7 +319,9 @@ describe('layerstore CLI end to end', () => {
     const size = [ind.configDigest, ...ind.layers].reduce((s, d) => s + blobSize(full, d), 0);
     expect(r.totals).toMatchObject({ layers: 2, logicalBytes: size, storedBytes: size, savedBytes: 0, dedupRatio: 1 });
     // Unique is what removing the image from the store frees: its blobs no other image of the store uses.
-    const others = readStoreImages(full).filter((i) => i.manifestDigest !== ind.manifestDigest).flatMap((i) => [i.configDigest, ...i.layers]);
+    const others = readStoreImages(full)
+      .filter((i) => i.manifestDigest !== ind.manifestDigest)
+      .flatMap((i) => [i.configDigest, ...i.layers]);
     const unique = [ind.configDigest, ...ind.layers].filter((d) => !others.includes(d)).reduce((s, d) => s + blobSize(full, d), 0);
     expect(unique).toBeLessThan(size); // its base layer is shared with the rest of the store
     expect(r.images[0]).toMatchObject({ sizeBytes: size, uniqueBytes: unique, sharedBytes: size - unique });
@@ -321,7 +337,11 @@ describe('layerstore CLI end to end', () => {
   });
 
   it('report nosuch:ref is bad input: exit 2, one error line, nothing on stdout', () => {
-    for (const args of [['report', 'nosuch:ref'], ['report', '--json', 'nosuch:ref'], ['report', 'acme/api:1.1', 'nosuch:ref']]) {
+    for (const args of [
+      ['report', 'nosuch:ref'],
+      ['report', '--json', 'nosuch:ref'],
+      ['report', 'acme/api:1.1', 'nosuch:ref'],
+    ]) {
       const r = runCli(['--store', full, ...args]);
       expect(r.code, show(r)).toBe(2);
       expect(r.stdout).toBe('');

@@ -110,7 +110,10 @@ describe('concurrent ingests into one store', () => {
     writeFileSync(otherTar, other);
     for (let i = 0; i < 2; i++) {
       const s = newStore();
-      const [a, b] = await Promise.all([spawnAfter(0, ['--store', s, 'ingest', F('family-legacy.tar')]), spawnAfter(i * 5, ['--store', s, 'ingest', otherTar])]);
+      const [a, b] = await Promise.all([
+        spawnAfter(0, ['--store', s, 'ingest', F('family-legacy.tar')]),
+        spawnAfter(i * 5, ['--store', s, 'ingest', otherTar]),
+      ]);
       expect(a.code, show(a)).toBe(0);
       expect(b.code, show(b)).toBe(0);
       const imgs = readStoreImages(s);

@@ -21,11 +21,20 @@
  *   acme/overlay:2 = [LA, EMPTY, LC]   same legacy docker save
  *   acme/gz:1      = [gzip(LA), EMPTY, LD]   OCI layout directory: LA again, gzip'd (same diffID)
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeLayer, dockerSaveLegacy, imageConfig, layerTar, writeOciLayoutDir, type FileSpec, type ImageSpec, type LayerBlob } from '../../fixtures/image-writer.js';
+import {
+  describeLayer,
+  dockerSaveLegacy,
+  imageConfig,
+  layerTar,
+  writeOciLayoutDir,
+  type FileSpec,
+  type ImageSpec,
+  type LayerBlob,
+} from '../../fixtures/image-writer.js';
 import { blobSize, ensureBuilt, runCli, show, spawnCli, type CliResult } from '../helpers/cli.js';
 import { EMPTY_TAR_DIGEST, digestOf, fill, rowWhere, section, sha256hex, tableRows, tarSize } from '../helpers/hand-bytes.js';
 import { FIXTURES_REAL, realFixtures } from '../helpers/peers.js';
@@ -226,7 +235,9 @@ describe('report --files --json: waste per image', () => {
       finalFileBytes: 18300,
       userWastedRatio: 0.194444, // 700 / 3600
     });
-    expect(img.wastedFiles).toEqual([expect.objectContaining({ path: 'conf-copy', class: 'duplicate', bytes: 700, duplicateOf: 'etc/conf', layers: [dig.LC] })]);
+    expect(img.wastedFiles).toEqual([
+      expect.objectContaining({ path: 'conf-copy', class: 'duplicate', bytes: 700, duplicateOf: 'etc/conf', layers: [dig.LC] }),
+    ]);
   });
 
   it('acme/gz:1: no waste', () => {
@@ -434,7 +445,13 @@ describe('report --files on a selection', () => {
     });
     expect(j.totals.wellKnown).toEqual([]);
     expect(j.duplicateFiles.map((x: any) => [x.sha256, x.occurrences.map((o: any) => [o.layer, o.path])])).toEqual([
-      [sha256hex(D), [[dig.LA, 'dup1.bin'], [dig.LB, 'dup2.bin']]],
+      [
+        sha256hex(D),
+        [
+          [dig.LA, 'dup1.bin'],
+          [dig.LB, 'dup2.bin'],
+        ],
+      ],
     ]);
   });
 });
@@ -458,7 +475,9 @@ describe.concurrent('report --files on other stores', () => {
     expect(row.wellKnown).toMatch(/empty/i);
     expect(j.totals.levels.blob).toEqual({ logicalBytes: 2048, storedBytes: 2048, savedBytes: 0 });
     expect(j.totals.levels.file).toEqual({ logicalBytes: 300, storedBytes: 300, savedBytes: 0 });
-    expect(j.totals.wellKnown).toEqual([expect.objectContaining({ digest: gz.digest, diffId: EMPTY_TAR_DIGEST, sizeBytes: gz.size, images: 1, logicalBytes: gz.size })]);
+    expect(j.totals.wellKnown).toEqual([
+      expect.objectContaining({ digest: gz.digest, diffId: EMPTY_TAR_DIGEST, sizeBytes: gz.size, images: 1, logicalBytes: gz.size }),
+    ]);
   });
 
   it('content a hardlink still names is not waste when its first name is deleted or overwritten', async () => {
@@ -478,7 +497,18 @@ describe.concurrent('report --files on other stores', () => {
     const h1 = await layerTar([{ path: '.wh.keep.bin' }, { path: '.wh.gone.bin' }, { path: 'over.bin', content: fill(200, 'new') }]);
     const s = path.join(tmp, 'hardlink-store');
     const tar = path.join(tmp, 'hardlink.tar');
-    writeFileSync(tar, await dockerSaveLegacy([{ repoTags: ['acme/hl:1'], layers: [{ tar: h0, compression: 'none' }, { tar: h1, compression: 'none' }] }]));
+    writeFileSync(
+      tar,
+      await dockerSaveLegacy([
+        {
+          repoTags: ['acme/hl:1'],
+          layers: [
+            { tar: h0, compression: 'none' },
+            { tar: h1, compression: 'none' },
+          ],
+        },
+      ]),
+    );
     ok(await spawnCli(['--store', s, '-q', 'ingest', tar]));
     const j = JSON.parse(ok(await spawnCli(['--store', s, 'report', '--files', '--json'])).stdout);
     expect(j.images[0].waste).toMatchObject({ deletedBytes: 500, replacedBytes: 0, duplicateBytes: 0, wastedBytes: 500 });

@@ -4,7 +4,7 @@
  * with their libc) adds, replaces and deletes files; the preview's figures must equal those of
  * the layer `docker commit` then writes, as report --files and diff count it.
  */
-import { createReadStream, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import tar from 'tar-stream';
@@ -47,7 +47,11 @@ interface Preview {
   replaced: Array<{ path: string; type: string; bytes: number; hiddenBytes: number }>;
   deleted: Array<{ path: string; type: string; hiddenBytes: number }>;
 }
-interface Waste { deletedBytes: number; replacedBytes: number; totalFileBytes: number }
+interface Waste {
+  deletedBytes: number;
+  replacedBytes: number;
+  totalFileBytes: number;
+}
 
 const canRunHostBinaries = process.arch === 'x64';
 
@@ -69,7 +73,7 @@ describe.skipIf(skipWithoutEngine('docker', FILE) || !canRunHostBinaries)('diff 
   }, 180_000);
   afterAll(() => slot.stop());
 
-  it('the preview\'s added, replaced and deleted files and bytes are those of the layer docker commit writes', async (ctx) => {
+  it("the preview's added, replaced and deleted files and bytes are those of the layer docker commit writes", async (ctx) => {
     const d = slot.get(ctx);
     const store = path.join(tmp, 'store');
     const cli = (args: string[]) => runCliAsync(['--store', store, ...args, '--engine-socket', d.socket]);
@@ -95,8 +99,22 @@ describe.skipIf(skipWithoutEngine('docker', FILE) || !canRunHostBinaries)('diff 
     // File by file: diff of the image and the committed image lists the same paths.
     const df = await cli(['diff', '--json', 'docker-daemon:shell:1', 'docker-daemon:committed:1']);
     expect(df.code, df.stderr).toBe(0);
-    const files = (JSON.parse(df.stdout) as { files: { added: Array<{ path: string; type: string; bytes: number }>; removed: Array<{ path: string; type: string; bytes: number }>; changed: Array<{ path: string }>; addedBytes: number; removedBytes: number } }).files;
-    const paths = (xs: Array<{ path: string; type: string }>) => xs.filter((x) => x.type === 'file').map((x) => x.path).sort();
+    const files = (
+      JSON.parse(df.stdout) as {
+        files: {
+          added: Array<{ path: string; type: string; bytes: number }>;
+          removed: Array<{ path: string; type: string; bytes: number }>;
+          changed: Array<{ path: string }>;
+          addedBytes: number;
+          removedBytes: number;
+        };
+      }
+    ).files;
+    const paths = (xs: Array<{ path: string; type: string }>) =>
+      xs
+        .filter((x) => x.type === 'file')
+        .map((x) => x.path)
+        .sort();
     expect(paths(files.added)).toEqual(paths(p.added));
     expect(files.changed.map((c) => c.path).filter((x) => p.replaced.some((r) => r.path === x && r.type === 'file'))).toEqual(['data/replace-me.bin']);
     expect(files.removedBytes).toBe(p.layer.deletedBytes);

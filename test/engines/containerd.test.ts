@@ -59,7 +59,11 @@ describe.skipIf(skipWithoutEngine('containerd', FILE))('containerd: with a priva
     const store = path.join(tmp, 'k8s');
     const r = await runCliAsync(['--store', store, 'ingest', '--containerd-socket', c.socket, 'containerd:k8s.io/docker.io/acme/worker:1.0']);
     expect(r.code, r.stderr).toBe(0);
-    expect(readStoreImages(store).flatMap((i) => i.refs).join(' ')).toMatch(/acme\/worker:1\.0/);
+    expect(
+      readStoreImages(store)
+        .flatMap((i) => i.refs)
+        .join(' '),
+    ).toMatch(/acme\/worker:1\.0/);
   });
 
   it('a name containerd lacks (or one in another namespace): exit 2, E_REF_NOT_FOUND, the store unchanged', async (ctx) => {

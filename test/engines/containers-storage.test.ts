@@ -92,7 +92,7 @@ describe.skipIf(skipWithoutEngine('podman', FILE))('containers-storage: a privat
     for (const img of listed) for (const n of img.Names) expect(got.get(n.replace(/^docker\.io\//, ''))?.configDigest, n).toBe(`sha256:${img.Id}`);
   });
 
-  it('the overlay driver: each layer\'s files come from overlay/<id>/diff, whiteouts included', async (ctx) => {
+  it("the overlay driver: each layer's files come from overlay/<id>/diff, whiteouts included", async (ctx) => {
     const p = slot.get(ctx);
     const root = path.join(p.dir, 'overlay-root');
     const run = path.join(p.dir, 'overlay-run');
@@ -154,7 +154,10 @@ describe.skipIf(skipWithoutEngine('podman', FILE))('containers-storage: a privat
     execFileSync('cp', ['-a', path.join(p.dir, 'root'), root]);
     const inspect = JSON.parse((await p.podman(['image', 'inspect', 'docker.io/acme/api:1.1'])).stdout)[0];
     const top = inspect.RootFS.Layers.at(-1) as string;
-    const layers = JSON.parse(execFileSync('cat', [path.join(root, 'vfs-layers', 'layers.json')], { encoding: 'utf8' })) as Array<{ id: string; 'diff-digest': string }>;
+    const layers = JSON.parse(execFileSync('cat', [path.join(root, 'vfs-layers', 'layers.json')], { encoding: 'utf8' })) as Array<{
+      id: string;
+      'diff-digest': string;
+    }>;
     const id = layers.find((l) => l['diff-digest'] === top)!.id;
     const version = path.join(root, 'vfs', 'dir', id, 'app', 'api', 'VERSION');
     expect(readdirSync(path.dirname(version))).toContain('VERSION');
@@ -172,7 +175,9 @@ describe.skipIf(skipWithoutEngine('podman', FILE))('containers-storage: a privat
     writeFileSync(version, '9.9.9-longer\n');
     const longer = await runCliAsync(['--store', store, 'ingest', ref]);
     expect(longer.code).toBe(2);
-    expect(longer.stderr).toMatch(/the layer's file "app\/api\/VERSION" changed after the layer was stored \(13 bytes, not 6\), so the layer cannot be rebuilt \[E_DIFFID_MISMATCH\]/);
+    expect(longer.stderr).toMatch(
+      /the layer's file "app\/api\/VERSION" changed after the layer was stored \(13 bytes, not 6\), so the layer cannot be rebuilt \[E_DIFFID_MISMATCH\]/,
+    );
     expect(await snapshotStore(store)).toEqual(before);
   });
 });

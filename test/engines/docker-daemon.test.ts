@@ -84,7 +84,7 @@ describe.skipIf(skipWithoutEngine('podman', FILE))('docker-daemon: with podman s
   }, 120_000);
   afterAll(() => slot.stop());
 
-  it('ingests podman\'s export of an image through its Docker-compatible socket', async (ctx) => {
+  it("ingests podman's export of an image through its Docker-compatible socket", async (ctx) => {
     const p = slot.get(ctx);
     const svc = await p.service();
     const store = path.join(tmp, 'podman');
@@ -103,14 +103,19 @@ describe('docker-daemon: faults', () => {
     const store = path.join(tmp, 'no-engine');
     const r = await runCliAsync(['--store', store, 'ingest', '--engine-socket', sock, 'docker-daemon:acme/api:1.0']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(new RegExp(`^layerstore: error: docker-daemon:acme/api:1.0: cannot reach the container engine at ${sock.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: no such socket .*\\[E_ENGINE\\]$`, 'm'));
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `^layerstore: error: docker-daemon:acme/api:1.0: cannot reach the container engine at ${sock.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: no such socket .*\\[E_ENGINE\\]$`,
+        'm',
+      ),
+    );
   });
 
   it('an engine that dies mid-export: exit 2, the store byte-identical, staging empty', async () => {
     // An engine that sends the first half of a real save, then drops the connection.
     const bytes = readFileSync(path.join(fx, 'family-legacy.tar'));
     const sock = path.join(tmp, 'dying.sock');
-    const server = http.createServer((req, res) => {
+    const server = http.createServer((_req, res) => {
       res.writeHead(200, { 'Content-Type': 'application/x-tar' });
       res.write(bytes.subarray(0, Math.floor(bytes.length / 2)), () => setTimeout(() => res.socket?.destroy(), 50));
     });

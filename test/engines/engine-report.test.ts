@@ -46,7 +46,11 @@ describe.skipIf(skipWithoutEngine('docker', FILE))('docker-daemon: images in rep
     await slot.start(startDockerd, async (d) => {
       for (const f of ['family-legacy.tar', 'api-v25.tar']) await d.docker(['load', '-i', path.join(fx, f)]);
       // Containers (never started: a created container holds its image as a running one does).
-      for (const [name, image] of [['api-a', 'acme/api:1.0'], ['api-b', 'acme/api:1.0'], ['base-a', 'acme/base:1.0']]) {
+      for (const [name, image] of [
+        ['api-a', 'acme/api:1.0'],
+        ['api-b', 'acme/api:1.0'],
+        ['base-a', 'acme/base:1.0'],
+      ]) {
         await d.docker(['create', '--network', 'none', '--name', name!, image!, '/app/api/server']);
       }
     });
@@ -58,7 +62,9 @@ describe.skipIf(skipWithoutEngine('docker', FILE))('docker-daemon: images in rep
     const store = path.join(tmp, 'report-one');
     const first = await runCliAsync(['--store', store, 'report', '--json', '--engine-socket', d.socket, 'docker-daemon:acme/api:1.0']);
     expect(first.code, first.stderr).toBe(0);
-    expect(first.stderr).toMatch(new RegExp(`^ingested docker-daemon:acme/api:1\\.0 into ${store.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: 1 image, 4 new blobs`, 'm'));
+    expect(first.stderr).toMatch(
+      new RegExp(`^ingested docker-daemon:acme/api:1\\.0 into ${store.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: 1 image, 4 new blobs`, 'm'),
+    );
     const rep = JSON.parse(first.stdout) as { images: ReportImage[] };
     expect(rep.images.map((i) => i.refs)).toEqual([['acme/api:1.0']]);
     const inspect = JSON.parse((await d.docker(['image', 'inspect', 'acme/api:1.0'])).stdout)[0];
@@ -69,9 +75,18 @@ describe.skipIf(skipWithoutEngine('docker', FILE))('docker-daemon: images in rep
     expect(second.stdout).toMatch(/acme\/api:1\.0/);
   });
 
-  it('report --files docker-daemon:NAME looks inside the engine\'s image (the worker\'s whiteouts are waste)', async (ctx) => {
+  it("report --files docker-daemon:NAME looks inside the engine's image (the worker's whiteouts are waste)", async (ctx) => {
     const d = slot.get(ctx);
-    const r = await runCliAsync(['--store', path.join(tmp, 'files'), 'report', '--files', '--json', '--engine-socket', d.socket, 'docker-daemon:acme/worker:1.0']);
+    const r = await runCliAsync([
+      '--store',
+      path.join(tmp, 'files'),
+      'report',
+      '--files',
+      '--json',
+      '--engine-socket',
+      d.socket,
+      'docker-daemon:acme/worker:1.0',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const img = (JSON.parse(r.stdout) as { images: Array<ReportImage & { waste: { deletedBytes: number } }> }).images[0]!;
     expect(img.refs).toEqual(['acme/worker:1.0']);
@@ -80,13 +95,22 @@ describe.skipIf(skipWithoutEngine('docker', FILE))('docker-daemon: images in rep
 
   it('diff docker-daemon:A docker-daemon:B diffs two engine images', async (ctx) => {
     const d = slot.get(ctx);
-    const r = await runCliAsync(['--store', path.join(tmp, 'diff'), 'diff', '--json', '--engine-socket', d.socket, 'docker-daemon:acme/api:1.0', 'docker-daemon:acme/api:1.1']);
+    const r = await runCliAsync([
+      '--store',
+      path.join(tmp, 'diff'),
+      'diff',
+      '--json',
+      '--engine-socket',
+      d.socket,
+      'docker-daemon:acme/api:1.0',
+      'docker-daemon:acme/api:1.1',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const diff = JSON.parse(r.stdout) as { files: { changed: Array<{ path: string }> } };
     expect(diff.files.changed.map((c) => c.path)).toContain('app/api/VERSION');
   });
 
-  it('budget docker-daemon:NAME checks the engine\'s image: pass, then fail on a smaller limit (exit 1)', async (ctx) => {
+  it("budget docker-daemon:NAME checks the engine's image: pass, then fail on a smaller limit (exit 1)", async (ctx) => {
     const d = slot.get(ctx);
     const store = path.join(tmp, 'budget');
     const ok = path.join(tmp, 'budget-ok.json');
@@ -111,12 +135,16 @@ describe.skipIf(skipWithoutEngine('docker', FILE))('docker-daemon: images in rep
     }
   });
 
-  it('report docker-daemon: is the engine\'s disk report, figure by figure against docker\'s own /system/df', async (ctx) => {
+  it("report docker-daemon: is the engine's disk report, figure by figure against docker's own /system/df", async (ctx) => {
     const d = slot.get(ctx);
     const store = path.join(tmp, 'df');
     const r = await runCliAsync(['--store', store, 'report', '--files', '--json', '--engine-socket', d.socket, 'docker-daemon:']);
     expect(r.code, r.stderr).toBe(0);
-    const rep = JSON.parse(r.stdout) as { images: ReportImage[]; layers: Array<{ digest: string; sizeBytes: number }>; engine: { containers: number; reclaimableBytes: number; totalBytes: number } };
+    const rep = JSON.parse(r.stdout) as {
+      images: ReportImage[];
+      layers: Array<{ digest: string; sizeBytes: number }>;
+      engine: { containers: number; reclaimableBytes: number; totalBytes: number };
+    };
     const df = JSON.parse((await d.api('/system/df')).body.toString()) as { LayersSize: number; Images: DfImage[] };
     // docker's figures are per layer on its disk (overlay2's diff directories): the bytes of
     // each entry that is not a directory (a regular file's size, a symlink's target length,
@@ -147,12 +175,18 @@ describe.skipIf(skipWithoutEngine('docker', FILE))('docker-daemon: images in rep
     // every unused image leaves it; layerstore counts the blobs no image in use references.
     const inUse = rep.images.filter((i) => (i.containers ?? 0) > 0);
     const dockerReclaimable = df.LayersSize - df.Images.filter((i) => i.Containers > 0).reduce((n, i) => n + i.Size - i.SharedSize, 0);
-    const cli = (await d.docker(['system', 'df', '--format', '{{json .}}'])).stdout.trim().split('\n').map((l) => JSON.parse(l) as { Type: string; Reclaimable: string });
+    const cli = (await d.docker(['system', 'df', '--format', '{{json .}}'])).stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { Type: string; Reclaimable: string });
     expect(cli.find((x) => x.Type === 'Images')!.Reclaimable).toMatch(new RegExp(`^${(dockerReclaimable / 1e6).toPrecision(4).replace('.', '\\.')}MB `));
     const usedLayers = new Set(inUse.flatMap((i) => i.layers));
     const freeLayers = [...dockerSizeOf.keys()].filter((l) => !usedLayers.has(l));
     expect(dockerReclaimable - sum(freeLayers)).toBe(sum([...usedLayers].filter((l) => users(l) > 1)));
-    const blobsFree = rep.images.filter((i) => !i.containers).flatMap((i) => [i.configDigest, ...i.layers]).filter((b) => !usedLayers.has(b));
+    const blobsFree = rep.images
+      .filter((i) => !i.containers)
+      .flatMap((i) => [i.configDigest, ...i.layers])
+      .filter((b) => !usedLayers.has(b));
     expect(rep.engine.reclaimableBytes).toBe([...new Set(blobsFree)].reduce((n, b) => n + blobSize(store, b), 0));
   });
 });

@@ -39,16 +39,19 @@ describe('export -o: what is at the target survives, the store is never a target
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  it.each(['index.json', 'oci-layout', 'blobs/sha256', '.layerstore/new.tar', 'new-file.tar'])('-o STORE/%s is refused (exit 2, E_USAGE) and the store is byte-identical', async (rel) => {
-    const before = await snapshotStore(store);
-    const r = await cli(['--store', store, 'export', REF, '-o', path.join(store, rel)]);
-    expect(r.code, showRun(r)).toBe(2);
-    expect(r.stderr).toMatch(/inside the store/);
-    expect(r.stderr).toContain('[E_USAGE]');
-    expect(await snapshotStore(store)).toEqual(before);
-  });
+  it.each(['index.json', 'oci-layout', 'blobs/sha256', '.layerstore/new.tar', 'new-file.tar'])(
+    '-o STORE/%s is refused (exit 2, E_USAGE) and the store is byte-identical',
+    async (rel) => {
+      const before = await snapshotStore(store);
+      const r = await cli(['--store', store, 'export', REF, '-o', path.join(store, rel)]);
+      expect(r.code, showRun(r)).toBe(2);
+      expect(r.stderr).toMatch(/inside the store/);
+      expect(r.stderr).toContain('[E_USAGE]');
+      expect(await snapshotStore(store)).toEqual(before);
+    },
+  );
 
-  it('a blob path, and a symlink outside the store that names the store\'s index.json, are refused too', async () => {
+  it("a blob path, and a symlink outside the store that names the store's index.json, are refused too", async () => {
     const before = await snapshotStore(store);
     const blobs = [...before.keys()].filter((k) => /^blobs\/sha256\/[0-9a-f]{64}$/.test(k));
     const viaBlob = await cli(['--store', store, 'export', REF, '-o', path.join(store, blobs[0]!)]);

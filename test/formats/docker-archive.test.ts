@@ -47,7 +47,13 @@ describe('formats/docker-archive: the docker save reader through the source inte
     );
     expect([...plan.synthesized]).toEqual([[digestOf(want), want]]);
     expect(plan.images).toEqual([
-      { manifestDigest: digestOf(want), configDigest: digestOf(cfg), layers: [digestOf(layer1), digestOf(layer2)], refs: ['acme/api:latest', 'acme/api:1.0'], platform: { os: 'linux', architecture: 'arm64' } },
+      {
+        manifestDigest: digestOf(want),
+        configDigest: digestOf(cfg),
+        layers: [digestOf(layer1), digestOf(layer2)],
+        refs: ['acme/api:latest', 'acme/api:1.0'],
+        platform: { os: 'linux', architecture: 'arm64' },
+      },
     ]);
     expect(plan.roots.map((r) => [r.ref, r.fullName])).toEqual([
       ['acme/api:latest', 'docker.io/acme/api:latest'],
@@ -79,7 +85,10 @@ describe('formats/docker-archive: the docker save reader through the source inte
       }),
     );
     const b = (x: Buffer) => `blobs/sha256/${sha256hex(x)}`;
-    const index = { schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: digestOf(manifest), size: manifest.length }] };
+    const index = {
+      schemaVersion: 2,
+      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: digestOf(manifest), size: manifest.length }],
+    };
     const files = new Map([
       [b(cfg), cfg],
       [b(layer1), layer1],

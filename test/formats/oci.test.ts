@@ -16,10 +16,22 @@ const hex = (b: Buffer) => digestOf(b).slice('sha256:'.length);
 const blob = (b: Buffer): [string, Buffer] => [`blobs/sha256/${hex(b)}`, b];
 
 /** An OCI layout of one image whose index.json entry carries `annotations`. */
-function layout(layer: Buffer, docs: { config: Buffer; manifest: Buffer }, annotations?: Record<string, string>, extra: Array<[string, Buffer]> = []): Map<string, Buffer> {
+function layout(
+  layer: Buffer,
+  docs: { config: Buffer; manifest: Buffer },
+  annotations?: Record<string, string>,
+  extra: Array<[string, Buffer]> = [],
+): Map<string, Buffer> {
   const index = {
     schemaVersion: 2,
-    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: digestOf(docs.manifest), size: docs.manifest.length, ...(annotations ? { annotations } : {}) }],
+    manifests: [
+      {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: digestOf(docs.manifest),
+        size: docs.manifest.length,
+        ...(annotations ? { annotations } : {}),
+      },
+    ],
   };
   return new Map([
     ['oci-layout', Buffer.from('{"imageLayoutVersion":"1.0.0"}')],
@@ -40,18 +52,30 @@ describe('formats/oci: the OCI layout reader through the source interface', () =
     const plan = new ImagePlan();
     expect(await readSource(source, plan)).toBe('oci-layout');
     expect(plan.images).toEqual([
-      { manifestDigest: digestOf(docs.manifest), configDigest: digestOf(docs.config), layers: [digestOf(tarLayer)], refs: ['acme/api:1.0'], platform: { os: 'linux', architecture: 'amd64' } },
+      {
+        manifestDigest: digestOf(docs.manifest),
+        configDigest: digestOf(docs.config),
+        layers: [digestOf(tarLayer)],
+        refs: ['acme/api:1.0'],
+        platform: { os: 'linux', architecture: 'amd64' },
+      },
     ]);
     expect([...plan.blobs.keys()].sort()).toEqual([digestOf(docs.manifest), digestOf(docs.config), digestOf(tarLayer)].sort());
     expect(plan.roots).toEqual([
-      { descriptor: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: digestOf(docs.manifest), size: docs.manifest.length }, ref: 'acme/api:1.0', fullName: 'docker.io/acme/api:1.0' },
+      {
+        descriptor: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: digestOf(docs.manifest), size: docs.manifest.length },
+        ref: 'acme/api:1.0',
+        fullName: 'docker.io/acme/api:1.0',
+      },
     ]);
     expect(plan.synthesized.size).toBe(0);
   });
 
   it('a bare "latest" ref.name next to io.containerd.image.name becomes the familiar full name', async () => {
     const docs = imageDocs(tarLayer);
-    const source = new MemorySource(layout(tarLayer, docs, { 'org.opencontainers.image.ref.name': 'latest', 'io.containerd.image.name': 'docker.io/library/alpine:latest' }));
+    const source = new MemorySource(
+      layout(tarLayer, docs, { 'org.opencontainers.image.ref.name': 'latest', 'io.containerd.image.name': 'docker.io/library/alpine:latest' }),
+    );
     const plan = new ImagePlan();
     await readSource(source, plan);
     expect(plan.images[0]!.refs).toEqual(['alpine:latest']);
@@ -77,7 +101,9 @@ describe('formats/oci: the OCI layout reader through the source interface', () =
     const lying = JSON.parse(docs.manifest.toString());
     lying.layers[0].size += 1;
     const manifest = Buffer.from(JSON.stringify(lying));
-    await expect(readSource(new MemorySource(layout(tarLayer, { config: docs.config, manifest })), new ImagePlan())).rejects.toMatchObject({ code: 'E_SIZE_MISMATCH' });
+    await expect(readSource(new MemorySource(layout(tarLayer, { config: docs.config, manifest })), new ImagePlan())).rejects.toMatchObject({
+      code: 'E_SIZE_MISMATCH',
+    });
   });
 
   it('an index child absent from the input is skipped with a note; the present one is read', async () => {
@@ -88,13 +114,26 @@ describe('formats/oci: the OCI layout reader through the source interface', () =
         schemaVersion: 2,
         mediaType: 'application/vnd.oci.image.index.v1+json',
         manifests: [
-          { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: digestOf(docs.manifest), size: docs.manifest.length, platform: { os: 'linux', architecture: 'amd64' } },
+          {
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            digest: digestOf(docs.manifest),
+            size: docs.manifest.length,
+            platform: { os: 'linux', architecture: 'amd64' },
+          },
           { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: absent, size: 10, platform: { os: 'linux', architecture: 'arm64' } },
         ],
       }),
     );
     const files = layout(tarLayer, docs, undefined, [blob(index)]);
-    files.set('index.json', Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: digestOf(index), size: index.length }] })));
+    files.set(
+      'index.json',
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: digestOf(index), size: index.length }],
+        }),
+      ),
+    );
     const plan = new ImagePlan();
     await readSource(new MemorySource(files), plan);
     expect(plan.images.map((i) => i.manifestDigest)).toEqual([digestOf(docs.manifest)]);
@@ -105,7 +144,9 @@ describe('formats/oci: the OCI layout reader through the source interface', () =
   it('the reader list: an input no reader detects is E_NO_MANIFEST; a pre-1.10 save is E_UNSUPPORTED', async () => {
     expect(READERS.map((r) => r.name)).toEqual(['docker-save', 'oci-layout', 'docker-v1-save']);
     await expect(readSource(new MemorySource(new Map([['hello.txt', Buffer.from('hi')]])), new ImagePlan())).rejects.toMatchObject({ code: 'E_NO_MANIFEST' });
-    await expect(readSource(new MemorySource(new Map([['repositories', Buffer.from('{}')]])), new ImagePlan())).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+    await expect(readSource(new MemorySource(new Map([['repositories', Buffer.from('{}')]])), new ImagePlan())).rejects.toMatchObject({
+      code: 'E_UNSUPPORTED',
+    });
   });
 
   it("imageDisagreement (a registry push's check) says why a config cannot describe its layers, by the reader's own rules", async () => {
@@ -114,6 +155,8 @@ describe('formats/oci: the OCI layout reader through the source interface', () =
     const layer = await source.file('layer', 'test');
     expect(imageDisagreement(plan, { rootfs: { type: 'layers', diff_ids: [digestOf(tarLayer)] } }, [layer])).toBeUndefined();
     expect(imageDisagreement(plan, { rootfs: { type: 'layers', diff_ids: [] } }, [layer])).toBe('the manifest lists 1 layers but its config has 0 diff_ids');
-    expect(imageDisagreement(plan, { rootfs: { type: 'layers', diff_ids: [digestOf('other')] } }, [layer])).toMatch(/^layer 0: the uncompressed layer hashes to sha256:/);
+    expect(imageDisagreement(plan, { rootfs: { type: 'layers', diff_ids: [digestOf('other')] } }, [layer])).toMatch(
+      /^layer 0: the uncompressed layer hashes to sha256:/,
+    );
   });
 });

@@ -228,7 +228,13 @@ export function readStoreImages(store: string): StoreImage[] {
         let img = images.get(digest);
         if (!img) {
           const config = readBlobJson(store, doc.config.digest);
-          img = { manifestDigest: digest, configDigest: doc.config.digest, layers: doc.layers.map((l: any) => l.digest), diffIds: config.rootfs?.diff_ids ?? [], refs: [] };
+          img = {
+            manifestDigest: digest,
+            configDigest: doc.config.digest,
+            layers: doc.layers.map((l: any) => l.digest),
+            diffIds: config.rootfs?.diff_ids ?? [],
+            refs: [],
+          };
           images.set(digest, img);
         }
         for (const r of refs) if (!img.refs.includes(r)) img.refs.push(r);

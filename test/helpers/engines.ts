@@ -331,13 +331,21 @@ async function launchDockerd(ed: EngineDir, driver: 'overlay2' | 'vfs'): Promise
   const daemonJson = path.join(dir, 'daemon.json');
   writeFileSync(daemonJson, '{}\n');
   const args = [
-    '--config-file', daemonJson,
-    '--containerd', containerd.socket,
-    '--data-root', path.join(dir, 'root'),
-    '--exec-root', path.join(dir, 'exec'),
-    '--pidfile', path.join(dir, 'dockerd.pid'),
-    '-H', `unix://${socket}`,
-    '--iptables=false', '--ip6tables=false', '--bridge=none',
+    '--config-file',
+    daemonJson,
+    '--containerd',
+    containerd.socket,
+    '--data-root',
+    path.join(dir, 'root'),
+    '--exec-root',
+    path.join(dir, 'exec'),
+    '--pidfile',
+    path.join(dir, 'dockerd.pid'),
+    '-H',
+    `unix://${socket}`,
+    '--iptables=false',
+    '--ip6tables=false',
+    '--bridge=none',
     `--storage-driver=${driver}`,
   ]; // prettier-ignore
   const p = spawnDaemon(ed, 'dockerd', args, logFile);

@@ -38,7 +38,8 @@ export function imageDocs(
   opts: { uncompressed?: Buffer; layerMediaType?: string; diffIds?: string[]; configExtra?: Record<string, unknown>; config?: Buffer } = {},
 ): { config: Buffer; manifest: Buffer } {
   const diffIds = opts.diffIds ?? [digestOf(opts.uncompressed ?? layer)];
-  const config = opts.config ?? Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: diffIds }, ...opts.configExtra }));
+  const config =
+    opts.config ?? Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: diffIds }, ...opts.configExtra }));
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,

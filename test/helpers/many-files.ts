@@ -46,7 +46,14 @@ export async function manyEmptyFilesLayout(dir: string, n: number, ref = 'big/ma
   await done;
   const layerHex = blobHash.digest('hex');
   renameSync(tmp, path.join(blobs, layerHex));
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [`sha256:${diffHash.digest('hex')}`] }, history: [{ created_by: 'many files' }] }));
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      rootfs: { type: 'layers', diff_ids: [`sha256:${diffHash.digest('hex')}`] },
+      history: [{ created_by: 'many files' }],
+    }),
+  );
   const configHex = createHash('sha256').update(config).digest('hex');
   writeFileSync(path.join(blobs, configHex), config);
   const manifest = Buffer.from(
@@ -61,7 +68,17 @@ export async function manyEmptyFilesLayout(dir: string, n: number, ref = 'big/ma
   writeFileSync(path.join(blobs, manifestHex), manifest);
   writeFileSync(
     path.join(dir, 'index.json'),
-    JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${manifestHex}`, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': ref } }] }),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest: `sha256:${manifestHex}`,
+          size: manifest.length,
+          annotations: { 'org.opencontainers.image.ref.name': ref },
+        },
+      ],
+    }),
   );
   writeFileSync(path.join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
   return { files: n };

@@ -4,7 +4,20 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { dockerSaveLegacy, dockerSaveV25, layerTar, ociArchive, type ImageSpec, type LayerBlob } from '../../fixtures/image-writer.js';
@@ -86,7 +99,11 @@ export function stableCli(): string {
   const sources = ['bin', 'dist'].flatMap((d) => fingerprint(path.join(REPO_ROOT, d)).map((l) => `${d}/${l}`));
   sources.push(`package.json ${statSync(path.join(REPO_ROOT, 'package.json')).mtimeMs}`);
   for (let attempt = 1; ; attempt++) {
-    const key = createHash('sha256').update(sources.join('\n')).update(String(attempt > 1 ? Date.now() : '')).digest('hex').slice(0, 16);
+    const key = createHash('sha256')
+      .update(sources.join('\n'))
+      .update(String(attempt > 1 ? Date.now() : ''))
+      .digest('hex')
+      .slice(0, 16);
     const dir = path.join(tmpdir(), `layerstore-runtime-${key}`);
     if (existsSync(path.join(dir, '.ok'))) {
       runtime = dir;
@@ -174,7 +191,11 @@ export function cli(args: string[], timeoutMs = 90_000) {
 }
 
 /** Run any program to completion. */
-export function run(cmd: string, args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult & { signal: NodeJS.Signals | null }> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<CliResult & { signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: REPO_ROOT, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

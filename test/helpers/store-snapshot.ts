@@ -30,7 +30,13 @@ export async function snapshotStore(dir: string): Promise<StoreSnapshot> {
       else if (st.isDirectory()) {
         out.set(r, 'dir');
         await walk(r);
-      } else if (st.isFile()) out.set(r, `sha256:${createHash('sha256').update(await fsp.readFile(p)).digest('hex')}`);
+      } else if (st.isFile())
+        out.set(
+          r,
+          `sha256:${createHash('sha256')
+            .update(await fsp.readFile(p))
+            .digest('hex')}`,
+        );
       else out.set(r, 'other');
     }
   };

@@ -16,8 +16,40 @@ function pageFormatters(): Formatters {
 }
 
 const SIZES = [
-  0, 1, 7, 999, 1000, 1001, 1234, 9_994, 9_995, 9_999, 10_000, 99_949, 99_950, 99_999, 100_000, 999_499, 999_500,
-  999_999, 1e6, 123_456_789, 1e9, 4.2e12, 1e15, 999.5e15, 1e18, 1.5e21, 2 ** 53, 0.5, -1, -1500, -2.5e9, NaN, Infinity, -Infinity,
+  0,
+  1,
+  7,
+  999,
+  1000,
+  1001,
+  1234,
+  9_994,
+  9_995,
+  9_999,
+  10_000,
+  99_949,
+  99_950,
+  99_999,
+  100_000,
+  999_499,
+  999_500,
+  999_999,
+  1e6,
+  123_456_789,
+  1e9,
+  4.2e12,
+  1e15,
+  999.5e15,
+  1e18,
+  1.5e21,
+  2 ** 53,
+  0.5,
+  -1,
+  -1500,
+  -2.5e9,
+  NaN,
+  Infinity,
+  -Infinity,
 ];
 
 describe('page formatting', () => {
@@ -31,7 +63,16 @@ describe('page formatting', () => {
   it('the page and the CLI format the same numbers identically', () => {
     const page = pageFormatters();
     for (const n of SIZES) expect(page.humanBytes(n), `humanBytes(${n})`).toBe(humanBytes(n));
-    for (const [a, b] of [[0, 0], [1, 3], [2, 3], [5, 0], [999, 1000], [1, 1], [0.125, 1]] as const) expect(page.percent(a, b)).toBe(percent(a, b));
+    for (const [a, b] of [
+      [0, 0],
+      [1, 3],
+      [2, 3],
+      [5, 0],
+      [999, 1000],
+      [1, 1],
+      [0.125, 1],
+    ] as const)
+      expect(page.percent(a, b)).toBe(percent(a, b));
     for (const x of [0, 1, 1.005, 2 / 3, 12.345, 1e6]) expect(page.ratio(x)).toBe(ratio(x));
   });
 });

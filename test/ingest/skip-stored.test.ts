@@ -56,7 +56,7 @@ describe('skip what the store holds', () => {
     execFileSync('tar', ['-cf', tar, '-C', dir, 'oci-layout', 'index.json', 'blobs']);
     const r = runCli(['--store', store, 'ingest', tar]);
     expect(r.code, show(r)).toBe(0);
-    expect(readStoreImages(store).map((i) => i.refs).flat()).toContain('acme/web:2.0');
+    expect(readStoreImages(store).flatMap((i) => i.refs)).toContain('acme/web:2.0');
     expect(runCli(['--store', store, 'verify']).code).toBe(0);
     const v = runCli(['--store', store, 'ingest', '--verify-input', tar]);
     expect(v.code, show(v)).toBe(2);

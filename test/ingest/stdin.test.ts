@@ -61,13 +61,22 @@ function cliWithStdin(args: string[], input: Buffer, opts: { time?: boolean } = 
 }
 
 /** Images of a store as comparable facts. */
-const facts = (store: string) => readStoreImages(store).map((i) => ({ refs: i.refs, manifest: i.manifestDigest, config: i.configDigest, layers: i.layers })).sort((a, b) => a.manifest.localeCompare(b.manifest));
+const facts = (store: string) =>
+  readStoreImages(store)
+    .map((i) => ({ refs: i.refs, manifest: i.manifestDigest, config: i.configDigest, layers: i.layers }))
+    .sort((a, b) => a.manifest.localeCompare(b.manifest));
 
 /** A legacy save whose manifest.json is the LAST entry (as docker save writes it), with a config named config.json (Jib's shape). */
 function legacyManifestLast(): Buffer {
   const layer = rawTar([{ name: 'etc/hello', body: 'hello from a stream\n' }]);
   const config = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digestOf(layer)] } });
-  const tar = legacySave({ manifest: [{ Config: 'config.json', RepoTags: ['stream/last:1'], Layers: ['abc/layer.tar'] }], files: [{ name: 'config.json', body: config }, { name: 'abc/layer.tar', body: layer }] });
+  const tar = legacySave({
+    manifest: [{ Config: 'config.json', RepoTags: ['stream/last:1'], Layers: ['abc/layer.tar'] }],
+    files: [
+      { name: 'config.json', body: config },
+      { name: 'abc/layer.tar', body: layer },
+    ],
+  });
   return tar;
 }
 
@@ -144,7 +153,13 @@ describe('ingest - (standard input)', () => {
     if (!commands([['/usr/bin/time', 'time']])) return;
     const layer = rawTar([{ name: 'big.bin', body: prngBytes('stdin-big', 192 * 1024 * 1024) }]);
     const config = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digestOf(layer)] } });
-    const tar = legacySave({ manifest: [{ Config: 'c.json', RepoTags: ['stream/big:1'], Layers: ['big/layer.tar'] }], files: [{ name: 'c.json', body: config }, { name: 'big/layer.tar', body: layer }] });
+    const tar = legacySave({
+      manifest: [{ Config: 'c.json', RepoTags: ['stream/big:1'], Layers: ['big/layer.tar'] }],
+      files: [
+        { name: 'c.json', body: config },
+        { name: 'big/layer.tar', body: layer },
+      ],
+    });
     const r = await cliWithStdin(['--store', path.join(tmp, 'big'), '-q', 'ingest', '-'], tar, { time: true });
     expect(r.code, showRun(r)).toBe(0);
     const kb = Number(/MAXRSS_KB=(\d+)/.exec(r.stderr)?.[1]);

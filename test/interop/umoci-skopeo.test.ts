@@ -12,7 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commands } from '../helpers/peers.js';
 import { badBlobs, blobFile, ensureBuilt, indexRefs, readStoreImages, runCli, sha256Of, show } from '../helpers/cli.js';
 
-const HAVE_TOOLS = commands([['umoci', 'umoci'], ['skopeo', 'skopeo'], ['gzip', 'gzip'], ['tar', 'tar']]);
+const HAVE_TOOLS = commands([
+  ['umoci', 'umoci'],
+  ['skopeo', 'skopeo'],
+  ['gzip', 'gzip'],
+  ['tar', 'tar'],
+]);
 
 function tool(cmd: string, args: string[], opts: { input?: Buffer; cwd?: string } = {}): Buffer {
   const r = spawnSync(cmd, args, { input: opts.input, cwd: opts.cwd, maxBuffer: 1 << 30 });
@@ -48,7 +53,12 @@ function layoutImage(layout: string, ref: string): LayoutImage {
 }
 
 interface IngestJson {
-  results: Array<{ source: string; format: string; images: Array<{ refs: string[]; manifestDigest: string; configDigest: string; layers: string[] }>; refChanges: Array<{ ref: string; from?: string; to: string }> }>;
+  results: Array<{
+    source: string;
+    format: string;
+    images: Array<{ refs: string[]; manifestDigest: string; configDigest: string; layers: string[] }>;
+    refChanges: Array<{ ref: string; from?: string; to: string }>;
+  }>;
   failed: number;
 }
 
@@ -193,7 +203,9 @@ describe.skipIf(!HAVE_TOOLS)('umoci-built images through skopeo and back', () =>
     const blobs = files.filter((f) => f !== 'manifest.json' && f !== 'version');
     expect(blobs.sort()).toEqual([hex(base.configDigest), ...base.layers.map(hex)].sort());
     for (const f of blobs) {
-      const out = tool('sha256sum', [path.join(OUT, f)]).toString().split(/\s+/)[0];
+      const out = tool('sha256sum', [path.join(OUT, f)])
+        .toString()
+        .split(/\s+/)[0];
       expect(out, f).toBe(f);
     }
     expect(sha256Of(readFileSync(path.join(OUT, 'manifest.json')))).toBe(base.manifestDigest);

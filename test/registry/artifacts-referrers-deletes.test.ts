@@ -99,14 +99,22 @@ describe('serve --allow-push --allow-delete', () => {
     const good = image();
     expect((await push(srv, 'odd/good', 'v1', [good.layer, good.config], good.manifest)).status).toBe(201);
     const images = JSON.parse(runCli(['--store', store, 'ls', '--json']).stdout).images;
-    expect(images.find((i: any) => i.refs.includes('odd/diffid:v1')).unverified).toMatch(/^layer 0: the uncompressed layer hashes to sha256:[0-9a-f]{64}, but the config's rootfs.diff_ids says/);
+    expect(images.find((i: any) => i.refs.includes('odd/diffid:v1')).unverified).toMatch(
+      /^layer 0: the uncompressed layer hashes to sha256:[0-9a-f]{64}, but the config's rootfs.diff_ids says/,
+    );
     expect(images.find((i: any) => i.refs.includes('odd/good:v1')).unverified).toBeNull();
   });
 
   it('ingest of an archive stays strict: the same disagreement in a docker save is refused', () => {
     const layer = rawTar([{ name: 'x', body: 'x' }]);
     const config = JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } });
-    const tar = legacySave({ manifest: [{ Config: 'c.json', RepoTags: ['strict/x:1'], Layers: ['l/layer.tar'] }], files: [{ name: 'c.json', body: config }, { name: 'l/layer.tar', body: layer }] });
+    const tar = legacySave({
+      manifest: [{ Config: 'c.json', RepoTags: ['strict/x:1'], Layers: ['l/layer.tar'] }],
+      files: [
+        { name: 'c.json', body: config },
+        { name: 'l/layer.tar', body: layer },
+      ],
+    });
     const f = path.join(tmp, 'strict.tar');
     writeFileSync(f, tar);
     const r = runCli(['--store', path.join(tmp, 'strict-store'), 'ingest', f]);

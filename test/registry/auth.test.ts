@@ -50,7 +50,8 @@ const ok = (store: string, args: string[], env: Record<string, string | undefine
   return r;
 };
 const manifestOf = (store: string, ref: string) => readStoreImages(store).find((i) => i.refs.includes(ref))?.manifestDigest;
-const rootOf = (store: string, ref: string) => (readIndexJson(store).manifests as any[]).find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === ref)?.digest;
+const rootOf = (store: string, ref: string) =>
+  (readIndexJson(store).manifests as any[]).find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === ref)?.digest;
 
 beforeAll(async () => {
   ensureBuilt();
@@ -103,7 +104,14 @@ describe.skipIf(!HAVE_HTPASSWD)('serve --allow-push --htpasswd', () => {
     expect401(await rawRequest(`${u}/v2/acme/api/manifests/1.0`), 'GET manifest');
     expect401(await rawRequest(`${u}/v2/acme/api/manifests/1.0`, { method: 'HEAD' }), 'HEAD manifest', true);
     expect401(await rawRequest(`${u}/v2/acme/api/blobs/uploads/`, { method: 'POST', headers: { 'Content-Length': 0 } }), 'POST upload');
-    expect401(await rawRequest(`${u}/v2/acme/api/manifests/x`, { method: 'PUT', headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, body: Buffer.from('{}') }), 'PUT manifest');
+    expect401(
+      await rawRequest(`${u}/v2/acme/api/manifests/x`, {
+        method: 'PUT',
+        headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
+        body: Buffer.from('{}'),
+      }),
+      'PUT manifest',
+    );
     expect401(await rawRequest(`${u}/v2/nonexistent/repo/manifests/1.0`), 'unknown repository: still 401, nothing leaks');
   });
 
@@ -115,7 +123,9 @@ describe.skipIf(!HAVE_HTPASSWD)('serve --allow-push --htpasswd', () => {
     expect401(await rawRequest(`${u}/v2/`, { headers: { Authorization: basic('bob', PASS) } }), "another user's password");
     const good = await rawRequest(`${u}/v2/`, { headers: { Authorization: basic(USER, PASS) } });
     expect(good.status).toBe(200);
-    const m = await rawRequest(`${u}/v2/acme/api/manifests/1.0`, { headers: { Authorization: basic(USER, PASS), Accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    const m = await rawRequest(`${u}/v2/acme/api/manifests/1.0`, {
+      headers: { Authorization: basic(USER, PASS), Accept: 'application/vnd.oci.image.manifest.v1+json' },
+    });
     expect(m.status).toBe(200);
     expect((await rawRequest(`${u}/v2/`, { headers: { Authorization: basic('bob', 'other') } })).status).toBe(200);
     // the scheme is case-insensitive (RFC 7617)
@@ -228,14 +238,17 @@ describe('serve --allow-push off loopback', () => {
     expect(r.stdout).not.toContain('listening');
   });
 
-  it.each(['0.0.0.0:0', '[::]:0', '[0:0:0:0:0:0:0:0]:0'])('--allow-push --listen %s without --htpasswd refuses to start (exit 2, E_USAGE) before listening', (listen) => {
-    const r = runCli(['--store', p('guard-store'), 'serve', '--allow-push', '--listen', listen], { env: guarded });
-    expect(r.code, show(r)).toBe(2);
-    expect(r.stderr).toContain('E_USAGE');
-    expect(r.stderr).toContain('--htpasswd');
-    expect(r.stderr).not.toContain('loopback-guard');
-    expect(r.stdout).toBe('');
-  });
+  it.each(['0.0.0.0:0', '[::]:0', '[0:0:0:0:0:0:0:0]:0'])(
+    '--allow-push --listen %s without --htpasswd refuses to start (exit 2, E_USAGE) before listening',
+    (listen) => {
+      const r = runCli(['--store', p('guard-store'), 'serve', '--allow-push', '--listen', listen], { env: guarded });
+      expect(r.code, show(r)).toBe(2);
+      expect(r.stderr).toContain('E_USAGE');
+      expect(r.stderr).toContain('--htpasswd');
+      expect(r.stderr).not.toContain('loopback-guard');
+      expect(r.stdout).toBe('');
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -413,7 +426,23 @@ describe.skipIf(!HAVE_OPENSSL)('TLS: serve --tls-cert/--tls-key with a self-sign
     cert = p('tls', 'cert.pem');
     const key = p('tls', 'key.pem');
     mkdirSync(p('tls'));
-    const r = runTool('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1']);
+    const r = runTool('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     certDir = p('tls', 'certs.d');
     mkdirSync(certDir);

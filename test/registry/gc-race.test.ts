@@ -14,7 +14,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateFixtures } from '../../fixtures/generate.js';
 import { badBlobs, ensureBuilt, readIndexJson, runCli, show } from '../helpers/cli.js';
 import { rawTar } from '../helpers/make-tar.js';
-import { HAVE_SKOPEO, REGCLIENT_TESTREPO, MANIFEST_ACCEPT, rawRequest, runCliAsync, runToolAsync, showTool, startCapturingProxy, startServe, uploadBlob } from './helpers.js';
+import {
+  HAVE_SKOPEO,
+  REGCLIENT_TESTREPO,
+  MANIFEST_ACCEPT,
+  rawRequest,
+  runCliAsync,
+  runToolAsync,
+  showTool,
+  startCapturingProxy,
+  startServe,
+  uploadBlob,
+} from './helpers.js';
 import { digestOf, imageDocs } from '../helpers/hand-bytes.js';
 
 let tmp: string;
@@ -38,7 +49,7 @@ afterAll(() => {
 
 // ---------------------------------------------------------------------------------------------
 
-describe('gc between a manifest PUT\'s checks and its commit', () => {
+describe("gc between a manifest PUT's checks and its commit", () => {
   it('a manifest whose blobs were uploaded (not yet referenced) commits even when gc sweeps while the server checks its layers', async () => {
     // A gzip layer that takes the server a while to verify (its diffID is recomputed from
     // ~128 MiB of uncompressed bytes), so gc runs land between the checks and the commit.
@@ -47,7 +58,11 @@ describe('gc between a manifest PUT\'s checks and its commit', () => {
     try {
       const tar = rawTar([{ name: 'zeros.bin', body: Buffer.alloc(128 << 20) }]);
       const layer = gzipSync(tar, { level: 1 });
-      const { config, manifest } = imageDocs(layer, { uncompressed: tar, layerMediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', configExtra: { config: {} } });
+      const { config, manifest } = imageDocs(layer, {
+        uncompressed: tar,
+        layerMediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+        configExtra: { config: {} },
+      });
       expect(await uploadBlob(srv.url, 'race/img', config)).toBe(201);
       expect(await uploadBlob(srv.url, 'race/img', layer)).toBe(201);
 
@@ -57,7 +72,12 @@ describe('gc between a manifest PUT\'s checks and its commit', () => {
         for (let i = 0; i < 30 && putting; i++) gcRuns.push((await runCliAsync(['--store', store, 'gc', '-q'], {}, 30_000)).code);
       })();
       await new Promise((r) => setTimeout(r, 200)); // let the first gc start
-      const put = await rawRequest(`${srv.url}/v2/race/img/manifests/1.0`, { method: 'PUT', headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifest, timeoutMs: 60_000 });
+      const put = await rawRequest(`${srv.url}/v2/race/img/manifests/1.0`, {
+        method: 'PUT',
+        headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
+        body: manifest,
+        timeoutMs: 60_000,
+      });
       putting = false;
       await gcLoop;
       expect(gcRuns.length).toBeGreaterThan(0);
@@ -83,13 +103,20 @@ describe.skipIf(!HAVE_SKOPEO)('gc running while skopeo pushes into serve --allow
     writeFileSync(policy, JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
     try {
       const pushes: Array<{ ref: string; df: string; args: string[] }> = [
-        ...['acme/base:1.0', 'acme/worker:1.0'].map((ref) => ({ ref, df: p(`gc-digest-${ref.replace(/[/:]/g, '_')}`), args: [`docker-archive:${path.join(fx, 'family-legacy.tar')}:${ref}`, `docker://${proxy.host}/${ref}`] })),
+        ...['acme/base:1.0', 'acme/worker:1.0'].map((ref) => ({
+          ref,
+          df: p(`gc-digest-${ref.replace(/[/:]/g, '_')}`),
+          args: [`docker-archive:${path.join(fx, 'family-legacy.tar')}:${ref}`, `docker://${proxy.host}/${ref}`],
+        })),
         { ref: 'multi/arch:v2', df: p('gc-digest-multi'), args: ['--all', `oci:${REGCLIENT_TESTREPO}:v2`, `docker://${proxy.host}/multi/arch:v2`] },
       ];
       let pushing = true;
       const skopeoRuns = (async () => {
         const results = [];
-        for (const x of pushes) results.push(await runToolAsync('skopeo', ['--policy', policy, 'copy', '--dest-tls-verify=false', '--digestfile', x.df, ...x.args], { timeoutMs: 60_000 }));
+        for (const x of pushes)
+          results.push(
+            await runToolAsync('skopeo', ['--policy', policy, 'copy', '--dest-tls-verify=false', '--digestfile', x.df, ...x.args], { timeoutMs: 60_000 }),
+          );
         pushing = false;
         return results;
       })();
@@ -108,7 +135,11 @@ describe.skipIf(!HAVE_SKOPEO)('gc running while skopeo pushes into serve --allow
       const v = runCli(['--store', store, 'verify']);
       expect(v.code, show(v)).toBe(0);
       expect(badBlobs(store)).toEqual([]);
-      const roots = new Map<string, string>((readIndexJson(store).manifests as any[]).filter((m) => m.annotations?.['org.opencontainers.image.ref.name']).map((m) => [m.annotations['org.opencontainers.image.ref.name'], m.digest]));
+      const roots = new Map<string, string>(
+        (readIndexJson(store).manifests as any[])
+          .filter((m) => m.annotations?.['org.opencontainers.image.ref.name'])
+          .map((m) => [m.annotations['org.opencontainers.image.ref.name'], m.digest]),
+      );
       for (const x of pushes) expect(roots.get(x.ref), x.ref).toBe(readFileSync(x.df, 'utf8').trim());
       // one more gc after the fact keeps everything the refs reach
       ok(store, ['gc']);
@@ -116,7 +147,9 @@ describe.skipIf(!HAVE_SKOPEO)('gc running while skopeo pushes into serve --allow
       expect(v2.code, show(v2)).toBe(0);
       // and the pushed images can be read back whole
       for (const x of pushes) {
-        const r = await rawRequest(`${srv.url}/v2/${x.ref.replace(':', '/manifests/')}`, { headers: { Accept: `${MANIFEST_ACCEPT}, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json` } });
+        const r = await rawRequest(`${srv.url}/v2/${x.ref.replace(':', '/manifests/')}`, {
+          headers: { Accept: `${MANIFEST_ACCEPT}, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json` },
+        });
         expect(r.status, x.ref).toBe(200);
         expect(digestOf(r.body), x.ref).toBe(readFileSync(x.df, 'utf8').trim());
       }

@@ -138,7 +138,10 @@ export interface RawResponse {
  * One HTTP request with node:http (no URL normalisation, exact headers, exact path). `body`
  * may be a Buffer; bounded by `timeoutMs`.
  */
-export function rawRequest(url: string, opts: { method?: string; path?: string; headers?: Record<string, string | number>; body?: Buffer; timeoutMs?: number } = {}): Promise<RawResponse> {
+export function rawRequest(
+  url: string,
+  opts: { method?: string; path?: string; headers?: Record<string, string | number>; body?: Buffer; timeoutMs?: number } = {},
+): Promise<RawResponse> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
     const req = http.request(
@@ -167,7 +170,11 @@ export function errorCodes(body: Buffer): string[] {
 }
 
 /** GET url until it answers with one of `statuses` (bounded: attempts x delayMs). */
-export async function waitForHttp(url: string, statuses: number[], opts: { attempts?: number; delayMs?: number; alive?: () => boolean } = {}): Promise<boolean> {
+export async function waitForHttp(
+  url: string,
+  statuses: number[],
+  opts: { attempts?: number; delayMs?: number; alive?: () => boolean } = {},
+): Promise<boolean> {
   const attempts = opts.attempts ?? 150;
   for (let i = 0; i < attempts; i++) {
     if (opts.alive && !opts.alive()) return false;
@@ -204,7 +211,10 @@ export interface DockerRegistry {
  * PAGINATION_NUMBER_INVALID); resolves once GET /v2/ answers
  * 200 or 401. A port taken between picking and binding (EADDRINUSE) is retried with another.
  */
-export async function startDockerRegistry(dir: string, opts: { htpasswd?: string; catalogMaxEntries?: number; storageRoot?: string } = {}): Promise<DockerRegistry> {
+export async function startDockerRegistry(
+  dir: string,
+  opts: { htpasswd?: string; catalogMaxEntries?: number; storageRoot?: string } = {},
+): Promise<DockerRegistry> {
   mkdirSync(dir, { recursive: true });
   const root = opts.storageRoot ?? path.join(dir, 'storage');
   let lastLog = '';
@@ -291,7 +301,13 @@ export function startServe(store: string, extra: string[] = [], env: Record<stri
     if (v === undefined) delete e[k];
     else e[k] = v;
   }
-  const proc = track(spawn(process.execPath, [CLI, '--store', store, 'serve', '--listen', '127.0.0.1:0', ...extra], { env: e, cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const proc = track(
+    spawn(process.execPath, [CLI, '--store', store, 'serve', '--listen', '127.0.0.1:0', ...extra], {
+      env: e,
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   let stdout = '';
   let stderr = '';
   proc.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));

@@ -7,7 +7,7 @@
  * loop is bounded.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -24,15 +24,22 @@ let fx: string;
 withFixtureTemp('ls-hostile-', (p) => ({ tmp, fx } = p));
 
 /** One request from a chosen loopback source address (127.0.0.N), so tests can be several clients. */
-function requestFrom(localAddress: string, url: string, opts: { method?: string; headers?: Record<string, string | number>; body?: Buffer } = {}): Promise<RawResponse> {
+function requestFrom(
+  localAddress: string,
+  url: string,
+  opts: { method?: string; headers?: Record<string, string | number>; body?: Buffer } = {},
+): Promise<RawResponse> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: u.hostname, port: Number(u.port), method: opts.method ?? 'GET', path: u.pathname + u.search, headers: opts.headers, localAddress, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      { host: u.hostname, port: Number(u.port), method: opts.method ?? 'GET', path: u.pathname + u.search, headers: opts.headers, localAddress, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      },
+    );
     req.setTimeout(30_000, () => req.destroy(new Error(`timeout: ${url}`)));
     req.on('error', reject);
     req.end(opts.body);
@@ -70,7 +77,11 @@ describe('serve --allow-push: what one client can do to the server', () => {
   it('a config over 4 MiB is refused with 400 MANIFEST_INVALID before it is parsed, though its diff_ids are right; the server goes on', async () => {
     const img = image(5 * 1024 * 1024);
     for (const b of [img.layer, img.config]) expect(await uploadBlob(srv.url, 'big/config', b)).toBe(201);
-    const put = await rawRequest(`${srv.url}/v2/big/config/manifests/v1`, { method: 'PUT', headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, body: img.manifest });
+    const put = await rawRequest(`${srv.url}/v2/big/config/manifests/v1`, {
+      method: 'PUT',
+      headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
+      body: img.manifest,
+    });
     expect(put.status, put.body.toString()).toBe(400);
     expect(errorCodes(put.body)).toEqual(['MANIFEST_INVALID']);
     expect(put.body.toString()).toMatch(/limited to 4194304 bytes/);
@@ -81,7 +92,11 @@ describe('serve --allow-push: what one client can do to the server', () => {
   it('a config that is not JSON is 400 MANIFEST_INVALID, not a 500', async () => {
     const img = image(0, Buffer.from('this is not json at all'));
     for (const b of [img.layer, img.config]) expect(await uploadBlob(srv.url, 'bad/config', b)).toBe(201);
-    const put = await rawRequest(`${srv.url}/v2/bad/config/manifests/v1`, { method: 'PUT', headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, body: img.manifest });
+    const put = await rawRequest(`${srv.url}/v2/bad/config/manifests/v1`, {
+      method: 'PUT',
+      headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' },
+      body: img.manifest,
+    });
     expect(put.status, put.body.toString()).toBe(400);
     expect(errorCodes(put.body)).toEqual(['MANIFEST_INVALID']);
     await alive();
@@ -115,7 +130,7 @@ describe('serve --allow-push: what one client can do to the server', () => {
     expect((await postSession(srv, 'cap/client', '127.0.0.4')).status).toBe(202);
   });
 
-  it('an internal error answers 500 without the store\'s path (the server logs it)', async () => {
+  it("an internal error answers 500 without the store's path (the server logs it)", async () => {
     // A store whose staging directory is not a directory: opening a staging file fails inside the server.
     const fresh = path.join(tmp, 'broken-staging');
     const r = runCli(['--store', fresh, '-q', 'ingest', path.join(fx, 'api-v25.tar')]);
@@ -139,34 +154,61 @@ describe('serve --allow-push: what one client can do to the server', () => {
     const bytes = randomBytes(1000);
     const d = digestOf(bytes);
     const blobs = listBlobs(store);
-    const foreign: Array<Record<string, string>> = [{ Origin: 'http://evil.example' }, { 'Sec-Fetch-Site': 'cross-site' }, { Origin: 'null' }, { 'Sec-Fetch-Site': 'same-site' }];
+    const foreign: Array<Record<string, string>> = [
+      { Origin: 'http://evil.example' },
+      { 'Sec-Fetch-Site': 'cross-site' },
+      { Origin: 'null' },
+      { 'Sec-Fetch-Site': 'same-site' },
+    ];
     for (const headers of foreign) {
-      const r = await rawRequest(`${srv.url}/v2/web/page/blobs/uploads/?digest=${d}`, { method: 'POST', headers: { 'Content-Type': 'text/plain', 'Content-Length': bytes.length, ...headers }, body: bytes });
+      const r = await rawRequest(`${srv.url}/v2/web/page/blobs/uploads/?digest=${d}`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'text/plain', 'Content-Length': bytes.length, ...headers },
+        body: bytes,
+      });
       expect(r.status, JSON.stringify(headers)).toBe(403);
       expect(errorCodes(r.body)).toEqual(['DENIED']);
     }
     expect(listBlobs(store)).toEqual(blobs);
     // The same request from this registry's own origin, or from a client that sends neither (docker, skopeo), works.
-    const same = await rawRequest(`${srv.url}/v2/web/page/blobs/uploads/?digest=${d}`, { method: 'POST', headers: { Origin: srv.url, 'Content-Length': bytes.length }, body: bytes });
+    const same = await rawRequest(`${srv.url}/v2/web/page/blobs/uploads/?digest=${d}`, {
+      method: 'POST',
+      headers: { Origin: srv.url, 'Content-Length': bytes.length },
+      body: bytes,
+    });
     expect(same.status, same.body.toString()).toBe(201);
   });
 
-  it('two PATCHes at once on one session: the second is 416 and the first one\'s bytes are the blob', async () => {
+  it("two PATCHes at once on one session: the second is 416 and the first one's bytes are the blob", async () => {
     const start = await postSession(srv, 'two/writers');
     const loc = String(start.headers.location);
     const part1 = randomBytes(100_000);
     const part2 = randomBytes(50_000);
     // The first PATCH sends half its body and waits; the second arrives meanwhile.
     const first = new Promise<RawResponse>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port: srv.port, method: 'PATCH', path: loc, headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': part1.length }, agent: false }, (res) => {
-        const c: Buffer[] = [];
-        res.on('data', (x: Buffer) => c.push(x));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(c) }));
-      });
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port: srv.port,
+          method: 'PATCH',
+          path: loc,
+          headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': part1.length },
+          agent: false,
+        },
+        (res) => {
+          const c: Buffer[] = [];
+          res.on('data', (x: Buffer) => c.push(x));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(c) }));
+        },
+      );
       req.on('error', reject);
       req.write(part1.subarray(0, 50_000));
       setTimeout(async () => {
-        const second = await rawRequest(`${srv.url}${loc}`, { method: 'PATCH', headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': part2.length }, body: part2 });
+        const second = await rawRequest(`${srv.url}${loc}`, {
+          method: 'PATCH',
+          headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': part2.length },
+          body: part2,
+        });
         expect(second.status, second.body.toString()).toBe(416);
         req.end(part1.subarray(50_000));
       }, 300);
@@ -255,13 +297,15 @@ describe('serve --htpasswd: guessing passwords', () => {
 
   it('an unknown user counts as a failed login like a wrong password (no probing names for free)', async () => {
     const statuses: number[] = [];
-    for (let i = 0; i < 11; i++) statuses.push((await requestFrom('127.0.0.22', `${srv.url}/v2/`, { headers: { Authorization: basic('nobody', `x${i}`) } })).status);
+    for (let i = 0; i < 11; i++)
+      statuses.push((await requestFrom('127.0.0.22', `${srv.url}/v2/`, { headers: { Authorization: basic('nobody', `x${i}`) } })).status);
     expect(statuses).toEqual([...Array(10).fill(401), 429]);
   });
 
   it('guessing names as well: after 100 failed logins to any users an address gets 429', async () => {
     const statuses: number[] = [];
-    for (let i = 0; i < 101; i++) statuses.push((await requestFrom('127.0.0.23', `${srv.url}/v2/`, { headers: { Authorization: basic(`user-${i}`, 'x') } })).status);
+    for (let i = 0; i < 101; i++)
+      statuses.push((await requestFrom('127.0.0.23', `${srv.url}/v2/`, { headers: { Authorization: basic(`user-${i}`, 'x') } })).status);
     expect(statuses).toEqual([...Array(100).fill(401), 429]);
     expect((await requestFrom('127.0.0.24', `${srv.url}/v2/`, { headers: { Authorization: good } })).status).toBe(200);
   });

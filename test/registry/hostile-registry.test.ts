@@ -62,7 +62,14 @@ function lazyDigest(prefixLen: number, fill: number, tail: Buffer): string {
 /** One image: a one-file layer, its config, and a manifest, with the descriptors' sizes overridable; a note labels the config and annotates the manifest. */
 function image(opts: { configSize?: number; configDigest?: string; note?: string } = {}) {
   const layer = rawTar([{ name: 'hello.txt', body: 'hello\n' }]);
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', ...(opts.note ? { config: { Labels: { note: opts.note } } } : {}), rootfs: { type: 'layers', diff_ids: [digestOf(layer)] } }));
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      ...(opts.note ? { config: { Labels: { note: opts.note } } } : {}),
+      rootfs: { type: 'layers', diff_ids: [digestOf(layer)] },
+    }),
+  );
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
@@ -101,10 +108,12 @@ async function hostile(routes: Record<string, Handler>): Promise<{ host: string;
   };
 }
 
-const send = (type: string, body: Buffer, headers: Record<string, string> = {}): Handler => (_req, res) => {
-  res.writeHead(200, { 'Content-Type': type, 'Content-Length': String(body.length), ...headers });
-  res.end(body);
-};
+const send =
+  (type: string, body: Buffer, headers: Record<string, string> = {}): Handler =>
+  (_req, res) => {
+    res.writeHead(200, { 'Content-Type': type, 'Content-Length': String(body.length), ...headers });
+    res.end(body);
+  };
 
 /** Nothing of a refused pull is left: no blob, nothing in staging. */
 function expectNothingStored(store: string): void {
@@ -227,7 +236,10 @@ describe('pull from a hostile registry', () => {
       expect(r.code, showTool(r)).toBe(2);
       expect(r.stderr).toContain('[E_TOO_LARGE]');
       expect(r.stderr).toContain(configDigest);
-      expect(reg.seen.filter((s) => s.includes(configDigest) && s.startsWith('GET')), 'the config was downloaded').toEqual([]);
+      expect(
+        reg.seen.filter((s) => s.includes(configDigest) && s.startsWith('GET')),
+        'the config was downloaded',
+      ).toEqual([]);
       expect(sent.bytes).toBe(0);
       expectNothingStored(store);
     } finally {
@@ -237,10 +249,12 @@ describe('pull from a hostile registry', () => {
 });
 
 describe('report --registry against a hostile registry', () => {
-  const catalog = (repos: string[], link?: string): Handler => (_req, res) => {
-    res.writeHead(200, { 'Content-Type': 'application/json', ...(link ? { Link: link } : {}) });
-    res.end(JSON.stringify({ repositories: repos }));
-  };
+  const catalog =
+    (repos: string[], link?: string): Handler =>
+    (_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json', ...(link ? { Link: link } : {}) });
+      res.end(JSON.stringify({ repositories: repos }));
+    };
 
   it('a Link header pointing back at the same page: E_REGISTRY naming the URL after one page, not 100,000 requests', async () => {
     let requests = 0;

@@ -112,7 +112,8 @@ describe.skipIf(!READY)('registry interop: layerstore, docker-registry 2.8 and s
     const hashes = layoutBlobHashes(out);
     for (const [name, actual] of hashes) expect(actual, name).toBe(name);
     expect([...hashes.keys()].sort()).toEqual([img.manifestDigest, img.configDigest, ...img.layers].sort());
-    for (const d of [img.configDigest, ...img.layers]) expect(readFileSync(path.join(out, 'blobs', 'sha256', d.slice(7))).equals(readFileSync(blobFile(src, d))), d).toBe(true);
+    for (const d of [img.configDigest, ...img.layers])
+      expect(readFileSync(path.join(out, 'blobs', 'sha256', d.slice(7))).equals(readFileSync(blobFile(src, d))), d).toBe(true);
 
     // ... and the registry's own storage has each blob with the store's size.
     const onDisk = registryBlobFiles(reg.root);
@@ -163,7 +164,10 @@ describe.skipIf(!READY)('registry interop: layerstore, docker-registry 2.8 and s
     expect(digestFile(df)).toBe(idxDigest);
     // skopeo --all kept the source index as it was
     expect(readFileSync(path.join(REGCLIENT_TESTREPO, 'blobs', 'sha256', idxDigest.slice(7))).equals(idxRaw)).toBe(true);
-    const children = JSON.parse(idxRaw.toString('utf8')).manifests as Array<{ digest: string; platform: { os: string; architecture: string; variant?: string } }>;
+    const children = JSON.parse(idxRaw.toString('utf8')).manifests as Array<{
+      digest: string;
+      platform: { os: string; architecture: string; variant?: string };
+    }>;
     expect(children.length).toBeGreaterThan(1);
 
     const store = p('pull-multi');
@@ -187,7 +191,10 @@ describe.skipIf(!READY)('registry interop: layerstore, docker-registry 2.8 and s
   });
 
   it('pull --platform linux/arm64 pulls that platform only: the index, one manifest, its config and layers', () => {
-    const children = JSON.parse(idxRaw.toString('utf8')).manifests as Array<{ digest: string; platform: { os: string; architecture: string; variant?: string } }>;
+    const children = JSON.parse(idxRaw.toString('utf8')).manifests as Array<{
+      digest: string;
+      platform: { os: string; architecture: string; variant?: string };
+    }>;
     const arm64 = children.find((c) => c.platform.os === 'linux' && c.platform.architecture === 'arm64' && !c.platform.variant)!;
     expect(arm64).toBeDefined();
     const m = JSON.parse(rawManifest(`docker://${reg.host}/multi/arch@${arm64.digest}`).toString('utf8'));
@@ -197,15 +204,26 @@ describe.skipIf(!READY)('registry interop: layerstore, docker-registry 2.8 and s
     const ls = json(store, ['ls']).images as Array<{ manifestDigest: string; platform: string }>;
     expect(ls.map((i) => [i.manifestDigest, i.platform])).toEqual([[arm64.digest, 'linux/arm64']]);
     const expected = new Set([idxDigest, arm64.digest, m.config.digest, ...m.layers.map((l: any) => l.digest)]);
-    expect(readdirSync(path.join(store, 'blobs', 'sha256')).map((n) => `sha256:${n}`).sort()).toEqual([...expected].sort());
+    expect(
+      readdirSync(path.join(store, 'blobs', 'sha256'))
+        .map((n) => `sha256:${n}`)
+        .sort(),
+    ).toEqual([...expected].sort());
     expect(badBlobs(store)).toEqual([]);
     const v = runCli(['--store', store, 'verify']);
     expect(v.code, show(v)).toBe(0);
   });
 
-  it('skopeo pushes a docker-archive image; our pull has skopeo\'s manifest, config and layer digests', () => {
+  it("skopeo pushes a docker-archive image; our pull has skopeo's manifest, config and layer digests", () => {
     const df = p('digest-legacy-worker');
-    sk(['copy', '--dest-tls-verify=false', '--digestfile', df, `docker-archive:${path.join(fx, 'family-legacy.tar')}:acme/worker:1.0`, `docker://${reg.host}/legacy/worker:1.0`]);
+    sk([
+      'copy',
+      '--dest-tls-verify=false',
+      '--digestfile',
+      df,
+      `docker-archive:${path.join(fx, 'family-legacy.tar')}:acme/worker:1.0`,
+      `docker://${reg.host}/legacy/worker:1.0`,
+    ]);
     const raw = rawManifest(`docker://${reg.host}/legacy/worker:1.0`);
     expect(sha256Of(raw)).toBe(digestFile(df));
     const m = JSON.parse(raw.toString('utf8'));
@@ -298,7 +316,13 @@ describe.skipIf(!READY)('registry interop: layerstore, docker-registry 2.8 and s
   });
 
   it('catalog and tags/list paging: following Link headers lists every repository and tag exactly once', async () => {
-    const expectedRepos = [...new Set((readIndexJson(src).manifests as any[]).map((m) => m.annotations['org.opencontainers.image.ref.name'] as string).map((r) => r.slice(0, r.lastIndexOf(':'))))].sort();
+    const expectedRepos = [
+      ...new Set(
+        (readIndexJson(src).manifests as any[])
+          .map((m) => m.annotations['org.opencontainers.image.ref.name'] as string)
+          .map((r) => r.slice(0, r.lastIndexOf(':'))),
+      ),
+    ].sort();
     expect(expectedRepos).toEqual(['acme/api', 'acme/base', 'acme/worker']);
     const follow = async (first: string, key: string) => {
       const seen: string[] = [];
@@ -345,7 +369,7 @@ describe.skipIf(!READY)('registry interop: layerstore, docker-registry 2.8 and s
     expect(sha256Of(full.body)).toBe(layer);
   });
 
-  it('a repository serves only what its own tags reach: another repository\'s blobs and manifests are 404', async () => {
+  it("a repository serves only what its own tags reach: another repository's blobs and manifests are 404", async () => {
     const base = reportImage(src, 'acme/base:1.0');
     const api = reportImage(src, 'acme/api:1.0');
     const apiOnly = api.layers.find((l) => !base.layers.includes(l))!;
@@ -387,7 +411,7 @@ describe.skipIf(!READY)('registry interop: layerstore, docker-registry 2.8 and s
   // -------------------------------------------------------------------------------------------
   // skopeo -> our serve --allow-push
 
-  it('skopeo pushes docker-archive images and a multi-platform index into serve --allow-push; verify passes and ls has skopeo\'s digests', () => {
+  it("skopeo pushes docker-archive images and a multi-platform index into serve --allow-push; verify passes and ls has skopeo's digests", () => {
     const refs = ['acme/base:1.0', 'acme/api:1.0', 'acme/worker:1.0'];
     const digests = new Map<string, string>();
     for (const ref of refs) {
@@ -409,7 +433,12 @@ describe.skipIf(!READY)('registry interop: layerstore, docker-registry 2.8 and s
     }
     expect(rootDigest(rwStore, 'multi/arch:v2')).toBe(multi);
     const children = (JSON.parse(readFileSync(blobFile(rwStore, multi), 'utf8')).manifests as any[]).map((c) => c.digest).sort();
-    expect(ls.filter((i) => i.refs.includes('multi/arch:v2')).map((i) => i.manifestDigest).sort()).toEqual(children);
+    expect(
+      ls
+        .filter((i) => i.refs.includes('multi/arch:v2'))
+        .map((i) => i.manifestDigest)
+        .sort(),
+    ).toEqual(children);
     expect(sha256Of(rawManifest(`docker://${rw.host}/multi/arch:v2`))).toBe(multi);
     // our own pull from our own serve gets the same
     const back = p('pull-from-rw');
@@ -424,12 +453,19 @@ describe.skipIf(!READY)('registry interop: layerstore, docker-registry 2.8 and s
 
   const arm64Image = () => {
     const blob = (d: string) => readFileSync(path.join(REGCLIENT_TESTREPO, 'blobs', 'sha256', d.replace(/^sha256:/, '')));
-    const top = JSON.parse(readFileSync(path.join(REGCLIENT_TESTREPO, 'index.json'), 'utf8')).manifests.find((m: any) => m.annotations?.['org.opencontainers.image.ref.name'] === 'v2');
+    const top = JSON.parse(readFileSync(path.join(REGCLIENT_TESTREPO, 'index.json'), 'utf8')).manifests.find(
+      (m: any) => m.annotations?.['org.opencontainers.image.ref.name'] === 'v2',
+    );
     const idx = JSON.parse(blob(top.digest).toString('utf8'));
     const child = idx.manifests.find((c: any) => c.platform.architecture === 'arm64');
     const manifest = blob(child.digest);
     const m = JSON.parse(manifest.toString('utf8'));
-    return { digest: child.digest as string, manifest, mediaType: m.mediaType as string, blobs: [m.config.digest, ...m.layers.map((l: any) => l.digest)].map((d: string) => ({ digest: d, bytes: blob(d) })) };
+    return {
+      digest: child.digest as string,
+      manifest,
+      mediaType: m.mediaType as string,
+      blobs: [m.config.digest, ...m.layers.map((l: any) => l.digest)].map((d: string) => ({ digest: d, bytes: blob(d) })),
+    };
   };
 
   it.each([
@@ -439,7 +475,11 @@ describe.skipIf(!READY)('registry interop: layerstore, docker-registry 2.8 and s
     const url = base();
     const img = arm64Image();
     for (const b of img.blobs) expect(await uploadBlob(url, 'bydigest/img', b.bytes), b.digest).toBe(201);
-    const put = await rawRequest(`${url}/v2/bydigest/img/manifests/${img.digest}`, { method: 'PUT', headers: { 'Content-Type': img.mediaType }, body: img.manifest });
+    const put = await rawRequest(`${url}/v2/bydigest/img/manifests/${img.digest}`, {
+      method: 'PUT',
+      headers: { 'Content-Type': img.mediaType },
+      body: img.manifest,
+    });
     expect(put.status, put.body.toString()).toBe(201);
     expect(put.headers['docker-content-digest']).toBe(img.digest);
     const head = await rawRequest(`${url}/v2/bydigest/img/manifests/${img.digest}`, { method: 'HEAD', headers: { Accept: img.mediaType } });
@@ -448,7 +488,8 @@ describe.skipIf(!READY)('registry interop: layerstore, docker-registry 2.8 and s
     expect(get.status, 'GET manifest by digest').toBe(200);
     expect(get.body.equals(img.manifest)).toBe(true);
     // A client pushing the next platform HEADs these blobs first; 404 makes it upload them again.
-    for (const b of img.blobs) expect((await rawRequest(`${url}/v2/bydigest/img/blobs/${b.digest}`, { method: 'HEAD' })).status, `HEAD blob ${b.digest}`).toBe(200);
+    for (const b of img.blobs)
+      expect((await rawRequest(`${url}/v2/bydigest/img/blobs/${b.digest}`, { method: 'HEAD' })).status, `HEAD blob ${b.digest}`).toBe(200);
   });
 
   it.each([
@@ -456,10 +497,16 @@ describe.skipIf(!READY)('registry interop: layerstore, docker-registry 2.8 and s
     ['layerstore serve', () => rw.url],
   ])('%s: a manifest naming blobs that only another repository holds is refused (MANIFEST_BLOB_UNKNOWN), so it cannot open them', async (_name, base) => {
     const url = base();
-    const m = await rawRequest(`${url}/v2/acme/api/manifests/1.0`, { headers: { Accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' } });
+    const m = await rawRequest(`${url}/v2/acme/api/manifests/1.0`, {
+      headers: { Accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' },
+    });
     expect(m.status).toBe(200);
     const doc = JSON.parse(m.body.toString('utf8'));
-    const put = await rawRequest(`${url}/v2/thief/img/manifests/latest`, { method: 'PUT', headers: { 'Content-Type': String(m.headers['content-type']) }, body: m.body });
+    const put = await rawRequest(`${url}/v2/thief/img/manifests/latest`, {
+      method: 'PUT',
+      headers: { 'Content-Type': String(m.headers['content-type']) },
+      body: m.body,
+    });
     expect(put.status, put.body.toString()).toBe(400);
     expect(errorCodes(put.body)).toContain('MANIFEST_BLOB_UNKNOWN');
     const layer = await rawRequest(`${url}/v2/thief/img/blobs/${doc.layers[0].digest}`, { method: 'HEAD' });

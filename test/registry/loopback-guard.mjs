@@ -5,7 +5,9 @@
 import net from 'node:net';
 
 const loopback = (h) => {
-  const s = String(h).replace(/^\[|\]$/g, '').toLowerCase();
+  const s = String(h)
+    .replace(/^\[|\]$/g, '')
+    .toLowerCase();
   return s === 'localhost' || s === '::1' || /^127\.\d+\.\d+\.\d+$/.test(s) || s === '::ffff:127.0.0.1';
 };
 

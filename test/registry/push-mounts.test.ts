@@ -83,7 +83,8 @@ describe.each(targets)('push mounts shared blobs itself: $name', ({ name, ready 
     return asJson ? JSON.parse(r.stdout) : r.stdout;
   };
   const image = (ref: string): Img => json(['report', ref]).images.find((i: any) => i.refs.includes(ref));
-  const bytesOf = (img: Img, except: string[] = []) => [img.configDigest, ...img.layers].filter((d) => !except.includes(d)).reduce((n, d) => n + blobSize(src, d), 0);
+  const bytesOf = (img: Img, except: string[] = []) =>
+    [img.configDigest, ...img.layers].filter((d) => !except.includes(d)).reduce((n, d) => n + blobSize(src, d), 0);
   /** skopeo copies the pushed image out (digests preserved): every blob equals the store's. */
   const expectPullsBack = (repoTag: string, img: Img, tag: string) => {
     const ref = `docker://${backend.host}/${repoTag}`;
@@ -119,30 +120,33 @@ describe.each(targets)('push mounts shared blobs itself: $name', ({ name, ready 
     await Promise.all([proxy?.close(), backend?.stop()]);
   });
 
-  it.skipIf(!ready)('image B pushed to another repository mounts the base image A sent, without --mount-from: bytes not sent = the base, and B pulls back byte-identical', async () => {
-    let before = proxy.received();
-    const a = await push(['acme/api:1.0', `${proxy.host}/corp/api:1.0`]);
-    expect(a.blobsSent).toBe(1 + api.layers.length);
-    expect(a.bytesNotSent).toBe(0);
-    expect(proxy.received() - before).toBeGreaterThanOrEqual(bytesOf(api));
+  it.skipIf(!ready)(
+    'image B pushed to another repository mounts the base image A sent, without --mount-from: bytes not sent = the base, and B pulls back byte-identical',
+    async () => {
+      let before = proxy.received();
+      const a = await push(['acme/api:1.0', `${proxy.host}/corp/api:1.0`]);
+      expect(a.blobsSent).toBe(1 + api.layers.length);
+      expect(a.bytesNotSent).toBe(0);
+      expect(proxy.received() - before).toBeGreaterThanOrEqual(bytesOf(api));
 
-    before = proxy.received();
-    const b = await push(['acme/worker:1.0', `${proxy.host}/corp/slim-tools:1.0`]);
-    const received = proxy.received() - before;
-    expect(b.blobsMounted).toBe(1);
-    expect(b.bytesMounted).toBe(blobSize(src, base));
-    expect(b.mountedFrom).toEqual({ 'corp/api': 1 });
-    expect(b.bytesNotSent).toBe(blobSize(src, base));
-    expect(b.blobsSent).toBe(worker.layers.length); // config + the layers but the base
-    expect(b.bytesSent).toBe(bytesOf(worker, [base]));
-    // What reached the registry: the unshared blobs and the manifest, not the base.
-    const manifestBytes = blobSize(src, worker.manifestDigest);
-    expect(received).toBe(bytesOf(worker, [base]) + manifestBytes);
-    expectPullsBack('corp/slim-tools:1.0', worker, `${isServe ? 's' : 'r'}-slim`);
+      before = proxy.received();
+      const b = await push(['acme/worker:1.0', `${proxy.host}/corp/slim-tools:1.0`]);
+      const received = proxy.received() - before;
+      expect(b.blobsMounted).toBe(1);
+      expect(b.bytesMounted).toBe(blobSize(src, base));
+      expect(b.mountedFrom).toEqual({ 'corp/api': 1 });
+      expect(b.bytesNotSent).toBe(blobSize(src, base));
+      expect(b.blobsSent).toBe(worker.layers.length); // config + the layers but the base
+      expect(b.bytesSent).toBe(bytesOf(worker, [base]));
+      // What reached the registry: the unshared blobs and the manifest, not the base.
+      const manifestBytes = blobSize(src, worker.manifestDigest);
+      expect(received).toBe(bytesOf(worker, [base]) + manifestBytes);
+      expectPullsBack('corp/slim-tools:1.0', worker, `${isServe ? 's' : 'r'}-slim`);
 
-    const text = await push(['acme/worker:1.0', `${proxy.host}/corp/other:1.0`], false);
-    expect(text).toMatch(/mounted \d+ from corp\/slim-tools \([\d.]+ [kM]?B\); not sent [\d.]+ [kM]?B;/);
-  });
+      const text = await push(['acme/worker:1.0', `${proxy.host}/corp/other:1.0`], false);
+      expect(text).toMatch(/mounted \d+ from corp\/slim-tools \([\d.]+ [kM]?B\); not sent [\d.]+ [kM]?B;/);
+    },
+  );
 
   it.skipIf(!ready)('a store that pulled an image mounts its blobs from the repository it pulled them from', async () => {
     const other = path.join(tmp, `${isServe ? 's' : 'r'}-puller`);

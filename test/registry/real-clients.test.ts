@@ -18,7 +18,17 @@ import { extract } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateFixtures } from '../../fixtures/generate.js';
 import { blobFile, ensureBuilt, readIndexJson, readStoreImages, runCli, sha256Of, show, type StoreImage } from '../helpers/cli.js';
-import { engineSlot, runCmd, skipWithoutEngine, startContainerd, startDockerd, startPodman, type Containerd, type Dockerd, type Podman } from '../helpers/engines.js';
+import {
+  engineSlot,
+  runCmd,
+  skipWithoutEngine,
+  startContainerd,
+  startDockerd,
+  startPodman,
+  type Containerd,
+  type Dockerd,
+  type Podman,
+} from '../helpers/engines.js';
 import { rawTar, type RawEntry } from '../helpers/make-tar.js';
 import { REGCLIENT_TESTREPO, startServe, type Serve } from './helpers.js';
 
@@ -42,7 +52,9 @@ function regclientRoot(tag: string): string {
 /** The linux child of the regclient index `tag` for `arch` (and variant): manifest and config digests. */
 function regclientChild(tag: string, arch: string, variant?: string): { manifest: string; config: string } {
   const blob = (d: string) => JSON.parse(readFileSync(path.join(REGCLIENT_TESTREPO, 'blobs', 'sha256', d.slice(7)), 'utf8'));
-  const m = blob(regclientRoot(tag)).manifests.find((x: any) => x.platform?.os === 'linux' && x.platform.architecture === arch && x.platform.variant === variant);
+  const m = blob(regclientRoot(tag)).manifests.find(
+    (x: any) => x.platform?.os === 'linux' && x.platform.architecture === arch && x.platform.variant === variant,
+  );
   if (!m) throw new Error(`no linux/${arch} in ${tag}`);
   return { manifest: m.digest, config: blob(m.digest).config.digest };
 }
@@ -105,7 +117,12 @@ const lsImages = (st = store): LsImage[] => JSON.parse(ok(['ls', '--json'], st).
 /** The store's image under `ref`, read from its files (not through layerstore). */
 const storeImage = (ref: string, st = store): StoreImage => {
   const img = readStoreImages(st).find((i) => i.refs.includes(ref));
-  if (!img) throw new Error(`no ${ref} in ${st}; refs: ${readStoreImages(st).flatMap((i) => i.refs).join(', ')}`);
+  if (!img)
+    throw new Error(
+      `no ${ref} in ${st}; refs: ${readStoreImages(st)
+        .flatMap((i) => i.refs)
+        .join(', ')}`,
+    );
   return img;
 };
 const expectVerified = (st = store) => expect(JSON.parse(ok(['verify', '--json'], st).stdout)).toMatchObject({ damaged: false, badBlobs: [], missing: [] });
@@ -162,14 +179,16 @@ describe.skipIf(skipWithoutEngine('docker', FILE))('docker (private dockerd 20.1
   }, 90_000);
   afterAll(() => slot.stop());
 
-  it('the loaded fixtures as docker unpacked them: worker-top\'s whiteouts applied (the baseline the pulls are compared with)', (ctx) => {
+  it("the loaded fixtures as docker unpacked them: worker-top's whiteouts applied (the baseline the pulls are compared with)", (ctx) => {
     slot.get(ctx);
     const api = loaded.get('acme/api:1.0')!;
     const worker = loaded.get('acme/worker:1.0')!;
     expect(api.get('etc/motd')).toMatch(/^sha256:/);
     expect(worker.has('etc/motd')).toBe(false); // etc/.wh.motd
     expect(worker.get('etc/os-release')).not.toBe(api.get('etc/os-release'));
-    expect([...worker.keys()].filter((k) => k.startsWith('usr/share/doc/')).length).toBeLessThan([...api.keys()].filter((k) => k.startsWith('usr/share/doc/')).length); // opaque dir
+    expect([...worker.keys()].filter((k) => k.startsWith('usr/share/doc/')).length).toBeLessThan(
+      [...api.keys()].filter((k) => k.startsWith('usr/share/doc/')).length,
+    ); // opaque dir
   });
 
   it('docker push by tag: the store holds each image under its tag with the digest docker printed, config and diffIDs as docker has them', async (ctx) => {
@@ -238,12 +257,19 @@ describe.skipIf(skipWithoutEngine('docker', FILE))('docker (private dockerd 20.1
     expect((await d.docker([...cat, ref, 'cat', '/etc/alpine-release'])).stdout).toBe(before);
   });
 
-  it('docker manifest create + push (the CLI\'s multi-platform push): the store holds the list with the digest docker printed, each child under REPO@DIGEST; docker pull of it gets the linux/amd64 child', async (ctx) => {
+  it("docker manifest create + push (the CLI's multi-platform push): the store holds the list with the digest docker printed, each child under REPO@DIGEST; docker pull of it gets the linux/amd64 child", async (ctx) => {
     const d = slot.get(ctx);
     expect(pushed.size, 'the push test ran first').toBe(2);
     const list = `${serve.host}/multi/app:1`;
     // two linux/amd64 images in the store; the second is annotated as arm64 in the list
-    await d.docker(['manifest', 'create', '--insecure', list, `${serve.host}/acme/api@${pushed.get('acme/api:1.0')}`, `${serve.host}/acme/worker@${pushed.get('acme/worker:1.0')}`]);
+    await d.docker([
+      'manifest',
+      'create',
+      '--insecure',
+      list,
+      `${serve.host}/acme/api@${pushed.get('acme/api:1.0')}`,
+      `${serve.host}/acme/worker@${pushed.get('acme/worker:1.0')}`,
+    ]);
     await d.docker(['manifest', 'annotate', '--arch', 'arm64', list, `${serve.host}/acme/worker@${pushed.get('acme/worker:1.0')}`]);
     const out = (await d.docker(['manifest', 'push', '--insecure', list])).stdout;
     const digest = /^(sha256:[0-9a-f]{64})\s*$/m.exec(out)?.[1];
@@ -264,7 +290,7 @@ describe.skipIf(skipWithoutEngine('docker', FILE))('docker (private dockerd 20.1
     expect((await inspect(d, list)).Id).toBe(storeImage('acme/api:1.0').configDigest);
   });
 
-  it('docker pull of a multi-platform index, by tag (this machine\'s platform) and by digest with --platform linux/arm/v7: the matching child', async (ctx) => {
+  it("docker pull of a multi-platform index, by tag (this machine's platform) and by digest with --platform linux/arm/v7: the matching child", async (ctx) => {
     const d = slot.get(ctx);
     const root = regclientRoot('v2');
     const repo = `${serve.host}/mp/testrepo`;
@@ -326,7 +352,7 @@ describe.skipIf(skipWithoutEngine('podman', FILE))('podman 4.3 against serve', (
     }
   });
 
-  it('podman pull of a multi-platform index, by tag (this machine\'s platform) and by digest with --arch arm64: the matching child', async (ctx) => {
+  it("podman pull of a multi-platform index, by tag (this machine's platform) and by digest with --arch arm64: the matching child", async (ctx) => {
     const pm = slot.get(ctx);
     const root = regclientRoot('v2');
     const repo = `${serve.host}/mp/testrepo`;
@@ -369,7 +395,14 @@ describe.skipIf(skipWithoutEngine('skopeo', FILE))('skopeo 1.9 copy to and from 
 
   it('single-platform: docker-archive -> serve by tag, serve by digest -> oci layout, oci layout -> serve by digest and by tag; digests are kept', async () => {
     const df = p('sk-worker.digest');
-    await sk(['copy', '--dest-tls-verify=false', '--digestfile', df, `docker-archive:${path.join(fx, 'family-legacy.tar')}:acme/worker:1.0`, `docker://${serve.host}/sk/worker:1.0`]);
+    await sk([
+      'copy',
+      '--dest-tls-verify=false',
+      '--digestfile',
+      df,
+      `docker-archive:${path.join(fx, 'family-legacy.tar')}:acme/worker:1.0`,
+      `docker://${serve.host}/sk/worker:1.0`,
+    ]);
     const digest = readFileSync(df, 'utf8').trim();
     const img = storeImage('sk/worker:1.0');
     expect(img.manifestDigest).toBe(digest);
@@ -377,7 +410,8 @@ describe.skipIf(skipWithoutEngine('skopeo', FILE))('skopeo 1.9 copy to and from 
     const out = p('sk-worker-oci');
     await sk(['copy', '--src-tls-verify=false', '--preserve-digests', `docker://${serve.host}/sk/worker@${digest}`, `oci:${out}:w`]);
     expect(checkLayout(out)).toBe(digest);
-    for (const b of [img.configDigest, ...img.layers]) expect(readFileSync(path.join(out, 'blobs', 'sha256', b.slice(7))).equals(readFileSync(blobFile(store, b))), b).toBe(true);
+    for (const b of [img.configDigest, ...img.layers])
+      expect(readFileSync(path.join(out, 'blobs', 'sha256', b.slice(7))).equals(readFileSync(blobFile(store, b))), b).toBe(true);
 
     // skopeo reads back only OCI media types from an oci: layout, so convert once, then push
     // that OCI manifest by digest (no tag) and by tag.
@@ -396,7 +430,10 @@ describe.skipIf(skipWithoutEngine('skopeo', FILE))('skopeo 1.9 copy to and from 
   });
 
   it('multi-platform with --all: an OCI index -> serve by tag and by digest, serve -> OCI layout by tag and by digest; every digest and blob is kept', async () => {
-    for (const [tag, byDigest] of [['v2', false], ['v1', true]] as const) {
+    for (const [tag, byDigest] of [
+      ['v2', false],
+      ['v1', true],
+    ] as const) {
       const root = regclientRoot(tag);
       const dest = byDigest ? `docker://${serve.host}/rc/testrepo@${root}` : `docker://${serve.host}/rc/testrepo:${tag}`;
       const df = p(`rc-${tag}.digest`);
@@ -423,7 +460,17 @@ describe.skipIf(skipWithoutEngine('skopeo', FILE))('skopeo 1.9 copy to and from 
     const index = JSON.parse(readFileSync(path.join(rc, 'blobs', 'sha256', root.slice(7)), 'utf8'));
     const arm64 = index.manifests.find((m: any) => m.platform.architecture === 'arm64').digest;
     const out = p('rc-single');
-    await sk(['--override-os', 'linux', '--override-arch', 'arm64', 'copy', '--preserve-digests', '--src-tls-verify=false', `docker://${serve.host}/rc/single:v2`, `oci:${out}:one`]);
+    await sk([
+      '--override-os',
+      'linux',
+      '--override-arch',
+      'arm64',
+      'copy',
+      '--preserve-digests',
+      '--src-tls-verify=false',
+      `docker://${serve.host}/rc/single:v2`,
+      `oci:${out}:one`,
+    ]);
     expect(checkLayout(out)).toBe(arm64);
     expect(new Set(readdirSync(path.join(out, 'blobs', 'sha256')).map((n) => `sha256:${n}`))).toEqual(layoutClosure(rc, arm64));
   });
@@ -443,7 +490,20 @@ describe.skipIf(skipWithoutEngine('containerd', FILE))('containerd 1.6 (ctr) aga
     const rootBytes = blob(root);
     const entries: RawEntry[] = [
       { name: 'oci-layout', body: '{"imageLayoutVersion":"1.0.0"}' },
-      { name: 'index.json', body: JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: JSON.parse(rootBytes.toString()).mediaType, digest: root, size: rootBytes.length, annotations: { 'org.opencontainers.image.ref.name': tag } }] }) },
+      {
+        name: 'index.json',
+        body: JSON.stringify({
+          schemaVersion: 2,
+          manifests: [
+            {
+              mediaType: JSON.parse(rootBytes.toString()).mediaType,
+              digest: root,
+              size: rootBytes.length,
+              annotations: { 'org.opencontainers.image.ref.name': tag },
+            },
+          ],
+        }),
+      },
       { name: 'blobs', type: 'dir' },
       { name: 'blobs/sha256', type: 'dir' },
       ...[...layoutClosure(REGCLIENT_TESTREPO, root)].map((d): RawEntry => ({ name: `blobs/sha256/${d.slice(7)}`, body: blob(d) })),

@@ -35,7 +35,11 @@ function syntheticScan(images: number, perImage: number, distinct: number) {
     layers: counted(Array.from({ length: perImage }, (_, k) => layers[(i * 7 + k * 13) % distinct]!)),
     refs: [`repo${i % 10}:t${i}`],
   }));
-  const repositories = Array.from({ length: 10 }, (_, r) => ({ name: `repo${r}`, tags: images / 10, images: imgs.filter((_, i) => i % 10 === r).map((i) => i.manifestDigest) }));
+  const repositories = Array.from({ length: 10 }, (_, r) => ({
+    name: `repo${r}`,
+    tags: images / 10,
+    images: imgs.filter((_, i) => i % 10 === r).map((i) => i.manifestDigest),
+  }));
   return { scan: { images: imgs, repositories, manifestBlobs: new Map(imgs.map((i) => [i.manifestDigest, i.manifestSize])) }, reads, layers };
 }
 

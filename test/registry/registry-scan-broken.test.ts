@@ -55,11 +55,13 @@ async function serve(route: (path: string) => Handler | undefined, fallback: Han
   };
 }
 
-const send = (status: number, type: string, body: Buffer | string, headers: Record<string, string> = {}): Handler => (_req, res) => {
-  const b = Buffer.from(body);
-  res.writeHead(status, { 'Content-Type': type, 'Content-Length': String(b.length), ...headers });
-  res.end(b);
-};
+const send =
+  (status: number, type: string, body: Buffer | string, headers: Record<string, string> = {}): Handler =>
+  (_req, res) => {
+    const b = Buffer.from(body);
+    res.writeHead(status, { 'Content-Type': type, 'Content-Length': String(b.length), ...headers });
+    res.end(b);
+  };
 const NOT_FOUND = send(404, 'application/json', '{"errors":[{"code":"NOT_FOUND","message":"no"}]}');
 const V2 = send(200, 'application/json', '{}', { 'Docker-Distribution-API-Version': 'registry/2.0' });
 
@@ -178,28 +180,34 @@ describe('report --registry on a registry broken in one repository', () => {
 describe('report --registry on an index with a broken platform', () => {
   it('a multi-platform tag whose one platform cannot be read: the tag is read, the report still says INCOMPLETE with the error (exit 4)', async () => {
     const { routes, config } = registryRoutes();
-    const manifest = Buffer.from(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(config), size: config.length },
-      layers: [],
-    }));
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(config), size: config.length },
+        layers: [],
+      }),
+    );
     // the arm64 image's config is missing from the registry
     const armConfig = Buffer.from(JSON.stringify({ architecture: 'arm64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
-    const armManifest = Buffer.from(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(armConfig), size: armConfig.length },
-      layers: [],
-    }));
-    const index = Buffer.from(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.index.v1+json',
-      manifests: [
-        { mediaType: OCI_MANIFEST, digest: digestOf(manifest), size: manifest.length, platform: { architecture: 'amd64', os: 'linux' } },
-        { mediaType: OCI_MANIFEST, digest: digestOf(armManifest), size: armManifest.length, platform: { architecture: 'arm64', os: 'linux' } },
-      ],
-    }));
+    const armManifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(armConfig), size: armConfig.length },
+        layers: [],
+      }),
+    );
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        manifests: [
+          { mediaType: OCI_MANIFEST, digest: digestOf(manifest), size: manifest.length, platform: { architecture: 'amd64', os: 'linux' } },
+          { mediaType: OCI_MANIFEST, digest: digestOf(armManifest), size: armManifest.length, platform: { architecture: 'arm64', os: 'linux' } },
+        ],
+      }),
+    );
     routes.set('/v2/app/tags/list', send(200, 'application/json', '{"name":"app","tags":["multi"]}'));
     routes.set('/v2/app/manifests/multi', send(200, 'application/vnd.oci.image.index.v1+json', index));
     routes.set(`/v2/app/manifests/${digestOf(manifest)}`, send(200, OCI_MANIFEST, manifest));
@@ -232,15 +240,13 @@ describe('report --registry on a registry that keeps its blobs elsewhere', () =>
       res.writeHead(307, { Location: `${storage.url}/bucket/blob?sig=x`, 'Content-Length': '0' });
       res.end();
     });
-    const s = await serve(
-      (x) => routes.get(x),
-      NOT_FOUND,
-    );
+    const s = await serve((x) => routes.get(x), NOT_FOUND);
     // every request to the registry needs the credentials
     const guarded = await serve(
       () => undefined,
       (req, res) => {
-        if (req.headers.authorization !== auth) return send(401, 'application/json', '{"errors":[{"code":"UNAUTHORIZED","message":"auth"}]}', { 'WWW-Authenticate': 'Basic realm="r"' })(req, res);
+        if (req.headers.authorization !== auth)
+          return send(401, 'application/json', '{"errors":[{"code":"UNAUTHORIZED","message":"auth"}]}', { 'WWW-Authenticate': 'Basic realm="r"' })(req, res);
         const up = http.request(`${s.url}${req.url}`, { method: req.method, headers: req.headers }, (ur) => {
           res.writeHead(ur.statusCode ?? 502, ur.headers);
           ur.pipe(res);
@@ -249,7 +255,11 @@ describe('report --registry on a registry that keeps its blobs elsewhere', () =>
       },
     );
     try {
-      const r = await runCliAsync(['--store', p('store-redirect'), 'report', '--registry', guarded.url, '--json', '--username', 'ci', '--password', 'secret'], { LAYERSTORE_USERNAME: undefined, LAYERSTORE_PASSWORD: undefined, DOCKER_CONFIG: p('no-docker-config') });
+      const r = await runCliAsync(['--store', p('store-redirect'), 'report', '--registry', guarded.url, '--json', '--username', 'ci', '--password', 'secret'], {
+        LAYERSTORE_USERNAME: undefined,
+        LAYERSTORE_PASSWORD: undefined,
+        DOCKER_CONFIG: p('no-docker-config'),
+      });
       expect(r.code, showTool(r)).toBe(0);
       const rep = JSON.parse(r.stdout);
       expect(rep.images[0].configDigest).toBe(digestOf(config));
@@ -267,7 +277,8 @@ describe('report --registry on a registry that throttles, fails for a while, or 
     const unavailable = send(503, 'text/plain', 'busy', { 'Retry-After': '0' });
     routes.set('/v2/_catalog', firstTimes(1, tooMany, routes.get('/v2/_catalog')!));
     routes.set('/v2/app/tags/list', firstTimes(2, unavailable, routes.get('/v2/app/tags/list')!));
-    for (const t of ['1', '2']) routes.set(`/v2/app/manifests/${t}`, firstTimes(1, send(502, 'text/plain', 'bad gateway'), routes.get(`/v2/app/manifests/${t}`)!));
+    for (const t of ['1', '2'])
+      routes.set(`/v2/app/manifests/${t}`, firstTimes(1, send(502, 'text/plain', 'bad gateway'), routes.get(`/v2/app/manifests/${t}`)!));
     const s = await serve((x) => routes.get(x), NOT_FOUND);
     try {
       const r = await runCliAsync(['--store', p('store-throttled'), 'report', '--registry', s.url, '--json']);
@@ -310,7 +321,11 @@ describe('report --registry on a registry that throttles, fails for a while, or 
     routes.set('/v2/app/manifests/2', () => {});
     const s = await serve((x) => routes.get(x), NOT_FOUND);
     try {
-      const r = await runCliAsync(['--store', p('store-max-time'), 'report', '--registry', s.url, '--json', '--timeout', '600', '--max-time', '2', '--concurrency', '1'], {}, 50_000);
+      const r = await runCliAsync(
+        ['--store', p('store-max-time'), 'report', '--registry', s.url, '--json', '--timeout', '600', '--max-time', '2', '--concurrency', '1'],
+        {},
+        50_000,
+      );
       expect(r.code, showTool(r)).toBe(4);
       const rep = JSON.parse(r.stdout);
       expect(rep.complete).toBe(false);
@@ -340,7 +355,10 @@ describe('report --registry on a registry that throttles, fails for a while, or 
     const { routes } = registryRoutes();
     const tags = Array.from({ length: 60 }, (_, i) => `t${i}`);
     routes.set('/v2/app/tags/list', send(200, 'application/json', JSON.stringify({ name: 'app', tags })));
-    const s = await serve((x) => routes.get(x) ?? (/^\/v2\/app\/manifests\//.test(x) ? send(500, 'text/plain', 'storage down', { 'Retry-After': '0' }) : undefined), NOT_FOUND);
+    const s = await serve(
+      (x) => routes.get(x) ?? (/^\/v2\/app\/manifests\//.test(x) ? send(500, 'text/plain', 'storage down', { 'Retry-After': '0' }) : undefined),
+      NOT_FOUND,
+    );
     try {
       const r = await runCliAsync(['--store', p('store-500'), 'report', '--registry', s.url, '--json', '--concurrency', '2']);
       expect(r.code, showTool(r)).toBe(4);

@@ -31,7 +31,14 @@ interface Image {
 /** An image of `n` one-file layers named after `id` (distinct bytes per id), its config and OCI manifest. */
 function image(id: string, n = 2): Image {
   const layers = Array.from({ length: n }, (_, i) => rawTar([{ name: `${id}-${i}.txt`, body: `${id} layer ${i}\n` }]));
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', created: '2025-01-01T00:00:00Z', rootfs: { type: 'layers', diff_ids: layers.map((l) => digestOf(l)) } }));
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      created: '2025-01-01T00:00:00Z',
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => digestOf(l)) },
+    }),
+  );
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
@@ -49,7 +56,11 @@ async function push(url: string, repo: string, tag: string, img: Image): Promise
     const head = await rawRequest(`${url}/v2/${repo}/blobs/${digestOf(b)}`, { method: 'HEAD' });
     if (head.status !== 200) expect(await uploadBlob(url, repo, b)).toBe(201);
   }
-  const r = await rawRequest(`${url}/v2/${repo}/manifests/${tag}`, { method: 'PUT', headers: { 'Content-Type': OCI_MANIFEST, 'Content-Length': img.manifest.length }, body: img.manifest });
+  const r = await rawRequest(`${url}/v2/${repo}/manifests/${tag}`, {
+    method: 'PUT',
+    headers: { 'Content-Type': OCI_MANIFEST, 'Content-Length': img.manifest.length },
+    body: img.manifest,
+  });
   expect(r.status, r.body.toString()).toBe(201);
 }
 
@@ -202,7 +213,11 @@ describe.skipIf(!HAVE_REGISTRY)('report --registry on docker-registry 2.8', () =
       const third = await runCliAsync(['--store', store, 'report', '--registry', proxy.url, '--json']);
       expect(third.code, showTool(third)).toBe(0);
       const k = kinds(proxy.seen);
-      expect({ manifestGets: k.manifestGets, blobGets: k.blobGets, manifestHeads: k.manifestHeads }).toEqual({ manifestGets: 1, blobGets: 1, manifestHeads: TAGS.length });
+      expect({ manifestGets: k.manifestGets, blobGets: k.blobGets, manifestHeads: k.manifestHeads }).toEqual({
+        manifestGets: 1,
+        blobGets: 1,
+        manifestHeads: TAGS.length,
+      });
       expect(proxy.seen).toContain(`GET /v2/worker/manifests/${Z.digest}`);
       expect(proxy.seen).toContain(`GET /v2/worker/blobs/${Z.configDigest}`);
       const moved: Array<[string, string, Image]> = TAGS.map(([r, t, img]) => (r === 'worker' && t === '2' ? [r, t, Z] : [r, t, img]));
@@ -266,11 +281,12 @@ describe.skipIf(!HAVE_REGISTRY)('report --registry on docker-registry 2.8', () =
   });
 });
 
-
 describe.skipIf(!HAVE_REGISTRY)('report --registry when docker-registry dies or freezes mid-run', () => {
   // 3 repositories x 20 tags over 12 images
   const imgs = Array.from({ length: 12 }, (_, i) => image(`m${i}`));
-  const tags: Array<[string, string, Image]> = ['one', 'two', 'three'].flatMap((repo, r) => Array.from({ length: 20 }, (_, t): [string, string, Image] => [repo, `t${t}`, imgs[(r * 5 + t) % imgs.length]!]));
+  const tags: Array<[string, string, Image]> = ['one', 'two', 'three'].flatMap((repo, r) =>
+    Array.from({ length: 20 }, (_, t): [string, string, Image] => [repo, `t${t}`, imgs[(r * 5 + t) % imgs.length]!]),
+  );
   let root: string;
   let n = 0;
   const fresh = () => startDockerRegistry(p(`registry-mid-${n++}`), { storageRoot: root });

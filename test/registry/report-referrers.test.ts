@@ -29,7 +29,11 @@ describe('report shows referrers', () => {
     const r = runCli(['--store', store, '-q', 'ingest', path.join(fx, 'api-v25.tar')]);
     expect(r.code, show(r)).toBe(0);
     const img = JSON.parse(runCli(['--store', store, 'ls', '--json']).stdout).images[0];
-    image = { ref: img.refs[0], manifestDigest: img.manifestDigest, size: readFileSync(path.join(store, 'blobs', 'sha256', img.manifestDigest.slice(7))).length };
+    image = {
+      ref: img.refs[0],
+      manifestDigest: img.manifestDigest,
+      size: readFileSync(path.join(store, 'blobs', 'sha256', img.manifestDigest.slice(7))).length,
+    };
     srv = await startServe(store, ['--allow-push']);
     const repo = image.ref.replace(/:[^:/]+$/, '');
     const empty = Buffer.from('{}');
@@ -45,7 +49,11 @@ describe('report shows referrers', () => {
         subject: { mediaType: OCI_MANIFEST, digest: image.manifestDigest, size: image.size },
       }),
     );
-    const put = await rawRequest(`${srv.url}/v2/${repo}/manifests/${digestOf(manifest)}`, { method: 'PUT', headers: { 'Content-Type': OCI_MANIFEST }, body: manifest });
+    const put = await rawRequest(`${srv.url}/v2/${repo}/manifests/${digestOf(manifest)}`, {
+      method: 'PUT',
+      headers: { 'Content-Type': OCI_MANIFEST },
+      body: manifest,
+    });
     expect(put.status, put.body.toString()).toBe(201);
     sbom = { digest: digestOf(manifest), size: manifest.length };
   }, 60_000);
@@ -68,7 +76,12 @@ describe('report shows referrers', () => {
     expect(r.stdout).toContain('Attached to the images (referrers: signatures, SBOMs, attestations)');
     const row = r.stdout.split('\n').find((l) => l.includes(SBOM_TYPE));
     expect(row).toBeDefined();
-    expect(row!.split(/[\s│]+/).filter(Boolean).join(' ')).toBe(`${image.ref} ${SBOM_TYPE} ${sbom.digest.slice(7, 19)} ${sbom.size} B`);
+    expect(
+      row!
+        .split(/[\s│]+/)
+        .filter(Boolean)
+        .join(' '),
+    ).toBe(`${image.ref} ${SBOM_TYPE} ${sbom.digest.slice(7, 19)} ${sbom.size} B`);
   });
 
   it('the HTML report and the web UI carry the referrers in their report data', async () => {

@@ -42,11 +42,19 @@ afterAll(() => {
 /** One platform's image of the regclient test repository (ref v2): manifest bytes and its blobs. */
 function regclientImage(arch: string) {
   const blob = (d: string) => readFileSync(path.join(REGCLIENT_TESTREPO, 'blobs', 'sha256', d.replace(/^sha256:/, '')));
-  const top = JSON.parse(readFileSync(path.join(REGCLIENT_TESTREPO, 'index.json'), 'utf8')).manifests.find((m: any) => m.annotations?.['org.opencontainers.image.ref.name'] === 'v2');
+  const top = JSON.parse(readFileSync(path.join(REGCLIENT_TESTREPO, 'index.json'), 'utf8')).manifests.find(
+    (m: any) => m.annotations?.['org.opencontainers.image.ref.name'] === 'v2',
+  );
   const child = JSON.parse(blob(top.digest).toString('utf8')).manifests.find((c: any) => c.platform.architecture === arch);
   const manifest = blob(child.digest);
   const m = JSON.parse(manifest.toString('utf8'));
-  return { digest: child.digest as string, manifest, mediaType: m.mediaType as string, doc: m, blobs: [m.config.digest, ...m.layers.map((l: any) => l.digest)].map((d: string) => ({ digest: d, bytes: blob(d) })) };
+  return {
+    digest: child.digest as string,
+    manifest,
+    mediaType: m.mediaType as string,
+    doc: m,
+    blobs: [m.config.digest, ...m.layers.map((l: any) => l.digest)].map((d: string) => ({ digest: d, bytes: blob(d) })),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -67,7 +75,14 @@ describe('a client that disconnects mid-upload', () => {
 
       // PATCH announcing 10 MiB, send 1 MiB, then drop the socket.
       await new Promise<void>((resolve) => {
-        const req = http.request({ host: '127.0.0.1', port: srv.port, method: 'PATCH', path: loc.pathname + loc.search, headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': 10 << 20 }, agent: false });
+        const req = http.request({
+          host: '127.0.0.1',
+          port: srv.port,
+          method: 'PATCH',
+          path: loc.pathname + loc.search,
+          headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': 10 << 20 },
+          agent: false,
+        });
         req.on('error', () => resolve()); // the destroy below
         req.on('response', () => resolve());
         req.write(first, () => {
@@ -118,7 +133,7 @@ describe('a client that disconnects mid-upload', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-describe('serve --allow-push refuses bad input with the spec\'s errors and commits nothing', () => {
+describe("serve --allow-push refuses bad input with the spec's errors and commits nothing", () => {
   let store: string;
   let srv: Serve;
   let ro: Serve;
@@ -146,20 +161,36 @@ describe('serve --allow-push refuses bad input with the spec\'s errors and commi
     const start = await rawRequest(`${srv.url}/v2/acme/api/blobs/uploads/`, { method: 'POST', headers: { 'Content-Length': 0 } });
     expect(start.status).toBe(202);
     const loc = new URL(String(start.headers.location), srv.url);
-    const put = await rawRequest(`${srv.url}${loc.pathname}?digest=${claimed}`, { method: 'PUT', headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': bytes.length }, body: bytes });
+    const put = await rawRequest(`${srv.url}${loc.pathname}?digest=${claimed}`, {
+      method: 'PUT',
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': bytes.length },
+      body: bytes,
+    });
     expect(put.status).toBe(400);
     expect(errorCodes(put.body)).toEqual(['DIGEST_INVALID']);
     // monolithic POST ?digest= too
-    const mono = await rawRequest(`${srv.url}/v2/acme/api/blobs/uploads/?digest=${claimed}`, { method: 'POST', headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': bytes.length }, body: bytes });
+    const mono = await rawRequest(`${srv.url}/v2/acme/api/blobs/uploads/?digest=${claimed}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': bytes.length },
+      body: bytes,
+    });
     expect(mono.status).toBe(400);
     expect(errorCodes(mono.body)).toEqual(['DIGEST_INVALID']);
     // chunked: two PATCHes, then a PUT with the wrong digest
     const start2 = await rawRequest(`${srv.url}/v2/acme/api/blobs/uploads/`, { method: 'POST', headers: { 'Content-Length': 0 } });
     const loc2 = new URL(String(start2.headers.location), srv.url);
     const half = bytes.length / 2;
-    const p1 = await rawRequest(`${srv.url}${loc2.pathname}`, { method: 'PATCH', headers: { 'Content-Range': `0-${half - 1}`, 'Content-Length': half }, body: bytes.subarray(0, half) });
+    const p1 = await rawRequest(`${srv.url}${loc2.pathname}`, {
+      method: 'PATCH',
+      headers: { 'Content-Range': `0-${half - 1}`, 'Content-Length': half },
+      body: bytes.subarray(0, half),
+    });
     expect(p1.status).toBe(202);
-    const p2 = await rawRequest(`${srv.url}${loc2.pathname}`, { method: 'PATCH', headers: { 'Content-Range': `${half}-${bytes.length - 1}`, 'Content-Length': half }, body: bytes.subarray(half) });
+    const p2 = await rawRequest(`${srv.url}${loc2.pathname}`, {
+      method: 'PATCH',
+      headers: { 'Content-Range': `${half}-${bytes.length - 1}`, 'Content-Length': half },
+      body: bytes.subarray(half),
+    });
     expect(p2.status).toBe(202);
     expect(p2.headers.range).toBe(`0-${bytes.length - 1}`);
     const fin = await rawRequest(`${srv.url}${loc2.pathname}?digest=${claimed}`, { method: 'PUT', headers: { 'Content-Length': 0 } });
@@ -177,7 +208,11 @@ describe('serve --allow-push refuses bad input with the spec\'s errors and commi
     expect(start.status).toBe(202);
     const loc = new URL(String(start.headers.location), srv.url).pathname;
     const data = randomBytes(1000);
-    const wrong = await rawRequest(`${srv.url}${loc}`, { method: 'PATCH', headers: { 'Content-Range': '100-199', 'Content-Length': 100 }, body: data.subarray(100, 200) });
+    const wrong = await rawRequest(`${srv.url}${loc}`, {
+      method: 'PATCH',
+      headers: { 'Content-Range': '100-199', 'Content-Length': 100 },
+      body: data.subarray(100, 200),
+    });
     expect(wrong.status).toBe(416);
     expect(errorCodes(wrong.body)).toEqual(['BLOB_UPLOAD_INVALID']);
     // the session is still at 0 and takes the right chunk
@@ -283,7 +318,11 @@ describe('serve --allow-push refuses bad input with the spec\'s errors and commi
     expect((await rawRequest(`${srv.url}/v2/`)).status).toBe(200);
     // exactly at the limit is not refused for its size (it is refused as invalid JSON instead)
     const atLimit = Buffer.alloc(4 * 1024 * 1024, 0x20);
-    const r = await rawRequest(`${srv.url}/v2/acme/api/manifests/huge`, { method: 'PUT', headers: { 'Content-Type': ct, 'Content-Length': atLimit.length }, body: atLimit });
+    const r = await rawRequest(`${srv.url}/v2/acme/api/manifests/huge`, {
+      method: 'PUT',
+      headers: { 'Content-Type': ct, 'Content-Length': atLimit.length },
+      body: atLimit,
+    });
     expect(r.status).toBe(400);
     expect(errorCodes(r.body)).toEqual(['MANIFEST_INVALID']);
     unchanged(s);
@@ -296,7 +335,11 @@ describe('serve --allow-push refuses bad input with the spec\'s errors and commi
     const big = Buffer.alloc(4 * 1024 * 1024 + 1, 0x20);
     const outcomes: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const r = await rawRequest(`${srv.url}/v2/acme/api/manifests/huge`, { method: 'PUT', headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json', 'Content-Length': big.length }, body: big }).then(
+      const r = await rawRequest(`${srv.url}/v2/acme/api/manifests/huge`, {
+        method: 'PUT',
+        headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json', 'Content-Length': big.length },
+        body: big,
+      }).then(
         (x) => `${x.status} ${errorCodes(x.body).join(',')}`,
         (e: Error) => `connection error: ${e.message}`,
       );
@@ -317,7 +360,11 @@ describe('serve --allow-push refuses bad input with the spec\'s errors and commi
       ['DELETE', '/v2/acme/api/manifests/1.0'],
     ];
     for (const [method, url, body] of writes) {
-      const r = await rawRequest(`${ro.url}${url}`, { method, headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': body?.length ?? 0 }, body });
+      const r = await rawRequest(`${ro.url}${url}`, {
+        method,
+        headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': body?.length ?? 0 },
+        body,
+      });
       expect(r.status, `${method} ${url}`).toBe(405);
       expect(errorCodes(r.body), `${method} ${url}`).toEqual(['UNSUPPORTED']);
     }
@@ -341,13 +388,20 @@ describe('serve --allow-push refuses bad input with the spec\'s errors and commi
         [srv.url, 'PUT', 'manifests/1.0'],
         [ro.url, 'GET', 'tags/list'],
       ] as Array<[string, string, string]>) {
-        const r = await rawRequest(`${base}/v2/${n}/${rest}`, { method, headers: { 'Content-Length': method === 'PUT' ? 2 : 0 }, body: method === 'PUT' ? Buffer.from('{}') : undefined });
+        const r = await rawRequest(`${base}/v2/${n}/${rest}`, {
+          method,
+          headers: { 'Content-Length': method === 'PUT' ? 2 : 0 },
+          body: method === 'PUT' ? Buffer.from('{}') : undefined,
+        });
         expect(r.status, `${method} /v2/${n}/${rest}`).toBe(400);
         if (method !== 'HEAD') expect(errorCodes(r.body), `${method} /v2/${n}/${rest}`).toEqual(['NAME_INVALID']);
       }
     }
     // a cross-repository mount naming an invalid source repository does not mount
-    const m = await rawRequest(`${srv.url}/v2/acme/api/blobs/uploads/?mount=sha256:${'a'.repeat(64)}&from=Bad/Name`, { method: 'POST', headers: { 'Content-Length': 0 } });
+    const m = await rawRequest(`${srv.url}/v2/acme/api/blobs/uploads/?mount=sha256:${'a'.repeat(64)}&from=Bad/Name`, {
+      method: 'POST',
+      headers: { 'Content-Length': 0 },
+    });
     expect([202, 400]).toContain(m.status);
     expect(m.status).not.toBe(201);
   });
@@ -380,4 +434,3 @@ describe('serve --allow-push refuses bad input with the spec\'s errors and commi
     }
   });
 });
-

@@ -12,7 +12,21 @@
  * the bytes) and for a config only one image uses (re-ingested from a Docker 25 save, whose
  * OCI blob names make ingest pin blobs it finds stored).
  */
-import { chmodSync, cpSync, writeFileSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, closeSync, readSync, writeSync, rmSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  writeFileSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  closeSync,
+  readSync,
+  writeSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,7 +45,16 @@ describe('a flipped bit in a stored blob (promise 1)', () => {
     fx = path.join(tmp, 'fx');
     await generateFixtures(fx);
     S = path.join(tmp, 'store');
-    const r = await cli(['--store', S, '-q', 'ingest', path.join(fx, 'family-legacy.tar'), path.join(fx, 'api-v25.tar'), path.join(fx, 'multi-oci-archive.tar'), path.join(fx, 'oci-gzip')]);
+    const r = await cli([
+      '--store',
+      S,
+      '-q',
+      'ingest',
+      path.join(fx, 'family-legacy.tar'),
+      path.join(fx, 'api-v25.tar'),
+      path.join(fx, 'multi-oci-archive.tar'),
+      path.join(fx, 'oci-gzip'),
+    ]);
     expect(r.code, showRun(r)).toBe(0);
     const v = await cli(['--store', S, 'verify']);
     expect(v.code, showRun(v)).toBe(0);
@@ -86,7 +109,11 @@ describe('a flipped bit in a stored blob (promise 1)', () => {
     // One MISSING line per manifest that names the blob; together they name every dependent.
     const missingLines = v2.stdout.split('\n').filter((l) => l.startsWith(`MISSING blob ${digest}`));
     expect(missingLines.length, v2.stdout).toBeGreaterThan(0);
-    for (const ref of dependents) expect(missingLines.some((l) => l.includes(`needed by ${ref}`) || l.includes(`, ${ref}`)), `${ref} is named\n${v2.stdout}`).toBe(true);
+    for (const ref of dependents)
+      expect(
+        missingLines.some((l) => l.includes(`needed by ${ref}`) || l.includes(`, ${ref}`)),
+        `${ref} is named\n${v2.stdout}`,
+      ).toBe(true);
 
     const again = await cli(['--store', S, '-q', 'ingest', source]);
     expect(again.code, showRun(again)).toBe(0);
@@ -111,7 +138,7 @@ describe('a flipped bit in a stored blob (promise 1)', () => {
     await damageAndRepair(api11.configDigest, ['acme/api:1.1'], path.join(fx, 'api-v25.tar'));
   });
 
-  it('a flipped byte that breaks a manifest\'s JSON: its config and layers are not orphans, gc keeps them (promise 5)', { timeout: 60_000 }, async () => {
+  it("a flipped byte that breaks a manifest's JSON: its config and layers are not orphans, gc keeps them (promise 5)", { timeout: 60_000 }, async () => {
     const S2 = path.join(tmp, 'store-manifest');
     cpSync(S, S2, { recursive: true });
     const web = readStoreImages(S2).find((i) => i.refs.includes('acme/web:2.0'))!;

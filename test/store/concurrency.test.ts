@@ -86,7 +86,10 @@ describe('concurrent processes on one store (promises 4 and 5)', () => {
     expect(Object.fromEntries([...c.refs].sort()), `${label}: refs`).toEqual(Object.fromEntries([...expected.refs].sort()));
     // index.json's order of roots follows commit order, so it is compared by refs above.
     expect(blobsOnly(S), `${label}: one file per digest, the same files as a sequential ingest`).toEqual(expected.state);
-    expect(Object.values(blobLinkCounts(S)).every((k) => k === 1), `${label}: no blob is still linked from staging`).toBe(true);
+    expect(
+      Object.values(blobLinkCounts(S)).every((k) => k === 1),
+      `${label}: no blob is still linked from staging`,
+    ).toBe(true);
     expect(leftovers(S), `${label}: nothing left behind`).toEqual({ staging: [], tmp: [], lock: false });
     if (cliVerify) {
       const v = await cli(['--store', S, 'verify', '--json']);
@@ -142,7 +145,7 @@ describe('concurrent processes on one store (promises 4 and 5)', () => {
         const order = inputs.map((_, i) => inputs[(i + round) % inputs.length]!);
         const runs = order.map((t) => startCli(['--store', S, '-q', 'ingest', t], { timeoutMs: 90_000 }));
         const results = await Promise.all(runs.map((r) => r.done));
-        results.forEach((r, i) => expect(r.code, `round ${round}, ${order[i]}\n${showRun(r)}`).toBe(0));
+        for (const [i, r] of results.entries()) expect(r.code, `round ${round}, ${order[i]}\n${showRun(r)}`).toBe(0);
         // Did they really run at the same time? Every one started before the first one ended.
         const firstEnd = Math.min(...runs.map((r, i) => r.started + results[i]!.ms));
         if (runs.every((r) => r.started < firstEnd)) overlapped++;
@@ -185,13 +188,15 @@ describe('concurrent processes on one store (promises 4 and 5)', () => {
       const gj = lastJson(g.stdout);
       gcRuns += gj.runs;
       gcRemoved += gj.blobsRemoved ?? 0;
-      results.forEach((r, i) => expect(r.code, `round ${round}, ${tarballs[i]}\n${showRun(r)}`).toBe(0));
+      for (const [i, r] of results.entries()) expect(r.code, `round ${round}, ${tarballs[i]}\n${showRun(r)}`).toBe(0);
       expect(gj.runs, `gc ran during the ingests (round ${round})`).toBeGreaterThanOrEqual(round === 2 ? 1 : 5);
       // The victim's own layer is unreferenced for good: a gc after the ingests removes it.
       const final = await cli(['--store', S, 'gc', '--json']);
       expect(final.code, showRun(final)).toBe(0);
       await expectIntact(S, expected, `gc loop round ${round}`, round === 2);
-      stats.push(`gc loop round ${round}: ${gj.runs} gc runs${round === 2 ? ' (CLI processes)' : ' (gcStore in a loop, one process)'} during 4 concurrent ingests`);
+      stats.push(
+        `gc loop round ${round}: ${gj.runs} gc runs${round === 2 ? ' (CLI processes)' : ' (gcStore in a loop, one process)'} during 4 concurrent ingests`,
+      );
       rmSync(S, { recursive: true, force: true });
     }
     expect(gcRemoved, 'the loop did delete orphans (it was not idle)').toBeGreaterThan(0);
@@ -243,7 +248,9 @@ describe('concurrent processes on one store (promises 4 and 5)', () => {
       await restoreIfGone(); // the rm came after the ingest's commit: a legal order, not a race
       await expectIntact(S, expected, label);
     }
-    stats.push(`pin race (helper process): ${hits}/${attempts} runs had rm + gc delete every blob while the ingest held its pins; all ingests exit 0, verify clean`);
+    stats.push(
+      `pin race (helper process): ${hits}/${attempts} runs had rm + gc delete every blob while the ingest held its pins; all ingests exit 0, verify clean`,
+    );
     expect(hits).toBeGreaterThanOrEqual(5);
 
     // The same race with the real CLI: `rm`, then `gc` and the ingest started together at
@@ -268,7 +275,9 @@ describe('concurrent processes on one store (promises 4 and 5)', () => {
       if (res.blobsAdded > 0) readded++;
       await expectIntact(S, expected, `CLI race round ${round + 1} (gc ${off} ms after the ingest)`, round === offsets.length - 1);
     }
-    stats.push(`pin race (CLI rm, then ingest + gc at offsets ${offsets.join('/')} ms): ${offsets.length} rounds, ${readded} where gc removed the image's blobs before the ingest's commit and the ingest restored them`);
+    stats.push(
+      `pin race (CLI rm, then ingest + gc at offsets ${offsets.join('/')} ms): ${offsets.length} rounds, ${readded} where gc removed the image's blobs before the ingest's commit and the ingest restored them`,
+    );
     rmSync(S, { recursive: true, force: true });
   });
 });

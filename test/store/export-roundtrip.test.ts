@@ -38,7 +38,16 @@ describe('export -> tarball -> ingest / skopeo / tar', () => {
     const fx = path.join(tmp, 'fx');
     await generateFixtures(fx);
     A = path.join(tmp, 'A');
-    const r = await cli(['--store', A, '-q', 'ingest', path.join(fx, 'family-legacy.tar'), path.join(fx, 'api-v25.tar'), path.join(fx, 'multi-oci-archive.tar'), path.join(fx, 'oci-gzip')]);
+    const r = await cli([
+      '--store',
+      A,
+      '-q',
+      'ingest',
+      path.join(fx, 'family-legacy.tar'),
+      path.join(fx, 'api-v25.tar'),
+      path.join(fx, 'multi-oci-archive.tar'),
+      path.join(fx, 'oci-gzip'),
+    ]);
     expect(r.code, showRun(r)).toBe(0);
     imagesA = byRef(readStoreImages(A));
     out = path.join(tmp, 'out.tar');
@@ -77,16 +86,24 @@ describe('export -> tarball -> ingest / skopeo / tar', () => {
   it('GNU tar lists oci-layout, index.json, manifest.json and exactly the needed blobs', () => {
     const r = spawnSync('tar', ['-tf', out], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    const names = r.stdout.split('\n').filter(Boolean).map((n) => n.replace(/\/$/, ''));
+    const names = r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((n) => n.replace(/\/$/, ''));
     for (const n of ['oci-layout', 'index.json', 'manifest.json']) expect(names).toContain(n);
     const blobs = names.filter((n) => /^blobs\/sha256\/[0-9a-f]{64}$/.test(n)).map((n) => n.slice('blobs/sha256/'.length));
-    const needed = new Set(REFS.flatMap((ref) => {
-      const i = imagesA.get(ref)!;
-      return [i.manifestDigest, i.configDigest, ...i.layers].map(hexOf);
-    }));
+    const needed = new Set(
+      REFS.flatMap((ref) => {
+        const i = imagesA.get(ref)!;
+        return [i.manifestDigest, i.configDigest, ...i.layers].map(hexOf);
+      }),
+    );
     expect(new Set(blobs).size, 'each blob once').toBe(blobs.length);
     expect([...blobs].sort()).toEqual([...needed].sort());
-    expect(names.filter((n) => !['oci-layout', 'index.json', 'manifest.json', 'blobs', 'blobs/sha256'].includes(n) && !n.startsWith('blobs/sha256/')), 'nothing else').toEqual([]);
+    expect(
+      names.filter((n) => !['oci-layout', 'index.json', 'manifest.json', 'blobs', 'blobs/sha256'].includes(n) && !n.startsWith('blobs/sha256/')),
+      'nothing else',
+    ).toEqual([]);
     // Every blob entry's bytes hash to its name.
     for (const hex of blobs.slice(0, 6)) {
       const x = spawnSync('tar', ['-xOf', out, `blobs/sha256/${hex}`], { maxBuffer: 1 << 28 });

@@ -48,7 +48,12 @@ describe('a FIFO planted in the store (issue 16, item 10)', () => {
     const r = await cli(['--store', template, '-q', 'ingest', tarball]);
     expect(r.code, showRun(r)).toBe(0);
     images = readStoreImages(template);
-    for (const args of [['ls', '--json'], ['report', '--json'], ['report', '--files', '--json'], ['diff', 'fifo/a:1', 'fifo/b:1', '--json']]) {
+    for (const args of [
+      ['ls', '--json'],
+      ['report', '--json'],
+      ['report', '--files', '--json'],
+      ['diff', 'fifo/a:1', 'fifo/b:1', '--json'],
+    ]) {
       const ok = await cli(['--store', template, ...args], HANG_MS);
       expect(ok.code, showRun(ok)).toBe(0);
       want.set(args.join(' '), ok.stdout.split(template).join('STORE'));
@@ -86,7 +91,17 @@ describe('a FIFO planted in the store (issue 16, item 10)', () => {
   it.each(['index.json', 'oci-layout'])('at %s, every command exits 3 with E_STORE_INVALID instead of hanging', async (rel) => {
     const S = copy();
     plantFifo(S, rel);
-    for (const args of [['ls'], ['report'], ['report', '--files'], ['diff', 'fifo/a:1', 'fifo/b:1'], ['verify'], ['gc'], ['rm', 'fifo/a:1'], ['ingest', tarball], ['export', 'fifo/a:1', '-o', path.join(S, '..', 'out.tar')]]) {
+    for (const args of [
+      ['ls'],
+      ['report'],
+      ['report', '--files'],
+      ['diff', 'fifo/a:1', 'fifo/b:1'],
+      ['verify'],
+      ['gc'],
+      ['rm', 'fifo/a:1'],
+      ['ingest', tarball],
+      ['export', 'fifo/a:1', '-o', path.join(S, '..', 'out.tar')],
+    ]) {
       const r = await run(S, args);
       expect(r.code, `${args[0]}\n${showRun(r)}`).toBe(3);
       expect(r.stderr, `${args[0]}\n${showRun(r)}`).toMatch(STORE_INVALID);
@@ -120,7 +135,12 @@ describe('a FIFO planted in the store (issue 16, item 10)', () => {
   });
 
   it('at the derived caches (records.json, every files/<hex>.json): ignored and rebuilt, the outputs of an intact store', async () => {
-    for (const args of [['ls', '--json'], ['report', '--json'], ['report', '--files', '--json'], ['diff', 'fifo/a:1', 'fifo/b:1', '--json']]) {
+    for (const args of [
+      ['ls', '--json'],
+      ['report', '--json'],
+      ['report', '--files', '--json'],
+      ['diff', 'fifo/a:1', 'fifo/b:1', '--json'],
+    ]) {
       const S = copy();
       const derived = path.join(S, '.layerstore', 'derived');
       const caches = ['records.json', ...readdirSync(path.join(derived, 'files')).map((f) => path.join('files', f))];
@@ -137,7 +157,10 @@ describe('a FIFO planted in the store (issue 16, item 10)', () => {
     async function expectServerAnswers(S: string, wantReport: 'ok' | 'error') {
       const srv = await startServe(S);
       try {
-        const [report, v2] = await Promise.all([rawRequest(srv.url, { path: '/api/report', timeoutMs: HANG_MS }), rawRequest(srv.url, { path: '/v2/', timeoutMs: HANG_MS })]);
+        const [report, v2] = await Promise.all([
+          rawRequest(srv.url, { path: '/api/report', timeoutMs: HANG_MS }),
+          rawRequest(srv.url, { path: '/v2/', timeoutMs: HANG_MS }),
+        ]);
         expect(v2.status, 'GET /v2/ answers beside the report').toBe(200);
         if (wantReport === 'ok') {
           expect(report.status, report.body.toString()).toBe(200);

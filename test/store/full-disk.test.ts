@@ -116,7 +116,9 @@ describe('a full disk during ingest', () => {
     const before = snapshotObject(await snapshotStore(S));
 
     const r = await cli(['--store', S, 'ingest', big]);
-    log.push(`tmpfs variant ran: 3 MB tmpfs, ingest of a ${(statSync(big).size / 1e6).toFixed(1)} MB tarball -> exit ${r.code}; ${r.stderr.split('\n').find((l) => l.includes('error:')) ?? ''}`);
+    log.push(
+      `tmpfs variant ran: 3 MB tmpfs, ingest of a ${(statSync(big).size / 1e6).toFixed(1)} MB tarball -> exit ${r.code}; ${r.stderr.split('\n').find((l) => l.includes('error:')) ?? ''}`,
+    );
     expect(r.code, showRun(r)).toBe(2);
     expect(r.stderr, 'one coded error line naming ENOSPC').toMatch(/^layerstore: error: .*ENOSPC.*\[E_IO\]$/m);
     expect(snapshotObject(await snapshotStore(S)), 'blobs/, index.json and .layerstore/ unchanged, staging empty').toEqual(before);
@@ -157,7 +159,10 @@ describe('a full disk during ingest', () => {
       if (r.code !== 0) {
         expect(r.code, showRun(r)).toBe(2);
         expect(r.stderr).toMatch(/ENOSPC.*\[E_IO\]/);
-        if (changed.length) violations.push(`free = staged + ${extra} pages: exit 2 (E_IO ENOSPC, "the failed ones changed nothing in the store") but changed: ${changed.join(', ')}`);
+        if (changed.length)
+          violations.push(
+            `free = staged + ${extra} pages: exit 2 (E_IO ENOSPC, "the failed ones changed nothing in the store") but changed: ${changed.join(', ')}`,
+          );
       }
       // Whatever happened, the store is consistent.
       const c = checkStore(S);

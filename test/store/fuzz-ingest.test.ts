@@ -195,7 +195,13 @@ describe('mutated tarballs through ingestPath (property-based)', () => {
     process.off('unhandledRejection', onUnhandled);
     process.off('uncaughtException', onUnhandled);
     if (tmp) rmSync(tmp, { recursive: true, force: true });
-    if (outcomes.size) console.log(`[fuzz] outcomes over the runs: ${[...outcomes].sort().map(([k, v]) => `${k} x${v}`).join(', ')}`);
+    if (outcomes.size)
+      console.log(
+        `[fuzz] outcomes over the runs: ${[...outcomes]
+          .sort()
+          .map(([k, v]) => `${k} x${v}`)
+          .join(', ')}`,
+      );
   });
 
   it('the unmutated bases ingest cleanly', async () => {
@@ -251,4 +257,3 @@ describe('mutated tarballs through ingestPath (property-based)', () => {
     expect(outcomes.size, 'the mutants fail in several ways').toBeGreaterThan(4);
   });
 });
-

@@ -134,12 +134,25 @@ describe('gc keeps what a ref with a missing manifest names (issue 16, item 14)'
         JSON.stringify({
           schemaVersion: 2,
           mediaType: 'application/vnd.oci.image.index.v1+json',
-          manifests: children.map((c, i) => ({ mediaType: c.mediaType, digest: c.digest, size: c.size, platform: { architecture: platforms[i], os: 'linux' } })),
+          manifests: children.map((c, i) => ({
+            mediaType: c.mediaType,
+            digest: c.digest,
+            size: c.size,
+            platform: { architecture: platforms[i], os: 'linux' },
+          })),
         }),
       );
       writeFileSync(path.join(dir, 'blobs', 'sha256', sha256hex(index)), index);
-      const root = { mediaType: 'application/vnd.oci.image.index.v1+json', digest: `sha256:${sha256hex(index)}`, size: index.length, annotations: { 'org.opencontainers.image.ref.name': 'gcm/multi:1' } };
-      writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [root] }));
+      const root = {
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        digest: `sha256:${sha256hex(index)}`,
+        size: index.length,
+        annotations: { 'org.opencontainers.image.ref.name': 'gcm/multi:1' },
+      };
+      writeFileSync(
+        path.join(dir, 'index.json'),
+        JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [root] }),
+      );
       multi = copyOf(template);
       const r = await cli(['--store', multi, '-q', 'ingest', dir]);
       expect(r.code, showRun(r)).toBe(0);

@@ -45,7 +45,13 @@ import { Store } from '../../src/store/store.js';
 import { gcStore } from '../../src/store/gc.js';
 import { verifyStore } from '../../src/store/verify.js';
 
-type Phase = 'staging' | 'mid-commit' | 'committed, index not yet written' | 'index temp file written, not renamed' | 'index written' | 'finished before the kill';
+type Phase =
+  | 'staging'
+  | 'mid-commit'
+  | 'committed, index not yet written'
+  | 'index temp file written, not renamed'
+  | 'index written'
+  | 'finished before the kill';
 
 interface Target {
   kind: 'staged-bytes' | 'new-blobs';
@@ -218,7 +224,6 @@ describe('kill -9 during ingest (promise 2)', () => {
    * keep the suite's time down). Every commit-phase kill and every other staging kill use the CLI.
    */
   async function checkAfterKill(S: string, phase: Phase, label: string, cliTools: boolean) {
-
     // No partial blob at a final path, no ref to a missing blob, index is old or new, pre-existing blobs intact.
     const c = checkStore(S);
     expect(c.badBlobs, `${label}: blobs whose bytes do not hash to their name`).toEqual([]);
@@ -264,7 +269,12 @@ describe('kill -9 during ingest (promise 2)', () => {
   it('recovers from SIGKILL at 30+ points spread over staging and commit', { timeout: 400_000 }, async () => {
     const targets: Target[] = [];
     const K = 30;
-    for (let k = 0; k < K; k++) targets.push({ kind: 'staged-bytes', at: Math.max(1, Math.floor((k * stagedTotal) / K)), label: k === 0 ? 'first byte written' : `written >= ${k}/${K}` });
+    for (let k = 0; k < K; k++)
+      targets.push({
+        kind: 'staged-bytes',
+        at: Math.max(1, Math.floor((k * stagedTotal) / K)),
+        label: k === 0 ? 'first byte written' : `written >= ${k}/${K}`,
+      });
     for (const j of [1, 16]) targets.push({ kind: 'new-blobs', at: j, label: `${j} new blobs visible` });
     targets.push({ kind: 'new-blobs', at: newBlobs.length, label: 'all new blobs visible' });
     targets.push({ kind: 'new-blobs', at: newBlobs.length, label: 'all new blobs visible (2)' });
@@ -296,8 +306,10 @@ describe('kill -9 during ingest (promise 2)', () => {
     };
     for (const t of targets) await tryTarget(t);
     // The commit phases last milliseconds; try a few more times when the first attempts missed them.
-    for (let extra = 0; extra < 6 && !phases.has('mid-commit'); extra++) await tryTarget({ kind: 'new-blobs', at: 1 + extra * 5, label: `retry: ${1 + extra * 5} new blobs visible` });
-    for (let extra = 0; extra < 6 && !phases.has('committed, index not yet written') && !phases.has('index temp file written, not renamed'); extra++) await tryTarget({ kind: 'new-blobs', at: newBlobs.length, label: 'retry: all new blobs visible' });
+    for (let extra = 0; extra < 6 && !phases.has('mid-commit'); extra++)
+      await tryTarget({ kind: 'new-blobs', at: 1 + extra * 5, label: `retry: ${1 + extra * 5} new blobs visible` });
+    for (let extra = 0; extra < 6 && !phases.has('committed, index not yet written') && !phases.has('index temp file written, not renamed'); extra++)
+      await tryTarget({ kind: 'new-blobs', at: newBlobs.length, label: 'retry: all new blobs visible' });
     await Promise.all(pending);
     if (failures.length) throw failures[0];
     hitPhases.sort((a, b) => Number(/#(\d+)/.exec(a)![1]) - Number(/#(\d+)/.exec(b)![1]));
@@ -307,7 +319,10 @@ describe('kill -9 during ingest (promise 2)', () => {
     expect(kills).toBeGreaterThanOrEqual(30);
     expect(phases.get('staging') ?? 0).toBeGreaterThanOrEqual(25);
     expect(phases.has('mid-commit'), 'a kill landed between the first and the last rename into blobs/').toBe(true);
-    expect(phases.has('committed, index not yet written') || phases.has('index temp file written, not renamed'), 'a kill landed after the last rename, before index.json was replaced').toBe(true);
+    expect(
+      phases.has('committed, index not yet written') || phases.has('index temp file written, not renamed'),
+      'a kill landed after the last rename, before index.json was replaced',
+    ).toBe(true);
   });
 
   it('a lock left by kill -9 inside the commit: the next ingest waits for it to go stale, then succeeds', { timeout: 120_000 }, async () => {

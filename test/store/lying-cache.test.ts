@@ -37,7 +37,10 @@ describe('a lying image-record cache (issue 16, item 11)', () => {
     tmp = mkdtempSync(path.join(tmpdir(), 'layerstore-lyingcache-'));
     const shared = await randomLayer('lie/shared', 2_000);
     const bigLayer = await randomLayer('lie/big', 400_000);
-    const gzLayer = { tar: await layerTar([{ path: 'data/text.txt', content: Buffer.from('compressible '.repeat(20_000) + prngBytes('lie/gz', 1000).toString('hex')) }]), compression: 'gzip' as const };
+    const gzLayer = {
+      tar: await layerTar([{ path: 'data/text.txt', content: Buffer.from('compressible '.repeat(20_000) + prngBytes('lie/gz', 1000).toString('hex')) }]),
+      compression: 'gzip' as const,
+    };
     const tarball = path.join(tmp, 'lie.tar');
     writeFileSync(
       tarball,
@@ -62,7 +65,11 @@ describe('a lying image-record cache (issue 16, item 11)', () => {
       truth.set(args.join(' '), t.stdout.split(template).join('STORE'));
       rmSync(path.join(template, '.layerstore', 'derived'), { recursive: true, force: true });
     }
-    expect(JSON.parse(truth.get('report --json')!).layers.map((l: { compression: string }) => l.compression).sort()).toEqual(['gzip', 'none', 'none']);
+    expect(
+      JSON.parse(truth.get('report --json')!)
+        .layers.map((l: { compression: string }) => l.compression)
+        .sort(),
+    ).toEqual(['gzip', 'none', 'none']);
     // The cache as ls and report leave it.
     const w = await cli(['--store', template, 'report']);
     expect(w.code, showRun(w)).toBe(0);

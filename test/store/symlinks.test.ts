@@ -15,7 +15,20 @@
  * "blobs" symlink out of the archive, a manifest naming "../" paths. Each is rejected (exit
  * 2, coded) and the directory holding the store (store included) is unchanged.
  */
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync, lstatSync, renameSync, unlinkSync, chmodSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  existsSync,
+  lstatSync,
+  renameSync,
+  unlinkSync,
+  chmodSync,
+} from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -99,8 +112,18 @@ describe('symlinks planted in the store are never followed (promise 6)', () => {
       const reported = args[0] === 'verify' && r.code === 3 && /^DAMAGED/m.test(r.stdout);
       if (r.code !== 0 && !reported) expect(r.stderr, `${label}: \`${args.join(' ')}\` prints a coded error`).toMatch(CODED);
       const err = r.stderr.split('\n').find((l) => l.startsWith('layerstore: error:'));
-      const said = err ? err.replace(/^layerstore: error: /, '') : reported ? r.stdout.split('\n').filter((l) => /^(BAD|MISSING)/.test(l)).map((l) => l.slice(0, 90)).join(' / ') : '';
-      lines.push(`  ${args[0]}${args[1]?.startsWith('-') ? ` ${args[1]}` : ''} -> exit ${r.code}${said ? `: ${said.split(S).join('STORE').slice(0, 200)}` : ''}`);
+      const said = err
+        ? err.replace(/^layerstore: error: /, '')
+        : reported
+          ? r.stdout
+              .split('\n')
+              .filter((l) => /^(BAD|MISSING)/.test(l))
+              .map((l) => l.slice(0, 90))
+              .join(' / ')
+          : '';
+      lines.push(
+        `  ${args[0]}${args[1]?.startsWith('-') ? ` ${args[1]}` : ''} -> exit ${r.code}${said ? `: ${said.split(S).join('STORE').slice(0, 200)}` : ''}`,
+      );
     }
     notes.push(`${label}\n${lines.join('\n')}`);
   }
@@ -111,14 +134,26 @@ describe('symlinks planted in the store are never followed (promise 6)', () => {
   };
 
   const everything = (out: string): Array<[string[], Allowed]> => [
-    [['ingest', t2], [2, 3]],
+    [
+      ['ingest', t2],
+      [2, 3],
+    ],
     [['verify'], [2, 3]],
-    [['verify', '--fix'], [2, 3]],
+    [
+      ['verify', '--fix'],
+      [2, 3],
+    ],
     [['gc'], [2, 3]],
     [['report'], [2, 3]],
     [['ls'], [2, 3]],
-    [['export', 'sym/a:1', '-o', out], [2, 3]],
-    [['rm', 'sym/a:1'], [2, 3]],
+    [
+      ['export', 'sym/a:1', '-o', out],
+      [2, 3],
+    ],
+    [
+      ['rm', 'sym/a:1'],
+      [2, 3],
+    ],
   ];
 
   it('blobs/sha256 is a symlink to a directory outside', { timeout: 90_000 }, async () => {
@@ -144,7 +179,22 @@ describe('symlinks planted in the store are never followed (promise 6)', () => {
     rmSync(path.join(a.S, '.layerstore', 'staging'), { recursive: true });
     symlinkSync(a.O, path.join(a.S, '.layerstore', 'staging'));
     const beforeA = snapshotObject(await snapshotStore(a.O));
-    await runAll(a.S, [[['ingest', t2], [2, 3]], [['gc'], [2, 3]], [['verify', '--fix'], [2, 3]], [['verify'], [2, 3]]], '.layerstore/staging -> outside dir');
+    await runAll(
+      a.S,
+      [
+        [
+          ['ingest', t2],
+          [2, 3],
+        ],
+        [['gc'], [2, 3]],
+        [
+          ['verify', '--fix'],
+          [2, 3],
+        ],
+        [['verify'], [2, 3]],
+      ],
+      '.layerstore/staging -> outside dir',
+    );
     await expectUnchanged(a.O, beforeA, '.layerstore/staging');
 
     const b = setup();
@@ -152,7 +202,25 @@ describe('symlinks planted in the store are never followed (promise 6)', () => {
     writeFileSync(path.join(b.O, 'staging', `${DEAD_PID}-fedcba9876543210.partial`), 'bait\n');
     swapForLink(path.join(b.S, '.layerstore'), path.join(b.O, 'private'));
     const beforeB = snapshotObject(await snapshotStore(b.O));
-    await runAll(b.S, [[['ingest', t2], [2, 3]], [['gc'], [2, 3]], [['verify', '--fix'], [2, 3]], [['rm', 'sym/a:1'], [2, 3]]], '.layerstore -> outside dir');
+    await runAll(
+      b.S,
+      [
+        [
+          ['ingest', t2],
+          [2, 3],
+        ],
+        [['gc'], [2, 3]],
+        [
+          ['verify', '--fix'],
+          [2, 3],
+        ],
+        [
+          ['rm', 'sym/a:1'],
+          [2, 3],
+        ],
+      ],
+      '.layerstore -> outside dir',
+    );
     await expectUnchanged(b.O, beforeB, '.layerstore');
   });
 
@@ -164,9 +232,18 @@ describe('symlinks planted in the store are never followed (promise 6)', () => {
     await runAll(
       S,
       [
-        [['ingest', t2], [2, 3]],
-        [['rm', 'sym/a:1'], [2, 3]],
-        [['tag', 'sym/a:1', 'sym/c:1'], [2, 3]],
+        [
+          ['ingest', t2],
+          [2, 3],
+        ],
+        [
+          ['rm', 'sym/a:1'],
+          [2, 3],
+        ],
+        [
+          ['tag', 'sym/a:1', 'sym/c:1'],
+          [2, 3],
+        ],
         [['gc'], [2, 3]],
         [['verify'], [2, 3]],
       ],
@@ -195,11 +272,17 @@ describe('symlinks planted in the store are never followed (promise 6)', () => {
     await runAll(
       S,
       [
-        [['ingest', t2], [2, 3]],
+        [
+          ['ingest', t2],
+          [2, 3],
+        ],
         [['verify'], [3]],
         [['report'], [2, 3]],
         [['ls'], [2, 3]],
-        [['export', 'sym/a:1', '-o', out], [2, 3]],
+        [
+          ['export', 'sym/a:1', '-o', out],
+          [2, 3],
+        ],
       ],
       'blob-named links to outside file / FIFO / /etc/passwd',
     );
@@ -214,21 +297,37 @@ describe('symlinks planted in the store are never followed (promise 6)', () => {
     );
     // An export, if one was written at all, does not carry /etc/passwd's bytes.
     if (existsSync(out)) expect(readFileSync(out).includes(readFileSync('/etc/passwd'))).toBe(false);
-    await expectUnchanged(O, { ...before, ...(existsSync(out) ? { 'export.tar': snapshotObject(await snapshotStore(O))['export.tar']! } : {}) }, 'blob-named links');
+    await expectUnchanged(
+      O,
+      { ...before, ...(existsSync(out) ? { 'export.tar': snapshotObject(await snapshotStore(O))['export.tar']! } : {}) },
+      'blob-named links',
+    );
 
     // verify --fix and gc deal with the links themselves, never with their targets.
-    await runAll(S, [[['verify', '--fix'], [3]], [['gc'], [0]]], 'blob-named links: verify --fix, then gc');
+    await runAll(
+      S,
+      [
+        [['verify', '--fix'], [3]],
+        [['gc'], [0]],
+      ],
+      'blob-named links: verify --fix, then gc',
+    );
     expect(lstatSync(path.join(O, 'fifo')).isFIFO(), 'the FIFO is still there').toBe(true);
     expect(readFileSync(path.join(O, 'victim'), 'utf8')).toBe('victim bytes\n');
     expect(sha256hex(readFileSync('/etc/passwd'))).toBe(passwd);
-    expect(ls(path.join(S, 'blobs', 'sha256')).filter((nm) => lstatSync(path.join(S, 'blobs', 'sha256', nm)).isSymbolicLink()), 'no link left in blobs/').toEqual([]);
+    expect(
+      ls(path.join(S, 'blobs', 'sha256')).filter((nm) => lstatSync(path.join(S, 'blobs', 'sha256', nm)).isSymbolicLink()),
+      'no link left in blobs/',
+    ).toEqual([]);
     // Re-ingesting the source restores the real blobs.
     const again = await cli(['--store', S, '-q', 'ingest', t1]);
     expect(again.code, showRun(again)).toBe(0);
     expect(checkStore(S)).toMatchObject({ badBlobs: [], missing: [] });
   });
 
-  it('a referenced blob replaced by a symlink: verify names the ref that needs it, gc keeps the image\'s intact blobs (promises 1, 5)', { timeout: 60_000 }, async () => {
+  it("a referenced blob replaced by a symlink: verify names the ref that needs it, gc keeps the image's intact blobs (promises 1, 5)", {
+    timeout: 60_000,
+  }, async () => {
     const { S, O } = setup();
     writeFileSync(path.join(O, 'victim'), 'victim bytes\n');
     const cfg = path.join(S, 'blobs', 'sha256', hexOf(aImage.configDigest));
@@ -240,7 +339,8 @@ describe('symlinks planted in the store are never followed (promise 6)', () => {
     const bad = (j.badBlobs as Array<{ name: string; roots: string[] }>).find((b) => b.name === hexOf(aImage.configDigest));
     const intact = aImage.layers.map(hexOf);
     const problems: string[] = [];
-    if (JSON.stringify(bad?.roots) !== JSON.stringify(['sym/a:1'])) problems.push(`verify says the symlinked config is needed by ${JSON.stringify(bad?.roots)}, not ["sym/a:1"] (text: "no image needs it")`);
+    if (JSON.stringify(bad?.roots) !== JSON.stringify(['sym/a:1']))
+      problems.push(`verify says the symlinked config is needed by ${JSON.stringify(bad?.roots)}, not ["sym/a:1"] (text: "no image needs it")`);
     const orphaned = (j.orphans as Array<{ digest: string }>).map((o) => hexOf(o.digest)).filter((h) => intact.includes(h));
     if (orphaned.length) problems.push(`verify calls ${orphaned.length} intact layers of sym/a:1 orphans ("gc removes them")`);
     // gc may refuse to collect a damaged store (exit 3, coded) or collect around the damage.
@@ -270,7 +370,10 @@ describe('symlinks planted in the store are never followed (promise 6)', () => {
       const r = await cli(['--store', S, 'ingest', t2]);
       expect(r.code, showRun(r)).not.toBe(0);
       const added = ls(path.join(S, 'blobs', 'sha256')).filter((x) => !before.includes(x));
-      if (added.length) problems.push(`${plant}: ingest failed (${/\[(E_[A-Z_]+)\]/.exec(r.stderr)?.[1]}, "the failed ones changed nothing in the store") but added ${added.length} blobs to blobs/sha256`);
+      if (added.length)
+        problems.push(
+          `${plant}: ingest failed (${/\[(E_[A-Z_]+)\]/.exec(r.stderr)?.[1]}, "the failed ones changed nothing in the store") but added ${added.length} blobs to blobs/sha256`,
+        );
     }
     expect(problems, 'a failed ingest left blobs behind').toEqual([]);
   });
@@ -287,7 +390,17 @@ describe('symlinks planted in the store are never followed (promise 6)', () => {
     chmodSync(f, 0o644);
     writeFileSync(f, Buffer.concat([readFileSync(f), Buffer.from('x')]));
     const before = snapshotObject(await snapshotStore(O));
-    await runAll(S, [[['verify', '--fix'], [2, 3]], [['report'], [0, 2, 3]]], 'quarantine / derived -> outside dirs');
+    await runAll(
+      S,
+      [
+        [
+          ['verify', '--fix'],
+          [2, 3],
+        ],
+        [['report'], [0, 2, 3]],
+      ],
+      'quarantine / derived -> outside dirs',
+    );
     await expectUnchanged(O, before, 'quarantine/derived');
     expect(existsSync(f), 'the bad blob was not moved out of the store').toBe(true);
   });
@@ -306,11 +419,17 @@ describe('no input makes ingest write outside its store (promise 6)', () => {
     S = path.join(root, 'deep', 'store');
     mkdirSync(path.join(root, 'deep'), { recursive: true });
     writeFileSync(path.join(root, 'sentinel'), 'x');
-    const r = await cli(['--store', S, '-q', 'ingest', await (async () => {
-      const f = path.join(tmp, 'seed.tar');
-      writeFileSync(f, await writeArchive('legacy', [{ repoTags: ['esc/seed:1'], layers: [await randomLayer('esc/seed', 5000)] }]));
-      return f;
-    })()]);
+    const r = await cli([
+      '--store',
+      S,
+      '-q',
+      'ingest',
+      await (async () => {
+        const f = path.join(tmp, 'seed.tar');
+        writeFileSync(f, await writeArchive('legacy', [{ repoTags: ['esc/seed:1'], layers: [await randomLayer('esc/seed', 5000)] }]));
+        return f;
+      })(),
+    ]);
     expect(r.code, showRun(r)).toBe(0);
   });
 
@@ -332,14 +451,26 @@ describe('no input makes ingest write outside its store (promise 6)', () => {
       ['a "../" entry', legacySave({ manifest: [ok], files: [...base, { name: '../escaped.txt', body: 'pwned' }] })],
       ['an absolute entry', legacySave({ manifest: [ok], files: [...base, { name: `/tmp/${marker}/abs.txt`, body: 'pwned' }] })],
       ['"blobs/../../" in a name', legacySave({ manifest: [ok], files: [...base, { name: 'blobs/../../escaped2.txt', body: 'pwned' }] })],
-      ['a symlink "blobs" pointing out, then files under it', rawTar([
-        { name: 'blobs', type: 'symlink', linkname: `../../../../../../tmp/${marker}` },
-        { name: `blobs/sha256/${sha256hex(layer)}`, body: layer },
-        { name: 'oci-layout', body: '{"imageLayoutVersion":"1.0.0"}' },
-        { name: 'index.json', body: '{"schemaVersion":2,"manifests":[]}' },
-      ])],
-      ['a hardlink to /etc/passwd used as the config', legacySave({ manifest: [{ ...ok, Config: 'evil.json' }], files: [...base, { name: 'evil.json', type: 'link', linkname: '/etc/passwd' }] })],
-      ['a layer symlinked to ../../etc/passwd', legacySave({ manifest: [{ ...ok, Layers: ['evil/layer.tar'] }], files: [...base, { name: 'evil/layer.tar', type: 'symlink', linkname: '../../../../../../etc/passwd' }] })],
+      [
+        'a symlink "blobs" pointing out, then files under it',
+        rawTar([
+          { name: 'blobs', type: 'symlink', linkname: `../../../../../../tmp/${marker}` },
+          { name: `blobs/sha256/${sha256hex(layer)}`, body: layer },
+          { name: 'oci-layout', body: '{"imageLayoutVersion":"1.0.0"}' },
+          { name: 'index.json', body: '{"schemaVersion":2,"manifests":[]}' },
+        ]),
+      ],
+      [
+        'a hardlink to /etc/passwd used as the config',
+        legacySave({ manifest: [{ ...ok, Config: 'evil.json' }], files: [...base, { name: 'evil.json', type: 'link', linkname: '/etc/passwd' }] }),
+      ],
+      [
+        'a layer symlinked to ../../etc/passwd',
+        legacySave({
+          manifest: [{ ...ok, Layers: ['evil/layer.tar'] }],
+          files: [...base, { name: 'evil/layer.tar', type: 'symlink', linkname: '../../../../../../etc/passwd' }],
+        }),
+      ],
       ['a manifest naming ../ paths', legacySave({ manifest: [{ ...ok, Config: '../../../../etc/passwd', Layers: ['../../x/layer.tar'] }], files: base })],
     ];
   };

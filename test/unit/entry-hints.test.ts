@@ -45,7 +45,8 @@ describe('entry hints for legacy docker saves', () => {
   });
 
   const hintsFile = (store: Store) => path.join(storePaths(store).derivedDir, 'entry-hints.json');
-  const hintsOf = (store: Store) => new Map((JSON.parse(readFileSync(hintsFile(store), 'utf8')).hints as Array<[string, string]>).map(([k, d]) => [k.replace(/ \d+$/, ''), d]));
+  const hintsOf = (store: Store) =>
+    new Map((JSON.parse(readFileSync(hintsFile(store), 'utf8')).hints as Array<[string, string]>).map(([k, d]) => [k.replace(/ \d+$/, ''), d]));
   // The digests ingest asked to pin, through either staging path: begin() streams an
   // entry, stageRange() hands its byte range of the archive file to a worker thread.
   const pinRequests = () => {

@@ -14,10 +14,18 @@ describe('chunked JSON output', () => {
     const long = fc.array(fc.jsonValue({ maxDepth: 2 }), { minLength: 250, maxLength: 600 });
     const value = fc.oneof(
       fc.jsonValue(),
-      fc.record({ schemaVersion: fc.constant(1), totals: fc.jsonValue(), images: long, layers: fc.array(fc.record({ d: fc.string(), images: fc.array(fc.string(), { maxLength: 400 }) }), { maxLength: 300 }) }),
+      fc.record({
+        schemaVersion: fc.constant(1),
+        totals: fc.jsonValue(),
+        images: long,
+        layers: fc.array(fc.record({ d: fc.string(), images: fc.array(fc.string(), { maxLength: 400 }) }), { maxLength: 300 }),
+      }),
       fc.dictionary(fc.string(), fc.oneof(long, fc.jsonValue())),
     );
-    fc.assert(fc.property(value, (v) => joined(v) === toJson(v)), { numRuns: 150 });
+    fc.assert(
+      fc.property(value, (v) => joined(v) === toJson(v)),
+      { numRuns: 150 },
+    );
   });
 
   it('skips and nulls what JSON.stringify skips and nulls (undefined, functions) like it does', () => {
@@ -27,7 +35,12 @@ describe('chunked JSON output', () => {
   });
 
   it('a report-sized value comes out in bounded chunks, and writeJson writes the same bytes', async () => {
-    const images = Array.from({ length: 20_000 }, (_, i) => ({ refs: [`r/${i}:1`], manifestDigest: `sha256:${String(i).padStart(64, '0')}`, layers: ['a', 'b'], sizeBytes: i }));
+    const images = Array.from({ length: 20_000 }, (_, i) => ({
+      refs: [`r/${i}:1`],
+      manifestDigest: `sha256:${String(i).padStart(64, '0')}`,
+      layers: ['a', 'b'],
+      sizeBytes: i,
+    }));
     const v = { schemaVersion: 1, totals: { images: images.length }, images };
     const chunks = [...jsonChunks(v)];
     expect(chunks.length).toBeGreaterThan(2);

@@ -15,7 +15,9 @@ afterEach(() => {
 describe('a missing peer', () => {
   it('fails under CI=true, naming what to install', () => {
     process.env.CI = 'true';
-    expect(() => commands([['no-such-command-xyz', 'some-package']])).toThrow(/no-such-command-xyz is missing \(apt-get install some-package\): under CI=true a test that cannot run fails/);
+    expect(() => commands([['no-such-command-xyz', 'some-package']])).toThrow(
+      /no-such-command-xyz is missing \(apt-get install some-package\): under CI=true a test that cannot run fails/,
+    );
   });
   it('is a visible skip outside CI', () => {
     delete process.env.CI;

@@ -22,7 +22,12 @@ const SIZE = 9 * 1024 * 1024 + 12345; // more than several of the workers' 1 MiB
 
 /** sha256sum of `size` bytes of `file` at `start`, cut out by dd (an independent path). */
 function sha256sumOf(file: string, start: number, size: number): Digest {
-  const out = execFileSync('sh', ['-c', `dd if="$1" bs=1M iflag=skip_bytes,count_bytes skip=${start} count=${size} status=none | sha256sum`, 'sh', file]).toString();
+  const out = execFileSync('sh', [
+    '-c',
+    `dd if="$1" bs=1M iflag=skip_bytes,count_bytes skip=${start} count=${size} status=none | sha256sum`,
+    'sh',
+    file,
+  ]).toString();
   return `sha256:${out.split(/\s+/)[0]}` as Digest;
 }
 

@@ -14,7 +14,11 @@ const tagged = (digest: Digest, ref: string, fullName?: string): Descriptor => (
   annotations: { [ANNOTATION_REF_NAME]: ref, ...(fullName ? { [ANNOTATION_IMAGE_NAME]: fullName } : {}) },
 });
 const index = (...manifests: Descriptor[]): Index => ({ schemaVersion: 2, mediaType: MT.ociIndex, manifests });
-const upd = (digest: Digest, ref?: string, fullName?: string): RootUpdate => ({ descriptor: desc(digest), ...(ref ? { ref } : {}), ...(fullName ? { fullName } : {}) });
+const upd = (digest: Digest, ref?: string, fullName?: string): RootUpdate => ({
+  descriptor: desc(digest),
+  ...(ref ? { ref } : {}),
+  ...(fullName ? { fullName } : {}),
+});
 
 describe('applyRootUpdates', () => {
   it('a new ref is added with its annotations (ref name and fully qualified name)', () => {
@@ -91,7 +95,9 @@ describe('readIndex on a large store', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'layerstore-bigindex-'));
     try {
       const layout = new StoreLayout(dir);
-      const many = Array.from({ length: 40_000 }, (_, i) => tagged(`sha256:${i.toString(16).padStart(64, '0')}` as Digest, `acme/img${i}:1`, `docker.io/acme/img${i}:1`));
+      const many = Array.from({ length: 40_000 }, (_, i) =>
+        tagged(`sha256:${i.toString(16).padStart(64, '0')}` as Digest, `acme/img${i}:1`, `docker.io/acme/img${i}:1`),
+      );
       const bytes = serializeIndex(index(...many));
       expect(bytes.length).toBeGreaterThan(MAX_JSON_BYTES);
       writeFileSync(layout.indexFile, bytes);

@@ -157,7 +157,11 @@ for (const [label, chunk] of CHUNKINGS) {
 
     it('a pax size override larger than the header size (a >8 GiB file is declared this way)', async () => {
       const data = 'y'.repeat(700);
-      const tar = rawTar([{ name: 'PaxHeaders/f', typeflag: 'x', body: pax(['size=700']) }, { name: 'f', body: data, declaredSize: 0 }, { name: 'after', body: 'z' }]);
+      const tar = rawTar([
+        { name: 'PaxHeaders/f', typeflag: 'x', body: pax(['size=700']) },
+        { name: 'f', body: data, declaredSize: 0 },
+        { name: 'after', body: 'z' },
+      ]);
       expect((await entries(tar, chunk)).map((e) => [e.name, e.size, e.body])).toEqual([
         ['f', 700, data],
         ['after', 1, 'z'],
@@ -166,12 +170,18 @@ for (const [label, chunk] of CHUNKINGS) {
 
     it('a pax path longer than 100 bytes names the entry', async () => {
       const long = `${'d'.repeat(120)}/${'f'.repeat(80)}.txt`;
-      const tar = rawTar([{ name: 'PaxHeaders/x', typeflag: 'x', body: pax([`path=${long}`]) }, { name: 'short', body: 'body' }]);
+      const tar = rawTar([
+        { name: 'PaxHeaders/x', typeflag: 'x', body: pax([`path=${long}`]) },
+        { name: 'short', body: 'body' },
+      ]);
       expect(await entries(tar, chunk)).toEqual([{ name: long, type: 'file', size: 4, offset: 1536, body: 'body' }]);
     });
 
     it('a global pax header alone does not change sizes (as tar-stream reads it)', async () => {
-      const tar = rawTar([{ name: 'pax_global_header', typeflag: 'g', body: pax(['comment=hello']) }, { name: 'a', body: 'hello' }]);
+      const tar = rawTar([
+        { name: 'pax_global_header', typeflag: 'g', body: pax(['comment=hello']) },
+        { name: 'a', body: 'hello' },
+      ]);
       expect((await entries(tar, chunk)).map((e) => [e.name, e.body])).toEqual([['a', 'hello']]);
     });
 
@@ -277,7 +287,10 @@ for (const [label, chunk] of CHUNKINGS) {
     });
 
     it('a bad checksum in a later header -> E_TAR_CORRUPT with that header offset', async () => {
-      const tar = rawTar([{ name: 'a', body: 'x'.repeat(600) }, { name: 'b', body: 'y' }]);
+      const tar = rawTar([
+        { name: 'a', body: 'x'.repeat(600) },
+        { name: 'b', body: 'y' },
+      ]);
       const err = await expectCode(flipByte(tar, 1536 + 3), 'E_TAR_CORRUPT', chunk);
       expect(err.offset).toBe(1536);
     });
@@ -293,7 +306,10 @@ for (const [label, chunk] of CHUNKINGS) {
     });
 
     it('a pax header above 1 MiB -> E_TAR_CORRUPT', async () => {
-      const tar = rawTar([{ name: 'PaxHeaders/x', typeflag: 'x', body: pax([`comment=${'c'.repeat(1024 * 1024 + 10)}`]) }, { name: 'a', body: 'A' }]);
+      const tar = rawTar([
+        { name: 'PaxHeaders/x', typeflag: 'x', body: pax([`comment=${'c'.repeat(1024 * 1024 + 10)}`]) },
+        { name: 'a', body: 'A' },
+      ]);
       await expectCode(tar, 'E_TAR_CORRUPT', chunk);
     });
 
@@ -304,18 +320,27 @@ for (const [label, chunk] of CHUNKINGS) {
     });
 
     it('cut inside a header -> E_TRUNCATED', async () => {
-      const tar = rawTar([{ name: 'a', body: 'x' }, { name: 'b', body: 'y' }]);
+      const tar = rawTar([
+        { name: 'a', body: 'x' },
+        { name: 'b', body: 'y' },
+      ]);
       await expectCode(truncate(tar, 1024 + 200), 'E_TRUNCATED', chunk);
     });
 
     it('cut inside the data of an entry whose body is being read -> E_TRUNCATED (a LayerstoreError, not a stream error)', async () => {
-      const tar = rawTar([{ name: 'a', body: 'x'.repeat(5000) }, { name: 'b', body: 'y' }]);
+      const tar = rawTar([
+        { name: 'a', body: 'x'.repeat(5000) },
+        { name: 'b', body: 'y' },
+      ]);
       const err = await expectCode(truncate(tar, 512 + 2000), 'E_TRUNCATED', chunk);
       expect(err.entry).toBe('a');
     });
 
     it('cut inside the data of an entry whose body is read a moment later (as ingest does) -> E_TRUNCATED, not a stream error', async () => {
-      const tar = rawTar([{ name: 'a', body: 'x'.repeat(5000) }, { name: 'b', body: 'y' }]);
+      const tar = rawTar([
+        { name: 'a', body: 'x'.repeat(5000) },
+        { name: 'b', body: 'y' },
+      ]);
       let err: unknown;
       try {
         const file = path.join(tmp, `cut-${chunk}.tar`);
@@ -329,7 +354,10 @@ for (const [label, chunk] of CHUNKINGS) {
     });
 
     it('cut inside the data of an entry whose body is skipped -> E_TRUNCATED', async () => {
-      const tar = rawTar([{ name: 'a', body: 'x'.repeat(5000) }, { name: 'b', body: 'y' }]);
+      const tar = rawTar([
+        { name: 'a', body: 'x'.repeat(5000) },
+        { name: 'b', body: 'y' },
+      ]);
       let err: unknown;
       try {
         await entries(truncate(tar, 512 + 2000), chunk, { skipBodies: true });
@@ -363,13 +391,26 @@ for (const [label, chunk] of CHUNKINGS) {
     });
 
     it('an unsafe name -> E_UNSAFE_PATH with the raw name and the entry offset', async () => {
-      const err = await expectCode(rawTar([{ name: 'ok', body: 'x' }, { name: '../evil', body: 'y' }]), 'E_UNSAFE_PATH', chunk);
+      const err = await expectCode(
+        rawTar([
+          { name: 'ok', body: 'x' },
+          { name: '../evil', body: 'y' },
+        ]),
+        'E_UNSAFE_PATH',
+        chunk,
+      );
       expect(err.entry).toBe('../evil');
       expect(err.offset).toBe(1536);
     });
 
     it('a GNU sparse entry (typeflag S) is flagged with its name; its condensed data is skipped like any data', async () => {
-      const seen = await entries(rawTar([{ name: 'holes', typeflag: 'S', body: 'condensed' }, { name: 'after', body: 'A' }]), chunk);
+      const seen = await entries(
+        rawTar([
+          { name: 'holes', typeflag: 'S', body: 'condensed' },
+          { name: 'after', body: 'A' },
+        ]),
+        chunk,
+      );
       expect(seen.map((e) => [e.name, e.type, e.sparseName])).toEqual([
         ['holes', 'other', 'holes'],
         ['after', 'file', undefined],
@@ -378,7 +419,11 @@ for (const [label, chunk] of CHUNKINGS) {
 
     it('a pax GNU.sparse entry (format 1.0) is flagged with the real name GNU.sparse.name gives', async () => {
       const records = ['GNU.sparse.major=1', 'GNU.sparse.minor=0', 'GNU.sparse.name=dir/real', 'GNU.sparse.realsize=4096'];
-      const tar = rawTar([{ name: 'PaxHeader', typeflag: 'x', body: pax(records) }, { name: 'dir/GNUSparseFile.7/real', body: 'map+data' }, { name: 'after', body: 'A' }]);
+      const tar = rawTar([
+        { name: 'PaxHeader', typeflag: 'x', body: pax(records) },
+        { name: 'dir/GNUSparseFile.7/real', body: 'map+data' },
+        { name: 'after', body: 'A' },
+      ]);
       const seen = await entries(tar, chunk);
       expect(seen.map((e) => [e.name, e.type, e.sparseName])).toEqual([
         ['dir/GNUSparseFile.7/real', 'file', 'dir/real'],
@@ -388,7 +433,11 @@ for (const [label, chunk] of CHUNKINGS) {
 
     it('an empty extended header (pax or GNU long name of 0 bytes) -> E_TAR_CORRUPT: tar-stream loses its place after one', async () => {
       for (const typeflag of ['x', 'g', 'L', 'K']) {
-        const tar = rawTar([{ name: 'ext', typeflag }, { name: 'a', body: 'A' }, { name: 'b', body: 'B' }]);
+        const tar = rawTar([
+          { name: 'ext', typeflag },
+          { name: 'a', body: 'A' },
+          { name: 'b', body: 'B' },
+        ]);
         const err = await expectCode(tar, 'E_TAR_CORRUPT', chunk);
         expect(err.offset).toBe(0);
       }
@@ -401,7 +450,11 @@ for (const [label, chunk] of CHUNKINGS) {
         const first = rawTar([{ name: 'first', body: 'F' }]); // with its two zero blocks
         const second = rawTar([{ name: 'second', body: 'S' }], { endBlocks: 0 });
         const inner = Buffer.concat([first, second]);
-        const paxEntries = paxBodies.map((r, i) => ({ name: `PaxHeaders/${i}`, typeflag: 'x', body: pax(r.map((x) => x.replace('$N', String(inner.length)))) }));
+        const paxEntries = paxBodies.map((r, i) => ({
+          name: `PaxHeaders/${i}`,
+          typeflag: 'x',
+          body: pax(r.map((x) => x.replace('$N', String(inner.length)))),
+        }));
         return Buffer.concat([rawTar([...paxEntries, { name: 'pad' }], { endBlocks: 0 }), inner, Buffer.alloc(1024)]);
       };
       it('a pax record without "=" before size=N -> E_TRAILING_DATA', async () => {

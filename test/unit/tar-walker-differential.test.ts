@@ -58,16 +58,30 @@ const text = fc.string({ minLength: 1, maxLength: 12, unit: fc.constantFrom('a',
 const entryArb: fc.Arbitrary<RawEntry[]> = fc.oneof(
   fc.record({ name: text, body: fc.string({ maxLength: 1200 }) }).map((e) => [e]),
   fc.record({ name: text }).map((e) => [{ ...e, type: 'dir' as const }]),
-  fc.record({ name: text, linkname: text, t: fc.constantFrom('symlink' as const, 'link' as const) }).map((e) => [{ name: e.name, linkname: e.linkname, type: e.t }]),
+  fc
+    .record({ name: text, linkname: text, t: fc.constantFrom('symlink' as const, 'link' as const) })
+    .map((e) => [{ name: e.name, linkname: e.linkname, type: e.t }]),
   fc.record({ name: text, flag: fc.constantFrom('3', '4', '6', '7', 'S', 'V') }).map((e) => [{ name: e.name, typeflag: e.flag }]),
   // a pax header (local or global) steering the next entry
   fc
     .record({
       kind: fc.constantFrom('x', 'g'),
-      records: fc.array(fc.oneof(fc.nat({ max: 3000 }).map((n) => `size=${n}`), text.map((t) => `path=${t}`), text.map((t) => `linkpath=${t}`), fc.constant('comment'), fc.constant('size=')), { maxLength: 3 }),
+      records: fc.array(
+        fc.oneof(
+          fc.nat({ max: 3000 }).map((n) => `size=${n}`),
+          text.map((t) => `path=${t}`),
+          text.map((t) => `linkpath=${t}`),
+          fc.constant('comment'),
+          fc.constant('size='),
+        ),
+        { maxLength: 3 },
+      ),
       body: fc.string({ maxLength: 3000 }),
     })
-    .map((e) => [{ name: 'PaxHeaders/x', typeflag: e.kind, body: paxRecords(e.records) }, { name: 'steered', body: e.body }]),
+    .map((e) => [
+      { name: 'PaxHeaders/x', typeflag: e.kind, body: paxRecords(e.records) },
+      { name: 'steered', body: e.body },
+    ]),
   // a GNU long name or long link name for the next entry
   fc.record({ kind: fc.constantFrom('L', 'K'), long: fc.string({ minLength: 101, maxLength: 160, unit: fc.constantFrom('a', '/', 'b') }) }).map((e) => [
     { name: '././@LongLink', typeflag: e.kind, body: `${e.long}\0` },
@@ -82,7 +96,11 @@ const damageArb: fc.Arbitrary<Damage> = fc.oneof(
   fc.record({ kind: fc.constant('append' as const), bytes: fc.uint8Array({ minLength: 1, maxLength: 1100 }) }),
 );
 
-type Damage = { kind: 'none' } | { kind: 'flip'; block: number; at: number; value: number } | { kind: 'cut'; frac: number } | { kind: 'append'; bytes: Uint8Array };
+type Damage =
+  | { kind: 'none' }
+  | { kind: 'flip'; block: number; at: number; value: number }
+  | { kind: 'cut'; frac: number }
+  | { kind: 'append'; bytes: Uint8Array };
 
 function damage(tar: Buffer, d: Damage): Buffer {
   const out = Buffer.from(tar);

@@ -91,11 +91,19 @@ describe('ZstdFrameCheck', () => {
     const text = Buffer.from('layer bytes '.repeat(40_000));
     const random = createHash('sha512').update('x').digest().toString('hex').repeat(3000); // compresses into mixed blocks
     const zeros = Buffer.alloc(400_000); // RLE blocks
-    const bytes = Buffer.concat([zstd(['--long=27'], text), skippable(Buffer.from('skip me')), zstd(['-19', '--check'], Buffer.from(random)), zstd(['--no-check'], zeros), zstd(['-1'], Buffer.alloc(0))]);
+    const bytes = Buffer.concat([
+      zstd(['--long=27'], text),
+      skippable(Buffer.from('skip me')),
+      zstd(['-19', '--check'], Buffer.from(random)),
+      zstd(['--no-check'], zeros),
+      zstd(['-1'], Buffer.alloc(0)),
+    ]);
     for (const step of [1, 7, 4096, bytes.length]) expect(check(bytes, step), `step ${step}`).toBeUndefined();
     expect(await checkFile(bytes)).toBeUndefined();
     // and the decoders agree on what it is
-    const want = createHash('sha256').update(Buffer.concat([text, Buffer.from(random), zeros])).digest('hex');
+    const want = createHash('sha256')
+      .update(Buffer.concat([text, Buffer.from(random), zeros]))
+      .digest('hex');
     expect(await decodeWith('js', bytes)).toBe(want);
     expect(await decodeWith('binary', bytes)).toBe(want);
   });
@@ -139,7 +147,10 @@ describe('ZstdFrameCheck', () => {
   });
 
   it('refuses what it cannot walk: a frame that is not zstd, a reserved bit, a reserved block type', () => {
-    expect(check(Buffer.concat([frame(0x20, [2], Buffer.from('ok')), Buffer.from('junk after the frame')]))).toMatchObject({ code: 'E_DECOMPRESS', message: 'zstd data does not decompress: not a zstd frame at byte 11' });
+    expect(check(Buffer.concat([frame(0x20, [2], Buffer.from('ok')), Buffer.from('junk after the frame')]))).toMatchObject({
+      code: 'E_DECOMPRESS',
+      message: 'zstd data does not decompress: not a zstd frame at byte 11',
+    });
     expect(check(frame(0x28, [2], Buffer.from('ok')))?.message).toMatch(/reserved bit/);
     const reservedBlock = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x20, 2]), Buffer.from([0x07, 0, 0])]);
     expect(check(reservedBlock)?.message).toMatch(/reserved type/);

@@ -75,17 +75,25 @@ describe.skipIf(!ZSTD)('zstd through the zstd command', () => {
       else process.env.LAYERSTORE_ZSTD = prev;
     }
     const two = Buffer.concat([packed, zstd(['-q', '-1', '-c'], plain)]);
-    expect(await run(() => new ZstdChild(ZSTD!), two)).toEqual({ sha: createHash('sha256').update(Buffer.concat([plain, plain])).digest('hex'), n: plain.length * 2 });
+    expect(await run(() => new ZstdChild(ZSTD!), two)).toEqual({
+      sha: createHash('sha256')
+        .update(Buffer.concat([plain, plain]))
+        .digest('hex'),
+      n: plain.length * 2,
+    });
   });
 
   it.each([
     ['truncated', (b: Buffer) => b.subarray(0, b.length >> 1)],
     ['not zstd at all', () => randomBytes(300_000)],
-    ['a flipped byte (caught by the frame checksum)', (b: Buffer) => {
-      const c = Buffer.from(b);
-      c[c.length >> 1] = c[c.length >> 1]! ^ 0x5a;
-      return c;
-    }],
+    [
+      'a flipped byte (caught by the frame checksum)',
+      (b: Buffer) => {
+        const c = Buffer.from(b);
+        c[c.length >> 1] = c[c.length >> 1]! ^ 0x5a;
+        return c;
+      },
+    ],
     ['empty', () => Buffer.alloc(0)],
   ])('%s: one E_DECOMPRESS error with zstd’s reason, no hang', async (_what, damage) => {
     const r = await run(() => new ZstdChild(ZSTD!), damage(packed));
