@@ -13,15 +13,15 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LayerstoreError, type ErrorCode } from '../src/errors.js';
-import { ingestPath } from '../src/ingest/ingest.js';
-import { Store } from '../src/store/store.js';
-import { dockerSaveLegacy, dockerSaveV25, imageConfig, layerTar, ociArchive, sha256hex, type ImageSpec } from '../fixtures/image-writer.js';
-import { flipByte, legacySave, paxRecords as pax, rawTar, truncate, type RawEntry } from './helpers/make-tar.js';
-import { filesUnder, snapshotObject, snapshotStore } from './helpers/store-snapshot.js';
-import { storePaths } from './helpers/store-paths.js';
+import { LayerstoreError, type ErrorCode } from '../../src/errors.js';
+import { ingestPath } from '../../src/ingest/ingest.js';
+import { Store } from '../../src/store/store.js';
+import { dockerSaveLegacy, dockerSaveV25, imageConfig, layerTar, ociArchive, sha256hex, type ImageSpec } from '../../fixtures/image-writer.js';
+import { flipByte, legacySave, paxRecords as pax, rawTar, truncate, type RawEntry } from '../helpers/make-tar.js';
+import { filesUnder, snapshotObject, snapshotStore } from '../helpers/store-snapshot.js';
+import { storePaths } from '../helpers/store-paths.js';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
+const ROOT = path.resolve(import.meta.dirname, '../..');
 
 // ------------------------------------------------------------------------------------------
 // inputs

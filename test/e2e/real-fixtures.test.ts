@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { realFixtures } from './helpers/peers.js';
+import { realFixtures } from '../helpers/peers.js';
 import {
   REPO_ROOT,
   badBlobs,
@@ -24,7 +24,7 @@ import {
   runCli,
   sha256Of,
   show,
-} from './helpers/cli.js';
+} from '../helpers/cli.js';
 
 const FIX = path.resolve(REPO_ROOT, '..', 'shared', 'fixtures-real');
 const HAVE = realFixtures();

@@ -16,13 +16,13 @@ import { mkdirSync, promises as fsp, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LayerstoreError, type ErrorCode } from '../src/errors.js';
-import { ingestPath } from '../src/ingest/ingest.js';
-import { Store } from '../src/store/store.js';
-import { layerTar, ociArchive, ociLayout, type ImageSpec } from '../fixtures/image-writer.js';
-import { ensureBuilt, runCli, show } from './helpers/cli.js';
-import { rawTar, type RawEntry } from './helpers/make-tar.js';
-import { filesUnder, snapshotObject, snapshotStore } from './helpers/store-snapshot.js';
+import { LayerstoreError, type ErrorCode } from '../../src/errors.js';
+import { ingestPath } from '../../src/ingest/ingest.js';
+import { Store } from '../../src/store/store.js';
+import { layerTar, ociArchive, ociLayout, type ImageSpec } from '../../fixtures/image-writer.js';
+import { ensureBuilt, runCli, show } from '../helpers/cli.js';
+import { rawTar, type RawEntry } from '../helpers/make-tar.js';
+import { filesUnder, snapshotObject, snapshotStore } from '../helpers/store-snapshot.js';
 
 const MT = {
   index: 'application/vnd.oci.image.index.v1+json',
