@@ -66,6 +66,30 @@ describe.skipIf(skipWithoutEngine('containerd', FILE))('containerd: with a priva
     ).toMatch(/acme\/worker:1\.0/);
   });
 
+  it('report, report --files and diff take containerd: images directly (ingested into --store first, the same figures as after an ingest)', async (ctx) => {
+    const c = slot.get(ctx);
+    const direct = path.join(tmp, 'direct');
+    const r = await runCliAsync(['--store', direct, 'report', '--json', '--containerd-socket', c.socket, 'containerd:acme/api:1.1']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/ingested containerd:acme\/api:1\.1 into /);
+    const viaIngest = path.join(tmp, 'via-ingest');
+    expect((await runCliAsync(['--store', viaIngest, 'ingest', '--containerd-socket', c.socket, 'containerd:acme/api:1.1'])).code).toBe(0);
+    const after = runCli(['--store', viaIngest, 'report', '--json', 'acme/api:1.1']);
+    const images = (out: string) => (JSON.parse(out) as { images: { manifestDigest: string; sizeBytes: number; layers: unknown[] }[] }).images;
+    expect(images(r.stdout).map((i) => [i.manifestDigest, i.sizeBytes, i.layers])).toEqual(
+      images(after.stdout).map((i) => [i.manifestDigest, i.sizeBytes, i.layers]),
+    );
+    const files = await runCliAsync(['--store', direct, 'report', '--files', '--json', '--containerd-socket', c.socket, 'containerd:acme/api:1.1']);
+    expect(files.code, files.stderr).toBe(0);
+    expect(runCli(['--store', viaIngest, 'report', '--files', '--json', 'acme/api:1.1']).stdout).toBe(files.stdout);
+    const d = await runCliAsync(['--store', direct, 'diff', '--json', '--containerd-socket', c.socket, 'containerd:acme/api:1.1', 'acme/api:1.1']);
+    expect(d.code, d.stderr).toBe(0);
+    const j = JSON.parse(d.stdout);
+    expect(j.a.manifestDigest).toBe(images(after.stdout)[0]!.manifestDigest);
+    expect(j.b.manifestDigest).toBe(j.a.manifestDigest);
+    expect([j.layers.added, j.layers.removed]).toEqual([[], []]);
+  });
+
   it('a name containerd lacks (or one in another namespace): exit 2, E_REF_NOT_FOUND, the store unchanged', async (ctx) => {
     const c = slot.get(ctx);
     const store = path.join(tmp, 'default');
