@@ -31,6 +31,27 @@ const wholeNumber =
     return v;
   };
 
+/** Where the engines answer: the commands that take docker-daemon:, containerd: or containers-storage: images. */
+const ENGINE_COMMANDS = ['ingest', 'report', 'diff', 'budget'];
+const engineOptions = (): Option[] => [
+  new Option(
+    '--engine-socket <path>',
+    'Docker Engine API socket for docker-daemon: (default $DOCKER_HOST, else /var/run/docker.sock; podman system service works too)',
+  ),
+  new Option(
+    '--containerd-socket <path>',
+    "containerd's socket for containerd:[NAMESPACE/]NAME (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock)",
+  ),
+  new Option(
+    '--storage-root <dir>',
+    "the containers/storage graphroot for containers-storage:NAME (podman --root; default from storage.conf, else podman's default)",
+  ),
+  new Option(
+    '--storage-driver <driver>',
+    'vfs or overlay, for containers-storage:NAME (podman --storage-driver; default from storage.conf, else what the root holds)',
+  ),
+];
+
 // Each command's module is imported when the command runs, not at start-up: a CLI run pays
 // only for what it uses (loading every command cost ~0.15-0.3 s of CPU per run, bench/).
 export async function main(argv: string[]): Promise<number> {
@@ -73,22 +94,6 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'print results as JSON')
     .option('--verify-input', 'read and hash every blob of the input, even one the store already holds under the digest the input names')
     .option('--tag <repo[:tag]>', "also give the input's one image this ref (e.g. an untagged archive, or an OCI layout whose ref is a bare name)")
-    .option(
-      '--containerd-socket <path>',
-      "containerd's socket for containerd:[NAMESPACE/]NAME (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock)",
-    )
-    .option(
-      '--storage-root <dir>',
-      "the containers/storage graphroot for containers-storage:NAME (podman --root; default from storage.conf, else podman's default)",
-    )
-    .option(
-      '--storage-driver <driver>',
-      'vfs or overlay, for containers-storage:NAME (podman --storage-driver; default from storage.conf, else what the root holds)',
-    )
-    .option(
-      '--engine-socket <path>',
-      'Docker Engine API socket for docker-daemon: (default $DOCKER_HOST, else /var/run/docker.sock; podman system service works too)',
-    )
     .action(run(async (paths: string[], opts) => (await import('./ingest-command.js')).ingestCommand(paths, opts)));
 
   program
@@ -110,22 +115,6 @@ export async function main(argv: string[]): Promise<number> {
       "refs, image IDs or manifest digests (default: every image); docker-daemon:NAME, docker-daemon: (the engine's disk report) containerd:NAME or containers-storage:NAME are ingested into the store first",
     )
     .option('--json', 'print the versioned JSON report (schemaVersion 1)')
-    .option(
-      '--engine-socket <path>',
-      'Docker Engine API socket for docker-daemon: (default $DOCKER_HOST, else /var/run/docker.sock; podman system service works too)',
-    )
-    .option(
-      '--containerd-socket <path>',
-      "containerd's socket for containerd:[NAMESPACE/]NAME (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock)",
-    )
-    .option(
-      '--storage-root <dir>',
-      "the containers/storage graphroot for containers-storage:NAME (podman --root; default from storage.conf, else podman's default)",
-    )
-    .option(
-      '--storage-driver <driver>',
-      'vfs or overlay, for containers-storage:NAME (podman --storage-driver; default from storage.conf, else what the root holds)',
-    )
     .option('--all-layers', 'list every layer, not only the top 20')
     .option(
       '--format <format>',
@@ -189,22 +178,6 @@ export async function main(argv: string[]): Promise<number> {
     )
     .option('--json', 'print the diff as JSON')
     .option('--all', 'list every changed file, not only the 30 largest')
-    .option(
-      '--engine-socket <path>',
-      'Docker Engine API socket for docker-daemon: (default $DOCKER_HOST, else /var/run/docker.sock; podman system service works too)',
-    )
-    .option(
-      '--containerd-socket <path>',
-      "containerd's socket for containerd:[NAMESPACE/]NAME (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock)",
-    )
-    .option(
-      '--storage-root <dir>',
-      "the containers/storage graphroot for containers-storage:NAME (podman --root; default from storage.conf, else podman's default)",
-    )
-    .option(
-      '--storage-driver <driver>',
-      'vfs or overlay, for containers-storage:NAME (podman --storage-driver; default from storage.conf, else what the root holds)',
-    )
     .action(run(async (a: string, b: string, opts) => (await import('./diff-command.js')).diffCommand(a, b, opts)));
 
   program
@@ -218,22 +191,6 @@ export async function main(argv: string[]): Promise<number> {
     .option('--baseline <file>', 'a report --json from an earlier run, for maxGrowth')
     .option('--json', 'print verdicts as JSON')
     .option('--junit <file>', 'also write verdicts as JUnit XML')
-    .option(
-      '--engine-socket <path>',
-      'Docker Engine API socket for docker-daemon: (default $DOCKER_HOST, else /var/run/docker.sock; podman system service works too)',
-    )
-    .option(
-      '--containerd-socket <path>',
-      "containerd's socket for containerd:[NAMESPACE/]NAME (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock)",
-    )
-    .option(
-      '--storage-root <dir>',
-      "the containers/storage graphroot for containers-storage:NAME (podman --root; default from storage.conf, else podman's default)",
-    )
-    .option(
-      '--storage-driver <driver>',
-      'vfs or overlay, for containers-storage:NAME (podman --storage-driver; default from storage.conf, else what the root holds)',
-    )
     .action(run(async (args: string[], opts) => (await import('./budget-command.js')).budgetCommand(args, opts)));
 
   program
@@ -289,6 +246,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--tls-key <file>', 'the private key for --tls-cert (PEM)')
     .option('--log', 'log one line per request on stderr')
     .action(run(async (opts) => (await import('./serve-command.js')).serveCommand(opts)));
+
+  for (const c of program.commands) if (ENGINE_COMMANDS.includes(c.name())) for (const o of engineOptions()) c.addOption(o);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
