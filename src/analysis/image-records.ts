@@ -2,6 +2,7 @@ import type { Digest } from '../digest/digest.js';
 import { sniffCompression, SNIFF_BYTES, type Compression } from '../archive/compression.js';
 import type { Store } from '../store/store.js';
 import type { DerivedProblem } from '../store/derived.js';
+import { referrerIn, type Referrer } from './referrers.js';
 import {
   MAX_JSON_BYTES,
   configPlatform,
@@ -46,11 +47,15 @@ export interface LayerRecord {
   size: number;
 }
 
-export type DocRecord =
+export type DocRecord = (
   | { kind: 'index'; children: Descriptor[] }
   | { kind: 'image'; configDigest: Digest; configSize: number; layers: LayerRecord[]; platform?: Platform; created?: string }
   /** Neither an index nor an image manifest (an artifact, or an unknown document). */
-  | { kind: 'other' };
+  | { kind: 'other' }
+) & {
+  /** Set when the document has a `subject` (a signature, SBOM or attestation attached to an image). */
+  referrer?: Referrer;
+};
 
 const FILE = 'records.json';
 const VERSION = 3;
@@ -148,6 +153,13 @@ export class ImageRecords {
     if (!isDocumentType(d.mediaType)) return { kind: 'other' };
     await this.yieldSometimes();
     const doc = this.store.blobs.readDocumentSync(d.digest, MAX_JSON_BYTES);
+    // Read here, from the bytes just hash-checked, so listing referrers costs no second read.
+    const referrer = referrerIn(d, doc);
+    const rec = this.recordOf(d, doc);
+    return referrer ? { ...rec, referrer } : rec;
+  }
+
+  private recordOf(d: Descriptor, doc: unknown): DocRecord {
     if (kindMismatch(d.mediaType, doc) !== undefined) return { kind: 'other' };
     const kind = documentKind(d.mediaType, doc);
     if (kind === 'index') return { kind: 'index', children: parseIndex(doc, `index ${d.digest}`).manifests };

@@ -5,6 +5,7 @@ import { refOf } from '../store/refs.js';
 import type { Compression } from '../archive/compression.js';
 import type { Descriptor, Platform } from '../formats/types.js';
 import { ImageRecords, type DocRecord } from './image-records.js';
+import { bySubject, type Referrer } from './referrers.js';
 
 export interface LayerInfo {
   /** Blob digest: sha256 of the stored (possibly compressed) bytes. */
@@ -45,6 +46,17 @@ export interface LoadOptions {
  * Documents come from the record cache (image-records.ts).
  */
 export async function loadImages(store: Store, opts: LoadOptions = {}): Promise<ImageInfo[]> {
+  return (await loadStore(store, opts)).images;
+}
+
+/** What the store's roots hold: its images, and what is attached to them (referrers, by the digest they refer to). */
+export interface StoreContents {
+  images: ImageInfo[];
+  referrers: Map<Digest, Descriptor[]>;
+}
+
+/** loadImages, plus the referrers among the roots, from the same one read of each document. */
+export async function loadStore(store: Store, opts: LoadOptions = {}): Promise<StoreContents> {
   const [index, records, unverified] = await Promise.all([store.readIndex(), ImageRecords.open(store), store.unverified()]);
   // Images reachable from each descriptor walked, by "<mediaType> <digest>": the type decides
   // how a blob is read, so a blob named under a wrong type elsewhere does not hide its image.
@@ -81,12 +93,15 @@ export async function loadImages(store: Store, opts: LoadOptions = {}): Promise<
 
   const roots = index.manifests;
   const all = new Set<ImageInfo>();
+  const referrers: Referrer[] = [];
   for (const root of roots) {
     const ref = refOf(root);
     for (const img of await walk(root, true)) {
       all.add(img);
       if (ref && !img.refs.includes(ref)) img.refs.push(ref);
     }
+    const r = (await records.doc(root)).referrer;
+    if (r) referrers.push(r);
   }
   if (opts.compression) {
     const misses = new Map<Digest, LayerInfo[]>();
@@ -111,7 +126,7 @@ export async function loadImages(store: Store, opts: LoadOptions = {}): Promise<
   }
   await records.save();
   for (const img of all) img.refs.sort();
-  return [...all].sort(compareImages);
+  return { images: [...all].sort(compareImages), referrers: bySubject(referrers) };
 }
 
 function imageOf(d: Descriptor, rec: Extract<DocRecord, { kind: 'image' }>, unverified: string | undefined): ImageInfo {

@@ -8,15 +8,27 @@ import type { Store } from '../store/store.js';
  * (the manifest's, else its config's media type) and annotations. Documents that cannot be
  * read are not referrers (verify reports them).
  */
-export async function referrerOf(store: Store, d: Descriptor): Promise<{ subject: Digest; descriptor: Descriptor } | undefined> {
+export async function referrerOf(store: Store, d: Descriptor): Promise<Referrer | undefined> {
   if (!isDocumentType(d.mediaType)) return undefined;
-  let doc: Record<string, unknown>;
+  let doc: unknown;
   try {
-    doc = (await store.blobs.readJson(d.digest, MAX_JSON_BYTES)) as Record<string, unknown>;
+    doc = await store.blobs.readJson(d.digest, MAX_JSON_BYTES);
   } catch {
     return undefined;
   }
-  const subject = (doc?.subject as { digest?: unknown } | undefined)?.digest;
+  return referrerIn(d, doc);
+}
+
+export interface Referrer {
+  subject: Digest;
+  descriptor: Descriptor;
+}
+
+/** The same, from the document `d` names, already read (image-records reads every root once). */
+export function referrerIn(d: Descriptor, parsed: unknown): Referrer | undefined {
+  if (!parsed || typeof parsed !== 'object') return undefined;
+  const doc = parsed as Record<string, unknown>;
+  const subject = (doc.subject as { digest?: unknown } | undefined)?.digest;
   if (typeof subject !== 'string' || !isDigest(subject)) return undefined;
   const descriptor: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
   const configType = (doc.config as { mediaType?: unknown } | undefined)?.mediaType;
@@ -26,15 +38,13 @@ export async function referrerOf(store: Store, d: Descriptor): Promise<{ subject
   return { subject, descriptor };
 }
 
-/** Every referrer the store's roots hold, by the digest of what they refer to. */
-export async function referrersBySubject(store: Store): Promise<Map<Digest, Descriptor[]>> {
+/** Referrers by the digest of what they refer to; a root listed twice (two refs) counts once. */
+export function bySubject(referrers: Iterable<Referrer>): Map<Digest, Descriptor[]> {
   const out = new Map<Digest, Descriptor[]>();
   const seen = new Set<Digest>();
-  for (const root of (await store.readIndex()).manifests) {
-    if (seen.has(root.digest)) continue;
-    seen.add(root.digest);
-    const r = await referrerOf(store, root);
-    if (!r) continue;
+  for (const r of referrers) {
+    if (seen.has(r.descriptor.digest)) continue;
+    seen.add(r.descriptor.digest);
     const list = out.get(r.subject) ?? [];
     list.push(r.descriptor);
     out.set(r.subject, list);

@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { LayerstoreError } from '../errors.js';
-import { loadImages } from '../analysis/load-images.js';
+import { loadStore } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
 import { humanBytes } from '../report/human.js';
 import { openForRead, type GlobalOptions } from './context.js';
@@ -22,11 +22,11 @@ export interface HtmlReportOptions extends GlobalOptions {
 export async function htmlReportCommand(file: string, refs: string[], opts: HtmlReportOptions): Promise<number> {
   if (opts.registry) throw new LayerstoreError('E_USAGE', '--html reports on the store; it does not combine with --registry');
   const store = await openForRead(opts);
-  const all = store ? await loadImages(store, { compression: true }) : [];
+  const { images: all, referrers } = store ? await loadStore(store, { compression: true }) : { images: [], referrers: new Map() };
   const images = selectImages(all, refs);
   const top = opts.top ? Math.max(1, parseInt(opts.top, 10) || 10) : 10;
   const bar = new ProgressBar('indexing layers', !opts.quiet && process.stderr.isTTY === true, 'count');
-  const report = await buildReportJson(store, images, { top, onProgress: (d, t) => bar.update(d, t), universe: all });
+  const report = await buildReportJson(store, images, { top, onProgress: (d, t) => bar.update(d, t), universe: all, referrers });
   bar.stop();
   const data: PageData = { schemaVersion: 1, report, stacks: await buildStacks(store, images) };
   const { html } = renderReportPage({ data, title: `layerstore report: ${images.length} image${images.length === 1 ? '' : 's'}` });

@@ -1,5 +1,4 @@
-import { loadImages } from '../analysis/load-images.js';
-import { referrersBySubject } from '../analysis/referrers.js';
+import { loadStore } from '../analysis/load-images.js';
 import { shortDigest } from '../digest/digest.js';
 import type { Descriptor } from '../formats/types.js';
 import { untaggedImages } from '../analysis/untagged.js';
@@ -13,11 +12,10 @@ import { openForRead, storeDir, type GlobalOptions } from './context.js';
 export async function lsCommand(opts: GlobalOptions & { json?: boolean; format?: string; trunc?: boolean }): Promise<number> {
   const format = parseRowFormat(opts.json ? 'json' : opts.format);
   const store = await openForRead(opts);
-  const images = store ? await loadImages(store) : [];
+  const { images, referrers } = store ? await loadStore(store) : { images: [], referrers: new Map<string, Descriptor[]>() };
   // One readdir: which images name a config or layer the store no longer has (quarantined by
   // verify --fix, or lost). ls answers from manifests, so it still lists them, and says so.
   const present = store ? await store.blobs.regularFiles() : new Set<string>();
-  const referrers = store ? await referrersBySubject(store) : new Map();
   const missing = new Map(images.map((i) => [i, [i.configDigest, ...i.layers.map((l) => l.digest)].filter((d) => !present.has(d))]));
   if (format.kind === 'json') {
     await writeJson(process.stdout, {

@@ -1,4 +1,4 @@
-import { loadImages } from '../analysis/load-images.js';
+import { loadStore } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
 import { renderSharing, sharingRows } from '../report/tables.js';
 import { parseRowFormat, renderRows } from '../report/row-format.js';
@@ -37,7 +37,7 @@ export async function reportCommand(args: string[], opts: ReportOptions): Promis
   const refs = ingested?.selectors ?? args;
   if (opts.html !== undefined) return htmlReportCommand(opts.html, refs, opts);
   const store = await openForRead(opts);
-  const all = store ? await loadImages(store, { compression: true }) : [];
+  const { images: all, referrers } = store ? await loadStore(store, { compression: true }) : { images: [], referrers: new Map() };
   const images = selectImages(all, refs);
   // `report docker-daemon:` is the engine's disk report: unique bytes count against the
   // engine's images (what removing one from the engine frees), not the whole store's.
@@ -45,7 +45,13 @@ export async function reportCommand(args: string[], opts: ReportOptions): Promis
   const topN = opts.top === undefined ? 10 : parseInt(opts.top, 10);
   const top = Number.isInteger(topN) && topN >= 0 ? topN : 10;
   const bar = new ProgressBar('indexing layers', !!opts.files && !opts.quiet && process.stderr.isTTY === true, 'count');
-  const r = await computeReport(store, images, { files: opts.files, top, onProgress: (d, t) => bar.update(d, t), universe: wholeEngine ? images : all });
+  const r = await computeReport(store, images, {
+    files: opts.files,
+    top,
+    onProgress: (d, t) => bar.update(d, t),
+    universe: wholeEngine ? images : all,
+    referrers,
+  });
   bar.stop();
   const usage = wholeEngine
     ? engineUsage(DOCKER_DAEMON, engineEndpoint(opts).label, images, r.sharing.images, await containersByImage(engineEndpoint(opts)))

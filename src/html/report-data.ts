@@ -3,7 +3,7 @@ import { getFileIndex, type FileIndex } from '../analysis/file-index.js';
 import { wellKnownLayer } from '../analysis/ledger.js';
 import type { ImageInfo } from '../analysis/load-images.js';
 import { stackImage } from '../analysis/overlay.js';
-import { MAX_JSON_BYTES, parseImageConfig, platformString } from '../formats/types.js';
+import { MAX_JSON_BYTES, parseImageConfig, platformString, type Descriptor } from '../formats/types.js';
 import type { RepositoryView } from '../registry/repositories.js';
 import type { Store } from '../store/store.js';
 import { computeReport, reportJson } from '../report/report-json.js';
@@ -101,7 +101,7 @@ export function platformOf(img: ImageInfo): string | null {
 export async function buildReportJson(
   store: Store | undefined,
   images: ImageInfo[],
-  opts: { top?: number; onProgress?: (done: number, total: number) => void; universe?: ImageInfo[] } = {},
+  opts: { top?: number; onProgress?: (done: number, total: number) => void; universe?: ImageInfo[]; referrers?: Map<Digest, Descriptor[]> } = {},
 ): Promise<ReportJson> {
   return reportJson(await computeReport(store, images, { files: !!store, ...opts }));
 }

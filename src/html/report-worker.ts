@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { isLayerstoreError } from '../errors.js';
-import { loadImages } from '../analysis/load-images.js';
+import { loadStore } from '../analysis/load-images.js';
 import { toJson } from '../report/json.js';
 import { Store } from '../store/store.js';
 import { buildReportJson, buildStacks } from './report-data.js';
@@ -13,8 +13,8 @@ import { buildReportJson, buildStacks } from './report-data.js';
 const { root } = workerData as { root: string };
 try {
   const store = await Store.open(root);
-  const images = await loadImages(store, { compression: true });
-  const report = toJson(await buildReportJson(store, images));
+  const { images, referrers } = await loadStore(store, { compression: true });
+  const report = toJson(await buildReportJson(store, images, { referrers }));
   const stacks = await buildStacks(store, images);
   parentPort!.postMessage({ ok: true, report, stacks });
 } catch (e) {

@@ -1,12 +1,11 @@
 import type { Digest } from '../digest/digest.js';
 import type { Compression } from '../archive/compression.js';
-import type { ImageInfo } from '../analysis/load-images.js';
+import { loadStore, type ImageInfo } from '../analysis/load-images.js';
 import { computeSharing, type LayerSharing, type SharingReport } from '../analysis/sharing.js';
 import { computeFilesReport, type FilesReport } from '../analysis/files-report.js';
 import { ledgerFrom, wellKnownLayer } from '../analysis/ledger.js';
 import type { Store } from '../store/store.js';
 import type { Descriptor } from '../formats/types.js';
-import { referrersBySubject } from '../analysis/referrers.js';
 
 /** What is attached to an image (a signature, an SBOM, an attestation), as report shows it. */
 export interface ReferrerJson {
@@ -27,7 +26,14 @@ export interface ComputedReport {
 export async function computeReport(
   store: Store | undefined,
   images: ImageInfo[],
-  opts: { files?: boolean; top?: number; onProgress?: (done: number, total: number) => void; universe?: ImageInfo[] } = {},
+  opts: {
+    files?: boolean;
+    top?: number;
+    onProgress?: (done: number, total: number) => void;
+    universe?: ImageInfo[];
+    /** What is attached to the store's images (loadStore); read from the store when not given. */
+    referrers?: Map<Digest, Descriptor[]>;
+  } = {},
 ): Promise<ComputedReport> {
   const compression = new Map<Digest, Compression>();
   if (store) {
@@ -40,7 +46,10 @@ export async function computeReport(
     const label = wellKnownLayer(l);
     return label ? { ...l, wellKnown: label } : l;
   });
-  const out: ComputedReport = { sharing: { ...report, layers }, referrers: store ? await referrersOf(store, images) : new Map() };
+  const out: ComputedReport = {
+    sharing: { ...report, layers },
+    referrers: store ? referrersOf(opts.referrers ?? (await loadStore(store)).referrers, images) : new Map(),
+  };
   if (opts.files) {
     // No store yet: the same JSON shape as an empty store.
     // An unverified image (pushed with a config that disagrees with its layers) may not even have tar layers.
@@ -52,8 +61,7 @@ export async function computeReport(
   return out;
 }
 
-async function referrersOf(store: Store, images: ImageInfo[]): Promise<Map<Digest, ReferrerJson[]>> {
-  const all = await referrersBySubject(store);
+function referrersOf(all: Map<Digest, Descriptor[]>, images: ImageInfo[]): Map<Digest, ReferrerJson[]> {
   const out = new Map<Digest, ReferrerJson[]>();
   const row = (d: Descriptor): ReferrerJson => ({ digest: d.digest, artifactType: d.artifactType ?? null, mediaType: d.mediaType, size: d.size });
   for (const img of images) {
