@@ -58,17 +58,21 @@ export async function openTarInput(store: Store, file: string, view: TarView, op
 async function indexTarFile(store: Store, file: string, size: number, view: TarView, opts: IngestOptions, hints: EntryHints): Promise<TarInput> {
   const fh = await fsp.open(file, 'r');
   // The workers hash with node:crypto; another hasher streams the range on this thread.
-  const workers = store.writer.canStageRanges ? new RangeWorkers() : undefined;
-  const close = () => Promise.all([workers?.close(), fh.close()]).then(() => {});
-  opts.onStart?.({ bytesRead: () => Math.min(size, workers?.bytesDone() ?? 0), total: size });
+  const own = store.writer.canStageRanges && !opts.workers ? new RangeWorkers() : undefined;
+  const workers = store.writer.canStageRanges ? (opts.workers ?? own) : undefined;
+  const close = () => Promise.all([own?.close(), fh.close()]).then(() => {});
+  const doneBefore = workers?.bytesDone() ?? 0; // a shared pool counts other inputs' bytes too
+  opts.onStart?.({ bytesRead: () => Math.min(size, (workers?.bytesDone() ?? doneBefore) - doneBefore), total: size });
   try {
     let entries = 0;
     for await (const e of walkTarFile(fh, size, { maxEntries: MAX_ARCHIVE_ENTRIES })) {
       entries++;
       if (!admit(view, e)) continue;
       const h = entryOf(e);
+      // A small entry (a config, a manifest) is read here: a round trip to a thread, or
+      // starting one, costs more than hashing it.
       const stage = (existing: Digest | undefined): Promise<StagedFile> =>
-        workers
+        workers && h.size > HOLD_ENTRY_BYTES
           ? stageFileRange(store.writer, workers, { path: file, fd: fh.fd, start: h.offset, size: h.size, whole: false }, { ...h, existing })
           : stageBody(store.writer, rangeOf(file, h.offset, h.size), { ...h, existing });
       view.entries.set(h.name, { ...h, stage: (diffId) => stagePinned(store, hints, h, stage, { trustStored: !opts.verifyInput, hintable: true, diffId }) });
