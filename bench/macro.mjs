@@ -20,7 +20,7 @@ import { fmt, GNU_TIME, median, syncDisks, table, timeProcess, warmPageCache, wh
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'bin', 'layerstore.js');
 const MB = 1e6;
-const GROUPS = ['raw', '2n', 'gzip', 'zstd', 'files', 'report', 'engines'];
+const GROUPS = ['raw', '2n', 'gzip', 'zstd', 'files', 'report', 'engines', 'family'];
 
 const { values: flags } = parseArgs({
   options: {
@@ -46,6 +46,9 @@ if (flags.help) {
   --keep          keep the workdir; a later run with the same --workdir and sizes reuses the inputs
   --big           also time report --json on a 100k-image store
   --rootfs-files  files in the rootfs-like layer (default: 100000 x size/1024, at least 5000)
+  (family)        related images: a base of 86 MB and six images adding 4 MB each on it, written
+                  as skopeo writes docker-archives (626 MB in 7 files, 110 MB distinct), all
+                  given to one command; against skopeo copy to one layout and docker load
   --compare DIR   also run every layerstore case with DIR/bin/layerstore.js (another built checkout,
                   e.g. a git worktree of a branch), interleaved in the same runs: an A/B of a change
 `);
@@ -127,6 +130,13 @@ if (only.has('files') && !inputs.rootfs) {
   saveInputs();
   log(`  rootfs.tar ${(rootfs.bytes / MB).toFixed(0)} MB, ${rootfsFiles} files [${since()}]`);
 }
+if (only.has('family') && !inputs.family) {
+  announce();
+  const images = gen.writeImageFamily(W('family'), { baseBytes: 86 * MB, appBytes: 4 * MB, derived: 6 });
+  inputs.family = { files: images.map((i) => i.file), refs: images.map((i) => i.ref), bytes: images.reduce((n, i) => n + i.bytes, 0) };
+  saveInputs();
+  log(`  family: ${images.length} archives, ${(inputs.family.bytes / MB).toFixed(0)} MB [${since()}]`);
+}
 const reportSizes = [1000, 10000, ...(flags.big ? [100000] : [])];
 if (only.has('report')) {
   for (const n of reportSizes) {
@@ -152,18 +162,26 @@ async function prepareStore(dir, input) {
 }
 const warmStore = W('store-warm');
 const filesStore = W('store-files');
+const familyStore = W('store-family');
 if (only.has('raw')) await prepareStore(warmStore, inputs.save.file);
+if (only.has('family')) {
+  rm(familyStore);
+  await timeProcess('node', ls(familyStore, 'ingest', '-q', ...inputs.family.files));
+}
 if (only.has('files')) await prepareStore(filesStore, inputs.rootfs.file);
 const rootfsBlob = inputs.rootfs ? path.join(filesStore, 'blobs', 'sha256', inputs.rootfs.layerHex) : undefined;
 
 // The engines group: the N image loaded into a private dockerd and a private podman store
 // (vfs), each exported once to a file for the openssl reference on the same bytes.
 const engines = { docker: undefined, podman: undefined, skipped: [] };
-if (only.has('engines')) {
+if (only.has('engines') || only.has('family')) {
   const d = await startDockerd(workdir);
   if (d.skip) engines.skipped.push(`docker-daemon: ${d.skip}`);
-  else {
-    engines.docker = d;
+  else engines.docker = d;
+}
+if (only.has('engines')) {
+  const d = engines.docker;
+  if (d) {
     const load = spawnSync('docker', ['load', '-q', '-i', inputs.save.file], { env: d.env, encoding: 'utf8' });
     if (load.status !== 0) throw new Error(`docker load: ${load.stderr}`);
     spawnSync('docker', ['save', '-o', W('docker-saved.tar'), 'bench/big:n'], { env: d.env });
@@ -178,8 +196,8 @@ if (only.has('engines')) {
     p.podman(['save', '-o', W('podman-saved.tar'), 'bench/big:n']);
     log(`  podman (vfs) loaded bench/big:n [${since()}]`);
   }
-  for (const why of engines.skipped) log(`  engines: skipping ${why}`);
 }
+for (const why of engines.skipped) log(`  engines: skipping ${why}`);
 
 // ---------------------------------------------------------------------------------------------
 // cases
@@ -190,7 +208,7 @@ const coldStore = W('store-cold');
 const skopeoDir = W('skopeo-out');
 
 const ingestCase = (c) => ({ ...c, cmd: 'node', before: () => rm(coldStore), after: () => rm(coldStore), ingest: true });
-if (engines.docker) {
+if (engines.docker && only.has('engines')) {
   const { env, socket } = engines.docker;
   const saved = W('docker-saved.tar');
   const bytes = fs.statSync(saved).size;
@@ -274,6 +292,50 @@ if (only.has('raw')) {
       args,
       before: () => rm(skopeoDir),
       after: () => rm(skopeoDir),
+    });
+  }
+}
+if (only.has('family')) {
+  const { files, refs, bytes } = inputs.family;
+  add({ id: 'openssl-family', group: 'family', what: 'openssl dgst -sha256 (family, 7 files)', bytes, cmd: 'openssl', args: ['dgst', '-sha256', ...files] });
+  add(ingestCase({ id: 'family-cold', group: 'family', what: 'ingest family, empty store', bytes, args: ls(coldStore, 'ingest', '-q', ...files) }));
+  add({
+    id: 'family-warm',
+    group: 'family',
+    what: 'ingest family, all blobs stored',
+    bytes,
+    cmd: 'node',
+    args: ls(familyStore, 'ingest', '-q', ...files),
+    ingest: true,
+  });
+  if (SKOPEO) {
+    // One shared layout, as a user would keep one: skopeo skips a blob the layout has.
+    const dir = W('skopeo-family');
+    const loop = `for f in "$@"; do n=$(basename "$f" .tar); ${SKOPEO} copy -q --dest-oci-accept-uncompressed-layers "docker-archive:$f" "oci:${dir}:$n" || exit 1; done`;
+    add({
+      id: 'skopeo-family',
+      group: 'family',
+      what: 'skopeo copy docker-archive: -> one oci: layout (family)',
+      bytes,
+      cmd: 'sh',
+      args: ['-c', loop, 'sh', ...files],
+      before: () => rm(dir),
+      after: () => rm(dir),
+    });
+  }
+  if (engines.docker) {
+    const { env } = engines.docker;
+    const unload = () => spawnSync('docker', ['rmi', '-f', ...refs], { env, stdio: 'ignore' });
+    add({
+      id: 'docker-load-family',
+      group: 'family',
+      what: `docker load -i (family, ${engines.docker.driver})`,
+      bytes,
+      cmd: 'sh',
+      args: ['-c', 'for f in "$@"; do docker load -q -i "$f" >/dev/null || exit 1; done', 'sh', ...files],
+      env,
+      before: unload,
+      after: unload,
     });
   }
 }
@@ -371,6 +433,7 @@ const pageCacheFiles = [
   ...(inputs.gzip?.blobs ?? []),
   ...(inputs.zstd?.blobs ?? []),
   inputs.rootfs?.file,
+  ...(inputs.family?.files ?? []),
 ].filter((f) => f && fs.existsSync(f));
 warmPageCache(pageCacheFiles);
 log(`${cases.length} cases x ${runs} runs; GNU time: ${GNU_TIME ? 'yes' : 'no (polling VmHWM)'}; skopeo: ${SKOPEO ? 'yes' : 'no'} [${since()}]`);
@@ -421,7 +484,12 @@ const refOf = {
   'ingest-docker': 'docker-save',
   'podman-save': 'openssl-podman',
   'ingest-cstorage': 'podman-save',
+  'family-cold': 'openssl-family',
+  'family-warm': 'openssl-family',
+  'skopeo-family': 'openssl-family',
+  'docker-load-family': 'openssl-family',
 };
+const skopeoOf = { cold: 'skopeo', warm: 'skopeo', 'family-cold': 'skopeo-family', 'family-warm': 'skopeo-family' };
 for (const c of cases) if (c.twinOf && refOf[c.twinOf]) refOf[c.id] = refOf[c.twinOf];
 const rows = cases.map((c) => {
   const s = med(c.id);
@@ -435,7 +503,7 @@ const rows = cases.map((c) => {
     cpuSeconds: med(c.id, 'cpuSeconds'),
     ref,
     ratioVsRef: ref ? ratio(c.id, ref) : undefined,
-    ratioVsSkopeo: ['cold', 'warm'].includes(c.twinOf ?? c.id) ? ratio(c.id, 'skopeo') : undefined,
+    ratioVsSkopeo: skopeoOf[c.twinOf ?? c.id] ? ratio(c.id, skopeoOf[c.twinOf ?? c.id]) : undefined,
     ratioVsThisCheckout: c.twinOf ? ratio(c.id, c.twinOf) : undefined,
     peakRssMB: med(c.id, 'rssMB'),
     maxPeakRssMB: maxRss(c.id),
@@ -471,6 +539,8 @@ target('cold ingest vs skopeo copy', row('cold')?.ratioVsSkopeo, 2.5, '>=');
 // Context, not a target: how close cold ingest is to writing the same bytes with dd.
 const coldVsDisk = samples.cold && samples['dd-fsync'] ? median(samples.cold.map((s, r) => samples['dd-fsync'][r].seconds / s.seconds)) : undefined;
 target('warm ingest vs openssl dgst', row('warm')?.ratioVsRef, 0.85, '>=');
+target('related family, empty store, vs skopeo copy', row('family-cold')?.ratioVsSkopeo, 1.5, '>=');
+target('related family, all blobs stored, vs openssl dgst', row('family-warm')?.ratioVsRef, 5, '>=');
 target(
   `gzip ingest vs fastest of gzip -dc${ZSTD_GZIP ? ', zstd --format=gzip' : ''}, node:zlib`,
   ratioVsFastest('ingest-gzip', ['gzip-dc', 'zstd-gz-dc', 'node-gunzip']),
@@ -498,6 +568,7 @@ function describeInputs() {
   if (inputs.save) parts.push(`N = ${mb(inputs.save.bytes)} (4 layers)`);
   if (inputs.save2) parts.push(`2N = ${mb(inputs.save2.bytes)}`);
   for (const k of ['gzip', 'zstd']) if (inputs[k]) parts.push(`${k} ${mb(inputs[k].bytes)} of ${mb(inputs[k].tarBytes)} tar`);
+  if (inputs.family) parts.push(`family ${mb(inputs.family.bytes)} in ${inputs.family.files.length} archives`);
   if (inputs.rootfs) parts.push(`rootfs ${mb(inputs.rootfs.bytes)} / ${inputs.rootfs.files} files`);
   return parts.join(', ') || 'no inputs';
 }
@@ -625,6 +696,8 @@ if (!flags.keep) {
     'rootfs.tar',
     'store-warm',
     'store-files',
+    'family',
+    'store-family',
     'inputs.json',
     ...Object.keys(inputs.reportStores).map((n) => `report-${n}`),
   ])

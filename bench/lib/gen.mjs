@@ -318,6 +318,68 @@ export function writeDockerSave(file, ref, layers) {
   }
 }
 
+/**
+ * A docker-archive as skopeo writes one (`skopeo copy ... docker-archive:FILE`, containers/image's
+ * tarfile writer), streamed to `file`: each layer as <diffID hex>.tar, then <config hex>.json,
+ * a v1 directory per layer (layer.tar a symlink to the blob, VERSION, json), manifest.json and
+ * repositories last. Returns {file, bytes, diffIds, configHex}.
+ */
+export function writeSkopeoArchive(file, ref, layers) {
+  const fd = fs.openSync(file, 'w');
+  const out = new Sink(fd);
+  const put = (n, b) => {
+    out.write(tarHeader(n, { size: b.length }));
+    out.write(b);
+    out.write(Buffer.alloc(pad512(b.length)));
+  };
+  try {
+    const diffIds = layers.map((spec) => {
+      // The name needs the digest before the bytes: hash the layer once without writing it.
+      const count = new TeeSink({ write() {} });
+      spec.writeTo(count);
+      const hex = count.digest();
+      out.write(tarHeader(`${hex}.tar`, { size: count.bytes, mode: 0o444 }));
+      spec.writeTo(out);
+      out.write(Buffer.alloc(pad512(count.bytes)));
+      return hex;
+    });
+    const config = imageConfig(diffIds, ref);
+    const configHex = sha256hex(config);
+    put(`${configHex}.json`, config);
+    let parent = '';
+    diffIds.forEach((hex, i) => {
+      const id = sha256hex(`${parent} ${hex}`);
+      out.write(tarHeader(`${id}/layer.tar`, { type: '2', linkname: `../${hex}.tar` }));
+      put(`${id}/VERSION`, Buffer.from('1.0'));
+      put(`${id}/json`, Buffer.from(JSON.stringify({ id, ...(parent ? { parent } : {}), created: CREATED, os: 'linux', layer: i })));
+      parent = id;
+    });
+    const [repo, tag] = ref.split(':');
+    put('manifest.json', Buffer.from(JSON.stringify([{ Config: `${configHex}.json`, RepoTags: [ref], Layers: diffIds.map((h) => `${h}.tar`) }])));
+    put('repositories', Buffer.from(JSON.stringify({ [repo]: { [tag]: parent } })));
+    out.write(ZEROS);
+    return { file, bytes: out.bytes, diffIds, configHex };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * A family of related images as skopeo writes them, one archive each: a base of two layers
+ * (`baseBytes` in all) and `derived` images that each add one layer of `appBytes` on top of it.
+ * Returns [{file, bytes, ref}], the base first.
+ */
+export function writeImageFamily(dir, { baseBytes, appBytes, derived }) {
+  fs.mkdirSync(dir, { recursive: true });
+  const base = [bigFilesLayer('family-base-0', Math.floor(baseBytes * 0.8)), bigFilesLayer('family-base-1', Math.floor(baseBytes * 0.2))];
+  const images = [{ ref: 'bench/family-base:1', layers: base }];
+  for (let i = 1; i <= derived; i++) images.push({ ref: `bench/family-app${i}:1`, layers: [...base, bigFilesLayer(`family-app-${i}`, appBytes)] });
+  return images.map(({ ref, layers }, i) => {
+    const w = writeSkopeoArchive(path.join(dir, `image-${i}.tar`), ref, layers);
+    return { file: w.file, bytes: w.bytes, ref };
+  });
+}
+
 /** Write a layer's tar alone to `file`; returns {size, diffId}. */
 export function writeLayerFile(file, spec) {
   const fd = fs.openSync(file, 'w');

@@ -10,6 +10,7 @@ import { printError } from './errors-out.js';
 import { toJson } from '../report/json.js';
 import { normalizeUserRef } from '../formats/ref-names.js';
 import { engineExport, isEngineRef, type EngineOptions } from './engine-inputs.js';
+import { RangeWorkers } from '../digest/range-workers.js';
 
 export interface IngestCommandOptions extends EngineOptions {
   json?: boolean;
@@ -80,10 +81,17 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
   let failed = errors.length;
   let damaged = false; // a damaged store outranks bad input: exit 3
   const showBar = !opts.quiet && !opts.json && process.stderr.isTTY === true;
+  // One pool of hashing threads for every input (started when first needed).
+  const workers = new RangeWorkers();
   for (const input of inputs) {
     const bar = new IngestProgressBar(input, showBar);
     try {
-      const progress: IngestOptions = { onStart: (p) => bar.start(p), ...(tag ? { tag } : {}), ...(opts.verifyInput ? { verifyInput: true } : {}) };
+      const progress: IngestOptions = {
+        onStart: (p) => bar.start(p),
+        workers,
+        ...(tag ? { tag } : {}),
+        ...(opts.verifyInput ? { verifyInput: true } : {}),
+      };
       const r =
         input === '-'
           ? await ingestStdin(store, progress)
@@ -105,6 +113,7 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
       printError(err, opts);
     }
   }
+  await workers.close();
   if (opts.json) process.stdout.write(toJson({ schemaVersion: 1, store: store.root, results: results.map(jsonResult), failed }));
   const total = inputs.length + errors.length;
   if (failed > 0) {

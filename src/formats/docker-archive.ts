@@ -53,10 +53,12 @@ export async function resolveDockerArchive<F extends SourceFile>(view: SourceVie
       );
     }
     const layerFiles: F[] = [];
-    view.prefetch(item.layers.map((name, j) => ({ name, why: `${what} Layers[${j}]` })));
+    // The diff_ids name the uncompressed layers: a view may take a stored one for its entry.
+    const diffIds = config.rootfs.diff_ids;
+    view.prefetch(item.layers.map((name, j) => ({ name, why: `${what} Layers[${j}]`, diffId: diffIds[j] })));
     for (const [j, name] of item.layers.entries()) {
       const lw = `${what} Layers[${j}]`;
-      const f = await view.file(name, lw);
+      const f = await view.file(name, lw, { diffId: diffIds[j] });
       plan.useBlob(f, claimOf(f), lw);
       plan.checkDiffId(f, config.rootfs.diff_ids[j]!, lw);
       layerFiles.push(f);

@@ -34,13 +34,26 @@ export interface SourceView<F extends SourceFile = SourceFile> {
    * `json`, the caller will read it as JSON: above MAX_JSON_BYTES it is refused
    * (E_TOO_LARGE) by the size the input gives, before any byte is staged.
    */
-  file(name: string, why: string, opts?: { json?: boolean }): Promise<F>;
+  file(name: string, why: string, opts?: FileOptions): Promise<F>;
   readJson(name: string, why: string): Promise<unknown>;
   /**
    * Start staging these files now, several at once, for readers that will ask for them one
-   * by one (a manifest's layers); `why` as the later file() call will give it.
+   * by one (a manifest's layers); `why` and `diffId` as the later file() call will give them.
    */
-  prefetch(files: Array<{ name: string; why: string }>): void;
+  prefetch(files: Array<{ name: string; why: string; diffId?: Digest }>): void;
+}
+
+/** What a reader tells a view about a file it asks for. */
+export interface FileOptions {
+  /** Read as JSON: refused above MAX_JSON_BYTES by the size the input gives. */
+  json?: boolean;
+  /**
+   * The digest the file has uncompressed, by the input's own word (a legacy save's config
+   * rootfs.diff_ids): a view whose store holds that blob, at the file's size, may give the
+   * stored blob without reading the file (skip what is stored). The reader's checks apply to
+   * whatever is given.
+   */
+  diffId?: Digest;
 }
 
 /** The digest an OCI-style entry name claims ("blobs/sha256/<hex>"), if any. */

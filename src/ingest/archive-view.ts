@@ -4,7 +4,7 @@ import { LayerstoreError } from '../errors.js';
 import { normalizeEntryName } from '../archive/entry-name.js';
 import { resolveLinks, type LinkEntry } from '../archive/links.js';
 import type { Digest } from '../digest/digest.js';
-import { claimedDigest, type SourceView } from '../formats/source.js';
+import { claimedDigest, type FileOptions, type SourceView } from '../formats/source.js';
 import { MAX_JSON_BYTES, parseJson } from '../formats/types.js';
 import type { Store } from '../store/store.js';
 import { STAGING_CONCURRENCY, stageBody, stageFileRange, type StagedFile } from './staged-file.js';
@@ -25,7 +25,6 @@ export interface ArchiveView extends SourceView<StagedFile> {
   staged(): Iterable<StagedFile>;
 }
 
-/** The digest `name` claims when the store already has that blob (so ingest need not write it). */
 /**
  * Stored blob `d` as a StagedFile (pinned, its diffID known), when its size is `size`: what an
  * input entry that claims `d` stands for without reading it. Undefined when the sizes differ
@@ -41,6 +40,7 @@ export async function storedWithSize(store: Store, d: Digest, size: number): Pro
   return f;
 }
 
+/** The digest `name` claims when the store already has that blob (so ingest need not write it). */
 export async function storedClaim(store: Store, name: string): Promise<Digest | undefined> {
   const claim = claimedDigest(name);
   return claim !== undefined && (await store.blobs.has(claim)) ? claim : undefined;
@@ -74,8 +74,11 @@ export interface TarFileEntry {
   name: string;
   offset: number;
   size: number;
-  /** Stages the bytes (called at most once); undefined when the pass over a compressed archive did not keep them. */
-  stage?: () => Promise<StagedFile>;
+  /**
+   * Stages the bytes (called at most once), or gives the stored blob `diffId` names in their
+   * place (FileOptions.diffId); undefined when the pass over a compressed archive did not keep them.
+   */
+  stage?: (diffId?: Digest) => Promise<StagedFile>;
 }
 
 /**
@@ -109,7 +112,7 @@ export class TarView implements ArchiveView {
     return this.lookup(name) !== undefined;
   }
 
-  async file(name: string, why: string, opts: { json?: boolean } = {}): Promise<StagedFile> {
+  async file(name: string, why: string, opts: FileOptions = {}): Promise<StagedFile> {
     const n = normalizeEntryName(name);
     const resolved = resolveLinks(n, this.links);
     const e = this.entries.get(resolved);
@@ -124,7 +127,7 @@ export class TarView implements ArchiveView {
       });
     }
     return this.staging.get(resolved, async () => {
-      const f = await stage();
+      const f = await stage(opts.diffId);
       this.done.add(f);
       return f;
     });
@@ -134,9 +137,9 @@ export class TarView implements ArchiveView {
     return readStagedJson(this.store, await this.file(name, why, { json: true }), why);
   }
 
-  prefetch(files: Array<{ name: string; why: string }>): void {
+  prefetch(files: Array<{ name: string; why: string; diffId?: Digest }>): void {
     // An unsafe or missing name: the reader's own file() call reports it, in its order.
-    for (const f of files) this.file(f.name, f.why).catch(() => {});
+    for (const f of files) this.file(f.name, f.why, { diffId: f.diffId }).catch(() => {});
   }
 
   settle(): Promise<void> {
@@ -209,7 +212,7 @@ export class DirView implements ArchiveView {
     }
   }
 
-  async file(name: string, why: string, opts: { json?: boolean } = {}): Promise<StagedFile> {
+  async file(name: string, why: string, opts: FileOptions = {}): Promise<StagedFile> {
     const n = normalizeEntryName(name);
     if (opts.json && !this.files.has(n)) {
       // Refused by the size the file system gives, before a byte is copied (a missing file
@@ -217,19 +220,19 @@ export class DirView implements ArchiveView {
       const st = await fsp.stat(this.pathOf(n)).catch(() => undefined);
       if (st?.isFile()) refuseLargeJson(st.size, why, n);
     }
-    return this.files.get(n, () => this.stage(n, why));
+    return this.files.get(n, () => this.stage(n, why, opts.diffId));
   }
 
-  prefetch(files: Array<{ name: string; why: string }>): void {
+  prefetch(files: Array<{ name: string; why: string; diffId?: Digest }>): void {
     // An unsafe or missing name: the reader's own file() call reports it, in its order.
-    for (const f of files) this.file(f.name, f.why).catch(() => {});
+    for (const f of files) this.file(f.name, f.why, { diffId: f.diffId }).catch(() => {});
   }
 
   settle(): Promise<void> {
     return this.files.settle();
   }
 
-  private async stage(n: string, why: string): Promise<StagedFile> {
+  private async stage(n: string, why: string, diffId: Digest | undefined): Promise<StagedFile> {
     const p = this.pathOf(n);
     let st: Stats;
     try {
@@ -244,8 +247,9 @@ export class DirView implements ArchiveView {
       throw new LayerstoreError('E_LINK', `${JSON.stringify(n)} is a link to ${real}, outside the layout directory; refusing to read it`, { entry: n });
     }
     const claim = await storedClaim(this.store, n);
-    if (claim !== undefined && this.trustStored) {
-      const stored = await storedWithSize(this.store, claim, st.size);
+    const trusted = claim ?? diffId; // a diffId the store lacks: storedWithSize says so
+    if (trusted !== undefined && this.trustStored) {
+      const stored = await storedWithSize(this.store, trusted, st.size);
       if (stored) {
         const f = { ...stored, name: n, fromStore: true };
         this.done.push(f);

@@ -33,6 +33,12 @@ export interface IngestOptions {
    * such an entry is not read: the store's copy was verified when it arrived).
    */
   verifyInput?: boolean;
+  /**
+   * Hashing threads shared by several ingests (one command's inputs), owned and closed by the
+   * caller: starting threads for each input cost more than a small input's own work. Without
+   * it, each input starts its own and closes them.
+   */
+  workers?: RangeWorkers;
 }
 
 export interface IngestResult {
@@ -70,8 +76,8 @@ export async function ingestPath(store: Store, input: string, opts: IngestOption
       open.view = tv;
       open.tar = await openTarStreamInput(store, createReadStream(input, { highWaterMark: READ_CHUNK }), tv, opts, open.hints);
     } else if (st.isDirectory()) {
-      open.workers = new RangeWorkers();
-      open.view = new DirView(input, input, store, open.workers, !opts.verifyInput);
+      if (!opts.workers) open.workers = new RangeWorkers();
+      open.view = new DirView(input, input, store, opts.workers ?? open.workers!, !opts.verifyInput);
       opts.onStart?.({ bytesRead: () => 0, total: 0 });
     } else {
       open.hints = await EntryHints.load(store);

@@ -58,20 +58,24 @@ export async function openTarInput(store: Store, file: string, view: TarView, op
 async function indexTarFile(store: Store, file: string, size: number, view: TarView, opts: IngestOptions, hints: EntryHints): Promise<TarInput> {
   const fh = await fsp.open(file, 'r');
   // The workers hash with node:crypto; another hasher streams the range on this thread.
-  const workers = store.writer.canStageRanges ? new RangeWorkers() : undefined;
-  const close = () => Promise.all([workers?.close(), fh.close()]).then(() => {});
-  opts.onStart?.({ bytesRead: () => Math.min(size, workers?.bytesDone() ?? 0), total: size });
+  const own = store.writer.canStageRanges && !opts.workers ? new RangeWorkers() : undefined;
+  const workers = store.writer.canStageRanges ? (opts.workers ?? own) : undefined;
+  const close = () => Promise.all([own?.close(), fh.close()]).then(() => {});
+  const doneBefore = workers?.bytesDone() ?? 0; // a shared pool counts other inputs' bytes too
+  opts.onStart?.({ bytesRead: () => Math.min(size, (workers?.bytesDone() ?? doneBefore) - doneBefore), total: size });
   try {
     let entries = 0;
     for await (const e of walkTarFile(fh, size, { maxEntries: MAX_ARCHIVE_ENTRIES })) {
       entries++;
       if (!admit(view, e)) continue;
       const h = entryOf(e);
+      // A small entry (a config, a manifest) is read here: a round trip to a thread, or
+      // starting one, costs more than hashing it.
       const stage = (existing: Digest | undefined): Promise<StagedFile> =>
-        workers
+        workers && h.size > HOLD_ENTRY_BYTES
           ? stageFileRange(store.writer, workers, { path: file, fd: fh.fd, start: h.offset, size: h.size, whole: false }, { ...h, existing })
           : stageBody(store.writer, rangeOf(file, h.offset, h.size), { ...h, existing });
-      view.entries.set(h.name, { ...h, stage: () => stagePinned(store, hints, h, stage, !opts.verifyInput, true) });
+      view.entries.set(h.name, { ...h, stage: (diffId) => stagePinned(store, hints, h, stage, { trustStored: !opts.verifyInput, hintable: true, diffId }) });
     }
     if (entries === 0) throw new LayerstoreError('E_EMPTY', 'the archive has no entries');
   } catch (e) {
@@ -151,7 +155,7 @@ async function readOnePass(
       held += bytes.length;
       view.entries.set(h.name, heldEntry(store, hints, h, bytes, trustStored));
     } else {
-      view.addStaged(h, await stagePinned(store, hints, h, (existing) => stageBody(store.writer, e.body, { ...h, existing }), trustStored));
+      view.addStaged(h, await stagePinned(store, hints, h, (existing) => stageBody(store.writer, e.body, { ...h, existing }), { trustStored }));
     }
   }
   if (entries === 0) throw new LayerstoreError('E_EMPTY', 'the archive has no entries');
@@ -194,7 +198,7 @@ async function stageInSecondPass(
   for await (const e of readTarEntries(arc.stream, { maxEntries: MAX_ARCHIVE_ENTRIES })) {
     const w = wanted.get(e.name);
     if (!w || w.offset !== e.offset || w.size !== e.size || e.type !== 'file') continue;
-    view.addStaged(w, await stagePinned(store, hints, w, (existing) => stageBody(store.writer, e.body, { ...w, existing }), trustStored));
+    view.addStaged(w, await stagePinned(store, hints, w, (existing) => stageBody(store.writer, e.body, { ...w, existing }), { trustStored }));
     wanted.delete(e.name);
     if (wanted.size === 0) break;
   }
@@ -205,7 +209,10 @@ async function stageInSecondPass(
  * loop: a closure there would share the loop's scope, and with it the tar-stream entry.
  */
 function heldEntry(store: Store, hints: EntryHints, h: TarFileEntry, bytes: Buffer, trustStored: boolean): TarFileEntry {
-  return { ...h, stage: () => stagePinned(store, hints, h, (existing) => stageBody(store.writer, once(bytes), { ...h, existing }), trustStored) };
+  return {
+    ...h,
+    stage: (diffId) => stagePinned(store, hints, h, (existing) => stageBody(store.writer, once(bytes), { ...h, existing }), { trustStored, diffId }),
+  };
 }
 
 function entryOf(e: TarEntryHeader): TarFileEntry {
@@ -231,28 +238,31 @@ function rangeOf(file: string, start: number, size: number): AsyncIterable<Buffe
 
 /**
  * Stage one file entry of an archive, pinning the stored blob its name claims
- * ("blobs/sha256/<hex>") or the one an entry hint names, so bytes the store has are hashed,
- * not written. `stage(existing)` stages the entry's bytes, pinning `existing` when given; it
- * is called a second time, unpinned, for a hint that turned out wrong (same name and size,
- * other bytes): only for an uncompressed archive, whose entry bytes can be read again, are
- * hints asked.
+ * ("blobs/sha256/<hex>") or the one an entry hint or the reader's diffId names, so bytes the
+ * store has are hashed, not written. `stage(existing)` stages the entry's bytes, pinning
+ * `existing` when given; it is called a second time, unpinned, for a hint that turned out
+ * wrong (same name and size, other bytes): only for an uncompressed archive, whose entry
+ * bytes can be read again (`hintable`), are hints asked.
+ *
+ * `trustStored` (not --verify-input): when the store holds the blob the entry's name claims,
+ * or the reader's `diffId` (a legacy save's config rootfs.diff_ids), at the entry's size, the
+ * store's copy stands for the entry, whose bytes are not read: it was verified when it arrived,
+ * and the image committed is the one the digests name.
  */
 async function stagePinned(
   store: Store,
   hints: EntryHints,
   e: TarFileEntry,
   stage: (existing: Digest | undefined) => Promise<StagedFile>,
-  trustStored: boolean,
-  hintable = false,
+  { trustStored, hintable = false, diffId }: { trustStored: boolean; hintable?: boolean; diffId?: Digest },
 ): Promise<StagedFile> {
   const claim = await storedClaim(store, e.name);
-  // The store holds the blob this entry's name claims, with the entry's size: its copy was
-  // verified when it arrived, so the entry's bytes need not be read (--verify-input reads them).
-  if (claim !== undefined && trustStored) {
-    const stored = await storedWithSize(store, claim, e.size);
+  const trusted = claim ?? diffId;
+  if (trusted !== undefined && trustStored) {
+    const stored = await storedWithSize(store, trusted, e.size);
     if (stored) return { ...stored, name: e.name, offset: e.offset, fromStore: true };
   }
-  const hint = claim === undefined && hintable ? hints.get(e.name, e.size) : undefined;
+  const hint = claim === undefined && hintable ? (hints.get(e.name, e.size) ?? diffId) : undefined;
   const pinHint = hint !== undefined && (await store.blobs.has(hint));
   let staged = await stage(claim ?? (pinHint ? hint : undefined));
   if (pinHint && staged.blob.digest !== hint) {

@@ -12,6 +12,8 @@ import { describe, expect, it } from 'vitest';
 import { blobFile, readStoreImages, runCli, show } from '../helpers/cli.js';
 import { snapshotStore } from '../helpers/store-snapshot.js';
 import { withFixtureTemp } from '../helpers/fixture-temp.js';
+import { legacySave, type RawEntry } from '../helpers/make-tar.js';
+import { digestOf, fill } from '../helpers/hand-bytes.js';
 
 let tmp = '';
 let fx = '';
@@ -75,4 +77,62 @@ describe('skip what the store holds', () => {
     expect(r.code, show(r)).toBe(2);
     expect(r.stderr).toMatch(/\[E_(SIZE|DIGEST)_MISMATCH\]/);
   });
+});
+
+/**
+ * A legacy save (layers named "<id>/layer.tar", or "<hex>.tar" as skopeo writes them) names no
+ * blob by its entry names, but its config's rootfs.diff_ids is the digest of each uncompressed
+ * layer. Two layers of 1 MiB and 300 KiB; `corrupt` flips a byte in the middle of each, header and
+ * size unchanged.
+ */
+function legacyFamily(opts: { corrupt?: boolean; manifestFirst?: boolean; layerName: (i: number) => string }): { tar: Buffer; diffIds: string[] } {
+  const layers = [fill(1024 * 1024, 'base-layer'), fill(300 * 1024, 'app-layer')];
+  const diffIds = layers.map((l) => digestOf(l));
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: diffIds } }));
+  const configName = `${digestOf(config).slice(7)}.json`;
+  const bodies = layers.map((l) => {
+    if (!opts.corrupt) return l;
+    const b = Buffer.from(l);
+    b[b.length >> 1] = b[b.length >> 1]! ^ 0xff;
+    return b;
+  });
+  const files: RawEntry[] = [{ name: configName, body: config }, ...bodies.map((body, i) => ({ name: opts.layerName(i), body }))];
+  const manifest = [{ Config: configName, RepoTags: ['acme/family:1'], Layers: layers.map((_, i) => opts.layerName(i)) }];
+  return { tar: legacySave({ manifest, files, manifestFirst: opts.manifestFirst }), diffIds };
+}
+
+describe('skip what the store holds: legacy docker saves, by the config diff_ids', () => {
+  const shapes = [
+    { what: 'docker save (<id>/layer.tar, manifest.json last)', layerName: (i: number) => `l${i}/layer.tar`, manifestFirst: false },
+    { what: 'skopeo-style <hex>.tar names, manifest.json first', layerName: (i: number) => `${'ab'.repeat(31)}${i}0.tar`, manifestFirst: true },
+  ];
+  for (const shape of shapes) {
+    it(`${shape.what}: stored layers are not read (a corrupted copy commits the image the diff_ids name); --verify-input reads them and refuses`, async () => {
+      const store = path.join(tmp, `legacy-store-${shape.manifestFirst}`);
+      const good = path.join(tmp, `legacy-good-${shape.manifestFirst}.tar`);
+      const bad = path.join(tmp, `legacy-bad-${shape.manifestFirst}.tar`);
+      const { tar, diffIds } = legacyFamily(shape);
+      writeFileSync(good, tar);
+      writeFileSync(bad, legacyFamily({ ...shape, corrupt: true }).tar);
+      expect(statSync(bad).size).toBe(statSync(good).size);
+      expect(runCli(['--store', store, '-q', 'ingest', good]).code).toBe(0);
+      const before = readStoreImages(store);
+      const storedLayers = diffIds.map((d) => readFileSync(blobFile(store, d)));
+
+      const r = runCli(['--store', store, 'ingest', '--json', bad]);
+      expect(r.code, show(r)).toBe(0);
+      const result = JSON.parse(r.stdout).results[0];
+      expect(result.images[0].layers).toEqual(diffIds);
+      expect(result.bytesRead).toBeLessThan(64 * 1024); // the config, not the 1.3 MB of layers
+      expect(readStoreImages(store)).toEqual(before);
+      expect(diffIds.map((d, i) => readFileSync(blobFile(store, d)).equals(storedLayers[i]!))).toEqual([true, true]);
+      expect(runCli(['--store', store, 'verify']).code).toBe(0);
+
+      const snap = await snapshotStore(store);
+      const v = runCli(['--store', store, 'ingest', '--verify-input', bad]);
+      expect(v.code, show(v)).toBe(2);
+      expect(v.stderr).toMatch(/\[E_DIFFID_MISMATCH\]/);
+      expect(await snapshotStore(store)).toEqual(snap);
+    });
+  }
 });
