@@ -426,6 +426,7 @@ async function inLayer(store: Store, e: unknown, d: Digest): Promise<LayerstoreE
 /** Files per hashing batch, and bytes: small files go to the workers in groups. */
 const BATCH_FILES = 1024;
 const BATCH_BYTES = 4 * 1024 * 1024;
+const BATCHES_IN_FLIGHT = 8;
 
 /**
  * An uncompressed layer, read by position (archive/tar-file-walker.ts): this thread walks
@@ -437,10 +438,14 @@ const BATCH_BYTES = 4 * 1024 * 1024;
  */
 async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions): Promise<FileIndex> {
   const fh = await store.blobs.openFile(d);
+  // The whole-blob hash has a thread of its own, beside the batch threads: in one pool, on
+  // two cores, every batch queued behind it (one core idle, and the walk ran ahead holding
+  // each entry of the layer as an object until its hash came).
+  const blobWorker = new RangeWorkers(1);
   const workers = new RangeWorkers(workersBesideMainThread());
-  // Batches queue up freely (each is a list of ranges; the workers read the bytes), so the
-  // walk never waits for a worker busy with the whole-blob hash.
-  const tasks = new TaskGroup(256);
+  // A few batches in flight keep the batch threads busy; more would only hold walked
+  // entries in memory (at most BATCHES_IN_FLIGHT x BATCH_FILES of them).
+  const tasks = new TaskGroup(BATCHES_IN_FLIGHT);
   // Entries walked, in archive order; each is dropped (undefined) once it is in the index.
   const walked: Array<(IndexInput & { sha?: string }) | undefined> = [];
   const maxEntries = opts.maxEntries ?? MAX_LAYER_ENTRIES;
@@ -462,7 +467,7 @@ async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions):
   let blobDigest: Digest;
   try {
     size = (await fh.stat()).size;
-    blob = workers.hash({ src: fh.fd, start: 0, size });
+    blob = blobWorker.hash({ src: fh.fd, start: 0, size });
     blob.catch(() => {}); // awaited below
     let ranges: number[] = [];
     let slots: number[] = [];
@@ -499,7 +504,7 @@ async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions):
   } finally {
     // The workers read through this descriptor: every job ends before it is closed.
     await blob?.catch(() => {});
-    await workers.close();
+    await Promise.all([workers.close(), blobWorker.close()]);
     await fh.close();
   }
   expectItsName(d, blobDigest);

@@ -6,7 +6,7 @@ import { ContentIds } from './stack-entries.js';
 import { ledgerFrom, marginalCosts, wellKnownLayer, type Ledger } from './ledger.js';
 import type { ImageInfo } from './load-images.js';
 import { stackImage } from './overlay.js';
-import { computeWaste, topWasted, type WastedFile } from './waste.js';
+import { wasteSummary, type WastedFile } from './waste.js';
 
 /** Per-image waste, as `report --files --json` prints it (images[].waste). */
 export interface ImageWaste {
@@ -76,7 +76,8 @@ export async function computeFilesReport(
       img,
       img.layers.map((l) => ({ digest: l.digest, index: byDiffId.get(l.diffId)! })),
     );
-    const w = computeWaste(overlay);
+    // Totals and the top N only: no object per wasted copy (waste.ts).
+    const w = wasteSummary(overlay, top);
     const userBytes = overlay.layers.slice(1).reduce((n, l) => n + l.fileBytes, 0);
     perImage.set(img.manifestDigest, {
       waste: {
@@ -89,7 +90,7 @@ export async function computeFilesReport(
         finalFileBytes: w.finalFileBytes,
         userWastedRatio: userBytes === 0 ? 0 : Math.round((w.wastedBytes / userBytes) * 1e6) / 1e6,
       },
-      topWasted: topWasted(w, top),
+      topWasted: w.top,
       marginalBytes: costs[i]!.bytes,
     });
   });

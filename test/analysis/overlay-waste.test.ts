@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/store/store.js';
 import { imageFilesystem, stackLayers, type OverlayResult } from '../../src/analysis/overlay.js';
-import { computeWaste, imageWaste, topDuplicates, topWasted } from '../../src/analysis/waste.js';
+import { computeWaste, imageWaste, topDuplicates, topWasted, wasteSummary } from '../../src/analysis/waste.js';
 import type { FileEntry, FileIndex } from '../../src/analysis/file-index.js';
 import type { Digest } from '../../src/digest/digest.js';
 import { bytes, cleanupTempDirs, imageOf, tempStore } from './helpers.js';
@@ -18,9 +18,15 @@ beforeAll(async () => {
 afterAll(cleanupTempDirs);
 
 const paths = (o: OverlayResult) => o.files.map((f) => f.path);
+/** What report --files prints (wasteSummary) is what computeWaste + topWasted say, for any N. */
+const sameSummary = (o: OverlayResult) => {
+  const { copies: _c, duplicates: _d, ...totals } = computeWaste(o);
+  for (const n of [0, 1, 2, 3, 5, 1000]) expect(wasteSummary(o, n)).toEqual({ ...totals, top: topWasted(computeWaste(o), n) });
+};
 const invariant = (o: OverlayResult) => {
   const w = computeWaste(o);
   expect(w.totalFileBytes).toBe(w.finalFileBytes + w.replacedBytes + w.deletedBytes);
+  sameSummary(o);
 };
 
 describe('whiteouts', () => {
@@ -399,5 +405,51 @@ describe('everything at once', () => {
     ]);
     expect(o.files).toEqual([]);
     expect(o.layers[1]!.deletedBytes).toBe(7);
+  });
+});
+
+describe('the waste summary report --files prints', () => {
+  it('gives the totals and top N of computeWaste and topWasted on layers with whiteouts, an opaque dir, hard links, replaced files and duplicate ties', async () => {
+    const img = await imageOf(store, 't/summary:1', [
+      [
+        { path: 'd', type: 'dir' },
+        { path: 'd/a', content: bytes('a', 300) },
+        { path: 'd/b', content: bytes('b', 300) },
+        { path: 'd/h', type: 'link', linkname: 'd/a' },
+        { path: 'o', type: 'dir' },
+        { path: 'o/x', content: bytes('x', 200) },
+        { path: 'o/y', content: bytes('y', 200) },
+        { path: 'r1', content: bytes('r', 120) },
+        { path: 'r2', content: bytes('s', 120) },
+        { path: 'dup1', content: bytes('D', 50) },
+        { path: 'sub', type: 'dir' },
+        { path: 'sub/z', content: bytes('z', 70) },
+      ],
+      [
+        { path: 'd/.wh.a' },
+        { path: 'd/.wh.b' },
+        { path: 'o/.wh..wh..opq' },
+        { path: 'o/y', content: bytes('Y', 10) },
+        { path: 'r1', content: bytes('R', 5) },
+        { path: 'r2', content: bytes('S', 5) },
+        { path: 'sub', content: bytes('q', 1) },
+        { path: 'dup2', content: bytes('D', 50) },
+        { path: 'dup3', content: bytes('D', 50) },
+      ],
+      [
+        { path: 'r1', content: bytes('T', 5) },
+        { path: 'dup0', content: bytes('D', 50) },
+        { path: 'e', content: bytes('z', 70) },
+      ],
+    ]);
+    const { overlay } = await imageWaste(store, img);
+    sameSummary(overlay);
+    // Equal bytes rank by path, then class: r1 and r2 (replaced, 120 each) tie with nothing else.
+    expect(wasteSummary(overlay, 4).top.map((f) => [f.path, f.class, f.bytes, f.copies])).toEqual([
+      ['d/b', 'deleted', 300, 1],
+      ['o/x', 'deleted', 200, 1],
+      ['o/y', 'deleted', 200, 1],
+      ['r1', 'replaced', 125, 2],
+    ]);
   });
 });
