@@ -74,6 +74,10 @@ export async function main(argv: string[]): Promise<number> {
     .option('--verify-input', 'read and hash every blob of the input, even one the store already holds under the digest the input names')
     .option('--tag <repo[:tag]>', "also give the input's one image this ref (e.g. an untagged archive, or an OCI layout whose ref is a bare name)")
     .option(
+      '--repo <name>',
+      'the repository for bare OCI ref names (a layout\'s "v1" is stored as NAME:v1; default: the input\'s file or directory name, e.g. api-layout)',
+    )
+    .option(
       '--containerd-socket <path>',
       "containerd's socket for containerd:[NAMESPACE/]NAME (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock)",
     )
