@@ -8,7 +8,7 @@ import { info, storeDir } from './context.js';
 import { IngestProgressBar } from './progress.js';
 import { printError } from './errors-out.js';
 import { toJson } from '../report/json.js';
-import { normalizeUserRef } from '../formats/ref-names.js';
+import { normalizeRepository, normalizeUserRef } from '../formats/ref-names.js';
 import { engineExport, isEngineRef, type EngineOptions } from './engine-inputs.js';
 import { RangeWorkers } from '../digest/range-workers.js';
 
@@ -16,6 +16,8 @@ export interface IngestCommandOptions extends EngineOptions {
   json?: boolean;
   /** --tag REPO[:TAG]: a ref for each input's one image. */
   tag?: string;
+  /** --repo NAME: the repository for bare OCI ref names (default: the input's name). */
+  repo?: string;
   /** Read every blob of the input, even those the store holds. */
   verifyInput?: boolean;
 }
@@ -67,6 +69,7 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
   if (inputs.length === 0) return 2;
   const tag = opts.tag === undefined ? undefined : normalizeUserRef(opts.tag, '--tag');
   if (tag?.includes('@')) throw new LayerstoreError('E_USAGE', `--tag ${JSON.stringify(opts.tag)} has a digest; give REPO[:TAG]`);
+  const repository = opts.repo === undefined ? undefined : normalizeRepository(opts.repo, '--repo');
   const store = await Store.open(storeDir(opts), { create: true });
   info(opts, `store: ${store.root}`);
   // Ctrl-C: drop our staging files; committed blobs and index.json are always consistent.
@@ -90,6 +93,7 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
         onStart: (p) => bar.start(p),
         workers,
         ...(tag ? { tag } : {}),
+        ...(repository ? { repository } : {}),
         ...(opts.verifyInput ? { verifyInput: true } : {}),
       };
       const r =

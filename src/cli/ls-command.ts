@@ -1,7 +1,7 @@
 import { loadStore } from '../analysis/load-images.js';
 import { shortDigest } from '../digest/digest.js';
 import type { Descriptor } from '../formats/types.js';
-import { untaggedImages } from '../analysis/untagged.js';
+import { untaggedLine } from './untagged-line.js';
 import { humanBytes } from '../report/human.js';
 import { imageListRows, imageSizeBytes, renderImageList } from '../report/tables.js';
 import { parseRowFormat, renderRows } from '../report/row-format.js';
@@ -53,11 +53,7 @@ export async function lsCommand(opts: GlobalOptions & { json?: boolean; format?:
     const what = refs.map((d) => `${d.artifactType ?? d.mediaType} ${shortDigest(d.digest)} (${humanBytes(d.size)})`).join(', ');
     process.stdout.write(`${img.refs[0] ?? shortDigest(img.manifestDigest)}: ${refs.length} attached (referrers): ${what}\n`);
   }
-  const untagged = untaggedImages(images);
-  if (untagged.images.length)
-    process.stdout.write(
-      `${untagged.images.length} untagged image${untagged.images.length === 1 ? '' : 's'} (<none>) hold ${humanBytes(untagged.bytes)} no tagged image uses; layerstore prune removes them\n`,
-    );
+  process.stdout.write(untaggedLine(images));
   const damaged = images.filter((i) => missing.get(i)!.length > 0);
   if (damaged.length) {
     const names = damaged.map((i) => i.refs[0] ?? i.manifestDigest);

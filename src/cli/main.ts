@@ -94,6 +94,10 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'print results as JSON')
     .option('--verify-input', 'read and hash every blob of the input, even one the store already holds under the digest the input names')
     .option('--tag <repo[:tag]>', "also give the input's one image this ref (e.g. an untagged archive, or an OCI layout whose ref is a bare name)")
+    .option(
+      '--repo <name>',
+      'the repository for bare OCI ref names (a layout\'s "v1" is stored as NAME:v1; default: the input\'s file or directory name, e.g. api-layout)',
+    )
     .action(run(async (paths: string[], opts) => (await import('./ingest-command.js')).ingestCommand(paths, opts)));
 
   program

@@ -9,6 +9,7 @@ import { computeReport, reportJson } from '../report/report-json.js';
 import { openForRead, storeDir } from './context.js';
 import { ProgressBar } from './progress.js';
 import { htmlReportCommand } from './html-report-command.js';
+import { untaggedLine } from './untagged-line.js';
 import { Store } from '../store/store.js';
 import { engineEndpoint } from '../engines/engine-api.js';
 import { DOCKER_DAEMON } from '../engines/docker-daemon.js';
@@ -79,6 +80,9 @@ export async function reportCommand(args: string[], opts: ReportOptions): Promis
   );
   if (usage) process.stdout.write(renderEngineUsage(usage));
   process.stdout.write(renderReferrers(r.sharing.images, r.referrers));
+  // Untagged images of the whole store (what prune frees), whatever the selection; an
+  // engine's report is about the engine's images, not the store's leftovers.
+  if (!wholeEngine) process.stdout.write(untaggedLine(all));
   if (r.files)
     process.stdout.write(
       renderFilesReport(

@@ -93,6 +93,7 @@ export async function resolveDockerArchive<F extends SourceFile>(view: SourceVie
 /** The OCI half of a Docker 25+ save, or undefined when it is one of Docker's broken shapes. */
 async function tryOciView<F extends SourceFile>(view: SourceView<F>, plan: ImagePlan<F>): Promise<ImagePlan<F> | undefined> {
   const oci = new ImagePlan<F>();
+  oci.bareRefRepository = plan.bareRefRepository;
   try {
     await resolveOciLayout(view, oci);
   } catch (e) {

@@ -17,7 +17,7 @@ import {
   type ImageConfig,
   type Platform,
 } from './types.js';
-import { familiar, fullyQualified, isValidRef, checkRef } from './ref-names.js';
+import { familiar, fullyQualified, isValidRef, isValidTag, checkRef } from './ref-names.js';
 import type { SourceReader } from './readers.js';
 
 /** An OCI image layout: a directory, an oci-archive, or a registry pull seen as one. */
@@ -52,7 +52,7 @@ export async function resolveOciLayout<F extends SourceFile>(view: SourceView<F>
     }
     const images = await walker.walk(desc, what, true);
     if (images === undefined) continue;
-    const refs = rootRefs(desc, what);
+    const refs = rootRefs(desc, what, plan);
     const descriptor: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
     if (desc.platform) descriptor.platform = desc.platform;
     if (refs.length === 0) plan.roots.push({ descriptor });
@@ -64,18 +64,41 @@ export async function resolveOciLayout<F extends SourceFile>(view: SourceView<F>
 /**
  * The store ref for an index.json entry. A bare tag in ref.name ("latest", as Docker and
  * buildx write it) next to a full io.containerd.image.name is replaced by the familiar form
- * of that name ("acme/api:latest"), so two images tagged "latest" do not collide.
+ * of that name ("acme/api:latest"), so two images tagged "latest" do not collide. A bare
+ * name alone ("api-1.1", as skopeo and umoci write it) goes under the plan's
+ * bareRefRepository ("api-layout:api-1.1"), which serve, push and _catalog can see.
  */
-export function rootRefs(desc: Descriptor, what: string): string[] {
+export function rootRefs(desc: Descriptor, what: string, plan: Pick<ImagePlan, 'bareRefRepository' | 'notes'>): string[] {
   const refName = desc.annotations?.[ANNOTATION_REF_NAME];
   const imageName = desc.annotations?.[ANNOTATION_IMAGE_NAME];
   const named = imageName && isValidRef(familiar(imageName)) ? familiar(imageName) : undefined;
   if (refName !== undefined && refName !== '') {
     checkRef(refName, `${what} ${ANNOTATION_REF_NAME}`);
-    if (named && !refName.includes('/') && !refName.includes(':')) return [named];
+    const bare = !refName.includes('/') && !refName.includes(':');
+    if (named && bare) return [named];
+    if (bare) return [underRepository(refName, plan)];
     return [refName];
   }
   return named ? [named] : [];
+}
+
+/** A bare ref name as REPOSITORY:NAME when there is a repository and NAME is a valid tag; else as it is, with a note why. */
+function underRepository(refName: string, plan: Pick<ImagePlan, 'bareRefRepository' | 'notes'>): string {
+  const where = plan.bareRefRepository;
+  if (!where) {
+    plan.notes.push(
+      `ref ${refName} has no repository, so serve, push and _catalog do not see it; ingest again with --repo NAME to store it as NAME:${refName}`,
+    );
+    return refName;
+  }
+  if (!isValidTag(refName)) {
+    plan.notes.push(`ref ${refName} is not a valid tag (letters, digits, _ . -), so it is stored as it is; layerstore tag gives it a servable name`);
+    return refName;
+  }
+  const ref = `${where.repository}:${refName}`;
+  const choose = where.from === '--repo' ? 'from --repo' : "from the input's name; --repo NAME picks another";
+  plan.notes.push(`ref ${refName} (a bare OCI ref name) stored as ${ref} (repository ${where.repository}, ${choose})`);
+  return ref;
 }
 
 /** Why a config cannot describe `layers` layers (undefined when it can): one diff_id per layer. */

@@ -22,6 +22,16 @@ export interface SourceRoot {
 }
 
 /**
+ * Where a bare OCI ref name (org.opencontainers.image.ref.name "v1": no repository, and no
+ * io.containerd.image.name beside it) is stored: as REPOSITORY:v1, so a registry can serve it.
+ * `from` says where the repository came from, for the note the user sees.
+ */
+export interface BareRefRepository {
+  repository: string;
+  from: '--repo' | "the input's name";
+}
+
+/**
  * What a format reader decided an input holds: the verified blobs to commit, manifests it
  * had to write (legacy saves have none), the roots for index.json, and notes for the user.
  * Store-free: the caller (ingest's IngestPlan) commits it.
@@ -34,6 +44,8 @@ export class ImagePlan<F extends SourceFile = SourceFile> {
   readonly notes: string[] = [];
   /** Non-image manifests (SBOMs, signatures, attestations): stored, not analysed. */
   readonly artifacts: Array<{ digest: Digest; type: string }> = [];
+  /** Given by the caller before the reader runs; undefined keeps bare ref names as they are. */
+  bareRefRepository: BareRefRepository | undefined;
 
   /** Notes for the user, with artifacts summed up in one line. */
   summaryNotes(): string[] {

@@ -149,3 +149,42 @@ export function refCandidates(selector: string): string[] {
   }
   return [...out];
 }
+
+/**
+ * `--repo NAME` as a user types it: a repository in Docker's grammar (`[registry/]path`,
+ * lowercase), without tag or digest; returned in the familiar form the store keeps
+ * ("docker.io/library/api" is "api"). E_USAGE for anything else.
+ */
+export function normalizeRepository(input: string, what: string): string {
+  const p = parseDockerRef(input);
+  if (p && (p.tag !== undefined || p.digest !== undefined)) {
+    throw new LayerstoreError('E_USAGE', `${what} ${JSON.stringify(input.slice(0, 200))} has a tag or digest; give a repository only`, {
+      hint: 'e.g. --repo corp/api (the tag comes from the input)',
+    });
+  }
+  const ref = normalizeUserRef(input, what);
+  return ref.slice(0, ref.length - ':latest'.length);
+}
+
+/** Extensions an input's name sheds before it names a repository ("api.oci.tar.gz" is "api"). */
+const INPUT_EXTENSION_RE = /\.(?:tar|tgz|gz|oci|zst|zstd)$/i;
+
+/**
+ * A repository named after an input (a layout directory's or archive's basename, extensions
+ * dropped, lowercased and reduced to the repository grammar: "My App!.tar" is "my-app"), for
+ * the bare OCI ref names it holds, as `ctr images import --base-name` names them. Undefined
+ * when nothing valid remains ("!!!.tar").
+ */
+export function repositoryFromInputName(basename: string): string | undefined {
+  let name = basename.replace(/\/+$/, '');
+  name = name.slice(name.lastIndexOf('/') + 1);
+  for (let i = 0; i < 8 && INPUT_EXTENSION_RE.test(name); i++) name = name.replace(INPUT_EXTENSION_RE, '');
+  // Runs of anything but letters and digits become one separator: itself when the grammar
+  // allows it (".", "_", "__", dashes), else "-"; none at either end.
+  const reduced = name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, (sep) => (/^(?:[._]|__|-+)$/.test(sep) ? sep : '-'))
+    .slice(0, MAX_REPOSITORY_LENGTH)
+    .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '');
+  return reduced !== '' && isValidRepositoryPath(reduced) ? reduced : undefined;
+}

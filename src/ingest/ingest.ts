@@ -1,4 +1,5 @@
 import { createReadStream, promises as fsp } from 'node:fs';
+import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { LayerstoreError, toLayerstoreError } from '../errors.js';
@@ -12,7 +13,8 @@ import type { Digest } from '../digest/digest.js';
 import { DirView, TarView, type ArchiveView } from './archive-view.js';
 import { IngestPlan, type PlannedImage } from './plan.js';
 import { bytesReadOf } from './staged-file.js';
-import { fullyQualified } from '../formats/ref-names.js';
+import { fullyQualified, repositoryFromInputName } from '../formats/ref-names.js';
+import type { BareRefRepository } from '../formats/plan.js';
 import { EntryHints } from './entry-hints.js';
 import { openTarInput, openTarStreamInput, type TarInput } from './tar-input.js';
 
@@ -28,6 +30,11 @@ export interface IngestOptions {
   onStart?: (p: IngestProgress) => void;
   /** A ref (normalized, repository:tag) to give the input's one image or index as well as its own refs. */
   tag?: string;
+  /**
+   * The repository (normalized) for the input's bare OCI ref names ("v1" is stored as
+   * REPOSITORY:v1); by default a file or directory's own name (repositoryFromInputName).
+   */
+  repository?: string;
   /**
    * Read and hash every entry, even one whose name claims a blob the store has (by default
    * such an entry is not read: the store's copy was verified when it arrived).
@@ -65,7 +72,7 @@ export interface IngestResult {
  * error the staged files are removed and blobs and refs stay as they were.
  */
 export async function ingestPath(store: Store, input: string, opts: IngestOptions = {}): Promise<IngestResult> {
-  return ingestInput(store, input, opts, async (open) => {
+  return ingestInput(store, input, opts, bareRefRepository(opts, path.basename(path.resolve(input))), async (open) => {
     const st = await fsp.stat(input).catch(() => {
       throw new LayerstoreError('E_INPUT_NOT_FOUND', 'no such file or directory', { source: input });
     });
@@ -95,7 +102,7 @@ export async function ingestPath(store: Store, input: string, opts: IngestOption
  * stream that ends early or fails commits nothing.
  */
 export async function ingestStream(store: Store, source: Readable, label: string, opts: IngestOptions = {}): Promise<IngestResult> {
-  return ingestInput(store, label, opts, async (open) => {
+  return ingestInput(store, label, opts, bareRefRepository(opts), async (open) => {
     open.hints = await EntryHints.load(store);
     const tv = new TarView(label, store);
     open.view = tv;
@@ -111,7 +118,20 @@ interface OpenInput {
   tar?: TarInput;
 }
 
-async function ingestInput(store: Store, input: string, opts: IngestOptions, openInput: (open: OpenInput) => Promise<void>): Promise<IngestResult> {
+/** --repo, else a repository named after the input file or directory (none for a stream). */
+function bareRefRepository(opts: IngestOptions, inputName?: string): BareRefRepository | undefined {
+  if (opts.repository) return { repository: opts.repository, from: '--repo' };
+  const repository = inputName === undefined ? undefined : repositoryFromInputName(inputName);
+  return repository ? { repository, from: "the input's name" } : undefined;
+}
+
+async function ingestInput(
+  store: Store,
+  input: string,
+  opts: IngestOptions,
+  bare: BareRefRepository | undefined,
+  openInput: (open: OpenInput) => Promise<void>,
+): Promise<IngestResult> {
   const t0 = performance.now();
   const open: OpenInput = {};
   try {
@@ -119,7 +139,7 @@ async function ingestInput(store: Store, input: string, opts: IngestOptions, ope
     const view = open.view!;
     const { hints, tar } = open;
     const bytesRead = () => (tar ? tar.bytesRead() : bytesReadOf(view.staged()));
-    const result = await commitSource(store, view, { source: input, startedAt: t0, tag: opts.tag, bytesRead });
+    const result = await commitSource(store, view, { source: input, startedAt: t0, tag: opts.tag, bareRefRepository: bare, bytesRead });
     await hints?.save();
     return result;
   } catch (e) {
@@ -138,9 +158,17 @@ async function ingestInput(store: Store, input: string, opts: IngestOptions, ope
 export async function commitSource(
   store: Store,
   view: ArchiveView,
-  opts: { source: string; startedAt: number; bytesRead: () => number; tag?: string; check?: (plan: IngestPlan) => void },
+  opts: {
+    source: string;
+    startedAt: number;
+    bytesRead: () => number;
+    tag?: string;
+    bareRefRepository?: BareRefRepository | undefined;
+    check?: (plan: IngestPlan) => void;
+  },
 ): Promise<IngestResult> {
   const plan = new IngestPlan();
+  plan.bareRefRepository = opts.bareRefRepository;
   const format = await readSource(view, plan);
   opts.check?.(plan);
   if (plan.images.length === 0 && plan.roots.length === 0) throw new LayerstoreError('E_MANIFEST_INVALID', 'the input holds no images');

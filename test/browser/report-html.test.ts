@@ -2,9 +2,10 @@
  * `layerstore report --html FILE` in a real browser (Debian's chromium, headless): the page
  * opens from file:// with no network, its charts render, the numbers it shows are those of
  * `report --files --json`, and the filter, the sortable tables and the layer view work,
- * without a console error.
+ * without a console error; what is attached to an image (an SBOM pushed through serve) is a
+ * row of the referrers table.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -280,6 +281,76 @@ describe('report --html with hostile names', () => {
       await p.close();
     } finally {
       rmSync(t, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('report --html shows what is attached to an image (referrers)', () => {
+  it('an SBOM pushed through serve with a subject is a row of the referrers table: image, artifact type, digest, size; the image filter keeps it', async () => {
+    const { rawRequest, startServe, uploadBlob } = await import('../registry/helpers.js');
+    const { digestOf } = await import('../helpers/hand-bytes.js');
+    const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+    const SBOM = 'application/spdx+json';
+    const api = byRef('acme/api:1.1');
+    const subjectSize = statSync(path.join(store, 'blobs', 'sha256', api.manifestDigest.slice(7))).size;
+    const s = path.join(tmp, 'store-referrers');
+    cpSync(store, s, { recursive: true });
+    const srv = await startServe(s, ['--allow-push']);
+    let manifest: Buffer;
+    try {
+      const empty = Buffer.from('{}');
+      const doc = Buffer.from(JSON.stringify({ spdxVersion: 'SPDX-2.3', name: 'acme/api:1.1' }));
+      for (const b of [empty, doc]) expect(await uploadBlob(srv.url, 'acme/api', b)).toBe(201);
+      manifest = Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: OCI_MANIFEST,
+          artifactType: SBOM,
+          config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: digestOf(empty), size: 2 },
+          layers: [{ mediaType: SBOM, digest: digestOf(doc), size: doc.length }],
+          subject: { mediaType: OCI_MANIFEST, digest: api.manifestDigest, size: subjectSize },
+        }),
+      );
+      const put = await rawRequest(`${srv.url}/v2/acme/api/manifests/${digestOf(manifest)}`, {
+        method: 'PUT',
+        headers: { 'Content-Type': OCI_MANIFEST },
+        body: manifest,
+      });
+      expect(put.status, put.body.toString()).toBe(201);
+    } finally {
+      await srv.stop();
+    }
+    const file = path.join(tmp, 'referrers.html');
+    const r = runCli(['--store', s, 'report', '--html', file]);
+    expect(r.code, show(r)).toBe(0);
+    const p = await browser.context.newPage();
+    const errs = watchConsole(p);
+    try {
+      await p.goto(pathToFileURL(file).href);
+      await p.waitForSelector('body[data-ready="1"]');
+      expect(await p.locator('#referrers-table').isVisible()).toBe(true);
+      const cols = async () =>
+        Promise.all(['image', 'type', 'digest', 'size'].map((c) => columnTexts(p, 'referrers-table', c))).then(([image, type, digest, size]) => ({
+          image,
+          type,
+          digest,
+          size,
+        }));
+      expect(await cols()).toEqual({
+        image: ['acme/api:1.1'],
+        type: [SBOM],
+        digest: [digestOf(manifest).slice(7, 19)],
+        size: [humanBytes(manifest.length)],
+      });
+      // The ref filter hides the row with its image, and brings it back.
+      const filter = p.locator('#filter');
+      await filter.fill('acme/worker');
+      expect((await cols()).image).toEqual([]);
+      await filter.fill('acme/api:1.1');
+      expect((await cols()).image).toEqual(['acme/api:1.1']);
+      expect(errs).toEqual([]);
+    } finally {
+      await p.close();
     }
   });
 });

@@ -118,3 +118,32 @@ describe('budget: verdicts show why', () => {
     expect(verdictText(v!)).toMatchObject({ limitText: '+5.0% (5.00 kB)', actualText: '+16.0 kB (+16.0%)' });
   });
 });
+
+describe("dive's user-wasted ratio (item 4): what its name promises, documented as it is", () => {
+  // L0 (base) data/big.bin 20,000 B; L1 deletes it (whiteout) and adds data/small.bin 1,000 B.
+  // Wasted: the 20,000 B hidden in L0; the user's layers hold 1,000 B of files: 20,000 / 1,000 = 20.
+  it('goes above 1 when the waste outweighs the upper layers, in report --files and in the budget verdict, and the docs say so', async () => {
+    const { dockerSaveLegacy, layerTar } = await import('../../fixtures/image-writer.js');
+    const { fill } = await import('../helpers/hand-bytes.js');
+    const L0 = { tar: await layerTar([{ path: 'data/big.bin', content: fill(20_000, 'big') }]), compression: 'none' as const };
+    const L1 = { tar: await layerTar([{ path: 'data/.wh.big.bin' }, { path: 'data/small.bin', content: fill(1000, 'small') }]), compression: 'none' as const };
+    const f = path.join(tmp, 'user-wasted.tar');
+    writeFileSync(f, await dockerSaveLegacy([{ repoTags: ['uw/app:1'], layers: [L0, L1] }]));
+    const s = path.join(tmp, 'uw-store');
+    expect(runCli(['--store', s, '-q', 'ingest', f]).code).toBe(0);
+    const rep = JSON.parse(runCli(['--store', s, 'report', '--files', '--json']).stdout);
+    const waste = rep.images[0].waste;
+    expect(waste.wastedBytes).toBe(20_000);
+    expect(waste.userWastedRatio).toBe(20);
+    const b = runCli(['--store', s, 'budget', '--json', '--config', budgetFile('uw.json', [{ match: 'uw/*', highestUserWastedPercent: 0.5 }])]);
+    expect(b.code, show(b)).toBe(1);
+    const verdict = JSON.parse(b.stdout).results.find((c: any) => c.rule === 'highestUserWastedPercent');
+    expect(verdict).toMatchObject({ limit: 0.5, actual: 20, pass: false });
+    const { readFileSync } = await import('node:fs');
+    const { REPO_ROOT } = await import('../helpers/cli.js');
+    const row = readFileSync(path.join(REPO_ROOT, 'docs', 'COMMANDS.md'), 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('| `highestUserWastedPercent`'));
+    expect(row).toMatch(/goes above 1/);
+  });
+});

@@ -63,3 +63,19 @@ describe('--format and --no-trunc', () => {
     expect(ok(['ls'])).toContain(LONG);
   });
 });
+
+describe('multi-platform images in tables (issue 15, item 18)', () => {
+  it("one row per platform, each named REPO:TAG (not a bare 'b1') with its platform, in ls and report", async () => {
+    const { realFixtures } = await import('../helpers/peers.js');
+    if (!realFixtures()) return;
+    const { REGCLIENT_TESTREPO } = await import('../registry/helpers.js');
+    const s = path.join(tmp, 'multi');
+    expect(runCli(['--store', s, '-q', 'ingest', REGCLIENT_TESTREPO]).code).toBe(0);
+    for (const cmd of ['ls', 'report']) {
+      const r = runCli(['--store', s, cmd, '--format', '{{.Ref}} {{.Platform}}']);
+      expect(r.code, show(r)).toBe(0);
+      const b1 = r.stdout.split('\n').filter((l) => l.startsWith('testrepo:b1 '));
+      expect(b1.sort(), cmd).toEqual(['testrepo:b1 linux/amd64', 'testrepo:b1 linux/arm/v6', 'testrepo:b1 linux/arm/v7', 'testrepo:b1 linux/arm64']);
+    }
+  });
+});

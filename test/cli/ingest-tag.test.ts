@@ -30,13 +30,13 @@ describe('ingest --tag', () => {
     expect(readStoreImages(store).map((i) => i.refs)).toEqual([['corp/x:latest']]);
   });
 
-  it('an OCI archive whose ref is a bare name keeps it and gets a servable repository:tag too', async () => {
+  it('an OCI archive whose ref is a bare name keeps it (under the archive name: bare.tar -> bare) and gets the --tag ref too', async () => {
     const f = path.join(tmp, 'bare.tar');
     writeFileSync(f, await writeArchive('oci', [{ repoTags: ['api-1.1'], layers: [await randomLayer('tag-bare', 5000)] }]));
     const store = path.join(tmp, 's2');
     const r = await cli(['--store', store, 'ingest', '--tag', 'corp/api:1.1', f]);
     expect(r.code, showRun(r)).toBe(0);
-    expect(indexRefs(store).sort()).toEqual(['api-1.1', 'corp/api:1.1'].sort());
+    expect(indexRefs(store).sort()).toEqual(['bare:api-1.1', 'corp/api:1.1'].sort());
   });
 
   it('an input with two images: exit 2 (E_USAGE), nothing committed; a bad --tag is E_USAGE too', async () => {

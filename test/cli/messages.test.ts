@@ -58,6 +58,43 @@ describe('README', () => {
   });
 });
 
+describe("README's commands are real", () => {
+  const readme = () => readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+
+  it("README stays a newcomer's page: at most 250 lines (the depth is in docs/)", () => {
+    expect(readme().split('\n').length).toBeLessThanOrEqual(250);
+  });
+
+  it('every `layerstore CMD --option` in its code blocks is a command with that option (per --help)', () => {
+    // Lines inside ``` fences (a fence line toggles), any language but json.
+    let fence: string | undefined;
+    const code: string[] = [];
+    for (const l of readme().split('\n')) {
+      if (l.startsWith('```')) fence = fence === undefined ? l.slice(3) : undefined;
+      else if (fence !== undefined && fence !== 'json') code.push(l);
+    }
+    const calls = code
+      .map((l) => /^(?:\$ )?(?:\S+ \| )?layerstore (.*)$/.exec(l.replace(/\s+#.*$/, ''))?.[1])
+      .filter((c): c is string => c !== undefined)
+      .flatMap((c) => c.split(/ ; layerstore /));
+    expect(calls.length).toBeGreaterThan(15);
+    const global = runCli(['--help']).stdout;
+    const helps = new Map<string, string>();
+    for (const call of calls) {
+      const words = call.split(/\s+/).filter((w) => w !== '');
+      const cmd = words.find((w) => !w.startsWith('-'))!;
+      if (!helps.has(cmd)) {
+        const h = runCli([cmd, '--help']);
+        expect(h.code, `layerstore ${cmd}: ${show(h)}`).toBe(0);
+        helps.set(cmd, h.stdout);
+      }
+      for (const opt of words.filter((w) => w.startsWith('--'))) {
+        expect(`${helps.get(cmd)}\n${global}`, `layerstore ${call}: ${opt}`).toContain(opt.split('=')[0]);
+      }
+    }
+  });
+});
+
 describe('progress ETA', () => {
   it('is "--" until there is a rate, then seconds, minutes or hours; never NaN or Infinity', () => {
     expect(etaText(0, 1000, 0)).toBe('--');

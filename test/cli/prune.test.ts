@@ -45,6 +45,13 @@ describe('prune', () => {
     expect(r.stdout).toMatch(/1 untagged image \(<none>\) hold .* no tagged image uses; layerstore prune removes them/);
   });
 
+  it('report says it too, with the bytes prune would free (humanBytes of the blobs only it holds)', async () => {
+    const { humanBytes } = await import('../../src/report/human.js');
+    const r = await cli(['--store', store, 'report']);
+    expect(r.code, showRun(r)).toBe(0);
+    expect(r.stdout).toContain(`1 untagged image (<none>) hold ${humanBytes(bytes(oldOnly))} no tagged image uses; layerstore prune removes them`);
+  });
+
   it('--dry-run says what it would free, and changes nothing', async () => {
     const before = await snapshotStore(store);
     const r = await cli(['--store', store, 'prune', '--dry-run', '--json']);

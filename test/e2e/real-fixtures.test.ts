@@ -479,7 +479,7 @@ describe.skipIf(!HAVE)(HAVE ? 'real fixture archives' : `real fixture archives (
     expect(res.images).toHaveLength(21);
     for (const [ref, set] of perRef) {
       if (!['b1', 'b2', 'b3', 'v1', 'v2', 'v3'].includes(ref)) continue;
-      expect(new Set(report.images.filter((i) => i.refs.includes(ref)).map((i) => i.manifestDigest)), ref).toEqual(set);
+      expect(new Set(report.images.filter((i) => i.refs.includes(`testrepo:${ref}`)).map((i) => i.manifestDigest)), ref).toEqual(set);
     }
     for (const a of artifacts) {
       expect(
@@ -492,11 +492,12 @@ describe.skipIf(!HAVE)(HAVE ? 'real fixture archives' : `real fixture archives (
     // the layers are shared heavily across platforms and tags
     const regLayers = report.layers.filter((l) => l.images.some((m) => images.has(m)));
     expect(Math.max(...regLayers.map((l) => l.images.length))).toBeGreaterThan(4);
-    // every root of the source index is a root of the store, with its ref
+    // every root of the source index is a root of the store, with its ref; the bare names
+    // ("b1") under the repository named after the layout directory ("testrepo:b1")
     const storeRefs = new Set(indexRefs(store));
     for (const m of index.manifests) {
       const ref = m.annotations?.['org.opencontainers.image.ref.name'];
-      if (ref) expect(storeRefs.has(ref), ref).toBe(true);
+      if (ref) expect(storeRefs.has(`testrepo:${ref}`), ref).toBe(true);
     }
   });
 
@@ -518,9 +519,9 @@ describe.skipIf(!HAVE)(HAVE ? 'real fixture archives' : `real fixture archives (
       expect(out.Layers, ref).toEqual(img.layers);
     }
     // an index ref: skopeo picks the requested platform from the nested index
-    const r = spawnSync('skopeo', ['inspect', '--override-arch', 'arm64', '--override-os', 'linux', `oci:${store}:v2`], { encoding: 'utf8' });
+    const r = spawnSync('skopeo', ['inspect', '--override-arch', 'arm64', '--override-os', 'linux', `oci:${store}:testrepo:v2`], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
-    const arm = imageBy((i) => i.refs.includes('v2') && i.platform === 'linux/arm64', 'v2 linux/arm64');
+    const arm = imageBy((i) => i.refs.includes('testrepo:v2') && i.platform === 'linux/arm64', 'testrepo:v2 linux/arm64');
     expect(JSON.parse(r.stdout).Layers).toEqual(arm.layers);
   });
 
@@ -536,10 +537,10 @@ describe.skipIf(!HAVE)(HAVE ? 'real fixture archives' : `real fixture archives (
       'alpine:3.11',
       'sample:latest',
       'emptyimage:latest',
-      'b1',
-      'v3',
-      'a1',
-      'loop',
+      'testrepo:b1',
+      'testrepo:v3',
+      'testrepo:a1',
+      'testrepo:loop',
     ]) {
       expect(listed).toContain(ref);
     }

@@ -1,9 +1,9 @@
 /**
  * export of a multi-platform image with buildx attestation manifests (regclient's testrepo,
- * ref "v1": linux/amd64, linux/arm64 and two unknown/unknown attestations): manifest.json lists
- * the images only, the host's platform carries the RepoTag docker gives the bare name "v1"
- * ("v1:latest"), and a real docker load (a private dockerd 20.10) loads it under that tag
- * with the amd64 config.
+ * ref "v1": linux/amd64, linux/arm64 and two unknown/unknown attestations; the bare name is
+ * stored under the layout directory's name, "testrepo:v1"): manifest.json lists the images
+ * only, the host's platform carries the RepoTag, and a real docker load (a private dockerd
+ * 20.10) loads it under that tag with the amd64 config.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -28,7 +28,7 @@ beforeAll(() => {
   const r = runCli(['--store', store, '-q', 'ingest', TESTREPO]);
   expect(r.code, show(r)).toBe(0);
   out = path.join(tmp, 'v1.tar');
-  const e = runCli(['--store', store, 'export', 'v1', '-o', out]);
+  const e = runCli(['--store', store, 'export', 'testrepo:v1', '-o', out]);
   expect(e.code, show(e)).toBe(0);
 }, 60_000);
 afterAll(() => {
@@ -36,7 +36,7 @@ afterAll(() => {
 });
 
 describe.skipIf(!realFixtures())('export of a multi-platform image with attestations', () => {
-  it('manifest.json lists the two images, not the attestations, and tags the host platform v1:latest', () => {
+  it('manifest.json lists the two images, not the attestations, and tags the host platform testrepo:v1', () => {
     const manifest = JSON.parse(execFileSync('tar', ['-xOf', out, 'manifest.json'], { encoding: 'utf8' }));
     const configs = new Map(readStoreImages(store).map((i) => [i.configDigest.slice(7), i]));
     expect(manifest).toHaveLength(2);
@@ -44,7 +44,7 @@ describe.skipIf(!realFixtures())('export of a multi-platform image with attestat
     expect(manifest.map(archOf).sort()).toEqual(['amd64', 'arm64']);
     const tagged = manifest.filter((m: any) => m.RepoTags);
     expect(tagged).toHaveLength(1);
-    expect(tagged[0].RepoTags).toEqual(['v1:latest']);
+    expect(tagged[0].RepoTags).toEqual(['testrepo:v1']);
     expect(archOf(tagged[0])).toBe(process.arch === 'arm64' ? 'arm64' : 'amd64');
     for (const m of manifest) expect(configs.has(path.basename(m.Config))).toBe(true);
   });
@@ -54,11 +54,11 @@ describe.skipIf(!realFixtures())('export of a multi-platform image with attestat
     beforeAll(() => slot.start(startDockerd), 120_000);
     afterAll(() => slot.stop());
 
-    it('loads it as v1:latest, with the config of the host platform', async (ctx) => {
+    it('loads it as testrepo:v1, with the config of the host platform', async (ctx) => {
       const d = slot.get(ctx);
       const r = await d.docker(['load', '-i', out]);
-      expect(r.stdout).toContain('Loaded image: v1:latest');
-      const inspect = JSON.parse((await d.docker(['image', 'inspect', 'v1:latest'])).stdout)[0];
+      expect(r.stdout).toContain('Loaded image: testrepo:v1');
+      const inspect = JSON.parse((await d.docker(['image', 'inspect', 'testrepo:v1'])).stdout)[0];
       const tagged = JSON.parse(execFileSync('tar', ['-xOf', out, 'manifest.json'], { encoding: 'utf8' })).find((m: any) => m.RepoTags);
       expect(inspect.Id).toBe(`sha256:${path.basename(tagged.Config)}`);
       expect(readFileSync(out).length).toBeGreaterThan(0);

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { LayerstoreError } from '../../src/errors.js';
-import { checkRef, familiar, fullyQualified, isValidRef, normalizeUserRef, repositoryOf } from '../../src/formats/ref-names.js';
+import {
+  checkRef,
+  familiar,
+  fullyQualified,
+  isValidRef,
+  normalizeRepository,
+  normalizeUserRef,
+  repositoryFromInputName,
+  repositoryOf,
+} from '../../src/formats/ref-names.js';
 import { parseRemoteRef } from '../../src/registry/reference.js';
 
 const D = `sha256:${'ab'.repeat(32)}`;
@@ -152,5 +161,49 @@ describe('one ref grammar: user refs and remote refs accept the same tags and re
       }
     })();
     expect(remote).toBe(user);
+  });
+});
+
+describe('repositoryFromInputName (the repository for bare OCI ref names, like ctr --base-name)', () => {
+  it.each([
+    ['api-layout', 'api-layout'],
+    ['api-layout/', 'api-layout'],
+    ['/tmp/x/api-layout', 'api-layout'],
+    ['My App!.tar', 'my-app'],
+    ['alpine.oci.tar.gz', 'alpine'],
+    ['image.tgz', 'image'],
+    ['app_v2.tar.zst', 'app_v2'],
+    ['Release__Candidate..tar', 'release__candidate'],
+    ['--weird--name--.oci', 'weird--name'],
+    ['ÜBER app.tar', 'ber-app'],
+  ])('%s -> %s', (name, want) => {
+    expect(repositoryFromInputName(name)).toBe(want);
+  });
+
+  it.each([['!!!.tar'], ['.tar'], ['---'], ['日本.tar']])('%s -> undefined (nothing valid remains)', (name) => {
+    expect(repositoryFromInputName(name)).toBeUndefined();
+  });
+
+  it('what it returns is always a valid repository, capped at 255 characters', () => {
+    for (const name of ['a'.repeat(400), `${'x.'.repeat(200)}tar`, 'A B C', 'a..b', 'a---b', 'a_._b']) {
+      const r = repositoryFromInputName(name);
+      expect(r, name).toBeDefined();
+      expect(r!.length).toBeLessThanOrEqual(255);
+      expect(normalizeUserRef(`${r}:t`, 'ref')).toBe(`${r}:t`);
+    }
+  });
+});
+
+describe('normalizeRepository (--repo)', () => {
+  it.each([
+    ['corp/api', 'corp/api'],
+    ['docker.io/library/api', 'api'],
+    ['localhost:5000/team/app', 'localhost:5000/team/app'],
+  ])('%s -> %s', (input, want) => {
+    expect(normalizeRepository(input, '--repo')).toBe(want);
+  });
+
+  it.each([['Corp/API'], ['corp/api:1'], [`corp/api@${D}`], ['bad repo']])('%s is E_USAGE', (input) => {
+    expect(() => normalizeRepository(input, '--repo')).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
   });
 });

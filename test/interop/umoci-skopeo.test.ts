@@ -135,8 +135,9 @@ describe.skipIf(!HAVE_TOOLS)('umoci-built images through skopeo and back', () =>
     const j = ingestJson(store, L);
     expect(j.results[0]!.format).toBe('oci-layout');
     const imgs = readStoreImages(store);
-    const b = imgs.find((i) => i.refs.includes('base'))!;
-    const a = imgs.find((i) => i.refs.includes('app'))!;
+    // umoci's bare tags "base" and "app" go under the layout directory's name
+    const b = imgs.find((i) => i.refs.includes('umoci-layout:base'))!;
+    const a = imgs.find((i) => i.refs.includes('umoci-layout:app'))!;
     expect(b).toMatchObject({ manifestDigest: base.manifestDigest, configDigest: base.configDigest, layers: base.layers });
     expect(a).toMatchObject({ manifestDigest: app.manifestDigest, configDigest: app.configDigest, layers: app.layers });
     const rep = reportJson(store);
@@ -184,9 +185,9 @@ describe.skipIf(!HAVE_TOOLS)('umoci-built images through skopeo and back', () =>
     // nothing new: umoci's layout already brought every blob of y.tar
     expect(badBlobs(store)).toEqual([]);
 
-    // the store: acme/base:1 and base name umoci's manifest; skopeo's docker-archive image is kept untagged
+    // the store: acme/base:1 and umoci-layout:base name umoci's manifest; skopeo's docker-archive image is kept untagged
     const imgs = readStoreImages(store);
-    expect(imgs.find((i) => i.manifestDigest === base.manifestDigest)!.refs).toEqual(['acme/base:1', 'base']);
+    expect(imgs.find((i) => i.manifestDigest === base.manifestDigest)!.refs).toEqual(['acme/base:1', 'umoci-layout:base']);
     expect(imgs.find((i) => i.manifestDigest === xi.manifestDigest)!.refs).toEqual([]);
     const ls = JSON.parse(runCli(['--store', store, 'ls', '--json']).stdout);
     expect(ls.images.find((i: any) => i.manifestDigest === xi.manifestDigest).refs).toEqual([]);
@@ -211,9 +212,9 @@ describe.skipIf(!HAVE_TOOLS)('umoci-built images through skopeo and back', () =>
     expect(sha256Of(readFileSync(path.join(OUT, 'manifest.json')))).toBe(base.manifestDigest);
   });
 
-  it('skopeo copy oci:STORE:app docker-archive:back.tar, re-ingested into a fresh store: same config digest and diffIDs', () => {
+  it('skopeo copy oci:STORE:umoci-layout:app docker-archive:back.tar, re-ingested into a fresh store: same config digest and diffIDs', () => {
     const back = p('back.tar');
-    tool('skopeo', ['copy', '-q', `oci:${store}:app`, `docker-archive:${back}:acme/app:1`]);
+    tool('skopeo', ['copy', '-q', `oci:${store}:umoci-layout:app`, `docker-archive:${back}:acme/app:1`]);
     const fresh = p('fresh-store');
     const j = ingestJson(fresh, back);
     const img = j.results[0]!.images[0]!;
@@ -228,10 +229,10 @@ describe.skipIf(!HAVE_TOOLS)('umoci-built images through skopeo and back', () =>
   it('umoci reads the store: ls lists the refs, unpack applies the layers (whiteout included) without touching the store', () => {
     const ls = tool('umoci', ['ls', '--layout', store]).toString().split('\n').filter(Boolean).sort();
     expect(ls).toEqual([...indexRefs(store)].sort());
-    expect(ls).toEqual(['acme/base:1', 'app', 'base']);
+    expect(ls).toEqual(['acme/base:1', 'umoci-layout:app', 'umoci-layout:base']);
     const indexBefore = readFileSync(path.join(store, 'index.json'));
     const bundle = p('bundle');
-    tool('umoci', ['unpack', '--image', `${store}:app`, bundle]);
+    tool('umoci', ['unpack', '--image', `${store}:umoci-layout:app`, bundle]);
     const rootfs = path.join(bundle, 'rootfs');
     expect(existsSync(path.join(rootfs, 'etc', 'motd'))).toBe(false);
     expect(readFileSync(path.join(rootfs, 'etc', 'os-release'), 'utf8')).toBe('NAME="Interop"\nID=interop\n');

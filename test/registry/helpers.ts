@@ -213,7 +213,13 @@ export interface DockerRegistry {
  */
 export async function startDockerRegistry(
   dir: string,
-  opts: { htpasswd?: string; catalogMaxEntries?: number; storageRoot?: string } = {},
+  opts: {
+    htpasswd?: string;
+    catalogMaxEntries?: number;
+    storageRoot?: string;
+    /** Bearer token auth: the token service's realm, the service and issuer names, and the PEM certificate that signs tokens. */
+    token?: { realm: string; service: string; issuer: string; rootCertBundle: string };
+  } = {},
 ): Promise<DockerRegistry> {
   mkdirSync(dir, { recursive: true });
   const root = opts.storageRoot ?? path.join(dir, 'storage');
@@ -234,6 +240,16 @@ export async function startDockerRegistry(
       'http:',
       `  addr: 127.0.0.1:${port}`,
       ...(opts.htpasswd ? ['auth:', '  htpasswd:', '    realm: test-realm', `    path: ${opts.htpasswd}`] : []),
+      ...(opts.token
+        ? [
+            'auth:',
+            '  token:',
+            `    realm: ${opts.token.realm}`,
+            `    service: ${opts.token.service}`,
+            `    issuer: ${opts.token.issuer}`,
+            `    rootcertbundle: ${opts.token.rootCertBundle}`,
+          ]
+        : []),
       ...(opts.catalogMaxEntries ? ['catalog:', `  maxentries: ${opts.catalogMaxEntries}`] : []),
       '',
     ].join('\n');

@@ -137,7 +137,7 @@ beforeAll(async () => {
   store = p('store');
   // a multi-platform index for the clients to pull, put there by layerstore itself
   ok(['ingest', REGCLIENT_TESTREPO]);
-  ok(['tag', 'v2', 'mp/testrepo:v2']);
+  ok(['tag', 'testrepo:v2', 'mp/testrepo:v2']); // the layout's bare "v2", under the directory's name
   serve = await startServe(store, ['--allow-push']);
 }, 60_000);
 
