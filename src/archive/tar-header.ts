@@ -112,13 +112,16 @@ export interface DecodedHeader {
 
 /**
  * Decode a header block the way tar-stream does, for TarStructure: null for a
- * block tar-stream skips (its checksum sums to that of an all-zero block), an error for one
- * it rejects (it accepts only the unsigned checksum, where checksumOk also takes the signed
- * one some old tars wrote). Long-name and pax overrides are the caller's.
+ * block tar-stream skips (its checksum sums to that of an all-zero block), an error for a
+ * checksum that is neither the unsigned sum nor the signed one some old tars wrote (GNU tar
+ * and Go's archive/tar take both; tar-stream only the unsigned one, so here layerstore reads
+ * more than it did). Long-name and pax overrides are the caller's.
  */
-export function decodeHeader(b: Buffer, at: number, sum = blockSums(b).unsigned): DecodedHeader | null {
-  if (sum === 8 * 32) return null;
-  if (sum !== octalField(b, 148, 8)) throw new LayerstoreError('E_TAR_CORRUPT', 'tar header checksum does not match; the archive is damaged', { offset: at });
+export function decodeHeader(b: Buffer, at: number, sums = blockSums(b)): DecodedHeader | null {
+  if (sums.unsigned === 8 * 32) return null;
+  const want = octalField(b, 148, 8);
+  if (want !== sums.unsigned && want !== sums.signed)
+    throw new LayerstoreError('E_TAR_CORRUPT', 'tar header checksum does not match; the archive is damaged', { offset: at });
   const typeflag = String.fromCharCode(b[156]!);
   let name = cString(b, 0, 100);
   // ustar ("ustar\0") has a prefix field; GNU ("ustar  ") uses that space for other things.

@@ -86,7 +86,7 @@ export class TarStructure {
         : new LayerstoreError('E_TAR_CORRUPT', 'tar header checksum does not match; the archive is damaged', { offset: at });
     }
     let size = parseSize(block, at);
-    const header = decodeHeader(block, at, sums.unsigned);
+    const header = decodeHeader(block, at, sums);
     if (header === null) return { kind: 'skip' };
     const flag = header.typeflag;
     const empty = emptyExtendedHeader(flag, size, at);

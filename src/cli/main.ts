@@ -157,6 +157,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--insecure', 'plain http off loopback (like Docker insecure-registries)')
     .option('--username <user>', 'registry user (else LAYERSTORE_USERNAME, else ~/.docker/config.json)')
     .option('--password <password>', 'registry password (else LAYERSTORE_PASSWORD)')
+    .option('--timeout <seconds>', 'give up on a request after this long without a byte, retries aside (default 30)')
     .option('--json', 'print the result as JSON')
     .action(run(async (ref: string, opts) => (await import('./pull-push-commands.js')).pullCommand(ref, opts)));
 
@@ -169,6 +170,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--insecure', 'plain http off loopback (like Docker insecure-registries)')
     .option('--username <user>', 'registry user (else LAYERSTORE_USERNAME, else ~/.docker/config.json)')
     .option('--password <password>', 'registry password (else LAYERSTORE_PASSWORD)')
+    .option('--timeout <seconds>', 'give up on a request after this long without a byte, retries aside (default 30)')
     .option('--json', 'print the result as JSON')
     .action(run(async (ref: string, dest: string, opts) => (await import('./pull-push-commands.js')).pushCommand(ref, dest, opts)));
 

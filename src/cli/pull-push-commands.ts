@@ -12,11 +12,13 @@ import { Store } from '../store/store.js';
 import { humanBytes } from '../report/human.js';
 import { toJson } from '../report/json.js';
 import { info, requireStore, storeDir, type GlobalOptions } from './context.js';
-import { clientFor, type RemoteOptions } from './remote.js';
+import { clientFor, transferPolicy, type RemoteOptions } from './remote.js';
 
-export async function pullCommand(ref: string, opts: GlobalOptions & RemoteOptions & { platform?: string; json?: boolean }): Promise<number> {
+export async function pullCommand(ref: string, opts: GlobalOptions & RemoteOptions & { platform?: string; json?: boolean; timeout?: string }): Promise<number> {
   const remote = parseRemoteRef(ref);
+  const policy = transferPolicy(opts.timeout);
   const client = await clientFor(remote.registry, opts);
+  client.policy = policy;
   const store = await Store.open(storeDir(opts), { create: true });
   info(opts, `store: ${store.root}`);
   const r = await pullImage(store, client, remote, { platform: opts.platform ? parsePlatform(opts.platform) : undefined });
@@ -53,10 +55,16 @@ async function sourceRoot(store: Store, src: string): Promise<Descriptor> {
   return { mediaType: MT.ociManifest, digest: found[0]!.manifestDigest, size: found[0]!.manifestSize };
 }
 
-export async function pushCommand(src: string, dest: string, opts: GlobalOptions & RemoteOptions & { mountFrom?: string[]; json?: boolean }): Promise<number> {
+export async function pushCommand(
+  src: string,
+  dest: string,
+  opts: GlobalOptions & RemoteOptions & { mountFrom?: string[]; json?: boolean; timeout?: string },
+): Promise<number> {
+  const policy = transferPolicy(opts.timeout);
   const store = await requireStore(opts);
   const remote = parseRemoteRef(dest);
   const client = await clientFor(remote.registry, opts);
+  client.policy = policy;
   const root = await sourceRoot(store, src);
   const t0 = Date.now();
   const r = await pushRoot(store, client, root, remote, { mountFrom: opts.mountFrom });

@@ -10,7 +10,7 @@ import { writeJson } from '../report/json.js';
 import { Store } from '../store/store.js';
 import { storeDir, type GlobalOptions } from './context.js';
 import { ProgressBar } from './progress.js';
-import { clientFor, type RemoteOptions } from './remote.js';
+import { clientFor, parseSeconds as seconds, type RemoteOptions } from './remote.js';
 
 /** Exit code of a report that does not cover every tag (README, "Exit codes"). */
 export const EXIT_INCOMPLETE = 4;
@@ -72,13 +72,6 @@ export async function registryReportCommand(url: string, opts: RegistryReportOpt
   } finally {
     clearTimeout(timer);
   }
-}
-
-function seconds(v: string | undefined, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!/^\d+(\.\d+)?$/.test(v.trim()) || !(n > 0)) throw new LayerstoreError('E_USAGE', `${flag} ${JSON.stringify(v)}: expected a number of seconds above 0`);
-  return n;
 }
 
 /**

@@ -3,10 +3,10 @@ import { LayerstoreError } from '../errors.js';
 import type { Digest } from '../digest/digest.js';
 import { INDEX_TYPES, MANIFEST_TYPES, MT } from '../formats/types.js';
 import type { Credentials } from './credentials.js';
-import { boundedStream, readBounded, type BodyBound } from './bounded-body.js';
+import { boundedChunks, readBounded, type BodyBound } from './bounded-body.js';
 import { RegistryStatusError, RegistryUnreachable } from './client-errors.js';
 import { describeFetchFailure } from './fetch-failure.js';
-import { nodeRequest } from './node-transport.js';
+import { nodeRequest, type TransportOptions } from './node-transport.js';
 import { fromFetch, type RegistryResponse } from './response.js';
 import { RequestPolicy } from './request-policy.js';
 
@@ -88,20 +88,20 @@ export class RegistryClient {
       const auth = this.authHeader(opts.scope);
       if (auth) headers.Authorization = auth;
       const init: RequestInit & { duplex?: 'half' } = { method, headers };
-      if (opts.body instanceof Readable) {
-        init.body = Readable.toWeb(opts.body) as unknown as ReadableStream;
-        init.duplex = 'half';
-      } else if (opts.body) init.body = opts.body;
       // Bodiless requests go over node:http (node-transport.ts says why); uploads over fetch.
       const bodiless = (method === 'GET' || method === 'HEAD') && !opts.body;
-      const signal = bodiless ? undefined : this.policy.attemptSignal();
+      // Under an idle timeout an upload may take as long as the registry keeps taking chunks.
+      const watch = !bodiless && this.policy.idle ? this.policy.idleWatch() : undefined;
+      if (opts.body instanceof Readable) {
+        init.body = Readable.toWeb(watch ? Readable.from(touching(opts.body, watch.touch), { objectMode: false }) : opts.body) as unknown as ReadableStream;
+        init.duplex = 'half';
+      } else if (opts.body) init.body = opts.body;
+      const signal = bodiless ? undefined : watch ? watch.signal : this.policy.attemptSignal();
       if (signal) init.signal = signal;
       const base = this.baseUrl;
       this.sent[method === 'GET' ? 'get' : method === 'HEAD' ? 'head' : 'other']++;
       try {
-        return bodiless
-          ? await nodeRequest(method, base + path, headers, { timeoutMs: this.policy.timeoutMs, signal: this.policy.signal })
-          : fromFetch(await fetch(base + path, init));
+        return bodiless ? await nodeRequest(method, base + path, headers, this.transport()) : fromFetch(await fetch(base + path, init));
       } catch (e) {
         if (this.policy.signal?.aborted) throw e; // the caller is stopping: not the registry's failure
         if ((e as Error)?.name !== 'TimeoutError' && !signal?.aborted) {
@@ -114,25 +114,15 @@ export class RegistryClient {
           }
         }
         throw this.unreachable(e, method, base + path);
+      } finally {
+        watch?.done();
       }
     };
-    /** send(), asked again after a wait while the policy allows. */
-    const sendPatiently = async (): Promise<RegistryResponse> => {
-      for (let attempt = 0; ; attempt++) {
-        let r: RegistryResponse;
-        try {
-          r = await send();
-        } catch (e) {
-          if (idempotent && e instanceof RegistryUnreachable && !e.permanent && this.policy.shouldRetryFailure(attempt)) {
-            await this.policy.pause(attempt, null);
-            continue;
-          }
-          throw e;
-        }
-        if (!idempotent || !this.policy.shouldRetryStatus(r.status, attempt)) return r;
-        await r.body?.cancel().catch(() => {});
-        await this.policy.pause(attempt, r.headers.get('retry-after'));
-      }
+    let tries = 1;
+    const sendPatiently = async () => {
+      const r = await this.patiently(idempotent, send);
+      tries = r.tries;
+      return r.res;
     };
     let res = await sendPatiently();
     if (res.status === 401 && !(opts.body instanceof Readable)) {
@@ -156,8 +146,36 @@ export class RegistryClient {
           : 'pass --username/--password, set LAYERSTORE_USERNAME/LAYERSTORE_PASSWORD, or docker login',
       });
     }
-    if (opts.ok && !opts.ok.includes(res.status)) throw await registryError(res, method, this.baseUrl + path);
+    if (opts.ok && !opts.ok.includes(res.status)) throw withTries(await registryError(res, method, this.baseUrl + path), tries);
     return res;
+  }
+
+  /** How nodeRequest runs under the policy. */
+  private transport(): TransportOptions {
+    return { timeoutMs: this.policy.timeoutMs, idle: this.policy.idle, signal: this.policy.signal };
+  }
+
+  /**
+   * `send` asked again after a wait while the policy allows, when it may be (`idempotent`):
+   * a lost or timed-out connection, or a 429/5xx answer. The last failure names how many
+   * attempts were made.
+   */
+  private async patiently(idempotent: boolean, send: () => Promise<RegistryResponse>): Promise<{ res: RegistryResponse; tries: number }> {
+    for (let attempt = 0; ; attempt++) {
+      let r: RegistryResponse;
+      try {
+        r = await send();
+      } catch (e) {
+        if (idempotent && e instanceof RegistryUnreachable && !e.permanent && this.policy.shouldRetryFailure(attempt)) {
+          await this.policy.pause(attempt, null);
+          continue;
+        }
+        throw withTries(e, attempt + 1);
+      }
+      if (!idempotent || !this.policy.shouldRetryStatus(r.status, attempt)) return { res: r, tries: attempt + 1 };
+      await r.body?.cancel().catch(() => {});
+      await this.policy.pause(attempt, r.headers.get('retry-after'));
+    }
   }
 
   private async fetchToken(ch: Challenge, scope: string): Promise<void> {
@@ -168,21 +186,33 @@ export class RegistryClient {
     url.searchParams.set('scope', scope);
     const headers: Record<string, string> = {};
     if (this.creds) headers.Authorization = `Basic ${Buffer.from(`${this.creds.username}:${this.creds.password}`).toString('base64')}`;
-    let res: Response;
-    try {
-      res = await fetch(url, { headers });
-    } catch (e) {
-      throw new LayerstoreError('E_AUTH', `cannot reach the token service ${url.origin}: ${(e as Error).message}`);
-    }
-    if (!res.ok) {
+    // Under the same timeout and retries as the registry's own requests; named without the query.
+    const named = `${url.origin}${url.pathname}`;
+    let bytes: Buffer;
+    const { res, tries } = await this.patiently(true, async () => {
+      this.sent.get++;
+      try {
+        return await nodeRequest('GET', url.href, headers, this.transport());
+      } catch (e) {
+        if (this.policy.signal?.aborted) throw e;
+        throw this.unreachable(e, 'GET', named, 'the token service');
+      }
+    });
+    if (res.status < 200 || res.status > 299) {
       await res.body?.cancel();
-      throw new LayerstoreError('E_AUTH', `the token service ${url.origin} refused (${res.status})`, { hint: 'check the credentials' });
+      const why = RequestPolicy.retryable(res.status) ? `answered ${res.status}` : `refused (${res.status})`;
+      throw withTries(new LayerstoreError('E_AUTH', `the token service ${named} ${why}`, { hint: 'check the credentials' }), tries);
+    }
+    try {
+      bytes = await this.readBody(res, { url: named, limit: MAX_REMOTE_JSON_BYTES, what: 'token response' });
+    } catch (e) {
+      if (e instanceof RegistryUnreachable) throw e;
+      throw new LayerstoreError('E_AUTH', `the token service ${url.origin}: ${(e as Error).message}`);
     }
     let body: { token?: string; access_token?: string };
     try {
-      body = JSON.parse((await readBounded(res, { url: url.href, limit: MAX_REMOTE_JSON_BYTES, what: 'token response' })).toString('utf8')) as typeof body;
-    } catch (e) {
-      if (e instanceof LayerstoreError) throw new LayerstoreError('E_AUTH', `the token service ${url.origin}: ${e.message}`);
+      body = JSON.parse(bytes.toString('utf8')) as typeof body;
+    } catch {
       throw new LayerstoreError('E_AUTH', `the token service ${url.origin} did not answer JSON`);
     }
     const token = body.token ?? body.access_token;
@@ -191,10 +221,10 @@ export class RegistryClient {
   }
 
   /** The error for a request that got no answer: one line naming the URL, and a hint that fits. */
-  private unreachable(e: unknown, method: string, url: string): RegistryUnreachable {
+  private unreachable(e: unknown, method: string, url: string, what = 'the registry'): RegistryUnreachable {
     const { reason, hint, permanent } = describeFetchFailure(e, url, this.policy.timeoutMs);
     return new RegistryUnreachable(
-      (e as Error)?.name === 'TimeoutError' ? `${method} ${url}: ${reason}` : `${method} ${url}: cannot reach the registry (${reason})`,
+      (e as Error)?.name === 'TimeoutError' ? `${method} ${url}: ${reason}` : `${method} ${url}: cannot reach ${what} (${reason})`,
       hint,
       permanent,
     );
@@ -267,12 +297,57 @@ export class RegistryClient {
     throw await registryError(res, 'HEAD', `${this.baseUrl}/v2/${repo}/blobs/${d}`);
   }
 
-  /** A blob's bytes, at most the `size` its descriptor declares (a longer body is refused). */
+  /**
+   * A blob's bytes, at most the `size` its descriptor declares (a longer body is refused). A
+   * body cut off (a lost connection, silence past the timeout) is asked for again, while the
+   * policy allows: from where it stopped (Range) when the registry answers 206, else whole,
+   * its first bytes (already handed on) skipped. The caller hashes what it gets, so a
+   * registry that sends other bytes the second time is caught by the digest.
+   */
   async getBlob(repo: string, d: Digest, size: number): Promise<Readable> {
     const path = `/v2/${repo}/blobs/${d}`;
     const res = await this.request('GET', path, { scope: pullScope(repo), ok: [200] });
     if (!res.body) throw new LayerstoreError('E_REGISTRY', `blob ${d}: empty response`);
-    return boundedStream(res, { url: this.baseUrl + path, declared: size });
+    return Readable.from(this.resumingChunks(res, path, pullScope(repo), size), { objectMode: false });
+  }
+
+  private async *resumingChunks(first: RegistryResponse, path: string, scope: string, size: number): AsyncGenerator<Buffer> {
+    const url = this.baseUrl + path;
+    let res = first;
+    let got = 0;
+    for (let attempt = 0; ; attempt++) {
+      // A 206 carries the rest; a 200 the whole blob again, whose first `got` bytes were handed on.
+      let skip = res.status === 206 ? 0 : got;
+      try {
+        for await (let c of boundedChunks(res, { url, declared: res.status === 206 ? size - got : size })) {
+          if (skip > 0) {
+            const n = Math.min(skip, c.length);
+            skip -= n;
+            c = c.subarray(n);
+            if (c.length === 0) continue;
+          }
+          got += c.length;
+          yield c;
+        }
+        return;
+      } catch (e) {
+        if (e instanceof LayerstoreError || this.policy.signal?.aborted) throw e;
+        if (!this.policy.shouldRetryFailure(attempt)) {
+          const lost = this.unreachable(e, 'GET', url);
+          if ((e as Error)?.name !== 'TimeoutError') lost.message = `GET ${url}: the connection broke after ${got} of ${size} bytes (${(e as Error)?.message})`;
+          throw withTries(lost, attempt + 1);
+        }
+      }
+      await this.policy.pause(attempt, null);
+      res = await this.request('GET', path, { scope, headers: got > 0 ? { Range: `bytes=${got}-` } : {}, ok: [200, 206] });
+      if (res.status === 206 && !new RegExp(`^bytes ${got}-\\d+/(\\d+|\\*)$`).test(res.headers.get('content-range')?.trim() ?? '')) {
+        await res.body?.cancel().catch(() => {});
+        throw new LayerstoreError(
+          'E_REGISTRY',
+          `GET ${url}: asked for bytes ${got}- of the blob, the registry sent ${res.headers.get('content-range') ?? 'no Content-Range'}`,
+        );
+      }
+    }
   }
 
   /** Cross-repository mount; true when the registry mounted it (201). */
@@ -295,8 +370,25 @@ export class RegistryClient {
     throw await registryError(res, 'POST', `${this.baseUrl}/v2/${repo}/blobs/uploads/`);
   }
 
-  /** Upload a blob: POST a session, then one PUT with the whole body and ?digest=. */
+  /**
+   * Upload a blob: POST a session, then one PUT with the whole body and ?digest=. An upload
+   * whose connection is lost, times out or is answered 429/5xx starts again from scratch (a
+   * new session, the body from its first byte) while the policy allows: the state a broken
+   * session was left in is never trusted.
+   */
   async uploadBlob(repo: string, d: Digest, size: number, body: () => Promise<Readable>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.uploadOnce(repo, d, size, body);
+      } catch (e) {
+        const again = (e instanceof RegistryUnreachable && !e.permanent) || (e instanceof RegistryStatusError && RequestPolicy.retryable(e.status));
+        if (!again || !this.policy.shouldRetryFailure(attempt)) throw withTries(e, attempt + 1);
+        await this.policy.pause(attempt, null);
+      }
+    }
+  }
+
+  private async uploadOnce(repo: string, d: Digest, size: number, body: () => Promise<Readable>): Promise<void> {
     const start = await this.request('POST', `/v2/${repo}/blobs/uploads/`, { scope: pushScope(repo), headers: { 'Content-Length': '0' }, ok: [202] });
     await start.body?.cancel();
     const loc = start.headers.get('location');
@@ -403,4 +495,19 @@ async function registryError(res: RegistryResponse, method: string, url: string)
     /* not JSON */
   }
   return new RegistryStatusError(`${method} ${url}: ${res.status}${detail ? ` ${detail}` : ''}`, res.status, codes);
+}
+
+/** A failure after more than one attempt says how many were made (a retry was not forgotten). */
+function withTries<E>(e: E, tries: number): E {
+  if (tries > 1 && e instanceof Error && !/ \(\d+ attempts\)$/.test(e.message)) e.message += ` (${tries} attempts)`;
+  return e;
+}
+
+/** `body`'s chunks, calling `touch` as the request takes each (the idle timer of an upload). */
+async function* touching(body: Readable, touch: () => void): AsyncGenerator<Buffer> {
+  for await (const c of body) {
+    touch();
+    yield c as Buffer;
+  }
+  touch();
 }

@@ -24,7 +24,9 @@ const MAX_REDIRECTS = 20;
  *
  * Redirects are followed as fetch follows them (registries send blob GETs to their storage
  * with a 307), and credentials are not sent to another origin (S3 refuses them, and they are
- * not its business). `timeoutMs` covers each exchange, body included. Failures look like
+ * not its business). `timeoutMs` covers each exchange, body included; with `idle` it covers
+ * each wait instead (for the headers, then for every chunk of the body), so a big blob takes
+ * as long as it needs while a stalled one still fails. Failures look like
  * fetch's: a TypeError "fetch failed" whose cause is the socket's error; a DOMException
  * TimeoutError for the timeout; the signal's reason when `signal` aborts. After the
  * response, they error its body stream.
@@ -33,7 +35,7 @@ export async function nodeRequest(
   method: 'GET' | 'HEAD',
   url: string,
   headers: Record<string, string>,
-  opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+  opts: TransportOptions = {},
 ): Promise<RegistryResponse> {
   const origin = new URL(url).origin;
   let at = url;
@@ -51,45 +53,56 @@ export async function nodeRequest(
   }
 }
 
+export interface TransportOptions {
+  timeoutMs?: number;
+  /** timeoutMs is the longest silence (headers, each body chunk), not the whole exchange. */
+  idle?: boolean;
+  signal?: AbortSignal;
+}
+
 /** One request and its response (no redirect followed). */
-function exchange(
-  method: 'GET' | 'HEAD',
-  url: string,
-  headers: Record<string, string>,
-  opts: { timeoutMs?: number; signal?: AbortSignal },
-): Promise<RegistryResponse> {
+function exchange(method: 'GET' | 'HEAD', url: string, headers: Record<string, string>, opts: TransportOptions): Promise<RegistryResponse> {
   const u = new URL(url);
   const lib = u.protocol === 'https:' ? https : http;
   const { signal, timeoutMs } = opts;
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
     let settled = false;
+    let response: IncomingMessage | undefined;
     const req = lib.request(u, { method, headers, agent: agents[u.protocol as 'http:' | 'https:'] });
     const fail = (e: unknown) => {
       cleanup();
       req.destroy(e as Error);
+      response?.destroy(e as Error);
       if (!settled) {
         settled = true;
         reject(e);
       }
     };
     const onAbort = () => fail(signal!.reason);
-    const timer =
-      timeoutMs !== undefined ? setTimeout(() => fail(new DOMException(`no answer within ${timeoutMs / 1000} s`, 'TimeoutError')), timeoutMs) : undefined;
-    timer?.unref();
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      if (timeoutMs === undefined) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => fail(new DOMException(`no answer within ${timeoutMs / 1000} s`, 'TimeoutError')), timeoutMs);
+      timer.unref();
+    };
+    const disarm = () => clearTimeout(timer);
+    arm();
     const cleanup = () => {
-      if (timer) clearTimeout(timer);
+      disarm();
       signal?.removeEventListener('abort', onAbort);
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     req.on('response', (res) => {
+      response = res;
       res.on('close', cleanup);
       const status = res.statusCode ?? 0;
       if (status < 200 || status > 599) return fail(Object.assign(new TypeError('fetch failed'), { cause: new Error(`${method} ${url}: status ${status}`) }));
       const bodiless = method === 'HEAD' || NULL_BODY.has(status);
       if (bodiless) res.resume();
       settled = true;
-      resolve(new NodeResponse(status, res, bodiless));
+      resolve(new NodeResponse(status, res, bodiless, opts.idle ? { arm, disarm } : undefined));
     });
     req.on('error', (e) => {
       cleanup();
@@ -109,11 +122,12 @@ class NodeResponse implements RegistryResponse {
     readonly status: number,
     private readonly res: IncomingMessage,
     bodiless: boolean,
+    idle?: { arm: () => void; disarm: () => void },
   ) {
     this.body = bodiless
       ? null
       : {
-          [Symbol.asyncIterator]: () => res[Symbol.asyncIterator](),
+          [Symbol.asyncIterator]: () => (idle ? idleChunks(res, idle)[Symbol.asyncIterator]() : res[Symbol.asyncIterator]()),
           cancel: async () => void res.destroy(),
         };
   }
@@ -124,4 +138,14 @@ class NodeResponse implements RegistryResponse {
       return v === undefined ? null : Array.isArray(v) ? v.join(', ') : v;
     },
   };
+}
+
+/** The body's chunks, the idle timer running only while waiting for the next one (not while the reader works). */
+async function* idleChunks(res: IncomingMessage, idle: { arm: () => void; disarm: () => void }): AsyncGenerator<Buffer> {
+  for await (const c of res) {
+    idle.disarm();
+    yield c as Buffer;
+    idle.arm();
+  }
+  idle.disarm();
 }

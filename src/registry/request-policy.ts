@@ -1,12 +1,17 @@
 /**
  * How patient a RegistryClient is with a registry: how long one request may take, which
  * answers are worth asking again and how long to wait before that, and an overall stop. The
- * default (no options) is what pull and push have always done: wait as long as the
- * connection lives, never retry. `report --registry` sets every knob (cli/registry-report.ts).
+ * default (no options) waits as long as the connection lives and never retries; pull and push
+ * (cli/pull-push-commands.ts) and `report --registry` (cli/registry-report.ts) set the knobs.
  */
 export interface RequestPolicyOptions {
-  /** One attempt, from sending the request to the last byte of its body. */
+  /** One attempt, from sending the request to the last byte of its body (with `idle`: the longest silence). */
   timeoutMs?: number;
+  /**
+   * timeoutMs is the longest wait for the next thing (the headers, the next body chunk, the
+   * registry taking the next upload chunk), not the whole exchange: blobs of any size.
+   */
+  idle?: boolean;
   /** Further attempts of a GET or HEAD answered 429 or 5xx, or whose connection failed. */
   retries?: number;
   /** First backoff; doubled each attempt (with jitter) up to maxBackoffMs. */
@@ -23,6 +28,7 @@ const RETRY_STATUSES = new Set([429, 500, 502, 503, 504]);
 
 export class RequestPolicy {
   readonly timeoutMs: number | undefined;
+  readonly idle: boolean;
   readonly retries: number;
   private readonly backoffMs: number;
   private readonly maxBackoffMs: number;
@@ -33,6 +39,7 @@ export class RequestPolicy {
 
   constructor(o: RequestPolicyOptions = {}) {
     this.timeoutMs = o.timeoutMs;
+    this.idle = o.idle ?? false;
     this.retries = o.retries ?? 0;
     this.backoffMs = o.backoffMs ?? 500;
     this.maxBackoffMs = o.maxBackoffMs ?? 10_000;
@@ -46,6 +53,29 @@ export class RequestPolicy {
       (s): s is AbortSignal => s !== undefined,
     );
     return signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+  }
+
+  /**
+   * For a request with a body under `idle`: a signal that aborts after timeoutMs without
+   * touch() (call it for every chunk the request takes), and done() once it is answered.
+   */
+  idleWatch(): { signal: AbortSignal | undefined; touch: () => void; done: () => void } {
+    if (this.timeoutMs === undefined) return { signal: this.signal, touch: () => {}, done: () => {} };
+    const ms = this.timeoutMs;
+    const ctl = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const touch = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => ctl.abort(new DOMException(`no answer within ${ms / 1000} s`, 'TimeoutError')), ms);
+      timer.unref();
+    };
+    touch();
+    return { signal: this.signal ? AbortSignal.any([ctl.signal, this.signal]) : ctl.signal, touch, done: () => clearTimeout(timer) };
+  }
+
+  /** Whether a status is one retried (429, 5xx): also what restarts a whole blob upload. */
+  static retryable(status: number): boolean {
+    return RETRY_STATUSES.has(status);
   }
 
   shouldRetryStatus(status: number, attempt: number): boolean {

@@ -1,7 +1,7 @@
-import lockfile from 'proper-lockfile';
 import { LayerstoreError } from '../errors.js';
 import type { Digest } from '../digest/digest.js';
 import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, MT, parseIndex, parseJson, type Descriptor, type Index } from '../formats/types.js';
+import { withIndexLock } from './index-lock.js';
 import type { StoreLayout } from './layout.js';
 import { readFileNoFollow, writeFileAtomic } from '../util/fs-safe.js';
 
@@ -23,6 +23,8 @@ export interface RefChange {
   from?: Digest;
   to: Digest;
 }
+
+export { withIndexLock };
 
 export function refOf(d: Descriptor): string | undefined {
   return d.annotations?.[ANNOTATION_REF_NAME];
@@ -72,36 +74,6 @@ function cleanDescriptor(d: Descriptor): Descriptor {
   if (d.platform) out.platform = d.platform;
   if (d.annotations && Object.keys(d.annotations).length) out.annotations = d.annotations;
   return out;
-}
-
-/** Run `fn` while holding the store's index lock (a directory lock ending in ".lock"). */
-export async function withIndexLock<T>(layout: StoreLayout, fn: () => Promise<T>): Promise<T> {
-  let compromised: Error | undefined;
-  let release: () => Promise<void>;
-  try {
-    release = await lockfile.lock(layout.indexFile, {
-      lockfilePath: layout.indexLockPath,
-      realpath: false,
-      stale: 30_000,
-      update: 5_000,
-      retries: { retries: 200, factor: 1.3, minTimeout: 10, maxTimeout: 500 },
-      onCompromised: (e) => {
-        compromised = e;
-      },
-    });
-  } catch (e) {
-    throw new LayerstoreError('E_LOCKED', `could not lock the store index (${(e as Error).message})`, {
-      hint: 'another layerstore process holds it; wait, or remove .layerstore/index.json.lock if no process is running',
-      cause: e,
-    });
-  }
-  try {
-    const result = await fn();
-    if (compromised) throw new LayerstoreError('E_LOCKED', `the store lock was lost while updating index.json: ${compromised.message}`);
-    return result;
-  } finally {
-    await release().catch(() => {});
-  }
 }
 
 /**

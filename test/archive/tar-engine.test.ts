@@ -227,6 +227,40 @@ describe('both readers list exactly what GNU tar lists', () => {
     });
   }
 
+  it('headers whose checksum was written the old signed way (bytes >= 0x80 in the names): listed as GNU tar lists them', async () => {
+    const dir = await fsp.mkdtemp(path.join(tmp, 'signed-'));
+    await fsp.writeFile(path.join(dir, 'café-ü'), 'signed');
+    await fsp.mkdir(path.join(dir, 'dïr'));
+    await fsp.writeFile(path.join(dir, 'dïr/文字'), 'x'.repeat(700));
+    const file = path.join(tmp, 'signed.tar');
+    execFileSync('tar', ['-C', dir, '--format=ustar', '--owner=0', '--group=0', '--sort=name', '-cf', file, '.']);
+    const buf = await fsp.readFile(file);
+    // Rewrite every header's checksum as the signed byte sum (each byte as an int8).
+    let rewritten = 0;
+    for (let at = 0; at + 512 <= buf.length; ) {
+      const h = buf.subarray(at, at + 512);
+      if (h.every((x) => x === 0)) break;
+      let signed = 0;
+      let high = false;
+      for (let i = 0; i < 512; i++) {
+        const v = i >= 148 && i < 156 ? 32 : h[i]!;
+        signed += v > 127 ? v - 256 : v;
+        if (v > 127) high = true;
+      }
+      if (high) {
+        h.write(`${signed.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
+        rewritten++;
+      }
+      const size = parseInt(h.toString('latin1', 124, 136).replace(/\0.*$/s, '').trim() || '0', 8);
+      at += 512 + Math.ceil(size / 512) * 512;
+    }
+    expect(rewritten).toBe(3);
+    await fsp.writeFile(file, buf);
+    const want = gnuList(file);
+    expect(want.map((e) => e.name)).toEqual(['./', './café-ü', './dïr/', './dïr/文字']);
+    expect(asGnu(await bothRead(buf, LAYER))).toEqual(want);
+  });
+
   const real = path.resolve(__dirname, '../../../shared/fixtures-real');
   it.runIf(existsSync(real))('the real archives under ../shared/fixtures-real, and every tar inside them (layers)', async () => {
     const archives = execFileSync('find', [real, '-name', '*.tar', '-o', '-name', '*.tar.gz'], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();

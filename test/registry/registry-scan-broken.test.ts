@@ -363,7 +363,7 @@ describe('report --registry on a registry that throttles, fails for a while, or 
       const r = await runCliAsync(['--store', p('store-500'), 'report', '--registry', s.url, '--json', '--concurrency', '2']);
       expect(r.code, showTool(r)).toBe(4);
       const rep = JSON.parse(r.stdout);
-      expect(rep.scan.stoppedBy).toMatch(/^the registry failed 20 requests in a row; the last: GET .*\/v2\/app\/manifests\/t\d+: 500$/);
+      expect(rep.scan.stoppedBy).toMatch(/^the registry failed 20 requests in a row; the last: GET .*\/v2\/app\/manifests\/t\d+: 500 \(4 attempts\)$/);
       expect(rep.scan.tagsFailed).toBeGreaterThanOrEqual(20);
       expect(rep.scan.tagsFailed).toBeLessThanOrEqual(22);
       expect(rep.scan.tagsNotReached).toBe(60 - rep.scan.tagsFailed);
