@@ -1,10 +1,11 @@
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
 import tar from 'tar-stream';
 import type { Digest } from '../digest/digest.js';
 import type { Store } from '../store/store.js';
 import type { ContainerChange } from '../engines/container-changes.js';
 import { indexLayerStream, type FileIndex } from './file-index.js';
+import { readLayerEntries } from './layer-tar.js';
 import type { ImageInfo } from './load-images.js';
 import { imageLayerIndexes, stackImage, WHITEOUT_PREFIX, type Change, type LayerChanges } from './overlay.js';
 
@@ -29,6 +30,9 @@ export interface CommitPreview {
   deleted: Change[];
 }
 
+/** tar-stream's names for the engine's entry types; a special file (device, FIFO) is indexed as "other" whatever its kind. */
+const PACK_TYPE = { file: 'file', directory: 'directory', symlink: 'symlink', link: 'link', other: 'fifo' } as const;
+
 const norm = (name: string) => name.replace(/^(\.\/|\/)+/, '').replace(/\/+$/, '');
 
 /**
@@ -51,18 +55,23 @@ export async function previewLayerIndex(changes: ContainerChange[], exported: Re
   const pack = tar.pack();
   const indexing = indexLayerStream(Readable.from(pack), 'none');
   indexing.catch(() => undefined); // observed below
-  const extract = tar.extract();
-  extract.on('entry', (h, body, next) => {
-    const p = norm(h.name);
-    if (!written.has(p)) {
-      body.on('end', next).resume();
-      return;
-    }
-    const out = pack.entry({ ...h, name: h.type === 'directory' ? `${p}/` : p }, (err) => next(err ?? undefined));
-    body.pipe(out);
-  });
   try {
-    await pipeline(exported, extract);
+    // The export is read by the tar engine, as a layer is (names as written, anything after the end marker ignored).
+    for await (const e of readLayerEntries(exported)) {
+      const p = norm(e.name);
+      if (!written.has(p)) continue; // its body is skipped by the reader
+      const out = pack.entry({
+        name: e.type === 'directory' ? `${p}/` : p,
+        type: PACK_TYPE[e.type],
+        size: e.type === 'file' ? e.size : 0,
+        mode: e.mode,
+        uid: e.uid,
+        gid: e.gid,
+        linkname: e.linkname,
+      });
+      for await (const chunk of e.body) if (!out.write(chunk)) await once(out, 'drain');
+      await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    }
     for (const p of [...deleted].sort()) {
       if (underDeleted(p)) continue; // one whiteout hides the whole directory
       const slash = p.lastIndexOf('/');

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { folderCycles, importEdges, LAYERS, layeringViolations, storePathLeaks } from './import-rules.js';
+import { folderCycles, importEdges, LAYERS, layeringViolations, secondTarReaders, storePathLeaks } from './import-rules.js';
 
 const SRC = path.resolve(import.meta.dirname, '../../src');
 
@@ -25,6 +25,10 @@ describe('the layering of src/ (docs/ARCHITECTURE.md)', () => {
   it('no file outside store/ builds a store path', () => {
     expect(storePathLeaks(SRC, edges)).toEqual([]);
   });
+
+  it('one tar engine: nothing parses tar with tar-stream (archive/ reads every tar)', () => {
+    expect(secondTarReaders(SRC)).toEqual([]);
+  });
 });
 
 describe('the checker itself', () => {
@@ -40,6 +44,7 @@ describe('the checker itself', () => {
       write('extra/thing.ts', "export * from '../util/u.js';\n");
       write('util/u.ts', "import { layout } from '../store/layout.js';\nexport const u = layout;\n");
       write('store/layout.ts', 'export const layout = 1;\n');
+      write('analysis/peek.ts', "import tar from 'tar-stream';\nexport const x = tar.extract();\n");
       const e = importEdges(root);
       const v = layeringViolations(e);
       expect(v).toContain(
@@ -53,6 +58,7 @@ describe('the checker itself', () => {
       expect(leaks).toContain(`${path.join('ingest', 'plan.ts')} names a store path ('.layerstore)`);
       expect(leaks).toContain(`${path.join('ingest', 'plan.ts')} names a store path (.layout)`);
       expect(leaks.some((s) => s.startsWith('store'))).toBe(false);
+      expect(secondTarReaders(root)).toEqual([`${path.join('analysis', 'peek.ts')} parses tar with tar-stream`]);
     } finally {
       fs.rmSync(root, { recursive: true, force: true });
     }

@@ -119,3 +119,23 @@ export function storePathLeaks(root: string, edges: readonly ImportEdge[]): stri
   walk(root);
   return out;
 }
+
+/**
+ * One tar engine: archive/ reads tar. Other files may write tar with tar-stream's pack
+ * (export, the commit preview's layer), never parse it with tar-stream's extract.
+ */
+export function secondTarReaders(root: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string): void => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (p.endsWith('.ts')) {
+        const text = withoutComments(fs.readFileSync(p, 'utf8'));
+        if (/from['"]tar-stream['"]/.test(text) && /\.extract\(/.test(text)) out.push(`${path.relative(root, p)} parses tar with tar-stream`);
+      }
+    }
+  };
+  walk(root);
+  return out;
+}
