@@ -149,7 +149,7 @@ async function readOnePass(
       view.entries.set(e.name, entryOf(e)); // its body is drained by readTarEntries
       continue;
     }
-    const h = entryOf(e); // not `e`, which holds on to tar-stream's state for the entry
+    const h = entryOf(e); // not `e`, whose body holds on to the reader's input chunks
     if (e.size <= HOLD_ENTRY_BYTES && held + e.size <= HOLD_TOTAL_BYTES) {
       const bytes = await readAll(e.body);
       held += bytes.length;
@@ -206,7 +206,7 @@ async function stageInSecondPass(
 
 /**
  * An entry whose bytes are held in memory, staged when asked for. Made here, not in the
- * loop: a closure there would share the loop's scope, and with it the tar-stream entry.
+ * loop: a closure there would share the loop's scope, and with it the reader's entry.
  */
 function heldEntry(store: Store, hints: EntryHints, h: TarFileEntry, bytes: Buffer, trustStored: boolean): TarFileEntry {
   return {
