@@ -90,7 +90,14 @@ function overlayData(o: OverlayResult) {
     totalFileBytes: o.totalFileBytes,
     finalFileBytes: o.finalFileBytes,
     unsafeEntries: o.unsafeEntries,
-    layers: o.layers.map((l) => ({ ...l, added: l.added, replaced: l.replaced, deleted: l.deleted, addedRefs: Array.from(l.addedRefs) })),
+    // `hidden` (the typed form of replaced and deleted) came later: the frozen results have the lists it builds.
+    layers: o.layers.map(({ hidden: _typed, ...l }) => ({
+      ...l,
+      added: l.added,
+      replaced: l.replaced,
+      deleted: l.deleted,
+      addedRefs: Array.from(l.addedRefs),
+    })),
   };
 }
 
@@ -98,7 +105,7 @@ let store: Store;
 const results: Record<string, unknown> = {};
 beforeAll(async () => {
   ({ store } = await tempStore());
-  const specs = [];
+  const specs: Array<{ ref: string; layers: LayerBlob[] }> = [];
   for (let s = 1; s <= SEEDS; s++) specs.push(...(await seededImages(s)));
   const images = await ingestImages(
     store,
