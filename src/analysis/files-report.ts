@@ -2,7 +2,7 @@ import type { Digest } from '../digest/digest.js';
 import type { Store } from '../store/store.js';
 import { entryTable, getFileIndex, type FileIndex } from './file-index.js';
 import { T_FILE } from './entry-table.js';
-import { ContentIds } from './stack-entries.js';
+import { forEachContentGroup } from './content-groups.js';
 import { ledgerFrom, marginalCosts, wellKnownLayer, type Ledger } from './ledger.js';
 import type { ImageInfo } from './load-images.js';
 import { stackImage } from './overlay.js';
@@ -99,58 +99,89 @@ export async function computeFilesReport(
 
 /**
  * Contents stored more than once, in one layer or across the distinct layers, most bytes
- * saved by a file-level store first. Counted by content id over the layers' columns; occurrences (paths) are
- * listed only for the `top` contents shown.
+ * saved by a file-level store first. Counted per layer and content slot, grouped across
+ * layers by sorting (content-groups.ts); occurrences (paths) are listed only for the `top` contents shown.
  */
 function duplicateFiles(layers: FileIndex[], top: number): DuplicateFile[] {
   const tables = layers.map(entryTable);
-  const ids = new ContentIds(tables);
-  let count = new Int32Array(1024);
-  let size = new Float64Array(1024);
+  // Per layer and content slot: how many non-empty files hold it, and the first one's size.
+  const count = tables.map((t) => new Int32Array(t.slots));
+  const firstSize = tables.map((t) => new Float64Array(t.slots));
   tables.forEach((t, li) => {
+    const c = count[li]!;
     for (let i = 0; i < t.count; i++) {
       const slot = t.shaSlot[i]!;
       if (slot < 0 || t.typeCode(i) !== T_FILE || t.sizes[i] === 0) continue;
-      const id = ids.of(li, slot);
-      if (id >= count.length) {
-        count = grown(count, new Int32Array(count.length * 2));
-        size = grown(size, new Float64Array(size.length * 2));
-      }
-      const seen = count[id]!;
-      count[id] = seen + 1;
-      if (seen === 0) size[id] = t.sizes[i]!;
+      if (c[slot]!++ === 0) firstSize[li]![slot] = t.sizes[i]!;
     }
   });
-  const saved = (id: number) => size[id]! * (count[id]! - 1);
-  const hex = (id: number) => ids.set.hexAt(id);
-  const chosen: number[] = [];
-  for (let id = 0; id < ids.set.size; id++) if (count[id]! > 1) chosen.push(id);
-  chosen.sort((a, b) => saved(b) - saved(a) || (hex(a) < hex(b) ? -1 : 1));
-  chosen.length = Math.min(chosen.length, Math.max(0, top));
-  const groups = new Map<number, DuplicateFile>(
-    chosen.map((id) => [
-      id,
-      { digest: `sha256:${hex(id)}` as Digest, sha256: hex(id), sizeBytes: size[id]!, occurrences: [], layers: 0, savedBytes: saved(id) },
-    ]),
+  // Items: every (layer, slot), numbered layer after layer; grouped by content across layers.
+  const base: number[] = [];
+  let n = 0;
+  for (const t of tables) {
+    base.push(n);
+    n += t.slots;
+  }
+  const layerOf = (item: number) => {
+    let lo = 0;
+    let hi = base.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (base[mid]! <= item) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  };
+  const where = (item: number) => {
+    const li = layerOf(item);
+    return { li, slot: item - base[li]! };
+  };
+  const chosen: Array<{ items: Int32Array; size: number; count: number; hex: string }> = [];
+  const single = (item: number) => {
+    const { li, slot } = where(item);
+    return count[li]![slot]!;
+  };
+  const offer = (items: Int32Array) => {
+    let total = 0;
+    for (const item of items) total += single(item);
+    if (total < 2) return;
+    const { li, slot } = where(items[0]!);
+    chosen.push({ items: items.slice(), size: firstSize[li]![slot]!, count: total, hex: tables[li]!.shas.toString('hex', slot * 32, slot * 32 + 32) });
+  };
+  forEachContentGroup(
+    n,
+    (item) => single(item) > 0,
+    (item) => {
+      const { li, slot } = where(item);
+      return { buf: tables[li]!.shas, off: slot * 32 };
+    },
+    offer,
+    { minSize: 1 }, // a content held twice in one layer only is a group of one item
   );
-  if (groups.size > 0) {
+  const saved = (g: (typeof chosen)[number]) => g.size * (g.count - 1);
+  const ranked = chosen.sort((a, b) => saved(b) - saved(a) || (a.hex < b.hex ? -1 : 1)).slice(0, Math.max(0, top));
+  // Occurrences of the chosen contents only: mark their (layer, slot)s, read the layers again.
+  const mark = tables.map((t) => new Int32Array(t.slots).fill(-1));
+  const groups = ranked.map((g, gi): DuplicateFile => {
+    for (const item of g.items) {
+      const { li, slot } = where(item);
+      mark[li]![slot] = gi;
+    }
+    return { digest: `sha256:${g.hex}` as Digest, sha256: g.hex, sizeBytes: g.size, occurrences: [], layers: 0, savedBytes: saved(g) };
+  });
+  if (groups.length > 0) {
     tables.forEach((t, li) => {
       for (let i = 0; i < t.count; i++) {
         const slot = t.shaSlot[i]!;
         if (slot < 0 || t.typeCode(i) !== T_FILE || t.sizes[i] === 0) continue;
-        const g = groups.get(ids.of(li, slot));
-        if (g) g.occurrences.push({ layer: layers[li]!.digest, path: t.path(i) });
+        const g = mark[li]![slot]!;
+        if (g >= 0) groups[g]!.occurrences.push({ layer: layers[li]!.digest, path: t.path(i) });
       }
     });
   }
-  for (const g of groups.values()) {
+  for (const g of groups) {
     g.occurrences.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.layer < b.layer ? -1 : 1));
     g.layers = new Set(g.occurrences.map((o) => o.layer)).size;
   }
-  return [...groups.values()];
-}
-
-function grown<T extends Int32Array | Float64Array>(old: T, into: T): T {
-  into.set(old as never);
-  return into;
+  return groups;
 }

@@ -2,11 +2,15 @@ import type { Digest } from '../digest/digest.js';
 import { LayerstoreError, toLayerstoreError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { ImageInfo } from './load-images.js';
-import { entryTable, getFileIndex, type FileEntry, type FileIndex, type FileType } from './file-index.js';
-import { T_DIR, T_FILE } from './entry-table.js';
+import { entryTable, getFileIndex, type FileEntry, type FileIndex } from './file-index.js';
+import { T_DIR } from './entry-table.js';
 import { baseOf, joinPath, parentOf } from './layer-path.js';
 import { PathTree } from './path-tree.js';
+import { sortRefs } from './sort-refs.js';
 import { refLayer, StackEntries } from './stack-entries.js';
+import { HiddenCopies, type Change } from './hidden-copies.js';
+
+export type { Change } from './hidden-copies.js';
 
 /**
  * Stacking an image's layers into its final file system, the way overlayfs and the
@@ -35,9 +39,11 @@ import { refLayer, StackEntries } from './stack-entries.js';
  *
  * Memory: entries are never objects here. The tree (path-tree.ts, typed arrays) holds, per
  * path, a packed reference to a layer's entry (stack-entries.ts), its name being bytes of
- * that layer's path column, and the results are arrays of references; `files` and `added`
- * build objects only when read. The next step toward images of millions of files is to
- * merge path-sorted runs of each layer read from the cache instead of holding the tree.
+ * that layer's path column, and the results are arrays of references (hidden copies: two
+ * refs each, hidden-copies.ts); `files`, `added`, `replaced` and `deleted` build objects only
+ * when read. The tree is dropped before the final list is sorted. The next step toward images
+ * of millions of files is to merge path-sorted runs of each layer read from the cache instead
+ * of holding the tree (~40 bytes a node of every layer's entries).
  */
 
 export interface StackLayer {
@@ -53,22 +59,6 @@ export interface FsFile {
   layer: number;
 }
 
-export interface Change {
-  path: string;
-  /** Type of the entry this layer writes (added, replaced) or hides (deleted, subtree). */
-  type: FileType;
-  /** Regular-file bytes this layer writes at `path` (0 for deletions and removed subtrees). */
-  bytes: number;
-  /** Regular-file bytes of the lower copy this change hides (0 for additions). */
-  hiddenBytes: number;
-  /** Stack index of the layer the hidden copy came from. */
-  hiddenLayer?: number;
-  /** The path in this layer that caused the change when it is not `path`: a whiteout, an opaque marker, or the entry that replaced a directory or parent. */
-  cause?: string;
-  /** Content sha256 of the hidden copy (regular files). */
-  hiddenSha256?: string;
-}
-
 export interface LayerChanges {
   layer: number;
   digest: Digest;
@@ -76,8 +66,11 @@ export interface LayerChanges {
   added: Change[];
   /** The entries this layer adds at paths new to the image (refs into the stack, archive order). */
   addedRefs: Float64Array;
+  /** Built from `hidden` on each read. */
   replaced: Change[];
   deleted: Change[];
+  /** The lower copies this layer replaces and deletes (hidden-copies.ts): what the analysis reads. */
+  hidden: { replaced: HiddenCopies; deleted: HiddenCopies };
   /** Regular-file bytes the layer writes at paths new to the image. */
   addedBytes: number;
   /** Regular-file bytes of lower copies this layer overwrites or removes by replacement. */
@@ -137,6 +130,14 @@ export function stackLayers(layers: StackLayer[], opts: { maxEntries?: number } 
       'E_TOO_LARGE',
       `the image's layers hold ${entries} entries, more than ${max} (the most report --files and diff stack for one image)`,
     );
+  const { result, totalFileBytes, unsafeEntries, refs, count, finalFileBytes } = stackTree(layers, S, entries);
+  // The tree is garbage from here; the sort takes one more array of refs, off the heap.
+  const final = sortRefs(refs.slice(0, count), (a, b) => S.compare(a, b));
+  return overlayOf(result, final, S, { totalFileBytes, finalFileBytes, unsafeEntries });
+}
+
+/** The layers stacked in a path tree: their changes, and the final file system's refs (unsorted). */
+function stackTree(layers: StackLayer[], S: StackEntries, entries: number) {
   const tree = new PathTree(S.tables, entries);
   const result: LayerChanges[] = [];
   let totalFileBytes = 0;
@@ -157,33 +158,20 @@ export function stackLayers(layers: StackLayer[], opts: { maxEntries?: number } 
     }
   };
 
-  /** A change that hides the entry `ref` (its path, type, bytes, layer, content). */
-  const hiding = (ref: number, path: string, type: FileType, bytes: number): Change => {
-    const c: Change = { path, type, bytes, hiddenBytes: S.fileBytes(ref), hiddenLayer: refLayer(ref) };
-    if (S.typeCode(ref) === T_FILE) {
-      const sha = S.sha(ref);
-      if (sha) c.hiddenSha256 = sha;
-    }
-    return c;
-  };
-
-  /** Every entry in the subtree at `node` (itself included), as hidden-copy changes. */
-  const collect = (node: number, out: Change[], cause: string | undefined, into: { bytes: number }): void => {
+  /** Every entry in the subtree at `node` (itself included), as copies hidden by the entry `cause`. */
+  const collect = (node: number, out: HiddenCopies, cause: number, into: { bytes: number }): void => {
     const stack: number[] = [node];
     while (stack.length) {
       const n = stack.pop()!;
       const ref = tree.ref[n]!;
       if (ref >= 0) {
-        const np = S.path(ref);
-        const c = hiding(ref, np, S.type(ref), 0);
-        if (cause !== undefined && cause !== np) c.cause = cause;
-        out.push(c);
-        into.bytes += c.hiddenBytes;
+        out.push(ref, cause, false);
+        into.bytes += S.fileBytes(ref);
       }
       if (tree.isDir(n)) for (let c = tree.firstChild(n); c >= 0; c = tree.nextSibling(c)) stack.push(c);
     }
   };
-  const collectChildren = (node: number, out: Change[], cause: string, into: { bytes: number }): void => {
+  const collectChildren = (node: number, out: HiddenCopies, cause: number, into: { bytes: number }): void => {
     for (let c = tree.firstChild(node); c >= 0; c = tree.nextSibling(c)) collect(c, out, cause, into);
   };
 
@@ -198,8 +186,8 @@ export function stackLayers(layers: StackLayer[], opts: { maxEntries?: number } 
     unsafeEntries += layer.index.unsafeCount;
     // Where each entry's last name segment starts; whiteouts are the entries whose segment starts ".wh.".
     const baseAt = new Uint32Array(T.count);
-    const opaque: string[] = [];
-    const whiteouts: Array<{ target: string; marker: string }> = [];
+    const opaque = new Map<string, number>(); // dir -> its (first) marker's ref
+    const whiteouts: Array<{ target: string; marker: number }> = [];
     for (let i = 0; i < T.count; i++) {
       const start = T.pathStart(i);
       let b = T.pathEnd[i]!;
@@ -210,7 +198,7 @@ export function stackLayers(layers: StackLayer[], opts: { maxEntries?: number } 
       const p = T.path(i);
       const name = baseOf(p);
       if (name === OPAQUE_MARKER) {
-        opaque.push(parentOf(p));
+        if (!opaque.has(parentOf(p))) opaque.set(parentOf(p), base + i);
         continue;
       }
       const target = name.slice(WHITEOUT_PREFIX.length);
@@ -218,22 +206,22 @@ export function stackLayers(layers: StackLayer[], opts: { maxEntries?: number } 
         ch.ignoredWhiteouts++;
         continue;
       }
-      whiteouts.push({ target: joinPath(parentOf(p), target), marker: p });
+      whiteouts.push({ target: joinPath(parentOf(p), target), marker: base + i });
     }
     const deleted = { bytes: 0 };
     // 1. Deletions, against lower layers only.
-    for (const dir of [...new Set(opaque)]) {
+    for (const [dir, marker] of opaque) {
       ch.opaqueDirs.push(dir);
       const node = dir === '' ? ROOT : lookup(dir);
       if (node < 0 || !tree.isDir(node)) continue;
-      collectChildren(node, ch.deleted, joinPath(dir, OPAQUE_MARKER), deleted);
+      collectChildren(node, ch.hidden.deleted, marker, deleted);
       tree.clearChildren(node);
     }
     for (const w of whiteouts) {
       const found = lookup(w.target);
       if (found < 0) continue;
       tree.remove(found);
-      collect(found, ch.deleted, w.marker, deleted);
+      collect(found, ch.hidden.deleted, w.marker, deleted);
     }
     ch.deletedBytes = deleted.bytes;
 
@@ -263,7 +251,7 @@ export function stackLayers(layers: StackLayer[], opts: { maxEntries?: number } 
             if (next < 0) next = tree.add(cur, li, s, e, -1, true);
             else if (!tree.isDir(next)) {
               // A lower non-directory stands where this entry needs a directory.
-              collect(next, ch.replaced, T.path(i), replaced);
+              collect(next, ch.hidden.replaced, ref, replaced);
               tree.set(next, -1, true);
             }
             cur = next;
@@ -292,13 +280,12 @@ export function stackLayers(layers: StackLayer[], opts: { maxEntries?: number } 
       if (tree.isDir(existing)) {
         // A non-directory over a directory: the whole lower subtree goes (and with it,
         // perhaps, the directory kept above).
-        collectChildren(existing, ch.replaced, T.path(i), replaced);
+        collectChildren(existing, ch.hidden.replaced, ref, replaced);
         cached = -1;
       }
       if (lower >= 0) {
-        const c = hiding(lower, T.path(i), T.type(i), bytes);
-        ch.replaced.push(c);
-        replaced.bytes += c.hiddenBytes;
+        ch.hidden.replaced.push(lower, ref, true);
+        replaced.bytes += S.fileBytes(lower);
       } else {
         added[nAdded++] = ref;
         ch.addedBytes += bytes;
@@ -311,10 +298,17 @@ export function stackLayers(layers: StackLayer[], opts: { maxEntries?: number } 
     result.push(ch);
   });
 
-  // The final file system, depth first in each directory's insertion order: archive order,
-  // which most builders write sorted, so the sort below (TimSort, on a plain array) mostly
-  // finds runs that are in order already.
-  const refs: number[] = [];
+  return { result, totalFileBytes, unsafeEntries, ...finalRefs(tree, S) };
+}
+
+/**
+ * The final file system, depth first in each directory's insertion order: archive order,
+ * which most builders write sorted, so the sort of stackLayers (a natural merge sort) mostly
+ * finds runs that are in order already. Into one typed array the size of the tree.
+ */
+function finalRefs(tree: PathTree, S: StackEntries): { refs: Float64Array; count: number; finalFileBytes: number } {
+  const refs = new Float64Array(tree.size);
+  let count = 0;
   let finalFileBytes = 0;
   const cursor: number[] = [tree.firstChild(ROOT)];
   while (cursor.length) {
@@ -326,13 +320,12 @@ export function stackLayers(layers: StackLayer[], opts: { maxEntries?: number } 
     cursor[cursor.length - 1] = tree.nextSibling(c);
     const ref = tree.ref[c]!;
     if (ref >= 0) {
-      refs.push(ref);
+      refs[count++] = ref;
       finalFileBytes += S.fileBytes(ref);
     }
     if (tree.isDir(c)) cursor.push(tree.firstChild(c));
   }
-  const final = Float64Array.from(refs.sort((a, b) => S.compare(a, b)));
-  return overlayOf(result, final, S, { totalFileBytes, finalFileBytes, unsafeEntries });
+  return { refs, count, finalFileBytes };
 }
 
 /** A layer's changes, empty: made outside stackLayers so that the `added` getter does not keep the tree alive. */
@@ -344,8 +337,13 @@ function layerChanges(layer: number, digest: Digest, stack: StackEntries): Layer
       return refsToAdded(stack, this.addedRefs);
     },
     addedRefs: new Float64Array(0),
-    replaced: [],
-    deleted: [],
+    get replaced() {
+      return this.hidden.replaced.toChanges(stack);
+    },
+    get deleted() {
+      return this.hidden.deleted.toChanges(stack);
+    },
+    hidden: { replaced: new HiddenCopies(), deleted: new HiddenCopies() },
     addedBytes: 0,
     replacedBytes: 0,
     deletedBytes: 0,

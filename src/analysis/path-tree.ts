@@ -25,7 +25,7 @@ export class PathTree {
   private nameEnd: Uint32Array;
   private inHash: Uint8Array;
   // Child lookup: bucket -> node, EMPTY or GONE (a removed node; probing goes on past it).
-  private buckets = new Int32Array(4096).fill(EMPTY);
+  private buckets: Int32Array;
   private used = 0;
 
   /** `expected`: about how many nodes there will be (the entries of all layers), to size the arrays once. */
@@ -44,10 +44,19 @@ export class PathTree {
     this.nameStart = new Uint32Array(cap);
     this.nameEnd = new Uint32Array(cap);
     this.inHash = new Uint8Array(cap);
+    // Sized for `expected` nodes at most 3/8 full: no rehash (and no garbage of smaller tables) on the way.
+    let size = 4096;
+    while ((cap + 1) * 8 > size * 3) size *= 2;
+    this.buckets = new Int32Array(size).fill(EMPTY);
     this.ref[0] = -1;
     this.dir[0] = 1;
     this.parent[0] = -1;
     this.first[0] = this.last[0] = -1;
+  }
+
+  /** Nodes so far, the root included. */
+  get size(): number {
+    return this.n;
   }
 
   isDir(node: number): boolean {

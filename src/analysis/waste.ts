@@ -1,10 +1,11 @@
 import type { Digest } from '../digest/digest.js';
 import type { Store } from '../store/store.js';
 import type { ImageInfo } from './load-images.js';
-import { imageFilesystem, type Change, type LayerChanges, type OverlayResult } from './overlay.js';
+import { imageFilesystem, type LayerChanges, type OverlayResult } from './overlay.js';
 import { normalizeLayerPath } from './layer-path.js';
 import { T_FILE, T_HARDLINK } from './entry-table.js';
-import { ContentIds, refLayer } from './stack-entries.js';
+import { refLayer } from './stack-entries.js';
+import { forEachContentGroup } from './content-groups.js';
 
 /**
  * Wasted bytes of one image: regular-file bytes its layers carry that its final file system
@@ -96,6 +97,7 @@ export interface WasteReport {
 }
 
 const byPath = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+const CLASSES: readonly WasteClass[] = ['deleted', 'replaced'];
 
 /** Compute the waste of an image from its stacked layers. */
 export function computeWaste(overlay: OverlayResult): WasteReport {
@@ -229,8 +231,9 @@ interface Candidate {
   bytes: number;
   path: string;
   class: WasteClass;
-  /** deleted / replaced: the group's key; duplicate: the copy's ref and its survivor's. */
-  key?: string;
+  /** deleted / replaced: the group's copies, order[from .. to); duplicate: the copy's ref and its survivor's. */
+  from?: number;
+  to?: number;
   ref?: number;
   survivor?: number;
 }
@@ -272,34 +275,47 @@ export function wasteSummary(overlay: OverlayResult, n: number): WasteSummary {
     firstCopy.set(layer, { bytes, path: path(), class: cls, index });
   };
 
+  // Every wasted hidden copy, in topWasted's order of copies (layer, deleted then replaced,
+  // list order), as (layer, class, k) in three typed columns; grouped by (class, path) with a
+  // sort of their numbers rather than a Map of path strings.
   let deletedBytes = 0;
   let replacedBytes = 0;
-  const groups = new Map<string, number>(); // class \0 path -> bytes
-  const hidden = (l: LayerChanges, visit: (c: Change, cls: WasteClass) => void) => {
-    for (const [list, cls] of [
-      [l.deleted, 'deleted'],
-      [l.replaced, 'replaced'],
-    ] as const)
-      for (const c of list) {
-        if (c.hiddenBytes <= 0) continue;
-        if (c.hiddenLayer !== undefined && keptByLink.has(`${c.hiddenLayer}\0${c.path}`)) continue;
-        visit(c, cls);
+  const lists = (l: LayerChanges) => [l.hidden.deleted, l.hidden.replaced] as const;
+  let count = 0;
+  for (const l of overlay.layers) for (const list of lists(l)) count += list.length;
+  const atLayer = new Uint16Array(count);
+  const atClass = new Uint8Array(count); // 0 deleted, 1 replaced
+  const atK = new Uint32Array(count);
+  let m = 0;
+  overlay.layers.forEach((l, li) => {
+    lists(l).forEach((list, cls) => {
+      for (let k = 0; k < list.length; k++) {
+        const ref = list.hidden(k);
+        const bytes = S.fileBytes(ref);
+        if (bytes <= 0) continue;
+        if (keptByLink.size > 0 && keptByLink.has(`${refLayer(ref)}\0${S.path(ref)}`)) continue;
+        if (cls === 0) deletedBytes += bytes;
+        else replacedBytes += bytes;
+        noteLayer(digestOf(refLayer(ref)), refLayer(ref), bytes, () => S.path(ref), CLASSES[cls]!);
+        atLayer[m] = li;
+        atClass[m] = cls;
+        atK[m++] = k;
       }
-  };
-  for (const l of overlay.layers)
-    hidden(l, (c, cls) => {
-      if (cls === 'deleted') deletedBytes += c.hiddenBytes;
-      else replacedBytes += c.hiddenBytes;
-      const key = `${cls}\0${c.path}`;
-      groups.set(key, (groups.get(key) ?? 0) + c.hiddenBytes);
-      noteLayer(digestOf(c.hiddenLayer), c.hiddenLayer ?? -1, c.hiddenBytes, () => c.path, cls);
     });
-  for (const [key, bytes] of groups) {
-    if (bytes < floor()) continue;
-    const cut = key.indexOf('\0');
-    offer({ bytes, path: key.slice(cut + 1), class: key.slice(0, cut) as WasteClass, key });
+  });
+  const refAt = (x: number) => lists(overlay.layers[atLayer[x]!]!)[atClass[x]!]!.hidden(atK[x]!);
+  const order = new Uint32Array(m);
+  for (let x = 0; x < m; x++) order[x] = x;
+  // Class, then path; copies of one group stay in the order above (the sort is stable).
+  order.sort((x, y) => atClass[x]! - atClass[y]! || S.compare(refAt(x), refAt(y)));
+  const sameGroup = (x: number, y: number) => atClass[x] === atClass[y] && S.compare(refAt(x), refAt(y)) === 0;
+  for (let g = 0; g < m; ) {
+    let end = g + 1;
+    let bytes = S.fileBytes(refAt(order[g]!));
+    while (end < m && sameGroup(order[g]!, order[end]!)) bytes += S.fileBytes(refAt(order[end++]!));
+    if (bytes >= floor()) offer({ bytes, path: S.path(refAt(order[g]!)), class: CLASSES[atClass[order[g]!]!]!, from: g, to: end });
+    g = end;
   }
-  groups.clear();
 
   let duplicateBytes = 0;
   forEachDuplicateGroup(overlay, (size, survivor, rest) => {
@@ -312,16 +328,15 @@ export function wasteSummary(overlay: OverlayResult, n: number): WasteSummary {
   });
 
   // The chosen groups' layer lists, from their copies in topWasted's order.
-  const chosen = new Map(best.filter((c) => c.key !== undefined).map((c) => [c.key!, [] as Array<{ bytes: number; layer: Digest; hiddenBy: Digest }>]));
-  if (chosen.size > 0)
-    for (const l of overlay.layers)
-      hidden(l, (c, cls) => chosen.get(`${cls}\0${c.path}`)?.push({ bytes: c.hiddenBytes, layer: digestOf(c.hiddenLayer), hiddenBy: l.digest }));
   const at = (d: Digest) => firstCopy.get(d)?.index ?? 0;
   const top = best.map((c): WastedFile => {
-    if (c.key === undefined) {
+    if (c.from === undefined) {
       return { path: c.path, class: c.class, bytes: c.bytes, copies: 1, layers: [digestOf(refLayer(c.ref!))], hiddenBy: [], duplicateOf: S.path(c.survivor!) };
     }
-    const copies = chosen.get(c.key)!.sort((a, b) => b.bytes - a.bytes || byPath(a.layer, b.layer));
+    const copies = Array.from(order.subarray(c.from, c.to!), (x) => {
+      const ref = refAt(x);
+      return { bytes: S.fileBytes(ref), layer: digestOf(refLayer(ref)), hiddenBy: overlay.layers[atLayer[x]!]!.digest };
+    }).sort((a, b) => b.bytes - a.bytes || byPath(a.layer, b.layer));
     const layers = [...new Set(copies.map((x) => x.layer))].sort((a, b) => at(a) - at(b));
     return { path: c.path, class: c.class, bytes: c.bytes, copies: copies.length, layers, hiddenBy: [...new Set(copies.map((x) => x.hiddenBy))] };
   });
@@ -361,43 +376,20 @@ function hardlinkedNames(overlay: OverlayResult): Set<string> {
  * Each content held by 2+ regular files of the final file system, in order of first
  * appearance: its size, the surviving copy (the lowest layer's, the first in path order
  * among several there), the other copies (by layer, path order within a layer) and its hex.
- * Content ids over the layers' columns; members listed per group (CSR), as positions in
- * `final` (which is in path order).
+ * Grouped by sorting (content-groups.ts), as positions in `final` (which is in path order).
  */
 function forEachDuplicateGroup(overlay: OverlayResult, visit: (size: number, survivor: number, rest: number[], sha: string) => void): void {
   const S = overlay.stack;
   const final = overlay.final;
-  const ids = new ContentIds(S.tables);
-  const idAt = new Int32Array(final.length).fill(-1);
-  let counts = new Int32Array(1024);
-  for (let k = 0; k < final.length; k++) {
-    const r = final[k]!;
-    if (S.typeCode(r) !== T_FILE) continue;
-    const slot = S.slot(r);
-    if (slot < 0) continue;
-    const id = ids.of(refLayer(r), slot);
-    if (id >= counts.length) {
-      const grown = new Int32Array(counts.length * 2);
-      grown.set(counts);
-      counts = grown;
-    }
-    counts[id]!++;
-    idAt[k] = id;
-  }
-  const groupCount = ids.set.size;
-  const startOf = new Int32Array(groupCount + 1);
-  for (let id = 0; id < groupCount; id++) startOf[id + 1] = startOf[id]! + (counts[id]! >= 2 ? counts[id]! : 0);
-  const members = new Int32Array(startOf[groupCount]!);
-  const fill = startOf.slice(0, groupCount);
-  for (let k = 0; k < final.length; k++) {
-    const id = idAt[k]!;
-    if (id >= 0 && counts[id]! >= 2) members[fill[id]!++] = k;
-  }
-  for (let id = 0; id < groupCount; id++) {
-    if (counts[id]! < 2) continue;
-    // Path order within the group; a stable sort by layer puts the survivor first.
-    const group = members.subarray(startOf[id]!, startOf[id + 1]!);
-    const [first, ...rest] = Array.from(group, (k) => final[k]!).sort((a, b) => refLayer(a) - refLayer(b));
-    visit(S.size(first!), first!, rest, ids.set.hexAt(id));
-  }
+  forEachContentGroup(
+    final.length,
+    (k) => S.typeCode(final[k]!) === T_FILE && S.slot(final[k]!) >= 0,
+    (k) => ({ buf: S.table(final[k]!).shas, off: S.slot(final[k]!) * 32 }),
+    (group) => {
+      // Path order within the group; a stable sort by layer puts the survivor first.
+      const [first, ...rest] = Array.from(group, (k) => final[k]!).sort((a, b) => refLayer(a) - refLayer(b));
+      visit(S.size(first!), first!, rest, S.sha(first!)!);
+    },
+    { byFirstItem: true },
+  );
 }
