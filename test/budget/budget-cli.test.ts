@@ -23,6 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerSaveLegacy, imageConfig, layerTar, type ImageSpec, type LayerBlob } from '../../fixtures/image-writer.js';
 import { ensureBuilt, indexRefs, runCli, show, spawnCli, type CliResult } from '../helpers/cli.js';
 import { fill, parseXml, tarSize, xmlFindAll } from '../helpers/hand-bytes.js';
+import type { VerdictRow } from '../../src/cli/budget-text.js';
 
 const L0_BYTES = 101888;
 const L1_BYTES = 10240;
@@ -37,17 +38,7 @@ interface BudgetJson {
   schemaVersion: number;
   passed: boolean;
   summary: { images: number; rules: number; failed: number; skipped: number; unchecked: number };
-  results: Array<{
-    image: string;
-    manifestDigest: string;
-    rule: string;
-    limit: number;
-    actual: number | null;
-    limitText: string;
-    actualText: string;
-    pass: boolean | null;
-    detail?: string;
-  }>;
+  results: VerdictRow[];
   unchecked: Array<{ refs: string[]; manifestDigest: string }>;
 }
 
