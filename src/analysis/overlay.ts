@@ -130,9 +130,9 @@ export function stackLayers(layers: StackLayer[], opts: { maxEntries?: number } 
       'E_TOO_LARGE',
       `the image's layers hold ${entries} entries, more than ${max} (the most report --files and diff stack for one image)`,
     );
-  const { result, totalFileBytes, unsafeEntries, refs, count, finalFileBytes } = stackTree(layers, S, entries);
+  const { result, totalFileBytes, unsafeEntries, refs, finalFileBytes } = stackTree(layers, S, entries);
   // The tree is garbage from here; the sort takes one more array of refs, off the heap.
-  const final = sortRefs(refs.slice(0, count), (a, b) => S.compare(a, b));
+  const final = sortRefs(refs, (a, b) => S.compare(a, b));
   return overlayOf(result, final, S, { totalFileBytes, finalFileBytes, unsafeEntries });
 }
 
@@ -304,12 +304,24 @@ function stackTree(layers: StackLayer[], S: StackEntries, entries: number) {
 /**
  * The final file system, depth first in each directory's insertion order: archive order,
  * which most builders write sorted, so the sort of stackLayers (a natural merge sort) mostly
- * finds runs that are in order already. Into one typed array the size of the tree.
+ * finds runs that are in order already. Counted first, then walked into one typed array of
+ * exactly that length (no second copy while the tree is alive).
  */
-function finalRefs(tree: PathTree, S: StackEntries): { refs: Float64Array; count: number; finalFileBytes: number } {
-  const refs = new Float64Array(tree.size);
+function finalRefs(tree: PathTree, S: StackEntries): { refs: Float64Array; finalFileBytes: number } {
   let count = 0;
+  walkTree(tree, () => count++);
+  const refs = new Float64Array(count);
+  let k = 0;
   let finalFileBytes = 0;
+  walkTree(tree, (ref) => {
+    refs[k++] = ref;
+    finalFileBytes += S.fileBytes(ref);
+  });
+  return { refs, finalFileBytes };
+}
+
+/** Every ref the tree holds, depth first in each directory's insertion order. */
+function walkTree(tree: PathTree, visit: (ref: number) => void): void {
   const cursor: number[] = [tree.firstChild(ROOT)];
   while (cursor.length) {
     const c = cursor[cursor.length - 1]!;
@@ -319,13 +331,9 @@ function finalRefs(tree: PathTree, S: StackEntries): { refs: Float64Array; count
     }
     cursor[cursor.length - 1] = tree.nextSibling(c);
     const ref = tree.ref[c]!;
-    if (ref >= 0) {
-      refs[count++] = ref;
-      finalFileBytes += S.fileBytes(ref);
-    }
+    if (ref >= 0) visit(ref);
     if (tree.isDir(c)) cursor.push(tree.firstChild(c));
   }
-  return { refs, count, finalFileBytes };
 }
 
 /** A layer's changes, empty: made outside stackLayers so that the `added` getter does not keep the tree alive. */

@@ -75,4 +75,19 @@ describe('stackLayers on many paths', () => {
     );
     expect(MAX_IMAGE_ENTRIES).toBe(8_000_000);
   });
+
+  it('an image of 600 layers keeps the entries of layers above the 511th (whose refs pass 32 bits) as files, not implicit directories', () => {
+    const layers = Array.from({ length: 600 }, (_, i) => ({
+      digest: D('1'),
+      index: index(i === 599 ? [file('f0', 9), file('f599', 2)] : [dir('d'), file(`d/f${i}`, 1), file(`f${i}`, 1)]),
+    }));
+    const o = stackLayers(layers);
+    expect(o.files).toHaveLength(1 + 599 + 600);
+    expect(o.files.find((f) => f.path === 'f599')).toMatchObject({ layer: 599, entry: { size: 2 } });
+    expect(o.files.find((f) => f.path === 'f0')).toMatchObject({ layer: 599, entry: { size: 9 } });
+    expect(o.files.find((f) => f.path === 'd/f598')).toMatchObject({ layer: 598 });
+    expect(o.layers[599]!.replaced.map((c) => [c.path, c.hiddenLayer, c.hiddenBytes])).toEqual([['f0', 0, 1]]);
+    expect(o.layers[599]!.added.map((c) => c.path)).toEqual(['f599']);
+    expect(o.finalFileBytes).toBe(599 * 2 - 1 + 9 + 2);
+  });
 });
