@@ -12,6 +12,7 @@ import type { EntryTable } from './entry-table.js';
  * directory, a parent no layer listed. Node 0 is the root.
  */
 export class PathTree {
+  private tables: readonly EntryTable[];
   private cap: number;
   private n = 1;
   /** 32 bits while every ref fits (fewer than REF32_LAYERS layers), else 64. */
@@ -31,29 +32,53 @@ export class PathTree {
   private used = 0;
 
   /** `expected`: about how many nodes there will be (the entries of all layers), to size the arrays once. */
-  constructor(
-    private readonly tables: readonly EntryTable[],
-    expected = 1024,
-  ) {
-    const cap = (this.cap = Math.max(1024, expected + 1));
-    this.ref = tables.length < REF32_LAYERS ? new Int32Array(cap) : new Float64Array(cap);
-    this.flags = new Uint8Array(cap);
-    this.parent = new Int32Array(cap);
-    this.first = new Int32Array(cap);
-    this.last = new Int32Array(cap);
-    this.nextSib = new Int32Array(cap);
-    this.nameTable = tables.length <= 0x10000 ? new Uint16Array(cap) : new Uint32Array(cap);
-    this.nameStart = new Uint32Array(cap);
-    this.nameEnd = new Uint32Array(cap);
+  constructor(tables: readonly EntryTable[], expected = 1024) {
+    this.tables = tables;
+    this.cap = 0;
+    this.ref = new Int32Array(0);
+    this.flags = new Uint8Array(0);
+    this.parent = this.first = this.last = this.nextSib = new Int32Array(0);
+    this.nameTable = new Uint16Array(0);
+    this.nameStart = this.nameEnd = new Uint32Array(0);
+    this.buckets = new Int32Array(0);
+    this.reset(tables, expected);
+  }
+
+  /**
+   * Empty again, for another image's `tables`: images stacked one after the other reuse one
+   * tree's arrays (StackScratch, overlay.ts) rather than leave the last tree as garbage while
+   * the next one is built. Arrays are allocated only when they are too small or too narrow.
+   */
+  reset(tables: readonly EntryTable[], expected = 1024): this {
+    this.tables = tables;
+    const cap = Math.max(1024, expected + 1);
+    const wideRefs = tables.length >= REF32_LAYERS;
+    const wideNames = tables.length > 0x10000;
+    if (cap > this.cap || (wideRefs && this.ref instanceof Int32Array) || (wideNames && this.nameTable instanceof Uint16Array)) {
+      this.cap = cap;
+      this.ref = wideRefs ? new Float64Array(cap) : new Int32Array(cap);
+      this.flags = new Uint8Array(cap);
+      this.parent = new Int32Array(cap);
+      this.first = new Int32Array(cap);
+      this.last = new Int32Array(cap);
+      this.nextSib = new Int32Array(cap);
+      this.nameTable = wideNames ? new Uint32Array(cap) : new Uint16Array(cap);
+      this.nameStart = new Uint32Array(cap);
+      this.nameEnd = new Uint32Array(cap);
+    }
     // Sized for `expected` nodes at most 5/8 full (so below the 7/10 that rehashes, GONE marks
     // included, on the usual few whiteouts): no rehash, and no garbage of smaller tables, on the way.
     let size = 4096;
     while ((cap + 1) * 8 > size * 5) size *= 2;
-    this.buckets = new Int32Array(size).fill(EMPTY);
+    if (this.buckets.length < size) this.buckets = new Int32Array(size);
+    this.buckets.fill(EMPTY);
+    this.n = 1;
+    this.used = 0;
     this.ref[0] = -1;
     this.flags[0] = DIR;
     this.parent[0] = -1;
     this.first[0] = this.last[0] = -1;
+    return this;
   }
 
   /** Nodes so far, the root included. */
