@@ -344,9 +344,13 @@ function walkTree(tree: PathTree, visit: (ref: number) => void): void {
 export class StackScratch {
   private kept: PathTree | undefined;
 
-  constructor(private readonly expected = 1024) {}
+  /** `expected`: the most entries of one image; `stacks`: how many images will be stacked (the last lets the tree go). */
+  constructor(
+    private readonly expected = 1024,
+    private stacks = Number.POSITIVE_INFINITY,
+  ) {}
 
-  /** A scratch sized for the largest of these images (their layers' entries). */
+  /** A scratch sized for the largest of these images (their layers' entries), for stacking each once. */
   static forStacks(stacks: StackLayer[][]): StackScratch {
     let most = 0;
     for (const layers of stacks)
@@ -354,13 +358,15 @@ export class StackScratch {
         most,
         layers.reduce((n, l) => n + entryTable(l.index).count, 0),
       );
-    return new StackScratch(most);
+    return new StackScratch(most, stacks.length);
   }
 
   tree(tables: readonly EntryTable[], entries: number): PathTree {
     const expected = Math.max(entries, this.expected);
-    this.kept = this.kept ? this.kept.reset(tables, expected) : new PathTree(tables, expected);
-    return this.kept;
+    const tree = this.kept ? this.kept.reset(tables, expected) : new PathTree(tables, expected);
+    // The last stack's tree is garbage once its final list is walked, as without a scratch.
+    this.kept = --this.stacks > 0 ? tree : undefined;
+    return tree;
   }
 }
 
