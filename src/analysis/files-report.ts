@@ -5,7 +5,7 @@ import { T_FILE } from './entry-table.js';
 import { forEachContentGroup } from './content-groups.js';
 import { ledgerFrom, marginalCosts, wellKnownLayer, type Ledger } from './ledger.js';
 import type { ImageInfo } from './load-images.js';
-import { stackImage } from './overlay.js';
+import { StackScratch, stackImage } from './overlay.js';
 import { wasteSummary, type WastedFile } from './waste.js';
 
 /** Per-image waste, as `report --files --json` prints it (images[].waste). */
@@ -70,12 +70,22 @@ export async function computeFilesReport(
   const universe = opts.universe ?? images;
   const costOf = new Map(marginalCosts(universe).map((c) => [c.manifestDigest, c]));
   const costs = images.map((img) => costOf.get(img.manifestDigest) ?? marginalCosts([...universe, img]).at(-1)!);
+  const perImage = imageWastes(images, byDiffId, costs, top);
+  return { ledger, images: perImage, duplicateFiles: duplicateFiles([...new Map([...byDiffId.values()].map((x) => [x.diffId, x])).values()], top) };
+}
+
+/** Each image stacked in turn (one path tree reused: StackScratch) for its waste; the tree goes when this returns. */
+function imageWastes(
+  images: ImageInfo[],
+  byDiffId: Map<Digest, FileIndex>,
+  costs: Array<{ bytes: number }>,
+  top: number,
+): Map<Digest, { waste: ImageWaste; topWasted: WastedFile[]; marginalBytes: number }> {
   const perImage = new Map<Digest, { waste: ImageWaste; topWasted: WastedFile[]; marginalBytes: number }>();
+  const stacks = images.map((img) => img.layers.map((l) => ({ digest: l.digest, index: byDiffId.get(l.diffId)! })));
+  const scratch = StackScratch.forStacks(stacks);
   images.forEach((img, i) => {
-    const overlay = stackImage(
-      img,
-      img.layers.map((l) => ({ digest: l.digest, index: byDiffId.get(l.diffId)! })),
-    );
+    const overlay = stackImage(img, stacks[i]!, scratch);
     // Totals and the top N only: no object per wasted copy (waste.ts).
     const w = wasteSummary(overlay, top);
     const userBytes = overlay.layers.slice(1).reduce((n, l) => n + l.fileBytes, 0);
@@ -94,7 +104,7 @@ export async function computeFilesReport(
       marginalBytes: costs[i]!.bytes,
     });
   });
-  return { ledger, images: perImage, duplicateFiles: duplicateFiles([...new Map([...byDiffId.values()].map((x) => [x.diffId, x])).values()], top) };
+  return perImage;
 }
 
 /**

@@ -3,7 +3,7 @@ import type { Store } from '../store/store.js';
 import type { ImageInfo, LayerInfo } from './load-images.js';
 import type { FileEntry, FileType } from './file-index.js';
 import { getFileIndex } from './file-index.js';
-import { imageLayerIndexes, stackImage, type OverlayResult, type StackLayer } from './overlay.js';
+import { imageLayerIndexes, StackScratch, stackImage, type OverlayResult, type StackLayer } from './overlay.js';
 import { compareRefs, type StackEntries } from './stack-entries.js';
 
 /**
@@ -158,8 +158,9 @@ export async function diffImages(store: Store, a: ImageInfo, b: ImageInfo): Prom
   const known = new Map(la.map((l) => [l.digest, l.index]));
   const lb: StackLayer[] = [];
   for (const l of b.layers) lb.push({ digest: l.digest, index: known.get(l.digest) ?? (await getFileIndex(store, l.digest)) });
-  const fa = stackImage(a, la);
-  const fb = stackImage(b, lb);
+  const scratch = StackScratch.forStacks([la, lb]);
+  const fa = stackImage(a, la, scratch);
+  const fb = stackImage(b, lb, scratch);
   return {
     a: { manifestDigest: a.manifestDigest, refs: a.refs },
     b: { manifestDigest: b.manifestDigest, refs: b.refs },

@@ -2,8 +2,8 @@ import type { Digest } from '../digest/digest.js';
 import type { Store } from '../store/store.js';
 import type { ImageInfo, LayerInfo } from './load-images.js';
 import { entryTable, getFileIndex, type FileIndex } from './file-index.js';
-import { DigestSet } from './digest-set.js';
-import { T_FILE } from './entry-table.js';
+import { forEachContentGroup } from './content-groups.js';
+import { T_FILE, type EntryTable } from './entry-table.js';
 
 /**
  * The storage ledger of a set of images, at three levels of deduplication. Each level has
@@ -138,34 +138,65 @@ export function ledgerFrom(images: ImageInfo[], indexes?: ReadonlyMap<Digest, Fi
     wellKnownBytes: { logicalBytes: sum([...wk.values()].map((w) => w.logicalBytes)), storedBytes: sum([...wk.values()].map((w) => w.sizeBytes)) },
   };
   if (indexes) {
-    // Distinct contents by sha256, with their size: one DigestSet over the layers' content
-    // slots, not a map of hex strings.
-    const contents = new DigestSet(1024);
-    let sizes = new Float64Array(1024);
+    // Distinct contents by sha256, with their size: grouped by sorting digest prefixes
+    // (content-groups.ts), not interned in a set of every content and its growth.
+    const tables: EntryTable[] = [];
     let distinctLayerBytes = 0;
     for (const l of minByDiffId.values()) {
       const idx = indexOf(l);
       if (!idx) continue;
       distinctLayerBytes += idx.totals.fileBytes;
-      const t = entryTable(idx);
+      tables.push(entryTable(idx));
+    }
+    // Per layer and content slot: the size of a regular file holding it, or -1 (none does).
+    const slotSize = tables.map((t) => {
+      const size = new Float64Array(t.slots).fill(-1);
       for (let i = 0; i < t.count; i++) {
         const slot = t.shaSlot[i]!;
-        if (slot < 0 || t.typeCode(i) !== T_FILE) continue;
-        const id = contents.intern(t.shas, slot * 32);
-        if (id >= sizes.length) {
-          const grown = new Float64Array(sizes.length * 2);
-          grown.set(sizes);
-          sizes = grown;
-        }
-        sizes[id] = t.sizes[i]!;
+        if (slot >= 0 && t.typeCode(i) === T_FILE) size[slot] = t.sizes[i]!;
       }
+      return size;
+    });
+    const base: number[] = [];
+    let n = 0;
+    for (const t of tables) {
+      base.push(n);
+      n += t.slots;
     }
-    const fileStored = sum(sizes.subarray(0, contents.size));
+    const where = (item: number): [number, number] => {
+      let lo = 0;
+      let hi = base.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >>> 1;
+        if (base[mid]! <= item) lo = mid;
+        else hi = mid - 1;
+      }
+      return [lo, item - base[lo]!];
+    };
+    let fileStored = 0;
+    let contents = 0;
+    forEachContentGroup(
+      n,
+      (item) => {
+        const [li, slot] = where(item);
+        return slotSize[li]![slot]! >= 0;
+      },
+      (item) => {
+        const [li, slot] = where(item);
+        return { buf: tables[li]!.shas, off: slot * 32 };
+      },
+      (items) => {
+        const [li, slot] = where(items[0]!);
+        fileStored += slotSize[li]![slot]!;
+        contents++;
+      },
+      { minSize: 1 },
+    );
     ledger.file = {
       logicalBytes: fileLogical,
       storedBytes: fileStored,
       savedBytes: fileLogical - fileStored,
-      contents: contents.size,
+      contents,
       files: fileCount,
       distinctLayerBytes,
     };

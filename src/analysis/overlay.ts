@@ -3,7 +3,7 @@ import { LayerstoreError, toLayerstoreError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { ImageInfo } from './load-images.js';
 import { entryTable, getFileIndex, type FileEntry, type FileIndex } from './file-index.js';
-import { T_DIR } from './entry-table.js';
+import { T_DIR, type EntryTable } from './entry-table.js';
 import { baseOf, joinPath, parentOf } from './layer-path.js';
 import { PathTree } from './path-tree.js';
 import { sortRefs } from './sort-refs.js';
@@ -121,7 +121,7 @@ export const MAX_IMAGE_ENTRIES = 8_000_000;
  * Stack layers (bottom → top) into the final file system and per-layer change lists.
  * E_TOO_LARGE when the layers hold more than `maxEntries` (MAX_IMAGE_ENTRIES) entries.
  */
-export function stackLayers(layers: StackLayer[], opts: { maxEntries?: number } = {}): OverlayResult {
+export function stackLayers(layers: StackLayer[], opts: { maxEntries?: number; scratch?: StackScratch } = {}): OverlayResult {
   const S = new StackEntries(layers.map((l) => entryTable(l.index)));
   const entries = S.tables.reduce((n, t) => n + t.count, 0);
   const max = opts.maxEntries ?? MAX_IMAGE_ENTRIES;
@@ -130,15 +130,15 @@ export function stackLayers(layers: StackLayer[], opts: { maxEntries?: number } 
       'E_TOO_LARGE',
       `the image's layers hold ${entries} entries, more than ${max} (the most report --files and diff stack for one image)`,
     );
-  const { result, totalFileBytes, unsafeEntries, refs, count, finalFileBytes } = stackTree(layers, S, entries);
+  const { result, totalFileBytes, unsafeEntries, refs, finalFileBytes } = stackTree(layers, S, entries, opts.scratch);
   // The tree is garbage from here; the sort takes one more array of refs, off the heap.
-  const final = sortRefs(refs.slice(0, count), (a, b) => S.compare(a, b));
+  const final = sortRefs(refs, (a, b) => S.compare(a, b));
   return overlayOf(result, final, S, { totalFileBytes, finalFileBytes, unsafeEntries });
 }
 
 /** The layers stacked in a path tree: their changes, and the final file system's refs (unsorted). */
-function stackTree(layers: StackLayer[], S: StackEntries, entries: number) {
-  const tree = new PathTree(S.tables, entries);
+function stackTree(layers: StackLayer[], S: StackEntries, entries: number, scratch?: StackScratch) {
+  const tree = scratch ? scratch.tree(S.tables, entries) : new PathTree(S.tables, entries);
   const result: LayerChanges[] = [];
   let totalFileBytes = 0;
   let unsafeEntries = 0;
@@ -304,12 +304,24 @@ function stackTree(layers: StackLayer[], S: StackEntries, entries: number) {
 /**
  * The final file system, depth first in each directory's insertion order: archive order,
  * which most builders write sorted, so the sort of stackLayers (a natural merge sort) mostly
- * finds runs that are in order already. Into one typed array the size of the tree.
+ * finds runs that are in order already. Counted first, then walked into one typed array of
+ * exactly that length (no second copy while the tree is alive).
  */
-function finalRefs(tree: PathTree, S: StackEntries): { refs: Float64Array; count: number; finalFileBytes: number } {
-  const refs = new Float64Array(tree.size);
+function finalRefs(tree: PathTree, S: StackEntries): { refs: Float64Array; finalFileBytes: number } {
   let count = 0;
+  walkTree(tree, () => count++);
+  const refs = new Float64Array(count);
+  let k = 0;
   let finalFileBytes = 0;
+  walkTree(tree, (ref) => {
+    refs[k++] = ref;
+    finalFileBytes += S.fileBytes(ref);
+  });
+  return { refs, finalFileBytes };
+}
+
+/** Every ref the tree holds, depth first in each directory's insertion order. */
+function walkTree(tree: PathTree, visit: (ref: number) => void): void {
   const cursor: number[] = [tree.firstChild(ROOT)];
   while (cursor.length) {
     const c = cursor[cursor.length - 1]!;
@@ -319,13 +331,43 @@ function finalRefs(tree: PathTree, S: StackEntries): { refs: Float64Array; count
     }
     cursor[cursor.length - 1] = tree.nextSibling(c);
     const ref = tree.ref[c]!;
-    if (ref >= 0) {
-      refs[count++] = ref;
-      finalFileBytes += S.fileBytes(ref);
-    }
+    if (ref >= 0) visit(ref);
     if (tree.isDir(c)) cursor.push(tree.firstChild(c));
   }
-  return { refs, count, finalFileBytes };
+}
+
+/**
+ * One path tree for images stacked one after the other (report's images, diff's two): each
+ * stack resets it instead of building a new one while the last is still garbage (~30 bytes a
+ * node). Sized once for the largest image (`forStacks`); let it go after the last stack.
+ */
+export class StackScratch {
+  private kept: PathTree | undefined;
+
+  /** `expected`: the most entries of one image; `stacks`: how many images will be stacked (the last lets the tree go). */
+  constructor(
+    private readonly expected = 1024,
+    private stacks = Number.POSITIVE_INFINITY,
+  ) {}
+
+  /** A scratch sized for the largest of these images (their layers' entries), for stacking each once. */
+  static forStacks(stacks: StackLayer[][]): StackScratch {
+    let most = 0;
+    for (const layers of stacks)
+      most = Math.max(
+        most,
+        layers.reduce((n, l) => n + entryTable(l.index).count, 0),
+      );
+    return new StackScratch(most, stacks.length);
+  }
+
+  tree(tables: readonly EntryTable[], entries: number): PathTree {
+    const expected = Math.max(entries, this.expected);
+    const tree = this.kept ? this.kept.reset(tables, expected) : new PathTree(tables, expected);
+    // The last stack's tree is garbage once its final list is walked, as without a scratch.
+    this.kept = --this.stacks > 0 ? tree : undefined;
+    return tree;
+  }
 }
 
 /** A layer's changes, empty: made outside stackLayers so that the `added` getter does not keep the tree alive. */
@@ -397,9 +439,9 @@ export async function imageFilesystem(store: Store, image: ImageInfo): Promise<O
 }
 
 /** stackLayers for `image`, whose name an error carries. */
-export function stackImage(image: ImageInfo, layers: StackLayer[]): OverlayResult {
+export function stackImage(image: ImageInfo, layers: StackLayer[], scratch?: StackScratch): OverlayResult {
   try {
-    return stackLayers(layers);
+    return stackLayers(layers, { scratch });
   } catch (e) {
     const err = toLayerstoreError(e);
     err.source ??= `image ${image.refs[0] ?? image.manifestDigest}`;

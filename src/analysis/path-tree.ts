@@ -12,46 +12,73 @@ import type { EntryTable } from './entry-table.js';
  * directory, a parent no layer listed. Node 0 is the root.
  */
 export class PathTree {
+  private tables: readonly EntryTable[];
   private cap: number;
   private n = 1;
-  ref: Float64Array;
-  private dir: Uint8Array;
+  /** 32 bits while every ref fits (fewer than REF32_LAYERS layers), else 64. */
+  ref: Float64Array | Int32Array;
+  /** DIR and IN_HASH bits. */
+  private flags: Uint8Array;
   private parent: Int32Array;
   private first: Int32Array;
   private last: Int32Array;
   private nextSib: Int32Array;
-  private nameTable: Uint32Array;
+  /** The layer whose path bytes hold the name: 16 bits up to 65,536 layers. */
+  private nameTable: Uint16Array | Uint32Array;
   private nameStart: Uint32Array;
   private nameEnd: Uint32Array;
-  private inHash: Uint8Array;
   // Child lookup: bucket -> node, EMPTY or GONE (a removed node; probing goes on past it).
   private buckets: Int32Array;
   private used = 0;
 
   /** `expected`: about how many nodes there will be (the entries of all layers), to size the arrays once. */
-  constructor(
-    private readonly tables: readonly EntryTable[],
-    expected = 1024,
-  ) {
-    const cap = (this.cap = Math.max(1024, expected + 1));
-    this.ref = new Float64Array(cap);
-    this.dir = new Uint8Array(cap);
-    this.parent = new Int32Array(cap);
-    this.first = new Int32Array(cap);
-    this.last = new Int32Array(cap);
-    this.nextSib = new Int32Array(cap);
-    this.nameTable = new Uint32Array(cap);
-    this.nameStart = new Uint32Array(cap);
-    this.nameEnd = new Uint32Array(cap);
-    this.inHash = new Uint8Array(cap);
-    // Sized for `expected` nodes at most 3/8 full: no rehash (and no garbage of smaller tables) on the way.
+  constructor(tables: readonly EntryTable[], expected = 1024) {
+    this.tables = tables;
+    this.cap = 0;
+    this.ref = new Int32Array(0);
+    this.flags = new Uint8Array(0);
+    this.parent = this.first = this.last = this.nextSib = new Int32Array(0);
+    this.nameTable = new Uint16Array(0);
+    this.nameStart = this.nameEnd = new Uint32Array(0);
+    this.buckets = new Int32Array(0);
+    this.reset(tables, expected);
+  }
+
+  /**
+   * Empty again, for another image's `tables`: images stacked one after the other reuse one
+   * tree's arrays (StackScratch, overlay.ts) rather than leave the last tree as garbage while
+   * the next one is built. Arrays are allocated only when they are too small or too narrow.
+   */
+  reset(tables: readonly EntryTable[], expected = 1024): this {
+    this.tables = tables;
+    const cap = Math.max(1024, expected + 1);
+    const wideRefs = tables.length >= REF32_LAYERS;
+    const wideNames = tables.length > 0x10000;
+    if (cap > this.cap || (wideRefs && this.ref instanceof Int32Array) || (wideNames && this.nameTable instanceof Uint16Array)) {
+      this.cap = cap;
+      this.ref = wideRefs ? new Float64Array(cap) : new Int32Array(cap);
+      this.flags = new Uint8Array(cap);
+      this.parent = new Int32Array(cap);
+      this.first = new Int32Array(cap);
+      this.last = new Int32Array(cap);
+      this.nextSib = new Int32Array(cap);
+      this.nameTable = wideNames ? new Uint32Array(cap) : new Uint16Array(cap);
+      this.nameStart = new Uint32Array(cap);
+      this.nameEnd = new Uint32Array(cap);
+    }
+    // Sized for `expected` nodes at most 5/8 full (so below the 7/10 that rehashes, GONE marks
+    // included, on the usual few whiteouts): no rehash, and no garbage of smaller tables, on the way.
     let size = 4096;
-    while ((cap + 1) * 8 > size * 3) size *= 2;
-    this.buckets = new Int32Array(size).fill(EMPTY);
+    while ((cap + 1) * 8 > size * 5) size *= 2;
+    if (this.buckets.length < size) this.buckets = new Int32Array(size);
+    this.buckets.fill(EMPTY);
+    this.n = 1;
+    this.used = 0;
     this.ref[0] = -1;
-    this.dir[0] = 1;
+    this.flags[0] = DIR;
     this.parent[0] = -1;
     this.first[0] = this.last[0] = -1;
+    return this;
   }
 
   /** Nodes so far, the root included. */
@@ -60,7 +87,7 @@ export class PathTree {
   }
 
   isDir(node: number): boolean {
-    return this.dir[node] === 1;
+    return (this.flags[node]! & DIR) !== 0;
   }
 
   firstChild(node: number): number {
@@ -89,7 +116,7 @@ export class PathTree {
     if (this.n === this.cap) this.grow();
     const node = this.n++;
     this.ref[node] = ref;
-    this.dir[node] = isDir ? 1 : 0;
+    this.flags[node] = isDir ? DIR : 0;
     this.parent[node] = parent;
     this.first[node] = this.last[node] = -1;
     this.nameTable[node] = table;
@@ -127,7 +154,7 @@ export class PathTree {
   set(node: number, ref: number, isDir: boolean): void {
     if (!isDir) this.clearChildren(node);
     this.ref[node] = ref;
-    this.dir[node] = isDir ? 1 : 0;
+    this.flags[node] = (this.flags[node]! & IN_HASH) | (isDir ? DIR : 0);
   }
 
   private nameIs(node: number, bytes: Uint8Array, start: number, end: number): boolean {
@@ -149,53 +176,56 @@ export class PathTree {
     while (this.buckets[b]! >= 0) b = (b + 1) & mask;
     if (this.buckets[b] === EMPTY) this.used++;
     this.buckets[b] = node;
-    this.inHash[node] = 1;
+    this.flags[node]! |= IN_HASH;
   }
 
   private unhash(node: number): void {
-    if (!this.inHash[node]) return;
+    if (!(this.flags[node]! & IN_HASH)) return;
     const mask = this.buckets.length - 1;
     let b = this.hashOfNode(node) & mask;
     while (this.buckets[b] !== node) b = (b + 1) & mask;
     this.buckets[b] = GONE; // still counted in `used` until the next rehash
-    this.inHash[node] = 0;
+    this.flags[node]! &= ~IN_HASH;
   }
 
   /** Rebuild the lookup table from the nodes in it, at most 3/8 full (GONE marks go). */
   private rehash(): void {
     let live = 0;
-    for (let node = 1; node < this.n; node++) live += this.inHash[node]!;
+    for (let node = 1; node < this.n; node++) if (this.flags[node]! & IN_HASH) live++;
     let size = 4096;
     while ((live + 1) * 8 > size * 3) size *= 2;
     this.buckets = new Int32Array(size).fill(EMPTY);
     this.used = 0;
     for (let node = 1; node < this.n; node++) {
-      if (!this.inHash[node]) continue;
-      this.inHash[node] = 0;
+      if (!(this.flags[node]! & IN_HASH)) continue;
+      this.flags[node]! &= ~IN_HASH;
       this.insert(node);
     }
   }
 
   private grow(): void {
     const cap = Math.ceil(this.cap * 1.5);
-    this.ref = copy(new Float64Array(cap), this.ref);
-    this.dir = copy(new Uint8Array(cap), this.dir);
+    this.ref = copy(this.ref instanceof Int32Array ? new Int32Array(cap) : new Float64Array(cap), this.ref);
+    this.flags = copy(new Uint8Array(cap), this.flags);
     this.parent = copy(new Int32Array(cap), this.parent);
     this.first = copy(new Int32Array(cap), this.first);
     this.last = copy(new Int32Array(cap), this.last);
     this.nextSib = copy(new Int32Array(cap), this.nextSib);
-    this.nameTable = copy(new Uint32Array(cap), this.nameTable);
+    this.nameTable = copy(this.nameTable instanceof Uint16Array ? new Uint16Array(cap) : new Uint32Array(cap), this.nameTable);
     this.nameStart = copy(new Uint32Array(cap), this.nameStart);
     this.nameEnd = copy(new Uint32Array(cap), this.nameEnd);
-    this.inHash = copy(new Uint8Array(cap), this.inHash);
     this.cap = cap;
   }
 }
 
 const EMPTY = -1;
 const GONE = -2;
+const DIR = 1;
+const IN_HASH = 2;
+/** Refs (stack-entries.ts: layer * 2^22 + entry) of the first 511 layers fit in an Int32 with -1 free. */
+const REF32_LAYERS = 512;
 
-function copy<T extends Float64Array | Int32Array | Uint32Array | Uint8Array>(into: T, from: T): T {
+function copy<T extends Float64Array | Int32Array | Uint32Array | Uint16Array | Uint8Array>(into: T, from: T): T {
   into.set(from as never);
   return into;
 }

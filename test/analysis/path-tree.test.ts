@@ -4,7 +4,7 @@
  * file and back, checked against the rules worked out by hand.
  */
 import { describe, expect, it } from 'vitest';
-import { MAX_IMAGE_ENTRIES, stackLayers } from '../../src/analysis/overlay.js';
+import { MAX_IMAGE_ENTRIES, StackScratch, stackLayers } from '../../src/analysis/overlay.js';
 import type { FileEntry, FileIndex } from '../../src/analysis/file-index.js';
 import type { Digest } from '../../src/digest/digest.js';
 
@@ -74,5 +74,39 @@ describe('stackLayers on many paths', () => {
       expect.objectContaining({ code: 'E_TOO_LARGE', message: expect.stringContaining('hold 4 entries, more than 3') }),
     );
     expect(MAX_IMAGE_ENTRIES).toBe(8_000_000);
+  });
+
+  it('an image of 600 layers keeps the entries of layers above the 511th (whose refs pass 32 bits) as files, not implicit directories', () => {
+    const layers = Array.from({ length: 600 }, (_, i) => ({
+      digest: D('1'),
+      index: index(i === 599 ? [file('f0', 9), file('f599', 2)] : [dir('d'), file(`d/f${i}`, 1), file(`f${i}`, 1)]),
+    }));
+    const o = stackLayers(layers);
+    expect(o.files).toHaveLength(1 + 599 + 600);
+    expect(o.files.find((f) => f.path === 'f599')).toMatchObject({ layer: 599, entry: { size: 2 } });
+    expect(o.files.find((f) => f.path === 'f0')).toMatchObject({ layer: 599, entry: { size: 9 } });
+    expect(o.files.find((f) => f.path === 'd/f598')).toMatchObject({ layer: 598 });
+    expect(o.layers[599]!.replaced.map((c) => [c.path, c.hiddenLayer, c.hiddenBytes])).toEqual([['f0', 0, 1]]);
+    expect(o.layers[599]!.added.map((c) => c.path)).toEqual(['f599']);
+    expect(o.finalFileBytes).toBe(599 * 2 - 1 + 9 + 2);
+  });
+
+  it('one StackScratch reused for a large image, then a small one, then one of 600 layers gives each the result a fresh stack gives', () => {
+    const big = [
+      { digest: D('1'), index: index([dir('d'), ...Array.from({ length: 3000 }, (_, i) => file(`d/f${i}`, i)), dir('o'), file('o/x', 5)]) },
+      { digest: D('2'), index: index([file('d/.wh.f1', 0), file('o/.wh..wh..opq', 0), file('o/y', 3), file('d/f2/sub', 4)]) },
+    ];
+    const small = [
+      { digest: D('3'), index: index([dir('d'), file('d/f7', 1), file('o', 2)]) },
+      { digest: D('4'), index: index([file('d/f1', 6), file('d/.wh.f7', 0)]) },
+    ];
+    const wide = Array.from({ length: 600 }, (_, i) => ({ digest: D('5'), index: index([file(`f${i % 7}`, i)]) }));
+    const view = (o: ReturnType<typeof stackLayers>) => ({
+      files: o.files,
+      layers: o.layers.map((l) => ({ added: l.added, replaced: l.replaced, deleted: l.deleted, bytes: [l.addedBytes, l.replacedBytes, l.deletedBytes] })),
+      sums: [o.totalFileBytes, o.finalFileBytes],
+    });
+    const scratch = StackScratch.forStacks([big, small]);
+    for (const layers of [big, small, wide, small]) expect(view(stackLayers(layers, { scratch }))).toEqual(view(stackLayers(layers)));
   });
 });
