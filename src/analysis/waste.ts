@@ -99,6 +99,23 @@ export interface WasteReport {
 const byPath = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const CLASSES: readonly WasteClass[] = ['deleted', 'replaced'];
 
+type WasteTotals = Omit<WasteReport, 'copies' | 'duplicates'>;
+
+/** The figures both computeWaste and wasteSummary report, from the three kinds of wasted bytes. */
+function wasteTotals(overlay: OverlayResult, deletedBytes: number, replacedBytes: number, duplicateBytes: number): WasteTotals {
+  const wastedBytes = deletedBytes + replacedBytes + duplicateBytes;
+  const total = overlay.totalFileBytes;
+  return {
+    totalFileBytes: total,
+    finalFileBytes: overlay.finalFileBytes,
+    deletedBytes,
+    replacedBytes,
+    duplicateBytes,
+    wastedBytes,
+    efficiency: total === 0 ? 1 : Math.round((1 - wastedBytes / total) * 1e6) / 1e6,
+  };
+}
+
 /** Compute the waste of an image from its stacked layers. */
 export function computeWaste(overlay: OverlayResult): WasteReport {
   const digestOf = (i: number | undefined): Digest => overlay.layers[i ?? -1]?.digest ?? ('' as Digest);
@@ -159,19 +176,7 @@ export function computeWaste(overlay: OverlayResult): WasteReport {
   duplicates.sort((a, b) => b.wastedBytes - a.wastedBytes || byPath(a.survivor.path, b.survivor.path));
   copies.sort((a, b) => b.bytes - a.bytes || byPath(a.path, b.path) || byPath(a.layer, b.layer) || byPath(a.class, b.class));
 
-  const wastedBytes = deletedBytes + replacedBytes + duplicateBytes;
-  const total = overlay.totalFileBytes;
-  return {
-    totalFileBytes: total,
-    finalFileBytes: overlay.finalFileBytes,
-    deletedBytes,
-    replacedBytes,
-    duplicateBytes,
-    wastedBytes,
-    efficiency: total === 0 ? 1 : Math.round((1 - wastedBytes / total) * 1e6) / 1e6,
-    copies,
-    duplicates,
-  };
+  return { ...wasteTotals(overlay, deletedBytes, replacedBytes, duplicateBytes), copies, duplicates };
 }
 
 /** The wasted bytes of one path in one class, over all its wasted copies. */
@@ -223,7 +228,7 @@ export async function imageWaste(store: Store, image: ImageInfo): Promise<{ over
 }
 
 /** What `report --files` shows of an image's waste: the totals and the top N wasted files. */
-export interface WasteSummary extends Omit<WasteReport, 'copies' | 'duplicates'> {
+export interface WasteSummary extends WasteTotals {
   top: WastedFile[];
 }
 
@@ -341,18 +346,7 @@ export function wasteSummary(overlay: OverlayResult, n: number): WasteSummary {
     return { path: c.path, class: c.class, bytes: c.bytes, copies: copies.length, layers, hiddenBy: [...new Set(copies.map((x) => x.hiddenBy))] };
   });
 
-  const wastedBytes = deletedBytes + replacedBytes + duplicateBytes;
-  const total = overlay.totalFileBytes;
-  return {
-    totalFileBytes: total,
-    finalFileBytes: overlay.finalFileBytes,
-    deletedBytes,
-    replacedBytes,
-    duplicateBytes,
-    wastedBytes,
-    efficiency: total === 0 ? 1 : Math.round((1 - wastedBytes / total) * 1e6) / 1e6,
-    top,
-  };
+  return { ...wasteTotals(overlay, deletedBytes, replacedBytes, duplicateBytes), top };
 }
 
 /**
