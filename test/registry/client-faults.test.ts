@@ -109,6 +109,16 @@ let source: string;
 /** The 1.5 MB layer's digest: the blob whose body is cut (mid-stream, after many chunks). */
 let big: string;
 let serve: Serve;
+
+/** Run `fn` with a fault-injecting proxy in front of the test's serve, closed whatever happens. */
+async function withProxy(fn: (proxy: Proxy) => Promise<void>): Promise<void> {
+  const proxy = await startProxy(serve);
+  try {
+    await fn(proxy);
+  } finally {
+    await proxy.close();
+  }
+}
 let sink: Serve;
 const stores: string[] = [];
 const p = (...x: string[]) => path.join(tmp, ...x);
@@ -143,8 +153,7 @@ afterAll(async () => {
 
 describe('pull through faults', () => {
   it('a blob GET cut off mid-body resumes with a Range request; the pull is byte-identical to the source', async () => {
-    const proxy = await startProxy(serve);
-    try {
+    await withProxy(async (proxy) => {
       proxy.rule = (req, n) => (req.method === 'GET' && req.url!.endsWith(big) && n('big') === 1 ? 'cut-body' : 'pass');
       const S = newStore();
       const r = await runCliAsync(['--store', S, '-q', 'pull', `${proxy.host}/acme/fault:1`, '--timeout', '10']);
@@ -160,14 +169,11 @@ describe('pull through faults', () => {
       expect(Number(/bytes=(\d+)-/.exec(ranged[0]!)![1])).toBeGreaterThan(0);
       expect(checkStore(S).badBlobs).toEqual([]);
       expect(blobNames(S)).toEqual(blobNames(source));
-    } finally {
-      await proxy.close();
-    }
+    });
   });
 
   it('a blob body that goes silent halfway: --timeout 1 ends the wait, the rest comes with a Range request, the pull is byte-identical', async () => {
-    const proxy = await startProxy(serve);
-    try {
+    await withProxy(async (proxy) => {
       proxy.rule = (req, n) => (req.method === 'GET' && req.url!.endsWith(big) && n('big') === 1 ? 'stall-body' : 'pass');
       const S = newStore();
       const r = await runCliAsync(['--store', S, '-q', 'pull', `${proxy.host}/acme/fault:1`, '--timeout', '1']);
@@ -178,14 +184,11 @@ describe('pull through faults', () => {
       ).toHaveLength(1);
       expect(checkStore(S).badBlobs).toEqual([]);
       expect(blobNames(S)).toEqual(blobNames(source));
-    } finally {
-      await proxy.close();
-    }
+    });
   });
 
   it('503 twice and a 429 (Retry-After), then the answer: the pull succeeds', async () => {
-    const proxy = await startProxy(serve);
-    try {
+    await withProxy(async (proxy) => {
       proxy.rule = (req, n) => {
         if (/\/manifests\//.test(req.url!)) return n('manifest') <= 2 ? '503' : 'pass';
         if (/\/blobs\//.test(req.url!) && n('blob') === 1) return '429';
@@ -196,14 +199,11 @@ describe('pull through faults', () => {
       expect(r.code, showTool(r)).toBe(0);
       expect(proxy.log.filter((l) => l.startsWith('GET /v2/acme/fault/manifests/1')).length).toBe(3);
       expect(blobNames(S)).toEqual(blobNames(source));
-    } finally {
-      await proxy.close();
-    }
+    });
   });
 
   it('a registry that keeps answering 503: one line naming the URL and the attempts, exit 2, the store byte-identical', async () => {
-    const proxy = await startProxy(serve);
-    try {
+    await withProxy(async (proxy) => {
       proxy.rule = (req) => (req.method === 'GET' && /\/blobs\//.test(req.url!) ? '503' : 'pass');
       const S = newStore();
       const pre = await runCliAsync(['--store', S, '-q', 'pull', `${serve.host}/acme/fault:1`]);
@@ -222,14 +222,11 @@ describe('pull through faults', () => {
       expect(lines, r.stderr).toHaveLength(1);
       expect(lines[0]).toMatch(new RegExp(`GET http://${proxy.host.replace(/\./g, '\\.')}/v2/acme/fault/blobs/sha256:[0-9a-f]{64}: 503 \\(4 attempts\\)`));
       expect(await snapshotStore(S)).toEqual(before);
-    } finally {
-      await proxy.close();
-    }
+    });
   });
 
   it('a token endpoint that never answers: --timeout 1 gives up with one line naming the token service, exit 2, the store byte-identical', async () => {
-    const proxy = await startProxy(serve);
-    try {
+    await withProxy(async (proxy) => {
       proxy.bearer = true;
       const S = newStore();
       const pre = await runCliAsync(['--store', S, '-q', 'pull', `${serve.host}/acme/fault:1`]);
@@ -245,21 +242,16 @@ describe('pull through faults', () => {
       expect(lines[0]).toContain(`GET http://${proxy.host}/token: no answer within 1 s (4 attempts)`);
       expect(proxy.log.filter((l) => l.startsWith('GET /token')).length).toBe(4);
       expect(await snapshotStore(S)).toEqual(before);
-    } finally {
-      await proxy.close();
-    }
+    });
   });
 
   it('a manifest GET that stalls forever: --timeout 1 gives up after its retries, exit 2', async () => {
-    const proxy = await startProxy(serve);
-    try {
+    await withProxy(async (proxy) => {
       proxy.rule = (req) => (/\/manifests\//.test(req.url!) ? 'stall' : 'pass');
       const r = await runCliAsync(['--store', newStore(), '-q', 'pull', `${proxy.host}/acme/fault:1`, '--timeout', '1']);
       expect(r.code, showTool(r)).toBe(2);
       expect(r.stderr).toContain(`GET http://${proxy.host}/v2/acme/fault/manifests/1: no answer within 1 s (4 attempts)`);
-    } finally {
-      await proxy.close();
-    }
+    });
   });
 });
 
