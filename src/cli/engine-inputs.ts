@@ -5,7 +5,8 @@ import { humanBytes } from '../report/human.js';
 import { engineEndpoint } from '../engines/engine-api.js';
 import { exportFromEngine, isDockerDaemonRef } from '../engines/docker-daemon.js';
 import { exportFromContainerd, isContainerdRef } from '../engines/containerd.js';
-import { exportFromContainersStorage, isContainersStorageRef, type StorageOptions } from '../engines/containers-storage.js';
+import type { StorageOptions } from '../engines/containers-storage.js';
+import { isContainersStorageRef } from '../engines/storage-location.js';
 import { info, type GlobalOptions } from './context.js';
 
 /** The options that say where the engines answer (report, diff, budget and ingest take them). */
@@ -24,7 +25,11 @@ export function isEngineRef(arg: string): boolean {
 /** The engine's own export of `arg` as an archive stream (containers-storage: is rebuilt from podman's store in place). */
 export async function engineExport(arg: string, opts: EngineOptions): Promise<Readable> {
   if (isDockerDaemonRef(arg)) return exportFromEngine(engineEndpoint(opts), arg);
-  if (isContainersStorageRef(arg)) return exportFromContainersStorage(arg, opts);
+  if (isContainersStorageRef(arg)) {
+    // Loaded only for such an input: the tar-split rebuild pulls in tar-stream (start-up time of every ingest).
+    const { exportFromContainersStorage } = await import('../engines/containers-storage.js');
+    return exportFromContainersStorage(arg, opts);
+  }
   return exportFromContainerd(arg, opts);
 }
 

@@ -213,8 +213,8 @@ function tagTheOneRoot(plan: IngestPlan, tag: string): void {
 export async function commitPlan(store: Store, plan: IngestPlan): Promise<Pick<IngestResult, 'blobsAdded' | 'bytesAdded' | 'blobsPresent' | 'refChanges'>> {
   const synthesized = new Map<Digest, StagedBlob>();
   try {
-    for (const [digest, bytes] of plan.synthesized) synthesized.set(digest, await store.writer.stageBytes(bytes));
-    await Promise.all([...plan.blobs.values(), ...synthesized.values()].map((s) => ('blob' in s ? s.blob : s).durable));
+    for (const [digest, bytes] of plan.synthesized) synthesized.set(digest, await store.writer.stageBytes(bytes, digest));
+    await Promise.all([...plan.blobs.values(), ...synthesized.values()].map((s) => store.writer.makeDurable('blob' in s ? s.blob : s)));
     return await store.transaction(async (tx) => {
       // A damaged index.json fails the commit before any blob is renamed.
       await tx.readIndex();

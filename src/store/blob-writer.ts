@@ -34,9 +34,21 @@ export interface StagedBlob {
    * Store-internal: other folders read staged bytes through BlobWriter.readStaged/openStaged.
    */
   stagingPath?: string;
-  /** Settles when the staging file is fsync'd and closed; commit() waits for it. */
+  /** Settles when the staging file is closed (and fsync'd, unless syncLater); commit() waits for it. */
   durable?: Promise<void>;
+  /**
+   * A small staging file not fsync'd yet: commit() (or makeDurable) does it, and only when
+   * the blob is new. Most small files (manifest.json, a config the store has) are discarded,
+   * and an fsync is a disk round trip whatever the size.
+   */
+  syncLater?: boolean;
 }
+
+/**
+ * Staging files below this size are fsync'd when committed rather than when written (see
+ * StagedBlob.syncLater); larger ones start their fsync at once, to overlap the next entry.
+ */
+export const SYNC_LATER_BELOW = 1024 * 1024;
 
 /**
  * Start the disk writes of a staging file every this many bytes (an fdatasync in the
@@ -189,9 +201,10 @@ async function stagedFromFile(
   before: Promise<void> = Promise.resolve(),
 ): Promise<StagedBlob> {
   const skipSync = alreadyStored ? await alreadyStored(digest).catch(() => false) : false;
-  const durable = before.then(() => (skipSync ? undefined : fh.sync())).finally(() => fh.close().catch(() => {}));
+  const syncLater = !skipSync && size < SYNC_LATER_BELOW;
+  const durable = before.then(() => (skipSync || syncLater ? undefined : fh.sync())).finally(() => fh.close().catch(() => {}));
   durable.catch(() => {}); // observed by commit() or discard()
-  return { digest, size, stagingPath: file, durable };
+  return syncLater ? { digest, size, stagingPath: file, durable, syncLater } : { digest, size, stagingPath: file, durable };
 }
 
 async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
@@ -313,8 +326,13 @@ export class BlobWriter {
     return (await openRegularFile(blob.stagingPath)).fh;
   }
 
-  /** Stage a small in-memory blob (a synthesized manifest). */
-  async stageBytes(bytes: Uint8Array): Promise<StagedBlob> {
+  /**
+   * Stage a small in-memory blob (a synthesized manifest); one the store has already is
+   * pinned instead of written.
+   */
+  async stageBytes(bytes: Uint8Array, digest?: Digest): Promise<StagedBlob> {
+    const pinned = digest ? await this.pin(digest, bytes.byteLength) : undefined;
+    if (pinned) return pinned;
     const w = await this.begin();
     try {
       await w.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
@@ -347,9 +365,31 @@ export class BlobWriter {
     if (!blob.stagingPath) {
       throw new LayerstoreError('E_BLOB_MISSING', `the bytes of ${blob.digest} were not kept during ingest`, { hint: 'run the ingest again' });
     }
+    await this.syncStaged(blob);
     await fsp.chmod(blob.stagingPath, 0o444);
     await fsp.rename(blob.stagingPath, final);
     return true;
+  }
+
+  /**
+   * Wait until a staged blob's bytes are durable, fsyncing a small one now (see syncLater)
+   * unless the store has the blob already: so that commit(), under the store lock, finds
+   * nothing left to sync.
+   */
+  async makeDurable(blob: StagedBlob): Promise<void> {
+    if (blob.durable) await blob.durable;
+    if (blob.syncLater && !(await this.isStored(blob.digest))) await this.syncStaged(blob);
+  }
+
+  private async syncStaged(blob: StagedBlob): Promise<void> {
+    if (!blob.syncLater || !blob.stagingPath) return;
+    const fh = await fsp.open(blob.stagingPath, C.O_RDONLY | C.O_NOFOLLOW);
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    blob.syncLater = false;
   }
 
   async discard(blob: StagedBlob): Promise<void> {

@@ -5,6 +5,8 @@
  * thread at all. Counted by spying on the pool's thread start-up, in-process, on real archives.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -46,7 +48,48 @@ async function threadsStarted(fn: () => Promise<void>): Promise<number> {
   return spawn.mock.calls.length;
 }
 
+/** fsync calls (FileHandle.sync and datasync) made while `fn` runs. */
+async function fsyncsDuring(fn: () => Promise<void>): Promise<number> {
+  const fh = await fsp.open(archives[0]!, 'r');
+  const proto = Object.getPrototypeOf(fh) as { sync: () => Promise<void>; datasync: () => Promise<void> };
+  await fh.close();
+  const sync = vi.spyOn(proto, 'sync');
+  const datasync = vi.spyOn(proto, 'datasync');
+  await fn();
+  return sync.mock.calls.length + datasync.mock.calls.length;
+}
+
 describe('per-input cost', () => {
+  it('an input whose blobs are all stored fsyncs nothing (its manifest.json and synthesized manifest are not new blobs)', async () => {
+    const store = await Store.open(path.join(tmp, 'nosync'), { create: true });
+    for (const a of archives) await ingestPath(store, a);
+    const syncs = await fsyncsDuring(async () => {
+      for (const a of archives) expect((await ingestPath(store, a)).blobsAdded).toBe(0);
+    });
+    expect(syncs).toBe(0);
+  });
+
+  it('a new image is still made durable: every blob it adds was fsynced (small ones when committed)', async () => {
+    const store = await Store.open(path.join(tmp, 'durable'), { create: true });
+    const fh = await fsp.open(archives[0]!, 'r');
+    const proto = Object.getPrototypeOf(fh) as { sync: () => Promise<void> };
+    await fh.close();
+    const original = proto.sync;
+    const synced = new Set<number>(); // inodes: a rename into blobs/ keeps the staging file's
+    vi.spyOn(proto, 'sync').mockImplementation(async function (this: FileHandle) {
+      synced.add((await this.stat()).ino);
+      return original.call(this);
+    });
+    const r = await ingestPath(store, archives[0]!);
+    vi.restoreAllMocks();
+    // base layer (1 MiB: synced as written), app layer, config and synthesized manifest (small: synced at commit)
+    expect(r.blobsAdded).toBe(4);
+    const blobsDir = path.join(store.root, 'blobs', 'sha256');
+    const inodes = await Promise.all((await fsp.readdir(blobsDir)).map(async (n) => (await fsp.stat(path.join(blobsDir, n))).ino));
+    expect(inodes).toHaveLength(4);
+    for (const ino of inodes) expect(synced.has(ino)).toBe(true);
+  });
+
   it('inputs sharing a pool start its threads once, not once per input', async () => {
     const store = await Store.open(path.join(tmp, 'cold'), { create: true });
     const workers = new RangeWorkers(2);
