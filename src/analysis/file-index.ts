@@ -446,19 +446,22 @@ async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions):
   // A few batches in flight keep the batch threads busy; more would only hold walked
   // entries in memory (at most BATCHES_IN_FLIGHT x BATCH_FILES of them).
   const tasks = new TaskGroup(BATCHES_IN_FLIGHT);
-  // Entries walked, in archive order; each is dropped (undefined) once it is in the index.
-  const walked: Array<(IndexInput & { sha?: string }) | undefined> = [];
+  // Entries walked and not yet in the index, by their number in archive order; each goes once
+  // it is in the index. A Map, not an array of every entry: a million-entry layer made that
+  // array (and its growth copies) tens of MB that outlived the build.
+  const walked = new Map<number, IndexInput & { sha?: string }>();
+  let walkedCount = 0;
   const maxEntries = opts.maxEntries ?? MAX_LAYER_ENTRIES;
   // Entries go into the index in archive order as their hashes arrive (a hardlink takes the
   // hash of a file before it), so little is left to do when the last batch is in.
   const builder = new IndexBuilder();
   let added = 0;
   const advance = () => {
-    for (; added < walked.length; added++) {
-      const w = walked[added]!;
+    for (; added < walkedCount; added++) {
+      const w = walked.get(added)!;
       if (w.type === 'file' && w.sha === undefined) return;
       builder.add(w, w.sha);
-      walked[added] = undefined; // its FileEntry is all that is kept
+      walked.delete(added); // its FileEntry is all that is kept
     }
   };
   const summary: { trailingDataAt?: number } = {};
@@ -481,7 +484,7 @@ async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions):
       bytes = 0;
       await tasks.add(async () => {
         const hexes = await workers.hashBatch(job);
-        for (let i = 0; i < at.length; i++) walked[at[i]!]!.sha = hexes[i];
+        for (let i = 0; i < at.length; i++) walked.get(at[i]!)!.sha = hexes[i];
         advance();
       });
     };
@@ -489,12 +492,15 @@ async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions):
       const walk = walkTarFile(fh, size, { trailing: 'ignore', rawNames: true, maxEntries: Infinity, window: 1024 * 1024, summary });
       for await (const e of walk) {
         if (tasks.failed) break;
-        if (walked.length >= maxEntries) throw tooMany(maxEntries);
+        if (walkedCount >= maxEntries) throw tooMany(maxEntries);
         const type = FILE_TYPE[e.type];
-        walked.push({ rawName: e.rawName, rawLinkname: e.linkname, type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size });
-        if (type !== 'file') continue;
+        walked.set(walkedCount++, { rawName: e.rawName, rawLinkname: e.linkname, type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size });
+        if (type !== 'file') {
+          if (added === walkedCount - 1) advance(); // nothing to wait for: straight into the index
+          continue;
+        }
         ranges.push(e.offset, e.size);
-        slots.push(walked.length - 1);
+        slots.push(walkedCount - 1);
         bytes += e.size;
         if (slots.length >= BATCH_FILES || bytes >= BATCH_BYTES) await flush();
       }

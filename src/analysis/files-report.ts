@@ -146,17 +146,33 @@ function duplicateFiles(layers: FileIndex[], top: number): DuplicateFile[] {
     const li = layerOf(item);
     return { li, slot: item - base[li]! };
   };
-  const chosen: Array<{ items: Int32Array; size: number; count: number; hex: string }> = [];
+  type Chosen = { items: Int32Array; size: number; count: number; hex: string };
+  const saved = (g: { size: number; count: number }) => g.size * (g.count - 1);
+  const before = (a: Chosen, b: Chosen) => saved(a) > saved(b) || (saved(a) === saved(b) && a.hex < b.hex);
+  // The best `top` groups only, best first: a layer of many duplicated files has tens of
+  // thousands of groups, and keeping an object for each (held until the end) grows V8's young
+  // generation for the rest of the run.
+  const chosen: Chosen[] = [];
   const single = (item: number) => {
     const { li, slot } = where(item);
     return count[li]![slot]!;
   };
   const offer = (items: Int32Array) => {
+    if (top <= 0) return;
     let total = 0;
     for (const item of items) total += single(item);
     if (total < 2) return;
     const { li, slot } = where(items[0]!);
-    chosen.push({ items: items.slice(), size: firstSize[li]![slot]!, count: total, hex: tables[li]!.shas.toString('hex', slot * 32, slot * 32 + 32) });
+    const size = firstSize[li]![slot]!;
+    const worst = chosen.length === top ? chosen[top - 1]! : undefined;
+    if (worst && size * (total - 1) < saved(worst)) return;
+    const g: Chosen = { items, size, count: total, hex: tables[li]!.shas.toString('hex', slot * 32, slot * 32 + 32) };
+    if (worst && !before(g, worst)) return;
+    g.items = items.slice();
+    let at = chosen.length;
+    while (at > 0 && before(g, chosen[at - 1]!)) at--;
+    chosen.splice(at, 0, g);
+    if (chosen.length > top) chosen.pop();
   };
   forEachContentGroup(
     n,
@@ -168,8 +184,7 @@ function duplicateFiles(layers: FileIndex[], top: number): DuplicateFile[] {
     offer,
     { minSize: 1 }, // a content held twice in one layer only is a group of one item
   );
-  const saved = (g: (typeof chosen)[number]) => g.size * (g.count - 1);
-  const ranked = chosen.sort((a, b) => saved(b) - saved(a) || (a.hex < b.hex ? -1 : 1)).slice(0, Math.max(0, top));
+  const ranked = chosen;
   // Occurrences of the chosen contents only: mark their (layer, slot)s, read the layers again.
   const mark = tables.map((t) => new Int32Array(t.slots).fill(-1));
   const groups = ranked.map((g, gi): DuplicateFile => {

@@ -187,7 +187,10 @@ function stackTree(layers: StackLayer[], S: StackEntries, entries: number, scrat
     // Where each entry's last name segment starts; whiteouts are the entries whose segment starts ".wh.".
     const baseAt = new Uint32Array(T.count);
     const opaque = new Map<string, number>(); // dir -> its (first) marker's ref
-    const whiteouts: Array<{ target: string; marker: number }> = [];
+    // Entry numbers, not {target, marker} objects: a layer may hold tens of thousands of
+    // whiteouts, and objects kept that long survive young-generation GCs, which then grows
+    // V8's young generation (RSS) for the whole run. Targets are spelled again when used.
+    const whiteouts: number[] = [];
     for (let i = 0; i < T.count; i++) {
       const start = T.pathStart(i);
       let b = T.pathEnd[i]!;
@@ -206,7 +209,7 @@ function stackTree(layers: StackLayer[], S: StackEntries, entries: number, scrat
         ch.ignoredWhiteouts++;
         continue;
       }
-      whiteouts.push({ target: joinPath(parentOf(p), target), marker: base + i });
+      whiteouts.push(i);
     }
     const deleted = { bytes: 0 };
     // 1. Deletions, against lower layers only.
@@ -217,11 +220,12 @@ function stackTree(layers: StackLayer[], S: StackEntries, entries: number, scrat
       collectChildren(node, ch.hidden.deleted, marker, deleted);
       tree.clearChildren(node);
     }
-    for (const w of whiteouts) {
-      const found = lookup(w.target);
+    for (const i of whiteouts) {
+      const p = T.path(i);
+      const found = lookup(joinPath(parentOf(p), baseOf(p).slice(WHITEOUT_PREFIX.length)));
       if (found < 0) continue;
       tree.remove(found);
-      collect(found, ch.hidden.deleted, w.marker, deleted);
+      collect(found, ch.hidden.deleted, base + i, deleted);
     }
     ch.deletedBytes = deleted.bytes;
 

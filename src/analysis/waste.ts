@@ -356,7 +356,10 @@ export function wasteSummary(overlay: OverlayResult, n: number): WasteSummary {
 function hardlinkedNames(overlay: OverlayResult): Set<string> {
   const S = overlay.stack;
   const kept = new Set<string>();
-  for (const r of overlay.final) {
+  const final = overlay.final;
+  // An indexed loop: for-of over a Float64Array boxes every element (~100 bytes of garbage each).
+  for (let i = 0; i < final.length; i++) {
+    const r = final[i]!;
     if (S.typeCode(r) !== T_HARDLINK) continue;
     const link = S.linkTarget(r);
     if (link === undefined) continue;

@@ -103,6 +103,7 @@ function overlayData(o: OverlayResult) {
 
 let store: Store;
 const results: Record<string, unknown> = {};
+let everyImage: ImageInfo[] = [];
 beforeAll(async () => {
   ({ store } = await tempStore());
   const specs: Array<{ ref: string; layers: LayerBlob[] }> = [];
@@ -112,6 +113,7 @@ beforeAll(async () => {
     specs.map((s) => ({ repoTags: [s.ref], layers: s.layers })),
   );
   const byRef = new Map(images.map((img, k) => [specs[k]!.ref, img]));
+  everyImage = images as ImageInfo[];
   for (let s = 1; s <= SEEDS; s++) {
     const a = byRef.get(`golden/s${s}:a`)!;
     const b = byRef.get(`golden/s${s}:b`)!;
@@ -136,6 +138,25 @@ beforeAll(async () => {
   if (process.env.WRITE_GOLDEN) writeFileSync(GOLDEN, `${JSON.stringify(results)}\n`);
 }, 120_000);
 afterAll(cleanupTempDirs);
+
+describe('report --files keeps only the best `top` duplicate contents as it goes', () => {
+  it('the first k of the full ranking, for every k (ties by digest)', async () => {
+    // Ties: twelve 4-byte contents held twice each save 4 bytes apiece; six 2-byte ones held three times, 4 too.
+    const ties: FileSpec[] = [];
+    for (let k = 0; k < 12; k++) for (const d of ['t1', 't2']) ties.push({ path: `${d}/f${k}`, content: `q${k.toString(16).padStart(3, '0')}` });
+    for (let k = 0; k < 6; k++) for (const d of ['u1', 'u2', 'u3']) ties.push({ path: `${d}/g${k}`, content: `w${k}` });
+    const [tied] = await ingestImages(store, [{ repoTags: ['golden/ties:1'], layers: [{ tar: await layerTar(ties), compression: 'none' }] }]);
+    const images = [...everyImage, tied as ImageInfo];
+    const full = (await computeFilesReport(store, images, { top: 100_000 })).duplicateFiles;
+    const saved = full.map((d) => d.savedBytes);
+    expect(saved).toEqual([...saved].sort((x, y) => y - x));
+    expect(saved.filter((n) => n === 4).length).toBeGreaterThanOrEqual(18);
+    for (let i = 1; i < full.length; i++) if (saved[i] === saved[i - 1]) expect(full[i - 1]!.sha256 < full[i]!.sha256).toBe(true);
+    for (const k of [0, 1, 2, 3, 5, 8, 10, 13, 17, 20, full.length - 1, full.length, full.length + 1]) {
+      expect((await computeFilesReport(store, images, { top: k })).duplicateFiles).toEqual(full.slice(0, k));
+    }
+  });
+});
 
 describe('stacking, waste, report --files and diff match the frozen results', () => {
   it('the golden file is there', () => {
