@@ -27,17 +27,18 @@ const win = Buffer.allocUnsafe(BUF); // a batch's window of small files
 let progress;
 const short = (left) => Object.assign(new Error('the file ended ' + left + ' bytes early'), { code: 'ESHORT' });
 
-// Hash size bytes at pos into h, reading through buf; each chunk is also given to onChunk.
+// Hash size bytes at pos into h (none: a copy only, not counted as progress), reading
+// through buf; each chunk is also given to onChunk.
 function stream(src, pos, size, h, onChunk) {
   for (let left = size; left > 0; ) {
     const n = fs.readSync(src, buf, 0, Math.min(BUF, left), pos);
     if (n === 0) throw short(left);
     const c = n === BUF ? buf : buf.subarray(0, n);
-    h.update(c);
+    if (h) h.update(c);
     if (onChunk) onChunk(c);
     pos += n;
     left -= n;
-    if (progress) Atomics.add(progress, 0, BigInt(n));
+    if (progress && h) Atomics.add(progress, 0, BigInt(n));
   }
 }
 
@@ -78,7 +79,7 @@ parentPort.on('message', async (job) => {
     let hex;
     if (job.ranges) hex = batch(job);
     else {
-      const h = createHash('sha256');
+      const h = job.copyOnly ? null : createHash('sha256');
       let sinceFlush = 0;
       stream(job.src, job.start, job.size, h, job.dst === undefined ? undefined : (c) => {
         for (let off = 0; off < c.length; ) off += fs.writeSync(job.dst, c, off, c.length - off);
@@ -89,7 +90,7 @@ parentPort.on('message', async (job) => {
           flushing = new Promise((r) => fs.fdatasync(job.dst, () => { flushing = null; r(); }));
         }
       });
-      hex = h.digest('hex');
+      hex = h ? h.digest('hex') : '';
     }
     if (flushing) await flushing;
     parentPort.postMessage({ id: job.id, hex });
@@ -109,6 +110,8 @@ export interface RangeJob {
   dst?: number;
   /** Start an fdatasync of `dst` every this many bytes (not awaited by the copy). */
   writebackEvery?: number;
+  /** Copy to `dst` without hashing (copy()). */
+  copyOnly?: boolean;
 }
 
 /** Many ranges of one descriptor, hashed separately; offsets ascending, as in a tar. */
@@ -146,6 +149,21 @@ export class RangeWorkers {
     return digestFromHex(await this.submit(job));
   }
 
+  /** Copy the range to `job.dst` without hashing it (the other half of a split hash(): see spare()). */
+  async copy(job: RangeJob & { dst: number }): Promise<void> {
+    await this.submit({ ...job, copyOnly: true });
+  }
+
+  /**
+   * Whether two threads are free now (nothing queued): one range can then be hashed on one
+   * and copied on the other, which for one big layer is ~1.6x faster than both on one thread
+   * (80 MB: hash 55 ms, copy and fsync 73 ms, both 119 ms). When every thread has work
+   * already, a split would only read the bytes twice.
+   */
+  spare(): boolean {
+    return this.queue.length === 0 && this.idle.length + (this.size - this.started) >= 2;
+  }
+
   /** The lowercase hex sha256 of each range of the batch, in order. */
   async hashBatch(job: BatchJob): Promise<string[]> {
     if (job.ranges.length === 0) return [];
@@ -170,7 +188,16 @@ export class RangeWorkers {
       this.busy.set(w, p);
       const { job } = p;
       if ('ranges' in job) w.postMessage({ id: this.nextId++, src: job.src, ranges: job.ranges });
-      else w.postMessage({ id: this.nextId++, src: job.src, start: job.start, size: job.size, dst: job.dst, writebackEvery: job.writebackEvery ?? Infinity });
+      else
+        w.postMessage({
+          id: this.nextId++,
+          src: job.src,
+          start: job.start,
+          size: job.size,
+          dst: job.dst,
+          writebackEvery: job.writebackEvery ?? Infinity,
+          copyOnly: job.copyOnly === true,
+        });
     }
   }
 

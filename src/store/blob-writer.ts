@@ -59,6 +59,9 @@ export const SYNC_LATER_BELOW = 1024 * 1024;
  */
 export const WRITEBACK_EVERY = 32 * 1024 * 1024;
 
+/** A range at least this big is hashed and copied on two threads when two are free (RangeWorkers.spare). */
+export const SPLIT_AT_BYTES = 16 * 1024 * 1024;
+
 export class StagingWriter {
   private readonly hasher: Hasher;
   private size = 0;
@@ -290,7 +293,16 @@ export class BlobWriter {
     const { file, fh } = await this.openStaging();
     let digest: Digest;
     try {
-      digest = await workers.hash({ ...range, dst: fh.fd, writebackEvery: WRITEBACK_EVERY });
+      const copy = { ...range, dst: fh.fd, writebackEvery: WRITEBACK_EVERY };
+      if (src.size >= SPLIT_AT_BYTES && workers.spare()) {
+        // Hashed on one thread and copied on another (both must end before fh is closed).
+        const [hashed, copied] = await Promise.allSettled([workers.hash(range), workers.copy(copy)]);
+        if (hashed.status === 'rejected') throw hashed.reason;
+        if (copied.status === 'rejected') throw copied.reason;
+        digest = hashed.value;
+      } else {
+        digest = await workers.hash(copy);
+      }
     } catch (e) {
       await fh.close().catch(() => {});
       await fsp.rm(file, { force: true });

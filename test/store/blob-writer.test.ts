@@ -179,3 +179,59 @@ describe('createFileExclusive (how a new store gets its index.json)', () => {
     }
   });
 });
+
+describe('stageRange: one big range hashed on one thread and copied on another when two are free', () => {
+  // 20 MiB at an odd offset of a file, so that the split (SPLIT_AT_BYTES = 16 MiB) is taken.
+  const size = 20 * 1024 * 1024 + 4099;
+  const start = 777;
+
+  async function source(): Promise<{ file: string; bytes: Buffer }> {
+    const bytes = Buffer.alloc(start + size + 5000);
+    for (let i = 0; i < bytes.length; i += 4) bytes.writeUInt32LE(((Math.imul(i, 2654435761) >>> 0) ^ 0x5bd1e995) >>> 0, Math.min(i, bytes.length - 4));
+    const file = path.join(dir, 'src.bin');
+    await fsp.writeFile(file, bytes);
+    return { file, bytes };
+  }
+
+  for (const busy of [false, true]) {
+    it(`${busy ? 'every thread busy (one thread does both)' : 'two threads free (split)'}: the staged bytes and digest are the range's, checked with sha256sum; progress counts the bytes once`, async () => {
+      const { RangeWorkers } = await import('../../src/digest/range-workers.js');
+      const { file, bytes } = await source();
+      const workers = new RangeWorkers(2);
+      const fh = await fsp.open(file, 'r');
+      try {
+        // A queued job of the other kind keeps the pool from having two threads spare.
+        const other = busy ? workers.hash({ src: fh.fd, start: 0, size: bytes.length }) : undefined;
+        expect(workers.spare()).toBe(!busy);
+        const before = workers.bytesDone();
+        const staged = await store.writer.stageRange(workers, { fd: fh.fd, start, size });
+        await other;
+        const range = bytes.subarray(start, start + size);
+        expect(staged.digest).toBe(sha(range));
+        const copied = readFileSync(staged.stagingPath!);
+        expect(copied.equals(range)).toBe(true);
+        const hex = execFileSync('sha256sum', [staged.stagingPath!], { encoding: 'utf8' }).split(' ')[0];
+        expect(`sha256:${hex}`).toBe(staged.digest);
+        expect(workers.bytesDone() - before).toBe(size + (busy ? bytes.length : 0));
+        expect(await store.writer.commit(staged)).toBe(true);
+      } finally {
+        await fh.close();
+        await workers.close();
+      }
+    });
+  }
+
+  it('a copy that fails (the source is shorter than the range) fails the staging and leaves no staging file', async () => {
+    const { RangeWorkers } = await import('../../src/digest/range-workers.js');
+    const { file, bytes } = await source();
+    const workers = new RangeWorkers(2);
+    const fh = await fsp.open(file, 'r');
+    try {
+      await expect(store.writer.stageRange(workers, { fd: fh.fd, start: bytes.length - size + 10, size })).rejects.toThrow(/ended .* bytes early/);
+      expect(readdirSync(storePaths(store).stagingDir)).toEqual([]);
+    } finally {
+      await fh.close();
+      await workers.close();
+    }
+  });
+});
