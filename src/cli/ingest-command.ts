@@ -11,6 +11,7 @@ import { toJson } from '../report/json.js';
 import { normalizeRepository, normalizeUserRef } from '../formats/ref-names.js';
 import { engineExport, isEngineRef, type EngineOptions } from './engine-inputs.js';
 import { RangeWorkers } from '../digest/range-workers.js';
+import { CommitOrder, type CommitTicket } from '../ingest/commit-order.js';
 
 export interface IngestCommandOptions extends EngineOptions {
   json?: boolean;
@@ -75,7 +76,7 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
   // Ctrl-C: drop our staging files; committed blobs and index.json are always consistent.
   const onSignal = (sig: NodeJS.Signals) => {
     store.writer.removeOwnStagingSync();
-    process.stderr.write(`layerstore: interrupted (${sig}); the input being ingested was not added\n`);
+    process.stderr.write(`layerstore: interrupted (${sig}); each input not reported above was added whole or not at all\n`);
     process.exit(sig === 'SIGINT' ? 130 : 143);
   };
   process.once('SIGINT', onSignal);
@@ -86,37 +87,56 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
   const showBar = !opts.quiet && !opts.json && process.stderr.isTTY === true;
   // One pool of hashing threads for every input (started when first needed).
   const workers = new RangeWorkers();
-  for (const input of inputs) {
+  // Inputs overlap by one: the next is read and staged while this one commits (commit-order.ts).
+  // Not under a progress bar, which shows one input at a time.
+  const order = showBar ? undefined : new CommitOrder();
+  const report = (r: IngestResult | LayerstoreError) => {
+    if (r instanceof LayerstoreError) {
+      failed++;
+      if (r.code === 'E_STORE_INVALID') damaged = true;
+      printError(r, opts);
+      return;
+    }
+    results.push(r);
+    if (!opts.json) process.stdout.write(summaryLine(r) + '\n');
+    for (const c of r.refChanges) {
+      if (c.from) info(opts, `  ref ${c.ref} moved from ${shortDigest(c.from)} to ${shortDigest(c.to)}; the image it named is kept untagged`);
+    }
+    for (const n of r.notes) info(opts, `  note: ${n}`);
+  };
+  const ingestOne = async (input: string, ticket: CommitTicket | undefined): Promise<IngestResult | LayerstoreError> => {
     const bar = new IngestProgressBar(input, showBar);
     try {
       const progress: IngestOptions = {
         onStart: (p) => bar.start(p),
         workers,
+        ...(ticket ? { ticket } : {}),
         ...(tag ? { tag } : {}),
         ...(repository ? { repository } : {}),
         ...(opts.verifyInput ? { verifyInput: true } : {}),
       };
-      const r =
-        input === '-'
-          ? await ingestStdin(store, progress)
-          : isEngineRef(input)
-            ? await ingestStream(store, await engineExport(input, opts), input, progress)
-            : await ingestPath(store, input, progress); // prettier-ignore
-      bar.stop();
-      results.push(r);
-      if (!opts.json) process.stdout.write(summaryLine(r) + '\n');
-      for (const c of r.refChanges) {
-        if (c.from) info(opts, `  ref ${c.ref} moved from ${shortDigest(c.from)} to ${shortDigest(c.to)}; the image it named is kept untagged`);
-      }
-      for (const n of r.notes) info(opts, `  note: ${n}`);
+      return input === '-'
+        ? await ingestStdin(store, progress)
+        : isEngineRef(input)
+          ? await ingestStream(store, await engineExport(input, opts), input, progress)
+          : await ingestPath(store, input, progress); // prettier-ignore
     } catch (e) {
+      return toLayerstoreError(e, input);
+    } finally {
+      ticket?.done(); // also when the engine's export never started
       bar.stop();
-      failed++;
-      const err = toLayerstoreError(e, input);
-      if (err.code === 'E_STORE_INVALID') damaged = true;
-      printError(err, opts);
     }
+  };
+  let printed = Promise.resolve();
+  for (const input of inputs) {
+    const ticket = order?.ticket();
+    const outcome = ingestOne(input, ticket);
+    // Results are printed in input order, each as soon as it and those before it are in.
+    printed = printed.then(async () => report(await outcome));
+    // The next input starts once this one holds its turn to commit (or is done).
+    await (ticket ? ticket.reached : printed);
   }
+  await printed;
   await workers.close();
   if (opts.json) process.stdout.write(toJson({ schemaVersion: 1, store: store.root, results: results.map(jsonResult), failed }));
   const total = inputs.length + errors.length;

@@ -12,6 +12,7 @@ import { storedBlobAsStaged } from './blob-diffid.js';
 import { READ_CHUNK } from '../archive/open-archive.js';
 import type { RangeWorkers } from '../digest/range-workers.js';
 import { limiter } from '../util/pool.js';
+import type { CommitTicket } from './commit-order.js';
 
 /**
  * A source view (formats/source.ts) over staged files: a tar input, a layout directory, or a
@@ -197,6 +198,8 @@ export class DirView implements ArchiveView {
     private readonly workers: RangeWorkers,
     /** Take a stored blob a file's name claims, with the file's size, without reading the file. */
     private readonly trustStored = false,
+    /** The command's commit order: a blob an earlier input is committing is looked for after that commit. */
+    private readonly ticket?: CommitTicket,
   ) {}
 
   private pathOf(name: string): string {
@@ -246,6 +249,8 @@ export class DirView implements ArchiveView {
     if (!real.startsWith(root + path.sep)) {
       throw new LayerstoreError('E_LINK', `${JSON.stringify(n)} is a link to ${real}, outside the layout directory; refusing to read it`, { entry: n });
     }
+    await this.ticket?.settled(claimedDigest(n));
+    await this.ticket?.settled(diffId);
     const claim = await storedClaim(this.store, n);
     const trusted = claim ?? diffId; // a diffId the store lacks: storedWithSize says so
     if (trusted !== undefined && this.trustStored) {

@@ -64,8 +64,10 @@ export class EntryHints {
   async save(): Promise<void> {
     // Nothing new (the usual re-ingest): leave the file alone rather than rewrite and fsync it.
     if ([...this.added].every(([k, d]) => this.known.get(k) === d)) return;
+    // Merged with the file as it is now: another input of the same command may have saved since this one loaded it.
+    const now = (await EntryHints.load(this.store)).known;
     const merged = new Map(this.added);
-    for (const [k, d] of this.known) if (!merged.has(k) && merged.size < MAX_HINTS) merged.set(k, d);
+    for (const [k, d] of now) if (!merged.has(k) && merged.size < MAX_HINTS) merged.set(k, d);
     // When it cannot be written, the next ingest of the same archive writes its layers once more; nothing else.
     await this.store.derived.write(FILE, Buffer.from(JSON.stringify({ version: VERSION, hints: [...merged] })));
   }

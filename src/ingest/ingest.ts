@@ -17,6 +17,7 @@ import { fullyQualified, repositoryFromInputName } from '../formats/ref-names.js
 import type { BareRefRepository } from '../formats/plan.js';
 import { EntryHints } from './entry-hints.js';
 import { openTarInput, openTarStreamInput, type TarInput } from './tar-input.js';
+import type { CommitTicket } from './commit-order.js';
 
 export interface IngestProgress {
   /** Bytes of the input file read so far. */
@@ -46,6 +47,11 @@ export interface IngestOptions {
    * it, each input starts its own and closes them.
    */
   workers?: RangeWorkers;
+  /**
+   * This input's place in its command's commit order (commit-order.ts): it commits after the
+   * inputs before it are done, and is done itself when ingestPath/ingestStream returns or throws.
+   */
+  ticket?: CommitTicket;
 }
 
 export interface IngestResult {
@@ -84,7 +90,7 @@ export async function ingestPath(store: Store, input: string, opts: IngestOption
       open.tar = await openTarStreamInput(store, createReadStream(input, { highWaterMark: READ_CHUNK }), tv, opts, open.hints);
     } else if (st.isDirectory()) {
       if (!opts.workers) open.workers = new RangeWorkers();
-      open.view = new DirView(input, input, store, opts.workers ?? open.workers!, !opts.verifyInput);
+      open.view = new DirView(input, input, store, opts.workers ?? open.workers!, !opts.verifyInput, opts.ticket);
       opts.onStart?.({ bytesRead: () => 0, total: 0 });
     } else {
       open.hints = await EntryHints.load(store);
@@ -139,12 +145,14 @@ async function ingestInput(
     const view = open.view!;
     const { hints, tar } = open;
     const bytesRead = () => (tar ? tar.bytesRead() : bytesReadOf(view.staged()));
-    const result = await commitSource(store, view, { source: input, startedAt: t0, tag: opts.tag, bareRefRepository: bare, bytesRead });
+    const result = await commitSource(store, view, { source: input, startedAt: t0, tag: opts.tag, bareRefRepository: bare, bytesRead, ticket: opts.ticket });
     await hints?.save();
+    opts.ticket?.done(); // the next input may commit while this one tidies up
     return result;
   } catch (e) {
     throw toLayerstoreError(e, input);
   } finally {
+    opts.ticket?.done();
     if (open.view) await discardStaged(store, open.view);
     await Promise.all([open.workers?.close(), open.tar?.close()]);
   }
@@ -165,6 +173,7 @@ export async function commitSource(
     tag?: string;
     bareRefRepository?: BareRefRepository | undefined;
     check?: (plan: IngestPlan) => void;
+    ticket?: CommitTicket;
   },
 ): Promise<IngestResult> {
   const plan = new IngestPlan();
@@ -173,7 +182,7 @@ export async function commitSource(
   opts.check?.(plan);
   if (plan.images.length === 0 && plan.roots.length === 0) throw new LayerstoreError('E_MANIFEST_INVALID', 'the input holds no images');
   if (opts.tag) tagTheOneRoot(plan, opts.tag);
-  const committed = await commitPlan(store, plan);
+  const committed = await commitPlan(store, plan, opts.ticket);
   return {
     source: opts.source,
     format,
@@ -210,7 +219,13 @@ function tagTheOneRoot(plan: IngestPlan, tag: string): void {
  * a committed blob whose ref is not yet written. The fsyncs of staged files happen before
  * the lock is taken, so concurrent ingests wait only for renames.
  */
-export async function commitPlan(store: Store, plan: IngestPlan): Promise<Pick<IngestResult, 'blobsAdded' | 'bytesAdded' | 'blobsPresent' | 'refChanges'>> {
+export async function commitPlan(
+  store: Store,
+  plan: IngestPlan,
+  ticket?: CommitTicket,
+): Promise<Pick<IngestResult, 'blobsAdded' | 'bytesAdded' | 'blobsPresent' | 'refChanges'>> {
+  // Everything is staged: wait for the inputs before this one (the next may start reading now).
+  await ticket?.turn([...plan.blobs.keys(), ...plan.synthesized.keys()]);
   const synthesized = new Map<Digest, StagedBlob>();
   try {
     for (const [digest, bytes] of plan.synthesized) synthesized.set(digest, await store.writer.stageBytes(bytes, digest));

@@ -14,6 +14,8 @@ import { bytesReadOf, stageBody, stageFileRange, type StagedFile } from './stage
 import type { EntryHints } from './entry-hints.js';
 import { keptWhileStreaming, namesListedBy } from './entry-shapes.js';
 import type { IngestOptions } from './ingest.js';
+import type { CommitTicket } from './commit-order.js';
+import { claimedDigest } from '../formats/source.js';
 
 /**
  * Entries an image archive may have (headers, not counting pax or long-name ones). A docker
@@ -75,7 +77,7 @@ async function indexTarFile(store: Store, file: string, size: number, view: TarV
         workers && h.size > HOLD_ENTRY_BYTES
           ? stageFileRange(store.writer, workers, { path: file, fd: fh.fd, start: h.offset, size: h.size, whole: false }, { ...h, existing })
           : stageBody(store.writer, rangeOf(file, h.offset, h.size), { ...h, existing });
-      view.entries.set(h.name, { ...h, stage: (diffId) => stagePinned(store, hints, h, stage, { trustStored: !opts.verifyInput, hintable: true, diffId }) });
+      view.entries.set(h.name, { ...h, stage: (diffId) => stagePinned(store, hints, h, stage, { ...storedPolicy(opts), hintable: true, diffId }) });
     }
     if (entries === 0) throw new LayerstoreError('E_EMPTY', 'the archive has no entries');
   } catch (e) {
@@ -109,9 +111,9 @@ async function readCompressed(
 ): Promise<TarInput> {
   const arc = openArchive(file, sniffed);
   opts.onStart?.({ bytesRead: arc.bytesRead, total: arc.fileSize });
-  await readOnePass(store, arc, view, hints, { keepAll: false, trustStored: !opts.verifyInput });
+  await readOnePass(store, arc, view, hints, { keepAll: false, ...storedPolicy(opts) });
   const skipped = await skippedButListed(view);
-  if (skipped.size > 0) await stageInSecondPass(store, file, sniffed, view, skipped, hints, !opts.verifyInput);
+  if (skipped.size > 0) await stageInSecondPass(store, file, sniffed, view, skipped, hints, storedPolicy(opts));
   return { bytesRead: arc.bytesRead, close: async () => {} };
 }
 
@@ -125,7 +127,7 @@ export async function openTarStreamInput(store: Store, source: Readable, view: T
   const arc = await openArchiveStream(source);
   opts.onStart?.({ bytesRead: arc.bytesRead, total: 0 });
   try {
-    await readOnePass(store, arc, view, hints, { keepAll: true, trustStored: !opts.verifyInput });
+    await readOnePass(store, arc, view, hints, { keepAll: true, ...storedPolicy(opts) });
   } finally {
     arc.stream.destroy();
   }
@@ -138,7 +140,7 @@ async function readOnePass(
   arc: OpenedArchive,
   view: TarView,
   hints: EntryHints,
-  { keepAll, trustStored }: { keepAll: boolean; trustStored: boolean },
+  { keepAll, ...policy }: { keepAll: boolean } & StoredPolicy,
 ): Promise<void> {
   let entries = 0;
   let held = 0;
@@ -153,9 +155,9 @@ async function readOnePass(
     if (e.size <= HOLD_ENTRY_BYTES && held + e.size <= HOLD_TOTAL_BYTES) {
       const bytes = await readAll(e.body);
       held += bytes.length;
-      view.entries.set(h.name, heldEntry(store, hints, h, bytes, trustStored));
+      view.entries.set(h.name, heldEntry(store, hints, h, bytes, policy));
     } else {
-      view.addStaged(h, await stagePinned(store, hints, h, (existing) => stageBody(store.writer, e.body, { ...h, existing }), { trustStored }));
+      view.addStaged(h, await stagePinned(store, hints, h, (existing) => stageBody(store.writer, e.body, { ...h, existing }), policy));
     }
   }
   if (entries === 0) throw new LayerstoreError('E_EMPTY', 'the archive has no entries');
@@ -192,13 +194,13 @@ async function stageInSecondPass(
   view: TarView,
   wanted: Map<string, TarFileEntry>,
   hints: EntryHints,
-  trustStored: boolean,
+  policy: StoredPolicy,
 ): Promise<void> {
   const arc = openArchive(file, sniffed);
   for await (const e of readTarEntries(arc.stream, { maxEntries: MAX_ARCHIVE_ENTRIES })) {
     const w = wanted.get(e.name);
     if (!w || w.offset !== e.offset || w.size !== e.size || e.type !== 'file') continue;
-    view.addStaged(w, await stagePinned(store, hints, w, (existing) => stageBody(store.writer, e.body, { ...w, existing }), { trustStored }));
+    view.addStaged(w, await stagePinned(store, hints, w, (existing) => stageBody(store.writer, e.body, { ...w, existing }), policy));
     wanted.delete(e.name);
     if (wanted.size === 0) break;
   }
@@ -208,10 +210,10 @@ async function stageInSecondPass(
  * An entry whose bytes are held in memory, staged when asked for. Made here, not in the
  * loop: a closure there would share the loop's scope, and with it the reader's entry.
  */
-function heldEntry(store: Store, hints: EntryHints, h: TarFileEntry, bytes: Buffer, trustStored: boolean): TarFileEntry {
+function heldEntry(store: Store, hints: EntryHints, h: TarFileEntry, bytes: Buffer, policy: StoredPolicy): TarFileEntry {
   return {
     ...h,
-    stage: (diffId) => stagePinned(store, hints, h, (existing) => stageBody(store.writer, once(bytes), { ...h, existing }), { trustStored, diffId }),
+    stage: (diffId) => stagePinned(store, hints, h, (existing) => stageBody(store.writer, once(bytes), { ...h, existing }), { ...policy, diffId }),
   };
 }
 
@@ -236,6 +238,18 @@ function rangeOf(file: string, start: number, size: number): AsyncIterable<Buffe
   return size === 0 ? once(EMPTY) : createReadStream(file, { start, end: start + size - 1, highWaterMark: READ_CHUNK });
 }
 
+/** What stagePinned may take from the store instead of reading an entry, and when it may look. */
+interface StoredPolicy {
+  /** Not --verify-input: a stored blob the entry claims stands for it. */
+  trustStored: boolean;
+  /** The command's commit order: a blob an earlier input is committing is looked for after that commit. */
+  ticket?: CommitTicket;
+}
+
+function storedPolicy(opts: IngestOptions): StoredPolicy {
+  return { trustStored: !opts.verifyInput, ticket: opts.ticket };
+}
+
 /**
  * Stage one file entry of an archive, pinning the stored blob its name claims
  * ("blobs/sha256/<hex>") or the one an entry hint or the reader's diffId names, so bytes the
@@ -254,8 +268,11 @@ async function stagePinned(
   hints: EntryHints,
   e: TarFileEntry,
   stage: (existing: Digest | undefined) => Promise<StagedFile>,
-  { trustStored, hintable = false, diffId }: { trustStored: boolean; hintable?: boolean; diffId?: Digest },
+  { trustStored, ticket, hintable = false, diffId }: StoredPolicy & { hintable?: boolean; diffId?: Digest },
 ): Promise<StagedFile> {
+  // A blob an earlier input of the command is committing: look once that commit has ended.
+  await ticket?.settled(claimedDigest(e.name));
+  await ticket?.settled(diffId);
   const claim = await storedClaim(store, e.name);
   const trusted = claim ?? diffId;
   if (trusted !== undefined && trustStored) {
@@ -263,6 +280,7 @@ async function stagePinned(
     if (stored) return { ...stored, name: e.name, offset: e.offset, fromStore: true };
   }
   const hint = claim === undefined && hintable ? (hints.get(e.name, e.size) ?? diffId) : undefined;
+  if (hint !== diffId) await ticket?.settled(hint);
   const pinHint = hint !== undefined && (await store.blobs.has(hint));
   let staged = await stage(claim ?? (pinHint ? hint : undefined));
   if (pinHint && staged.blob.digest !== hint) {
