@@ -12,6 +12,7 @@ import { normalizeRepository, normalizeUserRef } from '../formats/ref-names.js';
 import { engineExport, isEngineRef, type EngineOptions } from './engine-inputs.js';
 import { RangeWorkers } from '../digest/range-workers.js';
 import { CommitOrder, type CommitTicket } from '../ingest/commit-order.js';
+import { finishOnClosedOutput } from './closed-output.js';
 
 export interface IngestCommandOptions extends EngineOptions {
   json?: boolean;
@@ -65,6 +66,7 @@ export async function expandInputs(args: string[]): Promise<{ inputs: string[]; 
 }
 
 export async function ingestCommand(paths: string[], opts: IngestCommandOptions): Promise<number> {
+  finishOnClosedOutput(); // `ingest *.tar | head -1` still ingests every input
   const { inputs, errors } = await expandInputs(paths);
   for (const e of errors) printError(e, opts);
   if (inputs.length === 0) return 2;

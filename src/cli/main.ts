@@ -4,6 +4,7 @@ import { isLayerstoreError, LayerstoreError } from '../errors.js';
 import { defaultStoreDir } from '../store/default-location.js';
 import type { GlobalOptions } from './context.js';
 import { printError } from './errors-out.js';
+import { closedOutput } from './closed-output.js';
 
 /**
  * Exit codes (README, "Exit codes"): 0 ok; 1 a budget or check failed; 2 bad usage or bad
@@ -270,10 +271,12 @@ export async function main(argv: string[]): Promise<number> {
 
 // Run when executed as the CLI (bin/layerstore.js imports this module).
 // A reader that stops early (`layerstore report | head`) is not an error: stop quietly, as
-// other Unix tools do, instead of dying on EPIPE with a stack trace.
+// other Unix tools do, instead of dying on EPIPE with a stack trace; a command that changes
+// the store goes on to the end with its output dropped (closed-output.ts).
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-  throw e;
+  if (e.code !== 'EPIPE') throw e;
+  if (!closedOutput.finish) process.exit(process.exitCode ?? 0);
+  process.stdout.write = (() => true) as typeof process.stdout.write;
 });
 const exitCode = await main(process.argv.slice(2));
 process.exitCode = exitCode;

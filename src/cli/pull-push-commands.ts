@@ -1,4 +1,5 @@
 import { LayerstoreError } from '../errors.js';
+import { finishOnClosedOutput } from './closed-output.js';
 import { shortDigest } from '../digest/digest.js';
 import { loadImages } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
@@ -15,6 +16,7 @@ import { info, requireStore, storeDir, type GlobalOptions } from './context.js';
 import { clientFor, transferPolicy, type RemoteOptions } from './remote.js';
 
 export async function pullCommand(ref: string, opts: GlobalOptions & RemoteOptions & { platform?: string; json?: boolean; timeout?: string }): Promise<number> {
+  finishOnClosedOutput(); // the pull lands even when the reader of its output has gone
   const remote = parseRemoteRef(ref);
   const policy = transferPolicy(opts.timeout);
   const client = await clientFor(remote.registry, opts);

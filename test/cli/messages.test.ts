@@ -125,4 +125,31 @@ describe('a reader that stops early', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('Store: ');
   });
+
+  it('ingest A B C | head -1: every input is still ingested (exit 0, no EPIPE), nothing left in staging', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { readdirSync } = await import('node:fs');
+    const store = path.join(tmp, 'epipe-ingest');
+    const fx = path.join(tmp, 'epipe-fx2');
+    const { generateFixtures } = await import('../../fixtures/generate.js');
+    await generateFixtures(fx);
+    const inputs = ['family-legacy.tar', 'api-v25.tar', 'multi-oci-archive.tar'].map((f) => path.join(fx, f));
+    for (const f of inputs) expect(readdirSync(fx)).toContain(path.basename(f));
+    const r = spawnSync(
+      'bash',
+      ['-c', 'set -o pipefail; node "$@" | head -1', 'bash', path.join(REPO_ROOT, 'bin', 'layerstore.js'), '--store', store, 'ingest', ...inputs],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(r.stderr).not.toMatch(/EPIPE|Unhandled/);
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim().split('\n')).toHaveLength(1);
+    const ls = JSON.parse(runCli(['--store', store, 'ls', '--json']).stdout) as { images: unknown[] };
+    const each = inputs.map(
+      (f) => JSON.parse(runCli(['--store', path.join(tmp, `epipe-one-${path.basename(f)}`), 'ingest', '--json', f]).stdout).results[0].images.length as number,
+    );
+    expect(ls.images).toHaveLength(each.reduce((a, b) => a + b, 0));
+    expect(readdirSync(path.join(store, '.layerstore', 'staging'))).toEqual([]);
+  });
 });
