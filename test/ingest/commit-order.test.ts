@@ -16,6 +16,7 @@ import { legacySave, type RawEntry } from '../helpers/make-tar.js';
 import { ensureBuilt, runCli, show } from '../helpers/cli.js';
 import { ingestPath } from '../../src/ingest/ingest.js';
 import { Store } from '../../src/store/store.js';
+import { writeOciLayoutDir } from '../../fixtures/image-writer.js';
 
 const D1 = `sha256:${'1'.repeat(64)}` as Digest;
 const D2 = `sha256:${'2'.repeat(64)}` as Digest;
@@ -146,6 +147,34 @@ describe('ingest of several archives in one command', () => {
     expect((await ra).bytesRead).toBeGreaterThanOrEqual(BASE);
     expect(rb.bytesRead).toBeLessThan(BASE);
     expect(rb.blobsPresent).toBe(1); // the base, committed by the first input
+  });
+
+  it('the same for OCI layout directories: the second layout finds the shared layer the first is committing', async () => {
+    const store = await Store.open(path.join(tmp, 'store-slow-layouts'), { create: true });
+    const base = { tar: fill(BASE, 'layout-base'), compression: 'none' as const };
+    const dirs = [0, 1].map((i) => {
+      const dir = path.join(tmp, `layout-${i}`);
+      writeOciLayoutDir(dir, [{ repoTags: [`acme/layout:${i}`], layers: [base, { tar: fill(APP, `layout-app-${i}`), compression: 'none' }] }]);
+      return dir;
+    });
+    const transaction = store.transaction.bind(store);
+    let first = true;
+    store.transaction = (async (fn: never) => {
+      if (first) {
+        first = false;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      return transaction(fn);
+    }) as typeof store.transaction;
+    const order = new CommitOrder();
+    const a = order.ticket();
+    const b = order.ticket();
+    const ra = ingestPath(store, dirs[0]!, { ticket: a });
+    await a.reached;
+    const rb = await ingestPath(store, dirs[1]!, { ticket: b });
+    expect((await ra).bytesRead).toBeGreaterThanOrEqual(BASE);
+    expect(rb.bytesRead).toBeLessThan(BASE);
+    expect(rb.blobsPresent).toBeGreaterThanOrEqual(1);
   });
 
   it('a bad input in the middle fails alone (exit 2, its line in order) and the inputs after it land', () => {
