@@ -75,14 +75,17 @@ export class RegistryClient {
   /**
    * One request, authenticating on a 401 and retrying once. A streaming `body` cannot be
    * sent twice: callers authenticate first with a bodiless request of the same scope.
+   * `repeatable`: the request may be sent again as it is (a manifest PUT of the same bytes, a
+   * mount, a DELETE), so it is retried like a GET.
    */
   async request(
     method: string,
     path: string,
-    opts: { scope: string; headers?: Record<string, string>; body?: Buffer | Readable; ok?: number[] },
+    opts: { scope: string; headers?: Record<string, string>; body?: Buffer | Readable; ok?: number[]; repeatable?: boolean },
   ): Promise<RegistryResponse> {
-    // GET and HEAD may be asked again (429, 5xx, a lost connection); nothing with a body is.
-    const idempotent = (method === 'GET' || method === 'HEAD') && !opts.body;
+    // GET and HEAD may be asked again (429, 5xx, a lost connection), and what the caller says
+    // is repeatable; never a streaming body.
+    const idempotent = (((method === 'GET' || method === 'HEAD') && !opts.body) || opts.repeatable === true) && !(opts.body instanceof Readable);
     const send = async (): Promise<RegistryResponse> => {
       const headers: Record<string, string> = { ...(opts.headers ?? {}) };
       const auth = this.authHeader(opts.scope);
@@ -352,9 +355,11 @@ export class RegistryClient {
 
   /** Cross-repository mount; true when the registry mounted it (201). */
   async mountBlob(repo: string, d: Digest, from: string): Promise<boolean> {
+    // Repeatable: a second mount of the same blob mounts it again (201) or opens a session (202).
     const res = await this.request('POST', `/v2/${repo}/blobs/uploads/?mount=${d}&from=${from}`, {
       scope: `${pushScope(repo)} repository:${from}:pull`,
       headers: { 'Content-Length': '0' },
+      repeatable: true,
     });
     await res.body?.cancel();
     if (res.status === 201) return true;
@@ -362,7 +367,7 @@ export class RegistryClient {
       // Not mounted: the registry opened an upload session instead; close it.
       const loc = res.headers.get('location');
       if (loc)
-        await this.request('DELETE', this.path(loc), { scope: pushScope(repo) })
+        await this.request('DELETE', this.path(loc), { scope: pushScope(repo), repeatable: true })
           .then((r) => r.body?.cancel())
           .catch(() => {});
       return false;
@@ -405,11 +410,13 @@ export class RegistryClient {
   }
 
   async putManifest(repo: string, reference: string, bytes: Buffer, mediaType: string): Promise<void> {
+    // Repeatable: the same bytes under the same reference (a PUT that landed before its answer was lost lands again).
     const res = await this.request('PUT', `/v2/${repo}/manifests/${reference}`, {
       scope: pushScope(repo),
       headers: { 'Content-Type': mediaType },
       body: bytes,
       ok: [200, 201, 202],
+      repeatable: true,
     });
     await res.body?.cancel();
   }

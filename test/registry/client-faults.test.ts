@@ -274,4 +274,34 @@ describe('push through faults', () => {
       await proxy.close();
     }
   });
+  it('a manifest PUT answered 503 then cut off, and a mount answered 429: each is sent again and the push succeeds', async () => {
+    const proxy = await startProxy(sink);
+    try {
+      // First push: the manifest PUT fails twice (503, then a reset connection) before it lands.
+      proxy.rule = (req, n) => {
+        if (req.method === 'PUT' && /\/manifests\//.test(req.url!)) {
+          const k = n('manifest');
+          return k === 1 ? '503' : k === 2 ? 'reset' : 'pass';
+        }
+        return 'pass';
+      };
+      const r = await runCliAsync(['--store', source, '-q', 'push', 'acme/fault:1', `${proxy.host}/acme/retried:1`, '--timeout', '10']);
+      expect(r.code, showTool(r)).toBe(0);
+      expect(proxy.log.filter((l) => l.startsWith('PUT /v2/acme/retried/manifests/')).length, proxy.log.join('\n')).toBe(3);
+      // Second push to another repository of the same registry: its blobs are mounted; the first mount is answered 429.
+      proxy.log.length = 0;
+      proxy.rule = (req, n) => (req.method === 'POST' && /mount=/.test(req.url!) && n('mount') === 1 ? '429' : 'pass');
+      const again = await runCliAsync(['--store', source, '-q', 'push', 'acme/fault:1', `${proxy.host}/acme/mounted:1`, '--timeout', '10']);
+      expect(again.code, showTool(again)).toBe(0);
+      const mounts = proxy.log.filter((l) => l.startsWith('POST /v2/acme/mounted/blobs/uploads/?mount='));
+      expect(mounts.length, proxy.log.join('\n')).toBe(blobNames(source).length - 1 + 1); // every blob but the manifest, one of them twice
+      expect(proxy.log.some((l) => l.startsWith('PUT /v2/acme/mounted/blobs/uploads/')), proxy.log.join('\n')).toBe(false); // all mounted, none uploaded
+      const back = newStore();
+      const pull = await runCliAsync(['--store', back, '-q', 'pull', `${sink.host}/acme/mounted:1`]);
+      expect(pull.code, showTool(pull)).toBe(0);
+      expect(blobNames(back)).toEqual(blobNames(source));
+    } finally {
+      await proxy.close();
+    }
+  });
 });
