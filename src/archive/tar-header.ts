@@ -34,7 +34,35 @@ export function blockSums(b: Buffer): { unsigned: number; signed: number } {
   return { unsigned, signed: unsigned - 256 * high };
 }
 
+/** Bytes String#trim removes from a latin1 string: tab, LF, VT, FF, CR, space, NBSP. */
+function isTrimmed(c: number): boolean {
+  return (c >= 0x09 && c <= 0x0d) || c === 0x20 || c === 0xa0;
+}
+
+/**
+ * The octal number bytes [start, end) spell once trimmed as String#trim trims, or -1 when
+ * they are not (only) octal digits: the fast path of checksumOk and parseSize, which read a
+ * million headers of a big layer without making a string for each (-1 takes the slow path,
+ * whose rules and messages are the reference).
+ */
+function octalOrMinus1(b: Buffer, start: number, end: number): number {
+  while (start < end && isTrimmed(b[start]!)) start++;
+  while (end > start && isTrimmed(b[end - 1]!)) end--;
+  if (start === end) return -1;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const c = b[i]! - 0x30;
+    if (c < 0 || c > 7) return -1;
+    n = n * 8 + c;
+  }
+  return n;
+}
+
 export function checksumOk(b: Buffer, sums = blockSums(b)): boolean {
+  let end = 156;
+  while (end > 148 && (b[end - 1] === 0 || b[end - 1] === 0x20)) end--;
+  const fast = octalOrMinus1(b, 148, end);
+  if (fast >= 0) return fast === sums.unsigned || fast === sums.signed;
   const field = b
     .subarray(148, 156)
     .toString('latin1')
@@ -54,10 +82,14 @@ export function parseSize(b: Buffer, at: number): number {
     for (let i = 1; i < 12; i++) n = n * 256 + f[i]!;
     n += (f[0]! & 0x7f) * 256 ** 11;
   } else {
-    const s = f.toString('latin1').replace(/\0.*$/s, '').trim();
-    if (s === '') n = 0;
-    else if (!/^[0-7]+$/.test(s)) throw new LayerstoreError('E_TAR_CORRUPT', `tar header has an invalid size field ${JSON.stringify(s)}`, { offset: at });
-    else n = parseInt(s, 8);
+    const nul = f.indexOf(0);
+    n = octalOrMinus1(b, 124, nul === -1 ? 136 : 124 + nul);
+    if (n < 0) {
+      const s = f.toString('latin1').replace(/\0.*$/s, '').trim();
+      if (s === '') n = 0;
+      else if (!/^[0-7]+$/.test(s)) throw new LayerstoreError('E_TAR_CORRUPT', `tar header has an invalid size field ${JSON.stringify(s)}`, { offset: at });
+      else n = parseInt(s, 8);
+    }
   }
   if (!Number.isSafeInteger(n) || n < 0) throw new LayerstoreError('E_TAR_CORRUPT', 'tar header has an invalid size', { offset: at });
   return n;

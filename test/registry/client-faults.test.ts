@@ -295,7 +295,10 @@ describe('push through faults', () => {
       expect(again.code, showTool(again)).toBe(0);
       const mounts = proxy.log.filter((l) => l.startsWith('POST /v2/acme/mounted/blobs/uploads/?mount='));
       expect(mounts.length, proxy.log.join('\n')).toBe(blobNames(source).length - 1 + 1); // every blob but the manifest, one of them twice
-      expect(proxy.log.some((l) => l.startsWith('PUT /v2/acme/mounted/blobs/uploads/')), proxy.log.join('\n')).toBe(false); // all mounted, none uploaded
+      expect(
+        proxy.log.some((l) => l.startsWith('PUT /v2/acme/mounted/blobs/uploads/')),
+        proxy.log.join('\n'),
+      ).toBe(false); // all mounted, none uploaded
       const back = newStore();
       const pull = await runCliAsync(['--store', back, '-q', 'pull', `${sink.host}/acme/mounted:1`]);
       expect(pull.code, showTool(pull)).toBe(0);
