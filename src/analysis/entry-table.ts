@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { LayerstoreError } from '../errors.js';
+import { ChunkedBytes, ChunkedColumn } from './chunked.js';
 import { DigestSet } from './digest-set.js';
 import type { FileEntry, FileType } from './file-index.js';
 
@@ -177,11 +178,12 @@ export class EntryTable implements EntryColumns {
 /** Growable columns, appended in archive order. */
 export class EntryTableBuilder {
   private n = 0;
-  private meta = new Uint32Array(1024);
-  private sizes = new Float64Array(1024);
-  private shaSlot = new Int32Array(1024);
-  private pathEnd = new Uint32Array(1024);
-  private readonly paths = new ByteArena(64 * 1024);
+  // In chunks, not doubled arrays: chunked.ts says why (memory given back after a big layer).
+  private readonly meta = new ChunkedColumn(Uint32Array);
+  private readonly sizes = new ChunkedColumn(Float64Array);
+  private readonly shaSlot = new ChunkedColumn(Int32Array);
+  private readonly pathEnd = new ChunkedColumn(Uint32Array);
+  private readonly paths = new ChunkedBytes(64 * 1024);
   private readonly tuples = new Map<string, number>();
   private readonly tupleCols: number[][] = [[], [], [], []];
   private lastTuple = { type: -1, mode: -1, uid: -1, gid: -1, id: -1 };
@@ -189,7 +191,7 @@ export class EntryTableBuilder {
   private readonly scratch = Buffer.alloc(32);
   private linkAt: number[] = [];
   private linkEnd: number[] = [];
-  private readonly links = new ByteArena(1024);
+  private readonly links = new ChunkedBytes(1024);
 
   get count(): number {
     return this.n;
@@ -198,15 +200,16 @@ export class EntryTableBuilder {
   /** Append an entry; returns its number. */
   add(path: string, type: FileType, mode: number, uid: number, gid: number, size: number, linkTarget?: string): number {
     const i = this.n;
-    if (i === this.meta.length) this.growEntries();
-    this.meta[i] = this.tuple(CODE[type], mode, uid, gid);
-    this.sizes[i] = size;
-    this.shaSlot[i] = -1;
-    this.pathEnd[i] = this.paths.append(path);
+    this.meta.set(i, this.tuple(CODE[type], mode, uid, gid));
+    this.sizes.set(i, size);
+    this.shaSlot.set(i, -1);
+    this.pathEnd.set(i, this.paths.append(path));
     if (linkTarget !== undefined) {
       this.linkAt.push(i);
       this.linkEnd.push(this.links.append(linkTarget));
     }
+    if (this.paths.length > MAX_NAME_BYTES || this.links.length > MAX_NAME_BYTES)
+      throw new LayerstoreError('E_TOO_LARGE', `the layer's entry names add up to more than ${MAX_NAME_BYTES} bytes`);
     this.n++;
     return i;
   }
@@ -218,28 +221,28 @@ export class EntryTableBuilder {
   setShaHex(i: number, hex: string): void {
     if (HEX64.test(hex)) this.scratch.write(hex, 0, 32, 'hex');
     else createHash('sha256').update(hex).digest().copy(this.scratch);
-    this.shaSlot[i] = this.contents.intern(this.scratch, 0);
+    this.shaSlot.set(i, this.contents.intern(this.scratch, 0));
   }
 
   setShaBytes(i: number, digest: Uint8Array, off = 0): void {
-    this.shaSlot[i] = this.contents.intern(digest, off);
+    this.shaSlot.set(i, this.contents.intern(digest, off));
   }
 
   /** Give entry i the content slot another entry has (a hardlink, the file it links to). */
   setSlot(i: number, slot: number): void {
-    this.shaSlot[i] = slot;
+    this.shaSlot.set(i, slot);
   }
 
   slotOf(i: number): number {
-    return this.shaSlot[i]!;
+    return this.shaSlot.get(i);
   }
 
   typeCodeOf(i: number): number {
-    return this.tupleCols[0]![this.meta[i]!]!;
+    return this.tupleCols[0]![this.meta.get(i)]!;
   }
 
   pathOf(i: number): string {
-    return this.paths.bytes.toString('utf8', i === 0 ? 0 : this.pathEnd[i - 1]!, this.pathEnd[i]!);
+    return this.paths.text(i === 0 ? 0 : this.pathEnd.get(i - 1), this.pathEnd.get(i));
   }
 
   linkTargetOf(i: number): string | undefined {
@@ -250,13 +253,13 @@ export class EntryTableBuilder {
       const v = this.linkAt[mid]!;
       if (v < i) lo = mid + 1;
       else if (v > i) hi = mid - 1;
-      else return this.links.bytes.toString('utf8', mid === 0 ? 0 : this.linkEnd[mid - 1]!, this.linkEnd[mid]!);
+      else return this.links.text(mid === 0 ? 0 : this.linkEnd[mid - 1]!, this.linkEnd[mid]!);
     }
     return undefined;
   }
 
   pathBytesLength(i: number): number {
-    return this.pathEnd[i]! - (i === 0 ? 0 : this.pathEnd[i - 1]!);
+    return this.pathEnd.get(i) - (i === 0 ? 0 : this.pathEnd.get(i - 1));
   }
 
   finish(): EntryTable {
@@ -264,11 +267,11 @@ export class EntryTableBuilder {
     const [t, m, u, g] = this.tupleCols as [number[], number[], number[], number[]];
     return new EntryTable({
       count: n,
-      meta: trim(this.meta, n),
-      sizes: trim(this.sizes, n),
-      shaSlot: trim(this.shaSlot, n),
-      pathEnd: trim(this.pathEnd, n),
-      pathBytes: this.paths.done(),
+      meta: this.meta.take(n),
+      sizes: this.sizes.take(n),
+      shaSlot: this.shaSlot.take(n),
+      pathEnd: this.pathEnd.take(n),
+      pathBytes: this.paths.take(),
       metaType: Uint8Array.from(t),
       metaMode: Uint16Array.from(m),
       metaUid: Float64Array.from(u),
@@ -276,7 +279,7 @@ export class EntryTableBuilder {
       shas: this.contents.toBuffer(),
       linkAt: Uint32Array.from(this.linkAt),
       linkEnd: Uint32Array.from(this.linkEnd),
-      linkBytes: this.links.done(),
+      linkBytes: this.links.take(),
     });
   }
 
@@ -297,55 +300,6 @@ export class EntryTableBuilder {
     this.lastTuple = { type, mode, uid, gid, id };
     return id;
   }
-
-  private growEntries(): void {
-    const cap = this.meta.length * 2;
-    this.meta = grow(this.meta, new Uint32Array(cap));
-    this.sizes = grow(this.sizes, new Float64Array(cap));
-    this.shaSlot = grow(this.shaSlot, new Int32Array(cap));
-    this.pathEnd = grow(this.pathEnd, new Uint32Array(cap));
-  }
-}
-
-/** UTF-8 strings appended end to end, bounded by MAX_NAME_BYTES. */
-class ByteArena {
-  bytes: Buffer;
-  used = 0;
-
-  constructor(capacity: number) {
-    this.bytes = Buffer.allocUnsafe(capacity);
-  }
-
-  /** Append `s`; returns the end offset. */
-  append(s: string): number {
-    // A UTF-16 unit is at most 3 UTF-8 bytes.
-    const need = this.used + s.length * 3;
-    if (need > this.bytes.length) {
-      if (this.used + Buffer.byteLength(s) > MAX_NAME_BYTES)
-        throw new LayerstoreError('E_TOO_LARGE', `the layer's entry names add up to more than ${MAX_NAME_BYTES} bytes`);
-      const b = Buffer.allocUnsafe(Math.max(need, this.bytes.length * 2));
-      this.bytes.copy(b, 0, 0, this.used);
-      this.bytes = b;
-    }
-    this.used += this.bytes.write(s, this.used, 'utf8');
-    return this.used;
-  }
-
-  /** The bytes, trimmed (a copy). */
-  done(): Buffer {
-    return Buffer.from(this.bytes.subarray(0, this.used));
-  }
-}
-
-type Typed = Uint32Array | Int32Array | Float64Array;
-
-function grow<T extends Typed>(old: T, into: T): T {
-  into.set(old as never);
-  return into;
-}
-
-function trim<T extends Typed>(a: T, n: number): T {
-  return a.slice(0, n) as T;
 }
 
 /**

@@ -5,6 +5,7 @@ import { defaultStoreDir } from '../store/default-location.js';
 import type { GlobalOptions } from './context.js';
 import { printError } from './errors-out.js';
 import { closedOutput } from './closed-output.js';
+import { keepYoungGenerationSmall } from '../util/young-generation.js';
 
 /**
  * Exit codes (README, "Exit codes"): 0 ok; 1 a budget or check failed; 2 bad usage or bad
@@ -56,6 +57,7 @@ const engineOptions = (): Option[] => [
 // Each command's module is imported when the command runs, not at start-up: a CLI run pays
 // only for what it uses (loading every command cost ~0.15-0.3 s of CPU per run, bench/).
 export async function main(argv: string[]): Promise<number> {
+  keepYoungGenerationSmall();
   let code: number = EXIT.ok;
   const program = new Command('layerstore');
   program

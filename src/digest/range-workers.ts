@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { workerOnline } from '../util/young-generation.js';
 import { Worker } from 'node:worker_threads';
 import { LayerstoreError } from '../errors.js';
 import { digestFromHex, type Digest } from './digest.js';
@@ -205,6 +206,7 @@ export class RangeWorkers {
     this.started++;
     const w = new Worker(WORKER, { eval: true });
     w.unref(); // an idle pool never keeps the process alive
+    w.once('online', workerOnline); // its start reset V8's flags (util/young-generation.ts)
     w.postMessage({ progress: this.progress });
     w.on('message', (m: { hex?: string; error?: string; code?: string }) => {
       const p = this.busy.get(w);

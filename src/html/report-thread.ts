@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { workerOnline } from '../util/young-generation.js';
 import { LayerstoreError, type ErrorCode } from '../errors.js';
 import { RegistryError } from '../registry/errors.js';
 import type { StackRow } from './report-data.js';
@@ -30,6 +31,7 @@ export function reportInThread(storeRoot: string, heapMb = reportHeapMb()): Prom
     });
     // The request waiting for it keeps the process alive; an idle server may still exit.
     w.unref();
+    w.once('online', workerOnline); // its start reset V8's flags (util/young-generation.ts)
     let settled = false;
     const settle = (f: () => void) => {
       if (settled) return;
