@@ -2,9 +2,7 @@ import type { Readable } from 'node:stream';
 import { ingestStream, type IngestResult } from '../ingest/ingest.js';
 import type { Store } from '../store/store.js';
 import { humanBytes } from '../report/human.js';
-import { engineEndpoint } from '../engines/engine-api.js';
-import { exportFromEngine, isDockerDaemonRef } from '../engines/docker-daemon.js';
-import { exportFromContainerd, isContainerdRef } from '../engines/containerd.js';
+import { isContainerdRef, isDockerDaemonRef } from '../engines/engine-refs.js';
 import type { StorageOptions } from '../engines/containers-storage.js';
 import { isContainersStorageRef } from '../engines/storage-location.js';
 import { info, type GlobalOptions } from './context.js';
@@ -24,12 +22,17 @@ export function isEngineRef(arg: string): boolean {
 
 /** The engine's own export of `arg` as an archive stream (containers-storage: is rebuilt from podman's store in place). */
 export async function engineExport(arg: string, opts: EngineOptions): Promise<Readable> {
-  if (isDockerDaemonRef(arg)) return exportFromEngine(engineEndpoint(opts), arg);
+  // Each engine's client is loaded only for its own inputs: they pull in node:http,
+  // node:child_process and (containers-storage) tar-stream, start-up time of every run.
+  if (isDockerDaemonRef(arg)) {
+    const [{ engineEndpoint }, { exportFromEngine }] = await Promise.all([import('../engines/engine-api.js'), import('../engines/docker-daemon.js')]);
+    return exportFromEngine(engineEndpoint(opts), arg);
+  }
   if (isContainersStorageRef(arg)) {
-    // Loaded only for such an input: the tar-split rebuild pulls in tar-stream (start-up time of every ingest).
     const { exportFromContainersStorage } = await import('../engines/containers-storage.js');
     return exportFromContainersStorage(arg, opts);
   }
+  const { exportFromContainerd } = await import('../engines/containerd.js');
   return exportFromContainerd(arg, opts);
 }
 

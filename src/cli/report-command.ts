@@ -12,7 +12,7 @@ import { htmlReportCommand } from './html-report-command.js';
 import { untaggedLine } from './untagged-line.js';
 import { Store } from '../store/store.js';
 import { engineEndpoint } from '../engines/engine-api.js';
-import { DOCKER_DAEMON } from '../engines/docker-daemon.js';
+import { DOCKER_DAEMON } from '../engines/engine-refs.js';
 import { containersByImage } from '../engines/containers.js';
 import { engineUsage, renderEngineUsage } from '../report/engine-usage.js';
 import { ingestEngineArgs, isEngineRef, type EngineOptions } from './engine-inputs.js';

@@ -2,13 +2,7 @@ import { spawn } from 'node:child_process';
 import { PassThrough, type Readable } from 'node:stream';
 import { LayerstoreError } from '../errors.js';
 import { parseDockerRef } from '../formats/ref-names.js';
-
-/** The transport prefix: `containerd:[NAMESPACE/]NAME[:TAG]`. */
-export const CONTAINERD = 'containerd:';
-
-export function isContainerdRef(arg: string): boolean {
-  return arg.startsWith(CONTAINERD);
-}
+import { CONTAINERD } from './engine-refs.js';
 
 export interface ContainerdOptions {
   /** containerd's socket (else $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock). */

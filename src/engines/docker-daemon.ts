@@ -1,13 +1,7 @@
 import type { Readable } from 'node:stream';
 import { LayerstoreError } from '../errors.js';
 import { engineGet, engineJson, type EngineEndpoint } from './engine-api.js';
-
-/** The transport prefix, as skopeo spells it: `docker-daemon:NAME[:TAG]`, or alone for every image. */
-export const DOCKER_DAEMON = 'docker-daemon:';
-
-export function isDockerDaemonRef(arg: string): boolean {
-  return arg.startsWith(DOCKER_DAEMON);
-}
+import { DOCKER_DAEMON } from './engine-refs.js';
 
 /**
  * The engine's own export (`docker save`) of the images `arg` names, as a stream: one image

@@ -9,12 +9,14 @@ import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RangeWorkers } from '../../src/digest/range-workers.js';
 import { ingestPath } from '../../src/ingest/ingest.js';
 import { Store } from '../../src/store/store.js';
 import { digestOf, fill } from '../helpers/hand-bytes.js';
 import { legacySave, type RawEntry } from '../helpers/make-tar.js';
+import { ensureBuilt, REPO_ROOT } from '../helpers/cli.js';
 
 let tmp = '';
 const archives: string[] = [];
@@ -113,5 +115,20 @@ describe('per-input cost', () => {
       }
     });
     expect(started).toBe(0);
+  });
+
+  it('an ingest of archives loads no engine client: node:http and the engine modules come only with an engine input', () => {
+    ensureBuilt();
+    const probe = path.join(tmp, 'probe.mjs');
+    // At exit, the built-in modules the process loaded (the engine clients are the only users of node:http on this path).
+    writeFileSync(probe, "process.on('exit', () => process.stderr.write('LOADED ' + process.moduleLoadList.filter((m) => /^NativeModule (http|_http_\\w+)$/.test(m)).join(',') + '\\n'));\n");
+    const run = (args: string[]) => spawnSync(process.execPath, ['--import', probe, path.join(REPO_ROOT, 'bin', 'layerstore.js'), '--store', path.join(tmp, 'cli'), ...args], { encoding: 'utf8' });
+    const r = run(['-q', 'ingest', ...archives]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^LOADED \n?$/m);
+    // The probe can see it: an engine input does load node:http (the daemon is absent: exit 2).
+    const e = run(['-q', 'ingest', '--engine-socket', path.join(tmp, 'no.sock'), 'docker-daemon:acme/none:1']);
+    expect(e.status).toBe(2);
+    expect(e.stderr).toMatch(/^LOADED .*NativeModule http$/m);
   });
 });
