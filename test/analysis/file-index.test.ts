@@ -8,7 +8,8 @@ import { createReadStream, existsSync, promises as fsp, readdirSync } from 'node
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { RangeWorkers } from '../../src/digest/range-workers.js';
 import type { Store } from '../../src/store/store.js';
 import { sniffCompression } from '../../src/archive/compression.js';
 import {
@@ -46,14 +47,14 @@ const outcome = (p: Promise<Omit<FileIndex, 'digest'>>): Promise<Outcome> =>
 /**
  * Index raw layer bytes through the streaming reader, and, when they are an uncompressed
  * tar, also as a stored blob through the positional reader (buildFileIndex's path for
- * such layers): the two must give the same index or fail with the same code.
+ * such layers from 16 MiB): the two must give the same index or fail with the same code.
  */
 async function indexBytes(buf: Buffer): Promise<Omit<FileIndex, 'digest'>> {
   const streamed = await outcome(indexLayerStream(Readable.from([buf]), sniffCompression(buf)).then((r) => r.index));
   if (sniffCompression(buf) === 'none') {
     const staged = await store.writer.stageBytes(buf);
     await store.writer.commit(staged);
-    const positional = await outcome(buildFileIndex(store, staged.digest).then(({ digest: _d, ...index }) => index));
+    const positional = await outcome(buildFileIndex(store, staged.digest, { threadsFromBytes: 0 }).then(({ digest: _d, ...index }) => index));
     if ('code' in streamed) expect('code' in positional ? positional.code : 'no error').toBe(streamed.code);
     else expect(positional).toEqual(streamed);
   }
@@ -418,6 +419,27 @@ describe('getFileIndex and its cache', () => {
     await fsp.writeFile(blob, b);
     expect(await codeOf(getFileIndex(store, d))).toBe('E_STORE_INVALID');
     expect(existsSync(fileIndexPath(store, d))).toBe(false);
+  });
+
+  it('a small uncompressed layer is indexed on this thread: no hashing thread is started for it (~70 ms each)', async () => {
+    const img = await imageOf(store, 'c/small:1', [
+      [
+        { path: 'a', content: bytes('a', 1024 * 1024) },
+        { path: 'b', content: bytes('b', 10) },
+      ],
+    ]);
+    const d = img.layers[0]!.digest;
+    const spawn = vi.spyOn(RangeWorkers.prototype as unknown as { spawn: () => unknown }, 'spawn');
+    try {
+      const index = await buildFileIndex(store, d);
+      expect(index.entries.find((e) => e.path === 'a')?.sha256).toBe(sha(bytes('a', 1024 * 1024)));
+      expect(spawn).not.toHaveBeenCalled();
+      // By position with threads it is the same index.
+      expect(await buildFileIndex(store, d, { threadsFromBytes: 0 })).toEqual(index);
+      expect(spawn).toHaveBeenCalled();
+    } finally {
+      spawn.mockRestore();
+    }
   });
 
   it('a big blob (checked on another thread) gives the same index, and a tampered one is store damage (E_STORE_INVALID)', async () => {

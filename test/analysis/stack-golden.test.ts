@@ -21,21 +21,10 @@ import { diffImages } from '../../src/analysis/image-diff.js';
 import type { FileSpec, LayerBlob } from '../../fixtures/image-writer.js';
 import { layerTar } from '../../fixtures/image-writer.js';
 import { cleanupTempDirs, ingestImages, tempStore } from './helpers.js';
+import { prng } from '../helpers/prng.js';
 
 const GOLDEN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'stack-golden.data');
 const SEEDS = 8;
-
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 const DIRS = ['a', 'b', 'a/c', 'a/c/d', 'b/e', 'f', 'é', '\uE000d', '😀'];
 const NAMES = ['x', 'y', 'z', 'c', 'e', 'd', 'x.txt', '\uE000', '😀', 'é'];

@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { blockSums, checksumOk, parseSize } from '../../src/archive/tar-header.js';
+import { prng } from '../helpers/prng.js';
 
 function referenceSize(b: Buffer): number | 'error' {
   const f = b.subarray(124, 136);
@@ -27,18 +28,6 @@ function referenceChecksum(b: Buffer): boolean {
   const want = parseInt(field, 8);
   const sums = blockSums(b);
   return want === sums.unsigned || want === sums.signed;
-}
-
-/** A small deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // Bytes a field is made of: digits above all, then what trim and the NUL rules are about.

@@ -46,7 +46,7 @@ async function run(hasher: 'node' | 'noble', tag: string) {
     const store = await Store.open(path.join(dir, `store-${tag}`), { create: true });
     const a = await ingestPath(store, save);
     const b = await ingestPath(store, layout);
-    const index = await buildFileIndex(store, a.images[0]!.layers[0]!);
+    const index = await buildFileIndex(store, a.images[0]!.layers[0]!, { threadsFromBytes: 0 }); // the threads path, whatever the size
     return { images: [a.images, b.images], index, workerCalls: hashed.mock.calls.length + batched.mock.calls.length };
   } finally {
     hashed.mockRestore();

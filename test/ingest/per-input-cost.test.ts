@@ -121,8 +121,14 @@ describe('per-input cost', () => {
     ensureBuilt();
     const probe = path.join(tmp, 'probe.mjs');
     // At exit, the built-in modules the process loaded (the engine clients are the only users of node:http on this path).
-    writeFileSync(probe, "process.on('exit', () => process.stderr.write('LOADED ' + process.moduleLoadList.filter((m) => /^NativeModule (http|_http_\\w+)$/.test(m)).join(',') + '\\n'));\n");
-    const run = (args: string[]) => spawnSync(process.execPath, ['--import', probe, path.join(REPO_ROOT, 'bin', 'layerstore.js'), '--store', path.join(tmp, 'cli'), ...args], { encoding: 'utf8' });
+    writeFileSync(
+      probe,
+      "process.on('exit', () => process.stderr.write('LOADED ' + process.moduleLoadList.filter((m) => /^NativeModule (http|_http_\\w+)$/.test(m)).join(',') + '\\n'));\n",
+    );
+    const run = (args: string[]) =>
+      spawnSync(process.execPath, ['--import', probe, path.join(REPO_ROOT, 'bin', 'layerstore.js'), '--store', path.join(tmp, 'cli'), ...args], {
+        encoding: 'utf8',
+      });
     const r = run(['-q', 'ingest', ...archives]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^LOADED \n?$/m);
