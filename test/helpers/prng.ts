@@ -1,11 +1,2 @@
-/** A small deterministic PRNG (mulberry32): floats in [0, 1), the same run for the same seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+/** The fixtures' seeded PRNG (mulberry32): floats in [0, 1), the same run for the same seed. */
+export { mulberry32 as prng } from '../../fixtures/prng.js';

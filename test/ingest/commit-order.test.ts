@@ -126,14 +126,16 @@ describe('ingest of several archives in one command', () => {
     expect(runCli(['--store', store, 'verify']).code).toBe(0);
   });
 
-  it('the next input, started while the first still commits the shared base, waits for that commit instead of reading the base again', async () => {
-    const store = await Store.open(path.join(tmp, 'store-slow-commit'), { create: true });
-    // The first commit is held up: the second input gets well into its own work meanwhile.
+  /**
+   * Ingest two inputs in commit order with the first commit held up 300 ms, so the second
+   * input gets well into its own work meanwhile.
+   */
+  async function twoInputsFirstCommitHeld(store: Store, first: string, second: string) {
     const transaction = store.transaction.bind(store);
-    let first = true;
+    let held = false;
     store.transaction = (async (fn: never) => {
-      if (first) {
-        first = false;
+      if (!held) {
+        held = true;
         await new Promise((r) => setTimeout(r, 300));
       }
       return transaction(fn);
@@ -141,10 +143,16 @@ describe('ingest of several archives in one command', () => {
     const order = new CommitOrder();
     const a = order.ticket();
     const b = order.ticket();
-    const ra = ingestPath(store, archives[0]!, { ticket: a });
+    const ra = ingestPath(store, first, { ticket: a });
     await a.reached;
-    const rb = await ingestPath(store, archives[1]!, { ticket: b });
-    expect((await ra).bytesRead).toBeGreaterThanOrEqual(BASE);
+    const rb = await ingestPath(store, second, { ticket: b });
+    return [await ra, rb] as const;
+  }
+
+  it('the next input, started while the first still commits the shared base, waits for that commit instead of reading the base again', async () => {
+    const store = await Store.open(path.join(tmp, 'store-slow-commit'), { create: true });
+    const [ra, rb] = await twoInputsFirstCommitHeld(store, archives[0]!, archives[1]!);
+    expect(ra.bytesRead).toBeGreaterThanOrEqual(BASE);
     expect(rb.bytesRead).toBeLessThan(BASE);
     expect(rb.blobsPresent).toBe(1); // the base, committed by the first input
   });
@@ -157,22 +165,8 @@ describe('ingest of several archives in one command', () => {
       writeOciLayoutDir(dir, [{ repoTags: [`acme/layout:${i}`], layers: [base, { tar: fill(APP, `layout-app-${i}`), compression: 'none' }] }]);
       return dir;
     });
-    const transaction = store.transaction.bind(store);
-    let first = true;
-    store.transaction = (async (fn: never) => {
-      if (first) {
-        first = false;
-        await new Promise((r) => setTimeout(r, 300));
-      }
-      return transaction(fn);
-    }) as typeof store.transaction;
-    const order = new CommitOrder();
-    const a = order.ticket();
-    const b = order.ticket();
-    const ra = ingestPath(store, dirs[0]!, { ticket: a });
-    await a.reached;
-    const rb = await ingestPath(store, dirs[1]!, { ticket: b });
-    expect((await ra).bytesRead).toBeGreaterThanOrEqual(BASE);
+    const [ra, rb] = await twoInputsFirstCommitHeld(store, dirs[0]!, dirs[1]!);
+    expect(ra.bytesRead).toBeGreaterThanOrEqual(BASE);
     expect(rb.bytesRead).toBeLessThan(BASE);
     expect(rb.blobsPresent).toBeGreaterThanOrEqual(1);
   });
