@@ -368,12 +368,14 @@ async function loadOrBuild(store: Store, d: Digest, opts: IndexLayerOptions): Pr
 export async function buildFileIndex(store: Store, d: Digest, opts: IndexLayerOptions = {}): Promise<FileIndex> {
   let compression: Compression;
   let input: Readable;
+  let size: number;
   try {
     compression = await store.blobs.compression(d);
+    size = (await store.blobs.size(d)) ?? 0;
     // An uncompressed layer is read by position with hashing threads, unless it is small:
     // starting the two threads cost ~70 ms a layer, more than reading a 4 MB layer on this
     // thread (report --files on an image family: 1.12 -> 0.67 s; docs/PERFORMANCE.md).
-    if (compression === 'none' && store.writer.canStageRanges && ((await store.blobs.size(d)) ?? 0) >= (opts.threadsFromBytes ?? HASH_ELSEWHERE_BYTES))
+    if (compression === 'none' && store.writer.canStageRanges && size >= (opts.threadsFromBytes ?? HASH_ELSEWHERE_BYTES))
       return await indexLayerFile(store, d, opts);
     input = await store.blobs.open(d);
   } catch (e) {
@@ -382,7 +384,7 @@ export async function buildFileIndex(store: Store, d: Digest, opts: IndexLayerOp
   try {
     // A big blob is hashed on another thread while this one parses and hashes its files.
     let elsewhere: Promise<Digest> | undefined;
-    if (((await store.blobs.size(d)) ?? 0) >= HASH_ELSEWHERE_BYTES) {
+    if (size >= HASH_ELSEWHERE_BYTES) {
       elsewhere = store.blobs.rehash(d);
       elsewhere.catch(() => {}); // observed through indexLayerStream
     }
