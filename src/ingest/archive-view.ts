@@ -249,8 +249,7 @@ export class DirView implements ArchiveView {
     if (!real.startsWith(root + path.sep)) {
       throw new LayerstoreError('E_LINK', `${JSON.stringify(n)} is a link to ${real}, outside the layout directory; refusing to read it`, { entry: n });
     }
-    await this.ticket?.settled(claimedDigest(n));
-    await this.ticket?.settled(diffId);
+    await this.ticket?.settled(claimedDigest(n), diffId);
     const claim = await storedClaim(this.store, n);
     const trusted = claim ?? diffId; // a diffId the store lacks: storedWithSize says so
     if (trusted !== undefined && this.trustStored) {

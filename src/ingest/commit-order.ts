@@ -64,9 +64,9 @@ export class CommitTicket {
     this.finished = new Promise((r) => (this.finish = r));
   }
 
-  /** Wait until no earlier input is committing `d` (before looking for `d` in the store). */
-  settled(d: Digest | undefined): Promise<void> {
-    return this.order.settled(d, this.finished);
+  /** Wait until no earlier input is committing any of `ds` (before looking for them in the store). */
+  async settled(...ds: (Digest | undefined)[]): Promise<void> {
+    for (const d of ds) await this.order.settled(d, this.finished);
   }
 
   /** Say which blobs this input will commit, then wait for the inputs before it to be done. */

@@ -228,7 +228,7 @@ export async function commitPlan(
   await ticket?.turn([...plan.blobs.keys(), ...plan.synthesized.keys()]);
   const synthesized = new Map<Digest, StagedBlob>();
   try {
-    for (const [digest, bytes] of plan.synthesized) synthesized.set(digest, await store.writer.stageBytes(bytes, digest));
+    for (const [digest, bytes] of plan.synthesized) synthesized.set(digest, await store.writer.stageBytes(bytes));
     await Promise.all([...plan.blobs.values(), ...synthesized.values()].map((s) => store.writer.makeDurable('blob' in s ? s.blob : s)));
     return await store.transaction(async (tx) => {
       // A damaged index.json fails the commit before any blob is renamed.

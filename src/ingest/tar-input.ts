@@ -271,8 +271,7 @@ async function stagePinned(
   { trustStored, ticket, hintable = false, diffId }: StoredPolicy & { hintable?: boolean; diffId?: Digest },
 ): Promise<StagedFile> {
   // A blob an earlier input of the command is committing: look once that commit has ended.
-  await ticket?.settled(claimedDigest(e.name));
-  await ticket?.settled(diffId);
+  await ticket?.settled(claimedDigest(e.name), diffId);
   const claim = await storedClaim(store, e.name);
   const trusted = claim ?? diffId;
   if (trusted !== undefined && trustStored) {

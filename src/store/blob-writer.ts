@@ -4,7 +4,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { LayerstoreError } from '../errors.js';
 import type { Digest } from '../digest/digest.js';
-import { createHasher, defaultHasherName, type Hasher, type HasherName } from '../digest/hasher.js';
+import { createHasher, defaultHasherName, sha256Of, type Hasher, type HasherName } from '../digest/hasher.js';
 import type { RangeWorkers } from '../digest/range-workers.js';
 import type { StoreLayout } from './layout.js';
 import { lstatOrUndefined, openRegularFile, readFileNoFollow } from '../util/fs-safe.js';
@@ -340,10 +340,10 @@ export class BlobWriter {
 
   /**
    * Stage a small in-memory blob (a synthesized manifest); one the store has already is
-   * pinned instead of written.
+   * pinned instead of written (named by the sha256 of these bytes, never by the caller).
    */
-  async stageBytes(bytes: Uint8Array, digest?: Digest): Promise<StagedBlob> {
-    const pinned = digest ? await this.pin(digest, bytes.byteLength) : undefined;
+  async stageBytes(bytes: Uint8Array): Promise<StagedBlob> {
+    const pinned = await this.pin(sha256Of(bytes), bytes.byteLength);
     if (pinned) return pinned;
     const w = await this.begin();
     try {
