@@ -3,8 +3,9 @@
  * BlobWriter.stageRange built on it. Digests are checked against sha256sum over the same
  * bytes cut out by dd, copies byte for byte against the source.
  */
-import { execFileSync } from 'node:child_process';
-import { promises as fsp } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
+import { promises as fsp, writeFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,7 @@ import { hashFileInWorker } from '../../src/digest/hash-file.js';
 import { Store } from '../../src/store/store.js';
 import type { Digest } from '../../src/digest/digest.js';
 import { storePaths } from '../helpers/store-paths.js';
+import { ensureBuilt, REPO_ROOT } from '../helpers/cli.js';
 
 let dir: string;
 let src: string;
@@ -91,6 +93,44 @@ describe('RangeWorkers', () => {
     const w = new RangeWorkers(1);
     try {
       await expect(w.hash({ src: 987654, start: 0, size: 10 })).rejects.toMatchObject({ code: 'EBADF' });
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('an idle pool never keeps the process alive, and a job in flight always does (no close() called)', () => {
+    ensureBuilt();
+    // A child process whose only pending work is the job: before, the pool either kept an
+    // exited-from-work process alive forever (idle threads were not really unref'd), or, with
+    // them unref'd, the process ended mid-job (exit 13, an unsettled top-level await).
+    const script = `
+      import fs from 'node:fs';
+      import { RangeWorkers } from ${JSON.stringify(pathToFileURL(path.join(REPO_ROOT, 'dist/src/digest/range-workers.js')).href)};
+      const fd = fs.openSync(process.argv[2], 'r');
+      const w = new RangeWorkers(1);
+      process.stdout.write(await w.hash({ src: fd, start: 0, size: fs.fstatSync(fd).size }));`;
+    const file = path.join(dir, 'one-job.mjs');
+    writeFileSync(file, script);
+    const r = spawnSync(process.execPath, [file, src], { encoding: 'utf8', timeout: 30_000 });
+    expect({ status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr }).toEqual({
+      status: 0,
+      signal: null,
+      stdout: sha256sumOf(src, 0, SIZE),
+      stderr: '',
+    });
+  });
+
+  it('with idleMs, the threads stop after that long without a job, and start again for the next', async () => {
+    const w = new RangeWorkers(2, { idleMs: 50 });
+    try {
+      await Promise.all([w.hash({ src: fh.fd, start: 0, size: SIZE }), w.hash({ src: fh.fd, start: 1, size: 10 })]);
+      expect(w.threads).toBe(2);
+      await w.hash({ src: fh.fd, start: 2, size: 10 }); // a job within idleMs keeps them
+      expect(w.threads).toBe(2);
+      await new Promise((r) => setTimeout(r, 400));
+      expect(w.threads).toBe(0);
+      expect(await w.hash({ src: fh.fd, start: 5, size: 100 })).toBe(sha256sumOf(src, 5, 100));
+      expect(w.threads).toBe(1);
     } finally {
       await w.close();
     }
