@@ -131,6 +131,16 @@ export async function updateIndexLocked(layout: StoreLayout, updates: RootUpdate
   return changes;
 }
 
+/**
+ * Whether index.json, read as it is now (no lock), already says what `updates` would make
+ * it say: applying them would move no ref and write nothing.
+ */
+export async function rootsInPlace(layout: StoreLayout, updates: RootUpdate[]): Promise<boolean> {
+  const current = await readIndex(layout);
+  const { index, changes } = applyRootUpdates(current, updates);
+  return changes.length === 0 && serializeIndex(index).equals(serializeIndex(current));
+}
+
 export async function updateIndex(layout: StoreLayout, updates: RootUpdate[]): Promise<RefChange[]> {
   return withIndexLock(layout, () => updateIndexLocked(layout, updates));
 }

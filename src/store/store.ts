@@ -4,7 +4,7 @@ import { StoreLayout } from './layout.js';
 import { BlobReader } from './blobs.js';
 import { BlobWriter } from './blob-writer.js';
 import { createFileExclusive, ensureRealDir, fsyncDir, lstatOrUndefined, readFileNoFollow, writeFileAtomic } from '../util/fs-safe.js';
-import { missingIndexError, readIndex, removeRoots, updateIndex, type RefChange, type RootUpdate } from './refs.js';
+import { missingIndexError, readIndex, removeRoots, rootsInPlace, updateIndex, type RefChange, type RootUpdate } from './refs.js';
 import type { Descriptor, Index } from '../formats/types.js';
 import type { HasherName } from '../digest/hasher.js';
 import type { Digest } from '../digest/digest.js';
@@ -136,6 +136,17 @@ export class Store {
    */
   transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T> {
     return runTransaction(this.layout, this.writer, fn);
+  }
+
+  /**
+   * Whether committing would change nothing: every blob in `digests` is stored and index.json
+   * already holds `updates` as they are. Read without the lock, and enough to skip the
+   * transaction: a root in index.json keeps what it reaches from gc, so an ingest that finds
+   * this is as if it had committed at that moment (a later rm or gc comes after it).
+   */
+  async holdsAlready(digests: Iterable<Digest>, updates: RootUpdate[]): Promise<boolean> {
+    for (const d of digests) if (!(await this.blobs.has(d))) return false;
+    return rootsInPlace(this.layout, updates);
   }
 
   /** Add roots to index.json in a transaction of their own. */

@@ -6,7 +6,7 @@
  * (the store keeps its verified bytes, verify is clean), with --verify-input it is refused.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { blobFile, readStoreImages, runCli, show } from '../helpers/cli.js';
@@ -135,4 +135,57 @@ describe('skip what the store holds: legacy docker saves, by the config diff_ids
       expect(await snapshotStore(store)).toEqual(snap);
     });
   }
+});
+
+describe('a re-ingest commits only what changes (no lock, no write when nothing does)', () => {
+  /** A legacy save of one image tagged `tag` with one layer of `seed`'s bytes. */
+  function oneImage(file: string, tag: string, seed: string): string {
+    const layer = fill(200 * 1024, seed);
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [digestOf(layer)] } }));
+    const configName = `${digestOf(config).slice(7)}.json`;
+    const manifest = [{ Config: configName, RepoTags: [tag], Layers: ['l0/layer.tar'] }];
+    writeFileSync(
+      file,
+      legacySave({
+        manifest,
+        files: [
+          { name: configName, body: config },
+          { name: 'l0/layer.tar', body: layer },
+        ],
+      }),
+    );
+    return digestOf(layer);
+  }
+
+  it('every blob stored, but the ref now names another image: it moves back, as it would from any input', () => {
+    const store = path.join(tmp, 'ref-moves-back');
+    const a = path.join(tmp, 'moves-a.tar');
+    const b = path.join(tmp, 'moves-b.tar');
+    oneImage(a, 'acme/moves:1', 'moves-a');
+    oneImage(b, 'acme/moves:1', 'moves-b');
+    const first = JSON.parse(runCli(['--store', store, 'ingest', '--json', a]).stdout).results[0];
+    expect(runCli(['--store', store, '-q', 'ingest', b]).code).toBe(0);
+    const r = runCli(['--store', store, 'ingest', '--json', a]);
+    expect(r.code, show(r)).toBe(0);
+    const again = JSON.parse(r.stdout).results[0];
+    expect(again.blobsAdded).toBe(0);
+    expect(again.refChanges).toEqual([expect.objectContaining({ to: first.images[0].manifestDigest })]);
+    const refs = readStoreImages(store);
+    expect(refs.find((i) => i.refs.some((x) => x.endsWith('acme/moves:1')))?.manifestDigest).toBe(first.images[0].manifestDigest);
+  });
+
+  it('refs in place, but a blob was deleted from blobs/ by hand: the re-ingest puts it back (verify is clean after)', () => {
+    const store = path.join(tmp, 'blob-deleted');
+    const a = path.join(tmp, 'deleted-a.tar');
+    const layer = oneImage(a, 'acme/deleted:1', 'deleted-a');
+    expect(runCli(['--store', store, '-q', 'ingest', a]).code).toBe(0);
+    const good = readFileSync(blobFile(store, layer));
+    rmSync(blobFile(store, layer));
+    expect(runCli(['--store', store, 'verify']).code).toBe(3);
+    const r = runCli(['--store', store, 'ingest', '--json', a]);
+    expect(r.code, show(r)).toBe(0);
+    expect(JSON.parse(r.stdout).results[0].blobsAdded).toBe(1);
+    expect(readFileSync(blobFile(store, layer)).equals(good)).toBe(true);
+    expect(runCli(['--store', store, 'verify']).code).toBe(0);
+  });
 });

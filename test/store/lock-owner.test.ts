@@ -95,6 +95,25 @@ describe('a lock whose owner is gone is broken at once', () => {
     expect([...checkStore(S).refs.keys()]).toEqual(['lock/b:1']);
   });
 
+  it('a re-ingest of what the store holds (blobs and refs as they are) takes no lock: it ends while another ingest holds it', async () => {
+    const S = path.join(tmp, 'no-op');
+    const first = await cli(['--store', S, '-q', 'ingest', tarA]);
+    expect(first.code, showRun(first)).toBe(0);
+    const h = await holder(S, tarB);
+    const holders = leftovers(S).staging; // the holder's staged files
+    try {
+      // Before, it waited for the lock (up to ~100 s, then failed): bounded here at 30 s.
+      const again = await cli(['--store', S, 'ingest', '--json', tarA], 30_000);
+      expect(again.code, showRun(again)).toBe(0);
+      expect(JSON.parse(again.stdout).results[0]).toMatchObject({ blobsAdded: 0, refChanges: [] });
+      expect(leftovers(S).staging, 'its pins are gone').toEqual(holders);
+    } finally {
+      h.child.kill('SIGTERM');
+      await h.exited;
+    }
+    expect([...checkStore(S).refs.keys()].sort()).toEqual(['lock/a:1']);
+  });
+
   it("a lock from another host is not broken on the owner's pid: it goes only when stale", async () => {
     const S = path.join(tmp, 'other-host');
     const first = await cli(['--store', S, '-q', 'ingest', tarA]);
