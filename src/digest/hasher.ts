@@ -1,6 +1,10 @@
 import { createHash } from 'node:crypto';
-import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
+import { createRequire } from 'node:module';
 import { digestFromHex, type Digest } from './digest.js';
+
+// Loaded when first asked for: ~11 ms at every start-up for a hasher almost no run uses.
+const requireHere = createRequire(import.meta.url);
+const nobleSha256 = () => (requireHere('@noble/hashes/sha2.js') as typeof import('@noble/hashes/sha2.js')).sha256;
 
 /** An incremental SHA-256. update() may be called with chunks of any size. */
 export interface Hasher {
@@ -17,7 +21,7 @@ export type HasherName = 'node' | 'noble';
  */
 export function createHasher(name: HasherName = defaultHasherName()): Hasher {
   if (name === 'noble') {
-    const h = nobleSha256.create();
+    const h = nobleSha256().create();
     return {
       update: (c) => void h.update(c),
       digest: () => digestFromHex(Buffer.from(h.digest()).toString('hex')),
