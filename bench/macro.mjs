@@ -308,6 +308,17 @@ if (only.has('family')) {
     args: ls(familyStore, 'ingest', '-q', ...files),
     ingest: true,
   });
+  // The floor of any Node CLI here: the runtime's own start-up, with the same environment.
+  add({ id: 'node-start', group: 'family', what: 'node -e 0 (Node start-up alone)', cmd: 'node', args: ['-e', '0'] });
+  if (process.env.NODE_EXTRA_CA_CERTS)
+    add({
+      id: 'node-start-no-ca',
+      group: 'family',
+      what: 'node -e 0 without NODE_EXTRA_CA_CERTS',
+      cmd: 'node',
+      args: ['-e', '0'],
+      env: { NODE_EXTRA_CA_CERTS: undefined },
+    });
   if (SKOPEO) {
     // One shared layout, as a user would keep one: skopeo skips a blob the layout has.
     const dir = W('skopeo-family');
@@ -598,6 +609,17 @@ for (const [id, ref, what] of [
     context.push(`ingest ${what} runs at ${fmt(ratio(id, ref), 2)}x openssl dgst -sha256 of the same exported bytes (cpu ${fmt(row(id).cpuSeconds, 2)} s)`);
 }
 for (const why of engines.skipped) context.push(`engines: skipped ${why}`);
+if (row('family-warm') && row('node-start')) {
+  const warm = row('family-warm').medianSeconds;
+  const node = row('node-start').medianSeconds;
+  const ca = row('node-start-no-ca')
+    ? `, ${fmt(node - row('node-start-no-ca').medianSeconds, 3)} s of it reading NODE_EXTRA_CA_CERTS, which this environment sets`
+    : '';
+  const floor = row('openssl-family') ? `; 5x openssl is ${fmt(row('openssl-family').medianSeconds / 5, 3)} s` : '';
+  context.push(
+    `ingest family, all blobs stored: ${fmt(warm, 3)} s, of which ${fmt(node, 3)} s is Node starting up (node -e 0${ca})${floor}; layerstore's own share ${fmt(warm - node, 3)} s`,
+  );
+}
 if (row('ingest-gzip'))
   context.push(`gzip ingest keeps ${fmt(busy('ingest-gzip'), 1)} of ${os.cpus().length} cores busy (cpu s / wall s; the fastest gunzip uses one)`);
 if (row('ingest-zstd') && row('zstd-dc'))
