@@ -184,10 +184,9 @@ function duplicateFiles(layers: FileIndex[], top: number): DuplicateFile[] {
     offer,
     { minSize: 1 }, // a content held twice in one layer only is a group of one item
   );
-  const ranked = chosen;
   // Occurrences of the chosen contents only: mark their (layer, slot)s, read the layers again.
   const mark = tables.map((t) => new Int32Array(t.slots).fill(-1));
-  const groups = ranked.map((g, gi): DuplicateFile => {
+  const groups = chosen.map((g, gi): DuplicateFile => {
     for (const item of g.items) {
       const { li, slot } = where(item);
       mark[li]![slot] = gi;

@@ -85,7 +85,8 @@ export class RegistryClient {
   ): Promise<RegistryResponse> {
     // GET and HEAD may be asked again (429, 5xx, a lost connection), and what the caller says
     // is repeatable; never a streaming body.
-    const idempotent = (((method === 'GET' || method === 'HEAD') && !opts.body) || opts.repeatable === true) && !(opts.body instanceof Readable);
+    const streaming = opts.body instanceof Readable;
+    const idempotent = !streaming && (opts.repeatable === true || ((method === 'GET' || method === 'HEAD') && !opts.body));
     const send = async (): Promise<RegistryResponse> => {
       const headers: Record<string, string> = { ...(opts.headers ?? {}) };
       const auth = this.authHeader(opts.scope);
