@@ -1,7 +1,11 @@
 import fs, { promises as fsp, readlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
+// Imported at start-up on purpose, not when first locking: it loads signal-exit, whose signal
+// listeners must come before a command's own. Listening after them, it finds itself the only
+// listener once a process.once handler has run, and re-raises the signal: `serve` died of its
+// SIGTERM while closing (test/registry/robustness.test.ts caught it).
+import lockfile from 'proper-lockfile';
 import { LayerstoreError } from '../errors.js';
 import type { StoreLayout } from './layout.js';
 
@@ -17,11 +21,6 @@ import type { StoreLayout } from './layout.js';
  * readable owner (its owner is between mkdir and writing the file, or is an older
  * layerstore) and a lock from another host wait for the stale period as before.
  */
-
-// Loaded at the first lock, not at start-up (~15 ms with graceful-fs): a run that changes
-// nothing never takes it.
-const requireHere = createRequire(import.meta.url);
-const lockfile = () => requireHere('proper-lockfile') as typeof import('proper-lockfile');
 
 const STALE_MS = 30_000;
 const UPDATE_MS = 5_000;
@@ -100,7 +99,7 @@ async function breakIfOwnerGone(lockDir: string): Promise<boolean> {
   if (!first || !ownerIsGone(first)) return false;
   let release: () => Promise<void>;
   try {
-    release = await lockfile().lock(lockDir, { lockfilePath: `${lockDir}.break`, realpath: false, stale: 5_000, retries: 0 });
+    release = await lockfile.lock(lockDir, { lockfilePath: `${lockDir}.break`, realpath: false, stale: 5_000, retries: 0 });
   } catch {
     return false; // another process is breaking it: wait as usual
   }
@@ -131,7 +130,7 @@ export async function withIndexLock<T>(layout: StoreLayout, fn: () => Promise<T>
   let last: unknown;
   for (let attempt = 0; attempt <= TRIES && !release; attempt++) {
     try {
-      release = await lockfile().lock(layout.indexFile, {
+      release = await lockfile.lock(layout.indexFile, {
         lockfilePath: lockDir,
         realpath: false,
         stale: STALE_MS,
