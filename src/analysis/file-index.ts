@@ -7,7 +7,7 @@ import type { Store } from '../store/store.js';
 import { EntryTable, EntryTableBuilder, T_FILE } from './entry-table.js';
 import { cacheRel, readIndexCache, writeIndexCache, type CachedHeader } from './file-index-cache.js';
 import { readLayerEntries, type LayerTarSummary } from './layer-tar.js';
-import { RangeWorkers, SHARED_POOL_IDLE_MS, workersBesideMainThread } from '../digest/range-workers.js';
+import { RangeWorkers, workersBesideMainThread } from '../digest/range-workers.js';
 import { walkTarFile } from '../archive/tar-file-walker.js';
 import type { EntryType } from '../archive/tar-header.js';
 import { TaskGroup } from '../util/pool.js';
@@ -441,17 +441,6 @@ const BATCH_BYTES = 4 * 1024 * 1024;
 const BATCHES_IN_FLIGHT = 8;
 
 /**
- * The hashing threads of every layer this process indexes: a report or diff over many
- * layers starts them once (~50 ms a thread, which each layer paid before: report --files on
- * a 4-layer 1 GB image 1.29 -> 1.07 s), and they stop soon after the last layer.
- * The whole-blob hash has a thread of its own, beside the batch threads: in one pool, on
- * two cores, every batch queued behind it (one core idle, and the walk ran ahead holding
- * each entry of the layer as an object until its hash came).
- */
-const blobThread = new RangeWorkers(1, { idleMs: SHARED_POOL_IDLE_MS });
-const batchThreads = new RangeWorkers(workersBesideMainThread(), { idleMs: SHARED_POOL_IDLE_MS });
-
-/**
  * An uncompressed layer, read by position (archive/tar-file-walker.ts): this thread walks
  * the headers and builds the index, and worker threads (one per other core) hash the files
  * in batches of neighbouring small files and the whole blob (its digest, which is also the
@@ -461,6 +450,11 @@ const batchThreads = new RangeWorkers(workersBesideMainThread(), { idleMs: SHARE
  */
 async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions): Promise<FileIndex> {
   const fh = await store.blobs.openFile(d);
+  // The whole-blob hash has a thread of its own, beside the batch threads: in one pool, on
+  // two cores, every batch queued behind it (one core idle, and the walk ran ahead holding
+  // each entry of the layer as an object until its hash came).
+  const blobWorker = new RangeWorkers(1);
+  const workers = new RangeWorkers(workersBesideMainThread());
   // A few batches in flight keep the batch threads busy; more would only hold walked
   // entries in memory (at most BATCHES_IN_FLIGHT x BATCH_FILES of them).
   const tasks = new TaskGroup(BATCHES_IN_FLIGHT);
@@ -488,7 +482,7 @@ async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions):
   let blobDigest: Digest;
   try {
     size = (await fh.stat()).size;
-    blob = blobThread.hash({ src: fh.fd, start: 0, size });
+    blob = blobWorker.hash({ src: fh.fd, start: 0, size });
     blob.catch(() => {}); // awaited below
     let ranges: number[] = [];
     let slots: number[] = [];
@@ -501,7 +495,7 @@ async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions):
       slots = [];
       bytes = 0;
       await tasks.add(async () => {
-        const hexes = await batchThreads.hashBatch(job);
+        const hexes = await workers.hashBatch(job);
         for (let i = 0; i < at.length; i++) walked.get(at[i]!)!.sha = hexes[i];
         advance();
       });
@@ -526,9 +520,9 @@ async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions):
     });
     blobDigest = await blob;
   } finally {
-    // The threads read through this descriptor: every job of this layer ends before it is
-    // closed (the batches are in `tasks`, which run() waited for, failed or not).
+    // The workers read through this descriptor: every job ends before it is closed.
     await blob?.catch(() => {});
+    await Promise.all([workers.close(), blobWorker.close()]);
     await fh.close();
   }
   expectItsName(d, blobDigest);

@@ -1,6 +1,6 @@
 import { openRegularFile } from '../util/fs-safe.js';
 import type { Digest } from './digest.js';
-import { RangeWorkers, SHARED_POOL_IDLE_MS } from './range-workers.js';
+import { RangeWorkers } from './range-workers.js';
 
 export interface FileHash {
   digest: Digest;
@@ -16,12 +16,11 @@ export interface FileHash {
  */
 export async function hashFileInWorker(path: string): Promise<FileHash> {
   const { fh, size } = await openRegularFile(path);
+  const workers = new RangeWorkers(1);
   try {
-    return { digest: await thread.hash({ src: fh.fd, start: 0, size }), bytes: size };
+    return { digest: await workers.hash({ src: fh.fd, start: 0, size }), bytes: size };
   } finally {
-    await fh.close(); // the job has ended, whatever happened
+    await workers.close();
+    await fh.close();
   }
 }
-
-/** One thread for every call of the process, stopped soon after the last (range-workers.ts). */
-const thread = new RangeWorkers(1, { idleMs: SHARED_POOL_IDLE_MS });

@@ -120,22 +120,6 @@ describe('RangeWorkers', () => {
     });
   });
 
-  it('with idleMs, the threads stop after that long without a job, and start again for the next', async () => {
-    const w = new RangeWorkers(2, { idleMs: 50 });
-    try {
-      await Promise.all([w.hash({ src: fh.fd, start: 0, size: SIZE }), w.hash({ src: fh.fd, start: 1, size: 10 })]);
-      expect(w.threads).toBe(2);
-      await w.hash({ src: fh.fd, start: 2, size: 10 }); // a job within idleMs keeps them
-      expect(w.threads).toBe(2);
-      await new Promise((r) => setTimeout(r, 400));
-      expect(w.threads).toBe(0);
-      expect(await w.hash({ src: fh.fd, start: 5, size: 100 })).toBe(sha256sumOf(src, 5, 100));
-      expect(w.threads).toBe(1);
-    } finally {
-      await w.close();
-    }
-  });
-
   it('hashFileInWorker hashes a whole file and refuses a symlink', async () => {
     expect((await hashFileInWorker(src)).digest).toBe(sha256sumOf(src, 0, SIZE));
     await fsp.symlink(src, path.join(dir, 'link'));
