@@ -137,8 +137,7 @@ export async function updateIndexLocked(layout: StoreLayout, updates: RootUpdate
  */
 export async function rootsInPlace(layout: StoreLayout, updates: RootUpdate[]): Promise<boolean> {
   const current = await readIndex(layout);
-  const { index, changes } = applyRootUpdates(current, updates);
-  return changes.length === 0 && serializeIndex(index).equals(serializeIndex(current));
+  return serializeIndex(applyRootUpdates(current, updates).index).equals(serializeIndex(current));
 }
 
 export async function updateIndex(layout: StoreLayout, updates: RootUpdate[]): Promise<RefChange[]> {
