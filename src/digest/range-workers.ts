@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
-import { workerOnline } from '../util/young-generation.js';
-import { Worker } from 'node:worker_threads';
+import { startThread } from '../util/young-generation.js';
+import type { Worker } from 'node:worker_threads';
 import { LayerstoreError } from '../errors.js';
 import { digestFromHex, type Digest } from './digest.js';
 
@@ -207,8 +207,7 @@ export class RangeWorkers {
 
   private spawn(): Worker {
     this.started++;
-    const w = new Worker(WORKER, { eval: true });
-    w.once('online', workerOnline); // its start reset V8's flags (util/young-generation.ts)
+    const w = startThread(WORKER, { eval: true });
     w.postMessage({ progress: this.progress });
     w.on('message', (m: { hex?: string; error?: string; code?: string }) => {
       const p = this.busy.get(w);

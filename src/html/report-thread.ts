@@ -1,5 +1,4 @@
-import { Worker } from 'node:worker_threads';
-import { workerOnline } from '../util/young-generation.js';
+import { startThread } from '../util/young-generation.js';
 import { LayerstoreError, type ErrorCode } from '../errors.js';
 import { RegistryError } from '../registry/errors.js';
 import type { StackRow } from './report-data.js';
@@ -23,7 +22,7 @@ export function reportHeapMb(): number {
 
 export function reportInThread(storeRoot: string, heapMb = reportHeapMb()): Promise<ReportResult> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(new URL('./report-worker.js', import.meta.url), {
+    const w = startThread(new URL('./report-worker.js', import.meta.url), {
       workerData: { root: storeRoot },
       resourceLimits: { maxOldGenerationSizeMb: heapMb },
       stdout: false,
@@ -31,7 +30,6 @@ export function reportInThread(storeRoot: string, heapMb = reportHeapMb()): Prom
     });
     // The request waiting for it keeps the process alive; an idle server may still exit.
     w.unref();
-    w.once('online', workerOnline); // its start reset V8's flags (util/young-generation.ts)
     let settled = false;
     const settle = (f: () => void) => {
       if (settled) return;

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
-import { workerOnline } from '../util/young-generation.js';
+import type { Worker } from 'node:worker_threads';
+import { startThread } from '../util/young-generation.js';
 
 /**
  * bcrypt on one worker thread, so a flood of password checks (each costs milliseconds of
@@ -35,9 +35,8 @@ export class BcryptThread {
 
   private spawn(): Worker {
     const bcryptjs = createRequire(import.meta.url).resolve('bcryptjs');
-    const w = new Worker(SOURCE, { eval: true, workerData: { bcryptjs } });
+    const w = startThread(SOURCE, { eval: true, workerData: { bcryptjs } });
     w.unref();
-    w.once('online', workerOnline); // its start reset V8's flags (util/young-generation.ts)
     w.on('message', (m: { id: number; ok: boolean }) => {
       this.waiting.get(m.id)?.(m.ok);
       this.waiting.delete(m.id);

@@ -1,4 +1,5 @@
 import { setFlagsFromString } from 'node:v8';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 
 /**
  * Keep V8's young generation at its starting size (1 MB semi-spaces) instead of letting it
@@ -17,9 +18,14 @@ export function keepYoungGenerationSmall(): void {
 }
 
 /**
- * A worker thread's start puts V8's flags back to the command line's (measured: the factor
- * is 2 again once a Worker is online), so whoever starts one calls this on 'online'.
+ * Start a worker thread: every thread of the program starts here. A thread's start puts V8's
+ * flags back to the command line's (measured: the factor is 2 again once a Worker is
+ * online), so the flag is set again once it is online.
  */
-export function workerOnline(): void {
-  if (held) setFlagsFromString(FLAG);
+export function startThread(source: string | URL, options?: WorkerOptions): Worker {
+  const w = new Worker(source, options);
+  w.once('online', () => {
+    if (held) setFlagsFromString(FLAG);
+  });
+  return w;
 }

@@ -1,9 +1,10 @@
 /**
  * keepYoungGenerationSmall (src/util/young-generation.ts) holds V8's young generation at its
  * starting size for the rest of a run, hashing threads started or not: a thread's start puts
- * V8's flags back, so RangeWorkers sets it again once each thread is online. Measured in a
- * process of its own (the flag is process-wide), on the built code, with an allocation
- * pattern that grows the young generation to its maximum when nothing holds it.
+ * V8's flags back, so every thread starts through startThread, which sets it again once the
+ * thread is online. Measured in a process of its own (the flag is process-wide), on the
+ * built code, with an allocation pattern that grows the young generation to its maximum
+ * when nothing holds it.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -60,7 +61,7 @@ describe('keepYoungGenerationSmall', () => {
     const grown = youngGenMb('none');
     expect(grown).toBeGreaterThanOrEqual(16); // the pattern does grow it (2 x 16 MB semi-spaces here)
     expect(held).toBeLessThanOrEqual(4);
-    // A thread started without setting it again puts the factor back: why RangeWorkers does.
+    // A thread started without setting it again puts the factor back: why startThread does.
     expect(youngGenMb('flag-then-raw-worker')).toBeGreaterThanOrEqual(16);
   });
 });
