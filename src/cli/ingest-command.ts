@@ -10,7 +10,7 @@ import { printError } from './errors-out.js';
 import { toJson } from '../report/json.js';
 import { normalizeRepository, normalizeUserRef } from '../formats/ref-names.js';
 import { engineExport, isEngineRef, type EngineOptions } from './engine-inputs.js';
-import { RangeWorkers } from '../digest/range-workers.js';
+import { stagingWorkers } from '../ingest/staged-file.js';
 import { CommitOrder, type CommitTicket } from '../ingest/commit-order.js';
 import { finishOnClosedOutput } from './closed-output.js';
 
@@ -88,7 +88,7 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
   let damaged = false; // a damaged store outranks bad input: exit 3
   const showBar = !opts.quiet && !opts.json && process.stderr.isTTY === true;
   // One pool of hashing threads for every input (started when first needed).
-  const workers = new RangeWorkers();
+  const workers = stagingWorkers();
   // Inputs overlap by one: the next is read and staged while this one commits (commit-order.ts).
   // Not under a progress bar, which shows one input at a time.
   const order = showBar ? undefined : new CommitOrder();

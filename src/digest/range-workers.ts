@@ -139,8 +139,45 @@ export class RangeWorkers {
   private readonly progress = new BigInt64Array(new SharedArrayBuffer(8));
   private closed = false;
 
-  /** `size` threads at most, started as jobs arrive; default one per core. */
-  constructor(readonly size = defaultWorkers()) {}
+  /** Bytes this thread is hashing itself (takeOnMainThread), not yet released. */
+  private onMainThread = 0;
+
+  /**
+   * `size` threads at most, started as jobs arrive; default one per core. With
+   * `mainThreadBytes`, the caller may hash ranges on its own thread while no thread has
+   * started, up to that many bytes at once (takeOnMainThread).
+   */
+  constructor(
+    readonly size = defaultWorkers(),
+    private readonly mainThreadBytes = 0,
+  ) {}
+
+  /** Threads started so far (none until a job needs one). */
+  get threadsStarted(): number {
+    return this.started;
+  }
+
+  /**
+   * Whether the caller should hash a range of `bytes` on its own thread instead: only while
+   * no thread has started and the bytes it already hashes itself, with these, stay within
+   * `mainThreadBytes` (ingest's choice: see stagingWorkers). When it says yes, the caller counts its
+   * progress with countDone and calls the release it returns once done.
+   */
+  takeOnMainThread(bytes: number): (() => void) | undefined {
+    if (this.closed || this.started > 0 || this.onMainThread + bytes > this.mainThreadBytes) return undefined;
+    this.onMainThread += bytes;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.onMainThread -= bytes;
+    };
+  }
+
+  /** Count `n` bytes hashed outside the threads (takeOnMainThread) in bytesDone. */
+  countDone(n: number): void {
+    Atomics.add(this.progress, 0, BigInt(n));
+  }
 
   /** Bytes hashed by all jobs so far (for progress bars); grows while jobs run. */
   bytesDone(): number {

@@ -5,12 +5,11 @@ import { openArchive, openArchiveStream, READ_CHUNK, sniffFile, type OpenedArchi
 import { readTarEntries, type TarEntryHeader } from '../archive/tar-entries.js';
 import { walkTarFile } from '../archive/tar-file-walker.js';
 import type { Compression } from '../archive/compression.js';
-import { RangeWorkers } from '../digest/range-workers.js';
 import type { Digest } from '../digest/digest.js';
 import { MAX_JSON_BYTES } from '../formats/types.js';
 import type { Store } from '../store/store.js';
 import { storedClaim, storedWithSize, type TarFileEntry, type TarView } from './archive-view.js';
-import { bytesReadOf, stageBody, stageFileRange, type StagedFile } from './staged-file.js';
+import { bytesReadOf, stageBody, stageFileRange, stagingWorkers, type StagedFile } from './staged-file.js';
 import type { EntryHints } from './entry-hints.js';
 import { keptWhileStreaming, namesListedBy } from './entry-shapes.js';
 import type { IngestOptions } from './ingest.js';
@@ -60,7 +59,7 @@ export async function openTarInput(store: Store, file: string, view: TarView, op
 async function indexTarFile(store: Store, file: string, size: number, view: TarView, opts: IngestOptions, hints: EntryHints): Promise<TarInput> {
   const fh = await fsp.open(file, 'r');
   // The workers hash with node:crypto; another hasher streams the range on this thread.
-  const own = store.writer.canStageRanges && !opts.workers ? new RangeWorkers() : undefined;
+  const own = store.writer.canStageRanges && !opts.workers ? stagingWorkers() : undefined;
   const workers = store.writer.canStageRanges ? (opts.workers ?? own) : undefined;
   const close = () => Promise.all([own?.close(), fh.close()]).then(() => {});
   const doneBefore = workers?.bytesDone() ?? 0; // a shared pool counts other inputs' bytes too

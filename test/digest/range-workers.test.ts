@@ -165,3 +165,27 @@ describe('BlobWriter.stageRange', () => {
     }
   });
 });
+
+describe('RangeWorkers.takeOnMainThread', () => {
+  it('lends the caller bytes up to its budget while no thread runs, gives them back on release, and none once a thread started', async () => {
+    const w = new RangeWorkers(1, 10);
+    try {
+      const a = w.takeOnMainThread(6);
+      expect(a).toBeTypeOf('function');
+      expect(w.takeOnMainThread(5), '6 + 5 is over the budget of 10').toBeUndefined();
+      const b = w.takeOnMainThread(4);
+      expect(b).toBeTypeOf('function');
+      a!();
+      a!(); // a second release gives nothing back twice
+      expect(w.takeOnMainThread(7), '4 + 7 is over the budget').toBeUndefined();
+      expect(w.takeOnMainThread(6)).toBeTypeOf('function');
+      expect(new RangeWorkers(1).takeOnMainThread(1), 'no budget by default').toBeUndefined();
+      await w.hash({ src: fh.fd, start: 0, size: 10 });
+      b!();
+      expect(w.threadsStarted).toBe(1);
+      expect(w.takeOnMainThread(1), 'a thread runs: jobs go to it').toBeUndefined();
+    } finally {
+      await w.close();
+    }
+  });
+});
