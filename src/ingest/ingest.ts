@@ -89,7 +89,7 @@ export async function ingestPath(store: Store, input: string, opts: IngestOption
       open.view = tv;
       open.tar = await openTarStreamInput(store, createReadStream(input, { highWaterMark: READ_CHUNK }), tv, opts, open.hints);
     } else if (st.isDirectory()) {
-      if (!opts.workers) open.workers = new RangeWorkers();
+      if (!opts.workers) open.workers = stagingWorkers();
       open.view = new DirView(input, input, store, opts.workers ?? open.workers!, !opts.verifyInput, opts.ticket);
       opts.onStart?.({ bytesRead: () => 0, total: 0 });
     } else {
@@ -225,7 +225,11 @@ export async function commitPlan(
   ticket?: CommitTicket,
 ): Promise<Pick<IngestResult, 'blobsAdded' | 'bytesAdded' | 'blobsPresent' | 'refChanges'>> {
   // Everything is staged: wait for the inputs before this one (the next may start reading now).
-  await ticket?.turn([...plan.blobs.keys(), ...plan.synthesized.keys()]);
+  // A blob taken from the store is not announced: it is stored already, and announcing it
+  // would make the next input wait for this whole commit before looking for it (a family's
+  // base, named by every image, serialized each image's staging behind the one before).
+  const adding = [...plan.blobs].filter(([, f]) => !f.fromStore).map(([d]) => d);
+  await ticket?.turn([...adding, ...plan.synthesized.keys()]);
   const synthesized = new Map<Digest, StagedBlob>();
   try {
     for (const [digest, bytes] of plan.synthesized) synthesized.set(digest, await store.writer.stageBytes(bytes));

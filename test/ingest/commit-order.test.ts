@@ -157,6 +157,36 @@ describe('ingest of several archives in one command', () => {
     expect(rb.blobsPresent).toBe(1); // the base, committed by the first input
   });
 
+  it('a blob the first input takes from the store does not hold up the next: it stages while the first commits', async () => {
+    const store = await Store.open(path.join(tmp, 'store-warm-base'), { create: true });
+    await ingestPath(store, archives[0]!); // the base is stored before the command
+    const transaction = store.transaction.bind(store);
+    let released = false;
+    store.transaction = (async (fn: never) => {
+      await new Promise((r) => setTimeout(r, 300));
+      released = true;
+      return transaction(fn);
+    }) as typeof store.transaction;
+    const order = new CommitOrder();
+    const a = order.ticket();
+    const b = order.ticket();
+    let bStagedWhileHeld: boolean | undefined;
+    const turn = b.turn.bind(b);
+    b.turn = (ds) => {
+      bStagedWhileHeld = !released;
+      return turn(ds);
+    };
+    const ra = ingestPath(store, archives[1]!, { ticket: a });
+    await a.reached;
+    const rb = await ingestPath(store, archives[2]!, { ticket: b });
+    expect((await ra).blobsAdded).toBe(3);
+    expect(rb.blobsAdded).toBe(3);
+    expect(rb.bytesRead).toBeLessThan(BASE);
+    // Before, the first input announced the stored base as its own commit, and the second
+    // waited for that whole commit before it could look for the base.
+    expect(bStagedWhileHeld).toBe(true);
+  });
+
   it('the same for OCI layout directories: the second layout finds the shared layer the first is committing', async () => {
     const store = await Store.open(path.join(tmp, 'store-slow-layouts'), { create: true });
     const base = { tar: fill(BASE, 'layout-base'), compression: 'none' as const };
