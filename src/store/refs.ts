@@ -122,13 +122,16 @@ function withAnnotations(d: Descriptor, annotations: Record<string, string>): De
   return out;
 }
 
-/** Apply root updates to index.json; the caller holds the index lock. */
-export async function updateIndexLocked(layout: StoreLayout, updates: RootUpdate[]): Promise<RefChange[]> {
-  const current = await readIndex(layout);
+/**
+ * Apply root updates to `current`, index.json as the caller (holding the index lock) last
+ * read or wrote it, and write the result when it differs. Returns index.json as it now is.
+ */
+export async function writeRootUpdates(layout: StoreLayout, current: Index, updates: RootUpdate[]): Promise<{ index: Index; changes: RefChange[] }> {
   const { index, changes } = applyRootUpdates(current, updates);
   const next = serializeIndex(index);
-  if (!next.equals(serializeIndex(current))) await writeFileAtomic(layout.indexFile, next);
-  return changes;
+  if (next.equals(serializeIndex(current))) return { index: current, changes };
+  await writeFileAtomic(layout.indexFile, next);
+  return { index, changes };
 }
 
 /**
@@ -141,7 +144,7 @@ export async function rootsInPlace(layout: StoreLayout, updates: RootUpdate[]): 
 }
 
 export async function updateIndex(layout: StoreLayout, updates: RootUpdate[]): Promise<RefChange[]> {
-  return withIndexLock(layout, () => updateIndexLocked(layout, updates));
+  return withIndexLock(layout, async () => (await writeRootUpdates(layout, await readIndex(layout), updates)).changes);
 }
 
 /**
@@ -149,15 +152,18 @@ export async function updateIndex(layout: StoreLayout, updates: RootUpdate[]): P
  * longer listed; its blobs stay until gc. Returns the removed roots.
  */
 export async function removeRoots(layout: StoreLayout, pick: (d: Descriptor) => boolean): Promise<Descriptor[]> {
-  return withIndexLock(layout, () => removeRootsLocked(layout, pick));
+  return withIndexLock(layout, async () => (await writeRootRemovals(layout, await readIndex(layout), pick)).removed);
 }
 
-/** removeRoots for a caller that holds the index lock. */
-export async function removeRootsLocked(layout: StoreLayout, pick: (d: Descriptor) => boolean): Promise<Descriptor[]> {
-  const current = await readIndex(layout);
+/** Remove the roots `pick` selects from `current`, as writeRootUpdates; returns index.json as it now is. */
+export async function writeRootRemovals(
+  layout: StoreLayout,
+  current: Index,
+  pick: (d: Descriptor) => boolean,
+): Promise<{ index: Index; removed: Descriptor[] }> {
   const removed = current.manifests.filter(pick);
-  if (removed.length) {
-    await writeFileAtomic(layout.indexFile, serializeIndex({ ...current, manifests: current.manifests.filter((d) => !pick(d)) }));
-  }
-  return removed;
+  if (removed.length === 0) return { index: current, removed };
+  const index = { ...current, manifests: current.manifests.filter((d) => !pick(d)) };
+  await writeFileAtomic(layout.indexFile, serializeIndex(index));
+  return { index, removed };
 }

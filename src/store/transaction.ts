@@ -4,7 +4,7 @@ import type { Descriptor, Index } from '../formats/types.js';
 import { fsyncDir, lstatOrUndefined } from '../util/fs-safe.js';
 import type { BlobWriter, StagedBlob } from './blob-writer.js';
 import type { StoreLayout } from './layout.js';
-import { readIndex, removeRootsLocked, updateIndexLocked, withIndexLock, type RefChange, type RootUpdate } from './refs.js';
+import { readIndex, withIndexLock, writeRootRemovals, writeRootUpdates, type RefChange, type RootUpdate } from './refs.js';
 import { markUnverified } from './unverified.js';
 
 /**
@@ -18,15 +18,18 @@ import { markUnverified } from './unverified.js';
 export class StoreTransaction {
   private readonly added: StagedBlob[] = [];
   private unsynced = false;
+  /** index.json as this transaction last read or wrote it: under the lock nothing else writes it. */
+  private index: Index | undefined;
 
   constructor(
     private readonly layout: StoreLayout,
     private readonly writer: BlobWriter,
   ) {}
 
-  /** index.json as it is now (under the lock: nothing else changes it meanwhile). */
-  readIndex(): Promise<Index> {
-    return readIndex(this.layout);
+  /** index.json as it is now (under the lock: nothing else changes it meanwhile, so it is read once). */
+  async readIndex(): Promise<Index> {
+    this.index ??= await readIndex(this.layout);
+    return this.index;
   }
 
   /** BlobWriter.commit, remembered for rollback. Returns true when this call added the blob. */
@@ -56,12 +59,16 @@ export class StoreTransaction {
   /** Add roots to index.json (refs move as docker load moves them: see applyRootUpdates). */
   async updateRefs(updates: RootUpdate[]): Promise<RefChange[]> {
     await this.sync();
-    return updateIndexLocked(this.layout, updates);
+    const { index, changes } = await writeRootUpdates(this.layout, await this.readIndex(), updates);
+    this.index = index;
+    return changes;
   }
 
   /** Remove the roots `pick` selects from index.json; their blobs stay until gc. */
-  removeRoots(pick: (d: Descriptor) => boolean): Promise<Descriptor[]> {
-    return removeRootsLocked(this.layout, pick);
+  async removeRoots(pick: (d: Descriptor) => boolean): Promise<Descriptor[]> {
+    const { index, removed } = await writeRootRemovals(this.layout, await this.readIndex(), pick);
+    this.index = index;
+    return removed;
   }
 
   /** Make the renames into blobs/ durable. */
