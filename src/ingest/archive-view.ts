@@ -54,7 +54,7 @@ function refuseLargeJson(size: number, why: string, entry: string): void {
 
 async function readStagedJson(store: Store, f: StagedFile, why: string): Promise<unknown> {
   refuseLargeJson(f.blob.size, why, f.name);
-  const bytes = await store.writer.readStaged(f.blob, MAX_JSON_BYTES);
+  const bytes = f.bytes ?? (await store.writer.readStaged(f.blob, MAX_JSON_BYTES));
   if (!bytes) throw new LayerstoreError('E_DIGEST_MISMATCH', `${why}: the bytes do not match the blob they name`, { entry: f.name });
   try {
     return parseJson(bytes, why);

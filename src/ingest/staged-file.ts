@@ -31,6 +31,8 @@ export interface StagedFile extends SourceFile {
   blob: StagedBlob;
   /** The store's own copy stands for the input's entry, whose bytes were not read. */
   fromStore?: boolean;
+  /** The bytes themselves, for a small entry read into memory: a JSON reader need not open the staging file. */
+  bytes?: Buffer;
 }
 
 /** Bytes of the input actually read for these files (a stored blob taken by its claim costs none). */

@@ -1,4 +1,4 @@
-import { createReadStream, promises as fsp } from 'node:fs';
+import { createReadStream, promises as fsp, readSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { LayerstoreError } from '../errors.js';
 import { openArchive, openArchiveStream, READ_CHUNK, sniffFile, type OpenedArchive } from '../archive/open-archive.js';
@@ -66,16 +66,29 @@ async function indexTarFile(store: Store, file: string, size: number, view: TarV
   opts.onStart?.({ bytesRead: () => Math.min(size, (workers?.bytesDone() ?? doneBefore) - doneBefore), total: size });
   try {
     let entries = 0;
+    let held = 0;
     for await (const e of walkTarFile(fh, size, { maxEntries: MAX_ARCHIVE_ENTRIES })) {
       entries++;
       if (!admit(view, e)) continue;
       const h = entryOf(e);
-      // A small entry (a config, a manifest) is read here: a round trip to a thread, or
-      // starting one, costs more than hashing it.
+      // A small entry (a config, a manifest) is read here, at once from the open file: a round
+      // trip to a thread, or starting one, costs more than hashing it. Its bytes stay with it
+      // (bounded) for a reader that parses it.
+      const stageSmall = async (existing: Digest | undefined): Promise<StagedFile> => {
+        const bytes = readRangeSync(fh.fd, h.offset, h.size);
+        const f = await stageBody(store.writer, once(bytes), { ...h, existing });
+        if (held + bytes.length <= HOLD_TOTAL_BYTES) {
+          held += bytes.length;
+          f.bytes = bytes;
+        }
+        return f;
+      };
       const stage = (existing: Digest | undefined): Promise<StagedFile> =>
-        workers && h.size > HOLD_ENTRY_BYTES
-          ? stageFileRange(store.writer, workers, { path: file, fd: fh.fd, start: h.offset, size: h.size, whole: false }, { ...h, existing })
-          : stageBody(store.writer, rangeOf(file, h.offset, h.size), { ...h, existing });
+        h.size <= HOLD_ENTRY_BYTES
+          ? stageSmall(existing)
+          : workers
+            ? stageFileRange(store.writer, workers, { path: file, fd: fh.fd, start: h.offset, size: h.size, whole: false }, { ...h, existing })
+            : stageBody(store.writer, rangeOf(file, h.offset, h.size), { ...h, existing });
       view.entries.set(h.name, { ...h, stage: (diffId) => stagePinned(store, hints, h, stage, { ...storedPolicy(opts), hintable: true, diffId }) });
     }
     if (entries === 0) throw new LayerstoreError('E_EMPTY', 'the archive has no entries');
@@ -210,10 +223,19 @@ async function stageInSecondPass(
  * loop: a closure there would share the loop's scope, and with it the reader's entry.
  */
 function heldEntry(store: Store, hints: EntryHints, h: TarFileEntry, bytes: Buffer, policy: StoredPolicy): TarFileEntry {
-  return {
-    ...h,
-    stage: (diffId) => stagePinned(store, hints, h, (existing) => stageBody(store.writer, once(bytes), { ...h, existing }), { ...policy, diffId }),
-  };
+  const stage = async (existing: Digest | undefined) => ({ ...(await stageBody(store.writer, once(bytes), { ...h, existing })), bytes });
+  return { ...h, stage: (diffId) => stagePinned(store, hints, h, stage, { ...policy, diffId }) };
+}
+
+/** `size` bytes of the open file `fd` at `offset`, read now (a small entry); E_IO when the file is shorter. */
+function readRangeSync(fd: number, offset: number, size: number): Buffer {
+  const buf = Buffer.allocUnsafe(size);
+  for (let got = 0; got < size; ) {
+    const n = readSync(fd, buf, got, size - got, offset + got);
+    if (n === 0) throw new LayerstoreError('E_IO', 'the input file got shorter while it was read', { offset: offset + got });
+    got += n;
+  }
+  return buf;
 }
 
 function entryOf(e: TarEntryHeader): TarFileEntry {
