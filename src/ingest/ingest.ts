@@ -146,8 +146,9 @@ async function ingestInput(
     const { hints, tar } = open;
     const bytesRead = () => (tar ? tar.bytesRead() : bytesReadOf(view.staged()));
     const result = await commitSource(store, view, { source: input, startedAt: t0, tag: opts.tag, bareRefRepository: bare, bytesRead, ticket: opts.ticket });
+    // Committed: the next input may commit while this one saves its hints (a cache) and tidies up.
+    opts.ticket?.done();
     await hints?.save();
-    opts.ticket?.done(); // the next input may commit while this one tidies up
     return result;
   } catch (e) {
     throw toLayerstoreError(e, input);
