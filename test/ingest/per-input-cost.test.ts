@@ -14,6 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { RangeWorkers } from '../../src/digest/range-workers.js';
 import { ingestPath } from '../../src/ingest/ingest.js';
 import { Store } from '../../src/store/store.js';
+import { BlobWriter } from '../../src/store/blob-writer.js';
 import { digestOf, fill } from '../helpers/hand-bytes.js';
 import { legacySave, type RawEntry } from '../helpers/make-tar.js';
 import { ensureBuilt, REPO_ROOT } from '../helpers/cli.js';
@@ -115,6 +116,24 @@ describe('per-input cost', () => {
       }
     });
     expect(started).toBe(0);
+  });
+
+  it('a config and manifest.json are parsed from the bytes read from the archive: no staging file is opened to read them', async () => {
+    const store = await Store.open(path.join(tmp, 'held'), { create: true });
+    const readStaged = vi.spyOn(BlobWriter.prototype, 'readStaged');
+    const r = await ingestPath(store, archives[0]!);
+    expect(r.blobsAdded).toBe(4);
+    expect(readStaged).not.toHaveBeenCalled();
+  });
+
+  it("a commit reads index.json once (the transaction's own copy serves its ref update)", async () => {
+    const store = await Store.open(path.join(tmp, 'index-once'), { create: true });
+    await ingestPath(store, archives[0]!);
+    const open = vi.spyOn(fsp, 'open');
+    const r = await ingestPath(store, archives[1]!);
+    expect(r.blobsAdded).toBe(3);
+    const indexOpens = open.mock.calls.filter(([p]) => p === path.join(store.root, 'index.json'));
+    expect(indexOpens).toHaveLength(1);
   });
 
   it('an ingest of archives loads no engine client: node:http and the engine modules come only with an engine input', () => {
