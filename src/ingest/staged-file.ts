@@ -17,7 +17,7 @@ async function hasBlob(writer: BlobWriter, d: Digest): Promise<boolean> {
  * and copies ~55–70 MB; with two cores, B bytes take B/r on one thread against start-up +
  * B/2r on two, so threads pay off from about 2 x start-up x r (~110 MB). Below, the main
  * thread is done first and no thread starts at all: a family ingest (an 86 MB base, six
- * 4 MB images) went 0.86x the wall time and 0.70x the CPU (docs/PERFORMANCE.md).
+ * 4 MB images) took 0.94x the time, 0.89x the CPU and 12 MB less memory (docs/PERFORMANCE.md).
  */
 const MAIN_THREAD_BYTES = 96 * 1024 * 1024;
 
@@ -31,7 +31,11 @@ export interface StagedFile extends SourceFile {
   blob: StagedBlob;
   /** The store's own copy stands for the input's entry, whose bytes were not read. */
   fromStore?: boolean;
-  /** The bytes themselves, for a small entry read into memory: a JSON reader need not open the staging file. */
+  /**
+   * The bytes themselves, for a small entry read into memory, so a JSON reader need not open
+   * the staging file: only when the blob kept them (not when they hashed to another digest
+   * than the one pinned, whose bytes are then refused as before).
+   */
   bytes?: Buffer;
 }
 

@@ -77,7 +77,7 @@ async function indexTarFile(store: Store, file: string, size: number, view: TarV
       const stageSmall = async (existing: Digest | undefined): Promise<StagedFile> => {
         const bytes = readRangeSync(fh.fd, h.offset, h.size);
         const f = await stageBody(store.writer, once(bytes), { ...h, existing });
-        if (held + bytes.length <= HOLD_TOTAL_BYTES) {
+        if (keptBytes(f, existing) && held + bytes.length <= HOLD_TOTAL_BYTES) {
           held += bytes.length;
           f.bytes = bytes;
         }
@@ -223,8 +223,19 @@ async function stageInSecondPass(
  * loop: a closure there would share the loop's scope, and with it the reader's entry.
  */
 function heldEntry(store: Store, hints: EntryHints, h: TarFileEntry, bytes: Buffer, policy: StoredPolicy): TarFileEntry {
-  const stage = async (existing: Digest | undefined) => ({ ...(await stageBody(store.writer, once(bytes), { ...h, existing })), bytes });
+  const stage = async (existing: Digest | undefined): Promise<StagedFile> => {
+    const f = await stageBody(store.writer, once(bytes), { ...h, existing });
+    return keptBytes(f, existing) ? { ...f, bytes } : f;
+  };
   return { ...h, stage: (diffId) => stagePinned(store, hints, h, stage, { ...policy, diffId }) };
+}
+
+/**
+ * Whether a staged entry kept the bytes it was staged from: not when it pinned a stored blob
+ * and hashed to another digest (its bytes are then refused, never parsed).
+ */
+function keptBytes(f: StagedFile, pinned: Digest | undefined): boolean {
+  return pinned === undefined || f.blob.digest === pinned;
 }
 
 /** `size` bytes of the open file `fd` at `offset`, read now (a small entry); E_IO when the file is shorter. */
