@@ -1,4 +1,4 @@
-import { createReadStream, promises as fsp, readSync } from 'node:fs';
+import { createReadStream, promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { LayerstoreError } from '../errors.js';
 import { openArchive, openArchiveStream, READ_CHUNK, sniffFile, type OpenedArchive } from '../archive/open-archive.js';
@@ -15,6 +15,7 @@ import { keptWhileStreaming, namesListedBy } from './entry-shapes.js';
 import type { IngestOptions } from './ingest.js';
 import type { CommitTicket } from './commit-order.js';
 import { claimedDigest } from '../formats/source.js';
+import { readFullyAtSync } from '../util/fs-safe.js';
 
 /**
  * Entries an image archive may have (headers, not counting pax or long-name ones). A docker
@@ -75,7 +76,8 @@ async function indexTarFile(store: Store, file: string, size: number, view: TarV
       // trip to a thread, or starting one, costs more than hashing it. Its bytes stay with it
       // (bounded) for a reader that parses it.
       const stageSmall = async (existing: Digest | undefined): Promise<StagedFile> => {
-        const bytes = readRangeSync(fh.fd, h.offset, h.size);
+        const bytes = Buffer.allocUnsafe(h.size);
+        readFullyAtSync(fh.fd, bytes, h.offset);
         const f = await stageBody(store.writer, once(bytes), { ...h, existing });
         if (keptBytes(f, existing) && held + bytes.length <= HOLD_TOTAL_BYTES) {
           held += bytes.length;
@@ -236,17 +238,6 @@ function heldEntry(store: Store, hints: EntryHints, h: TarFileEntry, bytes: Buff
  */
 function keptBytes(f: StagedFile, pinned: Digest | undefined): boolean {
   return pinned === undefined || f.blob.digest === pinned;
-}
-
-/** `size` bytes of the open file `fd` at `offset`, read now (a small entry); E_IO when the file is shorter. */
-function readRangeSync(fd: number, offset: number, size: number): Buffer {
-  const buf = Buffer.allocUnsafe(size);
-  for (let got = 0; got < size; ) {
-    const n = readSync(fd, buf, got, size - got, offset + got);
-    if (n === 0) throw new LayerstoreError('E_IO', 'the input file got shorter while it was read', { offset: offset + got });
-    got += n;
-  }
-  return buf;
 }
 
 function entryOf(e: TarEntryHeader): TarFileEntry {

@@ -120,9 +120,22 @@ export async function readFullyAt(fd: number, buf: Buffer, pos: number, len = bu
   let got = 0;
   while (got < len) {
     const n = await new Promise<number>((resolve, reject) => read(fd, buf, got, len - got, pos + got, (e, k) => (e ? reject(e) : resolve(k))));
-    if (n === 0) throw new LayerstoreError('E_IO', 'the input file got shorter while it was read', { offset: pos + got });
+    if (n === 0) throw shorter(pos + got);
     got += n;
   }
+}
+
+/** readFullyAt, synchronously: for a few KB (a config), cheaper than a thread-pool round trip. */
+export function readFullyAtSync(fd: number, buf: Buffer, pos: number, len = buf.length): void {
+  for (let got = 0; got < len; ) {
+    const n = readSync(fd, buf, got, len - got, pos + got);
+    if (n === 0) throw shorter(pos + got);
+    got += n;
+  }
+}
+
+function shorter(offset: number): LayerstoreError {
+  return new LayerstoreError('E_IO', 'the input file got shorter while it was read', { offset });
 }
 
 /**
