@@ -107,10 +107,19 @@ export async function stageBody(
 export const STAGING_CONCURRENCY = 4;
 
 /**
+ * A gzip or zstd range is hashed on the main thread (takeOnMainThread) only up to this size:
+ * its diffID (inflating, and hashing what comes out, ~3x the bytes) is computed on the main
+ * thread whichever way, so a thread takes only the range's own hash, and pays off once that
+ * hash takes about as long as the thread's start (~50 ms: ~20 MB here).
+ */
+const MAIN_THREAD_COMPRESSED_BYTES = 16 * 1024 * 1024;
+
+/**
  * Stage a byte range of a file (an entry of an uncompressed archive, or a whole file of a
  * layout directory): its raw bytes are hashed and copied on a worker thread (see
- * BlobWriter.stageRange) while this thread, for a gzip/zstd range, decompresses it for the
- * diffID. The two read the range independently, so they run on two cores.
+ * BlobWriter.stageRange), or on this one while the pool has not started threads and the range
+ * is small (stagingWorkers); for a gzip/zstd range, this thread also decompresses it for the
+ * diffID. The two read the range independently, so on a thread they run on two cores.
  */
 export async function stageFileRange(
   writer: BlobWriter,
@@ -121,15 +130,10 @@ export async function stageFileRange(
   const head = Buffer.alloc(Math.min(SNIFF_BYTES, src.size));
   await readFullyAt(src.fd, head, src.start);
   const compression = sniffCompression(head);
-  const release = compression === 'none' ? workers.takeOnMainThread(src.size) : undefined;
-  if (release) {
-    try {
-      return await stageRangeHere(writer, src, meta, workers);
-    } finally {
-      release();
-    }
-  }
-  const stored = writer.stageRange(workers, src, { existing: meta.existing, alreadyStored: (d) => hasBlob(writer, d) });
+  const release = compression === 'none' || src.size <= MAIN_THREAD_COMPRESSED_BYTES ? workers.takeOnMainThread(src.size) : undefined;
+  const stored = release
+    ? stageRangeHere(writer, src, meta.existing, workers).finally(release)
+    : writer.stageRange(workers, src, { existing: meta.existing, alreadyStored: (d) => hasBlob(writer, d) });
   const base = { name: meta.name, offset: meta.offset, compression };
   if (compression === 'none') {
     const blob = await stored;
@@ -148,19 +152,15 @@ export async function stageFileRange(
 }
 
 /**
- * Stage an uncompressed range on this thread (RangeWorkers.takeOnMainThread): read into
- * three reused buffers, the next read in flight while this chunk is hashed and the last one
- * written. StagingWriter.write returns once the chunk before has been written, so a buffer is
- * read into again only after its bytes are on their way to disk. (A fresh buffer per chunk, as
- * a read stream makes, doubled the system time: every page of every chunk faulted in anew.)
+ * Hash and copy a range on this thread (RangeWorkers.takeOnMainThread), as stageRange does on
+ * a thread, `existing` pinned as there: read into three reused buffers, the next read in flight
+ * while this chunk is hashed and the last one written. StagingWriter.write returns once the
+ * chunk before has been written, so a buffer is read into again only after its bytes are on
+ * their way to disk. (A fresh buffer per chunk, as a read stream makes, doubled the system
+ * time: every page of every chunk faulted in anew.)
  */
-async function stageRangeHere(
-  writer: BlobWriter,
-  src: FileRange,
-  meta: { name: string; offset: number; existing?: Digest },
-  workers: RangeWorkers,
-): Promise<StagedFile> {
-  const w = await writer.begin({ existing: meta.existing });
+async function stageRangeHere(writer: BlobWriter, src: FileRange, existing: Digest | undefined, workers: RangeWorkers): Promise<StagedBlob> {
+  const w = await writer.begin({ existing });
   try {
     const bufs = [0, 1, 2].map(() => Buffer.allocUnsafe(Math.min(READ_CHUNK, src.size)));
     const readChunk = async (k: number): Promise<Buffer> => {
@@ -178,8 +178,7 @@ async function stageRangeHere(
       await w.write(chunk);
       workers.countDone(chunk.length);
     }
-    const blob = await w.finish((d) => hasBlob(writer, d));
-    return { name: meta.name, offset: meta.offset, blob, compression: 'none', diffId: blob.digest };
+    return await w.finish((d) => hasBlob(writer, d));
   } catch (e) {
     await w.abort();
     throw e;

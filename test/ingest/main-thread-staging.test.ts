@@ -5,13 +5,14 @@
  * cut out by dd, and with the copy itself; an input that shrinks while read fails as on a thread.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, promises as fsp, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, promises as fsp, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stageFileRange, stagingWorkers } from '../../src/ingest/staged-file.js';
 import { ingestPath } from '../../src/ingest/ingest.js';
 import { Store } from '../../src/store/store.js';
+import type { StagedBlob } from '../../src/store/blob-writer.js';
 import { digestOf, fill } from '../helpers/hand-bytes.js';
 import { legacySave, type RawEntry } from '../helpers/make-tar.js';
 import { storePaths } from '../helpers/store-paths.js';
@@ -44,16 +45,46 @@ describe('staging on the main thread', () => {
       const file = path.join(dir, 'src.bin');
       const workers = stagingWorkers();
       const fh = await fsp.open(file, 'r');
+      let staged: StagedBlob | undefined;
       try {
         const f = await stageFileRange(store.writer, workers, { path: file, fd: fh.fd, start, size, whole: false }, { name: 'layer.tar', offset: start });
+        staged = f.blob;
         expect(workers.threadsStarted).toBe(0);
         expect(f.blob.digest).toBe(sha256sumOf(file, start, size));
         expect(f.diffId).toBe(f.blob.digest);
         expect(f.compression).toBe('none');
         expect(readFileSync(f.blob.stagingPath!).equals(readFileSync(file).subarray(start, start + size))).toBe(true);
         expect(workers.bytesDone()).toBe(size);
-        await store.writer.discard(f.blob);
       } finally {
+        if (staged) await store.writer.discard(staged);
+        await fh.close();
+        await workers.close();
+      }
+    });
+  }
+
+  for (const [what, mb, threads] of [
+    ['a small gzip range', 1, 0],
+    ['a gzip range above 16 MiB', 17, 1],
+  ] as const) {
+    it(`${what}: digest (sha256sum) and diffID (gzip -dc | sha256sum) on ${threads ? 'a thread' : 'the main thread'}`, async () => {
+      const gz = path.join(dir, `layer-${mb}.gz`);
+      // Incompressible bytes: the file is about as big as its content.
+      execFileSync('sh', ['-c', `head -c ${mb * 1024 * 1024} /dev/urandom | gzip -1 > "$1"`, 'sh', gz]);
+      const size = statSync(gz).size;
+      const workers = stagingWorkers();
+      const fh = await fsp.open(gz, 'r');
+      let staged: StagedBlob | undefined;
+      try {
+        const f = await stageFileRange(store.writer, workers, { path: gz, fd: fh.fd, start: 0, size, whole: true }, { name: 'layer.tar.gz', offset: 0 });
+        staged = f.blob;
+        expect(f.compression).toBe('gzip');
+        expect(f.blob.digest).toBe(sha256sumOf(gz, 0, size));
+        const inflated = execFileSync('sh', ['-c', 'gzip -dc "$1" | sha256sum', 'sh', gz], { encoding: 'utf8' }).split(/\s+/)[0];
+        expect(f.diffId).toBe(`sha256:${inflated}`);
+        expect(Math.min(workers.threadsStarted, 1)).toBe(threads);
+      } finally {
+        if (staged) await store.writer.discard(staged);
         await fh.close();
         await workers.close();
       }
