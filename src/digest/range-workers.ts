@@ -160,8 +160,8 @@ export class RangeWorkers {
   /**
    * Whether the caller should hash a range of `bytes` on its own thread instead: only while
    * no thread has started and the bytes it already hashes itself, with these, stay within
-   * `mainThreadBytes` (ingest's choice: see stagingWorkers). When it says yes, the caller counts its
-   * progress with countDone and calls the release it returns once done.
+   * `mainThreadBytes` (ingest's choice: see stagingWorkers). When it says yes, the caller
+   * counts its progress with countDone and calls the release it returns once done.
    */
   takeOnMainThread(bytes: number): (() => void) | undefined {
     if (this.closed || this.started > 0 || this.onMainThread + bytes > this.mainThreadBytes) return undefined;

@@ -12,8 +12,9 @@ async function hasBlob(writer: BlobWriter, d: Digest): Promise<boolean> {
 }
 
 /**
- * What an ingest hashes on its main thread before it starts threads (RangeWorkers.takeOnMainThread). A
- * thread takes ~45–65 ms to come up on the 2-core bench machine, in which one core hashes
+ * What an ingest hashes on its main thread before it starts threads
+ * (RangeWorkers.takeOnMainThread). A thread takes ~45–65 ms to come up on the 2-core bench
+ * machine, in which one core hashes
  * and copies ~55–70 MB; with two cores, B bytes take B/r on one thread against start-up +
  * B/2r on two, so threads pay off from about 2 x start-up x r (~110 MB). Below, the main
  * thread is done first and no thread starts at all: a family ingest (an 86 MB base, six
