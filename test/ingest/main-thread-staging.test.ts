@@ -16,6 +16,7 @@ import type { StagedBlob } from '../../src/store/blob-writer.js';
 import { digestOf, fill } from '../helpers/hand-bytes.js';
 import { legacySave, type RawEntry } from '../helpers/make-tar.js';
 import { storePaths } from '../helpers/store-paths.js';
+import { readBuffers } from '../../src/util/buffer-pool.js';
 
 let dir = '';
 let store: Store;
@@ -90,6 +91,38 @@ describe('staging on the main thread', () => {
       }
     });
   }
+
+  it("ranges staged at once and one after another take the process's reused buffers, and each is still its own bytes", async () => {
+    const file = path.join(dir, 'src.bin');
+    const workers = stagingWorkers();
+    const fh = await fsp.open(file, 'r');
+    const staged: StagedBlob[] = [];
+    const ranges = [
+      [0, 1024 * 1024 + 1],
+      [333, 2 * 1024 * 1024],
+      [SRC_SIZE - 1500 * 1024, 1500 * 1024],
+    ] as const;
+    const stage = async ([start, size]: readonly [number, number]) => {
+      const f = await stageFileRange(store.writer, workers, { path: file, fd: fh.fd, start, size, whole: false }, { name: 'l', offset: start });
+      staged.push(f.blob);
+      expect(f.blob.digest).toBe(sha256sumOf(file, start, size));
+      expect(readFileSync(f.blob.stagingPath!).equals(readFileSync(file).subarray(start, start + size))).toBe(true);
+    };
+    try {
+      await Promise.all(ranges.map(stage));
+      // Nine buffers were in use at once; they are back, within the pool's bound.
+      expect(readBuffers.held).toBeGreaterThanOrEqual(9);
+      expect(readBuffers.held).toBeLessThanOrEqual(12);
+      const held = readBuffers.held;
+      for (const r of ranges) await stage(r);
+      expect(readBuffers.held).toBe(held); // taken and given back: none allocated anew
+      expect(workers.threadsStarted).toBe(0);
+    } finally {
+      for (const b of staged) await store.writer.discard(b);
+      await fh.close();
+      await workers.close();
+    }
+  });
 
   it('a file shorter than its range fails with E_IO and leaves no staging file', async () => {
     const file = path.join(dir, 'src.bin');
