@@ -3,6 +3,7 @@ import { hexOf, isDigest, type Digest } from '../digest/digest.js';
 import type { Store } from '../store/store.js';
 import type { StagedFile } from './staged-file.js';
 import { DiffIdComputer } from './diffid.js';
+import { fileChunks } from '../util/buffer-pool.js';
 import { sniffCompression, SNIFF_BYTES, type Compression } from '../archive/compression.js';
 
 /**
@@ -40,7 +41,14 @@ export async function storedBlobAsStaged(store: Store, d: Digest): Promise<Stage
   }
   const dec = new DiffIdComputer(compression);
   const bytes = await store.writer.openStaged(blob);
-  for await (const chunk of bytes.createReadStream({ highWaterMark: 1024 * 1024 })) await dec.write(chunk as Buffer);
+  try {
+    for await (const chunk of fileChunks(bytes.fd, 0, size)) await dec.write(chunk);
+  } catch (e) {
+    dec.abort();
+    throw e;
+  } finally {
+    await bytes.close();
+  }
   const r = await dec.finish();
   if (r.error !== undefined || !r.diffId) {
     f.decompressError = r.error ?? 'unknown error';

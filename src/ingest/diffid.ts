@@ -1,7 +1,6 @@
 import type { Duplex } from 'node:stream';
-import { once } from 'node:events';
-import { constants as C, createReadStream, promises as fsp } from 'node:fs';
-import { READ_CHUNK } from '../archive/open-archive.js';
+import { constants as C, promises as fsp } from 'node:fs';
+import { fileChunks } from '../util/buffer-pool.js';
 import { ZstdChild, zstdBinary } from '../archive/zstd-child.js';
 import { checkZstdFile } from '../archive/zstd-frames.js';
 import { createDecompressor, type Compression } from '../archive/compression.js';
@@ -40,11 +39,13 @@ export class DiffIdComputer {
     });
   }
 
+  /**
+   * Resolves once the decompressor is done with `chunk` (its write callback), so the caller
+   * may read into the same buffer again (fileChunks), or once it has failed.
+   */
   async write(chunk: Buffer): Promise<void> {
     if (this.error) return;
-    if (!this.dec.write(chunk)) {
-      await Promise.race([once(this.dec, 'drain'), this.done]);
-    }
+    await Promise.race([new Promise<void>((resolve) => this.dec.write(chunk, () => resolve())), this.done]);
   }
 
   async finish(): Promise<{ diffId?: Digest; error?: string }> {
@@ -95,10 +96,7 @@ export async function diffIdOfRange(src: FileRange, kind: Exclude<Compression, '
   }
   const dec = new DiffIdComputer(kind);
   try {
-    if (src.size > 0) {
-      const body = createReadStream('', { fd: src.fd, autoClose: false, start: src.start, end: src.start + src.size - 1, highWaterMark: READ_CHUNK });
-      for await (const chunk of body) await dec.write(chunk as Buffer);
-    }
+    for await (const chunk of fileChunks(src.fd, src.start, src.size)) await dec.write(chunk);
   } catch (e) {
     dec.abort();
     throw e;
