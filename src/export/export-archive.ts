@@ -1,6 +1,3 @@
-import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
-import tar from 'tar-stream';
 import { LayerstoreError } from '../errors.js';
 import { hexOf, type Digest } from '../digest/digest.js';
 import { createHasher } from '../digest/hasher.js';
@@ -20,6 +17,8 @@ import {
 } from '../formats/types.js';
 import type { Store } from '../store/store.js';
 import { resolveOutputTarget } from './output-target.js';
+import { TarWriter } from '../archive/tar-writer.js';
+import { fileChunks } from '../util/buffer-pool.js';
 
 /** A root to export: a descriptor from the store and the ref it goes out under (if any). */
 export interface ExportRoot {
@@ -46,7 +45,7 @@ interface ImageEntry {
   platform?: string;
 }
 
-const MTIME = new Date(0);
+const MTIME = 0;
 
 /**
  * Write a tarball in the Docker 25+ `docker save` shape: an OCI image layout (oci-layout,
@@ -122,57 +121,64 @@ export async function exportArchive(store: Store, roots: ExportRoot[], outFile: 
   }));
 
   const target = await resolveOutputTarget(outFile, store.root);
-  const pack = tar.pack();
-  const written = pipeline(pack, await target.open());
+  const out = await target.open();
+  const tar = new TarWriter(out, MTIME);
   let bytes = 0;
   try {
-    const dirEntry = (name: string) =>
-      new Promise<void>((res, rej) => pack.entry({ name, type: 'directory', mode: 0o755, mtime: MTIME }, (e) => (e ? rej(e) : res())));
-    const fileEntry = (name: string, body: Buffer) =>
-      new Promise<void>((res, rej) => pack.entry({ name, mode: 0o644, mtime: MTIME }, body, (e) => (e ? rej(e) : res())));
-    await dirEntry('blobs');
-    await dirEntry('blobs/sha256');
+    await tar.directory('blobs');
+    await tar.directory('blobs/sha256');
     for (const [digest, size] of blobs) {
-      const sink = pack.entry({ name: `blobs/sha256/${hexOf(digest)}`, size, mode: 0o644, mtime: MTIME });
-      await pipeline(await store.blobs.open(digest), verifying(digest, size), sink);
+      await writeBlob(store, tar, digest, size);
       bytes += size;
     }
-    await fileEntry('oci-layout', Buffer.from('{"imageLayoutVersion":"1.0.0"}'));
-    await fileEntry('index.json', Buffer.from(JSON.stringify(index)));
-    await fileEntry('manifest.json', Buffer.from(JSON.stringify(manifestJson)));
-    pack.finalize();
-    await written;
+    await tar.file('oci-layout', ...sized(Buffer.from('{"imageLayoutVersion":"1.0.0"}')));
+    await tar.file('index.json', ...sized(Buffer.from(JSON.stringify(index))));
+    await tar.file('manifest.json', ...sized(Buffer.from(JSON.stringify(manifestJson))));
+    await tar.finish();
     await target.commit();
   } catch (e) {
-    pack.destroy();
-    await written.catch(() => {});
+    out.destroy();
     await target.abort();
     throw e;
   }
   return { file: target.name, toStdout: target.toStdout, images: images.size, manifests: [...images.keys()], blobs: blobs.size, bytes };
 }
 
-/** Pass bytes through, failing if they do not hash to `digest` or are not `size` long. */
-function verifying(digest: Digest, size: number): Transform {
-  const h = createHasher();
-  let n = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      h.update(chunk);
-      n += chunk.length;
-      cb(null, chunk);
-    },
-    flush(cb) {
-      const actual = h.digest();
-      if (actual !== digest || n !== size) {
-        cb(
-          new LayerstoreError('E_STORE_INVALID', `stored blob ${digest} is damaged (its bytes hash to ${actual})`, {
-            hint: 'run layerstore verify --fix, then ingest its source again',
-          }),
-        );
-      } else cb();
-    },
-  });
+function sized(b: Buffer): [number, Buffer] {
+  return [b.length, b];
+}
+
+/**
+ * One blob into the tarball, read into reused buffers (fileChunks) and hashed on the way: a
+ * blob that is not `size` bytes or does not hash to its name fails the export, so a damaged
+ * store cannot produce a damaged archive.
+ */
+async function writeBlob(store: Store, tar: TarWriter, digest: Digest, size: number): Promise<void> {
+  const damaged = (why: string) =>
+    new LayerstoreError('E_STORE_INVALID', `stored blob ${digest} is damaged (${why})`, {
+      hint: 'run layerstore verify --fix, then ingest its source again',
+    });
+  const fh = await store.blobs.openFile(digest);
+  try {
+    const actualSize = (await fh.stat()).size;
+    if (actualSize !== size) throw damaged(`it is ${actualSize} bytes, not ${size}`);
+    const h = createHasher();
+    async function* hashed(): AsyncGenerator<Buffer> {
+      for await (const chunk of fileChunks(fh.fd, 0, size)) {
+        h.update(chunk);
+        yield chunk;
+      }
+    }
+    await tar.file(`blobs/sha256/${hexOf(digest)}`, size, hashed());
+    const actual = h.digest();
+    if (actual !== digest) throw damaged(`its bytes hash to ${actual}`);
+  } catch (e) {
+    // Shorter than its size while read (fs-safe's E_IO): the store's blob is damaged.
+    if (e instanceof LayerstoreError && e.code === 'E_IO') throw damaged(e.message);
+    throw e;
+  } finally {
+    await fh.close();
+  }
 }
 
 /** The RepoTag docker load would give `ref`, if docker can name it at all. */
