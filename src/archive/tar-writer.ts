@@ -40,8 +40,7 @@ export class TarWriter {
   async finish(): Promise<void> {
     await this.write(Buffer.alloc(1024));
     await new Promise<void>((resolve, reject) => {
-      this.out.once('error', reject);
-      this.out.end(() => resolve());
+      this.out.end((e?: Error | null) => (e ? reject(e) : resolve()));
     });
   }
 
