@@ -4,6 +4,8 @@ import path from 'node:path';
 import { Duplex, PassThrough, type Readable, type Writable } from 'node:stream';
 import { LayerstoreError } from '../errors.js';
 import { ZSTD_WINDOW_LIMIT, ZstdFrameCheck } from './zstd-frames.js';
+import { readBuffers } from '../util/buffer-pool.js';
+import { readingSocketPair } from '../util/socket-pair.js';
 
 /**
  * zstd decompression in a `zstd -dc` child process. Node 20 has no zstd in zlib, and the
@@ -66,9 +68,8 @@ export class ZstdChild extends Duplex {
    */
   constructor(binary: string, inputFd?: number) {
     super();
-    // -q: no progress on stderr; --no-check is not used, so the frame checksum is verified.
     // --memory: windows up to the limit decode whatever zstd's default (it is 128 MiB too).
-    this.child = spawn(binary, ['-d', '-c', '-q', `--memory=${ZSTD_WINDOW_LIMIT / (1024 * 1024)}MB`], {
+    this.child = spawn(binary, zstdArgs(), {
       stdio: [inputFd ?? 'pipe', 'pipe', 'pipe'],
     }) as ChildProcessByStdio<Writable, Readable, Readable>;
     // No stdin pipe when zstd reads a file: writes go nowhere and end at once.
@@ -94,18 +95,7 @@ export class ZstdChild extends Duplex {
         return;
       }
       if (this.destroyed) return;
-      // "zstd: /*stdin*\ : Decoding error (36) : Restored data doesn't match checksum"
-      const why =
-        this.stderr
-          .split('\n')
-          .map((l) =>
-            l
-              .replace(/^zstd:\s*/, '')
-              .replace(/^\/\*stdin\*\\\s*:\s*/, '')
-              .trim(),
-          )
-          .find(Boolean) ?? (signal ? `killed by ${signal}` : `exit code ${code}`);
-      this.destroy(new LayerstoreError('E_DECOMPRESS', `zstd data does not decompress: ${why}`));
+      this.destroy(decompressError(this.stderr, code, signal));
     });
   }
 
@@ -138,5 +128,68 @@ export class ZstdChild extends Duplex {
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
     if (!this.exited) this.child.kill('SIGKILL');
     cb(err);
+  }
+}
+
+/** zstd's arguments: -q, no progress on stderr; the frame checksum is verified; windows held to the limit. */
+function zstdArgs(): string[] {
+  return ['-d', '-c', '-q', `--memory=${ZSTD_WINDOW_LIMIT / (1024 * 1024)}MB`];
+}
+
+/** E_DECOMPRESS with the first line zstd printed ("zstd: /*stdin*\ : Decoding error (36) : ..."). */
+function decompressError(stderr: string, code: number | null, signal: NodeJS.Signals | null): LayerstoreError {
+  const why =
+    stderr
+      .split('\n')
+      .map((l) =>
+        l
+          .replace(/^zstd:\s*/, '')
+          .replace(/^\/\*stdin\*\\\s*:\s*/, '')
+          .trim(),
+      )
+      .find(Boolean) ?? (signal ? `killed by ${signal}` : `exit code ${code}`);
+  return new LayerstoreError('E_DECOMPRESS', `zstd data does not decompress: ${why}`);
+}
+
+/**
+ * Decompress the open file `inputFd` (from its offset to its end) in a zstd child, handing
+ * each piece of the output to `onData` synchronously, in a buffer reused for the next piece
+ * (`onData` hashes it). The output comes through a Unix socket read into that one buffer
+ * (util/socket-pair.ts): through a pipe stream every 64 KiB arrived in fresh memory, which
+ * cost more CPU than zstd itself. Rejects as ZstdChild fails (E_DECOMPRESS, zstd's words).
+ * False when no socket could be made: the caller uses ZstdChild.
+ */
+export async function zstdFileInto(binary: string, inputFd: number, onData: (bytes: Buffer) => void): Promise<boolean> {
+  const buffer = readBuffers.take();
+  const pair = await readingSocketPair(buffer, onData);
+  if (!pair) {
+    readBuffers.give([buffer]);
+    return false;
+  }
+  let stderr = '';
+  try {
+    const child = spawn(binary, zstdArgs(), { stdio: [inputFd, pair.child, 'pipe'] }) as ChildProcessByStdio<null, null, Readable>;
+    pair.child.destroy(); // the child holds its own copy; the reader sees the end when zstd exits
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (t: string) => {
+      if (stderr.length < 4096) stderr += t;
+    });
+    const exited = new Promise<void>((resolve, reject) => {
+      child.once('error', (e) => reject(new LayerstoreError('E_DECOMPRESS', `cannot run ${binary}: ${e.message}`, { cause: e })));
+      child.once('close', (code, signal) => (code === 0 ? resolve() : reject(decompressError(stderr, code, signal))));
+    });
+    exited.catch(() => {});
+    try {
+      await Promise.all([exited, pair.ended]);
+    } catch (e) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited.catch(() => {});
+      throw e;
+    }
+    return true;
+  } finally {
+    pair.destroy();
+    // The reader is closed: nothing reads into the buffer any more.
+    readBuffers.give([buffer]);
   }
 }

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { constants as C, promises as fsp } from 'node:fs';
 import { fileChunks } from '../util/buffer-pool.js';
-import { ZstdChild, zstdBinary } from '../archive/zstd-child.js';
+import { ZstdChild, zstdBinary, zstdFileInto } from '../archive/zstd-child.js';
 import { checkZstdFile } from '../archive/zstd-frames.js';
 import { createDecompressor, type Compression } from '../archive/compression.js';
 import { createHasher, type Hasher } from '../digest/hasher.js';
@@ -63,6 +63,21 @@ export class DiffIdComputer {
   }
 }
 
+/**
+ * The diffID of the zstd file open as `fd` (at offset 0), decompressed by the zstd child:
+ * hashed as its output arrives in one reused buffer (zstdFileInto), or through a ZstdChild
+ * stream when no socket can be made. A failure to decompress is an `error`, not a throw.
+ */
+async function zstdFileDiffId(bin: string, fd: number): Promise<{ diffId?: Digest; error?: string }> {
+  const h = createHasher();
+  try {
+    if (await zstdFileInto(bin, fd, (b) => h.update(b))) return { diffId: h.digest() };
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+  return new DiffIdComputer(new ZstdChild(bin, fd)).finish();
+}
+
 /** A byte range of an open file. `whole`: the range is the entire file. */
 export interface FileRange {
   path: string;
@@ -85,7 +100,7 @@ export async function diffIdOfRange(src: FileRange, kind: Exclude<Compression, '
     const fh = await fsp.open(src.path, C.O_RDONLY | C.O_NOFOLLOW);
     try {
       // Both run to the end: the file stays open until neither reads it.
-      const [frames, diff] = await Promise.allSettled([checkZstdFile(fh, 0, src.size), new DiffIdComputer(new ZstdChild(bin, fh.fd)).finish()]);
+      const [frames, diff] = await Promise.allSettled([checkZstdFile(fh, 0, src.size), zstdFileDiffId(bin, fh.fd)]);
       if (frames.status === 'rejected') throw frames.reason;
       if (frames.value) return { error: frames.value.message };
       if (diff.status === 'rejected') throw diff.reason;

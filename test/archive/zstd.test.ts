@@ -13,7 +13,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { diffIdOfRange } from '../../src/ingest/diffid.js';
 import { createDecompressor } from '../../src/archive/compression.js';
-import { ZstdChild, zstdBinary } from '../../src/archive/zstd-child.js';
+import { ZstdChild, zstdBinary, zstdFileInto } from '../../src/archive/zstd-child.js';
 import { mapTarError } from '../../src/archive/tar-entries.js';
 import { peer } from '../helpers/peers.js';
 
@@ -125,6 +125,76 @@ describe.skipIf(!ZSTD)('zstd through the zstd command', () => {
       const r = await viaFile(c, true);
       expect(r.diffId).toBeUndefined();
       expect(r.error).toMatch(/^zstd data does not decompress: \S/);
+    });
+  });
+
+  describe('zstdFileInto: the child reads the file, its output comes through a socket into one reused buffer', () => {
+    const withFile = async <T>(bytes: Buffer, fn: (fd: number) => Promise<T>): Promise<T> => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'layerstore-zstd-into-'));
+      const file = path.join(dir, 'layer.zst');
+      writeFileSync(file, bytes);
+      const fh = await fsp.open(file, 'r');
+      try {
+        return await fn(fh.fd);
+      } finally {
+        await fh.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    };
+    /** This process's zstd children, by pid. */
+    const zstdChildren = () =>
+      new Set(
+        spawnSync('pgrep', ['-P', String(process.pid), 'zstd'], { encoding: 'utf8' })
+          .stdout.split(/\s+/)
+          .filter(Boolean),
+      );
+
+    it('hands over every byte zstd -dc gives, in order, always in the same buffer', async () => {
+      const h = createHash('sha256');
+      const buffers = new Set<ArrayBufferLike>();
+      let n = 0;
+      const ok = await withFile(packed, (fd) =>
+        zstdFileInto(ZSTD!, fd, (b) => {
+          h.update(b);
+          n += b.length;
+          buffers.add(b.buffer);
+        }),
+      );
+      expect(ok).toBe(true);
+      expect({ sha: h.digest('hex'), n }).toEqual(want);
+      expect(buffers.size).toBe(1);
+    });
+
+    it('a consumer that throws: that error, and no zstd left running', async () => {
+      const boom = new Error('consumer failed');
+      const before = zstdChildren();
+      await expect(
+        withFile(packed, (fd) =>
+          zstdFileInto(ZSTD!, fd, () => {
+            throw boom;
+          }),
+        ),
+      ).rejects.toBe(boom);
+      const left = [...zstdChildren()].filter((pid) => !before.has(pid));
+      expect(left, spawnSync('ps', ['-o', 'pid,stat,args', '--ppid', String(process.pid)], { encoding: 'utf8' }).stdout).toEqual([]);
+    });
+
+    it('no temporary directory to make the socket in: false, and diffIdOfRange still gives the diffID (through a pipe)', async () => {
+      const saved = process.env.TMPDIR;
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'layerstore-zstd-notmp-'));
+      const file = path.join(dir, 'layer.zst');
+      writeFileSync(file, packed);
+      process.env.TMPDIR = path.join(dir, 'missing');
+      const fh = await fsp.open(file, 'r');
+      try {
+        expect(await zstdFileInto(ZSTD!, fh.fd, () => {})).toBe(false);
+        expect(await diffIdOfRange({ path: file, fd: fh.fd, start: 0, size: packed.length, whole: true }, 'zstd')).toEqual({ diffId: `sha256:${want.sha}` });
+      } finally {
+        if (saved === undefined) delete process.env.TMPDIR;
+        else process.env.TMPDIR = saved;
+        await fh.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 
