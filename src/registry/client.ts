@@ -6,7 +6,7 @@ import type { Credentials } from './credentials.js';
 import { boundedChunks, readBounded, type BodyBound } from './bounded-body.js';
 import { RegistryStatusError, RegistryUnreachable } from './client-errors.js';
 import { describeFetchFailure } from './fetch-failure.js';
-import { nodeRequest, type TransportOptions } from './node-transport.js';
+import { nodeRequest, nodeUpload, type TransportOptions, type UploadBody } from './node-transport.js';
 import { fromFetch, type RegistryResponse } from './response.js';
 import { RequestPolicy } from './request-policy.js';
 
@@ -81,11 +81,11 @@ export class RegistryClient {
   async request(
     method: string,
     path: string,
-    opts: { scope: string; headers?: Record<string, string>; body?: Buffer | Readable; ok?: number[]; repeatable?: boolean },
+    opts: { scope: string; headers?: Record<string, string>; body?: Buffer | UploadBody; ok?: number[]; repeatable?: boolean },
   ): Promise<RegistryResponse> {
     // GET and HEAD may be asked again (429, 5xx, a lost connection), and what the caller says
     // is repeatable; never a streaming body.
-    const streaming = opts.body instanceof Readable;
+    const streaming = opts.body !== undefined && !Buffer.isBuffer(opts.body);
     const idempotent = !streaming && (opts.repeatable === true || ((method === 'GET' || method === 'HEAD') && !opts.body));
     const send = async (): Promise<RegistryResponse> => {
       const headers: Record<string, string> = { ...(opts.headers ?? {}) };
@@ -96,22 +96,25 @@ export class RegistryClient {
       const bodiless = (method === 'GET' || method === 'HEAD') && !opts.body;
       // Under an idle timeout an upload may take as long as the registry keeps taking chunks.
       const watch = !bodiless && this.policy.idle ? this.policy.idleWatch() : undefined;
-      if (opts.body instanceof Readable) {
-        init.body = Readable.toWeb(watch ? Readable.from(touching(opts.body, watch.touch), { objectMode: false }) : opts.body) as unknown as ReadableStream;
-        init.duplex = 'half';
-      } else if (opts.body) init.body = opts.body;
+      if (Buffer.isBuffer(opts.body)) init.body = opts.body;
       const signal = bodiless ? undefined : watch ? watch.signal : this.policy.attemptSignal();
       if (signal) init.signal = signal;
       const base = this.baseUrl;
       this.sent[method === 'GET' ? 'get' : method === 'HEAD' ? 'head' : 'other']++;
       try {
-        return bodiless ? await nodeRequest(method, base + path, headers, this.transport()) : fromFetch(await fetch(base + path, init));
+        if (bodiless) return await nodeRequest(method, base + path, headers, this.transport());
+        if (streaming) {
+          const body = watch ? touching(opts.body as UploadBody, watch.touch) : (opts.body as UploadBody);
+          return await nodeUpload(method as 'PUT' | 'PATCH' | 'POST', base + path, headers, body, signal);
+        }
+        return fromFetch(await fetch(base + path, init));
       } catch (e) {
+        if (e instanceof LayerstoreError) throw e; // reading the body failed (the store's blob): not the registry's failure
         if (this.policy.signal?.aborted) throw e; // the caller is stopping: not the registry's failure
         if ((e as Error)?.name !== 'TimeoutError' && !signal?.aborted) {
           // A concurrent request already fell back to http: follow it.
-          if (base !== this.baseUrl && !(opts.body instanceof Readable)) return send();
-          if (this.fallbackUrl && !(opts.body instanceof Readable)) {
+          if (base !== this.baseUrl && !streaming) return send();
+          if (this.fallbackUrl && !streaming) {
             this.baseUrl = this.fallbackUrl;
             this.fallbackUrl = undefined;
             return send();
@@ -129,7 +132,7 @@ export class RegistryClient {
       return r.res;
     };
     let res = await sendPatiently();
-    if (res.status === 401 && !(opts.body instanceof Readable)) {
+    if (res.status === 401 && !streaming) {
       const ch = parseChallenge(res.headers.get('www-authenticate'));
       await res.body?.cancel();
       if (ch?.scheme === 'bearer') await this.fetchToken(ch, opts.scope);
@@ -382,7 +385,7 @@ export class RegistryClient {
    * new session, the body from its first byte) while the policy allows: the state a broken
    * session was left in is never trusted.
    */
-  async uploadBlob(repo: string, d: Digest, size: number, body: () => Promise<Readable>): Promise<void> {
+  async uploadBlob(repo: string, d: Digest, size: number, body: () => UploadBody): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.uploadOnce(repo, d, size, body);
@@ -394,7 +397,7 @@ export class RegistryClient {
     }
   }
 
-  private async uploadOnce(repo: string, d: Digest, size: number, body: () => Promise<Readable>): Promise<void> {
+  private async uploadOnce(repo: string, d: Digest, size: number, body: () => UploadBody): Promise<void> {
     const start = await this.request('POST', `/v2/${repo}/blobs/uploads/`, { scope: pushScope(repo), headers: { 'Content-Length': '0' }, ok: [202] });
     await start.body?.cancel();
     const loc = start.headers.get('location');
@@ -404,7 +407,7 @@ export class RegistryClient {
     const res = await this.request('PUT', url.pathname + url.search, {
       scope: pushScope(repo),
       headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) },
-      body: await body(),
+      body: body(),
       ok: [201, 204],
     });
     await res.body?.cancel();
@@ -512,10 +515,10 @@ function withTries<E>(e: E, tries: number): E {
 }
 
 /** `body`'s chunks, calling `touch` as the request takes each (the idle timer of an upload). */
-async function* touching(body: Readable, touch: () => void): AsyncGenerator<Buffer> {
+async function* touching(body: UploadBody, touch: () => void): AsyncGenerator<Buffer> {
   for await (const c of body) {
     touch();
-    yield c as Buffer;
+    yield c;
   }
   touch();
 }

@@ -60,8 +60,43 @@ export interface TransportOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * A request body sent in chunks, each valid only until the next is asked for (a blob read
+ * into reused buffers: util/buffer-pool.ts fileChunks): the next is asked for once the
+ * socket has taken the one before (its write callback).
+ */
+export type UploadBody = AsyncIterable<Buffer>;
+
+/**
+ * A request with a streamed body (a blob upload's PUT) over node:http(s). Not fetch: undici
+ * takes a body as a web stream and copies every chunk into new memory (Node's Readable.toWeb
+ * does as well), and fresh memory costs a page fault per 4 KiB here: pushing an 86 MB blob
+ * to docker-registry took 0.78-0.82 s through fetch, 0.43-0.44 s this way (and half the CPU).
+ * Failures look like fetch's, as nodeRequest's do; a redirect is returned, not followed
+ * (fetch cannot send a streamed body twice either). `signal` bounds the exchange (the
+ * caller's idle watch or attempt timeout); an error reading `body` is thrown as it is.
+ */
+export function nodeUpload(
+  method: 'PUT' | 'PATCH' | 'POST',
+  url: string,
+  headers: Record<string, string>,
+  body: UploadBody,
+  signal?: AbortSignal,
+): Promise<RegistryResponse> {
+  return exchange(method, url, headers, { signal }, body);
+}
+
+/** Write `body` into `req`, each chunk once the one before has been taken; stops when `stop()` says so. */
+async function pump(req: http.ClientRequest, body: UploadBody, stop: () => boolean): Promise<void> {
+  for await (const chunk of body) {
+    if (stop()) return;
+    await new Promise<void>((resolve, reject) => req.write(chunk, (e) => (e ? reject(Object.assign(e, { fromSocket: true })) : resolve())));
+  }
+  if (!stop()) req.end();
+}
+
 /** One request and its response (no redirect followed). */
-function exchange(method: 'GET' | 'HEAD', url: string, headers: Record<string, string>, opts: TransportOptions): Promise<RegistryResponse> {
+function exchange(method: string, url: string, headers: Record<string, string>, opts: TransportOptions, body?: UploadBody): Promise<RegistryResponse> {
   const u = new URL(url);
   const lib = u.protocol === 'https:' ? https : http;
   const { signal, timeoutMs } = opts;
@@ -94,9 +129,12 @@ function exchange(method: 'GET' | 'HEAD', url: string, headers: Record<string, s
       signal?.removeEventListener('abort', onAbort);
     };
     signal?.addEventListener('abort', onAbort, { once: true });
+    let sent = !body;
     req.on('response', (res) => {
       response = res;
       res.on('close', cleanup);
+      // Answered before the whole body went (pump stops): the socket cannot carry another request.
+      if (!sent) res.on('close', () => req.destroy());
       const status = res.statusCode ?? 0;
       if (status < 200 || status > 599) return fail(Object.assign(new TypeError('fetch failed'), { cause: new Error(`${method} ${url}: status ${status}`) }));
       const bodiless = method === 'HEAD' || NULL_BODY.has(status);
@@ -104,13 +142,29 @@ function exchange(method: 'GET' | 'HEAD', url: string, headers: Record<string, s
       settled = true;
       resolve(new NodeResponse(status, res, bodiless, opts.idle ? { arm, disarm } : undefined));
     });
+    const failed = (e: unknown) =>
+      signal?.aborted ? signal.reason : (e as Error).name === 'TimeoutError' ? e : Object.assign(new TypeError('fetch failed'), { cause: e });
     req.on('error', (e) => {
       cleanup();
       if (settled) return;
       settled = true;
-      reject(signal?.aborted ? signal.reason : (e as Error).name === 'TimeoutError' ? e : Object.assign(new TypeError('fetch failed'), { cause: e }));
+      reject(failed(e));
     });
-    req.end();
+    if (!body) {
+      req.end();
+      return;
+    }
+    // An answer before the whole body (a refusal) ends the sending: the socket is not reused.
+    pump(req, body, () => response !== undefined || settled).then(
+      () => {
+        sent = response === undefined;
+      },
+      (e: unknown) => {
+        if (response !== undefined) return; // answered already: the answer says what happened
+        const fromSocket = (e as { fromSocket?: boolean }).fromSocket === true;
+        fail(fromSocket ? failed(e) : e);
+      },
+    );
   });
 }
 

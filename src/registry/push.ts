@@ -125,7 +125,7 @@ export async function pushRoot(
         r.blobsSkipped++;
         r.bytesSkipped += size;
       } else if (!(await mountFromAny(d, size))) {
-        await client.uploadBlob(repo, d, size, () => store.blobs.open(d));
+        await client.uploadBlob(repo, d, size, () => store.blobs.chunks(d, size));
         r.blobsSent++;
         r.bytesSent += size;
       }

@@ -8,6 +8,7 @@ import { sniffCompression, SNIFF_BYTES, type Compression } from '../archive/comp
 import type { FileHandle } from 'node:fs/promises';
 import { lstatOrUndefined, openRegularFile, readFileNoFollow, readFileNoFollowSync } from '../util/fs-safe.js';
 import { hashFileInWorker } from '../digest/hash-file.js';
+import { fileChunks } from '../util/buffer-pool.js';
 
 /**
  * The Provider: the read side of the blob store. Every read names a digest, never a path.
@@ -90,6 +91,23 @@ export class BlobReader {
       throw this.openError(d, e);
     }
     return fh.createReadStream({ highWaterMark: 1024 * 1024, ...opts });
+  }
+
+  /**
+   * The blob's bytes in chunks read into reused buffers (util/buffer-pool.ts fileChunks): a
+   * chunk is valid until the next is asked for. A blob that is not `size` bytes is damaged
+   * (E_STORE_INVALID) before a byte is given.
+   */
+  async *chunks(d: Digest, size: number): AsyncGenerator<Buffer> {
+    const fh = await this.openFile(d);
+    try {
+      const actual = (await fh.stat()).size;
+      if (actual !== size)
+        throw new LayerstoreError('E_STORE_INVALID', `stored blob ${d} is damaged (it is ${actual} bytes, not ${size})`, { hint: 'run layerstore verify' });
+      yield* fileChunks(fh.fd, 0, size);
+    } finally {
+      await fh.close();
+    }
   }
 
   /**
