@@ -37,6 +37,7 @@ export async function readingSocketPair(buffer: Buffer, onData: (bytes: Buffer) 
   }
   const sock = path.join(dir, 's');
   const server = net.createServer();
+  let reader: net.Socket | undefined;
   try {
     if (Buffer.byteLength(sock) > MAX_SOCKET_PATH) return undefined;
     await new Promise<void>((resolve, reject) => {
@@ -56,7 +57,7 @@ export async function readingSocketPair(buffer: Buffer, onData: (bytes: Buffer) 
           onData(Buffer.from(buf.buffer, buf.byteOffset, n));
         } catch (e) {
           failure = e as Error;
-          reader.destroy(failure);
+          reader?.destroy(failure);
           return false;
         }
         return true;
@@ -64,24 +65,26 @@ export async function readingSocketPair(buffer: Buffer, onData: (bytes: Buffer) 
     };
     // Node reads `onread` from the constructor's options (connect()'s is ignored for a Unix
     // socket); @types/node 20 lists it only on connect()'s.
-    const reader = new net.Socket({ onread } as net.SocketConstructorOpts);
+    const socket = new net.Socket({ onread } as net.SocketConstructorOpts);
+    reader = socket;
     const ended = new Promise<void>((resolve, reject) => {
-      reader.once('end', () => (failure ? reject(failure) : resolve()));
-      reader.once('error', reject);
-      reader.once('close', () => (failure ? reject(failure) : resolve()));
+      socket.once('end', () => (failure ? reject(failure) : resolve()));
+      socket.once('error', reject);
+      socket.once('close', () => (failure ? reject(failure) : resolve()));
     });
     ended.catch(() => {}); // observed by the caller
-    reader.connect(sock);
+    socket.connect(sock);
     const child = await Promise.race([accepted, ended.then(() => Promise.reject(new Error('the socket closed before it connected')))]);
     return {
       child,
       ended,
       destroy: () => {
         child.destroy();
-        reader.destroy();
+        socket.destroy();
       },
     };
   } catch {
+    reader?.destroy();
     return undefined;
   } finally {
     server.close();
