@@ -1,6 +1,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { RegistryBody, RegistryResponse } from './response.js';
+import { streamChunks } from '../util/stream-chunks.js';
 
 // Idle sockets of a keep-alive agent are unref'd: they do not hold the process open.
 const agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };
@@ -181,7 +182,7 @@ class NodeResponse implements RegistryResponse {
     this.body = bodiless
       ? null
       : {
-          [Symbol.asyncIterator]: () => (idle ? idleChunks(res, idle)[Symbol.asyncIterator]() : res[Symbol.asyncIterator]()),
+          [Symbol.asyncIterator]: () => (idle ? idleChunks(res, idle) : streamChunks(res))[Symbol.asyncIterator](),
           cancel: async () => void res.destroy(),
         };
   }
@@ -196,9 +197,9 @@ class NodeResponse implements RegistryResponse {
 
 /** The body's chunks, the idle timer running only while waiting for the next one (not while the reader works). */
 async function* idleChunks(res: IncomingMessage, idle: { arm: () => void; disarm: () => void }): AsyncGenerator<Buffer> {
-  for await (const c of res) {
+  for await (const c of streamChunks(res)) {
     idle.disarm();
-    yield c as Buffer;
+    yield c;
     idle.arm();
   }
   idle.disarm();
