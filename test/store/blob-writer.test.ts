@@ -235,3 +235,48 @@ describe('stageRange: one big range hashed on one thread and copied on another w
     }
   });
 });
+
+describe('StagingWriter: small chunks are gathered into 1 MiB writes', () => {
+  /** The single staging file being written. */
+  const stagingFile = () => {
+    const names = readdirSync(storePaths(store).stagingDir);
+    expect(names).toHaveLength(1);
+    return path.join(storePaths(store).stagingDir, names[0]!);
+  };
+  const bytes = Buffer.from(Array.from({ length: 3 * 1024 * 1024 + 4321 }, (_, i) => (i * 31 + (i >> 13)) % 256));
+
+  it('64 KiB chunks: nothing is written until 1 MiB is gathered; the file and digest are the bytes (sha256sum), also when the caller refills its chunk', async () => {
+    const w = await store.writer.begin();
+    const chunk = Buffer.alloc(64 * 1024);
+    let off = 0;
+    const give = async (n: number) => {
+      bytes.copy(chunk, 0, off, off + n);
+      await w.write(chunk.subarray(0, n)); // the same buffer each time, refilled
+      off += n;
+    };
+    for (let i = 0; i < 15; i++) await give(64 * 1024);
+    expect((await fsp.stat(stagingFile())).size).toBe(0); // 960 KiB gathered, none written
+    while (off < bytes.length) await give(Math.min(64 * 1024, bytes.length - off));
+    const staged = await w.finish();
+    expect(staged.size).toBe(bytes.length);
+    expect(readFileSync(staged.stagingPath!).equals(bytes)).toBe(true);
+    const out = execFileSync('sha256sum', [staged.stagingPath!], { encoding: 'utf8' });
+    expect(staged.digest).toBe(`sha256:${out.split(/\s+/)[0]}`);
+    await store.writer.discard(staged);
+  });
+
+  it('suspend() writes what was gathered (the file holds every byte given), and resume() goes on from there', async () => {
+    const w = await store.writer.begin();
+    await w.write(Buffer.from(bytes.subarray(0, 100_000)));
+    await w.write(Buffer.from(bytes.subarray(100_000, 150_000)));
+    await w.suspend();
+    expect((await fsp.stat(stagingFile())).size).toBe(150_000);
+    await w.resume();
+    await w.write(Buffer.from(bytes.subarray(150_000, 2 * 1024 * 1024))); // big: written as it is
+    await w.write(Buffer.from(bytes.subarray(2 * 1024 * 1024)));
+    const staged = await w.finish();
+    expect(staged.digest).toBe(sha(bytes));
+    expect(readFileSync(staged.stagingPath!).equals(bytes)).toBe(true);
+    await store.writer.discard(staged);
+  });
+});
