@@ -18,7 +18,6 @@ import {
 import type { Store } from '../store/store.js';
 import { resolveOutputTarget } from './output-target.js';
 import { TarWriter } from '../archive/tar-writer.js';
-import { fileChunks } from '../util/buffer-pool.js';
 
 /** A root to export: a descriptor from the store and the ref it goes out under (if any). */
 export interface ExportRoot {
@@ -158,27 +157,22 @@ async function writeBlob(store: Store, tar: TarWriter, digest: Digest, size: num
     new LayerstoreError('E_STORE_INVALID', `stored blob ${digest} is damaged (${why})`, {
       hint: 'run layerstore verify --fix, then ingest its source again',
     });
-  const fh = await store.blobs.openFile(digest);
-  try {
-    const actualSize = (await fh.stat()).size;
-    if (actualSize !== size) throw damaged(`it is ${actualSize} bytes, not ${size}`);
-    const h = createHasher();
-    async function* hashed(): AsyncGenerator<Buffer> {
-      for await (const chunk of fileChunks(fh.fd, 0, size)) {
-        h.update(chunk);
-        yield chunk;
-      }
+  const h = createHasher();
+  async function* hashed(): AsyncGenerator<Buffer> {
+    for await (const chunk of store.blobs.chunks(digest, size)) {
+      h.update(chunk);
+      yield chunk;
     }
+  }
+  try {
     await tar.file(`blobs/sha256/${hexOf(digest)}`, size, hashed());
-    const actual = h.digest();
-    if (actual !== digest) throw damaged(`its bytes hash to ${actual}`);
   } catch (e) {
     // Shorter than its size while read (fs-safe's E_IO): the store's blob is damaged.
     if (e instanceof LayerstoreError && e.code === 'E_IO') throw damaged(e.message);
     throw e;
-  } finally {
-    await fh.close();
   }
+  const actual = h.digest();
+  if (actual !== digest) throw damaged(`its bytes hash to ${actual}`);
 }
 
 /** The RepoTag docker load would give `ref`, if docker can name it at all. */
