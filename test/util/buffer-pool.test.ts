@@ -22,6 +22,16 @@ function sha256sumOf(start: number, size: number): string {
   return out.toString().split(/\s+/)[0]!;
 }
 
+/** Run `fn` with the source file open for reading. */
+async function withSource<T>(fn: (fd: number) => Promise<T>): Promise<T> {
+  const fh = await fsp.open(file, 'r');
+  try {
+    return await fn(fh.fd);
+  } finally {
+    await fh.close();
+  }
+}
+
 async function hashChunks(chunks: AsyncIterable<Buffer>): Promise<string> {
   const h = createHash('sha256');
   for await (const c of chunks) h.update(c);
@@ -63,25 +73,21 @@ describe('fileChunks', () => {
   ] as const) {
     it(`${size} bytes at ${start}: the chunks are the range's bytes (sha256sum), and both buffers go back to the pool`, async () => {
       const pool = new BufferPool(1024 * 1024, 4);
-      const fh = await fsp.open(file, 'r');
-      try {
-        expect(await hashChunks(fileChunks(fh.fd, start, size, pool))).toBe(sha256sumOf(start, size));
+      await withSource(async (fd) => {
+        expect(await hashChunks(fileChunks(fd, start, size, pool))).toBe(sha256sumOf(start, size));
         expect(pool.held).toBe(size === 0 ? 0 : 2);
         // The same buffers again: still the right bytes.
-        expect(await hashChunks(fileChunks(fh.fd, start, size, pool))).toBe(sha256sumOf(start, size));
+        expect(await hashChunks(fileChunks(fd, start, size, pool))).toBe(sha256sumOf(start, size));
         expect(pool.held).toBe(size === 0 ? 0 : 2);
-      } finally {
-        await fh.close();
-      }
+      });
     });
   }
 
   it('two readers on one pool at once each get their own bytes', async () => {
     const pool = new BufferPool(64 * 1024, 8);
-    const fh = await fsp.open(file, 'r');
-    try {
-      const a = fileChunks(fh.fd, 0, 2 * 1024 * 1024, pool);
-      const b = fileChunks(fh.fd, 3 * 1024 * 1024, 2 * 1024 * 1024 + 7, pool);
+    await withSource(async (fd) => {
+      const a = fileChunks(fd, 0, 2 * 1024 * 1024, pool);
+      const b = fileChunks(fd, 3 * 1024 * 1024, 2 * 1024 * 1024 + 7, pool);
       const ha = createHash('sha256');
       const hb = createHash('sha256');
       let da = false;
@@ -101,35 +107,27 @@ describe('fileChunks', () => {
       expect(ha.digest('hex')).toBe(sha256sumOf(0, 2 * 1024 * 1024));
       expect(hb.digest('hex')).toBe(sha256sumOf(3 * 1024 * 1024, 2 * 1024 * 1024 + 7));
       expect(pool.held).toBe(4);
-    } finally {
-      await fh.close();
-    }
+    });
   });
 
   it('a reader that stops early waits for the read ahead before its buffers go back; the next reader is right', async () => {
     const pool = new BufferPool(1024 * 1024, 4);
-    const fh = await fsp.open(file, 'r');
-    try {
-      for await (const c of fileChunks(fh.fd, 0, SIZE, pool)) {
+    await withSource(async (fd) => {
+      for await (const c of fileChunks(fd, 0, SIZE, pool)) {
         expect(c.length).toBe(1024 * 1024);
         break; // the second chunk's read is in flight here
       }
       expect(pool.held).toBe(2);
-      expect(await hashChunks(fileChunks(fh.fd, 100, SIZE - 100, pool))).toBe(sha256sumOf(100, SIZE - 100));
-    } finally {
-      await fh.close();
-    }
+      expect(await hashChunks(fileChunks(fd, 100, SIZE - 100, pool))).toBe(sha256sumOf(100, SIZE - 100));
+    });
   });
 
   it('a file shorter than the range is E_IO, and the buffers still come back (no read left in flight)', async () => {
     const pool = new BufferPool(1024 * 1024, 4);
-    const fh = await fsp.open(file, 'r');
-    try {
-      await expect(hashChunks(fileChunks(fh.fd, SIZE - 1024 * 1024, 2 * 1024 * 1024, pool))).rejects.toMatchObject({ code: 'E_IO' });
+    await withSource(async (fd) => {
+      await expect(hashChunks(fileChunks(fd, SIZE - 1024 * 1024, 2 * 1024 * 1024, pool))).rejects.toMatchObject({ code: 'E_IO' });
       expect(pool.held).toBe(2);
-      expect(await hashChunks(fileChunks(fh.fd, 0, 2 * 1024 * 1024, pool))).toBe(sha256sumOf(0, 2 * 1024 * 1024));
-    } finally {
-      await fh.close();
-    }
+      expect(await hashChunks(fileChunks(fd, 0, 2 * 1024 * 1024, pool))).toBe(sha256sumOf(0, 2 * 1024 * 1024));
+    });
   });
 });
