@@ -1,6 +1,5 @@
 import type { Readable } from 'node:stream';
 import type { LayerstoreError } from '../errors.js';
-import { streamChunks } from '../util/stream-chunks.js';
 import { emptyInput, mapTarError, noEndMarker, shorterThanHeader, trailingData, truncatedInside } from './tar-errors.js';
 import { DEFAULT_MAX_ENTRIES } from './tar-limits.js';
 import { padded, TarStructure, type TarHeaderEntry } from './tar-structure.js';
@@ -121,7 +120,7 @@ class ChunkSource {
     private readonly input: Readable,
     private readonly mapError: (e: unknown) => LayerstoreError,
   ) {
-    this.it = streamChunks(input)[Symbol.asyncIterator]();
+    this.it = input[Symbol.asyncIterator]();
   }
 
   /** Load the next non-empty chunk; false at the end of the input. */

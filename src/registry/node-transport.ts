@@ -1,7 +1,6 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { RegistryBody, RegistryResponse } from './response.js';
-import { streamChunks } from '../util/stream-chunks.js';
 
 // Idle sockets of a keep-alive agent are unref'd: they do not hold the process open.
 const agents = { 'http:': new http.Agent({ keepAlive: true }), 'https:': new https.Agent({ keepAlive: true }) };
@@ -182,7 +181,7 @@ class NodeResponse implements RegistryResponse {
     this.body = bodiless
       ? null
       : {
-          [Symbol.asyncIterator]: () => (idle ? idleChunks(res, idle) : streamChunks(res))[Symbol.asyncIterator](),
+          [Symbol.asyncIterator]: () => (idle ? idleChunks(res, idle)[Symbol.asyncIterator]() : res[Symbol.asyncIterator]()),
           cancel: async () => void res.destroy(),
         };
   }
@@ -197,9 +196,9 @@ class NodeResponse implements RegistryResponse {
 
 /** The body's chunks, the idle timer running only while waiting for the next one (not while the reader works). */
 async function* idleChunks(res: IncomingMessage, idle: { arm: () => void; disarm: () => void }): AsyncGenerator<Buffer> {
-  for await (const c of streamChunks(res)) {
+  for await (const c of res) {
     idle.disarm();
-    yield c;
+    yield c as Buffer;
     idle.arm();
   }
   idle.disarm();
