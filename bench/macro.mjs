@@ -624,7 +624,7 @@ if (row('ingest-gzip'))
   context.push(`gzip ingest keeps ${fmt(busy('ingest-gzip'), 1)} of ${os.cpus().length} cores busy (cpu s / wall s; the fastest gunzip uses one)`);
 if (row('ingest-zstd') && row('zstd-dc'))
   context.push(
-    `zstd ingest uses ${fmt(row('ingest-zstd').cpuSeconds, 2)} s of CPU where zstd -dc uses ${fmt(row('zstd-dc').cpuSeconds, 2)} s: it also hashes both streams and reads the child's output through a pipe`,
+    `zstd ingest uses ${fmt(row('ingest-zstd').cpuSeconds, 2)} s of CPU where zstd -dc uses ${fmt(row('zstd-dc').cpuSeconds, 2)} s: it also hashes both streams, stages the compressed bytes and starts a zstd child per layer`,
   );
 if (row('files') && row('files-cached'))
   context.push(
