@@ -4,7 +4,7 @@ import type { SourceFile } from '../formats/source.js';
 import type { BlobWriter, StagedBlob } from '../store/blob-writer.js';
 import { RangeWorkers } from '../digest/range-workers.js';
 import { DiffIdComputer, diffIdOfRange, type FileRange } from './diffid.js';
-import { readBuffers } from '../util/buffer-pool.js';
+import { fileChunks, readBuffers } from '../util/buffer-pool.js';
 import { readFullyAt } from '../util/fs-safe.js';
 
 async function hasBlob(writer: BlobWriter, d: Digest): Promise<boolean> {
@@ -154,37 +154,24 @@ export async function stageFileRange(
 
 /**
  * Hash and copy a range on this thread (RangeWorkers.takeOnMainThread), as stageRange does on
- * a thread, `existing` pinned as there: read into three buffers, the next read in flight
- * while this chunk is hashed and the last one written. StagingWriter.write returns once the
- * chunk before has been written, so a buffer is read into again only after its bytes are on
- * their way to disk. (Three, where fileChunks has two: a chunk's write is still in flight
- * when the next is read.) The buffers come from the process's pool (readBuffers): a fresh
- * buffer per chunk, as a read stream makes, doubled the system time, and three fresh ones
- * per range took half the time of staging a 4 MB layer.
+ * a thread, `existing` pinned as there: read through fileChunks into three buffers of the
+ * process's pool, the next read in flight while this chunk is hashed and the last one
+ * written. StagingWriter.write returns once the chunk before has been written, so a buffer is
+ * read into again only after its bytes are on their way to disk. (A fresh buffer per chunk,
+ * as a read stream makes, doubled the system time, and three fresh ones per range took half
+ * the time of staging a 4 MB layer.)
  */
 async function stageRangeHere(writer: BlobWriter, src: FileRange, existing: Digest | undefined, workers: RangeWorkers): Promise<StagedBlob> {
   const w = await writer.begin({ existing });
-  const bufs = [0, 1, 2].map(() => readBuffers.take());
-  const n = readBuffers.size;
+  const bufs = [readBuffers.take(), readBuffers.take(), readBuffers.take()];
   try {
-    const readChunk = async (k: number): Promise<Buffer> => {
-      const at = k * n;
-      const chunk = bufs[k % 3]!.subarray(0, Math.min(n, src.size - at));
-      await readFullyAt(src.fd, chunk, src.start + at);
-      return chunk;
-    };
-    const chunks = Math.ceil(src.size / n);
-    let next = chunks > 0 ? readChunk(0) : undefined;
-    for (let k = 0; k < chunks; k++) {
-      const chunk = await next!;
-      next = k + 1 < chunks ? readChunk(k + 1) : undefined;
-      next?.catch(() => {}); // awaited on the next turn, or abandoned with this one's error
+    for await (const chunk of fileChunks(src.fd, src.start, src.size, { into: bufs })) {
       await w.write(chunk);
       workers.countDone(chunk.length);
     }
     const blob = await w.finish((d) => hasBlob(writer, d));
-    // Every read was awaited and every write has ended: the buffers are free. (Not after a
-    // failure, when a read may still be in flight into one.)
+    // Every write has ended (finish waited for them): the buffers are free. Not after a
+    // failure, when a write may still read from one.
     readBuffers.give(bufs);
     return blob;
   } catch (e) {

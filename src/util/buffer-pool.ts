@@ -39,18 +39,26 @@ export class BufferPool {
 export const readBuffers = new BufferPool(1024 * 1024, 12);
 
 /**
- * Bytes `start .. start + size` of open file `fd`, in chunks of up to 1 MiB read into two
- * reused buffers, the next read in flight while the caller handles a chunk. A chunk is valid
- * only until the next one is asked for: hash it or copy it, never keep it or hand it to
- * something that holds on to it (a stream's write queue). A file shorter than the range is
- * E_IO (fs-safe readFullyAt).
+ * Bytes `start .. start + size` of open file `fd`, in chunks of up to 1 MiB read into reused
+ * buffers, the next read in flight while the caller handles a chunk. A chunk is valid only
+ * until the next one is asked for: hash it or copy it, never keep it or hand it to something
+ * that holds on to it (a stream's write queue). Two buffers come from `pool` and go back once
+ * no read is in flight. A caller that still uses a chunk after asking for the next (its
+ * write of chunk k may run while k+1 is read) passes its own buffers as `into`, three of the
+ * pool's size, and gives them back itself when its writes have ended. A file shorter than
+ * the range is E_IO (fs-safe readFullyAt).
  */
-export async function* fileChunks(fd: number, start: number, size: number, pool: BufferPool = readBuffers): AsyncGenerator<Buffer> {
+export async function* fileChunks(
+  fd: number,
+  start: number,
+  size: number,
+  { pool = readBuffers, into }: { pool?: BufferPool; into?: Buffer[] } = {},
+): AsyncGenerator<Buffer> {
   if (size <= 0) return;
-  const bufs = [pool.take(), pool.take()];
-  const n = pool.size;
+  const bufs = into ?? [pool.take(), pool.take()];
+  const n = bufs[0]!.length;
   const readChunk = async (k: number): Promise<Buffer> => {
-    const chunk = bufs[k % 2]!.subarray(0, Math.min(n, size - k * n));
+    const chunk = bufs[k % bufs.length]!.subarray(0, Math.min(n, size - k * n));
     await readFullyAt(fd, chunk, start + k * n);
     return chunk;
   };
@@ -66,6 +74,6 @@ export async function* fileChunks(fd: number, start: number, size: number, pool:
   } finally {
     // Stopped early or failed: the read in flight, if any, must end before its buffer is reused.
     await next?.catch(() => {});
-    pool.give(bufs);
+    if (!into) pool.give(bufs);
   }
 }

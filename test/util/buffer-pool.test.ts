@@ -74,20 +74,29 @@ describe('fileChunks', () => {
     it(`${size} bytes at ${start}: the chunks are the range's bytes (sha256sum), and both buffers go back to the pool`, async () => {
       const pool = new BufferPool(1024 * 1024, 4);
       await withSource(async (fd) => {
-        expect(await hashChunks(fileChunks(fd, start, size, pool))).toBe(sha256sumOf(start, size));
+        expect(await hashChunks(fileChunks(fd, start, size, { pool }))).toBe(sha256sumOf(start, size));
         expect(pool.held).toBe(size === 0 ? 0 : 2);
         // The same buffers again: still the right bytes.
-        expect(await hashChunks(fileChunks(fd, start, size, pool))).toBe(sha256sumOf(start, size));
+        expect(await hashChunks(fileChunks(fd, start, size, { pool }))).toBe(sha256sumOf(start, size));
         expect(pool.held).toBe(size === 0 ? 0 : 2);
       });
     });
   }
 
+  it("the caller's own three buffers (`into`): the range's bytes, and the buffers stay the caller's", async () => {
+    const pool = new BufferPool(1024 * 1024, 4);
+    const into = [pool.take(), pool.take(), pool.take()];
+    await withSource(async (fd) => {
+      expect(await hashChunks(fileChunks(fd, 777, 4 * 1024 * 1024 + 5, { pool, into }))).toBe(sha256sumOf(777, 4 * 1024 * 1024 + 5));
+    });
+    expect(pool.held).toBe(0); // not given back: the caller may still be writing from one
+  });
+
   it('two readers on one pool at once each get their own bytes', async () => {
     const pool = new BufferPool(64 * 1024, 8);
     await withSource(async (fd) => {
-      const a = fileChunks(fd, 0, 2 * 1024 * 1024, pool);
-      const b = fileChunks(fd, 3 * 1024 * 1024, 2 * 1024 * 1024 + 7, pool);
+      const a = fileChunks(fd, 0, 2 * 1024 * 1024, { pool });
+      const b = fileChunks(fd, 3 * 1024 * 1024, 2 * 1024 * 1024 + 7, { pool });
       const ha = createHash('sha256');
       const hb = createHash('sha256');
       let da = false;
@@ -113,21 +122,21 @@ describe('fileChunks', () => {
   it('a reader that stops early waits for the read ahead before its buffers go back; the next reader is right', async () => {
     const pool = new BufferPool(1024 * 1024, 4);
     await withSource(async (fd) => {
-      for await (const c of fileChunks(fd, 0, SIZE, pool)) {
+      for await (const c of fileChunks(fd, 0, SIZE, { pool })) {
         expect(c.length).toBe(1024 * 1024);
         break; // the second chunk's read is in flight here
       }
       expect(pool.held).toBe(2);
-      expect(await hashChunks(fileChunks(fd, 100, SIZE - 100, pool))).toBe(sha256sumOf(100, SIZE - 100));
+      expect(await hashChunks(fileChunks(fd, 100, SIZE - 100, { pool }))).toBe(sha256sumOf(100, SIZE - 100));
     });
   });
 
   it('a file shorter than the range is E_IO, and the buffers still come back (no read left in flight)', async () => {
     const pool = new BufferPool(1024 * 1024, 4);
     await withSource(async (fd) => {
-      await expect(hashChunks(fileChunks(fd, SIZE - 1024 * 1024, 2 * 1024 * 1024, pool))).rejects.toMatchObject({ code: 'E_IO' });
+      await expect(hashChunks(fileChunks(fd, SIZE - 1024 * 1024, 2 * 1024 * 1024, { pool }))).rejects.toMatchObject({ code: 'E_IO' });
       expect(pool.held).toBe(2);
-      expect(await hashChunks(fileChunks(fd, 0, 2 * 1024 * 1024, pool))).toBe(sha256sumOf(0, 2 * 1024 * 1024));
+      expect(await hashChunks(fileChunks(fd, 0, 2 * 1024 * 1024, { pool }))).toBe(sha256sumOf(0, 2 * 1024 * 1024));
     });
   });
 });
