@@ -600,7 +600,7 @@ describe.skipIf(!HAVE)(HAVE ? 'real fixture archives' : `real fixture archives (
 
     it('report --json is byte-identical when run again', () => {
       const again = runCli(['--store', store, 'report', '--json']);
-      expect(again.code).toBe(0);
+      expect(again.code, show(again)).toBe(0);
       expect(again.stdout).toBe(reportText);
     });
   });

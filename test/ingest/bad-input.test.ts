@@ -20,6 +20,7 @@ import { dockerSaveLegacy, dockerSaveV25, imageConfig, layerTar, ociArchive, sha
 import { flipByte, legacySave, paxRecords as pax, rawTar, truncate, type RawEntry } from '../helpers/make-tar.js';
 import { filesUnder, snapshotObject, snapshotStore } from '../helpers/store-snapshot.js';
 import { storePaths } from '../helpers/store-paths.js';
+import { ensureBuilt } from '../helpers/cli.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -774,21 +775,9 @@ describe('input paths', () => {
 });
 
 describe('CLI: several inputs, one bad', () => {
-  beforeAll(async () => {
-    try {
-      execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
-    } catch (e) {
-      // tsc exits non-zero on a type error anywhere but still emits JavaScript; only a
-      // missing CLI build is fatal here.
-      const out = String((e as { stdout?: Buffer }).stdout ?? e);
-      const built = await fsp.stat(path.join(ROOT, 'dist', 'src', 'cli', 'main.js')).then(
-        () => true,
-        () => false,
-      );
-      if (!built) throw new Error(`tsc -p tsconfig.build.json failed:\n${out}`);
-      console.warn(`tsc reported errors (the CLI was still built):\n${out.slice(0, 2000)}`);
-    }
-  }, 120_000);
+  // ensureBuilt builds only when dist/ is stale, under the build lock: a tsc run here rewrote
+  // dist/ while other test files ran the CLI, which then loaded a half-written module (exit 2).
+  beforeAll(() => ensureBuilt(), 180_000);
 
   it('exit 2, both good images stored, one error line naming bad.tar, no stack trace', async () => {
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'layerstore-cli-'));
