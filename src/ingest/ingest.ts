@@ -16,6 +16,7 @@ import { bytesReadOf, stagingWorkers } from './staged-file.js';
 import { fullyQualified, repositoryFromInputName } from '../formats/ref-names.js';
 import type { BareRefRepository } from '../formats/plan.js';
 import { EntryHints } from './entry-hints.js';
+import { rememberDiffIds } from './blob-diffid.js';
 import { openTarInput, openTarStreamInput, type TarInput } from './tar-input.js';
 import type { CommitTicket } from './commit-order.js';
 
@@ -239,7 +240,7 @@ export async function commitPlan(
     if (plan.unverified.size === 0 && (await store.holdsAlready(digests, plan.roots)))
       return { blobsAdded: 0, bytesAdded: 0, blobsPresent: digests.length, refChanges: [] };
     await Promise.all([...plan.blobs.values(), ...synthesized.values()].map((s) => store.writer.makeDurable('blob' in s ? s.blob : s)));
-    return await store.transaction(async (tx) => {
+    const committed = await store.transaction(async (tx) => {
       // A damaged index.json fails the commit before any blob is renamed.
       await tx.readIndex();
       let blobsAdded = 0;
@@ -258,6 +259,8 @@ export async function commitPlan(
       const refChanges = await tx.updateRefs(plan.roots);
       return { blobsAdded, bytesAdded, blobsPresent, refChanges };
     });
+    await rememberDiffIds(store, plan.blobs.values());
+    return committed;
   } finally {
     for (const blob of synthesized.values()) await store.writer.discard(blob);
   }

@@ -59,11 +59,16 @@ export async function openDerived(layout: StoreLayout, rel: string): Promise<Fil
  * Replace a derived file atomically (temp + fsync + rename); false when it could not be
  * written. `bytes` may come in parts (buffers, or text in chunks: a big cache need not be one string in memory).
  */
-export async function writeDerived(layout: StoreLayout, rel: string, bytes: Uint8Array | readonly Uint8Array[] | Iterable<string>): Promise<boolean> {
+export async function writeDerived(
+  layout: StoreLayout,
+  rel: string,
+  bytes: Uint8Array | readonly Uint8Array[] | Iterable<string>,
+  opts: { durable?: boolean } = {},
+): Promise<boolean> {
   const file = path.join(layout.derivedDir, rel);
   try {
     for (const dir of dirsOnTheWay(layout, file)) await ensureRealDir(dir);
-    await writeFileAtomic(file, bytes);
+    await writeFileAtomic(file, bytes, opts);
     return true;
   } catch {
     return false;
@@ -94,8 +99,11 @@ export class DerivedData {
     return openDerived(this.layout, rel);
   }
 
-  /** Replace the file atomically; false when it could not be written. */
-  write(rel: string, bytes: Uint8Array | readonly Uint8Array[] | Iterable<string>): Promise<boolean> {
-    return writeDerived(this.layout, rel, bytes);
+  /**
+   * Replace the file atomically; false when it could not be written. `durable: false` skips
+   * the fsyncs, for a cache whose torn or lost file reads as a miss.
+   */
+  write(rel: string, bytes: Uint8Array | readonly Uint8Array[] | Iterable<string>, opts: { durable?: boolean } = {}): Promise<boolean> {
+    return writeDerived(this.layout, rel, bytes, opts);
   }
 }

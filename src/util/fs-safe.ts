@@ -188,16 +188,22 @@ export async function createFileExclusive(target: string, bytes: Uint8Array): Pr
 
 /**
  * Replace `target` with `bytes` (buffers, or text in chunks) atomically: write a temp file beside it, fsync, rename over,
- * fsync the directory. Readers see the old or the new content, never a mix.
+ * fsync the directory. Readers see the old or the new content, never a mix. `durable: false`
+ * leaves out both fsyncs (a cache: after a crash the file may be missing or empty).
  */
-export async function writeFileAtomic(target: string, bytes: Uint8Array | readonly Uint8Array[] | Iterable<string>): Promise<void> {
+export async function writeFileAtomic(
+  target: string,
+  bytes: Uint8Array | readonly Uint8Array[] | Iterable<string>,
+  opts: { durable?: boolean } = {},
+): Promise<void> {
+  const durable = opts.durable !== false;
   const dir = path.dirname(target);
   const tmp = path.join(dir, `.${path.basename(target)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await fsp.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o644);
   try {
     if (bytes instanceof Uint8Array) await fh.writeFile(bytes);
     else for (const part of bytes) await fh.writeFile(part); // each from where the last one ended
-    await fh.sync();
+    if (durable) await fh.sync();
   } catch (e) {
     await fh.close().catch(() => {});
     await fsp.rm(tmp, { force: true });
@@ -212,5 +218,5 @@ export async function writeFileAtomic(target: string, bytes: Uint8Array | readon
     await fsp.rm(tmp, { force: true });
     throw e;
   }
-  await fsyncDir(dir);
+  if (durable) await fsyncDir(dir);
 }
