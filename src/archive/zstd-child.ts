@@ -1,11 +1,10 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { accessSync, constants as C } from 'node:fs';
-import path from 'node:path';
 import { Duplex, PassThrough, type Readable, type Writable } from 'node:stream';
 import { LayerstoreError } from '../errors.js';
 import { ZSTD_WINDOW_LIMIT, ZstdFrameCheck } from './zstd-frames.js';
 import { readBuffers } from '../util/buffer-pool.js';
 import { readingSocketPair } from '../util/socket-pair.js';
+import { findExecutable } from '../util/find-executable.js';
 
 /**
  * zstd decompression in a `zstd -dc` child process. Node 20 has no zstd in zlib, and the
@@ -17,33 +16,11 @@ import { readingSocketPair } from '../util/socket-pair.js';
  * LAYERSTORE_ZSTD=js forces fzstd; LAYERSTORE_ZSTD=/path/to/zstd picks the binary.
  */
 
-let found: string | null | undefined;
-
 /** The zstd binary to run, or undefined when there is none (then fzstd is used). */
 export function zstdBinary(env: NodeJS.ProcessEnv = process.env): string | undefined {
   const choice = env.LAYERSTORE_ZSTD;
   if (choice === 'js') return undefined;
-  if (choice && path.isAbsolute(choice)) return executable(choice) ? choice : undefined;
-  if (found === undefined) {
-    found = null;
-    for (const dir of (env.PATH ?? '').split(path.delimiter)) {
-      const p = path.join(dir || '.', 'zstd');
-      if (path.isAbsolute(p) && executable(p)) {
-        found = p;
-        break;
-      }
-    }
-  }
-  return found ?? undefined;
-}
-
-function executable(p: string): boolean {
-  try {
-    accessSync(p, C.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
+  return findExecutable('zstd', choice, env);
 }
 
 /**

@@ -2,8 +2,7 @@ import path from 'node:path';
 import { hexOf, isDigest, type Digest } from '../digest/digest.js';
 import type { Store } from '../store/store.js';
 import type { StagedFile } from './staged-file.js';
-import { DiffIdComputer } from './diffid.js';
-import { fileChunks } from '../util/buffer-pool.js';
+import { diffIdOfRange, type DiffIdResult } from './diffid.js';
 import { sniffCompression, SNIFF_BYTES, type Compression } from '../archive/compression.js';
 
 /**
@@ -40,17 +39,13 @@ export async function storedBlobAsStaged(store: Store, d: Digest): Promise<Stage
     f.diffId = cached;
     return f;
   }
-  const dec = new DiffIdComputer(compression);
   const bytes = await store.writer.openStaged(blob);
+  let r: DiffIdResult;
   try {
-    for await (const chunk of fileChunks(bytes.fd, 0, size)) await dec.write(chunk);
-  } catch (e) {
-    dec.abort();
-    throw e;
+    r = await diffIdOfRange({ path: blob.stagingPath!, fd: bytes.fd, start: 0, size, whole: true }, compression);
   } finally {
     await bytes.close();
   }
-  const r = await dec.finish();
   if (r.error !== undefined || !r.diffId) {
     f.decompressError = r.error ?? 'unknown error';
     return f;

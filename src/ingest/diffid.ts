@@ -3,6 +3,7 @@ import { constants as C, promises as fsp } from 'node:fs';
 import { fileChunks } from '../util/buffer-pool.js';
 import { ZstdChild, zstdBinary, zstdFileInto } from '../archive/zstd-child.js';
 import { checkZstdFile } from '../archive/zstd-frames.js';
+import { IGZIP_MIN_BYTES, IgzipHash, gzipBinary } from '../archive/gzip-child.js';
 import { createDecompressor, type Compression } from '../archive/compression.js';
 import { createHasher, type Hasher } from '../digest/hasher.js';
 import type { Digest } from '../digest/digest.js';
@@ -63,6 +64,44 @@ export class DiffIdComputer {
   }
 }
 
+export interface DiffIdResult {
+  diffId?: Digest;
+  /** Why the bytes do not decompress. */
+  error?: string;
+}
+
+/**
+ * The diffID of a gzip or zstd stream written to it chunk by chunk, while the same bytes are
+ * staged: by igzip for gzip when it is installed (IgzipHash), else by DiffIdComputer. When
+ * igzip cannot vouch for the bytes, finish() has `again` compute it with node:zlib from the
+ * staged copy.
+ */
+export class StreamDiffId {
+  private constructor(private readonly sink: IgzipHash | DiffIdComputer) {}
+
+  /** `size`: the stream's length, when known (a small one is inflated here, see IGZIP_MIN_BYTES). */
+  static async start(kind: Exclude<Compression, 'none'>, size?: number): Promise<StreamDiffId> {
+    const bin = kind === 'gzip' && (size === undefined || size >= IGZIP_MIN_BYTES) ? gzipBinary() : undefined;
+    const igzip = bin === undefined ? undefined : await IgzipHash.start(bin);
+    return new StreamDiffId(igzip ?? new DiffIdComputer(kind));
+  }
+
+  /** Resolves once `chunk` may be reused. */
+  write(chunk: Buffer): Promise<void> {
+    return this.sink.write(chunk);
+  }
+
+  async finish(again: () => Promise<DiffIdResult>): Promise<DiffIdResult> {
+    if (this.sink instanceof DiffIdComputer) return this.sink.finish();
+    const diffId = await this.sink.finish();
+    return diffId ? { diffId } : again();
+  }
+
+  abort(): void {
+    this.sink.abort();
+  }
+}
+
 /**
  * The diffID of the zstd file open as `fd` (at offset 0), decompressed by the zstd child:
  * hashed as its output arrives in one reused buffer (zstdFileInto), or through a ZstdChild
@@ -76,6 +115,23 @@ async function zstdFileDiffId(bin: string, fd: number): Promise<{ diffId?: Diges
     return { error: (e as Error).message };
   }
   return new DiffIdComputer(new ZstdChild(bin, fd)).finish();
+}
+
+/**
+ * The diffID of a gzip range by igzip (archive/gzip-child.ts), fed from fileChunks through
+ * its stdin (a range of a tar cannot be its stdin: igzip would read on past the range).
+ * Undefined when igzip cannot vouch for it: node:zlib decides.
+ */
+async function igzipDiffIdOfRange(bin: string, src: FileRange): Promise<Digest | undefined> {
+  const h = await IgzipHash.start(bin);
+  if (!h) return undefined;
+  try {
+    for await (const chunk of fileChunks(src.fd, src.start, src.size)) await h.write(chunk);
+  } catch (e) {
+    h.abort();
+    throw e;
+  }
+  return h.finish();
 }
 
 /** A byte range of an open file. `whole`: the range is the entire file. */
@@ -93,7 +149,16 @@ export interface FileRange {
  * stdin, so no bytes go through a pipe from Node to it; its frame headers are read here at
  * the same time, so a window above the limit is refused as on the piped path.
  */
-export async function diffIdOfRange(src: FileRange, kind: Exclude<Compression, 'none'>): Promise<{ diffId?: Digest; error?: string }> {
+export async function diffIdOfRange(
+  src: FileRange,
+  kind: Exclude<Compression, 'none'>,
+  opts: { zlib?: boolean } = {},
+): Promise<{ diffId?: Digest; error?: string }> {
+  const igzip = kind === 'gzip' && !opts.zlib && src.size >= IGZIP_MIN_BYTES ? gzipBinary() : undefined;
+  if (igzip !== undefined) {
+    const diffId = await igzipDiffIdOfRange(igzip, src);
+    if (diffId) return { diffId };
+  }
   const bin = kind === 'zstd' && src.whole ? zstdBinary() : undefined;
   if (bin !== undefined) {
     // Its own descriptor: the child reads from the descriptor's offset, which must be 0.

@@ -3,7 +3,7 @@ import type { Digest } from '../digest/digest.js';
 import type { SourceFile } from '../formats/source.js';
 import type { BlobWriter, StagedBlob } from '../store/blob-writer.js';
 import { RangeWorkers } from '../digest/range-workers.js';
-import { DiffIdComputer, diffIdOfRange, type FileRange } from './diffid.js';
+import { StreamDiffId, diffIdOfRange, type DiffIdResult, type FileRange } from './diffid.js';
 import { fileChunks, readBuffers } from '../util/buffer-pool.js';
 import { readFullyAt } from '../util/fs-safe.js';
 
@@ -54,11 +54,11 @@ export function bytesReadOf(files: Iterable<StagedFile>): number {
 export async function stageBody(
   writer: BlobWriter,
   body: AsyncIterable<Buffer>,
-  meta: { name: string; offset: number; existing?: Digest },
+  meta: { name: string; offset: number; existing?: Digest; size?: number },
 ): Promise<StagedFile> {
   const w = await writer.begin({ existing: meta.existing });
   let compression: Compression | undefined;
-  let dec: DiffIdComputer | undefined;
+  let dec: StreamDiffId | undefined;
   let head: Buffer[] = [];
   let headLen = 0;
   const feed = async (c: Buffer) => {
@@ -67,7 +67,7 @@ export async function stageBody(
   };
   const decide = async () => {
     compression = sniffCompression(Buffer.concat(head).subarray(0, SNIFF_BYTES));
-    if (compression !== 'none') dec = new DiffIdComputer(compression);
+    if (compression !== 'none') dec = await StreamDiffId.start(compression, meta.size);
     for (const c of head) await feed(c);
     head = [];
   };
@@ -85,7 +85,7 @@ export async function stageBody(
     const blob = await w.finish((d) => hasBlob(writer, d));
     const staged: StagedFile = { name: meta.name, offset: meta.offset, blob, compression: compression! };
     if (dec) {
-      const r = await dec.finish();
+      const r = await dec.finish(() => zlibDiffIdOfStaged(writer, blob));
       if (r.diffId) staged.diffId = r.diffId;
       else staged.decompressError = r.error;
     } else {
@@ -96,6 +96,17 @@ export async function stageBody(
     dec?.abort();
     await w.abort();
     throw e;
+  }
+}
+
+/** The diffID of a staged gzip blob by node:zlib (igzip could not vouch for its bytes). */
+async function zlibDiffIdOfStaged(writer: BlobWriter, blob: StagedBlob): Promise<DiffIdResult> {
+  if (!blob.stagingPath) return { error: 'its bytes were not kept' }; // they hashed to another digest than the one pinned: refused as such
+  const fh = await writer.openStaged(blob);
+  try {
+    return await diffIdOfRange({ path: blob.stagingPath, fd: fh.fd, start: 0, size: blob.size, whole: true }, 'gzip', { zlib: true });
+  } finally {
+    await fh.close();
   }
 }
 

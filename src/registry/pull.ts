@@ -136,7 +136,7 @@ class RegistryView implements ArchiveView {
       const m = await this.client.getManifest(this.repo, d, size);
       body = Readable.from([m.bytes]);
     } else body = await this.client.getBlob(this.repo, d, size);
-    const f = await stageBody(this.store.writer, body, { name, offset: 0 });
+    const f = await stageBody(this.store.writer, body, { name, offset: 0, size });
     this.bytesDownloaded += f.blob.size;
     this.staged_.push(f);
     return f;
