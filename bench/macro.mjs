@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as gen from './lib/gen.mjs';
 import { podmanStore, startDockerd } from './lib/engines.mjs';
-import { fmt, GNU_TIME, median, syncDisks, table, timeProcess, warmPageCache, which } from './lib/proc.mjs';
+import { fmt, GNU_TIME, median, settle, syncDisks, table, timeProcess, warmPageCache, which } from './lib/proc.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(ROOT, 'bin', 'layerstore.js');
@@ -456,9 +456,10 @@ for (let r = 0; r < runs; r++) {
   for (const c of order) {
     c.before?.();
     syncDisks();
+    const settledMs = await settle();
     const res = await timeProcess(c.cmd, c.args, { cwd: workdir, env: c.env });
     c.after?.();
-    samples[c.id][r] = { seconds: res.seconds, cpuSeconds: res.cpuSeconds, rssMB: res.rssMB, load1: os.loadavg()[0] };
+    samples[c.id][r] = { seconds: res.seconds, cpuSeconds: res.cpuSeconds, rssMB: res.rssMB, load1: os.loadavg()[0], settledMs };
     log(
       `  run ${r + 1}/${runs} ${c.id.padEnd(14)} ${res.seconds.toFixed(3)} s  cpu ${fmt(res.cpuSeconds, 2)} s  ${fmt(res.rssMB, 0)} MB  load ${os.loadavg()[0].toFixed(1)} [${since()}]`,
     );

@@ -79,6 +79,30 @@ export function syncDisks() {
   spawnSync('sync');
 }
 
+/** Busy and total jiffies of all CPUs (/proc/stat's first line). */
+function cpuJiffies() {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  const idle = f[3] + (f[4] ?? 0); // idle + iowait
+  return { busy: total - idle, total };
+}
+
+/**
+ * Wait until the machine is quiet: the CPUs less than `busyBelow` busy over a 250 ms window,
+ * for at most `maxMs`. A daemon a case left working (dockerd removing the layers `docker rmi`
+ * let go) took CPU from the next case's process; returns the ms waited.
+ */
+export async function settle({ busyBelow = 0.15, maxMs = 5000 } = {}) {
+  const t0 = Date.now();
+  for (;;) {
+    const a = cpuJiffies();
+    await new Promise((r) => setTimeout(r, 250));
+    const b = cpuJiffies();
+    const busy = (b.busy - a.busy) / Math.max(1, b.total - a.total);
+    if (busy < busyBelow || Date.now() - t0 >= maxMs) return Date.now() - t0;
+  }
+}
+
 export function median(xs) {
   const v = xs.filter((x) => x !== undefined && Number.isFinite(x)).sort((a, b) => a - b);
   if (v.length === 0) return undefined;
