@@ -147,13 +147,11 @@ export interface FileRange {
  * The diffID of a compressed byte range of a file, read by this thread (the range's own
  * digest is the caller's, on a worker). A whole zstd file is given to the zstd child as its
  * stdin, so no bytes go through a pipe from Node to it; its frame headers are read here at
- * the same time, so a window above the limit is refused as on the piped path.
+ * the same time, so a window above the limit is refused as on the piped path. A gzip range
+ * from IGZIP_MIN_BYTES goes to igzip when it is installed, and to node:zlib when igzip cannot
+ * vouch for it (or with `zlib`: the caller knows igzip could not).
  */
-export async function diffIdOfRange(
-  src: FileRange,
-  kind: Exclude<Compression, 'none'>,
-  opts: { zlib?: boolean } = {},
-): Promise<{ diffId?: Digest; error?: string }> {
+export async function diffIdOfRange(src: FileRange, kind: Exclude<Compression, 'none'>, opts: { zlib?: boolean } = {}): Promise<DiffIdResult> {
   const igzip = kind === 'gzip' && !opts.zlib && src.size >= IGZIP_MIN_BYTES ? gzipBinary() : undefined;
   if (igzip !== undefined) {
     const diffId = await igzipDiffIdOfRange(igzip, src);
