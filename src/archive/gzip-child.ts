@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import type { Readable, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import zlib from 'node:zlib';
 import { createHasher, type Hasher } from '../digest/hasher.js';
 import type { Digest } from '../digest/digest.js';

@@ -133,8 +133,10 @@ describe.skipIf(!IGZIP)('igzip for gzip diffIDs', () => {
   it('a stopped stream leaves no igzip running', async () => {
     const h = (await IgzipHash.start(IGZIP!))!;
     await h.write(good.subarray(0, 256 * 1024));
+    expect(ourIgzips()).toHaveLength(1);
     h.abort();
-    await new Promise((r) => setTimeout(r, 200));
+    // Killed at once; reaped when its exit is seen (bounded wait, for a loaded machine).
+    for (let i = 0; i < 100 && ourIgzips().length > 0; i++) await new Promise((r) => setTimeout(r, 50));
     expect(ourIgzips()).toEqual([]);
   });
 });
