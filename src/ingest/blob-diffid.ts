@@ -42,7 +42,7 @@ export async function storedBlobAsStaged(store: Store, d: Digest): Promise<Stage
   const bytes = await store.writer.openStaged(blob);
   let r: DiffIdResult;
   try {
-    r = await diffIdOfRange({ path: blob.stagingPath!, fd: bytes.fd, start: 0, size, whole: true }, compression);
+    r = await diffIdOfRange({ fd: bytes.fd, start: 0, size, whole: true }, compression);
   } finally {
     await bytes.close();
   }

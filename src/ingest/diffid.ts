@@ -136,7 +136,8 @@ async function igzipDiffIdOfRange(bin: string, src: FileRange): Promise<Digest |
 
 /** A byte range of an open file. `whole`: the range is the entire file. */
 export interface FileRange {
-  path: string;
+  /** The file's name, when the caller may name it: a whole zstd file is then read by the zstd child itself. */
+  path?: string;
   fd: number;
   start: number;
   size: number;
@@ -157,8 +158,8 @@ export async function diffIdOfRange(src: FileRange, kind: Exclude<Compression, '
     const diffId = await igzipDiffIdOfRange(igzip, src);
     if (diffId) return { diffId };
   }
-  const bin = kind === 'zstd' && src.whole ? zstdBinary() : undefined;
-  if (bin !== undefined) {
+  const bin = kind === 'zstd' && src.whole && src.path !== undefined ? zstdBinary() : undefined;
+  if (bin !== undefined && src.path !== undefined) {
     // Its own descriptor: the child reads from the descriptor's offset, which must be 0.
     const fh = await fsp.open(src.path, C.O_RDONLY | C.O_NOFOLLOW);
     try {

@@ -6,6 +6,8 @@ import { RangeWorkers } from '../digest/range-workers.js';
 import { StreamDiffId, diffIdOfRange, type DiffIdResult, type FileRange } from './diffid.js';
 import { fileChunks, readBuffers } from '../util/buffer-pool.js';
 import { readFullyAt } from '../util/fs-safe.js';
+import { isLayerstoreError } from '../errors.js';
+import type { FileHandle } from 'node:fs/promises';
 
 async function hasBlob(writer: BlobWriter, d: Digest): Promise<boolean> {
   return writer.isStored(d);
@@ -101,10 +103,16 @@ export async function stageBody(
 
 /** The diffID of a staged gzip blob by node:zlib (igzip could not vouch for its bytes). */
 async function zlibDiffIdOfStaged(writer: BlobWriter, blob: StagedBlob): Promise<DiffIdResult> {
-  if (!blob.stagingPath) return { error: 'its bytes were not kept' }; // they hashed to another digest than the one pinned: refused as such
-  const fh = await writer.openStaged(blob);
+  let fh: FileHandle;
   try {
-    return await diffIdOfRange({ path: blob.stagingPath, fd: fh.fd, start: 0, size: blob.size, whole: true }, 'gzip', { zlib: true });
+    fh = await writer.openStaged(blob);
+  } catch (e) {
+    // Not kept: they hashed to another digest than the one pinned, and are refused as such.
+    if (isLayerstoreError(e) && e.code === 'E_BLOB_MISSING') return { error: e.message };
+    throw e;
+  }
+  try {
+    return await diffIdOfRange({ fd: fh.fd, start: 0, size: blob.size, whole: true }, 'gzip', { zlib: true });
   } finally {
     await fh.close();
   }
