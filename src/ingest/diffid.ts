@@ -125,13 +125,18 @@ async function zstdFileDiffId(bin: string, fd: number): Promise<{ diffId?: Diges
 async function igzipDiffIdOfRange(bin: string, src: FileRange): Promise<Digest | undefined> {
   const h = await IgzipHash.start(bin);
   if (!h) return undefined;
+  await feedRange(src, h);
+  return h.finish();
+}
+
+/** Hand a file range to `sink` chunk by chunk (each chunk is read into again once write resolves); a failed read stops the sink. */
+async function feedRange(src: FileRange, sink: { write(chunk: Buffer): Promise<void>; abort(): void }): Promise<void> {
   try {
-    for await (const chunk of fileChunks(src.fd, src.start, src.size)) await h.write(chunk);
+    for await (const chunk of fileChunks(src.fd, src.start, src.size)) await sink.write(chunk);
   } catch (e) {
-    h.abort();
+    sink.abort();
     throw e;
   }
-  return h.finish();
 }
 
 /** A byte range of an open file. `whole`: the range is the entire file. */
@@ -174,11 +179,6 @@ export async function diffIdOfRange(src: FileRange, kind: Exclude<Compression, '
     }
   }
   const dec = new DiffIdComputer(kind);
-  try {
-    for await (const chunk of fileChunks(src.fd, src.start, src.size)) await dec.write(chunk);
-  } catch (e) {
-    dec.abort();
-    throw e;
-  }
+  await feedRange(src, dec);
   return dec.finish();
 }
