@@ -14,7 +14,7 @@ import zlib from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { IgzipHash, gzipBinary } from '../../src/archive/gzip-child.js';
 import { diffIdOfRange } from '../../src/ingest/diffid.js';
-import { ensureBuilt, runCli, show } from '../helpers/cli.js';
+import { CLI, ensureBuilt, runCli, show } from '../helpers/cli.js';
 import { peer } from '../helpers/peers.js';
 import { layerTar } from '../../fixtures/image-writer.js';
 
@@ -194,10 +194,11 @@ describe.skipIf(!IGZIP)('ingest: the same verdicts with and without igzip', () =
             input === 'dir'
               ? runCli(['--store', store, 'ingest', '--repo', 'gz', dir], { env })
               : (() => {
-                  const s = spawnSync(process.execPath, [path.resolve('bin/layerstore.js'), '--store', store, 'ingest', '--repo', 'gz', '-'], {
+                  const s = spawnSync(process.execPath, [CLI, '--store', store, 'ingest', '--repo', 'gz', '-'], {
                     input: readFileSync(streamTar),
                     encoding: 'utf8',
                     env: { ...process.env, ...env },
+                    timeout: 120_000,
                   });
                   return { code: s.status, stdout: s.stdout, stderr: s.stderr };
                 })();
