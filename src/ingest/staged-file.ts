@@ -6,7 +6,6 @@ import { RangeWorkers } from '../digest/range-workers.js';
 import { StreamDiffId, diffIdOfRange, type DiffIdResult, type FileRange } from './diffid.js';
 import { fileChunks, readBuffers } from '../util/buffer-pool.js';
 import { readFullyAt } from '../util/fs-safe.js';
-import { ChunkReclaimer } from '../util/reclaim.js';
 import { isLayerstoreError } from '../errors.js';
 import type { FileHandle } from 'node:fs/promises';
 
@@ -50,9 +49,6 @@ export function bytesReadOf(files: Iterable<StagedFile>): number {
   return n;
 }
 
-/** One for the process: bodies staged at once (a pull's four downloads) count together. */
-const reclaimer = new ChunkReclaimer();
-
 /**
  * Stage one body: hash and write the raw bytes, sniff the compression from the first bytes,
  * and for gzip/zstd decompress alongside to compute the diffID. One pass, flat memory.
@@ -86,7 +82,6 @@ export async function stageBody(
         continue;
       }
       await feed(chunk);
-      reclaimer.consumed(chunk.length);
     }
     if (compression === undefined) await decide();
     const blob = await w.finish((d) => hasBlob(writer, d));
