@@ -68,7 +68,7 @@ function diffIdRel(d: Digest): string {
 export async function rememberDiffIds(store: Store, files: Iterable<StagedFile>): Promise<void> {
   const writes: Array<Promise<boolean>> = [];
   for (const f of files) {
-    if (f.fromStore || f.compression === 'none' || !f.diffId || f.diffId === f.blob.digest) continue;
+    if (f.fromStore || f.compression === 'none' || !f.diffId) continue;
     writes.push(store.derived.write(diffIdRel(f.blob.digest), Buffer.from(f.diffId + '\n'), { durable: false }));
   }
   await Promise.all(writes);

@@ -49,7 +49,7 @@ export class DiffIdComputer {
     await Promise.race([new Promise<void>((resolve) => this.dec.write(chunk, () => resolve())), this.done]);
   }
 
-  async finish(): Promise<{ diffId?: Digest; error?: string }> {
+  async finish(): Promise<DiffIdResult> {
     if (!this.error) this.dec.end();
     await this.done;
     if (this.error) {
@@ -107,7 +107,7 @@ export class StreamDiffId {
  * hashed as its output arrives in one reused buffer (zstdFileInto), or through a ZstdChild
  * stream when no socket can be made. A failure to decompress is an `error`, not a throw.
  */
-async function zstdFileDiffId(bin: string, fd: number): Promise<{ diffId?: Digest; error?: string }> {
+async function zstdFileDiffId(bin: string, fd: number): Promise<DiffIdResult> {
   const h = createHasher();
   try {
     if (await zstdFileInto(bin, fd, (b) => h.update(b))) return { diffId: h.digest() };
@@ -139,6 +139,24 @@ async function feedRange(src: FileRange, sink: { write(chunk: Buffer): Promise<v
   }
 }
 
+/**
+ * The diffID of a whole zstd file, read by the zstd child from a descriptor of its own (the
+ * child reads from the descriptor's offset, which must be 0), its frame headers checked here.
+ */
+async function zstdWholeFileDiffId(bin: string, file: string, size: number): Promise<DiffIdResult> {
+  const fh = await fsp.open(file, C.O_RDONLY | C.O_NOFOLLOW);
+  try {
+    // Both run to the end: the file stays open until neither reads it.
+    const [frames, diff] = await Promise.allSettled([checkZstdFile(fh, 0, size), zstdFileDiffId(bin, fh.fd)]);
+    if (frames.status === 'rejected') throw frames.reason;
+    if (frames.value) return { error: frames.value.message };
+    if (diff.status === 'rejected') throw diff.reason;
+    return diff.value;
+  } finally {
+    await fh.close();
+  }
+}
+
 /** A byte range of an open file. `whole`: the range is the entire file. */
 export interface FileRange {
   /** The file's name, when the caller may name it: a whole zstd file is then read by the zstd child itself. */
@@ -163,21 +181,8 @@ export async function diffIdOfRange(src: FileRange, kind: Exclude<Compression, '
     const diffId = await igzipDiffIdOfRange(igzip, src);
     if (diffId) return { diffId };
   }
-  const bin = kind === 'zstd' && src.whole && src.path !== undefined ? zstdBinary() : undefined;
-  if (bin !== undefined && src.path !== undefined) {
-    // Its own descriptor: the child reads from the descriptor's offset, which must be 0.
-    const fh = await fsp.open(src.path, C.O_RDONLY | C.O_NOFOLLOW);
-    try {
-      // Both run to the end: the file stays open until neither reads it.
-      const [frames, diff] = await Promise.allSettled([checkZstdFile(fh, 0, src.size), zstdFileDiffId(bin, fh.fd)]);
-      if (frames.status === 'rejected') throw frames.reason;
-      if (frames.value) return { error: frames.value.message };
-      if (diff.status === 'rejected') throw diff.reason;
-      return diff.value;
-    } finally {
-      await fh.close();
-    }
-  }
+  const bin = kind === 'zstd' && src.whole ? zstdBinary() : undefined;
+  if (bin !== undefined && src.path !== undefined) return zstdWholeFileDiffId(bin, src.path, src.size);
   const dec = new DiffIdComputer(kind);
   await feedRange(src, dec);
   return dec.finish();

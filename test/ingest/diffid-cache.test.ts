@@ -50,7 +50,7 @@ describe('diffIDs of compressed layers are remembered', () => {
     expectRemembered(store);
   });
 
-  it('by a pull: the same files, and an image sharing the layer is committed from the cache', async () => {
+  it('by a pull: the same files, and the next input naming a stored layer takes its diffID from the cache', async () => {
     const source = path.join(tmp, 'source');
     expect(runCli(['--store', source, '-q', 'ingest', path.join(fx, 'oci-gzip')]).code).toBe(0);
     const srv = await startServe(source);
