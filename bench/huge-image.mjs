@@ -47,7 +47,7 @@ if (flags.help) {
 `);
   process.exit(0);
 }
-if (!fs.existsSync(path.join(ROOT, 'dist', 'src', 'cli', 'main.js'))) throw new Error('dist/ is missing: run npm run build first');
+if (!fs.existsSync(path.join(ROOT, 'dist', 'bundle', 'cli', 'main.js'))) throw new Error('dist/ is missing: run npm run build first');
 if (!which('openssl')) throw new Error('openssl is not on PATH: it is the reference');
 if (!GNU_TIME) process.stderr.write('note: GNU time is missing; peak RSS is polled from /proc (a lower bound)\n');
 

@@ -65,7 +65,7 @@ const workdir = path.resolve(flags.workdir ?? fs.mkdtempSync(path.join(os.tmpdir
 fs.mkdirSync(workdir, { recursive: true });
 const W = (...p) => path.join(workdir, ...p);
 
-if (!fs.existsSync(path.join(ROOT, 'dist', 'src', 'cli', 'main.js'))) throw new Error('dist/ is missing: run npm run build (npm run bench does)');
+if (!fs.existsSync(path.join(ROOT, 'dist', 'bundle', 'cli', 'main.js'))) throw new Error('dist/ is missing: run npm run build (npm run bench does)');
 const SKOPEO = which('skopeo');
 const tools = { openssl: which('openssl'), sha256sum: which('sha256sum'), gzip: which('gzip'), zstd: which('zstd'), igzip: which('igzip') };
 for (const [k, v] of Object.entries(tools)) if (!v) throw new Error(`${k} is not on PATH; the macro benchmark needs it as a reference`);

@@ -54,7 +54,7 @@ const runs = Number(flags.runs);
 const concurrency = Number(flags.concurrency);
 if (!(tags >= 100) || !(runs >= 1) || !(concurrency >= 1)) throw new Error('--tags must be >= 100, --runs and --concurrency >= 1');
 if (!haveRegistry()) throw new Error('docker-registry is not on PATH (Debian package docker-registry)');
-if (!fs.existsSync(path.join(ROOT, 'dist', 'src', 'cli', 'main.js'))) throw new Error('dist/ is missing: run npm run build');
+if (!fs.existsSync(path.join(ROOT, 'dist', 'bundle', 'cli', 'main.js'))) throw new Error('dist/ is missing: run npm run build');
 
 const workdir = path.resolve(flags.workdir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'layerstore-regbench-')));
 const log = (s) => process.stderr.write(s + '\n');

@@ -94,13 +94,30 @@ function distIsStale(): boolean {
       .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
       .map((f) => path.join(REPO_ROOT, 'fixtures', f)),
   ];
+  let newestJs = statSync(path.join(REPO_ROOT, 'scripts', 'bundle-cli.mjs')).mtimeMs;
   for (const src of sources) {
     const js = path.join(REPO_ROOT, 'dist', path.relative(REPO_ROOT, src)).replace(/\.ts$/, '.js');
     if (!existsSync(js)) return true;
     const t = statSync(js).mtimeMs;
     if (t < statSync(src).mtimeMs || t < newestConfig) return true;
+    newestJs = Math.max(newestJs, t);
   }
-  return false;
+  // The CLI runs from the bundle made of dist/src (scripts/bundle-cli.mjs): it must be newer.
+  return !existsSync(BUNDLED_MAIN) || statSync(BUNDLED_MAIN).mtimeMs < newestJs;
+}
+
+const BUNDLED_MAIN = path.join(REPO_ROOT, 'dist', 'bundle', 'cli', 'main.js');
+
+/** `npm run build` without npm: tsc, then the CLI's bundle. */
+function build(): void {
+  for (const [cmd, args] of [
+    ['npx', ['tsc', '-p', 'tsconfig.build.json']],
+    [process.execPath, ['scripts/bundle-cli.mjs']],
+  ] as const) {
+    const r = spawnSync(cmd, args, { cwd: REPO_ROOT, encoding: 'utf8', timeout: 170_000 });
+    if (r.error) throw r.error;
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
+  }
 }
 
 /** The parent process's start time (Linux /proc), so a reused parent pid names a new run. */
@@ -118,11 +135,11 @@ function sleepMs(ms: number): void {
 }
 
 /**
- * Compile with `npx tsc -p tsconfig.build.json`, once per process. Test files run in parallel
- * worker processes of one vitest run, so the build runs under a cross-process lock, at most
- * once per vitest run (the workers share a parent pid), and only when dist/ is older than a
- * source: recompiling while another file's test is running the CLI would rewrite modules
- * under it. LAYERSTORE_TEST_REBUILD=1 forces the build.
+ * Build as `npm run build` does (tsc, then the CLI's bundle), once per process. Test files
+ * run in parallel worker processes of one vitest run, so the build runs under a cross-process
+ * lock, at most once per vitest run (the workers share a parent pid), and only when dist/ is
+ * older than a source: recompiling while another file's test is running the CLI would
+ * rewrite modules under it. LAYERSTORE_TEST_REBUILD=1 forces the build.
  */
 export function ensureBuilt(): void {
   if (built) return;
@@ -147,11 +164,9 @@ export function ensureBuilt(): void {
   try {
     const builtThisRun = existsSync(stamp) && process.env.LAYERSTORE_TEST_REBUILD !== '1';
     if (!builtThisRun && (distIsStale() || process.env.LAYERSTORE_TEST_REBUILD === '1')) {
-      const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 170_000 });
-      if (r.error) throw r.error;
-      if (r.status !== 0) throw new Error(`npx tsc -p tsconfig.build.json failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
+      build();
     }
-    if (!existsSync(path.join(REPO_ROOT, 'dist', 'src', 'cli', 'main.js'))) throw new Error('ensureBuilt: dist/src/cli/main.js is missing after the build');
+    if (!existsSync(BUNDLED_MAIN)) throw new Error(`ensureBuilt: ${BUNDLED_MAIN} is missing after the build`);
     writeFileSync(stamp, `${new Date().toISOString()}\n`);
     // forget the stamps of old runs
     for (const f of readdirSync(tmpdir())) {

@@ -10,6 +10,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RangeWorkers } from '../../src/digest/range-workers.js';
 import { ingestPath } from '../../src/ingest/ingest.js';
@@ -155,5 +156,45 @@ describe('per-input cost', () => {
     const e = run(['-q', 'ingest', '--engine-socket', path.join(tmp, 'no.sock'), 'docker-daemon:acme/none:1']);
     expect(e.status).toBe(2);
     expect(e.stderr).toMatch(/^LOADED .*NativeModule http$/m);
+  });
+
+  it("the CLI runs from its bundle: an ingest loads a few files of layerstore's own code, not one module per source file", () => {
+    ensureBuilt();
+    // The probe hooks module resolution (in the loader's thread) and prints, at exit, every
+    // file the process loaded from this checkout outside node_modules.
+    const hooks = path.join(tmp, 'hooks.mjs');
+    writeFileSync(
+      hooks,
+      'let port;\nexport function initialize(data) { port = data.port; }\n' +
+        'export async function resolve(spec, ctx, next) { const r = await next(spec, ctx); port.postMessage(r.url); return r; }\n',
+    );
+    const probe = path.join(tmp, 'module-probe.mjs');
+    writeFileSync(
+      probe,
+      "import { register } from 'node:module';\nimport { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';\n" +
+        'const { port1, port2 } = new MessageChannel();\n' +
+        `register(${JSON.stringify(pathToFileURL(hooks).href)}, { data: { port: port2 }, transferList: [port2] });\n` +
+        "process.on('exit', () => { const seen = []; for (let m; (m = receiveMessageOnPort(port1)); ) seen.push(m.message);\n" +
+        "  process.stderr.write('OWN ' + JSON.stringify(seen) + '\\n'); });\n",
+    );
+    const r = spawnSync(
+      process.execPath,
+      ['--import', probe, path.join(REPO_ROOT, 'bin', 'layerstore.js'), '--store', path.join(tmp, 'bundle'), '-q', 'ingest', ...archives],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const line = /^OWN (.*)$/m.exec(r.stderr);
+    expect(line, r.stderr).not.toBeNull();
+    const root = pathToFileURL(REPO_ROOT).href;
+    const own = [...new Set(JSON.parse(line![1]!) as string[])]
+      .filter((u) => u.startsWith(`${root}/`) && !u.includes('/node_modules/'))
+      .map((u) => u.slice(root.length + 1));
+    // Everything but bin/layerstore.js comes from dist/bundle/cli (scripts/bundle-cli.mjs); run
+    // from dist/src, the same ingest loaded ~80 modules.
+    expect(own.filter((f) => !f.startsWith('dist/bundle/cli/') && f !== 'bin/layerstore.js')).toEqual([]);
+    expect(own.length, own.join('\n')).toBeGreaterThan(1);
+    expect(own.length, own.join('\n')).toBeLessThanOrEqual(25);
   });
 });
