@@ -1,7 +1,8 @@
 import { promises as fsp } from 'node:fs';
 import { LayerstoreError, toLayerstoreError } from '../errors.js';
 import { shortDigest } from '../digest/digest.js';
-import { ingestPath, ingestStream, type IngestOptions, type IngestResult } from '../ingest/ingest.js';
+import { ingestFileAs, ingestPath, ingestStream, type IngestOptions, type IngestResult } from '../ingest/ingest.js';
+import { regularFileOnStdin } from '../util/stdin-file.js';
 import { Store } from '../store/store.js';
 import { humanBytes } from '../report/human.js';
 import { info, storeDir } from './context.js';
@@ -156,6 +157,8 @@ function ingestStdin(store: Store, opts: IngestOptions): Promise<IngestResult> {
       source: '-',
       hint: 'pipe one in: docker save IMAGE | layerstore ingest -',
     });
+  const file = regularFileOnStdin();
+  if (file) return ingestFileAs(store, file, '-', opts);
   return ingestStream(store, process.stdin, '-', opts);
 }
 

@@ -6,7 +6,7 @@
  * stays flat for a big layer.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -60,6 +60,31 @@ function cliWithStdin(args: string[], input: Buffer, opts: { time?: boolean } = 
   });
 }
 
+/**
+ * Run the CLI with the file `file` as its standard input, as `layerstore ingest - < file` gets
+ * it (a descriptor of the file itself), positioned `skip` bytes in, as after a reader before it.
+ */
+function cliWithStdinFile(args: string[], file: string, skip = 0): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const fd = openSync(file, 'r');
+  if (skip > 0) readSync(fd, Buffer.alloc(skip), 0, skip, null); // advances the descriptor's offset
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env };
+    delete env.LAYERSTORE_STORE;
+    const child = spawn(process.execPath, [stableCli(), ...args], { cwd: REPO_ROOT, env, stdio: [fd, 'pipe', 'pipe'] });
+    closeSync(fd);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
 /** Images of a store as comparable facts. */
 const facts = (store: string) =>
   readStoreImages(store)
@@ -103,6 +128,48 @@ describe('ingest - (standard input)', () => {
     const v = await cli(['--store', fromPipe, 'verify']);
     expect(v.code, showRun(v)).toBe(0);
     expect(leftovers(fromPipe).staging).toEqual([]);
+    // `ingest - < file`: standard input is the file itself, read by position.
+    const fromStdinFile = path.join(tmp, `s-${path.basename(file)}`);
+    const c = await cliWithStdinFile(['--store', fromStdinFile, 'ingest', '-'], file);
+    expect(c.code, showRun({ ...c })).toBe(0);
+    expect(c.stdout).toMatch(/^-: \d+ images? /);
+    expect(facts(fromStdinFile)).toEqual(facts(fromFile));
+    expect(leftovers(fromStdinFile).staging).toEqual([]);
+  });
+
+  it('a file as standard input is read by position, like a named file: once its blobs are stored, only headers are read', async () => {
+    const file = path.join(fx, 'family-legacy.tar');
+    const store = path.join(tmp, 'stdin-file-positional');
+    const first = await cliWithStdinFile(['--store', store, 'ingest', '-'], file);
+    expect(first.code, showRun({ ...first })).toBe(0);
+    // Again: every blob is stored, so nothing but the tar headers and manifests is read (a
+    // stream has to read every byte to reach the next header).
+    const again = await cliWithStdinFile(['--store', store, 'ingest', '--json', '-'], file);
+    expect(again.code, showRun({ ...again })).toBe(0);
+    const [result] = JSON.parse(again.stdout).results;
+    expect(result.source).toBe('-');
+    expect(result.bytesRead).toBeGreaterThan(0);
+    expect(result.bytesRead).toBeLessThan(statSync(file).size / 10);
+    // The same input as a pipe reads it whole.
+    const piped = await cliWithStdin(['--store', store, 'ingest', '--json', '-'], readFileSync(file));
+    expect(piped.code, showRun({ ...piped })).toBe(0);
+    expect(JSON.parse(piped.stdout).results[0].bytesRead).toBe(statSync(file).size);
+  });
+
+  it('a file as standard input that a reader before has partly read is ingested from where it stands; an empty one is E_EMPTY', async () => {
+    const archive = readFileSync(path.join(fx, 'api-v25.tar'));
+    const junk = Buffer.alloc(4096, 0x5a); // not a tar header: read from byte 0, this fails
+    const file = path.join(tmp, 'junk-then-archive.tar');
+    writeFileSync(file, Buffer.concat([junk, archive]));
+    const store = path.join(tmp, 'stdin-file-offset');
+    const r = await cliWithStdinFile(['--store', store, 'ingest', '-'], file, junk.length);
+    expect(r.code, showRun({ ...r })).toBe(0);
+    expect(readStoreImages(store).flatMap((i) => i.refs)).toContain('acme/api:1.1');
+    const empty = path.join(tmp, 'empty-file.tar');
+    writeFileSync(empty, '');
+    const e = await cliWithStdinFile(['--store', path.join(tmp, 'stdin-empty'), 'ingest', '-'], empty);
+    expect(e.code, showRun({ ...e })).toBe(2);
+    expect(e.stderr).toMatch(/^layerstore: error: -: .*\[E_EMPTY\]$/m);
   });
 
   it('a zstd-compressed archive too', async () => {
