@@ -2,7 +2,7 @@
 //
 // Node 20 loads ES modules one by one (resolve, read, compile, link each), and loading the
 // ~80 modules of `ingest` took ~45 ms of a ~180 ms run; bundled into shared chunks the same
-// run took ~50 ms less (docs/PERFORMANCE.md, "Start-up"). The input is tsc's output in
+// run took ~50 ms less (docs/PERFORMANCE.md, "Eighth pass"). The input is tsc's output in
 // dist/src, so the bundle runs exactly the code the tests type-check; only our own modules
 // are joined: packages stay in node_modules and are imported as before. Each command's module
 // is still imported only when that command runs (a chunk of its own).

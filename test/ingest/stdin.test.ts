@@ -6,7 +6,7 @@
  * stays flat for a big layer.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -17,7 +17,7 @@ import { legacySave, rawTar } from '../helpers/make-tar.js';
 import { digestOf } from '../helpers/hand-bytes.js';
 import { snapshotStore } from '../helpers/store-snapshot.js';
 import { cli, leftovers, prngBytes, showRun, stableCli } from '../helpers/store-proc.js';
-import { commands } from '../helpers/peers.js';
+import { commands, onPath, peer } from '../helpers/peers.js';
 
 let tmp: string;
 let fx: string;
@@ -64,13 +64,14 @@ function cliWithStdin(args: string[], input: Buffer, opts: { time?: boolean } = 
  * Run the CLI with the file `file` as its standard input, as `layerstore ingest - < file` gets
  * it (a descriptor of the file itself), positioned `skip` bytes in, as after a reader before it.
  */
-function cliWithStdinFile(args: string[], file: string, skip = 0): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cliWithStdinFile(args: string[], file: string, skip = 0, asUser: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const fd = openSync(file, 'r');
   if (skip > 0) readSync(fd, Buffer.alloc(skip), 0, skip, null); // advances the descriptor's offset
   return new Promise((resolve, reject) => {
     const env = { ...process.env };
     delete env.LAYERSTORE_STORE;
-    const child = spawn(process.execPath, [stableCli(), ...args], { cwd: REPO_ROOT, env, stdio: [fd, 'pipe', 'pipe'] });
+    const argv = [...asUser, process.execPath, stableCli(), ...args];
+    const child = spawn(argv[0]!, argv.slice(1), { cwd: REPO_ROOT, env, stdio: [fd, 'pipe', 'pipe'] });
     closeSync(fd);
     let stdout = '';
     let stderr = '';
@@ -170,6 +171,24 @@ describe('ingest - (standard input)', () => {
     const e = await cliWithStdinFile(['--store', path.join(tmp, 'stdin-empty'), 'ingest', '-'], empty);
     expect(e.code, showRun({ ...e })).toBe(2);
     expect(e.stderr).toMatch(/^layerstore: error: -: .*\[E_EMPTY\]$/m);
+  });
+
+  it('a file as standard input that this user may not open by name (a root shell redirecting for another user) is read as a stream', async () => {
+    if (!peer('root and setpriv (util-linux)', process.getuid?.() === 0 && onPath('setpriv'), 'run the tests as root')) return;
+    const dir = mkdtempSync(path.join(tmpdir(), 'ls-stdin-nobody-'));
+    chmodSync(dir, 0o777);
+    // In a folder the user can search, so only the file's own mode keeps them out.
+    const file = path.join(dir, 'root-only.tar');
+    writeFileSync(file, readFileSync(path.join(fx, 'api-v25.tar')), { mode: 0o600 });
+    try {
+      const store = path.join(dir, 'store');
+      const r = await cliWithStdinFile(['--store', store, 'ingest', '-'], file, 0, ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']);
+      expect(r.code, showRun({ ...r })).toBe(0);
+      expect(r.stdout).toMatch(/^-: 1 image \(acme\/api:1\.1\)/);
+      expect(readStoreImages(store).flatMap((i) => i.refs)).toContain('acme/api:1.1');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a zstd-compressed archive too', async () => {
