@@ -108,16 +108,11 @@ function distIsStale(): boolean {
 
 const BUNDLED_MAIN = path.join(REPO_ROOT, 'dist', 'bundle', 'cli', 'main.js');
 
-/** `npm run build` without npm: tsc, then the CLI's bundle. */
+/** `npm run build`, package.json's one definition of the build (tsc, then the CLI's bundle). */
 function build(): void {
-  for (const [cmd, args] of [
-    ['npx', ['tsc', '-p', 'tsconfig.build.json']],
-    [process.execPath, ['scripts/bundle-cli.mjs']],
-  ] as const) {
-    const r = spawnSync(cmd, args, { cwd: REPO_ROOT, encoding: 'utf8', timeout: 170_000 });
-    if (r.error) throw r.error;
-    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
-  }
+  const r = spawnSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 170_000 });
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`npm run build failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
 }
 
 /** The parent process's start time (Linux /proc), so a reused parent pid names a new run. */

@@ -32,25 +32,33 @@ afterAll(() => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-/** Run the CLI with `file` as its standard input (a pipe, not a file: it is read once). */
-function cliWithStdin(args: string[], input: Buffer, opts: { time?: boolean } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+type Run = { code: number | null; stdout: string; stderr: string };
+
+/**
+ * Run the CLI (after `prefix`: GNU time, setpriv) with `stdin` as its standard input: bytes
+ * fed through a pipe in 64 KiB pieces, as docker save writes them, or an open descriptor
+ * handed over as it is.
+ */
+function runWithStdin(prefix: string[], args: string[], stdin: Buffer | number): Promise<Run> {
   return new Promise((resolve, reject) => {
     const env = { ...process.env };
     delete env.LAYERSTORE_STORE;
-    const argv = opts.time ? ['/usr/bin/time', '-f', 'MAXRSS_KB=%M', process.execPath, stableCli(), ...args] : [process.execPath, stableCli(), ...args];
-    const child = spawn(argv[0]!, argv.slice(1), { cwd: REPO_ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const argv = [...prefix, process.execPath, stableCli(), ...args];
+    const child = spawn(argv[0]!, argv.slice(1), { cwd: REPO_ROOT, env, stdio: [typeof stdin === 'number' ? stdin : 'pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.stdin.on('error', () => {}); // the CLI may stop reading early (bad input)
-    // Feed in 64 KiB pieces: a pipe, as docker save writes one.
-    (async () => {
-      for (let off = 0; off < input.length; off += 65536) {
-        if (!child.stdin.write(input.subarray(off, off + 65536))) await new Promise((r) => child.stdin.once('drain', r));
-      }
-      child.stdin.end();
-    })().catch(() => {});
+    child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    if (typeof stdin !== 'number') {
+      const pipe = child.stdin!;
+      pipe.on('error', () => {}); // the CLI may stop reading early (bad input)
+      (async () => {
+        for (let off = 0; off < stdin.length; off += 65536) {
+          if (!pipe.write(stdin.subarray(off, off + 65536))) await new Promise((r) => pipe.once('drain', r));
+        }
+        pipe.end();
+      })().catch(() => {});
+    }
     const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
     child.on('error', reject);
     child.on('close', (code) => {
@@ -60,30 +68,23 @@ function cliWithStdin(args: string[], input: Buffer, opts: { time?: boolean } = 
   });
 }
 
+/** Run the CLI with `input` on its standard input through a pipe (read once, not a file). */
+function cliWithStdin(args: string[], input: Buffer, opts: { time?: boolean } = {}): Promise<Run> {
+  return runWithStdin(opts.time ? ['/usr/bin/time', '-f', 'MAXRSS_KB=%M'] : [], args, input);
+}
+
 /**
  * Run the CLI with the file `file` as its standard input, as `layerstore ingest - < file` gets
  * it (a descriptor of the file itself), positioned `skip` bytes in, as after a reader before it.
  */
-function cliWithStdinFile(args: string[], file: string, skip = 0, asUser: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cliWithStdinFile(args: string[], file: string, skip = 0, asUser: string[] = []): Promise<Run> {
   const fd = openSync(file, 'r');
-  if (skip > 0) readSync(fd, Buffer.alloc(skip), 0, skip, null); // advances the descriptor's offset
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env };
-    delete env.LAYERSTORE_STORE;
-    const argv = [...asUser, process.execPath, stableCli(), ...args];
-    const child = spawn(argv[0]!, argv.slice(1), { cwd: REPO_ROOT, env, stdio: [fd, 'pipe', 'pipe'] });
+  try {
+    if (skip > 0) readSync(fd, Buffer.alloc(skip), 0, skip, null); // advances the descriptor's offset
+    return runWithStdin(asUser, args, fd); // spawned by now: the child holds its own copy
+  } finally {
     closeSync(fd);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  }
 }
 
 /** Images of a store as comparable facts. */
