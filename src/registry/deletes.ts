@@ -57,7 +57,7 @@ export async function handleDelete(
     }
   } else if (kind === 'blobs') {
     if (!isDigest(reference)) throw new RegistryError(400, 'DIGEST_INVALID', `invalid digest ${JSON.stringify(reference.slice(0, 200))}`);
-    if (uploads?.pinnedIn(name, reference)) await uploads.unpin(reference, name);
+    if (uploads?.pinnedIn(name, reference)) await uploads.unpin([reference], name);
     else if (view.reachable.get(name)?.has(reference)) {
       throw new RegistryError(405, 'UNSUPPORTED', `blob ${reference} is used by a manifest in ${name}; delete the manifest first`);
     } else throw new RegistryError(404, 'BLOB_UNKNOWN', `blob ${reference} is not in ${name}`);

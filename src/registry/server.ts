@@ -350,8 +350,9 @@ async function handleManifestPut(ctx: Ctx, uploads: Uploads, name: string, refer
     (d) => uploads.restore(d),
     visible,
   );
-  // The manifest now names these blobs (by tag or by its "repo@digest" ref): no pin needed.
-  await uploads.release(uses);
+  // The manifest now names these blobs in this repository (by tag or by its "repo@digest"
+  // ref): this repository's pins are no longer needed; other repositories keep theirs.
+  await uploads.unpin(uses, name);
   ctx.repos.invalidate();
   res.statusCode = 201;
   // OCI 1.1: this registry keeps referrers itself, so clients need not maintain a fallback tag.

@@ -143,12 +143,20 @@ export class Uploads {
     this.pins.set(d, { blob, repos: new Set([repo]) });
   }
 
-  /** `repo` no longer holds `d` (a blob DELETE): the pin goes when no repository holds it. */
-  async unpin(d: Digest, repo: string): Promise<void> {
-    const pin = this.pins.get(d);
-    if (!pin) return;
-    pin.repos.delete(repo);
-    if (pin.repos.size === 0) await this.release([d]);
+  /**
+   * `repo` no longer needs its pin on these blobs (a manifest there names them, or a blob
+   * DELETE): each pin goes when no repository holds it. Another repository that received the
+   * same blob keeps it until a manifest of its own names it: a push to several repositories at
+   * once (docker push of one image to three names) must not lose a blob one of them was told
+   * it has.
+   */
+  async unpin(digests: Iterable<Digest>, repo: string): Promise<void> {
+    for (const d of digests) {
+      const pin = this.pins.get(d);
+      if (!pin) continue;
+      pin.repos.delete(repo);
+      if (pin.repos.size === 0) await this.release([d]);
+    }
   }
 
   /** Put a pinned blob back into blobs/ if gc removed it. */
@@ -158,8 +166,8 @@ export class Uploads {
     await this.store.transaction((tx) => tx.restore(pin.blob));
   }
 
-  /** A manifest now names these blobs: they need no pin any more. */
-  async release(digests: Iterable<Digest>): Promise<void> {
+  /** Drop these pins, whichever repositories hold them. */
+  private async release(digests: Iterable<Digest>): Promise<void> {
     for (const d of digests) {
       const pin = this.pins.get(d);
       if (!pin) continue;

@@ -421,6 +421,26 @@ describe("serve --allow-push refuses bad input with the spec's errors and commit
     expect(v.code, show(v)).toBe(0);
   });
 
+  it('a manifest committed in one repository leaves the pins of another that received the same blobs', async () => {
+    // docker push of one image to several names at once: each repository gets 201 (or a
+    // mount) for the same blobs; the first manifest to land must not take them from the rest.
+    const img = regclientImage('arm64');
+    for (const repo of ['pins/one', 'pins/two']) for (const b of img.blobs) expect(await uploadBlob(srv.url, repo, b.bytes), `${repo} ${b.digest}`).toBe(201);
+    const put = (repo: string) => rawRequest(`${srv.url}/v2/${repo}/manifests/x`, { method: 'PUT', headers: { 'Content-Type': img.mediaType }, body: img.manifest });
+    const first = await put('pins/one');
+    expect(first.status, first.body.toString()).toBe(201);
+    for (const b of img.blobs) {
+      const head = await rawRequest(`${srv.url}/v2/pins/two/blobs/${b.digest}`, { method: 'HEAD' });
+      expect(head.status, `HEAD pins/two ${b.digest}`).toBe(200);
+    }
+    const second = await put('pins/two');
+    expect(second.status, second.body.toString()).toBe(201);
+    // and a repository that never received them still cannot name them
+    const third = await put('pins/three');
+    expect(third.status).toBe(400);
+    expect(errorCodes(third.body)).toEqual(['MANIFEST_BLOB_UNKNOWN']);
+  });
+
   it('a blob answered 201 stays visible (HEAD 200) after a gc, before any manifest names it', async () => {
     // Clients HEAD blobs before pushing a manifest (skopeo does, for each platform of an
     // index); a 404 here makes them upload the bytes again.
