@@ -53,6 +53,7 @@ export async function serveCommand(opts: ServeOptions): Promise<number> {
     allowDelete: opts.allowDelete,
     auth,
     tls,
+    loopbackOnly: loopback,
     repositories,
     extraRoutes: uiRoutes(store, repositories),
   });

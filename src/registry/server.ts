@@ -1,5 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
+import os from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import { isDigest, type Digest } from '../digest/digest.js';
 import { INDEX_TYPES, MANIFEST_TYPES, MAX_JSON_BYTES, MT, type Descriptor } from '../formats/types.js';
@@ -10,7 +11,7 @@ import { isLayerstoreError } from '../errors.js';
 import { RepositoryIndex } from './repositories.js';
 import { Uploads } from './uploads.js';
 import { putManifest, MAX_MANIFEST_BYTES } from './push-manifest.js';
-import type { Htpasswd } from './auth.js';
+import { isLoopback, type Htpasswd } from './auth.js';
 import { DeferredGc, handleDelete } from './deletes.js';
 import { sendReferrers } from './referrers.js';
 
@@ -32,6 +33,8 @@ export interface RegistryServerOptions {
   errorLog?: (line: string) => void;
   /** The repositories and tags the server answers from; pass one to share it with `extraRoutes`. */
   repositories?: RepositoryIndex;
+  /** The listener is on loopback: refuse requests addressed to another host name (DNS rebinding). */
+  loopbackOnly?: boolean;
   /** Routes served beside the registry API (the web UI), asked first, after the auth check. */
   extraRoutes?: ExtraRoutes;
 }
@@ -69,6 +72,23 @@ function refuseCrossOriginWrite(req: IncomingMessage): void {
   }
 }
 
+/**
+ * DNS rebinding: a page at http://evil.example:5000 whose name the attacker then points at
+ * 127.0.0.1 talks to a loopback registry as its own origin, so neither Origin nor
+ * Sec-Fetch-Site gives it away; only the Host header still names the attacker's domain. A
+ * listener on loopback therefore answers only requests addressed to a loopback name
+ * (localhost, *.localhost, 127.0.0.0/8, ::1) or this machine's own name. Registry clients
+ * send the host they were given, which for a loopback registry is one of those.
+ */
+function refuseForeignHost(req: IncomingMessage): void {
+  const host = req.headers.host;
+  if (host === undefined) return; // HTTP/1.0 without Host: no browser sends that
+  const name = (/^\[[^\]]*\]/.exec(host)?.[0] ?? host.replace(/:\d*$/, '')).toLowerCase();
+  if (isLoopback(name) || name.endsWith('.localhost') || name === os.hostname().toLowerCase()) return;
+  req.resume();
+  throw new RegistryError(403, 'DENIED', `this registry listens on loopback and answers only requests addressed to this machine, not ${JSON.stringify(host)}`);
+}
+
 export interface RegistryServer {
   server: http.Server;
   /** Stop accepting, drop upload sessions and pins. */
@@ -93,6 +113,7 @@ export function createRegistryServer(store: Store, opts: RegistryServerOptions =
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     const started = Date.now();
     (async () => {
+      if (opts.loopbackOnly) refuseForeignHost(req);
       refuseCrossOriginWrite(req);
       const verdict = opts.auth ? await opts.auth.check(req) : 'ok';
       if (verdict === 'throttled') {

@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blobSize, listBlobs, readStoreImages, runCli, show } from '../helpers/cli.js';
@@ -177,6 +177,29 @@ describe('serve --allow-push: what one client can do to the server', () => {
       body: bytes,
     });
     expect(same.status, same.body.toString()).toBe(201);
+  });
+
+  it('DNS rebinding: a loopback serve answers no request addressed to a foreign host name, read or write', async () => {
+    // A page at http://evil.example:PORT whose name was re-pointed at 127.0.0.1 is its own
+    // origin there (Origin and Host agree, Sec-Fetch-Site: same-origin): only Host tells.
+    const bytes = randomBytes(1000);
+    const d = digestOf(bytes);
+    const blobs = listBlobs(store);
+    const evil = `evil.example:${srv.port}`;
+    const rebound = { Host: evil, Origin: `http://${evil}`, 'Sec-Fetch-Site': 'same-origin' };
+    const w = await rawRequest(`${srv.url}/v2/web/rebind/blobs/uploads/?digest=${d}`, { method: 'POST', headers: { ...rebound, 'Content-Length': bytes.length }, body: bytes });
+    expect(w.status, w.body.toString()).toBe(403);
+    expect(errorCodes(w.body)).toEqual(['DENIED']);
+    for (const p of ['/v2/', '/v2/_catalog', '/api/repositories', '/']) {
+      const r = await rawRequest(`${srv.url}${p}`, { headers: { Host: evil } });
+      expect(r.status, `GET ${p} with Host ${evil}`).toBe(403);
+    }
+    expect(listBlobs(store)).toEqual(blobs);
+    // The names a registry client on this machine uses still work.
+    for (const host of [`localhost:${srv.port}`, `127.0.0.1:${srv.port}`, `127.1.2.3:${srv.port}`, `registry.localhost:${srv.port}`, `${hostname()}:${srv.port}`, 'LOCALHOST']) {
+      const r = await rawRequest(`${srv.url}/v2/`, { headers: { Host: host } });
+      expect(r.status, `GET /v2/ with Host ${host}`).toBe(200);
+    }
   });
 
   it("two PATCHes at once on one session: the second is 416 and the first one's bytes are the blob", async () => {
