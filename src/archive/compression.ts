@@ -8,10 +8,15 @@ import { ZstdFrameCheck } from './zstd-frames.js';
 
 export type Compression = 'none' | 'gzip' | 'zstd';
 
-/** Decide compression from magic bytes only; media types and file names are not trusted. */
+/**
+ * Decide compression from magic bytes only; media types and file names are not trusted.
+ * A zstd stream may begin with a skippable frame (RFC 8878 3.1.2: magic 0x184D2A50-5F, little
+ * endian), as moby's and containerd's detection also accept: that is zstd too.
+ */
 export function sniffCompression(head: Uint8Array): Compression {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
   if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
+  if (head.length >= 4 && (head[0]! & 0xf0) === 0x50 && head[1] === 0x2a && head[2] === 0x4d && head[3] === 0x18) return 'zstd';
   return 'none';
 }
 
