@@ -144,7 +144,11 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
   if (opts.json) process.stdout.write(toJson({ schemaVersion: 1, store: store.root, results: results.map(jsonResult), failed }));
   const total = inputs.length + errors.length;
   if (failed > 0) {
-    process.stderr.write(`layerstore: ${total - failed} of ${total} inputs ingested, ${failed} failed (the failed ones changed nothing in the store)\n`);
+    // Nothing stored at all: a store this command created goes again (a refused input leaves none).
+    if (results.length === 0) await store.discardIfUnused();
+    // One input has said what is wrong in its own line; a count helps only among several.
+    if (total > 1)
+      process.stderr.write(`layerstore: ${total - failed} of ${total} inputs ingested, ${failed} failed (the failed ones changed nothing in the store)\n`);
     return damaged ? 3 : 2;
   }
   return 0;

@@ -23,7 +23,10 @@ export async function pullCommand(ref: string, opts: GlobalOptions & RemoteOptio
   client.policy = policy;
   const store = await Store.open(storeDir(opts), { create: true });
   info(opts, `store: ${store.root}`);
-  const r = await pullImage(store, client, remote, { platform: opts.platform ? parsePlatform(opts.platform) : undefined });
+  const r = await pullImage(store, client, remote, { platform: opts.platform ? parsePlatform(opts.platform) : undefined }).catch(async (e: unknown) => {
+    await store.discardIfUnused(); // a failed pull into a new store leaves none
+    throw e;
+  });
   if (opts.json) {
     process.stdout.write(
       toJson({

@@ -4,7 +4,7 @@ import { StoreLayout } from './layout.js';
 import { BlobReader } from './blobs.js';
 import { BlobWriter } from './blob-writer.js';
 import { createFileExclusive, ensureRealDir, fsyncDir, lstatOrUndefined, readFileNoFollow, writeFileAtomic } from '../util/fs-safe.js';
-import { missingIndexError, readIndex, removeRoots, rootsInPlace, updateIndex, type RefChange, type RootUpdate } from './refs.js';
+import { missingIndexError, readIndex, removeRoots, rootsInPlace, updateIndex, withIndexLock, type RefChange, type RootUpdate } from './refs.js';
 import type { Descriptor, Index } from '../formats/types.js';
 import type { HasherName } from '../digest/hasher.js';
 import type { Digest } from '../digest/digest.js';
@@ -37,6 +37,8 @@ export class Store {
   readonly blobs: BlobReader;
   readonly writer: BlobWriter;
   readonly derived: DerivedData;
+  /** open() made this store: there was no directory ('absent') or an empty one ('empty'). */
+  private created: 'absent' | 'empty' | undefined;
 
   private constructor(root: string, hasher?: HasherName) {
     this.layout = new StoreLayout(root);
@@ -47,6 +49,39 @@ export class Store {
 
   get root(): string {
     return this.layout.root;
+  }
+
+  /**
+   * Take back a store this process's open() created, when nothing was stored in it after all
+   * (every input of the command was refused): a refused input leaves no store where there was
+   * none. Under the store lock, so no commit lands meanwhile; only when it still holds nothing
+   * (no refs, no blobs, nothing staged, nothing but the skeleton). The whole directory is
+   * renamed away at once, then removed, so another process that opened it meanwhile fails
+   * instead of writing into half of one; a directory that was there empty is made again.
+   */
+  async discardIfUnused(): Promise<void> {
+    const created = this.created;
+    if (!created) return;
+    const l = this.layout;
+    const mode = created === 'empty' ? (await fsp.stat(l.root)).mode & 0o7777 : 0;
+    const away = `${l.root}.discarded-${process.pid}-${Date.now()}`;
+    const unused = async () =>
+      (await readIndex(l)).manifests.length === 0 &&
+      (await fsp.readdir(l.sha256Dir)).length === 0 &&
+      (await fsp.readdir(l.stagingDir)).length === 0 &&
+      (await fsp.readdir(l.root)).every((n) => STORE_NAMES.has(n));
+    // First without the lock: a store someone else is filling is left at once, not waited for.
+    if (!(await unused().catch(() => false))) return;
+    // (withIndexLock's release then finds the lock's directory renamed away with the rest: ignored there.)
+    const moved = await withIndexLock(l, async () => {
+      if (!(await unused())) return false;
+      await fsp.rename(l.root, away);
+      return true;
+    }).catch(() => false);
+    if (!moved) return;
+    this.created = undefined;
+    if (created === 'empty') await fsp.mkdir(l.root, { mode }).catch(() => {});
+    await fsp.rm(away, { recursive: true, force: true });
   }
 
   /** Whether `root` holds a store (an oci-layout file). */
@@ -80,6 +115,7 @@ export class Store {
         });
       }
       await fsp.mkdir(l.root, { recursive: true });
+      store.created = rootSt ? 'empty' : 'absent';
     } else {
       await store.checkLayoutFile();
       // Fail before any work (an ingest would stage everything first).

@@ -110,6 +110,33 @@ describe('layerstore CLI end to end', () => {
     expect(existsSync(s)).toBe(false);
   });
 
+  it('a refused input leaves no store where there was none (absent: still absent; an empty directory: still empty)', () => {
+    const bad = path.join(tmp, 'trailing-garbage.tar');
+    writeFileSync(bad, Buffer.concat([readFileSync(`${fx}/family-legacy.tar`), Buffer.from('GARBAGE')]));
+    const absent = newStore();
+    const r = runCli(['--store', absent, '-q', 'ingest', bad]);
+    expect(r.code, show(r)).toBe(2);
+    expect(r.stderr).toContain('[E_TRAILING_DATA]');
+    // one input: its error line says it all (no "0 of 1 inputs ingested" after it)
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('layerstore:'))).toHaveLength(1);
+    expect(existsSync(absent)).toBe(false);
+    const empty = newStore();
+    mkdirSync(empty);
+    expect(runCli(['--store', empty, 'ingest', bad]).code).toBe(2);
+    expect(readdirSync(empty)).toEqual([]);
+    // a failed pull into a new store leaves none either (nothing listens on port 1)
+    const pulled = newStore();
+    const p = runCli(['--store', pulled, 'pull', '127.0.0.1:1/nobody/here:1']);
+    expect(p.code, show(p)).toBe(2);
+    expect(existsSync(pulled)).toBe(false);
+    // with a good input beside it, the store stays with what the good one brought, and the count is given
+    const mixed = newStore();
+    const m = runCli(['--store', mixed, 'ingest', bad, `${fx}/oci-gzip`]);
+    expect(m.code, show(m)).toBe(2);
+    expect(m.stderr).toContain('1 of 2 inputs ingested, 1 failed');
+    expect(indexRefs(mixed)).toEqual(['acme/web:2.0']);
+  });
+
   it('ls --json lists the seven refs, matching index.json and the inputs’ own digests', () => {
     const l = ls(full);
     expect(l.schemaVersion).toBe(1);
