@@ -80,10 +80,13 @@ export async function resolveDockerArchive<F extends SourceFile>(view: SourceVie
     const manifest = synthesizeManifest(configFile, layerFiles);
     const manifestDesc: Descriptor = { mediaType: MT.ociManifest, digest: manifest.digest, size: manifest.bytes.length };
     plan.synthesized.set(manifest.digest, manifest.bytes);
-    const img: PlannedImage = { manifestDigest: manifest.digest, configDigest, layers, refs };
+    const img: PlannedImage = { manifestDigest: manifest.digest, configDigest, layers, refs: [] };
     const platform = configPlatform(config);
     if (platform) img.platform = platform;
     plan.addImage(img);
+    // The image added (or the same one listed before, which then holds these refs too).
+    const added = plan.images.find((i) => i.manifestDigest === manifest.digest)!;
+    plan.claimRefs(refs, [added]);
     if (refs.length === 0) plan.roots.push({ descriptor: manifestDesc });
     for (const ref of refs) plan.roots.push({ descriptor: manifestDesc, ref, fullName: fullyQualified(ref) });
   }

@@ -57,7 +57,7 @@ export async function resolveOciLayout<F extends SourceFile>(view: SourceView<F>
     if (desc.platform) descriptor.platform = desc.platform;
     if (refs.length === 0) plan.roots.push({ descriptor });
     for (const ref of refs) plan.roots.push({ descriptor, ref, fullName: fullyQualified(ref) });
-    for (const img of images) for (const r of refs) if (!img.refs.includes(r)) img.refs.push(r);
+    plan.claimRefs(refs, images);
   }
 }
 

@@ -106,6 +106,25 @@ export class ImagePlan<F extends SourceFile = SourceFile> {
     }
   }
 
+  /** Which images hold each ref so far (claimRefs). */
+  private readonly refHolders = new Map<string, PlannedImage[]>();
+
+  /**
+   * Give `refs` to `images` (the images of one root of the input). A ref an earlier root of
+   * the same input named goes to this one, as index.json will have it (the later root takes
+   * the ref; the earlier image is kept untagged): the earlier images stop claiming it, so
+   * the summary does not call two different images one image's platforms.
+   */
+  claimRefs(refs: string[], images: PlannedImage[]): void {
+    for (const r of refs) {
+      for (const old of this.refHolders.get(r) ?? []) {
+        if (!images.includes(old)) old.refs = old.refs.filter((x) => x !== r);
+      }
+      this.refHolders.set(r, images);
+      for (const img of images) if (!img.refs.includes(r)) img.refs.push(r);
+    }
+  }
+
   addImage(img: PlannedImage): void {
     const existing = this.images.find((i) => i.manifestDigest === img.manifestDigest);
     if (existing) {

@@ -62,6 +62,25 @@ describe('formats/docker-archive: the docker save reader through the source inte
     expect([...plan.blobs.keys()].sort()).toEqual([digestOf(cfg), digestOf(layer1), digestOf(layer2)].sort());
   });
 
+  it('two images with the same tag: the later takes it (as docker load and index.json have it), the earlier is left untagged', async () => {
+    const cfgA = config([digestOf(layer1), diff2]);
+    const cfgB = Buffer.from(JSON.stringify({ ...JSON.parse(cfgA.toString()), architecture: 'amd64' }));
+    const items = [cfgA, cfgB].map((c) => ({
+      Config: `${sha256hex(c)}.json`,
+      RepoTags: ['acme/api:1.0', `acme/${c === cfgA ? 'a' : 'b'}:1`],
+      Layers: ['aaa/layer.tar', 'bbb/layer.tar'],
+    }));
+    const files = legacy(cfgA, null);
+    files.set(`${sha256hex(cfgB)}.json`, cfgB);
+    files.set('manifest.json', Buffer.from(JSON.stringify(items)));
+    const plan = new ImagePlan();
+    await readSource(new MemorySource(files), plan);
+    expect(plan.images.map((i) => [i.configDigest, i.refs])).toEqual([
+      [digestOf(cfgA), ['acme/a:1']],
+      [digestOf(cfgB), ['acme/api:1.0', 'acme/b:1']],
+    ]);
+  });
+
   it('an untagged image (RepoTags null) is one ref-less root', async () => {
     const plan = new ImagePlan();
     await readSource(new MemorySource(legacy(config([digestOf(layer1), diff2]), null)), plan);

@@ -141,6 +141,26 @@ describe('formats/oci: the OCI layout reader through the source interface', () =
     expect(plan.roots.map((r) => r.descriptor.digest)).toEqual([digestOf(index)]);
   });
 
+  it('two index.json entries with one ref: the later image holds it (as index.json will), the earlier none', async () => {
+    const other = rawTar([{ name: 'etc/other.txt', body: 'other\n' }]);
+    const a = imageDocs(tarLayer);
+    const b = imageDocs(other);
+    const entry = (m: Buffer) => ({
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: digestOf(m),
+      size: m.length,
+      annotations: { 'org.opencontainers.image.ref.name': 'acme/api:1.0' },
+    });
+    const files = layout(tarLayer, a, undefined, [blob(b.manifest), blob(b.config), blob(other)]);
+    files.set('index.json', Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [entry(a.manifest), entry(b.manifest)] })));
+    const plan = new ImagePlan();
+    await readSource(new MemorySource(files), plan);
+    expect(plan.images.map((i) => [i.manifestDigest, i.refs])).toEqual([
+      [digestOf(a.manifest), []],
+      [digestOf(b.manifest), ['acme/api:1.0']],
+    ]);
+  });
+
   it('the reader list: an input no reader detects is E_NO_MANIFEST; a pre-1.10 save is E_UNSUPPORTED', async () => {
     expect(READERS.map((r) => r.name)).toEqual(['docker-save', 'oci-layout', 'docker-v1-save']);
     await expect(readSource(new MemorySource(new Map([['hello.txt', Buffer.from('hi')]])), new ImagePlan())).rejects.toMatchObject({ code: 'E_NO_MANIFEST' });
