@@ -23,6 +23,15 @@ export interface ImageWaste {
   userWastedRatio: number;
 }
 
+/** One image's file-level figures. */
+export interface ImageFiles {
+  waste: ImageWaste;
+  topWasted: WastedFile[];
+  marginalBytes: number;
+  /** File bytes of the layers above the first (userWastedRatio's denominator), for exact comparisons. */
+  userFileBytes: number;
+}
+
 export interface DuplicateFile {
   /** "sha256:<hex>" of the content, spelled as every other digest. */
   digest: Digest;
@@ -39,7 +48,7 @@ export interface DuplicateFile {
 
 export interface FilesReport {
   ledger: Ledger;
-  images: Map<Digest, { waste: ImageWaste; topWasted: WastedFile[]; marginalBytes: number }>;
+  images: Map<Digest, ImageFiles>;
   duplicateFiles: DuplicateFile[];
 }
 
@@ -75,13 +84,8 @@ export async function computeFilesReport(
 }
 
 /** Each image stacked in turn (one path tree reused: StackScratch) for its waste; the tree goes when this returns. */
-function imageWastes(
-  images: ImageInfo[],
-  byDiffId: Map<Digest, FileIndex>,
-  costs: Array<{ bytes: number }>,
-  top: number,
-): Map<Digest, { waste: ImageWaste; topWasted: WastedFile[]; marginalBytes: number }> {
-  const perImage = new Map<Digest, { waste: ImageWaste; topWasted: WastedFile[]; marginalBytes: number }>();
+function imageWastes(images: ImageInfo[], byDiffId: Map<Digest, FileIndex>, costs: Array<{ bytes: number }>, top: number): Map<Digest, ImageFiles> {
+  const perImage = new Map<Digest, ImageFiles>();
   const stacks = images.map((img) => img.layers.map((l) => ({ digest: l.digest, index: byDiffId.get(l.diffId)! })));
   const scratch = StackScratch.forStacks(stacks);
   images.forEach((img, i) => {
@@ -102,6 +106,7 @@ function imageWastes(
       },
       topWasted: w.top,
       marginalBytes: costs[i]!.bytes,
+      userFileBytes: userBytes,
     });
   });
   return perImage;

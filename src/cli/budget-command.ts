@@ -65,8 +65,8 @@ export async function budgetCommand(args: string[], opts: BudgetOptions): Promis
   let files: Promise<FilesReport> | undefined;
   const waste = async (img: ImageInfo): Promise<WasteFigures> => {
     files ??= computeFilesReport(store, images, { top: 0 });
-    const w = (await files).images.get(img.manifestDigest)!.waste;
-    return { wastedBytes: w.wastedBytes, efficiency: w.efficiency, userWastedRatio: w.userWastedRatio };
+    const f = (await files).images.get(img.manifestDigest)!;
+    return { wastedBytes: f.waste.wastedBytes, totalFileBytes: f.waste.totalFileBytes, userFileBytes: f.userFileBytes };
   };
   const verdicts = await evaluateBudgets(images, budgets, { all, baseline, waste });
   // A budget that matches none of the checked images guards nothing: say which, and fail.

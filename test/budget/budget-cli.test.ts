@@ -12,7 +12,7 @@
  *   acme/base:1.0  = [L0]
  *   acme/app:1.0   = [L0, L1, L2]: L2's whiteout deletes app/junk.bin (5000 bytes), no other waste
  *       file bytes: 100000 + 5000 + 3000 + 1000 = 109000; above the first layer 9000
- *       wasted 5000; efficiency 1 - 5000/109000 = 0.954128 (6 decimals); user wasted 5000/9000 = 0.555556
+ *       wasted 5000; efficiency 1 - 5000/109000 (0.954128 to 6 decimals); user wasted 5000/9000 (0.555556)
  *       added over base: L1 + L2 = 13312
  *   acme/other:1.0 = [L0, L3]
  */
@@ -31,8 +31,8 @@ const L2_BYTES = 3072;
 const L3_BYTES = 8704;
 const ADDED_OVER_BASE = L1_BYTES + L2_BYTES; // 13312
 const WASTED = 5000;
-const EFFICIENCY = 0.954128; // 1 - 5000/109000 = 0.95412844..., rounded to 6 decimals
-const USER_WASTED = 0.555556; // 5000/9000 = 0.5555...
+const EFFICIENCY = 1 - 5000 / 109000; // 0.95412844...: verdicts carry the exact ratio (report --json rounds it to 0.954128)
+const USER_WASTED = 5000 / 9000; // 0.5555... exactly, as for EFFICIENCY
 
 interface BudgetJson {
   schemaVersion: number;

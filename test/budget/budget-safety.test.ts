@@ -102,7 +102,7 @@ describe('budget: verdicts show why', () => {
   it('minEfficiency 95% against 0.949697: "95.00%" vs "94.97%", not "95.0%" vs "95.0%"', async () => {
     const [v] = await evaluateBudgets([img], parseBudgets({ budgets: [{ match: '*', minEfficiency: 0.95 }] }), {
       all: [img],
-      waste: async () => ({ wastedBytes: 1, efficiency: 0.949697, userWastedRatio: 0 }),
+      waste: async () => ({ wastedBytes: 50_303, totalFileBytes: 1_000_000, userFileBytes: 0 }), // efficiency 0.949697
     });
     expect(v).toMatchObject({ pass: false });
     expect(verdictText(v!)).toMatchObject({ limitText: '95.00%', actualText: '94.97%' });

@@ -64,7 +64,7 @@ describe('evaluateBudgets', () => {
   });
 
   it('waste rules use the figures given, with boundaries passing', async () => {
-    const waste = async (): Promise<WasteFigures> => ({ wastedBytes: 500, efficiency: 0.75, userWastedRatio: 0.25 });
+    const waste = async (): Promise<WasteFigures> => ({ wastedBytes: 500, totalFileBytes: 2000, userFileBytes: 2000 });
     const at = await evaluateBudgets([app], budgets({ match: 'acme/app:*', maxWasted: 500, minEfficiency: '75%', highestUserWastedPercent: '25%' }), {
       all,
       waste,
@@ -83,6 +83,16 @@ describe('evaluateBudgets', () => {
       ['minEfficiency', 0.76, 0.75, false],
       ['highestUserWastedPercent', 0.24, 0.25, false],
     ]);
+  });
+
+  it('ratios are compared exactly: efficiency 2/3 fails a minimum of 0.666667 (a figure rounded to 6 decimals would pass)', async () => {
+    const waste = async (): Promise<WasteFigures> => ({ wastedBytes: 1000, totalFileBytes: 3000, userFileBytes: 3000 });
+    const v = await evaluateBudgets([app], budgets({ match: 'acme/app:*', minEfficiency: 0.666667, highestUserWastedPercent: 0.333333 }), { all, waste });
+    expect(v.map((x) => [x.rule, x.pass])).toEqual([
+      ['minEfficiency', false],
+      ['highestUserWastedPercent', false],
+    ]);
+    expect(v[0]!.actual).toBe(1 - 1000 / 3000);
   });
 
   it('a budget applies only to images whose refs match its globs', async () => {
@@ -106,7 +116,7 @@ describe('evaluateBudgets', () => {
   });
 
   it('verdicts are data, not text: the facts a message needs, and no pre-formatted limit or actual', async () => {
-    const waste = async (): Promise<WasteFigures> => ({ wastedBytes: 500, efficiency: 0.75, userWastedRatio: 0.25 });
+    const waste = async (): Promise<WasteFigures> => ({ wastedBytes: 500, totalFileBytes: 2000, userFileBytes: 2000 });
     const baseline = [{ refs: ['acme/app:1'], sizeBytes: 1500 }];
     const b = budgets({ match: 'acme/app:*', maxLayerSize: 1000, maxAddedOverBase: 350, base: 'acme/base:1', minEfficiency: 0.5, maxGrowth: '10%' });
     const vs = await evaluateBudgets([app], b, { all, baseline, waste });
