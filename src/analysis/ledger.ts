@@ -4,6 +4,7 @@ import type { ImageInfo, LayerInfo } from './load-images.js';
 import { entryTable, getFileIndex, type FileIndex } from './file-index.js';
 import { forEachContentGroup } from './content-groups.js';
 import { T_FILE, type EntryTable } from './entry-table.js';
+import { isWhiteoutEntry } from './overlay.js';
 
 /**
  * The storage ledger of a set of images, at three levels of deduplication. Each level has
@@ -107,6 +108,8 @@ export function ledgerFrom(images: ImageInfo[], indexes?: ReadonlyMap<Digest, Fi
   let logical = 0;
   let fileLogical = 0;
   let fileCount = 0;
+  /** Layer uses per diffID with an index: each use counts that layer's files (and whiteouts) once. */
+  const uses = new Map<Digest, number>();
   for (const img of images) {
     for (const l of distinctLayers(img)) {
       const label = wellKnownLayer(l);
@@ -125,6 +128,7 @@ export function ledgerFrom(images: ImageInfo[], indexes?: ReadonlyMap<Digest, Fi
       if (idx) {
         fileLogical += idx.totals.fileBytes;
         fileCount += idx.totals.files;
+        uses.set(l.diffId, (uses.get(l.diffId) ?? 0) + 1);
       }
     }
   }
@@ -146,14 +150,20 @@ export function ledgerFrom(images: ImageInfo[], indexes?: ReadonlyMap<Digest, Fi
       const idx = indexOf(l);
       if (!idx) continue;
       distinctLayerBytes += idx.totals.fileBytes;
-      tables.push(entryTable(idx));
+      const t = entryTable(idx);
+      tables.push(t);
+      // Whiteout and opaque markers are regular files in the tar but deletions, not files:
+      // they are neither counted as files nor as a content (the empty one) below.
+      let whiteouts = 0;
+      for (let i = 0; i < t.count; i++) if (t.typeCode(i) === T_FILE && isWhiteoutEntry(t, i)) whiteouts++;
+      fileCount -= whiteouts * (uses.get(l.diffId) ?? 0);
     }
     // Per layer and content slot: the size of a regular file holding it, or -1 (none does).
     const slotSize = tables.map((t) => {
       const size = new Float64Array(t.slots).fill(-1);
       for (let i = 0; i < t.count; i++) {
         const slot = t.shaSlot[i]!;
-        if (slot >= 0 && t.typeCode(i) === T_FILE) size[slot] = t.sizes[i]!;
+        if (slot >= 0 && t.typeCode(i) === T_FILE && !isWhiteoutEntry(t, i)) size[slot] = t.sizes[i]!;
       }
       return size;
     });

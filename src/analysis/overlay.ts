@@ -422,6 +422,16 @@ function isWhiteout(names: Buffer, b: number, end: number): boolean {
   return end - b >= 4 && names[b] === WH[0] && names[b + 1] === WH[1] && names[b + 2] === WH[2] && names[b + 3] === WH[3];
 }
 
+/** Whether entry `i` is a whiteout or opaque marker (its last name segment starts ".wh."): a deletion, not a file. */
+export function isWhiteoutEntry(T: EntryTable, i: number): boolean {
+  const names = T.pathBytes;
+  const start = T.pathStart(i);
+  const end = T.pathEnd[i]!;
+  let b = end;
+  while (b > start && names[b - 1] !== SLASH) b--;
+  return isWhiteout(names, b, end);
+}
+
 function refsToAdded(S: StackEntries, refs: Float64Array): Change[] {
   return Array.from(refs, (r) => ({ path: S.path(r), type: S.type(r), bytes: S.fileBytes(r), hiddenBytes: 0 }));
 }

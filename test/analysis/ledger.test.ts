@@ -95,6 +95,18 @@ describe('ledgerFrom (hand-built images)', () => {
     expect(ledgerFrom([A, B, C]).file).toBeUndefined();
   });
 
+  it('whiteout and opaque markers are deletions: counted neither as files nor as a content (per use of their layer)', () => {
+    const indexes = new Map<Digest, FileIndex>([
+      [L1.digest, idx(L1, [f('a', 100, 'x'), f('b', 50, 'y')])],
+      // L2 (used by A, and by B through L2gz): one file and three markers, empty like any whiteout
+      [L2.digest, idx(L2, [f('c', 10, 'z'), f('.wh.a', 0, 'e'), f('etc/.wh.b', 0, 'e'), f('d/.wh..wh..opq', 0, 'e')])],
+      [L3.digest, idx(L3, [f('.wh.c', 0, 'e')])],
+    ]);
+    const l = ledgerFrom([A, B, C], indexes);
+    // files: A 2+1, B 2+1, C 0+2 = 8 (not 8 + 3 + 3 + 1 markers); contents x, y, z (no empty one)
+    expect(l.file).toMatchObject({ files: 8, contents: 3, storedBytes: 160 });
+  });
+
   it('a well-known layer shared by many images does not show up as sharing', () => {
     const many = Array.from({ length: 50 }, (_, i) => image(`m${i}`, [layer(D(`f${i}`), D(`e${i}`), 10), G]));
     const l = ledgerFrom(many);
