@@ -501,7 +501,7 @@ async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions):
       });
     };
     await tasks.run(async () => {
-      const walk = walkTarFile(fh, size, { trailing: 'ignore', rawNames: true, maxEntries: Infinity, window: 1024 * 1024, summary });
+      const walk = walkTarFile(fh, size, { trailing: 'ignore', end: 'entry', rawNames: true, maxEntries: Infinity, window: 1024 * 1024, summary });
       for await (const e of walk) {
         if (tasks.failed) break;
         if (walkedCount >= maxEntries) throw tooMany(maxEntries);

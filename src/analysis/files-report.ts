@@ -1,4 +1,5 @@
 import type { Digest } from '../digest/digest.js';
+import { isLayerstoreError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { entryTable, getFileIndex, type FileIndex } from './file-index.js';
 import { T_FILE } from './entry-table.js';
@@ -48,9 +49,31 @@ export interface DuplicateFile {
 
 export interface FilesReport {
   ledger: Ledger;
+  /** The images analysed (every layer read); one with an unreadable layer has no entry. */
   images: Map<Digest, ImageFiles>;
   duplicateFiles: DuplicateFile[];
+  /** Layers whose tar could not be read, and the images left out of the file figures for it. */
+  unreadableLayers: UnreadableLayer[];
 }
+
+/** A stored layer whose blob is intact (its digest checks) but whose bytes are not a tar a runtime could unpack. */
+export interface UnreadableLayer {
+  digest: Digest;
+  diffId: Digest;
+  /** The error's code and one line saying what is wrong where (E_TRUNCATED, E_NOT_TAR, ...). */
+  code: string;
+  message: string;
+  /** Manifest digests of the images that use it. */
+  images: Digest[];
+}
+
+/**
+ * What a layer's bytes may be, once its digest checked, that the file index cannot read: such a
+ * layer leaves its images out of the file figures rather than failing the whole report (a
+ * registry stores what clients push; an input's layers are not unpacked at ingest). A damaged
+ * store (E_STORE_INVALID) and read errors still fail.
+ */
+const UNREADABLE_CODES = new Set(['E_TRUNCATED', 'E_TAR_CORRUPT', 'E_NOT_TAR', 'E_EMPTY', 'E_DECOMPRESS', 'E_UNSUPPORTED', 'E_TOO_LARGE']);
 
 /**
  * Everything `report --files` shows: the three-level savings ledger, each image's waste
@@ -65,22 +88,36 @@ export async function computeFilesReport(
 ): Promise<FilesReport> {
   const top = opts.top ?? 10;
   const byDiffId = new Map<Digest, FileIndex>();
+  const unreadable = new Map<Digest, UnreadableLayer>();
   const todo = [...new Map(images.flatMap((i) => i.layers).map((l) => [l.diffId, l])).values()];
   let done = 0;
   for (const l of todo) {
-    byDiffId.set(l.diffId, await getFileIndex(store, l.digest));
+    try {
+      byDiffId.set(l.diffId, await getFileIndex(store, l.digest));
+    } catch (e) {
+      if (!isLayerstoreError(e) || !UNREADABLE_CODES.has(e.code)) throw e;
+      unreadable.set(l.diffId, { digest: l.digest, diffId: l.diffId, code: e.code, message: e.message, images: [] });
+    }
     opts.onProgress?.(++done, todo.length);
   }
+  const analysed = images.filter((img) => {
+    const bad = img.layers.filter((l) => unreadable.has(l.diffId));
+    for (const l of bad) unreadable.get(l.diffId)!.images.push(img.manifestDigest);
+    return bad.length === 0;
+  });
   const indexes = new Map<Digest, FileIndex>();
-  for (const img of images) for (const l of img.layers) if (!wellKnownLayer(l)) indexes.set(l.digest, byDiffId.get(l.diffId)!);
-  const ledger = ledgerFrom(images, indexes);
+  for (const img of analysed) for (const l of img.layers) if (!wellKnownLayer(l)) indexes.set(l.digest, byDiffId.get(l.diffId)!);
+  // The blob and diffID levels count every image; the file level the images analysed.
+  const ledger: Ledger = { ...ledgerFrom(images), file: ledgerFrom(analysed, indexes).file };
 
   // What removing each image frees from the store: counted over every image (the universe) when a selection was asked for.
   const universe = opts.universe ?? images;
   const costOf = new Map(marginalCosts(universe).map((c) => [c.manifestDigest, c]));
-  const costs = images.map((img) => costOf.get(img.manifestDigest) ?? marginalCosts([...universe, img]).at(-1)!);
-  const perImage = imageWastes(images, byDiffId, costs, top);
-  return { ledger, images: perImage, duplicateFiles: duplicateFiles([...new Map([...byDiffId.values()].map((x) => [x.diffId, x])).values()], top) };
+  const costs = analysed.map((img) => costOf.get(img.manifestDigest) ?? marginalCosts([...universe, img]).at(-1)!);
+  const perImage = imageWastes(analysed, byDiffId, costs, top);
+  const used = new Set(analysed.flatMap((i) => i.layers.map((l) => l.diffId)));
+  const layerIndexes = [...byDiffId].filter(([d]) => used.has(d)).map(([, x]) => x);
+  return { ledger, images: perImage, duplicateFiles: duplicateFiles(layerIndexes, top), unreadableLayers: [...unreadable.values()] };
 }
 
 /** Each image stacked in turn (one path tree reused: StackScratch) for its waste; the tree goes when this returns. */

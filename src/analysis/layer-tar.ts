@@ -14,6 +14,10 @@ import { readTarEntries, type TarEntry, type TarSummary } from '../archive/tar-e
  * - names are handed out as written: the file index reports odd names instead of refusing
  *   the layer.
  * - no entry cap here: the file index counts entries itself.
+ * - the stream may end without the end-of-archive marker, where a header would start or in
+ *   an entry's padding, and an empty stream is an empty layer: Go's archive/tar reads such
+ *   layers to the end without error, so engines run them (Debian's umoci 0.4.7 writes them).
+ *   An end inside a header or an entry's data is still E_TRUNCATED.
  */
 export type LayerTarEntry = TarEntry;
 
@@ -33,5 +37,5 @@ export type LayerTarSummary = TarSummary;
 export function readLayerEntries(input: Readable, summary: LayerTarSummary = {}, opts: ReadLayerOptions = {}): AsyncGenerator<LayerTarEntry> {
   const mapInputError =
     opts.mapInputError ?? ((e: unknown) => (isLayerstoreError(e) ? e : new LayerstoreError('E_IO', String((e as Error)?.message ?? e), { cause: e })));
-  return readTarEntries(input, { trailing: 'ignore', rawNames: true, maxEntries: Infinity, summary, mapInputError });
+  return readTarEntries(input, { trailing: 'ignore', end: 'entry', rawNames: true, maxEntries: Infinity, summary, mapInputError });
 }

@@ -29,6 +29,14 @@ export interface TarReadOptions {
   trailing?: 'reject' | 'ignore';
   /** Hand out names as written (layers report odd names instead of refusing them). */
   rawNames?: boolean;
+  /**
+   * Where the input may end: 'marker' (outer image archives: only after the end-of-archive
+   * marker, else E_TRUNCATED / E_EMPTY) or 'entry' (the tar inside a layer, read as Go's
+   * archive/tar reads it for docker, containerd and podman: the input may also end where a
+   * header would start or in an entry's padding, and an empty input is an empty archive; an
+   * end inside a header or an entry's data is still E_TRUNCATED).
+   */
+  end?: 'marker' | 'entry';
   /** Filled in when the read ends normally. */
   summary?: TarSummary;
 }
@@ -54,10 +62,15 @@ export async function* readTarEntries(input: Readable, opts: ReadTarStreamOption
   const tar = new TarStructure({ maxEntries: opts.maxEntries ?? DEFAULT_MAX_ENTRIES, rawNames: opts.rawNames });
   const src = new ChunkSource(input, opts.mapInputError ?? ((e) => mapTarError(e)));
   let generation = 0; // which entry's body may read
+  const atEntryEnd = opts.end === 'entry';
+  const finish = () => {
+    if (opts.summary) opts.summary.tarBytes = src.pos;
+  };
   try {
     for (;;) {
       const at = src.pos;
       const block = await src.take(512);
+      if (block.length === 0 && atEntryEnd) return finish();
       if (block.length < 512) {
         if (at === 0) throw block.length === 0 ? emptyInput() : shorterThanHeader();
         throw block.length === 0 ? noEndMarker(at) : truncatedInside(false, tar.lastName, src.pos);
@@ -66,11 +79,8 @@ export async function* readTarEntries(input: Readable, opts: ReadTarStreamOption
       if (step.kind === 'end') {
         const trailing = await src.firstNonZeroToEnd(opts.trailing !== 'ignore');
         if (trailing !== undefined && opts.trailing !== 'ignore') throw trailingData(trailing);
-        if (opts.summary) {
-          if (trailing !== undefined) opts.summary.trailingDataAt = trailing;
-          opts.summary.tarBytes = src.pos;
-        }
-        return;
+        if (opts.summary && trailing !== undefined) opts.summary.trailingDataAt = trailing;
+        return finish();
       }
       if (step.kind === 'skip') continue;
       if (step.kind === 'extended') {
@@ -97,8 +107,12 @@ export async function* readTarEntries(input: Readable, opts: ReadTarStreamOption
       })();
       yield { ...entry, body };
       generation++; // the body may not read from here on
-      // Whatever the caller left unread (the whole body, or just the padding) is skipped.
-      if (!(await src.skip(left))) throw truncatedInside(true, lastName, src.pos);
+      // Whatever the caller left unread (the whole body, then the padding) is skipped.
+      const pad = left - dataLeft;
+      if (!(await src.skip(dataLeft))) throw truncatedInside(true, lastName, src.pos);
+      // Go's reader takes an input ending in (or instead of) the padding as the archive's end.
+      if (atEntryEnd && (await src.skipUpTo(pad)) < pad) return finish();
+      if (!atEntryEnd && !(await src.skip(pad))) throw truncatedInside(true, lastName, src.pos);
     }
   } finally {
     src.close();
@@ -170,14 +184,20 @@ class ChunkSource {
     return Buffer.concat(parts, got);
   }
 
+  /** Pass over up to `n` bytes; how many there were before the input ended. */
+  async skipUpTo(n: number): Promise<number> {
+    let done = 0;
+    while (done < n) {
+      const part = await this.upTo(n - done);
+      if (part.length === 0) break;
+      done += part.length;
+    }
+    return done;
+  }
+
   /** Pass over `n` bytes; false when the input ends first. */
   async skip(n: number): Promise<boolean> {
-    while (n > 0) {
-      const part = await this.upTo(n);
-      if (part.length === 0) return false;
-      n -= part.length;
-    }
-    return true;
+    return (await this.skipUpTo(n)) === n;
   }
 
   /**

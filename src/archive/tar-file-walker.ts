@@ -25,11 +25,18 @@ export interface WalkOptions extends TarReadOptions {
 export async function* walkTarFile(fh: FileHandle, fileSize: number, opts: WalkOptions = {}): AsyncGenerator<TarHeaderEntry> {
   const tar = new TarStructure({ maxEntries: opts.maxEntries ?? DEFAULT_MAX_ENTRIES, rawNames: opts.rawNames });
   const src = new BlockSource(fh, fileSize, opts.window);
+  // 'entry' (a layer, read as Go reads it): the file may end where a header would start or in an entry's padding.
+  const atEntryEnd = opts.end === 'entry';
+  const finish = () => {
+    if (opts.summary) opts.summary.tarBytes = fileSize;
+  };
+  if (fileSize === 0 && atEntryEnd) return finish();
   if (fileSize === 0) throw emptyInput();
   if (fileSize < 512) throw shorterThanHeader();
   let pos = 0;
   try {
     for (;;) {
+      if (pos === fileSize && atEntryEnd) return finish();
       if (pos === fileSize) throw noEndMarker(pos);
       if (pos + 512 > fileSize) throw truncatedInside(false, tar.lastName, fileSize);
       const block = src.cached(pos, 512) ?? (await src.read(pos, 512));
@@ -49,6 +56,10 @@ export async function* walkTarFile(fh: FileHandle, fileSize: number, opts: WalkO
         continue;
       }
       const size = step.kind === 'extended' ? step.size : step.entry.size;
+      if (step.kind === 'entry' && atEntryEnd && dataAt + size <= fileSize && dataAt + padded(size) > fileSize) {
+        yield step.entry; // its data is whole; the file ends in (or instead of) its padding
+        return finish();
+      }
       if (dataAt + padded(size) > fileSize) throw truncatedInside(true, tar.lastName, fileSize);
       if (step.kind === 'extended') tar.extended(src.cached(dataAt, size) ?? (await src.read(dataAt, size)));
       else yield step.entry;

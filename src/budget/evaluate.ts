@@ -61,7 +61,8 @@ export interface EvaluateContext {
   all: ImageInfo[];
   /** Images of an earlier `report --json` (its `images` array). */
   baseline?: BaselineImage[];
-  waste?: (img: ImageInfo) => Promise<WasteFigures>;
+  /** The image's waste figures; undefined when they cannot be had (a layer is not a readable tar): those rules are skipped. */
+  waste?: (img: ImageInfo) => Promise<WasteFigures | undefined>;
 }
 
 function distinctLayerBytes(img: ImageInfo, skip: Set<string> = new Set()): number {

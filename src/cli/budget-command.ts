@@ -63,9 +63,11 @@ export async function budgetCommand(args: string[], opts: BudgetOptions): Promis
   for (const b of budgets) if (b.base) selectImages(all, [b.base]); // a missing base is a bad budget file
   // The file-level analysis runs once, for every checked image, and only if a rule needs it.
   let files: Promise<FilesReport> | undefined;
-  const waste = async (img: ImageInfo): Promise<WasteFigures> => {
+  const waste = async (img: ImageInfo): Promise<WasteFigures | undefined> => {
     files ??= computeFilesReport(store, images, { top: 0 });
-    const f = (await files).images.get(img.manifestDigest)!;
+    const f = (await files).images.get(img.manifestDigest);
+    // A layer that is not a readable tar: the waste rules of this image are skipped, not guessed.
+    if (!f) return undefined;
     return { wastedBytes: f.waste.wastedBytes, totalFileBytes: f.waste.totalFileBytes, userFileBytes: f.userFileBytes };
   };
   const verdicts = await evaluateBudgets(images, budgets, { all, baseline, waste });

@@ -38,6 +38,9 @@ function growthText(g: GrowthLimit): string {
 
 const signed = (n: number, text: string) => `${n >= 0 ? '+' : ''}${text}`;
 
+/** Why a waste rule has no actual: its image has a layer that is not a readable tar. */
+const NOT_ANALYSED = 'not analysed: a layer is not a readable tar (report --files names it)';
+
 /** LIMIT, ACTUAL and the detail of one verdict. */
 export function verdictText(v: Verdict): { limitText: string; actualText: string; detail?: string } {
   switch (v.rule) {
@@ -45,7 +48,8 @@ export function verdictText(v: Verdict): { limitText: string; actualText: string
       return { limitText: String(v.limit), actualText: String(v.actual) };
     case 'minEfficiency':
     case 'highestUserWastedPercent': {
-      const [limitText, actualText] = v.actual === null ? [pct(v.limit), 'n/a'] : pctPair(v.limit, v.actual);
+      if (v.actual === null) return { limitText: pct(v.limit), actualText: 'n/a', detail: NOT_ANALYSED };
+      const [limitText, actualText] = pctPair(v.limit, v.actual);
       return { limitText, actualText };
     }
     case 'maxGrowth':
@@ -55,6 +59,7 @@ export function verdictText(v: Verdict): { limitText: string; actualText: string
       const actualText = v.actual === null ? 'n/a' : humanBytes(v.actual);
       if (v.rule === 'maxLayerSize' && v.largestLayer) return { limitText, actualText, detail: `largest layer ${shortDigest(v.largestLayer)}` };
       if (v.rule === 'maxAddedOverBase') return { limitText, actualText, detail: `layers not in ${v.base}` };
+      if (v.rule === 'maxWasted' && v.actual === null) return { limitText, actualText, detail: NOT_ANALYSED };
       return { limitText, actualText };
     }
   }

@@ -6,7 +6,7 @@ import { renderFilesReport } from '../report/files-tables.js';
 import { renderReferrers } from '../report/referrers-table.js';
 import { writeJson } from '../report/json.js';
 import { computeReport, reportJson } from '../report/report-json.js';
-import { openForRead, storeDir } from './context.js';
+import { info, openForRead, storeDir } from './context.js';
 import { ProgressBar } from './progress.js';
 import { htmlReportCommand } from './html-report-command.js';
 import { untaggedLine } from './untagged-line.js';
@@ -54,6 +54,10 @@ export async function reportCommand(args: string[], opts: ReportOptions): Promis
     referrers,
   });
   bar.stop();
+  for (const u of r.files?.unreadableLayers ?? []) {
+    const names = images.filter((i) => u.images.includes(i.manifestDigest)).map((i) => i.refs[0] ?? i.manifestDigest);
+    info(opts, `warning: layer ${u.digest} is not a readable tar (${u.message} [${u.code}]); left out of the file figures: ${names.join(', ')}`);
+  }
   const usage = wholeEngine
     ? engineUsage(DOCKER_DAEMON, engineEndpoint(opts).label, images, r.sharing.images, await containersByImage(engineEndpoint(opts)))
     : undefined;

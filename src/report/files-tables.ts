@@ -47,7 +47,8 @@ export function renderFilesReport(images: ImageInfo[], r: FilesReport, top: numb
     ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
   );
   for (const img of images) {
-    const x = r.images.get(img.manifestDigest)!;
+    const x = r.images.get(img.manifestDigest);
+    if (!x) continue; // a layer could not be read: listed below the table
     const w = x.waste;
     wt.push([
       img.refs.length ? img.refs.join('\n') : `<none>@${shortDigest(img.manifestDigest)}`,
@@ -61,7 +62,11 @@ export function renderFilesReport(images: ImageInfo[], r: FilesReport, top: numb
     ]);
   }
   out.push(wt.toString());
-  const wasted = images.flatMap((img) => r.images.get(img.manifestDigest)!.topWasted.map((f) => ({ img, f }))).sort((a, b) => b.f.bytes - a.f.bytes);
+  for (const u of r.unreadableLayers) {
+    const names = images.filter((i) => u.images.includes(i.manifestDigest)).map((i) => i.refs[0] ?? `<none>@${shortDigest(i.manifestDigest)}`);
+    out.push(`Not analysed: ${names.join(', ')}: layer ${shortDigest(u.digest)} is not a readable tar (${u.message} [${u.code}])`);
+  }
+  const wasted = images.flatMap((img) => (r.images.get(img.manifestDigest)?.topWasted ?? []).map((f) => ({ img, f }))).sort((a, b) => b.f.bytes - a.f.bytes);
   if (wasted.length) {
     out.push('');
     out.push(`Largest wasted files (top ${Math.min(top, wasted.length)})`);

@@ -56,7 +56,7 @@ export async function computeReport(
     const verified = images.filter((i) => !i.unverified);
     out.files = store
       ? await computeFilesReport(store, verified, { top: opts.top ?? 10, onProgress: opts.onProgress, universe: opts.universe })
-      : { ledger: ledgerFrom([], new Map()), images: new Map(), duplicateFiles: [] };
+      : { ledger: ledgerFrom([], new Map()), images: new Map(), duplicateFiles: [], unreadableLayers: [] };
   }
   return out;
 }
@@ -96,10 +96,11 @@ export function reportJson(r: ComputedReport): Record<string, unknown> & { schem
     },
     images: sharing.images.map((img) => {
       const x = files.images.get(img.manifestDigest);
-      if (!x) return { ...img, marginalBytes: null, waste: null, wastedFiles: [] }; // unverified: not analysed inside
+      if (!x) return { ...img, marginalBytes: null, waste: null, wastedFiles: [] }; // unverified, or a layer unreadable: not analysed inside
       return { ...img, marginalBytes: x.marginalBytes, waste: x.waste, wastedFiles: x.topWasted };
     }),
     layers: sharing.layers,
     duplicateFiles: files.duplicateFiles,
+    unreadableLayers: files.unreadableLayers,
   };
 }
