@@ -80,7 +80,6 @@ describe('the end of a layer tar, as Go reads it', () => {
 describe.skipIf(!HAVE_UMOCI)('report --files on such layers, against umoci unpack (Go archive/tar)', () => {
   it('analyses the layers umoci unpacks, and leaves the others out by name without failing the report', () => {
     const store = path.join(tmp, 'store');
-    const inputs: string[] = [];
     const want = new Map<string, boolean>();
     CASES.forEach((c, i) => {
       const dir = path.join(tmp, `layout-${i}`);
