@@ -6,7 +6,7 @@ import { refOf } from '../store/refs.js';
 import type { Store } from '../store/store.js';
 import { RegistryError } from './errors.js';
 import type { RepositoryIndex } from './repositories.js';
-import type { Uploads } from './uploads.js';
+import type { ReceivedBlobs } from './received.js';
 
 /**
  * Deletes (serve --allow-delete), with distribution's meaning in a store of refs:
@@ -17,12 +17,13 @@ import type { Uploads } from './uploads.js';
  *   manifest names yet; a blob a manifest of the repository still uses is refused (405),
  *   since the store shares bytes between repositories and images.
  * Bytes are freed by the store's own gc, run soon after (DeferredGc): what no ref reaches
- * is swept, and what an upload in flight pins is never lost (gc leaves live staging alone).
+ * is swept, and what a push delivered that no manifest names yet is kept while its record
+ * lasts (store/received.ts); an upload in flight is never lost (gc leaves live staging alone).
  */
 export async function handleDelete(
   store: Store,
   repos: RepositoryIndex,
-  uploads: Uploads | undefined,
+  received: ReceivedBlobs,
   gc: DeferredGc,
   name: string,
   kind: string,
@@ -57,7 +58,7 @@ export async function handleDelete(
     }
   } else if (kind === 'blobs') {
     if (!isDigest(reference)) throw new RegistryError(400, 'DIGEST_INVALID', `invalid digest ${JSON.stringify(reference.slice(0, 200))}`);
-    if (uploads?.pinnedIn(name, reference)) await uploads.unpin([reference], name);
+    if ((await received.view()).has(name, reference)) await received.forget(name, [reference]);
     else if (view.reachable.get(name)?.has(reference)) {
       throw new RegistryError(405, 'UNSUPPORTED', `blob ${reference} is used by a manifest in ${name}; delete the manifest first`);
     } else throw new RegistryError(404, 'BLOB_UNKNOWN', `blob ${reference} is not in ${name}`);

@@ -10,6 +10,7 @@ import type { HasherName } from '../digest/hasher.js';
 import type { Digest } from '../digest/digest.js';
 import { DerivedData } from './derived.js';
 import { readUnverified } from './unverified.js';
+import { readReceived, receivedStamp, type ReceivedBlob } from './received.js';
 import { runTransaction, type StoreTransaction } from './transaction.js';
 import { markReachable, type Reachability } from './reachability.js';
 import { gcLayout, type GcReport } from './gc.js';
@@ -164,13 +165,23 @@ export class Store {
     return readUnverified(this.layout);
   }
 
+  /** Blobs pushed into repositories that no manifest names yet (see received.ts); read without the lock (the file is replaced atomically). */
+  received(): Promise<ReceivedBlob[]> {
+    return readReceived(this.layout);
+  }
+
+  /** A stamp that changes whenever the received records change, for caches of them. */
+  receivedStamp(): Promise<string> {
+    return receivedStamp(this.layout);
+  }
+
   /** What the roots reach (the mark phase of gc and verify). */
   reachability(): Promise<Reachability> {
     return markReachable(this, this.layout);
   }
 
   /** Sweep what no root reaches, under the lock (see gc.ts). */
-  gc(opts: { dryRun?: boolean } = {}): Promise<GcReport> {
+  gc(opts: { dryRun?: boolean; now?: number } = {}): Promise<GcReport> {
     return gcLayout(this, this.layout, opts);
   }
 
