@@ -1,7 +1,6 @@
 import type { Digest } from '../digest/digest.js';
 import { DEFAULT_RECEIVED_LIMITS, type ReceivedLimits } from '../store/received.js';
-import type { StoreTransaction } from '../store/transaction.js';
-import type { Store } from '../store/store.js';
+import type { Store, StoreTransaction } from '../store/store.js';
 import { RegistryError } from './errors.js';
 
 /** Which repository received which blob, as the store records it now (store/received.ts). */

@@ -16,6 +16,9 @@ import { markReachable, type Reachability } from './reachability.js';
 import { gcLayout, type GcReport } from './gc.js';
 import { verifyLayout, type VerifyOptions, type VerifyReport } from './verify.js';
 
+/** What a transaction's function may do (transaction.ts itself is private to store/). */
+export type { StoreTransaction };
+
 const OCI_LAYOUT = Buffer.from('{"imageLayoutVersion":"1.0.0"}\n');
 const STORE_NAMES = new Set(['oci-layout', 'index.json', 'blobs', '.layerstore']);
 
