@@ -5,7 +5,7 @@ import { gcStore } from '../store/gc.js';
 import { refOf } from '../store/refs.js';
 import type { Store } from '../store/store.js';
 import { RegistryError } from './errors.js';
-import type { RepositoryIndex } from './repositories.js';
+import { servedRepository, type RepositoryIndex } from './repositories.js';
 import type { ReceivedBlobs } from './received.js';
 
 /**
@@ -33,8 +33,8 @@ export async function handleDelete(
   const view = await repos.view();
   if (kind === 'manifests') {
     if (isDigest(reference)) {
-      const mine = (ref: string | undefined) =>
-        ref !== undefined && (ref === `${name}@${reference}` || (ref.startsWith(`${name}:`) && !ref.slice(name.length + 1).includes('/')));
+      // Every ref served under this repository (also "host:port/NAME:tag" refs a pull kept).
+      const mine = (ref: string | undefined) => ref !== undefined && servedRepository(ref) === name;
       const removed = await store.removeRoots((d) => d.digest === reference && mine(refOf(d)));
       if (!removed.length) {
         if (view.reachable.get(name)?.has(reference)) {
@@ -44,12 +44,17 @@ export async function handleDelete(
       }
     } else {
       const tagged = view.repos.get(name)?.get(reference);
-      if (!tagged) throw new RegistryError(404, 'MANIFEST_UNKNOWN', `tag ${reference} is not in ${name}`);
+      const storeRef = view.tagRefs.get(name)?.get(reference);
+      if (!tagged || !storeRef) throw new RegistryError(404, 'MANIFEST_UNKNOWN', `tag ${reference} is not in ${name}`);
       await store.transaction(async (tx) => {
-        const removed = await tx.removeRoots((d) => refOf(d) === `${name}:${reference}`);
+        // The ref that serves the tag (for a pulled image, "host:port/NAME:tag").
+        const removed = await tx.removeRoots((d) => refOf(d) === storeRef);
         // Still in the repository by digest, unless another tag of it names the manifest.
         const index = await tx.readIndex();
-        const stillNamed = index.manifests.some((d) => d.digest === tagged.digest && refOf(d)?.startsWith(`${name}:`));
+        const stillNamed = index.manifests.some((d) => {
+          const ref = refOf(d);
+          return d.digest === tagged.digest && ref !== undefined && !ref.includes('@') && servedRepository(ref) === name;
+        });
         if (removed.length && !stillNamed) {
           const ref = `${name}@${tagged.digest}`;
           await tx.updateRefs([{ descriptor: { mediaType: tagged.mediaType, digest: tagged.digest, size: tagged.size }, ref, fullName: fullyQualified(ref) }]);
