@@ -18,7 +18,10 @@ export async function gcCommand(opts: GlobalOptions & { dryRun?: boolean; json?:
   process.stdout.write(
     `Store: ${store.root}\n` +
       `${verb} ${r.blobsRemoved.length} unreferenced blobs (${humanBytes(r.bytesFreed)}), ${r.derivedRemoved} derived files, ` +
-      `${r.leftoversRemoved} leftovers of interrupted ingests (${humanBytes(r.leftoverBytes)}); kept ${r.blobsKept} blobs\n`,
+      `${r.leftoversRemoved} leftovers of interrupted ingests (${humanBytes(r.leftoverBytes)}); kept ${r.blobsKept} blobs` +
+      // Named, so that a gc which frees less than expected says why (docs/STORE.md, "Blobs pushed to serve").
+      (r.receivedKept ? ` (${r.receivedKept} of them pushed to serve less than a week ago, named by no manifest yet)` : '') +
+      '\n',
   );
   return 0;
 }

@@ -110,14 +110,17 @@ async function printReport(
   opts: RegistryReportOptions,
   requests: { get: number; head: number; retried: number },
 ): Promise<number> {
-  const { report, repositories, manifestBytes } = analyzeRegistry(scan);
+  const { report, repositories, manifestBytes, artifactBytes } = analyzeRegistry(scan);
   const c = scan.counts;
   const registry = {
     url,
     repositories: repositories.length,
     tags: repositories.reduce((n, r) => n + r.tags, 0),
-    /** What the registry's blob store holds for these tags: configs, layers, and manifests (registries store them as blobs). */
-    blobBytes: report.totals.storedBytes + manifestBytes,
+    /**
+     * What the registry's blob store holds for these tags: configs, layers, manifests (registries
+     * store them as blobs), and the blobs of manifests that are not images (attestations, artifacts).
+     */
+    blobBytes: report.totals.storedBytes + manifestBytes + artifactBytes,
     manifestBytes,
   };
   const code = scan.complete ? 0 : EXIT_INCOMPLETE;

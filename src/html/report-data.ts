@@ -184,7 +184,9 @@ export async function buildRepositories(store: Store, view: RepositoryView, imag
     const byTag = view.repos.get(name)!;
     for (const tag of [...byTag.keys()].sort()) {
       const desc = byTag.get(tag)!;
-      const ref = `${name}:${tag}`;
+      // The store ref behind the tag (a pulled "host:port/NAME:tag" is served as NAME:tag).
+      const ref = view.tagRefs.get(name)?.get(tag) ?? `${name}:${tag}`;
+      const pullRef = `${name}:${tag}`;
       const under = images.filter((i) => i.refs.includes(ref));
       const rows: TagJson['images'] = [];
       for (const img of under) {
@@ -214,8 +216,8 @@ export async function buildRepositories(store: Store, view: RepositoryView, imag
         platforms: [...new Set(rows.map((r) => r.platform).filter((p): p is string => !!p))].sort(),
         images: rows,
         pull: {
-          docker: `docker pull ${host}/${ref}`,
-          skopeo: `skopeo copy ${tls ? '' : '--src-tls-verify=false '}docker://${host}/${ref} oci:${base}:${tag}`,
+          docker: `docker pull ${host}/${pullRef}`,
+          skopeo: `skopeo copy ${tls ? '' : '--src-tls-verify=false '}docker://${host}/${pullRef} oci:${base}:${tag}`,
         },
       });
     }

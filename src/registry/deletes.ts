@@ -5,8 +5,8 @@ import { gcStore } from '../store/gc.js';
 import { refOf } from '../store/refs.js';
 import type { Store } from '../store/store.js';
 import { RegistryError } from './errors.js';
-import type { RepositoryIndex } from './repositories.js';
-import type { Uploads } from './uploads.js';
+import { servedRepository, type RepositoryIndex } from './repositories.js';
+import type { ReceivedBlobs } from './received.js';
 
 /**
  * Deletes (serve --allow-delete), with distribution's meaning in a store of refs:
@@ -17,12 +17,13 @@ import type { Uploads } from './uploads.js';
  *   manifest names yet; a blob a manifest of the repository still uses is refused (405),
  *   since the store shares bytes between repositories and images.
  * Bytes are freed by the store's own gc, run soon after (DeferredGc): what no ref reaches
- * is swept, and what an upload in flight pins is never lost (gc leaves live staging alone).
+ * is swept, and what a push delivered that no manifest names yet is kept while its record
+ * lasts (store/received.ts); an upload in flight is never lost (gc leaves live staging alone).
  */
 export async function handleDelete(
   store: Store,
   repos: RepositoryIndex,
-  uploads: Uploads | undefined,
+  received: ReceivedBlobs,
   gc: DeferredGc,
   name: string,
   kind: string,
@@ -32,8 +33,8 @@ export async function handleDelete(
   const view = await repos.view();
   if (kind === 'manifests') {
     if (isDigest(reference)) {
-      const mine = (ref: string | undefined) =>
-        ref !== undefined && (ref === `${name}@${reference}` || (ref.startsWith(`${name}:`) && !ref.slice(name.length + 1).includes('/')));
+      // Every ref served under this repository (also "host:port/NAME:tag" refs a pull kept).
+      const mine = (ref: string | undefined) => ref !== undefined && servedRepository(ref) === name;
       const removed = await store.removeRoots((d) => d.digest === reference && mine(refOf(d)));
       if (!removed.length) {
         if (view.reachable.get(name)?.has(reference)) {
@@ -43,12 +44,17 @@ export async function handleDelete(
       }
     } else {
       const tagged = view.repos.get(name)?.get(reference);
-      if (!tagged) throw new RegistryError(404, 'MANIFEST_UNKNOWN', `tag ${reference} is not in ${name}`);
+      const storeRef = view.tagRefs.get(name)?.get(reference);
+      if (!tagged || !storeRef) throw new RegistryError(404, 'MANIFEST_UNKNOWN', `tag ${reference} is not in ${name}`);
       await store.transaction(async (tx) => {
-        const removed = await tx.removeRoots((d) => refOf(d) === `${name}:${reference}`);
+        // The ref that serves the tag (for a pulled image, "host:port/NAME:tag").
+        const removed = await tx.removeRoots((d) => refOf(d) === storeRef);
         // Still in the repository by digest, unless another tag of it names the manifest.
         const index = await tx.readIndex();
-        const stillNamed = index.manifests.some((d) => d.digest === tagged.digest && refOf(d)?.startsWith(`${name}:`));
+        const stillNamed = index.manifests.some((d) => {
+          const ref = refOf(d);
+          return d.digest === tagged.digest && ref !== undefined && !ref.includes('@') && servedRepository(ref) === name;
+        });
         if (removed.length && !stillNamed) {
           const ref = `${name}@${tagged.digest}`;
           await tx.updateRefs([{ descriptor: { mediaType: tagged.mediaType, digest: tagged.digest, size: tagged.size }, ref, fullName: fullyQualified(ref) }]);
@@ -57,7 +63,7 @@ export async function handleDelete(
     }
   } else if (kind === 'blobs') {
     if (!isDigest(reference)) throw new RegistryError(400, 'DIGEST_INVALID', `invalid digest ${JSON.stringify(reference.slice(0, 200))}`);
-    if (uploads?.pinnedIn(name, reference)) await uploads.unpin([reference], name);
+    if ((await received.view()).has(name, reference)) await received.forget(name, [reference]);
     else if (view.reachable.get(name)?.has(reference)) {
       throw new RegistryError(405, 'UNSUPPORTED', `blob ${reference} is used by a manifest in ${name}; delete the manifest first`);
     } else throw new RegistryError(404, 'BLOB_UNKNOWN', `blob ${reference} is not in ${name}`);

@@ -22,7 +22,6 @@ export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
  * (recomputed from the bytes) matches the config; then commit it and its tag through the
  * ingest path (IngestPlan + commitPlan: the same checks, the same lock, the same atomicity).
  * An image whose config disagrees with its layers is stored and recorded as unverified.
- * `restore(d)` puts back a blob this server received but that is no longer in blobs/.
  */
 export async function putManifest(
   store: Store,
@@ -30,7 +29,6 @@ export async function putManifest(
   reference: string,
   bytes: Buffer,
   contentType: string | undefined,
-  restore: (d: Digest) => Promise<void>,
   visible: (d: Digest) => boolean,
 ): Promise<{ digest: Digest; uses: Digest[]; subject?: Digest }> {
   const digest = sha256Of(bytes);
@@ -55,7 +53,6 @@ export async function putManifest(
   // mounted into it), as distribution requires: no reading another repository's layers by guessing.
   const need = async (d: Descriptor, what: string) => {
     if (!visible(d.digest)) throw new RegistryError(400, 'MANIFEST_BLOB_UNKNOWN', `${what} ${d.digest} is not in ${repo}`, { digest: d.digest });
-    await restore(d.digest);
     const f = await storedBlobAsStaged(store, d.digest);
     if (!f) throw new RegistryError(400, 'MANIFEST_BLOB_UNKNOWN', `${what} ${d.digest} is not in ${repo}`, { digest: d.digest });
     pinned.push(f);

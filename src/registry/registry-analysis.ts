@@ -16,6 +16,12 @@ export interface RegistryAnalysis {
   repositories: RepositoryCost[];
   /** Bytes of every manifest and index seen (registries store them as blobs too). */
   manifestBytes: number;
+  /**
+   * Bytes of the config and layer blobs of manifests that are not images (attestations of an
+   * index, signatures, artifacts) that no image uses and that are not manifests themselves:
+   * stored like the rest, so the blob store's total is storedBytes + manifestBytes + this.
+   */
+  artifactBytes: number;
 }
 
 /** Compression as the media type declares it: a registry scan downloads no layer to sniff. */
@@ -27,13 +33,21 @@ export function compressionFromMediaType(mt: string): Compression {
  * The sharing report of a scanned registry, and what each repository costs. Linear in the
  * layer references: every lookup is a Map (a 20k-image x 30k-layer registry is a second or two).
  */
-export function analyzeRegistry(scan: Pick<RegistryScan, 'images' | 'repositories' | 'manifestBlobs'>): RegistryAnalysis {
+export function analyzeRegistry(scan: Pick<RegistryScan, 'images' | 'repositories' | 'manifestBlobs' | 'artifactBlobs'>): RegistryAnalysis {
   const mediaTypes = new Map<Digest, string>();
   for (const img of scan.images) for (const l of img.layers) if (!mediaTypes.has(l.digest)) mediaTypes.set(l.digest, l.mediaType);
   const report = computeSharing(scan.images, (d) => compressionFromMediaType(mediaTypes.get(d) ?? ''));
   let manifestBytes = 0;
   for (const s of scan.manifestBlobs.values()) manifestBytes += s;
-  return { report, repositories: repositoryCosts(scan), manifestBytes };
+  // Each blob once: one an image uses, or a manifest, is counted already.
+  const counted = new Set<Digest>(scan.manifestBlobs.keys());
+  for (const img of scan.images) {
+    counted.add(img.configDigest);
+    for (const l of img.layers) counted.add(l.digest);
+  }
+  let artifactBytes = 0;
+  for (const [d, s] of scan.artifactBlobs) if (!counted.has(d)) artifactBytes += s;
+  return { report, repositories: repositoryCosts(scan), manifestBytes, artifactBytes };
 }
 
 /**

@@ -30,6 +30,8 @@ export interface RegistryScan {
   repositories: Array<{ name: string; tags: number; images: Digest[] }>;
   /** Every manifest and index blob seen (registries store them as blobs too). */
   manifestBlobs: Map<Digest, number>;
+  /** The config and layer blobs of manifests that are not images (attestations, signatures, artifacts). */
+  artifactBlobs: Map<Digest, number>;
   errors: string[];
   counts: ScanCounts;
   /** Every listed tag of every listed repository is in the report, with no error on the way. */
@@ -138,6 +140,7 @@ export async function scanRegistry(
   const configs = new Map<Digest, ConfigRecord>();
   const otherManifests = new Map<Digest, ManifestRecord>(); // indexes and non-image manifests
   const manifestBlobs = new Map<Digest, number>();
+  const artifactBlobs = new Map<Digest, number>();
   const documents = { manifestsCached: 0, manifestsFetched: 0, configsCached: 0, configsFetched: 0 };
   const layerPool = new LayerPool();
   // Image manifests reachable from each manifest digest, and configs: registered before the
@@ -195,7 +198,10 @@ export async function scanRegistry(
       manifestBlobs.set(digest, rec.size);
       if (rec.kind === 'image') return imageFrom(repo, digest, rec);
       otherManifests.set(digest, rec);
-      if (rec.kind === 'other') return [];
+      if (rec.kind === 'other') {
+        for (const b of rec.blobs) artifactBlobs.set(b.digest, b.size);
+        return [];
+      }
       const out = new Set<Digest>();
       for (const c of rec.children) {
         try {
@@ -250,6 +256,7 @@ export async function scanRegistry(
       .filter((r) => tagsOf.has(r))
       .map((name) => ({ name, tags: tagsOf.get(name)!.length, images: [...(repoImages.get(name) ?? [])].sort() })),
     manifestBlobs,
+    artifactBlobs,
     errors,
     counts,
     // Errors count too: a platform of an index that failed is missing although its tag was read.
@@ -288,9 +295,9 @@ function parseJson(bytes: Buffer, url: string): unknown {
 function manifestRecord(size: number, mediaType: string, doc: unknown, what: string): ManifestRecord {
   const kind = documentKind(mediaType, doc, what);
   if (kind === 'index') return { kind: 'index', size, children: parseIndex(doc, what).manifests.map((c) => ({ digest: c.digest, size: c.size })) };
-  if (kind !== 'manifest') return { kind: 'other', size };
+  if (kind !== 'manifest') return { kind: 'other', size, blobs: [] };
   const man = parseManifest(doc, what);
-  if (!isImageManifest(man)) return { kind: 'other', size };
+  if (!isImageManifest(man)) return { kind: 'other', size, blobs: [man.config, ...man.layers].map((b) => ({ digest: b.digest, size: b.size })) };
   return {
     kind: 'image',
     size,

@@ -24,10 +24,15 @@ export interface IndexRecord {
   size: number;
   children: Array<{ digest: Digest; size: number }>;
 }
-/** A manifest that is not an image (an artifact, a signature): only its size counts. */
+/**
+ * A manifest that is not an image (an artifact, a signature, an attestation of an index): not
+ * in the sharing report, but its config and layer blobs are stored like any other and count
+ * in blobBytes.
+ */
 export interface OtherRecord {
   kind: 'other';
   size: number;
+  blobs: Array<{ digest: Digest; size: number }>;
 }
 export type ManifestRecord = ImageManifestRecord | IndexRecord | OtherRecord;
 
@@ -150,7 +155,7 @@ function* cacheText(manifests: Iterable<[Digest, ManifestRecord]>, configs: Iter
         ? [id(d), r.size, 0, id(r.configDigest), r.configSize, r.layers.flatMap((l) => [id(l.digest), id(l.mediaType), l.size])]
         : r.kind === 'index'
           ? [id(d), r.size, 1, r.children.flatMap((c) => [id(c.digest), c.size])]
-          : [id(d), r.size, 2];
+          : [id(d), r.size, 2, r.blobs.flatMap((b) => [id(b.digest), b.size])];
     if (add(sep + JSON.stringify(t))) yield take();
     sep = ',';
   }
@@ -174,17 +179,25 @@ function decodeManifest(t: Tuple, s: string[]): ManifestRecord | undefined {
   const digestAt = (i: unknown) => (typeof i === 'number' && isDigest(s[i]) ? (s[i] as Digest) : undefined);
   const [, size, kind] = t;
   if (!isSize(size)) return undefined;
-  if (kind === 2) return { kind: 'other', size };
-  if (kind === 1) {
-    const flat = t[3];
+  // Digest and size pairs (an index's children, an artifact's blobs); undefined when malformed.
+  const pairs = (flat: unknown): Array<{ digest: Digest; size: number }> | undefined => {
     if (!Array.isArray(flat) || flat.length % 2) return undefined;
-    const children: IndexRecord['children'] = [];
+    const out: Array<{ digest: Digest; size: number }> = [];
     for (let i = 0; i < flat.length; i += 2) {
       const digest = digestAt(flat[i]);
       if (!digest || !isSize(flat[i + 1])) return undefined;
-      children.push({ digest, size: flat[i + 1] as number });
+      out.push({ digest, size: flat[i + 1] as number });
     }
-    return { kind: 'index', size, children };
+    return out;
+  };
+  if (kind === 2) {
+    // A record of an older version has no blob list: fetched again, so its blobs are counted.
+    const blobs = pairs(t[3]);
+    return blobs ? { kind: 'other', size, blobs } : undefined;
+  }
+  if (kind === 1) {
+    const children = pairs(t[3]);
+    return children ? { kind: 'index', size, children } : undefined;
   }
   if (kind !== 0) return undefined;
   const configDigest = digestAt(t[3]);

@@ -10,6 +10,7 @@ import { RegistryError, sendError } from './errors.js';
 import { isLayerstoreError } from '../errors.js';
 import { RepositoryIndex } from './repositories.js';
 import { Uploads } from './uploads.js';
+import { ReceivedBlobs } from './received.js';
 import { putManifest, MAX_MANIFEST_BYTES } from './push-manifest.js';
 import { isLoopback, type Htpasswd } from './auth.js';
 import { DeferredGc, handleDelete } from './deletes.js';
@@ -91,7 +92,7 @@ function refuseForeignHost(req: IncomingMessage): void {
 
 export interface RegistryServer {
   server: http.Server;
-  /** Stop accepting, drop upload sessions and pins. */
+  /** Stop accepting, drop upload sessions (received blobs stay recorded in the store). */
   close(): Promise<void>;
 }
 
@@ -102,11 +103,14 @@ export interface RegistryServer {
  */
 export function createRegistryServer(store: Store, opts: RegistryServerOptions = {}): RegistryServer {
   const errorLog = opts.errorLog ?? defaultErrorLog;
+  // Read even when pushes are off: blobs an earlier push-enabled run received stay in their repositories.
+  const received = new ReceivedBlobs(store);
   const ctx: Ctx = {
     store,
     repos: opts.repositories ?? new RepositoryIndex(store),
     extraRoutes: opts.extraRoutes,
-    uploads: opts.allowPush ? new Uploads(store) : undefined,
+    received,
+    uploads: opts.allowPush ? new Uploads(store, received) : undefined,
     gc: opts.allowDelete ? new DeferredGc(store, errorLog) : undefined,
   };
   const listener = (req: IncomingMessage, res: ServerResponse) => {
@@ -165,6 +169,8 @@ interface Ctx {
   store: Store;
   repos: RepositoryIndex;
   extraRoutes?: ExtraRoutes;
+  /** Blobs pushed into each repository that no manifest there names yet (kept in the store). */
+  received: ReceivedBlobs;
   uploads?: Uploads;
   /** Set with allowDelete: the gc that follows deletes. */
   gc?: DeferredGc;
@@ -199,19 +205,20 @@ async function handle(ctx: Ctx, req: IncomingMessage, res: ServerResponse): Prom
   }
   if (kind === 'manifests' && method === 'PUT') {
     if (!ctx.uploads) throw new RegistryError(405, 'UNSUPPORTED', 'this registry is read-only (start serve with --allow-push)');
-    return handleManifestPut(ctx, ctx.uploads, name, rest, req, res);
+    return handleManifestPut(ctx, name, rest, req, res);
   }
   if (method === 'DELETE' && (kind === 'manifests' || kind === 'blobs')) {
     if (!ctx.gc) throw new RegistryError(405, 'UNSUPPORTED', 'deletes are off (start serve with --allow-delete)');
     req.resume();
-    return handleDelete(store, repos, ctx.uploads, ctx.gc, name, kind, rest, res);
+    return handleDelete(store, repos, ctx.received, ctx.gc, name, kind, rest, res);
   }
   if (!read) throw new RegistryError(405, 'UNSUPPORTED', `${method} is not supported here`);
   const view = await repos.view();
   if (kind === 'referrers') return sendReferrers(view, name, rest, url, res, method === 'HEAD');
+  const received = await ctx.received.view();
   const tags = view.repos.get(name) ?? new Map<string, Descriptor>();
   // A repository with no tag yet may still hold blobs and manifests pushed by digest.
-  const pushedOnly = kind === 'blobs' || (kind === 'manifests' && isDigest(rest) && (ctx.uploads?.pinnedIn(name, rest) ?? false));
+  const pushedOnly = kind === 'blobs' || (kind === 'manifests' && isDigest(rest) && received.has(name, rest));
   if (!view.repos.has(name) && !pushedOnly) throw new RegistryError(404, 'NAME_UNKNOWN', `repository ${name} is not known`);
 
   if (kind === 'tags') {
@@ -225,8 +232,7 @@ async function handle(ctx: Ctx, req: IncomingMessage, res: ServerResponse): Prom
   if (kind === 'manifests') {
     let desc: Descriptor | undefined;
     if (isDigest(rest)) {
-      if (reachable.has(rest) || ctx.uploads?.pinnedIn(name, rest)) {
-        await ctx.uploads?.restore(rest);
+      if (reachable.has(rest) || received.has(name, rest)) {
         desc = { mediaType: '', digest: rest, size: 0 };
       }
     } else if (isValidTag(rest)) {
@@ -248,9 +254,7 @@ async function handle(ctx: Ctx, req: IncomingMessage, res: ServerResponse): Prom
 
   // blobs
   if (!isDigest(rest)) throw new RegistryError(400, 'DIGEST_INVALID', `invalid digest ${JSON.stringify(rest)} (this registry holds sha256 blobs)`);
-  const pinned = ctx.uploads?.pinnedIn(name, rest) ?? false;
-  if (pinned) await ctx.uploads!.restore(rest); // a gc may have swept it before its manifest came
-  const size = reachable.has(rest) || pinned ? await store.blobs.size(rest) : undefined;
+  const size = reachable.has(rest) || received.has(name, rest) ? await store.blobs.size(rest) : undefined;
   if (size === undefined) throw new RegistryError(404, 'BLOB_UNKNOWN', `blob ${rest} is not in ${name}`);
   res.setHeader('Docker-Content-Digest', rest);
   res.setHeader('Content-Type', 'application/octet-stream');
@@ -298,18 +302,20 @@ async function handleUpload(ctx: Ctx, uploads: Uploads, name: string, id: string
     if (!d || !isDigest(d)) throw new RegistryError(400, 'DIGEST_INVALID', `digest ${JSON.stringify(d)} is missing or not a sha256 digest`);
     return d;
   };
+  const client = req.socket.remoteAddress ?? '';
   if (method === 'POST' && id === '') {
     const mount = url.searchParams.get('mount');
     const from = url.searchParams.get('from');
     if (mount && isDigest(mount) && from && validName(from)) {
       const view = await ctx.repos.view();
-      if ((view.reachable.get(from)?.has(mount) || uploads.pinnedIn(from, mount)) && (await ctx.store.blobs.has(mount))) {
-        await uploads.pin(mount, name);
+      const received = await ctx.received.view();
+      // A blob gone since (gc) is not mounted: the client uploads it (202 below).
+      if ((view.reachable.get(from)?.has(mount) || received.has(from, mount)) && (await uploads.mount(mount, name, client))) {
         req.resume();
         return done(mount);
       }
     }
-    const s = await uploads.start(name, req.socket.remoteAddress ?? '');
+    const s = await uploads.start(name, client);
     if (url.searchParams.has('digest')) {
       const d = digestParam();
       await uploads.append(s, req);
@@ -345,7 +351,7 @@ async function handleUpload(ctx: Ctx, uploads: Uploads, name: string, id: string
   throw new RegistryError(405, 'UNSUPPORTED', `${method} is not supported here`);
 }
 
-async function handleManifestPut(ctx: Ctx, uploads: Uploads, name: string, reference: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handleManifestPut(ctx: Ctx, name: string, reference: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (!isDigest(reference) && !isValidTag(reference)) throw new RegistryError(400, 'MANIFEST_INVALID', `invalid reference ${JSON.stringify(reference)}`);
   // Read the whole body even when it is too big (up to a bound), so the client gets the 413
   // instead of a connection reset from unread bytes.
@@ -361,19 +367,13 @@ async function handleManifestPut(ctx: Ctx, uploads: Uploads, name: string, refer
   }
   if (n > MAX_MANIFEST_BYTES) throw new RegistryError(413, 'SIZE_INVALID', `manifests are limited to ${MAX_MANIFEST_BYTES} bytes`);
   const view = await ctx.repos.view();
-  const visible = (d: Digest) => (view.reachable.get(name)?.has(d) ?? false) || uploads.pinnedIn(name, d);
-  const { digest, uses, subject } = await putManifest(
-    ctx.store,
-    name,
-    reference,
-    Buffer.concat(chunks),
-    req.headers['content-type'],
-    (d) => uploads.restore(d),
-    visible,
-  );
+  const received = await ctx.received.view();
+  const visible = (d: Digest) => (view.reachable.get(name)?.has(d) ?? false) || received.has(name, d);
+  const { digest, uses, subject } = await putManifest(ctx.store, name, reference, Buffer.concat(chunks), req.headers['content-type'], visible);
   // The manifest now names these blobs in this repository (by tag or by its "repo@digest"
-  // ref): this repository's pins are no longer needed; other repositories keep theirs.
-  await uploads.unpin(uses, name);
+  // ref), which keeps them: this repository's records are no longer needed; other
+  // repositories keep theirs (a push of one image to several names at once).
+  await ctx.received.forget(name, uses);
   ctx.repos.invalidate();
   res.statusCode = 201;
   // OCI 1.1: this registry keeps referrers itself, so clients need not maintain a fallback tag.

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Digest } from '../digest/digest.js';
-import type { StagedBlob, StagingWriter } from '../store/blob-writer.js';
+import type { StagingWriter } from '../store/blob-writer.js';
 import type { Store } from '../store/store.js';
 import { RegistryError } from './errors.js';
+import type { ReceivedBlobs } from './received.js';
 
 interface Session {
   id: string;
@@ -37,19 +38,18 @@ export const DEFAULT_UPLOAD_LIMITS: UploadLimits = { perClient: 64, total: 1024,
  * A session holds no file descriptor between requests (its staging file is closed and
  * reopened for appending), sessions are capped per client and in all, and idle ones expire.
  *
- * A pushed blob is referenced by no ref until its manifest arrives, so gc could sweep it in
- * between. Each committed upload is therefore pinned by a hard link in staging (named with
- * this process's pid, which gc leaves alone while the server runs) until a manifest that
- * uses it is committed; restore() puts a swept blob back from its pin.
+ * A pushed blob is referenced by no ref until its manifest arrives (if ever), yet the client
+ * was told the repository has it. So the commit also records, in the same transaction,
+ * "this repository received this blob" in the store (ReceivedBlobs): gc keeps the blob while
+ * the record lasts, and the record outlives this process (a restart, a CLI gc meanwhile).
  */
 export class Uploads {
   private readonly sessions = new Map<string, Session>();
-  /** Pinned blobs per repository: uploaded there, not yet named by a manifest. */
-  private readonly pins = new Map<Digest, { blob: StagedBlob; repos: Set<string> }>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(
     private readonly store: Store,
+    private readonly received: ReceivedBlobs,
     private readonly limits: UploadLimits = DEFAULT_UPLOAD_LIMITS,
   ) {
     this.timer = setInterval(() => void this.expire(), Math.min(limits.idleMs, 60_000));
@@ -66,6 +66,8 @@ export class Uploads {
     if (mine >= this.limits.perClient) {
       throw new RegistryError(429, 'TOOMANYREQUESTS', `this client has ${this.limits.perClient} open upload sessions; finish or cancel some first`);
     }
+    // A client at its cap of blobs no manifest names yet would be refused at the end anyway.
+    await this.received.checkRoom(client);
     const writer = await this.store.writer.begin();
     const s: Session = { id: randomUUID(), repo, client, writer, offset: 0, touched: Date.now(), busy: false };
     this.sessions.set(s.id, s);
@@ -105,7 +107,7 @@ export class Uploads {
     s.touched = Date.now();
   }
 
-  /** Finish: the bytes must hash to `digest`; then commit and pin. */
+  /** Finish: the bytes must hash to `digest`; then commit and record it as received in the session's repository. */
   async complete(s: Session, digest: Digest): Promise<void> {
     if (s.busy) throw new RegistryError(416, 'BLOB_UPLOAD_INVALID', `another request is writing to upload ${s.id}`);
     this.sessions.delete(s.id);
@@ -114,10 +116,11 @@ export class Uploads {
       await this.store.writer.discard(blob);
       throw new RegistryError(400, 'DIGEST_INVALID', `the uploaded bytes hash to ${blob.digest}, not ${digest}`);
     }
+    // One transaction: gc sees the blob with its record or neither (a refused record takes back a new blob).
     await this.store.transaction(async (tx) => {
       await tx.commit(blob, digest);
       await tx.sync();
-      await this.pin(digest, s.repo);
+      await this.received.record(tx, s.repo, digest, s.client);
     });
   }
 
@@ -126,54 +129,9 @@ export class Uploads {
     await s.writer.abort();
   }
 
-  /** Whether `repo` received `d` by upload (or mount) and no manifest used it yet. */
-  pinnedIn(repo: string, d: Digest): boolean {
-    return this.pins.get(d)?.repos.has(repo) ?? false;
-  }
-
-  /** Pin an existing blob for `repo` (an upload, or a cross-repository mount). */
-  async pin(d: Digest, repo: string): Promise<void> {
-    const existing = this.pins.get(d);
-    if (existing) {
-      existing.repos.add(repo);
-      return;
-    }
-    const blob = await this.store.writer.pin(d);
-    if (!blob) throw new RegistryError(404, 'BLOB_UNKNOWN', `blob ${d} is not stored`);
-    this.pins.set(d, { blob, repos: new Set([repo]) });
-  }
-
-  /**
-   * `repo` no longer needs its pin on these blobs (a manifest there names them, or a blob
-   * DELETE): each pin goes when no repository holds it. Another repository that received the
-   * same blob keeps it until a manifest of its own names it: a push to several repositories at
-   * once (docker push of one image to three names) must not lose a blob one of them was told
-   * it has.
-   */
-  async unpin(digests: Iterable<Digest>, repo: string): Promise<void> {
-    for (const d of digests) {
-      const pin = this.pins.get(d);
-      if (!pin) continue;
-      pin.repos.delete(repo);
-      if (pin.repos.size === 0) await this.release([d]);
-    }
-  }
-
-  /** Put a pinned blob back into blobs/ if gc removed it. */
-  async restore(d: Digest): Promise<void> {
-    const pin = this.pins.get(d);
-    if (!pin) return;
-    await this.store.transaction((tx) => tx.restore(pin.blob));
-  }
-
-  /** Drop these pins, whichever repositories hold them. */
-  private async release(digests: Iterable<Digest>): Promise<void> {
-    for (const d of digests) {
-      const pin = this.pins.get(d);
-      if (!pin) continue;
-      this.pins.delete(d);
-      await this.store.writer.discard(pin.blob);
-    }
+  /** A cross-repository mount: record stored blob `d` as received in `repo`; false when it is no longer stored. */
+  async mount(d: Digest, repo: string, client: string): Promise<boolean> {
+    return this.store.transaction((tx) => this.received.record(tx, repo, d, client));
   }
 
   private async expire(): Promise<void> {
@@ -181,10 +139,9 @@ export class Uploads {
     for (const s of [...this.sessions.values()]) if (!s.busy && now - s.touched > this.limits.idleMs) await this.cancel(s);
   }
 
-  /** Drop every session and pin (server shutdown). */
+  /** Drop every session (server shutdown). Received blobs stay recorded in the store. */
   async close(): Promise<void> {
     clearInterval(this.timer);
     for (const s of [...this.sessions.values()]) await this.cancel(s);
-    await this.release([...this.pins.keys()]);
   }
 }

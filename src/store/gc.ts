@@ -5,8 +5,9 @@ import { isDigest, type Digest } from '../digest/digest.js';
 import { findLeftovers } from './leftovers.js';
 import { markReachable, type Reachability } from './reachability.js';
 import { withIndexLock } from './refs.js';
-import { fsyncDir } from '../util/fs-safe.js';
+import { fsyncDir, lstatOrUndefined } from '../util/fs-safe.js';
 import { sweepUnverified } from './unverified.js';
+import { RECEIVED_RETENTION_MS, readReceived, writeReceived } from './received.js';
 import type { Store } from './store.js';
 import type { StoreLayout } from './layout.js';
 
@@ -18,6 +19,10 @@ export interface GcReport {
   leftoversRemoved: number;
   leftoverBytes: number;
   blobsKept: number;
+  /** Blobs kept only because a push delivered them into a repository less than a week ago (received.ts). */
+  receivedKept: number;
+  /** Records of such blobs dropped: older than the retention, or their blob is gone. */
+  receivedExpired: number;
 }
 
 /**
@@ -33,12 +38,12 @@ export interface GcReport {
  * commit renames the pinned link back. So no grace period is needed, and a gc never
  * waits long: the lock is held only for renames and the index write.
  */
-export function gcStore(store: Store, opts: { dryRun?: boolean } = {}): Promise<GcReport> {
+export function gcStore(store: Store, opts: { dryRun?: boolean; now?: number } = {}): Promise<GcReport> {
   return store.gc(opts);
 }
 
 /** gcStore, for Store.gc (which holds the layout). */
-export async function gcLayout(store: Store, layout: StoreLayout, opts: { dryRun?: boolean } = {}): Promise<GcReport> {
+export async function gcLayout(store: Store, layout: StoreLayout, opts: { dryRun?: boolean; now?: number } = {}): Promise<GcReport> {
   return withIndexLock(layout, async () => {
     const reach = await markReachable(store, layout);
     if (reach.lostDocuments.length) throw lostDocumentsError(reach.lostDocuments);
@@ -52,12 +57,37 @@ export async function gcLayout(store: Store, layout: StoreLayout, opts: { dryRun
         },
       );
     }
-    const report: GcReport = { dryRun: !!opts.dryRun, blobsRemoved: [], bytesFreed: 0, derivedRemoved: 0, leftoversRemoved: 0, leftoverBytes: 0, blobsKept: 0 };
+    const report: GcReport = {
+      dryRun: !!opts.dryRun,
+      blobsRemoved: [],
+      bytesFreed: 0,
+      derivedRemoved: 0,
+      leftoversRemoved: 0,
+      leftoverBytes: 0,
+      blobsKept: 0,
+      receivedKept: 0,
+      receivedExpired: 0,
+    };
+    // Blobs a push delivered that no manifest names yet are roots while their record lasts
+    // (received.ts); expired records, and records of blobs no longer stored, end here.
+    const keep = new Set(reach.reachable);
+    const received = await readReceived(layout);
+    const now = opts.now ?? Date.now();
+    const live = [];
+    for (const r of received) {
+      if (now - r.received <= RECEIVED_RETENTION_MS && (await lstatOrUndefined(layout.blobPath(r.digest)))) live.push(r);
+    }
+    for (const r of live) {
+      if (!keep.has(r.digest)) report.receivedKept++;
+      keep.add(r.digest);
+    }
+    report.receivedExpired = received.length - live.length;
+    if (!opts.dryRun && report.receivedExpired) await writeReceived(layout, live);
     for (const n of (await fsp.readdir(layout.sha256Dir)).sort()) {
       const digest = `sha256:${n}`;
       // Foreign names are verify's business (it reports them); gc removes only blobs.
       if (!isDigest(digest)) continue;
-      if (reach.reachable.has(digest)) {
+      if (keep.has(digest)) {
         report.blobsKept++;
         continue;
       }
@@ -69,8 +99,8 @@ export async function gcLayout(store: Store, layout: StoreLayout, opts: { dryRun
       if (!opts.dryRun) await fsp.rm(p, { force: true });
     }
     if (!opts.dryRun && report.blobsRemoved.length) await fsyncDir(layout.sha256Dir);
-    report.derivedRemoved = await sweepDerived(layout.derivedDir, reach.reachable, !!opts.dryRun);
-    await sweepUnverified(layout, reach.reachable, !!opts.dryRun);
+    report.derivedRemoved = await sweepDerived(layout.derivedDir, keep, !!opts.dryRun);
+    await sweepUnverified(layout, keep, !!opts.dryRun);
     for (const l of await findLeftovers(layout)) {
       if (l.live) continue;
       report.leftoversRemoved++;

@@ -13,6 +13,7 @@ import { hexOf, type Digest } from '../digest/digest.js';
  *   <root>/.layerstore/derived/          caches keyed by the digest they derive from
  *   <root>/.layerstore/unverified/<hex>  manifests pushed whose config disagrees with their layers
  *   <root>/.layerstore/quarantine/       blobs verify --fix moved out ("<hex>.<time>")
+ *   <root>/.layerstore/received.json     blobs pushed into a repository that no manifest names yet
  */
 export class StoreLayout {
   readonly root: string;
@@ -44,6 +45,9 @@ export class StoreLayout {
   }
   get unverifiedDir(): string {
     return path.join(this.root, '.layerstore', 'unverified');
+  }
+  get receivedFile(): string {
+    return path.join(this.root, '.layerstore', 'received.json');
   }
   get quarantineDir(): string {
     return path.join(this.root, '.layerstore', 'quarantine');

@@ -10,10 +10,14 @@ import type { HasherName } from '../digest/hasher.js';
 import type { Digest } from '../digest/digest.js';
 import { DerivedData } from './derived.js';
 import { readUnverified } from './unverified.js';
+import { readReceived, receivedStamp, type ReceivedBlob } from './received.js';
 import { runTransaction, type StoreTransaction } from './transaction.js';
 import { markReachable, type Reachability } from './reachability.js';
 import { gcLayout, type GcReport } from './gc.js';
 import { verifyLayout, type VerifyOptions, type VerifyReport } from './verify.js';
+
+/** What a transaction's function may do (transaction.ts itself is private to store/). */
+export type { StoreTransaction };
 
 const OCI_LAYOUT = Buffer.from('{"imageLayoutVersion":"1.0.0"}\n');
 const STORE_NAMES = new Set(['oci-layout', 'index.json', 'blobs', '.layerstore']);
@@ -200,13 +204,23 @@ export class Store {
     return readUnverified(this.layout);
   }
 
+  /** Blobs pushed into repositories that no manifest names yet (see received.ts); read without the lock (the file is replaced atomically). */
+  received(): Promise<ReceivedBlob[]> {
+    return readReceived(this.layout);
+  }
+
+  /** A stamp that changes whenever the received records change, for caches of them. */
+  receivedStamp(): Promise<string> {
+    return receivedStamp(this.layout);
+  }
+
   /** What the roots reach (the mark phase of gc and verify). */
   reachability(): Promise<Reachability> {
     return markReachable(this, this.layout);
   }
 
   /** Sweep what no root reaches, under the lock (see gc.ts). */
-  gc(opts: { dryRun?: boolean } = {}): Promise<GcReport> {
+  gc(opts: { dryRun?: boolean; now?: number } = {}): Promise<GcReport> {
     return gcLayout(this, this.layout, opts);
   }
 

@@ -6,6 +6,7 @@ import type { BlobWriter, StagedBlob } from './blob-writer.js';
 import type { StoreLayout } from './layout.js';
 import { readIndex, withIndexLock, writeRootRemovals, writeRootUpdates, type RefChange, type RootUpdate } from './refs.js';
 import { markUnverified } from './unverified.js';
+import { addReceived, readReceived, writeReceived, type ReceiveVerdict, type ReceivedBlob, type ReceivedLimits } from './received.js';
 
 /**
  * What may happen while the store lock is held: the commits that must be atomic with
@@ -54,6 +55,29 @@ export class StoreTransaction {
   async markUnverified(entries: Map<Digest, string>): Promise<void> {
     await this.sync();
     await markUnverified(this.layout, entries);
+  }
+
+  /**
+   * Record that `entry.repository` received stored blob `entry.digest` (see received.ts), or
+   * renew the record. 'missing' when the blob is not stored (a gc took it since the caller
+   * looked); a cap reached refuses the record. Durable when this returns.
+   */
+  async receive(entry: ReceivedBlob, limits: ReceivedLimits): Promise<ReceiveVerdict | 'missing'> {
+    if (!(await lstatOrUndefined(this.layout.blobPath(entry.digest)))?.isFile()) return 'missing';
+    await this.sync(); // the blob is durable before a record names it
+    const next = addReceived(await readReceived(this.layout), entry, limits);
+    if (typeof next === 'string') return next;
+    await writeReceived(this.layout, next);
+    return 'recorded';
+  }
+
+  /** Drop the records of `repository` for these blobs (a manifest there names them, or a blob DELETE); how many were dropped. */
+  async forgetReceived(repository: string, digests: Iterable<Digest>): Promise<number> {
+    const drop = new Set(digests);
+    const records = await readReceived(this.layout);
+    const kept = records.filter((r) => !(r.repository === repository && drop.has(r.digest)));
+    if (kept.length !== records.length) await writeReceived(this.layout, kept);
+    return records.length - kept.length;
   }
 
   /** Add roots to index.json (refs move as docker load moves them: see applyRootUpdates). */

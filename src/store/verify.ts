@@ -4,6 +4,7 @@ import { createHasher } from '../digest/hasher.js';
 import { isDigest, type Digest } from '../digest/digest.js';
 import { findLeftovers, type Leftover } from './leftovers.js';
 import { markReachable, type RootName } from './reachability.js';
+import { readReceived } from './received.js';
 import { fsyncDir, ensureRealDir, lstatOrUndefined, openRegularFile } from '../util/fs-safe.js';
 import { fileChunks } from '../util/buffer-pool.js';
 import type { BadCache, DerivedProblem } from './derived.js';
@@ -79,6 +80,9 @@ export async function verifyLayout(store: Store, layout: StoreLayout, opts: Veri
     }
   }
   const reach = await markReachable(store, layout);
+  // Blobs pushed to serve that no manifest names yet are kept by gc for a while: not orphans.
+  // (A damaged record file is gc's to refuse; here it only means none are left out.)
+  const received = new Set((await readReceived(layout).catch(() => [])).map((r) => r.digest));
   const rootsOf = (d: string) => [...(reach.roots.get(d as Digest) ?? [])].sort();
 
   const report: VerifyReport = {
@@ -124,7 +128,8 @@ export async function verifyLayout(store: Store, layout: StoreLayout, opts: Veri
     }
     good.add(digest);
     // With unreadable or lost manifests the mark is incomplete, so nothing can be called an orphan.
-    if (!reach.reachable.has(digest) && reach.unreadable.length === 0 && reach.lostDocuments.length === 0) report.orphans.push({ digest, size });
+    if (!reach.reachable.has(digest) && !received.has(digest) && reach.unreadable.length === 0 && reach.lostDocuments.length === 0)
+      report.orphans.push({ digest, size });
   }
   report.leftovers = (await findLeftovers(layout)).filter((l) => !l.live);
   const lying = opts.checkCaches ? await opts.checkCaches(good) : [];

@@ -1,7 +1,8 @@
 /**
  * gc running against serve --allow-push while pushes are in flight. A pushed blob is named by
- * no ref until its manifest arrives, so gc may sweep it in between; the server pins uploads
- * (hard links in staging) and puts swept blobs back for the manifest. These tests run gc in a
+ * no ref until its manifest arrives; the store records it as received by its repository
+ * (store/received.ts), which gc keeps, and a manifest PUT pins what it names (hard links in
+ * staging) until its commit. These tests run gc in a
  * loop (bounded) during pushes: by skopeo, and by hand with a layer whose check takes long
  * enough for gc to land between the server's checks and its commit. Servers listen on
  * 127.0.0.1 only.

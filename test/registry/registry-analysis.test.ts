@@ -40,7 +40,11 @@ function syntheticScan(images: number, perImage: number, distinct: number) {
     tags: images / 10,
     images: imgs.filter((_, i) => i % 10 === r).map((i) => i.manifestDigest),
   }));
-  return { scan: { images: imgs, repositories, manifestBlobs: new Map(imgs.map((i) => [i.manifestDigest, i.manifestSize])) }, reads, layers };
+  return {
+    scan: { images: imgs, repositories, manifestBlobs: new Map(imgs.map((i) => [i.manifestDigest, i.manifestSize])), artifactBlobs: new Map() },
+    reads,
+    layers,
+  };
 }
 
 describe('registry analysis', () => {
