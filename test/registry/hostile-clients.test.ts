@@ -187,7 +187,11 @@ describe('serve --allow-push: what one client can do to the server', () => {
     const blobs = listBlobs(store);
     const evil = `evil.example:${srv.port}`;
     const rebound = { Host: evil, Origin: `http://${evil}`, 'Sec-Fetch-Site': 'same-origin' };
-    const w = await rawRequest(`${srv.url}/v2/web/rebind/blobs/uploads/?digest=${d}`, { method: 'POST', headers: { ...rebound, 'Content-Length': bytes.length }, body: bytes });
+    const w = await rawRequest(`${srv.url}/v2/web/rebind/blobs/uploads/?digest=${d}`, {
+      method: 'POST',
+      headers: { ...rebound, 'Content-Length': bytes.length },
+      body: bytes,
+    });
     expect(w.status, w.body.toString()).toBe(403);
     expect(errorCodes(w.body)).toEqual(['DENIED']);
     for (const p of ['/v2/', '/v2/_catalog', '/api/repositories', '/']) {
@@ -196,7 +200,14 @@ describe('serve --allow-push: what one client can do to the server', () => {
     }
     expect(listBlobs(store)).toEqual(blobs);
     // The names a registry client on this machine uses still work.
-    for (const host of [`localhost:${srv.port}`, `127.0.0.1:${srv.port}`, `127.1.2.3:${srv.port}`, `registry.localhost:${srv.port}`, `${hostname()}:${srv.port}`, 'LOCALHOST']) {
+    for (const host of [
+      `localhost:${srv.port}`,
+      `127.0.0.1:${srv.port}`,
+      `127.1.2.3:${srv.port}`,
+      `registry.localhost:${srv.port}`,
+      `${hostname()}:${srv.port}`,
+      'LOCALHOST',
+    ]) {
       const r = await rawRequest(`${srv.url}/v2/`, { headers: { Host: host } });
       expect(r.status, `GET /v2/ with Host ${host}`).toBe(200);
     }

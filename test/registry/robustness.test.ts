@@ -426,7 +426,8 @@ describe("serve --allow-push refuses bad input with the spec's errors and commit
     // mount) for the same blobs; the first manifest to land must not take them from the rest.
     const img = regclientImage('arm64');
     for (const repo of ['pins/one', 'pins/two']) for (const b of img.blobs) expect(await uploadBlob(srv.url, repo, b.bytes), `${repo} ${b.digest}`).toBe(201);
-    const put = (repo: string) => rawRequest(`${srv.url}/v2/${repo}/manifests/x`, { method: 'PUT', headers: { 'Content-Type': img.mediaType }, body: img.manifest });
+    const put = (repo: string) =>
+      rawRequest(`${srv.url}/v2/${repo}/manifests/x`, { method: 'PUT', headers: { 'Content-Type': img.mediaType }, body: img.manifest });
     const first = await put('pins/one');
     expect(first.status, first.body.toString()).toBe(201);
     for (const b of img.blobs) {
