@@ -4,12 +4,14 @@ import type { ImageInfo, LayerInfo } from './load-images.js';
 import type { FileEntry, FileType } from './file-index.js';
 import { getFileIndex } from './file-index.js';
 import { imageLayerIndexes, StackScratch, stackImage, type OverlayResult, type StackLayer } from './overlay.js';
-import { compareRefs, type StackEntries } from './stack-entries.js';
+import { compareRefs } from './stack-entries.js';
 
 /**
  * What changed from image A to image B: layers (by blob digest) and files of the two final
  * file systems. Byte totals are regular-file content bytes (uncompressed) for files and
- * stored blob bytes (compressed) for layers.
+ * stored blob bytes (compressed) for layers. A hardlink is another name of a file: it shows,
+ * and is compared by, the bytes and content of the file it names (final-links.ts), so the
+ * totals count a file once per name listed.
  */
 
 export type ChangeReason = 'type' | 'content' | 'link' | 'mode' | 'owner';
@@ -17,8 +19,9 @@ export type ChangeReason = 'type' | 'content' | 'link' | 'mode' | 'owner';
 export interface FileDiffEntry {
   path: string;
   type: FileType;
-  /** Regular-file bytes (0 for other types). */
+  /** Regular-file bytes; a hardlink's are those of the file it names (0 for other types, and for a link naming no file). */
   bytes: number;
+  /** Content sha256 of a regular file, or of the file a hardlink names. */
   sha256?: string;
 }
 
@@ -60,16 +63,20 @@ export interface ImageDiff {
   files: FileDiff;
 }
 
-const view = (e: FileEntry, p: string) => {
-  const v: FileDiffEntry & { mode: number; linkTarget?: string } = { path: p, type: e.type, bytes: e.type === 'file' ? e.size : 0, mode: e.mode };
-  if (e.sha256 && e.type === 'file') v.sha256 = e.sha256;
-  if (e.linkTarget !== undefined) v.linkTarget = e.linkTarget;
+/** Final name `ref` of `o` as diff lists it: a regular file's bytes and content, or those of the file a hardlink names. */
+const brief = (o: OverlayResult, ref: number): FileDiffEntry => {
+  const S = o.stack;
+  const file = o.links.fileOf(ref);
+  const v: FileDiffEntry = { path: S.path(ref), type: S.type(ref), bytes: file < 0 ? 0 : S.size(file) };
+  const sha = file < 0 ? undefined : S.sha(file);
+  if (sha) v.sha256 = sha;
   return v;
 };
 
-const brief = (e: FileEntry): FileDiffEntry => {
-  const v: FileDiffEntry = { path: e.path, type: e.type, bytes: e.type === 'file' ? e.size : 0 };
-  if (e.sha256 && e.type === 'file') v.sha256 = e.sha256;
+const view = (o: OverlayResult, ref: number) => {
+  const v: FileDiffEntry & { mode: number; linkTarget?: string } = { ...brief(o, ref), mode: o.stack.mode(ref) };
+  const link = o.stack.linkTarget(ref);
+  if (link !== undefined) v.linkTarget = link;
   return v;
 };
 
@@ -85,14 +92,23 @@ export function changeReasons(a: FileEntry, b: FileEntry): ChangeReason[] {
   return r;
 }
 
-/** Why entry `a` of stack A and entry `b` of stack B at one path differ (empty: they do not), from the columns. */
-function reasonsAt(A: StackEntries, a: number, B: StackEntries, b: number): ChangeReason[] {
+/**
+ * Why final name `a` of image A and `b` of image B at one path differ (empty: they do not),
+ * from the columns. Regular files and hardlinks are compared by the content of the file they
+ * are or name (a link naming no file has none).
+ */
+function reasonsAt(x: OverlayResult, a: number, y: OverlayResult, b: number): ChangeReason[] {
+  const A = x.stack;
+  const B = y.stack;
   const r: ChangeReason[] = [];
   const ta = A.type(a);
   const tb = B.type(b);
   if (ta !== tb) r.push('type');
-  else if (ta === 'file' && (A.size(a) !== B.size(b) || A.sha(a) !== B.sha(b))) r.push('content');
-  else if (ta === 'other' && A.size(a) !== B.size(b)) r.push('content');
+  else if (ta === 'file' || ta === 'hardlink') {
+    const fa = x.links.fileOf(a);
+    const fb = y.links.fileOf(b);
+    if (fa < 0 !== fb < 0 || (fa >= 0 && (A.size(fa) !== B.size(fb) || A.sha(fa) !== B.sha(fb)))) r.push('content');
+  } else if (ta === 'other' && A.size(a) !== B.size(b)) r.push('content');
   if ((ta === 'symlink' || ta === 'hardlink') && ta === tb && A.linkTarget(a) !== B.linkTarget(b)) r.push('link');
   if (A.mode(a) !== B.mode(b)) r.push('mode');
   if (A.uid(a) !== B.uid(b) || A.gid(a) !== B.gid(b)) r.push('owner');
@@ -114,23 +130,22 @@ export function diffStacks(a: OverlayResult, b: OverlayResult): FileDiff {
   while (i < fa.length || j < fb.length) {
     const order = i >= fa.length ? 1 : j >= fb.length ? -1 : compareRefs(A, fa[i]!, B, fb[j]!);
     if (order < 0) {
-      const v = brief(A.entry(fa[i++]!));
+      const v = brief(a, fa[i++]!);
       out.removed.push(v);
       out.removedBytes += v.bytes;
     } else if (order > 0) {
-      const v = brief(B.entry(fb[j++]!));
+      const v = brief(b, fb[j++]!);
       out.added.push(v);
       out.addedBytes += v.bytes;
     } else {
       const ra = fa[i++]!;
       const rb = fb[j++]!;
-      const reasons = reasonsAt(A, ra, B, rb);
+      const reasons = reasonsAt(a, ra, b, rb);
       if (reasons.length === 0) {
         out.unchanged++;
         continue;
       }
-      const before = A.entry(ra);
-      const c: ChangedFile = { path: before.path, reasons, before: view(before, before.path), after: view(B.entry(rb), before.path) };
+      const c: ChangedFile = { path: A.path(ra), reasons, before: view(a, ra), after: view(b, rb) };
       out.changed.push(c);
       out.changedBytesBefore += c.before.bytes;
       out.changedBytesAfter += c.after.bytes;

@@ -3,12 +3,13 @@ import { LayerstoreError, toLayerstoreError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { ImageInfo } from './load-images.js';
 import { entryTable, getFileIndex, type FileEntry, type FileIndex } from './file-index.js';
-import { T_DIR, type EntryTable } from './entry-table.js';
+import { T_DIR, T_FILE, T_HARDLINK, type EntryTable } from './entry-table.js';
 import { baseOf, joinPath, parentOf } from './layer-path.js';
 import { PathTree } from './path-tree.js';
 import { sortRefs } from './sort-refs.js';
 import { refLayer, StackEntries } from './stack-entries.js';
 import { HiddenCopies, type Change } from './hidden-copies.js';
+import { FinalLinks } from './final-links.js';
 
 export type { Change } from './hidden-copies.js';
 
@@ -32,9 +33,13 @@ export type { Change } from './hidden-copies.js';
  * - Hardlinks and symlinks are entries like any other. A hardlink's size is 0, so its
  *   bytes are never counted twice. Paths are literal: a symlinked parent directory is not
  *   followed (runtimes resolve it inside the root; like dive, we do not).
+ * - A hardlink is another name of the regular file its target path names when it is applied
+ *   (final-links.ts). A whiteout or an upper entry hides a name: a file one of whose names is
+ *   final is in the final file system, once, even when its first name was deleted or replaced.
  *
  * Every regular-file copy of every layer ends up in exactly one place: the final file
- * system, a `replaced` change, or a `deleted` change. So
+ * system, a `replaced` change, or a `deleted` change (a hidden name whose file a final
+ * hardlink still names stays listed as a change, but its bytes are final ones). So
  *   totalFileBytes = finalFileBytes + replacedBytes + deletedBytes.
  *
  * Memory: entries are never objects here. The tree (path-tree.ts, typed arrays) holds, per
@@ -73,9 +78,9 @@ export interface LayerChanges {
   hidden: { replaced: HiddenCopies; deleted: HiddenCopies };
   /** Regular-file bytes the layer writes at paths new to the image. */
   addedBytes: number;
-  /** Regular-file bytes of lower copies this layer overwrites or removes by replacement. */
+  /** Regular-file bytes of lower copies this layer overwrites or removes by replacement (a file a final hardlink still names excepted). */
   replacedBytes: number;
-  /** Regular-file bytes of lower copies this layer's whiteouts and opaque markers remove. */
+  /** Regular-file bytes of lower copies this layer's whiteouts and opaque markers remove (a file a final hardlink still names excepted). */
   deletedBytes: number;
   /** Whiteout entries (`.wh.<name>`) and opaque markers in the layer. */
   whiteouts: number;
@@ -95,9 +100,11 @@ export interface OverlayResult {
   final: Float64Array;
   /** The layers' entries, read through refs. */
   stack: StackEntries;
+  /** The hardlinks of the final file system, resolved to the files they name. */
+  links: FinalLinks;
   /** Regular-file bytes over all layers (whiteout markers excluded). */
   totalFileBytes: number;
-  /** Regular-file bytes in the final file system. */
+  /** Regular-file bytes in the final file system, each file once (a file only hardlinks still name counts). */
   finalFileBytes: number;
   /** Entries with unsafe names over all layers (never merged). */
   unsafeEntries: number;
@@ -130,10 +137,28 @@ export function stackLayers(layers: StackLayer[], opts: { maxEntries?: number; s
       'E_TOO_LARGE',
       `the image's layers hold ${entries} entries, more than ${max} (the most report --files and diff stack for one image)`,
     );
-  const { result, totalFileBytes, unsafeEntries, refs, finalFileBytes } = stackTree(layers, S, entries, opts.scratch);
+  const { result, totalFileBytes, unsafeEntries, refs, finalFileBytes, links } = stackTree(layers, S, entries, opts.scratch);
   // The tree is garbage from here; the sort takes one more array of refs, off the heap.
   const final = sortRefs(refs, (a, b) => S.compare(a, b));
-  return overlayOf(result, final, S, { totalFileBytes, finalFileBytes, unsafeEntries });
+  const finalLinks = new FinalLinks(S, links, final);
+  keptByLinks(result, S, finalLinks);
+  return overlayOf(result, final, S, finalLinks, { totalFileBytes, finalFileBytes: finalFileBytes + finalLinks.standInBytes, unsafeEntries });
+}
+
+/**
+ * A hidden copy whose file a final hardlink still names lost a name, not its bytes: those are
+ * final now, so they leave the layer's replaced or deleted bytes (the copy stays listed).
+ */
+function keptByLinks(layers: LayerChanges[], S: StackEntries, links: FinalLinks): void {
+  if (links.kept.size === 0) return;
+  for (const ch of layers)
+    for (const cls of ['replaced', 'deleted'] as const) {
+      const list = ch.hidden[cls];
+      for (let k = 0; k < list.length; k++) {
+        const ref = list.hidden(k);
+        if (links.kept.has(ref)) ch[cls === 'replaced' ? 'replacedBytes' : 'deletedBytes'] -= S.fileBytes(ref);
+      }
+    }
 }
 
 /** The layers stacked in a path tree: their changes, and the final file system's refs (unsorted). */
@@ -142,6 +167,8 @@ function stackTree(layers: StackLayer[], S: StackEntries, entries: number, scrat
   const result: LayerChanges[] = [];
   let totalFileBytes = 0;
   let unsafeEntries = 0;
+  // Hardlink ref -> ref of the regular file it names (final-links.ts): one entry a hardlink.
+  const links = new Map<number, number>();
 
   /** The node at path `p` (non-empty), or -1; every parent on the way must be a directory. */
   const lookup = (p: string): number => {
@@ -266,6 +293,15 @@ function stackTree(layers: StackLayer[], S: StackEntries, entries: number, scrat
           cachedEnd = pEnd;
         }
       }
+      if (T.typeCode(i) === T_HARDLINK) {
+        // The file its target names now: an earlier entry of this layer, or a lower layer's
+        // (deletions of this layer already applied). A link to a link names that one's file.
+        const target = T.linkTarget(i);
+        const node = target ? lookup(target) : -1;
+        const at = node < 0 ? -1 : tree.ref[node]!;
+        const file = at < 0 ? undefined : S.typeCode(at) === T_FILE ? at : links.get(at);
+        if (file !== undefined) links.set(ref, file);
+      }
       const existing = tree.child(cur, names, b, end);
       const isDir = T.typeCode(i) === T_DIR;
       if (existing < 0) {
@@ -302,7 +338,7 @@ function stackTree(layers: StackLayer[], S: StackEntries, entries: number, scrat
     result.push(ch);
   });
 
-  return { result, totalFileBytes, unsafeEntries, ...finalRefs(tree, S) };
+  return { result, totalFileBytes, unsafeEntries, links, ...finalRefs(tree, S) };
 }
 
 /**
@@ -405,6 +441,7 @@ function overlayOf(
   layers: LayerChanges[],
   final: Float64Array,
   stack: StackEntries,
+  links: FinalLinks,
   sums: Pick<OverlayResult, 'totalFileBytes' | 'finalFileBytes' | 'unsafeEntries'>,
 ): OverlayResult {
   return {
@@ -414,6 +451,7 @@ function overlayOf(
     },
     final,
     stack,
+    links,
     ...sums,
   };
 }

@@ -2,8 +2,6 @@ import type { Digest } from '../digest/digest.js';
 import type { Store } from '../store/store.js';
 import type { ImageInfo } from './load-images.js';
 import { imageFilesystem, type LayerChanges, type OverlayResult } from './overlay.js';
-import { normalizeLayerPath } from './layer-path.js';
-import { T_FILE, T_HARDLINK } from './entry-table.js';
 import { refLayer } from './stack-entries.js';
 import { forEachContentGroup } from './content-groups.js';
 
@@ -20,7 +18,12 @@ import { forEachContentGroup } from './content-groups.js';
  *   at another path of the final file system. Per content, the copy written by the lowest
  *   layer survives (the first in path order among several in that layer); every copy an
  *   upper layer added again is waste, so the blame lands on the layer that duplicated. Hardlinks are not copies (they are 0-byte
- *   entries), so files hardlinked together are never duplicates.
+ *   entries), so files hardlinked together are never duplicates. A file counts once, by
+ *   its own name, or, when only hardlinks still name it, by the first of them in path order
+ *   (its layer: the one that wrote the file; final-links.ts).
+ *
+ * A hidden copy whose file a hardlink of the final file system still names is not waste:
+ * overlayfs and the layer appliers remove names, and the file is still there under another.
  *
  * wastedBytes = deletedBytes + replacedBytes + duplicateBytes.
  *
@@ -123,15 +126,16 @@ export function computeWaste(overlay: OverlayResult): WasteReport {
   let deletedBytes = 0;
   let replacedBytes = 0;
   const S = overlay.stack;
-  const keptByLink = hardlinkedNames(overlay);
+  const kept = overlay.links.kept;
   for (const l of overlay.layers) {
     for (const [list, cls] of [
-      [l.deleted, 'deleted'],
-      [l.replaced, 'replaced'],
+      [l.hidden.deleted, 'deleted'],
+      [l.hidden.replaced, 'replaced'],
     ] as const) {
-      for (const c of list) {
+      for (let k = 0; k < list.length; k++) {
+        if (kept.has(list.hidden(k))) continue;
+        const c = list.change(S, k);
         if (c.hiddenBytes <= 0) continue;
-        if (c.hiddenLayer !== undefined && keptByLink.has(`${c.hiddenLayer}\0${c.path}`)) continue;
         const w: WastedCopy = {
           path: c.path,
           bytes: c.hiddenBytes,
@@ -151,6 +155,7 @@ export function computeWaste(overlay: OverlayResult): WasteReport {
 
   const duplicates: DuplicateGroup[] = [];
   let duplicateBytes = 0;
+  const layerOf = (r: number) => refLayer(overlay.links.fileOf(r));
   forEachDuplicateGroup(overlay, (size, first, rest, sha) => {
     duplicateBytes += size * rest.length;
     if (size === 0) return; // a million empty files waste nothing: no list of them
@@ -158,8 +163,8 @@ export function computeWaste(overlay: OverlayResult): WasteReport {
     duplicates.push({
       sha256: sha,
       size,
-      survivor: { path: survivor, layer: digestOf(refLayer(first)) },
-      copies: rest.map((r) => ({ path: S.path(r), layer: digestOf(refLayer(r)) })),
+      survivor: { path: survivor, layer: digestOf(layerOf(first)) },
+      copies: rest.map((r) => ({ path: S.path(r), layer: digestOf(layerOf(r)) })),
       wastedBytes: size * rest.length,
     });
     for (const r of rest)
@@ -167,8 +172,8 @@ export function computeWaste(overlay: OverlayResult): WasteReport {
         path: S.path(r),
         bytes: size,
         class: 'duplicate',
-        layer: digestOf(refLayer(r)),
-        layerIndex: refLayer(r),
+        layer: digestOf(layerOf(r)),
+        layerIndex: layerOf(r),
         duplicateOf: survivor,
         sha256: sha,
       });
@@ -254,7 +259,8 @@ interface Candidate {
 export function wasteSummary(overlay: OverlayResult, n: number): WasteSummary {
   const S = overlay.stack;
   const digestOf = (i: number | undefined): Digest => overlay.layers[i ?? -1]?.digest ?? ('' as Digest);
-  const keptByLink = hardlinkedNames(overlay);
+  const kept = overlay.links.kept;
+  const layerOf = (r: number) => refLayer(overlay.links.fileOf(r));
   const keep = Math.max(0, n);
   const best: Candidate[] = []; // the top `keep` candidates, in output order
   const before = (a: Candidate, b: Candidate) => b.bytes - a.bytes || byPath(a.path, b.path) || byPath(a.class, b.class);
@@ -298,7 +304,7 @@ export function wasteSummary(overlay: OverlayResult, n: number): WasteSummary {
         const ref = list.hidden(k);
         const bytes = S.fileBytes(ref);
         if (bytes <= 0) continue;
-        if (keptByLink.size > 0 && keptByLink.has(`${refLayer(ref)}\0${S.path(ref)}`)) continue;
+        if (kept.size > 0 && kept.has(ref)) continue;
         if (cls === 0) deletedBytes += bytes;
         else replacedBytes += bytes;
         noteLayer(digestOf(refLayer(ref)), refLayer(ref), bytes, () => S.path(ref), CLASSES[cls]!);
@@ -327,7 +333,7 @@ export function wasteSummary(overlay: OverlayResult, n: number): WasteSummary {
     duplicateBytes += size * rest.length;
     if (size === 0) return;
     for (const r of rest) {
-      noteLayer(digestOf(refLayer(r)), refLayer(r), size, () => S.path(r), 'duplicate');
+      noteLayer(digestOf(layerOf(r)), layerOf(r), size, () => S.path(r), 'duplicate');
       if (size >= floor()) offer({ bytes: size, path: S.path(r), class: 'duplicate', ref: r, survivor });
     }
   });
@@ -336,7 +342,7 @@ export function wasteSummary(overlay: OverlayResult, n: number): WasteSummary {
   const at = (d: Digest) => firstCopy.get(d)?.index ?? 0;
   const top = best.map((c): WastedFile => {
     if (c.from === undefined) {
-      return { path: c.path, class: c.class, bytes: c.bytes, copies: 1, layers: [digestOf(refLayer(c.ref!))], hiddenBy: [], duplicateOf: S.path(c.survivor!) };
+      return { path: c.path, class: c.class, bytes: c.bytes, copies: 1, layers: [digestOf(layerOf(c.ref!))], hiddenBy: [], duplicateOf: S.path(c.survivor!) };
     }
     const copies = Array.from(order.subarray(c.from, c.to!), (x) => {
       const ref = refAt(x);
@@ -350,42 +356,28 @@ export function wasteSummary(overlay: OverlayResult, n: number): WasteSummary {
 }
 
 /**
- * Hidden names whose inode a hardlink of the same layer in the final file system still
- * reaches (overlayfs hides names, not inodes): their bytes are not waste. Keys "layer\0path".
- */
-function hardlinkedNames(overlay: OverlayResult): Set<string> {
-  const S = overlay.stack;
-  const kept = new Set<string>();
-  const final = overlay.final;
-  // An indexed loop: for-of over a Float64Array boxes every element (~100 bytes of garbage each).
-  for (let i = 0; i < final.length; i++) {
-    const r = final[i]!;
-    if (S.typeCode(r) !== T_HARDLINK) continue;
-    const link = S.linkTarget(r);
-    if (link === undefined) continue;
-    const target = normalizeLayerPath(link);
-    if (target.ok) kept.add(`${refLayer(r)}\0${target.path}`);
-  }
-  return kept;
-}
-
-/**
- * Each content held by 2+ regular files of the final file system, in order of first
- * appearance: its size, the surviving copy (the lowest layer's, the first in path order
- * among several there), the other copies (by layer, path order within a layer) and its hex.
- * Grouped by sorting (content-groups.ts), as positions in `final` (which is in path order).
+ * Each content held by 2+ files of the final file system (regular files, and hardlinks
+ * standing in for a file no longer final by its own name), in order of first appearance:
+ * its size, the surviving copy (the lowest layer's, the first in path order among several
+ * there), the other copies (by layer, path order within a layer) and its hex. Copies are
+ * final names (refs); a stand-in's layer and content are its file's. Grouped by sorting
+ * (content-groups.ts), as positions in `final` (which is in path order).
  */
 function forEachDuplicateGroup(overlay: OverlayResult, visit: (size: number, survivor: number, rest: number[], sha: string) => void): void {
   const S = overlay.stack;
   const final = overlay.final;
+  const links = overlay.links;
+  const fileAt = (k: number) => links.fileOf(final[k]!);
   forEachContentGroup(
     final.length,
-    (k) => S.typeCode(final[k]!) === T_FILE && S.slot(final[k]!) >= 0,
-    (k) => ({ buf: S.table(final[k]!).shas, off: S.slot(final[k]!) * 32 }),
+    (k) => links.counts(final[k]!) && S.slot(fileAt(k)) >= 0,
+    (k) => ({ buf: S.table(fileAt(k)).shas, off: S.slot(fileAt(k)) * 32 }),
     (group) => {
       // Path order within the group; a stable sort by layer puts the survivor first.
-      const [first, ...rest] = Array.from(group, (k) => final[k]!).sort((a, b) => refLayer(a) - refLayer(b));
-      visit(S.size(first!), first!, rest, S.sha(first!)!);
+      const layerOf = (r: number) => refLayer(links.fileOf(r));
+      const [first, ...rest] = Array.from(group, (k) => final[k]!).sort((a, b) => layerOf(a) - layerOf(b));
+      const file = links.fileOf(first!);
+      visit(S.size(file), first!, rest, S.sha(file)!);
     },
     { byFirstItem: true },
   );
