@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { LayerstoreError, isLayerstoreError } from '../errors.js';
 import { readTarEntries, type TarEntry, type TarSummary } from '../archive/tar-entries.js';
+import { sparseContent } from '../archive/tar-sparse-content.js';
 
 /**
  * Reading the tar INSIDE a layer blob (as opposed to an outer image archive), through the
@@ -14,8 +15,12 @@ import { readTarEntries, type TarEntry, type TarSummary } from '../archive/tar-e
  * - names are handed out as written: the file index reports odd names instead of refusing
  *   the layer.
  * - no entry cap here: the file index counts entries itself.
+ * - a GNU sparse file (tar --sparse) is the file a runtime extracts: its real name and size,
+ *   and as body its bytes with the holes as zeros (the tar engine reads its map as Go's
+ *   archive/tar does), so it is the same content as the plain file. An image archive's own
+ *   entries are never sparse: ingest refuses one.
  */
-export type LayerTarEntry = TarEntry;
+export type LayerTarEntry = Omit<TarEntry, 'sparse'>;
 
 export interface ReadLayerOptions {
   /** Turn an error of `input` (decompressor, file read) into a coded one. */
@@ -30,8 +35,14 @@ export type LayerTarSummary = TarSummary;
  * mapInputError makes of an input error. `summary` is filled in once the generator has
  * finished normally.
  */
-export function readLayerEntries(input: Readable, summary: LayerTarSummary = {}, opts: ReadLayerOptions = {}): AsyncGenerator<LayerTarEntry> {
+export async function* readLayerEntries(input: Readable, summary: LayerTarSummary = {}, opts: ReadLayerOptions = {}): AsyncGenerator<LayerTarEntry> {
   const mapInputError =
     opts.mapInputError ?? ((e: unknown) => (isLayerstoreError(e) ? e : new LayerstoreError('E_IO', String((e as Error)?.message ?? e), { cause: e })));
-  return readTarEntries(input, { trailing: 'ignore', rawNames: true, maxEntries: Infinity, summary, mapInputError });
+  for await (const e of readTarEntries(input, { trailing: 'ignore', rawNames: true, maxEntries: Infinity, summary, mapInputError })) {
+    if (e.sparse === undefined) yield e;
+    else {
+      const { sparse, ...entry } = e;
+      yield { ...entry, size: sparse.size, body: sparseContent(e.body, sparse) };
+    }
+  }
 }
