@@ -9,6 +9,7 @@ import { cacheRel, readIndexCache, writeIndexCache, type CachedHeader } from './
 import { readLayerEntries, type LayerTarSummary } from './layer-tar.js';
 import { RangeWorkers, workersBesideMainThread } from '../digest/range-workers.js';
 import { walkTarFile } from '../archive/tar-file-walker.js';
+import { sparseContentAt } from '../archive/tar-sparse-content.js';
 import type { EntryType } from '../archive/tar-header.js';
 import { TaskGroup } from '../util/pool.js';
 import { normalizeLayerPath } from './layer-path.js';
@@ -28,7 +29,7 @@ import { normalizeLayerPath } from './layer-path.js';
  */
 
 /** Bump when the cache file's layout changes; a cache file of another version is rebuilt. */
-export const FILE_INDEX_VERSION = 2;
+export const FILE_INDEX_VERSION = 3; // 3: GNU sparse files as their real name, size and bytes
 
 /**
  * Most entries one layer may have (README, "report --files"): a layer with more is refused
@@ -506,8 +507,12 @@ async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions):
         if (tasks.failed) break;
         if (walkedCount >= maxEntries) throw tooMany(maxEntries);
         const type = FILE_TYPE[e.type];
-        walked.set(walkedCount++, { rawName: e.rawName, rawLinkname: e.linkname, type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size });
-        if (type !== 'file') {
+        const size = e.sparse?.size ?? e.size;
+        // A sparse file's bytes (its data with zeros in the holes) are no one range of the
+        // blob for the hashing threads: hashed here, as the streaming path does. Layers hold few.
+        const sha = type === 'file' && e.sparse ? await sha256Hex(sparseContentAt(fh.fd, { ...e, sparse: e.sparse })) : undefined;
+        walked.set(walkedCount++, { rawName: e.rawName, rawLinkname: e.linkname, type, mode: e.mode, uid: e.uid, gid: e.gid, size, sha });
+        if (type !== 'file' || sha !== undefined) {
           if (added === walkedCount - 1) advance(); // nothing to wait for: straight into the index
           continue;
         }
@@ -529,6 +534,12 @@ async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions):
   advance();
   const { fields, table } = builder.finish({ diffId: d, compression: 'none', blobBytes: size, tarBytes: size, trailingDataAt: summary.trailingDataAt });
   return indexOver({ ...fields, digest: d }, table);
+}
+
+async function sha256Hex(chunks: AsyncIterable<Buffer>): Promise<string> {
+  const h = createHash('sha256');
+  for await (const c of chunks) h.update(c);
+  return h.digest('hex');
 }
 
 const FILE_TYPE: Record<EntryType, FileType> = { file: 'file', directory: 'dir', symlink: 'symlink', link: 'hardlink', other: 'other' };

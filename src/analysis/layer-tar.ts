@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { LayerstoreError, isLayerstoreError } from '../errors.js';
 import { readTarEntries, type TarEntry, type TarSummary } from '../archive/tar-entries.js';
+import { sparseContent } from '../archive/tar-sparse-content.js';
 
 /**
  * Reading the tar INSIDE a layer blob (as opposed to an outer image archive), through the
@@ -18,8 +19,12 @@ import { readTarEntries, type TarEntry, type TarSummary } from '../archive/tar-e
  *   an entry's padding, and an empty stream is an empty layer: Go's archive/tar reads such
  *   layers to the end without error, so engines run them (Debian's umoci 0.4.7 writes them).
  *   An end inside a header or an entry's data is still E_TRUNCATED.
+ * - a GNU sparse file (tar --sparse) is the file a runtime extracts: its real name and size,
+ *   and as body its bytes with the holes as zeros (the tar engine reads its map as Go's
+ *   archive/tar does), so it is the same content as the plain file. An image archive's own
+ *   entries are never sparse: ingest refuses one.
  */
-export type LayerTarEntry = TarEntry;
+export type LayerTarEntry = Omit<TarEntry, 'sparse'>;
 
 export interface ReadLayerOptions {
   /** Turn an error of `input` (decompressor, file read) into a coded one. */
@@ -34,8 +39,14 @@ export type LayerTarSummary = TarSummary;
  * mapInputError makes of an input error. `summary` is filled in once the generator has
  * finished normally.
  */
-export function readLayerEntries(input: Readable, summary: LayerTarSummary = {}, opts: ReadLayerOptions = {}): AsyncGenerator<LayerTarEntry> {
+export async function* readLayerEntries(input: Readable, summary: LayerTarSummary = {}, opts: ReadLayerOptions = {}): AsyncGenerator<LayerTarEntry> {
   const mapInputError =
     opts.mapInputError ?? ((e: unknown) => (isLayerstoreError(e) ? e : new LayerstoreError('E_IO', String((e as Error)?.message ?? e), { cause: e })));
-  return readTarEntries(input, { trailing: 'ignore', end: 'entry', rawNames: true, maxEntries: Infinity, summary, mapInputError });
+  for await (const e of readTarEntries(input, { trailing: 'ignore', end: 'entry', rawNames: true, maxEntries: Infinity, summary, mapInputError })) {
+    if (e.sparse === undefined) yield e;
+    else {
+      const { sparse, ...entry } = e;
+      yield { ...entry, size: sparse.size, body: sparseContent(e.body, sparse) };
+    }
+  }
 }

@@ -98,35 +98,39 @@ export function parseSize(b: Buffer, at: number): number {
 /**
  * pax records ("<len> <key>=<value>\n"), decoded exactly as tar-stream decodes them
  * (it stops at the first malformed record), so archives read as they did with tar-stream.
+ * GNU sparse format 0.0 repeats two keys, GNU.sparse.offset and GNU.sparse.numbytes, in
+ * turn: as Go's archive/tar does, they are joined, in order, into one 0.1-style
+ * GNU.sparse.map (tar-sparse-map.ts); out of turn, or with a comma in one, the map is "?",
+ * which no map reader takes, as Go refuses the header.
  */
 export function decodePax(data: Buffer): Record<string, string> {
   const out: Record<string, string> = {};
+  const sparse: string[] = [];
+  let sparseOk = true;
   let buf = data;
   while (buf.length) {
     let i = 0;
     while (i < buf.length && buf[i] !== 32) i++;
     const len = parseInt(buf.subarray(0, i).toString(), 10);
-    if (!len) return out;
+    if (!len) break;
     const rec = buf.subarray(i + 1, len - 1).toString();
     const eq = rec.indexOf('=');
-    if (eq === -1) return out;
-    out[rec.slice(0, eq)] = rec.slice(eq + 1);
+    if (eq === -1) break;
+    const key = rec.slice(0, eq);
+    const value = rec.slice(eq + 1);
+    if (key === 'GNU.sparse.offset' || key === 'GNU.sparse.numbytes') {
+      if ((key === 'GNU.sparse.offset') !== (sparse.length % 2 === 0) || value.includes(',')) sparseOk = false;
+      sparse.push(value);
+    } else out[key] = value;
     buf = buf.subarray(len);
   }
+  if (sparse.length > 0) out['GNU.sparse.map'] = sparseOk ? sparse.join(',') : '?';
   return out;
 }
 
-/**
- * The name of the file a GNU sparse entry stores, or undefined when the entry is not sparse:
- * typeflag "S" (GNU tar --format=gnu), or pax GNU.sparse.* records (--format=pax; format 1.0
- * hides the file behind a "GNUSparseFile.<pid>/" name and gives the real one in
- * GNU.sparse.name). Its data is a condensed form (holes left out, a map in front), not the
- * file's bytes, so neither reader can hand it out as a file.
- */
-export function sparseName(typeflag: string, name: string, pax: Record<string, string> | null | undefined): string | undefined {
-  const gnuPax = pax ? Object.keys(pax).some((k) => k.startsWith('GNU.sparse.')) : false;
-  if (typeflag !== 'S' && !gnuPax) return undefined;
-  return pax?.['GNU.sparse.name'] ?? name;
+/** Typeflags of entries that have no data (hard and symbolic links, devices, directories, FIFOs): never sparse. */
+export function isHeaderOnly(typeflag: string): boolean {
+  return typeflag.length === 1 && '123456'.includes(typeflag);
 }
 
 /** The type of an entry as layerstore sees it. */

@@ -11,3 +11,11 @@ export const MAX_EXTENDED_HEADER_BYTES = 1024 * 1024;
 
 /** Entries (headers other than extended ones) a reader hands out unless told otherwise. */
 export const DEFAULT_MAX_ENTRIES = 200_000;
+
+/**
+ * The sparse map of one GNU sparse entry (tar-sparse-map.ts): old GNU extension blocks, or
+ * the blocks a pax 1.0 map takes at the start of the entry's data. Go's archive/tar caps them
+ * at the same 1 MiB; a pax 0.0/0.1 map is a pax record, under MAX_EXTENDED_HEADER_BYTES.
+ * The map is held as numbers until its entry is read (at most ~260,000 segments).
+ */
+export const MAX_SPARSE_MAP_BYTES = 1024 * 1024;

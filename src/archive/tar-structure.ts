@@ -1,6 +1,7 @@
 import { LayerstoreError } from '../errors.js';
 import { normalizeEntryName } from './entry-name.js';
-import { MAX_EXTENDED_HEADER_BYTES } from './tar-limits.js';
+import { MAX_EXTENDED_HEADER_BYTES, MAX_SPARSE_MAP_BYTES } from './tar-limits.js';
+import { checkedSparse, gnuExtension, oldGnuSparse, paxSparse, SparseMap1x0, type SparseFile } from './tar-sparse-map.js';
 import {
   blockSums,
   checksumOk,
@@ -9,10 +10,10 @@ import {
   decodePax,
   emptyExtendedHeader,
   isExtendedHeader,
+  isHeaderOnly,
   isZeroBlock,
   octalField,
   parseSize,
-  sparseName,
   type EntryType,
 } from './tar-header.js';
 
@@ -26,7 +27,9 @@ import {
  * records decoded up to the first malformed one; the last local pax header, merged over
  * the last global one, applies to the next entry; GNU long names first, then pax path,
  * linkpath and size; directories carry no data), and stricter elsewhere: checksums are
- * checked, extended headers are capped, an empty one is refused.
+ * checked, extended headers are capped, an empty one is refused. GNU sparse files are read as
+ * Go's archive/tar reads them (tar-sparse-map.ts): the entry gets the file's name and its map,
+ * and what readers hand out as its data is the stored segments.
  */
 
 /** One entry as its header block(s) describe it. */
@@ -36,7 +39,10 @@ export interface TarHeaderEntry {
   /** The name as written (after GNU long-name and pax overrides). */
   rawName: string;
   type: EntryType;
-  /** Data bytes that follow the header (0 for directories; a pax size overrides the header's). */
+  /**
+   * Data bytes that follow the header (0 for directories; a pax size overrides the header's).
+   * For a sparse entry, the stored segments only (after a 1.0 map): `sparse.size` is the file's.
+   */
   size: number;
   linkname?: string;
   /** Offset of the entry's data. */
@@ -46,14 +52,17 @@ export interface TarHeaderEntry {
   mode: number;
   uid: number;
   gid: number;
-  /** Set for a GNU sparse entry: the name of the file it stores (see sparseName). */
-  sparseName?: string;
+  /**
+   * Set for a GNU sparse entry (its name is then the file's real one): the file's size and
+   * where the data goes in it. sparseContent (tar-sparse-content.ts) gives the file's bytes.
+   */
+  sparse?: SparseFile;
 }
 
 /** What a reader does after a header block. */
 export type TarStep =
   | { kind: 'end' } // the end-of-archive marker (a zero block)
-  | { kind: 'skip' } // a block that means nothing (checksum of a zero block): the next block is a header
+  | { kind: 'skip' } // the block is taken (a zero-sum block, a sparse map block): hand the next one to header()
   | { kind: 'extended'; size: number } // `size` bytes of extended header data follow: hand them to extended()
   | { kind: 'entry'; entry: TarHeaderEntry }; // entry.size data bytes follow
 
@@ -70,6 +79,7 @@ export class TarStructure {
   private longPath: string | null = null;
   private longLink: string | null = null;
   private pending = ''; // typeflag of the extended header whose data is awaited
+  private sparseBlocks: SparseBlocks | null = null; // a sparse entry whose map goes on in the next blocks
   private count = 0;
   /** The last entry's name as its header block gives it (named in truncation errors). */
   lastName = '';
@@ -78,6 +88,7 @@ export class TarStructure {
 
   /** The 512-byte header block at offset `at`. */
   header(block: Buffer, at: number): TarStep {
+    if (this.sparseBlocks) return this.sparseBlock(block, at);
     if (isZeroBlock(block)) return { kind: 'end' };
     const sums = blockSums(block);
     if (!checksumOk(block, sums)) {
@@ -106,7 +117,12 @@ export class TarStructure {
     const pax = this.localPax;
     if (pax?.path) name = pax.path;
     if (pax?.linkpath) linkname = pax.linkpath;
-    const sparse = sparseName(flag, name, pax);
+    const sparse = flag === 'S' ? oldGnuSparse(block, at) : pax ? paxSparse(pax, at) : undefined;
+    if (sparse) {
+      if (isHeaderOnly(flag))
+        throw new LayerstoreError('E_TAR_CORRUPT', `a sparse file's records on an entry of typeflag ${JSON.stringify(flag)}`, { offset: at });
+      if (sparse.name !== undefined) name = sparse.name;
+    }
     this.longPath = this.longLink = this.localPax = null;
     if (pax?.size) {
       const v = parseInt(pax.size, 10);
@@ -122,7 +138,7 @@ export class TarStructure {
     const entry: TarHeaderEntry = {
       name: this.opts.rawNames ? name : normalizeEntryName(name, offset),
       rawName: name,
-      type: header.type,
+      type: flag === 'S' ? 'file' : header.type,
       size,
       linkname,
       offset,
@@ -131,8 +147,46 @@ export class TarStructure {
       uid: octalField(block, 108, 8) ?? 0,
       gid: octalField(block, 116, 8) ?? 0,
     };
-    if (sparse !== undefined) entry.sparseName = sparse;
+    if (!sparse) return { kind: 'entry', entry };
+    const fileSize = sparse.size ?? size; // as in Go: without a real size, the entry's is the file's
+    if (sparse.more === undefined) {
+      entry.sparse = checkedSparse(sparse.segments, fileSize, size, at);
+      return { kind: 'entry', entry };
+    }
+    const map = sparse.more === 'map-1.0' ? new SparseMap1x0() : undefined;
+    if (map) this.mapFits(entry, 1);
+    this.sparseBlocks = { entry, fileSize, segments: sparse.segments, map, blocks: 0 };
+    return { kind: 'skip' };
+  }
+
+  /** One more block of a sparse entry's map; the entry once its map is complete. */
+  private sparseBlock(block: Buffer, at: number): TarStep {
+    const p = this.sparseBlocks!;
+    p.blocks++;
+    if (p.blocks * 512 > MAX_SPARSE_MAP_BYTES)
+      throw new LayerstoreError('E_TAR_CORRUPT', `the sparse map of ${JSON.stringify(p.entry.rawName)} is over ${MAX_SPARSE_MAP_BYTES} bytes`, {
+        offset: at,
+      });
+    let segments: number[] | undefined;
+    if (p.map) {
+      segments = p.map.feed(block, at);
+      if (!segments) this.mapFits(p.entry, p.blocks + 1);
+    } else if (!gnuExtension(block, p.segments, at)) segments = p.segments;
+    if (!segments) return { kind: 'skip' };
+    this.sparseBlocks = null;
+    const entry = p.entry;
+    entry.offset = at + 512;
+    if (p.map) entry.size -= p.blocks * 512; // the data after the map
+    entry.sparse = checkedSparse(segments, p.fileSize, entry.size, entry.headerOffset);
     return { kind: 'entry', entry };
+  }
+
+  /** A 1.0 map is part of its entry's data: `blocks` of it must fit there (Go reads it from the data). */
+  private mapFits(entry: TarHeaderEntry, blocks: number): void {
+    if (blocks * 512 > entry.size)
+      throw new LayerstoreError('E_TAR_CORRUPT', `the sparse map of ${JSON.stringify(entry.rawName)} runs past its entry's ${entry.size} data bytes`, {
+        offset: entry.headerOffset,
+      });
   }
 
   /** The data of the extended header header() announced. */
@@ -140,10 +194,27 @@ export class TarStructure {
     const flag = this.pending;
     this.pending = '';
     if (flag === 'x') this.localPax = this.globalPax === null ? decodePax(data) : { ...this.globalPax, ...decodePax(data) };
-    else if (flag === 'g') this.globalPax = decodePax(data);
+    else if (flag === 'g')
+      this.globalPax = withoutSparse(decodePax(data)); // sparse records describe one file
     else if (flag === 'K') this.longLink = cString(data, 0, data.length);
     else this.longPath = cString(data, 0, data.length); // 'L', 'N'
   }
+}
+
+/** A sparse entry between its header and its data, while the blocks of its map are read. */
+interface SparseBlocks {
+  entry: TarHeaderEntry;
+  fileSize: number;
+  segments: number[];
+  /** The 1.0 map being read from the data; none for old GNU extension blocks. */
+  map: SparseMap1x0 | undefined;
+  blocks: number;
+}
+
+/** Go's archive/tar does not carry global pax records over to later entries; GNU tar writes no sparse ones there. */
+function withoutSparse(pax: Record<string, string>): Record<string, string> {
+  for (const k of Object.keys(pax)) if (k.startsWith('GNU.sparse.')) delete pax[k];
+  return pax;
 }
 
 /** Bytes a tar gives `size` data bytes: whole 512-byte blocks. */

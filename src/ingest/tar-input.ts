@@ -326,9 +326,10 @@ function duplicate(e: TarEntryHeader): LayerstoreError {
  * file to record.
  */
 function admit(view: TarView, e: TarEntryHeader): boolean {
-  if (e.sparseName !== undefined) {
-    throw new LayerstoreError('E_UNSUPPORTED', `entry ${JSON.stringify(e.sparseName)} is a sparse file (GNU tar --sparse), which layerstore does not read`, {
-      entry: e.sparseName,
+  if (e.sparse !== undefined) {
+    // Image tools never write one; layers may hold sparse files, and the file index reads them.
+    throw new LayerstoreError('E_UNSUPPORTED', `entry ${JSON.stringify(e.rawName)} is a sparse file (GNU tar --sparse), which an image archive does not hold`, {
+      entry: e.rawName,
       offset: e.offset,
       hint: 'create the archive again without --sparse (-S)',
     });

@@ -30,7 +30,7 @@ import { loadImages } from '../../src/analysis/load-images.js';
 import { layerTar } from '../../fixtures/image-writer.js';
 import { rawHeader, rawTar, truncate } from '../helpers/make-tar.js';
 import { bytes, cleanupTempDirs, FIX, imageOf, tempDir, tempStore } from './helpers.js';
-import { realFixtures } from '../helpers/peers.js';
+import { commands, realFixtures } from '../helpers/peers.js';
 import { storePaths } from '../helpers/store-paths.js';
 
 const fileIndexPath = (store: { root: string }, d: Parameters<typeof fileIndexRel>[0]): string => path.join(storePaths(store).derivedDir, fileIndexRel(d));
@@ -257,16 +257,50 @@ describe('hostile and damaged layers', () => {
   it('unknown entry types are recorded as "other" and their data is skipped', async () => {
     const tar = rawTar([
       { name: 'fifo', typeflag: '6' },
-      { name: 'sparse', typeflag: 'S', body: bytes('s', 700) },
+      { name: 'label', typeflag: 'V', body: bytes('s', 700) },
       { name: 'after', body: 'ok' },
     ]);
     const idx = await indexBytes(tar);
     expect(idx.entries.map((e) => [e.path, e.type, e.size])).toEqual([
       ['fifo', 'other', 0],
-      ['sparse', 'other', 700],
+      ['label', 'other', 700],
       ['after', 'file', 2],
     ]);
   });
+});
+
+describe.skipIf(
+  !commands([
+    ['tar', 'tar'],
+    ['sha256sum', 'coreutils'],
+  ]),
+)('GNU sparse files in a layer (tar --sparse): their real name, size and content', () => {
+  let dir: string;
+  let want: string;
+  beforeAll(async () => {
+    dir = await tempDir();
+    const sh = (cmd: string) => execFileSync('sh', ['-c', cmd], { cwd: dir, encoding: 'utf8' });
+    sh('mkdir l && truncate -s 1M l/sparse.bin && printf data | dd of=l/sparse.bin bs=1 seek=500000 conv=notrunc 2>/dev/null');
+    sh('mkdir l/copy && cp --sparse=never l/sparse.bin l/copy/dense.bin'); // the same bytes, stored whole
+    want = sh('sha256sum l/sparse.bin').split(' ')[0]!;
+  });
+
+  for (const flags of [['--format=gnu'], ['--format=posix', '--sparse-version=0.0'], ['--format=posix', '--sparse-version=0.1'], ['--format=posix']]) {
+    it(`tar --sparse ${flags.join(' ')}: sparse.bin is 1,048,576 bytes of the content its dense copy has (both readers; gzip too)`, async () => {
+      const file = path.join(dir, 'layer.tar');
+      execFileSync('tar', ['--sparse', ...flags, '-cf', file, '-C', path.join(dir, 'l'), 'sparse.bin', 'copy/dense.bin']);
+      const tar = await fsp.readFile(file);
+      expect(tar.length).toBeLessThan(1_048_576 + 100_000); // sparse.bin stored sparse: else this proves nothing
+      for (const layer of [tar, zlib.gzipSync(tar)]) {
+        const idx = await indexBytes(layer);
+        expect(idx.entries.filter((e) => e.type === 'file').map((e) => [e.path, e.size, e.sha256])).toEqual([
+          ['sparse.bin', 1_048_576, want],
+          ['copy/dense.bin', 1_048_576, want],
+        ]);
+        expect(idx.totals.fileBytes).toBe(2 * 1_048_576);
+      }
+    });
+  }
 });
 
 describe('getFileIndex and its cache', () => {

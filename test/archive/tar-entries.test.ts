@@ -16,7 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LayerstoreError, type ErrorCode } from '../../src/errors.js';
 import { readTarEntries, type TarEntry } from '../../src/archive/tar-entries.js';
 import { walkTarFile } from '../../src/archive/tar-file-walker.js';
-import { flipByte, paxRecords as pax, rawHeader, rawTar, truncate } from '../helpers/make-tar.js';
+import type { SparseFile } from '../../src/archive/tar-sparse-map.js';
+import { flipByte, gnuSparseBlocks, paxRecords as pax, rawHeader, rawTar, truncate } from '../helpers/make-tar.js';
 
 interface Seen {
   name: string;
@@ -25,7 +26,7 @@ interface Seen {
   linkname?: string;
   offset: number;
   body: string;
-  sparseName?: string;
+  sparse?: SparseFile;
 }
 
 /** How the archive reaches the reader; WALKER: written to a file and read by walkTarFile. */
@@ -89,7 +90,7 @@ async function entries(buf: Buffer | Readable, chunk = 0, opts?: { skipBodies?: 
     }
     const s: Seen = { name: e.name, type: e.type, size: e.size, offset: e.offset, body };
     if (e.linkname !== undefined) s.linkname = e.linkname;
-    if (e.sparseName !== undefined) s.sparseName = e.sparseName;
+    if (e.sparse !== undefined) s.sparse = e.sparse;
     out.push(s);
   }
   return out;
@@ -403,31 +404,30 @@ for (const [label, chunk] of CHUNKINGS) {
       expect(err.offset).toBe(1536);
     });
 
-    it('a GNU sparse entry (typeflag S) is flagged with its name; its condensed data is skipped like any data', async () => {
+    it('a GNU sparse entry (typeflag S) takes its map from the header: a file of its real size; its stored data is the body', async () => {
       const seen = await entries(
-        rawTar([
-          { name: 'holes', typeflag: 'S', body: 'condensed' },
-          { name: 'after', body: 'A' },
-        ]),
+        rawTar([gnuSparseBlocks({ name: 'holes', realSize: 9000, segments: [4096, 9], data: 'condensed' }), { name: 'after', body: 'A' }]),
         chunk,
       );
-      expect(seen.map((e) => [e.name, e.type, e.sparseName])).toEqual([
-        ['holes', 'other', 'holes'],
-        ['after', 'file', undefined],
+      expect(seen.map((e) => [e.name, e.type, e.size, e.body, e.sparse])).toEqual([
+        ['holes', 'file', 9, 'condensed', { size: 9000, segments: [4096, 9] }],
+        ['after', 'file', 1, 'A', undefined],
       ]);
     });
 
-    it('a pax GNU.sparse entry (format 1.0) is flagged with the real name GNU.sparse.name gives', async () => {
+    it('a pax GNU.sparse entry (format 1.0) takes the real name GNU.sparse.name gives; the map in front of its data is read, not handed out', async () => {
       const records = ['GNU.sparse.major=1', 'GNU.sparse.minor=0', 'GNU.sparse.name=dir/real', 'GNU.sparse.realsize=4096'];
+      const map = Buffer.alloc(512);
+      map.write('1\n100\n8\n');
       const tar = rawTar([
         { name: 'PaxHeader', typeflag: 'x', body: pax(records) },
-        { name: 'dir/GNUSparseFile.7/real', body: 'map+data' },
+        { name: 'dir/GNUSparseFile.7/real', body: Buffer.concat([map, Buffer.from('map+data')]) },
         { name: 'after', body: 'A' },
       ]);
       const seen = await entries(tar, chunk);
-      expect(seen.map((e) => [e.name, e.type, e.sparseName])).toEqual([
-        ['dir/GNUSparseFile.7/real', 'file', 'dir/real'],
-        ['after', 'file', undefined],
+      expect(seen.map((e) => [e.name, e.type, e.body, e.sparse])).toEqual([
+        ['dir/real', 'file', 'map+data', { size: 4096, segments: [100, 8] }],
+        ['after', 'file', 'A', undefined],
       ]);
     });
 

@@ -101,8 +101,14 @@ export function rawHeader(entry: RawEntry): Buffer {
   writeOctal(h, 337, 8, 0); // devminor
   writeField(h, 345, 155, prefix, 'prefix');
 
-  // Checksum: sum of all header bytes with the checksum field taken as 8 spaces,
-  // written as 6 octal digits, NUL, space.
+  return sealChecksum(h);
+}
+
+/**
+ * Write a header block's checksum: the sum of all its bytes with the checksum field taken
+ * as 8 spaces, as 6 octal digits, NUL, space.
+ */
+function sealChecksum(h: Buffer): Buffer {
   h.fill(0x20, 148, 156);
   let sum = 0;
   for (const byte of h) sum += byte;
@@ -112,15 +118,52 @@ export function rawHeader(entry: RawEntry): Buffer {
   return h;
 }
 
+/**
+ * An old GNU sparse entry (typeflag "S", as `tar --format=gnu --sparse` writes one): the
+ * header with GNU's magic, the file's size in realsize, the first 4 segments of `segments`
+ * (offset, length pairs) in the header and 21 more in each extension block after it, then
+ * `data` (what the segments hold), padded. `magic` overrides GNU's "ustar  \0".
+ */
+export function gnuSparseBlocks(e: { name: string; realSize: number; segments: number[]; data: Buffer | string; magic?: string }): Buffer {
+  const data = Buffer.from(e.data);
+  const h = rawHeader({ name: e.name, typeflag: 'S', declaredSize: data.length });
+  h.write(e.magic ?? 'ustar  \0', 257, 8, 'latin1');
+  h.fill(0, 345, 500); // GNU has atime, ctime, ... here, not a ustar prefix
+  const pairs: number[][] = [];
+  for (let i = 0; i < e.segments.length; i += 2) pairs.push([e.segments[i]!, e.segments[i + 1]!]);
+  const put = (b: Buffer, at: number, [offset, length]: number[]) => {
+    writeOctal(b, at, 12, offset!);
+    writeOctal(b, at + 12, 12, length!);
+  };
+  for (const [i, p] of pairs.slice(0, 4).entries()) put(h, 386 + 24 * i, p);
+  h[482] = pairs.length > 4 ? 1 : 0;
+  writeOctal(h, 483, 12, e.realSize);
+  const blocks = [sealChecksum(h)];
+  for (let i = 4; i < pairs.length; i += 21) {
+    const x = Buffer.alloc(BLOCK);
+    for (const [j, p] of pairs.slice(i, i + 21).entries()) put(x, 24 * j, p);
+    x[504] = i + 21 < pairs.length ? 1 : 0;
+    blocks.push(x);
+  }
+  return Buffer.concat([...blocks, padToBlock(data)]);
+}
+
 function padToBlock(body: Buffer): Buffer {
   const rem = body.length % BLOCK;
   return rem === 0 ? body : Buffer.concat([body, Buffer.alloc(BLOCK - rem)]);
 }
 
-/** A tar built by hand from `entries`, in order (duplicates allowed), then end blocks etc. */
-export function rawTar(entries: RawEntry[], opts: RawTarOptions = {}): Buffer {
+/**
+ * A tar built by hand from `entries`, in order (duplicates allowed), then end blocks etc.
+ * A Buffer among them is written as it is (blocks made elsewhere: gnuSparseBlocks).
+ */
+export function rawTar(entries: Array<RawEntry | Buffer>, opts: RawTarOptions = {}): Buffer {
   const parts: Buffer[] = [];
   for (const entry of entries) {
+    if (Buffer.isBuffer(entry)) {
+      parts.push(entry);
+      continue;
+    }
     parts.push(rawHeader(entry));
     const body = entry.body === undefined ? Buffer.alloc(0) : Buffer.from(entry.body);
     parts.push(padToBlock(body));
