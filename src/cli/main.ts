@@ -251,6 +251,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--allow-push', 'accept pushes (blob uploads, manifests); off loopback this needs --htpasswd')
     .option('--allow-delete', 'accept deletes of manifests, tags and uploaded blobs (gc then frees them); off loopback this needs --htpasswd')
     .option('--htpasswd <file>', 'require HTTP basic auth against this htpasswd file (bcrypt)')
+    .option('--allowed-host <name...>', 'on loopback, also answer requests addressed to this host name (a reverse proxy that passes its Host on)')
     .option('--tls-cert <file>', 'serve https with this certificate (PEM)')
     .option('--tls-key <file>', 'the private key for --tls-cert (PEM)')
     .option('--log', 'log one line per request on stderr')

@@ -13,6 +13,7 @@ export interface ServeOptions extends GlobalOptions {
   allowPush?: boolean;
   allowDelete?: boolean;
   htpasswd?: string;
+  allowedHost?: string[];
   tlsCert?: string;
   tlsKey?: string;
 }
@@ -54,6 +55,7 @@ export async function serveCommand(opts: ServeOptions): Promise<number> {
     auth,
     tls,
     loopbackOnly: loopback,
+    allowedHosts: opts.allowedHost,
     repositories,
     extraRoutes: uiRoutes(store, repositories),
   });

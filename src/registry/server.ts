@@ -1,5 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
+import { isIP } from 'node:net';
 import os from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import { isDigest, type Digest } from '../digest/digest.js';
@@ -12,7 +13,7 @@ import { RepositoryIndex } from './repositories.js';
 import { Uploads } from './uploads.js';
 import { ReceivedBlobs } from './received.js';
 import { putManifest, MAX_MANIFEST_BYTES } from './push-manifest.js';
-import { isLoopback, type Htpasswd } from './auth.js';
+import type { Htpasswd } from './auth.js';
 import { DeferredGc, handleDelete } from './deletes.js';
 import { sendReferrers } from './referrers.js';
 
@@ -36,6 +37,8 @@ export interface RegistryServerOptions {
   repositories?: RepositoryIndex;
   /** The listener is on loopback: refuse requests addressed to another host name (DNS rebinding). */
   loopbackOnly?: boolean;
+  /** Host names a loopback listener answers besides IP addresses, localhost and this host's name. */
+  allowedHosts?: string[];
   /** Routes served beside the registry API (the web UI), asked first, after the auth check. */
   extraRoutes?: ExtraRoutes;
 }
@@ -77,17 +80,23 @@ function refuseCrossOriginWrite(req: IncomingMessage): void {
  * DNS rebinding: a page at http://evil.example:5000 whose name the attacker then points at
  * 127.0.0.1 talks to a loopback registry as its own origin, so neither Origin nor
  * Sec-Fetch-Site gives it away; only the Host header still names the attacker's domain. A
- * listener on loopback therefore answers only requests addressed to a loopback name
- * (localhost, *.localhost, 127.0.0.0/8, ::1) or this machine's own name. Registry clients
- * send the host they were given, which for a loopback registry is one of those.
+ * listener on loopback therefore answers only requests addressed to an IP address (no
+ * rebinding without a name), localhost, *.localhost, this machine's own name, or a name the
+ * operator allowed (`--allowed-host`, for a reverse proxy that passes its own Host on), as
+ * Vite's dev server does. Registry clients send the host they were given.
  */
-function refuseForeignHost(req: IncomingMessage): void {
+function refuseForeignHost(req: IncomingMessage, allowed: ReadonlySet<string>): void {
   const host = req.headers.host;
   if (host === undefined) return; // HTTP/1.0 without Host: no browser sends that
   const name = (/^\[[^\]]*\]/.exec(host)?.[0] ?? host.replace(/:\d*$/, '')).toLowerCase();
-  if (isLoopback(name) || name.endsWith('.localhost') || name === os.hostname().toLowerCase()) return;
+  const ip = isIP(name.replace(/^\[|\]$/g, '')) !== 0;
+  if (ip || name === 'localhost' || name.endsWith('.localhost') || name === os.hostname().toLowerCase() || allowed.has(name)) return;
   req.resume();
-  throw new RegistryError(403, 'DENIED', `this registry listens on loopback and answers only requests addressed to this machine, not ${JSON.stringify(host)}`);
+  throw new RegistryError(
+    403,
+    'DENIED',
+    `this registry listens on loopback and does not answer requests addressed to ${JSON.stringify(host)} (serve --allowed-host NAME lets a name in)`,
+  );
 }
 
 export interface RegistryServer {
@@ -103,6 +112,7 @@ export interface RegistryServer {
  */
 export function createRegistryServer(store: Store, opts: RegistryServerOptions = {}): RegistryServer {
   const errorLog = opts.errorLog ?? defaultErrorLog;
+  const allowedHosts = new Set((opts.allowedHosts ?? []).map((h) => h.toLowerCase()));
   // Read even when pushes are off: blobs an earlier push-enabled run received stay in their repositories.
   const received = new ReceivedBlobs(store);
   const ctx: Ctx = {
@@ -117,7 +127,7 @@ export function createRegistryServer(store: Store, opts: RegistryServerOptions =
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     const started = Date.now();
     (async () => {
-      if (opts.loopbackOnly) refuseForeignHost(req);
+      if (opts.loopbackOnly) refuseForeignHost(req, allowedHosts);
       refuseCrossOriginWrite(req);
       const verdict = opts.auth ? await opts.auth.check(req) : 'ok';
       if (verdict === 'throttled') {

@@ -207,9 +207,19 @@ describe('serve --allow-push: what one client can do to the server', () => {
       `registry.localhost:${srv.port}`,
       `${hostname()}:${srv.port}`,
       'LOCALHOST',
+      `10.1.2.3:${srv.port}`, // an address: no name to rebind
+      `[::1]:${srv.port}`,
     ]) {
       const r = await rawRequest(`${srv.url}/v2/`, { headers: { Host: host } });
       expect(r.status, `GET /v2/ with Host ${host}`).toBe(200);
+    }
+    // A reverse proxy that passes its own name on: let in by --allowed-host, and only that name.
+    const proxied = await startServe(store, ['--allowed-host', 'registry.example']);
+    try {
+      expect((await rawRequest(`${proxied.url}/v2/`, { headers: { Host: 'registry.example' } })).status).toBe(200);
+      expect((await rawRequest(`${proxied.url}/v2/`, { headers: { Host: 'evil.example' } })).status).toBe(403);
+    } finally {
+      await proxied.stop();
     }
   });
 
