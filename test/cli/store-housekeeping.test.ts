@@ -5,11 +5,11 @@
  * does) and leaves the store byte-identical; `rm a b` of two tags of one image says the
  * image was removed once, on the line that removed it.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { indexRefs, readStoreImages } from '../helpers/cli.js';
+import { blobFile, indexRefs, readStoreImages } from '../helpers/cli.js';
 import { snapshotStore } from '../helpers/store-snapshot.js';
 import { cli, randomLayer, showRun, stableCli, writeArchive } from '../helpers/store-proc.js';
 
@@ -139,5 +139,20 @@ describe("refs: one grammar (docker's) for every command", () => {
     const r = await cli(['--store', store, 'tag', 'hk/other:1', 'hk/app:latest']);
     expect(r.code, showRun(r)).toBe(0);
     expect(r.stdout).toMatch(/moved from [0-9a-f]{12}, which keeps its refs hk\/app:1, hk\/app:stable\)/);
+  });
+});
+
+describe('tag of an image whose manifest is missing from the store', () => {
+  it('exit 3, E_STORE_INVALID, and index.json is byte-identical (never a ref to a missing blob)', async () => {
+    const store = path.join(tmp, 'tag-missing');
+    expect((await cli(['--store', store, '-q', 'ingest', input])).code).toBe(0);
+    const [img] = readStoreImages(store);
+    rmSync(blobFile(store, img!.manifestDigest));
+    const before = readFileSync(path.join(store, 'index.json'));
+    const r = await cli(['--store', store, 'tag', 'hk/app:1', 'hk/copy:1']);
+    expect(r.code, showRun(r)).toBe(3);
+    expect(r.stderr).toMatch(new RegExp(`^layerstore: error: .*hk/copy:1.*${img!.manifestDigest}.* missing from the store.*\\[E_STORE_INVALID\\]$`, 'm'));
+    expect(readFileSync(path.join(store, 'index.json')).equals(before)).toBe(true);
+    expect(indexRefs(store)).not.toContain('hk/copy:1');
   });
 });
