@@ -45,7 +45,10 @@ export function gcStore(store: Store, opts: { dryRun?: boolean; now?: number } =
 
 /** gcStore, for Store.gc (which holds the layout). */
 export async function gcLayout(store: Store, layout: StoreLayout, opts: { dryRun?: boolean; now?: number } = {}): Promise<GcReport> {
-  return withIndexLock(layout, async () => {
+  // A dry run writes nothing, so it takes no lock: it works on a store this user cannot
+  // write, and says what a gc would do at that moment (an ingest committing meanwhile may
+  // make it count a blob that a gc under the lock would then keep).
+  const body = async (): Promise<GcReport> => {
     const reach = await completeMark(store, layout, 'gc');
     const report: GcReport = {
       dryRun: !!opts.dryRun,
@@ -94,7 +97,8 @@ export async function gcLayout(store: Store, layout: StoreLayout, opts: { dryRun
       if (!opts.dryRun) await fsp.rm(l.path, { force: true });
     }
     return report;
-  });
+  };
+  return opts.dryRun ? body() : withIndexLock(layout, body);
 }
 
 /** The mark, refused when it is incomplete: sweeping then could take blobs a damaged or lost manifest still needs. */

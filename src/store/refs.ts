@@ -148,7 +148,9 @@ async function requireStoredAsDescribed(layout: StoreLayout, u: RootUpdate): Pro
   const hint = 'run layerstore verify; ingest the image again to restore it';
   if (!st?.isFile()) throw new LayerstoreError('E_STORE_INVALID', `${what} is missing from the store; index.json will not name it`, { hint });
   if (st.size !== d.size)
-    throw new LayerstoreError('E_STORE_INVALID', `${what} is ${st.size} bytes, not the ${d.size} its index.json entry says; index.json will not name it`, { hint });
+    throw new LayerstoreError('E_STORE_INVALID', `${what} is ${st.size} bytes, not the ${d.size} its index.json entry says; index.json will not name it`, {
+      hint,
+    });
 }
 
 /**
