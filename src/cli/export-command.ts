@@ -25,7 +25,17 @@ export async function exportCommand(selectors: string[], opts: GlobalOptions & {
       roots.push({ descriptor: { mediaType: MT.ociManifest, digest: img.manifestDigest, size: img.manifestSize } });
     }
   }
-  const r = await exportArchive(store, roots, opts.output);
+  let r: Awaited<ReturnType<typeof exportArchive>>;
+  try {
+    r = await exportArchive(store, roots, opts.output);
+  } catch (e) {
+    // `export -o - | head -c 100`: the reader stopped early. Stop quietly, as every command
+    // does when its stdout closes (main.ts, closed-output.ts): no error line, the exit code
+    // so far; the tarball was never a file, so nothing is left behind.
+    if (opts.output === '-' && e instanceof LayerstoreError && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'EPIPE')
+      return process.exitCode === undefined ? 0 : Number(process.exitCode);
+    throw e;
+  }
   const unverified = await store.unverified();
   for (const m of r.manifests) {
     const why = unverified.get(m);

@@ -4,12 +4,12 @@ import { shortDigest } from '../digest/digest.js';
 import { humanBytes } from '../report/human.js';
 import { toJson } from '../report/json.js';
 import { refOf } from '../store/refs.js';
-import { gcStore } from '../store/gc.js';
 import { info, openForRead, storeDir, type GlobalOptions } from './context.js';
 
 /**
- * Remove untagged images (as `docker image prune` removes dangling ones), then gc frees
- * what nothing reaches any more. --dry-run says what would go and what it frees.
+ * Remove untagged images (as `docker image prune` removes dangling ones) and the blobs only
+ * they held; orphans no root reached before are gc's. --dry-run takes the same path in the
+ * store (Store.prune) without writing, so it says what a real run frees.
  */
 export async function pruneCommand(opts: GlobalOptions & { dryRun?: boolean; json?: boolean }): Promise<number> {
   const store = await openForRead(opts);
@@ -19,13 +19,10 @@ export async function pruneCommand(opts: GlobalOptions & { dryRun?: boolean; jso
   }
   const u = untaggedImages(await loadImages(store));
   const digests = new Set(u.images.map((i) => i.manifestDigest));
-  let removedRoots = 0;
-  let freed = u.bytes;
-  if (!opts.dryRun && digests.size) {
-    // Untagged roots only: an untagged image inside a tagged index stays with its index.
-    removedRoots = (await store.removeRoots((d) => refOf(d) === undefined && digests.has(d.digest))).length;
-    freed = (await gcStore(store)).bytesFreed;
-  }
+  // Untagged roots only: an untagged image inside a tagged index stays with its index.
+  const r = await store.prune((d) => refOf(d) === undefined && digests.has(d.digest), { dryRun: opts.dryRun });
+  const removedRoots = opts.dryRun ? 0 : r.rootsRemoved.length;
+  const freed = r.bytesFreed;
   if (opts.json) {
     process.stdout.write(
       toJson({ schemaVersion: 1, store: store.root, dryRun: !!opts.dryRun, images: u.images.map((i) => i.manifestDigest), bytesFreed: freed, removedRoots }),

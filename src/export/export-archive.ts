@@ -121,6 +121,10 @@ export async function exportArchive(store: Store, roots: ExportRoot[], outFile: 
 
   const target = await resolveOutputTarget(outFile, store.root);
   const out = await target.open();
+  // A failed write reaches the export through that write's callback (TarWriter rejects, the
+  // catch below aborts the target); the 'error' event the stream emits as well would, with
+  // no listener, end the process with a stack trace and leave the temp file behind.
+  out.on('error', () => {});
   const tar = new TarWriter(out, MTIME);
   let bytes = 0;
   try {
@@ -159,18 +163,20 @@ async function writeBlob(store: Store, tar: TarWriter, digest: Digest, size: num
     });
   const h = createHasher();
   async function* hashed(): AsyncGenerator<Buffer> {
-    for await (const chunk of store.blobs.chunks(digest, size)) {
-      h.update(chunk);
-      yield chunk;
+    try {
+      for await (const chunk of store.blobs.chunks(digest, size)) {
+        h.update(chunk);
+        yield chunk;
+      }
+    } catch (e) {
+      // Shorter than its size while read (fs-safe's E_IO): the store's blob is damaged. Only
+      // the reading is caught here: a failed write of the tarball (ENOSPC) is the output's
+      // E_IO, thrown where tar.file writes, and never blames the blob.
+      if (e instanceof LayerstoreError && e.code === 'E_IO') throw damaged(e.message);
+      throw e;
     }
   }
-  try {
-    await tar.file(`blobs/sha256/${hexOf(digest)}`, size, hashed());
-  } catch (e) {
-    // Shorter than its size while read (fs-safe's E_IO): the store's blob is damaged.
-    if (e instanceof LayerstoreError && e.code === 'E_IO') throw damaged(e.message);
-    throw e;
-  }
+  await tar.file(`blobs/sha256/${hexOf(digest)}`, size, hashed());
   const actual = h.digest();
   if (actual !== digest) throw damaged(`its bytes hash to ${actual}`);
 }

@@ -1,4 +1,5 @@
-import { createWriteStream, promises as fsp, type Stats } from 'node:fs';
+import { promises as fsp, type Stats } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
@@ -13,6 +14,9 @@ import { LayerstoreError } from '../errors.js';
  *   never renamed over, so the node itself survives;
  * - anything else (a directory, a block device, a socket) is refused, and so is any target
  *   inside the store: an export must never replace `index.json`, `oci-layout` or a blob.
+ * A write that fails (ENOSPC, EACCES, EPIPE) fails as an E_IO LayerstoreError naming the
+ * target (outputError), whose `cause` keeps the system error: the export catches it, aborts
+ * the target (the temp file goes) and the CLI prints one line, never a stack trace.
  */
 export interface OutputTarget {
   /** What to name in messages: the path, or "standard output". */
@@ -84,8 +88,8 @@ function stdoutTarget(): OutputTarget {
     // process but leaves stdout open (tar-stream's pack does not honour pipeline's end: false).
     open: async () =>
       new Writable({
-        write: (chunk: Buffer, _enc, cb) => void process.stdout.write(chunk, cb),
-        final: (cb) => void process.stdout.write('', cb),
+        write: (chunk: Buffer, _enc, cb) => void process.stdout.write(chunk, (e) => cb(e ? outputError('standard output', e) : e)),
+        final: (cb) => void process.stdout.write('', (e) => cb(e ? outputError('standard output', e) : e)),
       }),
     commit: async () => {},
     abort: async () => {},
@@ -94,32 +98,117 @@ function stdoutTarget(): OutputTarget {
 
 function replacedFileTarget(real: string, name: string): OutputTarget {
   const tmp = path.join(path.dirname(real), `.${path.basename(real)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  let file: FileHandleWritable | undefined;
   return {
     name,
     toStdout: false,
-    open: async () => createWriteStream(tmp, { flags: 'wx', highWaterMark: 1024 * 1024 }),
+    // Opened here, not lazily by a stream: a directory this user cannot write fails now, as
+    // one E_IO line, and abort() never runs before the temp file exists.
+    open: async () => (file = await openWritable(tmp, 'wx', name)).stream,
     commit: async () => {
-      const fh = await fsp.open(tmp, 'r');
       try {
-        await fh.sync();
-      } finally {
-        await fh.close();
+        await file?.close(); // already closed when the stream ended; a failed close fails here
+        const fh = await fsp.open(tmp, 'r');
+        try {
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await fsp.rename(tmp, real);
+      } catch (e) {
+        throw outputError(name, e);
       }
-      await fsp.rename(tmp, real);
     },
     abort: async () => {
+      await file?.close().catch(() => {});
       await fsp.rm(tmp, { force: true });
     },
   };
 }
 
 function inPlaceTarget(target: string, name: string): OutputTarget {
+  let file: FileHandleWritable | undefined;
   return {
     name,
     toStdout: false,
     // 'w' on a device or FIFO truncates nothing and replaces nothing: the node stays what it is.
-    open: async () => createWriteStream(target, { flags: 'w', highWaterMark: 1024 * 1024 }),
-    commit: async () => {},
-    abort: async () => {},
+    open: async () => (file = await openWritable(target, 'w', name)).stream,
+    commit: async () => {
+      await file?.close().catch((e: unknown) => {
+        throw outputError(name, e);
+      });
+    },
+    abort: async () => {
+      await file?.close().catch(() => {});
+    },
   };
+}
+
+interface FileHandleWritable {
+  stream: Writable;
+  /** Close the file, once (ending the stream closes it too); the same promise on every call. */
+  close: () => Promise<void>;
+}
+
+/**
+ * A Writable over a file opened now: each write is one write(2) at the file's position (the
+ * tar writer hands over one block at a time and waits for it), and its failure is
+ * outputError's E_IO, passed to that write's callback.
+ */
+async function openWritable(file: string, flags: 'w' | 'wx', name: string): Promise<FileHandleWritable> {
+  let fh: FileHandle;
+  try {
+    fh = await fsp.open(file, flags, 0o644);
+  } catch (e) {
+    throw outputError(name, e);
+  }
+  let closing: Promise<void> | undefined;
+  const closeOnce = () => (closing ??= fh.close());
+  const stream = new Writable({
+    highWaterMark: 1024 * 1024,
+    write: (chunk: Buffer, _enc, cb) => {
+      writeAll(fh, chunk).then(
+        () => cb(),
+        (e: unknown) => cb(outputError(name, e)),
+      );
+    },
+    final: (cb) => {
+      closeOnce().then(
+        () => cb(),
+        (e: unknown) => cb(outputError(name, e)),
+      );
+    },
+    destroy: (err, cb) => {
+      closeOnce().then(
+        () => cb(err),
+        () => cb(err),
+      );
+    },
+  });
+  return { stream, close: closeOnce };
+}
+
+/** The whole chunk: a write(2) may take fewer bytes than it was given. */
+async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
+  for (let off = 0; off < chunk.length; ) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+}
+
+const OUTPUT_HINTS: Record<string, string> = {
+  ENOSPC: 'free some space where -o points, or write the tarball elsewhere; no partial file was left',
+  EDQUOT: 'free some space where -o points, or write the tarball elsewhere; no partial file was left',
+  EACCES: 'choose a -o path in a directory you may write to',
+  EPERM: 'choose a -o path in a directory you may write to',
+  EROFS: 'choose a -o path on a writable file system',
+};
+
+/**
+ * A failure to write the tarball, as one line naming the target (not the temp file beside it)
+ * and the system's code; `cause` keeps the system error (the CLI reads EPIPE from it).
+ */
+export function outputError(name: string, e: unknown): LayerstoreError {
+  if (e instanceof LayerstoreError) return e;
+  const err = e as NodeJS.ErrnoException;
+  const code = err?.code ?? 'error';
+  const why = code === 'ENOSPC' ? 'no space left on the device' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (err?.message ?? String(e));
+  return new LayerstoreError('E_IO', `cannot write the tarball to ${name}: ${why} (${code})`, { hint: OUTPUT_HINTS[code], cause: e });
 }

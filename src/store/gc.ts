@@ -3,11 +3,12 @@ import path from 'node:path';
 import { LayerstoreError } from '../errors.js';
 import { isDigest, type Digest } from '../digest/digest.js';
 import { findLeftovers } from './leftovers.js';
-import { markReachable, type Reachability } from './reachability.js';
-import { withIndexLock } from './refs.js';
+import { markReachable, rootName, type Reachability } from './reachability.js';
+import { withIndexLock, writeRootRemovals } from './refs.js';
+import type { Descriptor } from '../formats/types.js';
 import { fsyncDir, lstatOrUndefined } from '../util/fs-safe.js';
 import { sweepUnverified } from './unverified.js';
-import { RECEIVED_RETENTION_MS, readReceived, writeReceived } from './received.js';
+import { RECEIVED_RETENTION_MS, readReceived, writeReceived, type ReceivedBlob } from './received.js';
 import type { Store } from './store.js';
 import type { StoreLayout } from './layout.js';
 
@@ -44,19 +45,11 @@ export function gcStore(store: Store, opts: { dryRun?: boolean; now?: number } =
 
 /** gcStore, for Store.gc (which holds the layout). */
 export async function gcLayout(store: Store, layout: StoreLayout, opts: { dryRun?: boolean; now?: number } = {}): Promise<GcReport> {
-  return withIndexLock(layout, async () => {
-    const reach = await markReachable(store, layout);
-    if (reach.lostDocuments.length) throw lostDocumentsError(reach.lostDocuments);
-    if (reach.unreadable.length) {
-      // An incomplete mark would sweep blobs a damaged manifest still needs.
-      throw new LayerstoreError(
-        'E_STORE_INVALID',
-        `the store is damaged (${reach.unreadable.length} unreadable manifests or non-file blobs); gc will not sweep it`,
-        {
-          hint: 'run layerstore verify, fix what it names (verify --fix, re-ingest), then gc',
-        },
-      );
-    }
+  // A dry run writes nothing, so it takes no lock: it works on a store this user cannot
+  // write, and says what a gc would do at that moment (an ingest committing meanwhile may
+  // make it count a blob that a gc under the lock would then keep).
+  const body = async (): Promise<GcReport> => {
+    const reach = await completeMark(store, layout, 'gc');
     const report: GcReport = {
       dryRun: !!opts.dryRun,
       blobsRemoved: [],
@@ -72,11 +65,7 @@ export async function gcLayout(store: Store, layout: StoreLayout, opts: { dryRun
     // (received.ts); expired records, and records of blobs no longer stored, end here.
     const keep = new Set(reach.reachable);
     const received = await readReceived(layout);
-    const now = opts.now ?? Date.now();
-    const live = [];
-    for (const r of received) {
-      if (now - r.received <= RECEIVED_RETENTION_MS && (await lstatOrUndefined(layout.blobPath(r.digest)))) live.push(r);
-    }
+    const live = await liveReceived(layout, received, opts.now ?? Date.now());
     for (const r of live) {
       if (!keep.has(r.digest)) report.receivedKept++;
       keep.add(r.digest);
@@ -99,8 +88,8 @@ export async function gcLayout(store: Store, layout: StoreLayout, opts: { dryRun
       if (!opts.dryRun) await fsp.rm(p, { force: true });
     }
     if (!opts.dryRun && report.blobsRemoved.length) await fsyncDir(layout.sha256Dir);
-    report.derivedRemoved = await sweepDerived(layout.derivedDir, keep, !!opts.dryRun);
-    await sweepUnverified(layout, keep, !!opts.dryRun);
+    report.derivedRemoved = await sweepDerived(layout.derivedDir, (d) => keep.has(d), !!opts.dryRun);
+    await sweepUnverified(layout, (d) => keep.has(d), !!opts.dryRun);
     for (const l of await findLeftovers(layout)) {
       if (l.live) continue;
       report.leftoversRemoved++;
@@ -108,7 +97,79 @@ export async function gcLayout(store: Store, layout: StoreLayout, opts: { dryRun
       if (!opts.dryRun) await fsp.rm(l.path, { force: true });
     }
     return report;
-  });
+  };
+  return opts.dryRun ? body() : withIndexLock(layout, body);
+}
+
+/** The mark, refused when it is incomplete: sweeping then could take blobs a damaged or lost manifest still needs. */
+async function completeMark(store: Store, layout: StoreLayout, what: 'gc' | 'prune'): Promise<Reachability> {
+  const reach = await markReachable(store, layout);
+  if (reach.lostDocuments.length) throw lostDocumentsError(reach.lostDocuments, what);
+  if (reach.unreadable.length) {
+    throw new LayerstoreError(
+      'E_STORE_INVALID',
+      `the store is damaged (${reach.unreadable.length} unreadable manifests or non-file blobs); ${what} will not sweep it`,
+      { hint: `run layerstore verify, fix what it names (verify --fix, re-ingest), then ${what}` },
+    );
+  }
+  return reach;
+}
+
+/** Records of blobs pushed less than the retention ago whose blob is still stored: gc and prune keep those blobs. */
+async function liveReceived(layout: StoreLayout, received: ReceivedBlob[], now: number): Promise<ReceivedBlob[]> {
+  const live = [];
+  for (const r of received) {
+    if (now - r.received <= RECEIVED_RETENTION_MS && (await lstatOrUndefined(layout.blobPath(r.digest)))) live.push(r);
+  }
+  return live;
+}
+
+export interface PruneReport {
+  dryRun: boolean;
+  /** The roots removed from index.json (or that would be). */
+  rootsRemoved: Descriptor[];
+  /** Blobs only those roots reached: removed with them (or that would be). */
+  blobsRemoved: Array<{ digest: Digest; size: number }>;
+  bytesFreed: number;
+}
+
+/**
+ * Remove the roots `pick` selects and the blobs that only they reach, nothing else: orphans
+ * that no root reached before (an earlier rm's blobs, a dead push's) are gc's to free, as
+ * `docker image prune` touches only dangling images. Who reaches a blob is the mark gc
+ * uses (reachability.ts, per root), so a blob another root reaches, or one a push delivered
+ * in the last week, stays. A dry run takes the same path and writes nothing; it takes no
+ * lock either (it reads index.json once, replaced only by rename), so it works on a store
+ * this user cannot write, and says what a real run would do at that moment.
+ */
+export async function pruneLayout(store: Store, layout: StoreLayout, pick: (d: Descriptor) => boolean, opts: { dryRun?: boolean } = {}): Promise<PruneReport> {
+  const body = async (): Promise<PruneReport> => {
+    const index = await store.readIndex();
+    const rootsRemoved = index.manifests.filter(pick);
+    const report: PruneReport = { dryRun: !!opts.dryRun, rootsRemoved, blobsRemoved: [], bytesFreed: 0 };
+    if (rootsRemoved.length === 0) return report;
+    const reach = await completeMark(store, layout, 'prune');
+    const pruned = new Set(rootsRemoved.map(rootName));
+    const kept = new Set((await liveReceived(layout, await readReceived(layout), Date.now())).map((r) => r.digest));
+    for (const digest of [...reach.reachable].sort()) {
+      const by = reach.roots.get(digest);
+      if (!by || kept.has(digest) || ![...by].every((n) => pruned.has(n))) continue;
+      const st = await fsp.lstat(layout.blobPath(digest)).catch(() => undefined);
+      if (!st) continue;
+      report.blobsRemoved.push({ digest, size: st.size });
+      report.bytesFreed += st.size;
+    }
+    if (opts.dryRun) return report;
+    // The roots first: a crash between the two leaves orphans for gc, never a ref to a missing blob.
+    await writeRootRemovals(layout, index, pick);
+    const gone = new Set(report.blobsRemoved.map((b) => b.digest));
+    for (const d of gone) await fsp.rm(layout.blobPath(d), { force: true });
+    if (gone.size) await fsyncDir(layout.sha256Dir);
+    await sweepDerived(layout.derivedDir, (d) => !gone.has(d), false);
+    await sweepUnverified(layout, (d) => !gone.has(d), false);
+    return report;
+  };
+  return opts.dryRun ? body() : withIndexLock(layout, body);
 }
 
 /**
@@ -116,7 +177,7 @@ export async function gcLayout(store: Store, layout: StoreLayout, opts: { dryRun
  * config and layers, but what they are is written only in that manifest. Rather than guess,
  * gc sweeps nothing until the user restores the image or removes the ref (README, gc).
  */
-function lostDocumentsError(lost: Reachability['missing']): LayerstoreError {
+function lostDocumentsError(lost: Reachability['missing'], what: 'gc' | 'prune' = 'gc'): LayerstoreError {
   const roots = [...new Set(lost.flatMap((m) => m.roots))].sort();
   const digests = [...new Set(lost.map((m) => m.digest))].sort();
   const few = (xs: string[]) => (xs.length > 3 ? `${xs.slice(0, 3).join(', ')} and ${xs.length - 3} more` : xs.join(', '));
@@ -124,13 +185,13 @@ function lostDocumentsError(lost: Reachability['missing']): LayerstoreError {
   const rmArgs = roots.map((n) => n.replace(/^<none>@/, ''));
   return new LayerstoreError(
     'E_STORE_INVALID',
-    `${few(roots)} need${roots.length === 1 ? 's' : ''} ${digests.length === 1 ? 'a manifest that is' : 'manifests that are'} missing from the store (${few(digests)}); gc cannot tell what ${digests.length === 1 ? 'it names' : 'they name'}, so it sweeps nothing`,
-    { hint: `ingest the image again (that restores the manifest), or \`layerstore rm ${few(rmArgs)}\` if it is no longer wanted; then gc` },
+    `${few(roots)} need${roots.length === 1 ? 's' : ''} ${digests.length === 1 ? 'a manifest that is' : 'manifests that are'} missing from the store (${few(digests)}); ${what} cannot tell what ${digests.length === 1 ? 'it names' : 'they name'}, so ${what} sweeps nothing`,
+    { hint: `ingest the image again (that restores the manifest), or \`layerstore rm ${few(rmArgs)}\` if it is no longer wanted; then ${what}` },
   );
 }
 
 /** Derived files are named by the hex digest they derive from ("<hex>.json" etc.), in any subfolder. */
-async function sweepDerived(dir: string, keep: Set<Digest>, dryRun: boolean): Promise<number> {
+async function sweepDerived(dir: string, keep: (d: Digest) => boolean, dryRun: boolean): Promise<number> {
   let removed = 0;
   const entries = await fsp.readdir(dir, { withFileTypes: true }).catch(() => []);
   for (const e of entries) {
@@ -140,7 +201,7 @@ async function sweepDerived(dir: string, keep: Set<Digest>, dryRun: boolean): Pr
       continue;
     }
     const m = /^([0-9a-f]{64})/.exec(e.name);
-    if (!m || keep.has(`sha256:${m[1]}` as Digest)) continue;
+    if (!m || keep(`sha256:${m[1]}` as Digest)) continue;
     removed++;
     if (!dryRun) await fsp.rm(p, { force: true });
   }

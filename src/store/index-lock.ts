@@ -147,6 +147,15 @@ export async function withIndexLock<T>(layout: StoreLayout, fn: () => Promise<T>
       await new Promise((r) => setTimeout(r, Math.min(10 * 1.3 ** attempt, 500)));
     }
   }
+  const code = (last as NodeJS.ErrnoException | undefined)?.code;
+  if (!release && (code === 'EACCES' || code === 'EPERM' || code === 'EROFS')) {
+    // Not a held lock: this user cannot create the lock at all. Saying "remove the lock"
+    // here would send someone to delete a live process's lock for a permission problem.
+    throw new LayerstoreError('E_IO', `the store at ${layout.root} is not writable by this user (${code} creating ${lockDir})`, {
+      hint: "run as the store's owner or get write access to it; ls, report, verify, export and the --dry-run of prune and gc only read",
+      cause: last,
+    });
+  }
   if (!release) {
     throw new LayerstoreError('E_LOCKED', `could not lock the store index (${(last as Error).message})`, {
       hint: 'another layerstore process holds it; wait, or remove .layerstore/index.json.lock if no process is running',

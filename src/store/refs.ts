@@ -3,7 +3,7 @@ import type { Digest } from '../digest/digest.js';
 import { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, MT, parseIndex, parseJson, type Descriptor, type Index } from '../formats/types.js';
 import { withIndexLock } from './index-lock.js';
 import type { StoreLayout } from './layout.js';
-import { readFileNoFollow, writeFileAtomic } from '../util/fs-safe.js';
+import { lstatOrUndefined, readFileNoFollow, writeFileAtomic } from '../util/fs-safe.js';
 
 /**
  * index.json holds the store's roots: one descriptor per ref (annotated with
@@ -127,11 +127,30 @@ function withAnnotations(d: Descriptor, annotations: Record<string, string>): De
  * read or wrote it, and write the result when it differs. Returns index.json as it now is.
  */
 export async function writeRootUpdates(layout: StoreLayout, current: Index, updates: RootUpdate[]): Promise<{ index: Index; changes: RefChange[] }> {
+  for (const u of updates) await requireStoredAsDescribed(layout, u);
   const { index, changes } = applyRootUpdates(current, updates);
   const next = serializeIndex(index);
   if (next.equals(serializeIndex(current))) return { index: current, changes };
   await writeFileAtomic(layout.indexFile, next);
   return { index, changes };
+}
+
+/**
+ * The store's promise (docs/STORE.md): index.json never names a blob it lacks. Every caller
+ * commits its blobs first, so this fails only when the store lost one (`tag SRC NEW` where
+ * SRC's manifest is gone) or a descriptor copied from a hand-edited index.json disagrees
+ * with its blob: damage, E_STORE_INVALID, and index.json stays as it was.
+ */
+async function requireStoredAsDescribed(layout: StoreLayout, u: RootUpdate): Promise<void> {
+  const d = u.descriptor;
+  const st = await lstatOrUndefined(layout.blobPath(d.digest));
+  const what = `${u.ref ? `cannot point ${u.ref} at ${d.digest}: ` : ''}blob ${d.digest}`;
+  const hint = 'run layerstore verify; ingest the image again to restore it';
+  if (!st?.isFile()) throw new LayerstoreError('E_STORE_INVALID', `${what} is missing from the store; index.json will not name it`, { hint });
+  if (st.size !== d.size)
+    throw new LayerstoreError('E_STORE_INVALID', `${what} is ${st.size} bytes, not the ${d.size} its index.json entry says; index.json will not name it`, {
+      hint,
+    });
 }
 
 /**

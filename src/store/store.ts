@@ -13,7 +13,7 @@ import { readUnverified } from './unverified.js';
 import { readReceived, receivedStamp, type ReceivedBlob } from './received.js';
 import { runTransaction, type StoreTransaction } from './transaction.js';
 import { markReachable, type Reachability } from './reachability.js';
-import { gcLayout, type GcReport } from './gc.js';
+import { gcLayout, pruneLayout, type GcReport, type PruneReport } from './gc.js';
 import { verifyLayout, type VerifyOptions, type VerifyReport } from './verify.js';
 
 /** What a transaction's function may do (transaction.ts itself is private to store/). */
@@ -222,6 +222,11 @@ export class Store {
   /** Sweep what no root reaches, under the lock (see gc.ts). */
   gc(opts: { dryRun?: boolean; now?: number } = {}): Promise<GcReport> {
     return gcLayout(this, this.layout, opts);
+  }
+
+  /** Remove the roots `pick` selects and the blobs only they reach, under the lock; a dry run only reads (see gc.ts). */
+  prune(pick: (d: Descriptor) => boolean, opts: { dryRun?: boolean } = {}): Promise<PruneReport> {
+    return pruneLayout(this, this.layout, pick, opts);
   }
 
   /** Re-hash every blob and check every ref (see verify.ts). */

@@ -47,11 +47,11 @@ export async function readUnverified(layout: StoreLayout): Promise<Map<Digest, s
   return out;
 }
 
-/** Remove the records of manifests gc does not keep; returns how many. */
-export async function sweepUnverified(layout: StoreLayout, keep: Set<Digest>, dryRun: boolean): Promise<number> {
+/** Remove the records of manifests gc (or prune) does not keep; returns how many. */
+export async function sweepUnverified(layout: StoreLayout, keep: (d: Digest) => boolean, dryRun: boolean): Promise<number> {
   let removed = 0;
   for (const digest of (await readUnverified(layout)).keys()) {
-    if (keep.has(digest)) continue;
+    if (keep(digest)) continue;
     removed++;
     if (!dryRun) await fsp.rm(path.join(layout.unverifiedDir, hexOf(digest)), { force: true });
   }

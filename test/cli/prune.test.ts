@@ -7,7 +7,8 @@ import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { blobFile, readStoreImages } from '../helpers/cli.js';
+import { blobFile, listBlobs, readStoreImages, type StoreImage } from '../helpers/cli.js';
+import { withFixtureTemp } from '../helpers/fixture-temp.js';
 import { snapshotStore } from '../helpers/store-snapshot.js';
 import { cli, randomLayer, showRun, stableCli, writeArchive } from '../helpers/store-proc.js';
 
@@ -73,5 +74,55 @@ describe('prune', () => {
     expect(expected).toBeGreaterThan(50_000);
     const v = await cli(['--store', store, 'verify']);
     expect(v.code, showRun(v)).toBe(0);
+  });
+});
+
+describe('prune beside orphans (an rm left blobs no root reaches)', () => {
+  let fxStore = '';
+  let fixtures = '';
+  withFixtureTemp('ls-prune-orphans-', ({ tmp: dir, fx }) => {
+    fxStore = path.join(dir, 'store');
+    fixtures = fx;
+  });
+
+  it('frees only the blobs only the untagged image held, and --dry-run says the same; the orphans stay for gc', async () => {
+    const L = (...args: string[]) => cli(['--store', fxStore, ...args]);
+    for (const args of [
+      ['-q', 'ingest', path.join(fixtures, 'family-legacy.tar'), path.join(fixtures, 'api-v25.tar')],
+      ['rm', 'acme/worker:1.0'], // its own blobs are now orphans
+      ['tag', 'acme/api:1.1', 'acme/api:1.0'], // the old acme/api:1.0 image is now untagged
+    ]) {
+      const r = await L(...args);
+      expect(r.code, showRun(r)).toBe(0);
+    }
+    // Independently of src/: what the roots reach, from the files.
+    const images = readStoreImages(fxStore);
+    const blobsOf = (i: StoreImage) => [i.manifestDigest, i.configDigest, ...i.layers];
+    const tagged = new Set(images.filter((i) => i.refs.length).flatMap(blobsOf));
+    const untagged = images.filter((i) => i.refs.length === 0);
+    expect(untagged).toHaveLength(1);
+    const onlyUntagged = [...new Set(blobsOf(untagged[0]!).filter((d) => !tagged.has(d)))];
+    const reached = new Set([...tagged, ...blobsOf(untagged[0]!)]);
+    const orphans = listBlobs(fxStore)
+      .map((h) => `sha256:${h}`)
+      .filter((d) => !reached.has(d));
+    expect(orphans.length).toBeGreaterThan(0);
+    const size = (ds: string[]) => ds.reduce((n, d) => n + statSync(blobFile(fxStore, d)).size, 0);
+    const expected = size(onlyUntagged);
+
+    const dry = await L('prune', '--dry-run', '--json');
+    expect(dry.code, showRun(dry)).toBe(0);
+    expect(JSON.parse(dry.stdout).bytesFreed).toBe(expected);
+    const real = await L('prune', '--json');
+    expect(real.code, showRun(real)).toBe(0);
+    expect(JSON.parse(real.stdout).bytesFreed).toBe(expected);
+    for (const d of onlyUntagged) expect(existsSync(blobFile(fxStore, d)), d).toBe(false);
+    for (const d of orphans) expect(existsSync(blobFile(fxStore, d)), d).toBe(true);
+    // ...which gc then frees, as it says.
+    const orphanBytes = size(orphans);
+    const gc = await L('gc', '--json');
+    expect(gc.code, showRun(gc)).toBe(0);
+    expect(JSON.parse(gc.stdout).bytesFreed).toBe(orphanBytes);
+    for (const d of orphans) expect(existsSync(blobFile(fxStore, d)), d).toBe(false);
   });
 });

@@ -5,13 +5,14 @@
  * does) and leaves the store byte-identical; `rm a b` of two tags of one image says the
  * image was removed once, on the line that removed it.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { indexRefs, readStoreImages } from '../helpers/cli.js';
+import { blobFile, indexRefs, readStoreImages } from '../helpers/cli.js';
 import { snapshotStore } from '../helpers/store-snapshot.js';
-import { cli, randomLayer, showRun, stableCli, writeArchive } from '../helpers/store-proc.js';
+import { onPath, peer } from '../helpers/peers.js';
+import { cli, randomLayer, run, showRun, stableCli, writeArchive } from '../helpers/store-proc.js';
 
 let tmp: string;
 let input: string;
@@ -139,5 +140,47 @@ describe("refs: one grammar (docker's) for every command", () => {
     const r = await cli(['--store', store, 'tag', 'hk/other:1', 'hk/app:latest']);
     expect(r.code, showRun(r)).toBe(0);
     expect(r.stdout).toMatch(/moved from [0-9a-f]{12}, which keeps its refs hk\/app:1, hk\/app:stable\)/);
+  });
+});
+
+describe('tag of an image whose manifest is missing from the store', () => {
+  it('exit 3, E_STORE_INVALID, and index.json is byte-identical (never a ref to a missing blob)', async () => {
+    const store = path.join(tmp, 'tag-missing');
+    expect((await cli(['--store', store, '-q', 'ingest', input])).code).toBe(0);
+    const [img] = readStoreImages(store);
+    rmSync(blobFile(store, img!.manifestDigest));
+    const before = readFileSync(path.join(store, 'index.json'));
+    const r = await cli(['--store', store, 'tag', 'hk/app:1', 'hk/copy:1']);
+    expect(r.code, showRun(r)).toBe(3);
+    expect(r.stderr).toMatch(new RegExp(`^layerstore: error: .*hk/copy:1.*${img!.manifestDigest}.* missing from the store.*\\[E_STORE_INVALID\\]$`, 'm'));
+    expect(readFileSync(path.join(store, 'index.json')).equals(before)).toBe(true);
+    expect(indexRefs(store)).not.toContain('hk/copy:1');
+  });
+});
+
+describe('a store this user cannot write (run as nobody through setpriv)', () => {
+  const asNobody = (args: string[]) => {
+    const env = { ...process.env };
+    delete env.LAYERSTORE_STORE;
+    return run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, stableCli(), ...args], { env });
+  };
+
+  it('gc, tag and rm say the store is not writable (exit 2, E_IO), never "remove the lock"; gc --dry-run works; the store is unchanged', async () => {
+    if (!peer('root and setpriv (util-linux)', process.getuid?.() === 0 && onPath('setpriv'), 'run the tests as root, as CI does')) return;
+    chmodSync(tmp, 0o755);
+    const store = path.join(tmp, 'read-only');
+    expect((await cli(['--store', store, '-q', 'ingest', input])).code).toBe(0);
+    expect((await cli(['--store', store, 'rm', 'hk/app:stable'])).code).toBe(0); // an orphan-free untag: gc has nothing, dry run says so
+    const before = await snapshotStore(store);
+    for (const args of [['gc'], ['tag', 'hk/app:1', 'hk/app:2'], ['rm', 'hk/app:1']]) {
+      const r = await asNobody(['--store', store, ...args]);
+      expect(r.code, showRun(r)).toBe(2);
+      expect(r.stderr).toMatch(/^layerstore: error: the store at .* is not writable by this user \(EACCES .*\) \[E_IO\]$/m);
+      expect(r.stderr).not.toMatch(/E_LOCKED|remove \.layerstore/);
+    }
+    const dry = await asNobody(['--store', store, 'gc', '--dry-run', '--json']);
+    expect(dry.code, showRun(dry)).toBe(0);
+    expect(JSON.parse(dry.stdout).dryRun).toBe(true);
+    expect(await snapshotStore(store)).toEqual(before);
   });
 });
