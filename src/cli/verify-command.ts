@@ -35,7 +35,8 @@ export async function verifyCommand(opts: GlobalOptions & { fix?: boolean; json?
     const what = b.problem === 'hash-mismatch' ? `its bytes hash to ${b.actual}` : b.problem.replace(/-/g, ' ');
     out.push(`BAD blob ${b.name}: ${what}${who}${b.quarantinedTo ? ` (moved to ${b.quarantinedTo})` : ''}`);
   }
-  for (const m of r.missing) out.push(`MISSING blob ${m.digest}, named by ${m.neededBy}; needed by ${m.roots.join(', ')}`);
+  for (const m of r.missing)
+    out.push(`MISSING blob ${m.digest}, named by ${m.neededBy === m.digest ? 'index.json' : m.neededBy}; needed by ${m.roots.join(', ')}`);
   for (const u of r.unreadable) out.push(`UNREADABLE manifest ${u.digest}: ${u.error}`);
   if (r.orphans.length)
     out.push(`${r.orphans.length} orphan blobs (${humanBytes(r.orphans.reduce((n, o) => n + o.size, 0))}) no ref reaches; layerstore gc removes them`);

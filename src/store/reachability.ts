@@ -71,6 +71,12 @@ export async function markReachable(store: Store, layout: StoreLayout): Promise<
         r.absentPlatforms++;
         return [];
       }
+      // Several refs naming one missing document: one entry, listing them all.
+      const same = parent === undefined ? r.missing.find((x) => x.digest === d.digest && x.neededBy === d.digest) : undefined;
+      if (same) {
+        if (!same.roots.includes(root)) same.roots.push(root);
+        return [];
+      }
       const m = { digest: d.digest, neededBy: parent ?? d.digest, roots: [root] };
       r.missing.push(m);
       if (parent === undefined || isDocument) r.lostDocuments.push(m);
@@ -78,6 +84,14 @@ export async function markReachable(store: Store, layout: StoreLayout): Promise<
     }
     const out: Digest[] = [d.digest];
     closure.set(key, out); // cycles stop here
+    // index.json is the one document edited in place: its entry must describe the blob it names.
+    if (parent === undefined) {
+      const size = await store.blobs.size(d.digest).catch(() => undefined);
+      if (size !== undefined && size !== d.size) {
+        r.unreadable.push({ digest: d.digest, error: `index.json's entry for ${root} says ${d.size} bytes; the blob is ${size}` });
+        return out;
+      }
+    }
     // Only an index's or a manifest's type names a document (as at ingest); an index.json entry
     // under any other type is a ref no command can read: damage.
     if (!isDocumentType(d.mediaType)) {
@@ -112,7 +126,7 @@ export async function markReachable(store: Store, layout: StoreLayout): Promise<
   }
   // A missing blob found through a shared document names every root that reaches it.
   for (const m of r.missing) {
-    for (const name of r.roots.get(m.neededBy) ?? []) if (!m.roots.includes(name)) m.roots.push(name);
+    if (m.neededBy !== m.digest) for (const name of r.roots.get(m.neededBy) ?? []) if (!m.roots.includes(name)) m.roots.push(name);
     for (const name of m.roots) addRoot(m.digest, name);
   }
   return r;
