@@ -8,6 +8,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readStoreImages, runCli, show, type StoreImage } from '../helpers/cli.js';
@@ -151,6 +152,30 @@ describe('docker-daemon: faults', () => {
         'm',
       ),
     );
+  });
+
+  it('a socket that answers something other than HTTP (an SSH banner, an HTTP/2 frame as gRPC sends): exit 2, E_ENGINE saying so', async () => {
+    // HTTP/2 SETTINGS frame: what containerd's gRPC socket sends first
+    for (const [i, greeting] of [Buffer.from('SSH-2.0-OpenSSH_9.2\r\n'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])].entries()) {
+      const sock = path.join(tmp, `not-http-${i}.sock`);
+      const conns = new Set<net.Socket>();
+      const server = net.createServer((c) => {
+        conns.add(c);
+        c.on('error', () => undefined); // the client hangs up on what it cannot parse
+        c.end(greeting);
+      });
+      await new Promise<void>((r) => server.listen(sock, r));
+      try {
+        const store = path.join(tmp, 'not-http');
+        const r = await runCliAsync(['--store', store, 'ingest', '--engine-socket', sock, 'docker-daemon:acme/api:1.0']);
+        expect(r.code).toBe(2);
+        expect(r.stderr).toMatch(/: something answers at .*, but not as a Docker Engine API \(not HTTP: HPE_\w+\) \[E_ENGINE\]$/m);
+        expect(existsSync(store)).toBe(false);
+      } finally {
+        for (const c of conns) c.destroy();
+        await new Promise((r) => server.close(r));
+      }
+    }
   });
 
   it('an engine that dies mid-export: exit 2, the store byte-identical, staging empty', async () => {
