@@ -7,7 +7,7 @@ import type { ContainerChange } from '../engines/container-changes.js';
 import { indexLayerStream, type FileIndex } from './file-index.js';
 import { readLayerEntries } from './layer-tar.js';
 import type { ImageInfo } from './load-images.js';
-import { imageLayerIndexes, stackImage, WHITEOUT_PREFIX, type Change, type LayerChanges } from './overlay.js';
+import { imageLayerIndexes, OPAQUE_MARKER, stackImage, WHITEOUT_PREFIX, type Change, type LayerChanges } from './overlay.js';
 
 /** What `docker commit` of a container would add on top of its image (`diff IMAGE container:NAME`). */
 export interface CommitPreview {
@@ -40,14 +40,15 @@ const norm = (name: string) => name.replace(/^(\.\/|\/)+/, '').replace(/\/+$/, '
  * which paths (`GET /containers/ID/changes`: paths and kinds, no sizes), and the container's
  * exported file system (`GET /containers/ID/export`) gives their bytes. We take the export
  * rather than one `archive?path=` per change because it is one stream whatever the number of
- * changes, and an archive of a changed directory would carry its unchanged files too; nor do
- * we read overlay2's upper directory, which exists only for that driver and only on the
- * engine's host. The entries are re-packed as a layer tar (deleted paths as `.wh.` whiteouts,
+ * changes, and an archive of a changed directory would carry its unchanged files too. On
+ * overlay2 the paths come from the upper directory instead when it can be read
+ * (upperDirChanges: /changes misses files copied up unchanged). The entries are re-packed as a layer tar (deleted paths as `.wh.` whiteouts,
  * as commit writes them) and indexed as they stream: nothing is buffered or written to disk.
  */
 export async function previewLayerIndex(changes: ContainerChange[], exported: Readable): Promise<FileIndex> {
-  const written = new Set(changes.filter((c) => c.kind !== 'deleted').map((c) => c.path));
+  const written = new Set(changes.filter((c) => c.kind === 'modified' || c.kind === 'added').map((c) => c.path));
   const deleted = new Set(changes.filter((c) => c.kind === 'deleted').map((c) => c.path));
+  const opaque = changes.filter((c) => c.kind === 'opaque').map((c) => c.path);
   const underDeleted = (p: string) => {
     for (let i = p.lastIndexOf('/'); i > 0; i = p.lastIndexOf('/', i - 1)) if (deleted.has(p.slice(0, i))) return true;
     return false;
@@ -77,6 +78,7 @@ export async function previewLayerIndex(changes: ContainerChange[], exported: Re
       const slash = p.lastIndexOf('/');
       pack.entry({ name: `${p.slice(0, slash + 1)}${WHITEOUT_PREFIX}${p.slice(slash + 1)}`, type: 'file' }, Buffer.alloc(0));
     }
+    for (const p of opaque.sort()) pack.entry({ name: `${p}/${OPAQUE_MARKER}`, type: 'file' }, Buffer.alloc(0));
     pack.finalize();
   } catch (e) {
     pack.destroy(e as Error);

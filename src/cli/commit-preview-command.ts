@@ -4,7 +4,7 @@ import type { ImageInfo } from '../analysis/load-images.js';
 import { commitPreview, previewLayerIndex, type CommitPreview } from '../analysis/commit-preview.js';
 import type { Change } from '../analysis/overlay.js';
 import { engineEndpoint } from '../engines/engine-api.js';
-import { containerChanges, exportContainer, inspectContainer, whilePaused } from '../engines/container-changes.js';
+import { containerChanges, exportContainer, inspectContainer, upperDirChanges, whilePaused } from '../engines/container-changes.js';
 import { humanBytes } from '../report/human.js';
 import { table } from '../report/tables.js';
 import { toJson } from '../report/json.js';
@@ -32,14 +32,25 @@ export async function commitPreviewCommand(
       },
     );
   }
-  const layer = await whilePaused(ep, c, async () => previewLayerIndex(await containerChanges(ep, c), await exportContainer(ep, c)));
+  // overlay2's commit tars the whole upper directory; /changes, all other drivers have, misses
+  // the files in it that overlayfs copied up unchanged. Read the upper directory when we can.
+  let basis: 'upperdir' | 'changes' = 'changes';
+  const layer = await whilePaused(ep, c, async () => {
+    const reported = await containerChanges(ep, c);
+    const upper = c.upperDir ? await upperDirChanges(c.upperDir, reported) : undefined;
+    if (upper) basis = 'upperdir';
+    return previewLayerIndex(upper ?? reported, await exportContainer(ep, c));
+  });
   const p = await commitPreview(store, image, layer);
+  // Only overlay2 copies files up; there, without its upper directory the preview may fall short.
+  const short = basis === 'changes' && c.driver === 'overlay2';
   if (opts.json) {
     process.stdout.write(
       toJson({
         schemaVersion: 1,
         image: { manifestDigest: image.manifestDigest, configDigest: image.configDigest, refs: image.refs },
         container: { id: c.id, name: c.name },
+        basis,
         layer: p.layer,
         added: p.added.map((x) => ({ path: x.path, type: x.type, bytes: x.bytes })),
         replaced: p.replaced.map((x) => ({ path: x.path, type: x.type, bytes: x.bytes, hiddenBytes: x.hiddenBytes })),
@@ -49,6 +60,10 @@ export async function commitPreviewCommand(
     return 0;
   }
   process.stdout.write(renderPreview(p, c.name, image.refs[0] ?? shortDigest(image.manifestDigest), opts.all ? Number.MAX_SAFE_INTEGER : 30));
+  if (short)
+    process.stdout.write(
+      `note: from the engine's list of changes (the overlay2 upper directory ${c.upperDir ?? ''} cannot be read here): files overlayfs copied up unchanged, which the commit holds too, are not counted; run as root on the engine's host\n`,
+    );
   return 0;
 }
 

@@ -6,14 +6,16 @@ import { renderImageDiff } from '../report/files-tables.js';
 import { toJson } from '../report/json.js';
 import { requireStore, storeDir } from './context.js';
 import { Store } from '../store/store.js';
-import { ingestEngineArgs, isEngineRef, type EngineOptions } from './engine-inputs.js';
+import { ingestEngineArgs, isEngineRef, theOneImage, type EngineOptions } from './engine-inputs.js';
 import { isContainerRef } from '../engines/container-changes.js';
 
 /** Layers and files added, removed and changed between two images; or, with container:NAME as B, what committing that container would add (commit-preview-command.ts). */
 export async function diffCommand(a: string, b: string, opts: EngineOptions & { json?: boolean; all?: boolean }): Promise<number> {
   // An engine image (docker-daemon:NAME, containerd:NAME) is ingested first, then diffed by its manifest digest.
-  if (isEngineRef(a) || isEngineRef(b))
-    [a, b] = (await ingestEngineArgs(await Store.open(storeDir(opts), { create: true }), [a, b], opts)).selectors as [string, string];
+  if (isEngineRef(a) || isEngineRef(b)) {
+    const { results } = await ingestEngineArgs(await Store.open(storeDir(opts), { create: true }), [a, b], opts);
+    [a, b] = [a, b].map((x) => (results.has(x) ? theOneImage(x, results.get(x)!) : x)) as [string, string];
+  }
   const store = await requireStore(opts);
   const all = await loadImages(store);
   const pick = (sel: string) => {

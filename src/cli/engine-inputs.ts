@@ -5,6 +5,7 @@ import { humanBytes } from '../report/human.js';
 import { isContainerdRef, isDockerDaemonRef } from '../engines/engine-refs.js';
 import type { StorageOptions } from '../engines/containers-storage.js';
 import { isContainersStorageRef } from '../engines/storage-location.js';
+import { LayerstoreError, toLayerstoreError } from '../errors.js';
 import { info, type GlobalOptions } from './context.js';
 
 /** The options that say where the engines answer (report, diff, budget and ingest take them). */
@@ -42,7 +43,15 @@ export async function engineExport(arg: string, opts: EngineOptions): Promise<Re
  * it already holds are not written again, so a second run on the same engine is fast.
  */
 export async function ingestEngineRef(store: Store, arg: string, opts: EngineOptions): Promise<IngestResult> {
-  const r = await ingestStream(store, await engineExport(arg, opts), arg);
+  let r: IngestResult;
+  try {
+    r = await ingestStream(store, await engineExport(arg, opts), arg);
+  } catch (e) {
+    // As ingest does: a failed input leaves no store where there was none (report, diff and
+    // budget open it with create), and its error line names the input it came from.
+    await store.discardIfUnused();
+    throw toLayerstoreError(e, arg);
+  }
   info(
     opts,
     `ingested ${arg} into ${store.root}: ${r.images.length} image${r.images.length === 1 ? '' : 's'}, ${r.blobsAdded} new blob${r.blobsAdded === 1 ? '' : 's'} (${humanBytes(r.bytesAdded)}), ${r.blobsPresent} already stored`,
@@ -71,4 +80,18 @@ export async function ingestEngineArgs(
     selectors.push(...r.images.map((i) => i.manifestDigest));
   }
   return { selectors, results };
+}
+
+/**
+ * The one image an engine ref of diff (or the commit preview) brought in, by manifest digest.
+ * An argument that names several (`docker-daemon:` alone, a multi-platform image) is refused
+ * as a store ref naming several is: diffing the first two of a combined list compares the
+ * wrong images without a word.
+ */
+export function theOneImage(arg: string, r: IngestResult): string {
+  if (r.images.length !== 1)
+    throw new LayerstoreError('E_USAGE', `${JSON.stringify(arg)} names ${r.images.length} images; diff compares one image with one`, {
+      hint: 'name one image: NAME:TAG, an image ID, or (in the store) its manifest digest (layerstore ls)',
+    });
+  return r.images[0]!.manifestDigest;
 }

@@ -39,10 +39,14 @@ export async function reportCommand(args: string[], opts: ReportOptions): Promis
   if (opts.html !== undefined) return htmlReportCommand(opts.html, refs, opts);
   const store = await openForRead(opts);
   const { images: all, referrers } = store ? await loadStore(store, { compression: true }) : { images: [], referrers: new Map() };
-  const images = selectImages(all, refs);
   // `report docker-daemon:` is the engine's disk report: unique bytes count against the
   // engine's images (what removing one from the engine frees), not the whole store's.
   const wholeEngine = args.length === 1 && args[0] === DOCKER_DAEMON;
+  const selected = selectImages(all, refs);
+  // Its rows name each image by the tags the engine has now (the export's, one per RepoTag of
+  // /images/json), not by the store's refs, which keep tags of earlier runs the engine dropped.
+  const engineRefs = wholeEngine ? new Map(ingested!.results.get(DOCKER_DAEMON)!.images.map((i) => [i.manifestDigest, i.refs])) : undefined;
+  const images = engineRefs ? selected.map((i) => ({ ...i, refs: [...(engineRefs.get(i.manifestDigest) ?? [])].sort() })) : selected;
   const topN = opts.top === undefined ? 10 : parseInt(opts.top, 10);
   const top = Number.isInteger(topN) && topN >= 0 ? topN : 10;
   const bar = new ProgressBar('indexing layers', !!opts.files && !opts.quiet && process.stderr.isTTY === true, 'count');

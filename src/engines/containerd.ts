@@ -47,7 +47,11 @@ export function exportFromContainerd(arg: string, opts: ContainerdOptions): Read
   const { namespace, name } = parseContainerdRef(arg);
   const socket = opts.containerdSocket || process.env.CONTAINERD_ADDRESS || '/run/containerd/containerd.sock';
   const out = new PassThrough({ highWaterMark: 1024 * 1024 });
-  const ctr = spawn('ctr', ['-a', socket, '-n', namespace, 'images', 'export', '--all-platforms', '-', name], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // --skip-manifest-json: without it ctr also writes a Docker manifest.json for the host's
+  // platform, and fails ("no manifest found for platform") on an image that has none (an
+  // arm64-only image on amd64). The refs come from index.json's annotations either way.
+  const args = ['-a', socket, '-n', namespace, 'images', 'export', '--all-platforms', '--skip-manifest-json', '-', name];
+  const ctr = spawn('ctr', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   ctr.stderr.setEncoding('utf8').on('data', (c: string) => (stderr = (stderr + c).slice(-4096)));
   ctr.stdout.pipe(out, { end: false });
@@ -59,7 +63,9 @@ export function exportFromContainerd(arg: string, opts: ContainerdOptions): Read
   ctr.on('close', (code) => {
     if (code === 0) return void out.end();
     const why = stderr.trim().split('\n').pop() ?? '';
-    const notFound = /not found/i.test(why) && !/socket|connect/i.test(why);
+    // Only containerd's own "image \"NAME\": not found" is a missing image: other failures
+    // end in "not found" too (a platform, a blob of the content store) and are ctr's.
+    const notFound = /\bimage "[^"]*": not found/i.test(why);
     out.destroy(
       notFound
         ? new LayerstoreError('E_REF_NOT_FOUND', `containerd (namespace ${namespace}) has no image ${name}`, {

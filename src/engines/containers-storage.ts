@@ -16,6 +16,8 @@ export { CONTAINERS_STORAGE, isContainersStorageRef, type StorageOptions } from 
 /** One image as it goes out: its config and manifest bytes, its layers bottom first, its names. */
 interface OutImage {
   img: StorageImage;
+  /** The names it goes out with (FoundImage.names). */
+  names: string[];
   config: Buffer;
   manifest: Buffer;
   layers: StorageLayer[];
@@ -52,11 +54,11 @@ export async function exportFromContainersStorage(arg: string, opts: StorageOpti
     );
   }
   const out: OutImage[] = [];
-  for (const img of found) out.push(await describeImage(db, img));
+  for (const f of found) out.push({ ...(await describeImage(db, f.img)), names: f.names });
   return packArchive(loc, out);
 }
 
-async function describeImage(db: StorageDb, img: StorageImage): Promise<OutImage> {
+async function describeImage(db: StorageDb, img: StorageImage): Promise<Omit<OutImage, 'names'>> {
   const what = `image ${img.id.slice(0, 12)} (${img.names?.[0] ?? 'no name'}) of the containers-storage store`;
   const config = await readBigData(db, img, `sha256:${img.id}`);
   if (!config) throw new LayerstoreError('E_ENGINE', `${what} has no config (big-data sha256:${img.id})`);
@@ -131,9 +133,8 @@ function packArchive(loc: StorageLocation, images: OutImage[]): Readable {
       written.add(hex);
       const mediaType = (JSON.parse(o.manifest.toString('utf8')) as { mediaType?: string }).mediaType ?? MT.ociManifest;
       const desc = { mediaType, digest: `sha256:${hex}`, size: o.manifest.length };
-      const names = o.img.names ?? [];
-      if (names.length === 0) manifests.push(desc);
-      for (const n of names) manifests.push({ ...desc, annotations: { [ANNOTATION_REF_NAME]: familiar(n), [ANNOTATION_IMAGE_NAME]: n } });
+      if (o.names.length === 0) manifests.push(desc);
+      for (const n of o.names) manifests.push({ ...desc, annotations: { [ANNOTATION_REF_NAME]: familiar(n), [ANNOTATION_IMAGE_NAME]: n } });
     }
     for (const o of images) {
       for (const l of o.layers) {

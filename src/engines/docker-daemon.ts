@@ -11,7 +11,7 @@ import { DOCKER_DAEMON } from './engine-refs.js';
  * arrives (ingestStream), so a daemon that dies mid-export leaves the store unchanged.
  */
 export async function exportFromEngine(ep: EngineEndpoint, arg: string): Promise<Readable> {
-  const name = arg.slice(DOCKER_DAEMON.length);
+  const name = withDefaultTag(arg.slice(DOCKER_DAEMON.length));
   const names = name ? [name] : await everyImage(ep);
   if (names.length === 0) throw new LayerstoreError('E_REF_NOT_FOUND', `the container engine at ${ep.label} has no images`);
   const query = names.map((n) => `names=${encodeURIComponent(n)}`).join('&');
@@ -23,6 +23,19 @@ export async function exportFromEngine(ep: EngineEndpoint, arg: string): Promise
         hint: 'docker images lists what it has',
       }),
   );
+}
+
+/**
+ * `name` with `:latest` when it has neither tag nor digest. The engine's export of a bare
+ * repository name (`docker save acme/a`, /images/get?names=acme/a) brings every tag of it,
+ * while docker run, skopeo's docker-daemon: transport and our docs take it as :latest. Image
+ * IDs (`sha256:…`, or a bare hex short ID, which the engine looks up as an ID) stay as they
+ * are. The tag is looked for after the last "/" only, so a registry port
+ * (`localhost:5000/acme/a`) is not taken for one.
+ */
+export function withDefaultTag(name: string): string {
+  if (name === '' || name.includes('@') || name.startsWith('sha256:') || /^[0-9a-f]{1,64}$/.test(name)) return name;
+  return name.slice(name.lastIndexOf('/') + 1).includes(':') ? name : `${name}:latest`;
 }
 
 /** Every image of the engine: its tags, or its ID when it has none. */

@@ -19,9 +19,13 @@ export function engineEndpoint(opts: { engineSocket?: string }, env: NodeJS.Proc
   const host = env.DOCKER_HOST;
   if (host) {
     if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length), label: host.slice('unix://'.length) };
-    const m = /^tcp:\/\/([^:/]+|\[[^\]]+\]):(\d+)\/?$/.exec(host);
-    if (m) return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]), label: `${m[1]}:${m[2]}` };
-    throw new LayerstoreError('E_USAGE', `DOCKER_HOST=${JSON.stringify(host)} is neither unix://PATH nor tcp://HOST:PORT`, {
+    // tcp://HOST without a port is port 2375, as the docker CLI takes it
+    const m = /^tcp:\/\/([^:/[\]]+|\[[^\]]+\])(?::(\d+))?\/?$/.exec(host);
+    if (m) {
+      const port = m[2] ?? '2375';
+      return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(port), label: `${m[1]}:${port}` };
+    }
+    throw new LayerstoreError('E_USAGE', `DOCKER_HOST=${JSON.stringify(host)} is neither unix://PATH nor tcp://HOST[:PORT]`, {
       hint: 'or pass --engine-socket PATH',
     });
   }
@@ -78,6 +82,12 @@ export async function engineJson(ep: EngineEndpoint, path: string, notFound?: (m
 }
 
 function unreachable(ep: EngineEndpoint, e: NodeJS.ErrnoException): LayerstoreError {
+  // node's HTTP parser errors (HPE_*): the connection worked and something answered, but not
+  // in HTTP (containerd's gRPC socket, an SSH server): the wrong socket, not a missing engine.
+  if (e.code?.startsWith('HPE_'))
+    return new LayerstoreError('E_ENGINE', `something answers at ${ep.label}, but not as a Docker Engine API (not HTTP: ${e.code})`, {
+      hint: "is it the Docker (or podman service) socket? containerd's own socket is for containerd:NAME",
+    });
   const why =
     e.code === 'ENOENT'
       ? 'no such socket (is the engine running?)'

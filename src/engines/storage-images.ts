@@ -64,21 +64,32 @@ async function readJsonList<T>(file: string, loc: StorageLocation): Promise<T[]>
   return list as T[];
 }
 
+/** An image `findImages` found, with the names of it that go out with it. */
+export interface FoundImage {
+  img: StorageImage;
+  /**
+   * Every name for the whole store; else only the name asked for (as `podman save NAME` and
+   * docker-daemon:NAME export it), none when asked by ID or digest. Exporting all the image's
+   * names would move unrelated refs of the store onto it when ingested.
+   */
+  names: string[];
+}
+
 /**
  * The images `name` means, as podman resolves a name in local storage: every image for an
  * empty name; else an exact name, the name with docker's defaults (docker.io/, library/,
  * :latest) or localhost/, a unique name ending in "/NAME", an image ID or a unique ID prefix.
  */
-export function findImages(db: StorageDb, name: string): StorageImage[] {
-  if (name === '') return db.images;
+export function findImages(db: StorageDb, name: string): FoundImage[] {
+  if (name === '') return db.images.map((img) => ({ img, names: img.names ?? [] }));
   const bare = name.replace(/^sha256:/, '');
   const at = name.lastIndexOf('@');
   const byId = /^[0-9a-f]{3,64}$/.test(bare) ? db.images.filter((i) => i.id.startsWith(bare)) : [];
-  if (byId.length === 1) return byId;
+  if (byId.length === 1) return [{ img: byId[0]!, names: [] }];
   if (at > 0 && /^[0-9a-f]{64}$/.test(name.slice(at + 1))) {
     // NAME@ID (c/image's form): the image with that ID, which must carry the name
     const img = db.images.find((i) => i.id === name.slice(at + 1));
-    return img ? [img] : [];
+    return img ? [{ img, names: [] }] : [];
   }
   const withTag = (n: string) => (parseDockerRef(n)?.tag || n.includes('@') ? n : `${n}:latest`);
   const p = parseDockerRef(name);
@@ -86,10 +97,10 @@ export function findImages(db: StorageDb, name: string): StorageImage[] {
   if (p) candidates.add(`${p.domain}/${p.path}${p.digest ? `@${p.digest}` : `:${p.tag ?? 'latest'}`}`);
   if (!name.includes('/') || !/[.:]|^localhost$/.test(name.split('/')[0]!)) candidates.add(`localhost/${withTag(name)}`);
   const exact = db.images.filter((i) => i.names?.some((n) => candidates.has(n)) || (p?.digest && i.digest === p.digest));
-  if (exact.length) return exact.slice(0, 1);
+  if (exact.length) return [{ img: exact[0]!, names: (exact[0]!.names ?? []).filter((n) => candidates.has(n)).slice(0, 1) }];
   const suffix = `/${withTag(name)}`;
   const loose = db.images.filter((i) => i.names?.some((n) => n.endsWith(suffix)));
-  return loose.length === 1 ? loose : [];
+  return loose.length === 1 ? [{ img: loose[0]!, names: loose[0]!.names!.filter((n) => n.endsWith(suffix)).slice(0, 1) }] : [];
 }
 
 /** The image's layers, bottom first, following `parent` from its top layer. */

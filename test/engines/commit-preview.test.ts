@@ -2,7 +2,9 @@
  * `diff IMAGE container:NAME` previews what `docker commit NAME` would add. Proof against a
  * private dockerd: a container (network none) of a small real image (the host's dash and rm
  * with their libc) adds, replaces and deletes files; the preview's figures must equal those of
- * the layer `docker commit` then writes, as report --files and diff count it.
+ * the layer `docker commit` then writes, as report --files and diff count it. On overlay2 that
+ * layer is the container's whole upper directory, files overlayfs copied up unchanged (a hard
+ * link to a lower file) included, which the engine's list of changes leaves out.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { realpathSync } from 'node:fs';
@@ -25,6 +27,10 @@ async function shellRootfs(file: string): Promise<void> {
   const files: Array<[string, Buffer, number]> = [
     ['bin/sh', host('/bin/sh'), 0o755],
     ['bin/rm', host('/bin/rm'), 0o755],
+    ['bin/ln', host('/bin/ln'), 0o755],
+    ['bin/mkdir', host('/bin/mkdir'), 0o755],
+    ['lib/x86_64-linux-gnu/libselinux.so.1', host('/lib/x86_64-linux-gnu/libselinux.so.1'), 0o755],
+    ['lib/x86_64-linux-gnu/libpcre2-8.so.0', host('/lib/x86_64-linux-gnu/libpcre2-8.so.0'), 0o755],
     ['lib/x86_64-linux-gnu/libc.so.6', host('/lib/x86_64-linux-gnu/libc.so.6'), 0o755],
     ['lib64/ld-linux-x86-64.so.2', host('/lib64/ld-linux-x86-64.so.2'), 0o755],
     ['data/keep.txt', fill(100, 'keep'), 0o644],
@@ -118,6 +124,61 @@ describe.skipIf(skipWithoutEngine('docker', FILE) || !canRunHostBinaries)('diff 
     expect(paths(files.added)).toEqual(paths(p.added));
     expect(files.changed.map((c) => c.path).filter((x) => p.replaced.some((r) => r.path === x && r.type === 'file'))).toEqual(['data/replace-me.bin']);
     expect(files.removedBytes).toBe(p.layer.deletedBytes);
+  });
+
+  it('a file overlayfs copied up without changing it (ln to a lower file) is in the preview, as in the committed layer', async (ctx) => {
+    const d = slot.get(ctx);
+    await d.docker(['run', '--network', 'none', '--name', 'linker', 'shell:1', '/bin/ln', '/bin/rm', '/rm2']);
+    const store = path.join(tmp, 'store-link');
+    const cli = (args: string[]) => runCliAsync(['--store', store, ...args, '--engine-socket', d.socket]);
+    const pv = await cli(['diff', '--json', 'docker-daemon:shell:1', 'container:linker']);
+    expect(pv.code, pv.stderr).toBe(0);
+    const p = JSON.parse(pv.stdout) as Preview & { basis: string };
+    await d.docker(['commit', 'linker', 'linked:1']);
+    const rep = await cli(['report', '--files', '--json', 'docker-daemon:shell:1', 'docker-daemon:linked:1']);
+    expect(rep.code, rep.stderr).toBe(0);
+    const imgs = (JSON.parse(rep.stdout) as { images: Array<{ refs: string[]; waste: Waste }> }).images;
+    const before = imgs.find((i) => i.refs.includes('shell:1'))!.waste;
+    const after = imgs.find((i) => i.refs.includes('linked:1'))!.waste;
+    expect(after.totalFileBytes - before.totalFileBytes).toBe(p.layer.fileBytes);
+    expect(after.replacedBytes - before.replacedBytes).toBe(p.layer.replacedBytes);
+    expect(after.deletedBytes - before.deletedBytes).toBe(p.layer.deletedBytes);
+    if (d.storageDriver === 'overlay2') {
+      // the copied-up bin/rm hides the image's copy: that is waste the commit bakes in
+      expect(p.basis).toBe('upperdir');
+      expect(p.replaced.filter((x) => x.type === 'file').map((x) => [x.path, x.hiddenBytes])).toEqual([['bin/rm', readFileSync('/bin/rm').length]]);
+    }
+  });
+
+  it('a directory removed and made again (overlayfs: an opaque directory) is counted as the committed layer counts it', async (ctx) => {
+    const d = slot.get(ctx);
+    await d.docker([
+      'run',
+      '--network',
+      'none',
+      '--name',
+      'opaquer',
+      'shell:1',
+      '/bin/sh',
+      '-c',
+      '/bin/rm -r /data/gone; /bin/mkdir /data/gone; printf abc > /data/gone/c',
+    ]);
+    const store = path.join(tmp, 'store-opaque');
+    const cli = (args: string[]) => runCliAsync(['--store', store, ...args, '--engine-socket', d.socket]);
+    const pv = await cli(['diff', '--json', 'docker-daemon:shell:1', 'container:opaquer']);
+    expect(pv.code, pv.stderr).toBe(0);
+    const p = JSON.parse(pv.stdout) as Preview;
+    await d.docker(['commit', 'opaquer', 'opaque:1']);
+    const rep = await cli(['report', '--files', '--json', 'docker-daemon:shell:1', 'docker-daemon:opaque:1']);
+    expect(rep.code, rep.stderr).toBe(0);
+    const imgs = (JSON.parse(rep.stdout) as { images: Array<{ refs: string[]; waste: Waste }> }).images;
+    const before = imgs.find((i) => i.refs.includes('shell:1'))!.waste;
+    const after = imgs.find((i) => i.refs.includes('opaque:1'))!.waste;
+    expect(after.totalFileBytes - before.totalFileBytes).toBe(p.layer.fileBytes);
+    expect(after.replacedBytes - before.replacedBytes).toBe(p.layer.replacedBytes);
+    expect(after.deletedBytes - before.deletedBytes).toBe(p.layer.deletedBytes);
+    expect(p.layer.deletedBytes).toBe(10_000); // data/gone/a and b, hidden below
+    expect(p.added.filter((x) => x.type === 'file')).toEqual([{ path: 'data/gone/c', type: 'file', bytes: 3 }]);
   });
 
   it('a container of another image: exit 2 naming both', async (ctx) => {

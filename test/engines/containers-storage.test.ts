@@ -92,6 +92,24 @@ describe.skipIf(skipWithoutEngine('podman', FILE))('containers-storage: a privat
     for (const img of listed) for (const n of img.Names) expect(got.get(n.replace(/^docker\.io\//, ''))?.configDigest, n).toBe(`sha256:${img.Id}`);
   });
 
+  it('containers-storage:NAME brings only that name of the image, not its other names; by ID, none', async (ctx) => {
+    const p = slot.get(ctx);
+    await p.podman(['tag', 'acme/base:1.0', 'acme/p:1', 'acme/p:2']);
+    try {
+      const id = JSON.parse((await p.podman(['image', 'inspect', 'acme/p:1'])).stdout)[0].Id as string;
+      const store = path.join(tmp, 'one-name');
+      const r = await runCliAsync(['--store', store, 'ingest', `containers-storage:${spec}acme/p:1`]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(readStoreImages(store).map((i) => i.refs)).toEqual([['localhost/acme/p:1']]);
+      const byId = path.join(tmp, 'by-id');
+      const r2 = await runCliAsync(['--store', byId, 'ingest', `containers-storage:${spec}${id.slice(0, 12)}`]);
+      expect(r2.code, r2.stderr).toBe(0);
+      expect(readStoreImages(byId).map((i) => [i.configDigest, i.refs])).toEqual([[`sha256:${id}`, []]]);
+    } finally {
+      await p.podman(['untag', 'acme/base:1.0', 'localhost/acme/p:1', 'localhost/acme/p:2']);
+    }
+  });
+
   it("the overlay driver: each layer's files come from overlay/<id>/diff, whiteouts included", async (ctx) => {
     const p = slot.get(ctx);
     const root = path.join(p.dir, 'overlay-root');

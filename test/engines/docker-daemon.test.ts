@@ -6,8 +6,9 @@
  * image. Faults: no socket, an image the engine lacks, and an engine that dies mid-export
  * (a small broken one on a unix socket) are exit 2 with one line and leave the store as it was.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readStoreImages, runCli, show, type StoreImage } from '../helpers/cli.js';
@@ -64,6 +65,29 @@ describe.skipIf(skipWithoutEngine('docker', FILE))('docker-daemon: with a privat
     for (const [ref, img] of got) expect(img.configDigest, ref).toBe(fromFiles.get(ref)!.configDigest);
   });
 
+  it('a name without a tag is NAME:latest, not every tag of the repository; diff refuses an argument naming several images', async (ctx) => {
+    const d = slot.get(ctx);
+    // acme/two:latest is acme/api:1.1; acme/two:old is acme/base:1.0 (untagged again after, for the other tests)
+    await d.docker(['tag', 'acme/api:1.1', 'acme/two:latest']);
+    await d.docker(['tag', 'acme/base:1.0', 'acme/two:old']);
+    try {
+      const store = path.join(tmp, 'latest');
+      const env = { DOCKER_HOST: `unix://${d.socket}` };
+      const r = await runCliAsync(['--store', store, 'diff', '--json', 'docker-daemon:acme/two', 'docker-daemon:acme/worker:1.0'], env);
+      expect(r.code, r.stderr).toBe(0);
+      const diff = JSON.parse(r.stdout) as { a: { refs: string[] }; b: { refs: string[] } };
+      expect(diff.a.refs).toEqual(['acme/two:latest']);
+      expect(diff.b.refs).toEqual(['acme/worker:1.0']);
+      expect(byRef(readStoreImages(store)).has('acme/two:old')).toBe(false);
+      // docker-daemon: alone is every image of the engine: not something diff can compare
+      const many = await runCliAsync(['--store', store, 'diff', 'docker-daemon:', 'docker-daemon:acme/worker:1.0'], env);
+      expect(many.code).toBe(2);
+      expect(many.stderr).toMatch(/"docker-daemon:" names \d+ images; diff compares one image with one \[E_USAGE\]/);
+    } finally {
+      await d.docker(['rmi', 'acme/two:latest', 'acme/two:old']);
+    }
+  });
+
   it('an image the engine lacks: exit 2, E_REF_NOT_FOUND naming it, the store unchanged', async (ctx) => {
     const d = slot.get(ctx);
     const store = path.join(tmp, 'one');
@@ -98,6 +122,25 @@ describe.skipIf(skipWithoutEngine('podman', FILE))('docker-daemon: with podman s
 });
 
 describe('docker-daemon: faults', () => {
+  it('report, report --files, diff and budget with an engine that cannot be reached: no store left behind, the error names the input', async () => {
+    const env = { DOCKER_HOST: `unix://${path.join(tmp, 'nonexistent.sock')}` };
+    const budget = path.join(tmp, 'budget-any.json');
+    writeFileSync(budget, JSON.stringify({ budgets: [{ match: '*', maxSize: '1GB' }] }));
+    const runs = [
+      ['report', 'docker-daemon:x'],
+      ['report', '--files', 'docker-daemon:x'],
+      ['diff', 'docker-daemon:x', 'acme/api:1.0'],
+      ['budget', '--config', budget, 'docker-daemon:x'],
+    ];
+    for (const [i, args] of runs.entries()) {
+      const store = path.join(tmp, `unreachable-${i}`);
+      const r = await runCliAsync(['--store', store, ...args], env);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(/^layerstore: error: docker-daemon:x: cannot reach the container engine at .*\[E_ENGINE\]$/m);
+      expect(existsSync(store), args.join(' ')).toBe(false);
+    }
+  });
+
   it('no engine at the socket: exit 2, one E_ENGINE line naming it', async () => {
     const sock = path.join(tmp, 'nothing-here.sock');
     const store = path.join(tmp, 'no-engine');
@@ -109,6 +152,30 @@ describe('docker-daemon: faults', () => {
         'm',
       ),
     );
+  });
+
+  it('a socket that answers something other than HTTP (an SSH banner, an HTTP/2 frame as gRPC sends): exit 2, E_ENGINE saying so', async () => {
+    // HTTP/2 SETTINGS frame: what containerd's gRPC socket sends first
+    for (const [i, greeting] of [Buffer.from('SSH-2.0-OpenSSH_9.2\r\n'), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])].entries()) {
+      const sock = path.join(tmp, `not-http-${i}.sock`);
+      const conns = new Set<net.Socket>();
+      const server = net.createServer((c) => {
+        conns.add(c);
+        c.on('error', () => undefined); // the client hangs up on what it cannot parse
+        c.end(greeting);
+      });
+      await new Promise<void>((r) => server.listen(sock, r));
+      try {
+        const store = path.join(tmp, 'not-http');
+        const r = await runCliAsync(['--store', store, 'ingest', '--engine-socket', sock, 'docker-daemon:acme/api:1.0']);
+        expect(r.code).toBe(2);
+        expect(r.stderr).toMatch(/: something answers at .*, but not as a Docker Engine API \(not HTTP: HPE_\w+\) \[E_ENGINE\]$/m);
+        expect(existsSync(store)).toBe(false);
+      } finally {
+        for (const c of conns) c.destroy();
+        await new Promise((r) => server.close(r));
+      }
+    }
   });
 
   it('an engine that dies mid-export: exit 2, the store byte-identical, staging empty', async () => {

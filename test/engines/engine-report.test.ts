@@ -189,6 +189,26 @@ describe.skipIf(skipWithoutEngine('docker', FILE))('docker-daemon: images in rep
       .filter((b) => !usedLayers.has(b));
     expect(rep.engine.reclaimableBytes).toBe([...new Set(blobsFree)].reduce((n, b) => n + blobSize(store, b), 0));
   });
+
+  it('report docker-daemon: names each image by the tags the engine has now, not tags the store kept from an earlier run', async (ctx) => {
+    const d = slot.get(ctx);
+    const store = path.join(tmp, 'df-tags');
+    const report = async () => {
+      const r = await runCliAsync(['--store', store, 'report', '--json', '--engine-socket', d.socket, 'docker-daemon:']);
+      expect(r.code, r.stderr).toBe(0);
+      return new Map((JSON.parse(r.stdout) as { images: ReportImage[] }).images.map((i) => [i.configDigest, i.refs]));
+    };
+    await d.docker(['tag', 'acme/base:1.0', 'acme/gone:1']);
+    try {
+      expect((await report()).get(JSON.parse((await d.docker(['image', 'inspect', 'acme/base:1.0'])).stdout)[0].Id)).toContain('acme/gone:1');
+    } finally {
+      await d.docker(['rmi', 'acme/gone:1']);
+    }
+    const now = JSON.parse((await d.api('/images/json')).body.toString()) as Array<{ Id: string; RepoTags: string[] | null }>;
+    const rows = await report();
+    expect([...rows.keys()].sort()).toEqual(now.map((i) => i.Id).sort());
+    for (const img of now) expect(rows.get(img.Id), img.Id).toEqual([...(img.RepoTags ?? [])].filter((t) => t !== '<none>:<none>').sort());
+  });
 });
 
 /** What overlay2's diff directory of this layer tar weighs as docker counts it (see the df test). */
