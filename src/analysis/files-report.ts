@@ -1,5 +1,5 @@
 import type { Digest } from '../digest/digest.js';
-import { isLayerstoreError } from '../errors.js';
+import { isLayerstoreError, type LayerstoreError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import { entryTable, getFileIndex, type FileIndex } from './file-index.js';
 import { T_FILE } from './entry-table.js';
@@ -75,6 +75,11 @@ export interface UnreadableLayer {
  */
 const UNREADABLE_CODES = new Set(['E_TRUNCATED', 'E_TAR_CORRUPT', 'E_NOT_TAR', 'E_EMPTY', 'E_DECOMPRESS', 'E_UNSUPPORTED', 'E_TOO_LARGE']);
 
+/** Whether reading a layer's file index failed because its bytes are no tar (the layer is reported, not fatal), as opposed to a damaged store. */
+export function isUnreadableLayerError(e: unknown): e is LayerstoreError {
+  return isLayerstoreError(e) && UNREADABLE_CODES.has(e.code);
+}
+
 /**
  * Everything `report --files` shows: the three-level savings ledger, each image's waste
  * (from its stacked layers) and the largest wasted files, the marginal cost of each image,
@@ -95,7 +100,7 @@ export async function computeFilesReport(
     try {
       byDiffId.set(l.diffId, await getFileIndex(store, l.digest));
     } catch (e) {
-      if (!isLayerstoreError(e) || !UNREADABLE_CODES.has(e.code)) throw e;
+      if (!isUnreadableLayerError(e)) throw e;
       unreadable.set(l.diffId, { digest: l.digest, diffId: l.diffId, code: e.code, message: e.message, images: [] });
     }
     opts.onProgress?.(++done, todo.length);

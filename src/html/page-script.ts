@@ -259,9 +259,10 @@ ${PAGE_FORMAT_SOURCE}
       { key: 'unique', label: 'Unique', num: true, cell: function (i) { return humanBytes(i.uniqueBytes); }, sort: function (i) { return i.uniqueBytes; } },
     ];
     if (hasWaste) {
-      cols.push({ key: 'wasted', label: 'Wasted', num: true, cell: function (i) { return humanBytes(i.waste.wastedBytes); }, sort: function (i) { return i.waste.wastedBytes; } });
-      cols.push({ key: 'efficiency', label: 'Efficiency', num: true, cell: function (i) { return percent(i.waste.efficiency, 1); }, sort: function (i) { return i.waste.efficiency; } });
-      cols.push({ key: 'frees', label: 'Removing frees', num: true, cell: function (i) { return humanBytes(i.marginalBytes); }, sort: function (i) { return i.marginalBytes; } });
+      // waste null: an image not analysed inside (a layer that is not a readable tar, listed below)
+      cols.push({ key: 'wasted', label: 'Wasted', num: true, cell: function (i) { return i.waste ? humanBytes(i.waste.wastedBytes) : NOT_READ; }, sort: function (i) { return i.waste ? i.waste.wastedBytes : -1; } });
+      cols.push({ key: 'efficiency', label: 'Efficiency', num: true, cell: function (i) { return i.waste ? percent(i.waste.efficiency, 1) : NOT_READ; }, sort: function (i) { return i.waste ? i.waste.efficiency : -1; } });
+      cols.push({ key: 'frees', label: 'Removing frees', num: true, cell: function (i) { return i.marginalBytes === null ? NOT_READ : humanBytes(i.marginalBytes); }, sort: function (i) { return i.marginalBytes === null ? -1 : i.marginalBytes; } });
     }
     cols.push({ key: 'split', label: 'Shared / unique / wasted', sort: false, cls: 'bar', cell: bar });
     var rows = all.map(function (i) { return Object.assign({ key: i.manifestDigest }, i); });
@@ -281,6 +282,7 @@ ${PAGE_FORMAT_SOURCE}
       ], attached, function (r) { return [r.img]; }));
     }
 
+    unreadable(sec);
     if (!hasWaste) return;
     var wasted = [];
     all.forEach(function (img) { (img.wastedFiles || []).forEach(function (f) { wasted.push(Object.assign({ img: img, key: img.manifestDigest + ' ' + f.class + ' ' + f.path }, f)); }); });
@@ -310,6 +312,21 @@ ${PAGE_FORMAT_SOURCE}
     ], dups, function (r) { var out = []; r.occurrences.forEach(function (o) { out = out.concat(usersOf[o.layer] || []); }); return out; }, 'No content is stored twice.'));
   }
 
+  // ---- layers that are not a readable tar (report --files' unreadableLayers): their images are left out of the file figures
+  var NOT_READ = 'not read';
+  function unreadableOf(img) { return (D.report.unreadableLayers || []).filter(function (u) { return u.images.indexOf(img.manifestDigest) >= 0; }); }
+  function unreadable(sec) {
+    var bad = (D.report.unreadableLayers || []).map(function (u) { return Object.assign({ key: u.digest, imgs: u.images.map(function (d) { return byDigest[d]; }).filter(Boolean) }, u); });
+    if (!bad.length) return;
+    sec.appendChild(h('h3', null, 'Layers that are not a readable tar: their images are left out of the file figures'));
+    sec.appendChild(table('unreadable-table', [
+      { key: 'layer', label: 'Layer', cls: 'mono', cell: function (u) { return h('span', { title: u.digest }, short(u.digest)); }, sort: function (u) { return u.digest; } },
+      { key: 'code', label: 'Error', cls: 'mono', cell: function (u) { return u.code; } },
+      { key: 'message', label: 'What is wrong', cell: function (u) { return u.message; } },
+      { key: 'images', label: 'Images left out', cls: 'mono', cell: function (u) { return u.imgs.map(function (i) { return h('div', null, label(i)); }); }, sort: function (u) { return u.imgs.length; } },
+    ], bad, function (u) { return u.imgs; }));
+  }
+
   // ---- layer view: one image's overlay stack, bottom to top
   function layerView() {
     var sel = byId('layer-image');
@@ -326,7 +343,13 @@ ${PAGE_FORMAT_SOURCE}
     var img = state.image && byDigest[state.image];
     if (!img) { box.appendChild(h('p', { class: 'empty' }, D.report.images.length ? 'No image matches the filter.' : 'No images in the store yet.')); return; }
     var rows = (D.stacks || {})[img.manifestDigest];
-    if (!rows) { box.appendChild(h('p', { class: 'empty' }, 'No layer data for this image.')); return; }
+    if (!rows) {
+      var bad = unreadableOf(img);
+      box.appendChild(h('p', { class: 'empty', id: bad.length ? 'stack-unreadable' : null }, bad.length
+        ? 'Not analysed: ' + bad.map(function (u) { return 'layer ' + short(u.digest) + ' is not a readable tar (' + u.code + ': ' + u.message + ')'; }).join('; ') + '.'
+        : 'No layer data for this image.'));
+      return;
+    }
     var users = {};
     D.report.layers.forEach(function (l) { users[l.digest] = l.images.length; });
     var max = Math.max.apply(null, rows.map(function (r) { return r.addedBytes + r.replacedBytes + r.deletedBytes; }).concat([1]));

@@ -1,5 +1,6 @@
 import type { Digest } from '../digest/digest.js';
 import { getFileIndex, type FileIndex } from '../analysis/file-index.js';
+import { isUnreadableLayerError } from '../analysis/files-report.js';
 import { wellKnownLayer } from '../analysis/ledger.js';
 import type { ImageInfo } from '../analysis/load-images.js';
 import { stackImage } from '../analysis/overlay.js';
@@ -123,13 +124,26 @@ async function historyOf(store: Store, configDigest: Digest): Promise<HistoryEnt
   return out;
 }
 
-/** Each image's layers as overlayfs stacks them, with the history line that made each. */
+/**
+ * Each image's layers as overlayfs stacks them, with the history line that made each. An image
+ * with a layer that is not a readable tar has no stack (as `report --files` leaves it out of the
+ * file figures: the report's unreadableLayers names it), rather than failing the whole page.
+ */
 export async function buildStacks(store: Store | undefined, images: ImageInfo[]): Promise<Record<string, StackRow[]>> {
   const out: Record<string, StackRow[]> = {};
   if (!store) return out;
-  const byDiffId = new Map<Digest, FileIndex>();
+  const byDiffId = new Map<Digest, FileIndex | null>();
+  const indexOf = async (digest: Digest): Promise<FileIndex | null> => {
+    try {
+      return await getFileIndex(store, digest);
+    } catch (e) {
+      if (isUnreadableLayerError(e)) return null;
+      throw e;
+    }
+  };
   for (const img of images) {
-    for (const l of img.layers) if (!byDiffId.has(l.diffId)) byDiffId.set(l.diffId, await getFileIndex(store, l.digest));
+    for (const l of img.layers) if (!byDiffId.has(l.diffId)) byDiffId.set(l.diffId, await indexOf(l.digest));
+    if (img.layers.some((l) => byDiffId.get(l.diffId) === null)) continue;
     const overlay = stackImage(
       img,
       img.layers.map((l) => ({ digest: l.digest, index: byDiffId.get(l.diffId)! })),
