@@ -225,11 +225,14 @@ async function handle(ctx: Ctx, req: IncomingMessage, res: ServerResponse): Prom
   if (!read) throw new RegistryError(405, 'UNSUPPORTED', `${method} is not supported here`);
   const view = await repos.view();
   if (kind === 'referrers') return sendReferrers(view, name, rest, url, res, method === 'HEAD');
-  const received = await ctx.received.view();
+  // The received records are read only when a ref does not already answer: a tag or a reachable
+  // digest is served from index.json alone, so a damaged received.json (E_STORE_INVALID) fails
+  // only the reads that need it.
+  const receivedHas = async (d: Digest) => (await ctx.received.view()).has(name, d);
   const tags = view.repos.get(name) ?? new Map<string, Descriptor>();
   // A repository with no tag yet may still hold blobs and manifests pushed by digest.
-  const pushedOnly = kind === 'blobs' || (kind === 'manifests' && isDigest(rest) && received.has(name, rest));
-  if (!view.repos.has(name) && !pushedOnly) throw new RegistryError(404, 'NAME_UNKNOWN', `repository ${name} is not known`);
+  const pushedOnly = () => kind === 'blobs' || (kind === 'manifests' && isDigest(rest) && receivedHas(rest));
+  if (!view.repos.has(name) && !(await pushedOnly())) throw new RegistryError(404, 'NAME_UNKNOWN', `repository ${name} is not known`);
 
   if (kind === 'tags') {
     if (rest !== 'list') throw new RegistryError(404, 'UNSUPPORTED', `no such endpoint: ${path}`);
@@ -242,7 +245,7 @@ async function handle(ctx: Ctx, req: IncomingMessage, res: ServerResponse): Prom
   if (kind === 'manifests') {
     let desc: Descriptor | undefined;
     if (isDigest(rest)) {
-      if (reachable.has(rest) || received.has(name, rest)) {
+      if (reachable.has(rest) || (await receivedHas(rest))) {
         desc = { mediaType: '', digest: rest, size: 0 };
       }
     } else if (isValidTag(rest)) {
@@ -264,7 +267,7 @@ async function handle(ctx: Ctx, req: IncomingMessage, res: ServerResponse): Prom
 
   // blobs
   if (!isDigest(rest)) throw new RegistryError(400, 'DIGEST_INVALID', `invalid digest ${JSON.stringify(rest)} (this registry holds sha256 blobs)`);
-  const size = reachable.has(rest) || received.has(name, rest) ? await store.blobs.size(rest) : undefined;
+  const size = reachable.has(rest) || (await receivedHas(rest)) ? await store.blobs.size(rest) : undefined;
   if (size === undefined) throw new RegistryError(404, 'BLOB_UNKNOWN', `blob ${rest} is not in ${name}`);
   res.setHeader('Docker-Content-Digest', rest);
   res.setHeader('Content-Type', 'application/octet-stream');

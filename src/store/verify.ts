@@ -2,6 +2,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { createHasher } from '../digest/hasher.js';
 import { isDigest, type Digest } from '../digest/digest.js';
+import { isLayerstoreError } from '../errors.js';
 import { findLeftovers, type Leftover } from './leftovers.js';
 import { markReachable, type RootName } from './reachability.js';
 import { readReceived } from './received.js';
@@ -38,9 +39,11 @@ export interface VerifyReport {
   absentPlatforms: number;
   /** Derived files (caches) that lie about what they derive from, or are not regular files. */
   badCaches: BadCache[];
+  /** Store state files that cannot be read (`.layerstore/received.json`): damage, which --fix cannot repair (the file is state, not a cache). */
+  badFiles: Array<{ path: string; error: string; hint?: string }>;
   /**
-   * Damage means exit code 3: a bad blob, a missing blob, an unreadable manifest, or a bad
-   * cache that is still there (--fix deletes those, which repairs them).
+   * Damage means exit code 3: a bad blob, a missing blob, an unreadable manifest, a bad
+   * state file (badFiles), or a bad cache that is still there (--fix deletes those, which repairs them).
    */
   damaged: boolean;
   fixed: { quarantined: number; leftoversRemoved: number; cachesRemoved: number };
@@ -81,8 +84,16 @@ export async function verifyLayout(store: Store, layout: StoreLayout, opts: Veri
   }
   const reach = await markReachable(store, layout);
   // Blobs pushed to serve that no manifest names yet are kept by gc for a while: not orphans.
-  // (A damaged record file is gc's to refuse; here it only means none are left out.)
-  const received = new Set((await readReceived(layout).catch(() => [])).map((r) => r.digest));
+  // A damaged record file is damage: gc refuses to sweep past it, so no blob can be called an
+  // orphan ("gc removes them" would be false) and the store is not consistent.
+  const badFiles: VerifyReport['badFiles'] = [];
+  let received = new Set<Digest>();
+  try {
+    received = new Set((await readReceived(layout)).map((r) => r.digest));
+  } catch (e) {
+    if (!isLayerstoreError(e)) throw e;
+    badFiles.push({ path: layout.receivedFile, error: `${e.message} [${e.code}]`, hint: e.hint });
+  }
   const rootsOf = (d: string) => [...(reach.roots.get(d as Digest) ?? [])].sort();
 
   const report: VerifyReport = {
@@ -95,6 +106,7 @@ export async function verifyLayout(store: Store, layout: StoreLayout, opts: Veri
     leftovers: [],
     absentPlatforms: reach.absentPlatforms,
     badCaches: [],
+    badFiles,
     damaged: false,
     fixed: { quarantined: 0, leftoversRemoved: 0, cachesRemoved: 0 },
   };
@@ -128,7 +140,7 @@ export async function verifyLayout(store: Store, layout: StoreLayout, opts: Veri
     }
     good.add(digest);
     // With unreadable or lost manifests the mark is incomplete, so nothing can be called an orphan.
-    if (!reach.reachable.has(digest) && !received.has(digest) && reach.unreadable.length === 0 && reach.lostDocuments.length === 0)
+    if (!reach.reachable.has(digest) && !received.has(digest) && reach.unreadable.length === 0 && reach.lostDocuments.length === 0 && badFiles.length === 0)
       report.orphans.push({ digest, size });
   }
   report.leftovers = (await findLeftovers(layout)).filter((l) => !l.live);
@@ -159,7 +171,8 @@ export async function verifyLayout(store: Store, layout: StoreLayout, opts: Veri
       report.fixed.cachesRemoved++;
     }
   }
-  report.damaged = report.badBlobs.length > 0 || report.missing.length > 0 || report.unreadable.length > 0 || report.badCaches.some((c) => !c.removed);
+  report.damaged =
+    report.badBlobs.length > 0 || report.missing.length > 0 || report.unreadable.length > 0 || badFiles.length > 0 || report.badCaches.some((c) => !c.removed);
   return report;
 }
 

@@ -6,7 +6,7 @@
  * MANIFEST_BLOB_UNKNOWN), and a blob a delete-triggered gc had swept (kept only by its pin in
  * staging) was gone for good. Raw requests as a client sends them; servers on 127.0.0.1 only.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -146,6 +146,49 @@ describe('blobs pushed but not yet named by a manifest', () => {
       expect(get.status).toBe(200);
       expect(get.body.equals(img.layer)).toBe(true);
       expect(await head(srv, 'rr/other', img.layer)).toBe(404);
+    } finally {
+      await srv.stop();
+    }
+  }, 60_000);
+
+  it('a damaged received.json: verify calls it damage (exit 3, with the hint), gc refuses, and a read-only serve still answers what index.json names, leaking no path', async () => {
+    const store = path.join(tmp, 'damaged-records');
+    const img = image('dmg');
+    const pushedOnly = Buffer.from('a blob no manifest names yet\n');
+    let srv = await startServe(store, ['--allow-push']);
+    try {
+      expect(await post(srv, 'rr/img', img.layer)).toBe(201);
+      expect(await post(srv, 'rr/img', img.config)).toBe(201);
+      expect((await putManifest(srv, 'rr/img', '1', img.manifest)).status).toBe(201);
+      expect(await post(srv, 'rr/img', pushedOnly)).toBe(201);
+    } finally {
+      await srv.stop();
+    }
+    writeFileSync(path.join(store, '.layerstore', 'received.json'), '{"version":1,"blobs":['); // a cut write, a hand edit
+    const v = runCli(['--store', store, 'verify']);
+    expect(v.code, show(v)).toBe(3);
+    expect(v.stdout).toContain('received.json is damaged (it is not JSON) [E_STORE_INVALID]');
+    expect(v.stdout).toContain('hint: it lists blobs pushed to serve that no manifest names yet; remove it to forget them');
+    expect(v.stdout).not.toContain('orphan'); // gc would sweep nothing: no blob is one it "removes"
+    const vj = JSON.parse(runCli(['--store', store, 'verify', '--json']).stdout);
+    expect(vj.badFiles.map((f: any) => path.basename(f.path))).toEqual(['received.json']);
+    expect(vj.orphans).toEqual([]);
+    const gc = runCli(['--store', store, 'gc']);
+    expect(gc.code, show(gc)).toBe(3);
+    expect(existsSync(blobFile(store, digestOf(pushedOnly)))).toBe(true);
+    srv = await startServe(store);
+    try {
+      // A tag and a digest index.json reaches need no received record.
+      const byTag = await rawRequest(`${srv.url}/v2/rr/img/manifests/1`);
+      expect(byTag.status, byTag.body.toString()).toBe(200);
+      expect(byTag.body.equals(img.manifest)).toBe(true);
+      expect((await rawRequest(`${srv.url}/v2/rr/img/blobs/${digestOf(img.layer)}`)).status).toBe(200);
+      // The pushed-only blob needs the records: 500, saying what is wrong, with the store path taken out.
+      const blob = await rawRequest(`${srv.url}/v2/rr/img/blobs/${digestOf(pushedOnly)}`);
+      expect(blob.status).toBe(500);
+      const text = blob.body.toString();
+      expect(text).toContain('<store>/.layerstore/received.json is damaged');
+      expect(text).not.toContain(tmp);
     } finally {
       await srv.stop();
     }
