@@ -55,7 +55,8 @@ export async function verifyCommand(opts: GlobalOptions & { fix?: boolean; json?
     out.push(`${r.absentPlatforms} platform manifests listed by stored indexes are not stored (a save of some platforms only); that is normal`);
   const blobDamage = r.badBlobs.length > 0 || r.missing.length > 0 || r.unreadable.length > 0;
   if (!r.damaged) out.push('OK: the store is consistent');
-  else if (!blobDamage && r.badFiles.length) out.push('DAMAGED: a store file above cannot be read; gc sweeps nothing until it is repaired or removed (see its hint)');
+  else if (!blobDamage && r.badFiles.length)
+    out.push('DAMAGED: a store file above cannot be read; gc sweeps nothing until it is repaired or removed (see its hint)');
   else if (!blobDamage) out.push('DAMAGED: run layerstore verify --fix to delete the bad caches (they are rebuilt from the blobs)');
   else if (r.badBlobs.length && !opts.fix)
     out.push('DAMAGED: run layerstore verify --fix to quarantine the bad blobs, then ingest the sources of the images named above again');
