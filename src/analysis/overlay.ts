@@ -238,6 +238,18 @@ function stackTree(layers: StackLayer[], S: StackEntries, entries: number, scrat
       }
       whiteouts.push(i);
     }
+    // A hardlink that comes before a whiteout or opaque marker removing its target names the
+    // lower file (umoci and containerd apply a layer's entries in order: the link is made, then
+    // the name deleted; the file lives on under the link). Deletions are applied first below, so
+    // such links are resolved here, against the tree before them.
+    const linkedBefore =
+      whiteouts.length || opaque.size
+        ? linksBeforeDeletions(T, base, whiteouts, opaque, (target) => {
+            const node = lookup(target);
+            const at = node < 0 ? -1 : tree.ref[node]!;
+            return at < 0 ? undefined : S.typeCode(at) === T_FILE ? at : links.get(at);
+          })
+        : undefined;
     const deleted = { bytes: 0 };
     // 1. Deletions, against lower layers only.
     for (const [dir, marker] of opaque) {
@@ -299,7 +311,7 @@ function stackTree(layers: StackLayer[], S: StackEntries, entries: number, scrat
         const target = T.linkTarget(i);
         const node = target ? lookup(target) : -1;
         const at = node < 0 ? -1 : tree.ref[node]!;
-        const file = at < 0 ? undefined : S.typeCode(at) === T_FILE ? at : links.get(at);
+        const file = (at < 0 ? undefined : S.typeCode(at) === T_FILE ? at : links.get(at)) ?? linkedBefore?.get(i);
         if (file !== undefined) links.set(ref, file);
       }
       const existing = tree.child(cur, names, b, end);
@@ -339,6 +351,47 @@ function stackTree(layers: StackLayer[], S: StackEntries, entries: number, scrat
   });
 
   return { result, totalFileBytes, unsafeEntries, links, ...finalRefs(tree, S) };
+}
+
+/**
+ * The lower files that this layer's hardlinks name when the link entry comes before the
+ * whiteout or opaque marker that deletes its target (or an ancestor of it): entry -> file ref.
+ * `resolve` looks a path up in the tree before this layer's deletions.
+ */
+function linksBeforeDeletions(
+  T: EntryTable,
+  base: number,
+  whiteouts: number[],
+  opaque: Map<string, number>,
+  resolve: (target: string) => number | undefined,
+): Map<number, number> | undefined {
+  let out: Map<number, number> | undefined;
+  let deletedAt: Map<string, number> | undefined; // path a whiteout deletes -> its first entry
+  for (let i = 0; i < T.count; i++) {
+    if (T.typeCode(i) !== T_HARDLINK) continue;
+    const target = T.linkTarget(i);
+    if (!target) continue;
+    if (!deletedAt) {
+      deletedAt = new Map();
+      for (const w of whiteouts) {
+        const p = T.path(w);
+        const gone = joinPath(parentOf(p), baseOf(p).slice(WHITEOUT_PREFIX.length));
+        if (!deletedAt.has(gone)) deletedAt.set(gone, w);
+      }
+    }
+    // Deleted after the link: by a whiteout of the target or an ancestor, or an ancestor's opaque marker.
+    let later = false;
+    for (let p = target; ; p = parentOf(p)) {
+      const w = deletedAt.get(p);
+      const o = p === target ? undefined : opaque.get(p);
+      if ((w !== undefined && w > i) || (o !== undefined && o - base > i)) later = true;
+      if (p === '') break;
+    }
+    if (!later) continue;
+    const file = resolve(target);
+    if (file !== undefined) (out ??= new Map()).set(i, file);
+  }
+  return out;
 }
 
 /**

@@ -293,3 +293,31 @@ describe.skipIf(!HAVE_TOOLS)('random layers with hard links: the figures of the 
     }
   }, 120_000);
 });
+
+/**
+ * A hard link that comes BEFORE the whiteout or opaque marker deleting its target in the same
+ * layer: umoci (and containerd) apply a layer's entries in archive order, so the link is made
+ * while the lower file still has its name, and the file lives on under the link.
+ */
+describe.skipIf(!HAVE_TOOLS)('a hard link before the whiteout of its target in the same layer, against umoci', () => {
+  const base: FileSpec[] = [
+    { path: 'a', content: A },
+    { path: 'd', type: 'dir' },
+    { path: 'd/a', content: Buffer.concat([A, Buffer.from('d')]) },
+  ];
+  const specs: Spec[] = [
+    { ref: 'hl/link-then-whiteout:1', layers: [base, [link('b', 'a'), { path: '.wh.a' }]] },
+    { ref: 'hl/link-then-opaque:1', layers: [base, [link('e', 'd/a'), { path: 'd', type: 'dir' }, { path: 'd/.wh..wh..opq' }]] },
+  ];
+  it("keeps the linked file: finalFileBytes and duplicateBytes equal umoci's, nothing deleted", async () => {
+    const images = await ingest(specs);
+    for (const spec of specs) {
+      const unpacked = umociRootfs(spec, await dockerSave(spec));
+      const { overlay, waste: w } = await imageWaste(store, images.get(spec.ref)!);
+      expect({ ref: spec.ref, finalFileBytes: w.finalFileBytes, duplicateBytes: w.duplicateBytes }).toEqual({ ref: spec.ref, ...unpackedFigures(unpacked) });
+      expect(w.finalFileBytes).toBe(2001);
+      expect(w.deletedBytes).toBe(0);
+      consistent(overlay);
+    }
+  }, 60_000);
+});
