@@ -6,10 +6,10 @@ import { createDecompressor, type Compression } from '../archive/compression.js'
 import type { Store } from '../store/store.js';
 import { EntryTable, EntryTableBuilder, T_FILE } from './entry-table.js';
 import { cacheRel, readIndexCache, writeIndexCache, type CachedHeader } from './file-index-cache.js';
-import { readLayerEntries, type LayerTarSummary } from './layer-tar.js';
+import { LAYER_POLICY, readLayerEntries, type LayerTarSummary } from './layer-tar.js';
 import { RangeWorkers, workersBesideMainThread } from '../digest/range-workers.js';
 import { walkTarFile } from '../archive/tar-file-walker.js';
-import { sparseContentAt } from '../archive/tar-sparse-content.js';
+import { sparseContentAt, tooSparseToRead } from '../archive/tar-sparse-content.js';
 import type { EntryType } from '../archive/tar-header.js';
 import { TaskGroup } from '../util/pool.js';
 import { normalizeLayerPath } from './layer-path.js';
@@ -29,7 +29,9 @@ import { normalizeLayerPath } from './layer-path.js';
  */
 
 /** Bump when the cache file's layout changes; a cache file of another version is rebuilt. */
-export const FILE_INDEX_VERSION = 3; // 3: GNU sparse files as their real name, size and bytes
+// 3: GNU sparse files as their real name, size and bytes. 4: links carry no data whatever their
+// size field says, a sparse file over the hole cap has no hash (indexes built before read layers otherwise).
+export const FILE_INDEX_VERSION = 4;
 
 /**
  * Most entries one layer may have (README, "report --files"): a layer with more is refused
@@ -58,7 +60,9 @@ export interface FileEntry {
   linkTarget?: string;
   /**
    * Regular file: lowercase hex sha256 of the content. Hardlink: the content sha256 of the
-   * entry it links to, when that is a regular file earlier in the same layer.
+   * entry it links to, when that is a regular file earlier in the same layer. None for a
+   * GNU sparse file whose holes are over MAX_SPARSE_HOLE_BYTES (archive/tar-limits.ts): its
+   * bytes are not read, so it takes no part in duplicate detection.
    */
   sha256?: string;
 }
@@ -189,7 +193,7 @@ export async function indexLayerStream(
       if (builder.seen >= maxEntries) throw tooMany(maxEntries);
       const type = FILE_TYPE[e.type];
       let sha: Buffer | undefined;
-      if (type === 'file') {
+      if (type === 'file' && !e.unread) {
         // Hash while streaming: one chunk in memory at a time, whatever the file's size.
         const h = createHash('sha256');
         for await (const chunk of e.body) h.update(chunk);
@@ -462,7 +466,8 @@ async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions):
   // Entries walked and not yet in the index, by their number in archive order; each goes once
   // it is in the index. A Map, not an array of every entry: a million-entry layer made that
   // array (and its growth copies) tens of MB that outlived the build.
-  const walked = new Map<number, IndexInput & { sha?: string }>();
+  // `sha` null: a file with no content hash (a sparse file over the hole cap), nothing to wait for.
+  const walked = new Map<number, IndexInput & { sha?: string | null }>();
   let walkedCount = 0;
   const maxEntries = opts.maxEntries ?? MAX_LAYER_ENTRIES;
   // Entries go into the index in archive order as their hashes arrive (a hardlink takes the
@@ -473,7 +478,7 @@ async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions):
     for (; added < walkedCount; added++) {
       const w = walked.get(added)!;
       if (w.type === 'file' && w.sha === undefined) return;
-      builder.add(w, w.sha);
+      builder.add(w, w.sha ?? undefined);
       walked.delete(added); // its FileEntry is all that is kept
     }
   };
@@ -502,7 +507,7 @@ async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions):
       });
     };
     await tasks.run(async () => {
-      const walk = walkTarFile(fh, size, { trailing: 'ignore', end: 'entry', rawNames: true, maxEntries: Infinity, window: 1024 * 1024, summary });
+      const walk = walkTarFile(fh, size, { ...LAYER_POLICY, window: 1024 * 1024, summary });
       for await (const e of walk) {
         if (tasks.failed) break;
         if (walkedCount >= maxEntries) throw tooMany(maxEntries);
@@ -510,7 +515,9 @@ async function indexLayerFile(store: Store, d: Digest, opts: IndexLayerOptions):
         const size = e.sparse?.size ?? e.size;
         // A sparse file's bytes (its data with zeros in the holes) are no one range of the
         // blob for the hashing threads: hashed here, as the streaming path does. Layers hold few.
-        const sha = type === 'file' && e.sparse ? await sha256Hex(sparseContentAt(fh.fd, { ...e, sparse: e.sparse })) : undefined;
+        // Over the hole cap, not at all (as readLayerEntries): no hash.
+        const sparse = type === 'file' ? e.sparse : undefined;
+        const sha = sparse ? (tooSparseToRead(sparse) ? null : await sha256Hex(sparseContentAt(fh.fd, { ...e, sparse }))) : undefined;
         walked.set(walkedCount++, { rawName: e.rawName, rawLinkname: e.linkname, type, mode: e.mode, uid: e.uid, gid: e.gid, size, sha });
         if (type !== 'file' || sha !== undefined) {
           if (added === walkedCount - 1) advance(); // nothing to wait for: straight into the index

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { LayerstoreError, isLayerstoreError } from '../errors.js';
-import { readTarEntries, type TarEntry, type TarSummary } from '../archive/tar-entries.js';
-import { sparseContent } from '../archive/tar-sparse-content.js';
+import { readTarEntries, type TarEntry, type TarReadOptions, type TarSummary } from '../archive/tar-entries.js';
+import { sparseContent, tooSparseToRead } from '../archive/tar-sparse-content.js';
 
 /**
  * Reading the tar INSIDE a layer blob (as opposed to an outer image archive), through the
@@ -22,9 +22,16 @@ import { sparseContent } from '../archive/tar-sparse-content.js';
  * - a GNU sparse file (tar --sparse) is the file a runtime extracts: its real name and size,
  *   and as body its bytes with the holes as zeros (the tar engine reads its map as Go's
  *   archive/tar does), so it is the same content as the plain file. An image archive's own
- *   entries are never sparse: ingest refuses one.
+ *   entries are never sparse: ingest refuses one. Unless its holes are over
+ *   MAX_SPARSE_HOLE_BYTES (tar-limits.ts): then `unread` is set and the body is empty (a map
+ *   claims terabytes of zeros in a few header bytes; hashing them takes minutes per TiB).
  */
-export type LayerTarEntry = Omit<TarEntry, 'sparse'>;
+export type LayerTarEntry = Omit<TarEntry, 'sparse'> & {
+  /** A sparse file whose bytes are not handed out (its holes are over the cap): `size` is still its real size. */
+  unread?: true;
+};
+
+const NO_BYTES: AsyncIterable<Buffer> = { [Symbol.asyncIterator]: async function* () {} };
 
 export interface ReadLayerOptions {
   /** Turn an error of `input` (decompressor, file read) into a coded one. */
@@ -32,6 +39,15 @@ export interface ReadLayerOptions {
 }
 
 export type LayerTarSummary = TarSummary;
+
+/** The tar engine's options for the tar inside a layer (both readers: file-index.ts walks big ones by position). */
+export const LAYER_POLICY = {
+  trailing: 'ignore',
+  end: 'entry',
+  headerOnlyNoData: true,
+  rawNames: true,
+  maxEntries: Infinity,
+} as const satisfies TarReadOptions;
 
 /**
  * Iterate the entries of a layer's tar stream (already decompressed). Errors are
@@ -42,11 +58,13 @@ export type LayerTarSummary = TarSummary;
 export async function* readLayerEntries(input: Readable, summary: LayerTarSummary = {}, opts: ReadLayerOptions = {}): AsyncGenerator<LayerTarEntry> {
   const mapInputError =
     opts.mapInputError ?? ((e: unknown) => (isLayerstoreError(e) ? e : new LayerstoreError('E_IO', String((e as Error)?.message ?? e), { cause: e })));
-  for await (const e of readTarEntries(input, { trailing: 'ignore', end: 'entry', rawNames: true, maxEntries: Infinity, summary, mapInputError })) {
+  for await (const e of readTarEntries(input, { ...LAYER_POLICY, summary, mapInputError })) {
     if (e.sparse === undefined) yield e;
     else {
       const { sparse, ...entry } = e;
-      yield { ...entry, size: sparse.size, body: sparseContent(e.body, sparse) };
+      // The stored data left unread is skipped by the reader.
+      if (tooSparseToRead(sparse)) yield { ...entry, size: sparse.size, body: NO_BYTES, unread: true };
+      else yield { ...entry, size: sparse.size, body: sparseContent(e.body, sparse) };
     }
   }
 }

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { LayerstoreError } from '../errors.js';
-import { emptyInput, mapTarError, noEndMarker, shorterThanHeader, trailingData, truncatedInside } from './tar-errors.js';
+import { emptyInput, mapTarError, noEndMarker, shorterThanHeader, trailingData, truncatedInSparseMap, truncatedInside } from './tar-errors.js';
 import { DEFAULT_MAX_ENTRIES } from './tar-limits.js';
 import { padded, TarStructure, type TarHeaderEntry } from './tar-structure.js';
 
@@ -33,10 +33,13 @@ export interface TarReadOptions {
    * Where the input may end: 'marker' (outer image archives: only after the end-of-archive
    * marker, else E_TRUNCATED / E_EMPTY) or 'entry' (the tar inside a layer, read as Go's
    * archive/tar reads it for docker, containerd and podman: the input may also end where a
-   * header would start or in an entry's padding, and an empty input is an empty archive; an
-   * end inside a header or an entry's data is still E_TRUNCATED).
+   * header would start or in the padding of an entry or of an extended header, and an empty
+   * input is an empty archive; an end inside a header, a sparse map or any data is still
+   * E_TRUNCATED).
    */
   end?: 'marker' | 'entry';
+  /** Header-only typeflags carry no data whatever their size says, as Go reads a layer (TarStructureOptions). */
+  headerOnlyNoData?: boolean;
   /** Filled in when the read ends normally. */
   summary?: TarSummary;
 }
@@ -59,7 +62,7 @@ export interface ReadTarStreamOptions extends TarReadOptions {
  * the end-of-archive marker only zeros may follow, or with `trailing: 'ignore'` anything).
  */
 export async function* readTarEntries(input: Readable, opts: ReadTarStreamOptions = {}): AsyncGenerator<TarEntry> {
-  const tar = new TarStructure({ maxEntries: opts.maxEntries ?? DEFAULT_MAX_ENTRIES, rawNames: opts.rawNames });
+  const tar = new TarStructure({ maxEntries: opts.maxEntries ?? DEFAULT_MAX_ENTRIES, rawNames: opts.rawNames, headerOnlyNoData: opts.headerOnlyNoData });
   const src = new ChunkSource(input, opts.mapInputError ?? ((e) => mapTarError(e)));
   let generation = 0; // which entry's body may read
   const atEntryEnd = opts.end === 'entry';
@@ -70,8 +73,10 @@ export async function* readTarEntries(input: Readable, opts: ReadTarStreamOption
     for (;;) {
       const at = src.pos;
       const block = await src.take(512);
-      if (block.length === 0 && atEntryEnd) return finish();
+      // Where a new header would start, a layer may end; never inside an entry's sparse map.
+      if (block.length === 0 && atEntryEnd && !tar.inSparseMap) return finish();
       if (block.length < 512) {
+        if (tar.inSparseMap) throw truncatedInSparseMap(tar.lastName, src.pos);
         if (at === 0) throw block.length === 0 ? emptyInput() : shorterThanHeader();
         throw block.length === 0 ? noEndMarker(at) : truncatedInside(false, tar.lastName, src.pos);
       }
@@ -85,8 +90,13 @@ export async function* readTarEntries(input: Readable, opts: ReadTarStreamOption
       if (step.kind === 'skip') continue;
       if (step.kind === 'extended') {
         const data = await src.take(step.size);
-        if (data.length < step.size || !(await src.skip(padded(step.size) - step.size))) throw truncatedInside(true, tar.lastName, src.pos);
+        if (data.length < step.size) throw truncatedInside(true, tar.lastName, src.pos);
         tar.extended(data);
+        const pad = padded(step.size) - step.size;
+        // Go's reader takes an end in an extended header's padding as the archive's end (its
+        // entry never came), as it does after an entry's data.
+        if (atEntryEnd && (await src.skipUpTo(pad)) < pad) return finish();
+        if (!atEntryEnd && !(await src.skip(pad))) throw truncatedInside(true, tar.lastName, src.pos);
         continue;
       }
       const entry = step.entry;

@@ -17,6 +17,15 @@ export function truncatedInside(inData: boolean, lastName: string, at: number): 
   );
 }
 
+/** The input ends inside the sparse map of entry `lastName` (before the entry's data). */
+export function truncatedInSparseMap(lastName: string, at: number): LayerstoreError {
+  return new LayerstoreError('E_TRUNCATED', `the archive is truncated: it ends inside the sparse map of entry ${JSON.stringify(lastName)}`, {
+    entry: lastName || undefined,
+    offset: at,
+    hint: CUT_HINT,
+  });
+}
+
 /** The input ends at a block boundary without the end-of-archive marker. */
 export function noEndMarker(at: number): LayerstoreError {
   return new LayerstoreError('E_TRUNCATED', 'the archive is truncated: it has no end-of-archive marker (cut at a block boundary?)', {

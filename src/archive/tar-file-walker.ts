@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { readFullyAt } from '../util/fs-safe.js';
-import { emptyInput, noEndMarker, shorterThanHeader, trailingData, truncatedInside } from './tar-errors.js';
+import { emptyInput, noEndMarker, shorterThanHeader, trailingData, truncatedInSparseMap, truncatedInside } from './tar-errors.js';
 import { DEFAULT_MAX_ENTRIES } from './tar-limits.js';
 import { padded, TarStructure, type TarHeaderEntry } from './tar-structure.js';
 import type { TarReadOptions } from './tar-entries.js';
@@ -23,7 +23,7 @@ export interface WalkOptions extends TarReadOptions {
 }
 
 export async function* walkTarFile(fh: FileHandle, fileSize: number, opts: WalkOptions = {}): AsyncGenerator<TarHeaderEntry> {
-  const tar = new TarStructure({ maxEntries: opts.maxEntries ?? DEFAULT_MAX_ENTRIES, rawNames: opts.rawNames });
+  const tar = new TarStructure({ maxEntries: opts.maxEntries ?? DEFAULT_MAX_ENTRIES, rawNames: opts.rawNames, headerOnlyNoData: opts.headerOnlyNoData });
   const src = new BlockSource(fh, fileSize, opts.window);
   // 'entry' (a layer, read as Go reads it): the file may end where a header would start or in an entry's padding.
   const atEntryEnd = opts.end === 'entry';
@@ -36,6 +36,8 @@ export async function* walkTarFile(fh: FileHandle, fileSize: number, opts: WalkO
   let pos = 0;
   try {
     for (;;) {
+      // Never inside an entry's sparse map, under any policy (Go reads its blocks with mustReadFull).
+      if (pos + 512 > fileSize && tar.inSparseMap) throw truncatedInSparseMap(tar.lastName, fileSize);
       if (pos === fileSize && atEntryEnd) return finish();
       if (pos === fileSize) throw noEndMarker(pos);
       if (pos + 512 > fileSize) throw truncatedInside(false, tar.lastName, fileSize);
@@ -56,8 +58,10 @@ export async function* walkTarFile(fh: FileHandle, fileSize: number, opts: WalkO
         continue;
       }
       const size = step.kind === 'extended' ? step.size : step.entry.size;
-      if (step.kind === 'entry' && atEntryEnd && dataAt + size <= fileSize && dataAt + padded(size) > fileSize) {
-        yield step.entry; // its data is whole; the file ends in (or instead of) its padding
+      if (atEntryEnd && dataAt + size <= fileSize && dataAt + padded(size) > fileSize) {
+        // The data is whole and the file ends in (or instead of) its padding: the end, as Go
+        // reads it (an extended header's entry then never comes).
+        if (step.kind === 'entry') yield step.entry;
         return finish();
       }
       if (dataAt + padded(size) > fileSize) throw truncatedInside(true, tar.lastName, fileSize);

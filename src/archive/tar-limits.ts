@@ -19,3 +19,13 @@ export const DEFAULT_MAX_ENTRIES = 200_000;
  * The map is held as numbers until its entry is read (at most ~260,000 segments).
  */
 export const MAX_SPARSE_MAP_BYTES = 1024 * 1024;
+
+/**
+ * Zeros a sparse file's holes may add up to for its bytes to be handed out (hashed): above
+ * this, a reader of layers indexes the file with its real size and no content hash
+ * (layer-tar.ts, file-index.ts). A map may claim any size up to 2^53 in a few bytes of header
+ * (1 TiB of zeros takes 11 minutes to hash); GNU tar lists such a file at once. 1 GiB of
+ * holes is under a second of hashing, and far more than real layers hold (a sparse file
+ * there is a log or database file of a few MiB).
+ */
+export const MAX_SPARSE_HOLE_BYTES = 1024 * 1024 * 1024;

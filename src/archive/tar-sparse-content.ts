@@ -1,5 +1,7 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { LayerstoreError } from '../errors.js';
 import { fileChunks } from '../util/buffer-pool.js';
+import { MAX_SPARSE_HOLE_BYTES } from './tar-limits.js';
 import type { SparseFile } from './tar-sparse-map.js';
 
 /**
@@ -12,9 +14,34 @@ import type { SparseFile } from './tar-sparse-map.js';
 const ZERO_BYTES = 256 * 1024;
 let zeroBuffer: Buffer | undefined; // made on the first hole: most runs never meet a sparse file
 
-function* zeros(n: number): Generator<Buffer> {
+/**
+ * Zero pieces handed out between two turns of the event loop (64 MiB). A hole waits on no I/O:
+ * an async generator's steps are microtasks only, so without a turn now and then, timers,
+ * other work and signal handlers (SIGTERM, SIGINT) would wait for the whole hole.
+ */
+const PIECES_PER_TURN = 256;
+
+async function* zeros(n: number): AsyncGenerator<Buffer> {
   zeroBuffer ??= Buffer.alloc(ZERO_BYTES);
-  for (; n > 0; n -= ZERO_BYTES) yield zeroBuffer.subarray(0, Math.min(n, ZERO_BYTES));
+  for (let i = 1; n > 0; n -= ZERO_BYTES, i++) {
+    yield zeroBuffer.subarray(0, Math.min(n, ZERO_BYTES));
+    if (i % PIECES_PER_TURN === 0) await nextTurn();
+  }
+}
+
+/** Bytes of a sparse file that are holes (zeros no segment stores). */
+export function holeBytes(sparse: SparseFile): number {
+  let stored = 0;
+  for (let i = 1; i < sparse.segments.length; i += 2) stored += sparse.segments[i]!;
+  return sparse.size - stored;
+}
+
+/**
+ * Whether a sparse file's holes are over MAX_SPARSE_HOLE_BYTES: its bytes are then not to be
+ * read (hashed), only its size told (the map's claim costs the writer nothing).
+ */
+export function tooSparseToRead(sparse: SparseFile): boolean {
+  return holeBytes(sparse) > MAX_SPARSE_HOLE_BYTES;
 }
 
 /**

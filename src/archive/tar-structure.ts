@@ -71,6 +71,13 @@ export interface TarStructureOptions {
   maxEntries: number;
   /** Hand out names as written (layers report odd names instead of refusing them). */
   rawNames?: boolean;
+  /**
+   * Header-only typeflags (hard and symbolic links, devices, directories, FIFOs) have no data
+   * whatever their size field says, as Go's archive/tar reads them (isHeaderOnlyType): a
+   * layer's next header comes right after a link's. Without it only a directory's size is
+   * ignored (tar-stream's rule, kept for outer image archives).
+   */
+  headerOnlyNoData?: boolean;
 }
 
 export class TarStructure {
@@ -85,6 +92,16 @@ export class TarStructure {
   lastName = '';
 
   constructor(private readonly opts: TarStructureOptions) {}
+
+  /**
+   * Whether the structure is inside an entry's header blocks: a sparse map still to come (old
+   * GNU extension blocks, or a 1.0 map in the data). An input may not end there, under any
+   * policy: Go's archive/tar reads those blocks with mustReadFull. (A pending pax or long-name
+   * header is no such place: Go's Next returns io.EOF when the input ends after one, or in its padding.)
+   */
+  get inSparseMap(): boolean {
+    return this.sparseBlocks !== null;
+  }
 
   /** The 512-byte header block at offset `at`. */
   header(block: Buffer, at: number): TarStep {
@@ -130,7 +147,7 @@ export class TarStructure {
         throw new LayerstoreError('E_TAR_CORRUPT', `pax header has an invalid size ${JSON.stringify(pax.size.slice(0, 40))}`, { offset: at });
       size = v;
     }
-    if (header.type === 'directory') size = 0;
+    if (header.type === 'directory' || (this.opts.headerOnlyNoData && isHeaderOnly(flag))) size = 0;
     this.lastName = header.name;
     if (++this.count > this.opts.maxEntries)
       throw new LayerstoreError('E_TOO_LARGE', `the archive has more than ${this.opts.maxEntries} entries; this is not an image archive`);
