@@ -47,6 +47,10 @@ export function exportFromContainerd(arg: string, opts: ContainerdOptions): Read
   const { namespace, name } = parseContainerdRef(arg);
   const socket = opts.containerdSocket || process.env.CONTAINERD_ADDRESS || '/run/containerd/containerd.sock';
   const out = new PassThrough({ highWaterMark: 1024 * 1024 });
+  // ctr may fail before the reader starts (the caller awaits other things first): the error
+  // stays on the stream, and the reader's iterator throws it; without a listener it would
+  // crash the process (exit 1) instead.
+  out.on('error', () => {});
   // --skip-manifest-json: without it ctr also writes a Docker manifest.json for the host's
   // platform, and fails ("no manifest found for platform") on an image that has none (an
   // arm64-only image on amd64). The refs come from index.json's annotations either way.

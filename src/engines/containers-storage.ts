@@ -147,6 +147,8 @@ function packArchive(loc: StorageLocation, images: OutImage[]): Readable {
     pack.entry({ name: 'index.json' }, JSON.stringify({ schemaVersion: 2, mediaType: MT.ociIndex, manifests }));
     pack.finalize();
   })().catch((e: unknown) => pack.destroy(e as Error));
+  // A failure before the reader starts stays on the stream for its iterator (see containerd.ts).
+  pack.on('error', () => {});
   return pack as unknown as Readable;
 }
 
