@@ -40,7 +40,9 @@ async function holder(S: string, input: string): Promise<{ child: ChildProcess; 
     stdio: 'ignore',
   });
   const exited = new Promise((r) => child.on('exit', r));
-  for (let i = 0; i < 600 && !existsSync(signal); i++) sleepSync(100);
+  // The holder creates the file, then writes its pid: wait for the pid, not the file alone.
+  const written = () => existsSync(signal) && readFileSync(signal, 'utf8') !== '';
+  for (let i = 0; i < 600 && !written(); i++) sleepSync(100);
   expect(existsSync(signal), 'the holder took the lock').toBe(true);
   expect(readFileSync(signal, 'utf8')).toBe(String(child.pid));
   return { child, exited };
