@@ -1,7 +1,7 @@
 import type { Digest } from '../digest/digest.js';
 import type { Store } from '../store/store.js';
 import type { ImageInfo, LayerInfo } from './load-images.js';
-import type { FileEntry, FileType } from './file-index.js';
+import type { FileType } from './file-index.js';
 import { getFileIndex } from './file-index.js';
 import { imageLayerIndexes, StackScratch, stackImage, type OverlayResult, type StackLayer } from './overlay.js';
 import { compareRefs } from './stack-entries.js';
@@ -79,18 +79,6 @@ const view = (o: OverlayResult, ref: number) => {
   if (link !== undefined) v.linkTarget = link;
   return v;
 };
-
-/** Why entry `a` and entry `b` at one path differ (empty: they do not). */
-export function changeReasons(a: FileEntry, b: FileEntry): ChangeReason[] {
-  const r: ChangeReason[] = [];
-  if (a.type !== b.type) r.push('type');
-  else if (a.type === 'file' && (a.sha256 !== b.sha256 || a.size !== b.size)) r.push('content');
-  else if (a.type === 'other' && a.size !== b.size) r.push('content');
-  if ((a.type === 'symlink' || a.type === 'hardlink') && a.type === b.type && a.linkTarget !== b.linkTarget) r.push('link');
-  if (a.mode !== b.mode) r.push('mode');
-  if (a.uid !== b.uid || a.gid !== b.gid) r.push('owner');
-  return r;
-}
 
 /**
  * Why final name `a` of image A and `b` of image B at one path differ (empty: they do not),
