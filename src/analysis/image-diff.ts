@@ -5,6 +5,9 @@ import type { FileType } from './file-index.js';
 import { getFileIndex } from './file-index.js';
 import { imageLayerIndexes, StackScratch, stackImage, type OverlayResult, type StackLayer } from './overlay.js';
 import { compareRefs } from './stack-entries.js';
+import { ChunkedColumn } from './chunked.js';
+import { sortRefs } from './sort-refs.js';
+import { LazyList } from '../util/lazy-list.js';
 
 /**
  * What changed from image A to image B: layers (by blob digest) and files of the two final
@@ -32,10 +35,10 @@ export interface ChangedFile {
   after: FileDiffEntry & { mode: number; linkTarget?: string };
 }
 
-export interface FileDiff {
-  added: FileDiffEntry[];
-  removed: FileDiffEntry[];
-  changed: ChangedFile[];
+export interface FileDiffOf<Entries, Changes> {
+  added: Entries;
+  removed: Entries;
+  changed: Changes;
   unchanged: number;
   addedBytes: number;
   removedBytes: number;
@@ -43,6 +46,8 @@ export interface FileDiff {
   changedBytesBefore: number;
   changedBytesAfter: number;
 }
+
+export type FileDiff = FileDiffOf<FileDiffEntry[], ChangedFile[]>;
 
 export interface LayerDiff {
   /** Layers of B that A does not have, bottom to top. */
@@ -56,12 +61,16 @@ export interface LayerDiff {
   commonBytes: number;
 }
 
-export interface ImageDiff {
+export interface ImageDiffOf<Files> {
   a: { manifestDigest: Digest; refs: string[] };
   b: { manifestDigest: Digest; refs: string[] };
   layers: LayerDiff;
-  files: FileDiff;
+  files: Files;
 }
+
+export type ImageDiff = ImageDiffOf<FileDiff>;
+/** A diff whose file changes are refs (FileChanges), made into objects when read. */
+export type ImageChanges = ImageDiffOf<FileChanges>;
 
 /** Final name `ref` of `o` as diff lists it: a regular file's bytes and content, or those of the file a hardlink names. */
 const brief = (o: OverlayResult, ref: number): FileDiffEntry => {
@@ -103,43 +112,213 @@ function reasonsAt(x: OverlayResult, a: number, y: OverlayResult, b: number): Ch
   return r;
 }
 
+/** Whether the two final names differ at all (the walk keeps only refs; reasons are found again when read). */
+const differs = (x: OverlayResult, a: number, y: OverlayResult, b: number): boolean => reasonsAt(x, a, y, b).length > 0;
+
+/** Regular-file bytes of final name `ref` of `o` as diff counts them (brief's bytes, without the object). */
+const bytesOf = (o: OverlayResult, ref: number): number => {
+  const file = o.links.fileOf(ref);
+  return file < 0 ? 0 : o.stack.size(file);
+};
+
+/**
+ * The changes between two final file systems, held as refs (8 bytes a removed or added path,
+ * 16 a changed one) and turned into objects only when read: a diff of two unrelated
+ * million-file images holds ~16 MB of refs beside the two stacks, where objects with paths
+ * and digests took ~1 GB. Each list is in path order.
+ */
+export class FileChanges {
+  constructor(
+    readonly a: OverlayResult,
+    readonly b: OverlayResult,
+    /** Refs into A of the paths only A has. */
+    readonly removedRefs: Float64Array,
+    /** Refs into B of the paths only B has. */
+    readonly addedRefs: Float64Array,
+    /** Refs into A, and into B, of the paths both have with a difference. */
+    readonly changedA: Float64Array,
+    readonly changedB: Float64Array,
+    readonly unchanged: number,
+    readonly addedBytes: number,
+    readonly removedBytes: number,
+    readonly changedBytesBefore: number,
+    readonly changedBytesAfter: number,
+  ) {}
+
+  removedAt(i: number): FileDiffEntry {
+    return brief(this.a, this.removedRefs[i]!);
+  }
+
+  addedAt(i: number): FileDiffEntry {
+    return brief(this.b, this.addedRefs[i]!);
+  }
+
+  changedAt(i: number): ChangedFile {
+    const ra = this.changedA[i]!;
+    const rb = this.changedB[i]!;
+    return { path: this.a.stack.path(ra), reasons: reasonsAt(this.a, ra, this.b, rb), before: view(this.a, ra), after: view(this.b, rb) };
+  }
+
+  /** Number of changes. Rows are numbered: added, then removed, then changed (each in path order). */
+  get count(): number {
+    return this.addedRefs.length + this.removedRefs.length + this.changedA.length;
+  }
+
+  kindOf(row: number): 'added' | 'removed' | 'changed' {
+    const r = row - this.addedRefs.length;
+    return r < 0 ? 'added' : r < this.removedRefs.length ? 'removed' : 'changed';
+  }
+
+  /** Index of `row` in its kind's list. */
+  indexOf(row: number): number {
+    const r = row - this.addedRefs.length;
+    return r < 0 ? row : r < this.removedRefs.length ? r : r - this.removedRefs.length;
+  }
+
+  /** What `diff` ranks a change by: its bytes, the larger of before and after for a changed path. */
+  rankBytes(row: number): number {
+    const i = this.indexOf(row);
+    switch (this.kindOf(row)) {
+      case 'added':
+        return bytesOf(this.b, this.addedRefs[i]!);
+      case 'removed':
+        return bytesOf(this.a, this.removedRefs[i]!);
+      default:
+        return Math.max(bytesOf(this.a, this.changedA[i]!), bytesOf(this.b, this.changedB[i]!));
+    }
+  }
+
+  /** `diff`'s order of changes: largest first, then by path. */
+  compareRows = (x: number, y: number): number => {
+    const d = this.rankBytes(y) - this.rankBytes(x);
+    if (d !== 0) return d;
+    const [X, rx] = this.pathRef(x);
+    const [Y, ry] = this.pathRef(y);
+    return compareRefs(X.stack, rx, Y.stack, ry);
+  };
+
+  private pathRef(row: number): [OverlayResult, number] {
+    const i = this.indexOf(row);
+    const kind = this.kindOf(row);
+    return kind === 'added' ? [this.b, this.addedRefs[i]!] : [this.a, kind === 'removed' ? this.removedRefs[i]! : this.changedA[i]!];
+  }
+
+  /** The first n rows in compareRows order (every row when n >= count), kept as they come: n rows at most are held. */
+  firstRows(n: number): Float64Array {
+    const count = this.count;
+    if (n >= count) {
+      const all = new Float64Array(count);
+      for (let r = 0; r < count; r++) all[r] = r;
+      return sortRefs(all, this.compareRows);
+    }
+    const best: number[] = [];
+    for (let r = 0; r < count && n > 0; r++) {
+      if (best.length === n && this.compareRows(r, best[n - 1]!) >= 0) continue;
+      let lo = 0;
+      let hi = best.length;
+      while (lo < hi) {
+        const m = (lo + hi) >>> 1;
+        if (this.compareRows(best[m]!, r) <= 0) lo = m + 1;
+        else hi = m;
+      }
+      best.splice(lo, 0, r);
+      if (best.length > n) best.pop();
+    }
+    return Float64Array.from(best);
+  }
+
+  /** The change in row `row`, as an object. */
+  rowAt(row: number): { kind: 'added' | 'removed'; entry: FileDiffEntry } | { kind: 'changed'; change: ChangedFile } {
+    const i = this.indexOf(row);
+    const kind = this.kindOf(row);
+    return kind === 'changed' ? { kind, change: this.changedAt(i) } : { kind, entry: kind === 'added' ? this.addedAt(i) : this.removedAt(i) };
+  }
+
+  /** The changes as FileDiff's shape, the lists made element by element when read (report/json.ts writes them so). */
+  lists(): FileDiffOf<LazyList<FileDiffEntry>, LazyList<ChangedFile>> {
+    return {
+      added: new LazyList(this.addedRefs.length, (i) => this.addedAt(i)),
+      removed: new LazyList(this.removedRefs.length, (i) => this.removedAt(i)),
+      changed: new LazyList(this.changedA.length, (i) => this.changedAt(i)),
+      unchanged: this.unchanged,
+      addedBytes: this.addedBytes,
+      removedBytes: this.removedBytes,
+      changedBytesBefore: this.changedBytesBefore,
+      changedBytesAfter: this.changedBytesAfter,
+    };
+  }
+
+  /** Every change as an object (what the library's diffImages returns). */
+  toFileDiff(): FileDiff {
+    const l = this.lists();
+    return { ...l, added: l.added.toArray(), removed: l.removed.toArray(), changed: l.changed.toArray() };
+  }
+}
+
 /**
  * Compare two final file systems: one walk over both path-sorted lists (as stackLayers
- * returns them), so nothing the size of an image is built besides the changes themselves.
+ * returns them), keeping refs of what differs.
  */
-export function diffStacks(a: OverlayResult, b: OverlayResult): FileDiff {
-  const out: FileDiff = { added: [], removed: [], changed: [], unchanged: 0, addedBytes: 0, removedBytes: 0, changedBytesBefore: 0, changedBytesAfter: 0 };
+export function compareStacks(a: OverlayResult, b: OverlayResult): FileChanges {
   const A = a.stack;
   const B = b.stack;
   const fa = a.final;
   const fb = b.final;
+  const removed = new ChunkedColumn(Float64Array);
+  const added = new ChunkedColumn(Float64Array);
+  const changedA = new ChunkedColumn(Float64Array);
+  const changedB = new ChunkedColumn(Float64Array);
+  let nRemoved = 0;
+  let nAdded = 0;
+  let nChanged = 0;
+  let unchanged = 0;
+  let addedBytes = 0;
+  let removedBytes = 0;
+  let changedBytesBefore = 0;
+  let changedBytesAfter = 0;
   let i = 0;
   let j = 0;
   while (i < fa.length || j < fb.length) {
     const order = i >= fa.length ? 1 : j >= fb.length ? -1 : compareRefs(A, fa[i]!, B, fb[j]!);
     if (order < 0) {
-      const v = brief(a, fa[i++]!);
-      out.removed.push(v);
-      out.removedBytes += v.bytes;
+      const r = fa[i++]!;
+      removed.set(nRemoved++, r);
+      removedBytes += bytesOf(a, r);
     } else if (order > 0) {
-      const v = brief(b, fb[j++]!);
-      out.added.push(v);
-      out.addedBytes += v.bytes;
+      const r = fb[j++]!;
+      added.set(nAdded++, r);
+      addedBytes += bytesOf(b, r);
     } else {
       const ra = fa[i++]!;
       const rb = fb[j++]!;
-      const reasons = reasonsAt(a, ra, b, rb);
-      if (reasons.length === 0) {
-        out.unchanged++;
+      if (!differs(a, ra, b, rb)) {
+        unchanged++;
         continue;
       }
-      const c: ChangedFile = { path: A.path(ra), reasons, before: view(a, ra), after: view(b, rb) };
-      out.changed.push(c);
-      out.changedBytesBefore += c.before.bytes;
-      out.changedBytesAfter += c.after.bytes;
+      changedA.set(nChanged, ra);
+      changedB.set(nChanged++, rb);
+      changedBytesBefore += bytesOf(a, ra);
+      changedBytesAfter += bytesOf(b, rb);
     }
   }
-  return out;
+  return new FileChanges(
+    a,
+    b,
+    removed.take(nRemoved),
+    added.take(nAdded),
+    changedA.take(nChanged),
+    changedB.take(nChanged),
+    unchanged,
+    addedBytes,
+    removedBytes,
+    changedBytesBefore,
+    changedBytesAfter,
+  );
+}
+
+/** Compare two final file systems (every change as an object; compareStacks keeps refs). */
+export function diffStacks(a: OverlayResult, b: OverlayResult): FileDiff {
+  return compareStacks(a, b).toFileDiff();
 }
 
 /** Compare the layer lists of two images by blob digest. */
@@ -156,6 +335,12 @@ export function diffLayers(a: ImageInfo, b: ImageInfo): LayerDiff {
 
 /** Diff image A (before) against image B (after). Layer indexes are built and cached as needed. */
 export async function diffImages(store: Store, a: ImageInfo, b: ImageInfo): Promise<ImageDiff> {
+  const d = await compareImages(store, a, b);
+  return { ...d, files: d.files.toFileDiff() };
+}
+
+/** diffImages with the file changes kept as refs: what `diff` uses, so a million changes stay small. */
+export async function compareImages(store: Store, a: ImageInfo, b: ImageInfo): Promise<ImageChanges> {
   const la = await imageLayerIndexes(store, a);
   // Layers both images have are read once and shared by the two stacks.
   const known = new Map(la.map((l) => [l.digest, l.index]));
@@ -168,6 +353,6 @@ export async function diffImages(store: Store, a: ImageInfo, b: ImageInfo): Prom
     a: { manifestDigest: a.manifestDigest, refs: a.refs },
     b: { manifestDigest: b.manifestDigest, refs: b.refs },
     layers: diffLayers(a, b),
-    files: diffStacks(fa, fb),
+    files: compareStacks(fa, fb),
   };
 }

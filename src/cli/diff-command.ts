@@ -1,9 +1,10 @@
 import { LayerstoreError } from '../errors.js';
 import { loadImages } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
-import { diffImages } from '../analysis/image-diff.js';
-import { renderImageDiff } from '../report/files-tables.js';
-import { toJson } from '../report/json.js';
+import { compareImages } from '../analysis/image-diff.js';
+import { imageDiffChunks } from '../report/files-tables.js';
+import { writeJson } from '../report/json.js';
+import { writeChunks } from '../util/write-chunks.js';
 import { requireStore, storeDir } from './context.js';
 import { Store } from '../store/store.js';
 import { ingestEngineArgs, isEngineRef, theOneImage, type EngineOptions } from './engine-inputs.js';
@@ -27,8 +28,9 @@ export async function diffCommand(a: string, b: string, opts: EngineOptions & { 
     return found[0]!;
   };
   if (isContainerRef(b)) return (await import('./commit-preview-command.js')).commitPreviewCommand(store, pick(a), b, opts);
-  const d = await diffImages(store, pick(a), pick(b));
-  if (opts.json) process.stdout.write(toJson({ schemaVersion: 1, ...d }));
-  else process.stdout.write(renderImageDiff(d, opts.all ? Number.MAX_SAFE_INTEGER : 30));
+  const d = await compareImages(store, pick(a), pick(b));
+  // Both outputs are written in pieces from the refs: a million changes are never a million objects at once.
+  if (opts.json) await writeJson(process.stdout, { schemaVersion: 1, ...d, files: d.files.lists() });
+  else await writeChunks(process.stdout, imageDiffChunks(d, opts.all ? Number.MAX_SAFE_INTEGER : 30));
   return 0;
 }

@@ -1,9 +1,10 @@
 import { shortDigest } from '../digest/digest.js';
 import type { ImageInfo } from '../analysis/load-images.js';
 import type { FilesReport } from '../analysis/files-report.js';
-import type { ImageDiff } from '../analysis/image-diff.js';
+import type { ImageChanges } from '../analysis/image-diff.js';
 import { humanBytes, percent } from './human.js';
 import { plural, table } from './tables.js';
+import { tableChunks } from './streamed-table.js';
 
 /** The tables of `report --files`: ledger levels, per-image waste, top wasted and duplicated files. */
 export function renderFilesReport(images: ImageInfo[], r: FilesReport, top: number): string {
@@ -97,9 +98,9 @@ export function renderFilesReport(images: ImageInfo[], r: FilesReport, top: numb
   return out.join('\n') + '\n';
 }
 
-/** `layerstore diff A B` for people. */
-export function renderImageDiff(d: ImageDiff, top: number): string {
-  const name = (x: ImageDiff['a']) => x.refs[0] ?? shortDigest(x.manifestDigest);
+/** `layerstore diff A B` for people: a summary, then the `top` largest changes (written in pieces: --all may list millions). */
+export function* imageDiffChunks(d: ImageChanges, top: number): Generator<string> {
+  const name = (x: ImageChanges['a']) => x.refs[0] ?? shortDigest(x.manifestDigest);
   const out: string[] = [`${name(d.a)} -> ${name(d.b)}`, ''];
   const L = d.layers;
   out.push(
@@ -110,25 +111,21 @@ export function renderImageDiff(d: ImageDiff, top: number): string {
   const F = d.files;
   out.push('');
   out.push(
-    `Files: ${F.added.length} added (+${humanBytes(F.addedBytes)}), ${F.removed.length} removed (-${humanBytes(F.removedBytes)}), ` +
-      `${F.changed.length} changed (${humanBytes(F.changedBytesBefore)} -> ${humanBytes(F.changedBytesAfter)}), ${F.unchanged} unchanged`,
+    `Files: ${F.addedRefs.length} added (+${humanBytes(F.addedBytes)}), ${F.removedRefs.length} removed (-${humanBytes(F.removedBytes)}), ` +
+      `${F.changedA.length} changed (${humanBytes(F.changedBytesBefore)} -> ${humanBytes(F.changedBytesAfter)}), ${F.unchanged} unchanged`,
   );
-  const rows = [
-    ...F.added.map((f) => ({ op: 'added', path: f.path, bytes: f.bytes, text: `+${humanBytes(f.bytes)}`, why: f.type })),
-    ...F.removed.map((f) => ({ op: 'removed', path: f.path, bytes: f.bytes, text: `-${humanBytes(f.bytes)}`, why: f.type })),
-    ...F.changed.map((c) => ({
-      op: 'changed',
-      path: c.path,
-      bytes: Math.max(c.before.bytes, c.after.bytes),
-      text: `${humanBytes(c.before.bytes)} -> ${humanBytes(c.after.bytes)}`,
-      why: c.reasons.join(', '),
-    })),
-  ].sort((a, b) => b.bytes - a.bytes || (a.path < b.path ? -1 : 1));
-  if (rows.length) {
-    const t = table(['CHANGE', 'PATH', 'BYTES', 'WHAT'], ['left', 'left', 'right', 'left']);
-    for (const r of rows.slice(0, top)) t.push([r.op, r.path, r.text, r.why]);
-    out.push(t.toString());
-    if (rows.length > top) out.push(`(${rows.length - top} more; --all lists every change, --json gives them all)`);
-  }
-  return out.join('\n') + '\n';
+  yield `${out.join('\n')}\n`;
+  if (F.count === 0) return;
+  const rows = F.firstRows(top);
+  const cells = (i: number): string[] => {
+    const r = F.rowAt(rows[i]!);
+    if (r.kind === 'changed') {
+      const c = r.change;
+      return ['changed', c.path, `${humanBytes(c.before.bytes)} -> ${humanBytes(c.after.bytes)}`, c.reasons.join(', ')];
+    }
+    const f = r.entry;
+    return [r.kind, f.path, `${r.kind === 'added' ? '+' : '-'}${humanBytes(f.bytes)}`, f.type];
+  };
+  yield* tableChunks(['CHANGE', 'PATH', 'BYTES', 'WHAT'], ['left', 'left', 'right', 'left'], rows.length, cells);
+  if (F.count > rows.length) yield `(${F.count - rows.length} more; --all lists every change, --json gives them all)\n`;
 }

@@ -1,6 +1,7 @@
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
+import { LazyList } from '../util/lazy-list.js';
 import { TextChunks } from '../util/text-chunks.js';
+import { writeChunks } from '../util/write-chunks.js';
 
 /** JSON for machines: two-space indent and a final newline; callers build objects in a fixed key order. */
 export function toJson(value: unknown): string {
@@ -21,12 +22,13 @@ export function* jsonChunks(value: unknown): Generator<string> {
   const chunks = new TextChunks();
   const put = (t: string): boolean => chunks.put(t);
   const take = (): string => chunks.take();
-  /** Opened up (written piece by piece): long arrays at any depth, objects at the top two levels. */
+  /** Opened up (written piece by piece): long arrays (and LazyLists) at any depth, objects at the top two levels. */
   const opened = (v: unknown, depth: number): boolean =>
-    v !== null &&
-    typeof v === 'object' &&
-    typeof (v as { toJSON?: unknown }).toJSON !== 'function' &&
-    (Array.isArray(v) ? v.length > STREAM_ARRAYS_LONGER_THAN : depth < 2);
+    (v instanceof LazyList && v.length > STREAM_ARRAYS_LONGER_THAN) ||
+    (v !== null &&
+      typeof v === 'object' &&
+      typeof (v as { toJSON?: unknown }).toJSON !== 'function' &&
+      (Array.isArray(v) ? v.length > STREAM_ARRAYS_LONGER_THAN : depth < 2));
   /** Everything else in one stringify, re-indented to where it sits. */
   const leaf = (v: unknown, indent: string): string => {
     const s = JSON.stringify(v, null, 2);
@@ -35,10 +37,11 @@ export function* jsonChunks(value: unknown): Generator<string> {
   };
   function* write(v: object, indent: string, depth: number): Generator<string> {
     const inner = indent + '  ';
-    if (Array.isArray(v)) {
+    if (Array.isArray(v) || v instanceof LazyList) {
+      const list = v as unknown[] | LazyList<unknown>;
       if (put('[')) yield take();
-      for (let i = 0; i < v.length; i++) {
-        const x: unknown = v[i];
+      for (let i = 0; i < list.length; i++) {
+        const x: unknown = Array.isArray(list) ? list[i] : list.at(i);
         put(i === 0 ? `\n${inner}` : `,\n${inner}`);
         if (opened(x, depth + 1)) yield* write(x as object, inner, depth + 1);
         else if (put(leaf(x, inner))) yield take();
@@ -64,7 +67,5 @@ export function* jsonChunks(value: unknown): Generator<string> {
 
 /** Write toJson(value) to a stream chunk by chunk, waiting when the stream asks to. */
 export async function writeJson(stream: Writable, value: unknown): Promise<void> {
-  for (const chunk of jsonChunks(value)) {
-    if (!stream.write(chunk)) await once(stream, 'drain');
-  }
+  await writeChunks(stream, jsonChunks(value));
 }

@@ -6,10 +6,11 @@ import { humanBytes, percent, ratio } from './human.js';
 import { platformString } from '../formats/types.js';
 import { truncateCell } from './row-format.js';
 
-export function table(head: string[], align?: Array<'left' | 'right'>): Table.Table {
+export function table(head: string[], align?: Array<'left' | 'right'>, colWidths?: number[]): Table.Table {
   return new Table({
     head,
     colAligns: align,
+    ...(colWidths ? { colWidths } : {}),
     style: { head: [], border: [], compact: true },
     chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
   });

@@ -6,6 +6,7 @@ import { PassThrough } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { jsonChunks, toJson, writeJson } from '../../src/report/json.js';
+import { LazyList } from '../../src/util/lazy-list.js';
 
 const joined = (v: unknown) => [...jsonChunks(v)].join('');
 
@@ -52,5 +53,28 @@ describe('chunked JSON output', () => {
     await writeJson(sink, v);
     sink.end();
     expect(Buffer.concat(got).toString()).toBe(toJson(v));
+  });
+
+  it('a LazyList is written as the array it stands for; a long one is read one element at a time', () => {
+    for (const n of [0, 3, 256, 257, 900]) {
+      for (const depth of [0, 1, 2]) {
+        const items = Array.from({ length: n }, (_, i) => (i % 3 ? { path: `p/${i}`, bytes: i, sha256: i % 2 ? undefined : 'ab' } : [i, `s${i}`]));
+        let made = 0;
+        const lazy = new LazyList(n, (i) => {
+          made++;
+          return items[i];
+        });
+        let v: unknown = { schemaVersion: 1, files: { added: lazy, n } };
+        let plain: unknown = { schemaVersion: 1, files: { added: items, n } };
+        for (let d = 0; d < depth; d++) {
+          v = [v];
+          plain = [plain];
+        }
+        expect(joined(v)).toBe(toJson(plain));
+        expect(made).toBe(n); // each element made once, whether streamed or stringified through toJSON
+        expect(toJson(v)).toBe(toJson(plain));
+      }
+    }
+    expect(() => new LazyList(2, (i) => i).at(2)).toThrow(RangeError);
   });
 });
