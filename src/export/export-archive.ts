@@ -57,7 +57,17 @@ const MTIME = 0;
 export async function exportArchive(store: Store, roots: ExportRoot[], outFile: string): Promise<ExportResult> {
   const blobs = new Map<Digest, number>(); // digest -> size, in first-seen order
   const images = new Map<Digest, ImageEntry>(); // by manifest digest
+  // A stored document that is not what its descriptor says is damage to the store (exit 3, as
+  // verify reports it), not a bad input.
   const walk = async (d: Descriptor, tags: string[], isRoot: boolean): Promise<void> => {
+    try {
+      await walkDoc(d, tags, isRoot);
+    } catch (e) {
+      if (!(e instanceof LayerstoreError) || e.code !== 'E_MANIFEST_INVALID') throw e;
+      throw new LayerstoreError('E_STORE_INVALID', `stored document ${d.digest} is damaged: ${e.message}`, { hint: 'run layerstore verify' });
+    }
+  };
+  const walkDoc = async (d: Descriptor, tags: string[], isRoot: boolean): Promise<void> => {
     const present = await store.blobs.has(d.digest);
     if (!present) {
       if (isRoot || !(INDEX_TYPES.has(d.mediaType) || MANIFEST_TYPES.has(d.mediaType))) {

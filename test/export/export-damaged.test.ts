@@ -60,4 +60,19 @@ describe('export of a damaged store', () => {
     expect(readFileSync(out, 'utf8')).toBe('keep me');
     expect(readdirSync(tmp).filter((n) => n.includes('short'))).toEqual(['short', 'short.tar']);
   });
+
+  it("index.json typing a manifest as an index: exit 3 as verify says, not 2 (a bad input's code)", async () => {
+    await freshStore('mistyped');
+    const indexFile = path.join(store, 'index.json');
+    const index = JSON.parse(readFileSync(indexFile, 'utf8'));
+    index.manifests[0].mediaType = 'application/vnd.oci.image.index.v1+json';
+    writeFileSync(indexFile, JSON.stringify(index));
+    const verify = await cli(['--store', store, 'verify']);
+    expect(verify.code, showRun(verify)).toBe(3);
+    const out = path.join(tmp, 'mistyped.tar');
+    const r = await cli(['--store', store, 'export', REF, '-o', out]);
+    expect(r.code, showRun(r)).toBe(3);
+    expect(r.stderr).toMatch(/stored document sha256:[0-9a-f]{64} is damaged: .*its descriptor says application\/vnd\.oci\.image\.index\.v1\+json.*\[E_STORE_INVALID\]\n {2}hint: run layerstore verify/);
+    expect(readdirSync(tmp).filter((n) => n.includes('mistyped'))).toEqual(['mistyped']);
+  });
 });
