@@ -13,8 +13,9 @@ import { LazyList } from '../util/lazy-list.js';
  * What changed from image A to image B: layers (by blob digest) and files of the two final
  * file systems. Byte totals are regular-file content bytes (uncompressed) for files and
  * stored blob bytes (compressed) for layers. A hardlink is another name of a file: it shows,
- * and is compared by, the bytes and content of the file it names (final-links.ts), so the
- * totals count a file once per name listed.
+ * and is compared by, the bytes and content of the file it names (final-links.ts); a total
+ * counts each file once however many of its names the list holds (as du does), so a binary
+ * with a hundred links adds its bytes once.
  */
 
 export type ChangeReason = 'type' | 'content' | 'link' | 'mode' | 'owner';
@@ -40,9 +41,10 @@ export interface FileDiffOf<Entries, Changes> {
   removed: Entries;
   changed: Changes;
   unchanged: number;
+  /** Regular-file bytes of the added paths (in B), and of the removed ones (in A): each file once, however many of its names are listed. */
   addedBytes: number;
   removedBytes: number;
-  /** Regular-file bytes of the changed paths in A, and in B. */
+  /** Regular-file bytes of the changed paths in A, and in B (each file once). */
   changedBytesBefore: number;
   changedBytesAfter: number;
 }
@@ -120,6 +122,25 @@ const bytesOf = (o: OverlayResult, ref: number): number => {
   const file = o.links.fileOf(ref);
   return file < 0 ? 0 : o.stack.size(file);
 };
+
+/** Regular-file bytes of some final names of one image, each file once: only files that hard links name can have several names, so only those are remembered. */
+class DistinctFileBytes {
+  total = 0;
+  private seen: Set<number> | undefined;
+
+  constructor(private readonly o: OverlayResult) {}
+
+  add(ref: number): void {
+    const file = this.o.links.fileOf(ref);
+    if (file < 0) return;
+    if (this.o.links.kept.has(file)) {
+      this.seen ??= new Set();
+      if (this.seen.has(file)) return;
+      this.seen.add(file);
+    }
+    this.total += this.o.stack.size(file);
+  }
+}
 
 /**
  * The changes between two final file systems, held as refs (8 bytes a removed or added path,
@@ -272,10 +293,10 @@ export function compareStacks(a: OverlayResult, b: OverlayResult): FileChanges {
   let nAdded = 0;
   let nChanged = 0;
   let unchanged = 0;
-  let addedBytes = 0;
-  let removedBytes = 0;
-  let changedBytesBefore = 0;
-  let changedBytesAfter = 0;
+  const addedBytes = new DistinctFileBytes(b);
+  const removedBytes = new DistinctFileBytes(a);
+  const changedBytesBefore = new DistinctFileBytes(a);
+  const changedBytesAfter = new DistinctFileBytes(b);
   let i = 0;
   let j = 0;
   while (i < fa.length || j < fb.length) {
@@ -283,11 +304,11 @@ export function compareStacks(a: OverlayResult, b: OverlayResult): FileChanges {
     if (order < 0) {
       const r = fa[i++]!;
       removed.set(nRemoved++, r);
-      removedBytes += bytesOf(a, r);
+      removedBytes.add(r);
     } else if (order > 0) {
       const r = fb[j++]!;
       added.set(nAdded++, r);
-      addedBytes += bytesOf(b, r);
+      addedBytes.add(r);
     } else {
       const ra = fa[i++]!;
       const rb = fb[j++]!;
@@ -297,8 +318,8 @@ export function compareStacks(a: OverlayResult, b: OverlayResult): FileChanges {
       }
       changedA.set(nChanged, ra);
       changedB.set(nChanged++, rb);
-      changedBytesBefore += bytesOf(a, ra);
-      changedBytesAfter += bytesOf(b, rb);
+      changedBytesBefore.add(ra);
+      changedBytesAfter.add(rb);
     }
   }
   return new FileChanges(
@@ -309,10 +330,10 @@ export function compareStacks(a: OverlayResult, b: OverlayResult): FileChanges {
     changedA.take(nChanged),
     changedB.take(nChanged),
     unchanged,
-    addedBytes,
-    removedBytes,
-    changedBytesBefore,
-    changedBytesAfter,
+    addedBytes.total,
+    removedBytes.total,
+    changedBytesBefore.total,
+    changedBytesAfter.total,
   );
 }
 

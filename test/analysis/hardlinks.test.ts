@@ -203,9 +203,29 @@ describe('diff: a hard link is compared by the content it names', () => {
   const Y: Spec = { ref: 'hd/y:1', layers: [[{ path: 'a', content: B }, link('b', 'a')]] };
   // Z: as X, then a second layer replaces a with B: b still names the old file (content A), only a changed.
   const Z: Spec = { ref: 'hd/z:1', layers: [[{ path: 'a', content: A }, link('b', 'a')], [{ path: 'a', content: B }]] };
+  // W: as X, then two more names of a's file and a new file e: the file counts once in addedBytes.
+  const W: Spec = {
+    ref: 'hd/w:1',
+    layers: [
+      [{ path: 'a', content: A }, link('b', 'a')],
+      [link('c', 'a'), link('d', 'b'), { path: 'e', content: B }],
+    ],
+  };
   let images: Map<string, ImageInfo>;
   beforeAll(async () => {
-    images = await ingest([X, Y, Z]);
+    images = await ingest([X, Y, Z, W]);
+  });
+
+  it('a total counts a file once however many of its names are listed (as du)', async () => {
+    const d = await diffImages(store, images.get(X.ref)!, images.get(W.ref)!);
+    expect(d.files.added.map((f) => [f.path, f.bytes])).toEqual([
+      ['c', 1000],
+      ['d', 1000],
+      ['e', 2000],
+    ]);
+    expect(d.files.addedBytes).toBe(3000);
+    const back = await diffImages(store, images.get(W.ref)!, images.get(X.ref)!);
+    expect(back.files.removedBytes).toBe(3000);
   });
   const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -219,7 +239,8 @@ describe('diff: a hard link is compared by the content it names', () => {
       before: { type: 'hardlink', bytes: 1000, sha256: sha(A), linkTarget: 'a' },
       after: { type: 'hardlink', bytes: 2000, sha256: sha(B), linkTarget: 'a' },
     });
-    expect(d.files).toMatchObject({ unchanged: 0, changedBytesBefore: 2000, changedBytesAfter: 4000 });
+    // Two names of one file: its bytes count once in each total, as du counts them.
+    expect(d.files).toMatchObject({ unchanged: 0, changedBytesBefore: 1000, changedBytesAfter: 2000 });
   });
 
   it('a link whose first name was replaced above still shows the old content: unchanged against X', async () => {
@@ -235,14 +256,27 @@ describe('diff: a hard link is compared by the content it names', () => {
         [X, Y],
         [X, Z],
         [Y, Z],
+        [X, W],
+        [W, Y],
       ] as const) {
         const fp = umociRootfs(p, await dockerSave(p));
         const fq = umociRootfs(q, await dockerSave(q));
         const truth = [...fp.keys()].filter((k) => fq.has(k) && fq.get(k)!.sha !== fp.get(k)!.sha).sort();
         const d = await diffImages(store, images.get(p.ref)!, images.get(q.ref)!);
-        expect({ pair: [p.ref, q.ref], changed: d.files.changed.filter((c) => c.reasons.includes('content')).map((c) => c.path) }).toEqual({
+        // Byte totals as du counts them: each inode of the listed paths once.
+        const du = (fs: Map<string, UnpackedFile>, paths: string[]) =>
+          [...new Map(paths.map((k) => [fs.get(k)!.ino, fs.get(k)!.size])).values()].reduce((n, x) => n + x, 0);
+        const added = [...fq.keys()].filter((k) => !fp.has(k));
+        const removed = [...fp.keys()].filter((k) => !fq.has(k));
+        const { files: f } = d;
+        expect({
+          pair: [p.ref, q.ref],
+          changed: f.changed.filter((c) => c.reasons.includes('content')).map((c) => c.path),
+          bytes: [f.addedBytes, f.removedBytes, f.changedBytesBefore, f.changedBytesAfter],
+        }).toEqual({
           pair: [p.ref, q.ref],
           changed: truth,
+          bytes: [du(fq, added), du(fp, removed), du(fp, truth), du(fq, truth)],
         });
       }
     },
