@@ -72,7 +72,9 @@ describe('export of a damaged store', () => {
     const out = path.join(tmp, 'mistyped.tar');
     const r = await cli(['--store', store, 'export', REF, '-o', out]);
     expect(r.code, showRun(r)).toBe(3);
-    expect(r.stderr).toMatch(/stored document sha256:[0-9a-f]{64} is damaged: .*its descriptor says application\/vnd\.oci\.image\.index\.v1\+json.*\[E_STORE_INVALID\]\n {2}hint: run layerstore verify/);
+    expect(r.stderr).toMatch(
+      /stored document sha256:[0-9a-f]{64} is damaged: .*its descriptor says application\/vnd\.oci\.image\.index\.v1\+json.*\[E_STORE_INVALID\]\n {2}hint: run layerstore verify/,
+    );
     expect(readdirSync(tmp).filter((n) => n.includes('mistyped'))).toEqual(['mistyped']);
   });
 });
