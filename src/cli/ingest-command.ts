@@ -14,6 +14,7 @@ import { engineExport, isEngineRef, type EngineOptions } from './engine-inputs.j
 import { stagingWorkers } from '../ingest/staged-file.js';
 import { CommitOrder, type CommitTicket } from '../ingest/commit-order.js';
 import { finishOnClosedOutput } from './closed-output.js';
+import { exitCleanlyOnSignal } from './interrupt.js';
 
 export interface IngestCommandOptions extends EngineOptions {
   json?: boolean;
@@ -76,14 +77,7 @@ export async function ingestCommand(paths: string[], opts: IngestCommandOptions)
   const repository = opts.repo === undefined ? undefined : normalizeRepository(opts.repo, '--repo');
   const store = await Store.open(storeDir(opts), { create: true });
   info(opts, `store: ${store.root}`);
-  // Ctrl-C: drop our staging files; committed blobs and index.json are always consistent.
-  const onSignal = (sig: NodeJS.Signals) => {
-    store.writer.removeOwnStagingSync();
-    process.stderr.write(`layerstore: interrupted (${sig}); each input not reported above was added whole or not at all\n`);
-    process.exit(sig === 'SIGINT' ? 130 : 143);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  exitCleanlyOnSignal(store, 'each input not reported above was added whole or not at all');
   const results: IngestResult[] = [];
   let failed = errors.length;
   let damaged = false; // a damaged store outranks bad input: exit 3

@@ -1,5 +1,6 @@
 import { LayerstoreError } from '../errors.js';
 import { finishOnClosedOutput } from './closed-output.js';
+import { exitCleanlyOnSignal } from './interrupt.js';
 import { shortDigest } from '../digest/digest.js';
 import { loadImages } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
@@ -23,6 +24,7 @@ export async function pullCommand(ref: string, opts: GlobalOptions & RemoteOptio
   client.policy = policy;
   const store = await Store.open(storeDir(opts), { create: true });
   info(opts, `store: ${store.root}`);
+  exitCleanlyOnSignal(store, 'the image is in the store whole or not at all');
   const r = await pullImage(store, client, remote, { platform: opts.platform ? parsePlatform(opts.platform) : undefined }).catch(async (e: unknown) => {
     await store.discardIfUnused(); // a failed pull into a new store leaves none
     throw e;

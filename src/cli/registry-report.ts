@@ -47,12 +47,14 @@ export async function registryReportCommand(url: string, opts: RegistryReportOpt
   const timer = maxTimeS !== undefined ? setTimeout(() => stop.stop(`--max-time ${maxTimeS} s reached`), maxTimeS * 1000) : undefined;
   try {
     const dir = storeDir(opts);
-    const cached = (await Store.exists(dir).catch(() => false)) ? await Store.open(dir).catch(() => undefined) : undefined;
-    const cache = cached ? await ScanCache.load(cached.derived, client.baseUrl) : ScanCache.empty();
     const bar = new ProgressBar('scanning tags', !opts.quiet && !opts.json && process.stderr.isTTY === true, 'count');
     let scan: RegistryScan;
+    let cache: ScanCache;
     try {
       await probeRegistry(client);
+      // Loaded after the probe: a loopback HOST:PORT has only then settled on https or http,
+      // and the cache is saved under the URL the scan used (keyed before, it was never found).
+      cache = await loadCache(dir, client.baseUrl);
       scan = await scanRegistry(client, { repoPattern: opts.repo, concurrency, cache, stop, onProgress: (d, t) => bar.update(d, t) });
     } catch (e) {
       // Stopped (--max-time) before there was anything to report: say that, not "aborted".
@@ -72,6 +74,12 @@ export async function registryReportCommand(url: string, opts: RegistryReportOpt
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The scan cache of `url` in the store at `dir`; empty when there is no store (none is made just to read). */
+async function loadCache(dir: string, url: string): Promise<ScanCache> {
+  const store = (await Store.exists(dir).catch(() => false)) ? await Store.open(dir).catch(() => undefined) : undefined;
+  return store ? ScanCache.load(store.derived, url) : ScanCache.empty();
 }
 
 /**

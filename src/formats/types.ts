@@ -263,6 +263,14 @@ export function isLayerMediaType(mt: string): boolean {
   return /^application\/vnd\.(oci\.image\.layer\.(nondistributable\.)?v1\.tar|docker\.image\.rootfs\.(foreign\.)?diff\.tar)/.test(mt);
 }
 
+/**
+ * Media types of non-distributable layers (OCI `nondistributable`, Docker `foreign`): their
+ * publishers ask registries not to hold them (descriptors name other `urls`), yet many do.
+ */
+export function isNonDistributable(mt: string): boolean {
+  return /^application\/vnd\.(oci\.image\.layer\.nondistributable\.|docker\.image\.rootfs\.foreign\.)/.test(mt);
+}
+
 /** The OCI layer media type for what the bytes actually are. */
 export function ociLayerMediaType(compression: 'none' | 'gzip' | 'zstd'): string {
   return compression === 'gzip' ? MT.ociLayerGzip : compression === 'zstd' ? MT.ociLayerZstd : MT.ociLayer;

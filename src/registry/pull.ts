@@ -10,11 +10,13 @@ import {
   MAX_JSON_BYTES,
   MT,
   isImageManifest,
+  isNonDistributable,
   kindOfDocument,
   parseIndex,
   parseJson,
   parseManifest,
   platformString,
+  type Descriptor,
   type Platform,
 } from '../formats/types.js';
 import { claimedDigest } from '../formats/source.js';
@@ -26,6 +28,7 @@ import type { Store } from '../store/store.js';
 import { MAX_REMOTE_JSON_BYTES, type RegistryClient } from './client.js';
 import type { RemoteRef } from './reference.js';
 import { BlobLocations } from './blob-locations.js';
+import { RegistryStatusError } from './client-errors.js';
 
 export interface PullResult extends IngestResult {
   /** Bytes downloaded, and bytes of blobs the store already had (not downloaded). */
@@ -55,6 +58,8 @@ class RegistryView implements ArchiveView {
   /** The size the first descriptor naming each blob declares. */
   private readonly declared = new Map<Digest, number>();
   private readonly excluded = new Set<Digest>();
+  /** Non-distributable layers the manifests read so far name: a 404 for one gets its own error. */
+  private readonly nonDistributable = new Map<Digest, Descriptor>();
   /** Platforms the indexes read so far list, to say which there are when --platform names none. */
   readonly platformsSeen = new Set<string>();
   private readonly synthetic = new Map<string, Buffer>();
@@ -135,11 +140,27 @@ class RegistryView implements ArchiveView {
     if (this.manifests.has(d)) {
       const m = await this.client.getManifest(this.repo, d, size);
       body = Readable.from([m.bytes]);
-    } else body = await this.client.getBlob(this.repo, d, size);
+    } else body = await this.client.getBlob(this.repo, d, size).catch((e: unknown) => Promise.reject(this.notServed(d, e) ?? e));
     const f = await stageBody(this.store.writer, body, { name, offset: 0, size });
     this.bytesDownloaded += f.blob.size;
     this.staged_.push(f);
     return f;
+  }
+
+  /**
+   * A non-distributable layer the registry does not serve: the store holds every blob its
+   * images name, and the layer's `urls` are not followed (a manifest must not send a pull to
+   * any host it names), so the pull cannot be done; say which layer and why, not a bare 404.
+   */
+  private notServed(d: Digest, e: unknown): LayerstoreError | undefined {
+    const layer = this.nonDistributable.get(d);
+    if (!layer || !(e instanceof RegistryStatusError) || e.status !== 404) return undefined;
+    const from = layer.urls?.length ? `, published at ${layer.urls[0]}${layer.urls.length > 1 ? ` and ${layer.urls.length - 1} more` : ''}` : '';
+    return new LayerstoreError(
+      'E_BLOB_MISSING',
+      `layer ${d} is non-distributable (${layer.mediaType}${from}) and ${this.client.baseUrl} does not serve it (404): a store holds every blob of its images, so this image cannot be pulled`,
+      { hint: 'copy the image into the registry with its non-distributable layers (e.g. crane copy --allow-nondistributable-artifacts), then pull it again' },
+    );
   }
 
   async readJson(name: string, why: string): Promise<unknown> {
@@ -174,6 +195,7 @@ class RegistryView implements ArchiveView {
       } else if (kindOfDocument(doc) === 'manifest') {
         const m = parseManifest(doc, why);
         for (const b of [m.config, ...m.layers]) declare(b);
+        for (const l of m.layers) if (isNonDistributable(l.mediaType) && !this.nonDistributable.has(l.digest)) this.nonDistributable.set(l.digest, l);
         if (isImageManifest(m)) this.configs.add(m.config.digest);
       }
     } catch {

@@ -62,8 +62,9 @@ export class Store {
    * (no refs, no blobs, nothing staged, nothing but the skeleton). The whole directory is
    * renamed away at once, then removed, so another process that opened it meanwhile fails
    * instead of writing into half of one; a directory that was there empty is made again.
+   * `ignoreOwnStaging`: this process's staging files do not count (a signal handler's: they go with it).
    */
-  async discardIfUnused(): Promise<void> {
+  async discardIfUnused(opts: { ignoreOwnStaging?: boolean } = {}): Promise<void> {
     const created = this.created;
     if (!created) return;
     const l = this.layout;
@@ -72,7 +73,7 @@ export class Store {
     const unused = async () =>
       (await readIndex(l)).manifests.length === 0 &&
       (await fsp.readdir(l.sha256Dir)).length === 0 &&
-      (await fsp.readdir(l.stagingDir)).length === 0 &&
+      (await fsp.readdir(l.stagingDir)).every((n) => opts.ignoreOwnStaging && n.startsWith(`${process.pid}-`)) &&
       (await fsp.readdir(l.root)).every((n) => STORE_NAMES.has(n));
     // First without the lock: a store someone else is filling is left at once, not waited for.
     if (!(await unused().catch(() => false))) return;

@@ -228,6 +228,42 @@ describe.skipIf(!HAVE_REGISTRY)('report --registry on docker-registry 2.8', () =
     }
   });
 
+  it('a loopback HOST:PORT without a scheme (https tried, then http) finds its cache on the second run, and still sees a moved tag', async () => {
+    const store = p('store-loopback-host');
+    const proxy = await countingProxy(reg);
+    const host = proxy.url.replace('http://', '');
+    try {
+      const first = await runCliAsync(['--store', store, 'report', '--registry', host, '--json']);
+      expect(first.code, showTool(first)).toBe(0);
+      expect(json(first).registry.url).toBe(proxy.url); // it fell back to http
+      expect(json(first).scan.documents).toMatchObject({ manifestsCached: 0, manifestsFetched: 3 });
+
+      proxy.seen.length = 0;
+      const second = await runCliAsync(['--store', store, 'report', '--registry', host, '--json']);
+      expect(second.code, showTool(second)).toBe(0);
+      expect(json(second).scan.documents).toEqual({ manifestsCached: 3, manifestsFetched: 0, configsCached: 3, configsFetched: 0 });
+      expect(kinds(proxy.seen)).toMatchObject({ manifestGets: 0, blobGets: 0, manifestHeads: TAGS.length });
+      expect(stable(json(second))).toEqual(stable(json(first)));
+
+      // the cache is by digest: a tag moved in the registry is read again
+      const Z = image('zz');
+      await push(reg.url, 'worker', '2', Z);
+      try {
+        proxy.seen.length = 0;
+        const third = await runCliAsync(['--store', store, 'report', '--registry', host, '--json']);
+        expect(third.code, showTool(third)).toBe(0);
+        expect(json(third).scan.documents).toMatchObject({ manifestsFetched: 1, configsFetched: 1 });
+        expect(proxy.seen).toContain(`GET /v2/worker/manifests/${Z.digest}`);
+        const moved: Array<[string, string, Image]> = TAGS.map(([r, t, img]) => (r === 'worker' && t === '2' ? [r, t, Z] : [r, t, img]));
+        expect(new Map(json(third).images.map((i: any) => [i.manifestDigest, i.refs]))).toEqual(expectedRefs(moved));
+      } finally {
+        await push(reg.url, 'worker', '2', Y); // as it was, for the tests after this one
+      }
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('a --repo run keeps the cache of the other repositories: the next full run still fetches nothing', async () => {
     const store = p('store-repo-filter');
     const proxy = await countingProxy(reg);
