@@ -87,9 +87,13 @@ export class RegistryClient {
     // is repeatable; never a streaming body.
     const streaming = opts.body !== undefined && !Buffer.isBuffer(opts.body);
     const idempotent = !streaming && (opts.repeatable === true || ((method === 'GET' || method === 'HEAD') && !opts.body));
+    // A Location on another host is followed as it is, never with the registry's credentials.
+    const absolute = /^https?:\/\//i.test(path);
     const send = async (): Promise<RegistryResponse> => {
+      const base = this.baseUrl;
+      const url = absolute ? path : base + path;
       const headers: Record<string, string> = { ...(opts.headers ?? {}) };
-      const auth = this.authHeader(opts.scope);
+      const auth = sameOrigin(url, base) ? this.authHeader(opts.scope) : undefined;
       if (auth) headers.Authorization = auth;
       const init: RequestInit & { duplex?: 'half' } = { method, headers };
       // Bodiless requests go over node:http (node-transport.ts says why); uploads over fetch.
@@ -99,19 +103,19 @@ export class RegistryClient {
       if (Buffer.isBuffer(opts.body)) init.body = opts.body;
       const signal = bodiless ? undefined : watch ? watch.signal : this.policy.attemptSignal();
       if (signal) init.signal = signal;
-      const base = this.baseUrl;
       this.sent[method === 'GET' ? 'get' : method === 'HEAD' ? 'head' : 'other']++;
       try {
-        if (bodiless) return await nodeRequest(method, base + path, headers, this.transport());
-        if (streaming) {
+        let res: RegistryResponse;
+        if (bodiless) res = await nodeRequest(method, url, headers, this.transport());
+        else if (streaming) {
           const body = watch ? touching(opts.body as UploadBody, watch.touch) : (opts.body as UploadBody);
-          return await nodeUpload(method as 'PUT' | 'PATCH' | 'POST', base + path, headers, body, signal);
-        }
-        return fromFetch(await fetch(base + path, init));
+          res = await nodeUpload(method as 'PUT' | 'PATCH' | 'POST', url, headers, body, signal);
+        } else res = fromFetch(await fetch(url, init));
+        return res;
       } catch (e) {
         if (e instanceof LayerstoreError) throw e; // reading the body failed (the store's blob): not the registry's failure
         if (this.policy.signal?.aborted) throw e; // the caller is stopping: not the registry's failure
-        if ((e as Error)?.name !== 'TimeoutError' && !signal?.aborted) {
+        if (!absolute && (e as Error)?.name !== 'TimeoutError' && !signal?.aborted) {
           // A concurrent request already fell back to http: follow it.
           if (base !== this.baseUrl && !streaming) return send();
           if (this.fallbackUrl && !streaming) {
@@ -120,7 +124,7 @@ export class RegistryClient {
             return send();
           }
         }
-        throw this.unreachable(e, method, base + path);
+        throw this.unreachable(e, method, url);
       } finally {
         watch?.done();
       }
@@ -132,6 +136,7 @@ export class RegistryClient {
       return r.res;
     };
     let res = await sendPatiently();
+    await this.refuseForeignChallenge(res, method, absolute ? path : this.baseUrl + path);
     if (res.status === 401 && !streaming) {
       const ch = parseChallenge(res.headers.get('www-authenticate'));
       await res.body?.cancel();
@@ -144,6 +149,7 @@ export class RegistryClient {
         this.basic = true;
       } else throw new LayerstoreError('E_AUTH', `${this.baseUrl} refused the request (401) without a usable challenge`);
       res = await sendPatiently();
+      await this.refuseForeignChallenge(res, method, absolute ? path : this.baseUrl + path);
     }
     if (res.status === 401 || res.status === 403) {
       await res.body?.cancel();
@@ -153,8 +159,26 @@ export class RegistryClient {
           : 'pass --username/--password, set LAYERSTORE_USERNAME/LAYERSTORE_PASSWORD, or docker login',
       });
     }
-    if (opts.ok && !opts.ok.includes(res.status)) throw withTries(await registryError(res, method, this.baseUrl + path), tries);
+    if (opts.ok && !opts.ok.includes(res.status)) throw withTries(await registryError(res, method, absolute ? path : this.baseUrl + path), tries);
     return res;
+  }
+
+  /**
+   * A 401 or 403 from another origin than the registry's (a redirect's target, an upload URL
+   * on another host) is final: its challenge is not answered with the registry's credentials,
+   * which are for the registry alone (as docker and containers/image: a storage backend must
+   * take the redirected request as it is, e.g. a signed URL).
+   */
+  private async refuseForeignChallenge(res: RegistryResponse, method: string, url: string): Promise<void> {
+    if (res.status !== 401 && res.status !== 403) return;
+    const answered = res.url ?? url;
+    if (sameOrigin(answered, this.baseUrl)) return;
+    await res.body?.cancel().catch(() => {});
+    const other = new URL(answered).origin;
+    const how = sameOrigin(url, answered) ? `the registry sent it to ${other}` : `the registry redirected it to ${other}`;
+    throw new LayerstoreError('E_AUTH', `${method} ${url}: ${how}, which answered ${res.status}; the registry's credentials are not sent to another host`, {
+      hint: `${other} must accept the request without credentials (as a signed URL); ask the registry's operator`,
+    });
   }
 
   /** How nodeRequest runs under the policy. */
@@ -371,7 +395,7 @@ export class RegistryClient {
       // Not mounted: the registry opened an upload session instead; close it.
       const loc = res.headers.get('location');
       if (loc)
-        await this.request('DELETE', this.path(loc), { scope: pushScope(repo), repeatable: true })
+        await this.request('DELETE', this.target(loc), { scope: pushScope(repo), repeatable: true })
           .then((r) => r.body?.cancel())
           .catch(() => {});
       return false;
@@ -402,9 +426,9 @@ export class RegistryClient {
     await start.body?.cancel();
     const loc = start.headers.get('location');
     if (!loc) throw new LayerstoreError('E_REGISTRY', `${this.baseUrl} opened an upload without a Location`);
-    const url = new URL(this.path(loc), 'http://x');
+    const url = new URL(loc, this.baseUrl);
     url.searchParams.set('digest', d);
-    const res = await this.request('PUT', url.pathname + url.search, {
+    const res = await this.request('PUT', this.target(url), {
       scope: pushScope(repo),
       headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) },
       body: body(),
@@ -483,11 +507,26 @@ export class RegistryClient {
     return out;
   }
 
-  /** A Location or Link may be absolute; keep only path and query for our base URL. */
+  /** A Link may be absolute; keep only path and query for our base URL. */
   private path(loc: string): string {
     const u = new URL(loc, this.baseUrl);
     return u.pathname + u.search;
   }
+
+  /**
+   * Where an upload Location points: a path on the registry, or (the OCI spec lets it be
+   * opaque and absolute, e.g. on a storage host) the whole URL of another origin, which
+   * request() reaches without the registry's credentials.
+   */
+  private target(loc: string | URL): string {
+    const u = new URL(loc, this.baseUrl);
+    return sameOrigin(u.href, this.baseUrl) ? u.pathname + u.search : u.href;
+  }
+}
+
+/** Same scheme, host and port (credentials and challenges belong to an origin). */
+function sameOrigin(a: string, b: string): boolean {
+  return new URL(a).origin === new URL(b).origin;
 }
 
 export const pullScope = (repo: string) => `repository:${repo}:pull`;

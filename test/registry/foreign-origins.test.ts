@@ -178,7 +178,77 @@ afterAll(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-describe('push by digest', () => {
+describe('credentials stay with the registry', () => {
+  it('a blob redirected to another origin that serves it: the pull works, the token service got the credentials, the other origin none', async () => {
+    for (const way of credentialWays()) {
+      B.log.length = 0;
+      C.log.length = 0;
+      const S = newStore();
+      const r = await runCliAsync(['--store', S, '-q', 'pull', ...way.args, `${A.host}/redir/ok:1`], way.env);
+      expect(r.code, `${way.name}: ${showTool(r)}`).toBe(0);
+      expect(B.log.length, way.name).toBeGreaterThan(0);
+      expect(
+        B.log.filter((s) => s.auth !== null),
+        way.name,
+      ).toEqual([]);
+      expect(
+        C.log.some((s) => s.auth === BASIC),
+        `${way.name}: the realm A named (another host) gets them`,
+      ).toBe(true);
+    }
+  });
+
+  it('a redirect target that answers 401 with its own Bearer realm never gets the credentials: E_AUTH in one line, exit 2, the store unchanged', async () => {
+    for (const way of credentialWays()) {
+      const S = newStore();
+      const pre = await runCliAsync(['--store', S, '-q', 'pull', ...way.args, `${A.host}/redir/ok:1`], way.env);
+      expect(pre.code, showTool(pre)).toBe(0);
+      const before = await snapshotStore(S);
+      B.log.length = 0;
+      const r = await runCliAsync(['--store', S, '-q', 'pull', ...way.args, `${A.host}/redir/deny:1`], way.env);
+      expect(r.code, `${way.name}: ${showTool(r)}`).toBe(2);
+      expect(B.log.length, way.name).toBeGreaterThan(0); // it was asked: the redirect was followed
+      expect(
+        B.log.filter((s) => s.auth !== null || s.url.startsWith('/token')),
+        `${way.name}: what the other origin got`,
+      ).toEqual([]);
+      const lines = errorLines(r.stderr);
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toContain('[E_AUTH]');
+      expect(lines[0]).toContain(`${A.url}/v2/redir/deny/blobs/sha256:`);
+      expect(lines[0]).toContain(`redirected it to ${B.url}, which answered 401`);
+      expect(await snapshotStore(S), way.name).toEqual(before);
+    }
+  });
+});
+
+describe('push: upload Locations and push by digest', () => {
+  it('an absolute Location on another origin is followed (the upload goes there) without the credentials; the pushed image pulls back whole', async () => {
+    for (const [i, way] of credentialWays().entries()) {
+      B.log.length = 0;
+      const repo = `loc/foreign/w${i}`;
+      const r = await runCliAsync(['--store', sourceCopy(), '-q', 'push', ...way.args, 'push/one:1', `${A.host}/${repo}:1`], way.env);
+      expect(r.code, `${way.name}: ${showTool(r)}`).toBe(0);
+      const puts = B.log.filter((s) => s.method === 'PUT' && s.url.startsWith(`/v2/${repo}/blobs/uploads/`));
+      expect(puts.length, `${way.name}: ${JSON.stringify(A.log.slice(-20))}`).toBe(2); // the layer and the config
+      expect(B.log.filter((s) => s.auth !== null)).toEqual([]);
+      const back = newStore();
+      const pull = await runCliAsync(['--store', back, '-q', 'pull', `${sink.host}/${repo}:1`], noCreds());
+      expect(pull.code, showTool(pull)).toBe(0);
+      expect(digestOf(back, `${sink.host}/${repo}:1`)).toBe(digestOf(source, 'push/one:1'));
+      expect(blobNames(back).length).toBe(3);
+    }
+  });
+
+  it('an absolute Location on the registry itself keeps the credentials', async () => {
+    A.log.length = 0;
+    const r = await runCliAsync(['--store', source, '-q', 'push', '--username', USER, '--password', PASS, 'push/two:1', `${A.host}/loc/self/img:1`], noCreds());
+    expect(r.code, showTool(r)).toBe(0);
+    const puts = A.log.filter((s) => s.method === 'PUT' && s.url.startsWith('/v2/loc/self/img/blobs/uploads/'));
+    expect(puts.length).toBe(2);
+    expect(puts.every((s) => s.auth === `Bearer ${TOKEN}`)).toBe(true);
+  });
+
   it('REGISTRY/NAME@DIGEST with another digest than the source manifest: E_USAGE in one line before any request; the right digest pushes by digest', async () => {
     const want = digestOf(source, 'push/one:1');
     const wrong = digestOf(source, 'push/two:1');
