@@ -5,7 +5,7 @@ import { INDEX_TYPES, MANIFEST_TYPES, MT } from '../formats/types.js';
 import type { Credentials } from './credentials.js';
 import { boundedChunks, readBounded, type BodyBound } from './bounded-body.js';
 import { RegistryStatusError, RegistryUnreachable } from './client-errors.js';
-import { describeFetchFailure } from './fetch-failure.js';
+import { describeFetchFailure, isCertificateFailure } from './fetch-failure.js';
 import { nodeRequest, nodeUpload, type TransportOptions, type UploadBody } from './node-transport.js';
 import { fromFetch, type RegistryResponse } from './response.js';
 import { RequestPolicy } from './request-policy.js';
@@ -50,6 +50,8 @@ export function parseChallenge(h: string | null): Challenge | undefined {
 export class RegistryClient {
   private readonly tokens = new Map<string, string>();
   private basic = false;
+  /** Why https failed before the fallback to http, when it was the certificate (reported if http fails too). */
+  private certFailure?: RegistryUnreachable;
   /** Timeouts and retries; by default none (pull and push wait, and never retry). */
   policy = new RequestPolicy();
   /** Requests sent (attempts included), by kind, for reports and benchmarks. */
@@ -111,7 +113,7 @@ export class RegistryClient {
           const body = watch ? touching(opts.body as UploadBody, watch.touch) : (opts.body as UploadBody);
           res = await nodeUpload(method as 'PUT' | 'PATCH' | 'POST', url, headers, body, signal);
         } else res = fromFetch(await fetch(url, init));
-        return res;
+        return await this.httpAfterTls(res, url);
       } catch (e) {
         if (e instanceof LayerstoreError) throw e; // reading the body failed (the store's blob): not the registry's failure
         if (this.policy.signal?.aborted) throw e; // the caller is stopping: not the registry's failure
@@ -119,11 +121,14 @@ export class RegistryClient {
           // A concurrent request already fell back to http: follow it.
           if (base !== this.baseUrl && !streaming) return send();
           if (this.fallbackUrl && !streaming) {
+            // Kept: if plain http does not work either, this is what the user must hear.
+            if (isCertificateFailure(e)) this.certFailure = this.unreachable(e, method, url);
             this.baseUrl = this.fallbackUrl;
             this.fallbackUrl = undefined;
             return send();
           }
         }
+        if (this.certFailure && !absolute) throw this.httpFailedToo(`failed too (${describeFetchFailure(e, url, this.policy.timeoutMs).reason})`);
         throw this.unreachable(e, method, url);
       } finally {
         watch?.done();
@@ -179,6 +184,28 @@ export class RegistryClient {
     throw new LayerstoreError('E_AUTH', `${method} ${url}: ${how}, which answered ${res.status}; the registry's credentials are not sent to another host`, {
       hint: `${other} must accept the request without credentials (as a signed URL); ask the registry's operator`,
     });
+  }
+
+  /**
+   * After https failed on a certificate and the client fell back to plain http on the same
+   * port, a 400 is the TLS server refusing plain http (Go's "Client sent an HTTP request to an
+   * HTTPS server"): the certificate is the problem, and that is the error. Any other answer
+   * means plain http works.
+   */
+  private async httpAfterTls(res: RegistryResponse, url: string): Promise<RegistryResponse> {
+    if (!this.certFailure || !url.startsWith(`${this.baseUrl}/`)) return res;
+    if (res.status !== 400) {
+      this.certFailure = undefined;
+      return res;
+    }
+    await res.body?.cancel().catch(() => {});
+    throw this.httpFailedToo('answered 400 (the port speaks TLS)');
+  }
+
+  /** The certificate failure, saying what plain http did: the one line the user needs. */
+  private httpFailedToo(what: string): RegistryUnreachable {
+    const tls = this.certFailure!;
+    return new RegistryUnreachable(`${tls.message}; plain http on the same port ${what}`, tls.hint, true);
   }
 
   /** How nodeRequest runs under the policy. */
