@@ -168,7 +168,7 @@ export async function main(argv: string[]): Promise<number> {
     .command('push')
     .description('push a ref of the store to a registry, sending only the blobs it lacks')
     .argument('<ref>', 'ref, image ID or manifest digest in the store')
-    .argument('<dest>', 'REGISTRY/NAME:TAG')
+    .argument('<dest>', 'REGISTRY/NAME:TAG, or REGISTRY/NAME@DIGEST with the source manifest digest')
     .option('--mount-from <repo...>', 'repositories of the same registry to mount blobs from instead of sending them')
     .option('--insecure', 'plain http off loopback (like Docker insecure-registries)')
     .option('--username <user>', 'registry user (else LAYERSTORE_USERNAME, else ~/.docker/config.json)')

@@ -5,7 +5,7 @@ import { INDEX_TYPES, MANIFEST_TYPES, MT } from '../formats/types.js';
 import type { Credentials } from './credentials.js';
 import { boundedChunks, readBounded, type BodyBound } from './bounded-body.js';
 import { RegistryStatusError, RegistryUnreachable } from './client-errors.js';
-import { describeFetchFailure } from './fetch-failure.js';
+import { describeFetchFailure, isCertificateFailure } from './fetch-failure.js';
 import { nodeRequest, nodeUpload, type TransportOptions, type UploadBody } from './node-transport.js';
 import { fromFetch, type RegistryResponse } from './response.js';
 import { RequestPolicy } from './request-policy.js';
@@ -50,6 +50,8 @@ export function parseChallenge(h: string | null): Challenge | undefined {
 export class RegistryClient {
   private readonly tokens = new Map<string, string>();
   private basic = false;
+  /** Why https failed before the fallback to http, when it was the certificate (reported if http fails too). */
+  private certFailure?: RegistryUnreachable;
   /** Timeouts and retries; by default none (pull and push wait, and never retry). */
   policy = new RequestPolicy();
   /** Requests sent (attempts included), by kind, for reports and benchmarks. */
@@ -87,9 +89,13 @@ export class RegistryClient {
     // is repeatable; never a streaming body.
     const streaming = opts.body !== undefined && !Buffer.isBuffer(opts.body);
     const idempotent = !streaming && (opts.repeatable === true || ((method === 'GET' || method === 'HEAD') && !opts.body));
+    // A Location on another host is followed as it is, never with the registry's credentials.
+    const absolute = /^https?:\/\//i.test(path);
     const send = async (): Promise<RegistryResponse> => {
+      const base = this.baseUrl;
+      const url = absolute ? path : base + path;
       const headers: Record<string, string> = { ...(opts.headers ?? {}) };
-      const auth = this.authHeader(opts.scope);
+      const auth = sameOrigin(url, base) ? this.authHeader(opts.scope) : undefined;
       if (auth) headers.Authorization = auth;
       const init: RequestInit & { duplex?: 'half' } = { method, headers };
       // Bodiless requests go over node:http (node-transport.ts says why); uploads over fetch.
@@ -99,28 +105,31 @@ export class RegistryClient {
       if (Buffer.isBuffer(opts.body)) init.body = opts.body;
       const signal = bodiless ? undefined : watch ? watch.signal : this.policy.attemptSignal();
       if (signal) init.signal = signal;
-      const base = this.baseUrl;
       this.sent[method === 'GET' ? 'get' : method === 'HEAD' ? 'head' : 'other']++;
       try {
-        if (bodiless) return await nodeRequest(method, base + path, headers, this.transport());
-        if (streaming) {
+        let res: RegistryResponse;
+        if (bodiless) res = await nodeRequest(method, url, headers, this.transport());
+        else if (streaming) {
           const body = watch ? touching(opts.body as UploadBody, watch.touch) : (opts.body as UploadBody);
-          return await nodeUpload(method as 'PUT' | 'PATCH' | 'POST', base + path, headers, body, signal);
-        }
-        return fromFetch(await fetch(base + path, init));
+          res = await nodeUpload(method as 'PUT' | 'PATCH' | 'POST', url, headers, body, signal);
+        } else res = fromFetch(await fetch(url, init));
+        return await this.httpAfterTls(res, url);
       } catch (e) {
         if (e instanceof LayerstoreError) throw e; // reading the body failed (the store's blob): not the registry's failure
         if (this.policy.signal?.aborted) throw e; // the caller is stopping: not the registry's failure
-        if ((e as Error)?.name !== 'TimeoutError' && !signal?.aborted) {
+        if (!absolute && (e as Error)?.name !== 'TimeoutError' && !signal?.aborted) {
           // A concurrent request already fell back to http: follow it.
           if (base !== this.baseUrl && !streaming) return send();
           if (this.fallbackUrl && !streaming) {
+            // Kept: if plain http does not work either, this is what the user must hear.
+            if (isCertificateFailure(e)) this.certFailure = this.unreachable(e, method, url);
             this.baseUrl = this.fallbackUrl;
             this.fallbackUrl = undefined;
             return send();
           }
         }
-        throw this.unreachable(e, method, base + path);
+        if (this.certFailure && !absolute) throw this.httpFailedToo(`failed too (${describeFetchFailure(e, url, this.policy.timeoutMs).reason})`);
+        throw this.unreachable(e, method, url);
       } finally {
         watch?.done();
       }
@@ -132,6 +141,7 @@ export class RegistryClient {
       return r.res;
     };
     let res = await sendPatiently();
+    await this.refuseForeignChallenge(res, method, absolute ? path : this.baseUrl + path);
     if (res.status === 401 && !streaming) {
       const ch = parseChallenge(res.headers.get('www-authenticate'));
       await res.body?.cancel();
@@ -144,6 +154,7 @@ export class RegistryClient {
         this.basic = true;
       } else throw new LayerstoreError('E_AUTH', `${this.baseUrl} refused the request (401) without a usable challenge`);
       res = await sendPatiently();
+      await this.refuseForeignChallenge(res, method, absolute ? path : this.baseUrl + path);
     }
     if (res.status === 401 || res.status === 403) {
       await res.body?.cancel();
@@ -153,8 +164,48 @@ export class RegistryClient {
           : 'pass --username/--password, set LAYERSTORE_USERNAME/LAYERSTORE_PASSWORD, or docker login',
       });
     }
-    if (opts.ok && !opts.ok.includes(res.status)) throw withTries(await registryError(res, method, this.baseUrl + path), tries);
+    if (opts.ok && !opts.ok.includes(res.status)) throw withTries(await registryError(res, method, absolute ? path : this.baseUrl + path), tries);
     return res;
+  }
+
+  /**
+   * A 401 or 403 from another origin than the registry's (a redirect's target, an upload URL
+   * on another host) is final: its challenge is not answered with the registry's credentials,
+   * which are for the registry alone (as docker and containers/image: a storage backend must
+   * take the redirected request as it is, e.g. a signed URL).
+   */
+  private async refuseForeignChallenge(res: RegistryResponse, method: string, url: string): Promise<void> {
+    if (res.status !== 401 && res.status !== 403) return;
+    const answered = res.url ?? url;
+    if (sameOrigin(answered, this.baseUrl)) return;
+    await res.body?.cancel().catch(() => {});
+    const other = new URL(answered).origin;
+    const how = sameOrigin(url, answered) ? `the registry sent it to ${other}` : `the registry redirected it to ${other}`;
+    throw new LayerstoreError('E_AUTH', `${method} ${url}: ${how}, which answered ${res.status}; the registry's credentials are not sent to another host`, {
+      hint: `${other} must accept the request without credentials (as a signed URL); ask the registry's operator`,
+    });
+  }
+
+  /**
+   * After https failed on a certificate and the client fell back to plain http on the same
+   * port, a 400 is the TLS server refusing plain http (Go's "Client sent an HTTP request to an
+   * HTTPS server"): the certificate is the problem, and that is the error. Any other answer
+   * means plain http works.
+   */
+  private async httpAfterTls(res: RegistryResponse, url: string): Promise<RegistryResponse> {
+    if (!this.certFailure || !url.startsWith(`${this.baseUrl}/`)) return res;
+    if (res.status !== 400) {
+      this.certFailure = undefined;
+      return res;
+    }
+    await res.body?.cancel().catch(() => {});
+    throw this.httpFailedToo('answered 400 (the port speaks TLS)');
+  }
+
+  /** The certificate failure, saying what plain http did: the one line the user needs. */
+  private httpFailedToo(what: string): RegistryUnreachable {
+    const tls = this.certFailure!;
+    return new RegistryUnreachable(`${tls.message}; plain http on the same port ${what}`, tls.hint, true);
   }
 
   /** How nodeRequest runs under the policy. */
@@ -371,7 +422,7 @@ export class RegistryClient {
       // Not mounted: the registry opened an upload session instead; close it.
       const loc = res.headers.get('location');
       if (loc)
-        await this.request('DELETE', this.path(loc), { scope: pushScope(repo), repeatable: true })
+        await this.request('DELETE', this.target(loc), { scope: pushScope(repo), repeatable: true })
           .then((r) => r.body?.cancel())
           .catch(() => {});
       return false;
@@ -402,9 +453,9 @@ export class RegistryClient {
     await start.body?.cancel();
     const loc = start.headers.get('location');
     if (!loc) throw new LayerstoreError('E_REGISTRY', `${this.baseUrl} opened an upload without a Location`);
-    const url = new URL(this.path(loc), 'http://x');
+    const url = new URL(loc, this.baseUrl);
     url.searchParams.set('digest', d);
-    const res = await this.request('PUT', url.pathname + url.search, {
+    const res = await this.request('PUT', this.target(url), {
       scope: pushScope(repo),
       headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) },
       body: body(),
@@ -483,11 +534,26 @@ export class RegistryClient {
     return out;
   }
 
-  /** A Location or Link may be absolute; keep only path and query for our base URL. */
+  /** A Link may be absolute; keep only path and query for our base URL. */
   private path(loc: string): string {
     const u = new URL(loc, this.baseUrl);
     return u.pathname + u.search;
   }
+
+  /**
+   * Where an upload Location points: a path on the registry, or (the OCI spec lets it be
+   * opaque and absolute, e.g. on a storage host) the whole URL of another origin, which
+   * request() reaches without the registry's credentials.
+   */
+  private target(loc: string | URL): string {
+    const u = new URL(loc, this.baseUrl);
+    return sameOrigin(u.href, this.baseUrl) ? u.pathname + u.search : u.href;
+  }
+}
+
+/** Same scheme, host and port (credentials and challenges belong to an origin). */
+function sameOrigin(a: string, b: string): boolean {
+  return new URL(a).origin === new URL(b).origin;
 }
 
 export const pullScope = (repo: string) => `repository:${repo}:pull`;

@@ -140,7 +140,7 @@ function exchange(method: string, url: string, headers: Record<string, string>, 
       const bodiless = method === 'HEAD' || NULL_BODY.has(status);
       if (bodiless) res.resume();
       settled = true;
-      resolve(new NodeResponse(status, res, bodiless, opts.idle ? { arm, disarm } : undefined));
+      resolve(new NodeResponse(status, url, res, bodiless, opts.idle ? { arm, disarm } : undefined));
     });
     const failed = (e: unknown) =>
       signal?.aborted ? signal.reason : (e as Error).name === 'TimeoutError' ? e : Object.assign(new TypeError('fetch failed'), { cause: e });
@@ -174,6 +174,7 @@ class NodeResponse implements RegistryResponse {
 
   constructor(
     readonly status: number,
+    readonly url: string,
     private readonly res: IncomingMessage,
     bodiless: boolean,
     idle?: { arm: () => void; disarm: () => void },

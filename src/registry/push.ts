@@ -49,6 +49,13 @@ export async function pushRoot(
   dest: RemoteRef,
   opts: { mountFrom?: string[] } = {},
 ): Promise<PushResult> {
+  // A push by digest puts the manifest under its own digest: another digest would be a
+  // success claimed for a reference the registry will never hold (skopeo refuses it too).
+  if (dest.digest !== undefined && dest.digest !== root.digest) {
+    throw new LayerstoreError('E_USAGE', `the destination names ${dest.digest}, but the source's manifest is ${root.digest}`, {
+      hint: `push to a tag (REGISTRY/NAME:TAG), or by the source's own digest (REGISTRY/NAME@${root.digest})`,
+    });
+  }
   const r: PushResult = {
     manifests: 0,
     blobsSent: 0,

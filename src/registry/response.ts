@@ -8,6 +8,8 @@ export interface RegistryResponse {
   readonly status: number;
   readonly headers: { get(name: string): string | null };
   readonly body: RegistryBody | null;
+  /** The URL that answered, after any redirects (whose origin says whose challenge a 401 is). */
+  readonly url?: string;
 }
 
 export interface RegistryBody extends AsyncIterable<Uint8Array> {
