@@ -1,4 +1,6 @@
 import type { ImageInfo } from '../analysis/load-images.js';
+import { platformString } from '../formats/types.js';
+import { findBaseline, type BaselineImage } from './baseline.js';
 import { selectImages } from '../analysis/select.js';
 import { shortDigest, type Digest } from '../digest/digest.js';
 import type { Budget } from './config.js';
@@ -47,14 +49,17 @@ export interface Verdict {
   growth?: GrowthFacts;
 }
 
+/**
+ * `missing`: the baseline has no image of this ref for this platform; `otherPlatforms` are the
+ * platforms it has for the ref (empty: the ref is new). `ambiguous`: it has several.
+ */
 export type GrowthFacts =
-  | { limit: GrowthLimit; baseline: 'none' | 'missing' }
+  | { limit: GrowthLimit; baseline: 'none' }
+  | { limit: GrowthLimit; baseline: 'missing'; platform?: string; otherPlatforms: string[] }
+  | { limit: GrowthLimit; baseline: 'ambiguous'; platform?: string; candidates: number }
   | { limit: GrowthLimit; baseline: 'found'; beforeBytes: number; nowBytes: number };
 
-export interface BaselineImage {
-  refs: string[];
-  sizeBytes: number;
-}
+export type { BaselineImage };
 
 export interface EvaluateContext {
   /** Every image in the store, to find bases by ref. */
@@ -118,11 +123,15 @@ export async function evaluateBudgets(images: ImageInfo[], budgets: Budget[], ct
         }
       }
       if (b.maxGrowth !== undefined) {
-        const before = ctx.baseline?.find((bi) => bi.refs.some((r) => img.refs.includes(r)));
         const now = sizeOf(img);
-        if (!before) {
-          v('maxGrowth', 0, null, null, { growth: { limit: b.maxGrowth, baseline: ctx.baseline ? 'missing' : 'none' } });
-        } else {
+        const platform = img.platform ? platformString(img.platform) : undefined;
+        const m = ctx.baseline ? findBaseline(ctx.baseline, { refs: img.refs, manifestDigest: img.manifestDigest, platform }) : undefined;
+        if (!m) v('maxGrowth', 0, null, null, { growth: { limit: b.maxGrowth, baseline: 'none' } });
+        else if ('missing' in m)
+          v('maxGrowth', 0, null, null, { growth: { limit: b.maxGrowth, baseline: 'missing', platform, otherPlatforms: m.otherPlatforms } });
+        else if ('ambiguous' in m) v('maxGrowth', 0, null, null, { growth: { limit: b.maxGrowth, baseline: 'ambiguous', platform, candidates: m.ambiguous } });
+        else {
+          const before = m.found;
           const growth = now - before.sizeBytes;
           // Percentages in millionths, so "0.7%" of 116000 is exactly 812 (floating point gives 811.99...).
           const limit = 'ratio' in b.maxGrowth ? Math.floor((before.sizeBytes * Math.round(b.maxGrowth.ratio * 1e6)) / 1e6) : b.maxGrowth.bytes;

@@ -5,7 +5,8 @@ import { loadImages, type ImageInfo } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
 import { loadBudgetFile } from '../budget/config.js';
 import { computeFilesReport, type FilesReport } from '../analysis/files-report.js';
-import { evaluateBudgets, matchesRef, type BaselineImage, type WasteFigures } from '../budget/evaluate.js';
+import { evaluateBudgets, matchesRef, type WasteFigures } from '../budget/evaluate.js';
+import { loadBaseline } from '../budget/baseline.js';
 import { toJUnit } from '../budget/junit.js';
 import { ingestPath } from '../ingest/ingest.js';
 import { Store } from '../store/store.js';
@@ -125,23 +126,4 @@ export async function budgetCommand(args: string[], opts: BudgetOptions): Promis
     );
   }
   return 0;
-}
-
-async function loadBaseline(file: string): Promise<BaselineImage[]> {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(await fsp.readFile(file, 'utf8'));
-  } catch (e) {
-    throw new LayerstoreError('E_BUDGET_INVALID', `cannot read baseline report ${file}: ${(e as Error).message}`, {
-      hint: 'pass a file written by layerstore report --json',
-    });
-  }
-  const images = (doc as { schemaVersion?: unknown; images?: unknown }).images;
-  if ((doc as { schemaVersion?: unknown }).schemaVersion !== 1 || !Array.isArray(images)) {
-    throw new LayerstoreError('E_BUDGET_INVALID', `${file} is not a layerstore report (schemaVersion 1 with images[])`);
-  }
-  return images.filter(
-    (i): i is BaselineImage =>
-      typeof i === 'object' && i !== null && Array.isArray((i as BaselineImage).refs) && typeof (i as BaselineImage).sizeBytes === 'number',
-  );
 }

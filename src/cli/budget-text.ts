@@ -1,6 +1,6 @@
 import { shortDigest } from '../digest/digest.js';
 import type { GrowthLimit } from '../budget/sizes.js';
-import type { Verdict } from '../budget/evaluate.js';
+import type { GrowthFacts, Verdict } from '../budget/evaluate.js';
 import { humanBytes } from '../report/human.js';
 import { table } from '../report/tables.js';
 
@@ -65,11 +65,19 @@ export function verdictText(v: Verdict): { limitText: string; actualText: string
   }
 }
 
+/** Why maxGrowth had nothing to compare with. */
+function noBaselineDetail(g: Exclude<GrowthFacts, { baseline: 'found' }>): string {
+  if (g.baseline === 'none') return 'no --baseline given';
+  const what = g.platform ?? 'the image without a platform';
+  if (g.baseline === 'ambiguous') return `the baseline report has ${g.candidates} images of this ref for ${what}: cannot tell which to compare with`;
+  if (g.otherPlatforms.length === 0) return 'not in the baseline report';
+  return `${what} not in the baseline report (it has this ref for ${g.otherPlatforms.join(', ')})`;
+}
+
 /** maxGrowth: both forms on both sides (a % limit also in bytes, the growth also as a %). */
 function growthVerdictText(v: Verdict): { limitText: string; actualText: string; detail?: string } {
   const g = v.growth!;
-  if (g.baseline !== 'found')
-    return { limitText: growthText(g.limit), actualText: 'n/a', detail: g.baseline === 'missing' ? 'not in the baseline report' : 'no --baseline given' };
+  if (g.baseline !== 'found') return { limitText: growthText(g.limit), actualText: 'n/a', detail: noBaselineDetail(g) };
   const growth = v.actual!;
   const before = g.beforeBytes;
   const limitText = 'ratio' in g.limit ? `${growthText(g.limit)} (${humanBytes(v.limit)})` : growthText(g.limit);

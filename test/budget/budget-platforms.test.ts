@@ -1,0 +1,63 @@
+/**
+ * `budget` on a multi-platform ref, in real processes, on regclient's testrepo (a real OCI
+ * layout, ../shared/fixtures-real/SOURCES.md): testrepo:b1 names four platform images,
+ * linux/amd64 and linux/arm64 of 667 bytes, linux/arm/v6 and linux/arm/v7 of 680 bytes.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt, runCli, show } from '../helpers/cli.js';
+import { FIXTURES_REAL, realFixtures } from '../helpers/peers.js';
+import type { VerdictRow } from '../../src/cli/budget-text.js';
+
+const HAVE = realFixtures();
+const TESTREPO = path.join(FIXTURES_REAL, 'regclient', 'testrepo');
+
+let tmp: string;
+let store: string;
+const file = (name: string, text?: string) => {
+  const f = path.join(tmp, name);
+  if (text !== undefined) writeFileSync(f, text);
+  return f;
+};
+const budget = (...args: string[]) => runCli(['--store', store, 'budget', ...args], { cwd: tmp });
+
+describe.skipIf(!HAVE)('budget: a multi-platform ref', () => {
+  let baseline: string;
+  beforeAll(() => {
+    ensureBuilt();
+    tmp = mkdtempSync(path.join(tmpdir(), 'ls-budget-platforms-'));
+    store = path.join(tmp, 'store');
+    const ing = runCli(['--store', store, 'ingest', TESTREPO]);
+    expect(ing.code, show(ing)).toBe(0);
+    const rep = runCli(['--store', store, 'report', '--json']);
+    expect(rep.code, show(rep)).toBe(0);
+    baseline = file('base.json', rep.stdout);
+  });
+  afterAll(() => {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('maxGrowth compares each platform with the same ref and platform of the baseline: +0 B everywhere against itself', () => {
+    const g = file('g.json', JSON.stringify({ budgets: [{ match: 'testrepo:b1', maxGrowth: '0%' }] }));
+    const r = budget('--config', g, '--baseline', baseline, '--json');
+    expect(r.code, show(r)).toBe(0);
+    const results = JSON.parse(r.stdout).results as VerdictRow[];
+    expect(results).toHaveLength(4);
+    for (const v of results) expect(v, JSON.stringify(v)).toMatchObject({ rule: 'maxGrowth', actual: 0, pass: true });
+  });
+
+  it('a platform the baseline lacks for the ref is skipped, saying which platforms it has', () => {
+    const doc = JSON.parse(readFileSync(baseline, 'utf8'));
+    doc.images = doc.images.filter((i: { refs: string[]; platform?: string }) => !(i.refs.includes('testrepo:b1') && i.platform === 'linux/arm/v6'));
+    const partial = file('base-no-v6.json', JSON.stringify(doc));
+    const g = file('g.json', JSON.stringify({ budgets: [{ match: 'testrepo:b1', maxGrowth: '0%' }] }));
+    const r = budget('--config', g, '--baseline', partial, '--json');
+    expect(r.code, show(r)).toBe(0);
+    const results = JSON.parse(r.stdout).results as VerdictRow[];
+    expect(results.map((v) => v.pass).sort()).toEqual([null, true, true, true]);
+    const skipped = results.find((v) => v.pass === null)!;
+    expect(skipped.detail).toBe('linux/arm/v6 not in the baseline report (it has this ref for linux/amd64, linux/arm/v7, linux/arm64)');
+  });
+});
