@@ -55,6 +55,8 @@ export async function budgetCommand(args: string[], opts: BudgetOptions): Promis
       if (!isEngineRef(a)) info(opts, `ingested ${a}: ${r.images.length} image(s)`);
       selectors.push(...r.images.map((i) => i.manifestDigest));
     } catch (e) {
+      // As ingest does: a failed input leaves no store where there was none.
+      await store.discardIfUnused();
       printError(toLayerstoreError(e, a), opts);
       return 2;
     }
