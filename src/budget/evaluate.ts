@@ -37,6 +37,8 @@ export type Rule = 'maxSize' | 'maxLayerSize' | 'maxLayers' | 'maxAddedOverBase'
 export interface Verdict {
   image: string;
   manifestDigest: string;
+  /** `os/architecture[/variant]`: what tells the images of a multi-platform ref apart. */
+  platform?: string;
   rule: Rule;
   limit: number;
   actual: number | null;
@@ -90,12 +92,13 @@ export async function evaluateBudgets(images: ImageInfo[], budgets: Budget[], ct
   const out: Verdict[] = [];
   for (const img of images) {
     const name = img.refs[0] ?? `<none>@${shortDigest(img.manifestDigest)}`;
+    const platform = img.platform ? platformString(img.platform) : undefined;
     const applicable = budgets.filter((b) => img.refs.some((r) => matchesRef(r, b.match)));
     let waste: WasteFigures | undefined;
     const getWaste = async () => (waste ??= ctx.waste ? await ctx.waste(img) : undefined);
     for (const b of applicable) {
       const v = (rule: Rule, limit: number, actual: number | null, pass: boolean | null, facts: Pick<Verdict, 'largestLayer' | 'base' | 'growth'> = {}) =>
-        out.push({ image: name, manifestDigest: img.manifestDigest, rule, limit, actual, pass, ...facts });
+        out.push({ image: name, manifestDigest: img.manifestDigest, ...(platform ? { platform } : {}), rule, limit, actual, pass, ...facts });
       if (b.maxSize !== undefined) {
         const s = sizeOf(img);
         v('maxSize', b.maxSize, s, s <= b.maxSize);
@@ -124,7 +127,6 @@ export async function evaluateBudgets(images: ImageInfo[], budgets: Budget[], ct
       }
       if (b.maxGrowth !== undefined) {
         const now = sizeOf(img);
-        const platform = img.platform ? platformString(img.platform) : undefined;
         const m = ctx.baseline ? findBaseline(ctx.baseline, { refs: img.refs, manifestDigest: img.manifestDigest, platform }) : undefined;
         if (!m) v('maxGrowth', 0, null, null, { growth: { limit: b.maxGrowth, baseline: 'none' } });
         else if ('missing' in m)

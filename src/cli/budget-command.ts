@@ -14,7 +14,7 @@ import { toJson } from '../report/json.js';
 import { info, storeDir } from './context.js';
 import { ingestEngineRef, isEngineRef, type EngineOptions } from './engine-inputs.js';
 import { printError } from './errors-out.js';
-import { renderVerdicts, verdictRows } from './budget-text.js';
+import { junitCases, renderVerdicts, uncheckedLines, verdictRows } from './budget-text.js';
 
 export interface BudgetOptions extends EngineOptions {
   config?: string;
@@ -88,7 +88,7 @@ export async function budgetCommand(args: string[], opts: BudgetOptions): Promis
   const failed = verdicts.filter((v) => v.pass === false).length;
   const checked = verdicts.filter((v) => v.pass !== null).length;
   const unchecked = images.filter((i) => !verdicts.some((v) => v.manifestDigest === i.manifestDigest));
-  if (opts.junit) await fsp.writeFile(opts.junit, toJUnit(verdictRows(verdicts)));
+  if (opts.junit) await fsp.writeFile(opts.junit, toJUnit(junitCases(verdicts)));
   if (opts.json) {
     process.stdout.write(
       toJson({
@@ -107,7 +107,7 @@ export async function budgetCommand(args: string[], opts: BudgetOptions): Promis
     );
   } else {
     process.stdout.write(renderVerdicts(verdicts));
-    for (const i of unchecked) process.stdout.write(`no budget matches ${i.refs[0] ?? i.manifestDigest}\n`);
+    process.stdout.write(uncheckedLines(unchecked));
     if (failed) process.stdout.write(`FAIL: ${failed} of ${verdicts.length} budget rules failed\n`);
     else if (checked > 0)
       process.stdout.write(

@@ -11,6 +11,8 @@ import { table } from '../report/tables.js';
 export interface VerdictRow {
   image: string;
   manifestDigest: string;
+  /** `os/architecture[/variant]`, null when the image's config names none. */
+  platform: string | null;
   rule: string;
   limit: number;
   actual: number | null;
@@ -92,6 +94,7 @@ export function verdictRows(vs: Verdict[]): VerdictRow[] {
     return {
       image: v.image,
       manifestDigest: v.manifestDigest,
+      platform: v.platform ?? null,
       rule: v.rule,
       limit: v.limit,
       actual: v.actual,
@@ -103,9 +106,56 @@ export function verdictRows(vs: Verdict[]): VerdictRow[] {
   });
 }
 
+/**
+ * What names each checked image in the table and the JUnit suites: its ref, and when that ref
+ * names several of the images (a multi-platform ref) its platform too, e.g.
+ * `testrepo:b1 (linux/arm/v7)`; the manifest's short digest where even that does not tell them apart.
+ */
+export function imageLabels(images: Array<{ image: string; manifestDigest: string; platform?: string | null }>): Map<string, string> {
+  const byName = new Map<string, Map<string, string | undefined>>();
+  for (const i of images) {
+    const m = byName.get(i.image) ?? new Map<string, string | undefined>();
+    m.set(i.manifestDigest, i.platform ?? undefined);
+    byName.set(i.image, m);
+  }
+  const labels = new Map<string, string>();
+  for (const [name, digests] of byName) {
+    const platforms = [...digests.values()];
+    for (const [digest, platform] of digests) {
+      let label = name;
+      if (digests.size > 1) {
+        const unique = platform !== undefined && platforms.filter((p) => p === platform).length === 1;
+        label = `${name} (${unique ? platform : [platform, shortDigest(digest)].filter(Boolean).join(' ')})`;
+      }
+      labels.set(digest, label);
+    }
+  }
+  return labels;
+}
+
+/** The JUnit cases: one per verdict, its suite named by imageLabels (one suite per image). */
+export function junitCases(vs: Verdict[]): VerdictRow[] {
+  const rows = verdictRows(vs);
+  const labels = imageLabels(rows);
+  return rows.map((r) => ({ ...r, image: labels.get(r.manifestDigest) ?? r.image }));
+}
+
 /** The table `budget` prints. */
 export function renderVerdicts(vs: Verdict[]): string {
   const t = table(['IMAGE', 'RULE', 'LIMIT', 'ACTUAL', 'RESULT'], ['left', 'left', 'right', 'right', 'left']);
-  for (const v of verdictRows(vs)) t.push([v.image, v.rule, v.limitText, v.actualText, v.pass === null ? `SKIP (${v.detail})` : v.pass ? 'PASS' : 'FAIL']);
+  const rows = verdictRows(vs);
+  const labels = imageLabels(rows);
+  for (const v of rows)
+    t.push([labels.get(v.manifestDigest) ?? v.image, v.rule, v.limitText, v.actualText, v.pass === null ? `SKIP (${v.detail})` : v.pass ? 'PASS' : 'FAIL']);
   return t.toString() + '\n';
+}
+
+/** "no budget matches REF" once per ref, however many platform images the ref names. */
+export function uncheckedLines(images: Array<{ refs: string[]; manifestDigest: string }>): string {
+  const count = new Map<string, number>();
+  for (const i of images) {
+    const name = i.refs[0] ?? i.manifestDigest;
+    count.set(name, (count.get(name) ?? 0) + 1);
+  }
+  return [...count].map(([name, n]) => `no budget matches ${name}${n > 1 ? ` (${n} images)` : ''}\n`).join('');
 }

@@ -8,10 +8,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, runCli, show } from '../helpers/cli.js';
+import { parseXml, xmlFindAll } from '../helpers/hand-bytes.js';
 import { FIXTURES_REAL, realFixtures } from '../helpers/peers.js';
 import type { VerdictRow } from '../../src/cli/budget-text.js';
 
 const HAVE = realFixtures();
+const B1_PLATFORMS = ['linux/amd64', 'linux/arm64', 'linux/arm/v6', 'linux/arm/v7'];
 const TESTREPO = path.join(FIXTURES_REAL, 'regclient', 'testrepo');
 
 let tmp: string;
@@ -59,5 +61,33 @@ describe.skipIf(!HAVE)('budget: a multi-platform ref', () => {
     expect(results.map((v) => v.pass).sort()).toEqual([null, true, true, true]);
     const skipped = results.find((v) => v.pass === null)!;
     expect(skipped.detail).toBe('linux/arm/v6 not in the baseline report (it has this ref for linux/amd64, linux/arm/v7, linux/arm64)');
+  });
+
+  it('--junit: one testsuite per platform image, named apart, with counts that add up; the table names the platform too', () => {
+    // 670 bytes: the two 667-byte platforms pass, the two 680-byte ones fail.
+    const c = file('size.json', JSON.stringify({ budgets: [{ match: 'testrepo:b1', maxSize: 670, maxLayers: 1 }] }));
+    const junit = file('b1.xml');
+    const r = budget('--config', c, '--junit', junit, 'testrepo:b1', 'testrepo:b2', 'testrepo:v1');
+    expect(r.code, show(r)).toBe(1);
+    const root = parseXml(readFileSync(junit, 'utf8'));
+    const suites = xmlFindAll(root, 'testsuite');
+    expect(suites.map((s) => s.attrs.name).sort()).toEqual(B1_PLATFORMS.map((p) => `testrepo:b1 (${p})`).sort());
+    for (const s of suites) {
+      const cases = xmlFindAll(s, 'testcase');
+      expect(cases).toHaveLength(2);
+      expect(Number(s.attrs.tests)).toBe(cases.length);
+      expect(Number(s.attrs.failures)).toBe(xmlFindAll(s, 'failure').length);
+      expect(Number(s.attrs.failures)).toBe(/arm\/v[67]/.test(s.attrs.name!) ? 1 : 0);
+      for (const tc of cases) expect(tc.attrs.classname).toBe(s.attrs.name);
+    }
+    expect(root.attrs).toMatchObject({ tests: '8', failures: '2', skipped: '0' });
+    // The table: each row names its platform; the refs no budget matches are named once each.
+    for (const p of B1_PLATFORMS) expect(r.stdout.split('\n').filter((l) => l.includes(`testrepo:b1 (${p})`))).toHaveLength(2);
+    expect(r.stdout.match(/^no budget matches .*$/gm)).toEqual(['no budget matches testrepo:b2 (4 images)', 'no budget matches testrepo:v1 (2 images)']);
+    // --json: each result carries its image's platform.
+    const j = budget('--config', c, '--json', 'testrepo:b1');
+    const results = JSON.parse(j.stdout).results as VerdictRow[];
+    expect(results.map((v) => v.platform).sort()).toEqual([...B1_PLATFORMS, ...B1_PLATFORMS].sort());
+    expect(results.every((v) => v.image === 'testrepo:b1')).toBe(true);
   });
 });
