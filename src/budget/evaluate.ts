@@ -21,7 +21,8 @@ export interface WasteFigures {
 }
 
 const efficiencyOf = (w: WasteFigures) => (w.totalFileBytes === 0 ? 1 : 1 - w.wastedBytes / w.totalFileBytes);
-const userWastedRatioOf = (w: WasteFigures) => (w.userFileBytes === 0 ? 0 : w.wastedBytes / w.userFileBytes);
+/** Infinity for waste over no user bytes: dive's wasted / userSize is +Inf there, and fails any limit. */
+const userWastedRatioOf = (w: WasteFigures) => (w.userFileBytes > 0 ? w.wastedBytes / w.userFileBytes : w.wastedBytes > 0 ? Infinity : 0);
 
 /**
  * The rules, by what their limit and actual measure: bytes (maxSize, maxLayerSize,
@@ -49,6 +50,8 @@ export interface Verdict {
   base?: string;
   /** maxGrowth: the limit as the budget wrote it, and the sizes compared. */
   growth?: GrowthFacts;
+  /** highestUserWastedPercent with waste over no file bytes above the first layer (actual null, failed). */
+  userWaste?: { wastedBytes: number; userFileBytes: 0 };
 }
 
 /**
@@ -97,8 +100,13 @@ export async function evaluateBudgets(images: ImageInfo[], budgets: Budget[], ct
     let waste: WasteFigures | undefined;
     const getWaste = async () => (waste ??= ctx.waste ? await ctx.waste(img) : undefined);
     for (const b of applicable) {
-      const v = (rule: Rule, limit: number, actual: number | null, pass: boolean | null, facts: Pick<Verdict, 'largestLayer' | 'base' | 'growth'> = {}) =>
-        out.push({ image: name, manifestDigest: img.manifestDigest, ...(platform ? { platform } : {}), rule, limit, actual, pass, ...facts });
+      const v = (
+        rule: Rule,
+        limit: number,
+        actual: number | null,
+        pass: boolean | null,
+        facts: Pick<Verdict, 'largestLayer' | 'base' | 'growth' | 'userWaste'> = {},
+      ) => out.push({ image: name, manifestDigest: img.manifestDigest, ...(platform ? { platform } : {}), rule, limit, actual, pass, ...facts });
       if (b.maxSize !== undefined) {
         const s = sizeOf(img);
         v('maxSize', b.maxSize, s, s <= b.maxSize);
@@ -122,7 +130,10 @@ export async function evaluateBudgets(images: ImageInfo[], budgets: Budget[], ct
         }
         if (b.maxUserWastedRatio !== undefined) {
           const u = w ? userWastedRatioOf(w) : null;
-          v('highestUserWastedPercent', b.maxUserWastedRatio, u, u === null ? null : u <= b.maxUserWastedRatio);
+          // An infinite ratio has no JSON number: actual null, and the facts say why it failed.
+          if (u === Infinity)
+            v('highestUserWastedPercent', b.maxUserWastedRatio, null, false, { userWaste: { wastedBytes: w!.wastedBytes, userFileBytes: 0 } });
+          else v('highestUserWastedPercent', b.maxUserWastedRatio, u, u === null ? null : u <= b.maxUserWastedRatio);
         }
       }
       if (b.maxGrowth !== undefined) {

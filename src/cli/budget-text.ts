@@ -50,6 +50,12 @@ export function verdictText(v: Verdict): { limitText: string; actualText: string
       return { limitText: String(v.limit), actualText: String(v.actual) };
     case 'minEfficiency':
     case 'highestUserWastedPercent': {
+      if (v.userWaste)
+        return {
+          limitText: pct(v.limit),
+          actualText: 'infinite',
+          detail: `${humanBytes(v.userWaste.wastedBytes)} wasted, no file bytes above the first layer`,
+        };
       if (v.actual === null) return { limitText: pct(v.limit), actualText: 'n/a', detail: NOT_ANALYSED };
       const [limitText, actualText] = pctPair(v.limit, v.actual);
       return { limitText, actualText };

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { evaluateBudgets, type WasteFigures } from '../../src/budget/evaluate.js';
 import { parseBudgets } from '../../src/budget/config.js';
+import { verdictText } from '../../src/cli/budget-text.js';
 import type { ImageInfo } from '../../src/analysis/load-images.js';
 import type { Digest } from '../../src/digest/digest.js';
 
@@ -98,6 +99,18 @@ describe('evaluateBudgets', () => {
   it('a budget applies only to images whose refs match its globs', async () => {
     const v = await evaluateBudgets(all, budgets({ match: 'acme/base:*', maxLayers: 0 }), { all });
     expect(v.map((x) => [x.image, x.rule, x.pass])).toEqual([['acme/base:1', 'maxLayers', false]]);
+  });
+
+  it('highestUserWastedPercent: waste over no file bytes above the first layer fails (an infinite ratio, as in dive), with actual null', async () => {
+    const b = budgets({ match: 'acme/app:*', highestUserWastedPercent: 1 });
+    const over = async (): Promise<WasteFigures> => ({ wastedBytes: 4, totalFileBytes: 8, userFileBytes: 0 });
+    const [v] = await evaluateBudgets([app], b, { all, waste: over });
+    expect(v).toMatchObject({ rule: 'highestUserWastedPercent', actual: null, pass: false, userWaste: { wastedBytes: 4, userFileBytes: 0 } });
+    expect(verdictText(v!)).toEqual({ limitText: '100.0%', actualText: 'infinite', detail: '4 B wasted, no file bytes above the first layer' });
+    // No waste and no user bytes: nothing wasted, 0.
+    const none = async (): Promise<WasteFigures> => ({ wastedBytes: 0, totalFileBytes: 8, userFileBytes: 0 });
+    const [ok] = await evaluateBudgets([app], budgets({ match: 'acme/app:*', highestUserWastedPercent: 0 }), { all, waste: none });
+    expect(ok).toMatchObject({ actual: 0, pass: true });
   });
 
   it('maxGrowth in bytes: growth = now - baseline size; exactly the limit passes', async () => {

@@ -1,7 +1,9 @@
 /**
- * `budget` on a multi-platform ref, in real processes, on regclient's testrepo (a real OCI
- * layout, ../shared/fixtures-real/SOURCES.md): testrepo:b1 names four platform images,
- * linux/amd64 and linux/arm64 of 667 bytes, linux/arm/v6 and linux/arm/v7 of 680 bytes.
+ * `budget` in real processes on real images (../shared/fixtures-real/SOURCES.md):
+ * - regclient's testrepo (an OCI layout): testrepo:b1 names four platform images,
+ *   linux/amd64 and linux/arm64 of 667 bytes, linux/arm/v6 and linux/arm/v7 of 680 bytes;
+ * - go-containerregistry's whiteout_image: layer 1 holds foo.txt (4 bytes), layer 2 only
+ *   its whiteout .wh.foo.txt: 4 bytes wasted, no file bytes above the first layer.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,20 +27,24 @@ const file = (name: string, text?: string) => {
 };
 const budget = (...args: string[]) => runCli(['--store', store, 'budget', ...args], { cwd: tmp });
 
+beforeAll(() => {
+  if (!HAVE) return;
+  ensureBuilt();
+  tmp = mkdtempSync(path.join(tmpdir(), 'ls-budget-real-'));
+});
+afterAll(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
 describe.skipIf(!HAVE)('budget: a multi-platform ref', () => {
   let baseline: string;
   beforeAll(() => {
-    ensureBuilt();
-    tmp = mkdtempSync(path.join(tmpdir(), 'ls-budget-platforms-'));
     store = path.join(tmp, 'store');
     const ing = runCli(['--store', store, 'ingest', TESTREPO]);
     expect(ing.code, show(ing)).toBe(0);
     const rep = runCli(['--store', store, 'report', '--json']);
     expect(rep.code, show(rep)).toBe(0);
     baseline = file('base.json', rep.stdout);
-  });
-  afterAll(() => {
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
   it('maxGrowth compares each platform with the same ref and platform of the baseline: +0 B everywhere against itself', () => {
@@ -89,5 +95,21 @@ describe.skipIf(!HAVE)('budget: a multi-platform ref', () => {
     const results = JSON.parse(j.stdout).results as VerdictRow[];
     expect(results.map((v) => v.platform).sort()).toEqual([...B1_PLATFORMS, ...B1_PLATFORMS].sort());
     expect(results.every((v) => v.image === 'testrepo:b1')).toBe(true);
+  });
+});
+
+describe.skipIf(!HAVE)('budget: highestUserWastedPercent on waste over no file bytes above the first layer', () => {
+  it('fails (an infinite ratio, as in dive): actual null in --json, and report --files --json agrees (userWastedRatio null)', () => {
+    const s = path.join(tmp, 'whiteout-store');
+    const image = path.join(FIXTURES_REAL, 'go-containerregistry', 'mutate', 'whiteout_image.tar');
+    const c = file('user-wasted.json', JSON.stringify({ budgets: [{ match: '*', highestUserWastedPercent: 1 }] }));
+    const r = runCli(['--store', s, 'budget', '--config', c, image, '--json'], { cwd: tmp });
+    expect(r.code, show(r)).toBe(1);
+    const [v] = JSON.parse(r.stdout).results as VerdictRow[];
+    expect(v).toMatchObject({ rule: 'highestUserWastedPercent', limit: 1, actual: null, actualText: 'infinite', pass: false });
+    expect(v!.detail).toBe('4 B wasted, no file bytes above the first layer');
+    const rep = runCli(['--store', s, 'report', '--files', '--json']);
+    expect(rep.code, show(rep)).toBe(0);
+    expect(JSON.parse(rep.stdout).images[0].waste).toMatchObject({ deletedBytes: 4, wastedBytes: 4, userWastedRatio: null });
   });
 });
