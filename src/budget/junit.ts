@@ -6,7 +6,7 @@ export interface JUnitCase {
   limitText: string;
   actualText: string;
   pass: boolean | null;
-  detail?: string;
+  detail?: string | null;
 }
 
 function esc(s: string): string {

@@ -19,7 +19,8 @@ export interface VerdictRow {
   limitText: string;
   actualText: string;
   pass: boolean | null;
-  detail?: string;
+  /** Always present (docs/COMMANDS.md lists it): null when there is nothing to add. */
+  detail: string | null;
 }
 
 const pct = (r: number, decimals = 1) => `${(r * 100).toFixed(decimals)}%`;
@@ -107,7 +108,7 @@ export function verdictRows(vs: Verdict[]): VerdictRow[] {
       limitText,
       actualText,
       pass: v.pass,
-      ...(detail ? { detail } : {}),
+      detail: detail ?? null,
     };
   });
 }

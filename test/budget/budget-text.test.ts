@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Verdict } from '../../src/budget/evaluate.js';
 import { toJUnit } from '../../src/budget/junit.js';
-import { imageLabels, junitCases, renderVerdicts, uncheckedLines } from '../../src/cli/budget-text.js';
+import { imageLabels, junitCases, renderVerdicts, uncheckedLines, verdictRows } from '../../src/cli/budget-text.js';
 import { parseXml, xmlFindAll } from '../helpers/hand-bytes.js';
 
 const dg = (c: string) => `sha256:${c.repeat(64)}`;
@@ -61,5 +61,13 @@ describe('budget: the images of a multi-platform ref, told apart', () => {
       { refs: ['acme/one:1'], manifestDigest: dg('c') },
     ];
     expect(uncheckedLines(unchecked)).toBe('no budget matches acme/b2:1 (2 images)\nno budget matches acme/one:1\n');
+  });
+});
+
+describe('budget --json results', () => {
+  it('every entry has every key docs/COMMANDS.md lists, in that order: detail is null when there is nothing to add', () => {
+    const [row] = verdictRows([verdict('acme/one:1', 'a')]);
+    expect(Object.keys(row!)).toEqual(['image', 'manifestDigest', 'platform', 'rule', 'limit', 'actual', 'limitText', 'actualText', 'pass', 'detail']);
+    expect(row).toMatchObject({ platform: null, detail: null });
   });
 });
