@@ -20,8 +20,12 @@ export interface ImageWaste {
   /** Regular-file bytes over all layers, and in the final file system. */
   totalFileBytes: number;
   finalFileBytes: number;
-  /** dive's highestUserWastedPercent input: wastedBytes / file bytes of the layers above the first. */
-  userWastedRatio: number;
+  /**
+   * dive's highestUserWastedPercent input: wastedBytes / file bytes of the layers above the
+   * first. null when there is waste but those layers hold no file bytes (only whiteouts, say):
+   * the ratio is infinite, and JSON has no number for that. 0 when there is no waste.
+   */
+  userWastedRatio: number | null;
 }
 
 /** One image's file-level figures. */
@@ -144,7 +148,7 @@ function imageWastes(images: ImageInfo[], byDiffId: Map<Digest, FileIndex>, cost
         efficiency: w.efficiency,
         totalFileBytes: w.totalFileBytes,
         finalFileBytes: w.finalFileBytes,
-        userWastedRatio: userBytes === 0 ? 0 : Math.round((w.wastedBytes / userBytes) * 1e6) / 1e6,
+        userWastedRatio: userBytes > 0 ? Math.round((w.wastedBytes / userBytes) * 1e6) / 1e6 : w.wastedBytes > 0 ? null : 0,
       },
       topWasted: w.top,
       marginalBytes: costs[i]!.bytes,

@@ -64,6 +64,8 @@ export async function loadBudgetFile(file: string): Promise<Budget[]> {
 export function parseBudgets(doc: unknown, file = 'budget file'): Budget[] {
   const bad = (why: string) => new LayerstoreError('E_BUDGET_INVALID', `${file}: ${why}`);
   if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as { budgets?: unknown }).budgets)) throw bad('must be {"budgets": [...]}');
+  // As for a rule: a misspelt or misplaced key (a rule written beside "budgets") must not be ignored.
+  for (const k of Object.keys(doc)) if (k !== 'budgets') throw bad(`has an unknown key ${JSON.stringify(k)} (the file is {"budgets": [...]})`);
   return (doc as { budgets: unknown[] }).budgets.map((b, i) => {
     const at = `budgets[${i}]`;
     if (typeof b !== 'object' || b === null || Array.isArray(b)) throw bad(`${at} must be an object`);

@@ -1,4 +1,6 @@
 import type { ImageInfo } from '../analysis/load-images.js';
+import { platformString } from '../formats/types.js';
+import { findBaseline, type BaselineImage } from './baseline.js';
 import { selectImages } from '../analysis/select.js';
 import { shortDigest, type Digest } from '../digest/digest.js';
 import type { Budget } from './config.js';
@@ -19,7 +21,8 @@ export interface WasteFigures {
 }
 
 const efficiencyOf = (w: WasteFigures) => (w.totalFileBytes === 0 ? 1 : 1 - w.wastedBytes / w.totalFileBytes);
-const userWastedRatioOf = (w: WasteFigures) => (w.userFileBytes === 0 ? 0 : w.wastedBytes / w.userFileBytes);
+/** Infinity for waste over no user bytes: dive's wasted / userSize is +Inf there, and fails any limit. */
+const userWastedRatioOf = (w: WasteFigures) => (w.userFileBytes > 0 ? w.wastedBytes / w.userFileBytes : w.wastedBytes > 0 ? Infinity : 0);
 
 /**
  * The rules, by what their limit and actual measure: bytes (maxSize, maxLayerSize,
@@ -35,6 +38,8 @@ export type Rule = 'maxSize' | 'maxLayerSize' | 'maxLayers' | 'maxAddedOverBase'
 export interface Verdict {
   image: string;
   manifestDigest: string;
+  /** `os/architecture[/variant]`: what tells the images of a multi-platform ref apart. */
+  platform?: string;
   rule: Rule;
   limit: number;
   actual: number | null;
@@ -45,16 +50,21 @@ export interface Verdict {
   base?: string;
   /** maxGrowth: the limit as the budget wrote it, and the sizes compared. */
   growth?: GrowthFacts;
+  /** highestUserWastedPercent with waste over no file bytes above the first layer (actual null, failed). */
+  userWaste?: { wastedBytes: number; userFileBytes: 0 };
 }
 
+/**
+ * `missing`: the baseline has no image of this ref for this platform; `otherPlatforms` are the
+ * platforms it has for the ref (empty: the ref is new). `ambiguous`: it has several.
+ */
 export type GrowthFacts =
-  | { limit: GrowthLimit; baseline: 'none' | 'missing' }
+  | { limit: GrowthLimit; baseline: 'none' }
+  | { limit: GrowthLimit; baseline: 'missing'; platform?: string; otherPlatforms: string[] }
+  | { limit: GrowthLimit; baseline: 'ambiguous'; platform?: string; candidates: number }
   | { limit: GrowthLimit; baseline: 'found'; beforeBytes: number; nowBytes: number };
 
-export interface BaselineImage {
-  refs: string[];
-  sizeBytes: number;
-}
+export type { BaselineImage };
 
 export interface EvaluateContext {
   /** Every image in the store, to find bases by ref. */
@@ -85,12 +95,18 @@ export async function evaluateBudgets(images: ImageInfo[], budgets: Budget[], ct
   const out: Verdict[] = [];
   for (const img of images) {
     const name = img.refs[0] ?? `<none>@${shortDigest(img.manifestDigest)}`;
+    const platform = img.platform ? platformString(img.platform) : undefined;
     const applicable = budgets.filter((b) => img.refs.some((r) => matchesRef(r, b.match)));
     let waste: WasteFigures | undefined;
     const getWaste = async () => (waste ??= ctx.waste ? await ctx.waste(img) : undefined);
     for (const b of applicable) {
-      const v = (rule: Rule, limit: number, actual: number | null, pass: boolean | null, facts: Pick<Verdict, 'largestLayer' | 'base' | 'growth'> = {}) =>
-        out.push({ image: name, manifestDigest: img.manifestDigest, rule, limit, actual, pass, ...facts });
+      const v = (
+        rule: Rule,
+        limit: number,
+        actual: number | null,
+        pass: boolean | null,
+        facts: Pick<Verdict, 'largestLayer' | 'base' | 'growth' | 'userWaste'> = {},
+      ) => out.push({ image: name, manifestDigest: img.manifestDigest, ...(platform ? { platform } : {}), rule, limit, actual, pass, ...facts });
       if (b.maxSize !== undefined) {
         const s = sizeOf(img);
         v('maxSize', b.maxSize, s, s <= b.maxSize);
@@ -114,15 +130,21 @@ export async function evaluateBudgets(images: ImageInfo[], budgets: Budget[], ct
         }
         if (b.maxUserWastedRatio !== undefined) {
           const u = w ? userWastedRatioOf(w) : null;
-          v('highestUserWastedPercent', b.maxUserWastedRatio, u, u === null ? null : u <= b.maxUserWastedRatio);
+          // An infinite ratio has no JSON number: actual null, and the facts say why it failed.
+          if (u === Infinity)
+            v('highestUserWastedPercent', b.maxUserWastedRatio, null, false, { userWaste: { wastedBytes: w!.wastedBytes, userFileBytes: 0 } });
+          else v('highestUserWastedPercent', b.maxUserWastedRatio, u, u === null ? null : u <= b.maxUserWastedRatio);
         }
       }
       if (b.maxGrowth !== undefined) {
-        const before = ctx.baseline?.find((bi) => bi.refs.some((r) => img.refs.includes(r)));
         const now = sizeOf(img);
-        if (!before) {
-          v('maxGrowth', 0, null, null, { growth: { limit: b.maxGrowth, baseline: ctx.baseline ? 'missing' : 'none' } });
-        } else {
+        const m = ctx.baseline ? findBaseline(ctx.baseline, { refs: img.refs, manifestDigest: img.manifestDigest, platform }) : undefined;
+        if (!m) v('maxGrowth', 0, null, null, { growth: { limit: b.maxGrowth, baseline: 'none' } });
+        else if ('missing' in m)
+          v('maxGrowth', 0, null, null, { growth: { limit: b.maxGrowth, baseline: 'missing', platform, otherPlatforms: m.otherPlatforms } });
+        else if ('ambiguous' in m) v('maxGrowth', 0, null, null, { growth: { limit: b.maxGrowth, baseline: 'ambiguous', platform, candidates: m.ambiguous } });
+        else {
+          const before = m.found;
           const growth = now - before.sizeBytes;
           // Percentages in millionths, so "0.7%" of 116000 is exactly 812 (floating point gives 811.99...).
           const limit = 'ratio' in b.maxGrowth ? Math.floor((before.sizeBytes * Math.round(b.maxGrowth.ratio * 1e6)) / 1e6) : b.maxGrowth.bytes;

@@ -6,20 +6,24 @@ export interface JUnitCase {
   limitText: string;
   actualText: string;
   pass: boolean | null;
-  detail?: string;
+  detail?: string | null;
 }
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
 }
 
-/** JUnit XML: one testsuite per image, one testcase per rule; CI systems show these natively. */
+/**
+ * JUnit XML: one testsuite per image (per manifest: the platforms of a multi-platform ref are
+ * suites of their own, named apart by the caller), one testcase per rule; CI systems show
+ * these natively.
+ */
 export function toJUnit(verdicts: JUnitCase[]): string {
   const byImage = new Map<string, JUnitCase[]>();
   for (const v of verdicts) {
-    const list = byImage.get(v.image) ?? [];
+    const list = byImage.get(v.manifestDigest) ?? [];
     list.push(v);
-    byImage.set(v.image, list);
+    byImage.set(v.manifestDigest, list);
   }
   const failures = verdicts.filter((v) => v.pass === false).length;
   const skipped = verdicts.filter((v) => v.pass === null).length;
@@ -27,7 +31,8 @@ export function toJUnit(verdicts: JUnitCase[]): string {
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites name="layerstore budget" tests="${verdicts.length}" failures="${failures}" skipped="${skipped}">`,
   ];
-  for (const [image, vs] of byImage) {
+  for (const vs of byImage.values()) {
+    const image = vs[0]!.image;
     const f = vs.filter((v) => v.pass === false).length;
     const s = vs.filter((v) => v.pass === null).length;
     lines.push(`  <testsuite name="${esc(image)}" tests="${vs.length}" failures="${f}" skipped="${s}">`);

@@ -22,17 +22,34 @@ const UNITS: Record<string, number> = {
  * 250,000,000) or IEC ("1.5GiB") units, as docker and dive users write them.
  */
 export function parseSize(v: unknown, what: string): number {
-  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return Math.round(v);
+  notFinite(v, what);
+  if (typeof v === 'number' && v >= 0) return Math.round(v);
   if (typeof v === 'string') {
     const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(v);
     const unit = m ? (m[2] || 'b').toLowerCase() : '';
-    if (m && UNITS[unit] !== undefined) return Math.round(Number(m[1]) * UNITS[unit]!);
+    if (m && UNITS[unit] !== undefined) return finite(Math.round(Number(m[1]) * UNITS[unit]!), v, what);
   }
   throw new LayerstoreError('E_BUDGET_INVALID', `${what}: ${JSON.stringify(v)} is not a size (use bytes, or a number with B, kB, MB, GB, KiB, MiB, GiB)`);
 }
 
+/**
+ * JSON.parse reads a number too large for a double (1e400) as Infinity, which JSON.stringify
+ * then shows as "null": say what is wrong with it instead.
+ */
+function notFinite(v: unknown, what: string): void {
+  if (typeof v === 'number' && !Number.isFinite(v))
+    throw new LayerstoreError('E_BUDGET_INVALID', `${what}: the number is ${v > 0 ? 'too large' : 'too large a negative number'} (not a finite number)`);
+}
+
+/** A value written in digits that is still too large for a double ("1" and 400 zeros). */
+function finite(n: number, v: unknown, what: string): number {
+  if (!Number.isFinite(n)) throw new LayerstoreError('E_BUDGET_INVALID', `${what}: ${JSON.stringify(v)} is too large (not a finite number)`);
+  return n;
+}
+
 /** A ratio in [0,1]; "95%" and 0.95 are the same. */
 export function parseRatio(v: unknown, what: string): number {
+  notFinite(v, what);
   let n: number | undefined;
   if (typeof v === 'number') n = v;
   else if (typeof v === 'string') {
@@ -53,7 +70,7 @@ export function parseGrowth(v: unknown, what: string): GrowthLimit {
   if (typeof v === 'string' && v.trim().endsWith('%')) {
     const m = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(v);
     if (!m) throw new LayerstoreError('E_BUDGET_INVALID', `${what}: ${JSON.stringify(v)} is not a percentage`);
-    return { ratio: Number(m[1]) / 100 };
+    return { ratio: finite(Number(m[1]) / 100, v, what) };
   }
   return { bytes: parseSize(v, what) };
 }

@@ -5,7 +5,8 @@ import { loadImages, type ImageInfo } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
 import { loadBudgetFile } from '../budget/config.js';
 import { computeFilesReport, type FilesReport } from '../analysis/files-report.js';
-import { evaluateBudgets, matchesRef, type BaselineImage, type WasteFigures } from '../budget/evaluate.js';
+import { evaluateBudgets, matchesRef, type WasteFigures } from '../budget/evaluate.js';
+import { loadBaseline } from '../budget/baseline.js';
 import { toJUnit } from '../budget/junit.js';
 import { ingestPath } from '../ingest/ingest.js';
 import { Store } from '../store/store.js';
@@ -13,7 +14,7 @@ import { toJson } from '../report/json.js';
 import { info, storeDir } from './context.js';
 import { ingestEngineRef, isEngineRef, type EngineOptions } from './engine-inputs.js';
 import { printError } from './errors-out.js';
-import { renderVerdicts, verdictRows } from './budget-text.js';
+import { junitCases, renderVerdicts, uncheckedLines, verdictRows } from './budget-text.js';
 
 export interface BudgetOptions extends EngineOptions {
   config?: string;
@@ -54,6 +55,8 @@ export async function budgetCommand(args: string[], opts: BudgetOptions): Promis
       if (!isEngineRef(a)) info(opts, `ingested ${a}: ${r.images.length} image(s)`);
       selectors.push(...r.images.map((i) => i.manifestDigest));
     } catch (e) {
+      // As ingest does: a failed input leaves no store where there was none.
+      await store.discardIfUnused();
       printError(toLayerstoreError(e, a), opts);
       return 2;
     }
@@ -85,7 +88,7 @@ export async function budgetCommand(args: string[], opts: BudgetOptions): Promis
   const failed = verdicts.filter((v) => v.pass === false).length;
   const checked = verdicts.filter((v) => v.pass !== null).length;
   const unchecked = images.filter((i) => !verdicts.some((v) => v.manifestDigest === i.manifestDigest));
-  if (opts.junit) await fsp.writeFile(opts.junit, toJUnit(verdictRows(verdicts)));
+  if (opts.junit) await fsp.writeFile(opts.junit, toJUnit(junitCases(verdicts)));
   if (opts.json) {
     process.stdout.write(
       toJson({
@@ -104,7 +107,7 @@ export async function budgetCommand(args: string[], opts: BudgetOptions): Promis
     );
   } else {
     process.stdout.write(renderVerdicts(verdicts));
-    for (const i of unchecked) process.stdout.write(`no budget matches ${i.refs[0] ?? i.manifestDigest}\n`);
+    process.stdout.write(uncheckedLines(unchecked));
     if (failed) process.stdout.write(`FAIL: ${failed} of ${verdicts.length} budget rules failed\n`);
     else if (checked > 0)
       process.stdout.write(
@@ -125,23 +128,4 @@ export async function budgetCommand(args: string[], opts: BudgetOptions): Promis
     );
   }
   return 0;
-}
-
-async function loadBaseline(file: string): Promise<BaselineImage[]> {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(await fsp.readFile(file, 'utf8'));
-  } catch (e) {
-    throw new LayerstoreError('E_BUDGET_INVALID', `cannot read baseline report ${file}: ${(e as Error).message}`, {
-      hint: 'pass a file written by layerstore report --json',
-    });
-  }
-  const images = (doc as { schemaVersion?: unknown; images?: unknown }).images;
-  if ((doc as { schemaVersion?: unknown }).schemaVersion !== 1 || !Array.isArray(images)) {
-    throw new LayerstoreError('E_BUDGET_INVALID', `${file} is not a layerstore report (schemaVersion 1 with images[])`);
-  }
-  return images.filter(
-    (i): i is BaselineImage =>
-      typeof i === 'object' && i !== null && Array.isArray((i as BaselineImage).refs) && typeof (i as BaselineImage).sizeBytes === 'number',
-  );
 }

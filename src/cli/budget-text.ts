@@ -1,6 +1,6 @@
 import { shortDigest } from '../digest/digest.js';
 import type { GrowthLimit } from '../budget/sizes.js';
-import type { Verdict } from '../budget/evaluate.js';
+import type { GrowthFacts, Verdict } from '../budget/evaluate.js';
 import { humanBytes } from '../report/human.js';
 import { table } from '../report/tables.js';
 
@@ -11,13 +11,16 @@ import { table } from '../report/tables.js';
 export interface VerdictRow {
   image: string;
   manifestDigest: string;
+  /** `os/architecture[/variant]`, null when the image's config names none. */
+  platform: string | null;
   rule: string;
   limit: number;
   actual: number | null;
   limitText: string;
   actualText: string;
   pass: boolean | null;
-  detail?: string;
+  /** Always present (docs/COMMANDS.md lists it): null when there is nothing to add. */
+  detail: string | null;
 }
 
 const pct = (r: number, decimals = 1) => `${(r * 100).toFixed(decimals)}%`;
@@ -48,6 +51,12 @@ export function verdictText(v: Verdict): { limitText: string; actualText: string
       return { limitText: String(v.limit), actualText: String(v.actual) };
     case 'minEfficiency':
     case 'highestUserWastedPercent': {
+      if (v.userWaste)
+        return {
+          limitText: pct(v.limit),
+          actualText: 'infinite',
+          detail: `${humanBytes(v.userWaste.wastedBytes)} wasted, no file bytes above the first layer`,
+        };
       if (v.actual === null) return { limitText: pct(v.limit), actualText: 'n/a', detail: NOT_ANALYSED };
       const [limitText, actualText] = pctPair(v.limit, v.actual);
       return { limitText, actualText };
@@ -65,11 +74,19 @@ export function verdictText(v: Verdict): { limitText: string; actualText: string
   }
 }
 
+/** Why maxGrowth had nothing to compare with. */
+function noBaselineDetail(g: Exclude<GrowthFacts, { baseline: 'found' }>): string {
+  if (g.baseline === 'none') return 'no --baseline given';
+  const what = g.platform ?? 'the image without a platform';
+  if (g.baseline === 'ambiguous') return `the baseline report has ${g.candidates} images of this ref for ${what}: cannot tell which to compare with`;
+  if (g.otherPlatforms.length === 0) return 'not in the baseline report';
+  return `${what} not in the baseline report (it has this ref for ${g.otherPlatforms.join(', ')})`;
+}
+
 /** maxGrowth: both forms on both sides (a % limit also in bytes, the growth also as a %). */
 function growthVerdictText(v: Verdict): { limitText: string; actualText: string; detail?: string } {
   const g = v.growth!;
-  if (g.baseline !== 'found')
-    return { limitText: growthText(g.limit), actualText: 'n/a', detail: g.baseline === 'missing' ? 'not in the baseline report' : 'no --baseline given' };
+  if (g.baseline !== 'found') return { limitText: growthText(g.limit), actualText: 'n/a', detail: noBaselineDetail(g) };
   const growth = v.actual!;
   const before = g.beforeBytes;
   const limitText = 'ratio' in g.limit ? `${growthText(g.limit)} (${humanBytes(v.limit)})` : growthText(g.limit);
@@ -84,20 +101,68 @@ export function verdictRows(vs: Verdict[]): VerdictRow[] {
     return {
       image: v.image,
       manifestDigest: v.manifestDigest,
+      platform: v.platform ?? null,
       rule: v.rule,
       limit: v.limit,
       actual: v.actual,
       limitText,
       actualText,
       pass: v.pass,
-      ...(detail ? { detail } : {}),
+      detail: detail ?? null,
     };
   });
+}
+
+/**
+ * What names each checked image in the table and the JUnit suites: its ref, and when that ref
+ * names several of the images (a multi-platform ref) its platform too, e.g.
+ * `testrepo:b1 (linux/arm/v7)`; the manifest's short digest where even that does not tell them apart.
+ */
+export function imageLabels(images: Array<{ image: string; manifestDigest: string; platform?: string | null }>): Map<string, string> {
+  const byName = new Map<string, Map<string, string | undefined>>();
+  for (const i of images) {
+    const m = byName.get(i.image) ?? new Map<string, string | undefined>();
+    m.set(i.manifestDigest, i.platform ?? undefined);
+    byName.set(i.image, m);
+  }
+  const labels = new Map<string, string>();
+  for (const [name, digests] of byName) {
+    const platforms = [...digests.values()];
+    for (const [digest, platform] of digests) {
+      let label = name;
+      if (digests.size > 1) {
+        const unique = platform !== undefined && platforms.filter((p) => p === platform).length === 1;
+        label = `${name} (${unique ? platform : [platform, shortDigest(digest)].filter(Boolean).join(' ')})`;
+      }
+      labels.set(digest, label);
+    }
+  }
+  return labels;
+}
+
+/** The JUnit cases: one per verdict, its suite named by imageLabels (one suite per image). */
+export function junitCases(vs: Verdict[]): VerdictRow[] {
+  const rows = verdictRows(vs);
+  const labels = imageLabels(rows);
+  return rows.map((r) => ({ ...r, image: labels.get(r.manifestDigest) ?? r.image }));
 }
 
 /** The table `budget` prints. */
 export function renderVerdicts(vs: Verdict[]): string {
   const t = table(['IMAGE', 'RULE', 'LIMIT', 'ACTUAL', 'RESULT'], ['left', 'left', 'right', 'right', 'left']);
-  for (const v of verdictRows(vs)) t.push([v.image, v.rule, v.limitText, v.actualText, v.pass === null ? `SKIP (${v.detail})` : v.pass ? 'PASS' : 'FAIL']);
+  const rows = verdictRows(vs);
+  const labels = imageLabels(rows);
+  for (const v of rows)
+    t.push([labels.get(v.manifestDigest) ?? v.image, v.rule, v.limitText, v.actualText, v.pass === null ? `SKIP (${v.detail})` : v.pass ? 'PASS' : 'FAIL']);
   return t.toString() + '\n';
+}
+
+/** "no budget matches REF" once per ref, however many platform images the ref names. */
+export function uncheckedLines(images: Array<{ refs: string[]; manifestDigest: string }>): string {
+  const count = new Map<string, number>();
+  for (const i of images) {
+    const name = i.refs[0] ?? i.manifestDigest;
+    count.set(name, (count.get(name) ?? 0) + 1);
+  }
+  return [...count].map(([name, n]) => `no budget matches ${name}${n > 1 ? ` (${n} images)` : ''}\n`).join('');
 }

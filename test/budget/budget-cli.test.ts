@@ -16,13 +16,14 @@
  *       added over base: L1 + L2 = 13312
  *   acme/other:1.0 = [L0, L3]
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerSaveLegacy, imageConfig, layerTar, type ImageSpec, type LayerBlob } from '../../fixtures/image-writer.js';
 import { ensureBuilt, indexRefs, runCli, show, spawnCli, type CliResult } from '../helpers/cli.js';
 import { fill, parseXml, tarSize, xmlFindAll } from '../helpers/hand-bytes.js';
+import { FIXTURES_REAL } from '../helpers/peers.js';
 import type { VerdictRow } from '../../src/cli/budget-text.js';
 
 const L0_BYTES = 101888;
@@ -517,6 +518,30 @@ describe.concurrent('budget: one CI step and the default budget file', () => {
     expect(r.code, show(r)).toBe(2);
     expect(errorLines(r), show(r)).toHaveLength(1);
     expect(errorLines(r)[0]).toContain('junk.tar');
+  });
+
+  it('a tarball whose ingest fails leaves no store where there was none, and an empty directory empty (as ingest does)', async ({ expect }) => {
+    const empty = file('empty.tar');
+    writeFileSync(empty, '');
+    const text = file('text.txt');
+    writeFileSync(text, 'hello\n');
+    // A real archive whose manifest.json is `null` (go-containerregistry's test data).
+    const nullManifest = path.join(FIXTURES_REAL, 'go-containerregistry', 'tarball', 'null_manifest.tar');
+    const inputs = [empty, text, ...(existsSync(nullManifest) ? [nullManifest] : [])];
+    const f = budgetFile('any4.json', { budgets: [{ match: 'acme/**', maxLayers: 10 }] });
+    for (const input of inputs) {
+      const s = newStore();
+      const r = await budgetAsync(['--config', f, input], { storeDir: s });
+      expect(r.code, show(r)).toBe(2);
+      expect(errorLines(r), show(r)).toHaveLength(1);
+      expect(existsSync(s), `${input}: no store left at ${s}`).toBe(false);
+      // A directory that was there (empty) stays, and stays empty.
+      const d = newStore();
+      mkdirSync(d);
+      const r2 = await budgetAsync(['--config', f, input], { storeDir: d });
+      expect(r2.code, show(r2)).toBe(2);
+      expect(readdirSync(d), input).toEqual([]);
+    }
   });
 
   it('layerstore-budget.json in the working directory is the default budget file', async ({ expect }) => {

@@ -153,6 +153,28 @@ describe('parseBudgets', () => {
     budgetError(() => one({ match: 'x', maxUserWastedRatio: 0.1 })); // the internal field is not a rule name
   });
 
+  it('an unknown top-level key is E_BUDGET_INVALID and names the key, as an unknown rule is', () => {
+    const e = budgetError(() => parseBudgets({ budgets: [{ match: 'x', maxSize: 1 }], extra: 1 }, 'b.json'));
+    expect(e.message).toBe('b.json: has an unknown key "extra" (the file is {"budgets": [...]})');
+    // A rule written beside "budgets" instead of inside one guards nothing: refused, not ignored.
+    expect(budgetError(() => parseBudgets({ budgets: [{ match: 'x' }], maxSize: '1MB' })).message).toContain('"maxSize"');
+  });
+
+  it('a number too large for a double (1e400 in the file) says so, not "null is not a size"', () => {
+    // JSON.parse('1e400') is Infinity; JSON.stringify(Infinity) is "null".
+    const doc = JSON.parse('{"budgets":[{"match":"x","maxSize":1e400}]}');
+    expect(budgetError(() => parseBudgets(doc)).message).toBe('budgets[0].maxSize: the number is too large (not a finite number)');
+    expect(budgetError(() => parseBudgets(JSON.parse('{"budgets":[{"match":"x","maxWasted":-1e400}]}'))).message).toBe(
+      'budgets[0].maxWasted: the number is too large a negative number (not a finite number)',
+    );
+    expect(budgetError(() => parseRatio(Number.POSITIVE_INFINITY, 'r')).message).toBe('r: the number is too large (not a finite number)');
+    expect(budgetError(() => parseGrowth(Number.POSITIVE_INFINITY, 'g')).message).toBe('g: the number is too large (not a finite number)');
+    // Digits that overflow a double are refused too (they were read as an Infinity limit: a rule that always passed).
+    const huge = `1${'0'.repeat(400)}`;
+    expect(budgetError(() => parseSize(`${huge}MB`, 's')).message).toBe(`s: "${huge}MB" is too large (not a finite number)`);
+    expect(budgetError(() => parseGrowth(`${huge}%`, 'g')).message).toBe(`g: "${huge}%" is too large (not a finite number)`);
+  });
+
   it('maxAddedOverBase without base is E_BUDGET_INVALID', () => {
     const e = budgetError(() => one({ match: 'x', maxAddedOverBase: '10MB' }));
     expect(e.message).toMatch(/base/);

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { evaluateBudgets, type WasteFigures } from '../../src/budget/evaluate.js';
 import { parseBudgets } from '../../src/budget/config.js';
+import { verdictText } from '../../src/cli/budget-text.js';
 import type { ImageInfo } from '../../src/analysis/load-images.js';
 import type { Digest } from '../../src/digest/digest.js';
 
@@ -100,6 +101,18 @@ describe('evaluateBudgets', () => {
     expect(v.map((x) => [x.image, x.rule, x.pass])).toEqual([['acme/base:1', 'maxLayers', false]]);
   });
 
+  it('highestUserWastedPercent: waste over no file bytes above the first layer fails (an infinite ratio, as in dive), with actual null', async () => {
+    const b = budgets({ match: 'acme/app:*', highestUserWastedPercent: 1 });
+    const over = async (): Promise<WasteFigures> => ({ wastedBytes: 4, totalFileBytes: 8, userFileBytes: 0 });
+    const [v] = await evaluateBudgets([app], b, { all, waste: over });
+    expect(v).toMatchObject({ rule: 'highestUserWastedPercent', actual: null, pass: false, userWaste: { wastedBytes: 4, userFileBytes: 0 } });
+    expect(verdictText(v!)).toEqual({ limitText: '100.0%', actualText: 'infinite', detail: '4 B wasted, no file bytes above the first layer' });
+    // No waste and no user bytes: nothing wasted, 0.
+    const none = async (): Promise<WasteFigures> => ({ wastedBytes: 0, totalFileBytes: 8, userFileBytes: 0 });
+    const [ok] = await evaluateBudgets([app], budgets({ match: 'acme/app:*', highestUserWastedPercent: 0 }), { all, waste: none });
+    expect(ok).toMatchObject({ actual: 0, pass: true });
+  });
+
   it('maxGrowth in bytes: growth = now - baseline size; exactly the limit passes', async () => {
     const baseline = [{ refs: ['acme/app:1'], sizeBytes: 1500 }]; // now 1550: growth 50
     const at = await evaluateBudgets([app], budgets({ match: 'acme/app:*', maxGrowth: 50 }), { all, baseline });
@@ -113,6 +126,43 @@ describe('evaluateBudgets', () => {
     expect(none[0]).toMatchObject({ rule: 'maxGrowth', actual: null, pass: null });
     const missing = await evaluateBudgets([app], budgets({ match: 'acme/app:*', maxGrowth: '5%' }), { all, baseline: [{ refs: ['other:1'], sizeBytes: 1 }] });
     expect(missing[0]).toMatchObject({ rule: 'maxGrowth', actual: null, pass: null });
+  });
+
+  it('maxGrowth of a multi-platform ref: each platform against the same ref AND platform (variant included)', async () => {
+    const on = (img: ImageInfo, architecture: string, variant?: string): ImageInfo => ({
+      ...img,
+      platform: { os: 'linux', architecture, ...(variant ? { variant } : {}) },
+    });
+    const amd = on(image('acme/multi:1', 100, [['a', 600]], 'amd'), 'amd64'); // 700
+    const v7 = on(image('acme/multi:1', 100, [['b', 700]], 'v7'), 'arm', 'v7'); // 800
+    const v6 = on(image('acme/multi:1', 100, [['e', 700]], 'v6'), 'arm', 'v6'); // 800, not in the baseline
+    // The baseline lists amd64 first: a match by ref alone compared arm/v7 with it (+100 B).
+    const baseline = [
+      { refs: ['acme/multi:1'], sizeBytes: 700, platform: 'linux/amd64' },
+      { refs: ['acme/multi:1'], sizeBytes: 800, platform: 'linux/arm/v7' },
+    ];
+    const vs = await evaluateBudgets([amd, v7, v6], budgets({ match: 'acme/multi:*', maxGrowth: 0 }), { all: [amd, v7, v6], baseline });
+    expect(vs.map((v) => [v.actual, v.pass])).toEqual([
+      [0, true],
+      [0, true],
+      [null, null],
+    ]);
+    expect(vs[2]!.growth).toEqual({ limit: { bytes: 0 }, baseline: 'missing', platform: 'linux/arm/v6', otherPlatforms: ['linux/amd64', 'linux/arm/v7'] });
+    // Two baseline images of the ref on one platform: the same manifest pairs them, else no guess.
+    const twice = [
+      { refs: ['acme/multi:1'], sizeBytes: 1, platform: 'linux/amd64' },
+      { refs: ['acme/multi:1'], sizeBytes: 700, platform: 'linux/amd64', manifestDigest: amd.manifestDigest },
+    ];
+    const [paired] = await evaluateBudgets([amd], budgets({ match: 'acme/multi:*', maxGrowth: 0 }), { all: [amd], baseline: twice });
+    expect(paired).toMatchObject({ actual: 0, pass: true });
+    const [unsure] = await evaluateBudgets([amd], budgets({ match: 'acme/multi:*', maxGrowth: 0 }), { all: [amd], baseline: [twice[0]!, twice[0]!] });
+    expect(unsure).toMatchObject({ actual: null, pass: null, growth: { baseline: 'ambiguous', candidates: 2 } });
+    // A baseline without platforms (hand-written, or older than the field) matches by ref alone when that is one image.
+    const [byRef] = await evaluateBudgets([v7], budgets({ match: 'acme/multi:*', maxGrowth: 0 }), {
+      all: [v7],
+      baseline: [{ refs: ['acme/multi:1'], sizeBytes: 790 }],
+    });
+    expect(byRef).toMatchObject({ actual: 10, pass: false });
   });
 
   it('verdicts are data, not text: the facts a message needs, and no pre-formatted limit or actual', async () => {
