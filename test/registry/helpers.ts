@@ -69,6 +69,27 @@ export function runTool(cmd: string, args: string[], opts: { env?: NodeJS.Proces
 }
 
 /** Run a command without blocking (in-process servers keep answering); killed after timeoutMs. */
+/** A self-signed certificate (and its key) for 127.0.0.1, valid two days, written by openssl. */
+export function selfSignedCert(keyFile: string, certFile: string): ToolResult {
+  return runTool('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
+    '-days',
+    '2',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+  ]);
+}
+
 export function runToolAsync(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<ToolResult> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt } from '../helpers/cli.js';
-import { HAVE_OPENSSL, runCliAsync, runTool, showTool } from './helpers.js';
+import { HAVE_OPENSSL, runCliAsync, runTool, selfSignedCert, showTool } from './helpers.js';
 
 interface TlsOnly {
   host: string;
@@ -97,23 +97,7 @@ describe.skipIf(!HAVE_OPENSSL)('a registry whose certificate is not trusted', ()
     tmp = mkdtempSync(path.join(tmpdir(), 'ls-tls-cert-'));
     certFile = p('cert.pem');
     const keyFile = p('key.pem');
-    const r = runTool('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ]);
+    const r = selfSignedCert(keyFile, certFile);
     expect(r.code, r.stderr).toBe(0);
     cert = readFileSync(certFile);
     key = readFileSync(keyFile);
