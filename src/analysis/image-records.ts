@@ -50,8 +50,11 @@ export interface LayerRecord {
 export type DocRecord = (
   | { kind: 'index'; children: Descriptor[] }
   | { kind: 'image'; configDigest: Digest; configSize: number; layers: LayerRecord[]; platform?: Platform; created?: string }
-  /** Neither an index nor an image manifest (an artifact, or an unknown document). */
-  | { kind: 'other' }
+  /**
+   * Neither an index nor an image manifest: an artifact (its artifactType, else its config's
+   * media type), or a document that is not what its descriptor says (`damaged`: why).
+   */
+  | { kind: 'other'; artifactType?: string; damaged?: string }
 ) & {
   /** Set when the document has a `subject` (a signature, SBOM or attestation attached to an image). */
   referrer?: Referrer;
@@ -160,7 +163,8 @@ export class ImageRecords {
   }
 
   private recordOf(d: Descriptor, doc: unknown): DocRecord {
-    if (kindMismatch(d.mediaType, doc) !== undefined) return { kind: 'other' };
+    const mismatch = kindMismatch(d.mediaType, doc);
+    if (mismatch !== undefined) return { kind: 'other', damaged: mismatch };
     const kind = documentKind(d.mediaType, doc);
     if (kind === 'index') return { kind: 'index', children: parseIndex(doc, `index ${d.digest}`).manifests };
     if (kind === 'manifest') return this.readImage(d, doc);
@@ -169,7 +173,7 @@ export class ImageRecords {
 
   private readImage(d: Descriptor, doc: unknown): DocRecord {
     const m = parseManifest(doc, `manifest ${d.digest}`);
-    if (!isImageManifest(m)) return { kind: 'other' };
+    if (!isImageManifest(m)) return { kind: 'other', artifactType: m.artifactType ?? m.config.mediaType };
     const config = parseImageConfig(this.store.blobs.readDocumentSync(m.config.digest, MAX_JSON_BYTES), `config ${m.config.digest}`);
     const rec: DocRecord = {
       kind: 'image',

@@ -53,6 +53,20 @@ export async function loadImages(store: Store, opts: LoadOptions = {}): Promise<
 export interface StoreContents {
   images: ImageInfo[];
   referrers: Map<Digest, Descriptor[]>;
+  /** Roots that lead to no image and are not attached to one: artifacts (a Helm chart), or documents verify calls damaged. */
+  notImages: NotImage[];
+}
+
+/** A root of index.json that names no image. */
+export interface NotImage {
+  ref?: string;
+  descriptor: Descriptor;
+  /** An artifact's artifactType (else its config's media type). */
+  artifactType?: string;
+  /** Why the document is not what its descriptor says (verify reports it as damage). */
+  damaged?: string;
+  /** A referrer whose subject the store does not hold. */
+  subject?: Digest;
 }
 
 /** loadImages, plus the referrers among the roots, from the same one read of each document. */
@@ -94,14 +108,17 @@ export async function loadStore(store: Store, opts: LoadOptions = {}): Promise<S
   const roots = index.manifests;
   const all = new Set<ImageInfo>();
   const referrers: Referrer[] = [];
+  const noImage: Array<{ root: Descriptor; rec: DocRecord }> = [];
   for (const root of roots) {
     const ref = refOf(root);
-    for (const img of await walk(root, true)) {
+    const found = await walk(root, true);
+    for (const img of found) {
       all.add(img);
       if (ref && !img.refs.includes(ref)) img.refs.push(ref);
     }
-    const r = (await records.doc(root)).referrer;
-    if (r) referrers.push(r);
+    const rec = await records.doc(root);
+    if (rec.referrer) referrers.push(rec.referrer);
+    if (found.length === 0) noImage.push({ root, rec });
   }
   if (opts.compression) {
     const misses = new Map<Digest, LayerInfo[]>();
@@ -126,7 +143,21 @@ export async function loadStore(store: Store, opts: LoadOptions = {}): Promise<S
   }
   await records.save();
   for (const img of all) img.refs.sort();
-  return { images: [...all].sort(compareImages), referrers: bySubject(referrers) };
+  const manifests = new Set([...all].map((i) => i.manifestDigest));
+  const notImages: NotImage[] = [];
+  for (const { root, rec } of noImage) {
+    // Attached to an image the store holds: ls and report show it with that image.
+    if (rec.referrer && manifests.has(rec.referrer.subject)) continue;
+    const n: NotImage = { descriptor: root };
+    const ref = refOf(root);
+    if (ref) n.ref = ref;
+    const artifactType = root.artifactType ?? (rec.kind === 'other' ? rec.artifactType : undefined);
+    if (artifactType) n.artifactType = artifactType;
+    if (rec.kind === 'other' && rec.damaged) n.damaged = rec.damaged;
+    if (rec.referrer) n.subject = rec.referrer.subject;
+    notImages.push(n);
+  }
+  return { images: [...all].sort(compareImages), referrers: bySubject(referrers), notImages };
 }
 
 function imageOf(d: Descriptor, rec: Extract<DocRecord, { kind: 'image' }>, unverified: string | undefined): ImageInfo {

@@ -175,7 +175,7 @@ function imageNames(r: IngestResult): string {
 function summaryLine(r: IngestResult): string {
   const rate = r.seconds > 0 ? `${humanBytes(r.bytesRead / r.seconds)}/s` : '';
   return (
-    `${r.source}: ${r.images.length} image${r.images.length === 1 ? '' : 's'} (${imageNames(r)}); ` +
+    `${r.source}: ${r.images.length} image${r.images.length === 1 ? '' : 's'}${r.images.length ? ` (${imageNames(r)})` : ''}; ` +
     `${r.blobsAdded} new blob${r.blobsAdded === 1 ? '' : 's'} (${humanBytes(r.bytesAdded)}), ${r.blobsPresent} already stored; ` +
     `read ${humanBytes(r.bytesRead)} in ${r.seconds.toFixed(2)} s (${rate})`
   );

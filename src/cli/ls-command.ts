@@ -2,6 +2,7 @@ import { loadStore } from '../analysis/load-images.js';
 import { shortDigest } from '../digest/digest.js';
 import type { Descriptor } from '../formats/types.js';
 import { untaggedLine } from './untagged-line.js';
+import { notImagesNotes } from './not-images-line.js';
 import { humanBytes } from '../report/human.js';
 import { imageListRows, imageSizeBytes, renderImageList } from '../report/tables.js';
 import { parseRowFormat, renderRows } from '../report/row-format.js';
@@ -12,7 +13,7 @@ import { openForRead, storeDir, type GlobalOptions } from './context.js';
 export async function lsCommand(opts: GlobalOptions & { json?: boolean; format?: string; trunc?: boolean }): Promise<number> {
   const format = parseRowFormat(opts.json ? 'json' : opts.format);
   const store = await openForRead(opts);
-  const { images, referrers } = store ? await loadStore(store) : { images: [], referrers: new Map<string, Descriptor[]>() };
+  const { images, referrers, notImages } = store ? await loadStore(store) : { images: [], referrers: new Map<string, Descriptor[]>(), notImages: [] };
   // One readdir: which images name a config or layer the store no longer has (quarantined by
   // verify --fix, or lost). ls answers from manifests, so it still lists them, and says so.
   const present = store ? await store.blobs.regularFiles() : new Set<string>();
@@ -33,6 +34,15 @@ export async function lsCommand(opts: GlobalOptions & { json?: boolean; format?:
         missingBlobs: [...new Set(missing.get(i))],
         referrers: (referrers.get(i.manifestDigest) ?? []).map((d: Descriptor) => ({ digest: d.digest, artifactType: d.artifactType ?? null, size: d.size })),
       })),
+      notImages: notImages.map((n) => ({
+        ref: n.ref ?? null,
+        digest: n.descriptor.digest,
+        mediaType: n.descriptor.mediaType,
+        size: n.descriptor.size,
+        artifactType: n.artifactType ?? null,
+        subject: n.subject ?? null,
+        damaged: n.damaged ?? null,
+      })),
     });
     return 0;
   }
@@ -41,8 +51,10 @@ export async function lsCommand(opts: GlobalOptions & { json?: boolean; format?:
     return 0;
   }
   process.stdout.write(`Store: ${storeDir(opts)}\n`);
+  const notes = notImagesNotes(notImages);
+  process.stderr.write(notes.warning);
   if (images.length === 0) {
-    process.stdout.write('No images yet. Add some with: layerstore ingest IMAGE.tar\n');
+    process.stdout.write(notImages.length ? `No images. ${notes.out}` : 'No images yet. Add some with: layerstore ingest IMAGE.tar\n');
     return 0;
   }
   // commander's --no-trunc sets trunc: false; on a terminal long refs are cut, elsewhere never.
@@ -54,6 +66,7 @@ export async function lsCommand(opts: GlobalOptions & { json?: boolean; format?:
     process.stdout.write(`${img.refs[0] ?? shortDigest(img.manifestDigest)}: ${refs.length} attached (referrers): ${what}\n`);
   }
   process.stdout.write(untaggedLine(images));
+  process.stdout.write(notes.out);
   const damaged = images.filter((i) => missing.get(i)!.length > 0);
   if (damaged.length) {
     const names = damaged.map((i) => i.refs[0] ?? i.manifestDigest);

@@ -10,6 +10,7 @@ import { info, openForRead, storeDir } from './context.js';
 import { ProgressBar } from './progress.js';
 import { htmlReportCommand } from './html-report-command.js';
 import { untaggedLine } from './untagged-line.js';
+import { notImagesNotes } from './not-images-line.js';
 import { Store } from '../store/store.js';
 import { engineEndpoint } from '../engines/engine-api.js';
 import { DOCKER_DAEMON } from '../engines/engine-refs.js';
@@ -38,7 +39,7 @@ export async function reportCommand(args: string[], opts: ReportOptions): Promis
   const refs = ingested?.selectors ?? args;
   if (opts.html !== undefined) return htmlReportCommand(opts.html, refs, opts);
   const store = await openForRead(opts);
-  const { images: all, referrers } = store ? await loadStore(store, { compression: true }) : { images: [], referrers: new Map() };
+  const { images: all, referrers, notImages } = store ? await loadStore(store, { compression: true }) : { images: [], referrers: new Map(), notImages: [] };
   // `report docker-daemon:` is the engine's disk report: unique bytes count against the
   // engine's images (what removing one from the engine frees), not the whole store's.
   const wholeEngine = args.length === 1 && args[0] === DOCKER_DAEMON;
@@ -75,8 +76,11 @@ export async function reportCommand(args: string[], opts: ReportOptions): Promis
     return 0;
   }
   process.stdout.write(`Store: ${storeDir(opts)}\n`);
+  // About the whole store, as untaggedLine: said when no image was asked for by name.
+  const notes = refs.length === 0 ? notImagesNotes(notImages) : { out: '', warning: '' };
+  process.stderr.write(notes.warning);
   if (images.length === 0) {
-    process.stdout.write('No images yet. Add some with: layerstore ingest IMAGE.tar\n');
+    process.stdout.write(notes.out ? `No images. ${notes.out}` : 'No images yet. Add some with: layerstore ingest IMAGE.tar\n');
     return 0;
   }
   process.stdout.write(
@@ -90,7 +94,7 @@ export async function reportCommand(args: string[], opts: ReportOptions): Promis
   process.stdout.write(renderReferrers(r.sharing.images, r.referrers));
   // Untagged images of the whole store (what prune frees), whatever the selection; an
   // engine's report is about the engine's images, not the store's leftovers.
-  if (!wholeEngine) process.stdout.write(untaggedLine(all));
+  if (!wholeEngine) process.stdout.write(untaggedLine(all) + notes.out);
   if (r.files)
     process.stdout.write(
       renderFilesReport(
