@@ -210,7 +210,8 @@ export class RegistryClient {
 
   /** How nodeRequest runs under the policy. */
   private transport(): TransportOptions {
-    return { timeoutMs: this.policy.timeoutMs, idle: this.policy.idle, signal: this.policy.signal };
+    const policy = this.policy;
+    return { timeoutMs: policy.timeoutMs, idle: policy.idle, signal: policy.signal, onStop: (f) => policy.onStop(f) };
   }
 
   /**
