@@ -7,6 +7,7 @@ import { boundedChunks, readBounded, type BodyBound } from './bounded-body.js';
 import { RegistryStatusError, RegistryUnreachable } from './client-errors.js';
 import { describeFetchFailure, isCertificateFailure } from './fetch-failure.js';
 import { nodeRequest, nodeUpload, type TransportOptions, type UploadBody } from './node-transport.js';
+import { nextLink } from './link-header.js';
 import { fromFetch, type RegistryResponse } from './response.js';
 import { RequestPolicy } from './request-policy.js';
 
@@ -567,10 +568,14 @@ export class RegistryClient {
       if (!Array.isArray(items) && !(key === 'tags' && items === null)) {
         throw new LayerstoreError('E_REGISTRY', `GET ${url}: not a registry's ${key} list (no "${key}" array in the answer)`);
       }
-      if (items) out.push(...items.filter((x): x is string => typeof x === 'string'));
+      // One by one: push(...items) passes each as an argument, past the stack at ~120k names.
+      if (items) for (const x of items) if (typeof x === 'string') out.push(x);
       const link = res.headers.get('link');
-      const m = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link) : null;
-      const following = m ? this.path(m[1]!) : undefined;
+      // Relative to the page's own URL (RFC 8288 §3.2), not the registry's root.
+      const to: URL | null | undefined = link === null ? null : nextLink(link, url);
+      // A Link we cannot read may be a next page: stopping there would report a part as the whole.
+      if (to === undefined) throw new LayerstoreError('E_REGISTRY', `GET ${url}: its Link header cannot be read: ${JSON.stringify(link)}`);
+      const following: string | undefined = to === null ? undefined : to.pathname + to.search;
       if (following !== undefined) {
         const here = `GET ${url}: its Link header asks for ${this.baseUrl}${following}`;
         if (visited.has(following)) throw new LayerstoreError('E_REGISTRY', `${here}, a page already read: the listing loops`);
@@ -581,13 +586,8 @@ export class RegistryClient {
       }
       next = following;
     }
+    if (next) throw new LayerstoreError('E_REGISTRY', `GET ${this.baseUrl}${path}: more than ${MAX_LIST_PAGES} pages; the rest is not read`);
     return out;
-  }
-
-  /** A Link may be absolute; keep only path and query for our base URL. */
-  private path(loc: string): string {
-    const u = new URL(loc, this.baseUrl);
-    return u.pathname + u.search;
   }
 
   /**
