@@ -144,16 +144,18 @@ export class RegistryClient {
     let res = await sendPatiently();
     await this.refuseForeignChallenge(res, method, absolute ? path : this.baseUrl + path);
     if (res.status === 401 && !streaming) {
+      // Named as asked: the catalog refused is not the version check refused.
+      const asked = `${method} ${absolute ? path : this.baseUrl + path}`;
       const ch = parseChallenge(res.headers.get('www-authenticate'));
       await res.body?.cancel();
       if (ch?.scheme === 'bearer') await this.fetchToken(ch, opts.scope);
       else if (ch?.scheme === 'basic') {
         if (!this.creds)
-          throw new LayerstoreError('E_AUTH', `${this.baseUrl} wants credentials`, {
+          throw new LayerstoreError('E_AUTH', `${asked}: the registry wants credentials`, {
             hint: 'pass --username/--password, set LAYERSTORE_USERNAME/LAYERSTORE_PASSWORD, or docker login',
           });
         this.basic = true;
-      } else throw new LayerstoreError('E_AUTH', `${this.baseUrl} refused the request (401) without a usable challenge`);
+      } else throw new LayerstoreError('E_AUTH', `${asked}: refused (401) without a usable challenge`);
       res = await sendPatiently();
       await this.refuseForeignChallenge(res, method, absolute ? path : this.baseUrl + path);
     }
