@@ -265,28 +265,28 @@ describe('big lists and many requests at once', () => {
     }
   });
 
-  it('--concurrency 32 with 32 manifests in flight at once: no MaxListenersExceededWarning', async () => {
+  it('--concurrency 256 with 256 manifests in flight at once: no MaxListenersExceededWarning', async () => {
     const { routes } = registry(1);
-    const tags = Array.from({ length: 40 }, (_, i) => `t${i}`);
+    const tags = Array.from({ length: 300 }, (_, i) => `t${i}`);
     routes.set('/v2/app0/tags/list', json(JSON.stringify({ name: 'app0', tags })));
     const manifest = routes.get('/v2/app0/manifests/1')!;
-    // Held until 32 are waiting (all in flight at once), then all answered.
+    // Held until 256 are waiting (all in flight at once), then all answered.
     const held: Array<() => void> = [];
     let open = false;
     for (const t of tags)
       routes.set(`/v2/app0/manifests/${t}`, (req, res) => {
         if (open) return manifest(req, res);
         held.push(() => manifest(req, res));
-        if (held.length >= 32) {
+        if (held.length >= 256) {
           open = true;
           for (const f of held.splice(0)) f();
         }
       });
     const s = await serve(routes);
     try {
-      const { r, rep } = await report(s, 'many', ['--concurrency', '32']);
+      const { r, rep } = await report(s, 'many', ['--concurrency', '256']);
       expect(r.code, showTool(r)).toBe(0);
-      expect(rep.scan.tagsRead).toBe(40);
+      expect(rep.scan.tagsRead).toBe(300);
       expect(r.stderr).not.toMatch(/MaxListeners|memory leak/);
     } finally {
       await s.close();
