@@ -15,6 +15,7 @@ import { info, storeDir } from './context.js';
 import { ingestEngineRef, isEngineRef, type EngineOptions } from './engine-inputs.js';
 import { printError } from './errors-out.js';
 import { junitCases, renderVerdicts, uncheckedLines, verdictRows } from './budget-text.js';
+import { appendAll } from '../util/append.js';
 
 export interface BudgetOptions extends EngineOptions {
   config?: string;
@@ -53,7 +54,10 @@ export async function budgetCommand(args: string[], opts: BudgetOptions): Promis
     try {
       const r = isEngineRef(a) ? await ingestEngineRef(store, a, opts) : await ingestPath(store, a);
       if (!isEngineRef(a)) info(opts, `ingested ${a}: ${r.images.length} image(s)`);
-      selectors.push(...r.images.map((i) => i.manifestDigest));
+      appendAll(
+        selectors,
+        r.images.map((i) => i.manifestDigest),
+      );
     } catch (e) {
       // As ingest does: a failed input leaves no store where there was none.
       await store.discardIfUnused();

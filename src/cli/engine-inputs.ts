@@ -7,6 +7,7 @@ import type { StorageOptions } from '../engines/containers-storage.js';
 import { isContainersStorageRef } from '../engines/storage-location.js';
 import { LayerstoreError, toLayerstoreError } from '../errors.js';
 import { info, type GlobalOptions } from './context.js';
+import { appendAll } from '../util/append.js';
 
 /** The options that say where the engines answer (report, diff, budget and ingest take them). */
 export interface EngineOptions extends GlobalOptions, StorageOptions {
@@ -77,7 +78,10 @@ export async function ingestEngineArgs(
     }
     const r = results.get(a) ?? (await ingestEngineRef(store, a, opts));
     results.set(a, r);
-    selectors.push(...r.images.map((i) => i.manifestDigest));
+    appendAll(
+      selectors,
+      r.images.map((i) => i.manifestDigest),
+    );
   }
   return { selectors, results };
 }

@@ -15,6 +15,7 @@ import { stagingWorkers } from '../ingest/staged-file.js';
 import { CommitOrder, type CommitTicket } from '../ingest/commit-order.js';
 import { finishOnClosedOutput } from './closed-output.js';
 import { exitCleanlyOnSignal } from './interrupt.js';
+import { appendAll } from '../util/append.js';
 
 export interface IngestCommandOptions extends EngineOptions {
   json?: boolean;
@@ -62,7 +63,7 @@ export async function expandInputs(args: string[]): Promise<{ inputs: string[]; 
     const matches = dynamic ? (await fg(a, { onlyFiles: false, dot: false, followSymbolicLinks: true })).sort() : [];
     if (matches.length === 0)
       errors.push(new LayerstoreError('E_INPUT_NOT_FOUND', dynamic ? 'the pattern matches nothing' : 'no such file or directory', { source: a }));
-    inputs.push(...matches);
+    appendAll(inputs, matches);
   }
   return { inputs: [...new Set(inputs)], errors };
 }

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { LayerstoreError } from '../errors.js';
 import { engineGet, engineJson, type EngineEndpoint } from './engine-api.js';
 import { DOCKER_DAEMON } from './engine-refs.js';
+import { appendAll } from '../util/append.js';
 
 /**
  * The engine's own export (`docker save`) of the images `arg` names, as a stream: one image
@@ -46,7 +47,7 @@ async function everyImage(ep: EngineEndpoint): Promise<string[]> {
   const names: string[] = [];
   for (const img of list as Array<{ Id?: unknown; RepoTags?: unknown }>) {
     const tags = Array.isArray(img.RepoTags) ? img.RepoTags.filter((t): t is string => typeof t === 'string' && t !== '<none>:<none>') : [];
-    if (tags.length) names.push(...tags);
+    if (tags.length) appendAll(names, tags);
     else if (typeof img.Id === 'string') names.push(img.Id);
   }
   return [...new Set(names)];

@@ -8,6 +8,7 @@ import { checkRef, familiar, fullyQualified, repositoryOf } from './ref-names.js
 import { MT, configPlatform, ociLayerMediaType, parseImageConfig, type Descriptor } from './types.js';
 import { normalizeEntryName } from '../archive/entry-name.js';
 import { sha256Of as sha256 } from '../digest/hasher.js';
+import { appendAll } from '../util/append.js';
 
 /** A docker save (manifest.json), and Docker 25+ saves that also hold an OCI layout. */
 export const dockerSaveReader: SourceReader = {
@@ -113,8 +114,8 @@ async function tryOciView<F extends SourceFile>(view: SourceView<F>, plan: Image
 /** Take the OCI view's blobs, images and roots; refs gathered from manifest.json go to the roots holding those images. */
 function mergeOciPlan<F extends SourceFile>(oci: ImagePlan<F>, plan: ImagePlan<F>): void {
   for (const [d, f] of oci.blobs) plan.blobs.set(d, f);
-  plan.notes.push(...oci.notes);
-  plan.artifacts.push(...oci.artifacts);
+  appendAll(plan.notes, oci.notes);
+  appendAll(plan.artifacts, oci.artifacts);
   for (const img of oci.images) plan.addImage(img);
   const seen = new Set<string>();
   for (const root of oci.roots) {

@@ -19,6 +19,7 @@ import {
 } from './types.js';
 import { familiar, fullyQualified, isValidRef, isValidTag, checkRef } from './ref-names.js';
 import type { SourceReader } from './readers.js';
+import { appendAll } from '../util/append.js';
 
 /** An OCI image layout: a directory, an oci-archive, or a registry pull seen as one. */
 export const ociLayoutReader: SourceReader = {
@@ -170,7 +171,7 @@ class OciWalker<F extends SourceFile> {
         images = [];
         for (const [j, child] of idx.manifests.entries()) {
           const found = await this.walk(child, `${what} > manifests[${j}]`, false);
-          if (found) images.push(...found);
+          if (found) appendAll(images, found);
         }
       } else {
         images = await this.manifest(desc, parseManifest(doc, what), what);

@@ -7,6 +7,7 @@ import { boundedChunks, readBounded, type BodyBound } from './bounded-body.js';
 import { RegistryStatusError, RegistryUnreachable } from './client-errors.js';
 import { describeFetchFailure, isCertificateFailure } from './fetch-failure.js';
 import { nodeRequest, nodeUpload, type TransportOptions, type UploadBody } from './node-transport.js';
+import { nextLink } from './link-header.js';
 import { fromFetch, type RegistryResponse } from './response.js';
 import { RequestPolicy } from './request-policy.js';
 
@@ -143,16 +144,18 @@ export class RegistryClient {
     let res = await sendPatiently();
     await this.refuseForeignChallenge(res, method, absolute ? path : this.baseUrl + path);
     if (res.status === 401 && !streaming) {
+      // Named as asked: the catalog refused is not the version check refused.
+      const asked = `${method} ${absolute ? path : this.baseUrl + path}`;
       const ch = parseChallenge(res.headers.get('www-authenticate'));
       await res.body?.cancel();
       if (ch?.scheme === 'bearer') await this.fetchToken(ch, opts.scope);
       else if (ch?.scheme === 'basic') {
         if (!this.creds)
-          throw new LayerstoreError('E_AUTH', `${this.baseUrl} wants credentials`, {
+          throw new LayerstoreError('E_AUTH', `${asked}: the registry wants credentials`, {
             hint: 'pass --username/--password, set LAYERSTORE_USERNAME/LAYERSTORE_PASSWORD, or docker login',
           });
         this.basic = true;
-      } else throw new LayerstoreError('E_AUTH', `${this.baseUrl} refused the request (401) without a usable challenge`);
+      } else throw new LayerstoreError('E_AUTH', `${asked}: refused (401) without a usable challenge`);
       res = await sendPatiently();
       await this.refuseForeignChallenge(res, method, absolute ? path : this.baseUrl + path);
     }
@@ -210,7 +213,8 @@ export class RegistryClient {
 
   /** How nodeRequest runs under the policy. */
   private transport(): TransportOptions {
-    return { timeoutMs: this.policy.timeoutMs, idle: this.policy.idle, signal: this.policy.signal };
+    const policy = this.policy;
+    return { timeoutMs: policy.timeoutMs, idle: policy.idle, signal: policy.signal, onStop: (f) => policy.onStop(f) };
   }
 
   /**
@@ -246,25 +250,29 @@ export class RegistryClient {
     if (this.creds) headers.Authorization = `Basic ${Buffer.from(`${this.creds.username}:${this.creds.password}`).toString('base64')}`;
     // Under the same timeout and retries as the registry's own requests; named without the query.
     const named = `${url.origin}${url.pathname}`;
-    let bytes: Buffer;
-    const { res, tries } = await this.patiently(true, async () => {
-      this.sent.get++;
-      try {
-        return await nodeRequest('GET', url.href, headers, this.transport());
-      } catch (e) {
-        if (this.policy.signal?.aborted) throw e;
-        throw this.unreachable(e, 'GET', named, 'the token service');
+    const ask = async (): Promise<RegistryResponse> => {
+      const { res, tries } = await this.patiently(true, async () => {
+        this.sent.get++;
+        try {
+          return await nodeRequest('GET', url.href, headers, this.transport());
+        } catch (e) {
+          if (this.policy.signal?.aborted) throw e;
+          throw this.unreachable(e, 'GET', named, 'the token service');
+        }
+      });
+      if (res.status < 200 || res.status > 299) {
+        await res.body?.cancel();
+        const why = RequestPolicy.retryable(res.status) ? `answered ${res.status}` : `refused (${res.status})`;
+        throw withTries(new LayerstoreError('E_AUTH', `the token service ${named} ${why}`, { hint: 'check the credentials' }), tries);
       }
-    });
-    if (res.status < 200 || res.status > 299) {
-      await res.body?.cancel();
-      const why = RequestPolicy.retryable(res.status) ? `answered ${res.status}` : `refused (${res.status})`;
-      throw withTries(new LayerstoreError('E_AUTH', `the token service ${named} ${why}`, { hint: 'check the credentials' }), tries);
-    }
+      return res;
+    };
+    let bytes: Buffer;
     try {
-      bytes = await this.readBody(res, { url: named, limit: MAX_REMOTE_JSON_BYTES, what: 'token response' });
+      // A token whose body is cut off is asked for again, as a manifest is (getWhole).
+      ({ bytes } = await this.wholly(() => ({ url: named, limit: MAX_REMOTE_JSON_BYTES, what: 'token response' }), ask));
     } catch (e) {
-      if (e instanceof RegistryUnreachable) throw e;
+      if (!(e instanceof LayerstoreError) || e instanceof RegistryUnreachable || e.code === 'E_AUTH') throw e;
       throw new LayerstoreError('E_AUTH', `the token service ${url.origin}: ${(e as Error).message}`);
     }
     let body: { token?: string; access_token?: string };
@@ -288,28 +296,73 @@ export class RegistryClient {
     );
   }
 
-  /** A whole small body within `bound`; a connection lost or timed out mid-body is RegistryUnreachable, naming the URL. */
-  private async readBody(res: RegistryResponse, bound: BodyBound): Promise<Buffer> {
-    try {
-      return await readBounded(res, bound);
-    } catch (e) {
-      if (e instanceof LayerstoreError || this.policy.signal?.aborted) throw e;
-      throw this.unreachable(e, 'GET', bound.url);
+  /**
+   * GET `path` and read its whole body within `bound`: a manifest, a config, a list page. A
+   * body cut off midway (the connection lost, or silent past the timeout) is asked for again
+   * whole, as a request whose connection fails is, while the policy allows. Not asked again:
+   * the caller stopping (--max-time, SIGINT) and a body past its bound (a LayerstoreError).
+   */
+  async getWhole(
+    path: string,
+    opts: { scope: string; headers?: Record<string, string>; ok?: number[] },
+    bound: (url: string) => BodyBound,
+  ): Promise<{ res: RegistryResponse; bytes: Buffer; url: string }> {
+    let url = '';
+    const got = await this.wholly(
+      () => bound(url),
+      async () => {
+        const res = await this.request('GET', path, opts);
+        url = this.baseUrl + path; // after the request: a loopback registry may have moved to http
+        return res;
+      },
+    );
+    return { ...got, url };
+  }
+
+  /** `get()`'s response and its whole body, `get()` asked again when the body is cut off (getWhole). */
+  private async wholly(boundOf: () => BodyBound, get: () => Promise<RegistryResponse>): Promise<{ res: RegistryResponse; bytes: Buffer }> {
+    for (let attempt = 0; ; attempt++) {
+      const res = await get();
+      const bound = boundOf();
+      const chunks: Buffer[] = [];
+      let got = 0;
+      try {
+        for await (const c of boundedChunks(res, bound)) {
+          chunks.push(c);
+          got += c.length;
+        }
+        return { res, bytes: Buffer.concat(chunks) };
+      } catch (e) {
+        if (e instanceof LayerstoreError || this.policy.signal?.aborted) throw e;
+        if (!this.policy.shouldRetryFailure(attempt)) throw withTries(this.cutOff(e, bound.url, got, res.headers.get('content-length')), attempt + 1);
+      }
+      await this.policy.pause(attempt, null);
     }
+  }
+
+  /** A body that stopped coming: silence past the timeout, or the connection broken after `got` bytes. */
+  private cutOff(e: unknown, url: string, got: number, length: string | null): RegistryUnreachable {
+    const lost = this.unreachable(e, 'GET', url);
+    if ((e as Error)?.name !== 'TimeoutError') {
+      const of = length !== null && /^\d+$/.test(length) ? ` of ${length}` : '';
+      // Node's "aborted" is the peer closing early: the bytes say that better.
+      const { reason } = describeFetchFailure(e, url);
+      lost.message = `GET ${url}: the connection broke after ${got}${of} bytes of the body${reason === 'aborted' ? '' : ` (${reason})`}`;
+    }
+    return lost;
   }
 
   /**
    * GET a manifest or index: its bytes, media type and the digest the registry says it has.
    * `size`: what the descriptor naming it declares (none for a tag): the most that is read.
    */
-  async getManifest(repo: string, reference: string, size?: number): Promise<{ bytes: Buffer; mediaType: string; digest?: string }> {
+  async getManifest(repo: string, reference: string, size?: number): Promise<{ bytes: Buffer; mediaType: string; digest?: string; url: string }> {
     const path = `/v2/${repo}/manifests/${reference}`;
     if (size !== undefined && size > MAX_REMOTE_JSON_BYTES) {
       throw new LayerstoreError('E_TOO_LARGE', `${repo}@${reference}: the manifest is ${size} bytes, above the ${MAX_REMOTE_JSON_BYTES}-byte limit`);
     }
-    const res = await this.request('GET', path, { scope: pullScope(repo), headers: { Accept: MANIFEST_ACCEPT }, ok: [200] });
-    const url = this.baseUrl + path;
-    const bytes = await this.readBody(res, size !== undefined ? { url, declared: size } : { url, limit: MAX_REMOTE_JSON_BYTES, what: 'manifest' });
+    const bound = (url: string): BodyBound => (size !== undefined ? { url, declared: size } : { url, limit: MAX_REMOTE_JSON_BYTES, what: 'manifest' });
+    const { res, bytes, url } = await this.getWhole(path, { scope: pullScope(repo), headers: { Accept: MANIFEST_ACCEPT }, ok: [200] }, bound);
     const ct = res.headers.get('content-type')?.split(';')[0]?.trim() ?? '';
     let mediaType = ct;
     if (!INDEX_TYPES.has(ct) && !MANIFEST_TYPES.has(ct)) {
@@ -320,7 +373,8 @@ export class RegistryClient {
         /* verified later */
       }
     }
-    return { bytes, mediaType, digest: res.headers.get('docker-content-digest') ?? undefined };
+    // `url`: the one asked (by tag or digest), for errors about what came back.
+    return { bytes, mediaType, digest: res.headers.get('docker-content-digest') ?? undefined, url };
   }
 
   /**
@@ -338,8 +392,7 @@ export class RegistryClient {
   /** A small blob (an image config) as bytes, at most `size` (its descriptor's). */
   async getBlobBytes(repo: string, d: Digest, size: number): Promise<Buffer> {
     const path = `/v2/${repo}/blobs/${d}`;
-    const res = await this.request('GET', path, { scope: pullScope(repo), ok: [200] });
-    return this.readBody(res, { url: this.baseUrl + path, declared: size });
+    return (await this.getWhole(path, { scope: pullScope(repo), ok: [200] }, (url) => ({ url, declared: size }))).bytes;
   }
 
   async hasManifest(repo: string, reference: string): Promise<boolean> {
@@ -492,8 +545,10 @@ export class RegistryClient {
     for (let pages = 0; next && pages < MAX_LIST_PAGES; pages++) {
       visited.add(next);
       let res: RegistryResponse;
+      let bytes: Buffer;
+      let url: string;
       try {
-        res = await this.request('GET', next, { scope, ok: [200] });
+        ({ res, bytes, url } = await this.getWhole(next, { scope, ok: [200] }, (u) => ({ url: u, limit: MAX_LIST_PAGE_BYTES, what: `${key} page` })));
       } catch (e) {
         if (!ownSize && pages === 0 && e instanceof RegistryStatusError && e.status === 400) {
           ownSize = true;
@@ -503,8 +558,6 @@ export class RegistryClient {
         }
         throw e;
       }
-      const url = this.baseUrl + next;
-      const bytes = await this.readBody(res, { url, limit: MAX_LIST_PAGE_BYTES, what: `${key} page` });
       let body: unknown;
       try {
         body = JSON.parse(bytes.toString('utf8'));
@@ -517,10 +570,14 @@ export class RegistryClient {
       if (!Array.isArray(items) && !(key === 'tags' && items === null)) {
         throw new LayerstoreError('E_REGISTRY', `GET ${url}: not a registry's ${key} list (no "${key}" array in the answer)`);
       }
-      if (items) out.push(...items.filter((x): x is string => typeof x === 'string'));
+      // One by one: push(...items) passes each as an argument, past the stack at ~120k names.
+      if (items) for (const x of items) if (typeof x === 'string') out.push(x);
       const link = res.headers.get('link');
-      const m = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link) : null;
-      const following = m ? this.path(m[1]!) : undefined;
+      // Relative to the page's own URL (RFC 8288 §3.2), not the registry's root.
+      const to: URL | null | undefined = link === null ? null : nextLink(link, url);
+      // A Link we cannot read may be a next page: stopping there would report a part as the whole.
+      if (to === undefined) throw new LayerstoreError('E_REGISTRY', `GET ${url}: its Link header cannot be read: ${JSON.stringify(link)}`);
+      const following: string | undefined = to === null ? undefined : to.pathname + to.search;
       if (following !== undefined) {
         const here = `GET ${url}: its Link header asks for ${this.baseUrl}${following}`;
         if (visited.has(following)) throw new LayerstoreError('E_REGISTRY', `${here}, a page already read: the listing loops`);
@@ -531,13 +588,8 @@ export class RegistryClient {
       }
       next = following;
     }
+    if (next) throw new LayerstoreError('E_REGISTRY', `GET ${this.baseUrl}${path}: more than ${MAX_LIST_PAGES} pages; the rest is not read`);
     return out;
-  }
-
-  /** A Link may be absolute; keep only path and query for our base URL. */
-  private path(loc: string): string {
-    const u = new URL(loc, this.baseUrl);
-    return u.pathname + u.search;
   }
 
   /**

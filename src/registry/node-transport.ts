@@ -58,6 +58,11 @@ export interface TransportOptions {
   /** timeoutMs is the longest silence (headers, each body chunk), not the whole exchange. */
   idle?: boolean;
   signal?: AbortSignal;
+  /**
+   * Watches `signal` for this request (RequestPolicy.onStop: one listener on a signal that
+   * every request in flight shares); without it, a listener of the request's own.
+   */
+  onStop?: (f: () => void) => () => void;
 }
 
 /**
@@ -124,11 +129,11 @@ function exchange(method: string, url: string, headers: Record<string, string>, 
     };
     const disarm = () => clearTimeout(timer);
     arm();
+    const forget = !signal ? () => {} : opts.onStop ? opts.onStop(onAbort) : listen(signal, onAbort);
     const cleanup = () => {
       disarm();
-      signal?.removeEventListener('abort', onAbort);
+      forget();
     };
-    signal?.addEventListener('abort', onAbort, { once: true });
     let sent = !body;
     req.on('response', (res) => {
       response = res;
@@ -166,6 +171,12 @@ function exchange(method: string, url: string, headers: Record<string, string>, 
       },
     );
   });
+}
+
+/** `f` once when `signal` aborts; the function returned removes the listener. */
+function listen(signal: AbortSignal, f: () => void): () => void {
+  signal.addEventListener('abort', f, { once: true });
+  return () => signal.removeEventListener('abort', f);
 }
 
 /** A response read from the socket's stream: headers as node parsed them (lower-case names, repeats joined). */

@@ -1,5 +1,5 @@
 import { LayerstoreError } from '../errors.js';
-import { readBounded } from './bounded-body.js';
+import type { BodyBound } from './bounded-body.js';
 import type { RegistryClient } from './client.js';
 import { RegistryStatusError } from './client-errors.js';
 import type { RegistryResponse } from './response.js';
@@ -17,17 +17,18 @@ export interface RegistryProbe {
  * a server without it must still answer the catalog like a registry (client.listAll).
  */
 export async function probeRegistry(client: RegistryClient): Promise<RegistryProbe> {
-  const url = `${client.baseUrl}/v2/`;
+  const bound = (url: string): BodyBound => ({ url, limit: 64 * 1024, what: 'version check answer' });
   let res: RegistryResponse;
+  let body: Buffer;
+  let url: string;
   try {
-    res = await client.request('GET', '/v2/', { scope: 'registry:catalog:*', ok: [200] });
+    ({ res, bytes: body, url } = await client.getWhole('/v2/', { scope: 'registry:catalog:*', ok: [200] }, bound));
   } catch (e) {
     if (e instanceof RegistryStatusError) throw notARegistry(`${client.baseUrl}/v2/`, `it answered ${e.status}`);
     throw e;
   }
   const apiVersion = res.headers.get('docker-distribution-api-version') ?? undefined;
   const type = res.headers.get('content-type') ?? '';
-  const body = await readBounded(res, { url, limit: 64 * 1024, what: 'version check answer' });
   const text = body.toString('utf8').trim();
   if (/html/i.test(type) || text.startsWith('<')) throw notARegistry(url, 'it answered a web page');
   if (apiVersion !== undefined && !/^registry\/2\./.test(apiVersion.trim()))

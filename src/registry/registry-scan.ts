@@ -184,13 +184,13 @@ export async function scanRegistry(
   };
 
   /** `size`: what the index naming it declares (none for a tag); `got`: the manifest, when a GET by tag already read it. */
-  const walk = (repo: string, digest: Digest, size?: number, got?: { bytes: Buffer; mediaType: string }): Promise<Digest[]> =>
+  const walk = (repo: string, digest: Digest, size?: number, got?: { bytes: Buffer; mediaType: string; url: string }): Promise<Digest[]> =>
     walks.get(repo, digest, async () => {
       let rec = cache.manifest(digest);
       if (rec) documents.manifestsCached++;
       else {
         const m = got ?? (await client.getManifest(repo, digest, size));
-        const url = `${client.baseUrl}/v2/${repo}/manifests/${digest}`;
+        const url = m.url; // by tag when a tag's GET read it: the URL asked, not one made from its hash
         if (sha256Of(m.bytes) !== digest) throw new LayerstoreError('E_DIGEST_MISMATCH', `GET ${url}: the manifest hashes to ${sha256Of(m.bytes)}`);
         rec = manifestRecord(m.bytes.length, m.mediaType, parseJson(m.bytes, url), `${repo}@${digest}`);
         documents.manifestsFetched++;

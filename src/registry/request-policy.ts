@@ -36,6 +36,8 @@ export class RequestPolicy {
   readonly signal: AbortSignal | undefined;
   /** Attempts made again, for the report's counts. */
   retried = 0;
+  /** Who waits on `signal` now (requests and pauses in flight): see onStop. */
+  private readonly stopWatchers = new Set<() => void>();
 
   constructor(o: RequestPolicyOptions = {}) {
     this.timeoutMs = o.timeoutMs;
@@ -45,6 +47,22 @@ export class RequestPolicy {
     this.maxBackoffMs = o.maxBackoffMs ?? 10_000;
     this.maxRetryAfterMs = o.maxRetryAfterMs ?? 60_000;
     this.signal = o.signal;
+    // One listener for every request in flight, not one each: at --concurrency 256 that many
+    // listeners on one signal is what Node's leak warning (past 10) is about.
+    this.signal?.addEventListener(
+      'abort',
+      () => {
+        for (const f of [...this.stopWatchers]) f();
+        this.stopWatchers.clear();
+      },
+      { once: true },
+    );
+  }
+
+  /** Call `f` when the caller stops (once); the function returned forgets it (call it when the request or wait ends). */
+  onStop(f: () => void): () => void {
+    this.stopWatchers.add(f);
+    return () => this.stopWatchers.delete(f);
   }
 
   /** The signal one attempt runs under: its own timeout and the caller's stop. */
@@ -92,7 +110,7 @@ export class RequestPolicy {
     const asked = parseRetryAfter(retryAfter, Date.now());
     const ms =
       asked !== undefined ? Math.min(asked, this.maxRetryAfterMs) : Math.min(this.maxBackoffMs, this.backoffMs * 2 ** attempt) * (0.5 + Math.random() / 2);
-    await sleep(ms, this.signal);
+    await sleep(ms, this);
   }
 }
 
@@ -105,15 +123,16 @@ export function parseRetryAfter(v: string | null, now: number): number | undefin
   return Number.isNaN(t) ? undefined : Math.max(0, t - now);
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** `ms`, or less when the policy's caller stops. */
+function sleep(ms: number, policy: RequestPolicy): Promise<void> {
   return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
+    if (policy.signal?.aborted) return resolve();
     const done = () => {
       clearTimeout(t);
-      signal?.removeEventListener('abort', done);
+      forget();
       resolve();
     };
     const t = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
+    const forget = policy.onStop(done);
   });
 }

@@ -5,6 +5,7 @@ import { lstatOrUndefined } from '../util/fs-safe.js';
 import type { StoreLayout } from './layout.js';
 import { refOf } from './refs.js';
 import type { Store } from './store.js';
+import { appendAll } from '../util/append.js';
 
 /** Who reaches a blob: a root's ref, or "<none>@<digest>" for an untagged root. */
 export type RootName = string;
@@ -101,7 +102,7 @@ export async function markReachable(store: Store, layout: StoreLayout): Promise<
     try {
       const doc = await store.blobs.readJson(d.digest, MAX_JSON_BYTES);
       if (documentKind(d.mediaType, doc, d.digest) === 'index') {
-        for (const child of parseIndex(doc, d.digest).manifests) out.push(...(await walk(child, d.digest, root)));
+        for (const child of parseIndex(doc, d.digest).manifests) appendAll(out, await walk(child, d.digest, root));
       } else {
         const m = parseManifest(doc, d.digest);
         for (const b of [m.config, ...m.layers]) {

@@ -11,6 +11,7 @@ import { fileChunks } from '../util/buffer-pool.js';
 import type { BadCache, DerivedProblem } from './derived.js';
 import type { Store } from './store.js';
 import type { StoreLayout } from './layout.js';
+import { appendAll } from '../util/append.js';
 
 export interface BadBlob {
   /** The name in blobs/sha256 (a digest, or whatever foreign name was found there). */
@@ -186,7 +187,7 @@ async function oddDerivedFiles(dir: string): Promise<BadCache[]> {
   const out: BadCache[] = [];
   for (const e of await fsp.readdir(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await oddDerivedFiles(p)));
+    if (e.isDirectory()) appendAll(out, await oddDerivedFiles(p));
     else if (!e.isFile())
       out.push({ path: p, problem: `${e.isSymbolicLink() ? 'a symlink' : e.isFIFO() ? 'a FIFO' : 'not a regular file'} where a cache file belongs` });
   }
