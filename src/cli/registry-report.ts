@@ -90,13 +90,15 @@ async function loadCache(dir: string, url: string): Promise<ScanCache> {
  */
 async function saveCache(dir: string, url: string, scan: RegistryScan, old: ScanCache, wholeCatalog: boolean): Promise<void> {
   const d = scan.documents;
-  const pruneOnly = d.manifestsFetched === 0 && d.configsFetched === 0;
+  const { manifests, configs, failed } = scan.records();
+  const failedNow = new Set<string>(failed);
+  const sameFailed = failedNow.size === old.failed.size && [...failedNow].every((x) => old.failed.has(x));
+  const pruneOnly = d.manifestsFetched === 0 && d.configsFetched === 0 && sameFailed;
   if (pruneOnly && !(wholeCatalog && scan.complete && old.size > d.manifestsCached)) return;
   const store = await Store.open(dir, { create: true }).catch(() => undefined);
   if (!store) return;
-  const { manifests, configs } = scan.records();
   if (wholeCatalog && scan.complete) {
-    await ScanCache.save(store.derived, url, manifests, configs);
+    await ScanCache.save(store.derived, url, manifests, configs, failedNow);
     return;
   }
   const m = new Map(manifests);
@@ -109,6 +111,8 @@ async function saveCache(dir: string, url: string, scan: RegistryScan, old: Scan
     url,
     [...m].filter(([, r]) => r),
     [...c].filter(([, r]) => r),
+    // A repository this scan did not reach may still lack what it lacked before.
+    new Set([...failedNow, ...old.failed]),
   );
 }
 
