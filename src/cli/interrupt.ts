@@ -32,3 +32,31 @@ export function exitCleanlyOnSignal(store: Store, what: string): () => void {
     process.off('SIGTERM', onSignal);
   };
 }
+
+export type StopSignal = keyof typeof SIGNAL_EXIT;
+
+/**
+ * Ctrl-C or SIGTERM during a command that can stop early and still keep what it did (report
+ * --registry: the scan stops as --max-time stops it, and what it fetched is saved): call
+ * `stop` and let the command finish; `received()` says which signal came. A second signal is
+ * not handled: it kills at once. `dispose` removes the handlers.
+ */
+export function stopOnSignal(stop: (sig: StopSignal) => void): { received(): StopSignal | undefined; dispose(): void } {
+  let got: StopSignal | undefined;
+  const onSignal = (sig: StopSignal) => {
+    got = sig;
+    // Only the first: the next Ctrl-C finds no handler and kills the process.
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    stop(sig);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return {
+    received: () => got,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}

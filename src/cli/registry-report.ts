@@ -9,6 +9,7 @@ import { humanBytes } from '../report/human.js';
 import { writeJson } from '../report/json.js';
 import { Store } from '../store/store.js';
 import { storeDir, type GlobalOptions } from './context.js';
+import { SIGNAL_EXIT, stopOnSignal } from './interrupt.js';
 import { ProgressBar } from './progress.js';
 import { clientFor, parseSeconds as seconds, type RemoteOptions } from './remote.js';
 
@@ -32,7 +33,9 @@ export interface RegistryReportOptions extends GlobalOptions, RemoteOptions {
 /**
  * `report --registry URL`: the sharing report for a whole registry, from manifests and
  * configs only. Exit 0 when every tag is in it, EXIT_INCOMPLETE when some are not (the
- * registry stopped answering, --max-time, errors): the report says so first.
+ * registry stopped answering, --max-time, errors): the report says so first. SIGINT or
+ * SIGTERM stops the scan as --max-time does and saves what was fetched to the cache, but prints
+ * no report: one line on stderr, exit 130 or 143 (the user asked it to stop, not for a report).
  */
 export async function registryReportCommand(url: string, opts: RegistryReportOptions): Promise<number> {
   const timeoutS = seconds(opts.timeout, '--timeout') ?? DEFAULT_TIMEOUT_S;
@@ -45,6 +48,7 @@ export async function registryReportCommand(url: string, opts: RegistryReportOpt
   const stop = new ScanStop();
   client.policy = new RequestPolicy({ timeoutMs: timeoutS * 1000, retries: RETRIES, signal: stop.signal });
   const timer = maxTimeS !== undefined ? setTimeout(() => stop.stop(`--max-time ${maxTimeS} s reached`), maxTimeS * 1000) : undefined;
+  const signals = stopOnSignal((sig) => stop.stop(`interrupted (${sig})`));
   try {
     const dir = storeDir(opts);
     const bar = new ProgressBar('scanning tags', !opts.quiet && !opts.json && process.stderr.isTTY === true, 'count');
@@ -57,6 +61,8 @@ export async function registryReportCommand(url: string, opts: RegistryReportOpt
       cache = await loadCache(dir, client.baseUrl);
       scan = await scanRegistry(client, { repoPattern: opts.repo, concurrency, cache, stop, onProgress: (d, t) => bar.update(d, t) });
     } catch (e) {
+      const sig = signals.received();
+      if (sig) return interrupted(sig, 'nothing was read yet');
       // Stopped (--max-time) before there was anything to report: say that, not "aborted".
       if (stop.reason !== undefined && !(e instanceof LayerstoreError))
         throw new LayerstoreError('E_REGISTRY', `${client.baseUrl}: ${stop.reason} before the catalog was read`);
@@ -65,6 +71,12 @@ export async function registryReportCommand(url: string, opts: RegistryReportOpt
       bar.stop();
     }
     clearTimeout(timer);
+    const sig = signals.received();
+    if (sig) {
+      await saveCache(dir, client.baseUrl, scan, cache, !opts.repo);
+      const d = scan.documents;
+      return interrupted(sig, `kept the ${plural(d.manifestsFetched, 'manifest')} and ${plural(d.configsFetched, 'config')} fetched for the next run`);
+    }
     // A scan of the whole catalog that read every tag replaces the cache: the old records are not needed any more.
     if (!opts.repo && scan.complete) cache.release();
     const code = await printReport(client.baseUrl, scan, opts, { get: client.sent.get, head: client.sent.head, retried: client.policy.retried });
@@ -73,7 +85,14 @@ export async function registryReportCommand(url: string, opts: RegistryReportOpt
     return code;
   } finally {
     clearTimeout(timer);
+    signals.dispose();
   }
+}
+
+/** The one line of a scan stopped by a signal; its exit code. */
+function interrupted(sig: keyof typeof SIGNAL_EXIT, what: string): number {
+  process.stderr.write(`layerstore: interrupted (${sig}); ${what}; no report printed\n`);
+  return SIGNAL_EXIT[sig];
 }
 
 /** The scan cache of `url` in the store at `dir`; empty when there is no store (none is made just to read). */
@@ -90,13 +109,15 @@ async function loadCache(dir: string, url: string): Promise<ScanCache> {
  */
 async function saveCache(dir: string, url: string, scan: RegistryScan, old: ScanCache, wholeCatalog: boolean): Promise<void> {
   const d = scan.documents;
-  const pruneOnly = d.manifestsFetched === 0 && d.configsFetched === 0;
+  const { manifests, configs, failed } = scan.records();
+  const failedNow = new Set<string>(failed);
+  const sameFailed = failedNow.size === old.failed.size && [...failedNow].every((x) => old.failed.has(x));
+  const pruneOnly = d.manifestsFetched === 0 && d.configsFetched === 0 && sameFailed;
   if (pruneOnly && !(wholeCatalog && scan.complete && old.size > d.manifestsCached)) return;
   const store = await Store.open(dir, { create: true }).catch(() => undefined);
   if (!store) return;
-  const { manifests, configs } = scan.records();
   if (wholeCatalog && scan.complete) {
-    await ScanCache.save(store.derived, url, manifests, configs);
+    await ScanCache.save(store.derived, url, manifests, configs, failedNow);
     return;
   }
   const m = new Map(manifests);
@@ -109,6 +130,8 @@ async function saveCache(dir: string, url: string, scan: RegistryScan, old: Scan
     url,
     [...m].filter(([, r]) => r),
     [...c].filter(([, r]) => r),
+    // A repository this scan did not reach may still lack what it lacked before.
+    new Set([...failedNow, ...old.failed]),
   );
 }
 

@@ -33,7 +33,7 @@ export function compressionFromMediaType(mt: string): Compression {
  * The sharing report of a scanned registry, and what each repository costs. Linear in the
  * layer references: every lookup is a Map (a 20k-image x 30k-layer registry is a second or two).
  */
-export function analyzeRegistry(scan: Pick<RegistryScan, 'images' | 'repositories' | 'manifestBlobs' | 'artifactBlobs'>): RegistryAnalysis {
+export function analyzeRegistry(scan: Pick<RegistryScan, 'images' | 'repositories' | 'manifestBlobs' | 'artifactManifests'>): RegistryAnalysis {
   const mediaTypes = new Map<Digest, string>();
   for (const img of scan.images) for (const l of img.layers) if (!mediaTypes.has(l.digest)) mediaTypes.set(l.digest, l.mediaType);
   const report = computeSharing(scan.images, (d) => compressionFromMediaType(mediaTypes.get(d) ?? ''));
@@ -46,33 +46,45 @@ export function analyzeRegistry(scan: Pick<RegistryScan, 'images' | 'repositorie
     for (const l of img.layers) counted.add(l.digest);
   }
   let artifactBytes = 0;
-  for (const [d, s] of scan.artifactBlobs) if (!counted.has(d)) artifactBytes += s;
+  for (const blobs of scan.artifactManifests.values())
+    for (const b of blobs)
+      if (!counted.has(b.digest)) {
+        counted.add(b.digest);
+        artifactBytes += b.size;
+      }
   return { report, repositories: repositoryCosts(scan), manifestBytes, artifactBytes };
 }
 
 /**
- * What each repository costs alone, and what only it uses (what deleting it would free).
- * Two passes over one repository's blobs at a time (count users, then sum), so only one
- * repository's set is in memory: 200 repositories x ~1000 blobs held at once was ~15 MB.
+ * What each repository costs alone: every blob its tags reach (the manifests and indexes
+ * themselves, image configs and layers, the config and layer blobs of other manifests such as
+ * attestations and artifacts), each once; and of that, what no other repository reaches (what
+ * deleting it would free). Two passes over one repository's blobs at a time (count users,
+ * then sum), so only one repository's set is in memory: 200 repositories x ~1000 blobs held
+ * at once was ~15 MB.
  */
-export function repositoryCosts(scan: Pick<RegistryScan, 'images' | 'repositories'>): RepositoryCost[] {
+export function repositoryCosts(scan: Pick<RegistryScan, 'images' | 'repositories' | 'manifestBlobs' | 'artifactManifests'>): RepositoryCost[] {
   const byDigest = new Map(scan.images.map((i) => [i.manifestDigest, i]));
-  const blobsOf = (images: Digest[]) => {
+  const blobsOf = (manifests: Digest[]) => {
     const m = new Map<Digest, number>();
-    for (const d of images) {
+    for (const d of manifests) {
+      const size = scan.manifestBlobs.get(d);
+      if (size !== undefined) m.set(d, size);
       const img = byDigest.get(d);
-      if (!img) continue;
-      m.set(img.configDigest, img.configSize);
-      for (const l of img.layers) m.set(l.digest, l.size);
+      if (img) {
+        m.set(img.configDigest, img.configSize);
+        for (const l of img.layers) m.set(l.digest, l.size);
+      }
+      for (const b of scan.artifactManifests.get(d) ?? []) m.set(b.digest, b.size);
     }
     return m;
   };
   const users = new Map<Digest, number>();
-  for (const r of scan.repositories) for (const d of blobsOf(r.images).keys()) users.set(d, (users.get(d) ?? 0) + 1);
+  for (const r of scan.repositories) for (const d of blobsOf(r.manifests).keys()) users.set(d, (users.get(d) ?? 0) + 1);
   return scan.repositories.map((r) => {
     let size = 0;
     let unique = 0;
-    for (const [d, s] of blobsOf(r.images)) {
+    for (const [d, s] of blobsOf(r.manifests)) {
       size += s;
       if (users.get(d) === 1) unique += s;
     }

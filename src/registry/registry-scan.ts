@@ -27,11 +27,15 @@ export interface ScanCounts {
 
 export interface RegistryScan {
   images: ImageInfo[];
-  repositories: Array<{ name: string; tags: number; images: Digest[] }>;
+  /**
+   * `images`: the image manifests its tags reach; `manifests`: every manifest its tags reach
+   * (indexes, images, other manifests), as read from that repository.
+   */
+  repositories: Array<{ name: string; tags: number; images: Digest[]; manifests: Digest[] }>;
   /** Every manifest and index blob seen (registries store them as blobs too). */
   manifestBlobs: Map<Digest, number>;
-  /** The config and layer blobs of manifests that are not images (attestations, signatures, artifacts). */
-  artifactBlobs: Map<Digest, number>;
+  /** Of each manifest that is not an image (attestations, signatures, artifacts): its config and layer blobs. */
+  artifactManifests: Map<Digest, Array<{ digest: Digest; size: number }>>;
   errors: string[];
   counts: ScanCounts;
   /** Every listed tag of every listed repository is in the report, with no error on the way. */
@@ -40,8 +44,8 @@ export interface RegistryScan {
   stoppedBy?: string;
   /** Manifests and configs taken from the cache of an earlier scan, and fetched. */
   documents: { manifestsCached: number; manifestsFetched: number; configsCached: number; configsFetched: number };
-  /** The records to cache for the next scan. */
-  records(): { manifests: Iterable<[Digest, ManifestRecord]>; configs: Iterable<[Digest, ConfigRecord]> };
+  /** The records to cache for the next scan, and the manifests some repository failed to serve. */
+  records(): { manifests: Iterable<[Digest, ManifestRecord]>; configs: Iterable<[Digest, ConfigRecord]>; failed: Iterable<Digest> };
 }
 
 /**
@@ -140,12 +144,14 @@ export async function scanRegistry(
   const configs = new Map<Digest, ConfigRecord>();
   const otherManifests = new Map<Digest, ManifestRecord>(); // indexes and non-image manifests
   const manifestBlobs = new Map<Digest, number>();
-  const artifactBlobs = new Map<Digest, number>();
+  const artifactManifests = new Map<Digest, Array<{ digest: Digest; size: number }>>();
+  /** Manifests some repository did not serve: the next scan reads them again rather than from its cache. */
+  const failedManifests = new Set<Digest>();
   const documents = { manifestsCached: 0, manifestsFetched: 0, configsCached: 0, configsFetched: 0 };
   const layerPool = new LayerPool();
-  // Image manifests reachable from each manifest digest, and configs: registered before the
-  // first await, so two tags naming one digest share one walk (and one ImageInfo, holding both refs).
-  const walks = new SharedReads<Digest[]>();
+  // What each manifest digest reaches, and configs: registered before the first await, so two
+  // tags naming one digest share one walk (and one ImageInfo, holding both refs).
+  const walks = new SharedReads<Reach>();
   const configReads = new SharedReads<ConfigRecord>();
 
   const readConfig = (repo: string, digest: Digest, size: number): Promise<ConfigRecord> =>
@@ -166,7 +172,7 @@ export async function scanRegistry(
       return { diffIds: cfg.rootfs.diff_ids, ...(platform ? { platform } : {}), ...(cfg.created ? { created: cfg.created } : {}) };
     });
 
-  const imageFrom = async (repo: string, digest: Digest, rec: ImageManifestRecord): Promise<Digest[]> => {
+  const imageFrom = async (repo: string, digest: Digest, rec: ImageManifestRecord): Promise<Reach> => {
     const cfg = await readConfig(repo, rec.configDigest, rec.configSize);
     configs.set(rec.configDigest, cfg);
     const img: ImageInfo = {
@@ -180,42 +186,58 @@ export async function scanRegistry(
     if (cfg.platform) img.platform = cfg.platform;
     if (cfg.created) img.created = cfg.created;
     images.set(digest, img);
-    return [digest];
+    return { images: [digest], manifests: [digest], partial: false };
   };
 
   /** `size`: what the index naming it declares (none for a tag); `got`: the manifest, when a GET by tag already read it. */
-  const walk = (repo: string, digest: Digest, size?: number, got?: { bytes: Buffer; mediaType: string; url: string }): Promise<Digest[]> =>
-    walks.get(repo, digest, async () => {
-      let rec = cache.manifest(digest);
-      if (rec) documents.manifestsCached++;
-      else {
-        const m = got ?? (await client.getManifest(repo, digest, size));
-        const url = m.url; // by tag when a tag's GET read it: the URL asked, not one made from its hash
-        if (sha256Of(m.bytes) !== digest) throw new LayerstoreError('E_DIGEST_MISMATCH', `GET ${url}: the manifest hashes to ${sha256Of(m.bytes)}`);
-        rec = manifestRecord(m.bytes.length, m.mediaType, parseJson(m.bytes, url), `${repo}@${digest}`);
-        documents.manifestsFetched++;
-      }
-      manifestBlobs.set(digest, rec.size);
-      if (rec.kind === 'image') return imageFrom(repo, digest, rec);
-      otherManifests.set(digest, rec);
-      if (rec.kind === 'other') {
-        for (const b of rec.blobs) artifactBlobs.set(b.digest, b.size);
-        return [];
-      }
-      const out = new Set<Digest>();
-      for (const c of rec.children) {
-        try {
-          for (const d of await walk(repo, c.digest, c.size)) out.add(d);
-        } catch (e) {
-          if (stop.signal.aborted || e instanceof RegistryUnreachable) throw e;
-          errors.push(`${repo}@${c.digest}: ${(e as Error).message}`);
+  const walk = (repo: string, digest: Digest, size?: number, got?: { bytes: Buffer; mediaType: string; url: string }): Promise<Reach> =>
+    walks.get(
+      repo,
+      digest,
+      async (): Promise<Reach> => {
+        let rec = cache.manifest(digest);
+        if (rec) documents.manifestsCached++;
+        else {
+          try {
+            const m = got ?? (await client.getManifest(repo, digest, size));
+            const url = m.url; // by tag when a tag's GET read it: the URL asked, not one made from its hash
+            if (sha256Of(m.bytes) !== digest) throw new LayerstoreError('E_DIGEST_MISMATCH', `GET ${url}: the manifest hashes to ${sha256Of(m.bytes)}`);
+            rec = manifestRecord(m.bytes.length, m.mediaType, parseJson(m.bytes, url), `${repo}@${digest}`);
+          } catch (e) {
+            if (!stop.signal.aborted && !(e instanceof RegistryUnreachable)) failedManifests.add(digest);
+            throw e;
+          }
+          documents.manifestsFetched++;
         }
-      }
-      return [...out];
-    });
+        manifestBlobs.set(digest, rec.size);
+        if (rec.kind === 'image') return imageFrom(repo, digest, rec);
+        otherManifests.set(digest, rec);
+        if (rec.kind === 'other') {
+          artifactManifests.set(digest, rec.blobs);
+          return { images: [], manifests: [digest], partial: false };
+        }
+        const imgs = new Set<Digest>();
+        const mans = new Set<Digest>([digest]);
+        let partial = false;
+        for (const c of rec.children) {
+          try {
+            const r = await walk(repo, c.digest, c.size);
+            for (const d of r.images) imgs.add(d);
+            for (const d of r.manifests) mans.add(d);
+            partial ||= r.partial;
+          } catch (e) {
+            if (stop.signal.aborted || e instanceof RegistryUnreachable) throw e;
+            errors.push(`${repo}@${c.digest}: ${(e as Error).message}`);
+            partial = true;
+          }
+        }
+        return { images: [...imgs], manifests: [...mans], partial };
+      },
+      wholeWalk,
+    );
 
   /** The image manifests a tag names: HEAD for its digest when a cache may already know it, else GET. */
-  const readTag = async (repo: string, tag: string): Promise<Digest[]> => {
+  const readTag = async (repo: string, tag: string): Promise<Reach> => {
     if (useHead) {
       const h = await client.headManifest(repo, tag);
       if (h.digest && isDigest(h.digest)) return walk(repo, h.digest);
@@ -225,19 +247,23 @@ export async function scanRegistry(
   };
 
   const repoImages = new Map<string, Set<Digest>>();
+  const repoManifests = new Map<string, Set<Digest>>();
   let done = 0;
   await pool(work, concurrency, async ({ repo, tag }) => {
     if (stop.signal.aborted) return;
     try {
-      const ds = await readTag(repo, tag);
+      const reach = await readTag(repo, tag);
       let set = repoImages.get(repo);
       if (!set) repoImages.set(repo, (set = new Set()));
-      for (const d of ds) {
+      for (const d of reach.images) {
         const img = images.get(d)!;
         const ref = `${repo}:${tag}`;
         if (!img.refs.includes(ref)) img.refs.push(ref);
         set.add(d);
       }
+      let mans = repoManifests.get(repo);
+      if (!mans) repoManifests.set(repo, (mans = new Set()));
+      for (const d of reach.manifests) mans.add(d);
       counts.tagsRead++;
       failuresInARow = 0;
     } catch (e) {
@@ -254,9 +280,14 @@ export async function scanRegistry(
     images: reported.sort((a, b) => (a.refs[0]! < b.refs[0]! ? -1 : 1)),
     repositories: repos
       .filter((r) => tagsOf.has(r))
-      .map((name) => ({ name, tags: tagsOf.get(name)!.length, images: [...(repoImages.get(name) ?? [])].sort() })),
+      .map((name) => ({
+        name,
+        tags: tagsOf.get(name)!.length,
+        images: [...(repoImages.get(name) ?? [])].sort(),
+        manifests: [...(repoManifests.get(name) ?? [])].sort(),
+      })),
     manifestBlobs,
-    artifactBlobs,
+    artifactManifests,
     errors,
     counts,
     // Errors count too: a platform of an index that failed is missing although its tag was read.
@@ -279,6 +310,7 @@ export async function scanRegistry(
           ];
       })(),
       configs: configs.entries(),
+      failed: failedManifests,
     }),
   };
 }
@@ -307,29 +339,50 @@ function manifestRecord(size: number, mediaType: string, doc: unknown, what: str
   };
 }
 
+/** What a walk from one manifest reached, in the repository it was read from. */
+interface Reach {
+  /** The image manifests. */
+  images: Digest[];
+  /** Every manifest on the way: the one walked, and below an index its children (indexes, images, other manifests). */
+  manifests: Digest[];
+  /** A child of an index could not be read there (its error is reported). */
+  partial: boolean;
+}
+
+/** A walk that lost a child in one repository is not another's: that one walks for itself. */
+const wholeWalk = (r: Reach): boolean => !r.partial;
+
 /**
- * One read per digest, shared by every caller. A failure is shared only within the
- * repository that read it: a caller from another repository reads for itself (a blob may be
- * missing or broken in one repository and fine in another).
+ * One read per digest, shared by every caller. A failure, or a result `whole` rejects (a
+ * walk that lost a child), is shared only within the repository that read it: a caller from
+ * another repository reads for itself (a manifest or blob may be missing or broken in one
+ * repository and fine in another), so one repository's failure never changes another's figures.
  */
 class SharedReads<T> {
   private readonly reads = new Map<Digest, { repo: string; p: Promise<T> }>();
+  /** Reads of repositories that could not use the shared one, by "repo@digest" (repository names have no "@"). */
+  private readonly own = new Map<string, Promise<T>>();
 
-  async get(repo: string, digest: Digest, read: () => Promise<T>): Promise<T> {
-    for (;;) {
-      const known = this.reads.get(digest);
-      if (!known) {
-        const p = read();
-        this.reads.set(digest, { repo, p });
-        return p;
-      }
+  async get(repo: string, digest: Digest, read: () => Promise<T>, whole: (t: T) => boolean = () => true): Promise<T> {
+    const known = this.reads.get(digest);
+    if (!known) {
+      const p = read();
+      this.reads.set(digest, { repo, p });
+      return p;
+    }
+    if (known.repo === repo) return known.p;
+    const key = `${repo}@${digest}`;
+    if (!this.own.has(key)) {
       try {
-        return await known.p;
-      } catch (e) {
-        if (known.repo === repo) throw e;
-        if (this.reads.get(digest) === known) this.reads.delete(digest);
+        const t = await known.p;
+        if (whole(t)) return t;
+      } catch {
+        /* read again below, for this repository */
       }
     }
+    let mine = this.own.get(key);
+    if (!mine) this.own.set(key, (mine = read()));
+    return mine;
   }
 }
 

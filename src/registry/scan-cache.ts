@@ -10,6 +10,9 @@ import { TextChunks } from '../util/text-chunks.js';
  * named by a digest never changes, so a later scan asks the registry only which digest each
  * tag names (HEAD) and fetches what it has not seen. Only what the report needs is kept
  * (sizes, layer descriptors, diffIDs, platform, created), as tuples over one string table.
+ * Also kept: the manifests some repository failed to serve, which a later scan reads from the
+ * registry again instead of from the cache (a child of an index deleted in one repository
+ * only is still missing there, however whole another repository's copy was).
  */
 
 export interface ImageManifestRecord {
@@ -59,6 +62,7 @@ export class ScanCache {
     private strings: string[],
     private readonly manifestTuples: Map<string, Tuple>,
     private readonly configTuples: Map<string, Tuple>,
+    private readonly failedDigests: Set<string> = new Set(),
   ) {}
 
   /** Forget every record (a scan that no longer needs them: ~12 MB at 20k tags); `size` stays what it was. */
@@ -80,7 +84,7 @@ export class ScanCache {
     const bytes = await derived.read(scanCacheRel(registryUrl), MAX_CACHE_BYTES);
     if (!bytes) return ScanCache.empty();
     try {
-      const doc = JSON.parse(bytes.toString('utf8')) as { v?: unknown; s?: unknown; m?: unknown; c?: unknown };
+      const doc = JSON.parse(bytes.toString('utf8')) as { v?: unknown; s?: unknown; m?: unknown; c?: unknown; f?: unknown };
       if (doc.v !== VERSION || !Array.isArray(doc.s) || !Array.isArray(doc.m) || !Array.isArray(doc.c)) return ScanCache.empty();
       const s = doc.s as unknown[];
       if (!s.every((x) => typeof x === 'string')) return ScanCache.empty();
@@ -89,7 +93,9 @@ export class ScanCache {
         for (const t of tuples) if (Array.isArray(t) && typeof t[0] === 'number' && isDigest(s[t[0]])) m.set(s[t[0]] as string, t);
         return m;
       };
-      return new ScanCache(s as string[], byDigest(doc.m), byDigest(doc.c));
+      const failed = new Set<string>();
+      for (const i of Array.isArray(doc.f) ? (doc.f as unknown[]) : []) if (typeof i === 'number' && isDigest(s[i])) failed.add(s[i] as string);
+      return new ScanCache(s as string[], byDigest(doc.m), byDigest(doc.c), failed);
     } catch {
       return ScanCache.empty();
     }
@@ -105,7 +111,14 @@ export class ScanCache {
     return { manifests: this.manifestTuples.keys(), configs: this.configTuples.keys() };
   }
 
+  /** Manifests a repository failed to serve in the scan that wrote the cache (not released: they are few). */
+  get failed(): ReadonlySet<string> {
+    return this.failedDigests;
+  }
+
+  /** The record of manifest `d`; none for one that failed last time (read it again, per repository). */
   manifest(d: Digest): ManifestRecord | undefined {
+    if (this.failedDigests.has(d)) return undefined;
     const t = this.manifestTuples.get(d);
     return t ? decodeManifest(t, this.strings) : undefined;
   }
@@ -121,18 +134,20 @@ export class ScanCache {
     registryUrl: string,
     manifests: Iterable<[Digest, ManifestRecord]>,
     configs: Iterable<[Digest, ConfigRecord]>,
+    failed: Iterable<string> = [],
   ): Promise<boolean> {
-    return derived.write(scanCacheRel(registryUrl), cacheText(manifests, configs));
+    return derived.write(scanCacheRel(registryUrl), cacheText(manifests, configs, failed));
   }
 }
 
 /** Text handed to the writer at a time: the file is never one string in memory (12 MB at 20k tags). */
 
 /**
- * The cache file's JSON, in chunks: {v, m: manifest tuples, c: config tuples, s: the string
- * table they index}. The table comes last: it is complete only once every record is written.
+ * The cache file's JSON, in chunks: {v, m: manifest tuples, c: config tuples, f: failed
+ * manifests, s: the string table they index}. The table comes last: it is complete only once
+ * every record is written. An older reader ignores `f`.
  */
-function* cacheText(manifests: Iterable<[Digest, ManifestRecord]>, configs: Iterable<[Digest, ConfigRecord]>): Generator<string> {
+function* cacheText(manifests: Iterable<[Digest, ManifestRecord]>, configs: Iterable<[Digest, ConfigRecord]>, failed: Iterable<string>): Generator<string> {
   const strings: string[] = [];
   const ids = new Map<string, number>();
   const id = (x: string) => {
@@ -166,7 +181,8 @@ function* cacheText(manifests: Iterable<[Digest, ManifestRecord]>, configs: Iter
     if (add(sep + JSON.stringify([id(d), r.diffIds.map(id), p ? [p.architecture, p.os, p.variant ?? null] : null, r.created ?? null]))) yield take();
     sep = ',';
   }
-  add('],"s":[');
+  add(`],"f":${JSON.stringify([...failed].map(id))}`);
+  add(',"s":[');
   for (let i = 0; i < strings.length; i++) if (add((i ? ',' : '') + JSON.stringify(strings[i]))) yield take();
   add(']}');
   yield take();

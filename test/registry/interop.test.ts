@@ -284,9 +284,16 @@ describe.skipIf(!READY)('registry interop: layerstore, docker-registry 2.8 and s
     for (const repo of rep.repositories) {
       expect(repo.uniqueBytes, repo.name).toBeLessThanOrEqual(repo.sizeBytes);
       const imgs = images.filter((i) => i.refs.some((ref) => ref.startsWith(`${repo.name}:`)));
+      // every blob the repository's tags reach, each once: the tagged manifests and indexes, and each image's manifest, config and layers
       const blobs = new Map<string, number>();
+      for (const tag of JSON.parse(sk(['list-tags', '--tls-verify=false', `docker://${reg.host}/${repo.name}`])).Tags as string[]) {
+        const raw = rawManifest(`docker://${reg.host}/${repo.name}:${tag}`);
+        blobs.set(sha256Of(raw), raw.length);
+      }
       for (const i of imgs) {
-        const m = JSON.parse(rawManifest(`docker://${reg.host}/${repo.name}@${i.manifestDigest}`).toString('utf8'));
+        const raw = rawManifest(`docker://${reg.host}/${repo.name}@${i.manifestDigest}`);
+        blobs.set(i.manifestDigest, raw.length);
+        const m = JSON.parse(raw.toString('utf8'));
         blobs.set(m.config.digest, m.config.size);
         for (const l of m.layers) blobs.set(l.digest, l.size);
       }

@@ -39,9 +39,10 @@ function syntheticScan(images: number, perImage: number, distinct: number) {
     name: `repo${r}`,
     tags: images / 10,
     images: imgs.filter((_, i) => i % 10 === r).map((i) => i.manifestDigest),
+    manifests: imgs.filter((_, i) => i % 10 === r).map((i) => i.manifestDigest),
   }));
   return {
-    scan: { images: imgs, repositories, manifestBlobs: new Map(imgs.map((i) => [i.manifestDigest, i.manifestSize])), artifactBlobs: new Map() },
+    scan: { images: imgs, repositories, manifestBlobs: new Map(imgs.map((i) => [i.manifestDigest, i.manifestSize])), artifactManifests: new Map() },
     reads,
     layers,
   };
