@@ -25,7 +25,6 @@ import {
   makeHtpasswd,
   rawRequest,
   runCliAsync,
-  runTool,
   selfSignedCert,
   showTool,
   skopeo,

@@ -19,11 +19,37 @@ export interface FakeRegistry {
   close(): Promise<void>;
 }
 
-export async function fakeRegistry(routes: Record<string, Handler>): Promise<FakeRegistry> {
+/**
+ * An HTTP server on 127.0.0.1 (an ephemeral port) that logs "METHOD /path?query" of every
+ * request and hands it to `handle` with its path (no query); close() ends open connections too.
+ */
+export async function recordingServer(handle: (req: http.IncomingMessage, res: http.ServerResponse, pathname: string) => void): Promise<FakeRegistry> {
   const seen: string[] = [];
+  const sockets = new Set<net.Socket>();
   const server = http.createServer((req, res) => {
     seen.push(`${req.method} ${req.url}`);
-    const pathname = new URL(req.url ?? '/', 'http://x').pathname;
+    handle(req, res, new URL(req.url ?? '/', 'http://x').pathname);
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  return {
+    host,
+    url: `http://${host}`,
+    seen,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export function fakeRegistry(routes: Record<string, Handler>): Promise<FakeRegistry> {
+  return recordingServer((req, res, pathname) => {
     const route = routes[pathname];
     if (route) return route(req, res);
     if (pathname === '/v2/') {
@@ -34,18 +60,6 @@ export async function fakeRegistry(routes: Record<string, Handler>): Promise<Fak
     res.writeHead(404, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ errors: [{ code, message: 'unknown' }] }));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-  return {
-    host,
-    url: `http://${host}`,
-    seen,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 /** A whole body with its Content-Length (headers only for HEAD). */

@@ -7,13 +7,14 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import http from 'node:http';
+import type http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, listBlobs } from '../helpers/cli.js';
 import { digestOf } from '../helpers/hand-bytes.js';
 import { rawTar } from '../helpers/make-tar.js';
+import { type FakeRegistry, type Handler, recordingServer } from './fake-registry.js';
 import { runCliAsync, showTool } from './helpers.js';
 
 const MiB = 1 << 20;
@@ -82,30 +83,14 @@ function image(opts: { configSize?: number; configDigest?: string; note?: string
   return { layer, config, manifest };
 }
 
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
-
 /** A registry that answers `routes` (by path without query) and 404 otherwise; logs every request. */
-async function hostile(routes: Record<string, Handler>): Promise<{ host: string; url: string; seen: string[]; close: () => Promise<void> }> {
-  const seen: string[] = [];
-  const server = http.createServer((req, res) => {
-    seen.push(`${req.method} ${req.url}`);
-    const route = routes[new URL(req.url ?? '/', 'http://x').pathname];
+function hostile(routes: Record<string, Handler>): Promise<FakeRegistry> {
+  return recordingServer((req, res, pathname) => {
+    const route = routes[pathname];
     if (route) return route(req, res);
     res.writeHead(req.url === '/v2/' ? 200 : 404, { 'Content-Type': 'application/json' });
     res.end(req.url === '/v2/' ? '{}' : '{"errors":[{"code":"NOT_FOUND","message":"no"}]}');
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const host = `127.0.0.1:${(server.address() as { port: number }).port}`;
-  return {
-    host,
-    url: `http://${host}`,
-    seen,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 const send =

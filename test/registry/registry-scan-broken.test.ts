@@ -6,13 +6,13 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt } from '../helpers/cli.js';
 import { digestOf } from '../helpers/hand-bytes.js';
 import { rawTar } from '../helpers/make-tar.js';
+import { type FakeRegistry, type Handler, recordingServer } from './fake-registry.js';
 import { runCliAsync, showTool } from './helpers.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -20,39 +20,11 @@ const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 let tmp: string;
 const p = (...x: string[]) => path.join(tmp, ...x);
 
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
-
-interface Server {
-  url: string;
-  host: string;
-  seen: string[];
-  close(): Promise<void>;
-}
+type Server = FakeRegistry;
 
 /** A server on 127.0.0.1 answering `route(path)` (or `fallback`), logging "METHOD /path" of every request. */
-async function serve(route: (path: string) => Handler | undefined, fallback: Handler): Promise<Server> {
-  const seen: string[] = [];
-  const sockets = new Set<net.Socket>();
-  const server = http.createServer((req, res) => {
-    seen.push(`${req.method} ${req.url}`);
-    (route(new URL(req.url ?? '/', 'http://x').pathname) ?? fallback)(req, res);
-  });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-  return {
-    url: `http://${host}`,
-    host,
-    seen,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
+function serve(route: (path: string) => Handler | undefined, fallback: Handler): Promise<Server> {
+  return recordingServer((req, res, pathname) => (route(pathname) ?? fallback)(req, res));
 }
 
 const send =

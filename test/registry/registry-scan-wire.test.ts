@@ -6,58 +6,28 @@
  * HTTP servers in this process, on 127.0.0.1, ephemeral ports. No timing is asserted.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import http from 'node:http';
-import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt } from '../helpers/cli.js';
 import { digestOf } from '../helpers/hand-bytes.js';
-import { imageRoutes, testImage, type TestImage } from './fake-registry.js';
+import { type FakeRegistry, type Handler, imageRoutes, recordingServer, testImage, type TestImage } from './fake-registry.js';
 import { runCliAsync, showTool } from './helpers.js';
 
 let tmp: string;
 const p = (...x: string[]) => path.join(tmp, ...x);
 
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
-
-interface Server {
-  url: string;
-  host: string;
-  /** "METHOD /path?query" of every request, in order. */
-  seen: string[];
-  close(): Promise<void>;
-}
+type Server = FakeRegistry;
 
 /** A registry on 127.0.0.1: `routes` by path (no query), else `fallback`'s, GET /v2/ answered, 404 otherwise. */
-async function serve(routes: Map<string, Handler>, fallback: (path: string) => Handler | undefined = () => undefined): Promise<Server> {
-  const seen: string[] = [];
-  const sockets = new Set<net.Socket>();
-  const server = http.createServer((req, res) => {
-    seen.push(`${req.method} ${req.url}`);
-    const pathname = new URL(req.url ?? '/', 'http://x').pathname;
+function serve(routes: Map<string, Handler>, fallback: (path: string) => Handler | undefined = () => undefined): Promise<Server> {
+  return recordingServer((req, res, pathname) => {
     const route =
       routes.get(pathname) ?? fallback(pathname) ?? (pathname === '/v2/' ? json('{}', { 'Docker-Distribution-API-Version': 'registry/2.0' }) : undefined);
     if (route) return route(req, res);
     res.writeHead(404, { 'Content-Type': 'application/json' });
     res.end('{"errors":[{"code":"NAME_UNKNOWN","message":"no"}]}');
   });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
-  return {
-    url: `http://${host}`,
-    host,
-    seen,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 function json(body: string | Buffer, headers: Record<string, string> = {}, status = 200): Handler {

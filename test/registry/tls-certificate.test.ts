@@ -15,7 +15,7 @@ import path from 'node:path';
 import { Duplex } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt } from '../helpers/cli.js';
-import { HAVE_OPENSSL, runCliAsync, runTool, selfSignedCert, showTool } from './helpers.js';
+import { HAVE_OPENSSL, runCliAsync, selfSignedCert, showTool } from './helpers.js';
 
 interface TlsOnly {
   host: string;
