@@ -337,11 +337,6 @@ export function compareStacks(a: OverlayResult, b: OverlayResult): FileChanges {
   );
 }
 
-/** Compare two final file systems (every change as an object; compareStacks keeps refs). */
-export function diffStacks(a: OverlayResult, b: OverlayResult): FileDiff {
-  return compareStacks(a, b).toFileDiff();
-}
-
 /** Compare the layer lists of two images by blob digest. */
 export function diffLayers(a: ImageInfo, b: ImageInfo): LayerDiff {
   const inA = new Set(a.layers.map((l) => l.digest));
