@@ -103,11 +103,13 @@ function reasonsAt(x: OverlayResult, a: number, y: OverlayResult, b: number): Ch
   const ta = A.type(a);
   const tb = B.type(b);
   if (ta !== tb) r.push('type');
-  else if (ta === 'file' || ta === 'hardlink') {
+  // A file that became a hard link (or the reverse) is still a file on disk: its content counts too.
+  const regular = (t: FileType) => t === 'file' || t === 'hardlink';
+  if (regular(ta) && regular(tb)) {
     const fa = x.links.fileOf(a);
     const fb = y.links.fileOf(b);
     if (fa < 0 !== fb < 0 || (fa >= 0 && (A.size(fa) !== B.size(fb) || A.sha(fa) !== B.sha(fb)))) r.push('content');
-  } else if (ta === 'other' && A.size(a) !== B.size(b)) r.push('content');
+  } else if (ta === 'other' && tb === 'other' && A.size(a) !== B.size(b)) r.push('content');
   if ((ta === 'symlink' || ta === 'hardlink') && ta === tb && A.linkTarget(a) !== B.linkTarget(b)) r.push('link');
   if (A.mode(a) !== B.mode(b)) r.push('mode');
   if (A.uid(a) !== B.uid(b) || A.gid(a) !== B.gid(b)) r.push('owner');

@@ -211,9 +211,35 @@ describe('diff: a hard link is compared by the content it names', () => {
       [link('c', 'a'), link('d', 'b'), { path: 'e', content: B }],
     ],
   };
+  // V: b is a file of its own: against X, b becomes a hard link to other content (B -> A); U: the same content (A).
+  const V: Spec = {
+    ref: 'hd/v:1',
+    layers: [
+      [
+        { path: 'a', content: A },
+        { path: 'b', content: B },
+      ],
+    ],
+  };
+  const U: Spec = {
+    ref: 'hd/u:1',
+    layers: [
+      [
+        { path: 'a', content: A },
+        { path: 'b', content: A },
+      ],
+    ],
+  };
   let images: Map<string, ImageInfo>;
   beforeAll(async () => {
-    images = await ingest([X, Y, Z, W]);
+    images = await ingest([X, Y, Z, W, V, U]);
+  });
+
+  it('a file that becomes a hard link to other content changed its type and its content', async () => {
+    const reasons = async (p: Spec, q: Spec) => (await diffImages(store, images.get(p.ref)!, images.get(q.ref)!)).files.changed.map((c) => [c.path, c.reasons]);
+    expect(await reasons(V, X)).toEqual([['b', ['type', 'content']]]);
+    expect(await reasons(X, V)).toEqual([['b', ['type', 'content']]]);
+    expect(await reasons(U, X)).toEqual([['b', ['type']]]);
   });
 
   it('a total counts a file once however many of its names are listed (as du)', async () => {
@@ -258,6 +284,8 @@ describe('diff: a hard link is compared by the content it names', () => {
         [Y, Z],
         [X, W],
         [W, Y],
+        [V, X],
+        [X, U],
       ] as const) {
         const fp = umociRootfs(p, await dockerSave(p));
         const fq = umociRootfs(q, await dockerSave(q));
@@ -269,6 +297,7 @@ describe('diff: a hard link is compared by the content it names', () => {
         const added = [...fq.keys()].filter((k) => !fp.has(k));
         const removed = [...fp.keys()].filter((k) => !fq.has(k));
         const { files: f } = d;
+        const listed = f.changed.map((c) => c.path);
         expect({
           pair: [p.ref, q.ref],
           changed: f.changed.filter((c) => c.reasons.includes('content')).map((c) => c.path),
@@ -276,7 +305,19 @@ describe('diff: a hard link is compared by the content it names', () => {
         }).toEqual({
           pair: [p.ref, q.ref],
           changed: truth,
-          bytes: [du(fq, added), du(fp, removed), du(fp, truth), du(fq, truth)],
+          // changed bytes: the regular files among the paths listed as changed (content, type, mode...)
+          bytes: [
+            du(fq, added),
+            du(fp, removed),
+            du(
+              fp,
+              listed.filter((k) => fp.has(k)),
+            ),
+            du(
+              fq,
+              listed.filter((k) => fq.has(k)),
+            ),
+          ],
         });
       }
     },
