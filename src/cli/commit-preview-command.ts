@@ -1,3 +1,4 @@
+import { printable } from '../report/printable.js';
 import { LayerstoreError } from '../errors.js';
 import { shortDigest } from '../digest/digest.js';
 import type { ImageInfo } from '../analysis/load-images.js';
@@ -83,7 +84,7 @@ function renderPreview(p: CommitPreview, name: string, imageName: string, max: n
   ];
   rows.sort((a, b) => b[1].bytes + b[1].hiddenBytes - (a[1].bytes + a[1].hiddenBytes) || (a[1].path < b[1].path ? -1 : 1));
   for (const [kind, x] of rows.slice(0, max))
-    t.push([kind, x.path + (x.type === 'dir' ? '/' : ''), humanBytes(x.bytes), x.hiddenBytes ? humanBytes(x.hiddenBytes) : '']);
+    t.push([kind, printable(x.path) + (x.type === 'dir' ? '/' : ''), humanBytes(x.bytes), x.hiddenBytes ? humanBytes(x.hiddenBytes) : '']);
   out.push(t.toString());
   if (rows.length > max) out.push(`(${rows.length - max} more; --all lists every one)`);
   return out.join('\n') + '\n';

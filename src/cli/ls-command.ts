@@ -1,3 +1,4 @@
+import { printable } from '../report/printable.js';
 import { loadStore } from '../analysis/load-images.js';
 import { shortDigest } from '../digest/digest.js';
 import type { Descriptor } from '../formats/types.js';
@@ -62,7 +63,7 @@ export async function lsCommand(opts: GlobalOptions & { json?: boolean; format?:
   for (const img of images) {
     const refs = referrers.get(img.manifestDigest) as Descriptor[] | undefined;
     if (!refs?.length) continue;
-    const what = refs.map((d) => `${d.artifactType ?? d.mediaType} ${shortDigest(d.digest)} (${humanBytes(d.size)})`).join(', ');
+    const what = refs.map((d) => `${printable(d.artifactType ?? d.mediaType)} ${shortDigest(d.digest)} (${humanBytes(d.size)})`).join(', ');
     process.stdout.write(`${img.refs[0] ?? shortDigest(img.manifestDigest)}: ${refs.length} attached (referrers): ${what}\n`);
   }
   process.stdout.write(untaggedLine(images));

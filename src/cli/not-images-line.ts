@@ -1,5 +1,6 @@
 import type { NotImage } from '../analysis/load-images.js';
 import { shortDigest } from '../digest/digest.js';
+import { printable } from '../report/printable.js';
 
 /** Names listed before "(+N more)": thousands of orphaned signatures must not flood the page. */
 const SHOWN = 10;
@@ -9,7 +10,7 @@ const nameOf = (n: NotImage) => n.ref ?? shortDigest(n.descriptor.digest);
 const listed = (ns: NotImage[], what: (n: NotImage) => string): string =>
   ns
     .slice(0, SHOWN)
-    .map((n) => `${nameOf(n)} (${what(n)})`)
+    .map((n) => `${nameOf(n)} (${printable(what(n))})`)
     .join(', ') + (ns.length > SHOWN ? ` (+${ns.length - SHOWN} more; ls --json lists them)` : '');
 
 /**

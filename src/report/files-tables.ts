@@ -3,6 +3,7 @@ import type { ImageInfo } from '../analysis/load-images.js';
 import type { FilesReport } from '../analysis/files-report.js';
 import type { ImageChanges } from '../analysis/image-diff.js';
 import { humanBytes, percent } from './human.js';
+import { printable } from './printable.js';
 import { plural, table } from './tables.js';
 import { tableChunks } from './streamed-table.js';
 
@@ -73,8 +74,8 @@ export function renderFilesReport(images: ImageInfo[], r: FilesReport, top: numb
     out.push(`Largest wasted files (top ${Math.min(top, wasted.length)})`);
     const ft = table(['IMAGE', 'PATH', 'CLASS', 'BYTES', 'IN LAYER', 'WHY'], ['left', 'left', 'left', 'right', 'left', 'left']);
     for (const { img, f } of wasted.slice(0, top)) {
-      const why = f.class === 'duplicate' ? `same as ${f.duplicateOf}` : `hidden by ${f.hiddenBy.map(shortDigest).join(', ')}`;
-      ft.push([img.refs[0] ?? shortDigest(img.manifestDigest), f.path, f.class, humanBytes(f.bytes), f.layers.map(shortDigest).join(', '), why]);
+      const why = f.class === 'duplicate' ? `same as ${printable(f.duplicateOf ?? '')}` : `hidden by ${f.hiddenBy.map(shortDigest).join(', ')}`;
+      ft.push([img.refs[0] ?? shortDigest(img.manifestDigest), printable(f.path), f.class, humanBytes(f.bytes), f.layers.map(shortDigest).join(', '), why]);
     }
     out.push(ft.toString());
   }
@@ -83,7 +84,7 @@ export function renderFilesReport(images: ImageInfo[], r: FilesReport, top: numb
     out.push('Contents stored more than once, in one layer or across layers (what a file-level store would save)');
     const dt = table(['CONTENT', 'SIZE', 'COPIES', 'LAYERS', 'SAVED', 'PATHS'], ['left', 'right', 'right', 'right', 'right', 'left']);
     for (const d of r.duplicateFiles) {
-      const paths = [...new Set(d.occurrences.map((o) => o.path))];
+      const paths = [...new Set(d.occurrences.map((o) => printable(o.path)))];
       dt.push([
         shortDigest(d.digest),
         humanBytes(d.sizeBytes),
@@ -121,10 +122,10 @@ export function* imageDiffChunks(d: ImageChanges, top: number): Generator<string
     const r = F.rowAt(rows[i]!);
     if (r.kind === 'changed') {
       const c = r.change;
-      return ['changed', c.path, `${humanBytes(c.before.bytes)} -> ${humanBytes(c.after.bytes)}`, c.reasons.join(', ')];
+      return ['changed', printable(c.path), `${humanBytes(c.before.bytes)} -> ${humanBytes(c.after.bytes)}`, c.reasons.join(', ')];
     }
     const f = r.entry;
-    return [r.kind, f.path, `${r.kind === 'added' ? '+' : '-'}${humanBytes(f.bytes)}`, f.type];
+    return [r.kind, printable(f.path), `${r.kind === 'added' ? '+' : '-'}${humanBytes(f.bytes)}`, f.type];
   };
   yield* tableChunks(['CHANGE', 'PATH', 'BYTES', 'WHAT'], ['left', 'left', 'right', 'left'], rows.length, cells);
   if (F.count > rows.length) yield `(${F.count - rows.length} more; --all lists every change, --json gives them all)\n`;

@@ -1,3 +1,4 @@
+import { printable } from './printable.js';
 import { shortDigest, type Digest } from '../digest/digest.js';
 import type { SharingReport } from '../analysis/sharing.js';
 import type { ReferrerJson } from './report-json.js';
@@ -14,7 +15,7 @@ export function renderReferrers(images: SharingReport['images'], referrers: Map<
   let n = 0;
   for (const img of images) {
     for (const r of referrers.get(img.manifestDigest) ?? []) {
-      t.push([img.refs[0] ?? `<none>@${shortDigest(img.manifestDigest)}`, r.artifactType ?? r.mediaType, shortDigest(r.digest), humanBytes(r.size)]);
+      t.push([img.refs[0] ?? `<none>@${shortDigest(img.manifestDigest)}`, printable(r.artifactType ?? r.mediaType), shortDigest(r.digest), humanBytes(r.size)]);
       n++;
     }
   }
