@@ -7,6 +7,11 @@ import { printable } from './printable.js';
 import { plural, table } from './tables.js';
 import { tableChunks } from './streamed-table.js';
 
+/** Layers named in a cell: a path rewritten in 3,000 layers must not make a row 250,000 characters wide (--json lists them all). */
+const LAYERS_SHOWN = 4;
+const digestList = (ds: string[]): string =>
+  ds.slice(0, LAYERS_SHOWN).map(shortDigest).join(', ') + (ds.length > LAYERS_SHOWN ? ` (+${ds.length - LAYERS_SHOWN} more)` : '');
+
 /** The tables of `report --files`: ledger levels, per-image waste, top wasted and duplicated files. */
 export function renderFilesReport(images: ImageInfo[], r: FilesReport, top: number): string {
   const out: string[] = [''];
@@ -74,8 +79,8 @@ export function renderFilesReport(images: ImageInfo[], r: FilesReport, top: numb
     out.push(`Largest wasted files (top ${Math.min(top, wasted.length)})`);
     const ft = table(['IMAGE', 'PATH', 'CLASS', 'BYTES', 'IN LAYER', 'WHY'], ['left', 'left', 'left', 'right', 'left', 'left']);
     for (const { img, f } of wasted.slice(0, top)) {
-      const why = f.class === 'duplicate' ? `same as ${printable(f.duplicateOf ?? '')}` : `hidden by ${f.hiddenBy.map(shortDigest).join(', ')}`;
-      ft.push([img.refs[0] ?? shortDigest(img.manifestDigest), printable(f.path), f.class, humanBytes(f.bytes), f.layers.map(shortDigest).join(', '), why]);
+      const why = f.class === 'duplicate' ? `same as ${printable(f.duplicateOf ?? '')}` : `hidden by ${digestList(f.hiddenBy)}`;
+      ft.push([img.refs[0] ?? shortDigest(img.manifestDigest), printable(f.path), f.class, humanBytes(f.bytes), digestList(f.layers), why]);
     }
     out.push(ft.toString());
   }
