@@ -31,7 +31,8 @@ import { normalizeLayerPath } from './layer-path.js';
 /** Bump when the cache file's layout changes; a cache file of another version is rebuilt. */
 // 3: GNU sparse files as their real name, size and bytes. 4: links carry no data whatever their
 // size field says, a sparse file over the hole cap has no hash (indexes built before read layers otherwise).
-export const FILE_INDEX_VERSION = 4;
+// 5: name bytes that are not UTF-8 kept apart (archive/name-bytes.ts), not all read as U+FFFD.
+export const FILE_INDEX_VERSION = 5;
 
 /**
  * Most entries one layer may have (README, "report --files"): a layer with more is refused

@@ -1,3 +1,4 @@
+import { decodeName } from './name-bytes.js';
 import { LayerstoreError } from '../errors.js';
 
 /**
@@ -113,11 +114,12 @@ export function decodePax(data: Buffer): Record<string, string> {
     while (i < buf.length && buf[i] !== 32) i++;
     const len = parseInt(buf.subarray(0, i).toString(), 10);
     if (!len) break;
-    const rec = buf.subarray(i + 1, len - 1).toString();
-    const eq = rec.indexOf('=');
+    const rec = buf.subarray(i + 1, len - 1);
+    const eq = rec.indexOf(0x3d); // '='
     if (eq === -1) break;
-    const key = rec.slice(0, eq);
-    const value = rec.slice(eq + 1);
+    const key = rec.toString('utf8', 0, eq);
+    // Values are UTF-8 by the standard; GNU tar writes a name that is not as its raw bytes (hdrcharset=BINARY).
+    const value = decodeName(rec, eq + 1);
     if (key === 'GNU.sparse.offset' || key === 'GNU.sparse.numbytes') {
       if ((key === 'GNU.sparse.offset') !== (sparse.length % 2 === 0) || value.includes(',')) sparseOk = false;
       sparse.push(value);
@@ -167,10 +169,10 @@ export function decodeHeader(b: Buffer, at: number, sums = blockSums(b)): Decode
   return { typeflag, type: entryType(typeflag), name, linkname: b[157] === 0 ? undefined : cString(b, 157, 100) };
 }
 
-/** The text of a NUL-terminated (or full) field, as UTF-8. */
+/** The text of a NUL-terminated (or full) field, as UTF-8 (bytes that are not UTF-8 kept: name-bytes.ts). */
 export function cString(b: Buffer, start: number, length: number): string {
   const end = b.indexOf(0, start);
-  return b.toString('utf8', start, end === -1 || end > start + length ? start + length : end);
+  return decodeName(b, start, end === -1 || end > start + length ? start + length : end);
 }
 
 function entryType(flag: string): EntryType {

@@ -17,6 +17,7 @@ const BLOCK = 512;
  * - name: written verbatim (UTF-8); names over 100 bytes are split into ustar prefix + name at
  *   a "/" (an error if that is impossible). Nothing is normalised: "/abs", "../x", "a\\b" and
  *   "a\0b" are written as given. Directories do not get a trailing "/" added.
+ * - nameBytes: the name as bytes, written instead of `name` (names that are not UTF-8).
  * - type: 'file' (default, typeflag '0'), 'dir' ('5'), 'symlink' ('2'), 'link' (hardlink, '1').
  * - body: the data written after the header (padded to 512); default empty.
  * - linkname: link target for symlink/link entries (up to 100 bytes).
@@ -27,6 +28,7 @@ const BLOCK = 512;
  */
 export type RawEntry = {
   name: string;
+  nameBytes?: Buffer;
   type?: 'file' | 'dir' | 'symlink' | 'link';
   body?: Buffer | string;
   linkname?: string;
@@ -84,7 +86,7 @@ export function rawHeader(entry: RawEntry): Buffer {
   const body = entry.body === undefined ? Buffer.alloc(0) : Buffer.from(entry.body);
   const size = entry.declaredSize ?? body.length;
   const defaultMode = type === 'dir' ? 0o755 : type === 'symlink' ? 0o777 : 0o644;
-  const { prefix, name } = splitName(Buffer.from(entry.name, 'utf8'));
+  const { prefix, name } = splitName(entry.nameBytes ?? Buffer.from(entry.name, 'utf8'));
 
   writeField(h, 0, 100, name, 'name');
   writeOctal(h, 100, 8, entry.mode ?? defaultMode);
