@@ -164,6 +164,10 @@ export function createRegistryServer(store: Store, opts: RegistryServerOptions =
       .finally(() => opts.log?.(`${req.method} ${req.url} ${res.statusCode} ${Date.now() - started}ms`));
   };
   const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, listener) : http.createServer(listener);
+  // Go clients (docker, containerd, skopeo) keep idle connections 90 s and reuse them; Node
+  // closes them after 5 s, and a PUT sent as the server closes its connection fails ("unexpected
+  // EOF" from ctr push) without a retry, its body being gone. The client must close first.
+  server.keepAliveTimeout = IDLE_CONNECTION_MS;
   return {
     server,
     close: async () => {
@@ -174,6 +178,9 @@ export function createRegistryServer(store: Store, opts: RegistryServerOptions =
     },
   };
 }
+
+/** How long an idle keep-alive connection is kept: past Go's http.Transport IdleConnTimeout (90 s). */
+const IDLE_CONNECTION_MS = 100_000;
 
 interface Ctx {
   store: Store;
