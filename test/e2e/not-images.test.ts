@@ -27,30 +27,23 @@ function writeLayout(dir: string): { chart: string; sbom: string; subject: strin
     return { digest: sha(b), size: b.length };
   };
   const empty = put(Buffer.from('{}'));
-  const chartTgz = put(randomBytes(3000));
-  const chart = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      artifactType: HELM,
-      config: { mediaType: 'application/vnd.oci.empty.v1+json', ...empty },
-      layers: [{ mediaType: 'application/vnd.cncf.helm.chart.content.v1.tar+gzip', ...chartTgz }],
-    }),
-  );
+  /** An artifact manifest of one blob (an empty config, as ORAS writes them), stored; its descriptor fields. */
+  const artifact = (artifactType: string, layer: { mediaType: string; body: Buffer }, subject?: string) =>
+    put(
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: OCI_MANIFEST,
+          artifactType,
+          config: { mediaType: 'application/vnd.oci.empty.v1+json', ...empty },
+          layers: [{ mediaType: layer.mediaType, ...put(layer.body) }],
+          ...(subject ? { subject: { mediaType: OCI_MANIFEST, digest: subject, size: 1234 } } : {}),
+        }),
+      ),
+    );
   const subject = sha(randomBytes(8));
-  const sbomDoc = put(Buffer.from('{"spdxVersion":"SPDX-2.3"}'));
-  const sbom = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      artifactType: SBOM,
-      config: { mediaType: 'application/vnd.oci.empty.v1+json', ...empty },
-      layers: [{ mediaType: SBOM, ...sbomDoc }],
-      subject: { mediaType: OCI_MANIFEST, digest: subject, size: 1234 },
-    }),
-  );
-  const c = put(chart);
-  const s = put(sbom);
+  const c = artifact(HELM, { mediaType: 'application/vnd.cncf.helm.chart.content.v1.tar+gzip', body: randomBytes(3000) });
+  const s = artifact(SBOM, { mediaType: SBOM, body: Buffer.from('{"spdxVersion":"SPDX-2.3"}') }, subject);
   writeFileSync(path.join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
   writeFileSync(
     path.join(dir, 'index.json'),
