@@ -102,14 +102,21 @@ export async function pushRoot(
 
   const repo = dest.repository;
   const seen = await BlobLocations.load(store, dest.registry);
+  /** Repositories the registry refused a mount from: not asked again in this push. */
+  const refused = new Set<string>();
   const mount = async (d: Digest, size: number, from: string, remembered: boolean): Promise<boolean> => {
+    if (refused.has(from)) return false;
     let mounted: boolean;
     try {
       mounted = await client.mountBlob(repo, d, from);
     } catch (e) {
-      // A remembered repository is only a hint: if the registry refuses it (gone, no access), upload.
-      if (remembered && (e instanceof RegistryStatusError || (isLayerstoreError(e) && e.code === 'E_AUTH'))) return false;
-      throw e;
+      // A mount is an optimisation: a repository that is gone or not readable with these
+      // credentials costs an upload, never the push (docker and skopeo fall back the same way).
+      if (!(e instanceof RegistryStatusError || (isLayerstoreError(e) && e.code === 'E_AUTH'))) throw e;
+      // Blobs in flight at once may each have asked before the first refusal: note it once.
+      if (!remembered && !refused.has(from)) r.notes.push(`could not mount blobs from ${from} (${e instanceof Error ? e.message : String(e)}); uploaded them instead`);
+      refused.add(from);
+      return false;
     }
     if (!mounted) return false;
     r.blobsMounted++;
