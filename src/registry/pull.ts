@@ -234,7 +234,9 @@ export async function pullImage(store: Store, client: RegistryClient, ref: Remot
       actual: digest,
     });
   }
-  const storeRef = ref.tag ? familiar(`${ref.registry}/${ref.repository}:${ref.tag}`) : undefined;
+  // Pulled by digest, the image keeps that digest ref (as docker keeps a RepoDigest): an
+  // untagged image is what prune removes, and the user asked for this one by name.
+  const storeRef = familiar(`${ref.registry}/${ref.repository}${ref.tag ? `:${ref.tag}` : `@${digest}`}`);
   const view = new RegistryView(store, client, ref.repository, { digest, bytes: top.bytes, mediaType: top.mediaType, ref: storeRef }, opts.platform);
   try {
     const result = await commitSource(store, view, {

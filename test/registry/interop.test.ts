@@ -398,7 +398,7 @@ describe.skipIf(!READY)('registry interop: layerstore, docker-registry 2.8 and s
     expect(errorCodes(unknown.body)).toEqual(['NAME_UNKNOWN']);
   });
 
-  it('pull by digest from docker-registry stores the image untagged; a digest the registry does not have fails cleanly', () => {
+  it('pull by digest from docker-registry keeps the digest ref (prune leaves it); a digest the registry does not have fails cleanly', () => {
     const img = reportImage(src, 'acme/api:1.0');
     ok(src, ['push', 'acme/api:1.0', `${reg.host}/acme/api:1.0`]); // (again: idempotent)
     const store = p('pull-by-digest');
@@ -406,7 +406,12 @@ describe.skipIf(!READY)('registry interop: layerstore, docker-registry 2.8 and s
     expect(pulled.images.map((i: any) => i.manifestDigest)).toEqual([img.manifestDigest]);
     const ls = json(store, ['ls']).images as Array<{ refs: string[]; manifestDigest: string }>;
     expect(ls.map((i) => i.manifestDigest)).toEqual([img.manifestDigest]);
+    expect(ls[0]!.refs).toEqual([`${reg.host}/acme/api@${img.manifestDigest}`]);
     expect(badBlobs(store)).toEqual([]);
+    // As docker keeps a RepoDigest: the image is not untagged, so prune leaves it.
+    const pruned = ok(store, ['prune']);
+    expect(pruned.stdout).toMatch(/freed 0 B \(0 untagged images\)/);
+    expect((json(store, ['ls']).images as unknown[]).length).toBe(1);
     const missing = runCli(['--store', p('pull-missing'), 'pull', `${reg.host}/acme/api@sha256:${'0'.repeat(64)}`]);
     expect(missing.code, show(missing)).toBe(2);
     expect(missing.stderr).toMatch(/E_REGISTRY|MANIFEST_UNKNOWN|404/);
