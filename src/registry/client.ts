@@ -103,7 +103,9 @@ export class RegistryClient {
       const bodiless = (method === 'GET' || method === 'HEAD') && !opts.body;
       // Under an idle timeout an upload may take as long as the registry keeps taking chunks.
       const watch = !bodiless && this.policy.idle ? this.policy.idleWatch() : undefined;
-      if (Buffer.isBuffer(opts.body)) init.body = opts.body;
+      // A Blob, not the Buffer: Node 20's fetch fails to send a Buffer body again when it
+      // follows a 307/308 ("detached ArrayBuffer"); a Blob it can read twice.
+      if (Buffer.isBuffer(opts.body)) init.body = new Blob([opts.body]);
       const signal = bodiless ? undefined : watch ? watch.signal : this.policy.attemptSignal();
       if (signal) init.signal = signal;
       this.sent[method === 'GET' ? 'get' : method === 'HEAD' ? 'head' : 'other']++;

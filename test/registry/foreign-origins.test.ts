@@ -163,6 +163,12 @@ beforeAll(async () => {
       return res.end();
     }
     if (u.pathname.startsWith('/v2/redir/')) return forward(serve, req, res);
+    // A manifest PUT moved elsewhere (307 keeps the method and the body), as a proxy may do.
+    if (req.method === 'PUT' && /^\/v2\/loc\/moved\/.*\/manifests\//.test(u.pathname) && !u.searchParams.has('moved')) {
+      req.resume();
+      res.writeHead(307, { Location: `${u.pathname}?moved=1`, 'Content-Length': '0' });
+      return res.end();
+    }
     // Uploads: loc/foreign gets Locations on B, loc/self absolute ones on A itself.
     const absolute = u.pathname.startsWith('/v2/loc/foreign/') ? B.url : u.pathname.startsWith('/v2/loc/self/') ? A.url : '';
     forward(sink, req, res, req.url, (loc) => (req.method === 'POST' && loc.startsWith('/') ? absolute + loc : loc));
@@ -247,6 +253,19 @@ describe('push: upload Locations and push by digest', () => {
     const puts = A.log.filter((s) => s.method === 'PUT' && s.url.startsWith('/v2/loc/self/img/blobs/uploads/'));
     expect(puts.length).toBe(2);
     expect(puts.every((s) => s.auth === `Bearer ${TOKEN}`)).toBe(true);
+  });
+
+  it('a manifest PUT answered 307 is sent again, body and all, where the registry says', async () => {
+    A.log.length = 0;
+    const r = await runCliAsync(['--store', sourceCopy(), '-q', 'push', '--username', USER, '--password', PASS, 'push/two:1', `${A.host}/loc/moved/img:1`], noCreds());
+    expect(r.code, showTool(r)).toBe(0);
+    const puts = A.log.filter((s) => s.method === 'PUT' && s.url.startsWith('/v2/loc/moved/img/manifests/1'));
+    // (The first PUT may be asked twice: once more after a 401 when no blob request got the token first.)
+    expect(puts.map((s) => s.url).slice(-2)).toEqual(['/v2/loc/moved/img/manifests/1', '/v2/loc/moved/img/manifests/1?moved=1']);
+    const back = newStore();
+    const pull = await runCliAsync(['--store', back, '-q', 'pull', `${sink.host}/loc/moved/img:1`], noCreds());
+    expect(pull.code, showTool(pull)).toBe(0);
+    expect(digestOf(back, `${sink.host}/loc/moved/img:1`)).toBe(digestOf(source, 'push/two:1'));
   });
 
   it('REGISTRY/NAME@DIGEST with another digest than the source manifest: E_USAGE in one line before any request; the right digest pushes by digest', async () => {
