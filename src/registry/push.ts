@@ -114,7 +114,8 @@ export async function pushRoot(
       // credentials costs an upload, never the push (docker and skopeo fall back the same way).
       if (!(e instanceof RegistryStatusError || (isLayerstoreError(e) && e.code === 'E_AUTH'))) throw e;
       // Blobs in flight at once may each have asked before the first refusal: note it once.
-      if (!remembered && !refused.has(from)) r.notes.push(`could not mount blobs from ${from} (${e instanceof Error ? e.message : String(e)}); uploaded them instead`);
+      if (!remembered && !refused.has(from))
+        r.notes.push(`could not mount blobs from ${from} (${e instanceof Error ? e.message : String(e)}); uploaded them instead`);
       refused.add(from);
       return false;
     }

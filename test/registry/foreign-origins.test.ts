@@ -257,7 +257,10 @@ describe('push: upload Locations and push by digest', () => {
 
   it('a manifest PUT answered 307 is sent again, body and all, where the registry says', async () => {
     A.log.length = 0;
-    const r = await runCliAsync(['--store', sourceCopy(), '-q', 'push', '--username', USER, '--password', PASS, 'push/two:1', `${A.host}/loc/moved/img:1`], noCreds());
+    const r = await runCliAsync(
+      ['--store', sourceCopy(), '-q', 'push', '--username', USER, '--password', PASS, 'push/two:1', `${A.host}/loc/moved/img:1`],
+      noCreds(),
+    );
     expect(r.code, showTool(r)).toBe(0);
     const puts = A.log.filter((s) => s.method === 'PUT' && s.url.startsWith('/v2/loc/moved/img/manifests/1'));
     // (The first PUT may be asked twice: once more after a 401 when no blob request got the token first.)

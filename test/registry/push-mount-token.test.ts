@@ -130,7 +130,17 @@ describe.skipIf(!(HAVE_REGISTRY && HAVE_OPENSSL))('push behind Bearer token auth
   it('--mount-from a repository the token service refuses uploads instead, with a note, as docker and skopeo do', async () => {
     await push('acme/base:1.0', 'tok/readable:1.0');
     tokens.denied.add('tok/secret');
-    const r = await runCliAsync(['--store', src, 'push', 'acme/api:1.0', `${registry.host}/tok/third:1.0`, '--mount-from', 'tok/secret', 'tok/readable', '--json']);
+    const r = await runCliAsync([
+      '--store',
+      src,
+      'push',
+      'acme/api:1.0',
+      `${registry.host}/tok/third:1.0`,
+      '--mount-from',
+      'tok/secret',
+      'tok/readable',
+      '--json',
+    ]);
     expect(r.code, `${showTool(r)}\n--- registry log\n${registry.log()}`).toBe(0);
     const j = JSON.parse(r.stdout);
     // The base layer comes from tok/readable; tok/secret's refusal is one note, not one per blob.
