@@ -63,6 +63,9 @@ class RegistryView implements ArchiveView {
   /** Platforms the indexes read so far list, to say which there are when --platform names none. */
   readonly platformsSeen = new Set<string>();
   private readonly synthetic = new Map<string, Buffer>();
+  private readonly topDigest: Digest;
+  /** The config of the pulled manifest when it is one image (not an index): --platform checks it. */
+  private topConfig: Digest | undefined;
   bytesDownloaded = 0;
   bytesSkipped = 0;
 
@@ -74,6 +77,7 @@ class RegistryView implements ArchiveView {
     private readonly platform?: Platform,
   ) {
     this.label = `${client.baseUrl}/${repo}`;
+    this.topDigest = top.digest;
     this.manifests.add(top.digest);
     this.declared.set(top.digest, top.bytes.length);
     this.synthetic.set('oci-layout', Buffer.from('{"imageLayoutVersion":"1.0.0"}'));
@@ -170,7 +174,8 @@ class RegistryView implements ArchiveView {
     }
     const bytes = (await this.store.writer.readStaged(f.blob, MAX_REMOTE_JSON_BYTES)) ?? (await this.store.blobs.read(f.blob.digest, MAX_JSON_BYTES));
     const doc = parseJson(bytes, why);
-    this.learn(doc, why);
+    this.learn(doc, why, f.blob.digest);
+    if (f.blob.digest === this.topConfig && this.platform) this.refuseOtherPlatform(doc, this.platform);
     return doc;
   }
 
@@ -179,7 +184,7 @@ class RegistryView implements ArchiveView {
    * an index are manifests (fetched from /manifests/, and filtered by platform); which blob
    * is an image config. An invalid document is the reader's to report.
    */
-  private learn(doc: unknown, why: string): void {
+  private learn(doc: unknown, why: string, digest: Digest): void {
     const declare = (d: { digest: Digest; size: number }) => {
       if (!this.declared.has(d.digest)) this.declared.set(d.digest, d.size);
     };
@@ -197,10 +202,29 @@ class RegistryView implements ArchiveView {
         for (const b of [m.config, ...m.layers]) declare(b);
         for (const l of m.layers) if (isNonDistributable(l.mediaType) && !this.nonDistributable.has(l.digest)) this.nonDistributable.set(l.digest, l);
         if (isImageManifest(m)) this.configs.add(m.config.digest);
+        if (digest === this.topDigest && isImageManifest(m)) this.topConfig = m.config.digest;
       }
     } catch {
       /* the reader reports the invalid document */
     }
+  }
+
+  /**
+   * --platform names one platform: an image that is not an index has only its config's, and
+   * another one is refused (as docker does) instead of stored as if it were the one asked for.
+   */
+  private refuseOtherPlatform(config: unknown, want: Platform): void {
+    const c = config as { os?: unknown; architecture?: unknown; variant?: unknown };
+    const has: Platform | undefined =
+      typeof c?.os === 'string' && typeof c.architecture === 'string'
+        ? { os: c.os, architecture: c.architecture, ...(typeof c.variant === 'string' && c.variant ? { variant: c.variant } : {}) }
+        : undefined;
+    if (platformMatches(has, want)) return;
+    throw new LayerstoreError(
+      'E_REF_NOT_FOUND',
+      `${this.repo} has no ${platformString(want)} image: it is a single ${has ? `${platformString(has)} image` : 'image whose config names no platform'}, not a multi-platform one`,
+      { hint: 'leave --platform out to pull that image' },
+    );
   }
 
   staged(): Iterable<StagedFile> {

@@ -1,6 +1,7 @@
 /**
  * Issue 15, item 16 (the registry half): `pull --platform` naming a platform the image does not
- * have lists the platforms there are (E_REF_NOT_FOUND, not E_MANIFEST_INVALID), and
+ * have lists the platforms there are (E_REF_NOT_FOUND, not E_MANIFEST_INVALID), a single image of
+ * another platform is refused (it was stored as if it were the one asked for), and
  * `report --registry` counts repositories in English ("4 repositories", not "repositorys").
  * Against `serve` on loopback, holding regclient's multi-platform testrepo and the fixtures.
  */
@@ -38,6 +39,17 @@ describe.skipIf(!realFixtures())('registry messages', () => {
     expect(r.code, show(r)).toBe(2);
     expect(r.stderr).toMatch(/testrepo has no windows\/amd64 image; it has linux\/amd64, linux\/arm\/v7, linux\/arm64 \[E_REF_NOT_FOUND\]/);
     expect(runCli(['--store', dest, 'ls', '--format', '{{.Ref}}']).stdout.trim()).toBe('');
+  });
+
+  it('pull --platform of a single-platform image that is another platform: exit 2, E_REF_NOT_FOUND naming the platform it is; nothing stored; its own platform pulls', () => {
+    const dest = path.join(tmp, 'dest-single');
+    const r = runCli(['--store', dest, 'pull', `${serve!.host}/acme/api:1.0`, '--platform', 'linux/arm64']);
+    expect(r.code, show(r)).toBe(2);
+    expect(r.stderr).toMatch(/acme\/api has no linux\/arm64 image: it is a single linux\/amd64 image, not a multi-platform one \[E_REF_NOT_FOUND\]/);
+    expect(runCli(['--store', dest, 'ls', '--format', '{{.Ref}}']).stdout.trim()).toBe('');
+    const ok = runCli(['--store', dest, 'pull', `${serve!.host}/acme/api:1.0`, '--platform', 'linux/amd64']);
+    expect(ok.code, show(ok)).toBe(0);
+    expect(runCli(['--store', dest, 'ls', '--format', '{{.Ref}}']).stdout.trim()).toBe(`${serve!.host}/acme/api:1.0`);
   });
 
   it('report --registry: "4 repositories" in the header, never "repositorys"', () => {
