@@ -17,7 +17,7 @@ import {
   type ImageConfig,
   type Platform,
 } from './types.js';
-import { familiar, fullyQualified, isValidRef, isValidTag, checkRef } from './ref-names.js';
+import { checkRef, familiar, fullyQualified, isValidRef, isValidTag, normalizeUserRef } from './ref-names.js';
 import type { SourceReader } from './readers.js';
 import { appendAll } from '../util/append.js';
 
@@ -78,9 +78,26 @@ export function rootRefs(desc: Descriptor, what: string, plan: Pick<ImagePlan, '
     const bare = !refName.includes('/') && !refName.includes(':');
     if (named && bare) return [named];
     if (bare) return [underRepository(refName, plan)];
-    return [refName];
+    return [dockerStyle(refName, plan)];
   }
   return named ? [named] : [];
+}
+
+/**
+ * A ref name with a repository ("docker.io/library/busybox:latest", "corp/app", as skopeo's
+ * oci:DIR:NAME writes it) in the familiar form with its default tag, as a docker save's
+ * RepoTags and a user's typed ref are kept: one image name is one store ref whatever the input
+ * format ("busybox:latest", "corp/app:latest"). One that is not a Docker-style name stays as it is.
+ */
+function dockerStyle(refName: string, plan: Pick<ImagePlan, 'notes'>): string {
+  try {
+    return normalizeUserRef(refName, 'ref');
+  } catch {
+    plan.notes.push(
+      `ref ${refName} is not a Docker-style name (lowercase [registry/]repository[:tag]), so it is stored as it is; layerstore tag gives it a servable name`,
+    );
+    return refName;
+  }
 }
 
 /** A bare ref name as REPOSITORY:NAME when there is a repository and NAME is a valid tag; else as it is, with a note why. */

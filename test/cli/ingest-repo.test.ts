@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { indexRefs } from '../helpers/cli.js';
+import { commands } from '../helpers/peers.js';
 import { snapshotStore } from '../helpers/store-snapshot.js';
 import { cli, randomLayer, showRun, stableCli, writeArchive } from '../helpers/store-proc.js';
 import { MANIFEST_ACCEPT, startServe } from '../registry/helpers.js';
@@ -91,6 +92,44 @@ describe('ingest: a bare OCI ref name gets a repository', () => {
     expect(r.code, showRun(r)).toBe(0);
     expect(indexRefs(store).sort()).toEqual(['api-1.1', 'corp/web:2']);
     expect(r.stderr).toMatch(/ref api-1\.1 has no repository.*--repo NAME/);
+  });
+
+  it('names with a repository are kept as docker keeps them, whatever the format: skopeo oci:DIR:NAME gives the refs a docker save of the same names gives', async () => {
+    if (!commands([['skopeo', 'skopeo']])) return;
+    const src = await ociTar(path.join(tmp, 'src-names.tar'), 'src:1', 'repo-names');
+    const layout = path.join(tmp, 'names-layout');
+    const save = path.join(tmp, 'names-save.tar');
+    for (const n of ['docker.io/library/busybox:latest', 'corp/app', 'UPPER/repo:tag']) {
+      const r = spawnSync('skopeo', ['copy', '-q', `oci-archive:${src}`, `oci:${layout}:${n}`], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+    }
+    const s = spawnSync(
+      'skopeo',
+      ['copy', '-q', `oci-archive:${src}`, `docker-archive:${save}:docker.io/library/busybox:latest`, '--additional-tag', 'corp/app:latest'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(s.status, s.stderr).toBe(0);
+    const fromLayout = path.join(tmp, 's-names-layout');
+    const r = await cli(['--store', fromLayout, 'ingest', layout]);
+    expect(r.code, showRun(r)).toBe(0);
+    // The upper-case one is not a Docker-style name: kept as it is, with a note.
+    expect(indexRefs(fromLayout).sort()).toEqual(['UPPER/repo:tag', 'busybox:latest', 'corp/app:latest']);
+    expect(r.stderr).toMatch(/ref UPPER\/repo:tag is not a Docker-style name.*stored as it is/);
+    const fromSave = path.join(tmp, 's-names-save');
+    expect((await cli(['--store', fromSave, 'ingest', save])).code).toBe(0);
+    expect(indexRefs(fromSave).sort()).toEqual(['busybox:latest', 'corp/app:latest']);
+    // Found by the names a user types, and served under them.
+    for (const ref of ['busybox', 'docker.io/library/busybox:latest', 'corp/app'])
+      expect((await cli(['--store', fromLayout, 'report', ref])).code, ref).toBe(0);
+    const serve = await startServe(fromLayout);
+    try {
+      const catalog = (await (await fetch(`${serve.url}/v2/_catalog`)).json()) as { repositories: string[] };
+      expect(catalog.repositories).toEqual(['busybox', 'corp/app']);
+    } finally {
+      await serve.stop();
+    }
   });
 
   it('a bare name that is a valid OCI ref but not a docker tag stays bare, with the note', async () => {
