@@ -173,7 +173,7 @@ async function printReport(
   process.stdout.write(
     `Registry: ${url} (${nRepositories(registry.repositories)}, ${plural(registry.tags, 'tag')}${skipped}; compressed blob sizes as stored; compression from media types)\n`,
   );
-  process.stdout.write(renderSharing(report, { maxLayers: opts.allLayers ? undefined : 20 }));
+  process.stdout.write(renderSharing(report, { removingFrom: 'the registry', maxLayers: opts.allLayers ? undefined : 20 }));
   process.stdout.write('\nRepositories (unique = what deleting the repository would free)\n');
   const t = table(['REPOSITORY', 'TAGS', 'IMAGES', 'SIZE', 'UNIQUE'], ['left', 'right', 'right', 'right', 'right']);
   for (const r of repositories) t.push([r.name, String(r.tags), String(r.images), humanBytes(r.sizeBytes), humanBytes(r.uniqueBytes)]);

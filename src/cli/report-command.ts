@@ -87,7 +87,7 @@ export async function reportCommand(args: string[], opts: ReportOptions): Promis
     renderSharing(r.sharing, {
       maxLayers: opts.allLayers ? undefined : 20,
       truncate: opts.trunc !== false && process.stdout.isTTY === true,
-      removingFrom: wholeEngine ? 'the engine' : undefined,
+      removingFrom: wholeEngine ? 'the engine' : 'the store',
     }),
   );
   if (usage) process.stdout.write(renderEngineUsage(usage));

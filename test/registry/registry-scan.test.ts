@@ -299,6 +299,13 @@ describe.skipIf(!HAVE_REGISTRY)('report --registry on docker-registry 2.8', () =
     expect(text.stdout.split('\n')[0]).toContain('1 repository without tags skipped');
   });
 
+  it("the text report speaks of the registry: an image's UNIQUE is what removing it from the registry frees, not from the store", async () => {
+    const r = await runCliAsync(['--store', p('store-words'), 'report', '--registry', reg.url]);
+    expect(r.code, showTool(r)).toBe(0);
+    expect(r.stdout).toContain('Images (unique = what removing the image from the registry would free)');
+    expect(r.stdout).not.toMatch(/\bstore\b/);
+  });
+
   it('a registry whose catalog pages are smaller than n=1000 (catalog.maxentries 2: 400 PAGINATION_NUMBER_INVALID) is read page by page', async () => {
     // a second registry process over the same storage, with a page limit
     const small = await startDockerRegistry(p('registry-small'), { catalogMaxEntries: 2, storageRoot: reg.root });
