@@ -141,12 +141,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--password <password>', 'with --registry: registry password')
     .action(
       run(async (refs: string[], opts) => {
-        if (opts.registry && opts.files) {
-          throw new LayerstoreError('E_USAGE', '--files reads every layer, and --registry reports without downloading layers', {
-            hint: 'pull the images you want to look inside (layerstore pull), then report --files',
-          });
-        }
-        return opts.registry && !opts.html
+        (await import('./report-options.js')).checkReportOptions(refs, opts);
+        return opts.registry
           ? (await import('./registry-report.js')).registryReportCommand(opts.registry, opts)
           : (await import('./report-command.js')).reportCommand(refs, opts);
       }),
