@@ -89,10 +89,10 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command('ingest')
-    .description('ingest image tarballs (docker save, oci-archive; gzip/zstd too), OCI layout directories, or globs of them')
+    .description("ingest image tarballs (docker save, oci-archive; gzip/zstd too), OCI layout directories, skopeo's dir: directories, or globs of them")
     .argument(
       '<path...>',
-      "tarballs, OCI layout directories, glob patterns, - (standard input), docker-daemon:NAME[:TAG] (docker-daemon: alone: every image of the engine), containerd:[NAMESPACE/]NAME[:TAG], or containers-storage:[DRIVER@ROOT+RUNROOT]NAME[:TAG] (podman's store, read in place)",
+      "tarballs, OCI layout directories, dir: directories (skopeo copy IMAGE dir:D; untagged unless --tag), glob patterns, - (standard input), docker-daemon:NAME[:TAG] (docker-daemon: alone: every image of the engine), containerd:[NAMESPACE/]NAME[:TAG], or containers-storage:[DRIVER@ROOT+RUNROOT]NAME[:TAG] (podman's store, read in place)",
     )
     .option('--json', 'print results as JSON')
     .option('--verify-input', 'read and hash every blob of the input, even one the store already holds under the digest the input names')
