@@ -33,15 +33,17 @@ export type Rule = 'maxSize' | 'maxLayerSize' | 'maxLayers' | 'maxAddedOverBase'
 
 /**
  * One rule checked against one image, as data; cli/budget-text.ts words it. `pass` is null
- * when the rule could not apply (no baseline, no waste figures).
+ * when the rule could not apply (no baseline, no waste figures). `limit` is in the actual's
+ * units; maxGrowth's is bytes (a percentage made bytes of the baseline's size), so a skipped
+ * percentage has none: null (its growth facts keep the percentage).
  */
-export interface Verdict {
+export type Verdict = VerdictFacts & ({ rule: Exclude<Rule, 'maxGrowth'>; limit: number } | { rule: 'maxGrowth'; limit: number | null });
+
+interface VerdictFacts {
   image: string;
   manifestDigest: string;
   /** `os/architecture[/variant]`: what tells the images of a multi-platform ref apart. */
   platform?: string;
-  rule: Rule;
-  limit: number;
   actual: number | null;
   pass: boolean | null;
   /** maxLayerSize: the largest layer (absent for an image without layers). */
@@ -100,13 +102,16 @@ export async function evaluateBudgets(images: ImageInfo[], budgets: Budget[], ct
     let waste: WasteFigures | undefined;
     const getWaste = async () => (waste ??= ctx.waste ? await ctx.waste(img) : undefined);
     for (const b of applicable) {
+      const facts0 = { image: name, manifestDigest: img.manifestDigest, ...(platform ? { platform } : {}) };
       const v = (
-        rule: Rule,
+        rule: Exclude<Rule, 'maxGrowth'>,
         limit: number,
         actual: number | null,
         pass: boolean | null,
-        facts: Pick<Verdict, 'largestLayer' | 'base' | 'growth' | 'userWaste'> = {},
-      ) => out.push({ image: name, manifestDigest: img.manifestDigest, ...(platform ? { platform } : {}), rule, limit, actual, pass, ...facts });
+        facts: Pick<Verdict, 'largestLayer' | 'base' | 'userWaste'> = {},
+      ) => out.push({ ...facts0, rule, limit, actual, pass, ...facts });
+      const grew = (limit: number | null, actual: number | null, pass: boolean | null, growth: GrowthFacts) =>
+        out.push({ ...facts0, rule: 'maxGrowth', limit, actual, pass, growth });
       if (b.maxSize !== undefined) {
         const s = sizeOf(img);
         v('maxSize', b.maxSize, s, s <= b.maxSize);
@@ -139,16 +144,17 @@ export async function evaluateBudgets(images: ImageInfo[], budgets: Budget[], ct
       if (b.maxGrowth !== undefined) {
         const now = sizeOf(img);
         const m = ctx.baseline ? findBaseline(ctx.baseline, { refs: img.refs, manifestDigest: img.manifestDigest, platform }) : undefined;
-        if (!m) v('maxGrowth', 0, null, null, { growth: { limit: b.maxGrowth, baseline: 'none' } });
-        else if ('missing' in m)
-          v('maxGrowth', 0, null, null, { growth: { limit: b.maxGrowth, baseline: 'missing', platform, otherPlatforms: m.otherPlatforms } });
-        else if ('ambiguous' in m) v('maxGrowth', 0, null, null, { growth: { limit: b.maxGrowth, baseline: 'ambiguous', platform, candidates: m.ambiguous } });
+        // Skipped: a limit in bytes is still those bytes; a percentage is bytes only of a baseline size, so none.
+        const skippedLimit = 'bytes' in b.maxGrowth ? b.maxGrowth.bytes : null;
+        if (!m) grew(skippedLimit, null, null, { limit: b.maxGrowth, baseline: 'none' });
+        else if ('missing' in m) grew(skippedLimit, null, null, { limit: b.maxGrowth, baseline: 'missing', platform, otherPlatforms: m.otherPlatforms });
+        else if ('ambiguous' in m) grew(skippedLimit, null, null, { limit: b.maxGrowth, baseline: 'ambiguous', platform, candidates: m.ambiguous });
         else {
           const before = m.found;
           const growth = now - before.sizeBytes;
           // Percentages in millionths, so "0.7%" of 116000 is exactly 812 (floating point gives 811.99...).
           const limit = 'ratio' in b.maxGrowth ? Math.floor((before.sizeBytes * Math.round(b.maxGrowth.ratio * 1e6)) / 1e6) : b.maxGrowth.bytes;
-          v('maxGrowth', limit, growth, growth <= limit, { growth: { limit: b.maxGrowth, baseline: 'found', beforeBytes: before.sizeBytes, nowBytes: now } });
+          grew(limit, growth, growth <= limit, { limit: b.maxGrowth, baseline: 'found', beforeBytes: before.sizeBytes, nowBytes: now });
         }
       }
     }

@@ -14,7 +14,8 @@ export interface VerdictRow {
   /** `os/architecture[/variant]`, null when the image's config names none. */
   platform: string | null;
   rule: string;
-  limit: number;
+  /** In the actual's units; null for a percentage maxGrowth skipped for want of a baseline size (limitText has it). */
+  limit: number | null;
   actual: number | null;
   limitText: string;
   actualText: string;
@@ -87,10 +88,12 @@ function noBaselineDetail(g: Exclude<GrowthFacts, { baseline: 'found' }>): strin
 function growthVerdictText(v: Verdict): { limitText: string; actualText: string; detail?: string } {
   const g = v.growth!;
   if (g.baseline !== 'found') return { limitText: growthText(g.limit), actualText: 'n/a', detail: noBaselineDetail(g) };
+  // Compared with a baseline, so the limit is bytes (null only when skipped).
+  const limit = v.limit ?? 0;
   const growth = v.actual!;
   const before = g.beforeBytes;
-  const limitText = 'ratio' in g.limit ? `${growthText(g.limit)} (${humanBytes(v.limit)})` : growthText(g.limit);
-  const grew = before > 0 ? ` (${signed(growth, pctPair('ratio' in g.limit ? g.limit.ratio : v.limit / before, growth / before)[1])})` : '';
+  const limitText = 'ratio' in g.limit ? `${growthText(g.limit)} (${humanBytes(limit)})` : growthText(g.limit);
+  const grew = before > 0 ? ` (${signed(growth, pctPair('ratio' in g.limit ? g.limit.ratio : limit / before, growth / before)[1])})` : '';
   return { limitText, actualText: `${signed(growth, humanBytes(growth))}${grew}`, detail: `${humanBytes(before)} -> ${humanBytes(g.nowBytes)}` };
 }
 

@@ -11,7 +11,6 @@ import { renderReportPage } from '../html/report-page.js';
 
 export interface HtmlReportOptions extends GlobalOptions {
   top?: string;
-  registry?: string;
 }
 
 /**
@@ -20,7 +19,6 @@ export interface HtmlReportOptions extends GlobalOptions {
  * or not at all (written beside itself, then renamed).
  */
 export async function htmlReportCommand(file: string, refs: string[], opts: HtmlReportOptions): Promise<number> {
-  if (opts.registry) throw new LayerstoreError('E_USAGE', '--html reports on the store; it does not combine with --registry');
   const store = await openForRead(opts);
   const { images: all, referrers } = store ? await loadStore(store, { compression: true }) : { images: [], referrers: new Map() };
   const images = selectImages(all, refs);

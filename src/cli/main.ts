@@ -89,10 +89,10 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command('ingest')
-    .description('ingest image tarballs (docker save, oci-archive; gzip/zstd too), OCI layout directories, or globs of them')
+    .description("ingest image tarballs (docker save, oci-archive; gzip/zstd too), OCI layout directories, skopeo's dir: directories, or globs of them")
     .argument(
       '<path...>',
-      "tarballs, OCI layout directories, glob patterns, - (standard input), docker-daemon:NAME[:TAG] (docker-daemon: alone: every image of the engine), containerd:[NAMESPACE/]NAME[:TAG], or containers-storage:[DRIVER@ROOT+RUNROOT]NAME[:TAG] (podman's store, read in place)",
+      "tarballs, OCI layout directories, dir: directories (skopeo copy IMAGE dir:D; untagged unless --tag), glob patterns, - (standard input), docker-daemon:NAME[:TAG] (docker-daemon: alone: every image of the engine), containerd:[NAMESPACE/]NAME[:TAG], or containers-storage:[DRIVER@ROOT+RUNROOT]NAME[:TAG] (podman's store, read in place)",
     )
     .option('--json', 'print results as JSON')
     .option('--verify-input', 'read and hash every blob of the input, even one the store already holds under the digest the input names')
@@ -141,12 +141,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--password <password>', 'with --registry: registry password')
     .action(
       run(async (refs: string[], opts) => {
-        if (opts.registry && opts.files) {
-          throw new LayerstoreError('E_USAGE', '--files reads every layer, and --registry reports without downloading layers', {
-            hint: 'pull the images you want to look inside (layerstore pull), then report --files',
-          });
-        }
-        return opts.registry && !opts.html
+        (await import('./report-options.js')).checkReportOptions(refs, opts);
+        return opts.registry
           ? (await import('./registry-report.js')).registryReportCommand(opts.registry, opts)
           : (await import('./report-command.js')).reportCommand(refs, opts);
       }),

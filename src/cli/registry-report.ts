@@ -4,12 +4,14 @@ import { scanRegistry, ScanStop, type RegistryScan } from '../registry/registry-
 import { probeRegistry } from '../registry/probe.js';
 import { RequestPolicy } from '../registry/request-policy.js';
 import { ScanCache } from '../registry/scan-cache.js';
-import { renderSharing, table, plural } from '../report/tables.js';
+import { renderSharing, sharingRows, table, plural } from '../report/tables.js';
+import { renderRows } from '../report/row-format.js';
 import { humanBytes } from '../report/human.js';
 import { writeJson } from '../report/json.js';
 import { Store } from '../store/store.js';
 import { storeDir, type GlobalOptions } from './context.js';
 import { SIGNAL_EXIT, stopOnSignal } from './interrupt.js';
+import { outputFormat } from './output-format.js';
 import { ProgressBar } from './progress.js';
 import { clientFor, parseSeconds as seconds, type RemoteOptions } from './remote.js';
 
@@ -24,6 +26,7 @@ const ERRORS_SHOWN = 10;
 export interface RegistryReportOptions extends GlobalOptions, RemoteOptions {
   repo?: string;
   json?: boolean;
+  format?: string;
   allLayers?: boolean;
   concurrency?: string;
   timeout?: string;
@@ -51,7 +54,7 @@ export async function registryReportCommand(url: string, opts: RegistryReportOpt
   const signals = stopOnSignal((sig) => stop.stop(`interrupted (${sig})`));
   try {
     const dir = storeDir(opts);
-    const bar = new ProgressBar('scanning tags', !opts.quiet && !opts.json && process.stderr.isTTY === true, 'count');
+    const bar = new ProgressBar('scanning tags', !opts.quiet && outputFormat(opts).kind !== 'json' && process.stderr.isTTY === true, 'count');
     let scan: RegistryScan;
     let cache: ScanCache;
     try {
@@ -155,7 +158,8 @@ async function printReport(
     manifestBytes,
   };
   const code = scan.complete ? 0 : EXIT_INCOMPLETE;
-  if (opts.json) {
+  const format = outputFormat(opts);
+  if (format.kind === 'json') {
     const { schemaVersion, ...rest } = report;
     await writeJson(process.stdout, {
       schemaVersion,
@@ -168,22 +172,33 @@ async function printReport(
     });
     return code;
   }
+  if (format.kind === 'template') {
+    // One line per image, as the store's report: what is missing is said on stderr and by the exit code.
+    process.stdout.write(renderRows(format.template, sharingRows(report)));
+    warnErrors(scan);
+    return code;
+  }
   if (!scan.complete) process.stdout.write(`INCOMPLETE: ${incompleteLine(scan)}\n`);
   const skipped = c.repositoriesWithoutTags ? `; ${nRepositories(c.repositoriesWithoutTags)} without tags skipped` : '';
   process.stdout.write(
     `Registry: ${url} (${nRepositories(registry.repositories)}, ${plural(registry.tags, 'tag')}${skipped}; compressed blob sizes as stored; compression from media types)\n`,
   );
-  process.stdout.write(renderSharing(report, { maxLayers: opts.allLayers ? undefined : 20 }));
+  process.stdout.write(renderSharing(report, { removingFrom: 'the registry', maxLayers: opts.allLayers ? undefined : 20 }));
   process.stdout.write('\nRepositories (unique = what deleting the repository would free)\n');
   const t = table(['REPOSITORY', 'TAGS', 'IMAGES', 'SIZE', 'UNIQUE'], ['left', 'right', 'right', 'right', 'right']);
   for (const r of repositories) t.push([r.name, String(r.tags), String(r.images), humanBytes(r.sizeBytes), humanBytes(r.uniqueBytes)]);
   process.stdout.write(t.toString() + '\n');
   process.stdout.write(`Blob storage for these tags: ${humanBytes(registry.blobBytes)} (${humanBytes(manifestBytes)} of it manifests)\n`);
+  warnErrors(scan);
+  return code;
+}
+
+/** The scan's first errors, and that the report is incomplete, on stderr. */
+function warnErrors(scan: RegistryScan): void {
   for (const e of scan.errors.slice(0, ERRORS_SHOWN)) process.stderr.write(`layerstore: warning: ${e}\n`);
   if (scan.errors.length > ERRORS_SHOWN)
     process.stderr.write(`layerstore: warning: ... and ${scan.errors.length - ERRORS_SHOWN} more errors (--json lists every one)\n`);
   if (!scan.complete) process.stderr.write(`layerstore: the report is incomplete: ${incompleteLine(scan)}\n`);
-  return code;
 }
 
 const nRepositories = (n: number) => `${n} ${n === 1 ? 'repository' : 'repositories'}`;

@@ -1,7 +1,8 @@
 import { loadStore } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
 import { renderSharing, sharingRows } from '../report/tables.js';
-import { parseRowFormat, renderRows } from '../report/row-format.js';
+import { renderRows } from '../report/row-format.js';
+import { outputFormat } from './output-format.js';
 import { renderFilesReport } from '../report/files-tables.js';
 import { renderReferrers } from '../report/referrers-table.js';
 import { writeJson } from '../report/json.js';
@@ -66,7 +67,7 @@ export async function reportCommand(args: string[], opts: ReportOptions): Promis
   const usage = wholeEngine
     ? engineUsage(DOCKER_DAEMON, engineEndpoint(opts).label, images, r.sharing.images, await containersByImage(engineEndpoint(opts)))
     : undefined;
-  const format = parseRowFormat(opts.json ? 'json' : opts.format);
+  const format = outputFormat(opts);
   if (format.kind === 'json') {
     await writeJson(process.stdout, usage ? { ...reportJson(r), engine: usage } : reportJson(r));
     return 0;
@@ -87,7 +88,7 @@ export async function reportCommand(args: string[], opts: ReportOptions): Promis
     renderSharing(r.sharing, {
       maxLayers: opts.allLayers ? undefined : 20,
       truncate: opts.trunc !== false && process.stdout.isTTY === true,
-      removingFrom: wholeEngine ? 'the engine' : undefined,
+      removingFrom: wholeEngine ? 'the engine' : 'the store',
     }),
   );
   if (usage) process.stdout.write(renderEngineUsage(usage));

@@ -45,7 +45,7 @@ export async function resolveOciLayout<F extends SourceFile>(view: SourceView<F>
     throw new LayerstoreError('E_MANIFEST_INVALID', 'oci-layout has no imageLayoutVersion', { entry: 'oci-layout' });
   }
   const index = parseIndex(await view.readJson('index.json', 'index.json'), 'index.json');
-  const walker = new OciWalker(view, plan);
+  const walker = new LayoutWalker(view, plan);
   for (const [i, desc] of index.manifests.entries()) {
     const what = `index.json manifests[${i}]`;
     if (!isDocumentType(desc.mediaType)) {
@@ -145,7 +145,16 @@ export function imageDisagreement(plan: ImagePlan<SourceFile>, configDoc: unknow
   }
 }
 
-class OciWalker<F extends SourceFile> {
+/**
+ * The name a layout gives the blob a descriptor names: an OCI layout's `blobs/sha256/<hex>`;
+ * skopeo's dir: has its own (dir-transport.ts). The walk is the same, and so are its checks.
+ */
+export type BlobName = (desc: Pick<Descriptor, 'digest' | 'mediaType'>) => string;
+
+const ociBlobName: BlobName = (desc) => `blobs/sha256/${hexOf(desc.digest)}`;
+
+/** Walks an image layout down from a root descriptor: indexes, manifests, configs and layers, each checked against its descriptor. */
+export class LayoutWalker<F extends SourceFile> {
   /**
    * Images found under each descriptor already walked, by "<mediaType> <digest>" (the type
    * decides how the blob is read, so the same blob under another type is checked again);
@@ -156,6 +165,7 @@ class OciWalker<F extends SourceFile> {
   constructor(
     private readonly view: SourceView<F>,
     private readonly plan: ImagePlan<F>,
+    private readonly nameOf: BlobName = ociBlobName,
   ) {}
 
   /** Returns the images under `desc`, or undefined when it is absent and may be skipped. */
@@ -163,7 +173,7 @@ class OciWalker<F extends SourceFile> {
     const key = `${desc.mediaType} ${desc.digest}`;
     const prior = this.seen.get(key);
     if (prior !== undefined) return prior ?? [];
-    const name = `blobs/sha256/${hexOf(desc.digest)}`;
+    const name = this.nameOf(desc);
     if (!(await this.view.has(name))) {
       if (top) throw new LayerstoreError('E_BLOB_MISSING', `${what} names ${desc.digest}, which is not in the input`, { entry: name });
       this.plan.notes.push(`${desc.digest}${desc.platform ? ` (${platformString(desc.platform)})` : ''} is listed by an index but not in the input; skipped`);
@@ -203,27 +213,26 @@ class OciWalker<F extends SourceFile> {
       // An artifact (SBOM, signature, attestation): keep its blobs when all are present.
       const blobs = [m.config, ...m.layers];
       for (const b of blobs) {
-        if (!(await this.view.has(`blobs/sha256/${hexOf(b.digest)}`))) {
+        if (!(await this.view.has(this.nameOf(b)))) {
           this.plan.blobs.delete(desc.digest);
           this.plan.notes.push(`artifact ${desc.digest} lacks blob ${b.digest} in the input; skipped`);
           return undefined;
         }
       }
-      for (const [k, b] of blobs.entries())
-        this.plan.useBlob(await this.view.file(`blobs/sha256/${hexOf(b.digest)}`, `${what} blob ${k}`), b, `${what} blob ${k}`);
+      for (const [k, b] of blobs.entries()) this.plan.useBlob(await this.view.file(this.nameOf(b), `${what} blob ${k}`), b, `${what} blob ${k}`);
       this.plan.artifacts.push({ digest: desc.digest, type: m.artifactType ?? m.config.mediaType });
       return [];
     }
-    const configFile = await this.view.file(`blobs/sha256/${hexOf(m.config.digest)}`, `${what} config`, { json: true });
+    const configFile = await this.view.file(this.nameOf(m.config), `${what} config`, { json: true });
     const configDigest = this.plan.useBlob(configFile, m.config, `${what} config`);
     const config = parseImageConfig(await this.view.readJson(configFile.name, `${what} config`), `config ${m.config.digest}`);
     const countProblem = diffIdCountProblem(m.layers.length, config);
-    if (countProblem) throw new LayerstoreError('E_MANIFEST_INVALID', `${what}: ${countProblem}`, { entry: `blobs/sha256/${hexOf(desc.digest)}` });
+    if (countProblem) throw new LayerstoreError('E_MANIFEST_INVALID', `${what}: ${countProblem}`, { entry: this.nameOf(desc) });
     const layers: Digest[] = [];
-    this.view.prefetch(m.layers.map((l, i) => ({ name: `blobs/sha256/${hexOf(l.digest)}`, why: `${what} layer ${i}` })));
+    this.view.prefetch(m.layers.map((l, i) => ({ name: this.nameOf(l), why: `${what} layer ${i}` })));
     for (const [i, l] of m.layers.entries()) {
       const lw = `${what} layer ${i}`;
-      const f = await this.view.file(`blobs/sha256/${hexOf(l.digest)}`, lw);
+      const f = await this.view.file(this.nameOf(l), lw);
       layers.push(this.plan.useBlob(f, l, lw));
       this.plan.checkDiffId(f, config.rootfs.diff_ids[i]!, lw);
     }

@@ -1,4 +1,5 @@
 import { LayerstoreError } from '../errors.js';
+import { dirTransportReader } from './dir-transport.js';
 import { dockerSaveReader } from './docker-archive.js';
 import { dockerV1SaveReader } from './docker-v1-save.js';
 import { ociLayoutReader } from './oci.js';
@@ -6,7 +7,7 @@ import type { ImagePlan } from './plan.js';
 import type { SourceFile, SourceView } from './source.js';
 
 /** The format an input was read as, as ingest reports it. */
-export type SourceFormat = 'docker-save' | 'docker-save-oci' | 'oci-layout';
+export type SourceFormat = 'docker-save' | 'docker-save-oci' | 'oci-layout' | 'dir';
 
 /** One image format. Adding a format: one file exporting its reader, and an entry in READERS. */
 export interface SourceReader {
@@ -19,9 +20,10 @@ export interface SourceReader {
 
 /**
  * Every reader, asked in this order; the first that detects its format reads the input. A
- * docker save of Docker 25+ also holds an OCI layout, so docker-save comes before oci-layout.
+ * docker save of Docker 25+ also holds an OCI layout, so docker-save comes before oci-layout; a
+ * dir: directory holds manifest.json too (one manifest, not docker save's list), so dir comes first.
  */
-export const READERS: readonly SourceReader[] = [dockerSaveReader, ociLayoutReader, dockerV1SaveReader];
+export const READERS: readonly SourceReader[] = [dirTransportReader, dockerSaveReader, ociLayoutReader, dockerV1SaveReader];
 
 /**
  * Read any input (an archive, a layout directory, standard input, a registry pull) with the
@@ -29,5 +31,8 @@ export const READERS: readonly SourceReader[] = [dockerSaveReader, ociLayoutRead
  */
 export async function readSource<F extends SourceFile>(view: SourceView<F>, plan: ImagePlan<F>): Promise<SourceFormat> {
   for (const reader of READERS) if (await reader.detect(view)) return reader.open(view, plan);
-  throw new LayerstoreError('E_NO_MANIFEST', 'not an image archive: it has neither manifest.json (docker save) nor index.json + oci-layout (OCI layout)');
+  throw new LayerstoreError(
+    'E_NO_MANIFEST',
+    'not an image archive: it has neither manifest.json (docker save; with a version file, a dir: directory) nor index.json + oci-layout (OCI layout)',
+  );
 }

@@ -93,7 +93,11 @@ export function sharingRows(r: SharingReport): Array<Record<string, string | num
   }));
 }
 
-export function renderSharing(r: SharingReport, opts: { maxLayers?: number; truncate?: boolean; removingFrom?: string } = {}): string {
+/**
+ * The sharing tables. `removingFrom` is what the images are in ('the store', 'the engine',
+ * 'the registry'): their UNIQUE bytes are what removing one from it frees, so it has no default.
+ */
+export function renderSharing(r: SharingReport, opts: { removingFrom: string; maxLayers?: number; truncate?: boolean }): string {
   const out: string[] = [];
   const t = r.totals;
   out.push(
@@ -101,7 +105,7 @@ export function renderSharing(r: SharingReport, opts: { maxLayers?: number; trun
       `${humanBytes(t.savedBytes)} saved by sharing (${percent(t.savedBytes, t.logicalBytes)}, dedup ratio ${ratio(t.dedupRatio)})`,
   );
   out.push('');
-  out.push(`Images (unique = what removing the image from ${opts.removingFrom ?? 'the store'} would free)`);
+  out.push(`Images (unique = what removing the image from ${opts.removingFrom} would free)`);
   // CONTAINERS only for images read from an engine (report docker-daemon:).
   const withContainers = r.images.some((i) => i.containers !== undefined);
   const it = table(

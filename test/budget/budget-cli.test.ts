@@ -339,6 +339,7 @@ describe('budget: maxGrowth against a baseline report', () => {
   const before = () => appSize;
   const runs: Record<string, CliResult> = {};
   const skippedJunit = () => file('junit-skipped.xml');
+  const skippedLimitsJunit = () => file('junit-skipped-limits.xml');
   beforeAll(async () => {
     const rep = runCli(['--store', store, 'report', '--json']);
     expect(rep.code, show(rep)).toBe(0);
@@ -362,6 +363,13 @@ describe('budget: maxGrowth against a baseline report', () => {
     const padBaseline = file('baseline-pad.json');
     writeFileSync(padBaseline, JSON.stringify({ schemaVersion: 1, images: [{ refs: ['acme/pad:1.0'], sizeBytes: 116000 }] }));
     const padBudget = budgetFile('growth-pad.json', { budgets: [{ match: 'acme/pad:*', maxGrowth: '0.7%' }] });
+    const skippedLimits = budgetFile('growth-skipped.json', {
+      budgets: [
+        { match: 'acme/app:*', maxGrowth: '5%' },
+        { match: 'acme/app:*', maxGrowth: '10MB' },
+        { match: 'acme/app:*', maxLayers: 9 },
+      ],
+    });
 
     // The grown apps come as tarballs (one CI step), each into a store of its own.
     const todo: Record<string, Promise<CliResult>> = {
@@ -370,6 +378,7 @@ describe('budget: maxGrowth against a baseline report', () => {
       bytes: budgetAsync(['--config', bytes, '--baseline', baseline, file('app-small.tar'), '--json'], { storeDir: newStore() }),
       skipped: budgetAsync(['--config', growth, '--junit', skippedJunit(), '--json']),
       pad: budgetAsync(['--config', padBudget, '--baseline', padBaseline, padTar, '--json'], { storeDir: newStore() }),
+      skippedLimits: budgetAsync(['--config', skippedLimits, '--junit', skippedLimitsJunit(), '--json']),
     };
     for (const [k, p] of Object.entries(todo)) runs[k] = await p;
   });
@@ -413,6 +422,18 @@ describe('budget: maxGrowth against a baseline report', () => {
     expect(root.attrs).toMatchObject({ tests: '1', failures: '0', skipped: '1' });
     const [tc] = xmlFindAll(root, 'testcase');
     expect(tc!.children.map((c) => c.name)).toEqual(['skipped']);
+  });
+
+  it('a skipped rule says its real limit: bytes as bytes, a percentage null (no baseline size to take it of), never 0', () => {
+    const { r, j } = parseBudgetJson(runs.skippedLimits!);
+    expect(r.code, show(r)).toBe(0);
+    const growth = j.results.filter((v) => v.rule === 'maxGrowth').map(({ limit, limitText, pass }) => ({ limit, limitText, pass }));
+    expect(growth).toEqual([
+      { limit: null, limitText: '+5.0%', pass: null },
+      { limit: 10_000_000, limitText: '+10.0 MB', pass: null },
+    ]);
+    const names = xmlFindAll(parseXml(readFileSync(skippedLimitsJunit(), 'utf8')), 'testcase').map((tc) => tc.attrs.name);
+    expect(names).toEqual(['maxGrowth (limit +5.0%)', 'maxGrowth (limit +10.0 MB)', 'maxLayers (limit 9)']);
   });
 
   it('growth of exactly the percentage passes: "0.7%" of 116000 bytes allows 812 bytes', () => {

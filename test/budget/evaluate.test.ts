@@ -128,6 +128,32 @@ describe('evaluateBudgets', () => {
     expect(missing[0]).toMatchObject({ rule: 'maxGrowth', actual: null, pass: null });
   });
 
+  it('a skipped maxGrowth keeps its limit: bytes as bytes, a percentage (bytes only of a baseline size) null, never 0', async () => {
+    const twice = [
+      { refs: ['acme/app:1'], sizeBytes: 1, manifestDigest: 'sha256:1' },
+      { refs: ['acme/app:1'], sizeBytes: 2, manifestDigest: 'sha256:2' },
+    ];
+    for (const ctx of [{ all }, { all, baseline: [{ refs: ['other:1'], sizeBytes: 1 }] }, { all, baseline: twice }]) {
+      const vs = await evaluateBudgets(
+        [app],
+        parseBudgets({
+          budgets: [
+            { match: 'acme/app:*', maxGrowth: '10MB' },
+            { match: 'acme/app:*', maxGrowth: '5%' },
+          ],
+        }),
+        ctx,
+      );
+      expect(vs.map((v) => [v.limit, v.pass])).toEqual([
+        [10_000_000, null],
+        [null, null],
+      ]);
+      expect(vs.map((v) => v.growth?.baseline)).toEqual(
+        ctx.baseline === twice ? ['ambiguous', 'ambiguous'] : ctx.baseline ? ['missing', 'missing'] : ['none', 'none'],
+      );
+    }
+  });
+
   it('maxGrowth of a multi-platform ref: each platform against the same ref AND platform (variant included)', async () => {
     const on = (img: ImageInfo, architecture: string, variant?: string): ImageInfo => ({
       ...img,

@@ -162,7 +162,7 @@ describe('formats/oci: the OCI layout reader through the source interface', () =
   });
 
   it('the reader list: an input no reader detects is E_NO_MANIFEST; a pre-1.10 save is E_UNSUPPORTED', async () => {
-    expect(READERS.map((r) => r.name)).toEqual(['docker-save', 'oci-layout', 'docker-v1-save']);
+    expect(READERS.map((r) => r.name)).toEqual(['dir', 'docker-save', 'oci-layout', 'docker-v1-save']);
     await expect(readSource(new MemorySource(new Map([['hello.txt', Buffer.from('hi')]])), new ImagePlan())).rejects.toMatchObject({ code: 'E_NO_MANIFEST' });
     await expect(readSource(new MemorySource(new Map([['repositories', Buffer.from('{}')]])), new ImagePlan())).rejects.toMatchObject({
       code: 'E_UNSUPPORTED',

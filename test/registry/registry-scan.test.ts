@@ -299,6 +299,23 @@ describe.skipIf(!HAVE_REGISTRY)('report --registry on docker-registry 2.8', () =
     expect(text.stdout.split('\n')[0]).toContain('1 repository without tags skipped');
   });
 
+  it("the text report speaks of the registry: an image's UNIQUE is what removing it from the registry frees, not from the store", async () => {
+    const r = await runCliAsync(['--store', p('store-words'), 'report', '--registry', reg.url]);
+    expect(r.code, showTool(r)).toBe(0);
+    expect(r.stdout).toContain('Images (unique = what removing the image from the registry would free)');
+    expect(r.stdout).not.toMatch(/\bstore\b/);
+  });
+
+  it("--format TEMPLATE prints one line per image, as the store's report does, the same figures as --json", async () => {
+    const store = p('store-format');
+    const j = await runCliAsync(['--store', store, 'report', '--registry', reg.url, '--json']);
+    expect(j.code, showTool(j)).toBe(0);
+    const want = json(j).images.map((i: any) => `${i.refs[0]}\t${i.uniqueBytes}`);
+    const r = await runCliAsync(['--store', store, 'report', '--registry', reg.url, '--format', '{{.Ref}}\\t{{.UniqueBytes}}']);
+    expect(r.code, showTool(r)).toBe(0);
+    expect(r.stdout.trimEnd().split('\n')).toEqual(want);
+  });
+
   it('a registry whose catalog pages are smaller than n=1000 (catalog.maxentries 2: 400 PAGINATION_NUMBER_INVALID) is read page by page', async () => {
     // a second registry process over the same storage, with a page limit
     const small = await startDockerRegistry(p('registry-small'), { catalogMaxEntries: 2, storageRoot: reg.root });
