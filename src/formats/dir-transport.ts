@@ -56,7 +56,7 @@ export async function resolveDirTransport<F extends SourceFile>(view: SourceView
   };
   await new LayoutWalker(view, plan, dirBlobName(top.blob.digest)).walk(descriptor, 'manifest.json', true);
   plan.roots.push({ descriptor });
-  plan.notes.push('a dir: directory carries no image name; without --tag REPO[:TAG] its image is stored untagged');
+  plan.namelessNote = 'a dir: directory carries no image name, so its image is stored untagged; ingest --tag REPO[:TAG] names it';
 }
 
 /** The media type manifest.json is read as: its own, else an index's or a manifest's by its fields. */

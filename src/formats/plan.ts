@@ -47,14 +47,17 @@ export class ImagePlan<F extends SourceFile = SourceFile> {
   /** Given by the caller before the reader runs; undefined keeps bare ref names as they are. */
   bareRefRepository: BareRefRepository | undefined;
 
+  /** Why the input names none of its images (a format without names), said when nothing named them after all (no --tag). */
+  namelessNote: string | undefined;
+
   /** Notes for the user, with artifacts summed up in one line. */
   summaryNotes(): string[] {
-    if (this.artifacts.length === 0) return this.notes;
+    const notes = [...this.notes];
+    if (this.namelessNote && this.roots.every((r) => r.ref === undefined)) notes.push(this.namelessNote);
+    if (this.artifacts.length === 0) return notes;
     const types = [...new Set(this.artifacts.map((a) => a.type))].sort();
-    return [
-      ...this.notes,
-      `${this.artifacts.length} artifact manifest${this.artifacts.length === 1 ? '' : 's'} (${types.join(', ')}) stored, not analysed as images`,
-    ];
+    notes.push(`${this.artifacts.length} artifact manifest${this.artifacts.length === 1 ? '' : 's'} (${types.join(', ')}) stored, not analysed as images`);
+    return notes;
   }
 
   /**

@@ -70,7 +70,7 @@ describe.skipIf(!HAVE_SKOPEO)('skopeo copy ... dir:D, ingested', () => {
     const j = ingest(store, [dir]);
     expect(j.results[0]!.format).toBe('dir');
     expect(j.results[0]!.images).toEqual([expect.objectContaining({ refs: [], manifestDigest: want.manifestDigest })]);
-    expect(j.results[0]!.notes.join('\n')).toMatch(/carries no image name; without --tag REPO\[:TAG\] its image is stored untagged/);
+    expect(j.results[0]!.notes.join('\n')).toMatch(/carries no image name, so its image is stored untagged; ingest --tag REPO\[:TAG\] names it/);
     const { mediaType, ...image } = want;
     expect(readStoreImages(store)).toEqual([{ ...image, refs: [] }]);
     // The root keeps the manifest's own media type (a Docker v2s2 manifest stays one).
@@ -88,6 +88,7 @@ describe.skipIf(!HAVE_SKOPEO)('skopeo copy ... dir:D, ingested', () => {
     const j = ingest(store, ['--tag', 'corp/api:from-dir', dir]);
     expect(j.results[0]!.images.map((i) => i.refs)).toEqual([['corp/api:from-dir']]);
     expect(indexRefs(store)).toEqual(['corp/api:from-dir']);
+    expect(j.results[0]!.notes.join('\n')).not.toContain('untagged'); // named after all
   });
 
   it('--all: the index as manifest.json, each platform as <hex>.manifest.json: the same images as the OCI layout it came from', () => {
