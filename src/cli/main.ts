@@ -5,6 +5,7 @@ import { defaultStoreDir } from '../store/default-location.js';
 import type { GlobalOptions } from './context.js';
 import { printError } from './errors-out.js';
 import { closedOutput } from './closed-output.js';
+import { restoreTerminal } from './terminal-restore.js';
 import { keepYoungGenerationSmall } from '../util/young-generation.js';
 
 /**
@@ -82,6 +83,7 @@ export async function main(argv: string[]): Promise<number> {
       try {
         code = await fn(...args.slice(0, -2), globals(cmd));
       } catch (e) {
+        restoreTerminal(); // a bar the error cut short: the message on its own line, the terminal as it was
         printError(e, globals(cmd));
         code = exitCodeFor(e);
       }
