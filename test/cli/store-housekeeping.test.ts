@@ -3,9 +3,10 @@
  * file is "not a store" (exit 2, E_NOT_A_STORE) for every command, never a raw ENOTDIR;
  * `rm` with a digest or image ID of a tagged image refuses without --force (as docker rmi
  * does) and leaves the store byte-identical; `rm a b` of two tags of one image says the
- * image was removed once, on the line that removed it.
+ * image was removed once, on the line that removed it; `--json` of verify, gc and prune on
+ * a store that does not exist prints an empty store's document, as ls and report do.
  */
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,6 +47,25 @@ describe('--store that is a file', () => {
     expect(r.stderr).toMatch(/^layerstore: error: store path .*a-file\.txt is not a directory \[E_NOT_A_STORE\]$/m);
     expect(r.stderr).not.toMatch(/ENOTDIR|E_IO/);
   });
+});
+
+describe('--json on a store that does not exist', () => {
+  it.each([[['verify', '--json']], [['gc', '--json']], [['gc', '--json', '--dry-run']], [['prune', '--json']], [['prune', '--json', '--dry-run']]])(
+    '%j: the document of an empty store, exit 0, and no store made',
+    async (args) => {
+      const empty = path.join(tmp, 'empty-store');
+      mkdirSync(path.join(empty, 'blobs', 'sha256'), { recursive: true });
+      writeFileSync(path.join(empty, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}\n');
+      writeFileSync(path.join(empty, 'index.json'), '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}\n');
+      const want = await cli(['--store', empty, ...args]);
+      expect(want.code, showRun(want)).toBe(0);
+      const missing = path.join(tmp, 'no-such-store');
+      const r = await cli(['--store', missing, ...args]);
+      expect(r.code, showRun(r)).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ ...JSON.parse(want.stdout), store: missing });
+      expect(existsSync(missing)).toBe(false);
+    },
+  );
 });
 
 describe('rm by digest or image ID', () => {
