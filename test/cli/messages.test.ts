@@ -1,6 +1,7 @@
 /**
  * What a user reads when something is off: bad numbers are refused (exit 2), usage errors
- * from the option parser look like every other error ("layerstore: error: ... [E_USAGE]"),
+ * from the option parser look like every other error (one "layerstore: error: ... [E_USAGE]"
+ * line, then the help of the command they are about), no arguments at all is the help on stdout,
  * a command that needs a store says there is none (E_NOT_A_STORE), the README lists every
  * error code the code can produce, and the progress bar's ETA never shows NaN or Infinity.
  */
@@ -35,6 +36,36 @@ describe('numbers and usage errors', () => {
     const first = r.stderr.split('\n')[0]!;
     expect(first).toMatch(/^layerstore: error: .* \[E_USAGE\]$/);
     expect(first).toMatch(why);
+  });
+
+  it.each([
+    [['injest', 'x'], "layerstore: error: unknown command 'injest' (did you mean ingest?) [E_USAGE]", 'layerstore'],
+    [['ls', '--jsn'], "layerstore: error: unknown option '--jsn' (did you mean --json?) [E_USAGE]", 'layerstore ls'],
+    [['ingest'], "layerstore: error: missing required argument 'path' [E_USAGE]", 'layerstore ingest'],
+    [['report', '--top'], "layerstore: error: option '--top <n>' argument missing [E_USAGE]", 'layerstore report'],
+    [['--bogus'], "layerstore: error: unknown option '--bogus' [E_USAGE]", 'layerstore'],
+    [['help', 'injest'], "layerstore: error: unknown command 'injest' (did you mean ingest?) [E_USAGE]", 'layerstore'],
+    [['help', 'bogus'], "layerstore: error: unknown command 'bogus' [E_USAGE]", 'layerstore'],
+  ])('%j: the error in one line ending in its code, then the help of the command it is about; nothing on stdout', (args, line, helpOf) => {
+    const r = runCli(['--store', path.join(tmp, 'empty'), ...(args as string[])]);
+    expect(r.code, show(r)).toBe(2);
+    expect(r.stderr).toBe(`${line}\n(run ${helpOf} --help for usage)\n`);
+    expect(r.stdout).toBe('');
+  });
+
+  it.each([[[]], [['-q']], [['help']], [['--help']]])('%j: the help on stdout, exit 0 (as docker with no arguments)', (args) => {
+    const r = runCli(args as string[]);
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: layerstore \[options\] \[command\]\n/);
+    expect(r.stdout).toMatch(/^ {2}ingest \[options\] <path\.\.\.>/m);
+    expect(r.stderr).toBe('');
+  });
+
+  it.each([[['help', 'ingest']], [['ingest', '--help']]])("%j: that command's help on stdout, exit 0", (args) => {
+    const r = runCli(args as string[]);
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: layerstore ingest \[options\] <path\.\.\.>\n/);
+    expect(r.stderr).toBe('');
   });
 
   it.each([[['diff', 'a', 'b']], [['export', 'a', '-o', '/tmp/never.tar']], [['tag', 'a', 'b:1']], [['rm', 'a']], [['push', 'a', '127.0.0.1:9/a:1']]])(
