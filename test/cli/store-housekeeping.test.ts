@@ -203,4 +203,31 @@ describe('a store this user cannot write (run as nobody through setpriv)', () =>
     expect(JSON.parse(dry.stdout).dryRun).toBe(true);
     expect(await snapshotStore(store)).toEqual(before);
   });
+
+  it('ingest and pull say so too, the same way (exit 2, E_IO), before reading anything; the store is unchanged', async () => {
+    if (!peer('root and setpriv (util-linux)', process.getuid?.() === 0 && onPath('setpriv'), 'run the tests as root, as CI does')) return;
+    chmodSync(tmp, 0o755);
+    const store = path.join(tmp, 'read-only-ingest');
+    expect((await cli(['--store', store, '-q', 'ingest', input])).code).toBe(0);
+    const other = path.join(tmp, 'other.tar');
+    writeFileSync(other, await writeArchive('v25', [{ repoTags: ['hk/other:1'], layers: [await randomLayer('hk-other', 20_000)] }]));
+    const before = await snapshotStore(store);
+    // Nothing is reached over the network before the store is opened: port 9 never answers.
+    for (const args of [
+      ['ingest', other],
+      ['ingest', input],
+      ['pull', '127.0.0.1:9/hk/other:1'],
+    ]) {
+      const r = await asNobody(['--store', store, ...args]);
+      expect(r.code, showRun(r)).toBe(2);
+      expect(r.stderr).toMatch(/^layerstore: error: the store at .* is not writable by this user \(EACCES .*\) \[E_IO\]$/m);
+      expect(r.stderr).not.toMatch(/permission denied|\.partial|E_LOCKED/);
+      expect(r.stderr, 'refused before the input is read: no line names it').not.toContain('.tar:');
+    }
+    expect(await snapshotStore(store)).toEqual(before);
+    // A store this user could not even create is said the same way.
+    const r = await asNobody(['--store', path.join(store, 'inside'), 'ingest', other]);
+    expect(r.code, showRun(r)).toBe(2);
+    expect(r.stderr).toMatch(/^layerstore: error: the store at .*inside is not writable by this user \(EACCES creating .*inside\) \[E_IO\]$/m);
+  });
 });
