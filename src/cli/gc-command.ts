@@ -1,4 +1,4 @@
-import { gcStore } from '../store/gc.js';
+import { emptyGcReport, gcStore } from '../store/gc.js';
 import { humanBytes } from '../report/human.js';
 import { toJson } from '../report/json.js';
 import { openForRead, storeDir, info, type GlobalOptions } from './context.js';
@@ -7,6 +7,8 @@ export async function gcCommand(opts: GlobalOptions & { dryRun?: boolean; json?:
   const store = await openForRead(opts);
   if (!store) {
     info(opts, `no store at ${storeDir(opts)}; nothing to collect`);
+    // --json still prints its document, an empty store's: a script reads one shape either way.
+    if (opts.json) process.stdout.write(toJson({ schemaVersion: 1, store: storeDir(opts), ...emptyGcReport(!!opts.dryRun) }));
     return 0;
   }
   const r = await gcStore(store, { dryRun: opts.dryRun });

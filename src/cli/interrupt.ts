@@ -1,7 +1,41 @@
 import type { Store } from '../store/store.js';
+import { restoreTerminal } from './terminal-restore.js';
 
 /** Exit code of a command stopped by SIGINT (Ctrl-C) or SIGTERM: 128 + the signal's number, as shells report it. */
 export const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+
+export type StopSignal = keyof typeof SIGNAL_EXIT;
+
+/** The end of a command stopped by `sig`: the terminal as it was, `what` on a line of its own, the signal's exit code. */
+function exitInterrupted(sig: StopSignal, what: string): never {
+  restoreTerminal();
+  process.stderr.write(`layerstore: interrupted (${sig}); ${what}\n`);
+  process.exit(SIGNAL_EXIT[sig]);
+}
+
+/** Handle the first SIGINT or SIGTERM with `onSignal`; a second is not handled: it kills at once. Returns a function that removes the handlers. */
+function onFirstSignal(onSignal: (sig: StopSignal) => void): () => void {
+  const handler = (sig: StopSignal) => {
+    dispose();
+    onSignal(sig);
+  };
+  const dispose = () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+  return dispose;
+}
+
+/**
+ * Ctrl-C or SIGTERM during a command that only reads, or whose every step stands on its own
+ * (verify, verify --fix): say `what` and exit with SIGNAL_EXIT. Returns a function that
+ * removes the handlers.
+ */
+export function exitOnSignal(what: string): () => void {
+  return onFirstSignal((sig) => exitInterrupted(sig, what));
+}
 
 /**
  * Ctrl-C or SIGTERM during a command that writes into `store` (ingest, pull): remove this
@@ -11,7 +45,8 @@ export const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
  * kills at once. Returns a function that removes the handlers.
  */
 export function exitCleanlyOnSignal(store: Store, what: string): () => void {
-  const onSignal = (sig: 'SIGINT' | 'SIGTERM') => {
+  return onFirstSignal((sig) => {
+    restoreTerminal(); // at once: nothing is drawn while the staging files go
     store.writer.removeOwnStagingSync();
     // Returns at once for a store that was there before (no I/O: the command's work does not
     // go on meanwhile); otherwise the command's downloads may still begin staging files until
@@ -21,19 +56,10 @@ export function exitCleanlyOnSignal(store: Store, what: string): () => void {
       .catch(() => {})
       .finally(() => {
         store.writer.removeOwnStagingSync();
-        process.stderr.write(`layerstore: interrupted (${sig}); ${what}\n`);
-        process.exit(SIGNAL_EXIT[sig]);
+        exitInterrupted(sig, what);
       });
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  return () => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  };
+  });
 }
-
-export type StopSignal = keyof typeof SIGNAL_EXIT;
 
 /**
  * Ctrl-C or SIGTERM during a command that can stop early and still keep what it did (report
@@ -43,20 +69,9 @@ export type StopSignal = keyof typeof SIGNAL_EXIT;
  */
 export function stopOnSignal(stop: (sig: StopSignal) => void): { received(): StopSignal | undefined; dispose(): void } {
   let got: StopSignal | undefined;
-  const onSignal = (sig: StopSignal) => {
+  const dispose = onFirstSignal((sig) => {
     got = sig;
-    // Only the first: the next Ctrl-C finds no handler and kills the process.
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
     stop(sig);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  return {
-    received: () => got,
-    dispose: () => {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    },
-  };
+  });
+  return { received: () => got, dispose };
 }

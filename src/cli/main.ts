@@ -5,6 +5,8 @@ import { defaultStoreDir } from '../store/default-location.js';
 import type { GlobalOptions } from './context.js';
 import { printError } from './errors-out.js';
 import { closedOutput } from './closed-output.js';
+import { restoreTerminal } from './terminal-restore.js';
+import { ParserOutput, pointToHelp } from './parser-output.js';
 import { keepYoungGenerationSmall } from '../util/young-generation.js';
 
 /**
@@ -59,6 +61,7 @@ const engineOptions = (): Option[] => [
 export async function main(argv: string[]): Promise<number> {
   keepYoungGenerationSmall();
   let code: number = EXIT.ok;
+  const parserOutput = new ParserOutput();
   const program = new Command('layerstore');
   program
     .description('Content-addressed store for container image tarballs, with cross-image layer sharing reports.')
@@ -66,9 +69,9 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--store <dir>', `store directory (default: $LAYERSTORE_STORE or ${defaultStoreDir()})`))
     .option('-q, --quiet', 'no progress or notes on stderr')
     .option('--debug', 'print stack traces with errors')
-    .showHelpAfterError('(run layerstore --help for usage)')
     // Usage errors look like every other error: one "layerstore: error: ... [E_USAGE]" line.
-    .configureOutput({ outputError: (str, write) => write(`layerstore: ${str.trim().replace(/\.$/, '')} [E_USAGE]\n`) })
+    .configureOutput(parserOutput.config)
+    .helpCommand(false) // our own `help` below: an unknown NAME is an error there
     .exitOverride();
 
   const globals = (cmd: Command): GlobalOptions => cmd.optsWithGlobals() as GlobalOptions;
@@ -82,6 +85,7 @@ export async function main(argv: string[]): Promise<number> {
       try {
         code = await fn(...args.slice(0, -2), globals(cmd));
       } catch (e) {
+        restoreTerminal(); // a bar the error cut short: the message on its own line, the terminal as it was
         printError(e, globals(cmd));
         code = exitCodeFor(e);
       }
@@ -253,18 +257,39 @@ export async function main(argv: string[]): Promise<number> {
     .option('--log', 'log one line per request on stderr')
     .action(run(async (opts) => (await import('./serve-command.js')).serveCommand(opts)));
 
+  program
+    .command('help')
+    .description('display help for command')
+    .argument('[command]', 'the command to describe')
+    .action(async (name?: string) => {
+      const cmd = name === undefined ? program : program.commands.find((c) => c.name() === name);
+      if (cmd) cmd.outputHelp();
+      // Not a command: parsed as one, it is commander's unknown-command error, with its suggestion.
+      else await program.parseAsync([name!], { from: 'user' });
+    });
+
   for (const c of program.commands) if (ENGINE_COMMANDS.includes(c.name())) for (const o of engineOptions()) c.addOption(o);
+  for (const c of [program, ...program.commands]) pointToHelp(c);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT.ok;
+      // No command given: commander printed the help as an error. It goes on stdout, exit 0, as docker's does.
+      if (e.code === 'commander.help') {
+        parserOutput.drop();
+        program.outputHelp();
+        return EXIT.ok;
+      }
+      parserOutput.flush();
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return EXIT.ok;
       return EXIT.badInput;
     }
+    parserOutput.flush();
     printError(e instanceof Error ? e : new LayerstoreError('E_USAGE', String(e)), {});
     return EXIT.badInput;
   }
+  parserOutput.flush();
   return code;
 }
 

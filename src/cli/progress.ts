@@ -2,11 +2,13 @@ import { createRequire } from 'node:module';
 import type cliProgressTypes from 'cli-progress';
 import type { IngestProgress } from '../ingest/ingest.js';
 import { humanBytes } from '../report/human.js';
+import { drawing, undrawn } from './terminal-restore.js';
 
 /**
  * A progress bar on stderr for long work: bytes (with a rate) or a count, with an ETA. Drawn
  * only when `enabled` (callers pass: stderr is a terminal and --quiet is not given), so logs
- * and pipes stay clean.
+ * and pipes stay clean. While drawn it is known to terminal-restore.ts, which stops it on every
+ * way out; stop() is final.
  */
 // Loaded when a bar is first drawn: runs without a terminal (CI, pipes) never pay for it.
 const requireHere = createRequire(import.meta.url);
@@ -15,6 +17,7 @@ export class ProgressBar {
   private bar: cliProgressTypes.SingleBar | undefined;
   private readonly t0 = Date.now();
   private last = 0;
+  private stopped = false;
 
   constructor(
     private readonly label: string,
@@ -32,7 +35,8 @@ export class ProgressBar {
   }
 
   update(done: number, total: number): void {
-    if (!this.enabled) return;
+    // Once stopped (also by restoreTerminal, while the command still runs) it is never drawn again.
+    if (!this.enabled || this.stopped) return;
     const now = Date.now();
     if (this.bar && now - this.last < 200 && done < total) return;
     this.last = now;
@@ -49,14 +53,17 @@ export class ProgressBar {
         },
         cliProgress.Presets.shades_classic,
       );
+      drawing(this);
       this.bar.start(Math.max(total, 1), 0, { label: this.label, done: this.fmt(0), size: this.fmt(total), rate: '', eta_text: etaText(0, total, 0) });
     }
     this.bar.update(Math.min(done, Math.max(total, 1)), { done: this.fmt(done), rate: this.rate(done), eta_text: etaText(done, total, now - this.t0) });
   }
 
   stop(): void {
+    this.stopped = true;
     this.bar?.stop();
     this.bar = undefined;
+    undrawn(this);
   }
 }
 

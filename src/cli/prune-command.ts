@@ -13,8 +13,12 @@ import { info, openForRead, storeDir, type GlobalOptions } from './context.js';
  */
 export async function pruneCommand(opts: GlobalOptions & { dryRun?: boolean; json?: boolean }): Promise<number> {
   const store = await openForRead(opts);
+  const json = (root: string, images: string[], bytesFreed: number, removedRoots: number) =>
+    toJson({ schemaVersion: 1, store: root, dryRun: !!opts.dryRun, images, bytesFreed, removedRoots });
   if (!store) {
     info(opts, `no store at ${storeDir(opts)}; nothing to prune`);
+    // --json still prints its document, an empty store's: a script reads one shape either way.
+    if (opts.json) process.stdout.write(json(storeDir(opts), [], 0, 0));
     return 0;
   }
   const u = untaggedImages(await loadImages(store));
@@ -25,7 +29,12 @@ export async function pruneCommand(opts: GlobalOptions & { dryRun?: boolean; jso
   const freed = r.bytesFreed;
   if (opts.json) {
     process.stdout.write(
-      toJson({ schemaVersion: 1, store: store.root, dryRun: !!opts.dryRun, images: u.images.map((i) => i.manifestDigest), bytesFreed: freed, removedRoots }),
+      json(
+        store.root,
+        u.images.map((i) => i.manifestDigest),
+        freed,
+        removedRoots,
+      ),
     );
     return 0;
   }

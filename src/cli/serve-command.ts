@@ -4,7 +4,7 @@ import { createRegistryServer } from '../registry/server.js';
 import { RepositoryIndex } from '../registry/repositories.js';
 import { uiRoutes } from '../html/ui-routes.js';
 import { Htpasswd, isLoopback } from '../registry/auth.js';
-import { openForRead, storeDir, info, type GlobalOptions } from './context.js';
+import { openForRead, requireStore, storeDir, info, type GlobalOptions } from './context.js';
 import { Store } from '../store/store.js';
 
 export interface ServeOptions extends GlobalOptions {
@@ -45,7 +45,10 @@ export async function serveCommand(opts: ServeOptions): Promise<number> {
   const auth = opts.htpasswd ? await Htpasswd.load(opts.htpasswd) : undefined;
   const tls = opts.tlsCert && opts.tlsKey ? { cert: await fsp.readFile(opts.tlsCert), key: await fsp.readFile(opts.tlsKey) } : undefined;
   if (auth && !tls && !loopback) info(opts, 'warning: credentials travel in clear text without --tls-cert/--tls-key');
-  const store = (await openForRead(opts)) ?? (await Store.open(storeDir(opts), { create: true }));
+  // Read-only, a missing store is a mistyped --store, as for every command that reads: serving
+  // an empty registry made for it would hide that. Pushes may fill a new one.
+  const existing = await openForRead(opts);
+  const store = existing ?? (opts.allowPush ? await Store.open(storeDir(opts), { create: true }) : await requireStore(opts));
   // The registry API and the read-only web UI (/, /api/*) on one listener, over one view of the repositories.
   const repositories = new RepositoryIndex(store);
   const registry = createRegistryServer(store, {
@@ -66,7 +69,8 @@ export async function serveCommand(opts: ServeOptions): Promise<number> {
   const addr = registry.server.address();
   const shown = typeof addr === 'object' && addr ? `${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}` : `${host}:${port}`;
   const writes = [opts.allowPush && 'push', opts.allowDelete && 'delete'].filter(Boolean).join(' and ');
-  info(opts, `store: ${store.root}${writes ? ` (${writes} enabled)` : ' (read-only)'}${auth ? ', basic auth' : ''}`);
+  const state = [existing ? '' : 'new and empty', writes ? `${writes} enabled` : 'read-only'].filter(Boolean).join('; ');
+  info(opts, `store: ${store.root} (${state})${auth ? ', basic auth' : ''}`);
   // stdout carries the URL alone so scripts (and tests) can read the port chosen for :0.
   process.stdout.write(`listening on ${tls ? 'https' : 'http'}://${shown}\n`);
   await new Promise<void>((resolve) => {

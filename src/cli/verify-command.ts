@@ -1,29 +1,41 @@
-import { verifyStore } from '../store/verify.js';
+import { emptyVerifyReport, verifyStore, type VerifyReport } from '../store/verify.js';
 import { checkRecordsCache } from '../analysis/image-records.js';
 import { humanBytes } from '../report/human.js';
 import { toJson } from '../report/json.js';
 import { openForRead, storeDir, info, type GlobalOptions } from './context.js';
 import { ProgressBar } from './progress.js';
+import { exitOnSignal } from './interrupt.js';
 
 export async function verifyCommand(opts: GlobalOptions & { fix?: boolean; json?: boolean }): Promise<number> {
   const store = await openForRead(opts);
   if (!store) {
     info(opts, `no store at ${storeDir(opts)}; nothing to verify`);
+    // --json still prints its document, an empty store's: a script reads one shape either way.
+    if (opts.json) process.stdout.write(verifyJson(storeDir(opts), emptyVerifyReport(), []));
     return 0;
   }
   const bar = new ProgressBar('verify', !opts.quiet && !opts.json && process.stderr.isTTY === true);
-  const r = await verifyStore(store, {
-    fix: opts.fix,
-    onProgress: (done, total) => bar.update(done, total),
-    checkCaches: (good) => checkRecordsCache(store, good),
-  });
-  bar.stop();
+  // Each --fix step (a rename into quarantine, a leftover removed) stands on its own: stopping between them is safe.
+  const signals = exitOnSignal(
+    opts.fix
+      ? 'verify --fix did not finish: what it quarantined or removed so far stays so; no verdict on the store'
+      : 'verify did not finish: no verdict on the store',
+  );
+  let r: VerifyReport;
+  try {
+    r = await verifyStore(store, {
+      fix: opts.fix,
+      onProgress: (done, total) => bar.update(done, total),
+      checkCaches: (good) => checkRecordsCache(store, good),
+    });
+  } finally {
+    signals();
+    bar.stop();
+  }
   // Not damage: a registry push stored them knowingly. Said, so nobody takes them for verified images.
   const unverified = [...(await store.unverified())].map(([digest, reason]) => ({ digest, reason }));
   if (opts.json) {
-    process.stdout.write(
-      toJson({ schemaVersion: 1, store: store.root, ...r, unverified, leftovers: r.leftovers.map((l) => ({ path: l.path, size: l.size })) }),
-    );
+    process.stdout.write(verifyJson(store.root, r, unverified));
     return r.damaged ? 3 : 0;
   }
   const out: string[] = [
@@ -66,4 +78,8 @@ export async function verifyCommand(opts: GlobalOptions & { fix?: boolean; json?
     );
   process.stdout.write(out.join('\n') + '\n');
   return r.damaged ? 3 : 0;
+}
+
+function verifyJson(root: string, r: VerifyReport, unverified: Array<{ digest: string; reason: string }>): string {
+  return toJson({ schemaVersion: 1, store: root, ...r, unverified, leftovers: r.leftovers.map((l) => ({ path: l.path, size: l.size })) });
 }

@@ -26,6 +26,21 @@ export interface GcReport {
   receivedExpired: number;
 }
 
+/** What a gc of a store that holds nothing reports (also the CLI's for a store that does not exist). */
+export function emptyGcReport(dryRun: boolean): GcReport {
+  return {
+    dryRun,
+    blobsRemoved: [],
+    bytesFreed: 0,
+    derivedRemoved: 0,
+    leftoversRemoved: 0,
+    leftoverBytes: 0,
+    blobsKept: 0,
+    receivedKept: 0,
+    receivedExpired: 0,
+  };
+}
+
 /**
  * Mark from index.json, sweep unreferenced blobs, their derived data, and leftovers of
  * dead ingests.
@@ -50,17 +65,7 @@ export async function gcLayout(store: Store, layout: StoreLayout, opts: { dryRun
   // make it count a blob that a gc under the lock would then keep).
   const body = async (): Promise<GcReport> => {
     const reach = await completeMark(store, layout, 'gc');
-    const report: GcReport = {
-      dryRun: !!opts.dryRun,
-      blobsRemoved: [],
-      bytesFreed: 0,
-      derivedRemoved: 0,
-      leftoversRemoved: 0,
-      leftoverBytes: 0,
-      blobsKept: 0,
-      receivedKept: 0,
-      receivedExpired: 0,
-    };
+    const report = emptyGcReport(!!opts.dryRun);
     // Blobs a push delivered that no manifest names yet are roots while their record lasts
     // (received.ts); expired records, and records of blobs no longer stored, end here.
     const keep = new Set(reach.reachable);

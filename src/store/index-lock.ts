@@ -8,6 +8,7 @@ import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { LayerstoreError } from '../errors.js';
 import type { StoreLayout } from './layout.js';
+import { NOT_WRITABLE_CODES, notWritableError } from './writable.js';
 
 /**
  * The store lock: proper-lockfile's directory lock (.layerstore/index.json.lock, kept fresh by
@@ -148,13 +149,10 @@ export async function withIndexLock<T>(layout: StoreLayout, fn: () => Promise<T>
     }
   }
   const code = (last as NodeJS.ErrnoException | undefined)?.code;
-  if (!release && (code === 'EACCES' || code === 'EPERM' || code === 'EROFS')) {
+  if (!release && code && NOT_WRITABLE_CODES.has(code)) {
     // Not a held lock: this user cannot create the lock at all. Saying "remove the lock"
     // here would send someone to delete a live process's lock for a permission problem.
-    throw new LayerstoreError('E_IO', `the store at ${layout.root} is not writable by this user (${code} creating ${lockDir})`, {
-      hint: "run as the store's owner or get write access to it; ls, report, verify, export and the --dry-run of prune and gc only read",
-      cause: last,
-    });
+    throw notWritableError(layout.root, code, `creating ${lockDir}`, last);
   }
   if (!release) {
     throw new LayerstoreError('E_LOCKED', `could not lock the store index (${(last as Error).message})`, {

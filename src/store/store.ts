@@ -15,6 +15,7 @@ import { runTransaction, type StoreTransaction } from './transaction.js';
 import { markReachable, type Reachability } from './reachability.js';
 import { gcLayout, pruneLayout, type GcReport, type PruneReport } from './gc.js';
 import { verifyLayout, type VerifyOptions, type VerifyReport } from './verify.js';
+import { checkWritable, NOT_WRITABLE_CODES, notWritableError } from './writable.js';
 
 /** What a transaction's function may do (transaction.ts itself is private to store/). */
 export type { StoreTransaction };
@@ -98,8 +99,10 @@ export class Store {
   }
 
   /**
-   * Open the store at `root`. With `create`, make it when missing (an empty or absent
-   * directory); an existing non-empty directory that is not an OCI layout is refused.
+   * Open the store at `root`. With `create` (for a command about to write: ingest, pull), make
+   * it when missing (an empty or absent directory), and refuse one this user cannot write
+   * (writable.ts) before any work; an existing non-empty directory that is not an OCI layout
+   * is refused.
    */
   static async open(root: string, opts: { create?: boolean; hasher?: HasherName } = {}): Promise<Store> {
     const store = new Store(root, opts.hasher);
@@ -119,13 +122,17 @@ export class Store {
           hint: 'choose an empty or new directory for --store',
         });
       }
-      await fsp.mkdir(l.root, { recursive: true });
+      await fsp.mkdir(l.root, { recursive: true }).catch((e: NodeJS.ErrnoException) => {
+        throw NOT_WRITABLE_CODES.has(e.code ?? '') ? notWritableError(l.root, e.code!, `creating ${l.root}`, e) : e;
+      });
       store.created = rootSt ? 'empty' : 'absent';
     } else {
       await store.checkLayoutFile();
       // Fail before any work (an ingest would stage everything first).
       if (!(await lstatOrUndefined(l.indexFile))) throw missingIndexError(l);
     }
+    // Also before any work: an ingest would stage everything, then fail on its first staging file.
+    if (opts.create) await checkWritable(l);
     await ensureRealDir(l.blobsDir);
     await ensureRealDir(l.sha256Dir);
     await ensureRealDir(l.privateDir);

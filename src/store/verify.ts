@@ -50,6 +50,24 @@ export interface VerifyReport {
   fixed: { quarantined: number; leftoversRemoved: number; cachesRemoved: number };
 }
 
+/** What verify reports on a store that holds nothing (also the CLI's for a store that does not exist). */
+export function emptyVerifyReport(): VerifyReport {
+  return {
+    blobsChecked: 0,
+    bytesChecked: 0,
+    badBlobs: [],
+    missing: [],
+    unreadable: [],
+    orphans: [],
+    leftovers: [],
+    absentPlatforms: 0,
+    badCaches: [],
+    badFiles: [],
+    damaged: false,
+    fixed: { quarantined: 0, leftoversRemoved: 0, cachesRemoved: 0 },
+  };
+}
+
 export interface VerifyOptions {
   fix?: boolean;
   onProgress?: (bytesDone: number, bytesTotal: number) => void;
@@ -98,18 +116,11 @@ export async function verifyLayout(store: Store, layout: StoreLayout, opts: Veri
   const rootsOf = (d: string) => [...(reach.roots.get(d as Digest) ?? [])].sort();
 
   const report: VerifyReport = {
-    blobsChecked: 0,
-    bytesChecked: 0,
-    badBlobs: [],
+    ...emptyVerifyReport(),
     missing: reach.missing,
     unreadable: reach.unreadable,
-    orphans: [],
-    leftovers: [],
     absentPlatforms: reach.absentPlatforms,
-    badCaches: [],
     badFiles,
-    damaged: false,
-    fixed: { quarantined: 0, leftoversRemoved: 0, cachesRemoved: 0 },
   };
   const good = new Set<Digest>();
   let done = 0;

@@ -1,14 +1,18 @@
 /**
  * What a user reads when something is off: bad numbers are refused (exit 2), usage errors
- * from the option parser look like every other error ("layerstore: error: ... [E_USAGE]"),
- * a command that needs a store says there is none (E_NOT_A_STORE), the README lists every
- * error code the code can produce, and the progress bar's ETA never shows NaN or Infinity.
+ * from the option parser look like every other error (one "layerstore: error: ... [E_USAGE]"
+ * line, then the help of the command they are about), no arguments at all is the help on
+ * stdout, a command that needs a store says there is none (E_NOT_A_STORE; read-only serve
+ * too), the README lists every error code the code can produce, and the progress bar's ETA
+ * never shows NaN or Infinity.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, REPO_ROOT, runCli, show } from '../helpers/cli.js';
+import { spawnSync } from 'node:child_process';
+import { CLI, ensureBuilt, REPO_ROOT, runCli, show } from '../helpers/cli.js';
+import { startServe } from '../registry/helpers.js';
 import { etaText } from '../../src/cli/progress.js';
 
 let tmp: string;
@@ -37,6 +41,36 @@ describe('numbers and usage errors', () => {
     expect(first).toMatch(why);
   });
 
+  it.each([
+    [['injest', 'x'], "layerstore: error: unknown command 'injest' (did you mean ingest?) [E_USAGE]", 'layerstore'],
+    [['ls', '--jsn'], "layerstore: error: unknown option '--jsn' (did you mean --json?) [E_USAGE]", 'layerstore ls'],
+    [['ingest'], "layerstore: error: missing required argument 'path' [E_USAGE]", 'layerstore ingest'],
+    [['report', '--top'], "layerstore: error: option '--top <n>' argument missing [E_USAGE]", 'layerstore report'],
+    [['--bogus'], "layerstore: error: unknown option '--bogus' [E_USAGE]", 'layerstore'],
+    [['help', 'injest'], "layerstore: error: unknown command 'injest' (did you mean ingest?) [E_USAGE]", 'layerstore'],
+    [['help', 'bogus'], "layerstore: error: unknown command 'bogus' [E_USAGE]", 'layerstore'],
+  ])('%j: the error in one line ending in its code, then the help of the command it is about; nothing on stdout', (args, line, helpOf) => {
+    const r = runCli(['--store', path.join(tmp, 'empty'), ...(args as string[])]);
+    expect(r.code, show(r)).toBe(2);
+    expect(r.stderr).toBe(`${line}\n(run ${helpOf} --help for usage)\n`);
+    expect(r.stdout).toBe('');
+  });
+
+  it.each([[[]], [['-q']], [['help']], [['--help']]])('%j: the help on stdout, exit 0 (as docker with no arguments)', (args) => {
+    const r = runCli(args as string[]);
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: layerstore \[options\] \[command\]\n/);
+    expect(r.stdout).toMatch(/^ {2}ingest \[options\] <path\.\.\.>/m);
+    expect(r.stderr).toBe('');
+  });
+
+  it.each([[['help', 'ingest']], [['ingest', '--help']]])("%j: that command's help on stdout, exit 0", (args) => {
+    const r = runCli(args as string[]);
+    expect(r.code, show(r)).toBe(0);
+    expect(r.stdout).toMatch(/^Usage: layerstore ingest \[options\] <path\.\.\.>\n/);
+    expect(r.stderr).toBe('');
+  });
+
   it.each([[['diff', 'a', 'b']], [['export', 'a', '-o', '/tmp/never.tar']], [['tag', 'a', 'b:1']], [['rm', 'a']], [['push', 'a', '127.0.0.1:9/a:1']]])(
     '%j on a store that does not exist: E_NOT_A_STORE, exit 2',
     (args) => {
@@ -45,6 +79,36 @@ describe('numbers and usage errors', () => {
       expect(r.stderr).toMatch(/no store at .*missing \[E_NOT_A_STORE\]/);
     },
   );
+});
+
+describe('serve on a --store that does not exist (a typo)', () => {
+  it.each([[[]], [['--allow-delete']]])('serve %j: E_NOT_A_STORE with the hint read commands give, exit 2, and no directory made', (extra) => {
+    const missing = path.join(tmp, `typo${(extra as string[]).join('')}`);
+    // Killed after 20 s: before the fix it served an empty store made on the spot.
+    const r = spawnSync(process.execPath, [CLI, '--store', missing, 'serve', '--listen', '127.0.0.1:0', ...(extra as string[])], {
+      encoding: 'utf8',
+      timeout: 20_000,
+      env: { ...process.env, LAYERSTORE_STORE: undefined },
+    });
+    const seen = `exit ${r.status} ${r.signal ?? ''}\n${r.stdout}\n${r.stderr}`;
+    expect(r.status, seen).toBe(2);
+    expect(r.stderr).toBe(
+      `layerstore: error: no store at ${missing} [E_NOT_A_STORE]\n  hint: ingest something first (layerstore ingest IMAGE.tar), or pass --store DIR\n`,
+    );
+    expect(existsSync(missing)).toBe(false);
+  });
+
+  it('serve --allow-push makes an empty store to push to, and says so on stderr', async () => {
+    const fresh = path.join(tmp, 'to-push-to');
+    const srv = await startServe(fresh, ['--allow-push']);
+    try {
+      for (let i = 0; i < 50 && !srv.stderr().includes('\n'); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(srv.stderr()).toBe(`store: ${fresh} (new and empty; push enabled)\n`);
+      expect(existsSync(path.join(fresh, 'oci-layout'))).toBe(true);
+    } finally {
+      await srv.stop();
+    }
+  });
 });
 
 describe('README', () => {

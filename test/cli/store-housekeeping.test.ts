@@ -3,9 +3,10 @@
  * file is "not a store" (exit 2, E_NOT_A_STORE) for every command, never a raw ENOTDIR;
  * `rm` with a digest or image ID of a tagged image refuses without --force (as docker rmi
  * does) and leaves the store byte-identical; `rm a b` of two tags of one image says the
- * image was removed once, on the line that removed it.
+ * image was removed once, on the line that removed it; `--json` of verify, gc and prune on
+ * a store that does not exist prints an empty store's document, as ls and report do.
  */
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,6 +47,25 @@ describe('--store that is a file', () => {
     expect(r.stderr).toMatch(/^layerstore: error: store path .*a-file\.txt is not a directory \[E_NOT_A_STORE\]$/m);
     expect(r.stderr).not.toMatch(/ENOTDIR|E_IO/);
   });
+});
+
+describe('--json on a store that does not exist', () => {
+  it.each([[['verify', '--json']], [['gc', '--json']], [['gc', '--json', '--dry-run']], [['prune', '--json']], [['prune', '--json', '--dry-run']]])(
+    '%j: the document of an empty store, exit 0, and no store made',
+    async (args) => {
+      const empty = path.join(tmp, 'empty-store');
+      mkdirSync(path.join(empty, 'blobs', 'sha256'), { recursive: true });
+      writeFileSync(path.join(empty, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}\n');
+      writeFileSync(path.join(empty, 'index.json'), '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}\n');
+      const want = await cli(['--store', empty, ...args]);
+      expect(want.code, showRun(want)).toBe(0);
+      const missing = path.join(tmp, 'no-such-store');
+      const r = await cli(['--store', missing, ...args]);
+      expect(r.code, showRun(r)).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ ...JSON.parse(want.stdout), store: missing });
+      expect(existsSync(missing)).toBe(false);
+    },
+  );
 });
 
 describe('rm by digest or image ID', () => {
@@ -182,5 +202,32 @@ describe('a store this user cannot write (run as nobody through setpriv)', () =>
     expect(dry.code, showRun(dry)).toBe(0);
     expect(JSON.parse(dry.stdout).dryRun).toBe(true);
     expect(await snapshotStore(store)).toEqual(before);
+  });
+
+  it('ingest and pull say so too, the same way (exit 2, E_IO), before reading anything; the store is unchanged', async () => {
+    if (!peer('root and setpriv (util-linux)', process.getuid?.() === 0 && onPath('setpriv'), 'run the tests as root, as CI does')) return;
+    chmodSync(tmp, 0o755);
+    const store = path.join(tmp, 'read-only-ingest');
+    expect((await cli(['--store', store, '-q', 'ingest', input])).code).toBe(0);
+    const other = path.join(tmp, 'other.tar');
+    writeFileSync(other, await writeArchive('v25', [{ repoTags: ['hk/other:1'], layers: [await randomLayer('hk-other', 20_000)] }]));
+    const before = await snapshotStore(store);
+    // Nothing is reached over the network before the store is opened: port 9 never answers.
+    for (const args of [
+      ['ingest', other],
+      ['ingest', input],
+      ['pull', '127.0.0.1:9/hk/other:1'],
+    ]) {
+      const r = await asNobody(['--store', store, ...args]);
+      expect(r.code, showRun(r)).toBe(2);
+      expect(r.stderr).toMatch(/^layerstore: error: the store at .* is not writable by this user \(EACCES .*\) \[E_IO\]$/m);
+      expect(r.stderr).not.toMatch(/permission denied|\.partial|E_LOCKED/);
+      expect(r.stderr, 'refused before the input is read: no line names it').not.toContain('.tar:');
+    }
+    expect(await snapshotStore(store)).toEqual(before);
+    // A store this user could not even create is said the same way.
+    const r = await asNobody(['--store', path.join(store, 'inside'), 'ingest', other]);
+    expect(r.code, showRun(r)).toBe(2);
+    expect(r.stderr).toMatch(/^layerstore: error: the store at .*inside is not writable by this user \(EACCES creating .*inside\) \[E_IO\]$/m);
   });
 });

@@ -232,7 +232,8 @@ describe('serve --allow-push off loopback', () => {
   const guarded = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${LOOPBACK_GUARD}`.trim() };
 
   it('the guard works: a read-only serve on 0.0.0.0 is stopped before it binds (exit 99)', () => {
-    const r = runCli(['--store', p('guard-store'), 'serve', '--listen', '0.0.0.0:0'], { env: guarded });
+    // A store that exists: read-only serve refuses a missing one before it would listen.
+    const r = runCli(['--store', src, 'serve', '--listen', '0.0.0.0:0'], { env: guarded });
     expect(r.code, show(r)).toBe(99);
     expect(r.stderr).toContain('loopback-guard: refused listen on 0.0.0.0');
     expect(r.stdout).not.toContain('listening');

@@ -40,7 +40,7 @@ describe('serve and idle keep-alive connections', () => {
   let srv: Serve;
   beforeAll(async () => {
     ensureBuilt();
-    srv = await startServe(path.join(tmp, 'store'));
+    srv = await startServe(path.join(tmp, 'store'), ['--allow-push']); // the pushes of Go clients are what this protects
   }, 60_000);
   afterAll(async () => {
     await srv?.stop();
