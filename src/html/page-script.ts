@@ -9,16 +9,19 @@
  *
  * Written as a raw string (String.raw): no backticks and no dollar-brace in the script, but
  * for the one interpolation of PAGE_FORMAT_SOURCE.
- * Every text from the data goes into the page as a text node or attribute, never as markup.
+ * Every text from the data goes into the page as a text node or attribute, never as markup;
+ * every text from an image (paths, history lines, artifact types) through printable first.
  */
 import { humanBytes, percent, ratio } from '../report/human.js';
+import { printable } from '../report/printable.js';
 
 /**
- * The CLI's own formatting functions (src/report/human.ts), as script source: the page runs
- * the very code the CLI runs, so it shows the CLI's numbers. They are self-contained function
- * declarations, which is what makes their source text usable here.
+ * The CLI's own formatting functions (src/report/human.ts, src/report/printable.ts), as script
+ * source: the page runs the very code the CLI runs, so it shows the CLI's numbers and escapes
+ * names as the CLI's tables do. They are self-contained function declarations, which is what
+ * makes their source text usable here.
  */
-export const PAGE_FORMAT_SOURCE = [humanBytes, percent, ratio].map((f) => f.toString()).join('\n');
+export const PAGE_FORMAT_SOURCE = [humanBytes, percent, ratio, printable].map((f) => f.toString()).join('\n');
 
 export const PAGE_SCRIPT = String.raw`
 (function () {
@@ -27,7 +30,7 @@ export const PAGE_SCRIPT = String.raw`
   // the stylesheet's colours, for SVG fill attributes
   var P = { shared: '#3b6fd8', unique: '#f0a030', waste: '#d9463b', added: '#2f9e5b', stored: '#3b6fd8', saved: '#a7d8b5' };
 
-  // ---- formatting: humanBytes, percent and ratio are the CLI's own (PAGE_FORMAT_SOURCE)
+  // ---- formatting: humanBytes, percent, ratio and printable are the CLI's own (PAGE_FORMAT_SOURCE)
 ${PAGE_FORMAT_SOURCE}
   function short(d) { return d.indexOf('sha256:') === 0 ? d.slice(7, 19) : d.slice(0, 12); }
   function plural(n, w) { return n + ' ' + w + (n === 1 ? '' : 's'); }
@@ -276,7 +279,7 @@ ${PAGE_FORMAT_SOURCE}
       sec.appendChild(h('h3', null, 'Attached to the images (referrers: signatures, SBOMs, attestations)'));
       sec.appendChild(table('referrers-table', [
         { key: 'image', label: 'Image', cls: 'mono', cell: function (r) { return label(r.img); } },
-        { key: 'type', label: 'Artifact type', cls: 'mono', cell: function (r) { return r.artifactType || r.mediaType; } },
+        { key: 'type', label: 'Artifact type', cls: 'mono', cell: function (r) { return printable(r.artifactType || r.mediaType); } },
         { key: 'digest', label: 'Digest', cls: 'mono', cell: function (r) { return short(r.digest); }, sort: function (r) { return r.digest; } },
         { key: 'size', label: 'Size', num: true, cell: function (r) { return humanBytes(r.size); }, sort: function (r) { return r.size; } },
       ], attached, function (r) { return [r.img]; }));
@@ -291,11 +294,11 @@ ${PAGE_FORMAT_SOURCE}
     wsec.appendChild(h('h3', null, 'Largest wasted files'));
     wsec.appendChild(table('wasted-table', [
       { key: 'image', label: 'Image', cls: 'mono', cell: function (r) { return label(r.img); } },
-      { key: 'path', label: 'Path', cls: 'mono', cell: function (r) { return r.path; } },
+      { key: 'path', label: 'Path', cls: 'mono', cell: function (r) { return printable(r.path); } },
       { key: 'class', label: 'Class', cell: function (r) { return h('span', { class: 'cls cls-' + r.class }, r.class); }, sort: function (r) { return r.class; } },
       { key: 'bytes', label: 'Bytes', num: true, cell: function (r) { return humanBytes(r.bytes); }, sort: function (r) { return r.bytes; } },
       { key: 'layer', label: 'In layer', cls: 'mono', cell: function (r) { return r.layers.map(short).join(', '); } },
-      { key: 'why', label: 'Why', cls: 'mono', cell: function (r) { return r.class === 'duplicate' ? 'same as ' + r.duplicateOf : 'hidden by ' + r.hiddenBy.map(short).join(', '); } },
+      { key: 'why', label: 'Why', cls: 'mono', cell: function (r) { return r.class === 'duplicate' ? 'same as ' + printable(r.duplicateOf || '') : 'hidden by ' + r.hiddenBy.map(short).join(', '); } },
     ], wasted, function (r) { return [r.img]; }, 'No wasted files: no image hides or duplicates a file.'));
 
     var usersOf = {};
@@ -308,7 +311,7 @@ ${PAGE_FORMAT_SOURCE}
       { key: 'copies', label: 'Copies', num: true, cell: function (r) { return String(r.occurrences.length); }, sort: function (r) { return r.occurrences.length; } },
       { key: 'layers', label: 'Layers', num: true, cell: function (r) { return String(r.layers); }, sort: function (r) { return r.layers; } },
       { key: 'saved', label: 'Saved', num: true, cell: function (r) { return humanBytes(r.savedBytes); }, sort: function (r) { return r.savedBytes; } },
-      { key: 'paths', label: 'Paths (layer)', cls: 'mono', cell: function (r) { return r.occurrences.map(function (o) { return h('div', null, o.path + ' (' + short(o.layer) + ')'); }); }, sort: function (r) { return r.occurrences[0] ? r.occurrences[0].path : ''; } },
+      { key: 'paths', label: 'Paths (layer)', cls: 'mono', cell: function (r) { return r.occurrences.map(function (o) { return h('div', null, printable(o.path) + ' (' + short(o.layer) + ')'); }); }, sort: function (r) { return r.occurrences[0] ? r.occurrences[0].path : ''; } },
     ], dups, function (r) { var out = []; r.occurrences.forEach(function (o) { out = out.concat(usersOf[o.layer] || []); }); return out; }, 'No content is stored twice.'));
   }
 
@@ -322,7 +325,7 @@ ${PAGE_FORMAT_SOURCE}
     sec.appendChild(table('unreadable-table', [
       { key: 'layer', label: 'Layer', cls: 'mono', cell: function (u) { return h('span', { title: u.digest }, short(u.digest)); }, sort: function (u) { return u.digest; } },
       { key: 'code', label: 'Error', cls: 'mono', cell: function (u) { return u.code; } },
-      { key: 'message', label: 'What is wrong', cell: function (u) { return u.message; } },
+      { key: 'message', label: 'What is wrong', cell: function (u) { return printable(u.message); } },
       { key: 'images', label: 'Images left out', cls: 'mono', cell: function (u) { return u.imgs.map(function (i) { return h('div', null, label(i)); }); }, sort: function (u) { return u.imgs.length; } },
     ], bad, function (u) { return u.imgs; }));
   }
@@ -346,7 +349,7 @@ ${PAGE_FORMAT_SOURCE}
     if (!rows) {
       var bad = unreadableOf(img);
       box.appendChild(h('p', { class: 'empty', id: bad.length ? 'stack-unreadable' : null }, bad.length
-        ? 'Not analysed: ' + bad.map(function (u) { return 'layer ' + short(u.digest) + ' is not a readable tar (' + u.code + ': ' + u.message + ')'; }).join('; ') + '.'
+        ? 'Not analysed: ' + bad.map(function (u) { return 'layer ' + short(u.digest) + ' is not a readable tar (' + u.code + ': ' + printable(u.message) + ')'; }).join('; ') + '.'
         : 'No layer data for this image.'));
       return;
     }
@@ -361,7 +364,7 @@ ${PAGE_FORMAT_SOURCE}
       var band = s('g', { class: 'band', 'data-index': r.index, 'data-layer': r.digest });
       band.appendChild(s('rect', { x: 0, y: y, width: W, height: RH, rx: 5, fill: r.index % 2 ? '#eef2f7' : '#e4e9f1' }));
       band.appendChild(s('text', { x: 10, y: y + 19, class: 'mono b' }, '#' + r.index + '  ' + short(r.digest) + (n > 1 && r.index === 0 ? '  (bottom)' : n > 1 && r.index === n - 1 ? '  (top)' : '')));
-      band.appendChild(s('text', { x: 10, y: y + 36, class: 'muted small' }, [clip(r.createdBy || (r.wellKnown ? r.wellKnown : ''), 46), tip(r.createdBy || '')]));
+      band.appendChild(s('text', { x: 10, y: y + 36, class: 'muted small' }, [clip(printable(r.createdBy || r.wellKnown || ''), 46), tip(printable(r.createdBy || ''))]));
       var x = X;
       [['added', r.addedBytes, P.added], ['replaced', r.replacedBytes, P.unique], ['deleted', r.deletedBytes, P.waste]].forEach(function (p) {
         if (p[1] <= 0) return;
@@ -386,7 +389,7 @@ ${PAGE_FORMAT_SOURCE}
       { key: 'replaced', label: 'Replaced', num: true, cell: function (r) { return humanBytes(r.replacedBytes); }, sort: function (r) { return r.replacedBytes; } },
       { key: 'deleted', label: 'Deleted', num: true, cell: function (r) { return humanBytes(r.deletedBytes); }, sort: function (r) { return r.deletedBytes; } },
       { key: 'images', label: 'Images', num: true, cell: function (r) { return String(users[r.digest] || 1); }, sort: function (r) { return users[r.digest] || 1; } },
-      { key: 'by', label: 'Created by', cls: 'mono', cell: function (r) { return r.createdBy || r.wellKnown || ''; } },
+      { key: 'by', label: 'Created by', cls: 'mono', cell: function (r) { return printable(r.createdBy || r.wellKnown || ''); } },
     ], trs, null)); // follows the select box, not the filter
   }
 
@@ -403,7 +406,7 @@ ${PAGE_FORMAT_SOURCE}
     function history(t) {
       return t.images.map(function (img) {
         var steps = img.history.map(function (e) {
-          return h('li', { class: e.emptyLayer ? 'empty-layer' : null }, (e.created ? e.created + '  ' : '') + (e.createdBy || e.comment || '') + (e.emptyLayer ? '  (no layer)' : ''));
+          return h('li', { class: e.emptyLayer ? 'empty-layer' : null }, (e.created ? printable(e.created) + '  ' : '') + printable(e.createdBy || e.comment || '') + (e.emptyLayer ? '  (no layer)' : ''));
         });
         return h('details', null, [h('summary', null, 'history' + (t.images.length > 1 ? ' of ' + (img.platform || short(img.manifestDigest)) : '') + ' (' + plural(img.history.length, 'step') + ')'), h('ol', null, steps)]);
       });

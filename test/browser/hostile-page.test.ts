@@ -1,0 +1,123 @@
+/**
+ * The report page (`report --html`) against data made to hurt it, in chromium: names and
+ * history lines that hide or reorder characters are shown escaped, as the CLI's tables show
+ * them (report/printable.ts).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { dockerSaveLegacy, type ImageSpec } from '../../fixtures/image-writer.js';
+import { printable } from '../../src/report/printable.js';
+import { ensureBuilt, runCli, show } from '../helpers/cli.js';
+import { rawTar } from '../helpers/make-tar.js';
+import { columnTexts, launchBrowser, watchConsole } from './browser.js';
+
+let tmp: string;
+let browser: Awaited<ReturnType<typeof launchBrowser>>;
+let setupError: unknown;
+
+beforeAll(async () => {
+  try {
+    browser = await launchBrowser(); // first: without chromium, fail at once and say why
+    ensureBuilt();
+    tmp = mkdtempSync(path.join(tmpdir(), 'ls-browser-hostile-'));
+  } catch (e) {
+    setupError = e;
+  }
+}, 60_000);
+
+beforeEach(() => {
+  if (setupError) throw setupError;
+});
+
+afterAll(async () => {
+  await browser?.close();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+/** Ingest `specs` (a docker save) into a new store and write its HTML report; the report's path. */
+async function htmlReport(name: string, specs: ImageSpec[]): Promise<string> {
+  const tar = path.join(tmp, `${name}.tar`);
+  writeFileSync(tar, await dockerSaveLegacy(specs));
+  const store = path.join(tmp, `${name}-store`);
+  const i = runCli(['--store', store, '-q', 'ingest', tar]);
+  expect(i.code, show(i)).toBe(0);
+  const file = path.join(tmp, `${name}.html`);
+  const r = runCli(['--store', store, 'report', '--html', file]);
+  expect(r.code, show(r)).toBe(0);
+  return file;
+}
+
+async function open(file: string): Promise<{ page: Page; problems: string[] }> {
+  const page = await browser.context.newPage();
+  const problems = watchConsole(page);
+  await page.goto(pathToFileURL(file).href);
+  await page.waitForSelector('body[data-ready="1"]', { timeout: 20_000 });
+  return { page, problems };
+}
+
+/**
+ * Characters printable escapes, and the U+EF80-U+EFFF stand-ins of bytes that are not UTF-8;
+ * but newline, which the page's own tooltips use between their lines (a name's newline is
+ * checked where the name is shown).
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+const HIDDEN = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060\u2066-\u2069\ufeff\uef80-\uefff]/;
+
+/** Every text node (but scripts' and the markup's own blank ones) and every title attribute of the page. */
+async function shownTexts(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const d = (globalThis as any).document;
+    const out: string[] = [];
+    const walk = d.createTreeWalker(d.body, 4 /* NodeFilter.SHOW_TEXT */);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) if (n.parentNode.nodeName !== 'SCRIPT' && n.nodeValue.trim()) out.push(n.nodeValue);
+    for (const e of d.querySelectorAll('[title]')) out.push(e.getAttribute('title'));
+    return out;
+  });
+}
+
+describe('report --html: names and history lines that hide or reorder characters', () => {
+  it('shows paths and "Created by" lines escaped as the CLI tables do: bidi overrides, newlines, zero-width characters, bytes that are not UTF-8', async () => {
+    const rlo = 'usr/bin/evil\u202egpj.exe';
+    const newline = 'etc/line1\nline2';
+    const zeroWidth = 'etc/ad\u200bmin\u2060\ufeff';
+    const badBytes = Buffer.concat([Buffer.from('srv/bad'), Buffer.from([0xff, 0xfe]), Buffer.from('bytes')]);
+    const badShown = 'srv/bad\\xff\\xfebytes';
+    const content = Buffer.alloc(700, 'd');
+    // Four copies of one content: the duplicates table lists all four paths; the wasted table
+    // lists three as duplicates of the first.
+    const layer = rawTar([
+      { name: rlo, body: content },
+      { name: newline, body: content },
+      { name: zeroWidth, body: content },
+      { name: 'srv/bad', nameBytes: badBytes, body: content },
+    ]);
+    const history = ['RUN \u001b[2Jecho\u202e hi\nfake line\u2028more'];
+    const file = await htmlReport('names', [{ repoTags: ['hostile/names:1'], layers: [{ tar: layer, compression: 'none' }], history }]);
+    const { page, problems } = await open(file);
+    try {
+      const wantPaths = [printable(rlo), printable(newline), printable(zeroWidth), badShown];
+      expect(wantPaths.slice(0, 3)).toEqual(['usr/bin/evil\\u202egpj.exe', 'etc/line1\\u000aline2', 'etc/ad\\u200bmin\\u2060\\ufeff']);
+      // Wasted table: the three later copies, each "same as" the first (both escaped).
+      const wasted = await columnTexts(page, 'wasted-table', 'path');
+      expect(wasted.length).toBe(3);
+      for (const p of wasted) expect(wantPaths).toContain(p);
+      for (const why of await columnTexts(page, 'wasted-table', 'why')) expect(wantPaths.map((p) => `same as ${p}`)).toContain(why);
+      // Duplicates table: every path, escaped.
+      const dupPaths = await page.$$eval('#duplicates-table td[data-col="paths"] div', (ds) => ds.map((d) => d.textContent ?? ''));
+      expect(dupPaths.map((p) => p.replace(/ \([0-9a-f]{12}\)$/, '')).sort()).toEqual([...wantPaths].sort());
+      // The layer table's "Created by" and the band's tooltip.
+      expect(await columnTexts(page, 'stack-table', 'by')).toEqual([printable(history[0]!)]);
+      expect(await page.textContent('#stack-svg g.band title')).toBe(printable(history[0]!));
+      // Nothing anywhere on the page shows such a character raw.
+      const raw = (await shownTexts(page)).filter((t) => HIDDEN.test(t));
+      expect(raw).toEqual([]);
+      expect(problems).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  });
+});
