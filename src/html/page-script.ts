@@ -63,6 +63,8 @@ ${PAGE_FORMAT_SOURCE}
   var byDigest = {};
   var state = { q: '', image: null };
   var refreshers = [];
+  // paths shown per content in the duplicates table
+  var PATHS_SHOWN = 10;
 
   function matches(img) {
     if (!state.q) return true;
@@ -303,16 +305,35 @@ ${PAGE_FORMAT_SOURCE}
 
     var usersOf = {};
     D.report.layers.forEach(function (l) { usersOf[l.digest] = l.images.map(function (d) { return byDigest[d]; }).filter(Boolean); });
-    var dups = (D.report.duplicateFiles || []).map(function (d) { return Object.assign({ key: d.sha256 }, d); });
+    // The images of a content, once per row: each layer once, each image once (linear; a content
+    // may sit at thousands of paths of one layer). The JSON names every layer holding it.
+    function imagesOfLayers(list) {
+      var seenLayer = {}, seenImage = {}, out = [];
+      list.forEach(function (o) {
+        if (seenLayer[o.layer]) return;
+        seenLayer[o.layer] = true;
+        (usersOf[o.layer] || []).forEach(function (img) { if (!seenImage[img.manifestDigest]) { seenImage[img.manifestDigest] = true; out.push(img); } });
+      });
+      return out;
+    }
+    var dups = (D.report.duplicateFiles || []).map(function (d) {
+      return Object.assign({ key: d.sha256, copies: d.occurrences.length + (d.occurrencesOmitted || 0), imgs: imagesOfLayers(d.occurrences) }, d);
+    });
+    // A few paths per content, then how many more (all of them are in the JSON, up to its own bound).
+    function pathsCell(r) {
+      var shown = r.occurrences.slice(0, PATHS_SHOWN).map(function (o) { return h('div', null, printable(o.path) + ' (' + short(o.layer) + ')'); });
+      if (r.copies > shown.length) shown.push(h('div', { class: 'more' }, '+' + (r.copies - shown.length) + ' more'));
+      return shown;
+    }
     wsec.appendChild(h('h3', null, 'Contents stored more than once, in one layer or across layers'));
     wsec.appendChild(table('duplicates-table', [
       { key: 'sha256', label: 'SHA256', cls: 'mono', cell: function (r) { return r.sha256.slice(0, 12); } },
       { key: 'size', label: 'Size', num: true, cell: function (r) { return humanBytes(r.sizeBytes); }, sort: function (r) { return r.sizeBytes; } },
-      { key: 'copies', label: 'Copies', num: true, cell: function (r) { return String(r.occurrences.length); }, sort: function (r) { return r.occurrences.length; } },
+      { key: 'copies', label: 'Copies', num: true, cell: function (r) { return String(r.copies); }, sort: function (r) { return r.copies; } },
       { key: 'layers', label: 'Layers', num: true, cell: function (r) { return String(r.layers); }, sort: function (r) { return r.layers; } },
       { key: 'saved', label: 'Saved', num: true, cell: function (r) { return humanBytes(r.savedBytes); }, sort: function (r) { return r.savedBytes; } },
-      { key: 'paths', label: 'Paths (layer)', cls: 'mono', cell: function (r) { return r.occurrences.map(function (o) { return h('div', null, printable(o.path) + ' (' + short(o.layer) + ')'); }); }, sort: function (r) { return r.occurrences[0] ? r.occurrences[0].path : ''; } },
-    ], dups, function (r) { var out = []; r.occurrences.forEach(function (o) { out = out.concat(usersOf[o.layer] || []); }); return out; }, 'No content is stored twice.'));
+      { key: 'paths', label: 'Paths (layer)', cls: 'mono', cell: pathsCell, sort: function (r) { return r.occurrences[0] ? r.occurrences[0].path : ''; } },
+    ], dups, function (r) { return r.imgs; }, 'No content is stored twice.'));
   }
 
   // ---- layers that are not a readable tar (report --files' unreadableLayers): their images are left out of the file figures

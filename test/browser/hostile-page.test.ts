@@ -1,15 +1,16 @@
 /**
  * The report page (`report --html`) against data made to hurt it, in chromium: names and
  * history lines that hide or reorder characters are shown escaped, as the CLI's tables show
- * them (report/printable.ts).
+ * them (report/printable.ts); one content copied to thousands of paths neither grows the file
+ * nor the page with them.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { dockerSaveLegacy, type ImageSpec } from '../../fixtures/image-writer.js';
+import { dockerSaveLegacy, layerTar, type ImageSpec } from '../../fixtures/image-writer.js';
 import { printable } from '../../src/report/printable.js';
 import { ensureBuilt, runCli, show } from '../helpers/cli.js';
 import { rawTar } from '../helpers/make-tar.js';
@@ -115,6 +116,46 @@ describe('report --html: names and history lines that hide or reorder characters
       // Nothing anywhere on the page shows such a character raw.
       const raw = (await shownTexts(page)).filter((t) => HIDDEN.test(t));
       expect(raw).toEqual([]);
+      expect(problems).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  });
+});
+
+describe('report --html: one content at thousands of paths', () => {
+  /** Two images: dup/many:1, one layer holding one content at `copies` paths, and dup/other:1. */
+  async function copiesReport(copies: number): Promise<string> {
+    const same = Buffer.alloc(64, 's');
+    const many = await layerTar(Array.from({ length: copies }, (_, i) => ({ path: `pkg/f-${String(i).padStart(5, '0')}`, content: same })));
+    const other = await layerTar([{ path: 'etc/other', content: 'other' }]);
+    return htmlReport(`copies-${copies}`, [
+      { repoTags: ['dup/many:1'], layers: [{ tar: many, compression: 'none' }] },
+      { repoTags: ['dup/other:1'], layers: [{ tar: other, compression: 'none' }] },
+    ]);
+  }
+
+  it('the file does not grow with the paths; the table shows a few paths and how many more, counts every copy, and filters by image', async () => {
+    const small = await copiesReport(300);
+    const big = await copiesReport(1500);
+    // 1200 more paths (~100 bytes each in the data) would be ~120 kB more; a few digits differ.
+    expect(Math.abs(statSync(big).size - statSync(small).size)).toBeLessThan(2_000);
+    const { page, problems } = await open(big);
+    try {
+      const row = '#duplicates-table tbody tr';
+      expect(await page.locator(row).count()).toBe(1);
+      expect(await columnTexts(page, 'duplicates-table', 'copies')).toEqual(['1500']);
+      const paths = await page.$$eval(`${row} td[data-col="paths"] div`, (ds) => ds.map((d) => d.textContent ?? ''));
+      expect(paths.length).toBe(11);
+      expect(paths.slice(0, 10).map((p) => p.replace(/ \([0-9a-f]{12}\)$/, ''))).toEqual(
+        Array.from({ length: 10 }, (_, i) => `pkg/f-${String(i).padStart(5, '0')}`),
+      );
+      expect(paths[10]).toBe('+1490 more');
+      // The filter keeps the row for its image, hides it for another.
+      await page.fill('#filter', 'dup/other');
+      await page.waitForFunction(() => (globalThis as any).document.querySelector('#duplicates-table tbody tr').hidden === true);
+      await page.fill('#filter', 'dup/many');
+      await page.waitForFunction(() => (globalThis as any).document.querySelector('#duplicates-table tbody tr').hidden === false);
       expect(problems).toEqual([]);
     } finally {
       await page.close();
