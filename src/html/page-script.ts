@@ -183,19 +183,35 @@ ${PAGE_FORMAT_SOURCE}
     var a = [199, 215, 245], b = [23, 52, 135];
     return 'rgb(' + a.map(function (x, i) { return Math.round(x + (b[i] - x) * t); }).join(',') + ')';
   }
+  // Every cell is an SVG element: 2000 images x 2000 layers would be 4M of them. So the matrix
+  // draws the most shared layers and the images using most of them; the filter shows others.
+  var MATRIX_COLS = 40, MATRIX_ROWS = 60;
   function matrix() {
     var box = clear(byId('matrix'));
-    var imgs = visibleImages();
-    if (!imgs.length) { box.appendChild(h('p', { class: 'empty' }, D.report.images.length ? 'No image matches the filter.' : 'No images in the store yet.')); return; }
+    var all = visibleImages();
+    if (!all.length) { box.appendChild(h('p', { class: 'empty' }, D.report.images.length ? 'No image matches the filter.' : 'No images in the store yet.')); return; }
     var shown = {};
-    imgs.forEach(function (i) { shown[i.manifestDigest] = true; });
-    var cols = D.report.layers.map(function (l) {
+    all.forEach(function (i) { shown[i.manifestDigest] = true; });
+    var allCols = D.report.layers.map(function (l) {
       return { l: l, users: l.images.filter(function (d) { return shown[d]; }).length };
     }).filter(function (c) { return c.users > 0; });
-    cols.sort(function (a, b) { return b.users - a.users || b.l.sizeBytes - a.l.sizeBytes || (a.l.digest < b.l.digest ? -1 : 1); });
+    allCols.sort(function (a, b) { return b.users - a.users || b.l.sizeBytes - a.l.sizeBytes || (a.l.digest < b.l.digest ? -1 : 1); });
+    var cols = allCols.slice(0, MATRIX_COLS);
+    var imgs = all;
+    if (all.length > MATRIX_ROWS) {
+      var kept = {};
+      cols.forEach(function (c) { kept[c.l.digest] = true; });
+      var ranked = all.map(function (img, n) {
+        var seen = {}, uses = 0;
+        img.layers.forEach(function (d) { if (kept[d] && !seen[d]) { seen[d] = true; uses++; } });
+        return { img: img, n: n, uses: uses };
+      });
+      ranked.sort(function (a, b) { return b.uses - a.uses || b.img.sizeBytes - a.img.sizeBytes || a.n - b.n; });
+      imgs = ranked.slice(0, MATRIX_ROWS).sort(function (a, b) { return a.n - b.n; }).map(function (r) { return r.img; });
+    }
     var diffIdBlobs = {};
     D.report.layers.forEach(function (l) { (diffIdBlobs[l.diffId] = diffIdBlobs[l.diffId] || []).push(l.digest); });
-    var maxSize = Math.max.apply(null, cols.map(function (c) { return c.l.sizeBytes; }).concat([1]));
+    var maxSize = cols.reduce(function (m, c) { return Math.max(m, c.l.sizeBytes); }, 1);
     var longest = Math.max.apply(null, imgs.map(function (i) { return clip(label(i), 44).length; }));
     var C = 34, LW = Math.min(340, Math.max(120, longest * 7 + 16)), TOP = 100, RW = 80;
     var W = LW + cols.length * C + RW, H = TOP + imgs.length * C + 26;
@@ -205,7 +221,7 @@ ${PAGE_FORMAT_SOURCE}
       var twins = diffIdBlobs[c.l.diffId].length > 1;
       var t = s('text', { x: x, y: TOP - 8, class: c.users > 1 ? 'mono b' : 'mono', transform: 'rotate(-50 ' + x + ' ' + (TOP - 8) + ')' },
         short(c.l.digest) + (c.l.compression !== 'none' ? ' ' + c.l.compression : '') + (twins ? ' \u2248' : ''));
-      t.appendChild(tip('layer ' + c.l.digest + '\n' + humanBytes(c.l.sizeBytes) + ', ' + c.l.compression + ', in ' + c.users + ' of ' + imgs.length + ' images shown' +
+      t.appendChild(tip('layer ' + c.l.digest + '\n' + humanBytes(c.l.sizeBytes) + ', ' + c.l.compression + ', in ' + c.users + ' of ' + plural(all.length, 'image') + (state.q ? ' matching the filter' : '') +
         (twins ? '\nsame uncompressed content (diffID ' + short(c.l.diffId) + ') as ' + diffIdBlobs[c.l.diffId].filter(function (d) { return d !== c.l.digest; }).map(short).join(', ') + ', stored again' : '') +
         (c.l.wellKnown ? '\n' + c.l.wellKnown : '')));
       g.appendChild(t);
@@ -230,7 +246,13 @@ ${PAGE_FORMAT_SOURCE}
       g.appendChild(s('text', { x: LW + cols.length * C + 10, y: y + C / 2 + 4, class: 'muted num' }, humanBytes(img.sizeBytes)));
     });
     box.appendChild(h('div', { class: 'scroll' }, g));
-    box.appendChild(h('p', { class: 'note' }, 'Columns: the ' + plural(cols.length, 'distinct layer blob') + ' of the images shown, most shared first (\u00d7N: how many use it); a full column is a common base. Square size and colour: layer bytes (largest ' + humanBytes(maxSize) + '). \u2248 marks a blob whose uncompressed content (diffID) is also stored as another blob. Right: image size.'));
+    if (cols.length < allCols.length || imgs.length < all.length) {
+      box.appendChild(h('p', { class: 'note', id: 'matrix-left-out' }, 'Drawn: ' +
+        (cols.length < allCols.length ? 'the ' + cols.length + ' most shared of ' + plural(allCols.length, 'layer') : plural(cols.length, 'layer')) + ' and ' +
+        (imgs.length < all.length ? imgs.length + ' of ' + plural(all.length, 'image') + ' (those using the most of these layers)' : plural(imgs.length, 'image')) +
+        (state.q ? ' matching the filter' : '') + '. Type a ref or digest in the filter to draw other images and their layers; the tables below list every one.'));
+    }
+    box.appendChild(h('p', { class: 'note' }, 'Columns: the ' + plural(cols.length, 'distinct layer blob') + ' drawn, most shared first (\u00d7N: how many use it); a full column is a common base. Square size and colour: layer bytes (largest ' + humanBytes(maxSize) + '). \u2248 marks a blob whose uncompressed content (diffID) is also stored as another blob. Right: image size.'));
   }
 
   // ---- per image: shared / unique / wasted
@@ -466,7 +488,10 @@ ${PAGE_FORMAT_SOURCE}
     refreshers.forEach(function (f) { f(); });
     matrix();
     layerView();
+    document.body.setAttribute('data-filter', state.q); // the filter every view now shows
   }
+  // Views are redrawn once typing pauses, not at each keystroke (a big store redraws thousands of rows).
+  var FILTER_DELAY_MS = 200;
   function start(data) {
     D = data;
     D.report.images.forEach(function (i) { byDigest[i.manifestDigest] = i; });
@@ -477,7 +502,11 @@ ${PAGE_FORMAT_SOURCE}
     images();
     repositories();
     var f = byId('filter');
-    f.addEventListener('input', function () { state.q = f.value.trim().toLowerCase(); refresh(); });
+    var typing = null;
+    f.addEventListener('input', function () {
+      clearTimeout(typing);
+      typing = setTimeout(function () { state.q = f.value.trim().toLowerCase(); refresh(); }, FILTER_DELAY_MS);
+    });
     byId('layer-image').addEventListener('change', function (e) { state.image = e.target.value; drawStack(); });
     refresh();
     document.body.setAttribute('data-ready', '1');

@@ -2,7 +2,8 @@
  * The report page (`report --html`) against data made to hurt it, in chromium: names and
  * history lines that hide or reorder characters are shown escaped, as the CLI's tables show
  * them (report/printable.ts); one content copied to thousands of paths neither grows the file
- * nor the page with them.
+ * nor the page with them; 2000 images draw a bounded sharing matrix, and typing in the filter
+ * redraws once typing pauses, not at each keystroke.
  */
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,10 +12,14 @@ import { pathToFileURL } from 'node:url';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { dockerSaveLegacy, layerTar, type ImageSpec } from '../../fixtures/image-writer.js';
+import type { Digest } from '../../src/digest/digest.js';
+import type { ImageInfo } from '../../src/analysis/load-images.js';
+import { buildReportJson } from '../../src/html/report-data.js';
+import { renderReportPage } from '../../src/html/report-page.js';
 import { printable } from '../../src/report/printable.js';
-import { ensureBuilt, runCli, show } from '../helpers/cli.js';
+import { ensureBuilt, runCli, sha256Of, show } from '../helpers/cli.js';
 import { rawTar } from '../helpers/make-tar.js';
-import { columnTexts, launchBrowser, watchConsole } from './browser.js';
+import { columnTexts, launchBrowser, setFilter, watchConsole } from './browser.js';
 
 let tmp: string;
 let browser: Awaited<ReturnType<typeof launchBrowser>>;
@@ -152,10 +157,75 @@ describe('report --html: one content at thousands of paths', () => {
       );
       expect(paths[10]).toBe('+1490 more');
       // The filter keeps the row for its image, hides it for another.
-      await page.fill('#filter', 'dup/other');
-      await page.waitForFunction(() => (globalThis as any).document.querySelector('#duplicates-table tbody tr').hidden === true);
-      await page.fill('#filter', 'dup/many');
-      await page.waitForFunction(() => (globalThis as any).document.querySelector('#duplicates-table tbody tr').hidden === false);
+      await setFilter(page, 'dup/other');
+      expect(await page.locator('#duplicates-table tbody tr[hidden]').count()).toBe(1);
+      await setFilter(page, 'dup/many');
+      expect(await page.locator('#duplicates-table tbody tr:not([hidden])').count()).toBe(1);
+      expect(problems).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  });
+});
+
+describe('report --html: 2000 images', () => {
+  /**
+   * 2000 images on one shared base layer, each with a layer of its own (2001 layers): the
+   * report's data made by the report code itself from the images' metadata (no layers to
+   * read), written as report --html writes it.
+   */
+  async function manyImagesPage(n: number): Promise<string> {
+    const digest = (s: string) => sha256Of(s) as Digest;
+    const layer = (name: string, size: number) => ({
+      digest: digest(`blob ${name}`),
+      diffId: digest(`tar ${name}`),
+      mediaType: 'application/vnd.oci.image.layer.v1.tar',
+      size,
+      compression: 'none' as const,
+    });
+    const base = layer('base', 400_000);
+    const images: ImageInfo[] = Array.from({ length: n }, (_, i) => ({
+      manifestDigest: digest(`manifest ${i}`),
+      manifestSize: 500,
+      configDigest: digest(`config ${i}`),
+      configSize: 300,
+      layers: [base, layer(`app ${i}`, 1000 + i)],
+      refs: [`many/img${i}:1`],
+    }));
+    const report = await buildReportJson(undefined, images);
+    const file = path.join(tmp, `many-${n}.html`);
+    writeFileSync(file, renderReportPage({ data: { schemaVersion: 1, report, stacks: {} } }).html);
+    return file;
+  }
+
+  it('draws a bounded sharing matrix (most shared layers, the images using them), says what it leaves out, and redraws once per pause in typing', async () => {
+    const { page, problems } = await open(await manyImagesPage(2000));
+    try {
+      // 40 layers x 60 images at most (2000 x 2001 cells unbounded); the base layer is the first column.
+      const cells = await page.locator('#matrix svg rect[data-layer], #matrix svg circle').count();
+      expect(cells).toBe(40 * 60);
+      expect(await page.locator('#matrix svg *').count()).toBeLessThan(8_000);
+      const columns = await page.$$eval('#matrix rect[data-layer]', (rs) => [...new Set(rs.map((r) => r.getAttribute('data-layer')))]);
+      expect(columns.length).toBe(40);
+      expect(await page.textContent('#matrix-left-out')).toBe(
+        'Drawn: the 40 most shared of 2001 layers and 60 of 2000 images (those using the most of these layers). Type a ref or digest in the filter to draw other images and their layers; the tables below list every one.',
+      );
+      // The images table still lists every image.
+      expect(await page.locator('#images-table tbody tr').count()).toBe(2000);
+
+      // Typing a filter redraws the views once typing pauses, not per keystroke.
+      await page.evaluate(() => {
+        const g = globalThis as any;
+        g.__matrixDraws = 0;
+        new g.MutationObserver(() => g.__matrixDraws++).observe(g.document.getElementById('matrix'), { childList: true });
+      });
+      await page.focus('#filter');
+      await page.keyboard.type('many/img1999');
+      await page.waitForFunction(() => (globalThis as any).document.body.getAttribute('data-filter') === 'many/img1999');
+      // One redraw (clearing the box and drawing it are one batch of mutations); 12 keystrokes were typed.
+      expect(await page.evaluate(() => (globalThis as any).__matrixDraws)).toBeLessThanOrEqual(3);
+      expect(await page.locator('#matrix rect[data-image]').count()).toBe(2);
+      expect(await page.locator('#matrix-left-out').count()).toBe(0);
       expect(problems).toEqual([]);
     } finally {
       await page.close();

@@ -14,7 +14,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { humanBytes, percent } from '../../src/report/human.js';
 import { CLI, REPO_ROOT, ensureBuilt, runCli, show } from '../helpers/cli.js';
-import { boxes, columnTexts, fixtureStore, launchBrowser, publishScreenshot, rowKeys, screenshotDir, watchConsole } from './browser.js';
+import { boxes, columnTexts, fixtureStore, launchBrowser, publishScreenshot, rowKeys, screenshotDir, setFilter, watchConsole } from './browser.js';
 
 let tmp: string;
 let store: string;
@@ -218,14 +218,14 @@ describe('serve: the web UI at /', () => {
   });
 
   it('filters every view by ref, sorts tables, and draws the chosen image layers', async () => {
-    await page.fill('#filter', 'cli');
+    await setFilter(page, 'cli');
     const cli = report.images.filter((i: any) => i.refs.some((r: string) => r.includes('cli')));
     expect((await rowKeys(page, 'images-table')).sort()).toEqual(cli.map((i: any) => i.manifestDigest).sort());
     expect(await rowKeys(page, 'tags-table')).toEqual(['acme/cli:1.0', 'acme/cli:1.1']);
     expect(new Set(await page.$$eval('#matrix rect[data-image]', (rs) => rs.map((r) => r.getAttribute('data-image'))))).toEqual(
       new Set(cli.map((i: any) => i.manifestDigest)),
     );
-    await page.fill('#filter', '');
+    await setFilter(page, '');
     expect(await rowKeys(page, 'tags-table')).toHaveLength(7);
 
     await page.click('#images-table th button:text-is("Unique")');
