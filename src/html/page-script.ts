@@ -516,10 +516,26 @@ ${PAGE_FORMAT_SOURCE}
     m.insertBefore(h('p', { class: 'err', id: 'error' }, 'Could not load the report: ' + (e && e.message ? e.message : String(e))), m.firstChild);
     document.body.setAttribute('data-ready', 'error');
   }
-  function getJson(url) {
+  // A 503 with Retry-After (ui-routes.ts): the store changed while its report was being computed.
+  // Wait as told (1 to 30 s) and ask again, a few times; other failures are final.
+  var RETRIES = 3;
+  function getJson(url, tries) {
+    tries = tries || 0;
     return fetch(url, { headers: { accept: 'application/json' } }).then(function (r) {
-      if (!r.ok) throw new Error(url + ': HTTP ' + r.status);
-      return r.json();
+      var after = r.headers.get('retry-after');
+      if (r.status === 503 && after !== null && tries < RETRIES) {
+        var n = parseInt(after, 10), sec = isNaN(n) ? 5 : Math.min(30, Math.max(1, n));
+        byId('sub').textContent = 'the store changed; loading again in ' + sec + ' s\u2026';
+        return new Promise(function (done) { setTimeout(done, sec * 1000); }).then(function () {
+          byId('sub').textContent = 'loading\u2026';
+          return getJson(url, tries + 1);
+        });
+      }
+      if (r.ok) return r.json();
+      // The server's own words when it sent them (a registry error body).
+      return r.json().then(function (b) { return b && b.errors && b.errors[0] ? ': ' + b.errors[0].message : ''; }, function () { return ''; }).then(function (why) {
+        throw new Error(url + ': HTTP ' + r.status + why);
+      });
     });
   }
   var inline = byId('data');

@@ -251,3 +251,55 @@ describe('serve: the web UI at /', () => {
     expect(problems).toEqual([]);
   });
 });
+
+describe('serve: the web UI while the store changes under its report', () => {
+  /** A new page whose api/report answers 503 + Retry-After: 1 (as serve does while it computes another state) `times` times. */
+  async function pageWith503(times: number) {
+    const p = await browser.context.newPage();
+    const errs = watchConsole(p);
+    const calls = { n: 0 };
+    await p.route('**/api/report', async (route) => {
+      if (calls.n++ < times) {
+        await route.fulfill({
+          status: 503,
+          headers: { 'Retry-After': '1', 'Content-Type': 'application/json' },
+          body: JSON.stringify({ errors: [{ code: 'TOOMANYREQUESTS', message: 'a report of an earlier state of the store is being computed' }] }),
+        });
+      } else await route.continue();
+    });
+    // The browser logs each 503 as a failed resource; anything else is a problem.
+    const problems = () => errs.filter((e) => !/status of 503/.test(e));
+    return { p, calls, problems };
+  }
+
+  it('a 503 with Retry-After: the page says the store changed, waits as told, and loads', async () => {
+    const { p, calls, problems } = await pageWith503(1);
+    try {
+      await p.goto(`${base}/`);
+      await p.waitForFunction(() => (globalThis as any).document.getElementById('sub').textContent.includes('loading again'));
+      expect(await p.textContent('#sub')).toBe('the store changed; loading again in 1 s\u2026');
+      await p.waitForSelector('body[data-ready="1"]', { timeout: 30_000 });
+      expect(calls.n).toBe(2);
+      expect(await p.locator('#error').count()).toBe(0);
+      expect(await p.textContent('#sub')).toBe('7 images, 9 distinct layers');
+      expect(problems()).toEqual([]);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('a few tries, then the page gives up and says why', async () => {
+    const { p, calls, problems } = await pageWith503(100);
+    try {
+      await p.goto(`${base}/`);
+      await p.waitForSelector('body[data-ready="error"]', { timeout: 30_000 });
+      expect(calls.n).toBe(4); // the first request and 3 more
+      expect(await p.textContent('#error')).toBe(
+        'Could not load the report: api/report: HTTP 503: a report of an earlier state of the store is being computed',
+      );
+      expect(problems()).toEqual([]);
+    } finally {
+      await p.close();
+    }
+  });
+});
