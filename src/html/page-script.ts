@@ -36,6 +36,13 @@ ${PAGE_FORMAT_SOURCE}
   function plural(n, w) { return n + ' ' + w + (n === 1 ? '' : 's'); }
   function label(img) { return img.refs.length ? img.refs.join(', ') : '<none>@' + short(img.manifestDigest); }
   function clip(s, n) { return s.length > n ? s.slice(0, n - 1) + '\u2026' : s; }
+  // A text of a few KB (a long RUN line) as its first LONG_TEXT characters, whole in its title;
+  // total: its length before the server clipped it (config-history.ts), when it did.
+  var LONG_TEXT = 160;
+  function longText(text, total) {
+    if (text.length <= LONG_TEXT && !total) return text;
+    return h('span', { class: 'long', title: text + (total ? '\n(clipped by the server: the whole text is ' + total + ' characters)' : '') }, clip(text, LONG_TEXT));
+  }
 
   // ---- DOM helpers (text always as text nodes)
   function put(e, attrs, kids) {
@@ -432,7 +439,7 @@ ${PAGE_FORMAT_SOURCE}
       { key: 'replaced', label: 'Replaced', num: true, cell: function (r) { return humanBytes(r.replacedBytes); }, sort: function (r) { return r.replacedBytes; } },
       { key: 'deleted', label: 'Deleted', num: true, cell: function (r) { return humanBytes(r.deletedBytes); }, sort: function (r) { return r.deletedBytes; } },
       { key: 'images', label: 'Images', num: true, cell: function (r) { return String(users[r.digest] || 1); }, sort: function (r) { return users[r.digest] || 1; } },
-      { key: 'by', label: 'Created by', cls: 'mono', cell: function (r) { return printable(r.createdBy || r.wellKnown || ''); } },
+      { key: 'by', label: 'Created by', cls: 'mono', cell: function (r) { return longText(printable(r.createdBy || r.wellKnown || ''), r.createdByLength); }, sort: function (r) { return r.createdBy || r.wellKnown || ''; } },
     ], trs, null)); // follows the select box, not the filter
   }
 
@@ -446,12 +453,22 @@ ${PAGE_FORMAT_SOURCE}
     if (!R.repositories.length) { box.appendChild(h('p', { class: 'empty' }, 'No repositories: the store has no refs of the form name:tag.')); return; }
     var rows = [];
     R.repositories.forEach(function (repo) { repo.tags.forEach(function (t) { rows.push(Object.assign({ key: t.ref, repo: repo.name }, t)); }); });
+    // Each config's history is sent once (R.histories), bounded by the server (config-history.ts).
     function history(t) {
       return t.images.map(function (img) {
-        var steps = img.history.map(function (e) {
-          return h('li', { class: e.emptyLayer ? 'empty-layer' : null }, (e.created ? printable(e.created) + '  ' : '') + printable(e.createdBy || e.comment || '') + (e.emptyLayer ? '  (no layer)' : ''));
+        var hist = (R.histories || {})[img.configDigest] || { entries: [], omitted: 0 };
+        var ol = h('ol');
+        var summary = h('summary', null, 'history' + (t.images.length > 1 ? ' of ' + (img.platform || short(img.manifestDigest)) : '') + ' (' + plural(hist.entries.length + hist.omitted, 'step') + ')');
+        // Drawn when first opened: a page of many tags draws no step nobody asked for.
+        summary.addEventListener('click', function () {
+          if (ol.firstChild) return;
+          hist.entries.forEach(function (e) {
+            var text = (e.created ? printable(e.created) + '  ' : '') + printable(e.createdBy || e.comment || '') + (e.emptyLayer ? '  (no layer)' : '');
+            ol.appendChild(h('li', { class: e.emptyLayer ? 'empty-layer' : null }, longText(text, e.createdBy ? e.createdByLength : e.commentLength)));
+          });
+          if (hist.omitted) ol.appendChild(h('li', { class: 'more' }, plural(hist.omitted, 'more step') + ' not sent (past the image\u2019s layers, or past 100 that made no layer)'));
         });
-        return h('details', null, [h('summary', null, 'history' + (t.images.length > 1 ? ' of ' + (img.platform || short(img.manifestDigest)) : '') + ' (' + plural(img.history.length, 'step') + ')'), h('ol', null, steps)]);
+        return h('details', null, [summary, ol]);
       });
     }
     box.appendChild(table('tags-table', [

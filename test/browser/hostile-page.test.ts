@@ -3,9 +3,10 @@
  * history lines that hide or reorder characters are shown escaped, as the CLI's tables show
  * them (report/printable.ts); one content copied to thousands of paths neither grows the file
  * nor the page with them; 2000 images draw a bounded sharing matrix, and typing in the filter
- * redraws once typing pauses, not at each keystroke.
+ * redraws once typing pauses, not at each keystroke; history lines of thousands of characters
+ * are clipped, whole in a tooltip, and serve's history list shows a bounded number of steps.
  */
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -18,6 +19,8 @@ import { buildReportJson } from '../../src/html/report-data.js';
 import { renderReportPage } from '../../src/html/report-page.js';
 import { printable } from '../../src/report/printable.js';
 import { ensureBuilt, runCli, sha256Of, show } from '../helpers/cli.js';
+import { imageDocs } from '../helpers/hand-bytes.js';
+import { startServe } from '../registry/helpers.js';
 import { rawTar } from '../helpers/make-tar.js';
 import { columnTexts, launchBrowser, setFilter, watchConsole } from './browser.js';
 
@@ -229,6 +232,79 @@ describe('report --html: 2000 images', () => {
       expect(problems).toEqual([]);
     } finally {
       await page.close();
+    }
+  });
+});
+
+describe('history lines of thousands of characters, and histories of thousands of steps', () => {
+  const LONG = `RUN ${'apt-get install -y pkg && '.repeat(400)}true`; // ~10,000 characters
+
+  it('report --html: the layer table shows the first characters of a long "Created by", the whole line (as the server clipped it) in its title', async () => {
+    const layer = rawTar([{ name: 'etc/x', body: 'x' }]);
+    const file = await htmlReport('long-line', [{ repoTags: ['hist/long:1'], layers: [{ tar: layer, compression: 'none' }], history: [LONG] }]);
+    const { page, problems } = await open(file);
+    try {
+      const cell = page.locator('#stack-table td[data-col="by"] span');
+      const shown = (await cell.textContent({ timeout: 5_000 })) ?? '';
+      expect(shown.length).toBe(160);
+      expect(LONG.startsWith(shown.slice(0, -1))).toBe(true);
+      const title = (await cell.getAttribute('title')) ?? '';
+      expect(title).toBe(`${LONG.slice(0, 4095)}\u2026\n(clipped by the server: the whole text is ${LONG.length} characters)`);
+      // One line's height, not a screenful.
+      const box = await cell.boundingBox();
+      expect(box!.height).toBeLessThan(80);
+      expect(problems).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  });
+
+  it("serve: a tag's history shows the steps the server sent (the layer's, and 100 that made no layer), says how many more there are, and clips long lines", async () => {
+    // An OCI layout of one image whose config history is a long line, 150 steps that made no layer, then 3000 empty entries.
+    const layout = path.join(tmp, 'long-history');
+    mkdirSync(path.join(layout, 'blobs', 'sha256'), { recursive: true });
+    const layer = rawTar([{ name: 'etc/y', body: 'y' }]);
+    const history = [
+      { created_by: LONG },
+      ...Array.from({ length: 150 }, (_, i) => ({ created_by: `ENV N=${i}`, empty_layer: true })),
+      ...Array.from({ length: 3000 }, () => ({})),
+    ];
+    const { config, manifest } = imageDocs(layer, { configExtra: { history } });
+    for (const b of [config, manifest, layer]) writeFileSync(path.join(layout, 'blobs', 'sha256', sha256Of(b).slice(7)), b);
+    writeFileSync(path.join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+    const desc = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: sha256Of(manifest), size: manifest.length };
+    const refs = ['hist/many:1', 'hist/many:2'];
+    writeFileSync(
+      path.join(layout, 'index.json'),
+      JSON.stringify({ schemaVersion: 2, manifests: refs.map((r) => ({ ...desc, annotations: { 'org.opencontainers.image.ref.name': r } })) }),
+    );
+    const store = path.join(tmp, 'long-history-store');
+    const i = runCli(['--store', store, '-q', 'ingest', layout]);
+    expect(i.code, show(i)).toBe(0);
+    const serve = await startServe(store);
+    const page = await browser.context.newPage();
+    const problems = watchConsole(page);
+    try {
+      await page.goto(`${serve.url}/`);
+      await page.waitForSelector('body[data-ready="1"]', { timeout: 30_000 });
+      const row = '#tags-table tr[data-key="hist/many:1"]';
+      expect(await page.textContent(`${row} summary`)).toBe(`history (${1 + 150 + 3000} steps)`);
+      // Steps are drawn when a history is opened, not before.
+      expect(await page.locator('#tags-table details li').count()).toBe(0);
+      await page.click(`${row} summary`);
+      const items = await page.$$eval(`${row} details li`, (lis) => lis.map((li) => li.textContent ?? ''));
+      expect(items).toHaveLength(1 + 100 + 1);
+      expect(items[0]!.length).toBe(160);
+      expect(items.slice(1, 101)).toEqual(Array.from({ length: 100 }, (_, n) => `ENV N=${n}  (no layer)`));
+      expect(items[101]).toBe('3050 more steps not sent (past the image\u2019s layers, or past 100 that made no layer)');
+      expect(await page.getAttribute(`${row} details li span`, 'title')).toBe(
+        `${LONG.slice(0, 4095)}\u2026\n(clipped by the server: the whole text is ${LONG.length} characters)`,
+      );
+      expect(await page.locator('#tags-table tr[data-key="hist/many:2"] details li').count()).toBe(0);
+      expect(problems).toEqual([]);
+    } finally {
+      await page.close();
+      await serve.stop();
     }
   });
 });

@@ -115,10 +115,12 @@ describe('serve: JSON endpoints beside /v2/', () => {
     expect(await r.text()).toBe(reportText);
   });
 
-  it('GET /api/repositories lists every tag with digest, size, created, platforms, history and pull commands for the Host asked', async () => {
+  it('GET /api/repositories lists every tag with digest, size, created, platforms and pull commands for the Host asked, and each config history once', async () => {
     const r = await fetch(`${base}/api/repositories`);
     expect(r.status).toBe(200);
     const body = (await r.json()) as any;
+    expect(body.schemaVersion).toBe(2);
+    expect(Object.keys(body.histories).sort()).toEqual([...new Set(ls.images.map((i: any) => i.configDigest))].sort());
     const host = new URL(base).host;
     expect(body.registry).toBe(host);
     expect(body.repositories.map((x: any) => x.name)).toEqual(['acme/api', 'acme/base', 'acme/cli', 'acme/web', 'acme/worker']);
@@ -130,7 +132,7 @@ describe('serve: JSON endpoints beside /v2/', () => {
       expect(t.sizeBytes).toBe(img.sizeBytes);
       expect(t.created).toBe(img.created);
       expect(t.platforms).toEqual([img.platform]);
-      expect(t.images[0].history.length).toBe(img.layers);
+      expect(body.histories[t.images[0].configDigest].entries.length).toBe(img.layers);
       expect(t.pull.docker).toBe(`docker pull ${host}/${t.ref}`);
       expect(t.pull.skopeo).toMatch(new RegExp(`^skopeo copy --src-tls-verify=false docker://${host.replace(/\./g, '\\.')}/${t.ref} oci:`));
     }
