@@ -550,7 +550,7 @@ ${PAGE_FORMAT_SOURCE}
       }
       if (r.ok) return r.json();
       // The server's own words when it sent them (a registry error body).
-      return r.json().then(function (b) { return b && b.errors && b.errors[0] ? ': ' + b.errors[0].message : ''; }, function () { return ''; }).then(function (why) {
+      return r.json().then(function (b) { return b && b.errors && b.errors[0] ? ': ' + printable(String(b.errors[0].message)) : ''; }, function () { return ''; }).then(function (why) {
         throw new Error(url + ': HTTP ' + r.status + why);
       });
     });
