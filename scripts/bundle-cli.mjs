@@ -8,8 +8,9 @@
 // is still imported only when that command runs (a chunk of its own).
 //
 // Output: dist/bundle/cli/, at the same depth as dist/src/cli/ because the code finds files
-// relative to itself: package.json three folders up (cli/main.ts) and report-worker.js next
-// to the chunk that starts it (html/report-thread.ts).
+// relative to itself: package.json three folders up (cli/main.ts), and report-worker.js and
+// repositories-worker.js next to the chunks that start them (html/report-thread.ts,
+// html/repositories-thread.ts).
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +22,7 @@ const out = path.join(root, 'dist', 'bundle', 'cli');
 
 rmSync(out, { recursive: true, force: true });
 const bundle = await rolldown({
-  input: { main: from('cli/main.js'), 'report-worker': from('html/report-worker.js') },
+  input: { main: from('cli/main.js'), 'report-worker': from('html/report-worker.js'), 'repositories-worker': from('html/repositories-worker.js') },
   platform: 'node',
   // Node's own modules and every package: only relative imports (our code) are joined.
   external: [/^node:/, /^[^./]/],

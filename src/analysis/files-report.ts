@@ -43,9 +43,15 @@ export interface DuplicateFile {
   /** The same, bare hex (the field of the first schema; kept for its readers). */
   sha256: string;
   sizeBytes: number;
-  /** Every (layer, path) holding this content, over the distinct layers of the set. */
+  /**
+   * The (layer, path)s holding this content, over the distinct layers of the set, by path:
+   * every one; or, when there are more than MAX_OCCURRENCES, the first MAX_OCCURRENCES and the
+   * first of each other layer holding it (every such layer is named; occurrencesOmitted counts the rest).
+   */
   occurrences: Array<{ layer: Digest; path: string }>;
-  /** How many distinct layers hold it: 1 when every copy sits in one layer. */
+  /** Occurrences left out of `occurrences` (set only when some are): the copies are occurrences.length + this. */
+  occurrencesOmitted?: number;
+  /** How many distinct layers hold it (all its occurrences, listed or not): 1 when every copy sits in one layer. */
   layers: number;
   /** sizeBytes x (occurrences - 1): what a file-level store would save on it. */
   savedBytes: number;
@@ -159,6 +165,32 @@ function imageWastes(images: ImageInfo[], byDiffId: Map<Digest, FileIndex>, cost
 }
 
 /**
+ * Paths listed per content. One layer may hold a content 200,000 times (an empty-ish file
+ * copied into every package): every path would make the report, the HTML report and the
+ * web UI grow with them, for a list no one reads to the end.
+ */
+export const MAX_OCCURRENCES = 100;
+
+/**
+ * `list` sorted by path (then layer) and cut to its first `n`, and the first of each layer not
+ * among them: every layer stays named (the page finds a content's images by its layers). Cut
+ * again over what it kept and more, it keeps what one cut over everything would.
+ */
+function keepFirst(list: DuplicateFile['occurrences'], n: number): void {
+  list.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.layer < b.layer ? -1 : a.layer > b.layer ? 1 : 0));
+  if (list.length <= n) return;
+  const named = new Set<Digest>();
+  let kept = 0;
+  for (let i = 0; i < list.length; i++) {
+    const o = list[i]!;
+    if (i >= n && named.has(o.layer)) continue;
+    named.add(o.layer);
+    list[kept++] = o;
+  }
+  list.length = kept;
+}
+
+/**
  * Contents stored more than once, in one layer or across the distinct layers, most bytes
  * saved by a file-level store first. Counted per layer and content slot, grouped across
  * layers by sorting (content-groups.ts); occurrences (paths) are listed only for the `top` contents shown.
@@ -244,19 +276,32 @@ function duplicateFiles(layers: FileIndex[], top: number): DuplicateFile[] {
     }
     return { digest: `sha256:${g.hex}` as Digest, sha256: g.hex, sizeBytes: g.size, occurrences: [], layers: 0, savedBytes: saved(g) };
   });
+  // Counted in full; listed up to MAX_OCCURRENCES each, cut as they come (memory stays bounded too).
+  const total = groups.map(() => 0);
+  const held = groups.map(() => new Set<Digest>());
+  const cutAt = groups.map(() => 2 * MAX_OCCURRENCES);
   if (groups.length > 0) {
     tables.forEach((t, li) => {
       for (let i = 0; i < t.count; i++) {
         const slot = t.shaSlot[i]!;
         if (slot < 0 || t.typeCode(i) !== T_FILE || t.sizes[i] === 0) continue;
         const g = mark[li]![slot]!;
-        if (g >= 0) groups[g]!.occurrences.push({ layer: layers[li]!.digest, path: t.path(i) });
+        if (g < 0) continue;
+        const list = groups[g]!.occurrences;
+        list.push({ layer: layers[li]!.digest, path: t.path(i) });
+        total[g]!++;
+        held[g]!.add(layers[li]!.digest);
+        if (list.length >= cutAt[g]!) {
+          keepFirst(list, MAX_OCCURRENCES);
+          cutAt[g] = list.length + MAX_OCCURRENCES;
+        }
       }
     });
   }
-  for (const g of groups) {
-    g.occurrences.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : a.layer < b.layer ? -1 : 1));
-    g.layers = new Set(g.occurrences.map((o) => o.layer)).size;
-  }
+  groups.forEach((g, gi) => {
+    keepFirst(g.occurrences, MAX_OCCURRENCES);
+    g.layers = held[gi]!.size;
+    if (total[gi]! > g.occurrences.length) g.occurrencesOmitted = total[gi]! - g.occurrences.length;
+  });
   return groups;
 }

@@ -9,16 +9,19 @@
  *
  * Written as a raw string (String.raw): no backticks and no dollar-brace in the script, but
  * for the one interpolation of PAGE_FORMAT_SOURCE.
- * Every text from the data goes into the page as a text node or attribute, never as markup.
+ * Every text from the data goes into the page as a text node or attribute, never as markup;
+ * every text from an image (paths, history lines, artifact types) through printable first.
  */
 import { humanBytes, percent, ratio } from '../report/human.js';
+import { printable } from '../report/printable.js';
 
 /**
- * The CLI's own formatting functions (src/report/human.ts), as script source: the page runs
- * the very code the CLI runs, so it shows the CLI's numbers. They are self-contained function
- * declarations, which is what makes their source text usable here.
+ * The CLI's own formatting functions (src/report/human.ts, src/report/printable.ts), as script
+ * source: the page runs the very code the CLI runs, so it shows the CLI's numbers and escapes
+ * names as the CLI's tables do. They are self-contained function declarations, which is what
+ * makes their source text usable here.
  */
-export const PAGE_FORMAT_SOURCE = [humanBytes, percent, ratio].map((f) => f.toString()).join('\n');
+export const PAGE_FORMAT_SOURCE = [humanBytes, percent, ratio, printable].map((f) => f.toString()).join('\n');
 
 export const PAGE_SCRIPT = String.raw`
 (function () {
@@ -27,12 +30,19 @@ export const PAGE_SCRIPT = String.raw`
   // the stylesheet's colours, for SVG fill attributes
   var P = { shared: '#3b6fd8', unique: '#f0a030', waste: '#d9463b', added: '#2f9e5b', stored: '#3b6fd8', saved: '#a7d8b5' };
 
-  // ---- formatting: humanBytes, percent and ratio are the CLI's own (PAGE_FORMAT_SOURCE)
+  // ---- formatting: humanBytes, percent, ratio and printable are the CLI's own (PAGE_FORMAT_SOURCE)
 ${PAGE_FORMAT_SOURCE}
   function short(d) { return d.indexOf('sha256:') === 0 ? d.slice(7, 19) : d.slice(0, 12); }
   function plural(n, w) { return n + ' ' + w + (n === 1 ? '' : 's'); }
   function label(img) { return img.refs.length ? img.refs.join(', ') : '<none>@' + short(img.manifestDigest); }
   function clip(s, n) { return s.length > n ? s.slice(0, n - 1) + '\u2026' : s; }
+  // A text of a few KB (a long RUN line) as its first LONG_TEXT characters, whole in its title;
+  // total: its length before the server clipped it (config-history.ts), when it did.
+  var LONG_TEXT = 160;
+  function longText(text, total) {
+    if (text.length <= LONG_TEXT && !total) return text;
+    return h('span', { class: 'long', title: text + (total ? '\n(clipped by the server: the whole text is ' + total + ' characters)' : '') }, clip(text, LONG_TEXT));
+  }
 
   // ---- DOM helpers (text always as text nodes)
   function put(e, attrs, kids) {
@@ -60,6 +70,8 @@ ${PAGE_FORMAT_SOURCE}
   var byDigest = {};
   var state = { q: '', image: null };
   var refreshers = [];
+  // paths shown per content in the duplicates table
+  var PATHS_SHOWN = 10;
 
   function matches(img) {
     if (!state.q) return true;
@@ -178,19 +190,35 @@ ${PAGE_FORMAT_SOURCE}
     var a = [199, 215, 245], b = [23, 52, 135];
     return 'rgb(' + a.map(function (x, i) { return Math.round(x + (b[i] - x) * t); }).join(',') + ')';
   }
+  // Every cell is an SVG element: 2000 images x 2000 layers would be 4M of them. So the matrix
+  // draws the most shared layers and the images using most of them; the filter shows others.
+  var MATRIX_COLS = 40, MATRIX_ROWS = 60;
   function matrix() {
     var box = clear(byId('matrix'));
-    var imgs = visibleImages();
-    if (!imgs.length) { box.appendChild(h('p', { class: 'empty' }, D.report.images.length ? 'No image matches the filter.' : 'No images in the store yet.')); return; }
+    var all = visibleImages();
+    if (!all.length) { box.appendChild(h('p', { class: 'empty' }, D.report.images.length ? 'No image matches the filter.' : 'No images in the store yet.')); return; }
     var shown = {};
-    imgs.forEach(function (i) { shown[i.manifestDigest] = true; });
-    var cols = D.report.layers.map(function (l) {
+    all.forEach(function (i) { shown[i.manifestDigest] = true; });
+    var allCols = D.report.layers.map(function (l) {
       return { l: l, users: l.images.filter(function (d) { return shown[d]; }).length };
     }).filter(function (c) { return c.users > 0; });
-    cols.sort(function (a, b) { return b.users - a.users || b.l.sizeBytes - a.l.sizeBytes || (a.l.digest < b.l.digest ? -1 : 1); });
+    allCols.sort(function (a, b) { return b.users - a.users || b.l.sizeBytes - a.l.sizeBytes || (a.l.digest < b.l.digest ? -1 : 1); });
+    var cols = allCols.slice(0, MATRIX_COLS);
+    var imgs = all;
+    if (all.length > MATRIX_ROWS) {
+      var kept = {};
+      cols.forEach(function (c) { kept[c.l.digest] = true; });
+      var ranked = all.map(function (img, n) {
+        var seen = {}, uses = 0;
+        img.layers.forEach(function (d) { if (kept[d] && !seen[d]) { seen[d] = true; uses++; } });
+        return { img: img, n: n, uses: uses };
+      });
+      ranked.sort(function (a, b) { return b.uses - a.uses || b.img.sizeBytes - a.img.sizeBytes || a.n - b.n; });
+      imgs = ranked.slice(0, MATRIX_ROWS).sort(function (a, b) { return a.n - b.n; }).map(function (r) { return r.img; });
+    }
     var diffIdBlobs = {};
     D.report.layers.forEach(function (l) { (diffIdBlobs[l.diffId] = diffIdBlobs[l.diffId] || []).push(l.digest); });
-    var maxSize = Math.max.apply(null, cols.map(function (c) { return c.l.sizeBytes; }).concat([1]));
+    var maxSize = cols.reduce(function (m, c) { return Math.max(m, c.l.sizeBytes); }, 1);
     var longest = Math.max.apply(null, imgs.map(function (i) { return clip(label(i), 44).length; }));
     var C = 34, LW = Math.min(340, Math.max(120, longest * 7 + 16)), TOP = 100, RW = 80;
     var W = LW + cols.length * C + RW, H = TOP + imgs.length * C + 26;
@@ -200,7 +228,7 @@ ${PAGE_FORMAT_SOURCE}
       var twins = diffIdBlobs[c.l.diffId].length > 1;
       var t = s('text', { x: x, y: TOP - 8, class: c.users > 1 ? 'mono b' : 'mono', transform: 'rotate(-50 ' + x + ' ' + (TOP - 8) + ')' },
         short(c.l.digest) + (c.l.compression !== 'none' ? ' ' + c.l.compression : '') + (twins ? ' \u2248' : ''));
-      t.appendChild(tip('layer ' + c.l.digest + '\n' + humanBytes(c.l.sizeBytes) + ', ' + c.l.compression + ', in ' + c.users + ' of ' + imgs.length + ' images shown' +
+      t.appendChild(tip('layer ' + c.l.digest + '\n' + humanBytes(c.l.sizeBytes) + ', ' + c.l.compression + ', in ' + c.users + ' of ' + plural(all.length, 'image') + (state.q ? ' matching the filter' : '') +
         (twins ? '\nsame uncompressed content (diffID ' + short(c.l.diffId) + ') as ' + diffIdBlobs[c.l.diffId].filter(function (d) { return d !== c.l.digest; }).map(short).join(', ') + ', stored again' : '') +
         (c.l.wellKnown ? '\n' + c.l.wellKnown : '')));
       g.appendChild(t);
@@ -225,7 +253,13 @@ ${PAGE_FORMAT_SOURCE}
       g.appendChild(s('text', { x: LW + cols.length * C + 10, y: y + C / 2 + 4, class: 'muted num' }, humanBytes(img.sizeBytes)));
     });
     box.appendChild(h('div', { class: 'scroll' }, g));
-    box.appendChild(h('p', { class: 'note' }, 'Columns: the ' + plural(cols.length, 'distinct layer blob') + ' of the images shown, most shared first (\u00d7N: how many use it); a full column is a common base. Square size and colour: layer bytes (largest ' + humanBytes(maxSize) + '). \u2248 marks a blob whose uncompressed content (diffID) is also stored as another blob. Right: image size.'));
+    if (cols.length < allCols.length || imgs.length < all.length) {
+      box.appendChild(h('p', { class: 'note', id: 'matrix-left-out' }, 'Drawn: ' +
+        (cols.length < allCols.length ? 'the ' + cols.length + ' most shared of ' + plural(allCols.length, 'layer') : plural(cols.length, 'layer')) + ' and ' +
+        (imgs.length < all.length ? imgs.length + ' of ' + plural(all.length, 'image') + ' (those using the most of these layers)' : plural(imgs.length, 'image')) +
+        (state.q ? ' matching the filter' : '') + '. Type a ref or digest in the filter to draw other images and their layers; the tables below list every one.'));
+    }
+    box.appendChild(h('p', { class: 'note' }, 'Columns: the ' + plural(cols.length, 'distinct layer blob') + ' drawn, most shared first (\u00d7N: how many use it); a full column is a common base. Square size and colour: layer bytes (largest ' + humanBytes(maxSize) + '). \u2248 marks a blob whose uncompressed content (diffID) is also stored as another blob. Right: image size.'));
   }
 
   // ---- per image: shared / unique / wasted
@@ -276,7 +310,7 @@ ${PAGE_FORMAT_SOURCE}
       sec.appendChild(h('h3', null, 'Attached to the images (referrers: signatures, SBOMs, attestations)'));
       sec.appendChild(table('referrers-table', [
         { key: 'image', label: 'Image', cls: 'mono', cell: function (r) { return label(r.img); } },
-        { key: 'type', label: 'Artifact type', cls: 'mono', cell: function (r) { return r.artifactType || r.mediaType; } },
+        { key: 'type', label: 'Artifact type', cls: 'mono', cell: function (r) { return printable(r.artifactType || r.mediaType); } },
         { key: 'digest', label: 'Digest', cls: 'mono', cell: function (r) { return short(r.digest); }, sort: function (r) { return r.digest; } },
         { key: 'size', label: 'Size', num: true, cell: function (r) { return humanBytes(r.size); }, sort: function (r) { return r.size; } },
       ], attached, function (r) { return [r.img]; }));
@@ -291,25 +325,44 @@ ${PAGE_FORMAT_SOURCE}
     wsec.appendChild(h('h3', null, 'Largest wasted files'));
     wsec.appendChild(table('wasted-table', [
       { key: 'image', label: 'Image', cls: 'mono', cell: function (r) { return label(r.img); } },
-      { key: 'path', label: 'Path', cls: 'mono', cell: function (r) { return r.path; } },
+      { key: 'path', label: 'Path', cls: 'mono', cell: function (r) { return printable(r.path); } },
       { key: 'class', label: 'Class', cell: function (r) { return h('span', { class: 'cls cls-' + r.class }, r.class); }, sort: function (r) { return r.class; } },
       { key: 'bytes', label: 'Bytes', num: true, cell: function (r) { return humanBytes(r.bytes); }, sort: function (r) { return r.bytes; } },
       { key: 'layer', label: 'In layer', cls: 'mono', cell: function (r) { return r.layers.map(short).join(', '); } },
-      { key: 'why', label: 'Why', cls: 'mono', cell: function (r) { return r.class === 'duplicate' ? 'same as ' + r.duplicateOf : 'hidden by ' + r.hiddenBy.map(short).join(', '); } },
+      { key: 'why', label: 'Why', cls: 'mono', cell: function (r) { return r.class === 'duplicate' ? 'same as ' + printable(r.duplicateOf || '') : 'hidden by ' + r.hiddenBy.map(short).join(', '); } },
     ], wasted, function (r) { return [r.img]; }, 'No wasted files: no image hides or duplicates a file.'));
 
     var usersOf = {};
     D.report.layers.forEach(function (l) { usersOf[l.digest] = l.images.map(function (d) { return byDigest[d]; }).filter(Boolean); });
-    var dups = (D.report.duplicateFiles || []).map(function (d) { return Object.assign({ key: d.sha256 }, d); });
+    // The images of a content, once per row: each layer once, each image once (linear; a content
+    // may sit at thousands of paths of one layer). The JSON names every layer holding it.
+    function imagesOfLayers(list) {
+      var seenLayer = {}, seenImage = {}, out = [];
+      list.forEach(function (o) {
+        if (seenLayer[o.layer]) return;
+        seenLayer[o.layer] = true;
+        (usersOf[o.layer] || []).forEach(function (img) { if (!seenImage[img.manifestDigest]) { seenImage[img.manifestDigest] = true; out.push(img); } });
+      });
+      return out;
+    }
+    var dups = (D.report.duplicateFiles || []).map(function (d) {
+      return Object.assign({ key: d.sha256, copies: d.occurrences.length + (d.occurrencesOmitted || 0), imgs: imagesOfLayers(d.occurrences) }, d);
+    });
+    // A few paths per content, then how many more (all of them are in the JSON, up to its own bound).
+    function pathsCell(r) {
+      var shown = r.occurrences.slice(0, PATHS_SHOWN).map(function (o) { return h('div', null, printable(o.path) + ' (' + short(o.layer) + ')'); });
+      if (r.copies > shown.length) shown.push(h('div', { class: 'more' }, '+' + (r.copies - shown.length) + ' more'));
+      return shown;
+    }
     wsec.appendChild(h('h3', null, 'Contents stored more than once, in one layer or across layers'));
     wsec.appendChild(table('duplicates-table', [
       { key: 'sha256', label: 'SHA256', cls: 'mono', cell: function (r) { return r.sha256.slice(0, 12); } },
       { key: 'size', label: 'Size', num: true, cell: function (r) { return humanBytes(r.sizeBytes); }, sort: function (r) { return r.sizeBytes; } },
-      { key: 'copies', label: 'Copies', num: true, cell: function (r) { return String(r.occurrences.length); }, sort: function (r) { return r.occurrences.length; } },
+      { key: 'copies', label: 'Copies', num: true, cell: function (r) { return String(r.copies); }, sort: function (r) { return r.copies; } },
       { key: 'layers', label: 'Layers', num: true, cell: function (r) { return String(r.layers); }, sort: function (r) { return r.layers; } },
       { key: 'saved', label: 'Saved', num: true, cell: function (r) { return humanBytes(r.savedBytes); }, sort: function (r) { return r.savedBytes; } },
-      { key: 'paths', label: 'Paths (layer)', cls: 'mono', cell: function (r) { return r.occurrences.map(function (o) { return h('div', null, o.path + ' (' + short(o.layer) + ')'); }); }, sort: function (r) { return r.occurrences[0] ? r.occurrences[0].path : ''; } },
-    ], dups, function (r) { var out = []; r.occurrences.forEach(function (o) { out = out.concat(usersOf[o.layer] || []); }); return out; }, 'No content is stored twice.'));
+      { key: 'paths', label: 'Paths (layer)', cls: 'mono', cell: pathsCell, sort: function (r) { return r.occurrences[0] ? r.occurrences[0].path : ''; } },
+    ], dups, function (r) { return r.imgs; }, 'No content is stored twice.'));
   }
 
   // ---- layers that are not a readable tar (report --files' unreadableLayers): their images are left out of the file figures
@@ -322,7 +375,7 @@ ${PAGE_FORMAT_SOURCE}
     sec.appendChild(table('unreadable-table', [
       { key: 'layer', label: 'Layer', cls: 'mono', cell: function (u) { return h('span', { title: u.digest }, short(u.digest)); }, sort: function (u) { return u.digest; } },
       { key: 'code', label: 'Error', cls: 'mono', cell: function (u) { return u.code; } },
-      { key: 'message', label: 'What is wrong', cell: function (u) { return u.message; } },
+      { key: 'message', label: 'What is wrong', cell: function (u) { return printable(u.message); } },
       { key: 'images', label: 'Images left out', cls: 'mono', cell: function (u) { return u.imgs.map(function (i) { return h('div', null, label(i)); }); }, sort: function (u) { return u.imgs.length; } },
     ], bad, function (u) { return u.imgs; }));
   }
@@ -346,7 +399,7 @@ ${PAGE_FORMAT_SOURCE}
     if (!rows) {
       var bad = unreadableOf(img);
       box.appendChild(h('p', { class: 'empty', id: bad.length ? 'stack-unreadable' : null }, bad.length
-        ? 'Not analysed: ' + bad.map(function (u) { return 'layer ' + short(u.digest) + ' is not a readable tar (' + u.code + ': ' + u.message + ')'; }).join('; ') + '.'
+        ? 'Not analysed: ' + bad.map(function (u) { return 'layer ' + short(u.digest) + ' is not a readable tar (' + u.code + ': ' + printable(u.message) + ')'; }).join('; ') + '.'
         : 'No layer data for this image.'));
       return;
     }
@@ -361,7 +414,7 @@ ${PAGE_FORMAT_SOURCE}
       var band = s('g', { class: 'band', 'data-index': r.index, 'data-layer': r.digest });
       band.appendChild(s('rect', { x: 0, y: y, width: W, height: RH, rx: 5, fill: r.index % 2 ? '#eef2f7' : '#e4e9f1' }));
       band.appendChild(s('text', { x: 10, y: y + 19, class: 'mono b' }, '#' + r.index + '  ' + short(r.digest) + (n > 1 && r.index === 0 ? '  (bottom)' : n > 1 && r.index === n - 1 ? '  (top)' : '')));
-      band.appendChild(s('text', { x: 10, y: y + 36, class: 'muted small' }, [clip(r.createdBy || (r.wellKnown ? r.wellKnown : ''), 46), tip(r.createdBy || '')]));
+      band.appendChild(s('text', { x: 10, y: y + 36, class: 'muted small' }, [clip(printable(r.createdBy || r.wellKnown || ''), 46), tip(printable(r.createdBy || ''))]));
       var x = X;
       [['added', r.addedBytes, P.added], ['replaced', r.replacedBytes, P.unique], ['deleted', r.deletedBytes, P.waste]].forEach(function (p) {
         if (p[1] <= 0) return;
@@ -386,7 +439,7 @@ ${PAGE_FORMAT_SOURCE}
       { key: 'replaced', label: 'Replaced', num: true, cell: function (r) { return humanBytes(r.replacedBytes); }, sort: function (r) { return r.replacedBytes; } },
       { key: 'deleted', label: 'Deleted', num: true, cell: function (r) { return humanBytes(r.deletedBytes); }, sort: function (r) { return r.deletedBytes; } },
       { key: 'images', label: 'Images', num: true, cell: function (r) { return String(users[r.digest] || 1); }, sort: function (r) { return users[r.digest] || 1; } },
-      { key: 'by', label: 'Created by', cls: 'mono', cell: function (r) { return r.createdBy || r.wellKnown || ''; } },
+      { key: 'by', label: 'Created by', cls: 'mono', cell: function (r) { return longText(printable(r.createdBy || r.wellKnown || ''), r.createdByLength); }, sort: function (r) { return r.createdBy || r.wellKnown || ''; } },
     ], trs, null)); // follows the select box, not the filter
   }
 
@@ -400,12 +453,22 @@ ${PAGE_FORMAT_SOURCE}
     if (!R.repositories.length) { box.appendChild(h('p', { class: 'empty' }, 'No repositories: the store has no refs of the form name:tag.')); return; }
     var rows = [];
     R.repositories.forEach(function (repo) { repo.tags.forEach(function (t) { rows.push(Object.assign({ key: t.ref, repo: repo.name }, t)); }); });
+    // Each config's history is sent once (R.histories), bounded by the server (config-history.ts).
     function history(t) {
       return t.images.map(function (img) {
-        var steps = img.history.map(function (e) {
-          return h('li', { class: e.emptyLayer ? 'empty-layer' : null }, (e.created ? e.created + '  ' : '') + (e.createdBy || e.comment || '') + (e.emptyLayer ? '  (no layer)' : ''));
+        var hist = (R.histories || {})[img.configDigest] || { entries: [], omitted: 0 };
+        var ol = h('ol');
+        var summary = h('summary', null, 'history' + (t.images.length > 1 ? ' of ' + (img.platform || short(img.manifestDigest)) : '') + ' (' + plural(hist.entries.length + hist.omitted, 'step') + ')');
+        // Drawn when first opened: a page of many tags draws no step nobody asked for.
+        summary.addEventListener('click', function () {
+          if (ol.firstChild) return;
+          hist.entries.forEach(function (e) {
+            var text = (e.created ? printable(e.created) + '  ' : '') + printable(e.createdBy || e.comment || '') + (e.emptyLayer ? '  (no layer)' : '');
+            ol.appendChild(h('li', { class: e.emptyLayer ? 'empty-layer' : null }, longText(text, e.createdBy ? e.createdByLength : e.commentLength)));
+          });
+          if (hist.omitted) ol.appendChild(h('li', { class: 'more' }, plural(hist.omitted, 'more step') + ' not sent (past the image\u2019s layers, or past 100 that made no layer)'));
         });
-        return h('details', null, [h('summary', null, 'history' + (t.images.length > 1 ? ' of ' + (img.platform || short(img.manifestDigest)) : '') + ' (' + plural(img.history.length, 'step') + ')'), h('ol', null, steps)]);
+        return h('details', null, [summary, ol]);
       });
     }
     box.appendChild(table('tags-table', [
@@ -442,7 +505,10 @@ ${PAGE_FORMAT_SOURCE}
     refreshers.forEach(function (f) { f(); });
     matrix();
     layerView();
+    document.body.setAttribute('data-filter', state.q); // the filter every view now shows
   }
+  // Views are redrawn once typing pauses, not at each keystroke (a big store redraws thousands of rows).
+  var FILTER_DELAY_MS = 200;
   function start(data) {
     D = data;
     D.report.images.forEach(function (i) { byDigest[i.manifestDigest] = i; });
@@ -453,7 +519,11 @@ ${PAGE_FORMAT_SOURCE}
     images();
     repositories();
     var f = byId('filter');
-    f.addEventListener('input', function () { state.q = f.value.trim().toLowerCase(); refresh(); });
+    var typing = null;
+    f.addEventListener('input', function () {
+      clearTimeout(typing);
+      typing = setTimeout(function () { state.q = f.value.trim().toLowerCase(); refresh(); }, FILTER_DELAY_MS);
+    });
     byId('layer-image').addEventListener('change', function (e) { state.image = e.target.value; drawStack(); });
     refresh();
     document.body.setAttribute('data-ready', '1');
@@ -463,10 +533,26 @@ ${PAGE_FORMAT_SOURCE}
     m.insertBefore(h('p', { class: 'err', id: 'error' }, 'Could not load the report: ' + (e && e.message ? e.message : String(e))), m.firstChild);
     document.body.setAttribute('data-ready', 'error');
   }
-  function getJson(url) {
+  // A 503 with Retry-After (ui-routes.ts): the store changed while its report was being computed.
+  // Wait as told (1 to 30 s) and ask again, a few times; other failures are final.
+  var RETRIES = 3;
+  function getJson(url, tries) {
+    tries = tries || 0;
     return fetch(url, { headers: { accept: 'application/json' } }).then(function (r) {
-      if (!r.ok) throw new Error(url + ': HTTP ' + r.status);
-      return r.json();
+      var after = r.headers.get('retry-after');
+      if (r.status === 503 && after !== null && tries < RETRIES) {
+        var n = parseInt(after, 10), sec = isNaN(n) ? 5 : Math.min(30, Math.max(1, n));
+        byId('sub').textContent = 'the store changed; loading again in ' + sec + ' s\u2026';
+        return new Promise(function (done) { setTimeout(done, sec * 1000); }).then(function () {
+          byId('sub').textContent = 'loading\u2026';
+          return getJson(url, tries + 1);
+        });
+      }
+      if (r.ok) return r.json();
+      // The server's own words when it sent them (a registry error body).
+      return r.json().then(function (b) { return b && b.errors && b.errors[0] ? ': ' + printable(String(b.errors[0].message)) : ''; }, function () { return ''; }).then(function (why) {
+        throw new Error(url + ': HTTP ' + r.status + why);
+      });
     });
   }
   var inline = byId('data');

@@ -65,6 +65,7 @@ tr[hidden] { display: none; }
 table.data td.pull { width: 50%; max-width: 0; }
 table.data td.nowrap { white-space: nowrap; word-break: normal; }
 .empty { color: var(--muted); font-style: italic; margin: 6px 0; }
+.more { color: var(--muted); font-style: italic; }
 .cls { display: inline-block; padding: 0 6px; border-radius: 9px; font-size: 11.5px; color: #fff; }
 .cls-deleted { background: var(--waste); } .cls-replaced { background: #c27c0e; } .cls-duplicate { background: #7c3aed; }
 .row { display: flex; align-items: center; gap: 12px; flex-wrap: wrap; margin: 0 0 10px; }

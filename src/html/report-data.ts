@@ -4,10 +4,11 @@ import { isUnreadableLayerError } from '../analysis/files-report.js';
 import { wellKnownLayer } from '../analysis/ledger.js';
 import type { ImageInfo } from '../analysis/load-images.js';
 import { stackImage } from '../analysis/overlay.js';
-import { MAX_JSON_BYTES, parseImageConfig, platformString, type Descriptor } from '../formats/types.js';
-import type { RepositoryView } from '../registry/repositories.js';
+import type { Descriptor } from '../formats/types.js';
 import type { Store } from '../store/store.js';
 import { computeReport, reportJson } from '../report/report-json.js';
+import { readConfigHistory } from './config-history.js';
+import type { RepositoriesJson } from './repositories-data.js';
 
 /**
  * The data behind the HTML report and the web UI of `serve`:
@@ -17,7 +18,7 @@ import { computeReport, reportJson } from '../report/report-json.js';
  *   of that JSON; the browser tests compare the two.
  * - `stacks`: for each image (by manifest digest), its layers bottom to top as overlayfs stacks
  *   them (stackLayers): bytes each layer adds, replaces and deletes. Not in the JSON report.
- * - `repositories` (served UI only): the registry's repositories and tags.
+ * - `repositories` (served UI only): the registry's repositories and tags (repositories-data.ts).
  */
 export interface PageData {
   schemaVersion: 1;
@@ -49,53 +50,12 @@ export interface StackRow {
   replacedEntries: number;
   deletedEntries: number;
   whiteouts: number;
-  /** The config history's `created_by` for this layer (non-empty history entries, in order). */
+  /** The config history's `created_by` for this layer (non-empty history entries, in order), clipped (config-history.ts). */
   createdBy?: string;
+  /** Length of `createdBy` before it was clipped; only when it was. */
+  createdByLength?: number;
   /** A label when the layer is a well-known empty layer. */
   wellKnown?: string;
-}
-
-export interface RepositoriesJson {
-  schemaVersion: 1;
-  /** HOST[:PORT] the commands use: the request's Host header. */
-  registry: string;
-  /** Whether the registry was reached over https. */
-  tls: boolean;
-  repositories: Array<{ name: string; tags: TagJson[] }>;
-}
-
-export interface TagJson {
-  tag: string;
-  ref: string;
-  /** The manifest (or index) digest the tag names. */
-  digest: Digest;
-  mediaType: string;
-  /** Config + distinct layer blobs of every image under the tag (as `ls` counts an image). */
-  sizeBytes: number;
-  /** The newest `created` of its images' configs. */
-  created: string | null;
-  platforms: string[];
-  images: Array<{
-    manifestDigest: Digest;
-    configDigest: Digest;
-    platform: string | null;
-    sizeBytes: number;
-    layers: number;
-    created: string | null;
-    history: HistoryEntry[];
-  }>;
-  pull: { docker: string; skopeo: string };
-}
-
-export interface HistoryEntry {
-  created?: string;
-  createdBy?: string;
-  comment?: string;
-  emptyLayer?: boolean;
-}
-
-export function platformOf(img: ImageInfo): string | null {
-  return img.platform ? platformString(img.platform) : null;
 }
 
 /** The `report --json` object (with `--files` when a store is given), built by the same code as the CLI's. */
@@ -105,23 +65,6 @@ export async function buildReportJson(
   opts: { top?: number; onProgress?: (done: number, total: number) => void; universe?: ImageInfo[]; referrers?: Map<Digest, Descriptor[]> } = {},
 ): Promise<ReportJson> {
   return reportJson(await computeReport(store, images, { files: !!store, ...opts }));
-}
-
-/** History entries of a config, as the page shows them. */
-async function historyOf(store: Store, configDigest: Digest): Promise<HistoryEntry[]> {
-  const config = parseImageConfig(await store.blobs.readJson(configDigest, MAX_JSON_BYTES), `config ${configDigest}`);
-  const out: HistoryEntry[] = [];
-  for (const h of config.history ?? []) {
-    if (typeof h !== 'object' || h === null) continue;
-    const x = h as Record<string, unknown>;
-    const e: HistoryEntry = {};
-    if (typeof x.created === 'string') e.created = x.created;
-    if (typeof x.created_by === 'string') e.createdBy = x.created_by;
-    if (typeof x.comment === 'string') e.comment = x.comment;
-    if (x.empty_layer === true) e.emptyLayer = true;
-    out.push(e);
-  }
-  return out;
 }
 
 /**
@@ -148,7 +91,7 @@ export async function buildStacks(store: Store | undefined, images: ImageInfo[])
       img,
       img.layers.map((l) => ({ digest: l.digest, index: byDiffId.get(l.diffId)! })),
     );
-    const steps = (await historyOf(store, img.configDigest)).filter((h) => !h.emptyLayer);
+    const steps = (await readConfigHistory(store, img.configDigest)).entries.filter((h) => !h.emptyLayer);
     out[img.manifestDigest] = overlay.layers.map((c, i) => {
       const l = img.layers[i]!;
       const row: StackRow = {
@@ -165,77 +108,13 @@ export async function buildStacks(store: Store | undefined, images: ImageInfo[])
         deletedEntries: c.deleted.length,
         whiteouts: c.whiteouts,
       };
-      const by = steps[i]?.createdBy;
-      if (by !== undefined) row.createdBy = by;
+      const step = steps[i];
+      if (step?.createdBy !== undefined) row.createdBy = step.createdBy;
+      if (step?.createdByLength !== undefined) row.createdByLength = step.createdByLength;
       const label = wellKnownLayer(l);
       if (label) row.wellKnown = label;
       return row;
     });
   }
   return out;
-}
-
-function sizeOf(images: ImageInfo[]): number {
-  const blobs = new Map<string, number>();
-  for (const img of images) {
-    blobs.set(img.configDigest, img.configSize);
-    for (const l of img.layers) blobs.set(l.digest, l.size);
-  }
-  let n = 0;
-  for (const s of blobs.values()) n += s;
-  return n;
-}
-
-/**
- * The repositories and tags a registry client sees (RepositoryView), with what each tag
- * holds and the commands that pull it from `host`.
- */
-export async function buildRepositories(store: Store, view: RepositoryView, images: ImageInfo[], host: string, tls: boolean): Promise<RepositoriesJson> {
-  const history = new Map<Digest, HistoryEntry[]>();
-  const repositories: RepositoriesJson['repositories'] = [];
-  for (const name of [...view.repos.keys()].sort()) {
-    const tags: TagJson[] = [];
-    const byTag = view.repos.get(name)!;
-    for (const tag of [...byTag.keys()].sort()) {
-      const desc = byTag.get(tag)!;
-      // The store ref behind the tag (a pulled "host:port/NAME:tag" is served as NAME:tag).
-      const ref = view.tagRefs.get(name)?.get(tag) ?? `${name}:${tag}`;
-      const pullRef = `${name}:${tag}`;
-      const under = images.filter((i) => i.refs.includes(ref));
-      const rows: TagJson['images'] = [];
-      for (const img of under) {
-        if (!history.has(img.configDigest)) history.set(img.configDigest, await historyOf(store, img.configDigest));
-        rows.push({
-          manifestDigest: img.manifestDigest,
-          configDigest: img.configDigest,
-          platform: platformOf(img),
-          sizeBytes: sizeOf([img]),
-          layers: img.layers.length,
-          created: img.created ?? null,
-          history: history.get(img.configDigest)!,
-        });
-      }
-      const created = under
-        .map((i) => i.created)
-        .filter((c): c is string => !!c)
-        .sort();
-      const base = name.split('/').pop() ?? name;
-      tags.push({
-        tag,
-        ref,
-        digest: desc.digest,
-        mediaType: desc.mediaType,
-        sizeBytes: sizeOf(under),
-        created: created[created.length - 1] ?? null,
-        platforms: [...new Set(rows.map((r) => r.platform).filter((p): p is string => !!p))].sort(),
-        images: rows,
-        pull: {
-          docker: `docker pull ${host}/${pullRef}`,
-          skopeo: `skopeo copy ${tls ? '' : '--src-tls-verify=false '}docker://${host}/${pullRef} oci:${base}:${tag}`,
-        },
-      });
-    }
-    repositories.push({ name, tags });
-  }
-  return { schemaVersion: 1, registry: host, tls, repositories };
 }

@@ -1,11 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { loadImages, type ImageInfo } from '../analysis/load-images.js';
 import { RegistryError } from '../registry/errors.js';
 import type { RepositoryView } from '../registry/repositories.js';
 import { toJson } from '../report/json.js';
 import type { Store } from '../store/store.js';
-import { buildRepositories } from './report-data.js';
+import { RepositoriesCache } from './repositories-cache.js';
 import { reportInThread, type ReportResult } from './report-thread.js';
 import { renderReportPage, type RenderedPage } from './report-page.js';
 
@@ -15,17 +14,19 @@ import { renderReportPage, type RenderedPage } from './report-page.js';
  *   GET /                  the report page (the same page as `report --html`, fetching its data)
  *   GET /api/report        `report --files --json` for every image of the store (same bytes)
  *   GET /api/layers        {schemaVersion, images: {<manifest digest>: [layer rows, bottom to top]}}
- *   GET /api/repositories  repositories and tags: digest, size, created, platforms, history, pull commands
+ *   GET /api/repositories  repositories and tags: digest, size, created, platforms, pull commands; each config's history
  *
  * The listener's auth check runs before these, as for /v2/. The analysis is computed once per
  * state of index.json (its mtime, size and inode) and shared by concurrent requests; file
  * indexes of layers are cached on disk by the report code itself. The report and layer
  * stacks are computed on their own thread (report-thread.ts), one at a time: a request for
- * another state of the store while one runs gets 503 with Retry-After.
+ * another state of the store while one runs gets 503 with Retry-After. /api/repositories is
+ * made once per state of index.json too, the images and their configs' histories read on a
+ * thread of their own (repositories-cache.ts): nothing here parses an image config where the
+ * registry answers.
  */
 interface Analysis {
   key: string;
-  images: Promise<ImageInfo[]>;
   /** The report and stacks, computed on first use (they read every layer's file index). */
   full?: Promise<ReportResult>;
 }
@@ -48,9 +49,8 @@ async function analysis(store: Store): Promise<Analysis> {
   const key = await indexKey(store);
   const hit = cache.get(store);
   if (hit?.key === key) return hit;
-  const entry: Analysis = { key, images: loadImages(store, { compression: true }) };
+  const entry: Analysis = { key };
   cache.set(store, entry);
-  forgetOnFailure(store, entry, entry.images);
   return entry;
 }
 
@@ -104,11 +104,12 @@ export interface RepositorySource {
  * answers a UI path and returns true, or returns false for any other path.
  */
 export function uiRoutes(store: Store, repos: RepositorySource): (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> {
-  return (req, res, url) => handleUi(store, repos, req, res, url);
+  const repositories = new RepositoriesCache(store, () => repos.view());
+  return (req, res, url) => handleUi(store, repositories, req, res, url);
 }
 
 /** Serve a UI route; false when the path is not one (the registry API handles it). */
-async function handleUi(store: Store, repos: RepositorySource, req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
+async function handleUi(store: Store, repositories: RepositoriesCache, req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
   const path = url.pathname;
   if (path !== '/' && path !== '/index.html' && path !== '/api' && !path.startsWith('/api/')) return false;
   const method = req.method ?? 'GET';
@@ -133,8 +134,7 @@ async function handleUi(store: Store, repos: RepositorySource, req: IncomingMess
   }
   if (path === '/api/repositories') {
     const tls = (req.socket as TLSSocket).encrypted === true;
-    const body = await buildRepositories(store, await repos.view(), await (await analysis(store)).images, hostOf(req), tls);
-    send(res, 200, 'application/json', toJson(body), head);
+    send(res, 200, 'application/json', await repositories.body(hostOf(req), tls), head);
     return true;
   }
   throw new RegistryError(404, 'UNSUPPORTED', `no such endpoint: ${path} (the web UI serves /, /api/report, /api/layers and /api/repositories)`);

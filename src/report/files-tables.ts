@@ -90,13 +90,15 @@ export function renderFilesReport(images: ImageInfo[], r: FilesReport, top: numb
     const dt = table(['CONTENT', 'SIZE', 'COPIES', 'LAYERS', 'SAVED', 'PATHS'], ['left', 'right', 'right', 'right', 'right', 'left']);
     for (const d of r.duplicateFiles) {
       const paths = [...new Set(d.occurrences.map((o) => printable(o.path)))];
+      // Paths past the listed ones (MAX_OCCURRENCES) are counted, not named.
+      const more = paths.length - Math.min(3, paths.length) + (d.occurrencesOmitted ?? 0);
       dt.push([
         shortDigest(d.digest),
         humanBytes(d.sizeBytes),
-        String(d.occurrences.length),
+        String(d.occurrences.length + (d.occurrencesOmitted ?? 0)),
         String(d.layers),
         humanBytes(d.savedBytes),
-        paths.slice(0, 3).join('\n') + (paths.length > 3 ? `\n(+${paths.length - 3} more)` : ''),
+        paths.slice(0, 3).join('\n') + (more > 0 ? `\n(+${more} more)` : ''),
       ]);
     }
     out.push(dt.toString());

@@ -93,6 +93,15 @@ export function publishScreenshot(file: string, name: string): void {
   copyFileSync(file, dest);
 }
 
+/**
+ * Type `q` into the filter box and wait until every view shows it: the page redraws once
+ * typing pauses (body[data-filter] is the filter it last applied, lower-cased and trimmed).
+ */
+export async function setFilter(page: Page, q: string): Promise<void> {
+  await page.fill('#filter', q);
+  await page.waitForFunction((want) => (globalThis as any).document.body.getAttribute('data-filter') === want, q.trim().toLowerCase());
+}
+
 /** Texts of the visible rows' cells of column `col` in table `#id`, top to bottom. */
 export async function columnTexts(page: Page, id: string, col: string): Promise<string[]> {
   return page.$$eval(`#${id} tbody tr:not([hidden]) td[data-col="${col}"]`, (tds) => tds.map((td) => td.textContent ?? ''));

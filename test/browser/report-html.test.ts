@@ -14,7 +14,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { dockerSaveLegacy, layerTar, type ImageSpec } from '../../fixtures/image-writer.js';
 import { humanBytes, percent } from '../../src/report/human.js';
 import { ensureBuilt, runCli, show } from '../helpers/cli.js';
-import { boxes, columnTexts, fixtureStore, launchBrowser, publishScreenshot, rowKeys, screenshotDir, watchConsole } from './browser.js';
+import { boxes, columnTexts, fixtureStore, launchBrowser, publishScreenshot, rowKeys, screenshotDir, setFilter, watchConsole } from './browser.js';
 
 let tmp: string;
 let store: string;
@@ -131,7 +131,7 @@ describe('report --html: one self-contained file', () => {
   });
 
   it('filters every view by ref', async () => {
-    await page.fill('#filter', 'acme/api');
+    await setFilter(page, 'acme/api');
     const api = report.images.filter((i: any) => i.refs.some((r: string) => r.includes('acme/api')));
     expect(api).toHaveLength(2);
     expect((await rowKeys(page, 'images-table')).sort()).toEqual(api.map((i: any) => i.manifestDigest).sort());
@@ -149,15 +149,15 @@ describe('report --html: one self-contained file', () => {
     expect(await page.$$eval('#layer-image option', (os) => os.map((o) => (o as any).value))).toEqual(api.map((i: any) => i.manifestDigest));
     expect(await page.textContent('#count')).toBe('2 of 7 images match');
 
-    await page.fill('#filter', 'WORKER');
+    await setFilter(page, 'WORKER');
     expect(await rowKeys(page, 'images-table')).toEqual([byRef('acme/worker:1.0').manifestDigest]);
     expect((await rowKeys(page, 'wasted-table')).length).toBe(byRef('acme/worker:1.0').wastedFiles.length);
 
-    await page.fill('#filter', 'no-such-image');
+    await setFilter(page, 'no-such-image');
     expect(await rowKeys(page, 'images-table')).toEqual([]);
     expect(await page.textContent('#matrix')).toContain('No image matches the filter.');
 
-    await page.fill('#filter', '');
+    await setFilter(page, '');
     expect(await rowKeys(page, 'images-table')).toHaveLength(report.images.length);
     expect(await page.textContent('#count')).toBe('7 images');
   });
@@ -343,10 +343,9 @@ describe('report --html shows what is attached to an image (referrers)', () => {
         size: [humanBytes(manifest.length)],
       });
       // The ref filter hides the row with its image, and brings it back.
-      const filter = p.locator('#filter');
-      await filter.fill('acme/worker');
+      await setFilter(p, 'acme/worker');
       expect((await cols()).image).toEqual([]);
-      await filter.fill('acme/api:1.1');
+      await setFilter(p, 'acme/api:1.1');
       expect((await cols()).image).toEqual(['acme/api:1.1']);
       expect(errs).toEqual([]);
     } finally {

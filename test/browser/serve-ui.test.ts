@@ -14,7 +14,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { humanBytes, percent } from '../../src/report/human.js';
 import { CLI, REPO_ROOT, ensureBuilt, runCli, show } from '../helpers/cli.js';
-import { boxes, columnTexts, fixtureStore, launchBrowser, publishScreenshot, rowKeys, screenshotDir, watchConsole } from './browser.js';
+import { boxes, columnTexts, fixtureStore, launchBrowser, publishScreenshot, rowKeys, screenshotDir, setFilter, watchConsole } from './browser.js';
 
 let tmp: string;
 let store: string;
@@ -115,10 +115,12 @@ describe('serve: JSON endpoints beside /v2/', () => {
     expect(await r.text()).toBe(reportText);
   });
 
-  it('GET /api/repositories lists every tag with digest, size, created, platforms, history and pull commands for the Host asked', async () => {
+  it('GET /api/repositories lists every tag with digest, size, created, platforms and pull commands for the Host asked, and each config history once', async () => {
     const r = await fetch(`${base}/api/repositories`);
     expect(r.status).toBe(200);
     const body = (await r.json()) as any;
+    expect(body.schemaVersion).toBe(2);
+    expect(Object.keys(body.histories).sort()).toEqual([...new Set(ls.images.map((i: any) => i.configDigest))].sort());
     const host = new URL(base).host;
     expect(body.registry).toBe(host);
     expect(body.repositories.map((x: any) => x.name)).toEqual(['acme/api', 'acme/base', 'acme/cli', 'acme/web', 'acme/worker']);
@@ -130,7 +132,7 @@ describe('serve: JSON endpoints beside /v2/', () => {
       expect(t.sizeBytes).toBe(img.sizeBytes);
       expect(t.created).toBe(img.created);
       expect(t.platforms).toEqual([img.platform]);
-      expect(t.images[0].history.length).toBe(img.layers);
+      expect(body.histories[t.images[0].configDigest].entries.length).toBe(img.layers);
       expect(t.pull.docker).toBe(`docker pull ${host}/${t.ref}`);
       expect(t.pull.skopeo).toMatch(new RegExp(`^skopeo copy --src-tls-verify=false docker://${host.replace(/\./g, '\\.')}/${t.ref} oci:`));
     }
@@ -218,14 +220,14 @@ describe('serve: the web UI at /', () => {
   });
 
   it('filters every view by ref, sorts tables, and draws the chosen image layers', async () => {
-    await page.fill('#filter', 'cli');
+    await setFilter(page, 'cli');
     const cli = report.images.filter((i: any) => i.refs.some((r: string) => r.includes('cli')));
     expect((await rowKeys(page, 'images-table')).sort()).toEqual(cli.map((i: any) => i.manifestDigest).sort());
     expect(await rowKeys(page, 'tags-table')).toEqual(['acme/cli:1.0', 'acme/cli:1.1']);
     expect(new Set(await page.$$eval('#matrix rect[data-image]', (rs) => rs.map((r) => r.getAttribute('data-image'))))).toEqual(
       new Set(cli.map((i: any) => i.manifestDigest)),
     );
-    await page.fill('#filter', '');
+    await setFilter(page, '');
     expect(await rowKeys(page, 'tags-table')).toHaveLength(7);
 
     await page.click('#images-table th button:text-is("Unique")');
@@ -249,5 +251,57 @@ describe('serve: the web UI at /', () => {
     await page.screenshot({ path: shot, fullPage: true });
     publishScreenshot(shot, 'ui.png');
     expect(problems).toEqual([]);
+  });
+});
+
+describe('serve: the web UI while the store changes under its report', () => {
+  /** A new page whose api/report answers 503 + Retry-After: 1 (as serve does while it computes another state) `times` times. */
+  async function pageWith503(times: number) {
+    const p = await browser.context.newPage();
+    const errs = watchConsole(p);
+    const calls = { n: 0 };
+    await p.route('**/api/report', async (route) => {
+      if (calls.n++ < times) {
+        await route.fulfill({
+          status: 503,
+          headers: { 'Retry-After': '1', 'Content-Type': 'application/json' },
+          body: JSON.stringify({ errors: [{ code: 'TOOMANYREQUESTS', message: 'a report of an earlier state of the store is being computed' }] }),
+        });
+      } else await route.continue();
+    });
+    // The browser logs each 503 as a failed resource; anything else is a problem.
+    const problems = () => errs.filter((e) => !/status of 503/.test(e));
+    return { p, calls, problems };
+  }
+
+  it('a 503 with Retry-After: the page says the store changed, waits as told, and loads', async () => {
+    const { p, calls, problems } = await pageWith503(1);
+    try {
+      await p.goto(`${base}/`);
+      await p.waitForFunction(() => (globalThis as any).document.getElementById('sub').textContent.includes('loading again'));
+      expect(await p.textContent('#sub')).toBe('the store changed; loading again in 1 s\u2026');
+      await p.waitForSelector('body[data-ready="1"]', { timeout: 30_000 });
+      expect(calls.n).toBe(2);
+      expect(await p.locator('#error').count()).toBe(0);
+      expect(await p.textContent('#sub')).toBe('7 images, 9 distinct layers');
+      expect(problems()).toEqual([]);
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('a few tries, then the page gives up and says why', async () => {
+    const { p, calls, problems } = await pageWith503(100);
+    try {
+      await p.goto(`${base}/`);
+      await p.waitForSelector('body[data-ready="error"]', { timeout: 30_000 });
+      expect(calls.n).toBe(4); // the first request and 3 more
+      expect(await p.textContent('#error')).toBe(
+        'Could not load the report: api/report: HTTP 503: a report of an earlier state of the store is being computed',
+      );
+      expect(problems()).toEqual([]);
+    } finally {
+      await p.close();
+    }
   });
 });

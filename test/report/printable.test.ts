@@ -4,7 +4,9 @@
  * such character is shown as \uXXXX (printable.ts); the JSON outputs keep the names as they are.
  */
 import path from 'node:path';
+import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RAW_BYTE_BASE } from '../../src/archive/name-bytes.js';
 import { printable } from '../../src/report/printable.js';
 import { bytes, cleanupTempDirs, imageOf, tempStore } from '../analysis/helpers.js';
 import { ensureBuilt, runCli, show } from '../helpers/cli.js';
@@ -23,6 +25,21 @@ describe('printable', () => {
     expect(printable(RLO)).toBe('evil\\u202etxt.exe');
     expect(printable('a\r\n\t\u007f\u0085b')).toBe('a\\u000d\\u000a\\u0009\\u007f\\u0085b');
     for (const ok of ['usr/lib/x86_64-linux-gnu/libc.so.6', 'srv/日本語/ファイル.txt', 'é/ü €', '']) expect(printable(ok)).toBe(ok);
+  });
+
+  it('writes invisible characters (zero-width, word joiner, BOM) and the Unicode line and paragraph separators as \\uXXXX', () => {
+    // Invisible: "ad\u200bmin" would read as "admin"; U+2028/2029 break the line like a newline.
+    expect(printable('ad\u200bmin\u200c\u200d\u2060\ufeff')).toBe('ad\\u200bmin\\u200c\\u200d\\u2060\\ufeff');
+    expect(printable('line1\u2028line2\u2029')).toBe('line1\\u2028line2\\u2029');
+  });
+
+  it('writes a name byte that is not UTF-8 (kept as U+EF00 + byte) as \\xNN, and is one self-contained function (the report page runs its source)', () => {
+    const raw = (b: number) => String.fromCharCode(RAW_BYTE_BASE + b);
+    expect(printable(`bad${raw(0xff)}${raw(0xfe)}bytes`)).toBe('bad\\xff\\xfebytes');
+    expect(printable(`x${raw(0x80)}`)).toBe('x\\x80');
+    // Run from its own text in an empty context: it needs nothing of its module.
+    const copy = vm.runInNewContext(`${printable.toString()}\nprintable`) as typeof printable;
+    for (const s of [CLEAR, TITLE, RLO, FAKE_ROW, `bad${raw(0xff)}`, 'ad\u200bmin', 'ok']) expect(copy(s)).toBe(printable(s));
   });
 });
 
