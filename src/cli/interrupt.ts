@@ -6,11 +6,21 @@ export const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
 
 export type StopSignal = keyof typeof SIGNAL_EXIT;
 
-/** The end of a command stopped by `sig`: the terminal as it was, `what` on a line of its own, the signal's exit code. */
+/**
+ * The end of a command stopped by `sig`: the terminal as it was, `what` on a line of its own,
+ * then the process ends by the signal itself (a shell reports 128 + its number, SIGNAL_EXIT).
+ * Dying of it, not exiting with that code, is what a shell expects of a child stopped by
+ * Ctrl-C (a `for` loop running layerstore stops too), and process.exit would wait for the
+ * thread pool, where a read of a named pipe that sends nothing never returns.
+ */
 function exitInterrupted(sig: StopSignal, what: string): never {
   restoreTerminal();
   process.stderr.write(`layerstore: interrupted (${sig}); ${what}\n`);
-  process.exit(SIGNAL_EXIT[sig]);
+  process.exitCode = SIGNAL_EXIT[sig];
+  process.emit('exit', SIGNAL_EXIT[sig]); // the exit hooks (the store lock's release) run as on any exit
+  process.removeAllListeners(sig); // the signal's default action again: it ends the process
+  process.kill(process.pid, sig);
+  process.exit(SIGNAL_EXIT[sig]); // not reached while the signal's default action is to end the process
 }
 
 /** Handle the first SIGINT or SIGTERM with `onSignal`; a second is not handled: it kills at once. Returns a function that removes the handlers. */

@@ -5,8 +5,8 @@
  * fake registry (127.0.0.1) that sends half of it and then holds the response open, so the
  * signal always lands mid-download; every wait is on a condition, bounded.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import type http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,6 +16,7 @@ import { digestOf, fill } from '../helpers/hand-bytes.js';
 import { rawTar } from '../helpers/make-tar.js';
 import { snapshotStore } from '../helpers/store-snapshot.js';
 import { fakeRegistry, imageRoutes, testImage, type FakeRegistry } from './fake-registry.js';
+import { shellStatus } from '../helpers/exit-status.js';
 
 let tmp: string;
 const p = (...x: string[]) => path.join(tmp, ...x);
@@ -67,7 +68,7 @@ async function interruptedPull(store: string, sig: 'SIGINT' | 'SIGTERM') {
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
   child.stdout!.resume();
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(shellStatus(code, signal))));
   let gone = false;
   void exited.then(() => (gone = true));
   try {
@@ -111,6 +112,41 @@ describe('pull interrupted by a signal', () => {
 });
 
 describe('ingest interrupted by a signal (the same handler as pull)', () => {
+  it('SIGINT while a named pipe given by its path sends nothing more: the process dies of SIGINT at once (exit 130), no store left behind', async () => {
+    const store = p('fifo-new-store');
+    const fifo = p('input.fifo');
+    const half = p('half.tar');
+    const archive = rawTar([{ name: 'blob.bin', body: fill(1024 * 1024, 'fifo archive') }]);
+    writeFileSync(half, archive.subarray(0, archive.length >> 1));
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    // The writer keeps the pipe open after half the archive: the reader's next read waits forever.
+    const writer = spawn('sh', ['-c', 'exec 3>"$1"; cat "$2" >&3; exec sleep 120', 'writer', fifo, half], { stdio: 'ignore' });
+    const env = { ...process.env };
+    delete env.LAYERSTORE_STORE;
+    const child = spawn(process.execPath, [CLI, '--store', store, 'ingest', fifo], { cwd: REPO_ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on('exit', (code, signal) => resolve({ code, signal })),
+    );
+    let gone = false;
+    void exited.then(() => (gone = true));
+    try {
+      await until(() => gone || staging(store).some((n) => n.endsWith('.partial')), 'ingest to stage the input');
+      expect(gone, `ingest ended before the signal:\n${stderr}`).toBe(false);
+      child.kill('SIGINT');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 20_000); // it hung here: process.exit waited for the blocked read
+      const { code, signal } = await exited;
+      clearTimeout(killer);
+      expect({ code, signal, status: shellStatus(code, signal) }, stderr).toEqual({ code: null, signal: 'SIGINT', status: 130 });
+      expect(stderr).toContain('interrupted (SIGINT)');
+      expect(existsSync(store), 'the store ingest created').toBe(false);
+    } finally {
+      if (!gone) child.kill('SIGKILL');
+      writer.kill('SIGKILL');
+    }
+  });
+
   it('SIGINT while an archive on stdin is half read into a new store: exit 130, no store left behind', async () => {
     const store = p('ingest-new-store');
     const archive = rawTar([{ name: 'blob.bin', body: fill(1024 * 1024, 'stdin archive') }]);
@@ -119,7 +155,7 @@ describe('ingest interrupted by a signal (the same handler as pull)', () => {
     const child = spawn(process.execPath, [CLI, '--store', store, 'ingest', '-'], { cwd: REPO_ROOT, env, stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(shellStatus(code, signal))));
     let gone = false;
     void exited.then(() => (gone = true));
     try {
