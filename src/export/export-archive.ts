@@ -81,10 +81,12 @@ export async function exportArchive(store: Store, roots: ExportRoot[], outFile: 
     const kind = documentKind(d.mediaType, doc);
     if (kind === 'index') {
       const idx = parseIndex(doc, d.digest);
-      // docker load tags one image per tag: the host's platform if present, else the first
-      // image (never an attestation, whose platform is unknown/unknown).
+      // docker load tags one image per tag: the host's platform if stored, else the first
+      // stored image (never an attestation, whose platform is unknown/unknown). Only stored
+      // children count: a tag given to a platform the store never had would be lost.
       const host = process.arch === 'x64' ? 'amd64' : process.arch;
-      const platforms = idx.manifests.filter((m) => !isAttestation(m));
+      const platforms: Descriptor[] = [];
+      for (const m of idx.manifests) if (!isAttestation(m) && (await store.blobs.has(m.digest))) platforms.push(m);
       const pick = platforms.find((m) => m.platform?.architecture === host && m.platform.os === 'linux') ?? platforms[0];
       for (const child of idx.manifests) await walk(child, child === pick ? tags : [], false);
       return;
