@@ -1,8 +1,8 @@
 import { LayerstoreError } from '../errors.js';
 import { loadImages } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
+import { imageRoot } from '../analysis/image-root.js';
 import { refCandidates } from '../formats/ref-names.js';
-import { MT } from '../formats/types.js';
 import { refOf } from '../store/refs.js';
 import { exportArchive, type ExportRoot } from '../export/export-archive.js';
 import { humanBytes } from '../report/human.js';
@@ -22,7 +22,7 @@ export async function exportCommand(selectors: string[], opts: GlobalOptions & {
       continue;
     }
     for (const img of selectImages(await loadImages(store), [sel])) {
-      roots.push({ descriptor: { mediaType: MT.ociManifest, digest: img.manifestDigest, size: img.manifestSize } });
+      roots.push({ descriptor: await imageRoot(store, img) });
     }
   }
   let r: Awaited<ReturnType<typeof exportArchive>>;
