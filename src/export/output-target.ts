@@ -1,4 +1,5 @@
-import { promises as fsp, type Stats } from 'node:fs';
+import { constants as C, promises as fsp, type Stats } from 'node:fs';
+import { isatty } from 'node:tty';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -7,7 +8,8 @@ import { LayerstoreError } from '../errors.js';
 
 /**
  * Where an export's tarball goes, decided before a byte is written:
- * - `-`: standard output (refused on a terminal, as `docker save` does);
+ * - `-`: standard output (refused on a terminal, as `docker save` does; so is a terminal's
+ *   device, `-o /dev/stdout` or `-o /dev/tty`);
  * - a new path or a regular file: a temp file beside it, renamed over it only when complete
  *   (through a symlink, the file it names is replaced and the link stays);
  * - a character device or FIFO (`/dev/null`, a named pipe, `/dev/fd/N`): written in place,
@@ -45,11 +47,26 @@ export async function resolveOutputTarget(output: string, storeRoot: string): Pr
   const real = st ? await fsp.realpath(target).catch(() => undefined) : path.join(await realDir(path.dirname(target), output), path.basename(target));
   if (real) refuseInsideStore(real, await fsp.realpath(storeRoot), output);
   if (st === undefined || st.isFile()) return replacedFileTarget(real ?? target, output);
+  if (st.isCharacterDevice() && (await isTerminal(target)))
+    throw new LayerstoreError('E_USAGE', `refusing to write a tarball to a terminal (-o ${output})`, {
+      hint: 'pass -o FILE.tar, or -o - with standard output redirected',
+    });
   if (st.isFIFO() || st.isCharacterDevice()) return inPlaceTarget(target, output);
   const what = st.isDirectory() ? 'a directory' : st.isBlockDevice() ? 'a block device' : 'not a file';
   throw new LayerstoreError('E_USAGE', `-o ${output} is ${what}; refusing to write a tarball there`, {
     hint: 'pass -o with a file name (or - for standard output)',
   });
+}
+
+/** `/dev/stdout` or `/dev/tty` on a terminal: refused as `-o -` is there. O_NOCTTY: looking never adopts it. */
+async function isTerminal(device: string): Promise<boolean> {
+  const fh = await fsp.open(device, C.O_WRONLY | C.O_NOCTTY | C.O_NONBLOCK).catch(() => undefined);
+  if (!fh) return false; // not openable: the open for writing fails later, as one E_IO line
+  try {
+    return isatty(fh.fd);
+  } finally {
+    await fh.close();
+  }
 }
 
 function refuseInsideStore(real: string, storeReal: string, output: string): void {
