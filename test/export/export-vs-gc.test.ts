@@ -4,13 +4,15 @@
  * names in blobs/ and the tarball still comes out whole. Deterministic: the export is stopped
  * (SIGSTOP) while it writes the big image, the small image it still has to write is removed
  * and gc'd, then the export continues. Afterwards the store is consistent and holds no pins.
+ * A store its user may not write (no pins possible) is exported as before, unpinned.
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readStoreImages } from '../helpers/cli.js';
-import { checkStore, cli, leftovers, randomLayer, showRun, stableCli, writeArchive } from '../helpers/store-proc.js';
+import { onPath, peer } from '../helpers/peers.js';
+import { checkStore, cli, leftovers, randomLayer, run, showRun, stableCli, writeArchive } from '../helpers/store-proc.js';
 import { BIG_LAYER_BYTES, stoppedExport } from './stopped-export.js';
 
 const BIG = 'exp/big:1';
@@ -68,5 +70,31 @@ describe('export while rm + gc remove an image it is exporting', () => {
         .sort(),
     ).toEqual([BIG, SMALL]);
     expect(checkStore(fresh)).toMatchObject({ badBlobs: [], missing: [] });
+  });
+
+  it('a store this user may not write (no staging links to make) is still exported, read unpinned', async () => {
+    if (!peer('root and setpriv (util-linux)', process.getuid?.() === 0 && onPath('setpriv'), 'run the tests as root, as CI does')) return;
+    chmodSync(tmp, 0o755);
+    const dir = path.join(tmp, 'nobody');
+    mkdirSync(dir, { mode: 0o777 });
+    chmodSync(dir, 0o777);
+    const env = { ...process.env };
+    delete env.LAYERSTORE_STORE;
+    const argv = [
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      process.execPath,
+      stableCli(),
+      '--store',
+      store,
+      'export',
+      BIG,
+      '-o',
+      path.join(dir, 'x.tar'),
+    ];
+    const r = await run('setpriv', argv, { env, timeoutMs: 60_000 });
+    expect(r.code, showRun(r)).toBe(0);
+    expect(readdirSync(dir)).toEqual(['x.tar']);
   });
 });
