@@ -1,13 +1,17 @@
 import { LayerstoreError } from '../errors.js';
 import { loadImages } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
+import { imageRoot } from '../analysis/image-root.js';
 import { refCandidates } from '../formats/ref-names.js';
-import { MT } from '../formats/types.js';
 import { refOf } from '../store/refs.js';
 import { exportArchive, type ExportRoot } from '../export/export-archive.js';
 import { humanBytes } from '../report/human.js';
 import { info, requireStore, type GlobalOptions } from './context.js';
+import { exitCleanlyOnSignal } from './interrupt.js';
 import { shortDigest } from '../digest/digest.js';
+
+/** 128 + SIGHUP's number, as shells report it (interrupt.ts's SIGNAL_EXIT has INT and TERM). */
+const SIGHUP_EXIT = 129;
 
 export async function exportCommand(selectors: string[], opts: GlobalOptions & { output?: string }): Promise<number> {
   if (!opts.output) throw new LayerstoreError('E_USAGE', 'say where to write the tarball: -o FILE.tar (or -o - for standard output)');
@@ -22,10 +26,20 @@ export async function exportCommand(selectors: string[], opts: GlobalOptions & {
       continue;
     }
     for (const img of selectImages(await loadImages(store), [sel])) {
-      roots.push({ descriptor: { mediaType: MT.ociManifest, digest: img.manifestDigest, size: img.manifestSize } });
+      roots.push({ descriptor: await imageRoot(store, img) });
     }
   }
   let r: Awaited<ReturnType<typeof exportArchive>>;
+  // Ctrl-C, SIGTERM, a closed terminal: exit at once, the pins (staging links) removed here and
+  // the temp file beside -o by output-target.ts's exit hook, so nothing is left behind.
+  const stopped = `the export stopped; -o ${opts.output} was not created or replaced (a device or pipe got part of the tarball)`;
+  const disposeSignals = exitCleanlyOnSignal(store, stopped);
+  const onHangup = () => {
+    store.writer.removeOwnStagingSync();
+    process.stderr.write(`layerstore: interrupted (SIGHUP); ${stopped}\n`);
+    process.exit(SIGHUP_EXIT);
+  };
+  process.once('SIGHUP', onHangup);
   try {
     r = await exportArchive(store, roots, opts.output);
   } catch (e) {
@@ -35,6 +49,9 @@ export async function exportCommand(selectors: string[], opts: GlobalOptions & {
     if (opts.output === '-' && e instanceof LayerstoreError && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'EPIPE')
       return process.exitCode === undefined ? 0 : Number(process.exitCode);
     throw e;
+  } finally {
+    disposeSignals();
+    process.off('SIGHUP', onHangup);
   }
   const unverified = await store.unverified();
   for (const m of r.manifests) {

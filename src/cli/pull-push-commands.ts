@@ -5,7 +5,8 @@ import { shortDigest } from '../digest/digest.js';
 import { loadImages } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
 import { refCandidates } from '../formats/ref-names.js';
-import { MT, type Descriptor } from '../formats/types.js';
+import type { Descriptor } from '../formats/types.js';
+import { imageRoot } from '../analysis/image-root.js';
 import { parsePlatform, pullImage } from '../registry/pull.js';
 import { pushRoot } from '../registry/push.js';
 import { formatRemoteRef, parseRemoteRef } from '../registry/reference.js';
@@ -59,7 +60,7 @@ async function sourceRoot(store: Store, src: string): Promise<Descriptor> {
   if (root) return { mediaType: root.mediaType, digest: root.digest, size: root.size };
   const found = selectImages(await loadImages(store), [src]);
   if (found.length !== 1) throw new LayerstoreError('E_USAGE', `${JSON.stringify(src)} names ${found.length} images; name one by its manifest digest`);
-  return { mediaType: MT.ociManifest, digest: found[0]!.manifestDigest, size: found[0]!.manifestSize };
+  return imageRoot(store, found[0]!);
 }
 
 export async function pushCommand(

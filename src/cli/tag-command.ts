@@ -2,9 +2,9 @@ import { LayerstoreError } from '../errors.js';
 import { shortDigest } from '../digest/digest.js';
 import { loadImages } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
+import { imageRoot } from '../analysis/image-root.js';
 import { fullyQualified, normalizeUserRef, refCandidates } from '../formats/ref-names.js';
 import { refOf } from '../store/refs.js';
-import { MT } from '../formats/types.js';
 import type { Descriptor } from '../formats/types.js';
 import { requireStore, type GlobalOptions } from './context.js';
 import type { Store } from '../store/store.js';
@@ -19,7 +19,7 @@ async function resolveSource(store: Store, src: string): Promise<Descriptor> {
   if (byDigest) return { mediaType: byDigest.mediaType, digest: byDigest.digest, size: byDigest.size };
   const [img, ...more] = selectImages(await loadImages(store), [src]);
   if (more.length) throw new LayerstoreError('E_USAGE', `${JSON.stringify(src)} matches ${more.length + 1} images; use a longer digest`);
-  return { mediaType: MT.ociManifest, digest: img!.manifestDigest, size: img!.manifestSize };
+  return imageRoot(store, img!);
 }
 
 export async function tagCommand(src: string, dst: string, opts: GlobalOptions): Promise<number> {

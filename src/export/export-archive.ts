@@ -18,6 +18,7 @@ import {
 import type { Store } from '../store/store.js';
 import { resolveOutputTarget } from './output-target.js';
 import { TarWriter } from '../archive/tar-writer.js';
+import { ExportPins } from './pins.js';
 
 /** A root to export: a descriptor from the store and the ref it goes out under (if any). */
 export interface ExportRoot {
@@ -55,6 +56,17 @@ const MTIME = 0;
  * decision (a file appears only when complete; devices and FIFOs are written in place).
  */
 export async function exportArchive(store: Store, roots: ExportRoot[], outFile: string): Promise<ExportResult> {
+  // Every blob is held from the walk that finds it to the end, so an rm + gc meanwhile cannot
+  // take what the tarball still needs (pins.ts).
+  const pins = new ExportPins(store);
+  try {
+    return await exportHeld(store, pins, roots, outFile);
+  } finally {
+    await pins.release();
+  }
+}
+
+async function exportHeld(store: Store, pins: ExportPins, roots: ExportRoot[], outFile: string): Promise<ExportResult> {
   const blobs = new Map<Digest, number>(); // digest -> size, in first-seen order
   const images = new Map<Digest, ImageEntry>(); // by manifest digest
   // A stored document that is not what its descriptor says is damage to the store (exit 3, as
@@ -68,7 +80,7 @@ export async function exportArchive(store: Store, roots: ExportRoot[], outFile: 
     }
   };
   const walkDoc = async (d: Descriptor, tags: string[], isRoot: boolean): Promise<void> => {
-    const present = await store.blobs.has(d.digest);
+    const present = await pins.hold(d.digest);
     if (!present) {
       if (isRoot || !(INDEX_TYPES.has(d.mediaType) || MANIFEST_TYPES.has(d.mediaType))) {
         throw new LayerstoreError('E_STORE_INVALID', `blob ${d.digest} is missing from the store`, { hint: 'run layerstore verify' });
@@ -77,14 +89,16 @@ export async function exportArchive(store: Store, roots: ExportRoot[], outFile: 
     }
     if (!blobs.has(d.digest)) blobs.set(d.digest, d.size);
     if (!(INDEX_TYPES.has(d.mediaType) || MANIFEST_TYPES.has(d.mediaType) || isRoot)) return;
-    const doc = await store.blobs.readJson(d.digest, MAX_JSON_BYTES);
+    const doc = await pins.readJson(d.digest, MAX_JSON_BYTES);
     const kind = documentKind(d.mediaType, doc);
     if (kind === 'index') {
       const idx = parseIndex(doc, d.digest);
-      // docker load tags one image per tag: the host's platform if present, else the first
-      // image (never an attestation, whose platform is unknown/unknown).
+      // docker load tags one image per tag: the host's platform if stored, else the first
+      // stored image (never an attestation, whose platform is unknown/unknown). Only stored
+      // children count: a tag given to a platform the store never had would be lost.
       const host = process.arch === 'x64' ? 'amd64' : process.arch;
-      const platforms = idx.manifests.filter((m) => !isAttestation(m));
+      const platforms: Descriptor[] = [];
+      for (const m of idx.manifests) if (!isAttestation(m) && (await pins.hold(m.digest))) platforms.push(m);
       const pick = platforms.find((m) => m.platform?.architecture === host && m.platform.os === 'linux') ?? platforms[0];
       for (const child of idx.manifests) await walk(child, child === pick ? tags : [], false);
       return;
@@ -92,7 +106,7 @@ export async function exportArchive(store: Store, roots: ExportRoot[], outFile: 
     if (kind !== 'manifest') return;
     const m = parseManifest(doc, d.digest);
     for (const b of [m.config, ...m.layers]) {
-      if (!(await store.blobs.has(b.digest)))
+      if (!(await pins.hold(b.digest)))
         throw new LayerstoreError('E_STORE_INVALID', `blob ${b.digest} is missing from the store`, { hint: 'run layerstore verify' });
       if (!blobs.has(b.digest)) blobs.set(b.digest, b.size);
     }
@@ -141,7 +155,7 @@ export async function exportArchive(store: Store, roots: ExportRoot[], outFile: 
     await tar.directory('blobs');
     await tar.directory('blobs/sha256');
     for (const [digest, size] of blobs) {
-      await writeBlob(store, tar, digest, size);
+      await writeBlob(pins, tar, digest, size);
       bytes += size;
     }
     await tar.file('oci-layout', ...sized(Buffer.from('{"imageLayoutVersion":"1.0.0"}')));
@@ -166,7 +180,7 @@ function sized(b: Buffer): [number, Buffer] {
  * blob that is not `size` bytes or does not hash to its name fails the export, so a damaged
  * store cannot produce a damaged archive.
  */
-async function writeBlob(store: Store, tar: TarWriter, digest: Digest, size: number): Promise<void> {
+async function writeBlob(pins: ExportPins, tar: TarWriter, digest: Digest, size: number): Promise<void> {
   const damaged = (why: string) =>
     new LayerstoreError('E_STORE_INVALID', `stored blob ${digest} is damaged (${why})`, {
       hint: 'run layerstore verify --fix, then ingest its source again',
@@ -174,7 +188,7 @@ async function writeBlob(store: Store, tar: TarWriter, digest: Digest, size: num
   const h = createHasher();
   async function* hashed(): AsyncGenerator<Buffer> {
     try {
-      for await (const chunk of store.blobs.chunks(digest, size)) {
+      for await (const chunk of pins.chunks(digest, size)) {
         h.update(chunk);
         yield chunk;
       }

@@ -1,4 +1,5 @@
-import { promises as fsp, type Stats } from 'node:fs';
+import { constants as C, promises as fsp, rmSync, type Stats } from 'node:fs';
+import { isatty } from 'node:tty';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -7,9 +8,11 @@ import { LayerstoreError } from '../errors.js';
 
 /**
  * Where an export's tarball goes, decided before a byte is written:
- * - `-`: standard output (refused on a terminal, as `docker save` does);
+ * - `-`: standard output (refused on a terminal, as `docker save` does; so is a terminal's
+ *   device, `-o /dev/stdout` or `-o /dev/tty`);
  * - a new path or a regular file: a temp file beside it, renamed over it only when complete
- *   (through a symlink, the file it names is replaced and the link stays);
+ *   (through a symlink, the file it names is replaced and the link stays); a process that
+ *   exits first (a signal) removes it on the way out;
  * - a character device or FIFO (`/dev/null`, a named pipe, `/dev/fd/N`): written in place,
  *   never renamed over, so the node itself survives;
  * - anything else (a directory, a block device, a socket) is refused, and so is any target
@@ -45,11 +48,26 @@ export async function resolveOutputTarget(output: string, storeRoot: string): Pr
   const real = st ? await fsp.realpath(target).catch(() => undefined) : path.join(await realDir(path.dirname(target), output), path.basename(target));
   if (real) refuseInsideStore(real, await fsp.realpath(storeRoot), output);
   if (st === undefined || st.isFile()) return replacedFileTarget(real ?? target, output);
+  if (st.isCharacterDevice() && (await isTerminal(target)))
+    throw new LayerstoreError('E_USAGE', `refusing to write a tarball to a terminal (-o ${output})`, {
+      hint: 'pass -o FILE.tar, or -o - with standard output redirected',
+    });
   if (st.isFIFO() || st.isCharacterDevice()) return inPlaceTarget(target, output);
   const what = st.isDirectory() ? 'a directory' : st.isBlockDevice() ? 'a block device' : 'not a file';
   throw new LayerstoreError('E_USAGE', `-o ${output} is ${what}; refusing to write a tarball there`, {
     hint: 'pass -o with a file name (or - for standard output)',
   });
+}
+
+/** `/dev/stdout` or `/dev/tty` on a terminal: refused as `-o -` is there. O_NOCTTY: looking never adopts it. */
+async function isTerminal(device: string): Promise<boolean> {
+  const fh = await fsp.open(device, C.O_WRONLY | C.O_NOCTTY | C.O_NONBLOCK).catch(() => undefined);
+  if (!fh) return false; // not openable: the open for writing fails later, as one E_IO line
+  try {
+    return isatty(fh.fd);
+  } finally {
+    await fh.close();
+  }
 }
 
 function refuseInsideStore(real: string, storeReal: string, output: string): void {
@@ -99,12 +117,23 @@ function stdoutTarget(): OutputTarget {
 function replacedFileTarget(real: string, name: string): OutputTarget {
   const tmp = path.join(path.dirname(real), `.${path.basename(real)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   let file: FileHandleWritable | undefined;
+  // The process ends before commit or abort (Ctrl-C, SIGTERM: the export command exits from
+  // its signal handler): the temp file is outside the store, so nothing else would remove it.
+  const removeTmp = () => rmSync(tmp, { force: true });
   return {
     name,
     toStdout: false,
     // Opened here, not lazily by a stream: a directory this user cannot write fails now, as
     // one E_IO line, and abort() never runs before the temp file exists.
-    open: async () => (file = await openWritable(tmp, 'wx', name)).stream,
+    open: async () => {
+      process.once('exit', removeTmp);
+      try {
+        return (file = await openWritable(tmp, 'wx', name)).stream;
+      } catch (e) {
+        process.off('exit', removeTmp);
+        throw e;
+      }
+    },
     commit: async () => {
       try {
         await file?.close(); // already closed when the stream ended; a failed close fails here
@@ -115,11 +144,13 @@ function replacedFileTarget(real: string, name: string): OutputTarget {
           await fh.close();
         }
         await fsp.rename(tmp, real);
+        process.off('exit', removeTmp);
       } catch (e) {
         throw outputError(name, e);
       }
     },
     abort: async () => {
+      process.off('exit', removeTmp);
       await file?.close().catch(() => {});
       await fsp.rm(tmp, { force: true });
     },

@@ -36,8 +36,13 @@ interface SaveItem {
  * only on the config bytes and the layer blobs.
  */
 export async function resolveDockerArchive<F extends SourceFile>(view: SourceView<F>, plan: ImagePlan<F>): Promise<void> {
-  const items = parseSaveManifest(await view.readJson('manifest.json', 'manifest.json'));
-  const oci = (await view.has('index.json')) && (await view.has('oci-layout')) ? await tryOciView(view, plan) : undefined;
+  const raw = await view.readJson('manifest.json', 'manifest.json');
+  const hasOci = (await view.has('index.json')) && (await view.has('oci-layout'));
+  // An empty manifest.json beside an OCI layout (layerstore export of artifacts only: nothing
+  // docker load could load) leaves the layout as the whole archive, as without manifest.json.
+  if (hasOci && Array.isArray(raw) && raw.length === 0) return resolveOciLayout(view, plan);
+  const items = parseSaveManifest(raw);
+  const oci = hasOci ? await tryOciView(view, plan) : undefined;
   let usedOci = false;
   for (const [i, item] of items.entries()) {
     const what = `manifest.json[${i}]`;

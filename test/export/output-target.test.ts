@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { snapshotStore } from '../helpers/store-snapshot.js';
 import { cli, randomLayer, showRun, stableCli, writeArchive } from '../helpers/store-proc.js';
 import { REPO_ROOT } from '../helpers/cli.js';
+import { commands } from '../helpers/peers.js';
 
 const REF = 'exp/target:1';
 
@@ -99,6 +100,18 @@ describe('export -o: what is at the target survives, the store is never a target
     expect(code, stderr).toBe(0);
     expect(sha(stdout)).toBe(sha(reference));
     expect(stderr).toMatch(/wrote standard output: 1 image/);
+  });
+
+  it.each(['/dev/stdout', '/dev/tty'])('-o %s on a terminal (a pty from script) is refused as -o - is: exit 2, no tar bytes on it', (dev) => {
+    if (!commands([['script', 'bsdutils']])) return;
+    const quote = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
+    const cmd = [process.execPath, stableCli(), '--store', store, 'export', REF, '-o', dev].map(quote).join(' ');
+    const env = { ...process.env };
+    delete env.LAYERSTORE_STORE;
+    const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { cwd: REPO_ROOT, env, encoding: 'latin1', timeout: 60_000 });
+    expect(r.status, r.stdout).toBe(2);
+    expect(r.stdout).toMatch(/refusing to write a tarball to a terminal \(-o \/dev\/(stdout|tty)\) \[E_USAGE\]/);
+    expect(r.stdout).not.toContain('ustar');
   });
 
   it('a directory, or a file in a directory that does not exist, is exit 2 with a clear line', async () => {
