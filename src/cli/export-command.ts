@@ -10,9 +10,6 @@ import { info, requireStore, type GlobalOptions } from './context.js';
 import { exitCleanlyOnSignal } from './interrupt.js';
 import { shortDigest } from '../digest/digest.js';
 
-/** 128 + SIGHUP's number, as shells report it (interrupt.ts's SIGNAL_EXIT has INT and TERM). */
-const SIGHUP_EXIT = 129;
-
 export async function exportCommand(selectors: string[], opts: GlobalOptions & { output?: string }): Promise<number> {
   if (!opts.output) throw new LayerstoreError('E_USAGE', 'say where to write the tarball: -o FILE.tar (or -o - for standard output)');
   const store = await requireStore(opts);
@@ -34,12 +31,6 @@ export async function exportCommand(selectors: string[], opts: GlobalOptions & {
   // the temp file beside -o by output-target.ts's exit hook, so nothing is left behind.
   const stopped = `the export stopped; -o ${opts.output} was not created or replaced (a device or pipe got part of the tarball)`;
   const disposeSignals = exitCleanlyOnSignal(store, stopped);
-  const onHangup = () => {
-    store.writer.removeOwnStagingSync();
-    process.stderr.write(`layerstore: interrupted (SIGHUP); ${stopped}\n`);
-    process.exit(SIGHUP_EXIT);
-  };
-  process.once('SIGHUP', onHangup);
   try {
     r = await exportArchive(store, roots, opts.output);
   } catch (e) {
@@ -51,7 +42,6 @@ export async function exportCommand(selectors: string[], opts: GlobalOptions & {
     throw e;
   } finally {
     disposeSignals();
-    process.off('SIGHUP', onHangup);
   }
   const unverified = await store.unverified();
   for (const m of r.manifests) {

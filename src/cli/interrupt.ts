@@ -1,8 +1,8 @@
 import type { Store } from '../store/store.js';
 import { restoreTerminal } from './terminal-restore.js';
 
-/** Exit code of a command stopped by SIGINT (Ctrl-C) or SIGTERM: 128 + the signal's number, as shells report it. */
-export const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
+/** Exit status of a command stopped by SIGINT (Ctrl-C), SIGTERM or SIGHUP (its terminal closed): 128 + the signal's number, as shells report it. */
+export const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
 
 export type StopSignal = keyof typeof SIGNAL_EXIT;
 
@@ -23,18 +23,17 @@ function exitInterrupted(sig: StopSignal, what: string): never {
   process.exit(SIGNAL_EXIT[sig]); // not reached while the signal's default action is to end the process
 }
 
-/** Handle the first SIGINT or SIGTERM with `onSignal`; a second is not handled: it kills at once. Returns a function that removes the handlers. */
+/** Handle the first SIGINT, SIGTERM or SIGHUP with `onSignal`; a second is not handled: it kills at once. Returns a function that removes the handlers. */
 function onFirstSignal(onSignal: (sig: StopSignal) => void): () => void {
   const handler = (sig: StopSignal) => {
     dispose();
     onSignal(sig);
   };
+  const signals = Object.keys(SIGNAL_EXIT) as StopSignal[];
   const dispose = () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
+    for (const sig of signals) process.off(sig, handler);
   };
-  process.once('SIGINT', handler);
-  process.once('SIGTERM', handler);
+  for (const sig of signals) process.once(sig, handler);
   return dispose;
 }
 

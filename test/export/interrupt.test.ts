@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, leftovers, randomLayer, showRun, stableCli, writeArchive } from '../helpers/store-proc.js';
 import { BIG_LAYER_BYTES, stoppedExport } from './stopped-export.js';
+import { shellStatus } from '../helpers/exit-status.js';
 
 const REF = 'exp/interrupt:1';
 
@@ -43,7 +44,7 @@ describe('export -o FILE interrupted by a signal', () => {
     run.child.kill(sig);
     run.child.kill('SIGCONT');
     const r = await run.done;
-    expect(r.code, showRun(r)).toBe(code);
+    expect(shellStatus(r.code, r.signal), showRun(r)).toBe(code);
     expect(r.stderr).toMatch(new RegExp(`interrupted \\(${sig}\\)`));
     expect(readdirSync(dir)).toEqual([]);
     expect(leftovers(store).staging).toEqual([]);
