@@ -28,8 +28,10 @@ function pidAlive(pid: number): boolean {
 export async function findLeftovers(layout: StoreLayout): Promise<Leftover[]> {
   const out: Leftover[] = [];
   const add = async (p: string, pid: number | undefined) => {
+    // Only regular files (staged bytes, pins): anything else there is not an ingest's, and
+    // a removal must never go through a link.
     const st = await fsp.lstat(p).catch(() => undefined);
-    if (!st) return;
+    if (!st?.isFile()) return;
     out.push({ path: p, size: st.size, pid, live: pid !== undefined && pidAlive(pid) });
   };
   for (const n of await fsp.readdir(layout.stagingDir).catch(() => [] as string[])) {

@@ -12,6 +12,9 @@ import type { BadCache, DerivedProblem } from './derived.js';
 import type { Store } from './store.js';
 import type { StoreLayout } from './layout.js';
 import { appendAll } from '../util/append.js';
+import { storeDirProblems } from './sweep-check.js';
+
+const STORE_DIR_HINT = "remove it (what a link points to is not the store's); gc and prune sweep nothing until then";
 
 export interface BadBlob {
   /** The name in blobs/sha256 (a digest, or whatever foreign name was found there). */
@@ -147,6 +150,12 @@ export async function verifyLayout(store: Store, layout: StoreLayout, opts: Veri
   report.leftovers = (await findLeftovers(layout)).filter((l) => !l.live);
   const lying = opts.checkCaches ? await opts.checkCaches(good) : [];
   report.badCaches = [...(await oddDerivedFiles(layout.derivedDir)), ...lying.map((c) => ({ path: path.join(layout.derivedDir, c.rel), problem: c.problem }))];
+  // A store directory that is a link (or a file) is damage: gc and prune refuse to sweep
+  // through it. derived/ is a cache, so --fix removes what is there (the link, never its target).
+  for (const d of await storeDirProblems(layout)) {
+    if (d.path === layout.derivedDir) report.badCaches.unshift({ path: d.path, problem: d.problem });
+    else badFiles.push({ path: d.path, error: `${d.path} is ${d.problem}; the store never follows links`, hint: STORE_DIR_HINT });
+  }
 
   if (opts.fix) {
     if (report.badBlobs.length) {
