@@ -62,6 +62,12 @@ export interface VerifyOptions {
    * derived files that lie. The caller passes them; the store imports nothing above it.
    */
   checkCaches?: (good: Set<Digest>) => Promise<DerivedProblem[]>;
+  /**
+   * Test-only (test/store/verify-race.test.ts): called before each name in blobs/sha256 is
+   * checked, and once after every blob is hashed, so a test can change the store at those
+   * points as a concurrent gc, prune or ingest would.
+   */
+  testHooks?: { beforeBlob?: (name: string) => void | Promise<void>; afterHash?: () => void | Promise<void> };
 }
 
 /**
@@ -117,6 +123,7 @@ export async function verifyLayout(store: Store, layout: StoreLayout, opts: Veri
   const good = new Set<Digest>();
   let done = 0;
   for (const n of names) {
+    await opts.testHooks?.beforeBlob?.(n);
     const p = path.join(layout.sha256Dir, n);
     const digest = `sha256:${n}`;
     if (!isDigest(digest)) {
@@ -147,6 +154,7 @@ export async function verifyLayout(store: Store, layout: StoreLayout, opts: Veri
     if (!reach.reachable.has(digest) && !received.has(digest) && reach.unreadable.length === 0 && reach.lostDocuments.length === 0 && badFiles.length === 0)
       report.orphans.push({ digest, size });
   }
+  await opts.testHooks?.afterHash?.();
   report.leftovers = (await findLeftovers(layout)).filter((l) => !l.live);
   const lying = opts.checkCaches ? await opts.checkCaches(good) : [];
   report.badCaches = [...(await oddDerivedFiles(layout.derivedDir)), ...lying.map((c) => ({ path: path.join(layout.derivedDir, c.rel), problem: c.problem }))];
