@@ -99,7 +99,7 @@ export async function gcLayout(store: Store, layout: StoreLayout, opts: { dryRun
     }
     const derived = await derivedToSweep(layout.derivedDir, (d) => keep.has(d), bad);
     const unverified = await unverifiedToSweep(layout, (d) => keep.has(d), bad);
-    const leftovers = (await findLeftovers(layout)).filter((l) => !l.live);
+    const leftovers = (await findLeftovers(layout, opts.now)).filter((l) => !l.live);
     if (bad.length) throw sweepRefused('gc', bad);
     report.derivedRemoved = derived.length;
     report.leftoversRemoved = leftovers.length;

@@ -1,4 +1,4 @@
-import fs, { promises as fsp, readlinkSync } from 'node:fs';
+import fs, { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 // Imported at start-up on purpose, not when first locking: it loads signal-exit, whose signal
@@ -8,6 +8,7 @@ import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { LayerstoreError } from '../errors.js';
 import type { StoreLayout } from './layout.js';
+import { pidNamespace } from './pid-namespace.js';
 
 /**
  * The store lock: proper-lockfile's directory lock (.layerstore/index.json.lock, kept fresh by
@@ -55,14 +56,6 @@ const lockFs = {
     fs.rmdirSync(p);
   },
 };
-
-function pidNamespace(): string {
-  try {
-    return readlinkSync('/proc/self/ns/pid');
-  } catch {
-    return '';
-  }
-}
 
 function me(): LockOwner {
   return { pid: process.pid, hostname: os.hostname(), pidns: pidNamespace(), started: new Date(Date.now() - process.uptime() * 1000).toISOString() };
