@@ -55,6 +55,8 @@ export interface StoreContents {
   referrers: Map<Digest, Descriptor[]>;
   /** Roots that lead to no image and are not attached to one: artifacts (a Helm chart), or documents verify calls damaged. */
   notImages: NotImage[];
+  /** Each root of index.json with the images it leads to (an index: its platforms), in index order. */
+  roots: Array<{ descriptor: Descriptor; images: ImageInfo[] }>;
 }
 
 /** A root of index.json that names no image. */
@@ -109,9 +111,11 @@ export async function loadStore(store: Store, opts: LoadOptions = {}): Promise<S
   const all = new Set<ImageInfo>();
   const referrers: Referrer[] = [];
   const noImage: Array<{ root: Descriptor; rec: DocRecord }> = [];
+  const rootImages: StoreContents['roots'] = [];
   for (const root of roots) {
     const ref = refOf(root);
     const found = await walk(root, true);
+    rootImages.push({ descriptor: root, images: found });
     for (const img of found) {
       all.add(img);
       if (ref && !img.refs.includes(ref)) img.refs.push(ref);
@@ -157,7 +161,7 @@ export async function loadStore(store: Store, opts: LoadOptions = {}): Promise<S
     if (rec.referrer) n.subject = rec.referrer.subject;
     notImages.push(n);
   }
-  return { images: [...all].sort(compareImages), referrers: bySubject(referrers), notImages };
+  return { images: [...all].sort(compareImages), referrers: bySubject(referrers), notImages, roots: rootImages };
 }
 
 function imageOf(d: Descriptor, rec: Extract<DocRecord, { kind: 'image' }>, unverified: string | undefined): ImageInfo {

@@ -1,4 +1,4 @@
-import { loadImages } from '../analysis/load-images.js';
+import { loadStore } from '../analysis/load-images.js';
 import { untaggedImages } from '../analysis/untagged.js';
 import { shortDigest } from '../digest/digest.js';
 import { humanBytes } from '../report/human.js';
@@ -21,10 +21,16 @@ export async function pruneCommand(opts: GlobalOptions & { dryRun?: boolean; jso
     if (opts.json) process.stdout.write(json(storeDir(opts), [], 0, 0));
     return 0;
   }
-  const u = untaggedImages(await loadImages(store));
-  const digests = new Set(u.images.map((i) => i.manifestDigest));
-  // Untagged roots only: an untagged image inside a tagged index stays with its index.
-  const r = await store.prune((d) => refOf(d) === undefined && digests.has(d.digest), { dryRun: opts.dryRun });
+  const contents = await loadStore(store);
+  const u = untaggedImages(contents.images);
+  const untagged = new Set(u.images);
+  // The untagged roots that lead to an untagged image: a manifest, or an index of platforms
+  // (its root is the index, not the platform manifests). Roots that lead to no image
+  // (artifacts, referrers) stay; the store removes what only the picked roots reach.
+  const picked = new Set(
+    contents.roots.filter((x) => refOf(x.descriptor) === undefined && x.images.some((i) => untagged.has(i))).map((x) => x.descriptor.digest),
+  );
+  const r = await store.prune((d) => refOf(d) === undefined && picked.has(d.digest), { dryRun: opts.dryRun });
   const removedRoots = opts.dryRun ? 0 : r.rootsRemoved.length;
   const freed = r.bytesFreed;
   if (opts.json) {

@@ -1,12 +1,12 @@
 import { constants as C, promises as fsp, readdirSync, rmSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { LayerstoreError } from '../errors.js';
 import type { Digest } from '../digest/digest.js';
 import { createHasher, defaultHasherName, sha256Of, type Hasher, type HasherName } from '../digest/hasher.js';
 import type { RangeWorkers } from '../digest/range-workers.js';
 import type { StoreLayout } from './layout.js';
+import { ownStagingPrefix, stagingFileName } from './staging-names.js';
 import { lstatOrUndefined, openRegularFile, readFileNoFollow } from '../util/fs-safe.js';
 import { readBuffers } from '../util/buffer-pool.js';
 
@@ -273,8 +273,8 @@ export class BlobWriter {
   ) {}
 
   private stagingName(): string {
-    // "<pid>-" lets verify/gc tell a live ingest's files from a dead one's.
-    return path.join(this.layout.stagingDir, `${process.pid}-${randomBytes(8).toString('hex')}.partial`);
+    // "<pid>-<where>-" lets verify/gc tell a live ingest's files from a dead one's (staging-names.ts).
+    return path.join(this.layout.stagingDir, stagingFileName());
   }
 
   /**
@@ -469,5 +469,6 @@ function removeOwnStagingSync(layout: StoreLayout): void {
   } catch {
     return;
   }
-  for (const n of names) if (n.startsWith(`${process.pid}-`)) rmSync(path.join(layout.stagingDir, n), { force: true });
+  const own = ownStagingPrefix();
+  for (const n of names) if (n.startsWith(own)) rmSync(path.join(layout.stagingDir, n), { force: true });
 }

@@ -7,7 +7,9 @@ import { markReachable, rootName, type Reachability } from './reachability.js';
 import { withIndexLock, writeRootRemovals } from './refs.js';
 import type { Descriptor } from '../formats/types.js';
 import { fsyncDir, lstatOrUndefined } from '../util/fs-safe.js';
-import { sweepUnverified } from './unverified.js';
+import { unverifiedToSweep } from './unverified.js';
+import { kindOf, storeDirProblems, sweepRefused, type NotWhatItShouldBe } from './sweep-check.js';
+import { appendAll } from '../util/append.js';
 import { RECEIVED_RETENTION_MS, readReceived, writeReceived, type ReceivedBlob } from './received.js';
 import type { Store } from './store.js';
 import type { StoreLayout } from './layout.js';
@@ -64,6 +66,8 @@ export async function gcLayout(store: Store, layout: StoreLayout, opts: { dryRun
   // write, and says what a gc would do at that moment (an ingest committing meanwhile may
   // make it count a blob that a gc under the lock would then keep).
   const body = async (): Promise<GcReport> => {
+    const dirs = await storeDirProblems(layout);
+    if (dirs.length) throw sweepRefused('gc', dirs);
     const reach = await completeMark(store, layout, 'gc');
     const report = emptyGcReport(!!opts.dryRun);
     // Blobs a push delivered that no manifest names yet are roots while their record lasts
@@ -76,7 +80,9 @@ export async function gcLayout(store: Store, layout: StoreLayout, opts: { dryRun
       keep.add(r.digest);
     }
     report.receivedExpired = received.length - live.length;
-    if (!opts.dryRun && report.receivedExpired) await writeReceived(layout, live);
+    // Everything to remove is listed and checked first: damage refuses the sweep before it starts.
+    const bad: NotWhatItShouldBe[] = [];
+    const blobs: string[] = [];
     for (const n of (await fsp.readdir(layout.sha256Dir)).sort()) {
       const digest = `sha256:${n}`;
       // Foreign names are verify's business (it reports them); gc removes only blobs.
@@ -86,21 +92,28 @@ export async function gcLayout(store: Store, layout: StoreLayout, opts: { dryRun
         continue;
       }
       const p = path.join(layout.sha256Dir, n);
-      const st = await fsp.lstat(p).catch(() => undefined);
+      const st = await lstatOrUndefined(p);
       if (!st) continue;
+      if (!st.isFile()) {
+        bad.push({ path: p, problem: `${kindOf(st)} where a blob belongs` });
+        continue;
+      }
+      blobs.push(p);
       report.blobsRemoved.push({ digest, size: st.size });
       report.bytesFreed += st.size;
-      if (!opts.dryRun) await fsp.rm(p, { force: true });
     }
-    if (!opts.dryRun && report.blobsRemoved.length) await fsyncDir(layout.sha256Dir);
-    report.derivedRemoved = await sweepDerived(layout.derivedDir, (d) => keep.has(d), !!opts.dryRun);
-    await sweepUnverified(layout, (d) => keep.has(d), !!opts.dryRun);
-    for (const l of await findLeftovers(layout)) {
-      if (l.live) continue;
-      report.leftoversRemoved++;
-      report.leftoverBytes += l.size;
-      if (!opts.dryRun) await fsp.rm(l.path, { force: true });
-    }
+    const derived = await derivedToSweep(layout.derivedDir, (d) => keep.has(d), bad);
+    const unverified = await unverifiedToSweep(layout, (d) => keep.has(d), bad);
+    const leftovers = (await findLeftovers(layout, opts.now)).filter((l) => !l.live);
+    if (bad.length) throw sweepRefused('gc', bad);
+    report.derivedRemoved = derived.length;
+    report.leftoversRemoved = leftovers.length;
+    report.leftoverBytes = leftovers.reduce((n, l) => n + l.size, 0);
+    if (opts.dryRun) return report;
+    if (report.receivedExpired) await writeReceived(layout, live);
+    for (const p of blobs) await fsp.rm(p, { force: true });
+    if (blobs.length) await fsyncDir(layout.sha256Dir);
+    for (const p of [...derived, ...unverified, ...leftovers.map((l) => l.path)]) await fsp.rm(p, { force: true });
     return report;
   };
   return opts.dryRun ? body() : withIndexLock(layout, body);
@@ -153,25 +166,34 @@ export async function pruneLayout(store: Store, layout: StoreLayout, pick: (d: D
     const rootsRemoved = index.manifests.filter(pick);
     const report: PruneReport = { dryRun: !!opts.dryRun, rootsRemoved, blobsRemoved: [], bytesFreed: 0 };
     if (rootsRemoved.length === 0) return report;
+    const dirs = await storeDirProblems(layout);
+    if (dirs.length) throw sweepRefused('prune', dirs);
     const reach = await completeMark(store, layout, 'prune');
     const pruned = new Set(rootsRemoved.map(rootName));
     const kept = new Set((await liveReceived(layout, await readReceived(layout), Date.now())).map((r) => r.digest));
+    const bad: NotWhatItShouldBe[] = [];
     for (const digest of [...reach.reachable].sort()) {
       const by = reach.roots.get(digest);
       if (!by || kept.has(digest) || ![...by].every((n) => pruned.has(n))) continue;
-      const st = await fsp.lstat(layout.blobPath(digest)).catch(() => undefined);
+      const st = await lstatOrUndefined(layout.blobPath(digest));
       if (!st) continue;
+      if (!st.isFile()) {
+        bad.push({ path: layout.blobPath(digest), problem: `${kindOf(st)} where a blob belongs` });
+        continue;
+      }
       report.blobsRemoved.push({ digest, size: st.size });
       report.bytesFreed += st.size;
     }
+    const gone = new Set(report.blobsRemoved.map((b) => b.digest));
+    const derived = await derivedToSweep(layout.derivedDir, (d) => !gone.has(d), bad);
+    const unverified = await unverifiedToSweep(layout, (d) => !gone.has(d), bad);
+    if (bad.length) throw sweepRefused('prune', bad);
     if (opts.dryRun) return report;
     // The roots first: a crash between the two leaves orphans for gc, never a ref to a missing blob.
     await writeRootRemovals(layout, index, pick);
-    const gone = new Set(report.blobsRemoved.map((b) => b.digest));
     for (const d of gone) await fsp.rm(layout.blobPath(d), { force: true });
     if (gone.size) await fsyncDir(layout.sha256Dir);
-    await sweepDerived(layout.derivedDir, (d) => !gone.has(d), false);
-    await sweepUnverified(layout, (d) => !gone.has(d), false);
+    for (const p of [...derived, ...unverified]) await fsp.rm(p, { force: true });
     return report;
   };
   return opts.dryRun ? body() : withIndexLock(layout, body);
@@ -195,20 +217,25 @@ function lostDocumentsError(lost: Reachability['missing'], what: 'gc' | 'prune' 
   );
 }
 
-/** Derived files are named by the hex digest they derive from ("<hex>.json" etc.), in any subfolder. */
-async function sweepDerived(dir: string, keep: (d: Digest) => boolean, dryRun: boolean): Promise<number> {
-  let removed = 0;
-  const entries = await fsp.readdir(dir, { withFileTypes: true }).catch(() => []);
-  for (const e of entries) {
+/**
+ * The derived files to remove: named by the hex digest they derive from ("<hex>.json" etc.),
+ * in any real subfolder (a readdir entry's type is the entry's own: a link is never walked).
+ * A name to remove that is not a regular file goes to `bad`; derived/ itself was checked
+ * (storeDirProblems) and is walked only when it is a real directory.
+ */
+async function derivedToSweep(dir: string, keep: (d: Digest) => boolean, bad: NotWhatItShouldBe[]): Promise<string[]> {
+  if (!(await lstatOrUndefined(dir))?.isDirectory()) return [];
+  const out: string[] = [];
+  for (const e of await fsp.readdir(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) {
-      removed += await sweepDerived(p, keep, dryRun);
+      appendAll(out, await derivedToSweep(p, keep, bad));
       continue;
     }
     const m = /^([0-9a-f]{64})/.exec(e.name);
     if (!m || keep(`sha256:${m[1]}` as Digest)) continue;
-    removed++;
-    if (!dryRun) await fsp.rm(p, { force: true });
+    if (e.isFile()) out.push(p);
+    else bad.push({ path: p, problem: `${kindOf(e)} where a cache file belongs` });
   }
-  return removed;
+  return out;
 }

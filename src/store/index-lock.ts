@@ -1,4 +1,4 @@
-import fs, { promises as fsp, readlinkSync } from 'node:fs';
+import fs, { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 // Imported at start-up on purpose, not when first locking: it loads signal-exit, whose signal
@@ -8,6 +8,7 @@ import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { LayerstoreError } from '../errors.js';
 import type { StoreLayout } from './layout.js';
+import { pidNamespace } from './pid-namespace.js';
 import { NOT_WRITABLE_CODES, notWritableError } from './writable.js';
 
 /**
@@ -56,14 +57,6 @@ const lockFs = {
     fs.rmdirSync(p);
   },
 };
-
-function pidNamespace(): string {
-  try {
-    return readlinkSync('/proc/self/ns/pid');
-  } catch {
-    return '';
-  }
-}
 
 function me(): LockOwner {
   return { pid: process.pid, hostname: os.hostname(), pidns: pidNamespace(), started: new Date(Date.now() - process.uptime() * 1000).toISOString() };

@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { isLayerstoreError, LayerstoreError } from '../errors.js';
 import { StoreLayout } from './layout.js';
+import { ownStagingPrefix } from './staging-names.js';
 import { BlobReader } from './blobs.js';
 import { BlobWriter } from './blob-writer.js';
 import { createFileExclusive, ensureRealDir, fsyncDir, lstatOrUndefined, readFileNoFollow, writeFileAtomic } from '../util/fs-safe.js';
@@ -74,7 +75,7 @@ export class Store {
     const unused = async () =>
       (await readIndex(l)).manifests.length === 0 &&
       (await fsp.readdir(l.sha256Dir)).length === 0 &&
-      (await fsp.readdir(l.stagingDir)).every((n) => opts.ignoreOwnStaging && n.startsWith(`${process.pid}-`)) &&
+      (await fsp.readdir(l.stagingDir)).every((n) => opts.ignoreOwnStaging && n.startsWith(ownStagingPrefix())) &&
       (await fsp.readdir(l.root)).every((n) => STORE_NAMES.has(n));
     // First without the lock: a store someone else is filling is left at once, not waited for.
     if (!(await unused().catch(() => false))) return;

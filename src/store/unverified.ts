@@ -2,7 +2,8 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { hexOf, isDigest, type Digest } from '../digest/digest.js';
 import type { StoreLayout } from './layout.js';
-import { ensureRealDir, fsyncDir, readFileNoFollow, writeFileAtomic } from '../util/fs-safe.js';
+import { ensureRealDir, fsyncDir, lstatOrUndefined, readFileNoFollow, writeFileAtomic } from '../util/fs-safe.js';
+import { kindOf, type NotWhatItShouldBe } from './sweep-check.js';
 
 /**
  * Image manifests the store holds although their config disagrees with their layers (the
@@ -47,13 +48,20 @@ export async function readUnverified(layout: StoreLayout): Promise<Map<Digest, s
   return out;
 }
 
-/** Remove the records of manifests gc (or prune) does not keep; returns how many. */
-export async function sweepUnverified(layout: StoreLayout, keep: (d: Digest) => boolean, dryRun: boolean): Promise<number> {
-  let removed = 0;
+/**
+ * The records of manifests gc (or prune) does not keep: the paths to remove. A record that is
+ * not a regular file goes to `bad` (the sweep then refuses); unverified/ itself is read only
+ * when it is a real directory (readUnverified).
+ */
+export async function unverifiedToSweep(layout: StoreLayout, keep: (d: Digest) => boolean, bad: NotWhatItShouldBe[]): Promise<string[]> {
+  const out: string[] = [];
   for (const digest of (await readUnverified(layout)).keys()) {
     if (keep(digest)) continue;
-    removed++;
-    if (!dryRun) await fsp.rm(path.join(layout.unverifiedDir, hexOf(digest)), { force: true });
+    const p = path.join(layout.unverifiedDir, hexOf(digest));
+    const st = await lstatOrUndefined(p);
+    if (!st) continue;
+    if (st.isFile()) out.push(p);
+    else bad.push({ path: p, problem: `${kindOf(st)} where an unverified record belongs` });
   }
-  return removed;
+  return out;
 }

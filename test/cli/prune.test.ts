@@ -3,12 +3,13 @@
  * much such images hold, prune --dry-run says what it would free and changes nothing, prune
  * removes them and frees exactly the blobs only they held (sizes from stat, independently).
  */
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blobFile, listBlobs, readStoreImages, type StoreImage } from '../helpers/cli.js';
 import { withFixtureTemp } from '../helpers/fixture-temp.js';
+import { FIXTURES_REAL } from '../helpers/peers.js';
 import { snapshotStore } from '../helpers/store-snapshot.js';
 import { cli, randomLayer, showRun, stableCli, writeArchive } from '../helpers/store-proc.js';
 
@@ -124,5 +125,76 @@ describe('prune beside orphans (an rm left blobs no root reaches)', () => {
     expect(gc.code, showRun(gc)).toBe(0);
     expect(JSON.parse(gc.stdout).bytesFreed).toBe(orphanBytes);
     for (const d of orphans) expect(existsSync(blobFile(fxStore, d)), d).toBe(false);
+  });
+});
+
+describe('prune an untagged multi-platform index (regclient testrepo)', () => {
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'ls-prune-index-'));
+  });
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Blobs a descriptor reaches, walked from the files (independently of src/). */
+  function reach(s: string, digest: string, out = new Set<string>()): Set<string> {
+    if (out.has(digest) || !existsSync(blobFile(s, digest))) return out;
+    out.add(digest);
+    let doc: { manifests?: Array<{ digest: string }>; config?: { digest: string }; layers?: Array<{ digest: string }> };
+    try {
+      doc = JSON.parse(readFileSync(blobFile(s, digest), 'utf8'));
+    } catch {
+      return out; // a layer
+    }
+    if (typeof doc !== 'object' || doc === null) return out;
+    for (const c of [...(doc.manifests ?? []), ...(doc.config ? [doc.config] : []), ...(doc.layers ?? [])])
+      if (/^sha256:[0-9a-f]{64}$/.test(String(c?.digest))) reach(s, c.digest, out);
+    return out;
+  }
+
+  it('removes the index root and what only it holds; --dry-run says the same; ls shows no untagged image after', async () => {
+    const s = path.join(dir, 'store');
+    const L = (...args: string[]) => cli(['--store', s, ...args]);
+    for (const args of [
+      ['-q', 'ingest', path.join(FIXTURES_REAL, 'regclient', 'testrepo')],
+      ['tag', 'testrepo:v2', 'testrepo:v1'],
+    ]) {
+      const r = await L(...args);
+      expect(r.code, showRun(r)).toBe(0);
+    }
+    const roots = JSON.parse(readFileSync(path.join(s, 'index.json'), 'utf8')).manifests as Array<{
+      digest: string;
+      mediaType: string;
+      annotations?: Record<string, string>;
+    }>;
+    const isIndex = (m: { mediaType: string }) => m.mediaType === 'application/vnd.oci.image.index.v1+json';
+    const untaggedIndex = roots.filter((m) => isIndex(m) && !m.annotations?.['org.opencontainers.image.ref.name']);
+    expect(untaggedIndex).toHaveLength(1);
+    const gone = untaggedIndex[0]!.digest;
+    const others = new Set(roots.filter((m) => m !== untaggedIndex[0]).flatMap((m) => [...reach(s, m.digest)]));
+    const onlyIt = [...reach(s, gone)].filter((d) => !others.has(d));
+    const expected = onlyIt.reduce((n, d) => n + statSync(blobFile(s, d)).size, 0);
+    expect(onlyIt.length).toBeGreaterThan(1); // the index and at least one platform image
+    const untaggedBefore = readStoreImages(s).filter((i) => i.refs.length === 0);
+    expect(untaggedBefore.length).toBeGreaterThan(0);
+
+    const dry = await L('prune', '--dry-run', '--json');
+    expect(dry.code, showRun(dry)).toBe(0);
+    expect(JSON.parse(dry.stdout).bytesFreed).toBe(expected);
+    const real = await L('prune');
+    expect(real.code, showRun(real)).toBe(0);
+    for (const i of untaggedBefore) expect(real.stdout).toContain(`removed untagged image ${i.manifestDigest.slice(7, 19)}`);
+    const { humanBytes } = await import('../../src/report/human.js');
+    expect(real.stdout).toContain(`freed ${humanBytes(expected)}`);
+    for (const d of onlyIt) expect(existsSync(blobFile(s, d)), d).toBe(false);
+    const after = JSON.parse(readFileSync(path.join(s, 'index.json'), 'utf8')).manifests as Array<{ digest: string }>;
+    expect(after.map((m) => m.digest)).not.toContain(gone);
+    expect(after).toHaveLength(roots.length - 1);
+    expect(readStoreImages(s).filter((i) => i.refs.length === 0)).toEqual([]);
+    const ls = await L('ls');
+    expect(ls.stdout).not.toContain('<none>');
+    const again = await L('prune', '--json');
+    expect(JSON.parse(again.stdout)).toMatchObject({ images: [], bytesFreed: 0, removedRoots: 0 });
   });
 });
