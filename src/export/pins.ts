@@ -2,7 +2,7 @@ import { LayerstoreError } from '../errors.js';
 import type { Digest } from '../digest/digest.js';
 import type { Store } from '../store/store.js';
 import type { StagedBlob } from '../store/blob-writer.js';
-import { fileChunks } from '../util/buffer-pool.js';
+import { blobChunks } from '../store/blobs.js';
 
 /** How an export holds one blob: a pin (a staging hard link), the store's own name, or nothing. */
 type Held = StagedBlob | 'in-place' | 'absent';
@@ -63,15 +63,7 @@ export class ExportPins {
   async *chunks(d: Digest, size: number): AsyncGenerator<Buffer> {
     const h = this.get(d);
     if (h === 'in-place') return yield* this.store.blobs.chunks(d, size);
-    const fh = await this.store.writer.openStaged(h);
-    try {
-      const actual = (await fh.stat()).size;
-      if (actual !== size)
-        throw new LayerstoreError('E_STORE_INVALID', `stored blob ${d} is damaged (it is ${actual} bytes, not ${size})`, { hint: 'run layerstore verify' });
-      yield* fileChunks(fh.fd, 0, size);
-    } finally {
-      await fh.close();
-    }
+    yield* blobChunks(await this.store.writer.openStaged(h), d, size);
   }
 
   /** Drop every pin (the export is over). */

@@ -99,15 +99,7 @@ export class BlobReader {
    * (E_STORE_INVALID) before a byte is given.
    */
   async *chunks(d: Digest, size: number): AsyncGenerator<Buffer> {
-    const fh = await this.openFile(d);
-    try {
-      const actual = (await fh.stat()).size;
-      if (actual !== size)
-        throw new LayerstoreError('E_STORE_INVALID', `stored blob ${d} is damaged (it is ${actual} bytes, not ${size})`, { hint: 'run layerstore verify' });
-      yield* fileChunks(fh.fd, 0, size);
-    } finally {
-      await fh.close();
-    }
+    yield* blobChunks(await this.openFile(d), d, size);
   }
 
   /**
@@ -162,5 +154,21 @@ export class BlobReader {
   async list(): Promise<Digest[]> {
     const names = await fsp.readdir(this.layout.sha256Dir);
     return names.map((n) => `sha256:${n}`).filter(isDigest);
+  }
+}
+
+/**
+ * The bytes of blob `d` through `fh` (its file, or a pin of it), which this closes: reused
+ * buffers (fileChunks); a file that is not `size` bytes is damaged (E_STORE_INVALID) before a
+ * byte is given.
+ */
+export async function* blobChunks(fh: FileHandle, d: Digest, size: number): AsyncGenerator<Buffer> {
+  try {
+    const actual = (await fh.stat()).size;
+    if (actual !== size)
+      throw new LayerstoreError('E_STORE_INVALID', `stored blob ${d} is damaged (it is ${actual} bytes, not ${size})`, { hint: 'run layerstore verify' });
+    yield* fileChunks(fh.fd, 0, size);
+  } finally {
+    await fh.close();
   }
 }
