@@ -34,10 +34,11 @@ export async function exportCommand(selectors: string[], opts: GlobalOptions & {
   try {
     r = await exportArchive(store, roots, opts.output);
   } catch (e) {
-    // `export -o - | head -c 100`: the reader stopped early. Stop quietly, as every command
-    // does when its stdout closes (main.ts, closed-output.ts): no error line, the exit code
-    // so far; the tarball was never a file, so nothing is left behind.
-    if (opts.output === '-' && e instanceof LayerstoreError && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'EPIPE')
+    // `export -o - | head -c 100` (or -o /dev/stdout, or a FIFO): the reader stopped early.
+    // Stop quietly, as every command does when its stdout closes (main.ts, closed-output.ts):
+    // no error line, the exit code so far. Only a pipe or socket gives EPIPE: the tarball was
+    // never a file, so nothing is left behind.
+    if (e instanceof LayerstoreError && (e.cause as NodeJS.ErrnoException | undefined)?.code === 'EPIPE')
       return process.exitCode === undefined ? 0 : Number(process.exitCode);
     throw e;
   } finally {

@@ -6,7 +6,7 @@
  * where the tarball was to appear.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,6 +35,25 @@ describe('export: a tarball that cannot be written', () => {
   }, 60_000);
   afterAll(() => {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('-o /dev/stdout into `| head -c 100` (a shell pipe): stops quietly as -o - does (exit 0, nothing on stderr)', () => {
+    const errFile = path.join(tmp, 'dev-stdout.err');
+    const r = spawnSync(
+      'bash',
+      [
+        '-c',
+        `"$0" "$1" --store "$2" export "$3" -o /dev/stdout 2>"$4" | head -c 100 | wc -c; echo "\${PIPESTATUS[0]}"`,
+        process.execPath,
+        stableCli(),
+        store,
+        REF,
+        errFile,
+      ],
+      { cwd: REPO_ROOT, encoding: 'utf8', env: { ...process.env, LAYERSTORE_STORE: '' } },
+    );
+    expect(r.stdout.trim().split(/\s+/)).toEqual(['100', '0']);
+    expect(readFileSync(errFile, 'utf8')).toBe('');
   });
 
   it('-o - whose reader stops after 100 bytes: stops quietly (exit 0, nothing on stderr)', async () => {
