@@ -22,7 +22,7 @@ export async function htmlReportCommand(file: string, refs: string[], opts: Html
   const store = await openForRead(opts);
   const { images: all, referrers } = store ? await loadStore(store, { compression: true }) : { images: [], referrers: new Map() };
   const images = selectImages(all, refs);
-  const top = opts.top ? Math.max(1, parseInt(opts.top, 10) || 10) : 10;
+  const top = opts.top === undefined ? 10 : parseInt(opts.top, 10); // a whole number (the option's parser); 0 lists none, as report --files
   const bar = new ProgressBar('indexing layers', !opts.quiet && process.stderr.isTTY === true, 'count');
   const report = await buildReportJson(store, images, { top, onProgress: (d, t) => bar.update(d, t), universe: all, referrers });
   bar.stop();

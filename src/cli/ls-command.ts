@@ -5,7 +5,7 @@ import type { Descriptor } from '../formats/types.js';
 import { untaggedLine } from './untagged-line.js';
 import { notImagesNotes } from './not-images-line.js';
 import { humanBytes } from '../report/human.js';
-import { imageListRows, imageSizeBytes, renderImageList } from '../report/tables.js';
+import { IMAGE_LIST_FIELDS, imageListRows, imageSizeBytes, renderImageList } from '../report/tables.js';
 import { renderRows } from '../report/row-format.js';
 import { outputFormat } from './output-format.js';
 import { writeJson } from '../report/json.js';
@@ -13,7 +13,7 @@ import { platformString } from '../formats/types.js';
 import { openForRead, storeDir, type GlobalOptions } from './context.js';
 
 export async function lsCommand(opts: GlobalOptions & { json?: boolean; format?: string; trunc?: boolean }): Promise<number> {
-  const format = outputFormat(opts);
+  const format = outputFormat(opts, IMAGE_LIST_FIELDS);
   const store = await openForRead(opts);
   const { images, referrers, notImages } = store ? await loadStore(store) : { images: [], referrers: new Map<string, Descriptor[]>(), notImages: [] };
   // One readdir: which images name a config or layer the store no longer has (quarantined by

@@ -4,7 +4,7 @@ import { scanRegistry, ScanStop, type RegistryScan } from '../registry/registry-
 import { probeRegistry } from '../registry/probe.js';
 import { RequestPolicy } from '../registry/request-policy.js';
 import { ScanCache } from '../registry/scan-cache.js';
-import { renderSharing, sharingRows, table, plural } from '../report/tables.js';
+import { SHARING_FIELDS, plural, renderSharing, sharingRows, table } from '../report/tables.js';
 import { renderRows } from '../report/row-format.js';
 import { humanBytes } from '../report/human.js';
 import { writeJson } from '../report/json.js';
@@ -54,7 +54,7 @@ export async function registryReportCommand(url: string, opts: RegistryReportOpt
   const signals = stopOnSignal((sig) => stop.stop(`interrupted (${sig})`));
   try {
     const dir = storeDir(opts);
-    const bar = new ProgressBar('scanning tags', !opts.quiet && outputFormat(opts).kind !== 'json' && process.stderr.isTTY === true, 'count');
+    const bar = new ProgressBar('scanning tags', !opts.quiet && outputFormat(opts, SHARING_FIELDS).kind !== 'json' && process.stderr.isTTY === true, 'count');
     let scan: RegistryScan;
     let cache: ScanCache;
     try {
@@ -158,7 +158,7 @@ async function printReport(
     manifestBytes,
   };
   const code = scan.complete ? 0 : EXIT_INCOMPLETE;
-  const format = outputFormat(opts);
+  const format = outputFormat(opts, SHARING_FIELDS);
   if (format.kind === 'json') {
     const { schemaVersion, ...rest } = report;
     await writeJson(process.stdout, {

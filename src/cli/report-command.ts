@@ -1,6 +1,6 @@
 import { loadStore } from '../analysis/load-images.js';
 import { selectImages } from '../analysis/select.js';
-import { renderSharing, sharingRows } from '../report/tables.js';
+import { SHARING_FIELDS, renderSharing, sharingRows } from '../report/tables.js';
 import { renderRows } from '../report/row-format.js';
 import { outputFormat } from './output-format.js';
 import { renderFilesReport } from '../report/files-tables.js';
@@ -67,7 +67,7 @@ export async function reportCommand(args: string[], opts: ReportOptions): Promis
   const usage = wholeEngine
     ? engineUsage(DOCKER_DAEMON, engineEndpoint(opts).label, images, r.sharing.images, await containersByImage(engineEndpoint(opts)))
     : undefined;
-  const format = outputFormat(opts);
+  const format = outputFormat(opts, SHARING_FIELDS);
   if (format.kind === 'json') {
     await writeJson(process.stdout, usage ? { ...reportJson(r), engine: usage } : reportJson(r));
     return 0;

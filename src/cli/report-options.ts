@@ -1,5 +1,6 @@
 import { LayerstoreError } from '../errors.js';
 import { outputFormat } from './output-format.js';
+import { SHARING_FIELDS } from '../report/tables.js';
 
 /** The options of `report` whose use depends on the others. */
 export interface ReportChoices {
@@ -37,7 +38,7 @@ const usage = (message: string, hint?: string) => new LayerstoreError('E_USAGE',
  * silently drops an option (`report --repo acme/api` printing every image) misleads.
  */
 export function checkReportOptions(refs: string[], o: ReportChoices): void {
-  const format = outputFormat(o);
+  const format = outputFormat(o, SHARING_FIELDS);
   if (o.registry === undefined) {
     for (const [key, flag] of REGISTRY_ONLY) if (o[key] !== undefined) throw usage(`${flag} needs --registry URL: it applies only to a registry's report`);
   } else {

@@ -74,7 +74,7 @@ export function parseDockerRef(ref: string): DockerRef | undefined {
   let domain = 'docker.io';
   let path = rest;
   if (first && (first.includes('.') || first.includes(':') || first === 'localhost')) {
-    domain = first;
+    domain = first === 'index.docker.io' ? 'docker.io' : first; // Docker Hub's legacy name, as docker normalizes it
     path = rest.slice(slash + 1);
   }
   if (domain === 'docker.io' && !path.includes('/')) path = `library/${path}`;

@@ -259,8 +259,10 @@ export async function pullImage(store: Store, client: RegistryClient, ref: Remot
     });
   }
   // Pulled by digest, the image keeps that digest ref (as docker keeps a RepoDigest): an
-  // untagged image is what prune removes, and the user asked for this one by name.
-  const storeRef = familiar(`${ref.registry}/${ref.repository}${ref.tag ? `:${ref.tag}` : `@${digest}`}`);
+  // untagged image is what prune removes, and the user asked for this one by name. A tag
+  // beside the digest (NAME:TAG@DIGEST) is not the registry's word on that image: docker
+  // ignores it, and so does this.
+  const storeRef = familiar(`${ref.registry}/${ref.repository}${ref.digest ? `@${digest}` : `:${ref.tag}`}`);
   const view = new RegistryView(store, client, ref.repository, { digest, bytes: top.bytes, mediaType: top.mediaType, ref: storeRef }, opts.platform);
   try {
     const result = await commitSource(store, view, {

@@ -8,20 +8,31 @@ import { LayerstoreError } from '../errors.js';
  */
 export type RowFormat = { kind: 'table' } | { kind: 'json' } | { kind: 'template'; template: string };
 
-export function parseRowFormat(format: string | undefined): RowFormat {
+/**
+ * `fields` are the fields a row of the listing has: a template naming another is refused here,
+ * before any work, and whether or not there are rows to print (with none it printed nothing
+ * and exited 0, so a typo in a CI template went unnoticed on an empty store).
+ */
+export function parseRowFormat(format: string | undefined, fields: readonly string[]): RowFormat {
   if (format === undefined || format === 'table') return { kind: 'table' };
   if (format === 'json') return { kind: 'json' };
-  return { kind: 'template', template: format.replace(/\\t/g, '\t').replace(/\\n/g, '\n') };
+  const template = format.replace(/\\t/g, '\t').replace(/\\n/g, '\n');
+  for (const m of template.matchAll(FIELD_RE)) if (m[2] && !fields.includes(m[2])) throw noField(m[2], fields);
+  return { kind: 'template', template };
 }
 
-export function renderRows(template: string, rows: Array<Record<string, string | number | null>>): string {
-  const fields = rows[0] ? Object.keys(rows[0]) : [];
+const FIELD_RE = /\{\{\s*(json\s+\.|\.([A-Za-z][A-Za-z0-9]*))\s*\}\}/g;
+
+const noField = (name: string, fields: readonly string[]) =>
+  new LayerstoreError('E_USAGE', `--format: no field .${name}; the fields are ${fields.map((f) => `.${f}`).join(', ')}`);
+
+export function renderRows(template: string, rows: ReadonlyArray<Partial<Record<string, string | number | null>>>): string {
   const out: string[] = [];
   for (const row of rows) {
     out.push(
-      template.replace(/\{\{\s*(json\s+\.|\.([A-Za-z][A-Za-z0-9]*))\s*\}\}/g, (_m, _whole: string, name: string | undefined) => {
+      template.replace(FIELD_RE, (_m, _whole: string, name: string | undefined) => {
         if (!name) return JSON.stringify(row);
-        if (!(name in row)) throw new LayerstoreError('E_USAGE', `--format: no field .${name}; the fields are ${fields.map((f) => `.${f}`).join(', ')}`);
+        if (!(name in row)) throw noField(name, Object.keys(row));
         const v = row[name];
         return v === null || v === undefined ? '' : String(v);
       }),

@@ -28,20 +28,39 @@ export function imageSizeBytes(img: ImageInfo): number {
 export const REF_WIDTH = 48;
 
 /** One row per (image, ref), as `ls` lists them and `ls --format` prints them. */
-export function imageListRows(images: ImageInfo[]): Array<Record<string, string | number | null>> {
+/** The fields of an `ls` row (--format templates). */
+export const IMAGE_LIST_FIELDS = [
+  'Ref',
+  'ImageID',
+  'Manifest',
+  'Platform',
+  'Layers',
+  'Size',
+  'SizeBytes',
+  'ConfigDigest',
+  'ManifestDigest',
+  'Created',
+] as const;
+
+/** One row of `ls`: the fields, typed so that a field missing from IMAGE_LIST_FIELDS does not compile. */
+type ImageListRow = Record<(typeof IMAGE_LIST_FIELDS)[number], string | number | null>;
+
+export function imageListRows(images: ImageInfo[]): ImageListRow[] {
   return images.flatMap((img) =>
-    (img.refs.length ? img.refs : ['<none>']).map((ref) => ({
-      Ref: ref,
-      ImageID: shortDigest(img.configDigest),
-      Manifest: shortDigest(img.manifestDigest),
-      Platform: img.platform ? platformString(img.platform) : '',
-      Layers: img.layers.length,
-      Size: humanBytes(imageSizeBytes(img)),
-      SizeBytes: imageSizeBytes(img),
-      ConfigDigest: img.configDigest,
-      ManifestDigest: img.manifestDigest,
-      Created: img.created ?? null,
-    })),
+    (img.refs.length ? img.refs : ['<none>']).map(
+      (ref): ImageListRow => ({
+        Ref: ref,
+        ImageID: shortDigest(img.configDigest),
+        Manifest: shortDigest(img.manifestDigest),
+        Platform: img.platform ? platformString(img.platform) : '',
+        Layers: img.layers.length,
+        Size: humanBytes(imageSizeBytes(img)),
+        SizeBytes: imageSizeBytes(img),
+        ConfigDigest: img.configDigest,
+        ManifestDigest: img.manifestDigest,
+        Created: img.created ?? null,
+      }),
+    ),
   );
 }
 
@@ -75,22 +94,44 @@ export function unverifiedNote(images: Array<{ unverified?: string }>): string {
 }
 
 /** One row per image of a report, for `report --format`. */
-export function sharingRows(r: SharingReport): Array<Record<string, string | number | null>> {
-  return r.images.map((img) => ({
-    Ref: img.refs[0] ?? '<none>',
-    Refs: img.refs.join(','),
-    ImageID: shortDigest(img.configDigest),
-    Platform: img.platform ?? '',
-    Layers: img.layers.length,
-    Size: humanBytes(img.sizeBytes),
-    Shared: humanBytes(img.sharedBytes),
-    Unique: humanBytes(img.uniqueBytes),
-    SizeBytes: img.sizeBytes,
-    SharedBytes: img.sharedBytes,
-    UniqueBytes: img.uniqueBytes,
-    ManifestDigest: img.manifestDigest,
-    ...(img.containers !== undefined ? { Containers: img.containers } : {}),
-  }));
+/** The fields of a `report` row (--format templates); Containers only for an engine's images. */
+export const SHARING_FIELDS = [
+  'Ref',
+  'Refs',
+  'ImageID',
+  'Platform',
+  'Layers',
+  'Size',
+  'Shared',
+  'Unique',
+  'SizeBytes',
+  'SharedBytes',
+  'UniqueBytes',
+  'ManifestDigest',
+  'Containers',
+] as const;
+
+/** One row of `report`: the fields, typed so that a field missing from SHARING_FIELDS does not compile. */
+type SharingRow = Partial<Record<(typeof SHARING_FIELDS)[number], string | number | null>>;
+
+export function sharingRows(r: SharingReport): SharingRow[] {
+  return r.images.map(
+    (img): SharingRow => ({
+      Ref: img.refs[0] ?? '<none>',
+      Refs: img.refs.join(','),
+      ImageID: shortDigest(img.configDigest),
+      Platform: img.platform ?? '',
+      Layers: img.layers.length,
+      Size: humanBytes(img.sizeBytes),
+      Shared: humanBytes(img.sharedBytes),
+      Unique: humanBytes(img.uniqueBytes),
+      SizeBytes: img.sizeBytes,
+      SharedBytes: img.sharedBytes,
+      UniqueBytes: img.uniqueBytes,
+      ManifestDigest: img.manifestDigest,
+      ...(img.containers !== undefined ? { Containers: img.containers } : {}),
+    }),
+  );
 }
 
 /**

@@ -6,7 +6,7 @@
  * E_USAGE line naming the options, before anything is read or written. The combinations
  * the docs give (--html with --files, --files --top N --json, --format json) still work.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli, show } from '../helpers/cli.js';
@@ -87,12 +87,36 @@ describe('report: two outputs that cannot both be printed', () => {
   });
 });
 
+describe('--format: a template naming a field rows do not have', () => {
+  it('is refused before anything is read, even where there are no rows (ls and report on a store that does not exist)', () => {
+    const none = path.join(tmp, 'no-store');
+    for (const cmd of ['ls', 'report']) refused([cmd, '--format', '{{.Ref}} {{.Nope}}'], /--format: no field \.Nope; the fields are \.Ref, /, none);
+    expect(existsSync(none)).toBe(false);
+    const ok = cli(['ls', '--format', '{{.Ref}}'], none);
+    expect(ok.code, show(ok)).toBe(0);
+  });
+});
+
 describe('report: the combinations the docs give still work', () => {
   it('--html FILE --files --top N writes the page', () => {
     const page = path.join(tmp, 'report.html');
     const r = cli(['report', '--html', page, '--files', '--top', '2']);
     expect(r.code, show(r)).toBe(0);
     expect(existsSync(page)).toBe(true);
+  });
+
+  it('--html FILE --top 0 lists no files, as report --files --top 0 (it was taken as 10)', () => {
+    const pageData = (top: string) => {
+      const page = path.join(tmp, `top-${top}.html`);
+      const r = cli(['report', '--html', page, '--top', top]);
+      expect(r.code, show(r)).toBe(0);
+      const json = /<script type="application\/json" id="data">([\s\S]*?)<\/script>/.exec(readFileSync(page, 'utf8'))![1]!;
+      return JSON.parse(json).report;
+    };
+    const zero = pageData('0');
+    expect(zero.duplicateFiles).toEqual([]);
+    expect(zero.images.every((i: { wastedFiles: unknown[] }) => i.wastedFiles.length === 0)).toBe(true);
+    expect(pageData('10').duplicateFiles.length).toBeGreaterThan(0);
   });
 
   it('--files --top N --json, and --json --format json, print the JSON report', () => {

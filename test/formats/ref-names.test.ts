@@ -124,6 +124,8 @@ describe("normalizeUserRef: docker's grammar and defaults", () => {
     ['alpine:3.19', 'alpine:3.19'],
     ['docker.io/library/alpine:3.19', 'alpine:3.19'],
     ['docker.io/corp/api', 'corp/api:latest'],
+    ['index.docker.io/library/y:2', 'y:2'], // Docker Hub's legacy name, as docker normalizes it
+    ['index.docker.io/corp/api', 'corp/api:latest'],
     ['corp/api', 'corp/api:latest'],
     ['localhost:5000/a/b', 'localhost:5000/a/b:latest'],
     ['registry.example.com/team/app:v1.2_3-rc', 'registry.example.com/team/app:v1.2_3-rc'],

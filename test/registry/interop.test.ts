@@ -412,6 +412,10 @@ describe.skipIf(!READY)('registry interop: layerstore, docker-registry 2.8 and s
     const pruned = ok(store, ['prune']);
     expect(pruned.stdout).toMatch(/freed 0 B \(0 untagged images\)/);
     expect((json(store, ['ls']).images as unknown[]).length).toBe(1);
+    // NAME:TAG@DIGEST: the digest decides (docker ignores the tag); the tag is not put on this image.
+    const both = p('pull-tag-and-digest');
+    json(both, ['pull', `${reg.host}/acme/api:not-this-one@${img.manifestDigest}`]);
+    expect((json(both, ['ls']).images as Array<{ refs: string[] }>).map((i) => i.refs)).toEqual([[`${reg.host}/acme/api@${img.manifestDigest}`]]);
     const missing = runCli(['--store', p('pull-missing'), 'pull', `${reg.host}/acme/api@sha256:${'0'.repeat(64)}`]);
     expect(missing.code, show(missing)).toBe(2);
     expect(missing.stderr).toMatch(/E_REGISTRY|MANIFEST_UNKNOWN|404/);
