@@ -37,7 +37,7 @@ export class ExportPins {
   private async pin(d: Digest): Promise<Held> {
     // has() first: a blob that is not a regular file is damage (E_STORE_INVALID), not absence.
     if (!(await this.store.blobs.has(d))) return 'absent';
-    if (this.inPlace) return 'in-place';
+    if (this.inPlace || this.store.cannotStage) return 'in-place';
     try {
       return (await this.store.writer.pin(d)) ?? 'absent'; // gone since has(): a gc took it
     } catch (e) {

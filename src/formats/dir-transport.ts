@@ -41,7 +41,8 @@ function dirBlobName(top: Digest): BlobName {
  */
 export async function resolveDirTransport<F extends SourceFile>(view: SourceView<F>, plan: ImagePlan<F>): Promise<void> {
   // The view hands out files, not text; the version's text is fixed, so its digest says which it is.
-  const version = await view.file('version', 'version');
+  // Held to the small-document cap by its size before a byte is staged (a 50 GB `version` was copied whole).
+  const version = await view.file('version', 'version', { json: true });
   if (version.blob.digest !== VERSION_DIGEST) {
     throw new LayerstoreError('E_UNSUPPORTED', `a dir: directory (containers/image) whose version file does not say ${JSON.stringify(VERSION.trim())}`, {
       entry: 'version',

@@ -45,6 +45,8 @@ export class Store {
   readonly derived: DerivedData;
   /** open() made this store: there was no directory ('absent') or an empty one ('empty'). */
   private created: 'absent' | 'empty' | undefined;
+  /** Opened for reading with no staging directory this user could make: nothing can be staged or pinned. */
+  cannotStage = false;
 
   private constructor(root: string, hasher?: HasherName) {
     this.layout = new StoreLayout(root);
@@ -136,8 +138,15 @@ export class Store {
     if (opts.create) await checkWritable(l);
     await ensureRealDir(l.blobsDir);
     await ensureRealDir(l.sha256Dir);
-    await ensureRealDir(l.privateDir);
-    await ensureRealDir(l.stagingDir);
+    for (const dir of [l.privateDir, l.stagingDir]) {
+      if (store.cannotStage) break;
+      await ensureRealDir(dir).catch(async (e: NodeJS.ErrnoException) => {
+        // A store this user may only read, made without them (umoci, skopeo, an older copy):
+        // readers need no staging; what would write there says the store is not writable.
+        if (opts.create || !NOT_WRITABLE_CODES.has(e.code ?? '') || (await lstatOrUndefined(dir))) throw e;
+        store.cannotStage = true;
+      });
+    }
     if (!layoutSt) {
       // index.json first: a directory with oci-layout is a store, so it must be complete. Created
       // only if absent, atomically: another process creating the same store may already have

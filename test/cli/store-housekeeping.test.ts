@@ -204,6 +204,28 @@ describe('a store this user cannot write (run as nobody through setpriv)', () =>
     expect(await snapshotStore(store)).toEqual(before);
   });
 
+  it('without .layerstore/staging (a store another tool made, or copied without it), ls, report and export still read it; ingest says it is not writable', async () => {
+    if (!peer('root and setpriv (util-linux)', process.getuid?.() === 0 && onPath('setpriv'), 'run the tests as root, as CI does')) return;
+    chmodSync(tmp, 0o755);
+    const store = path.join(tmp, 'read-only-no-staging');
+    expect((await cli(['--store', store, '-q', 'ingest', input])).code).toBe(0);
+    rmSync(path.join(store, '.layerstore'), { recursive: true, force: true });
+    const out = path.join(tmp, 'nobody-out');
+    mkdirSync(out);
+    chmodSync(out, 0o777);
+    const before = await snapshotStore(store);
+    for (const args of [['ls'], ['report', '--json'], ['export', 'hk/app:1', '-o', path.join(out, 'x.tar')]]) {
+      const r = await asNobody(['--store', store, ...args]);
+      expect(r.code, `${args.join(' ')}\n${showRun(r)}`).toBe(0);
+    }
+    const back = path.join(tmp, 'no-staging-back');
+    expect((await cli(['--store', back, '-q', 'ingest', path.join(out, 'x.tar')])).code).toBe(0);
+    const w = await asNobody(['--store', store, 'ingest', input]);
+    expect(w.code, showRun(w)).toBe(2);
+    expect(w.stderr).toMatch(/is not writable by this user .*\[E_IO\]$/m);
+    expect(await snapshotStore(store)).toEqual(before);
+  });
+
   it('ingest and pull say so too, the same way (exit 2, E_IO), before reading anything; the store is unchanged', async () => {
     if (!peer('root and setpriv (util-linux)', process.getuid?.() === 0 && onPath('setpriv'), 'run the tests as root, as CI does')) return;
     chmodSync(tmp, 0o755);

@@ -7,7 +7,7 @@
  * descriptors, the config's diff_ids), never from layerstore.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commands, FIXTURES_REAL, realFixtures } from '../helpers/peers.js';
@@ -141,6 +141,20 @@ describe.skipIf(!HAVE_SKOPEO)('skopeo copy ... dir:D, ingested', () => {
     expect(r.stderr).toMatch(/a dir: directory \(containers\/image\) whose version file does not say "Directory Transport Version: 1\.1" \[E_UNSUPPORTED\]/);
     expect(r.stderr).toMatch(/hint: .*skopeo copy dir:DIR oci:LAYOUT/);
     expect(existsSync(store)).toBe(false);
+  });
+
+  it('a version file of 50 GB (sparse) is refused by its size before a byte is staged: E_TOO_LARGE, the store unchanged', async () => {
+    const dir = p('dir-huge-version');
+    skopeo([`docker-archive:${path.join(fx, 'api-v25.tar')}`, `dir:${dir}`]);
+    rmSync(path.join(dir, 'version'));
+    spawnSync('truncate', ['-s', '50G', path.join(dir, 'version')]);
+    const store = p('store-huge-version');
+    ingest(store, [path.join(fx, 'family-legacy.tar')]);
+    const before = await snapshotStore(store);
+    const r = runCli(['--store', store, 'ingest', dir]);
+    expect(r.code, show(r)).toBe(2);
+    expect(r.stderr).toMatch(/version.*\[E_TOO_LARGE\]/);
+    expect(await snapshotStore(store)).toEqual(before);
   });
 });
 
