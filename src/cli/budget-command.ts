@@ -9,6 +9,7 @@ import { evaluateBudgets, matchesRef, type WasteFigures } from '../budget/evalua
 import { loadBaseline } from '../budget/baseline.js';
 import { toJUnit } from '../budget/junit.js';
 import { ingestPath } from '../ingest/ingest.js';
+import { exitCleanlyOnSignal } from './interrupt.js';
 import { Store } from '../store/store.js';
 import { toJson } from '../report/json.js';
 import { info, storeDir } from './context.js';
@@ -46,6 +47,8 @@ export async function budgetCommand(args: string[], opts: BudgetOptions): Promis
   // (a --store typo) must not pass as "nothing to check".
   const store = await Store.open(storeDir(opts), { create: paths.size > 0 });
   const selectors: string[] = [];
+  // Stopped while its inputs come in: as ingest, nothing half-staged stays behind.
+  const disposeSignals = paths.size > 0 ? exitCleanlyOnSignal(store, 'the inputs ingested so far are in the store whole; no budget was checked') : () => {};
   for (const a of args) {
     if (!paths.has(a)) {
       selectors.push(a);
@@ -65,6 +68,7 @@ export async function budgetCommand(args: string[], opts: BudgetOptions): Promis
       return 2;
     }
   }
+  disposeSignals();
   const all = await loadImages(store);
   const images = selectImages(all, selectors);
   for (const b of budgets) if (b.base) selectImages(all, [b.base]); // a missing base is a bad budget file

@@ -8,6 +8,7 @@ import { isContainersStorageRef } from '../engines/storage-location.js';
 import { LayerstoreError, toLayerstoreError } from '../errors.js';
 import { info, type GlobalOptions } from './context.js';
 import { appendAll } from '../util/append.js';
+import { exitCleanlyOnSignal } from './interrupt.js';
 
 /** The options that say where the engines answer (report, diff, budget and ingest take them). */
 export interface EngineOptions extends GlobalOptions, StorageOptions {
@@ -71,17 +72,23 @@ export async function ingestEngineArgs(
 ): Promise<{ selectors: string[]; results: Map<string, IngestResult> }> {
   const selectors: string[] = [];
   const results = new Map<string, IngestResult>();
-  for (const a of args) {
-    if (!isEngineRef(a)) {
-      selectors.push(a);
-      continue;
+  // Stopped while an engine's images come in: as ingest, nothing half-staged stays behind.
+  const disposeSignals = exitCleanlyOnSignal(store, 'the images brought in so far are in the store whole; nothing was reported');
+  try {
+    for (const a of args) {
+      if (!isEngineRef(a)) {
+        selectors.push(a);
+        continue;
+      }
+      const r = results.get(a) ?? (await ingestEngineRef(store, a, opts));
+      results.set(a, r);
+      appendAll(
+        selectors,
+        r.images.map((i) => i.manifestDigest),
+      );
     }
-    const r = results.get(a) ?? (await ingestEngineRef(store, a, opts));
-    results.set(a, r);
-    appendAll(
-      selectors,
-      r.images.map((i) => i.manifestDigest),
-    );
+  } finally {
+    disposeSignals();
   }
   return { selectors, results };
 }

@@ -112,6 +112,44 @@ describe('pull interrupted by a signal', () => {
 });
 
 describe('ingest interrupted by a signal (the same handler as pull)', () => {
+  it('budget stopped while it ingests its input (a named pipe that sends nothing more): no staging files, no store left behind, exit 130', async () => {
+    const store = p('budget-new-store');
+    const fifo = p('budget-input.fifo');
+    const half = p('budget-half.tar');
+    const config = p('budget.json');
+    writeFileSync(config, JSON.stringify({ budgets: [{ match: '*', maxLayers: 9 }] }));
+    const archive = rawTar([{ name: 'blob.bin', body: fill(1024 * 1024, 'budget fifo archive') }]);
+    writeFileSync(half, archive.subarray(0, archive.length >> 1));
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const writer = spawn('sh', ['-c', 'exec 3>"$1"; cat "$2" >&3; exec sleep 120', 'writer', fifo, half], { stdio: 'ignore' });
+    const env = { ...process.env };
+    delete env.LAYERSTORE_STORE;
+    const child = spawn(process.execPath, [CLI, '--store', store, 'budget', '--config', config, fifo], {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(shellStatus(code, signal))));
+    let gone = false;
+    void exited.then(() => (gone = true));
+    try {
+      await until(() => gone || staging(store).some((n) => n.endsWith('.partial')), 'budget to stage its input');
+      expect(gone, `budget ended before the signal:\n${stderr}`).toBe(false);
+      child.kill('SIGINT');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      const status = await exited;
+      clearTimeout(killer);
+      expect(status, stderr).toBe(130);
+      expect(stderr).toContain('interrupted (SIGINT)');
+      expect(existsSync(store), 'the store budget created').toBe(false);
+    } finally {
+      if (!gone) child.kill('SIGKILL');
+      writer.kill('SIGKILL');
+    }
+  });
+
   it('SIGINT while a named pipe given by its path sends nothing more: the process dies of SIGINT at once (exit 130), no store left behind', async () => {
     const store = p('fifo-new-store');
     const fifo = p('input.fifo');
