@@ -74,9 +74,25 @@ export async function serveCommand(opts: ServeOptions): Promise<number> {
   // stdout carries the URL alone so scripts (and tests) can read the port chosen for :0.
   process.stdout.write(`listening on ${tls ? 'https' : 'http'}://${shown}\n`);
   await new Promise<void>((resolve) => {
-    const stop = () => void registry.close().then(resolve);
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    // SIGINT, SIGTERM or SIGHUP: stop taking connections and let transfers under way finish
+    // for a few seconds; then (or at a second signal) drop them. Upload sessions are cancelled
+    // and their staging files removed either way; the store keeps only what was committed.
+    const stop = (sig: NodeJS.Signals) => {
+      for (const s of STOP_SIGNALS) process.off(s, stop);
+      const dropAll = () => registry.server.closeAllConnections();
+      const grace = setTimeout(dropAll, STOP_GRACE_MS);
+      for (const s of STOP_SIGNALS) process.once(s, dropAll);
+      info(opts, `stopping (${sig}): transfers under way get ${STOP_GRACE_MS / 1000} s to finish; ${sig === 'SIGINT' ? 'Ctrl-C' : 'a signal'} again stops at once`);
+      void registry.close().then(() => {
+        clearTimeout(grace);
+        resolve();
+      });
+    };
+    for (const s of STOP_SIGNALS) process.once(s, stop);
   });
   return 0;
 }
+
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+/** How long a stopping serve lets transfers under way finish before it drops them. */
+const STOP_GRACE_MS = 5000;
