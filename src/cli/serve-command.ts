@@ -82,7 +82,10 @@ export async function serveCommand(opts: ServeOptions): Promise<number> {
       const dropAll = () => registry.server.closeAllConnections();
       const grace = setTimeout(dropAll, STOP_GRACE_MS);
       for (const s of STOP_SIGNALS) process.once(s, dropAll);
-      info(opts, `stopping (${sig}): transfers under way get ${STOP_GRACE_MS / 1000} s to finish; ${sig === 'SIGINT' ? 'Ctrl-C' : 'a signal'} again stops at once`);
+      info(
+        opts,
+        `stopping (${sig}): transfers under way get ${STOP_GRACE_MS / 1000} s to finish; ${sig === 'SIGINT' ? 'Ctrl-C' : 'a signal'} again stops at once`,
+      );
       void registry.close().then(() => {
         clearTimeout(grace);
         resolve();

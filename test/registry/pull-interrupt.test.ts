@@ -112,56 +112,21 @@ describe('pull interrupted by a signal', () => {
 });
 
 describe('ingest interrupted by a signal (the same handler as pull)', () => {
-  it('budget stopped while it ingests its input (a named pipe that sends nothing more): no staging files, no store left behind, exit 130', async () => {
-    const store = p('budget-new-store');
-    const fifo = p('budget-input.fifo');
-    const half = p('budget-half.tar');
-    const config = p('budget.json');
-    writeFileSync(config, JSON.stringify({ budgets: [{ match: '*', maxLayers: 9 }] }));
-    const archive = rawTar([{ name: 'blob.bin', body: fill(1024 * 1024, 'budget fifo archive') }]);
-    writeFileSync(half, archive.subarray(0, archive.length >> 1));
+  /**
+   * `args(fifo)` run against a new store, reading a named pipe by its path whose writer sends
+   * half an archive and then nothing, holding the pipe open (the next read waits for good);
+   * SIGINT once the input is staging. Resolves with how the process ended and its stderr.
+   */
+  async function interruptedOnStalledPipe(name: string, args: (fifo: string) => string[]) {
+    const store = p(`${name}-new-store`);
+    const fifo = p(`${name}.fifo`);
+    const half = p(`${name}-half.tar`);
+    writeFileSync(half, rawTar([{ name: 'blob.bin', body: fill(1024 * 1024, `${name} archive`) }]).subarray(0, 512 * 1024));
     expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
     const writer = spawn('sh', ['-c', 'exec 3>"$1"; cat "$2" >&3; exec sleep 120', 'writer', fifo, half], { stdio: 'ignore' });
     const env = { ...process.env };
     delete env.LAYERSTORE_STORE;
-    const child = spawn(process.execPath, [CLI, '--store', store, 'budget', '--config', config, fifo], {
-      cwd: REPO_ROOT,
-      env,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code, signal) => resolve(shellStatus(code, signal))));
-    let gone = false;
-    void exited.then(() => (gone = true));
-    try {
-      await until(() => gone || staging(store).some((n) => n.endsWith('.partial')), 'budget to stage its input');
-      expect(gone, `budget ended before the signal:\n${stderr}`).toBe(false);
-      child.kill('SIGINT');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      const status = await exited;
-      clearTimeout(killer);
-      expect(status, stderr).toBe(130);
-      expect(stderr).toContain('interrupted (SIGINT)');
-      expect(existsSync(store), 'the store budget created').toBe(false);
-    } finally {
-      if (!gone) child.kill('SIGKILL');
-      writer.kill('SIGKILL');
-    }
-  });
-
-  it('SIGINT while a named pipe given by its path sends nothing more: the process dies of SIGINT at once (exit 130), no store left behind', async () => {
-    const store = p('fifo-new-store');
-    const fifo = p('input.fifo');
-    const half = p('half.tar');
-    const archive = rawTar([{ name: 'blob.bin', body: fill(1024 * 1024, 'fifo archive') }]);
-    writeFileSync(half, archive.subarray(0, archive.length >> 1));
-    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
-    // The writer keeps the pipe open after half the archive: the reader's next read waits forever.
-    const writer = spawn('sh', ['-c', 'exec 3>"$1"; cat "$2" >&3; exec sleep 120', 'writer', fifo, half], { stdio: 'ignore' });
-    const env = { ...process.env };
-    delete env.LAYERSTORE_STORE;
-    const child = spawn(process.execPath, [CLI, '--store', store, 'ingest', fifo], { cwd: REPO_ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, '--store', store, ...args(fifo)], { cwd: REPO_ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
@@ -170,19 +135,33 @@ describe('ingest interrupted by a signal (the same handler as pull)', () => {
     let gone = false;
     void exited.then(() => (gone = true));
     try {
-      await until(() => gone || staging(store).some((n) => n.endsWith('.partial')), 'ingest to stage the input');
-      expect(gone, `ingest ended before the signal:\n${stderr}`).toBe(false);
+      await until(() => gone || staging(store).some((n) => n.endsWith('.partial')), `${name} to stage its input`);
+      expect(gone, `${name} ended before the signal:\n${stderr}`).toBe(false);
       child.kill('SIGINT');
       const killer = setTimeout(() => child.kill('SIGKILL'), 20_000); // it hung here: process.exit waited for the blocked read
-      const { code, signal } = await exited;
+      const end = await exited;
       clearTimeout(killer);
-      expect({ code, signal, status: shellStatus(code, signal) }, stderr).toEqual({ code: null, signal: 'SIGINT', status: 130 });
-      expect(stderr).toContain('interrupted (SIGINT)');
-      expect(existsSync(store), 'the store ingest created').toBe(false);
+      return { ...end, status: shellStatus(end.code, end.signal), stderr, storeLeft: existsSync(store) };
     } finally {
       if (!gone) child.kill('SIGKILL');
       writer.kill('SIGKILL');
     }
+  }
+
+  it('SIGINT while a named pipe given by its path sends nothing more: the process dies of SIGINT at once (exit 130), no store left behind', async () => {
+    const r = await interruptedOnStalledPipe('ingest', (fifo) => ['ingest', fifo]);
+    expect({ code: r.code, signal: r.signal, status: r.status }, r.stderr).toEqual({ code: null, signal: 'SIGINT', status: 130 });
+    expect(r.stderr).toContain('interrupted (SIGINT)');
+    expect(r.storeLeft, 'the store ingest created').toBe(false);
+  });
+
+  it('budget stopped while it ingests its input (a named pipe that sends nothing more): no staging files, no store left behind, exit 130', async () => {
+    const config = p('budget.json');
+    writeFileSync(config, JSON.stringify({ budgets: [{ match: '*', maxLayers: 9 }] }));
+    const r = await interruptedOnStalledPipe('budget', (fifo) => ['budget', '--config', config, fifo]);
+    expect(r.status, r.stderr).toBe(130);
+    expect(r.stderr).toContain('interrupted (SIGINT)');
+    expect(r.storeLeft, 'the store budget created').toBe(false);
   });
 
   it('SIGINT while an archive on stdin is half read into a new store: exit 130, no store left behind', async () => {
