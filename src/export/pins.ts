@@ -1,14 +1,11 @@
-import { LayerstoreError } from '../errors.js';
 import type { Digest } from '../digest/digest.js';
 import type { Store } from '../store/store.js';
 import type { StagedBlob } from '../store/blob-writer.js';
-import { blobChunks } from '../store/blobs.js';
+import { blobChunks, parseStoredJson } from '../store/blobs.js';
+import { NOT_WRITABLE_CODES } from '../store/writable.js';
 
 /** How an export holds one blob: a pin (a staging hard link), the store's own name, or nothing. */
 type Held = StagedBlob | 'in-place' | 'absent';
-
-/** A store this user cannot write has no staging links to make: its blobs are read in place. */
-const CANNOT_PIN = new Set(['EACCES', 'EPERM', 'EROFS']);
 
 /**
  * The blobs an export writes, held against a gc for as long as it runs: each is pinned with a
@@ -41,7 +38,8 @@ export class ExportPins {
     try {
       return (await this.store.writer.pin(d)) ?? 'absent'; // gone since has(): a gc took it
     } catch (e) {
-      if (!CANNOT_PIN.has((e as NodeJS.ErrnoException).code ?? '')) throw e;
+      // A store this user cannot write has no staging links to make: its blobs are read in place.
+      if (!NOT_WRITABLE_CODES.has((e as NodeJS.ErrnoException).code ?? '')) throw e;
       this.inPlace = true;
       return 'in-place';
     }
@@ -51,12 +49,7 @@ export class ExportPins {
   async readJson(d: Digest, maxBytes: number): Promise<unknown> {
     const h = this.get(d);
     if (h === 'in-place') return this.store.blobs.readJson(d, maxBytes);
-    const bytes = (await this.store.writer.readStaged(h, maxBytes))!;
-    try {
-      return JSON.parse(bytes.toString('utf8'));
-    } catch {
-      throw new LayerstoreError('E_STORE_INVALID', `blob ${d} is not valid JSON`, { hint: 'run layerstore verify' });
-    }
+    return parseStoredJson(d, (await this.store.writer.readStaged(h, maxBytes))!);
   }
 
   /** A held blob's bytes, in reused buffers (see fileChunks); a blob that is not `size` bytes is damage. */

@@ -39,7 +39,7 @@ export class BlobReader {
   }
 
   async readJson(d: Digest, maxBytes: number): Promise<unknown> {
-    return this.parseJson(d, await this.read(d, maxBytes));
+    return parseStoredJson(d, await this.read(d, maxBytes));
   }
 
   /**
@@ -62,7 +62,7 @@ export class BlobReader {
       throw new LayerstoreError('E_STORE_INVALID', `blob ${d} does not hash to its name (its bytes hash to sha256:${actual})`, {
         hint: 'the store is damaged; run layerstore verify',
       });
-    return this.parseJson(d, bytes);
+    return parseStoredJson(d, bytes);
   }
 
   /** The first `n` bytes of a blob (fewer when it is shorter), synchronously. */
@@ -71,14 +71,6 @@ export class BlobReader {
       return readFileNoFollowSync(this.layout.blobPath(d), n, { head: true });
     } catch (e) {
       throw this.openError(d, e);
-    }
-  }
-
-  private parseJson(d: Digest, bytes: Buffer): unknown {
-    try {
-      return JSON.parse(bytes.toString('utf8'));
-    } catch {
-      throw new LayerstoreError('E_STORE_INVALID', `blob ${d} is not valid JSON`, { hint: 'run layerstore verify' });
     }
   }
 
@@ -170,5 +162,14 @@ export async function* blobChunks(fh: FileHandle, d: Digest, size: number): Asyn
     yield* fileChunks(fh.fd, 0, size);
   } finally {
     await fh.close();
+  }
+}
+
+/** The JSON document stored as blob `d` (its bytes, however they were read); not JSON is damage. */
+export function parseStoredJson(d: Digest, bytes: Buffer): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new LayerstoreError('E_STORE_INVALID', `blob ${d} is not valid JSON`, { hint: 'run layerstore verify' });
   }
 }
