@@ -8,6 +8,7 @@ import { openForRead, type GlobalOptions } from './context.js';
 import { ProgressBar } from './progress.js';
 import { buildReportJson, buildStacks, type PageData } from '../html/report-data.js';
 import { renderReportPage } from '../html/report-page.js';
+import { topFiles } from './report-options.js';
 
 export interface HtmlReportOptions extends GlobalOptions {
   top?: string;
@@ -22,7 +23,7 @@ export async function htmlReportCommand(file: string, refs: string[], opts: Html
   const store = await openForRead(opts);
   const { images: all, referrers } = store ? await loadStore(store, { compression: true }) : { images: [], referrers: new Map() };
   const images = selectImages(all, refs);
-  const top = opts.top === undefined ? 10 : parseInt(opts.top, 10); // a whole number (the option's parser); 0 lists none, as report --files
+  const top = topFiles(opts.top);
   const bar = new ProgressBar('indexing layers', !opts.quiet && process.stderr.isTTY === true, 'count');
   const report = await buildReportJson(store, images, { top, onProgress: (d, t) => bar.update(d, t), universe: all, referrers });
   bar.stop();

@@ -18,6 +18,7 @@ import { DOCKER_DAEMON } from '../engines/engine-refs.js';
 import { containersByImage } from '../engines/containers.js';
 import { engineUsage, renderEngineUsage } from '../report/engine-usage.js';
 import { ingestEngineArgs, isEngineRef, type EngineOptions } from './engine-inputs.js';
+import { topFiles } from './report-options.js';
 
 export interface ReportOptions extends EngineOptions {
   json?: boolean;
@@ -49,8 +50,7 @@ export async function reportCommand(args: string[], opts: ReportOptions): Promis
   // /images/json), not by the store's refs, which keep tags of earlier runs the engine dropped.
   const engineRefs = wholeEngine ? new Map(ingested!.results.get(DOCKER_DAEMON)!.images.map((i) => [i.manifestDigest, i.refs])) : undefined;
   const images = engineRefs ? selected.map((i) => ({ ...i, refs: [...(engineRefs.get(i.manifestDigest) ?? [])].sort() })) : selected;
-  const topN = opts.top === undefined ? 10 : parseInt(opts.top, 10);
-  const top = Number.isInteger(topN) && topN >= 0 ? topN : 10;
+  const top = topFiles(opts.top);
   const bar = new ProgressBar('indexing layers', !!opts.files && !opts.quiet && process.stderr.isTTY === true, 'count');
   const r = await computeReport(store, images, {
     files: opts.files,

@@ -63,3 +63,9 @@ export function checkReportOptions(refs: string[], o: ReportChoices): void {
   if (o.top !== undefined && !o.files && o.html === undefined)
     throw usage('--top needs --files or --html: it is how many wasted and duplicate files they list');
 }
+
+/** --top N (a whole number, the option's parser checked it): how many wasted and duplicate files --files and --html list; 10 when absent, 0 lists none. */
+export function topFiles(top: string | undefined): number {
+  const n = top === undefined ? 10 : Number.parseInt(top, 10);
+  return Number.isInteger(n) && n >= 0 ? n : 10;
+}
