@@ -6,14 +6,14 @@
  * and gc'd, then the export continues. Afterwards the store is consistent and holds no pins.
  * A store its user may not write (no pins possible) is exported as before, unpinned.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readStoreImages } from '../helpers/cli.js';
 import { onPath, peer } from '../helpers/peers.js';
-import { checkStore, cli, leftovers, randomLayer, run, showRun, stableCli, writeArchive } from '../helpers/store-proc.js';
-import { BIG_LAYER_BYTES, stoppedExport } from './stopped-export.js';
+import { checkStore, cli, leftovers, randomLayer, run, showRun, stableCli, } from '../helpers/store-proc.js';
+import { BIG_LAYER_BYTES, stoppedExport, storeOf } from './stopped-export.js';
 
 const BIG = 'exp/big:1';
 const SMALL = 'exp/small:1';
@@ -25,16 +25,10 @@ describe('export while rm + gc remove an image it is exporting', () => {
   beforeAll(async () => {
     stableCli();
     tmp = mkdtempSync(path.join(tmpdir(), 'layerstore-export-gc-'));
-    store = path.join(tmp, 'store');
-    const input = path.join(tmp, 'in.tar');
-    const images = [
+    store = await storeOf(tmp, [
       { repoTags: [BIG], layers: [await randomLayer('exp-gc-big', BIG_LAYER_BYTES)] },
       { repoTags: [SMALL], layers: [await randomLayer('exp-gc-small', 300_000)] },
-    ];
-    writeFileSync(input, await writeArchive('v25', images));
-    const r = await cli(['--store', store, '-q', 'ingest', input]);
-    expect(r.code, showRun(r)).toBe(0);
-    rmSync(input);
+    ]);
   }, 60_000);
   afterAll(() => {
     if (tmp) rmSync(tmp, { recursive: true, force: true });

@@ -5,12 +5,12 @@
  * staging folder. The export is stopped (SIGSTOP) once its temp file exists, signalled, then
  * continued, so the signal always lands mid-write.
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, leftovers, randomLayer, showRun, stableCli, writeArchive } from '../helpers/store-proc.js';
-import { BIG_LAYER_BYTES, stoppedExport } from './stopped-export.js';
+import { leftovers, randomLayer, showRun, stableCli, } from '../helpers/store-proc.js';
+import { BIG_LAYER_BYTES, stoppedExport, storeOf } from './stopped-export.js';
 import { shellStatus } from '../helpers/exit-status.js';
 
 const REF = 'exp/interrupt:1';
@@ -22,12 +22,7 @@ describe('export -o FILE interrupted by a signal', () => {
   beforeAll(async () => {
     stableCli();
     tmp = mkdtempSync(path.join(tmpdir(), 'layerstore-export-interrupt-'));
-    store = path.join(tmp, 'store');
-    const input = path.join(tmp, 'in.tar');
-    writeFileSync(input, await writeArchive('v25', [{ repoTags: [REF], layers: [await randomLayer('exp-interrupt', BIG_LAYER_BYTES)] }]));
-    const r = await cli(['--store', store, '-q', 'ingest', input]);
-    expect(r.code, showRun(r)).toBe(0);
-    rmSync(input);
+    store = await storeOf(tmp, [{ repoTags: [REF], layers: [await randomLayer('exp-interrupt', BIG_LAYER_BYTES)] }]);
   }, 60_000);
   afterAll(() => {
     if (tmp) rmSync(tmp, { recursive: true, force: true });

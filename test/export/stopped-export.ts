@@ -4,9 +4,10 @@
  * DIR (the walk is done: every blob it writes is held; the tarball is being written). The test
  * then does what it races (a signal, an rm + gc) and sends SIGCONT.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { delay, startCli, type Running } from '../helpers/store-proc.js';
+import { expect } from 'vitest';
+import { cli, delay, showRun, startCli, writeArchive, type Running } from '../helpers/store-proc.js';
 
 /** A 64 MB layer: writing it takes long enough for the temp file to be seen before the end. */
 export const BIG_LAYER_BYTES = 64 * 1024 * 1024;
@@ -26,4 +27,15 @@ export async function stoppedExport(store: string, refs: string[], dir: string):
     if (Date.now() > deadline) throw new Error('no temp file within 30 s');
     await delay(1);
   }
+}
+
+/** A store in `dir` holding `images` (a docker save of them, ingested, then removed). */
+export async function storeOf(dir: string, images: Parameters<typeof writeArchive>[1]): Promise<string> {
+  const store = path.join(dir, 'store');
+  const input = path.join(dir, 'in.tar');
+  writeFileSync(input, await writeArchive('v25', images));
+  const r = await cli(['--store', store, '-q', 'ingest', input]);
+  expect(r.code, showRun(r)).toBe(0);
+  rmSync(input);
+  return store;
 }
