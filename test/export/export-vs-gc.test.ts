@@ -6,13 +6,13 @@
  * and gc'd, then the export continues. Afterwards the store is consistent and holds no pins.
  * A store its user may not write (no pins possible) is exported as before, unpinned.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readStoreImages } from '../helpers/cli.js';
 import { onPath, peer } from '../helpers/peers.js';
-import { checkStore, cli, leftovers, randomLayer, run, showRun, stableCli, } from '../helpers/store-proc.js';
+import { checkStore, cli, leftovers, randomLayer, run, showRun, stableCli } from '../helpers/store-proc.js';
 import { BIG_LAYER_BYTES, stoppedExport, storeOf } from './stopped-export.js';
 
 const BIG = 'exp/big:1';

@@ -5,11 +5,11 @@
  * staging folder. The export is stopped (SIGSTOP) once its temp file exists, signalled, then
  * continued, so the signal always lands mid-write.
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { leftovers, randomLayer, showRun, stableCli, } from '../helpers/store-proc.js';
+import { leftovers, randomLayer, showRun, stableCli } from '../helpers/store-proc.js';
 import { BIG_LAYER_BYTES, stoppedExport, storeOf } from './stopped-export.js';
 import { shellStatus } from '../helpers/exit-status.js';
 
